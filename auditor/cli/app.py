@@ -1,0 +1,54 @@
+"""The typer application object and the helpers every command module shares.
+
+Only the `auditor.cli` package prints or picks exit codes; everything it calls is a library.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import IntEnum
+from typing import Any
+
+import typer
+from rich.console import Console
+
+EXIT_CODES_HELP = """\
+Exit codes: 0 clean; 1 findings (a failed check, a finding at or above --fail-on);
+2 usage, configuration or input error; 3 audit incomplete (the log or a source gave up);
+75 another run holds the lock; 70 internal error.
+"""
+
+
+class ExitCode(IntEnum):
+    CLEAN = 0
+    FINDINGS = 1
+    USAGE = 2
+    INCOMPLETE = 3
+    INTERNAL = 70
+    LOCKED = 75
+
+
+app = typer.Typer(
+    name="audit",
+    help="Audit transparency-log endorsements of confidential-VM boot components.\n\n"
+    + EXIT_CODES_HELP,
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+# Humans read stderr; stdout carries only machine output (JSON, reports).
+err_console = Console(stderr=True, highlight=False, markup=False, emoji=False)
+out_console = Console(highlight=False, markup=False, emoji=False, soft_wrap=True)
+
+
+def print_json(document: Any) -> None:
+    sys.stdout.write(json.dumps(document, indent=2, sort_keys=False) + "\n")
+
+
+@app.callback()
+def _root() -> None:
+    # A callback makes `audit` a command group even while it has a single command.
+    pass
