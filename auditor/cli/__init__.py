@@ -12,6 +12,7 @@ from auditor.errors import AuditorError
 
 def _register_commands() -> None:
     # Each module adds its commands to `app` when imported.
+    import auditor.cli.measure  # noqa: F401
     import auditor.cli.version_cmd  # noqa: F401
 
 
