@@ -1,0 +1,196 @@
+"""Sigstore bundles (media types v0.1, v0.2, v0.3) and the log entries they carry.
+
+Bundles are protobuf-JSON documents (sigstore/protobuf-specs `Bundle`). We read only what
+verification needs and keep every value as received; the bundle's own claims (its message
+digest, signature or DSSE envelope) are later checked against the log entry's body.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from auditor.errors import InputError
+from auditor.source.entry import InclusionProof, LogEntry
+
+MEDIA_TYPES = {
+    "application/vnd.dev.sigstore.bundle+json;version=0.1": "0.1",
+    "application/vnd.dev.sigstore.bundle+json;version=0.2": "0.2",
+    "application/vnd.dev.sigstore.bundle+json;version=0.3": "0.3",
+    "application/vnd.dev.sigstore.bundle.v0.3+json": "0.3",
+}
+
+
+@dataclass(frozen=True)
+class MessageSignature:
+    digest_algorithm: str
+    digest: bytes
+    signature: bytes
+
+
+@dataclass(frozen=True)
+class DsseEnvelope:
+    payload: bytes
+    payload_type: str
+    signatures: tuple[bytes, ...]
+
+
+@dataclass(frozen=True)
+class Bundle:
+    version: str
+    entries: tuple[LogEntry, ...]
+    message: MessageSignature | None
+    envelope: DsseEnvelope | None
+    #: DER of the signing certificate (leaf), when the bundle carries one.
+    certificate: bytes | None
+    public_key_hint: str | None
+
+
+def is_bundle(document: Any) -> bool:
+    return isinstance(document, dict) and "mediaType" in document and (
+        "verificationMaterial" in document
+    )
+
+
+def _b64(value: Any, where: str) -> bytes:
+    if not isinstance(value, str):
+        raise InputError(f"{where}: missing or not a base64 string")
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise InputError(f"{where}: not valid base64") from None
+
+
+def _int(value: Any, where: str, *, default: int | None = None) -> int:
+    # protobuf JSON writes int64 as a decimal string; accept numbers too.
+    if value is None and default is not None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise InputError(f"{where}: missing or not an integer")
+    try:
+        number = int(value)
+    except ValueError:
+        raise InputError(f"{where}: {value!r} is not an integer") from None
+    if number < 0:
+        raise InputError(f"{where}: negative")
+    return number
+
+
+def _obj(value: Any, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise InputError(f"{where}: missing or not an object")
+    return value
+
+
+def _proof(obj: Any, where: str) -> InclusionProof:
+    proof = _obj(obj, where)
+    hashes = proof.get("hashes", [])
+    if not isinstance(hashes, list):
+        raise InputError(f"{where}.hashes: not a list")
+    checkpoint = proof.get("checkpoint")
+    envelope = checkpoint.get("envelope") if isinstance(checkpoint, dict) else None
+    if envelope is not None and not isinstance(envelope, str):
+        raise InputError(f"{where}.checkpoint.envelope: not a string")
+    return InclusionProof(
+        log_index=_int(proof.get("logIndex"), f"{where}.logIndex", default=0),
+        tree_size=_int(proof.get("treeSize"), f"{where}.treeSize"),
+        root_hash=_b64(proof.get("rootHash"), f"{where}.rootHash"),
+        hashes=tuple(_b64(h, f"{where}.hashes[{i}]") for i, h in enumerate(hashes)),
+        checkpoint=envelope or None,
+    )
+
+
+def _entry(obj: Any, where: str) -> LogEntry:
+    entry = _obj(obj, where)
+    body_text = entry.get("canonicalizedBody")
+    body = _b64(body_text, f"{where}.canonicalizedBody")
+    kind_version = entry.get("kindVersion")
+    declared = None
+    if isinstance(kind_version, dict):
+        declared = (str(kind_version.get("kind", "")), str(kind_version.get("version", "")))
+    promise = entry.get("inclusionPromise")
+    set_bytes = None
+    if isinstance(promise, dict) and promise.get("signedEntryTimestamp"):
+        set_bytes = _b64(promise["signedEntryTimestamp"], f"{where}.inclusionPromise")
+    integrated = _int(entry.get("integratedTime"), f"{where}.integratedTime", default=0)
+    # Rekor v2 bodies are version 0.0.2 and carry no integration time or promise.
+    rekor_version = 2 if declared is not None and declared[1] == "0.0.2" else 1
+    proof_obj = entry.get("inclusionProof")
+    return LogEntry(
+        rekor_version=rekor_version,
+        uuid=None,
+        body=body,
+        body_text=str(body_text),
+        integrated_time=integrated or None,
+        log_id=_b64(_obj(entry.get("logId"), f"{where}.logId").get("keyId"), f"{where}.logId"),
+        log_index=_int(entry.get("logIndex"), f"{where}.logIndex"),
+        proof=None if proof_obj is None else _proof(proof_obj, f"{where}.inclusionProof"),
+        signed_entry_timestamp=set_bytes,
+        declared_kind=declared,
+    )
+
+
+def _certificate(material: dict[str, Any], where: str) -> bytes | None:
+    if "certificate" in material:
+        return _b64(_obj(material["certificate"], where).get("rawBytes"), f"{where}.certificate")
+    chain = material.get("x509CertificateChain")
+    if isinstance(chain, dict):
+        certificates = chain.get("certificates")
+        if not isinstance(certificates, list) or not certificates:
+            raise InputError(f"{where}.x509CertificateChain: no certificates")
+        return _b64(_obj(certificates[0], where).get("rawBytes"), f"{where}.x509CertificateChain")
+    return None
+
+
+def parse_bundle(document: Any, *, source: str) -> Bundle:
+    media_type = document.get("mediaType") if isinstance(document, dict) else None
+    if media_type not in MEDIA_TYPES:
+        raise InputError(f"{source}: unsupported Sigstore bundle media type {media_type!r}")
+    material = _obj(document.get("verificationMaterial"), f"{source}: verificationMaterial")
+    entries = material.get("tlogEntries", [])
+    if not isinstance(entries, list):
+        raise InputError(f"{source}: tlogEntries is not a list")
+    message = envelope = None
+    if "messageSignature" in document:
+        ms = _obj(document["messageSignature"], f"{source}: messageSignature")
+        digest = _obj(ms.get("messageDigest"), f"{source}: messageSignature.messageDigest")
+        message = MessageSignature(
+            digest_algorithm=str(digest.get("algorithm", "")),
+            digest=_b64(digest.get("digest"), f"{source}: messageDigest.digest"),
+            signature=_b64(ms.get("signature"), f"{source}: messageSignature.signature"),
+        )
+    elif "dsseEnvelope" in document:
+        env = _obj(document["dsseEnvelope"], f"{source}: dsseEnvelope")
+        signatures = env.get("signatures")
+        if not isinstance(signatures, list) or not signatures:
+            raise InputError(f"{source}: dsseEnvelope has no signatures")
+        envelope = DsseEnvelope(
+            payload=_b64(env.get("payload"), f"{source}: dsseEnvelope.payload"),
+            payload_type=str(env.get("payloadType", "")),
+            signatures=tuple(
+                _b64(_obj(s, f"{source}: dsse signature").get("sig"), f"{source}: dsse sig")
+                for s in signatures
+            ),
+        )
+    else:
+        raise InputError(f"{source}: bundle has neither messageSignature nor dsseEnvelope")
+    hint = material.get("publicKey")
+    return Bundle(
+        version=MEDIA_TYPES[media_type],
+        entries=tuple(_entry(e, f"{source}: tlogEntries[{i}]") for i, e in enumerate(entries)),
+        message=message,
+        envelope=envelope,
+        certificate=_certificate(material, f"{source}: verificationMaterial"),
+        public_key_hint=str(hint.get("hint")) if isinstance(hint, dict) else None,
+    )
+
+
+def parse_bundle_bytes(raw: bytes, *, source: str) -> Bundle:
+    try:
+        document = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise InputError(f"{source}: not valid JSON ({error})") from None
+    return parse_bundle(document, source=source)

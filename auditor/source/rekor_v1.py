@@ -1,0 +1,110 @@
+"""Rekor v1 API documents: `GET /api/v1/log/entries/{uuid}` responses.
+
+The response is `{uuid: {body, integratedTime, logID, logIndex, verification: {inclusionProof,
+signedEntryTimestamp}}}` (DOMAIN.md §4). Everything here is hostile input: each field is
+type-checked and a malformed document is an InputError naming the field.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+from typing import Any
+
+from auditor.errors import InputError
+from auditor.source.entry import InclusionProof, LogEntry
+
+_UUID = re.compile(r"^(?:[0-9a-f]{16})?[0-9a-f]{64}$")
+
+
+def _field(obj: dict[str, Any], name: str, kind: type, where: str) -> Any:
+    value = obj.get(name)
+    # bool is an int subclass: a JSON `true` is never a valid index or size.
+    if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+        raise InputError(f"{where}: field {name!r} missing or not a {kind.__name__}")
+    return value
+
+
+def _b64(text: str, where: str) -> bytes:
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise InputError(f"{where}: not valid base64") from None
+
+
+def _hex(text: str, where: str, length: int | None = None) -> bytes:
+    try:
+        value = bytes.fromhex(text)
+    except ValueError:
+        raise InputError(f"{where}: not valid hex") from None
+    if length is not None and len(value) != length:
+        raise InputError(f"{where}: expected {length} bytes, got {len(value)}")
+    return value
+
+
+def _proof(obj: Any, where: str) -> InclusionProof:
+    if not isinstance(obj, dict):
+        raise InputError(f"{where}: not an object")
+    hashes = _field(obj, "hashes", list, where)
+    checkpoint = obj.get("checkpoint")
+    if checkpoint is not None and not isinstance(checkpoint, str):
+        raise InputError(f"{where}: checkpoint is not a string")
+    return InclusionProof(
+        log_index=_field(obj, "logIndex", int, where),
+        tree_size=_field(obj, "treeSize", int, where),
+        root_hash=_hex(_field(obj, "rootHash", str, where), f"{where}.rootHash"),
+        hashes=tuple(
+            _hex(h, f"{where}.hashes[{i}]") if isinstance(h, str) else _not_str(where, i)
+            for i, h in enumerate(hashes)
+        ),
+        checkpoint=checkpoint or None,
+    )
+
+
+def _not_str(where: str, index: int) -> bytes:
+    raise InputError(f"{where}.hashes[{index}]: not a string")
+
+
+def parse_entry_document(document: Any, *, source: str) -> LogEntry:
+    """One entry from a parsed `{uuid: entry}` document."""
+    if not isinstance(document, dict) or len(document) != 1:
+        raise InputError(f"{source}: expected a JSON object with exactly one entry UUID key")
+    ((uuid, entry),) = document.items()
+    return parse_entry(uuid, entry, source=source)
+
+
+def parse_entry(uuid: str, entry: Any, *, source: str) -> LogEntry:
+    where = f"{source}: entry {uuid[:24]}"
+    if not isinstance(uuid, str) or not _UUID.match(uuid):
+        raise InputError(f"{source}: {uuid!r} is not a 64- or 80-hex Rekor entry UUID")
+    if not isinstance(entry, dict):
+        raise InputError(f"{where}: not an object")
+    body_text = _field(entry, "body", str, where)
+    verification = entry.get("verification") or {}
+    if not isinstance(verification, dict):
+        raise InputError(f"{where}: verification is not an object")
+    proof_obj = verification.get("inclusionProof")
+    set_text = verification.get("signedEntryTimestamp")
+    if set_text is not None and not isinstance(set_text, str):
+        raise InputError(f"{where}: signedEntryTimestamp is not a string")
+    return LogEntry(
+        rekor_version=1,
+        uuid=uuid,
+        body=_b64(body_text, f"{where}.body"),
+        body_text=body_text,
+        integrated_time=_field(entry, "integratedTime", int, where),
+        log_id=_hex(_field(entry, "logID", str, where), f"{where}.logID", 32),
+        log_index=_field(entry, "logIndex", int, where),
+        proof=None if proof_obj is None else _proof(proof_obj, f"{where}.inclusionProof"),
+        signed_entry_timestamp=None if not set_text else _b64(set_text, f"{where}.SET"),
+    )
+
+
+def parse_entry_bytes(raw: bytes, *, source: str) -> LogEntry:
+    try:
+        document = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise InputError(f"{source}: not valid JSON ({error})") from None
+    return parse_entry_document(document, source=source)

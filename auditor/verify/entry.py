@@ -1,0 +1,477 @@
+"""End-to-end verification of one log entry and the endorsement beside it.
+
+Every check yields a named `Check` (ok: True, False, or None when it does not apply, with why),
+in the fixed order of CHECK_NAMES. Nothing raises for a failed check: a failure is a value the
+store records and the reports show. Recipes: DOMAIN.md §5 (Rekor v1) and §6 (Rekor v2).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+
+from auditor.source.bundle import Bundle
+from auditor.source.entry import LogEntry
+from auditor.verify.body import BodyError, EntryBody, kind_of, parse_body
+from auditor.verify.checkpoint import (
+    Checkpoint,
+    CheckpointFormatError,
+    CheckpointSignatureError,
+    EcdsaNoteVerifier,
+    Ed25519NoteVerifier,
+    NoteVerifier,
+    parse_checkpoint,
+    verify_checkpoint,
+)
+from auditor.verify.keys import PublicKey
+from auditor.verify.merkle import ProofError, leaf_hash, verify_inclusion
+from auditor.verify.statement import (
+    DigestComparison,
+    Statement,
+    StatementError,
+    StatementFormat,
+    compare_digests,
+    parse_statement,
+)
+from auditor.verify.trust import LogKey, LogKeyring
+
+CHECK_NAMES = (
+    "leaf_hash",
+    "log_id",
+    "inclusion_proof",
+    "checkpoint_signature",
+    "checkpoint_matches_proof",
+    "set",
+    "body",
+    "body_signature",
+    "endorser_key",
+    "artifact_hash",
+    "endorsement_signature",
+    "statement",
+    "validity",
+    "subject",
+)
+LOG_CHECKS = CHECK_NAMES[:7]
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool | None
+    detail: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "ok": self.ok, "detail": self.detail}
+
+
+def passed(name: str, detail: str) -> Check:
+    return Check(name, True, detail)
+
+
+def failed(name: str, detail: str) -> Check:
+    return Check(name, False, detail)
+
+
+def skipped(name: str, detail: str) -> Check:
+    return Check(name, None, detail)
+
+
+@dataclass(frozen=True)
+class EndorsementMaterial:
+    """What travels beside a log entry, supplied by the caller."""
+
+    #: The signed file: an Oak statement (endorsement.json); for a DSSE bundle, the subject.
+    artifact: bytes | None = None
+    #: A detached signature over the artifact (Oak's endorsement_signature), if separate.
+    signature: bytes | None = None
+    #: Oak's inline subject (an attachment or the cmdline regex), hashed as given.
+    subject: bytes | None = None
+    endorser_keys: tuple[PublicKey, ...] = ()
+    #: Judge validity at this time instead of the entry's integratedTime.
+    at: datetime | None = None
+    bundle: Bundle | None = None
+
+
+@dataclass(frozen=True)
+class Verification:
+    checks: tuple[Check, ...]
+    entry: LogEntry | None
+    body: EntryBody | None = None
+    statement: Statement | None = None
+    signer: PublicKey | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok is not False for c in self.checks)
+
+    @property
+    def failures(self) -> list[Check]:
+        return [c for c in self.checks if c.ok is False]
+
+    def check(self, name: str) -> Check:
+        return next(c for c in self.checks if c.name == name)
+
+    def summary(self) -> dict[str, Any]:
+        entry = self.entry
+        kind, version = kind_of(entry.body) if entry else ("", "")
+        subject = self.statement.subject if self.statement else None
+        when = entry.integrated_time if entry else None
+        return {
+            "uuid": entry.uuid if entry else None,
+            "log_index": entry.log_index if entry else None,
+            "shard_index": entry.proof.log_index if entry and entry.proof else None,
+            "tree_id": entry.tree_id if entry else None,
+            "tree_size": entry.proof.tree_size if entry and entry.proof else None,
+            "integrated_time": when,
+            "integrated_time_utc": _utc(when).isoformat() if when else None,
+            "log_id": entry.log_id.hex() if entry else None,
+            "rekor_version": entry.rekor_version if entry else None,
+            "kind": kind,
+            "api_version": version,
+            "signer_key_sha256": self.signer.key_id.hex() if self.signer else None,
+            "statement_format": self.statement.format.value if self.statement else None,
+            "subject_name": subject.name if subject else None,
+            "subject_digest": subject.digests if subject else None,
+            **self.extra,
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "checks": [c.to_json() for c in self.checks],
+            "entry": self.summary(),
+        }
+
+
+def _utc(seconds: int) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
+
+
+# --- log checks ----------------------------------------------------------------------------
+
+
+def _leaf_hash(entry: LogEntry) -> Check:
+    computed = leaf_hash(entry.body).hex()
+    if entry.uuid is None:
+        return skipped("leaf_hash", "the source carries no entry UUID; the inclusion proof "
+                       f"checks the leaf hash {computed}")
+    if entry.uuid[-64:] != computed:
+        return failed("leaf_hash", f"sha256(0x00 ‖ body) = {computed} but the UUID ends in "
+                      f"{entry.uuid[-64:]}")
+    return passed("leaf_hash", f"UUID carries the leaf hash {computed}")
+
+
+def _inclusion(entry: LogEntry) -> Check:
+    proof = entry.proof
+    if proof is None:
+        return failed("inclusion_proof", "no inclusion proof: a signed promise is not a proof of "
+                      "inclusion")
+    try:
+        verify_inclusion(proof.log_index, proof.tree_size, leaf_hash(entry.body),
+                         proof.hashes, proof.root_hash)
+    except ProofError as error:
+        return failed("inclusion_proof", f"RFC 9162 inclusion proof does not verify: {error}")
+    return passed("inclusion_proof", f"leaf {proof.log_index} is in the tree of size "
+                  f"{proof.tree_size} with root {proof.root_hash.hex()}")
+
+
+def note_verifiers(log_key: LogKey, checkpoint: Checkpoint) -> list[NoteVerifier]:
+    crypto = log_key.key.crypto
+    if isinstance(crypto, ed25519.Ed25519PublicKey):
+        return [Ed25519NoteVerifier(log_key.name, crypto)] if log_key.name else []
+    if not isinstance(crypto, ec.EllipticCurvePublicKey):
+        return []
+    # An ECDSA key hint does not depend on the name: a key pinned without a name verifies
+    # the lines signed under whatever name carries its hint; the origin check binds the name.
+    names = {log_key.name} if log_key.name else {s.name for s in checkpoint.signatures}
+    return [EcdsaNoteVerifier(name, crypto) for name in sorted(names)]
+
+
+def expected_origin(entry: LogEntry, log_key: LogKey, signer_name: str) -> tuple[str | None, str]:
+    """The origin a checkpoint for this entry must carry, or None if only the form is known."""
+    name = log_key.name or signer_name
+    if entry.rekor_version == 2:
+        return name, "Rekor v2 origin is the log name"
+    if entry.uuid is not None and len(entry.uuid) == 80:
+        return f"{name} - {int(entry.uuid[:16], 16)}", "from the UUID's tree id"
+    return None, f"the entry carries no tree id; origin must read '{name} - <treeID>'"
+
+
+def _checkpoint(entry: LogEntry, log_key: LogKey | None) -> tuple[Check, Check]:
+    proof = entry.proof
+    if proof is None:
+        reason = "no inclusion proof, hence no checkpoint"
+        return failed("checkpoint_signature", reason), skipped("checkpoint_matches_proof", reason)
+    if proof.checkpoint is None:
+        return (
+            failed("checkpoint_signature", "no checkpoint: the inclusion proof's root hash is "
+                   "unauthenticated"),
+            skipped("checkpoint_matches_proof", "no checkpoint to compare"),
+        )
+    try:
+        checkpoint = parse_checkpoint(proof.checkpoint)
+    except CheckpointFormatError as error:
+        return (failed("checkpoint_signature", f"malformed checkpoint: {error}"),
+                skipped("checkpoint_matches_proof", "malformed checkpoint"))
+    if log_key is None:
+        return (failed("checkpoint_signature", "no pinned log key for this entry's logID"),
+                _matches(entry, checkpoint, None, ""))
+    try:
+        line = verify_checkpoint(checkpoint, note_verifiers(log_key, checkpoint))
+    except CheckpointSignatureError as error:
+        return failed("checkpoint_signature", str(error)), _matches(entry, checkpoint, None, "")
+    signature = passed("checkpoint_signature", f"signed by {line.name} "
+                       f"(key hint {line.key_hint.hex()})")
+    return signature, _matches(entry, checkpoint, log_key, line.name)
+
+
+def _matches(entry: LogEntry, cp: Checkpoint, log_key: LogKey | None, signer: str) -> Check:
+    assert entry.proof is not None
+    problems = []
+    if cp.size != entry.proof.tree_size:
+        problems.append(f"checkpoint size {cp.size} != proof treeSize {entry.proof.tree_size}")
+    if cp.root_hash != entry.proof.root_hash:
+        problems.append(f"checkpoint root {cp.root_hash.hex()} != proof rootHash "
+                        f"{entry.proof.root_hash.hex()}")
+    if log_key is not None:
+        origin, why = expected_origin(entry, log_key, signer)
+        if origin is not None and cp.origin != origin:
+            problems.append(f"origin {cp.origin!r} != {origin!r} ({why})")
+        if origin is None and not cp.origin.startswith(f"{log_key.name or signer} - "):
+            problems.append(f"origin {cp.origin!r}: {why}")
+    if problems:
+        return failed("checkpoint_matches_proof", "; ".join(problems))
+    unauth = "" if log_key is not None else " (but the checkpoint itself is unauthenticated)"
+    return passed("checkpoint_matches_proof", f"size {cp.size}, root and origin "
+                  f"{cp.origin!r} match the proof{unauth}")
+
+
+def signed_entry_timestamp_payload(entry: LogEntry) -> bytes:
+    # RFC 8785 canonical JSON; for these four fields sorted compact json.dumps is identical.
+    payload = {
+        "body": entry.body_text,
+        "integratedTime": entry.integrated_time,
+        "logID": entry.log_id.hex(),
+        "logIndex": entry.log_index,
+    }
+    return json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
+
+
+def _set(entry: LogEntry, log_key: LogKey | None, from_bundle: bool) -> Check:
+    if entry.rekor_version == 2:
+        return skipped("set", "Rekor v2 issues no signed entry timestamp")
+    if entry.signed_entry_timestamp is None:
+        if from_bundle:
+            return skipped("set", "the bundle carries no inclusion promise")
+        return failed("set", "no signedEntryTimestamp in the entry")
+    if log_key is None:
+        return failed("set", "no pinned log key for this entry's logID")
+    if not log_key.key.verify(entry.signed_entry_timestamp, signed_entry_timestamp_payload(entry)):
+        return failed("set", "signed entry timestamp does not verify under the log key "
+                      "(body, integratedTime, logID or logIndex altered)")
+    return passed("set", "signed entry timestamp verifies under the log key")
+
+
+def _body(entry: LogEntry, bundle: Bundle | None) -> tuple[EntryBody | None, Check]:
+    try:
+        body = parse_body(entry.body)
+    except BodyError as error:
+        return None, failed("body", str(error))
+    where = f"{body.kind} v{body.api_version}"
+    if entry.declared_kind is not None and entry.declared_kind != (body.kind, body.api_version):
+        return body, failed("body", f"bundle declares {entry.declared_kind[0]} "
+                            f"v{entry.declared_kind[1]} but the body is {where}")
+    if bundle is not None:
+        mismatch = _bundle_mismatch(body, bundle)
+        if mismatch:
+            return body, failed("body", f"{where}: {mismatch}")
+    return body, passed("body", f"{where}, signed digest sha256:{body.digest.hex()}")
+
+
+def _bundle_mismatch(body: EntryBody, bundle: Bundle) -> str | None:
+    if bundle.message is None:
+        return "the bundle holds a DSSE envelope but the entry is not a DSSE entry"
+    if bundle.message.digest_algorithm not in ("SHA2_256", ""):
+        return f"unsupported bundle digest algorithm {bundle.message.digest_algorithm}"
+    if bundle.message.digest != body.digest:
+        return "the entry is for a different artifact than the bundle's message digest"
+    if bundle.message.signature != body.signature:
+        return "the entry's signature differs from the bundle's signature"
+    return None
+
+
+# --- signature and endorsement checks -----------------------------------------------------
+
+
+def _body_signature(body: EntryBody | None) -> Check:
+    if body is None:
+        return skipped("body_signature", "no parsable body")
+    if body.key.verify(body.signature, body.digest, prehashed=True):
+        return passed("body_signature", f"signature over sha256:{body.digest.hex()} verifies "
+                      f"under the body's {body.key.algorithm} key")
+    if isinstance(body.key.crypto, ed25519.Ed25519PublicKey):
+        return skipped("body_signature", "an Ed25519 signature cannot be checked against a "
+                       "digest; give the artifact")
+    return failed("body_signature", "the body's signature does not verify over its digest under "
+                  "the body's key")
+
+
+def _endorser_key(signer: PublicKey | None, keys: tuple[PublicKey, ...]) -> Check:
+    if signer is None:
+        return skipped("endorser_key", "no signing key to compare")
+    if not keys:
+        return skipped("endorser_key", "no endorser key pinned (--endorser-key)")
+    if signer in keys:
+        return passed("endorser_key", f"signing key sha256:{signer.key_id.hex()} is pinned")
+    return failed("endorser_key", f"signing key sha256:{signer.key_id.hex()} is not a pinned "
+                  "endorser key")
+
+
+def _artifact_hash(body: EntryBody | None, material: EndorsementMaterial) -> Check:
+    if material.artifact is None:
+        return skipped("artifact_hash", "no artifact given")
+    digest = hashlib.sha256(material.artifact).digest()
+    if body is None:
+        return skipped("artifact_hash", "no parsable body to compare with")
+    if digest != body.digest:
+        return failed("artifact_hash", f"sha256(artifact) = {digest.hex()} but the entry signs "
+                      f"{body.digest.hex()}")
+    return passed("artifact_hash", f"sha256(artifact) = {digest.hex()} is the logged digest")
+
+
+def _endorsement_signature(signer: PublicKey | None, body: EntryBody | None,
+                           material: EndorsementMaterial) -> Check:
+    if material.artifact is None:
+        return skipped("endorsement_signature", "no artifact given")
+    signature = material.signature or (body.signature if body else None)
+    if signature is None or signer is None:
+        return skipped("endorsement_signature", "no signature or key to check")
+    if not signer.verify(signature, material.artifact):
+        return failed("endorsement_signature", "the signature does not verify over the artifact's "
+                      "raw bytes")
+    note = ""
+    if body is not None and material.signature and material.signature != body.signature:
+        note = " (the detached signature differs from the logged one; both are by this key)"
+    return passed("endorsement_signature", "signature over the artifact's raw bytes verifies"
+                  + note)
+
+
+def _statement(material: EndorsementMaterial) -> tuple[Statement | None, Check]:
+    if material.artifact is None:
+        return None, skipped("statement", "no statement given (--artifact)")
+    try:
+        statement = parse_statement(material.artifact)
+    except StatementError as error:
+        return None, failed("statement", f"malformed Oak endorsement v1: {error}")
+    detail = {
+        StatementFormat.OAK_V1: None,
+        StatementFormat.LEGACY: f"legacy Oak format ({statement.predicate_type}): "
+        "classified, not interpreted",
+        StatementFormat.OTHER_INTOTO: f"an in-toto statement with predicate "
+        f"{statement.predicate_type}, not an Oak endorsement",
+        StatementFormat.NOT_A_STATEMENT: "the artifact is not an in-toto statement",
+    }[statement.format]
+    if detail is not None:
+        return statement, skipped("statement", detail)
+    subject = statement.subject
+    assert subject is not None
+    return statement, passed("statement", f"Oak endorsement v1 for {subject.name!r}")
+
+
+def _validity(statement: Statement | None, when: datetime | None, source: str) -> Check:
+    if statement is None or statement.format != StatementFormat.OAK_V1:
+        return skipped("validity", "no Oak endorsement v1 statement")
+    assert statement.not_before is not None and statement.not_after is not None
+    if when is None:
+        return skipped("validity", "no trusted time: the entry has no integratedTime; give --at")
+    window = f"[{statement.not_before.isoformat()}, {statement.not_after.isoformat()}]"
+    if statement.not_before <= when <= statement.not_after:
+        return passed("validity", f"{source} {when.isoformat()} is inside {window}")
+    return failed("validity", f"{source} {when.isoformat()} is outside {window}")
+
+
+def _subject(statement: Statement | None, inline: bytes | None) -> Check:
+    if statement is None or statement.subject is None:
+        return skipped("subject", "no statement subject")
+    if inline is None:
+        return skipped("subject", "no inline subject given")
+    digest = hashlib.sha256(inline).hexdigest()
+    outcome = compare_digests({"sha256": digest}, statement.subject.digests)
+    if outcome is DigestComparison.MATCH:
+        return passed("subject", f"sha256(inline subject) = {digest} is the statement subject")
+    return failed("subject", f"sha256(inline subject) = {digest}: {outcome.value} against the "
+                  f"statement subject {statement.subject.digests}")
+
+
+def _endorsement_checks(
+    body: EntryBody | None, signer: PublicKey | None, material: EndorsementMaterial,
+    when: datetime | None, when_source: str,
+) -> tuple[Statement | None, list[Check]]:
+    statement, statement_check = _statement(material)
+    return statement, [
+        _endorser_key(signer, material.endorser_keys),
+        _artifact_hash(body, material),
+        _endorsement_signature(signer, body, material),
+        statement_check,
+        _validity(statement, when, when_source),
+        _subject(statement, material.subject),
+    ]
+
+
+def _judgement_time(entry: LogEntry | None, at: datetime | None) -> tuple[datetime | None, str]:
+    if at is not None:
+        return at, "--at"
+    if entry is not None and entry.integrated_time:
+        return _utc(entry.integrated_time), "integratedTime"
+    return None, ""
+
+
+def verify_entry(entry: LogEntry, keyring: LogKeyring,
+                 material: EndorsementMaterial | None = None) -> Verification:
+    material = material or EndorsementMaterial()
+    integrated = _utc(entry.integrated_time) if entry.integrated_time else material.at
+    log_key, log_id_detail = keyring.find(entry.log_id, integrated)
+    body, body_check = _body(entry, material.bundle)
+    signer = body.key if body else None
+    checkpoint_signature, checkpoint_matches = _checkpoint(entry, log_key)
+    when, when_source = _judgement_time(entry, material.at)
+    statement, endorsement = _endorsement_checks(body, signer, material, when, when_source)
+    checks = [
+        _leaf_hash(entry),
+        Check("log_id", log_key is not None, log_id_detail),
+        _inclusion(entry),
+        checkpoint_signature,
+        checkpoint_matches,
+        _set(entry, log_key, material.bundle is not None),
+        body_check,
+        _body_signature(body),
+        *endorsement,
+    ]
+    return Verification(tuple(checks), entry, body, statement, signer)
+
+
+def verify_unlogged(material: EndorsementMaterial) -> Verification:
+    """An endorsement that never reached the log: only its own signature and statement."""
+    reason = "not logged: the endorsement carries no transparency-log entry"
+    signer = _find_signer(material)
+    when, when_source = _judgement_time(None, material.at)
+    statement, endorsement = _endorsement_checks(None, signer, material, when, when_source)
+    if signer is None and material.endorser_keys:
+        endorsement[0] = failed("endorser_key", "the signature verifies under no pinned endorser "
+                                "key")
+    checks = [skipped(name, reason) for name in (*LOG_CHECKS, "body_signature")]
+    return Verification(tuple(checks + endorsement), None, None, statement, signer)
+
+
+def _find_signer(material: EndorsementMaterial) -> PublicKey | None:
+    """The pinned endorser key the detached signature verifies under, if any."""
+    if material.artifact is None or material.signature is None:
+        return None
+    artifact, signature = material.artifact, material.signature
+    return next((k for k in material.endorser_keys if k.verify(signature, artifact)), None)

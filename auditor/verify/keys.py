@@ -1,0 +1,114 @@
+"""Public keys: loading, comparing and naming them.
+
+Keys are compared as DER SubjectPublicKeyInfo (DOMAIN.md §2): PEM whitespace, headers or an
+X.509 wrapper must never make the same key look different, or a different key look the same.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from dataclasses import dataclass
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
+from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    PublicFormat,
+    load_der_public_key,
+    load_pem_public_key,
+)
+
+from auditor.errors import InputError
+
+
+@dataclass(frozen=True)
+class PublicKey:
+    """A verifying key, held as its DER SubjectPublicKeyInfo."""
+
+    spki_der: bytes
+
+    @classmethod
+    def from_crypto(cls, key: PublicKeyTypes) -> PublicKey:
+        return cls(key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo))
+
+    @property
+    def crypto(self) -> PublicKeyTypes:
+        return load_der_public_key(self.spki_der)
+
+    @property
+    def key_id(self) -> bytes:
+        """sha256(SPKI DER): Rekor v1's logID and the usual key fingerprint."""
+        return hashlib.sha256(self.spki_der).digest()
+
+    @property
+    def algorithm(self) -> str:
+        key = self.crypto
+        if isinstance(key, ec.EllipticCurvePublicKey):
+            return f"ecdsa-{key.curve.name}"
+        if isinstance(key, ed25519.Ed25519PublicKey):
+            return "ed25519"
+        if isinstance(key, rsa.RSAPublicKey):
+            return f"rsa-{key.key_size}"
+        return type(key).__name__
+
+    def to_pem(self) -> str:
+        return self.crypto.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo).decode()
+
+    def verify(self, signature: bytes, data: bytes, *, prehashed: bool = False) -> bool:
+        """Verify `signature` over `data` (or over the SHA-256 digest `data` when prehashed).
+
+        ECDSA and RSA use SHA-256 (what Oak and Sigstore use); Ed25519 signs the message itself
+        and cannot verify a bare digest.
+        """
+        key = self.crypto
+        try:
+            if isinstance(key, ec.EllipticCurvePublicKey):
+                algorithm = ec.ECDSA(Prehashed(hashes.SHA256()) if prehashed else hashes.SHA256())
+                key.verify(signature, data, algorithm)
+            elif isinstance(key, ed25519.Ed25519PublicKey):
+                if prehashed:
+                    return False
+                key.verify(signature, data)
+            elif isinstance(key, rsa.RSAPublicKey):
+                digest: hashes.HashAlgorithm | Prehashed = (
+                    Prehashed(hashes.SHA256()) if prehashed else hashes.SHA256()
+                )
+                key.verify(signature, data, padding.PKCS1v15(), digest)
+            else:
+                return False
+        except (InvalidSignature, ValueError):
+            return False
+        return True
+
+
+def load_public_key(data: bytes, *, source: str = "key") -> PublicKey:
+    """Load a PEM or DER public key, or the key of a PEM or DER X.509 certificate."""
+    stripped = data.strip()
+    try:
+        if stripped.startswith(b"-----BEGIN CERTIFICATE-----"):
+            return PublicKey.from_crypto(x509.load_pem_x509_certificate(stripped).public_key())
+        if stripped.startswith(b"-----BEGIN"):
+            return PublicKey.from_crypto(load_pem_public_key(stripped))
+    except ValueError as error:
+        raise InputError(f"{source}: not a valid PEM public key or certificate ({error})") from None
+    try:
+        return PublicKey.from_crypto(load_der_public_key(data))
+    except ValueError:
+        pass
+    try:
+        return PublicKey.from_crypto(x509.load_der_x509_certificate(data).public_key())
+    except ValueError:
+        raise InputError(f"{source}: not a PEM or DER public key or certificate") from None
+
+
+def load_public_key_b64(text: str, *, source: str = "key") -> PublicKey:
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except ValueError:
+        raise InputError(f"{source}: not valid base64") from None
+    return load_public_key(raw, source=source)

@@ -1,0 +1,185 @@
+"""Transparency-log keys we trust: pinned PEMs or a Sigstore trusted root.
+
+A log key is trusted only inside its validity window (trusted_root.json `validFor`), judged at
+the entry's integration time: a retired shard's key must not vouch for entries made after it
+was retired.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from cryptography.hazmat.primitives.asymmetric import ed25519
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from auditor.errors import InputError
+from auditor.verify.keys import PublicKey, load_public_key
+
+log = logging.getLogger(__name__)
+
+# The production Sigstore trusted root embedded in the `sigstore` package (its offline TUF
+# bootstrap). Read as package data: sigstore's public API exposes no accessor for tlog keys.
+_SIGSTORE_PRODUCTION_ROOT = ("_store", "https%3A%2F%2Ftuf-repo-cdn.sigstore.dev", "trusted_root.json")
+
+
+@dataclass(frozen=True)
+class LogKey:
+    """One log's verifying key, with the name its checkpoints are signed under."""
+
+    key: PublicKey
+    log_id: bytes
+    #: Checkpoint signer name and origin host (`rekor.sigstore.dev`); None when unknown.
+    name: str | None = None
+    valid_from: datetime | None = None
+    valid_until: datetime | None = None
+
+    def valid_at(self, when: datetime | None) -> bool:
+        if when is None:
+            return True
+        if self.valid_from is not None and when < self.valid_from:
+            return False
+        return not (self.valid_until is not None and when > self.valid_until)
+
+    @property
+    def is_ed25519(self) -> bool:
+        return isinstance(self.key.crypto, ed25519.Ed25519PublicKey)
+
+
+def c2sp_key_id(name: str, key: ed25519.Ed25519PublicKey) -> bytes:
+    """C2SP signed-note key id: sha256(name ‖ 0x0A ‖ 0x01 ‖ raw key) (DOMAIN.md §6).
+
+    Sigstore's trusted root uses the full 32 bytes as the logId of Rekor v2 shards; the
+    checkpoint key hint is its first 4 bytes.
+    """
+    raw = key.public_bytes(Encoding.Raw, PublicFormat.Raw)
+    return hashlib.sha256(name.encode() + b"\n\x01" + raw).digest()
+
+
+def log_key_from_pem(data: bytes, *, name: str | None = None, source: str = "log key") -> LogKey:
+    key = load_public_key(data, source=source)
+    crypto = key.crypto
+    if isinstance(crypto, ed25519.Ed25519PublicKey):
+        if name is None:
+            raise InputError(f"{source}: an Ed25519 (Rekor v2) log key needs the log's name")
+        return LogKey(key=key, log_id=c2sp_key_id(name, crypto), name=name)
+    return LogKey(key=key, log_id=key.key_id, name=name)
+
+
+@dataclass(frozen=True)
+class LogKeyring:
+    keys: tuple[LogKey, ...]
+    source: str
+
+    def candidates(self, log_id: bytes) -> list[LogKey]:
+        return [k for k in self.keys if k.log_id == log_id]
+
+    def find(self, log_id: bytes, when: datetime | None) -> tuple[LogKey | None, str]:
+        """The key for `log_id` valid at `when`, or None with the reason."""
+        matching = self.candidates(log_id)
+        if not matching:
+            return None, f"logID {log_id.hex()} is not a pinned log key ({self.source})"
+        for key in matching:
+            if key.valid_at(when):
+                return key, f"logID {log_id.hex()} is pinned ({self.source})"
+        return None, (
+            f"logID {log_id.hex()} is pinned ({self.source}) but its key was not valid at "
+            f"{when.isoformat() if when else 'the entry time'}"
+        )
+
+    def by_name(self, name: str) -> list[LogKey]:
+        return [k for k in self.keys if k.name == name]
+
+    @classmethod
+    def from_pems(cls, pems: Sequence[bytes], sources: Sequence[str]) -> LogKeyring:
+        return cls(
+            tuple(log_key_from_pem(p, source=s) for p, s in zip(pems, sources, strict=True)),
+            source="--rekor-key",
+        )
+
+
+def _parse_time(value: Any, where: str) -> datetime | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InputError(f"{where}: timestamp is not a string")
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise InputError(f"{where}: {value!r} is not an RFC 3339 timestamp") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _tlog_key(entry: Any, index: int, source: str) -> LogKey:
+    where = f"{source}: tlogs[{index}]"
+    if not isinstance(entry, dict):
+        raise InputError(f"{where} is not an object")
+    public_key = entry.get("publicKey")
+    if not isinstance(public_key, dict) or not isinstance(public_key.get("rawBytes"), str):
+        raise InputError(f"{where}: publicKey.rawBytes missing")
+    try:
+        key = load_public_key(base64.b64decode(public_key["rawBytes"], validate=True), source=where)
+    except ValueError:
+        raise InputError(f"{where}: publicKey.rawBytes is not base64") from None
+    log_id_b64 = (entry.get("logId") or {}).get("keyId")
+    if not isinstance(log_id_b64, str):
+        raise InputError(f"{where}: logId.keyId missing")
+    valid_for = public_key.get("validFor") or {}
+    base_url = entry.get("baseUrl")
+    return LogKey(
+        key=key,
+        log_id=base64.b64decode(log_id_b64),
+        name=urlparse(base_url).hostname if isinstance(base_url, str) else None,
+        valid_from=_parse_time(valid_for.get("start"), where),
+        valid_until=_parse_time(valid_for.get("end"), where),
+    )
+
+
+def keyring_from_trusted_root(data: bytes, *, source: str) -> LogKeyring:
+    """Parse a Sigstore `trusted_root.json` (media type ...trustedroot+json;version=0.1)."""
+    try:
+        document = json.loads(data)
+    except (ValueError, UnicodeDecodeError):
+        raise InputError(f"{source}: not valid JSON") from None
+    if not isinstance(document, dict) or not isinstance(document.get("tlogs"), list):
+        raise InputError(f"{source}: not a Sigstore trusted root (no tlogs list)")
+    keys = tuple(_tlog_key(t, i, source) for i, t in enumerate(document["tlogs"]))
+    if not keys:
+        raise InputError(f"{source}: the trusted root lists no transparency logs")
+    return LogKeyring(keys, source=source)
+
+
+def production_keyring() -> LogKeyring:
+    """The Sigstore production trusted root embedded in the installed `sigstore` package."""
+    resource = resources.files("sigstore").joinpath(*_SIGSTORE_PRODUCTION_ROOT)
+    return keyring_from_trusted_root(
+        resource.read_bytes(), source="sigstore production trusted root (embedded)"
+    )
+
+
+def load_keyring(rekor_keys: Iterable[Path], trusted_root: Path | None) -> LogKeyring:
+    """Log keys from `--rekor-key` files, else `--trusted-root`, else Sigstore production."""
+    paths = list(rekor_keys)
+    if paths and trusted_root is not None:
+        raise InputError("give either --rekor-key or --trusted-root, not both")
+    if paths:
+        return LogKeyring.from_pems([_read(p) for p in paths], [str(p) for p in paths])
+    if trusted_root is not None:
+        return keyring_from_trusted_root(_read(trusted_root), source=str(trusted_root))
+    return production_keyring()
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as error:
+        raise InputError(f"{path}: cannot read ({error.strerror})") from None
