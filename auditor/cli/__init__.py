@@ -17,8 +17,8 @@ def _register_commands() -> None:
 
 
 def main() -> None:
-    _register_commands()
     try:
+        _register_commands()
         app(standalone_mode=True)
     except AuditorError as error:
         err_console.print(f"error: {error.diagnostics()}")

@@ -52,3 +52,20 @@ def print_json(document: Any) -> None:
 def _root() -> None:
     # A callback makes `audit` a command group even while it has a single command.
     pass
+
+
+def terminal_safe(text: str) -> str:
+    """Escape control characters (ANSI sequences, bidi overrides) in text from a log entry.
+
+    Everything read from a log is hostile; the consoles already ignore rich markup, and this
+    keeps a terminal from interpreting escape sequences a hostile entry smuggles in.
+    """
+    out = []
+    for char in text:
+        code = ord(char)
+        if char in "\n\t" or not (code < 0x20 or 0x7F <= code < 0xA0 or 0x202A <= code <= 0x202E
+                                  or 0x2066 <= code <= 0x2069):
+            out.append(char)
+        else:
+            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
+    return "".join(out)
