@@ -42,7 +42,7 @@ def parse_message(data: bytes, message_cls: type[M]) -> M:
     """
     name = message_cls.DESCRIPTOR.full_name
     if not data:
-        raise InputError(f"empty input is not a {name} message")
+        raise InputError(f"empty input is not a valid {name} message")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
