@@ -1,12 +1,186 @@
-"""`audit measure ...`: recompute measurements from local artifacts."""
+"""`audit measure ...`: recompute measurements from local artifacts.
+
+Every command prints the measurement's contract JSON on stdout with `--json`, otherwise a table
+on stderr. Arguments are validated here or in the library as `InputError`s, so bad input is
+one line and exit code 2 (choices are plain strings for that reason, not click choices).
+"""
 
 from __future__ import annotations
 
-import typer
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, TypeVar
 
-from auditor.cli.app import app
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from auditor.cli.app import app, err_console, print_json
+from auditor.errors import InputError
+from auditor.measure.interface import JsonValue, Measurement
 
 measure_app = typer.Typer(
     help="Recompute boot-component measurements from local artifacts.", no_args_is_help=True
 )
 app.add_typer(measure_app, name="measure")
+
+E = TypeVar("E", bound=StrEnum)
+
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print the contract JSON on stdout.")]
+
+
+@measure_app.command("stage0")
+def stage0(
+    rom: Annotated[Path, typer.Argument(help="The stage0 firmware ROM image.")],
+    vcpus: Annotated[str, typer.Option(help="Comma-separated vCPU counts.")] = "1,2,4,8,16,32,64",
+    mode: Annotated[
+        str, typer.Option(help="oak (Oak's VMM, what Oak publishes), qemu, or both.")
+    ] = "both",
+    json_output: JsonFlag = False,
+) -> None:
+    """SHA-256 of a stage0 ROM and its SEV-SNP launch digest per vCPU count."""
+    from auditor.measure.stage0 import Stage0Mode, measure_stage0_file, parse_vcpu_counts
+
+    modes = tuple(Stage0Mode) if mode == "both" else (_choice(Stage0Mode, mode, "--mode"),)
+    _emit(measure_stage0_file(rom, parse_vcpu_counts(vcpus), modes), json_output)
+
+
+@measure_app.command("kernel")
+def kernel(
+    bzimage: Annotated[Path, typer.Argument(help="The kernel bzImage.")],
+    json_output: JsonFlag = False,
+) -> None:
+    """kernel_measurement and setup_data_digest (Oak VMM and QEMU SEV-SNP variants)."""
+    from auditor.measure.kernel import measure_kernel_file
+
+    _emit(measure_kernel_file(bzimage), json_output)
+
+
+@measure_app.command("initrd")
+def initrd(
+    file: Annotated[Path, typer.Argument(help="The initrd (initial RAM disk).")],
+    json_output: JsonFlag = False,
+) -> None:
+    """SHA-256 of an initrd (stage0's ram_disk_digest), streamed."""
+    from auditor.measure.initrd import measure_initrd
+
+    _emit(measure_initrd(file), json_output)
+
+
+@measure_app.command("cmdline")
+def cmdline(
+    text: Annotated[str, typer.Argument(help="The kernel command line.")],
+    regex: Annotated[
+        list[str] | None,
+        typer.Option("--regex", help="An endorsed regex to match (repeatable)."),
+    ] = None,
+    json_output: JsonFlag = False,
+) -> None:
+    """Digests of a kernel command line, its length check and endorsed-regex matches."""
+    from auditor.measure.cmdline import measure_cmdline
+
+    _emit(measure_cmdline(text, regex or []), json_output)
+
+
+@measure_app.command("launch")
+def launch(
+    ovmf: Annotated[Path, typer.Option(help="The OVMF firmware image.")],
+    kernel: Annotated[Path | None, typer.Option(help="Kernel for measured direct boot.")] = None,
+    initrd: Annotated[Path | None, typer.Option(help="Initrd (needs --kernel).")] = None,
+    append: Annotated[str | None, typer.Option(help="Command line (needs --kernel).")] = None,
+    vcpus: Annotated[int, typer.Option(help="Number of vCPUs.")] = 1,
+    vcpu_type: Annotated[str | None, typer.Option(help="QEMU CPU model, e.g. EPYC-Milan.")] = None,
+    vcpu_sig: Annotated[str | None, typer.Option(help="CPUID(1).EAX, e.g. 0xa00f11.")] = None,
+    guest_features: Annotated[str, typer.Option(help="VMSA SEV_FEATURES.")] = "0x1",
+    vmm_type: Annotated[str, typer.Option(help="qemu, gce or ec2.")] = "qemu",
+    json_output: JsonFlag = False,
+) -> None:
+    """SEV-SNP launch digest of OVMF, with kernel/initrd/cmdline hashes (kernel-hashes=on)."""
+    from auditor.measure.launch import (
+        LAUNCH_VMMS,
+        DirectBoot,
+        LaunchConfig,
+        measure_launch_file,
+        vcpu_sig_for,
+    )
+    from auditor.measure.vmm import Vmm
+
+    if kernel is None and (initrd is not None or append is not None):
+        raise InputError("--initrd and --append need --kernel")
+    sig = None if vcpu_sig is None else _integer(vcpu_sig, "--vcpu-sig")
+    config = LaunchConfig(
+        vcpus=vcpus,
+        vmm_type=_choice(Vmm, vmm_type, "--vmm-type", LAUNCH_VMMS),
+        vcpu_sig=vcpu_sig_for(vcpu_type, sig),
+        guest_features=_integer(guest_features, "--guest-features"),
+        direct_boot=None if kernel is None else DirectBoot(kernel, initrd, append),
+    )
+    _emit(measure_launch_file(ovmf, config), json_output)
+
+
+@measure_app.command("evidence")
+def evidence(
+    file: Annotated[Path, typer.Argument(help="An Oak Evidence message (binary or text).")],
+    json_output: JsonFlag = False,
+) -> None:
+    """The measurements an Oak attestation reports: SNP MEASUREMENT, stage0 event, system image."""
+    from auditor.measure.artifact import read_artifact
+    from auditor.measure.evidence import read_evidence
+
+    _emit(read_evidence(read_artifact(file, "evidence")), json_output)
+
+
+def _emit(measurement: Measurement, json_output: bool) -> None:
+    document = measurement.to_json()
+    if json_output:
+        print_json(document)
+        return
+    table = Table(show_header=False, box=None, pad_edge=False)
+    table.add_column(no_wrap=True)
+    table.add_column(overflow="fold")  # digests are shown whole, never ellipsized
+    for key, value in _flatten(document):
+        # Text() is never parsed as markup; control characters are escaped besides.
+        table.add_row(Text(key), Text(_terminal_safe(value)))
+    err_console.print(table)
+
+
+def _flatten(document: JsonValue, prefix: str = "") -> list[tuple[str, str]]:
+    if isinstance(document, dict):
+        rows: list[tuple[str, str]] = []
+        for key, value in document.items():
+            rows += _flatten(value, f"{prefix}.{key}" if prefix else key)
+        return rows
+    if isinstance(document, list):
+        return [(f"{prefix}[{i}]", _scalar(v)) for i, v in enumerate(document)]
+    return [(prefix, _scalar(document))]
+
+
+def _scalar(value: JsonValue) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
+def _terminal_safe(text: str) -> str:
+    # Text read from files may carry ANSI escapes or bidi overrides; show them, never obey them.
+    return "".join(
+        char if char.isprintable() else char.encode("unicode_escape").decode("ascii")
+        for char in text
+    )
+
+
+def _choice(enum: type[E], value: str, flag: str, allowed: tuple[E, ...] = ()) -> E:
+    allowed = allowed or tuple(enum)
+    for member in allowed:
+        if member.value == value.lower():
+            return member
+    raise InputError(f"{flag} {value!r} is not one of {', '.join(allowed)}")
+
+
+def _integer(text: str, flag: str) -> int:
+    try:
+        return int(text, 0)
+    except ValueError:
+        raise InputError(f"{flag} {text!r} is not a number (decimal or 0x-prefixed hex)") from None

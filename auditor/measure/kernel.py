@@ -1,0 +1,108 @@
+"""Kernel (bzImage): what stage0 measures into its event log, in both VMM variants.
+
+The VMM splits the bzImage into the real-mode setup (`setup_sects + 1` sectors) and the
+protected-mode kernel, and stage0 measures each (Oak oak_kernel_measurement; Linux
+Documentation/arch/x86/boot.rst for the header fields). Oak's VMM edits the setup header the
+way QEMU's x86_load_linux does before handing it over; QEMU with SEV-SNP ships it unmodified.
+Stage0 zeroes the ramdisk address and size before measuring, so both variants zero those.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import BinaryIO
+
+from auditor.errors import InputError
+from auditor.measure.interface import JsonValue
+
+SETUP_SECTS_OFFSET = 0x1F1
+HEADER_MAGIC_OFFSET = 0x202
+HEADER_MAGIC = b"HdrS"
+_CHUNK = 1 << 20
+
+
+class SetupVariant(StrEnum):
+    OAK_VMM = "oak_vmm"  # Oak's published value: the setup as Oak's VMM edits it
+    QEMU_SNP = "qemu_snp"  # QEMU with SEV-SNP: the setup as shipped
+
+
+@dataclass(frozen=True)
+class KernelMeasurement:
+    sha256: bytes  # of the bzImage file
+    kernel_measurement: bytes  # sha256 of everything after the setup
+    setup_data_digest: dict[SetupVariant, bytes]
+
+    def setup_variant_for(self, digest: bytes) -> SetupVariant | None:
+        """Which variant an observed setup_data_digest corresponds to, if any."""
+        for variant, ours in self.setup_data_digest.items():
+            if ours == digest:
+                return variant
+        return None
+
+    def to_json(self) -> dict[str, JsonValue]:
+        return {
+            "sha256": self.sha256.hex(),
+            "kernel_measurement": self.kernel_measurement.hex(),
+            "setup_data_digest": {v.value: d.hex() for v, d in self.setup_data_digest.items()},
+        }
+
+
+def measure_kernel_file(path: Path) -> KernelMeasurement:
+    try:
+        with path.open("rb") as handle:
+            return measure_kernel(handle, str(path))
+    except OSError as error:
+        raise InputError(f"cannot read kernel {path}: {error.strerror or error}") from None
+
+
+def measure_kernel(stream: BinaryIO, name: str = "kernel") -> KernelMeasurement:
+    """Measure a bzImage read from `stream`, hashing the kernel part in constant memory."""
+    head = stream.read(SETUP_SECTS_OFFSET + 1)
+    if len(head) <= SETUP_SECTS_OFFSET:
+        raise InputError(f"{name} is {len(head)} bytes, too short for a bzImage boot header")
+    setup_size = setup_size_of(head[SETUP_SECTS_OFFSET])
+    setup = head + stream.read(setup_size - len(head))
+    if len(setup) < setup_size:
+        raise InputError(
+            f"{name} is {len(setup)} bytes but its boot header declares a {setup_size}-byte "
+            "setup: truncated or not a bzImage"
+        )
+    if setup[HEADER_MAGIC_OFFSET : HEADER_MAGIC_OFFSET + 4] != HEADER_MAGIC:
+        raise InputError(f"{name} has no 'HdrS' boot header magic at 0x202: not a bzImage")
+    file_hash = hashlib.sha256(setup)
+    kernel_hash = hashlib.sha256()
+    kernel_size = 0
+    while chunk := stream.read(_CHUNK):
+        file_hash.update(chunk)
+        kernel_hash.update(chunk)
+        kernel_size += len(chunk)
+    if kernel_size == 0:
+        raise InputError(f"{name} ends after its setup: no protected-mode kernel, not a bzImage")
+    return KernelMeasurement(
+        sha256=file_hash.digest(),
+        kernel_measurement=kernel_hash.digest(),
+        setup_data_digest={
+            v: hashlib.sha256(setup_as_measured(setup, v)).digest() for v in SetupVariant
+        },
+    )
+
+
+def setup_size_of(setup_sects: int) -> int:
+    # boot.rst: "If this field is 0, the real value is 4."
+    return 512 * ((setup_sects or 4) + 1)
+
+
+def setup_as_measured(setup: bytes, variant: SetupVariant) -> bytes:
+    """The setup bytes stage0 hashes, after the VMM's and stage0's own edits."""
+    edited = bytearray(setup)
+    if variant is SetupVariant.OAK_VMM:
+        edited[0x210] = 0xB0  # type_of_loader: QEMU
+        edited[0x211] |= 0x80  # loadflags: CAN_USE_HEAP
+        edited[0x224:0x226] = (0x20000 - 0x10000 - 0x200).to_bytes(2, "little")  # heap_end_ptr
+        edited[0x228:0x22C] = (0x20000).to_bytes(4, "little")  # cmd_line_ptr
+    # Stage0 zeroes ramdisk_image and ramdisk_size so the digest does not depend on the initrd.
+    edited[0x218:0x220] = bytes(8)
+    return bytes(edited)
