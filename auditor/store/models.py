@@ -1,0 +1,170 @@
+"""The database schema: logs, shards, checkpoints, entries, endorsements, check results.
+
+Raw bytes are stored exactly as received (entry responses, statements, signatures, inline
+subjects) so every check can be re-run later; parsed columns exist for queries. Unique
+constraints make every import and crawl idempotent: the same data twice adds nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+# Alembic needs deterministic constraint names (and SQLite batch mode needs them to alter).
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Log(Base):
+    """A transparency log, identified by its key (Rekor v1: logID = sha256 of the SPKI)."""
+
+    __tablename__ = "logs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    log_id: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str | None] = mapped_column(String(255))
+    url: Mapped[str | None] = mapped_column(String(1024))
+    public_key: Mapped[bytes | None] = mapped_column(LargeBinary)
+    shards: Mapped[list[Shard]] = relationship(back_populates="log")
+
+
+class Shard(Base):
+    """One Merkle tree of a log (a Rekor tree id). Frozen shards must never change."""
+
+    __tablename__ = "shards"
+    __table_args__ = (UniqueConstraint("log_pk", "tree_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    log_pk: Mapped[int] = mapped_column(ForeignKey("logs.id"))
+    tree_id: Mapped[int] = mapped_column(BigInteger)
+    #: Virtual index of the shard's first leaf, once known.
+    first_virtual_index: Mapped[int | None] = mapped_column(BigInteger)
+    frozen: Mapped[bool] = mapped_column(Boolean, default=False)
+    first_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    log: Mapped[Log] = relationship(back_populates="shards")
+
+
+class StoredCheckpoint(Base):
+    """Every distinct (size, root) a shard has shown us, with one note that signed it."""
+
+    __tablename__ = "checkpoints"
+    __table_args__ = (UniqueConstraint("shard_pk", "size", "root_hash"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    shard_pk: Mapped[int] = mapped_column(ForeignKey("shards.id"), index=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    root_hash: Mapped[str] = mapped_column(String(64))
+    note: Mapped[str] = mapped_column(Text)
+    signature_ok: Mapped[bool] = mapped_column(Boolean)
+    seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ComponentKey(Base):
+    """A pinned endorser key for a component (stage0, kernel, ...)."""
+
+    __tablename__ = "component_keys"
+    __table_args__ = (UniqueConstraint("component", "key_sha256"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    component: Mapped[str] = mapped_column(String(128), index=True)
+    key_sha256: Mapped[str] = mapped_column(String(64), index=True)
+    spki_der: Mapped[bytes] = mapped_column(LargeBinary)
+    source: Mapped[str] = mapped_column(String(1024))
+
+
+class Entry(Base):
+    """A log entry: the response bytes as received plus the fields queries need."""
+
+    __tablename__ = "entries"
+    __table_args__ = (
+        UniqueConstraint("log_pk", "leaf_hash"),
+        Index("ix_entries_signer_time", "signer_key_sha256", "integrated_time"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    log_pk: Mapped[int] = mapped_column(ForeignKey("logs.id"))
+    leaf_hash: Mapped[str] = mapped_column(String(64))
+    uuid: Mapped[str | None] = mapped_column(String(80))
+    rekor_version: Mapped[int] = mapped_column(Integer)
+    tree_id: Mapped[int | None] = mapped_column(BigInteger)
+    log_index: Mapped[int] = mapped_column(BigInteger, index=True)
+    shard_index: Mapped[int | None] = mapped_column(BigInteger)
+    integrated_time: Mapped[int | None] = mapped_column(BigInteger)
+    kind: Mapped[str] = mapped_column(String(64))
+    api_version: Mapped[str] = mapped_column(String(32))
+    #: sha256 the body signs (for Oak: of the statement).
+    signed_digest: Mapped[str | None] = mapped_column(String(64), index=True)
+    signer_key_sha256: Mapped[str | None] = mapped_column(String(64))
+    #: The document as received: a Rekor v1 response or a Sigstore bundle.
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    raw_format: Mapped[str] = mapped_column(String(32))
+    checkpoint_pk: Mapped[int | None] = mapped_column(ForeignKey("checkpoints.id"))
+
+
+class Endorsement(Base):
+    """A signed statement, logged (entry_pk set) or not, with its inline subject."""
+
+    __tablename__ = "endorsements"
+    __table_args__ = (UniqueConstraint("dedup_key"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    #: component, sha256(statement) and the entry's leaf hash (or "unlogged"): one row each.
+    dedup_key: Mapped[str] = mapped_column(String(300))
+    component: Mapped[str | None] = mapped_column(String(128), index=True)
+    entry_pk: Mapped[int | None] = mapped_column(ForeignKey("entries.id"), index=True)
+    statement: Mapped[bytes | None] = mapped_column(LargeBinary)
+    statement_sha256: Mapped[str | None] = mapped_column(String(64), index=True)
+    statement_format: Mapped[str | None] = mapped_column(String(32))
+    signature: Mapped[bytes | None] = mapped_column(LargeBinary)
+    subject: Mapped[bytes | None] = mapped_column(LargeBinary)
+    subject_name: Mapped[str | None] = mapped_column(String(512))
+    subject_sha256: Mapped[str | None] = mapped_column(String(64), index=True)
+    not_before: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    not_after: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    source: Mapped[str] = mapped_column(String(1024))
+    imported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Verification(Base):
+    """One run of the checks over an entry and/or endorsement."""
+
+    __tablename__ = "verifications"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    entry_pk: Mapped[int | None] = mapped_column(ForeignKey("entries.id"), index=True)
+    endorsement_pk: Mapped[int | None] = mapped_column(ForeignKey("endorsements.id"), index=True)
+    ok: Mapped[bool] = mapped_column(Boolean)
+    verified_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    tool_version: Mapped[str] = mapped_column(String(64))
+    results: Mapped[list[CheckResult]] = relationship(
+        back_populates="verification", order_by="CheckResult.position"
+    )
+
+
+class CheckResult(Base):
+    __tablename__ = "check_results"
+    __table_args__ = (UniqueConstraint("verification_pk", "name"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    verification_pk: Mapped[int] = mapped_column(ForeignKey("verifications.id"))
+    position: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(64))
+    #: True, False, or NULL when the check did not apply.
+    ok: Mapped[bool | None] = mapped_column(Boolean)
+    detail: Mapped[str] = mapped_column(Text)
+    verification: Mapped[Verification] = relationship(back_populates="results")
