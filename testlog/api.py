@@ -1,0 +1,288 @@
+"""Rekor v1 API documents built from a ``RekorLog`` as seen through ``ContentFaults``.
+
+Everything here is HTTP-free: each call returns the JSON document of a 200 answer or
+raises ``ApiError`` with the status and message Rekor would send. Proofs and
+checkpoints are made relative to the *current* head of the entry's shard, at read time,
+like the real log.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from testlog import bodies
+from testlog.faults import ContentFaults
+from testlog.log import LogEntry, RekorLog, Shard
+from testlog.signing import set_payload
+
+MAX_SEARCH_QUERIES = 10  # Rekor's limit on entryUUIDs + logIndexes + entries per retrieve
+_UUID = re.compile(r"^([0-9a-fA-F]{64}|[0-9a-fA-F]{80})$")
+_HASH = re.compile(r"^(sha256:)?([0-9a-fA-F]{64})$")
+_OTHER_HASH = re.compile(r"^(sha512:)?[0-9a-fA-F]{128}$|^(sha1:)?[0-9a-fA-F]{40}$")
+
+Json = dict[str, Any]
+
+
+class ApiError(Exception):
+    """An error answer: JSON ``{code, message}``, or an empty body when ``empty``."""
+
+    def __init__(self, status: int, message: str, *, code: int | None = None, empty: bool = False):
+        super().__init__(message)
+        self.status = status
+        self.code = status if code is None else code
+        self.message = message
+        self.empty = empty
+
+
+@dataclass(frozen=True)
+class VisibleShard:
+    """A shard as served for one request: possibly its fork, possibly rolled back."""
+
+    shard: Shard
+    size: int
+    active: bool
+
+    def root(self) -> bytes:
+        return self.shard.tree.root(self.size)
+
+    def entry(self, shard_index: int) -> LogEntry | None:
+        return self.shard.entries[shard_index] if 0 <= shard_index < self.size else None
+
+
+class RekorApi:
+    """The read API over one log. One instance per request (it caches checkpoints)."""
+
+    def __init__(self, log: RekorLog, faults: ContentFaults) -> None:
+        self.log = log
+        self.faults = faults
+        self._checkpoints: dict[tuple[int, int, bool], str] = {}
+
+    # -- views ----------------------------------------------------------------------------
+
+    def visible_shards(self) -> list[VisibleShard]:
+        shards = self.log.shards
+        out = []
+        for i, real in enumerate(shards):
+            active = i == len(shards) - 1
+            shard = self.log.view(real, self.faults.forked)
+            size = shard.size
+            rollback = self.faults.rollback_size(real.tree_id, active)
+            if rollback is not None:
+                size = max(0, min(size, rollback))
+            out.append(VisibleShard(shard, size, active))
+        return out
+
+    def _visible(self, tree_id: int) -> VisibleShard | None:
+        return next((v for v in self.visible_shards() if v.shard.tree_id == tree_id), None)
+
+    def checkpoint(self, view: VisibleShard, tamper: bool) -> str:
+        key = (view.shard.tree_id, view.size, tamper)
+        if key not in self._checkpoints:
+            origin = self.log.origin(view.shard.tree_id)
+            root = view.root()
+            # A tampered checkpoint carries a well-formed signature over other bytes.
+            other = f"{origin}\n{view.size + 1}\n{base64.b64encode(root).decode()}\n".encode()
+            self._checkpoints[key] = self.log.signer.checkpoint(
+                origin, view.size, root, sign_over=other if tamper else None
+            )
+        return self._checkpoints[key]
+
+    # -- GET /log, /log/proof, /log/publicKey ---------------------------------------------
+
+    def log_info(self) -> Json:
+        views = self.visible_shards()
+        tamper = self.faults.tamper_checkpoint and self.faults.tampers(None)
+        active = views[-1]
+        doc: Json = self._tree_head(active, tamper)
+        inactive = [self._tree_head(v, tamper) for v in views[:-1]]
+        if inactive:
+            doc["inactiveShards"] = inactive
+        return doc
+
+    def _tree_head(self, view: VisibleShard, tamper: bool) -> Json:
+        return {
+            "rootHash": view.root().hex(),
+            "signedTreeHead": self.checkpoint(view, tamper),
+            "treeID": str(view.shard.tree_id),
+            "treeSize": view.size,
+        }
+
+    def consistency_proof(self, first: int, last: int, tree_id: int | None) -> Json:
+        view = self.visible_shards()[-1] if tree_id is None else self._visible(tree_id)
+        if view is None:
+            raise ApiError(400, f"no tree with treeID {tree_id}")
+        if first > last:
+            raise ApiError(
+                400, f"firstSize({first}) must be less than or equal to lastSize({last})"
+            )
+        if last > view.size:
+            raise ApiError(400, f"lastSize({last}) is greater than the tree size ({view.size})")
+        hashes = view.shard.tree.consistency_proof(first, last)
+        if self.faults.tamper_consistency_proof and hashes:
+            hashes[0] = _flip(hashes[0])
+        return {"hashes": [h.hex() for h in hashes], "rootHash": view.shard.tree.root(last).hex()}
+
+    def public_key(self, tree_id: int | None) -> bytes:
+        if tree_id is not None and self.log.shard(tree_id) is None:
+            raise ApiError(400, f"no tree with treeID {tree_id}")
+        return self.log.signer.public_pem
+
+    # -- entries --------------------------------------------------------------------------
+
+    def entry_by_index(self, virtual_index: int) -> Json:
+        found = self._find_by_index(virtual_index)
+        if found is None:
+            # Rekor answers a logIndex past the end with 404 and no body at all.
+            raise ApiError(404, "", empty=True)
+        return self.entry_document(*found)
+
+    def entry_by_uuid(self, uuid: str) -> Json:
+        if not _UUID.match(uuid):
+            raise ApiError(400, f"invalid entry UUID: {uuid!r}")
+        found = self._find_by_uuid(uuid)
+        if found is None:
+            raise ApiError(404, f"entry with UUID {uuid.lower()} was not found")
+        return self.entry_document(*found)
+
+    def retrieve(self, query: object) -> list[Json]:
+        if not isinstance(query, dict):
+            raise ApiError(400, "the search query must be a JSON object")
+        uuids = query.get("entryUUIDs") or []
+        indexes = query.get("logIndexes") or []
+        proposed = query.get("entries") or []
+        if not all(isinstance(x, list) for x in (uuids, indexes, proposed)):
+            raise ApiError(400, "entryUUIDs, logIndexes and entries must be arrays")
+        if len(uuids) + len(indexes) + len(proposed) > MAX_SEARCH_QUERIES:
+            raise ApiError(422, f"more than max allowed {MAX_SEARCH_QUERIES} entries in request")
+        if proposed:
+            raise ApiError(400, "searching by proposed entries is not supported by the test log")
+        found: list[tuple[VisibleShard, LogEntry]] = []
+        for uuid in uuids:
+            if not isinstance(uuid, str) or not _UUID.match(uuid):
+                raise ApiError(400, f"invalid entry UUID: {uuid!r}")
+            hit = self._find_by_uuid(uuid)
+            if hit is not None:  # missing items are silently omitted
+                found.append(hit)
+        for index in indexes:
+            if not isinstance(index, int) or isinstance(index, bool) or index < 0:
+                raise ApiError(400, f"invalid log index: {index!r}")
+            hit = self._find_by_index(index)
+            if hit is not None:
+                found.append(hit)
+        # Rekor answers in no particular order; never the request order, so that clients
+        # that match by position fail here and not only in production.
+        ordered = sorted(found, key=lambda hit: hit[1].leaf_hash)
+        if len(ordered) > 1 and ordered == found:
+            ordered.reverse()
+        return [self.entry_document(view, entry) for view, entry in ordered]
+
+    def entry_document(self, view: VisibleShard, entry: LogEntry) -> Json:
+        tamper = self.faults.tampers(entry.virtual_index)
+        hashes = view.shard.tree.inclusion_proof(entry.shard_index, view.size)
+        if tamper and self.faults.tamper_inclusion_proof:
+            hashes = [_flip(hashes[0]), *hashes[1:]] if hashes else [bytes(32)]
+        sig = entry.signed_entry_timestamp
+        if tamper and self.faults.tamper_set:
+            # A valid DER signature by the log key, over the wrong index.
+            payload = set_payload(
+                entry.body_b64, entry.integrated_time, self.log.log_id, entry.virtual_index + 1
+            )
+            sig = self.log.signer.sign(payload)
+        checkpoint = self.checkpoint(view, tamper and self.faults.tamper_checkpoint)
+        return {
+            entry.uuid: {
+                "body": entry.body_b64,
+                "integratedTime": entry.integrated_time,
+                "logID": self.log.log_id,
+                "logIndex": entry.virtual_index,
+                "verification": {
+                    "inclusionProof": {
+                        "checkpoint": checkpoint,
+                        "hashes": [h.hex() for h in hashes],
+                        "logIndex": entry.shard_index,  # shard-local, unlike the outer logIndex
+                        "rootHash": view.root().hex(),
+                        "treeSize": view.size,
+                    },
+                    "signedEntryTimestamp": base64.b64encode(sig).decode(),
+                },
+            }
+        }
+
+    def _find_by_index(self, virtual_index: int) -> tuple[VisibleShard, LogEntry] | None:
+        for view in self.visible_shards():
+            entry = view.entry(virtual_index - view.shard.offset)
+            if entry is not None:
+                return view, entry
+        return None
+
+    def _find_by_uuid(self, uuid: str) -> tuple[VisibleShard, LogEntry] | None:
+        uuid = uuid.lower()
+        leaf = bytes.fromhex(uuid[-64:])
+        tree_id = int(uuid[:16], 16) if len(uuid) == 80 else None
+        for view in self.visible_shards():
+            if tree_id is not None and view.shard.tree_id != tree_id:
+                continue
+            index = view.shard.by_leaf.get(leaf)
+            entry = None if index is None else view.entry(index)
+            if entry is not None:
+                return view, entry
+        return None
+
+    # -- POST /index/retrieve -------------------------------------------------------------
+
+    def search_index(self, query: object) -> list[str]:
+        if not isinstance(query, dict):
+            raise ApiError(400, "the search query must be a JSON object")
+        operator = query.get("operator", "and")
+        if operator not in ("and", "or"):
+            raise ApiError(400, f"invalid operator: {operator!r}")
+        results: list[set[str]] = []
+        if "publicKey" in query:
+            results.append(self._uuids(self.log.by_key(_search_key(query["publicKey"]))))
+        if "hash" in query:
+            results.append(self._search_hash(query["hash"]))
+        if "email" in query or "subject" in query:
+            results.append(set())  # identities are not indexed by the test log
+        if not results:
+            raise ApiError(400, "the search query names no publicKey, hash, email or subject")
+        merged = set.intersection(*results) if operator == "and" else set.union(*results)
+        return sorted(merged)
+
+    def _search_hash(self, value: object) -> set[str]:
+        if not isinstance(value, str):
+            raise ApiError(400, "hash must be a string")
+        match = _HASH.match(value)
+        if match is None:
+            if _OTHER_HASH.match(value):
+                return set()  # valid, but only SHA-256 digests are indexed here
+            raise ApiError(400, f"invalid hash: {value!r}")
+        return self._uuids(self.log.by_hash(match.group(2).lower()))
+
+    def _uuids(self, entries: list[LogEntry]) -> set[str]:
+        """UUIDs of the entries that the current view serves (the index follows the view)."""
+        views = {v.shard.tree_id: v for v in self.visible_shards()}
+        out = set()
+        for entry in entries:
+            view = views.get(entry.tree_id)
+            if view is not None and view.entry(entry.shard_index) is entry:
+                out.add(entry.uuid)
+        return out
+
+
+def _search_key(public_key: object) -> bytes:
+    if not isinstance(public_key, dict):
+        raise ApiError(400, "publicKey must be an object")
+    if public_key.get("format") != "x509":
+        raise ApiError(400, "the test log only indexes x509 public keys")
+    try:
+        pem = base64.b64decode(public_key.get("content", ""), validate=True)
+        return bodies.parse_verifier(pem).spki_der
+    except ValueError as exc:
+        raise ApiError(400, f"invalid x509 public key: {exc}") from None
+
+
+def _flip(digest: bytes) -> bytes:
+    return bytes([digest[0] ^ 0x01]) + digest[1:]

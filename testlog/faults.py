@@ -1,0 +1,162 @@
+"""Fault switches for the local Rekor, settable from a test while the server runs.
+
+Transport faults (429, 5xx, hangs, delays, truncated JSON, batch reordering) are applied
+by the HTTP layer; content faults (tampering, forks, rollbacks) are captured per request as
+an immutable ``ContentFaults`` snapshot that the response builders read.
+"""
+
+from __future__ import annotations
+
+import enum
+import threading
+from dataclasses import dataclass, field
+
+
+class Endpoint(enum.StrEnum):
+    """Rekor v1 read endpoints, as counted and targeted by faults."""
+
+    LOG_INFO = "log"  # GET /api/v1/log
+    CONSISTENCY = "proof"  # GET /api/v1/log/proof
+    ENTRY_BY_INDEX = "entry_by_index"  # GET /api/v1/log/entries?logIndex=N
+    ENTRY_BY_UUID = "entry_by_uuid"  # GET /api/v1/log/entries/{uuid}
+    RETRIEVE = "retrieve"  # POST /api/v1/log/entries/retrieve
+    SEARCH_INDEX = "search_index"  # POST /api/v1/index/retrieve
+    PUBLIC_KEY = "public_key"  # GET /api/v1/log/publicKey
+    OTHER = "other"  # anything else (answered 404/405)
+
+
+class FailureKind(enum.Enum):
+    RATE_LIMIT = "rate_limit"  # 429 with an HTML body and Retry-After, like the real proxy
+    SERVER_ERROR = "server_error"  # a 5xx
+    HANG = "hang"  # no answer until the client gives up (bounded by Faults.hang_limit)
+    TRUNCATE = "truncate"  # a 200 whose JSON body is cut in half
+
+
+@dataclass
+class ScheduledFailure:
+    kind: FailureKind
+    remaining: int
+    endpoint: Endpoint | None = None  # None: any endpoint
+    status: int = 503
+    retry_after: int = 1
+
+
+@dataclass(frozen=True)
+class ContentFaults:
+    """What a single response must misrepresent; a consistent snapshot of ``Faults``."""
+
+    forked: bool = False
+    rollback: tuple[tuple[int | None, int], ...] = ()  # (treeID or None = active, size)
+    tamper_inclusion_proof: bool = False
+    tamper_set: bool = False
+    tamper_checkpoint: bool = False
+    tamper_consistency_proof: bool = False
+    tamper_only: frozenset[int] | None = None  # virtual indexes; None: every entry
+
+    def tampers(self, virtual_index: int | None) -> bool:
+        """Whether entry-level tampering applies to this entry (None: a log-level document)."""
+        if self.tamper_only is None:
+            return True
+        return virtual_index is not None and virtual_index in self.tamper_only
+
+    def rollback_size(self, tree_id: int, active: bool) -> int | None:
+        for target, size in self.rollback:
+            if target == tree_id or (target is None and active):
+                return size
+        return None
+
+
+@dataclass
+class Faults:
+    """Thread-safe fault switches. Booleans and ``delay`` may be assigned directly."""
+
+    delay: float = 0.0  # seconds added before every response
+    hang_limit: float = 10.0  # a hung request gives up after this long (or at server close)
+    shuffle_batches: bool = False  # retrieve results in random order (default order is not
+    # request order either, but deterministic)
+    duplicate_batches: bool = False  # every retrieve result appears twice
+    tamper_inclusion_proof: bool = False
+    tamper_set: bool = False
+    tamper_checkpoint: bool = False
+    tamper_consistency_proof: bool = False
+    tamper_only: set[int] | None = None  # restrict entry tampering to these virtual indexes
+    serve_fork: bool = False  # serve the forks made with RekorLog.fork (split view)
+    _rollback: dict[int | None, int] = field(default_factory=dict)
+    _scheduled: list[ScheduledFailure] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def rate_limit(
+        self, count: int = 1, *, retry_after: int = 1, endpoint: Endpoint | None = None
+    ) -> None:
+        """The next ``count`` requests (to ``endpoint``, or any) get 429 + HTML + Retry-After."""
+        self._schedule(ScheduledFailure(FailureKind.RATE_LIMIT, count, endpoint, 429, retry_after))
+
+    def server_errors(
+        self, count: int = 1, *, status: int = 503, endpoint: Endpoint | None = None
+    ) -> None:
+        """The next ``count`` requests get a ``status`` (5xx) answer: a burst of server errors."""
+        if not 500 <= status <= 599:
+            raise ValueError("server_errors takes a 5xx status")
+        self._schedule(ScheduledFailure(FailureKind.SERVER_ERROR, count, endpoint, status))
+
+    def hang(self, count: int = 1, *, endpoint: Endpoint | None = None) -> None:
+        """The next ``count`` requests never answer (until ``hang_limit`` or server close)."""
+        self._schedule(ScheduledFailure(FailureKind.HANG, count, endpoint))
+
+    def truncate(self, count: int = 1, *, endpoint: Endpoint | None = None) -> None:
+        """The next ``count`` JSON answers are cut in half (status 200, invalid JSON)."""
+        self._schedule(ScheduledFailure(FailureKind.TRUNCATE, count, endpoint))
+
+    def rollback(self, size: int, *, tree_id: int | None = None) -> None:
+        """Serve shard ``tree_id`` (default: whichever is active) as if it had ``size`` leaves."""
+        with self._lock:
+            self._rollback[tree_id] = size
+
+    def clear_rollback(self) -> None:
+        with self._lock:
+            self._rollback.clear()
+
+    def clear(self) -> None:
+        """Switch every fault off."""
+        with self._lock:
+            self._scheduled.clear()
+            self._rollback.clear()
+            self.delay = 0.0
+            self.shuffle_batches = self.duplicate_batches = False
+            self.tamper_inclusion_proof = self.tamper_set = False
+            self.tamper_checkpoint = self.tamper_consistency_proof = False
+            self.tamper_only = None
+            self.serve_fork = False
+
+    def pending(self) -> int:
+        """How many scheduled failures have not fired yet."""
+        with self._lock:
+            return sum(f.remaining for f in self._scheduled)
+
+    def take_failure(self, endpoint: Endpoint) -> ScheduledFailure | None:
+        """Consume one scheduled failure that applies to ``endpoint``, oldest first."""
+        with self._lock:
+            for failure in self._scheduled:
+                if failure.remaining > 0 and failure.endpoint in (None, endpoint):
+                    failure.remaining -= 1
+                    return failure
+            self._scheduled[:] = [f for f in self._scheduled if f.remaining > 0]
+            return None
+
+    def content(self) -> ContentFaults:
+        with self._lock:
+            return ContentFaults(
+                forked=self.serve_fork,
+                rollback=tuple(self._rollback.items()),
+                tamper_inclusion_proof=self.tamper_inclusion_proof,
+                tamper_set=self.tamper_set,
+                tamper_checkpoint=self.tamper_checkpoint,
+                tamper_consistency_proof=self.tamper_consistency_proof,
+                tamper_only=None if self.tamper_only is None else frozenset(self.tamper_only),
+            )
+
+    def _schedule(self, failure: ScheduledFailure) -> None:
+        if failure.remaining < 1:
+            raise ValueError("count must be at least 1")
+        with self._lock:
+            self._scheduled.append(failure)
