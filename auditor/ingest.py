@@ -1,0 +1,221 @@
+"""`audit import`: load log documents and Oak endorsements from files, verify, store.
+
+Recognised inputs: a Rekor v1 entry JSON; a Sigstore bundle; a component directory (holding
+`endorsement.json`, `endorsement.json.sig`, optional `logentry.json` and `subject.bin`, named
+like Oak's `components/<component>/`); an Oak `Endorsements` message in binary or text
+protobuf. A directory is searched for all of these. Each input is verified and stored on its
+own: a malformed file is reported with its path and the rest of the batch still imports.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from auditor.config import KeySet
+from auditor.errors import InputError
+from auditor.source.bundle import Bundle
+from auditor.source.documents import parse_log_document, read_file
+from auditor.source.entry import LogEntry
+from auditor.store.repository import EndorsementRecord, store_component_keys, store_verification
+from auditor.verify.body import BodyError, parse_body
+from auditor.verify.bundle import verify_bundle
+from auditor.verify.entry import EndorsementMaterial, Verification, verify_entry, verify_unlogged
+from auditor.verify.trust import LogKeyring
+
+_ENDORSEMENT_MESSAGES = ("endorsements.binarypb", "endorsements.textproto", "endorsements.pb",
+                         "endorsements.txtpb")
+
+
+@dataclass(frozen=True)
+class ImportItem:
+    """One endorsement and/or log document to verify and store."""
+
+    source: str
+    component: str | None
+    document: LogEntry | Bundle | None = None
+    raw: bytes | None = None
+    statement: bytes | None = None
+    signature: bytes | None = None
+    subject: bytes | None = None
+
+
+@dataclass(frozen=True)
+class ImportedItem:
+    source: str
+    component: str | None
+    verification: Verification
+    new: bool
+
+
+@dataclass
+class ImportReport:
+    imported: list[ImportedItem] = field(default_factory=list)
+    errors: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def new(self) -> int:
+        return sum(1 for item in self.imported if item.new)
+
+
+def _optional(path: Path) -> bytes | None:
+    return read_file(path) if path.exists() else None
+
+
+def component_directory(path: Path) -> ImportItem:
+    """Oak's exploded layout: `components/<component>/endorsement.json` and friends."""
+    entry_raw = _optional(path / "logentry.json")
+    source = str(path)
+    return ImportItem(
+        source=source,
+        component=path.name if path.parent.name == "components" else None,
+        document=parse_log_document(entry_raw, source=str(path / "logentry.json"))
+        if entry_raw is not None else None,
+        raw=entry_raw,
+        statement=read_file(path / "endorsement.json"),
+        signature=_optional(path / "endorsement.json.sig"),
+        subject=_optional(path / "subject.bin"),
+    )
+
+
+def endorsements_message(path: Path) -> list[ImportItem]:
+    from auditor.oak.messages import read_endorsements
+
+    items = []
+    for component in read_endorsements(read_file(path)):
+        source = f"{path}#{component.component}"
+        raw = component.rekor_log_entry
+        items.append(ImportItem(
+            source=source,
+            component=component.component,
+            document=parse_log_document(raw, source=source) if raw else None,
+            raw=raw,
+            statement=component.statement,
+            signature=component.signature,
+            subject=component.subject,
+        ))
+    return items
+
+
+def log_document(path: Path) -> ImportItem:
+    raw = read_file(path)
+    return ImportItem(source=str(path), component=None,
+                      document=parse_log_document(raw, source=str(path)), raw=raw)
+
+
+def _is_endorsements_message(path: Path) -> bool:
+    return path.name in _ENDORSEMENT_MESSAGES or path.suffix in (".binarypb", ".textproto")
+
+
+def items_for(path: Path) -> Iterator[ImportItem]:
+    """Everything importable at `path`. Raises InputError for a file that is not."""
+    if path.is_dir():
+        if (path / "endorsement.json").is_file():
+            yield component_directory(path)
+            return
+        raise InputError(f"{path}: a directory is expanded by expand_paths, not read")
+    if not path.exists():
+        raise InputError(f"{path}: no such file or directory")
+    if _is_endorsements_message(path):
+        yield from endorsements_message(path)
+    else:
+        yield log_document(path)
+
+
+def expand_paths(paths: list[Path]) -> list[Path]:
+    """Directories become their component directories, Endorsements messages and JSON docs."""
+    expanded: list[Path] = []
+    for path in paths:
+        if not path.is_dir() or (path / "endorsement.json").is_file():
+            expanded.append(path)
+            continue
+        for found in sorted(path.rglob("*")):
+            if found.is_dir() and (found / "endorsement.json").is_file():
+                expanded.append(found)
+            elif found.is_file() and found.parent.joinpath("endorsement.json").is_file():
+                continue  # part of a component directory
+            elif found.is_file() and (
+                found.name in _ENDORSEMENT_MESSAGES or found.name.endswith(".sigstore.json")
+                or found.name.endswith(".sigstore") or found.name == "logentry.json"
+            ):
+                expanded.append(found)
+    return expanded
+
+
+def _infer_component(item: ImportItem, keyset: KeySet) -> str | None:
+    """A bare log entry belongs to the component whose pinned key signed it."""
+    if item.component is not None or item.document is None:
+        return item.component
+    entry = item.document.entries[0] if isinstance(item.document, Bundle) and \
+        item.document.entries else item.document
+    if not isinstance(entry, LogEntry):
+        return None
+    try:
+        key = parse_body(entry.body).key
+    except BodyError:
+        return None
+    matches = keyset.components_of(key)
+    return matches[0] if len(matches) == 1 else None
+
+
+def verify_item(item: ImportItem, keyring: LogKeyring, keyset: KeySet,
+                at: datetime | None) -> tuple[str | None, list[Verification]]:
+    component = _infer_component(item, keyset)
+    material = EndorsementMaterial(
+        artifact=item.statement, signature=item.signature, subject=item.subject,
+        endorser_keys=keyset.keys_for(component), at=at,
+    )
+    if isinstance(item.document, Bundle):
+        return component, verify_bundle(item.document, keyring, material)
+    if isinstance(item.document, LogEntry):
+        return component, [verify_entry(item.document, keyring, material)]
+    return component, [verify_unlogged(material)]
+
+
+def _raw_format(item: ImportItem) -> str:
+    return "sigstore-bundle" if isinstance(item.document, Bundle) else "rekor-v1"
+
+
+def import_item(session: Session, item: ImportItem, keyring: LogKeyring, keyset: KeySet,
+                at: datetime | None) -> list[ImportedItem]:
+    component, verifications = verify_item(item, keyring, keyset, at)
+    record = EndorsementRecord(component, item.statement, item.signature, item.subject,
+                               item.source)
+    imported = []
+    for verification in verifications:
+        log_key = None
+        if verification.entry is not None:
+            log_key, _ = keyring.find(verification.entry.log_id, None)
+        stored = store_verification(session, verification, record, raw=item.raw,
+                                    raw_format=_raw_format(item), log_key=log_key)
+        imported.append(ImportedItem(item.source, component, verification,
+                                     stored.verification_stored))
+    return imported
+
+
+def record_keys(sessions: sessionmaker[Session], keyset: KeySet) -> None:
+    with sessions.begin() as session:
+        for name, spec in keyset.components.items():
+            store_component_keys(session, name, [(k.spki_der, ", ".join(spec.sources))
+                                                 for k in spec.keys])
+
+
+def import_paths(sessions: sessionmaker[Session], paths: list[Path], keyring: LogKeyring,
+                 keyset: KeySet, at: datetime | None = None) -> ImportReport:
+    report = ImportReport()
+    record_keys(sessions, keyset)
+    for path in expand_paths(paths):
+        try:
+            items = list(items_for(path))
+        except InputError as error:
+            report.errors.append((str(path), error.diagnostics()))
+            continue
+        for item in items:
+            # One transaction per item: a failure leaves what was stored before intact.
+            with sessions.begin() as session:
+                report.imported.extend(import_item(session, item, keyring, keyset, at))
+    return report

@@ -1,0 +1,223 @@
+"""Writing verified results to the database, idempotently.
+
+Each stored item is one transaction. Rows are looked up by their natural keys before insert,
+and a unique-constraint race with a concurrent writer is resolved by re-reading what the other
+writer stored, so the same data twice (or from two processes) adds nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TypeVar
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from auditor import __version__
+from auditor.source.entry import LogEntry
+from auditor.store import models
+from auditor.verify.checkpoint import CheckpointFormatError, parse_checkpoint
+from auditor.verify.entry import Verification
+from auditor.verify.merkle import leaf_hash
+from auditor.verify.statement import StatementFormat
+from auditor.verify.trust import LogKey
+
+T = TypeVar("T")
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def get_or_create(session: Session, find: Callable[[], T | None], make: Callable[[], T]) -> T:
+    existing = find()
+    if existing is not None:
+        return existing
+    with session.begin_nested():
+        try:
+            row = make()
+            session.add(row)
+            session.flush()
+            return row
+        except IntegrityError:
+            pass
+    found = find()
+    assert found is not None, "row vanished after a unique-constraint conflict"
+    return found
+
+
+def log_row(session: Session, log_id: bytes, log_key: LogKey | None) -> models.Log:
+    return get_or_create(
+        session,
+        lambda: session.scalar(select(models.Log).where(models.Log.log_id == log_id.hex())),
+        lambda: models.Log(
+            log_id=log_id.hex(),
+            name=log_key.name if log_key else None,
+            public_key=log_key.key.spki_der if log_key else None,
+        ),
+    )
+
+
+def shard_row(session: Session, log: models.Log, tree_id: int) -> models.Shard:
+    return get_or_create(
+        session,
+        lambda: session.scalar(
+            select(models.Shard).where(models.Shard.log_pk == log.id,
+                                       models.Shard.tree_id == tree_id)
+        ),
+        lambda: models.Shard(log_pk=log.id, tree_id=tree_id, frozen=False, first_seen=now()),
+    )
+
+
+def checkpoint_row(
+    session: Session, shard: models.Shard, note: str, signature_ok: bool
+) -> models.StoredCheckpoint | None:
+    try:
+        checkpoint = parse_checkpoint(note)
+    except CheckpointFormatError:
+        return None
+    root = checkpoint.root_hash.hex()
+    return get_or_create(
+        session,
+        lambda: session.scalar(
+            select(models.StoredCheckpoint).where(
+                models.StoredCheckpoint.shard_pk == shard.id,
+                models.StoredCheckpoint.size == checkpoint.size,
+                models.StoredCheckpoint.root_hash == root,
+            )
+        ),
+        lambda: models.StoredCheckpoint(shard_pk=shard.id, size=checkpoint.size, root_hash=root,
+                                        note=note, signature_ok=signature_ok, seen_at=now()),
+    )
+
+
+@dataclass(frozen=True)
+class StoredItem:
+    entry_new: bool
+    endorsement_new: bool
+    verification_stored: bool
+
+
+@dataclass(frozen=True)
+class EndorsementRecord:
+    component: str | None
+    statement: bytes | None
+    signature: bytes | None
+    subject: bytes | None
+    source: str
+
+
+def _entry_row(session: Session, entry: LogEntry, raw: bytes, raw_format: str,
+               verification: Verification, log_key: LogKey | None) -> tuple[models.Entry, bool]:
+    log = log_row(session, entry.log_id, log_key)
+    leaf = leaf_hash(entry.body).hex()
+    find = lambda: session.scalar(  # noqa: E731
+        select(models.Entry).where(models.Entry.log_pk == log.id, models.Entry.leaf_hash == leaf)
+    )
+    existing = find()
+    if existing is not None:
+        return existing, False
+    checkpoint = None
+    tree_id = entry.tree_id
+    if tree_id is not None and entry.proof is not None and entry.proof.checkpoint:
+        shard = shard_row(session, log, tree_id)
+        checkpoint = checkpoint_row(session, shard, entry.proof.checkpoint,
+                                    verification.check("checkpoint_signature").ok is True)
+    summary = verification.summary()
+    body = verification.body
+    row = get_or_create(session, find, lambda: models.Entry(
+        log_pk=log.id, leaf_hash=leaf, uuid=entry.uuid, rekor_version=entry.rekor_version,
+        tree_id=tree_id, log_index=entry.log_index,
+        shard_index=entry.proof.log_index if entry.proof else None,
+        integrated_time=entry.integrated_time, kind=summary["kind"],
+        api_version=summary["api_version"],
+        signed_digest=body.digest.hex() if body else None,
+        signer_key_sha256=body.key.key_id.hex() if body else None,
+        raw=raw, raw_format=raw_format,
+        checkpoint_pk=checkpoint.id if checkpoint else None,
+    ))
+    return row, True
+
+
+def _endorsement_row(session: Session, record: EndorsementRecord, entry: models.Entry | None,
+                     verification: Verification) -> tuple[models.Endorsement | None, bool]:
+    if record.statement is None and record.signature is None:
+        return None, False
+    statement_sha = hashlib.sha256(record.statement).hexdigest() if record.statement else None
+    key = f"{record.component or '-'}:{statement_sha}:{entry.leaf_hash if entry else 'unlogged'}"
+    find = lambda: session.scalar(  # noqa: E731
+        select(models.Endorsement).where(models.Endorsement.dedup_key == key)
+    )
+    existing = find()
+    if existing is not None:
+        return existing, False
+    statement = verification.statement
+    subject = statement.subject if statement else None
+    v1 = statement is not None and statement.format is StatementFormat.OAK_V1
+    row = get_or_create(session, find, lambda: models.Endorsement(
+        dedup_key=key, component=record.component, entry_pk=entry.id if entry else None,
+        statement=record.statement, statement_sha256=statement_sha,
+        statement_format=statement.format.value if statement else None,
+        signature=record.signature, subject=record.subject,
+        subject_name=subject.name if subject else None,
+        subject_sha256=subject.digests.get("sha256") if subject else None,
+        not_before=statement.not_before if v1 and statement else None,
+        not_after=statement.not_after if v1 and statement else None,
+        source=record.source, imported_at=now(),
+    ))
+    return row, True
+
+
+def store_verification(
+    session: Session,
+    verification: Verification,
+    record: EndorsementRecord,
+    *,
+    raw: bytes | None = None,
+    raw_format: str = "rekor-v1",
+    log_key: LogKey | None = None,
+) -> StoredItem:
+    """Store an entry (with its raw document), its endorsement and the check results."""
+    entry_row = None
+    entry_new = False
+    if verification.entry is not None:
+        assert raw is not None
+        entry_row, entry_new = _entry_row(session, verification.entry, raw, raw_format,
+                                          verification, log_key)
+    endorsement_row, endorsement_new = _endorsement_row(session, record, entry_row, verification)
+    if not (entry_new or endorsement_new):
+        return StoredItem(False, False, False)
+    stored = models.Verification(
+        entry_pk=entry_row.id if entry_row else None,
+        endorsement_pk=endorsement_row.id if endorsement_row else None,
+        ok=verification.ok, verified_at=now(), tool_version=__version__,
+    )
+    session.add(stored)
+    session.flush()
+    for position, check in enumerate(verification.checks):
+        session.add(models.CheckResult(verification_pk=stored.id, position=position,
+                                       name=check.name, ok=check.ok, detail=check.detail))
+    return StoredItem(entry_new, endorsement_new, True)
+
+
+def store_component_keys(session: Session, component: str, keys: list[tuple[bytes, str]]) -> int:
+    """Record pinned keys per component; returns how many were new."""
+    added = 0
+    for spki, source in keys:
+        digest = hashlib.sha256(spki).hexdigest()
+
+        def find(digest: str = digest) -> models.ComponentKey | None:
+            return session.scalar(select(models.ComponentKey).where(
+                models.ComponentKey.component == component,
+                models.ComponentKey.key_sha256 == digest))
+
+        if find() is None:
+            get_or_create(session, find, lambda spki=spki, digest=digest, source=source:
+                          models.ComponentKey(component=component, key_sha256=digest,
+                                              spki_der=spki, source=source))
+            added += 1
+    return added
