@@ -1,0 +1,37 @@
+"""Pytest fixtures for the local Rekor.
+
+Use them from a ``conftest.py`` with ``from testlog.pytest_plugin import *`` (or list this
+module in the root conftest's ``pytest_plugins``):
+
+- ``rekor_log``: an empty ``RekorLog`` on a ``ManualClock`` (``rekor_log.clock``);
+- ``rekor_server``: that log served on 127.0.0.1 (``.url``, ``.faults``, ``.requests``);
+- ``endorsers``: three component keys (``stage0``, ``kernel``, ``init_ram_fs``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from testlog.log import ManualClock, RekorLog
+from testlog.server import RunningServer, serve
+from testlog.synthetic import Endorser
+
+__all__ = ["endorsers", "rekor_log", "rekor_server"]
+
+
+@pytest.fixture
+def rekor_log() -> RekorLog:
+    return RekorLog(clock=ManualClock())
+
+
+@pytest.fixture
+def rekor_server(rekor_log: RekorLog) -> Iterator[RunningServer]:
+    with serve(rekor_log) as server:
+        yield server
+
+
+@pytest.fixture
+def endorsers() -> list[Endorser]:
+    return [Endorser(name) for name in ("stage0", "kernel", "init_ram_fs")]
