@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TypeVar
 
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_der_public_key
 from google.protobuf import message as _message
@@ -317,8 +318,8 @@ def _component_keys(
 def _check_p256_spki(raw: bytes, what: str) -> None:
     try:
         key = load_der_public_key(raw)
-    except ValueError:
-        raise InputError(f"{what} is not a DER SubjectPublicKeyInfo") from None
+    except (ValueError, UnsupportedAlgorithm):
+        raise InputError(f"{what} is not a DER SubjectPublicKeyInfo of a known key type") from None
     if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != "secp256r1":
         raise InputError(f"{what} is not an ECDSA P-256 key")
 

@@ -265,6 +265,19 @@ def test_a_reference_key_that_is_not_p256_spki_is_an_input_error() -> None:
         read_reference_values(data)
 
 
+def test_a_reference_key_of_unknown_algorithm_is_an_input_error() -> None:
+    key = _spki_der(DATA / "single-entry-2024" / "endorser_public_key.pem")
+    ec_public_key_oid = bytes.fromhex("06072a8648ce3d0201")  # 1.2.840.10045.2.1
+    assert ec_public_key_oid in key
+    unknown = key.replace(ec_public_key_oid, bytes.fromhex("06072a8648ce3d0205"))
+    raw = "".join(f"\\{byte:03o}" for byte in unknown)
+    data = _reference_values_with_stage0(
+        f'endorsement {{ endorser {{ keys {{ raw: "{raw}" }} }} }}'
+    )
+    with pytest.raises(InputError, match="stage0 endorser key 0 is not a DER"):
+        read_reference_values(data)
+
+
 def test_an_endorsement_reference_without_keys_is_an_input_error() -> None:
     with pytest.raises(InputError, match="no endorser key"):
         read_reference_values(_reference_values_with_stage0("endorsement { }"))
