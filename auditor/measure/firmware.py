@@ -94,8 +94,8 @@ def parse_firmware(image: bytes) -> FirmwareLayout:
 def _check_image_size(size: int) -> None:
     if size == 0 or size % PAGE_SIZE:
         raise InputError(
-            f"firmware size {size} bytes is not a non-zero multiple of 4096: SEV-SNP measures "
-            "whole 4 KiB pages, so this is not a firmware image as a VMM would load it"
+            f"firmware size {size} bytes is not a non-zero multiple of 4096 "
+            "(SEV-SNP measures whole 4 KiB pages)"
         )
     if size > FOUR_GIB:
         raise InputError(f"firmware size {size} bytes does not fit below 4 GiB")

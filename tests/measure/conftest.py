@@ -1,35 +1,17 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
-from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
-from auditor.cli import main
+# The helper modules beside the tests import the same way under pytest's `prepend` and
+# `importlib` import modes.
+sys.path.insert(0, str(Path(__file__).parent))
 
-
-@dataclass
-class CliResult:
-    exit_code: int
-    stdout: str
-    stderr: str
-
-
-RunAudit = Callable[..., CliResult]
+from measure_cli_runner import RunAudit, make_runner
 
 
 @pytest.fixture
 def run_audit(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> RunAudit:
-    """Run `audit ARGS...` in process through the real entry point (error handling included)."""
-
-    def run(*args: str) -> CliResult:
-        capsys.readouterr()
-        monkeypatch.setattr(sys, "argv", ["audit", *args])
-        with pytest.raises(SystemExit) as exited:
-            main()
-        captured = capsys.readouterr()
-        code = exited.value.code
-        return CliResult(code if isinstance(code, int) else 0, captured.out, captured.err)
-
-    return run
+    return make_runner(monkeypatch, capsys)

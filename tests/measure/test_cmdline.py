@@ -1,0 +1,73 @@
+"""Command-line digests, the 256-byte limit, and Oak's (Rust regex) matching semantics."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from auditor.errors import InputError
+from auditor.measure.cmdline import cmdline_matches, measure_cmdline
+from auditor.measure.evidence import read_evidence
+
+OAK = Path(__file__).parent.parent / "data" / "oak"
+
+
+def test_digests_and_json() -> None:
+    text = "console=ttyS0 quiet"
+    measured = measure_cmdline(text, ["quiet$", "^quiet"])
+    assert measured.to_json() == {
+        "cmdline": text,
+        "sha256": hashlib.sha256(text.encode()).hexdigest(),
+        "sha256_nul": hashlib.sha256(text.encode() + b"\0").hexdigest(),
+        "length_ok": True,
+        "matches": [True, False],
+    }
+
+
+@pytest.mark.parametrize(
+    ("text", "ok"),
+    [("a" * 255, True), ("a" * 256, False), ("é" * 127, True), ("é" * 128, False)],
+)
+def test_length_is_counted_in_utf8_bytes(text: str, ok: bool) -> None:
+    assert measure_cmdline(text).length_ok is ok
+
+
+@pytest.mark.parametrize(
+    ("regex", "text", "expected"),
+    [
+        ("ttyS0", "console=ttyS0 quiet", True),  # unanchored: anywhere
+        ("^quiet", "console=ttyS0 quiet", False),
+        ("^a$", "a", True),
+        # Rust's `$` is end of text only; Python's would also match before a final newline.
+        ("^a$", "a\n", False),
+        (r"a\z", "a", True),
+        (r"a\z", "a\n", False),
+        ("a[$]", "a$", True),  # `$` inside a class stays a literal
+        (r"a\$", "a$", True),
+        ("[]$]x", "$x", True),  # `]` first in a class is a member
+        ("(?m)^a$", "a\nb", True),  # multi-line mode keeps line-end semantics
+    ],
+)
+def test_rust_regex_semantics(regex: str, text: str, expected: bool) -> None:
+    assert cmdline_matches(regex, text) is expected
+
+
+@pytest.mark.parametrize("regex", ["(", "a{2,1}", "[z-a]"])
+def test_invalid_regex(regex: str) -> None:
+    with pytest.raises(InputError, match="invalid cmdline regex"):
+        measure_cmdline("x", [regex])
+
+
+@pytest.mark.parametrize(
+    "release", ["oak-containers-milan-release", "oak-containers-milan-staging"]
+)
+def test_real_endorsed_regex_matches_real_cmdline(release: str) -> None:
+    # Oak's own test data: this evidence verifies against these endorsements upstream.
+    regex = (OAK / release / "components" / "kernel_cmd_line" / "subject.bin").read_text()
+    observed = read_evidence((OAK / release / "evidence.binarypb").read_bytes())
+    cmdline = observed.to_json()["stage0"]["kernel_cmdline"]
+    measured = measure_cmdline(cmdline, [regex, regex.replace("quiet", "loud")])
+    assert measured.matches == (True, False)
+    assert measured.length_ok

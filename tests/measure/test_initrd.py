@@ -1,0 +1,53 @@
+"""initrd digests: exact, streamed in constant memory, 32 zero bytes when absent."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import tracemalloc
+from pathlib import Path
+
+import pytest
+
+from auditor.errors import InputError
+from auditor.measure.initrd import ABSENT_RAM_DISK_DIGEST, measure_initrd
+
+
+def test_digest_of_file(tmp_path: Path) -> None:
+    data = os.urandom(3 * 1024 * 1024 + 11)
+    path = tmp_path / "initrd.img"
+    path.write_bytes(data)
+    assert measure_initrd(path).sha256 == hashlib.sha256(data).digest()
+    assert measure_initrd(path).to_json() == {"sha256": hashlib.sha256(data).hexdigest()}
+
+
+def test_absent_initrd_is_32_zero_bytes() -> None:
+    assert measure_initrd(None).sha256 == bytes(32) == ABSENT_RAM_DISK_DIGEST
+
+
+@pytest.mark.skipif(shutil.which("sha256sum") is None, reason="needs coreutils sha256sum")
+def test_constant_memory_and_sha256sum_agrees(tmp_path: Path) -> None:
+    path = tmp_path / "big.img"
+    with path.open("wb") as handle:
+        for _ in range(64):
+            handle.write(os.urandom(1 << 20))
+    tracemalloc.start()
+    try:
+        digest = measure_initrd(path).sha256
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 * 1024 * 1024  # a 64 MiB file, hashed through one small buffer
+    expected = subprocess.run(
+        ["sha256sum", str(path)], check=True, capture_output=True, text=True
+    ).stdout.split()[0]
+    assert digest.hex() == expected
+
+
+def test_unreadable(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="cannot read initrd"):
+        measure_initrd(tmp_path / "missing")
+    with pytest.raises(InputError, match="cannot read initrd"):
+        measure_initrd(tmp_path)

@@ -1,0 +1,87 @@
+"""bzImage measurements against an independent computation written from DOMAIN.md §7."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import struct
+from pathlib import Path
+
+import pytest
+from synthetic_artifacts import build_bzimage
+
+from auditor.errors import InputError
+from auditor.measure.kernel import SetupVariant, measure_kernel, measure_kernel_file
+
+
+def reference(bz: bytes) -> tuple[bytes, bytes, bytes]:
+    """(kernel_measurement, oak_vmm setup digest, qemu_snp setup digest), per DOMAIN.md §7."""
+    sects = bz[0x1F1] if bz[0x1F1] != 0 else 4
+    size = 512 * (sects + 1)
+    oak = bytearray(bz[:size])
+    oak[0x210] = 0xB0
+    oak[0x211] = oak[0x211] | 0x80
+    struct.pack_into("<H", oak, 0x224, 0xFE00)
+    struct.pack_into("<I", oak, 0x228, 0x20000)
+    struct.pack_into("<II", oak, 0x218, 0, 0)
+    qemu = bytearray(bz[:size])
+    struct.pack_into("<II", qemu, 0x218, 0, 0)
+    return (
+        hashlib.sha256(bz[size:]).digest(),
+        hashlib.sha256(oak).digest(),
+        hashlib.sha256(qemu).digest(),
+    )
+
+
+@pytest.mark.parametrize("setup_sects", [0, 1, 27, 63])
+def test_matches_reference(tmp_path: Path, setup_sects: int) -> None:
+    bz = bytearray(build_bzimage(setup_sects=setup_sects, seed=setup_sects))
+    struct.pack_into("<II", bz, 0x218, 0x1234000, 0x56789)  # a loader-filled ramdisk, zeroed
+    path = tmp_path / "bzImage"
+    path.write_bytes(bz)
+    measured = measure_kernel_file(path)
+    kernel, oak, qemu = reference(bytes(bz))
+    assert measured.sha256 == hashlib.sha256(bz).digest()
+    assert measured.kernel_measurement == kernel
+    assert measured.setup_data_digest == {SetupVariant.OAK_VMM: oak, SetupVariant.QEMU_SNP: qemu}
+    assert oak != qemu
+
+
+def test_setup_variant_for_and_json() -> None:
+    measured = measure_kernel(io.BytesIO(build_bzimage()))
+    _, oak, qemu = reference(build_bzimage())
+    assert measured.setup_variant_for(oak) is SetupVariant.OAK_VMM
+    assert measured.setup_variant_for(qemu) is SetupVariant.QEMU_SNP
+    assert measured.setup_variant_for(bytes(32)) is None
+    document = measured.to_json()
+    assert list(document) == ["sha256", "kernel_measurement", "setup_data_digest"]
+    assert document["setup_data_digest"] == {"oak_vmm": oak.hex(), "qemu_snp": qemu.hex()}
+
+
+def test_kernel_larger_than_one_chunk() -> None:
+    bz = build_bzimage(kernel_size=(1 << 20) * 3 + 17)
+    measured = measure_kernel(io.BytesIO(bz))
+    assert measured.kernel_measurement == reference(bz)[0]
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"", "too short for a bzImage boot header"),
+        (b"\0" * 0x1F1, "too short"),
+        (build_bzimage(setup_sects=27)[:5000], "declares a 14336-byte setup: truncated"),
+        (build_bzimage(magic=b"HdrX"), "no 'HdrS' boot header magic"),
+        (build_bzimage(kernel_size=0), "no protected-mode kernel"),
+        (b"\x7fELF" + bytes(70_000), "no 'HdrS'"),
+    ],
+)
+def test_refuses_non_bzimage(data: bytes, message: str) -> None:
+    with pytest.raises(InputError, match=message):
+        measure_kernel(io.BytesIO(data))
+
+
+def test_unreadable(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match="cannot read kernel"):
+        measure_kernel_file(tmp_path / "missing")
+    with pytest.raises(InputError, match="cannot read kernel"):
+        measure_kernel_file(tmp_path)

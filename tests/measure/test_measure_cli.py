@@ -1,0 +1,158 @@
+"""`audit measure ...`: contract JSON on stdout, tables on stderr, bad input = exit 2, one error."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+from measure_cli_runner import CliResult, RunAudit
+from sevsnpmeasure import guest
+from sevsnpmeasure.vmm_types import VMMType
+from synthetic_artifacts import build_bzimage, build_firmware, ovmf_spec
+
+OAK = Path(__file__).parent.parent / "data" / "oak"
+
+
+@pytest.fixture
+def rom(tmp_path: Path) -> Path:
+    path = tmp_path / "stage0.bin"
+    path.write_bytes(build_firmware())
+    return path
+
+
+def as_json(result: CliResult) -> dict[str, object]:
+    assert result.exit_code == 0, result.stderr
+    document: dict[str, object] = json.loads(result.stdout)
+    return document
+
+
+def assert_input_error(result: CliResult, phrase: str) -> None:
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    # One message, starting "error:" (rich may fold it to the terminal width), no traceback.
+    assert result.stderr.startswith("error: ")
+    assert "Traceback" not in result.stderr
+    assert phrase in " ".join(result.stderr.split())
+
+
+def test_stage0_json(run_audit: RunAudit, rom: Path) -> None:
+    document = as_json(run_audit("measure", "stage0", str(rom), "--vcpus", "1,2", "--json"))
+    assert document["sha256"] == hashlib.sha256(rom.read_bytes()).hexdigest()
+    expected = {
+        mode: {
+            str(n): guest.snp_calc_launch_digest(
+                n, 0x600, str(rom), None, None, None, 1, "", vmm
+            ).hex()
+            for n in (1, 2)
+        }
+        for mode, vmm in (("oak", VMMType.gce), ("qemu", VMMType.QEMU))
+    }
+    assert document["launch_digests"] == expected
+
+
+def test_stage0_single_mode(run_audit: RunAudit, rom: Path) -> None:
+    document = as_json(run_audit("measure", "stage0", str(rom), "--mode", "qemu", "--json"))
+    launch_digests = document["launch_digests"]
+    assert isinstance(launch_digests, dict)
+    assert list(launch_digests) == ["qemu"]
+    assert list(launch_digests["qemu"]) == ["1", "2", "4", "8", "16", "32", "64"]
+
+
+def test_stage0_table_goes_to_stderr_whole(run_audit: RunAudit, rom: Path) -> None:
+    result = run_audit("measure", "stage0", str(rom), "--vcpus", "1", "--mode", "oak")
+    assert result.exit_code == 0
+    assert result.stdout == ""
+    digest = guest.snp_calc_launch_digest(1, 0x600, str(rom), None, None, None, 1, "", VMMType.gce)
+    assert digest.hex() in "".join(result.stderr.split())
+
+
+def test_kernel_initrd_cmdline_json(run_audit: RunAudit, tmp_path: Path) -> None:
+    bz = tmp_path / "bzImage"
+    bz.write_bytes(build_bzimage())
+    kernel = as_json(run_audit("measure", "kernel", str(bz), "--json"))
+    assert set(kernel) == {"sha256", "kernel_measurement", "setup_data_digest"}
+    assert kernel["sha256"] == hashlib.sha256(bz.read_bytes()).hexdigest()
+    assert set(kernel["setup_data_digest"]) == {"oak_vmm", "qemu_snp"}  # type: ignore[arg-type]
+
+    initrd = as_json(run_audit("measure", "initrd", str(bz), "--json"))
+    assert initrd == {"sha256": hashlib.sha256(bz.read_bytes()).hexdigest()}
+
+    cmdline = as_json(
+        run_audit("measure", "cmdline", "quiet", "--regex", "^qu", "--regex", "^x", "--json")
+    )
+    assert cmdline["matches"] == [True, False]
+    assert cmdline["sha256_nul"] == hashlib.sha256(b"quiet\0").hexdigest()
+
+
+def test_launch_json(run_audit: RunAudit, tmp_path: Path) -> None:
+    ovmf, bz = tmp_path / "OVMF.fd", tmp_path / "bzImage"
+    ovmf.write_bytes(build_firmware(ovmf_spec()))
+    bz.write_bytes(build_bzimage())
+    document = as_json(
+        run_audit(
+            "measure",
+            "launch",
+            "--ovmf",
+            str(ovmf),
+            "--kernel",
+            str(bz),
+            "--append",
+            "quiet",
+            "--vcpus",
+            "2",
+            "--vcpu-type",
+            "EPYC-Milan",
+            "--guest-features",
+            "0x1",
+            "--json",
+        )
+    )
+    expected = guest.snp_calc_launch_digest(
+        2, 0x00A00F11, str(ovmf), str(bz), None, "quiet", 1, "", VMMType.QEMU
+    )
+    assert document == {"launch_digest": expected.hex(), "mode": "qemu", "vcpus": 2}
+
+
+def test_evidence_json(run_audit: RunAudit) -> None:
+    path = OAK / "oak-containers-milan-release" / "evidence.binarypb"
+    document = as_json(run_audit("measure", "evidence", str(path), "--json"))
+    assert {"snp_measurement", "stage0", "system_image"} <= set(document)
+
+
+def test_file_text_is_not_markup_or_ansi(run_audit: RunAudit) -> None:
+    result = run_audit("measure", "cmdline", "[bold red]x[/] \x1b[31m")
+    assert result.exit_code == 0
+    assert "[bold red]x[/]" in result.stderr
+    assert "\x1b" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "phrase"),
+    [
+        (("stage0", "{missing}"), "cannot read stage0 ROM"),
+        (("stage0", "{rom}", "--mode", "tdx"), "--mode 'tdx' is not one of oak, qemu"),
+        (("stage0", "{rom}", "--vcpus", "1,x"), "is not a comma-separated list"),
+        (("stage0", "{junk}"), "no GUID table footer"),
+        (("kernel", "{junk}"), "no 'HdrS' boot header magic"),
+        (("initrd", "{missing}"), "cannot read initrd"),
+        (("cmdline", "x", "--regex", "("), "invalid cmdline regex '('"),
+        (
+            ("launch", "--ovmf", "{rom}", "--kernel", "{junk}", "--vmm-type", "gce"),
+            "no SNP_KERNEL_HASHES section",
+        ),
+        (("launch", "--ovmf", "{rom}", "--vmm-type", "oak"), "is not one of qemu, gce, ec2"),
+        (("launch", "--ovmf", "{rom}", "--vcpu-sig", "zz"), "--vcpu-sig 'zz' is not a number"),
+        (("launch", "--ovmf", "{rom}", "--append", "quiet"), "--initrd and --append need --kernel"),
+        (("launch", "--ovmf", "{rom}"), "needs --vcpu-type or --vcpu-sig"),
+        (("evidence", "{junk}"), ""),
+    ],
+)
+def test_bad_input_exits_2(
+    run_audit: RunAudit, rom: Path, tmp_path: Path, args: tuple[str, ...], phrase: str
+) -> None:
+    junk = tmp_path / "junk.bin"
+    junk.write_bytes(b"\x7fELF" + bytes(8188))  # page-sized, no footer
+    paths = {"rom": str(rom), "missing": str(tmp_path / "missing"), "junk": str(junk)}
+    assert_input_error(run_audit("measure", *(a.format(**paths) for a in args)), phrase)
