@@ -1,0 +1,322 @@
+"""Signed checkpoints: C2SP signed notes carrying a tlog checkpoint (tree size and root hash).
+
+Formats: https://github.com/C2SP/C2SP/blob/main/signed-note.md and tlog-checkpoint.md, as
+implemented by golang.org/x/mod/sumdb/note. Two key flavours (DOMAIN.md §5, §6):
+
+- Rekor v1: ECDSA P-256; key hint = sha256(SPKI DER)[:4]; signature = DER ECDSA-SHA256.
+- Rekor v2 and other C2SP logs: Ed25519; key id = sha256(name ‖ 0x0A ‖ 0x01 ‖ key)[:4];
+  signature = 64 raw bytes.
+
+A checkpoint read from a log is hostile input. `parse_checkpoint` is strict and raises only
+`CheckpointFormatError` (an `InputError`); a signature that does not verify is an expected
+outcome, raised as `CheckpointSignatureError` for the caller to turn into a failed check.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+from auditor.errors import InputError
+
+# signed-note: a signature line starts with an em dash (U+2014) and a space.
+SIGNATURE_PREFIX = "\u2014 "
+# golang.org/x/mod/sumdb/note rejects notes with more than 100 signatures; so do we, which
+# also bounds the work a hostile note can cause.
+MAX_SIGNATURES = 100
+KEY_HINT_SIZE = 4
+ROOT_HASH_SIZE = 32
+ED25519_SIGNATURE_SIZE = 64
+# tlog-checkpoint: the size is a uint64 in ASCII decimal, without leading zeros.
+_MAX_TREE_SIZE = 2**64 - 1
+_DECIMAL = re.compile(r"0|[1-9][0-9]*")
+# signed-note: the algorithm byte of Ed25519 keys in the key id.
+_ED25519_ALGORITHM = b"\x01"
+
+
+class CheckpointFormatError(InputError):
+    """A checkpoint that is not a well-formed signed note with a tlog checkpoint body."""
+
+
+class CheckpointSignatureError(Exception):
+    """No signature line of a trusted key verifies; the message says why."""
+
+
+@dataclass(frozen=True)
+class NoteSignature:
+    """One signature line: `— <name> base64(key_hint ‖ signature)`."""
+
+    name: str
+    key_hint: bytes
+    signature: bytes
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    origin: str
+    size: int
+    root_hash: bytes
+    #: Lines after the root hash (tlog-checkpoint "extension lines"), without newlines.
+    extensions: tuple[str, ...]
+    #: The bytes every signature covers: the note text up to and including its final newline.
+    signed_text: bytes
+    signatures: tuple[NoteSignature, ...]
+    raw: str
+
+
+class NoteVerifier(Protocol):
+    """A trusted key for signature lines named `name` with key hint `key_hint`."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def key_hint(self) -> bytes: ...
+
+    def verify(self, signed_text: bytes, signature: bytes) -> bool: ...
+
+
+# --- parsing ---------------------------------------------------------------------------------
+
+
+def parse_checkpoint(text: str) -> Checkpoint:
+    """Parse a signed checkpoint strictly; raise `CheckpointFormatError` naming the defect."""
+    if not isinstance(text, str):
+        raise CheckpointFormatError(f"checkpoint must be text, not {type(text).__name__}")
+    _check_characters(text)
+    # signed-note: text ending in a newline, a blank line, then the signature lines. Checkpoint
+    # text has no empty lines, so the first blank line is the separator.
+    split = text.find("\n\n")
+    if split < 0:
+        raise CheckpointFormatError("checkpoint has no blank line before its signatures")
+    body, block = text[: split + 1], text[split + 2 :]
+    origin, size, root_hash, extensions = _parse_body(body)
+    return Checkpoint(
+        origin=origin,
+        size=size,
+        root_hash=root_hash,
+        extensions=extensions,
+        signed_text=body.encode("utf-8"),
+        signatures=_parse_signature_block(block),
+        raw=text,
+    )
+
+
+def _check_characters(text: str) -> None:
+    # signed-note: valid UTF-8 and no ASCII control characters other than newline.
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise CheckpointFormatError(
+            f"checkpoint is not valid UTF-8 text (character {error.start})"
+        ) from None
+    for position, char in enumerate(text):
+        if char < " " and char != "\n":
+            raise CheckpointFormatError(
+                f"checkpoint has control character {char!r} at position {position}"
+            )
+
+
+def _parse_body(body: str) -> tuple[str, int, bytes, tuple[str, ...]]:
+    """tlog-checkpoint: origin, decimal size, base64 root hash, then extension lines."""
+    lines = body[:-1].split("\n")
+    if len(lines) < 3:
+        raise CheckpointFormatError(
+            f"checkpoint text has {len(lines)} line(s); it needs origin, tree size and root hash"
+        )
+    origin, size_line, root_line, *extensions = lines
+    if not origin:
+        raise CheckpointFormatError("checkpoint origin line is empty")
+    if not _DECIMAL.fullmatch(size_line):
+        raise CheckpointFormatError(
+            f"checkpoint tree size {_excerpt(size_line)} is not a canonical decimal number"
+        )
+    size = int(size_line)
+    if size > _MAX_TREE_SIZE:
+        raise CheckpointFormatError(f"checkpoint tree size {size} does not fit in 64 bits")
+    root_hash = _strict_b64decode(root_line, "checkpoint root hash")
+    if len(root_hash) != ROOT_HASH_SIZE:
+        raise CheckpointFormatError(
+            f"checkpoint root hash is {len(root_hash)} bytes, expected {ROOT_HASH_SIZE}"
+        )
+    return origin, size, root_hash, tuple(extensions)
+
+
+def _parse_signature_block(block: str) -> tuple[NoteSignature, ...]:
+    if not block:
+        raise CheckpointFormatError("checkpoint has no signature lines")
+    if not block.endswith("\n"):
+        raise CheckpointFormatError("checkpoint's last signature line does not end in a newline")
+    lines = block[:-1].split("\n")
+    if len(lines) > MAX_SIGNATURES:
+        raise CheckpointFormatError(
+            f"checkpoint has {len(lines)} signature lines, more than {MAX_SIGNATURES}"
+        )
+    return tuple(_parse_signature_line(i, line) for i, line in enumerate(lines, 1))
+
+
+def _parse_signature_line(number: int, line: str) -> NoteSignature:
+    where = f"checkpoint signature line {number}"
+    if not line.startswith(SIGNATURE_PREFIX):
+        raise CheckpointFormatError(f"{where} does not start with an em dash and a space")
+    name, _, encoded = line[len(SIGNATURE_PREFIX) :].partition(" ")
+    if not _valid_key_name(name):
+        raise CheckpointFormatError(f"{where} has an invalid key name {_excerpt(name)}")
+    blob = _strict_b64decode(encoded, where)
+    if len(blob) <= KEY_HINT_SIZE:
+        raise CheckpointFormatError(f"{where} holds {len(blob)} bytes, too short for a signature")
+    return NoteSignature(name=name, key_hint=blob[:KEY_HINT_SIZE], signature=blob[KEY_HINT_SIZE:])
+
+
+def _valid_key_name(name: str) -> bool:
+    # signed-note: key names are non-empty and contain no Unicode spaces and no "+".
+    return bool(name) and "+" not in name and not any(c.isspace() for c in name)
+
+
+def _strict_b64decode(encoded: str, what: str) -> bytes:
+    """Standard padded base64 (RFC 4648 §4) in its one canonical spelling."""
+    try:
+        decoded = base64.b64decode(encoded.encode("ascii"), validate=True)
+    except (UnicodeEncodeError, binascii.Error):
+        raise CheckpointFormatError(f"{what} is not valid base64") from None
+    # Rejects non-zero padding bits, so that one checkpoint has exactly one spelling.
+    if base64.b64encode(decoded).decode("ascii") != encoded:
+        raise CheckpointFormatError(f"{what} is not canonical base64")
+    return decoded
+
+
+def _excerpt(value: str) -> str:
+    return repr(value if len(value) <= 40 else value[:40] + "...")
+
+
+# --- verifying -------------------------------------------------------------------------------
+
+
+def ecdsa_key_hint(public_key: ec.EllipticCurvePublicKey) -> bytes:
+    """Rekor v1 key hint: the first 4 bytes of sha256(SubjectPublicKeyInfo DER), i.e. logID[:4]."""
+    spki = public_key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+    return hashlib.sha256(spki).digest()[:KEY_HINT_SIZE]
+
+
+def ed25519_key_hint(name: str, public_key: ed25519.Ed25519PublicKey) -> bytes:
+    """C2SP signed-note key id: sha256(name ‖ 0x0A ‖ 0x01 ‖ 32-byte key)[:4]."""
+    raw = public_key.public_bytes(Encoding.Raw, PublicFormat.Raw)
+    material = name.encode("utf-8") + b"\n" + _ED25519_ALGORITHM + raw
+    return hashlib.sha256(material).digest()[:KEY_HINT_SIZE]
+
+
+class EcdsaNoteVerifier:
+    """A Rekor v1 log key: ASN.1 DER ECDSA with SHA-256 over the signed text."""
+
+    def __init__(self, name: str, public_key: ec.EllipticCurvePublicKey) -> None:
+        self.name = name
+        self.public_key = public_key
+        self.key_hint = ecdsa_key_hint(public_key)
+
+    def verify(self, signed_text: bytes, signature: bytes) -> bool:
+        try:
+            self.public_key.verify(signature, signed_text, ec.ECDSA(hashes.SHA256()))
+        except (InvalidSignature, ValueError):
+            return False
+        return True
+
+    def __repr__(self) -> str:
+        return f"EcdsaNoteVerifier({self.name!r}, key hint {self.key_hint.hex()})"
+
+
+class Ed25519NoteVerifier:
+    """A C2SP signed-note Ed25519 key (Rekor v2, witnesses)."""
+
+    def __init__(self, name: str, public_key: ed25519.Ed25519PublicKey) -> None:
+        self.name = name
+        self.public_key = public_key
+        self.key_hint = ed25519_key_hint(name, public_key)
+
+    def verify(self, signed_text: bytes, signature: bytes) -> bool:
+        if len(signature) != ED25519_SIGNATURE_SIZE:
+            return False
+        try:
+            self.public_key.verify(signature, signed_text)
+        except InvalidSignature:
+            return False
+        return True
+
+    def __repr__(self) -> str:
+        return f"Ed25519NoteVerifier({self.name!r}, key hint {self.key_hint.hex()})"
+
+
+def note_verifier(
+    name: str, public_key: ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey
+) -> NoteVerifier:
+    """The verifier for `public_key`'s flavour of signed note."""
+    if isinstance(public_key, ed25519.Ed25519PublicKey):
+        return Ed25519NoteVerifier(name, public_key)
+    return EcdsaNoteVerifier(name, public_key)
+
+
+def verify_checkpoint(cp: Checkpoint, verifiers: Sequence[NoteVerifier]) -> NoteSignature:
+    """Return the first signature line made by one of `verifiers`.
+
+    Lines whose (name, key hint) match no verifier are ignored (witness cosignatures,
+    signed-note §"Verifying"). Like golang.org/x/mod/sumdb/note, a line that does match a trusted
+    key but does not verify rejects the whole checkpoint: the log's key never signs other bytes.
+    Only the signature is checked here; comparing origin, size and root with what the caller
+    expects is the caller's job.
+    """
+    verified: NoteSignature | None = None
+    for line in cp.signatures:
+        keys = [v for v in verifiers if v.name == line.name and v.key_hint == line.key_hint]
+        if not keys:
+            continue
+        if not any(key.verify(cp.signed_text, line.signature) for key in keys):
+            raise CheckpointSignatureError(
+                f"signature by {line.name} (key hint {line.key_hint.hex()}) does not verify"
+            )
+        if verified is None:
+            verified = line
+    if verified is None:
+        seen = ", ".join(f"{s.name}+{s.key_hint.hex()}" for s in cp.signatures)
+        raise CheckpointSignatureError(f"no signature line from a known key (lines from {seen})")
+    return verified
+
+
+# --- signing (tests and the local test log) --------------------------------------------------
+
+NoteSigningKey = ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
+
+
+def sign_checkpoint(
+    origin: str,
+    size: int,
+    root_hash: bytes,
+    extensions: Sequence[str],
+    signers: Sequence[tuple[str, NoteSigningKey]],
+) -> str:
+    """A signed checkpoint with one signature line per (name, private key), in order.
+
+    ECDSA keys sign like Rekor v1 (DER ECDSA-SHA256), Ed25519 keys like C2SP. The result is
+    parsed back, so arguments that cannot make a valid checkpoint raise `CheckpointFormatError`.
+    """
+    root = base64.b64encode(root_hash).decode("ascii")
+    text = "".join(f"{line}\n" for line in (origin, str(size), root, *extensions))
+    signed = text.encode("utf-8")
+    lines = []
+    for name, key in signers:
+        if isinstance(key, ed25519.Ed25519PrivateKey):
+            blob = ed25519_key_hint(name, key.public_key()) + key.sign(signed)
+        else:
+            blob = ecdsa_key_hint(key.public_key()) + key.sign(signed, ec.ECDSA(hashes.SHA256()))
+        lines.append(f"{SIGNATURE_PREFIX}{name} {base64.b64encode(blob).decode('ascii')}\n")
+    note = text + "\n" + "".join(lines)
+    parse_checkpoint(note)
+    return note
