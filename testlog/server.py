@@ -367,6 +367,9 @@ def serve(
 ) -> RunningServer:
     """Start serving ``log`` (a new empty one by default) in a background thread."""
     server = RekorServer((host, port), log or RekorLog(), faults or Faults())
-    thread = threading.Thread(target=server.serve_forever, name="testlog", daemon=True)
+    # A short poll interval makes close() (which waits for one poll) quick in tests.
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.02}, name="testlog", daemon=True
+    )
     thread.start()
     return RunningServer(server, thread)
