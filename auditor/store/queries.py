@@ -1,0 +1,81 @@
+"""Read-side queries over the store (what `audit entries` lists)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from auditor.store import models
+
+
+@dataclass(frozen=True)
+class StoredRecord:
+    component: str | None
+    uuid: str | None
+    log_index: int | None
+    integrated_time: int | None
+    kind: str | None
+    subject_name: str | None
+    subject_sha256: str | None
+    statement_format: str | None
+    logged: bool
+    ok: bool
+    checks: list[tuple[str, bool | None, str]]
+    source: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        when = self.integrated_time
+        return {
+            "component": self.component,
+            "uuid": self.uuid,
+            "log_index": self.log_index,
+            "integrated_time": when,
+            "integrated_time_utc": datetime.fromtimestamp(when, UTC).isoformat() if when else None,
+            "kind": self.kind,
+            "logged": self.logged,
+            "subject_name": self.subject_name,
+            "subject_sha256": self.subject_sha256,
+            "statement_format": self.statement_format,
+            "ok": self.ok,
+            "checks": [{"name": n, "ok": ok, "detail": d} for n, ok, d in self.checks],
+            "source": self.source,
+        }
+
+
+def latest_records(session: Session, component: str | None = None) -> list[StoredRecord]:
+    """Each stored entry/endorsement pair with its latest verification, newest first."""
+    query = (
+        select(models.Verification, models.Entry, models.Endorsement)
+        .outerjoin(models.Entry, models.Verification.entry_pk == models.Entry.id)
+        .outerjoin(models.Endorsement, models.Verification.endorsement_pk == models.Endorsement.id)
+        .options(selectinload(models.Verification.results))
+        .order_by(models.Entry.integrated_time.desc().nulls_last(), models.Verification.id.desc())
+    )
+    if component is not None:
+        query = query.where(models.Endorsement.component == component)
+    seen: set[tuple[int | None, int | None]] = set()
+    records = []
+    for verification, entry, endorsement in session.execute(query):
+        key = (verification.entry_pk, verification.endorsement_pk)
+        if key in seen:
+            continue
+        seen.add(key)
+        records.append(StoredRecord(
+            component=endorsement.component if endorsement else None,
+            uuid=entry.uuid if entry else None,
+            log_index=entry.log_index if entry else None,
+            integrated_time=entry.integrated_time if entry else None,
+            kind=entry.kind if entry else None,
+            subject_name=endorsement.subject_name if endorsement else None,
+            subject_sha256=endorsement.subject_sha256 if endorsement else None,
+            statement_format=endorsement.statement_format if endorsement else None,
+            logged=entry is not None,
+            ok=verification.ok,
+            checks=[(r.name, r.ok, r.detail) for r in verification.results],
+            source=endorsement.source if endorsement else None,
+        ))
+    return records
