@@ -156,3 +156,27 @@ def test_bad_input_exits_2(
     junk.write_bytes(b"\x7fELF" + bytes(8188))  # page-sized, no footer
     paths = {"rom": str(rom), "missing": str(tmp_path / "missing"), "junk": str(junk)}
     assert_input_error(run_audit("measure", *(a.format(**paths) for a in args)), phrase)
+
+
+def test_evidence_reproduces_release_attachments(run_audit: RunAudit) -> None:
+    # The release endorsements' inline subjects carry what this real VM should have measured.
+    from auditor.oak.proto.attestation import attachment_pb2
+
+    release = OAK / "oak-containers-milan-release"
+    path = release / "evidence.binarypb"
+    document = as_json(run_audit("measure", "evidence", str(path), "--json"))
+    firmware = attachment_pb2.FirmwareAttachment.FromString(
+        (release / "components" / "stage0" / "subject.bin").read_bytes()
+    )
+    kernel = attachment_pb2.KernelAttachment.FromString(
+        (release / "components" / "kernel" / "subject.bin").read_bytes()
+    )
+    initrd_statement = json.loads(
+        (release / "components" / "init_ram_fs" / "endorsement.json").read_text()
+    )
+    stage0 = document["stage0"]
+    assert isinstance(stage0, dict)
+    assert document["snp_measurement"] == firmware.configs[1].sha2_384
+    assert stage0["kernel_measurement"] == kernel.image.sha2_256
+    assert stage0["setup_data_digest"] == kernel.setup_data.sha2_256
+    assert stage0["ram_disk_digest"] == initrd_statement["subject"][0]["digest"]["sha256"]
