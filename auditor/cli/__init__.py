@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 import traceback
@@ -9,11 +10,13 @@ import traceback
 from auditor.cli.app import ExitCode, app, err_console
 from auditor.errors import AuditorError
 
+_COMMAND_MODULES = ("measure", "store", "verify", "version_cmd")
+
 
 def _register_commands() -> None:
     # Each module adds its commands to `app` when imported.
-    import auditor.cli.measure  # noqa: F401
-    import auditor.cli.version_cmd  # noqa: F401
+    for name in _COMMAND_MODULES:
+        importlib.import_module(f"auditor.cli.{name}")
 
 
 def main() -> None:

@@ -68,7 +68,7 @@ def import_command(
             "errors": [{"path": p, "reason": r} for p, r in report.errors],
             "new": report.new,
         })
-    for path, reason in report.errors:
+    for _path, reason in report.errors:
         err_console.print(f"error: {terminal_safe(reason)}")
     for item in failed:
         names = ", ".join(c.name for c in item.verification.failures)

@@ -8,10 +8,9 @@ writer stored, so the same data twice (or from two processes) adds nothing.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -26,51 +25,45 @@ from auditor.verify.merkle import leaf_hash
 from auditor.verify.statement import StatementFormat
 from auditor.verify.trust import LogKey
 
-T = TypeVar("T")
+M = TypeVar("M", bound=models.Base)
 
 
 def now() -> datetime:
     return datetime.now(UTC)
 
 
-def get_or_create(session: Session, find: Callable[[], T | None], make: Callable[[], T]) -> T:
-    existing = find()
-    if existing is not None:
-        return existing
-    with session.begin_nested():
-        try:
-            row = make()
+def get_or_create(session: Session, model: type[M], lookup: dict[str, Any],
+                  **values: Any) -> tuple[M, bool]:
+    """The row with these natural-key values, inserted if absent; (row, created)."""
+    query = select(model).filter_by(**lookup)
+    found = session.scalar(query)
+    if found is not None:
+        return found, False
+    try:
+        with session.begin_nested():
+            row = model(**lookup, **values)
             session.add(row)
             session.flush()
-            return row
-        except IntegrityError:
-            pass
-    found = find()
-    assert found is not None, "row vanished after a unique-constraint conflict"
-    return found
+        return row, True
+    except IntegrityError:
+        # A concurrent writer inserted the same natural key first: use its row.
+        found = session.scalar(query)
+        if found is None:
+            raise
+        return found, False
 
 
 def log_row(session: Session, log_id: bytes, log_key: LogKey | None) -> models.Log:
-    return get_or_create(
-        session,
-        lambda: session.scalar(select(models.Log).where(models.Log.log_id == log_id.hex())),
-        lambda: models.Log(
-            log_id=log_id.hex(),
-            name=log_key.name if log_key else None,
-            public_key=log_key.key.spki_der if log_key else None,
-        ),
-    )
+    row, _ = get_or_create(session, models.Log, {"log_id": log_id.hex()},
+                           name=log_key.name if log_key else None,
+                           public_key=log_key.key.spki_der if log_key else None)
+    return row
 
 
 def shard_row(session: Session, log: models.Log, tree_id: int) -> models.Shard:
-    return get_or_create(
-        session,
-        lambda: session.scalar(
-            select(models.Shard).where(models.Shard.log_pk == log.id,
-                                       models.Shard.tree_id == tree_id)
-        ),
-        lambda: models.Shard(log_pk=log.id, tree_id=tree_id, frozen=False, first_seen=now()),
-    )
+    row, _ = get_or_create(session, models.Shard, {"log_pk": log.id, "tree_id": tree_id},
+                           frozen=False, first_seen=now())
+    return row
 
 
 def checkpoint_row(
@@ -80,19 +73,11 @@ def checkpoint_row(
         checkpoint = parse_checkpoint(note)
     except CheckpointFormatError:
         return None
-    root = checkpoint.root_hash.hex()
-    return get_or_create(
-        session,
-        lambda: session.scalar(
-            select(models.StoredCheckpoint).where(
-                models.StoredCheckpoint.shard_pk == shard.id,
-                models.StoredCheckpoint.size == checkpoint.size,
-                models.StoredCheckpoint.root_hash == root,
-            )
-        ),
-        lambda: models.StoredCheckpoint(shard_pk=shard.id, size=checkpoint.size, root_hash=root,
-                                        note=note, signature_ok=signature_ok, seen_at=now()),
-    )
+    row, _ = get_or_create(
+        session, models.StoredCheckpoint,
+        {"shard_pk": shard.id, "size": checkpoint.size, "root_hash": checkpoint.root_hash.hex()},
+        note=note, signature_ok=signature_ok, seen_at=now())
+    return row
 
 
 @dataclass(frozen=True)
@@ -115,12 +100,6 @@ def _entry_row(session: Session, entry: LogEntry, raw: bytes, raw_format: str,
                verification: Verification, log_key: LogKey | None) -> tuple[models.Entry, bool]:
     log = log_row(session, entry.log_id, log_key)
     leaf = leaf_hash(entry.body).hex()
-    find = lambda: session.scalar(  # noqa: E731
-        select(models.Entry).where(models.Entry.log_pk == log.id, models.Entry.leaf_hash == leaf)
-    )
-    existing = find()
-    if existing is not None:
-        return existing, False
     checkpoint = None
     tree_id = entry.tree_id
     if tree_id is not None and entry.proof is not None and entry.proof.checkpoint:
@@ -129,18 +108,15 @@ def _entry_row(session: Session, entry: LogEntry, raw: bytes, raw_format: str,
                                     verification.check("checkpoint_signature").ok is True)
     summary = verification.summary()
     body = verification.body
-    row = get_or_create(session, find, lambda: models.Entry(
-        log_pk=log.id, leaf_hash=leaf, uuid=entry.uuid, rekor_version=entry.rekor_version,
-        tree_id=tree_id, log_index=entry.log_index,
-        shard_index=entry.proof.log_index if entry.proof else None,
+    return get_or_create(
+        session, models.Entry, {"log_pk": log.id, "leaf_hash": leaf},
+        uuid=entry.uuid, rekor_version=entry.rekor_version, tree_id=tree_id,
+        log_index=entry.log_index, shard_index=entry.proof.log_index if entry.proof else None,
         integrated_time=entry.integrated_time, kind=summary["kind"],
-        api_version=summary["api_version"],
-        signed_digest=body.digest.hex() if body else None,
-        signer_key_sha256=body.key.key_id.hex() if body else None,
-        raw=raw, raw_format=raw_format,
-        checkpoint_pk=checkpoint.id if checkpoint else None,
-    ))
-    return row, True
+        api_version=summary["api_version"], signed_digest=body.digest.hex() if body else None,
+        signer_key_sha256=body.key.key_id.hex() if body else None, raw=raw,
+        raw_format=raw_format, checkpoint_pk=checkpoint.id if checkpoint else None,
+    )
 
 
 def _endorsement_row(session: Session, record: EndorsementRecord, entry: models.Entry | None,
@@ -149,17 +125,12 @@ def _endorsement_row(session: Session, record: EndorsementRecord, entry: models.
         return None, False
     statement_sha = hashlib.sha256(record.statement).hexdigest() if record.statement else None
     key = f"{record.component or '-'}:{statement_sha}:{entry.leaf_hash if entry else 'unlogged'}"
-    find = lambda: session.scalar(  # noqa: E731
-        select(models.Endorsement).where(models.Endorsement.dedup_key == key)
-    )
-    existing = find()
-    if existing is not None:
-        return existing, False
     statement = verification.statement
     subject = statement.subject if statement else None
     v1 = statement is not None and statement.format is StatementFormat.OAK_V1
-    row = get_or_create(session, find, lambda: models.Endorsement(
-        dedup_key=key, component=record.component, entry_pk=entry.id if entry else None,
+    return get_or_create(
+        session, models.Endorsement, {"dedup_key": key},
+        component=record.component, entry_pk=entry.id if entry else None,
         statement=record.statement, statement_sha256=statement_sha,
         statement_format=statement.format.value if statement else None,
         signature=record.signature, subject=record.subject,
@@ -168,8 +139,7 @@ def _endorsement_row(session: Session, record: EndorsementRecord, entry: models.
         not_before=statement.not_before if v1 and statement else None,
         not_after=statement.not_after if v1 and statement else None,
         source=record.source, imported_at=now(),
-    ))
-    return row, True
+    )
 
 
 def store_verification(
@@ -208,16 +178,9 @@ def store_component_keys(session: Session, component: str, keys: list[tuple[byte
     """Record pinned keys per component; returns how many were new."""
     added = 0
     for spki, source in keys:
-        digest = hashlib.sha256(spki).hexdigest()
-
-        def find(digest: str = digest) -> models.ComponentKey | None:
-            return session.scalar(select(models.ComponentKey).where(
-                models.ComponentKey.component == component,
-                models.ComponentKey.key_sha256 == digest))
-
-        if find() is None:
-            get_or_create(session, find, lambda spki=spki, digest=digest, source=source:
-                          models.ComponentKey(component=component, key_sha256=digest,
-                                              spki_der=spki, source=source))
-            added += 1
+        _, created = get_or_create(
+            session, models.ComponentKey,
+            {"component": component, "key_sha256": hashlib.sha256(spki).hexdigest()},
+            spki_der=spki, source=source)
+        added += created
     return added

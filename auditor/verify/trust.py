@@ -29,7 +29,9 @@ log = logging.getLogger(__name__)
 
 # The production Sigstore trusted root embedded in the `sigstore` package (its offline TUF
 # bootstrap). Read as package data: sigstore's public API exposes no accessor for tlog keys.
-_SIGSTORE_PRODUCTION_ROOT = ("_store", "https%3A%2F%2Ftuf-repo-cdn.sigstore.dev", "trusted_root.json")
+_SIGSTORE_PRODUCTION_ROOT = (
+    "_store", "https%3A%2F%2Ftuf-repo-cdn.sigstore.dev", "trusted_root.json"
+)
 
 
 @dataclass(frozen=True)
