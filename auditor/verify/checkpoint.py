@@ -307,6 +307,11 @@ def sign_checkpoint(
     ECDSA keys sign like Rekor v1 (DER ECDSA-SHA256), Ed25519 keys like C2SP. The result is
     parsed back, so arguments that cannot make a valid checkpoint raise `CheckpointFormatError`.
     """
+    for line in (origin, *extensions):
+        if not line or "\n" in line:
+            raise CheckpointFormatError(
+                f"checkpoint line {_excerpt(line)} must be non-empty and hold no newline"
+            )
     root = base64.b64encode(root_hash).decode("ascii")
     text = "".join(f"{line}\n" for line in (origin, str(size), root, *extensions))
     signed = text.encode("utf-8")
