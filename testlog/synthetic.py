@@ -99,6 +99,6 @@ def add_endorsements(
     out = []
     for i in range(count):
         endorser = endorsers[i % len(endorsers)]
-        subject = f"{endorser.name} build {i}".encode()
+        subject = f"{endorser.name} build {log.size}".encode()  # unique per log position
         out.append(endorse(log, endorser, subject, integrated_time=base + i))
     return out
