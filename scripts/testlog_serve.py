@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # testlog is not installed
 
-from testlog import Endorser, RekorLog, add_endorsements, serve  # noqa: E402
+from testlog import Endorser, RekorLog, add_endorsements, serve
 
 COMPONENTS = ("stage0", "kernel", "kernel_cmd_line", "init_ram_fs", "system_image")
 
