@@ -212,7 +212,9 @@ def import_paths(sessions: sessionmaker[Session], paths: list[Path], keyring: Lo
         try:
             items = list(items_for(path))
         except InputError as error:
-            report.errors.append((str(path), error.diagnostics()))
+            reason = error.diagnostics()
+            named = reason if str(path) in reason else f"{path}: {reason}"
+            report.errors.append((str(path), named))
             continue
         for item in items:
             # One transaction per item: a failure leaves what was stored before intact.

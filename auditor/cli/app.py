@@ -40,7 +40,7 @@ app = typer.Typer(
 )
 
 # Humans read stderr; stdout carries only machine output (JSON, reports).
-err_console = Console(stderr=True, highlight=False, markup=False, emoji=False)
+err_console = Console(stderr=True, highlight=False, markup=False, emoji=False, soft_wrap=True)
 out_console = Console(highlight=False, markup=False, emoji=False, soft_wrap=True)
 
 

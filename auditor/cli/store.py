@@ -24,7 +24,6 @@ DbOption = Annotated[
     typer.Option("--db", help="SQLAlchemy database URL (env AUDITOR_DB; default: a SQLite file "
                  "in the user data directory)."),
 ]
-_MARK = {True: "✓", False: "✗", None: "–"}
 
 
 @db_app.command("upgrade")
@@ -96,7 +95,10 @@ def entries_command(
         table.add_column(column, overflow="fold")
     for record in records:
         data = record.to_json()
-        checks = " ".join(f"{_MARK[ok]}{name}" for name, ok, _ in record.checks if ok is not None)
+        outcomes = [ok for _, ok, _ in record.checks]
+        failed = [name for name, ok, _ in record.checks if ok is False]
+        checks = f"{outcomes.count(True)} pass, {outcomes.count(None)} n/a" + (
+            f"; FAILED: {', '.join(failed)}" if failed else "")
         status = ("ok" if record.ok else "FAILED") + ("" if record.logged else ", not logged")
         table.add_row(
             terminal_safe(record.component or "?"),

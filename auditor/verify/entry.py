@@ -323,10 +323,10 @@ def _body_signature(body: EntryBody | None) -> Check:
 
 
 def _endorser_key(signer: PublicKey | None, keys: tuple[PublicKey, ...]) -> Check:
+    if not keys:
+        return skipped("endorser_key", "no endorser key pinned for this component")
     if signer is None:
         return skipped("endorser_key", "no signing key to compare")
-    if not keys:
-        return skipped("endorser_key", "no endorser key pinned (--endorser-key)")
     if signer in keys:
         return passed("endorser_key", f"signing key sha256:{signer.key_id.hex()} is pinned")
     return failed("endorser_key", f"signing key sha256:{signer.key_id.hex()} is not a pinned "
@@ -350,8 +350,11 @@ def _endorsement_signature(signer: PublicKey | None, body: EntryBody | None,
     if material.artifact is None:
         return skipped("endorsement_signature", "no artifact given")
     signature = material.signature or (body.signature if body else None)
-    if signature is None or signer is None:
-        return skipped("endorsement_signature", "no signature or key to check")
+    if signature is None:
+        return skipped("endorsement_signature", "no signature to check")
+    if signer is None:
+        return skipped("endorsement_signature", "no key to check the signature with (not "
+                       "logged and no endorser key pinned)")
     if not signer.verify(signature, material.artifact):
         return failed("endorsement_signature", "the signature does not verify over the artifact's "
                       "raw bytes")

@@ -1,0 +1,140 @@
+"""`audit import`: real Oak data verified and stored, idempotently, per component."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from sqlalchemy import func, select, text
+
+from auditor.store import models
+from auditor.store.database import make_engine, open_database
+from tests.cli_runner import RunAudit
+from tests.oakdata import RELEASE, RELEASE_COMPONENTS, SINGLE, STAGING
+
+TABLES = (models.Log, models.Shard, models.StoredCheckpoint, models.Entry, models.Endorsement,
+          models.Verification, models.CheckResult, models.ComponentKey)
+
+
+def row_counts(url: str) -> dict[str, int]:
+    with open_database(url)() as session:
+        return {m.__tablename__: session.scalar(select(func.count()).select_from(m)) or 0
+                for m in TABLES}
+
+
+def entries_json(audit: RunAudit, *args: str) -> list[dict[str, object]]:
+    result = audit("entries", "--json", *args)
+    assert result.exit_code == 0, result.stderr
+    entries: list[dict[str, object]] = json.loads(result.stdout)["entries"]
+    return entries
+
+
+def test_release_endorsements_store_five_components_all_passing(audit: RunAudit,
+                                                                 db_url: str) -> None:
+    result = audit("import", str(RELEASE / "endorsements.binarypb"))
+    assert result.exit_code == 0, result.stderr
+    entries = entries_json(audit)
+    assert sorted(e["component"] for e in entries) == sorted(RELEASE_COMPONENTS)  # type: ignore[type-var]
+    for entry in entries:
+        assert entry["ok"] is True and entry["logged"] is True
+        outcomes = {c["name"]: c["ok"] for c in entry["checks"]}  # type: ignore[attr-defined]
+        assert all(ok is not False for ok in outcomes.values())
+        # Everything applies except an inline subject where the subject is the file itself.
+        not_applicable = {n for n, ok in outcomes.items() if ok is None}
+        assert not_applicable <= {"subject"}
+        assert (not_applicable == set()) == (entry["component"] not in ("init_ram_fs",
+                                                                        "system_image"))
+    counts = row_counts(db_url)
+    assert counts["entries"] == 5 and counts["endorsements"] == 5
+    assert counts["shards"] == 1  # every release entry is in tree 1193050959916656506
+
+
+def test_importing_the_same_data_twice_adds_nothing(audit: RunAudit, db_url: str) -> None:
+    assert audit("import", str(RELEASE / "endorsements.binarypb")).exit_code == 0
+    before = row_counts(db_url)
+    # Same message as text, and the same endorsements exploded per component.
+    for again in (RELEASE / "endorsements.binarypb", RELEASE / "endorsements.textproto"):
+        result = audit("import", str(again))
+        assert result.exit_code == 0 and "0 new" in result.stderr
+    assert row_counts(db_url) == before
+
+
+def test_component_directories_keep_component_names(audit: RunAudit) -> None:
+    result = audit("import", str(RELEASE / "components"))
+    assert result.exit_code == 0, result.stderr
+    assert sorted(e["component"] for e in entries_json(audit)) == sorted(RELEASE_COMPONENTS)  # type: ignore[type-var]
+    kernel = entries_json(audit, "--component", "kernel")
+    assert len(kernel) == 1 and kernel[0]["subject_name"] == "oak_containers_kernel"
+
+
+def test_staging_set_is_stored_as_not_logged(audit: RunAudit, db_url: str) -> None:
+    # Staging is signed by the development key that its own reference values pin.
+    result = audit("import", str(STAGING / "endorsements.textproto"),
+                   "--keys", str(STAGING / "reference_values.binarypb"))
+    assert result.exit_code == 0, result.stderr
+    entries = entries_json(audit)
+    assert sorted(e["component"] for e in entries) == sorted(RELEASE_COMPONENTS)  # type: ignore[type-var]
+    for entry in entries:
+        assert entry["logged"] is False and entry["ok"] is True
+        outcomes = {c["name"]: c["ok"] for c in entry["checks"]}  # type: ignore[attr-defined]
+        # Staging's reference values skip the cmdline: no key is pinned for it.
+        pinned = entry["component"] != "kernel_cmd_line"
+        assert outcomes["endorser_key"] is (True if pinned else None)
+        assert outcomes["endorsement_signature"] is (True if pinned else None)
+        assert outcomes["inclusion_proof"] is None
+    assert row_counts(db_url)["entries"] == 0
+
+
+def test_staging_under_release_keys_fails_the_endorser_key(audit: RunAudit) -> None:
+    result = audit("import", str(STAGING / "endorsements.binarypb"))
+    assert result.exit_code == 1
+    for entry in entries_json(audit):
+        failed = [c["name"] for c in entry["checks"] if c["ok"] is False]  # type: ignore[attr-defined]
+        assert failed == ["endorser_key"]
+
+
+def test_bare_entry_is_attributed_to_the_component_whose_key_signed_it(audit: RunAudit) -> None:
+    result = audit("import", str(RELEASE / "components/stage0/logentry.json"))
+    assert result.exit_code == 0, result.stderr
+    (entry,) = entries_json(audit)
+    assert entry["logged"] is True and entry["ok"] is True
+
+
+def test_malformed_file_is_reported_and_the_batch_goes_on(audit: RunAudit,
+                                                         tmp_path: Path) -> None:
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"abc": ')
+    truncated = tmp_path / "endorsements.binarypb"
+    truncated.write_bytes((RELEASE / "endorsements.binarypb").read_bytes()[:1000])
+    result = audit("import", str(broken), str(truncated), str(SINGLE / "logentry.json"))
+    assert result.exit_code == 1
+    assert str(broken) in result.stderr and str(truncated) in result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(entries_json(audit)) == 1
+
+
+def test_directory_import_finds_everything_once(audit: RunAudit, tmp_path: Path) -> None:
+    tree = tmp_path / "oak"
+    shutil.copytree(RELEASE, tree / "release")
+    shutil.copytree(SINGLE, tree / "single")
+    result = audit("import", str(tree))
+    assert result.exit_code == 0, result.stderr
+    # Five components (message and exploded directories hold the same endorsements) + 1.
+    assert len(entries_json(audit)) == 6
+
+
+def test_out_of_date_schema_is_refused(audit: RunAudit, db_url: str) -> None:
+    assert audit("import", str(SINGLE / "logentry.json")).exit_code == 0
+    with make_engine(db_url).begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = '0000'"))
+    result = audit("entries")
+    assert result.exit_code == 2
+    assert "audit db upgrade" in result.stderr
+
+
+def test_db_upgrade_creates_and_is_idempotent(audit: RunAudit, db_url: str) -> None:
+    first = audit("db", "upgrade")
+    assert first.exit_code == 0 and "was empty" in first.stderr
+    second = audit("db", "upgrade")
+    assert second.exit_code == 0 and "backed up" not in second.stderr
