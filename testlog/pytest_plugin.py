@@ -30,6 +30,8 @@ def rekor_log() -> RekorLog:
 def rekor_server(rekor_log: RekorLog) -> Iterator[RunningServer]:
     with serve(rekor_log) as server:
         yield server
+    # An exception inside the test log is a bug of the test log, not of the code under test.
+    assert not server.errors, server.errors[0]
 
 
 @pytest.fixture
