@@ -4,6 +4,18 @@
 entries signed like Rekor v1 (ECDSA P-256 checkpoints and SETs); ``serve()`` exposes its
 read API over HTTP on 127.0.0.1 with run-time fault switches (``Faults``) and request
 counters. Pytest fixtures live in ``testlog.pytest_plugin``.
+
+    log = RekorLog(clock=ManualClock())
+    endorsements = add_endorsements(log, [Endorser("kernel")], 100)
+    log.rotate()                                  # freeze the shard, open a new tree ID
+    with serve(log) as server:                    # server.url = "http://127.0.0.1:PORT"
+        server.faults.rate_limit(2, retry_after=1)
+        server.faults.server_errors(3, endpoint=Endpoint.RETRIEVE)
+        server.faults.tamper_set = True
+        log.fork(); server.faults.serve_fork = True   # split view
+        server.faults.rollback(50)                     # an older, smaller head
+        ...
+        assert server.requests[Endpoint.LOG_INFO] == 1
 """
 
 from testlog.api import MAX_SEARCH_QUERIES, ApiError, RekorApi
