@@ -20,6 +20,9 @@ def verify_bundle(
     bundle: Bundle, keyring: LogKeyring, material: EndorsementMaterial
 ) -> list[Verification]:
     material = dataclasses.replace(material, bundle=bundle)
+    if bundle.message is not None and material.signature is None:
+        # The bundle's own signature over the artifact: checked even when no entry is logged.
+        material = dataclasses.replace(material, signature=bundle.message.signature)
     if not bundle.entries:
         reason = "the bundle carries no transparency-log entry"
         unlogged = verify_unlogged(material)

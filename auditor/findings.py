@@ -1,0 +1,149 @@
+"""Findings: what the audit reports, with stable rule ids, severities and evidence.
+
+A finding is a value. Its fingerprint is stable across runs (rule, component, release and the
+identifying evidence, never the wording), so reports, SARIF consumers and suppressions can
+follow one finding over time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field, replace
+from datetime import date
+from enum import StrEnum
+from typing import Any
+
+
+class Severity(StrEnum):
+    INFO = "info"
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+    @property
+    def rank(self) -> int:
+        return list(Severity).index(self)
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    severity: Severity
+    title: str
+    explanation: str
+
+
+_RULES = [
+    Rule("MATCH", Severity.INFO, "Artifact matches a verified endorsement",
+         "The measurement recomputed from the local artifact equals what a verified log entry "
+         "under the component key vouches for."),
+    Rule("NOT_ENDORSED", Severity.HIGH, "Artifact has no valid endorsement",
+         "No verified endorsement under the component's pinned key vouches for this artifact's "
+         "measurement: a verifier that trusts the key would reject it."),
+    Rule("UNEXPECTED_ENDORSEMENT", Severity.HIGH, "Component key signed something unexpected",
+         "A log entry under a pinned component key matches no artifact of any configured "
+         "release: a possible key misuse, or a release nobody told the auditor about."),
+    Rule("DIGEST_MISMATCH", Severity.HIGH, "Endorsed digest differs from the artifact",
+         "An endorsement names this component, but the digest it vouches for differs from the "
+         "one recomputed from the local artifact."),
+    Rule("CMDLINE_MISMATCH", Severity.HIGH, "Command line does not match the endorsed regex",
+         "The kernel command line does not match any regex endorsed under the component key."),
+    Rule("ENDORSED_NOT_LOGGED", Severity.MEDIUM, "Endorsement was never logged",
+         "The endorsement carries a valid signature but no transparency-log entry: nobody can "
+         "see it in the public log, so a misuse of the key would go unnoticed."),
+    Rule("ENTRY_INVALID", Severity.CRITICAL, "Log entry failed verification",
+         "A log entry under a component key failed one or more verification checks (proof, "
+         "checkpoint, signed entry timestamp, body, signature)."),
+    Rule("WRONG_KEY", Severity.CRITICAL, "Signed by a key that is not pinned",
+         "The endorsement or log entry is signed by a key other than the component's pinned "
+         "key."),
+    Rule("EXPIRED_AT_INTEGRATION", Severity.MEDIUM, "Endorsement not valid when logged",
+         "The log integrated the entry outside the statement's validity window."),
+    Rule("STATEMENT_UNAVAILABLE", Severity.LOW, "Statement bytes unavailable",
+         "The log entry vouches for a statement whose bytes could not be fetched, so what it "
+         "endorses cannot be checked."),
+    Rule("LEGACY_FORMAT", Severity.LOW, "Legacy endorsement format",
+         "The statement uses an older Oak format that the auditor classifies but does not "
+         "interpret."),
+    Rule("UNDECIDABLE_DIGEST", Severity.MEDIUM, "Digests cannot be compared",
+         "The endorsed and recomputed digest sets share no algorithm, or contradict each "
+         "other: neither a match nor a mismatch can be proven."),
+    Rule("LOG_INCONSISTENT", Severity.CRITICAL, "The log rewrote history",
+         "A consistency proof failed, a frozen shard changed, or the log showed two different "
+         "roots for one size (a split view): the append-only promise is broken."),
+    Rule("SHARD_ROTATED", Severity.INFO, "Log shard rotation",
+         "The log started a new shard (tree id); earlier shards are frozen from now on."),
+    Rule("OBSERVED_UNCOVERED", Severity.INFO, "Observed value with no endorsement to check",
+         "The evidence carries a value (such as Oak's memory-map or ACPI digest) that no "
+         "configured key or stored endorsement covers; reported for the record."),
+]
+RULES: dict[str, Rule] = {rule.id: rule for rule in _RULES}
+
+
+@dataclass(frozen=True)
+class Suppression:
+    rule: str
+    component: str | None
+    reason: str
+    expires: date
+    entry: str | None = None
+
+    def applies(self, finding: Finding, today: date) -> bool:
+        if today > self.expires or finding.rule != self.rule:
+            return False
+        if self.component is not None and finding.component != self.component:
+            return False
+        return self.entry is None or self.entry in (
+            finding.evidence.get("uuid"), str(finding.evidence.get("log_index")))
+
+
+@dataclass(frozen=True)
+class Finding:
+    rule: str
+    component: str | None
+    detail: str
+    evidence: dict[str, Any] = field(default_factory=dict)
+    release: str | None = None
+    #: Evidence keys that identify the finding (for the fingerprint); the rest is context.
+    identity: tuple[str, ...] = ()
+    suppressed_by: Suppression | None = None
+
+    @property
+    def severity(self) -> Severity:
+        return RULES[self.rule].severity
+
+    @property
+    def fingerprint(self) -> str:
+        ident = {k: self.evidence.get(k) for k in sorted(self.identity)}
+        material = json.dumps([self.rule, self.component, self.release, ident],
+                              sort_keys=True, default=str)
+        return hashlib.sha256(material.encode()).hexdigest()[:32]
+
+    def suppress(self, suppressions: list[Suppression], today: date) -> Finding:
+        match = next((s for s in suppressions if s.applies(self, today)), None)
+        return replace(self, suppressed_by=match)
+
+    def to_json(self) -> dict[str, Any]:
+        rule = RULES[self.rule]
+        return {
+            "rule": self.rule,
+            "severity": self.severity.value,
+            "title": rule.title,
+            "component": self.component,
+            "release": self.release,
+            "detail": self.detail,
+            "explanation": rule.explanation,
+            "evidence": self.evidence,
+            "fingerprint": self.fingerprint,
+            "suppressed": None if self.suppressed_by is None else {
+                "reason": self.suppressed_by.reason,
+                "expires": self.suppressed_by.expires.isoformat(),
+            },
+        }
+
+
+def at_or_above(findings: list[Finding], threshold: Severity) -> list[Finding]:
+    """Unsuppressed findings at or above `threshold` (what decides a failing exit code)."""
+    return [f for f in findings if f.suppressed_by is None and f.severity.rank >= threshold.rank]

@@ -1,0 +1,186 @@
+"""Sigstore bundles: a real Rekor v2 bundle, and v0.1-v0.3 bundles built from real v1 entries."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.cli_runner import RunAudit
+from tests.oakdata import DATA, REKOR_KEY, RELEASE
+
+V2_BUNDLE = DATA / "sigstore/staging-rekor-v2.txt.sigstore.json"
+V2_ARTIFACT = DATA / "sigstore/staging-rekor-v2.txt"
+STAGING_ROOT = DATA / "sigstore/staging_trusted_root.json"
+KERNEL = RELEASE / "components/kernel"
+
+MEDIA_TYPES = {
+    "0.1": "application/vnd.dev.sigstore.bundle+json;version=0.1",
+    "0.2": "application/vnd.dev.sigstore.bundle+json;version=0.2",
+    "0.3": "application/vnd.dev.sigstore.bundle.v0.3+json",
+}
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def bundle_from_rekor_entry(directory: Path, version: str) -> dict[str, Any]:
+    """A bundle carrying the real Rekor v1 entry of an Oak endorsement (field for field)."""
+    ((_, entry),) = json.loads((directory / "logentry.json").read_bytes()).items()
+    proof = entry["verification"]["inclusionProof"]
+    statement = (directory / "endorsement.json").read_bytes()
+    tlog_entry: dict[str, Any] = {
+        "logIndex": str(entry["logIndex"]),
+        "logId": {"keyId": b64(bytes.fromhex(entry["logID"]))},
+        "kindVersion": {"kind": "rekord", "version": "0.0.1"},
+        "integratedTime": str(entry["integratedTime"]),
+        "inclusionPromise": {"signedEntryTimestamp": entry["verification"]["signedEntryTimestamp"]},
+        "canonicalizedBody": entry["body"],
+    }
+    if version != "0.1":  # v0.1 bundles may carry only the promise; v0.2+ need the proof
+        tlog_entry["inclusionProof"] = {
+            "logIndex": str(proof["logIndex"]),
+            "rootHash": b64(bytes.fromhex(proof["rootHash"])),
+            "treeSize": str(proof["treeSize"]),
+            "hashes": [b64(bytes.fromhex(h)) for h in proof["hashes"]],
+            "checkpoint": {"envelope": proof["checkpoint"]},
+        }
+    return {
+        "mediaType": MEDIA_TYPES[version],
+        "verificationMaterial": {"publicKey": {"hint": "oak-kernel"}, "tlogEntries": [tlog_entry]},
+        "messageSignature": {
+            "messageDigest": {"algorithm": "SHA2_256",
+                              "digest": b64(hashlib.sha256(statement).digest())},
+            "signature": b64((directory / "endorsement.json.sig").read_bytes()),
+        },
+    }
+
+
+def run_json(audit: RunAudit, *args: str) -> tuple[int, dict[str, Any]]:
+    result = audit("verify-entry", *args, "--json")
+    assert result.exit_code in (0, 1), result.stderr
+    document: dict[str, Any] = json.loads(result.stdout)
+    return result.exit_code, document
+
+
+def outcomes(document: dict[str, Any]) -> dict[str, bool | None]:
+    return {c["name"]: c["ok"] for c in document["checks"]}
+
+
+def test_real_rekor_v2_bundle_verifies(audit: RunAudit) -> None:
+    code, document = run_json(audit, str(V2_BUNDLE), "--trusted-root", str(STAGING_ROOT),
+                              "--artifact", str(V2_ARTIFACT))
+    assert code == 0 and document["ok"] is True
+    result = outcomes(document)
+    for name in ("log_id", "inclusion_proof", "checkpoint_signature", "checkpoint_matches_proof",
+                 "body", "body_signature", "artifact_hash", "endorsement_signature"):
+        assert result[name] is True, name
+    assert result["set"] is None  # Rekor v2 signs no entry timestamp
+    assert document["entry"]["rekor_version"] == 2
+    assert document["entry"]["kind"] == "hashedrekord"
+    assert document["entry"]["api_version"] == "0.0.2"
+
+
+def test_rekor_v2_bundle_under_the_production_root_is_not_trusted(audit: RunAudit) -> None:
+    code, document = run_json(audit, str(V2_BUNDLE))
+    assert code == 1
+    failed = {n for n, ok in outcomes(document).items() if ok is False}
+    assert failed == {"log_id", "checkpoint_signature"}
+
+
+def test_rekor_v2_bundle_for_another_artifact_fails(audit: RunAudit, tmp_path: Path) -> None:
+    other = tmp_path / "other.txt"
+    other.write_bytes(V2_ARTIFACT.read_bytes() + b"!")
+    code, document = run_json(audit, str(V2_BUNDLE), "--trusted-root", str(STAGING_ROOT),
+                              "--artifact", str(other))
+    assert code == 1
+    assert {n for n, ok in outcomes(document).items() if ok is False} == {
+        "artifact_hash", "endorsement_signature"}
+
+
+@pytest.mark.parametrize("version", ["0.1", "0.2", "0.3"])
+def test_bundles_of_every_media_type_verify(audit: RunAudit, tmp_path: Path,
+                                            version: str) -> None:
+    path = tmp_path / "kernel.sigstore.json"
+    path.write_text(json.dumps(bundle_from_rekor_entry(KERNEL, version)))
+    code, document = run_json(
+        audit, str(path), "--rekor-key", str(REKOR_KEY), "--artifact",
+        str(KERNEL / "endorsement.json"), "--endorser-key", str(KERNEL / "endorser_public_key.pem"),
+        "--subject", str(KERNEL / "subject.bin"))
+    result = outcomes(document)
+    assert result["leaf_hash"] is None  # bundles carry no UUID
+    assert result["set"] is True and result["body"] is True and result["subject"] is True
+    if version == "0.1":
+        # A promise alone is not a proof of inclusion.
+        assert code == 1
+        assert {n for n, ok in result.items() if ok is False} == {"inclusion_proof",
+                                                                  "checkpoint_signature"}
+    else:
+        assert code == 0, document
+
+
+def test_bundle_whose_entry_is_for_a_different_artifact_fails(audit: RunAudit,
+                                                              tmp_path: Path) -> None:
+    bundle = bundle_from_rekor_entry(KERNEL, "0.3")
+    bundle["messageSignature"]["messageDigest"]["digest"] = b64(hashlib.sha256(b"x").digest())
+    path = tmp_path / "b.json"
+    path.write_text(json.dumps(bundle))
+    code, document = run_json(audit, str(path), "--rekor-key", str(REKOR_KEY))
+    assert code == 1
+    body = next(c for c in document["checks"] if c["name"] == "body")
+    assert body["ok"] is False and "different artifact" in body["detail"]
+
+
+def test_bundle_without_log_entry_fails_the_log_checks(audit: RunAudit, tmp_path: Path) -> None:
+    bundle = bundle_from_rekor_entry(KERNEL, "0.3")
+    bundle["verificationMaterial"]["tlogEntries"] = []
+    path = tmp_path / "b.json"
+    path.write_text(json.dumps(bundle))
+    code, document = run_json(audit, str(path), "--rekor-key", str(REKOR_KEY),
+                              "--artifact", str(KERNEL / "endorsement.json"),
+                              "--endorser-key", str(KERNEL / "endorser_public_key.pem"))
+    assert code == 1
+    result = outcomes(document)
+    assert result["inclusion_proof"] is False and result["set"] is False
+    assert result["endorser_key"] is True and result["endorsement_signature"] is True
+
+
+@pytest.mark.parametrize("content", [
+    b"", b"{", b"[]", b'{"mediaType": "application/vnd.dev.sigstore.bundle+json;version=9", '
+    b'"verificationMaterial": {}}',
+    b'{"abc": {"body": 1}}', b'{"' + b"a" * 64 + b'": {"body": "!!!", "integratedTime": 1}}',
+])
+def test_malformed_documents_exit_2_with_one_line(audit: RunAudit, tmp_path: Path,
+                                                  content: bytes) -> None:
+    path = tmp_path / "bad.json"
+    path.write_bytes(content)
+    result = audit("verify-entry", str(path), "--rekor-key", str(REKOR_KEY))
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
+    assert "Traceback" not in result.stderr
+
+
+def test_unreadable_inputs_exit_2(audit: RunAudit, tmp_path: Path) -> None:
+    missing = tmp_path / "missing.json"
+    assert audit("verify-entry", str(missing)).exit_code == 2
+    bad_key = tmp_path / "key.pem"
+    bad_key.write_text("not a key")
+    result = audit("verify-entry", str(KERNEL / "logentry.json"), "--rekor-key", str(bad_key))
+    assert result.exit_code == 2 and "key.pem" in result.stderr
+    result = audit("verify-entry", str(KERNEL / "logentry.json"), "--at", "yesterday")
+    assert result.exit_code == 2 and "--at" in result.stderr
+
+
+def test_human_output_and_exit_codes(audit: RunAudit) -> None:
+    good = audit("verify-entry", str(KERNEL / "logentry.json"), "--artifact",
+                 str(KERNEL / "endorsement.json"))
+    assert good.exit_code == 0 and "all applicable checks pass" in good.stdout
+    late = audit("verify-entry", str(KERNEL / "logentry.json"), "--artifact",
+                 str(KERNEL / "endorsement.json"), "--at", "2030-01-01T00:00:00Z")
+    assert late.exit_code == 1 and "NOT verified: validity" in late.stdout
