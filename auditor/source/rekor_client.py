@@ -298,9 +298,9 @@ class RekorClient:
             where = f"POST {self.base_url}/log/entries/retrieve"
             entries = self._fetch("POST", "/log/entries/retrieve", body=query, decode=_entry_list)
             _match(entries, batch_uuids, batch_indexes, by_uuid, by_index, where)
-        return RetrieveResult(
-            by_uuid=by_uuid,
-            by_index=by_index,
+        return RetrieveResult(  # in request order, whatever order the log answered in
+            by_uuid={u: by_uuid[u] for u in wanted_uuids if u in by_uuid},
+            by_index={i: by_index[i] for i in wanted_indexes if i in by_index},
             missing_uuids=tuple(u for u in wanted_uuids if u not in by_uuid),
             missing_indexes=tuple(i for i in wanted_indexes if i not in by_index),
         )
