@@ -8,6 +8,9 @@ import pytest
 
 from tests.cli_runner import RunAudit, make_runner
 
+# The local Rekor log fixtures (rekor_log, rekor_server, endorsers).
+pytest_plugins = ["testlog.pytest_plugin"]
+
 
 @pytest.fixture(autouse=True)
 def db_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:

@@ -1,7 +1,8 @@
-"""Rekor entry bodies: `rekord` v0.0.1, `hashedrekord` v0.0.1 and v0.0.2.
+"""Rekor entry bodies: `rekord` v0.0.1, `hashedrekord` v0.0.1 and v0.0.2, `dsse` v0.0.1 and
+v0.0.2.
 
-A body names the signed digest, the signature and the verifying key (or certificate). Any other
-kind or version is reported as unsupported, never guessed at.
+A body names the signed digest (for DSSE: the payload's digest), the signature and the verifying
+key (or certificate). Any other kind or version is reported as unsupported, never guessed at.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from auditor.errors import InputError
 from auditor.verify.keys import PublicKey, load_public_key
 
-SUPPORTED = {("rekord", "0.0.1"), ("hashedrekord", "0.0.1"), ("hashedrekord", "0.0.2")}
+SUPPORTED = {("rekord", "0.0.1"), ("hashedrekord", "0.0.1"), ("hashedrekord", "0.0.2"),
+             ("dsse", "0.0.1"), ("dsse", "0.0.2")}
 
 
 class BodyError(Exception):
@@ -35,6 +37,11 @@ class EntryBody:
     key: PublicKey
     #: DER of the X.509 certificate when the body carries one instead of a bare key.
     certificate: bytes | None
+
+    @property
+    def is_dsse(self) -> bool:
+        """A DSSE body: `digest` is the payload's sha256, the signature is over PAE."""
+        return self.kind == "dsse"
 
 
 def _get(obj: Any, *path: str) -> Any:
@@ -107,12 +114,8 @@ def _hashedrekord_v002(spec: Any) -> EntryBody:
     digest = _b64(_get(inner, "data", "digest"), "data.digest")
     if len(digest) != 32:
         raise BodyError("body field data.digest is not 32 bytes")
-    verifier = _get(inner, "signature", "verifier")
-    if isinstance(verifier, dict) and "x509Certificate" in verifier:
-        raw = _b64(_get(verifier, "x509Certificate", "rawBytes"), "x509Certificate.rawBytes")
-    else:
-        raw = _b64(_get(verifier, "publicKey", "rawBytes"), "publicKey.rawBytes")
-    key, certificate = _verifier(raw, "body verifier")
+    key, certificate = _verifier(_v002_verifier(_get(inner, "signature", "verifier")),
+                                 "body verifier")
     return EntryBody(
         kind="hashedrekord",
         api_version="0.0.2",
@@ -122,6 +125,49 @@ def _hashedrekord_v002(spec: Any) -> EntryBody:
         key=key,
         certificate=certificate,
     )
+
+
+def _single_signature(signatures: Any) -> Any:
+    if not isinstance(signatures, list) or not signatures:
+        raise BodyError("DSSE body has no signatures")
+    if len(signatures) > 1:
+        raise BodyError("multi-signature DSSE envelopes are not supported")
+    return signatures[0]
+
+
+def _dsse_v001(spec: Any) -> EntryBody:
+    if _get(spec, "payloadHash", "algorithm") != "sha256":
+        raise BodyError("unsupported DSSE payload hash algorithm (only sha256)")
+    value = _get(spec, "payloadHash", "value")
+    try:
+        digest = bytes.fromhex(value) if isinstance(value, str) else b""
+    except ValueError:
+        digest = b""
+    if len(digest) != 32:
+        raise BodyError("body field payloadHash.value is not a 32-byte hex digest")
+    signature = _single_signature(_get(spec, "signatures"))
+    key, certificate = _verifier(_b64(_get(signature, "verifier"), "verifier"), "DSSE verifier")
+    return EntryBody("dsse", "0.0.1", "sha256", digest,
+                     _b64(_get(signature, "signature"), "signature"), key, certificate)
+
+
+def _dsse_v002(spec: Any) -> EntryBody:
+    inner = _get(spec, "dsseV002")
+    if _get(inner, "payloadHash", "algorithm") != "SHA2_256":
+        raise BodyError("unsupported DSSE payload hash algorithm (only SHA2_256)")
+    digest = _b64(_get(inner, "payloadHash", "digest"), "payloadHash.digest")
+    if len(digest) != 32:
+        raise BodyError("body field payloadHash.digest is not 32 bytes")
+    signature = _single_signature(_get(inner, "signatures"))
+    key, certificate = _verifier(_v002_verifier(_get(signature, "verifier")), "DSSE verifier")
+    return EntryBody("dsse", "0.0.2", "sha256", digest,
+                     _b64(_get(signature, "content"), "signature.content"), key, certificate)
+
+
+def _v002_verifier(verifier: Any) -> bytes:
+    if isinstance(verifier, dict) and "x509Certificate" in verifier:
+        return _b64(_get(verifier, "x509Certificate", "rawBytes"), "x509Certificate.rawBytes")
+    return _b64(_get(verifier, "publicKey", "rawBytes"), "publicKey.rawBytes")
 
 
 def kind_of(body: bytes) -> tuple[str, str]:
@@ -144,6 +190,8 @@ def parse_body(body: bytes) -> EntryBody:
     if (kind, version) not in SUPPORTED:
         raise BodyError(f"unsupported kind {kind} v{version}")
     spec = _get(document, "spec")
+    if kind == "dsse":
+        return _dsse_v002(spec) if version == "0.0.2" else _dsse_v001(spec)
     if version == "0.0.2":
         return _hashedrekord_v002(spec)
     return _v001(kind, spec)

@@ -20,9 +20,13 @@ def verify_bundle(
     bundle: Bundle, keyring: LogKeyring, material: EndorsementMaterial
 ) -> list[Verification]:
     material = dataclasses.replace(material, bundle=bundle)
-    if bundle.message is not None and material.signature is None:
-        # The bundle's own signature over the artifact: checked even when no entry is logged.
-        material = dataclasses.replace(material, signature=bundle.message.signature)
+    if material.signature is None:
+        # The bundle's own signature (over the artifact, or the DSSE envelope): checked even
+        # when no entry is logged.
+        own = bundle.message.signature if bundle.message else None
+        if bundle.envelope is not None:
+            own = bundle.envelope.signatures[0]
+        material = dataclasses.replace(material, signature=own)
     if not bundle.entries:
         reason = "the bundle carries no transparency-log entry"
         unlogged = verify_unlogged(material)

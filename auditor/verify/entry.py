@@ -295,8 +295,16 @@ def _body(entry: LogEntry, bundle: Bundle | None) -> tuple[EntryBody | None, Che
 
 
 def _bundle_mismatch(body: EntryBody, bundle: Bundle) -> str | None:
-    if bundle.message is None:
-        return "the bundle holds a DSSE envelope but the entry is not a DSSE entry"
+    if bundle.envelope is not None:
+        if not body.is_dsse:
+            return "the bundle holds a DSSE envelope but the entry is not a DSSE entry"
+        if hashlib.sha256(bundle.envelope.payload).digest() != body.digest:
+            return "the entry is for a different DSSE payload than the bundle's envelope"
+        if body.signature not in bundle.envelope.signatures:
+            return "the entry's signature is not among the envelope's signatures"
+        return None
+    if bundle.message is None or body.is_dsse:
+        return "the entry is a DSSE entry but the bundle holds a message signature"
     if bundle.message.digest_algorithm not in ("SHA2_256", ""):
         return f"unsupported bundle digest algorithm {bundle.message.digest_algorithm}"
     if bundle.message.digest != body.digest:
@@ -309,9 +317,45 @@ def _bundle_mismatch(body: EntryBody, bundle: Bundle) -> str | None:
 # --- signature and endorsement checks -----------------------------------------------------
 
 
-def _body_signature(body: EntryBody | None) -> Check:
+@dataclass(frozen=True)
+class SignedContent:
+    """What an endorsement's signature covers, and where its statement is.
+
+    For a plain signature both are the artifact (Oak's statement). For a DSSE envelope the
+    signature covers PAE(payloadType, payload), the statement is the payload, and the artifact
+    the caller gives is the statement's subject.
+    """
+
+    signed_bytes: bytes | None
+    statement: bytes | None
+    #: True when the content comes from a DSSE envelope.
+    dsse: bool
+
+    @classmethod
+    def of(cls, material: EndorsementMaterial) -> SignedContent:
+        envelope = material.bundle.envelope if material.bundle else None
+        if envelope is None:
+            return cls(material.artifact, material.artifact, dsse=False)
+        return cls(pae(envelope.payload_type, envelope.payload), envelope.payload, dsse=True)
+
+
+def pae(payload_type: str, payload: bytes) -> bytes:
+    """DSSE pre-authentication encoding (DSSE protocol v1)."""
+    kind = payload_type.encode()
+    return b"DSSEv1 %d %s %d %s" % (len(kind), kind, len(payload), payload)
+
+
+def _body_signature(body: EntryBody | None, content: SignedContent) -> Check:
     if body is None:
         return skipped("body_signature", "no parsable body")
+    if body.is_dsse:
+        if not content.dsse or content.signed_bytes is None:
+            return skipped("body_signature", "a DSSE signature covers the envelope, which only "
+                           "a bundle carries")
+        if body.key.verify(body.signature, content.signed_bytes):
+            return passed("body_signature", "DSSE signature over the envelope verifies under the "
+                          f"body's {body.key.algorithm} key")
+        return failed("body_signature", "the DSSE signature does not verify over the envelope")
     if body.key.verify(body.signature, body.digest, prehashed=True):
         return passed("body_signature", f"signature over sha256:{body.digest.hex()} verifies "
                       f"under the body's {body.key.algorithm} key")
@@ -333,10 +377,13 @@ def _endorser_key(signer: PublicKey | None, keys: tuple[PublicKey, ...]) -> Chec
                   "endorser key")
 
 
-def _artifact_hash(body: EntryBody | None, material: EndorsementMaterial) -> Check:
+def _artifact_hash(body: EntryBody | None, material: EndorsementMaterial,
+                   statement: Statement | None) -> Check:
     if material.artifact is None:
         return skipped("artifact_hash", "no artifact given")
     digest = hashlib.sha256(material.artifact).digest()
+    if body is not None and body.is_dsse:
+        return _dsse_subject(digest.hex(), statement)
     if body is None:
         return skipped("artifact_hash", "no parsable body to compare with")
     if digest != body.digest:
@@ -345,9 +392,22 @@ def _artifact_hash(body: EntryBody | None, material: EndorsementMaterial) -> Che
     return passed("artifact_hash", f"sha256(artifact) = {digest.hex()} is the logged digest")
 
 
+def _dsse_subject(digest: str, statement: Statement | None) -> Check:
+    """For DSSE the artifact is the in-toto subject: one subject must carry its digest."""
+    if statement is None or not statement.subjects:
+        return failed("artifact_hash", "the DSSE payload is not an in-toto statement with "
+                      "subjects")
+    for subject in statement.subjects:
+        if compare_digests({"sha256": digest}, subject.digests) is DigestComparison.MATCH:
+            return passed("artifact_hash", f"sha256(artifact) = {digest} is the digest of "
+                          f"statement subject {subject.name!r}")
+    return failed("artifact_hash", f"sha256(artifact) = {digest} is no statement subject's "
+                  "digest")
+
+
 def _endorsement_signature(signer: PublicKey | None, body: EntryBody | None,
-                           material: EndorsementMaterial) -> Check:
-    if material.artifact is None:
+                           material: EndorsementMaterial, content: SignedContent) -> Check:
+    if content.signed_bytes is None:
         return skipped("endorsement_signature", "no artifact given")
     signature = material.signature or (body.signature if body else None)
     if signature is None:
@@ -355,21 +415,20 @@ def _endorsement_signature(signer: PublicKey | None, body: EntryBody | None,
     if signer is None:
         return skipped("endorsement_signature", "no key to check the signature with (not "
                        "logged and no endorser key pinned)")
-    if not signer.verify(signature, material.artifact):
-        return failed("endorsement_signature", "the signature does not verify over the artifact's "
-                      "raw bytes")
+    what = "the DSSE envelope (PAE)" if content.dsse else "the artifact's raw bytes"
+    if not signer.verify(signature, content.signed_bytes):
+        return failed("endorsement_signature", f"the signature does not verify over {what}")
     note = ""
     if body is not None and material.signature and material.signature != body.signature:
         note = " (the detached signature differs from the logged one; both are by this key)"
-    return passed("endorsement_signature", "signature over the artifact's raw bytes verifies"
-                  + note)
+    return passed("endorsement_signature", f"signature over {what} verifies" + note)
 
 
-def _statement(material: EndorsementMaterial) -> tuple[Statement | None, Check]:
-    if material.artifact is None:
+def _statement(raw: bytes | None) -> tuple[Statement | None, Check]:
+    if raw is None:
         return None, skipped("statement", "no statement given (--artifact)")
     try:
-        statement = parse_statement(material.artifact)
+        statement = parse_statement(raw)
     except StatementError as error:
         return None, failed("statement", f"malformed Oak endorsement v1: {error}")
     detail = {
@@ -416,11 +475,12 @@ def _endorsement_checks(
     body: EntryBody | None, signer: PublicKey | None, material: EndorsementMaterial,
     when: datetime | None, when_source: str,
 ) -> tuple[Statement | None, list[Check]]:
-    statement, statement_check = _statement(material)
+    content = SignedContent.of(material)
+    statement, statement_check = _statement(content.statement)
     return statement, [
         _endorser_key(signer, material.endorser_keys),
-        _artifact_hash(body, material),
-        _endorsement_signature(signer, body, material),
+        _artifact_hash(body, material, statement),
+        _endorsement_signature(signer, body, material, content),
         statement_check,
         _validity(statement, when, when_source),
         _subject(statement, material.subject),
@@ -453,7 +513,7 @@ def verify_entry(entry: LogEntry, keyring: LogKeyring,
         checkpoint_matches,
         _set(entry, log_key, material.bundle is not None),
         body_check,
-        _body_signature(body),
+        _body_signature(body, SignedContent.of(material)),
         *endorsement,
     ]
     return Verification(tuple(checks), entry, body, statement, signer)

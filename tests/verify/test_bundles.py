@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 from pathlib import Path
@@ -10,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from tests.bundles import b64, bundle, tlog_entry
 from tests.cli_runner import RunAudit
 from tests.oakdata import DATA, REKOR_KEY, RELEASE
 
@@ -18,47 +18,17 @@ V2_ARTIFACT = DATA / "sigstore/staging-rekor-v2.txt"
 STAGING_ROOT = DATA / "sigstore/staging_trusted_root.json"
 KERNEL = RELEASE / "components/kernel"
 
-MEDIA_TYPES = {
-    "0.1": "application/vnd.dev.sigstore.bundle+json;version=0.1",
-    "0.2": "application/vnd.dev.sigstore.bundle+json;version=0.2",
-    "0.3": "application/vnd.dev.sigstore.bundle.v0.3+json",
-}
-
-
-def b64(data: bytes) -> str:
-    return base64.b64encode(data).decode()
-
-
 def bundle_from_rekor_entry(directory: Path, version: str) -> dict[str, Any]:
     """A bundle carrying the real Rekor v1 entry of an Oak endorsement (field for field)."""
     ((_, entry),) = json.loads((directory / "logentry.json").read_bytes()).items()
-    proof = entry["verification"]["inclusionProof"]
     statement = (directory / "endorsement.json").read_bytes()
-    tlog_entry: dict[str, Any] = {
-        "logIndex": str(entry["logIndex"]),
-        "logId": {"keyId": b64(bytes.fromhex(entry["logID"]))},
-        "kindVersion": {"kind": "rekord", "version": "0.0.1"},
-        "integratedTime": str(entry["integratedTime"]),
-        "inclusionPromise": {"signedEntryTimestamp": entry["verification"]["signedEntryTimestamp"]},
-        "canonicalizedBody": entry["body"],
-    }
-    if version != "0.1":  # v0.1 bundles may carry only the promise; v0.2+ need the proof
-        tlog_entry["inclusionProof"] = {
-            "logIndex": str(proof["logIndex"]),
-            "rootHash": b64(bytes.fromhex(proof["rootHash"])),
-            "treeSize": str(proof["treeSize"]),
-            "hashes": [b64(bytes.fromhex(h)) for h in proof["hashes"]],
-            "checkpoint": {"envelope": proof["checkpoint"]},
-        }
-    return {
-        "mediaType": MEDIA_TYPES[version],
-        "verificationMaterial": {"publicKey": {"hint": "oak-kernel"}, "tlogEntries": [tlog_entry]},
-        "messageSignature": {
-            "messageDigest": {"algorithm": "SHA2_256",
-                              "digest": b64(hashlib.sha256(statement).digest())},
-            "signature": b64((directory / "endorsement.json.sig").read_bytes()),
-        },
-    }
+    # v0.1 bundles may carry only the promise; v0.2 and later need the proof.
+    item = tlog_entry(entry, "rekord", "0.0.1", with_proof=version != "0.1")
+    return bundle(version, [item], "messageSignature", {
+        "messageDigest": {"algorithm": "SHA2_256",
+                          "digest": b64(hashlib.sha256(statement).digest())},
+        "signature": b64((directory / "endorsement.json.sig").read_bytes()),
+    })
 
 
 def run_json(audit: RunAudit, *args: str) -> tuple[int, dict[str, Any]]:
@@ -126,10 +96,10 @@ def test_bundles_of_every_media_type_verify(audit: RunAudit, tmp_path: Path,
 
 def test_bundle_whose_entry_is_for_a_different_artifact_fails(audit: RunAudit,
                                                               tmp_path: Path) -> None:
-    bundle = bundle_from_rekor_entry(KERNEL, "0.3")
-    bundle["messageSignature"]["messageDigest"]["digest"] = b64(hashlib.sha256(b"x").digest())
+    document = bundle_from_rekor_entry(KERNEL, "0.3")
+    document["messageSignature"]["messageDigest"]["digest"] = b64(hashlib.sha256(b"x").digest())
     path = tmp_path / "b.json"
-    path.write_text(json.dumps(bundle))
+    path.write_text(json.dumps(document))
     code, document = run_json(audit, str(path), "--rekor-key", str(REKOR_KEY))
     assert code == 1
     body = next(c for c in document["checks"] if c["name"] == "body")
@@ -137,10 +107,10 @@ def test_bundle_whose_entry_is_for_a_different_artifact_fails(audit: RunAudit,
 
 
 def test_bundle_without_log_entry_fails_the_log_checks(audit: RunAudit, tmp_path: Path) -> None:
-    bundle = bundle_from_rekor_entry(KERNEL, "0.3")
-    bundle["verificationMaterial"]["tlogEntries"] = []
+    document = bundle_from_rekor_entry(KERNEL, "0.3")
+    document["verificationMaterial"]["tlogEntries"] = []
     path = tmp_path / "b.json"
-    path.write_text(json.dumps(bundle))
+    path.write_text(json.dumps(document))
     code, document = run_json(audit, str(path), "--rekor-key", str(REKOR_KEY),
                               "--artifact", str(KERNEL / "endorsement.json"),
                               "--endorser-key", str(KERNEL / "endorser_public_key.pem"))
