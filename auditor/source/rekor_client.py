@@ -220,11 +220,23 @@ class RekorClient:
         self.retry_after_max = float(retry_after_max)
         self.requests = 0
         self.retries = 0
+        self._own_session = session is None
         self._session = session if session is not None else requests.Session()
         self._sleep = sleep
         self._rng = rng if rng is not None else random.Random()
         self._bucket = TokenBucket(requests_per_second, clock=clock, sleep=sleep)
         self._counter_lock = threading.Lock()
+
+    def close(self) -> None:
+        """Close the HTTP session if this client made it (a caller's session stays open)."""
+        if self._own_session:
+            self._session.close()
+
+    def __enter__(self) -> RekorClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     # -- the calls of DOMAIN.md §4 --------------------------------------------------------
 
