@@ -242,7 +242,7 @@ class RekorClient:
 
     def log_info(self) -> LogInfo:
         """``GET /log``: the active shard's head and the frozen shards' heads."""
-        return self._fetch("GET", "/log", decode=lambda doc, where: _log_info(doc, where))
+        return self._fetch("GET", "/log", decode=_log_info)
 
     def consistency_proof(
         self, first_size: int, last_size: int, tree_id: int | None = None
