@@ -1,0 +1,386 @@
+"""`html`: one self-contained page for a security reviewer.
+
+The page needs no network and runs no script: all CSS is in one `<style>` element whose SHA-256
+is the only style source the Content-Security-Policy allows (`default-src 'none'`), the
+timeline is inline SVG, and there is no JavaScript at all. Every value from the report goes
+through `html.escape(..., quote=True)` after `visible()` (control and bidi characters shown as
+escapes), in text, in attributes and inside SVG; CSS classes come from fixed tables keyed by
+schema enums, never from the data.
+
+Sections: headline (verdict and counts), run metadata, the components × releases matrix
+(coloured by status and always labelled in text), the endorsement timeline per component,
+findings sorted by severity with their evidence in `<details>`, endorsements, components and
+keys, and the log heads and checkpoints the run used.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from html import escape
+from typing import Any
+
+from auditor.report.interface import ReportFormat
+from auditor.report.json_document import dump_json
+from auditor.report.text import visible
+from auditor.report.view import (
+    STATUS_LABELS,
+    Matrix,
+    severity_counts,
+    sorted_findings,
+    status_matrix,
+    verdict,
+)
+
+#: Matrix cell colours (tests look for these exact colours in a screenshot). Never colour alone:
+#: every cell also carries its STATUS_LABELS text and a symbol.
+STATUS_COLOURS = {
+    "match": "#6cc783",
+    "mismatch": "#ef8a8a",
+    "not_endorsed": "#ef8a8a",
+    "invalid": "#ef8a8a",
+    "undecidable": "#f5c542",
+    "not_logged": "#f59e42",
+    "info": "#c4c9cf",
+}
+STATUS_SYMBOLS = {"match": "✔", "mismatch": "✘", "not_endorsed": "✘", "invalid": "✘",
+                  "undecidable": "?", "not_logged": "⚠", "info": "ℹ"}
+SEVERITY_COLOURS = {"critical": "#7a0b0b", "high": "#b3261e", "medium": "#9a5200",
+                    "low": "#2f5f9e", "info": "#59636e"}
+_VERDICT_CLASS = {"PASS": "pass", "FAIL": "fail", "INCOMPLETE": "incomplete"}
+_SEVERITY_CLASS = {name: name for name in SEVERITY_COLOURS}
+#: A cell with several entries is coloured by its most harmful status.
+_STATUS_HARM = ["info", "match", "not_logged", "undecidable", "mismatch", "not_endorsed", "invalid"]
+
+_CSS = "\n".join([
+    "body{margin:0;background:#fff;color:#1b1f24;"
+    "font:15px/1.45 'DejaVu Sans','Liberation Sans',system-ui,sans-serif}",
+    "main{max-width:1200px;margin:0 auto;padding:16px 24px 48px}",
+    "h1{font-size:24px;margin:8px 0}",
+    "h2{font-size:19px;border-bottom:1px solid #d0d7de;padding-bottom:4px;margin-top:28px}",
+    "code,pre,.mono{font-family:'DejaVu Sans Mono','Liberation Mono',monospace;font-size:13px}",
+    "pre{background:#f6f8fa;border:1px solid #d0d7de;border-radius:4px;padding:8px;"
+    "white-space:pre-wrap;overflow-wrap:anywhere;margin:4px 0}",
+    "table{border-collapse:collapse;width:100%;margin:8px 0}",
+    "th,td{border:1px solid #d0d7de;padding:5px 8px;text-align:left;vertical-align:top;"
+    "overflow-wrap:anywhere}",
+    "th{background:#f6f8fa}",
+    ".verdict{border:3px solid;border-radius:8px;padding:12px 16px;margin:8px 0 12px}",
+    ".verdict-pass{border-color:#1f7a35;background:#eef9f0}",
+    ".verdict-fail{border-color:#b3261e;background:#fdeeee}",
+    ".verdict-incomplete{border-color:#9a5200;background:#fff4e0}",
+    ".verdict .word{font-size:22px;font-weight:bold;letter-spacing:.04em;margin-right:12px}",
+    ".badge{display:inline-block;color:#fff;border-radius:10px;padding:1px 9px;"
+    "margin:2px 4px 2px 0;font-size:13px;font-weight:bold}",
+    *(f".sev-{name}{{background:{colour}}}" for name, colour in SEVERITY_COLOURS.items()),
+    ".muted{color:#57606a}",
+    "dl.meta{display:grid;grid-template-columns:max-content 1fr;gap:2px 16px;margin:0}",
+    "dl.meta dt{font-weight:bold}dl.meta dd{margin:0;overflow-wrap:anywhere;white-space:pre-line}",
+    "table.matrix td.status{font-weight:bold;color:#111}",
+    *(f"td.st-{name}{{background:{colour}}}" for name, colour in STATUS_COLOURS.items()),
+    "td.st-none{background:#fff;color:#57606a}",
+    ".cell-detail{display:block;font-weight:normal;font-size:12px;white-space:pre-line}",
+    ".legend span{display:inline-block;margin-right:14px}",
+    "details.finding{border:1px solid #d0d7de;border-radius:6px;margin:8px 0;padding:4px 10px}",
+    "details.finding>summary{cursor:pointer;padding:4px 0}",
+    "details.suppressed{opacity:.75;border-style:dashed}",
+    "svg.timeline{width:100%;height:auto;border:1px solid #d0d7de;border-radius:4px}",
+    "svg text{font-family:'DejaVu Sans',sans-serif;font-size:12px;fill:#1b1f24}",
+])
+_CSP = (f"default-src 'none'; style-src 'sha256-"
+        f"{base64.b64encode(hashlib.sha256(_CSS.encode()).digest()).decode()}'; "
+        "img-src 'none'; script-src 'none'; base-uri 'none'; form-action 'none'")
+
+
+def esc(value: object) -> str:
+    """Any report value as HTML text or attribute content."""
+    if value is None:
+        return "—"
+    return escape(visible(str(value), keep="\n"), quote=True)
+
+
+def _code(value: object) -> str:
+    return "<span class=\"muted\">—</span>" if value is None else f"<code>{esc(value)}</code>"
+
+
+def _headline(report: dict[str, Any]) -> str:
+    result = verdict(report)
+    summary = report["summary"]
+    badges = "".join(f'<span class="badge sev-{severity}">{count} {severity}</span>'
+                     for severity, count in severity_counts(report))
+    return (
+        f'<div class="verdict verdict-{_VERDICT_CLASS[result]}" id="verdict">'
+        f'<span class="word">{result}</span> exit code {esc(summary["exit_code"])}<br>{badges}'
+        f'<span class="muted">{esc(summary["suppressed"])} suppressed · '
+        f'{esc(summary["endorsements"])} endorsements · {esc(summary["failed_entries"])} '
+        "failed entries</span></div>"
+    )
+
+
+def _metadata(report: dict[str, Any]) -> str:
+    run = report["run"]
+    rows = [
+        ("Generated", esc(report["generated_at"])),
+        ("Tool", f"{esc(report['tool']['name'])} {esc(report['tool']['version'])}"),
+        ("Run", f"{esc(run['kind'])} · started {esc(run['started_at'])} · finished "
+                f"{esc(run['finished_at'])}"),
+        ("Complete", "yes" if run["complete"] else "<strong>NO: the audit is incomplete</strong>"),
+        ("Network", "offline (stored data only)" if run["offline"] else "online"),
+        ("Configuration", _code(run["config"])),
+        ("Report schema", f"version {esc(report['schema_version'])}"),
+    ]
+    items = "".join(f"<dt>{name}</dt><dd>{value}</dd>" for name, value in rows)
+    return f'<dl class="meta">{items}</dl>'
+
+
+def _matrix_cell(matrix: Matrix, component: str, index: int) -> str:
+    cells = matrix.cell(component, index)
+    if not cells:
+        return '<td class="status st-none">— not in release</td>'
+    status = max((c.status for c in cells), key=_STATUS_HARM.index)
+    lines = "".join(
+        f"<span>{STATUS_SYMBOLS[c.status]} {STATUS_LABELS[c.status]}</span>"
+        f'<span class="cell-detail">{esc(c.detail)}</span>'
+        + (f'<span class="cell-detail mono">{esc(c.artifact)}</span>' if c.artifact else "")
+        for c in cells)
+    return f'<td class="status st-{status}">{lines}</td>'
+
+
+def _matrix(report: dict[str, Any]) -> str:
+    matrix = status_matrix(report)
+    if not matrix.releases:
+        return "<p>No release was reconciled.</p>"
+    header = "".join(f"<th>{esc(name)}</th>" for name in matrix.releases)
+    rows = "".join(
+        f"<tr><th><code>{esc(component)}</code></th>"
+        + "".join(_matrix_cell(matrix, component, i) for i in range(len(matrix.releases)))
+        + "</tr>"
+        for component in matrix.components)
+    legend = "".join(f"<span>{STATUS_SYMBOLS[s]} {label}</span>"
+                     for s, label in STATUS_LABELS.items())
+    return (f'<table class="matrix" id="matrix"><tr><th>component \\ release</th>{header}</tr>'
+            f'{rows}</table><p class="legend muted">{legend}</p>')
+
+
+# Timeline geometry (SVG user units; the SVG scales to the page width).
+_WIDTH, _LEFT, _RIGHT, _LANE, _TOP, _AXIS = 1140, 250, 40, 48, 8, 40
+_MAX_LABEL = 30
+_STAGGER = (0, -9, 9)
+
+
+def _when(value: str) -> datetime:
+    return datetime.fromisoformat(value)  # validate_report checked RFC 3339 with an offset
+
+
+def _short(value: str) -> str:
+    return value if len(value) <= _MAX_LABEL else value[: _MAX_LABEL - 1] + "…"
+
+
+def _lanes(report: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    lanes: dict[str, list[dict[str, Any]]] = {c["name"]: [] for c in report["components"]}
+    for entry in report["endorsements"]:
+        lanes.setdefault(entry["component"] or "(no component)", []).append(entry)
+    return lanes
+
+
+def _key_label(report: dict[str, Any], component: str) -> str:
+    keys: list[dict[str, str]] = next(
+        (c["keys"] for c in report["components"] if c["name"] == component), [])
+    if len(keys) == 1:
+        return f"key {keys[0]['sha256'][:12]}…"
+    return f"{len(keys)} keys"
+
+
+def _mark(entry: dict[str, Any], cx: float, cy: float) -> str:
+    tip = esc(f"{'verified' if entry['ok'] else 'FAILED verification'}: "
+              f"{entry['integrated_time']} · log index {entry['log_index']} · "
+              f"uuid {entry['uuid']} · subject {entry['subject_name']}")
+    if entry["ok"]:
+        shape = (f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="6" fill="#1f7a35" '
+                 'stroke="#ffffff" stroke-width="1.5"/>')
+    else:  # a cross, not only a red dot: shape carries the meaning as well as colour
+        d = (f"M{cx - 6:.1f},{cy - 6:.1f}L{cx + 6:.1f},{cy + 6:.1f}"
+             f"M{cx - 6:.1f},{cy + 6:.1f}L{cx + 6:.1f},{cy - 6:.1f}")
+        shape = f'<path d="{d}" stroke="#b3261e" stroke-width="3.5"/>'
+    return f"<g><title>{tip}</title>{shape}</g>"
+
+
+def _lane(report: dict[str, Any], row: int, component: str, entries: list[dict[str, Any]],
+          x: Callable[[datetime], float]) -> str:
+    top = _TOP + row * _LANE
+    mid = top + _LANE / 2
+    unlogged = sum(1 for e in entries if e["integrated_time"] is None)
+    note = f"{len(entries) - unlogged} logged"
+    if unlogged:
+        note += f", {unlogged} not logged"
+    parts = [
+        f'<rect x="0" y="{top}" width="{_WIDTH}" height="{_LANE}" '
+        f'fill="{"#f6f8fa" if row % 2 == 0 else "#ffffff"}"/>'
+        f'<g><title>{esc(component)}</title><text x="8" y="{top + 19}" font-weight="bold">'
+        f"{esc(_short(component))}</text></g>"
+        f'<text x="8" y="{top + 36}" fill="#57606a">{esc(_key_label(report, component))}'
+        f" · {esc(note)}</text>"
+        f'<line x1="{_LEFT}" y1="{mid}" x2="{_WIDTH - _RIGHT}" y2="{mid}" stroke="#c9d1d9"/>']
+    logged = sorted((e for e in entries if e["integrated_time"] is not None),
+                    key=lambda e: _when(e["integrated_time"]))
+    # Entries logged close together are staggered over three rows so each stays visible.
+    parts += [_mark(entry, x(_when(entry["integrated_time"])), mid + _STAGGER[index % 3])
+              for index, entry in enumerate(logged)]
+    return "".join(parts)
+
+
+def _timeline(report: dict[str, Any]) -> str:
+    lanes = _lanes(report)
+    times = [_when(e["integrated_time"]) for e in report["endorsements"]
+             if e["integrated_time"] is not None]
+    if not lanes or not times:
+        return "<p>No logged endorsement to place on a timeline.</p>"
+    lo, hi = min(times), max(times)
+    pad = max((hi - lo) * 0.03, timedelta(hours=12))
+    lo, hi = lo - pad, hi + pad
+    span = (hi - lo).total_seconds()
+    usable = _WIDTH - _LEFT - _RIGHT
+
+    def x(moment: datetime) -> float:
+        return _LEFT + (moment - lo).total_seconds() / span * usable
+
+    parts = [_lane(report, row, component, entries, x)
+             for row, (component, entries) in enumerate(lanes.items())]
+    axis_y = _TOP + len(lanes) * _LANE
+    for tick in range(5):
+        moment = lo + (hi - lo) * (tick / 4)
+        tx = x(moment)
+        parts.append(
+            f'<line x1="{tx:.1f}" y1="{_TOP}" x2="{tx:.1f}" y2="{axis_y + 5}" stroke="#d0d7de" '
+            f'stroke-dasharray="3,3"/><text x="{tx:.1f}" y="{axis_y + 20}" text-anchor="middle">'
+            f"{esc(moment.astimezone(UTC).strftime('%Y-%m-%d'))}</text>")
+    height = axis_y + _AXIS
+    return (f'<svg class="timeline" id="timeline" xmlns="http://www.w3.org/2000/svg" '
+            f'viewBox="0 0 {_WIDTH} {height}" role="img" '
+            f'aria-label="Endorsements per component by integrated time">{"".join(parts)}</svg>'
+            '<p class="legend muted"><span>● verified entry</span><span>✘ entry that failed '
+            "verification</span><span>horizontal axis: integrated time (UTC)</span></p>")
+
+
+def _finding(finding: dict[str, Any]) -> str:
+    severity = finding["severity"]
+    suppressed = finding["suppressed"]
+    opened = "" if suppressed or severity in ("info", "low") else " open"
+    where = "".join(
+        f' · {label} <code>{esc(finding[key])}</code>'
+        for key, label in (("component", "component"), ("release", "release"))
+        if finding[key] is not None)
+    mark = ' <span class="badge sev-info">suppressed</span>' if suppressed else ""
+    rows = [("Detail", esc(finding["detail"])), ("Why it matters", esc(finding["explanation"])),
+            ("Fingerprint", _code(finding["fingerprint"]))]
+    if suppressed is not None:
+        rows.append(("Suppressed", f"until {esc(suppressed['expires'])}: "
+                                   f"{esc(suppressed['reason'])}"))
+    items = "".join(f"<dt>{name}</dt><dd>{value}</dd>" for name, value in rows)
+    return (
+        f'<details class="finding{" suppressed" if suppressed else ""}"{opened}><summary>'
+        f'<span class="badge sev-{_SEVERITY_CLASS[severity]}">{_SEVERITY_CLASS[severity]}</span>'
+        f'<code>{esc(finding["rule"])}</code> {esc(finding["title"])}{where}{mark}</summary>'
+        f'<dl class="meta">{items}</dl><p><strong>Evidence</strong></p>'
+        f"<pre>{esc(dump_json(finding['evidence'], indent=2))}</pre></details>")
+
+
+def _findings(report: dict[str, Any]) -> str:
+    findings = sorted_findings(report["findings"])
+    if not findings:
+        return "<p>No findings.</p>"
+    return "".join(_finding(f) for f in findings)
+
+
+def _pairs(values: dict[str, str]) -> str:
+    return "<br>".join(f"{esc(name)}: <code>{esc(value)}</code>"
+                       for name, value in sorted(values.items()))
+
+
+def _checks(entry: dict[str, Any]) -> str:
+    doubtful = [c for c in entry["checks"] if c["ok"] is not True]
+    if not doubtful:
+        state = "✔ verified" if entry["ok"] else "✘ not verified"
+        return f"{state} ({len(entry['checks'])} checks passed)"
+    return "<br>".join(
+        f"{'✘ failed' if c['ok'] is False else '? not run'} <code>{esc(c['name'])}</code>: "
+        f"{esc(c['detail'])}" for c in doubtful)
+
+
+def _endorsement_row(entry: dict[str, Any]) -> str:
+    when = esc(entry["integrated_time"]) if entry["logged"] else "<strong>not logged</strong>"
+    validity = f"{esc(entry['valid_from'])} → {esc(entry['valid_until'])}"
+    subject = (f"{_code(entry['subject_name'])}<br>{_pairs(entry['subject_digests'])}"
+               f"<br><span class=\"muted\">format {esc(entry['statement_format'])}</span>")
+    cells = [
+        _code(entry["component"]), when,
+        f"{esc(entry['log_index'])}<br><span class=\"muted\">tree {esc(entry['tree_id'])}</span>",
+        _code(entry["uuid"]), subject, _pairs(entry["measurements"]), validity,
+        _checks(entry), "<br>".join(_code(m) for m in entry["matches"]) or "—",
+    ]
+    return "<tr>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>"
+
+
+def _endorsements(report: dict[str, Any]) -> str:
+    if not report["endorsements"]:
+        return "<p>No endorsement under a component key.</p>"
+    header = "".join(f"<th>{name}</th>" for name in (
+        "Component", "Integrated", "Log index", "UUID", "Subject", "Measurements", "Validity",
+        "Checks", "Matches"))
+    rows = "".join(_endorsement_row(e) for e in report["endorsements"])
+    return f'<table id="endorsements"><tr>{header}</tr>{rows}</table>'
+
+
+def _components(report: dict[str, Any]) -> str:
+    if not report["components"]:
+        return "<p>No component is configured.</p>"
+    rows = "".join(
+        f"<tr><td>{_code(c['name'])}</td><td>"
+        + ("<br>".join(f"{_code(k['sha256'])} <span class=\"muted\">from {esc(k['source'])}"
+                       "</span>" for k in c["keys"]) or "no key")
+        + "</td></tr>"
+        for c in report["components"])
+    return f"<table><tr><th>Component</th><th>Pinned keys (SHA-256)</th></tr>{rows}</table>"
+
+
+def _logs(report: dict[str, Any]) -> str:
+    if not report["logs"]:
+        return "<p>No log head was used.</p>"
+    sections = []
+    for log in report["logs"]:
+        rows = "".join(
+            f"<tr><td>{esc(h['tree_id'])}</td><td>{esc(h['tree_size'])}</td>"
+            f"<td>{_code(h['root_hash'])}</td><td>{'frozen' if h['frozen'] else 'active'}</td>"
+            f"<td><pre>{esc(h['checkpoint'])}</pre></td></tr>"
+            for h in log["heads"])
+        sections.append(
+            f"<h3>{esc(log['name'])} <span class=\"muted\">log ID</span> {_code(log['log_id'])}"
+            "</h3><table><tr><th>Tree ID</th><th>Size</th><th>Root hash</th><th>Shard</th>"
+            f"<th>Checkpoint</th></tr>{rows}</table>")
+    return "".join(sections)
+
+
+class HtmlFormat(ReportFormat):
+    def render(self, report: dict[str, Any]) -> str:
+        result = verdict(report)
+        sections = [
+            ("releases", "Components × releases", _matrix(report)),
+            ("timeline", "Endorsements over time", _timeline(report)),
+            ("findings", f"Findings ({len(report['findings'])})", _findings(report)),
+            ("endorsement-list", f"Endorsements ({len(report['endorsements'])})",
+             _endorsements(report)),
+            ("components", "Components and keys", _components(report)),
+            ("logs", "Log heads and checkpoints used", _logs(report)),
+        ]
+        body = "".join(f'<h2 id="{anchor}">{title}</h2>{content}'
+                       for anchor, title, content in sections)
+        return (
+            "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f'<meta http-equiv="Content-Security-Policy" content="{_CSP}">'
+            '<meta name="referrer" content="no-referrer">'
+            '<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f"<title>auditor report: {result}</title><style>{_CSS}</style></head>\n"
+            f"<body><main><h1>auditor report</h1>{_headline(report)}{_metadata(report)}"
+            f"{body}</main></body></html>\n")
