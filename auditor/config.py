@@ -1,7 +1,9 @@
-"""Component keys and log settings: shipped reference values, a user's TOML, or Oak protobuf.
+"""Configuration: the TOML file, the shipped reference values, and key sources.
 
-A key source maps each component (`stage0`, `kernel`, ... or any name) to its pinned endorser
-keys and required claims. Sources combine: keys for the same component add up.
+Precedence is flag > environment (`AUDITOR_*`) > file > default; the CLI applies flags and the
+environment on top of what `load_config` reads. A key source maps each component (`stage0`,
+`kernel`, ... or any name) to its pinned endorser keys and required claims; sources combine.
+Relative paths in a config file are relative to that file.
 """
 
 from __future__ import annotations
@@ -9,12 +11,17 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from datetime import date
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from auditor.errors import ConfigError, InputError
+from auditor.findings import RULES, Suppression
 from auditor.verify.keys import PublicKey, load_public_key
+
+SIGSTORE_PRODUCTION = "sigstore-production"
+DEFAULT_REKOR_URL = "https://rekor.sigstore.dev"
 
 
 @dataclass
@@ -27,16 +34,17 @@ class ComponentSpec:
 
 @dataclass
 class LogSettings:
+    url: str = DEFAULT_REKOR_URL
     name: str | None = None
-    url: str | None = None
-    trusted_root: str | None = None
-    rekor_keys: list[str] = field(default_factory=list)
+    #: A trusted_root.json path, or "sigstore-production" (the root embedded in `sigstore`).
+    trusted_root: str = SIGSTORE_PRODUCTION
+    rekor_keys: list[Path] = field(default_factory=list)
+    requests_per_second: float = 4.0
 
 
 @dataclass
 class KeySet:
     components: dict[str, ComponentSpec] = field(default_factory=dict)
-    log: LogSettings = field(default_factory=LogSettings)
 
     def add(self, component: str, key: PublicKey, source: str, claims: Iterable[str] = ()) -> None:
         spec = self.components.setdefault(component, ComponentSpec(component))
@@ -55,6 +63,36 @@ class KeySet:
     def components_of(self, key: PublicKey) -> list[str]:
         return [name for name, spec in self.components.items() if key in spec.keys]
 
+    def all_keys(self) -> list[tuple[str, PublicKey]]:
+        return [(name, key) for name, spec in self.components.items() for key in spec.keys]
+
+
+@dataclass(frozen=True)
+class ReleaseRef:
+    name: str
+    manifest: Path
+
+
+@dataclass
+class ReportSettings:
+    directory: Path | None = None
+    formats: list[str] = field(default_factory=list)
+
+
+@dataclass
+class AuditConfig:
+    path: Path | None = None
+    database_url: str | None = None
+    log: LogSettings = field(default_factory=LogSettings)
+    #: Content-addressed statement store: a base URL or a directory.
+    statements: str | None = None
+    keyset: KeySet = field(default_factory=KeySet)
+    uuids: list[str] = field(default_factory=list)
+    log_indexes: list[int] = field(default_factory=list)
+    releases: list[ReleaseRef] = field(default_factory=list)
+    suppressions: list[Suppression] = field(default_factory=list)
+    reports: ReportSettings = field(default_factory=ReportSettings)
+
 
 def shipped_reference_values() -> list[Path]:
     """The TOML key files shipped with the auditor (`reference_values/` in a checkout)."""
@@ -65,27 +103,33 @@ def shipped_reference_values() -> list[Path]:
     return sorted(directory.glob("*.toml"))
 
 
-def _toml_keys(document: dict[str, Any], keyset: KeySet, source: str) -> None:
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text())
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read ({error.strerror})") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{path}: not valid TOML ({error})") from None
+
+
+def _strings(value: Any, where: str) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{where} must be a list of strings")
+    return list(value)
+
+
+def add_toml_components(document: dict[str, Any], keyset: KeySet, source: str) -> None:
     components = document.get("components", {})
     if not isinstance(components, dict):
         raise ConfigError(f"{source}: [components] must be a table")
     for name, table in components.items():
-        if not isinstance(table, dict) or not isinstance(table.get("keys", []), list):
-            raise ConfigError(f"{source}: components.{name}.keys must be a list of PEM keys")
-        claims = table.get("required_claims", [])
-        if not isinstance(claims, list) or not all(isinstance(c, str) for c in claims):
-            raise ConfigError(f"{source}: components.{name}.required_claims must be strings")
-        for i, pem in enumerate(table.get("keys", [])):
-            if not isinstance(pem, str):
-                raise ConfigError(f"{source}: components.{name}.keys[{i}] is not a string")
-            key = load_public_key(pem.encode(), source=f"{source}: components.{name}.keys[{i}]")
-            keyset.add(name, key, source, claims)
-    log = document.get("log", {})
-    if isinstance(log, dict):
-        keyset.log.name = log.get("name", keyset.log.name)
-        keyset.log.url = log.get("url", keyset.log.url)
-        keyset.log.trusted_root = log.get("trusted_root", keyset.log.trusted_root)
-        keyset.log.rekor_keys.extend(log.get("rekor_keys", []))
+        where = f"{source}: components.{name}"
+        if not isinstance(table, dict):
+            raise ConfigError(f"{where} must be a table")
+        claims = _strings(table.get("required_claims", []), f"{where}.required_claims")
+        for i, pem in enumerate(_strings(table.get("keys", []), f"{where}.keys")):
+            keyset.add(name, load_public_key(pem.encode(), source=f"{where}.keys[{i}]"), source,
+                       claims)
 
 
 def _protobuf_keys(data: bytes, keyset: KeySet, source: str) -> None:
@@ -97,24 +141,117 @@ def _protobuf_keys(data: bytes, keyset: KeySet, source: str) -> None:
                        component.required_claims)
 
 
+def add_key_source(keyset: KeySet, path: Path) -> None:
+    """A TOML key file or an Oak `ReferenceValues` message (binary or text protobuf)."""
+    if path.suffix == ".toml":
+        add_toml_components(_read_toml(path), keyset, str(path))
+        return
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read ({error.strerror})") from None
+    try:
+        _protobuf_keys(data, keyset, str(path))
+    except InputError as error:
+        raise ConfigError(
+            f"{path}: not a TOML key file or Oak reference values ({error})") from None
+
+
 def load_key_sources(paths: Iterable[Path]) -> KeySet:
-    """Read TOML key files and Oak `ReferenceValues` messages (binary or text) into one set."""
     keyset = KeySet()
     for path in paths:
-        try:
-            data = path.read_bytes()
-        except OSError as error:
-            raise ConfigError(f"{path}: cannot read ({error.strerror})") from None
-        if path.suffix == ".toml":
-            try:
-                document = tomllib.loads(data.decode())
-            except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
-                raise ConfigError(f"{path}: not valid TOML ({error})") from None
-            _toml_keys(document, keyset, str(path))
-        else:
-            try:
-                _protobuf_keys(data, keyset, str(path))
-            except InputError as error:
-                raise ConfigError(f"{path}: not a TOML key file or Oak reference values "
-                                  f"({error})") from None
+        add_key_source(keyset, path)
     return keyset
+
+
+def add_component_key(keyset: KeySet, spec: str) -> None:
+    """`--key COMPONENT=PEM_FILE`."""
+    component, sep, pem_path = spec.partition("=")
+    if not sep or not component or not pem_path:
+        raise ConfigError(f"--key {spec!r}: expected COMPONENT=PEM_FILE")
+    try:
+        data = Path(pem_path).read_bytes()
+    except OSError as error:
+        raise ConfigError(f"--key {spec!r}: cannot read {pem_path} ({error.strerror})") from None
+    keyset.add(component, load_public_key(data, source=pem_path), f"--key {component}")
+
+
+def _suppression(item: Any, index: int, source: str) -> Suppression:
+    where = f"{source}: suppressions[{index}]"
+    if not isinstance(item, dict):
+        raise ConfigError(f"{where} must be a table")
+    rule, reason, expires = item.get("rule"), item.get("reason"), item.get("expires")
+    if rule not in RULES:
+        raise ConfigError(f"{where}.rule {rule!r} is not a known rule id")
+    if not isinstance(reason, str) or not reason.strip():
+        raise ConfigError(f"{where}: a suppression needs a reason")
+    if not isinstance(expires, date):
+        raise ConfigError(f"{where}: a suppression needs an expiry date (expires = 2026-12-31)")
+    component, entry = item.get("component"), item.get("entry")
+    return Suppression(rule=rule, component=str(component) if component else None,
+                       reason=reason, expires=expires, entry=str(entry) if entry else None)
+
+
+def _path(base: Path, value: Any, where: str) -> Path:
+    if not isinstance(value, str):
+        raise ConfigError(f"{where} must be a path string")
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else base / path
+
+
+def _log_settings(table: Any, base: Path, source: str) -> LogSettings:
+    if not isinstance(table, dict):
+        raise ConfigError(f"{source}: [log] must be a table")
+    settings = LogSettings()
+    settings.url = str(table.get("url", settings.url))
+    settings.name = table.get("name")
+    root = table.get("trusted_root", SIGSTORE_PRODUCTION)
+    settings.trusted_root = root if root == SIGSTORE_PRODUCTION else str(
+        _path(base, root, f"{source}: log.trusted_root"))
+    where = f"{source}: log.rekor_keys"
+    settings.rekor_keys = [_path(base, p, where)
+                           for p in _strings(table.get("rekor_keys", []), where)]
+    rate = table.get("requests_per_second", settings.requests_per_second)
+    if not isinstance(rate, int | float) or rate <= 0:
+        raise ConfigError(f"{source}: log.requests_per_second must be a positive number")
+    settings.requests_per_second = float(rate)
+    return settings
+
+
+def load_config(path: Path | None) -> AuditConfig:
+    """Read a config file; without one, the defaults: shipped keys, Sigstore production."""
+    if path is None:
+        return AuditConfig(keyset=load_key_sources(shipped_reference_values()))
+    document = _read_toml(path)
+    base, source = path.resolve().parent, str(path)
+    config = AuditConfig(path=path)
+    database = document.get("database", {})
+    config.database_url = database.get("url") if isinstance(database, dict) else None
+    config.log = _log_settings(document.get("log", {}), base, source)
+    statements = document.get("statements", {})
+    if isinstance(statements, dict) and statements.get("source"):
+        value = str(statements["source"])
+        config.statements = value if "://" in value else str(_path(base, value, source))
+    key_sources = [_path(base, p, f"{source}: key_sources")
+                   for p in _strings(document.get("key_sources", []), f"{source}: key_sources")]
+    has_inline = bool(document.get("components"))
+    for key_source in key_sources or ([] if has_inline else shipped_reference_values()):
+        add_key_source(config.keyset, key_source)
+    add_toml_components(document, config.keyset, source)
+    crawl = document.get("crawl", {})
+    if isinstance(crawl, dict):
+        config.uuids = _strings(crawl.get("uuids", []), f"{source}: crawl.uuids")
+        config.log_indexes = [int(i) for i in crawl.get("log_indexes", [])]
+    for i, release in enumerate(document.get("releases", [])):
+        if not isinstance(release, dict) or "manifest" not in release:
+            raise ConfigError(f"{source}: releases[{i}] needs a manifest path")
+        manifest = _path(base, release["manifest"], f"{source}: releases[{i}].manifest")
+        config.releases.append(ReleaseRef(str(release.get("name", manifest.stem)), manifest))
+    config.suppressions = [_suppression(item, i, source)
+                           for i, item in enumerate(document.get("suppressions", []))]
+    reports = document.get("reports", {})
+    if isinstance(reports, dict):
+        if reports.get("directory"):
+            config.reports.directory = _path(base, reports["directory"], source)
+        config.reports.formats = _strings(reports.get("formats", []), f"{source}: reports.formats")
+    return config

@@ -73,6 +73,9 @@ _RULES = [
     Rule("LOG_INCONSISTENT", Severity.CRITICAL, "The log rewrote history",
          "A consistency proof failed, a frozen shard changed, or the log showed two different "
          "roots for one size (a split view): the append-only promise is broken."),
+    Rule("CHECKPOINT_INVALID", Severity.CRITICAL, "The log served an invalid signed head",
+         "A checkpoint (signed tree head) the log served failed verification: a bad signature, "
+         "an unknown key, or a size or root that differs from the response it came with."),
     Rule("SHARD_ROTATED", Severity.INFO, "Log shard rotation",
          "The log started a new shard (tree id); earlier shards are frozen from now on."),
     Rule("OBSERVED_UNCOVERED", Severity.INFO, "Observed value with no endorsement to check",

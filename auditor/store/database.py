@@ -137,3 +137,9 @@ def open_database(url: str) -> sessionmaker[Session]:
             f"{head_revision()}: run `audit db upgrade` (SQLite files are backed up first)"
         )
     return sessionmaker(engine, expire_on_commit=False)
+
+
+def engine_of(sessions: sessionmaker[Session]) -> Engine:
+    engine = sessions.kw["bind"]
+    assert isinstance(engine, Engine)
+    return engine

@@ -168,3 +168,51 @@ class CheckResult(Base):
     ok: Mapped[bool | None] = mapped_column(Boolean)
     detail: Mapped[str] = mapped_column(Text)
     verification: Mapped[Verification] = relationship(back_populates="results")
+
+
+class Run(Base):
+    """One crawl, reconciliation or scheduled run, with its outcome."""
+
+    __tablename__ = "runs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    complete: Mapped[bool] = mapped_column(Boolean, default=False)
+    exit_code: Mapped[int | None] = mapped_column(Integer)
+    #: The run's JSON summary (counts, requests, retries).
+    summary: Mapped[str] = mapped_column(Text, default="{}")
+    tool_version: Mapped[str] = mapped_column(String(64))
+
+
+class StoredFinding(Base):
+    """A finding, one row per fingerprint, with when it was first and last seen."""
+
+    __tablename__ = "findings"
+    __table_args__ = (UniqueConstraint("fingerprint"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(32))
+    rule: Mapped[str] = mapped_column(String(64), index=True)
+    severity: Mapped[str] = mapped_column(String(16))
+    component: Mapped[str | None] = mapped_column(String(128), index=True)
+    release: Mapped[str | None] = mapped_column(String(256))
+    detail: Mapped[str] = mapped_column(Text)
+    #: JSON: entry UUIDs, log indexes, digests on both sides, checkpoints.
+    evidence: Mapped[str] = mapped_column(Text)
+    first_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    first_run_pk: Mapped[int | None] = mapped_column(ForeignKey("runs.id"))
+    last_run_pk: Mapped[int | None] = mapped_column(ForeignKey("runs.id"), index=True)
+
+
+class ScanCursor(Base):
+    """Progress of a bounded range scan, so a killed scan resumes where it stopped."""
+
+    __tablename__ = "scan_cursors"
+    __table_args__ = (UniqueConstraint("log_pk", "from_index", "to_index"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    log_pk: Mapped[int] = mapped_column(ForeignKey("logs.id"))
+    from_index: Mapped[int] = mapped_column(BigInteger)
+    to_index: Mapped[int] = mapped_column(BigInteger)
+    #: The next virtual index to inspect; advanced only after a batch is stored.
+    next_index: Mapped[int] = mapped_column(BigInteger)

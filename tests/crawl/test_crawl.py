@@ -1,0 +1,335 @@
+"""`audit crawl` against the local Rekor: first crawl, reruns, faults, history, lock."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from auditor.crawl.lock import RunLock
+from auditor.store import models
+from auditor.store.database import engine_of, open_database
+from testlog import Endorser, RekorLog, RunningServer
+from testlog.faults import Endpoint
+from testlog.synthetic import Endorsement, add_endorsements, endorse
+from tests.cli_runner import RunAudit
+
+
+@dataclass
+class World:
+    """A local log with endorsements by three component keys and one stranger."""
+
+    log: RekorLog
+    server: RunningServer
+    endorsers: list[Endorser]
+    stranger: Endorser
+    endorsements: list[Endorsement]
+    directory: Path
+    log_key: Path
+    statements: Path
+
+    def key_flags(self, endorsers: list[Endorser] | None = None) -> list[str]:
+        flags = []
+        for endorser in endorsers or self.endorsers:
+            path = self.directory / f"{endorser.name}.pem"
+            path.write_bytes(endorser.public_pem)
+            flags += ["--key", f"{endorser.name}={path}"]
+        return flags
+
+    def flags(self, endorsers: list[Endorser] | None = None) -> list[str]:
+        return ["--rekor-url", self.server.url, "--rekor-key", str(self.log_key),
+                "--statements", str(self.statements), "--rate", "1000",
+                *self.key_flags(endorsers)]
+
+    def publish(self, endorser: Endorser, subject: bytes) -> Endorsement:
+        endorsement = endorse(self.log, endorser, subject)
+        self.save_statement(endorsement)
+        self.endorsements.append(endorsement)
+        return endorsement
+
+    def save_statement(self, endorsement: Endorsement) -> None:
+        name = f"sha2-256:{endorsement.statement_sha256}"
+        (self.statements / name).write_bytes(endorsement.statement)
+
+    def pinned(self, endorsers: list[Endorser] | None = None) -> list[Endorsement]:
+        names = {e.name for e in endorsers or self.endorsers}
+        return [e for e in self.endorsements if e.endorser.name in names]
+
+
+@pytest.fixture
+def world(rekor_log: RekorLog, rekor_server: RunningServer, endorsers: list[Endorser],
+          tmp_path: Path) -> World:
+    stranger = Endorser("stranger")
+    endorsements = add_endorsements(rekor_log, [*endorsers, stranger], 40)
+    statements = tmp_path / "statements"
+    statements.mkdir()
+    log_key = tmp_path / "log.pem"
+    log_key.write_bytes(rekor_log.signer.public_pem)
+    result = World(rekor_log, rekor_server, endorsers, stranger, endorsements, tmp_path, log_key,
+                   statements)
+    for endorsement in endorsements:
+        result.save_statement(endorsement)
+    return result
+
+
+def crawl(audit: RunAudit, world: World, *extra: str,
+          endorsers: list[Endorser] | None = None) -> tuple[int, dict[str, Any]]:
+    result = audit("crawl", *world.flags(endorsers), *extra, "--json")
+    assert "Traceback" not in result.stderr
+    summary: dict[str, Any] = json.loads(result.stdout) if result.stdout else {}
+    return result.exit_code, summary
+
+
+def stored(db_url: str) -> dict[str, int]:
+    with open_database(db_url)() as session:
+        entries = list(session.scalars(select(models.Entry)))
+        return {
+            "entries": len(entries),
+            "distinct": len({e.leaf_hash for e in entries}),
+            "endorsements": session.scalar(select(func.count()).select_from(
+                models.Endorsement)) or 0,
+            "failed": session.scalar(select(func.count()).select_from(models.Verification)
+                                     .where(models.Verification.ok.is_(False))) or 0,
+        }
+
+
+def rules(summary: dict[str, Any]) -> list[str]:
+    return sorted(f["rule"] for f in summary["findings"])
+
+
+def test_first_crawl_stores_every_pinned_entry_verified(audit: RunAudit, world: World,
+                                                        db_url: str) -> None:
+    code, summary = crawl(audit, world)
+    expected = len(world.pinned())
+    assert code == 0, summary
+    assert summary["complete"] is True
+    assert summary["new"] == summary["verified"] == expected == 30
+    assert summary["failed"] == 0 and summary["findings"] == []
+    counts = stored(db_url)
+    assert counts == {"entries": expected, "distinct": expected, "endorsements": expected,
+                      "failed": 0}
+    records = json.loads(audit("entries", "--json").stdout)["entries"]
+    assert all(all(c["ok"] is not False for c in r["checks"]) for r in records)
+    # Statements were fetched from the store and checked: nothing is skipped but the subject.
+    assert all({c["name"] for c in r["checks"] if c["ok"] is None} == {"subject"}
+               for r in records)
+
+
+def test_rerun_with_nothing_new_makes_one_request_per_key_plus_the_head(
+        audit: RunAudit, world: World) -> None:
+    assert crawl(audit, world)[0] == 0
+    world.server.requests.reset()
+    code, summary = crawl(audit, world)
+    assert code == 0 and summary["new"] == 0
+    counts = world.server.requests.snapshot()
+    assert counts.get(Endpoint.LOG_INFO) == 1
+    assert counts.get(Endpoint.SEARCH_INDEX) == len(world.endorsers)
+    assert world.server.requests.total == 1 + len(world.endorsers)
+    assert summary["requests"] == world.server.requests.total
+
+
+def test_new_entries_and_a_key_that_appears_later(audit: RunAudit, world: World,
+                                                  db_url: str) -> None:
+    kernel_only = [e for e in world.endorsers if e.name == "kernel"]
+    code, summary = crawl(audit, world, endorsers=kernel_only)
+    assert code == 0 and summary["new"] == len(world.pinned(kernel_only))
+    world.publish(kernel_only[0], b"kernel build 2")
+    code, summary = crawl(audit, world, endorsers=kernel_only)
+    assert code == 0 and summary["new"] == 1
+    # The stage0 and initrd keys are configured later: their old entries are found now.
+    code, summary = crawl(audit, world)
+    assert code == 0
+    assert summary["new"] == len(world.pinned()) - len(world.pinned(kernel_only))
+    assert stored(db_url)["entries"] == len(world.pinned())
+
+
+def test_index_hint_is_said_and_range_scan_finds_pinned_entries(audit: RunAudit, world: World,
+                                                                db_url: str) -> None:
+    last = world.log.size - 1
+    code, summary = crawl(audit, world, "--from-index", "0", "--to-index", str(last))
+    assert code == 0 and summary["index_is_a_hint"] is True
+    assert stored(db_url)["entries"] == len(world.pinned())  # the stranger's are not kept
+    result = audit("crawl", *world.flags(), "--from-index", "5")
+    assert result.exit_code == 2 and "go together" in result.stderr
+
+
+@pytest.mark.parametrize("fault", ["rate_limit", "server_errors", "truncate", "shuffle",
+                                   "duplicate"])
+def test_transient_faults_are_retried_and_the_crawl_completes(audit: RunAudit, world: World,
+                                                              db_url: str, fault: str) -> None:
+    faults = world.server.faults
+    if fault == "rate_limit":
+        faults.rate_limit(2, retry_after=0, endpoint=Endpoint.RETRIEVE)
+    elif fault == "server_errors":
+        faults.server_errors(3, status=503)
+    elif fault == "truncate":
+        faults.truncate(2, endpoint=Endpoint.RETRIEVE)
+    elif fault == "shuffle":
+        faults.shuffle_batches = True
+    else:
+        faults.duplicate_batches = True
+    code, summary = crawl(audit, world)
+    assert code == 0, summary
+    assert summary["complete"] is True and summary["new"] == len(world.pinned())
+    if fault in ("rate_limit", "server_errors", "truncate"):
+        assert summary["retries"] >= 2
+    assert stored(db_url)["distinct"] == len(world.pinned())
+
+
+def test_persistent_failure_is_incomplete_and_keeps_what_was_verified(
+        audit: RunAudit, world: World, db_url: str) -> None:
+    assert crawl(audit, world, endorsers=world.endorsers[:1])[0] == 0
+    before = stored(db_url)["entries"]
+    world.server.faults.server_errors(1000, status=503, endpoint=Endpoint.RETRIEVE)
+    code, summary = crawl(audit, world)
+    assert code == 3
+    assert summary["complete"] is False and "gave up" in summary["incomplete_reason"]
+    assert stored(db_url)["entries"] == before
+    world.server.faults.clear()
+    code, summary = crawl(audit, world)
+    assert code == 0 and stored(db_url)["entries"] == len(world.pinned())
+
+
+@pytest.mark.parametrize(("switch", "failed_check"), [
+    ("tamper_inclusion_proof", "inclusion_proof"),
+    ("tamper_set", "set"),
+])
+def test_tampered_entries_are_stored_as_findings(audit: RunAudit, world: World, db_url: str,
+                                                 switch: str, failed_check: str) -> None:
+    victim = world.pinned()[3].entry
+    setattr(world.server.faults, switch, True)
+    world.server.faults.tamper_only = {victim.virtual_index}
+    code, summary = crawl(audit, world)
+    assert code == 1
+    (finding,) = [f for f in summary["findings"] if f["rule"] == "ENTRY_INVALID"]
+    assert finding["evidence"]["log_index"] == victim.virtual_index
+    assert failed_check in finding["evidence"]["failed_checks"]
+    assert stored(db_url)["failed"] == 1
+
+
+def test_tampered_checkpoint_is_a_finding(audit: RunAudit, world: World) -> None:
+    world.server.faults.tamper_checkpoint = True
+    code, summary = crawl(audit, world)
+    assert code == 1
+    assert "CHECKPOINT_INVALID" in rules(summary)
+    assert summary["failed"] == len(world.pinned())  # every entry's checkpoint is bad too
+
+
+def test_split_view_is_detected(audit: RunAudit, world: World) -> None:
+    assert crawl(audit, world)[0] == 0
+    world.log.fork()
+    world.server.faults.serve_fork = True
+    code, summary = crawl(audit, world)
+    assert code == 1
+    (finding,) = [f for f in summary["findings"] if f["rule"] == "LOG_INCONSISTENT"]
+    assert "split view" in finding["detail"]
+    evidence = finding["evidence"]
+    assert evidence["checkpoint_before"] != evidence["checkpoint_after"]
+
+
+def test_rollback_is_detected(audit: RunAudit, world: World) -> None:
+    assert crawl(audit, world)[0] == 0
+    world.server.faults.rollback(world.log.size - 5)
+    code, summary = crawl(audit, world)
+    assert code == 1
+    (finding,) = [f for f in summary["findings"] if f["rule"] == "LOG_INCONSISTENT"]
+    assert "rollback" in finding["detail"]
+
+
+def test_forged_consistency_proof_is_detected(audit: RunAudit, world: World) -> None:
+    assert crawl(audit, world)[0] == 0
+    world.publish(world.endorsers[0], b"one more")
+    world.server.faults.tamper_consistency_proof = True
+    code, summary = crawl(audit, world)
+    assert code == 1
+    assert "LOG_INCONSISTENT" in rules(summary)
+
+
+def test_shard_rotation_is_recorded_not_an_error(audit: RunAudit, world: World,
+                                                 db_url: str) -> None:
+    assert crawl(audit, world)[0] == 0
+    world.log.rotate()
+    world.publish(world.endorsers[1], b"after rotation")
+    code, summary = crawl(audit, world)
+    assert code == 0, summary
+    assert summary["new"] == 1
+    assert rules(summary) == ["SHARD_ROTATED"]
+    with open_database(db_url)() as session:
+        shards = list(session.scalars(select(models.Shard)))
+    assert sorted(s.frozen for s in shards) == [False, True]
+
+
+def test_a_second_concurrent_run_exits_75(audit: RunAudit, world: World, db_url: str) -> None:
+    with RunLock(engine_of(open_database(db_url))):
+        result = audit("crawl", *world.flags())
+    assert result.exit_code == 75
+    assert "another audit run holds the lock" in result.stderr
+
+
+def test_unsigned_statement_store_content_is_not_trusted(audit: RunAudit, world: World) -> None:
+    victim = world.pinned()[0]
+    (world.statements / f"sha2-256:{victim.statement_sha256}").write_bytes(b"{}")
+    code, summary = crawl(audit, world)
+    assert code == 0  # a missing statement is a stored fact, not an integrity failure
+    (finding,) = [f for f in summary["findings"] if f["rule"] == "STATEMENT_UNAVAILABLE"]
+    assert finding["evidence"]["statement_sha256"] == victim.statement_sha256
+    assert summary["statements_unavailable"] == 1
+
+
+def test_kill_and_resume_loses_and_duplicates_nothing(audit: RunAudit, world: World,
+                                                      db_url: str) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    world.server.faults.delay = 0.05  # slow enough to be killed mid-crawl
+    process = subprocess.Popen(
+        [sys.executable, "-m", "auditor", "crawl", *world.flags(), "--db", db_url],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        env={**os.environ, "AUDITOR_DB": db_url})
+    deadline = time.monotonic() + 60
+    try:
+        while time.monotonic() < deadline:
+            time.sleep(0.05)
+            try:
+                if 0 < stored(db_url)["entries"] < len(world.pinned()):
+                    break
+            except Exception:  # the database may not exist yet
+                continue
+        process.send_signal(signal.SIGKILL)
+    finally:
+        process.wait(timeout=30)
+    partial = stored(db_url)["entries"]
+    assert 0 < partial < len(world.pinned()), "the crawl was not killed mid-way"
+    world.server.faults.delay = 0
+    code, summary = crawl(audit, world)
+    assert code == 0 and summary["new"] == len(world.pinned()) - partial
+    counts = stored(db_url)
+    assert counts["entries"] == counts["distinct"] == counts["endorsements"] == len(world.pinned())
+
+
+def test_hung_responses_time_out_and_are_retried(world: World, db_url: str) -> None:
+    from auditor.config import KeySet
+    from auditor.crawl.crawler import CrawlRequest, Crawler
+    from auditor.crawl.statements import DirectoryStore
+    from auditor.source.rekor_client import RekorClient
+    from auditor.verify.keys import load_public_key
+    from auditor.verify.trust import load_keyring
+
+    keyset = KeySet()
+    for endorser in world.endorsers:
+        keyset.add(endorser.name, load_public_key(endorser.public_pem), "test")
+    world.server.faults.hang(2, endpoint=Endpoint.RETRIEVE)
+    with RekorClient(world.server.url, read_timeout=0.3, requests_per_second=1000,
+                     backoff_base=0.01) as client:
+        crawler = Crawler(open_database(db_url), client, load_keyring([world.log_key], None),
+                          keyset, DirectoryStore(world.statements))
+        summary = crawler.run(CrawlRequest())
+    assert summary.complete and summary.retries == 2
+    assert summary.new == len(world.pinned())
