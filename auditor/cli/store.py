@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from auditor.cli.app import ExitCode, app, err_console, out_console, print_json, terminal_safe
+from auditor.cli.options import DbOption
 from auditor.cli.verify import parse_at
 from auditor.config import load_key_sources, shipped_reference_values
 from auditor.ingest import import_paths
@@ -19,11 +20,6 @@ from auditor.verify.trust import load_keyring
 db_app = typer.Typer(help="Manage the auditor's database.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 
-DbOption = Annotated[
-    str | None,
-    typer.Option("--db", help="SQLAlchemy database URL (env AUDITOR_DB; default: a SQLite file "
-                 "in the user data directory)."),
-]
 
 
 @db_app.command("upgrade")

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -10,9 +15,15 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
+from auditor.config import KeySet
+from auditor.crawl.crawler import Crawler, CrawlRequest
 from auditor.crawl.lock import RunLock
+from auditor.crawl.statements import DirectoryStore
+from auditor.source.rekor_client import RekorClient
 from auditor.store import models
 from auditor.store.database import engine_of, open_database
+from auditor.verify.keys import load_public_key
+from auditor.verify.trust import load_keyring
 from testlog import Endorser, RekorLog, RunningServer
 from testlog.faults import Endpoint
 from testlog.synthetic import Endorsement, add_endorsements, endorse
@@ -282,12 +293,6 @@ def test_unsigned_statement_store_content_is_not_trusted(audit: RunAudit, world:
 
 def test_kill_and_resume_loses_and_duplicates_nothing(audit: RunAudit, world: World,
                                                       db_url: str) -> None:
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
-
     world.server.faults.delay = 0.05  # slow enough to be killed mid-crawl
     process = subprocess.Popen(
         [sys.executable, "-m", "auditor", "crawl", *world.flags(), "--db", db_url],
@@ -315,13 +320,6 @@ def test_kill_and_resume_loses_and_duplicates_nothing(audit: RunAudit, world: Wo
 
 
 def test_hung_responses_time_out_and_are_retried(world: World, db_url: str) -> None:
-    from auditor.config import KeySet
-    from auditor.crawl.crawler import CrawlRequest, Crawler
-    from auditor.crawl.statements import DirectoryStore
-    from auditor.source.rekor_client import RekorClient
-    from auditor.verify.keys import load_public_key
-    from auditor.verify.trust import load_keyring
-
     keyset = KeySet()
     for endorser in world.endorsers:
         keyset.add(endorser.name, load_public_key(endorser.public_pem), "test")
