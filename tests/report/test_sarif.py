@@ -1,0 +1,140 @@
+"""sarif: valid against the OASIS SARIF 2.1.0 schema, rules from RULES, fingerprints, anchors."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+from jsonschema import Draft4Validator, FormatChecker
+
+from auditor.findings import RULES
+from auditor.report.formats import OutputFormat, render
+from auditor.report.sarif import SarifFormat, config_location
+from tests.report import reports
+from tests.report.reports import hostile_report, oak_report
+
+SCHEMA = Path(__file__).parent / "data" / "sarif-schema-2.1.0.json"
+# RFC 3986 §2: the characters a URI (reference) may hold; anything else must be %-encoded.
+URI_CHARS = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]*")
+
+formats = FormatChecker(formats=())
+
+
+@formats.checks("date-time", raises=ValueError)
+def _date_time(value: object) -> bool:
+    return not isinstance(value, str) or datetime.fromisoformat(value).tzinfo is not None
+
+
+@formats.checks("uri")
+def _uri(value: object) -> bool:
+    return not isinstance(value, str) or bool(
+        URI_CHARS.fullmatch(value) and re.match(r"[A-Za-z][A-Za-z0-9+.-]*:", value))
+
+
+@formats.checks("uri-reference")
+def _uri_reference(value: object) -> bool:
+    return not isinstance(value, str) or bool(URI_CHARS.fullmatch(value))
+
+
+@cache
+def _validator() -> Draft4Validator:
+    schema = json.loads(SCHEMA.read_text(encoding="utf-8"))
+    Draft4Validator.check_schema(schema)
+    return Draft4Validator(schema, format_checker=formats)
+
+
+def sarif(report: dict[str, Any], **options: Any) -> dict[str, Any]:
+    text = SarifFormat(**options).render(report) if options else render(report, OutputFormat.SARIF)
+    document: dict[str, Any] = json.loads(text)
+    return document
+
+
+@pytest.mark.parametrize("build", [oak_report, hostile_report])
+def test_output_is_valid_sarif_2_1_0(build: Any) -> None:
+    errors = sorted(_validator().iter_errors(sarif(build())), key=lambda e: e.json_path)
+    assert not errors, [f"{e.json_path}: {e.message}" for e in errors[:5]]
+
+
+def test_the_validator_can_fail() -> None:
+    document = sarif(oak_report())
+    document["runs"][0]["results"][0]["level"] = "fatal"
+    document["runs"][0]["results"][1]["locations"][0]["physicalLocation"]["artifactLocation"][
+        "uri"] = "has space"
+    paths = {e.json_path for e in _validator().iter_errors(document)}
+    assert "$.runs[0].results[0].level" in paths
+    assert "$.runs[0].results[1].locations[0].physicalLocation.artifactLocation.uri" in paths
+
+
+def test_header_driver_and_rules() -> None:
+    document = sarif(oak_report())
+    assert document["$schema"] == "https://json.schemastore.org/sarif-2.1.0.json"
+    assert document["version"] == "2.1.0"
+    driver = document["runs"][0]["tool"]["driver"]
+    assert (driver["name"], driver["version"]) == ("auditor", "0.1.0")
+    assert [rule["id"] for rule in driver["rules"]] == list(RULES)
+    by_id = {rule["id"]: rule for rule in driver["rules"]}
+    levels = {rule_id: rule["defaultConfiguration"]["level"] for rule_id, rule in by_id.items()}
+    assert levels["ENTRY_INVALID"] == levels["WRONG_KEY"] == levels["LOG_INCONSISTENT"] == "error"
+    assert levels["NOT_ENDORSED"] == levels["DIGEST_MISMATCH"] == "error"  # high
+    assert levels["ENDORSED_NOT_LOGGED"] == levels["UNDECIDABLE_DIGEST"] == "warning"  # medium
+    assert levels["LEGACY_FORMAT"] == levels["MATCH"] == levels["SHARD_ROTATED"] == "note"
+    kernel = by_id["DIGEST_MISMATCH"]
+    assert kernel["shortDescription"]["text"] == RULES["DIGEST_MISMATCH"].title
+    assert kernel["fullDescription"]["text"] == RULES["DIGEST_MISMATCH"].explanation
+    assert kernel["name"] == "DigestMismatch"
+
+
+def test_one_result_per_finding_with_fingerprint_and_kind() -> None:
+    report = oak_report()
+    run = sarif(report)["runs"][0]
+    results = run["results"]
+    assert len(results) == len(report["findings"])
+    rules = run["tool"]["driver"]["rules"]
+    for result, finding in zip(results, report["findings"], strict=True):
+        assert result["ruleId"] == finding["rule"] == rules[result["ruleIndex"]]["id"]
+        assert result["partialFingerprints"] == {"auditorFinding/v1": finding["fingerprint"]}
+        assert result["properties"]["evidence"] == finding["evidence"]
+        assert finding["detail"] in result["message"]["text"]
+    kinds = {(r["ruleId"], r["kind"], r["level"]) for r in results}
+    assert ("MATCH", "pass", "none") in kinds
+    assert ("SHARD_ROTATED", "informational", "none") in kinds
+    assert ("ENTRY_INVALID", "fail", "error") in kinds
+    assert ("UNDECIDABLE_DIGEST", "fail", "warning") in kinds
+
+
+def test_suppressed_findings_stay_as_suppressed_results() -> None:
+    results = sarif(oak_report())["runs"][0]["results"]
+    suppressed = [r for r in results if "suppressions" in r]
+    assert [r["ruleId"] for r in suppressed] == ["ENDORSED_NOT_LOGGED"]
+    assert suppressed[0]["suppressions"] == [{
+        "kind": "external", "status": "accepted",
+        "justification": "staging build, tracked in the release checklist",
+        "properties": {"expires": "2099-01-01"}}]
+
+
+def _uri_of(document: dict[str, Any]) -> dict[str, Any]:
+    location: dict[str, Any] = document["runs"][0]["results"][0]["locations"][0]
+    return location["physicalLocation"]["artifactLocation"]  # type: ignore[no-any-return]
+
+
+def test_results_anchor_to_the_config_file() -> None:
+    report = oak_report()
+    assert _uri_of(sarif(report)) == {"uri": "deploy/auditor.toml", "uriBaseId": "%SRCROOT%"}
+    report["run"]["config"] = None
+    assert _uri_of(sarif(report)) == {"uri": "auditor.toml", "uriBaseId": "%SRCROOT%"}
+    report["run"]["config"] = "/etc/auditor/audit config.toml"
+    assert _uri_of(sarif(report)) == {"uri": "file:///etc/auditor/audit%20config.toml"}
+    assert _uri_of(sarif(report, root="/etc")) == {
+        "uri": "auditor/audit%20config.toml", "uriBaseId": "%SRCROOT%"}
+    assert _uri_of(sarif(report, root="/srv")) == {"uri": "file:///etc/auditor/audit%20config.toml"}
+
+
+def test_hostile_config_path_is_a_valid_uri() -> None:
+    location = config_location("configs/" + reports.MD_LINK + reports.BIDI + ".toml")
+    assert URI_CHARS.fullmatch(location["uri"])
+    assert "%E2%80%AE" in location["uri"]  # the bidi override, percent-encoded
