@@ -49,6 +49,9 @@ STATUS_SYMBOLS = {"match": "✔", "mismatch": "✘", "not_endorsed": "✘", "inv
                   "undecidable": "?", "not_logged": "⚠", "info": "ℹ"}
 SEVERITY_COLOURS = {"critical": "#7a0b0b", "high": "#b3261e", "medium": "#9a5200",
                     "low": "#2f5f9e", "info": "#59636e"}
+#: Endorsement table columns and their widths (percent of the table).
+_ENTRY_COLUMNS = {"Component": 10, "Logged": 14, "Validity": 17, "Subject": 16,
+                  "Measurements": 15, "Checks": 8, "Matches": 9, "UUID": 11}
 _VERDICT_CLASS = {"PASS": "pass", "FAIL": "fail", "INCOMPLETE": "incomplete"}
 _SEVERITY_CLASS = {name: name for name in SEVERITY_COLOURS}
 #: A cell with several entries is coloured by its most harmful status.
@@ -67,6 +70,9 @@ _CSS = "\n".join([
     "th,td{border:1px solid #d0d7de;padding:5px 8px;text-align:left;vertical-align:top;"
     "overflow-wrap:anywhere}",
     "th{background:#f6f8fa}",
+    # Fixed layout: long hashes wrap inside their column instead of squeezing the others.
+    "table.entries{font-size:13px;table-layout:fixed}table.heads th{white-space:nowrap}",
+    *(f"th.w{width}{{width:{width}%}}" for width in sorted(set(_ENTRY_COLUMNS.values()))),
     ".verdict{border:3px solid;border-radius:8px;padding:12px 16px;margin:8px 0 12px}",
     ".verdict-pass{border-color:#1f7a35;background:#eef9f0}",
     ".verdict-fail{border-color:#b3261e;background:#fdeeee}",
@@ -310,15 +316,16 @@ def _checks(entry: dict[str, Any]) -> str:
 
 
 def _endorsement_row(entry: dict[str, Any]) -> str:
-    when = esc(entry["integrated_time"]) if entry["logged"] else "<strong>not logged</strong>"
-    validity = f"{esc(entry['valid_from'])} → {esc(entry['valid_until'])}"
+    logged = (f"{esc(entry['integrated_time'])}<br>index {esc(entry['log_index'])}<br>"
+              f"<span class=\"muted\">tree {esc(entry['tree_id'])}</span>"
+              if entry["logged"] else "<strong>not logged</strong>")
     subject = (f"{_code(entry['subject_name'])}<br>{_pairs(entry['subject_digests'])}"
                f"<br><span class=\"muted\">format {esc(entry['statement_format'])}</span>")
     cells = [
-        _code(entry["component"]), when,
-        f"{esc(entry['log_index'])}<br><span class=\"muted\">tree {esc(entry['tree_id'])}</span>",
-        _code(entry["uuid"]), subject, _pairs(entry["measurements"]), validity,
-        _checks(entry), "<br>".join(_code(m) for m in entry["matches"]) or "—",
+        _code(entry["component"]), logged,
+        f"from {esc(entry['valid_from'])}<br>until {esc(entry['valid_until'])}",
+        subject, _pairs(entry["measurements"]), _checks(entry),
+        "<br>".join(_code(m) for m in entry["matches"]) or "—", _code(entry["uuid"]),
     ]
     return "<tr>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>"
 
@@ -326,11 +333,9 @@ def _endorsement_row(entry: dict[str, Any]) -> str:
 def _endorsements(report: dict[str, Any]) -> str:
     if not report["endorsements"]:
         return "<p>No endorsement under a component key.</p>"
-    header = "".join(f"<th>{name}</th>" for name in (
-        "Component", "Integrated", "Log index", "UUID", "Subject", "Measurements", "Validity",
-        "Checks", "Matches"))
+    header = "".join(f'<th class="w{width}">{name}</th>' for name, width in _ENTRY_COLUMNS.items())
     rows = "".join(_endorsement_row(e) for e in report["endorsements"])
-    return f'<table id="endorsements"><tr>{header}</tr>{rows}</table>'
+    return f'<table class="entries" id="endorsements"><tr>{header}</tr>{rows}</table>'
 
 
 def _components(report: dict[str, Any]) -> str:
@@ -357,8 +362,8 @@ def _logs(report: dict[str, Any]) -> str:
             for h in log["heads"])
         sections.append(
             f"<h3>{esc(log['name'])} <span class=\"muted\">log ID</span> {_code(log['log_id'])}"
-            "</h3><table><tr><th>Tree ID</th><th>Size</th><th>Root hash</th><th>Shard</th>"
-            f"<th>Checkpoint</th></tr>{rows}</table>")
+            '</h3><table class="heads"><tr><th>Tree ID</th><th>Size</th><th>Root hash</th>'
+            f"<th>Shard</th><th>Checkpoint</th></tr>{rows}</table>")
     return "".join(sections)
 
 
