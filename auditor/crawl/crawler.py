@@ -96,6 +96,7 @@ class Crawler:
         self.progress = progress or (lambda _stage, _done, _total: None)
         self.summary = CrawlSummary()
         self.heads = HeadReport()
+        self._bound: set[tuple[int, str]] = set()
 
     # -- the run ----------------------------------------------------------------------------
 
@@ -275,9 +276,12 @@ class Crawler:
             return
         if verification.check("checkpoint_signature").ok is not True:
             return  # an unverified checkpoint proves nothing either way; ENTRY_INVALID says so
+        if (tree_id, proof.checkpoint) in self._bound:
+            return  # entries fetched together share their checkpoint: bind it once
         result = verified_checkpoint(proof.checkpoint, self.keyring)
         if isinstance(result, str):
             return
+        self._bound.add((tree_id, proof.checkpoint))
         history = History(session, self.client, self.heads.log)
         self.summary.findings.extend(history.observe(tree_id, result[0]))
 

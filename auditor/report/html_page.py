@@ -184,19 +184,21 @@ def _short(value: str) -> str:
     return value if len(value) <= _MAX_LABEL else value[: _MAX_LABEL - 1] + "…"
 
 
-def _lanes(report: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
-    lanes: dict[str, list[dict[str, Any]]] = {c["name"]: [] for c in report["components"]}
+Lane = tuple[str, str | None]  # (component, signing key sha256)
+
+
+def _lanes(report: dict[str, Any]) -> dict[Lane, list[dict[str, Any]]]:
+    """One timeline lane per component key: a key that signs too much stands out."""
+    lanes: dict[Lane, list[dict[str, Any]]] = {
+        (c["name"], k["sha256"]): [] for c in report["components"] for k in c["keys"]}
     for entry in report["endorsements"]:
-        lanes.setdefault(entry["component"] or "(no component)", []).append(entry)
+        lane = (entry["component"] or "(no component)", entry.get("key_sha256"))
+        lanes.setdefault(lane, []).append(entry)
     return lanes
 
 
-def _key_label(report: dict[str, Any], component: str) -> str:
-    keys: list[dict[str, str]] = next(
-        (c["keys"] for c in report["components"] if c["name"] == component), [])
-    if len(keys) == 1:
-        return f"key {keys[0]['sha256'][:12]}…"
-    return f"{len(keys)} keys"
+def _key_label(key: str | None) -> str:
+    return f"key {key[:12]}…" if key else "key unknown"
 
 
 def _mark(entry: dict[str, Any], cx: float, cy: float) -> str:
@@ -213,8 +215,9 @@ def _mark(entry: dict[str, Any], cx: float, cy: float) -> str:
     return f"<g><title>{tip}</title>{shape}</g>"
 
 
-def _lane(report: dict[str, Any], row: int, component: str, entries: list[dict[str, Any]],
+def _lane(row: int, lane: Lane, entries: list[dict[str, Any]],
           x: Callable[[datetime], float]) -> str:
+    component, key = lane
     top = _TOP + row * _LANE
     mid = top + _LANE / 2
     unlogged = sum(1 for e in entries if e["integrated_time"] is None)
@@ -226,7 +229,7 @@ def _lane(report: dict[str, Any], row: int, component: str, entries: list[dict[s
         f'fill="{"#f6f8fa" if row % 2 == 0 else "#ffffff"}"/>'
         f'<g><title>{esc(component)}</title><text x="8" y="{top + 19}" font-weight="bold">'
         f"{esc(_short(component))}</text></g>"
-        f'<text x="8" y="{top + 36}" fill="#57606a">{esc(_key_label(report, component))}'
+        f'<text x="8" y="{top + 36}" fill="#57606a">{esc(_key_label(key))}'
         f" · {esc(note)}</text>"
         f'<line x1="{_LEFT}" y1="{mid}" x2="{_WIDTH - _RIGHT}" y2="{mid}" stroke="#c9d1d9"/>']
     logged = sorted((e for e in entries if e["integrated_time"] is not None),
@@ -252,8 +255,7 @@ def _timeline(report: dict[str, Any]) -> str:
     def x(moment: datetime) -> float:
         return _LEFT + (moment - lo).total_seconds() / span * usable
 
-    parts = [_lane(report, row, component, entries, x)
-             for row, (component, entries) in enumerate(lanes.items())]
+    parts = [_lane(row, lane, entries, x) for row, (lane, entries) in enumerate(lanes.items())]
     axis_y = _TOP + len(lanes) * _LANE
     for tick in range(5):
         moment = lo + (hi - lo) * (tick / 4)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -53,17 +53,36 @@ def get_or_create(session: Session, model: type[M], lookup: dict[str, Any],
         return found, False
 
 
-def log_row(session: Session, log_id: bytes, log_key: LogKey | None) -> models.Log:
-    row, _ = get_or_create(session, models.Log, {"log_id": log_id.hex()},
-                           name=log_key.name if log_key else None,
-                           public_key=log_key.key.spki_der if log_key else None)
+def memo(session: Session, model: type[M], lookup: dict[str, Any], **values: Any) -> M:
+    """get_or_create, remembered for the rest of the transaction.
+
+    A batch stores many entries of one log, shard and checkpoint; looking those up once per
+    transaction instead of once per entry keeps ingest bound by verification, not queries.
+    """
+    cache: dict[tuple[Any, ...], Any] = session.info.setdefault("auditor.memo", {})
+    key = (model, *sorted(lookup.items()))
+    if key not in cache:
+        cache[key], _ = get_or_create(session, model, lookup, **values)
+    row: M = cache[key]
     return row
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget(session: Session, transaction: Any) -> None:
+    # Rows remembered in a transaction may not exist after it (rollback): start afresh.
+    if transaction.parent is None:
+        session.info.pop("auditor.memo", None)
+
+
+def log_row(session: Session, log_id: bytes, log_key: LogKey | None) -> models.Log:
+    return memo(session, models.Log, {"log_id": log_id.hex()},
+                name=log_key.name if log_key else None,
+                public_key=log_key.key.spki_der if log_key else None)
 
 
 def shard_row(session: Session, log: models.Log, tree_id: int) -> models.Shard:
-    row, _ = get_or_create(session, models.Shard, {"log_pk": log.id, "tree_id": tree_id},
-                           frozen=False, first_seen=now())
-    return row
+    return memo(session, models.Shard, {"log_pk": log.id, "tree_id": tree_id},
+                frozen=False, first_seen=now())
 
 
 def checkpoint_row(
@@ -73,11 +92,10 @@ def checkpoint_row(
         checkpoint = parse_checkpoint(note)
     except CheckpointFormatError:
         return None
-    row, _ = get_or_create(
+    return memo(
         session, models.StoredCheckpoint,
         {"shard_pk": shard.id, "size": checkpoint.size, "root_hash": checkpoint.root_hash.hex()},
         note=note, signature_ok=signature_ok, seen_at=now())
-    return row
 
 
 @dataclass(frozen=True)

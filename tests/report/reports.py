@@ -85,7 +85,8 @@ def _endorsement(component: str, real: dict[str, Any], matches: list[str]) -> di
               "checkpoint_matches_proof", "set", "body", "body_signature", "endorser_key",
               "artifact_hash", "endorsement_signature", "statement", "validity", "subject"]
     return {
-        "component": component, "uuid": real["uuid"], "log_index": entry["logIndex"],
+        "component": component, "key_sha256": real["key"], "uuid": real["uuid"],
+        "log_index": entry["logIndex"],
         "tree_id": tree_id, "integrated_time": _iso(entry["integratedTime"]), "logged": True,
         "subject_name": real["subject"]["name"], "subject_digests": real["subject"]["digest"],
         "measurements": {"sha2_256": real["subject"]["digest"]["sha256"]},
