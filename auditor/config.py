@@ -11,7 +11,7 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -92,15 +92,23 @@ class AuditConfig:
     releases: list[ReleaseRef] = field(default_factory=list)
     suppressions: list[Suppression] = field(default_factory=list)
     reports: ReportSettings = field(default_factory=ReportSettings)
+    #: Files `audit run` imports (idempotently) before it reconciles: a shipped snapshot.
+    imports: list[Path] = field(default_factory=list)
+    #: Endorsements integrated before this are not reported as unexpected.
+    expected_since: datetime | None = None
+
+
+def reference_values_dir() -> Path:
+    """Shipped reference data: `auditor/_reference_values` in a wheel, `reference_values/` in a
+    checkout."""
+    installed = Path(str(resources.files("auditor"))) / "_reference_values"
+    return installed if installed.is_dir() else Path(__file__).resolve().parents[1] / (
+        "reference_values")
 
 
 def shipped_reference_values() -> list[Path]:
-    """The TOML key files shipped with the auditor (`reference_values/` in a checkout)."""
-    installed = Path(str(resources.files("auditor"))) / "_reference_values"
-    directory = installed if installed.is_dir() else Path(__file__).resolve().parents[1] / (
-        "reference_values"
-    )
-    return sorted(directory.glob("*.toml"))
+    """The shipped component key files (`reference_values/keys/*.toml`)."""
+    return sorted((reference_values_dir() / "keys").glob("*.toml"))
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -249,6 +257,16 @@ def load_config(path: Path | None) -> AuditConfig:
         config.releases.append(ReleaseRef(str(release.get("name", manifest.stem)), manifest))
     config.suppressions = [_suppression(item, i, source)
                            for i, item in enumerate(document.get("suppressions", []))]
+    config.imports = [_path(base, p, f"{source}: import")
+                      for p in _strings(document.get("import", []), f"{source}: import")]
+    reconcile = document.get("reconcile", {})
+    since = reconcile.get("expected_since") if isinstance(reconcile, dict) else None
+    if since is not None:
+        if isinstance(since, date) and not isinstance(since, datetime):
+            since = datetime(since.year, since.month, since.day, tzinfo=UTC)
+        if not isinstance(since, datetime):
+            raise ConfigError(f"{source}: reconcile.expected_since must be a date")
+        config.expected_since = since if since.tzinfo else since.replace(tzinfo=UTC)
     reports = document.get("reports", {})
     if isinstance(reports, dict):
         if reports.get("directory"):

@@ -148,5 +148,9 @@ class Finding:
 
 
 def at_or_above(findings: list[Finding], threshold: Severity) -> list[Finding]:
-    """Unsuppressed findings at or above `threshold` (what decides a failing exit code)."""
-    return [f for f in findings if f.suppressed_by is None and f.severity.rank >= threshold.rank]
+    """Unsuppressed problems at or above `threshold` (what decides a failing exit code).
+
+    A MATCH is never a problem, whatever the threshold.
+    """
+    return [f for f in findings if f.suppressed_by is None and f.rule != "MATCH"
+            and f.severity.rank >= threshold.rank]

@@ -10,7 +10,9 @@ import traceback
 from auditor.cli.app import ExitCode, app, err_console
 from auditor.errors import AuditorError
 
-_COMMAND_MODULES = ("crawl", "measure", "store", "verify", "version_cmd")
+_COMMAND_MODULES = (
+    "crawl", "measure", "query", "reconcile", "store", "verify", "version_cmd",
+)
 
 
 def _register_commands() -> None:

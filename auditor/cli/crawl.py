@@ -25,12 +25,13 @@ from auditor.cli.options import (
     settings,
 )
 from auditor.config import AuditConfig
-from auditor.crawl.crawler import Crawler, CrawlRequest, CrawlSummary, record_run
+from auditor.crawl.crawler import Crawler, CrawlRequest, CrawlSummary
 from auditor.crawl.lock import RunLock
 from auditor.crawl.statements import open_store
 from auditor.errors import ConfigError
 from auditor.source.rekor_client import RekorClient
 from auditor.store.database import engine_of, open_database
+from auditor.store.runs import record_run
 
 
 def crawl_exit_code(summary: CrawlSummary) -> ExitCode:
@@ -40,8 +41,9 @@ def crawl_exit_code(summary: CrawlSummary) -> ExitCode:
 
 
 def run_crawl(config: AuditConfig, sessions: sessionmaker[Session], request: CrawlRequest, *,
-              rate: float | None = None, show_progress: bool = True) -> CrawlSummary:
-    """Crawl (the caller holds the run lock) and record the run."""
+              rate: float | None = None, show_progress: bool = True,
+              record: bool = True) -> CrawlSummary:
+    """Crawl (the caller holds the run lock); record it as a run of its own if `record`."""
     if not config.keyset.components and not request.uuids and not request.log_indexes:
         raise ConfigError("no component keys configured: give --key COMPONENT=PEM or --config")
     started = datetime.now(UTC)
@@ -58,8 +60,9 @@ def run_crawl(config: AuditConfig, sessions: sessionmaker[Session], request: Cra
         crawler = Crawler(sessions, client, keyring_for(config), config.keyset,
                           open_store(config.statements), progress)
         summary = crawler.run(request)
-    record_run(sessions, "crawl", started, summary.to_json(), summary.findings,
-               summary.complete, crawl_exit_code(summary))
+    if record:
+        record_run(sessions, "crawl", started, summary.to_json(), summary.findings,
+                   summary.complete, crawl_exit_code(summary))
     return summary
 
 

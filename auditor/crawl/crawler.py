@@ -10,16 +10,13 @@ ends the run as incomplete with everything verified so far kept.
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from auditor import __version__
 from auditor.config import KeySet
 from auditor.crawl.history import HeadReport, History, observe_heads, verified_checkpoint
 from auditor.crawl.statements import StatementStore
@@ -234,11 +231,14 @@ class Crawler:
                                    subject, f"{self.client.base_url} {raw.uuid}")
         if body is not None and statement is None:
             self.summary.statements_unavailable += 1
+            # Component None: the entry alone (no statement) is what the store keeps of it.
             self.summary.findings.append(Finding(
-                "STATEMENT_UNAVAILABLE", component, f"no statement with sha256 "
-                f"{body.digest.hex()} in the statement store for entry {raw.uuid}",
-                {"uuid": raw.uuid, "log_index": raw.entry.log_index,
-                 "statement_sha256": body.digest.hex()}, identity=("uuid",)))
+                "STATEMENT_UNAVAILABLE", None, f"entry {raw.uuid} (log index "
+                f"{raw.entry.log_index}) signs statement sha256:{body.digest.hex()}, whose "
+                "bytes are not in the store", {"uuid": raw.uuid, "log_index": raw.entry.log_index,
+                                               "statement_sha256": body.digest.hex(),
+                                               "signer_component": component},
+                identity=("uuid",)))
         if body is not None and not pinned:
             self.summary.findings.append(Finding(
                 "WRONG_KEY", component, f"entry {raw.uuid} is signed by key "
@@ -292,32 +292,3 @@ class Crawler:
             models.ScanCursor.to_index == last))
         if row is not None:
             row.next_index = max(row.next_index, next_index)
-
-
-def record_run(sessions: sessionmaker[Session], kind: str, started: datetime,
-               summary: dict[str, Any], findings: Iterable[Finding], complete: bool,
-               exit_code: int) -> int:
-    """Store the run and upsert its findings by fingerprint (first and last seen)."""
-    with sessions.begin() as session:
-        run = models.Run(kind=kind, started_at=started, finished_at=datetime.now(UTC),
-                         complete=complete, exit_code=exit_code,
-                         summary=json.dumps(summary, default=str), tool_version=__version__)
-        session.add(run)
-        session.flush()
-        for finding in findings:
-            _upsert_finding(session, finding, run)
-        return run.id
-
-
-def _upsert_finding(session: Session, finding: Finding, run: models.Run) -> None:
-    stored, created = get_or_create(
-        session, models.StoredFinding, {"fingerprint": finding.fingerprint},
-        rule=finding.rule, severity=finding.severity.value, component=finding.component,
-        release=finding.release, detail=finding.detail,
-        evidence=json.dumps(finding.evidence, sort_keys=True, default=str),
-        first_seen=run.started_at, last_seen=run.started_at, first_run_pk=run.id,
-        last_run_pk=run.id)
-    if not created:
-        stored.last_seen = run.started_at
-        stored.last_run_pk = run.id
-        stored.detail = finding.detail

@@ -1,0 +1,132 @@
+"""Does one endorsement vouch for one local measurement? Match, mismatch, or undecidable.
+
+Per DOMAIN.md §7: stage0 matches per vCPU count (and says which, and in which VMM mode);
+kernel setup data matches either VMM variant (and says which); the cmdline is matched against
+the endorsed regex with Oak's semantics; other components compare digest sets.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from auditor.errors import InputError
+from auditor.measure.cmdline import MAX_CMDLINE_BYTES, cmdline_matches
+from auditor.oak.messages import parse_firmware_attachment, parse_kernel_attachment
+from auditor.reconcile.endorsed import EndorsedValue, inline_subject_matches
+from auditor.reconcile.local import LocalValue
+from auditor.reconcile.manifest import Kind
+from auditor.verify.statement import DigestComparison, compare_digests
+
+
+class Outcome(StrEnum):
+    MATCH = "match"
+    MISMATCH = "mismatch"
+    UNDECIDABLE = "undecidable"
+
+
+@dataclass(frozen=True)
+class Comparison:
+    outcome: Outcome
+    detail: str
+    #: What matched, e.g. {"vcpus": 1, "mode": "oak"} or {"setup_variant": "oak_vmm"}.
+    how: dict[str, Any] = field(default_factory=dict)
+
+
+def _attachment_missing(endorsed: EndorsedValue) -> Comparison | None:
+    if endorsed.subject is None:
+        return Comparison(Outcome.UNDECIDABLE, "the endorsement's inline subject (the "
+                          "attachment naming the measurements) is not available")
+    if not inline_subject_matches(endorsed):
+        return Comparison(Outcome.UNDECIDABLE, "the inline subject does not hash to the "
+                          "statement's subject digest")
+    return None
+
+
+def _stage0(local: LocalValue, endorsed: EndorsedValue) -> Comparison:
+    missing = _attachment_missing(endorsed)
+    if missing:
+        return missing
+    assert endorsed.subject is not None
+    firmware = parse_firmware_attachment(endorsed.subject)
+    if local.snp_measurement is not None:
+        if not any(local.snp_measurement):
+            return Comparison(Outcome.UNDECIDABLE, "the SNP report's MEASUREMENT is all zeros "
+                              "(evidence from fake or test hardware): nothing to compare")
+        for vcpus, digest in firmware.launch_digests.items():
+            if local.snp_measurement.hex() == digest:
+                return Comparison(Outcome.MATCH, f"the reported launch digest is the endorsed "
+                                  f"{vcpus}-vCPU value", {"vcpus": vcpus})
+        return Comparison(Outcome.MISMATCH, "the reported launch digest is none of the endorsed "
+                          f"values (vCPU counts {sorted(firmware.launch_digests)})")
+    if firmware.rom_sha256 and local.sha256 and firmware.rom_sha256 != local.sha256.hex():
+        return Comparison(Outcome.MISMATCH, "the ROM's sha256 differs from the endorsed binary "
+                          "digest")
+    matches = [(vcpus, mode) for (mode, vcpus), digest in local.launch_digests.items()
+               if firmware.launch_digests.get(vcpus) == digest.hex()]
+    if matches:
+        vcpus, mode = min(matches)
+        counts = sorted({v for v, _ in matches})
+        return Comparison(Outcome.MATCH, f"launch digest matches for vCPU counts {counts} "
+                          f"({mode} mode)", {"vcpus": counts, "mode": mode})
+    return Comparison(Outcome.MISMATCH, "no recomputed launch digest (oak or qemu mode, any "
+                      "vCPU count) equals an endorsed one")
+
+
+def _kernel(local: LocalValue, endorsed: EndorsedValue) -> Comparison:
+    missing = _attachment_missing(endorsed)
+    if missing:
+        return missing
+    assert endorsed.subject is not None and local.kernel_measurement is not None
+    kernel = parse_kernel_attachment(endorsed.subject)
+    if local.kernel_measurement.hex() != kernel.image_sha256:
+        return Comparison(Outcome.MISMATCH, "kernel_measurement differs from the endorsed "
+                          "image digest")
+    variants = [v for v, d in local.setup_digests.items() if d.hex() == kernel.setup_data_sha256]
+    if not variants:
+        return Comparison(Outcome.MISMATCH, "the kernel image matches but setup_data_digest "
+                          f"matches neither VMM variant ({', '.join(sorted(local.setup_digests))})")
+    return Comparison(Outcome.MATCH, f"kernel image and setup data match (setup variant "
+                      f"{variants[0]})", {"setup_variant": variants[0]})
+
+
+def _cmdline(local: LocalValue, endorsed: EndorsedValue) -> Comparison:
+    missing = _attachment_missing(endorsed)
+    if missing:
+        return missing
+    assert endorsed.subject is not None and local.cmdline is not None
+    regex = endorsed.subject.decode("utf-8", "replace")
+    too_long = len(local.cmdline.encode()) >= MAX_CMDLINE_BYTES
+    if cmdline_matches(regex, local.cmdline):
+        if too_long:
+            return Comparison(Outcome.MISMATCH, f"the cmdline matches the endorsed regex but is "
+                              f"{len(local.cmdline.encode())} bytes (limit "
+                              f"{MAX_CMDLINE_BYTES})")
+        return Comparison(Outcome.MATCH, "the cmdline matches the endorsed regex")
+    return Comparison(Outcome.MISMATCH, "the cmdline does not match the endorsed regex")
+
+
+def _file(local: LocalValue, endorsed: EndorsedValue) -> Comparison:
+    assert local.sha256 is not None
+    outcome = compare_digests({"sha256": local.sha256.hex()}, endorsed.subject_digests)
+    if outcome is DigestComparison.MATCH:
+        return Comparison(Outcome.MATCH, "sha256 equals the statement's subject digest")
+    if outcome is DigestComparison.MISMATCH:
+        return Comparison(Outcome.MISMATCH, "sha256 differs from the statement's subject digest")
+    return Comparison(Outcome.UNDECIDABLE, f"digests are {outcome.value}: the statement's "
+                      f"subject has {sorted(endorsed.subject_digests)}, we computed sha256")
+
+
+_COMPARE = {Kind.STAGE0: _stage0, Kind.KERNEL: _kernel, Kind.CMDLINE: _cmdline,
+            Kind.FILE: _file}
+
+
+def compare(local: LocalValue, endorsed: EndorsedValue) -> Comparison:
+    if endorsed.statement_format != "oak-endorsement-v1":
+        return Comparison(Outcome.UNDECIDABLE, f"statement format {endorsed.statement_format}: "
+                          "not interpreted")
+    try:
+        return _COMPARE[local.kind](local, endorsed)
+    except InputError as error:
+        return Comparison(Outcome.UNDECIDABLE, f"the inline subject does not parse: {error}")

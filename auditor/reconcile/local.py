@@ -1,0 +1,111 @@
+"""What we measure ourselves: recomputed from shipped artifacts, or observed in Oak evidence."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from auditor.measure.artifact import read_artifact, sha256_file
+from auditor.measure.evidence import ObservedEvidence, read_evidence
+from auditor.measure.kernel import measure_kernel_file
+from auditor.measure.stage0 import measure_stage0
+from auditor.reconcile.manifest import ComponentInput, Kind, Release, kind_of
+
+#: stage0 ROMs are 512 KiB; refuse to load anything absurd into memory.
+_MAX_ROM = 64 << 20
+
+
+@dataclass(frozen=True)
+class LocalValue:
+    """One component's own measurement, with where it came from.
+
+    Only the fields of its kind are set. `launch_digests` maps (mode, vCPUs) to the SNP launch
+    digest recomputed from a ROM; `snp_measurement` is the one a VM reported. `setup_digests`
+    maps a VMM variant (or "observed") to the setup-data digest.
+    """
+
+    component: str
+    kind: Kind
+    source: str
+    sha256: bytes | None = None
+    launch_digests: dict[tuple[str, int], bytes] = field(default_factory=dict)
+    snp_measurement: bytes | None = None
+    kernel_measurement: bytes | None = None
+    setup_digests: dict[str, bytes] = field(default_factory=dict)
+    cmdline: str | None = None
+
+    def digests(self) -> dict[str, str]:
+        """The recomputed values, as hex, for evidence in findings."""
+        out: dict[str, str] = {}
+        if self.sha256 is not None:
+            out["sha256"] = self.sha256.hex()
+        for (mode, vcpus), digest in sorted(self.launch_digests.items()):
+            out[f"launch_digest_{mode}_{vcpus}"] = digest.hex()
+        if self.snp_measurement is not None:
+            out["snp_measurement"] = self.snp_measurement.hex()
+        if self.kernel_measurement is not None:
+            out["kernel_measurement"] = self.kernel_measurement.hex()
+        for variant, digest in sorted(self.setup_digests.items()):
+            out[f"setup_data_digest_{variant}"] = digest.hex()
+        if self.cmdline is not None:
+            out["cmdline"] = self.cmdline
+        return out
+
+
+def from_artifact(given: ComponentInput) -> LocalValue:
+    source = str(given.artifact) if given.artifact else "cmdline"
+    if given.kind is Kind.CMDLINE:
+        text = given.cmdline
+        if text is None:
+            assert given.artifact is not None
+            text = read_artifact(given.artifact, "cmdline").decode("utf-8", "replace").strip()
+        return LocalValue(given.component, Kind.CMDLINE, source, cmdline=text)
+    assert given.artifact is not None
+    if given.kind is Kind.STAGE0:
+        rom = read_artifact(given.artifact, "stage0 ROM", _MAX_ROM)
+        measured = measure_stage0(rom)
+        return LocalValue(given.component, Kind.STAGE0, source, sha256=measured.sha256,
+                          launch_digests={(str(mode), count): digest
+                                          for mode, by_count in measured.launch_digests.items()
+                                          for count, digest in by_count.items()})
+    if given.kind is Kind.KERNEL:
+        kernel = measure_kernel_file(given.artifact)
+        return LocalValue(given.component, Kind.KERNEL, source, sha256=kernel.sha256,
+                          kernel_measurement=kernel.kernel_measurement,
+                          setup_digests={str(v): d for v, d in kernel.setup_data_digest.items()})
+    return LocalValue(given.component, Kind.FILE, source,
+                      sha256=sha256_file(given.artifact, given.component))
+
+
+#: Evidence fields no Oak component key covers: reported for the record only.
+UNCOVERED = ("memory_map", "acpi")
+
+
+def from_evidence(path: Path) -> tuple[list[LocalValue], dict[str, bytes]]:
+    """Observed values per component, and the observed values of uncovered components."""
+    observed: ObservedEvidence = read_evidence(read_artifact(path, "evidence"))
+    source = f"{path} (evidence)"
+    stage0 = observed.stage0
+    values = [
+        LocalValue("kernel", Kind.KERNEL, source, kernel_measurement=stage0.kernel_measurement,
+                   setup_digests={"observed": stage0.setup_data_digest}),
+        LocalValue("init_ram_fs", kind_of("init_ram_fs"), source, sha256=stage0.ram_disk_digest),
+        LocalValue("kernel_cmd_line", Kind.CMDLINE, source, cmdline=stage0.kernel_cmdline),
+    ]
+    if observed.snp_measurement is not None:
+        values.insert(0, LocalValue("stage0", Kind.STAGE0, source,
+                                    snp_measurement=observed.snp_measurement))
+    if observed.system_image is not None:
+        values.append(LocalValue("system_image", Kind.FILE, source, sha256=observed.system_image))
+    uncovered = {"memory_map": stage0.memory_map_digest, "acpi": stage0.acpi_digest}
+    return values, uncovered
+
+
+def local_values(release: Release) -> tuple[list[LocalValue], dict[str, bytes]]:
+    """Everything the release lets us measure; artifacts and evidence may both speak."""
+    values = [from_artifact(given) for given in release.components.values()]
+    uncovered: dict[str, bytes] = {}
+    if release.evidence is not None:
+        observed, uncovered = from_evidence(release.evidence)
+        values.extend(observed)
+    return values, uncovered
