@@ -202,7 +202,7 @@ def _print_run_summary(result: AuditResult, code: int, reports: list[Path],
     findings = result.findings + (result.crawl.findings if result.crawl else [])
     counts: dict[str, int] = {}
     for finding in findings:
-        if finding.suppressed_by is None:
+        if finding.suppressed_by is None and finding.rule != "MATCH":
             counts[finding.severity.value] = counts.get(finding.severity.value, 0) + 1
     if json_output:
         print_json({"exit_code": int(code), "complete": result.complete,

@@ -77,11 +77,12 @@ def _finding(rule: str, local: LocalValue, release: str, detail: str,
 
 
 def _invalid_rule(endorsed: EndorsedValue) -> str:
-    if not endorsed.logged:
-        return "ENDORSED_NOT_LOGGED"
+    """The most serious reason an endorsement cannot be relied on."""
     failed = set(endorsed.failed_checks)
     if "endorser_key" in failed:
         return "WRONG_KEY"
+    if not endorsed.logged:
+        return "ENDORSED_NOT_LOGGED"
     if failed == {"validity"}:
         return "EXPIRED_AT_INTEGRATION"
     return "ENTRY_INVALID"
@@ -106,9 +107,12 @@ def reconcile_value(local: LocalValue, endorsed: list[EndorsedValue], release: s
     """One local value against every endorsement of its component, newest first."""
     compared: list[tuple[EndorsedValue, Comparison]] = [(e, compare(local, e)) for e in endorsed]
     matching = [(e, c) for e, c in compared if c.outcome is Outcome.MATCH]
-    for e, _ in matching:
-        result.matched.setdefault(e.endorsement_id, []).append(f"{release}/{local.component}")
     valid = [(e, c) for e, c in matching if e.valid]
+    # Endorsements this release accounts for: the valid matches, or else the one reported
+    # here. A matching but invalid endorsement beside a valid one stays unaccounted, so the
+    # whole-store pass still reports it.
+    for e, _ in valid or matching[:1]:
+        result.matched.setdefault(e.endorsement_id, []).append(f"{release}/{local.component}")
     if valid:
         e, c = valid[0]
         return _finding("MATCH", local, release, c.detail, e, how=c.how)
