@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from auditor.crawl.crawler import CrawlSummary
-from auditor.findings import Finding, Severity, Suppression, at_or_above
+from auditor.findings import Finding, Severity, Suppression, at_or_above, unique
 from auditor.reconcile.engine import ReleaseResult, reconcile_release, unaccounted
 from auditor.reconcile.manifest import Release
 from auditor.store import models
@@ -36,11 +36,16 @@ class AuditResult:
     run_id: int | None = None
 
     @property
+    def all_findings(self) -> list[Finding]:
+        """Reconciliation and crawl findings, each fingerprint once."""
+        return unique(self.findings + (self.crawl.findings if self.crawl else []))
+
+    @property
     def complete(self) -> bool:
         return self.crawl is None or self.crawl.complete
 
     def failing(self, threshold: Severity) -> list[Finding]:
-        return at_or_above(self.findings, threshold)
+        return at_or_above(self.all_findings, threshold)
 
     def summary(self) -> dict[str, Any]:
         """What the run row stores: enough for `audit report` to rebuild the report."""
@@ -54,7 +59,7 @@ class AuditResult:
                           "components": [s.to_json() for s in r.statuses]}
                          for r in self.releases],
             "matched": {str(k): v for r in self.releases for k, v in r.matched.items()},
-            "findings": [f.to_json() for f in self.findings],
+            "findings": [f.to_json() for f in self.all_findings],
         }
 
 
@@ -66,19 +71,15 @@ def audit_releases(session: Session, releases: list[Release], *, whole_store: bo
     results = [reconcile_release(session, release, covered) for release in releases]
     findings = [f for r in results for f in r.findings]
     if whole_store:
-        matched: dict[int, list[str]] = {}
-        for result in results:
-            for endorsement, where in result.matched.items():
-                matched.setdefault(endorsement, []).extend(where)
-        findings.extend(unaccounted(session, matched, expected_since))
+        accounted = set().union(*(r.accounted for r in results))
+        findings.extend(unaccounted(session, accounted, expected_since))
     day = today or datetime.now(UTC).date()
     return results, [f.suppress(suppressions, day) for f in findings]
 
 
 def store_audit(sessions: sessionmaker[Session], result: AuditResult, exit_code: int) -> int:
-    findings = list(result.findings) + (result.crawl.findings if result.crawl else [])
     result.run_id = record_run(sessions, result.kind, result.started, result.summary(),
-                               findings, result.complete, exit_code)
+                               result.all_findings, result.complete, exit_code)
     return result.run_id
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import date
 from enum import StrEnum
@@ -145,6 +146,29 @@ class Finding:
                 "expires": self.suppressed_by.expires.isoformat(),
             },
         }
+
+
+def invalid_rule(failed_checks: Iterable[str], logged: bool) -> str:
+    """The most serious reason an endorsement or entry cannot be relied on."""
+    failed = set(failed_checks)
+    if "endorser_key" in failed:
+        return "WRONG_KEY"
+    if not logged:
+        return "ENDORSED_NOT_LOGGED"
+    if failed == {"validity"}:
+        return "EXPIRED_AT_INTEGRATION"
+    return "ENTRY_INVALID"
+
+
+def unique(findings: Iterable[Finding]) -> list[Finding]:
+    """Findings with distinct fingerprints, first occurrence kept."""
+    seen: set[str] = set()
+    out = []
+    for finding in findings:
+        if finding.fingerprint not in seen:
+            seen.add(finding.fingerprint)
+            out.append(finding)
+    return out
 
 
 def at_or_above(findings: list[Finding], threshold: Severity) -> list[Finding]:

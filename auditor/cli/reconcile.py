@@ -139,9 +139,7 @@ def _write_reports(sessions: sessionmaker[Session], result: AuditResult, code: i
 
 def run_exit_code(result: AuditResult, fail_on: Severity) -> ExitCode:
     """Findings at or above the threshold beat an incomplete crawl: they are what pages."""
-    crawl_findings = result.crawl.findings if result.crawl else []
-    if result.failing(fail_on) or [f for f in crawl_findings
-                                   if f.rule != "MATCH" and f.severity.rank >= fail_on.rank]:
+    if result.failing(fail_on):
         return ExitCode.FINDINGS
     return ExitCode.CLEAN if result.complete else ExitCode.INCOMPLETE
 
@@ -199,7 +197,7 @@ def run_command(
 
 def _print_run_summary(result: AuditResult, code: int, reports: list[Path],
                        json_output: bool) -> None:
-    findings = result.findings + (result.crawl.findings if result.crawl else [])
+    findings = result.all_findings
     counts: dict[str, int] = {}
     for finding in findings:
         if finding.suppressed_by is None and finding.rule != "MATCH":

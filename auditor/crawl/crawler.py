@@ -21,7 +21,7 @@ from auditor.config import KeySet
 from auditor.crawl.history import HeadReport, History, observe_heads, verified_checkpoint
 from auditor.crawl.statements import StatementStore
 from auditor.errors import IncompleteError
-from auditor.findings import Finding
+from auditor.findings import Finding, invalid_rule, unique
 from auditor.source.rekor_client import RETRIEVE_LIMIT, RawEntry, RekorClient
 from auditor.store import models
 from auditor.store.repository import EndorsementRecord, get_or_create, log_row, store_verification
@@ -32,7 +32,8 @@ from auditor.verify.trust import LogKeyring
 
 Progress = Callable[[str, int, int], None]
 #: Findings that make a crawl exit 1: the log or an entry under a component key is not sound.
-INTEGRITY_RULES = ("LOG_INCONSISTENT", "CHECKPOINT_INVALID", "ENTRY_INVALID", "WRONG_KEY")
+INTEGRITY_RULES = ("LOG_INCONSISTENT", "CHECKPOINT_INVALID", "ENTRY_INVALID", "WRONG_KEY",
+                   "EXPIRED_AT_INTEGRATION")
 
 
 @dataclass(frozen=True)
@@ -111,6 +112,7 @@ class Crawler:
         finally:
             self.summary.requests = self.client.requests
             self.summary.retries = self.client.retries
+            self.summary.findings = unique(self.summary.findings)
         return self.summary
 
     def _heads(self) -> None:
@@ -262,11 +264,15 @@ class Crawler:
             return
         self.summary.failed += 1
         names = [c.name for c in verification.failures]
+        rule = invalid_rule(names, logged=True)
+        body = verification.body
         self.summary.findings.append(Finding(
-            "ENTRY_INVALID", component, f"entry {raw.uuid} failed: {', '.join(names)}",
+            rule, component, f"entry {raw.uuid} (log index {raw.entry.log_index}) failed: "
+            f"{', '.join(names)}",
             {"uuid": raw.uuid, "log_index": raw.entry.log_index, "failed_checks": names,
+             "statement_sha256": body.digest.hex() if body else None,
              "details": {c.name: c.detail for c in verification.failures}},
-            identity=("uuid",)))
+            identity=("uuid", "statement_sha256")))
 
     def _bind_checkpoint(self, session: Session, raw: RawEntry,
                          verification: Verification) -> None:

@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from auditor.findings import Finding
+from auditor.findings import Finding, invalid_rule
 from auditor.reconcile.compare import Comparison, Outcome, compare
 from auditor.reconcile.endorsed import EndorsedValue, load_endorsed
 from auditor.reconcile.local import LocalValue, local_values
@@ -63,6 +63,8 @@ class ReleaseResult:
     statuses: list[ComponentStatus] = field(default_factory=list)
     #: endorsement id -> "release/component" for every endorsement a local value matched.
     matched: dict[int, list[str]] = field(default_factory=dict)
+    #: Endorsements a finding of this release already speaks about (matched or compared).
+    accounted: set[int] = field(default_factory=set)
 
 
 def _finding(rule: str, local: LocalValue, release: str, detail: str,
@@ -77,15 +79,7 @@ def _finding(rule: str, local: LocalValue, release: str, detail: str,
 
 
 def _invalid_rule(endorsed: EndorsedValue) -> str:
-    """The most serious reason an endorsement cannot be relied on."""
-    failed = set(endorsed.failed_checks)
-    if "endorser_key" in failed:
-        return "WRONG_KEY"
-    if not endorsed.logged:
-        return "ENDORSED_NOT_LOGGED"
-    if failed == {"validity"}:
-        return "EXPIRED_AT_INTEGRATION"
-    return "ENTRY_INVALID"
+    return invalid_rule(endorsed.failed_checks, endorsed.logged)
 
 
 def _invalid_detail(rule: str, endorsed: EndorsedValue, what: str) -> str:
@@ -113,6 +107,7 @@ def reconcile_value(local: LocalValue, endorsed: list[EndorsedValue], release: s
     # whole-store pass still reports it.
     for e, _ in valid or matching[:1]:
         result.matched.setdefault(e.endorsement_id, []).append(f"{release}/{local.component}")
+        result.accounted.add(e.endorsement_id)
     if valid:
         e, c = valid[0]
         return _finding("MATCH", local, release, c.detail, e, how=c.how)
@@ -125,9 +120,11 @@ def reconcile_value(local: LocalValue, endorsed: list[EndorsedValue], release: s
     undecidable = [(e, c) for e, c in usable if c.outcome is Outcome.UNDECIDABLE]
     if undecidable and len(undecidable) == len(usable):
         e, c = undecidable[0]
+        result.accounted.add(e.endorsement_id)
         return _finding("UNDECIDABLE_DIGEST", local, release, c.detail, e)
     if usable:
         e, c = next((e, c) for e, c in usable if c.outcome is Outcome.MISMATCH)
+        result.accounted.add(e.endorsement_id)
         rule = "CMDLINE_MISMATCH" if local.kind is Kind.CMDLINE else "DIGEST_MISMATCH"
         return _finding(rule, local, release, f"{c.detail} (newest of {len(usable)} valid "
                         "endorsement(s) shown)", e)
@@ -162,12 +159,12 @@ def reconcile_release(session: Session, release: Release,
     return result
 
 
-def unaccounted(session: Session, matched: dict[int, list[str]],
+def unaccounted(session: Session, accounted: set[int],
                 expected_since: datetime | None = None) -> list[Finding]:
     """Findings for stored endorsements and entries that no release accounts for."""
     findings = []
     for endorsed in load_endorsed(session):
-        if endorsed.endorsement_id in matched:
+        if endorsed.endorsement_id in accounted:
             continue
         when = endorsed.when
         if expected_since is not None and when is not None and when < expected_since:

@@ -90,7 +90,9 @@ def build_report(session: Session, run: models.Run, exit_code: int | None = None
     summary = run_summary(run)
     findings: list[dict[str, Any]] = summary.get("findings", [])
     crawl = summary.get("crawl") or {}
-    findings = findings + [f for f in crawl.get("findings", []) if f not in findings]
+    fingerprints = {f["fingerprint"] for f in findings}
+    findings = findings + [f for f in crawl.get("findings", [])
+                           if f["fingerprint"] not in fingerprints]
     matched: dict[str, list[str]] = summary.get("matched", {})
     endorsements = [endorsement_item(session, v, matched) for v in load_endorsed(session)]
     open_findings = [f for f in findings if f["suppressed"] is None]
