@@ -40,6 +40,9 @@ class LogSettings:
     trusted_root: str = SIGSTORE_PRODUCTION
     rekor_keys: list[Path] = field(default_factory=list)
     requests_per_second: float = 4.0
+    #: The retry budget: attempts beyond the first, and the first backoff delay (seconds).
+    max_retries: int = 6
+    backoff_base: float = 0.5
 
 
 @dataclass
@@ -223,6 +226,13 @@ def _log_settings(table: Any, base: Path, source: str) -> LogSettings:
     if not isinstance(rate, int | float) or rate <= 0:
         raise ConfigError(f"{source}: log.requests_per_second must be a positive number")
     settings.requests_per_second = float(rate)
+    retries = table.get("max_retries", settings.max_retries)
+    backoff = table.get("backoff_base", settings.backoff_base)
+    if not isinstance(retries, int) or retries < 0:
+        raise ConfigError(f"{source}: log.max_retries must be a non-negative integer")
+    if not isinstance(backoff, int | float) or backoff < 0:
+        raise ConfigError(f"{source}: log.backoff_base must be a non-negative number")
+    settings.max_retries, settings.backoff_base = retries, float(backoff)
     return settings
 
 

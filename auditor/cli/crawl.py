@@ -49,7 +49,9 @@ def run_crawl(config: AuditConfig, sessions: sessionmaker[Session], request: Cra
     started = datetime.now(UTC)
     progress_bar = _progress() if show_progress and sys.stderr.isatty() else None
     with RekorClient(config.log.url,
-                     requests_per_second=rate or config.log.requests_per_second) as client, \
+                     requests_per_second=rate or config.log.requests_per_second,
+                     max_retries=config.log.max_retries,
+                     backoff_base=config.log.backoff_base) as client, \
             progress_bar or nullcontext():
         task = progress_bar.add_task("crawl", total=None) if progress_bar else None
 
