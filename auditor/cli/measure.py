@@ -15,7 +15,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from auditor.cli.app import app, err_console, print_json
+from auditor.cli.app import app, err_console, print_json, terminal_safe
 from auditor.errors import InputError
 from auditor.measure.interface import JsonValue, Measurement
 
@@ -140,7 +140,7 @@ def _emit(measurement: Measurement, json_output: bool) -> None:
     table.add_column(overflow="fold")  # digests are shown whole, never ellipsized
     for key, value in _flatten(document):
         # Text() is never parsed as markup; control characters are escaped besides.
-        table.add_row(Text(key), Text(_terminal_safe(value)))
+        table.add_row(Text(key), Text(terminal_safe(value)))
     err_console.print(table)
 
 
@@ -161,14 +161,6 @@ def _scalar(value: JsonValue) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     return str(value)
-
-
-def _terminal_safe(text: str) -> str:
-    # Text read from files may carry ANSI escapes or bidi overrides; show them, never obey them.
-    return "".join(
-        char if char.isprintable() else char.encode("unicode_escape").decode("ascii")
-        for char in text
-    )
 
 
 def _choice(enum: type[E], value: str, flag: str, allowed: tuple[E, ...] = ()) -> E:

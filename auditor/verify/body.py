@@ -75,17 +75,30 @@ def _verifier(material: bytes, what: str) -> tuple[PublicKey, bytes | None]:
     return key, certificate
 
 
-def _sha256_hex(spec: Any) -> bytes:
-    algorithm = _get(spec, "data", "hash", "algorithm")
+def _hex_sha256(spec: Any, *path: str) -> bytes:
+    """A v0.0.1 `{algorithm: "sha256", value: hex}` object at `path`."""
+    where = ".".join(path)
+    algorithm = _get(spec, *path, "algorithm")
     if algorithm != "sha256":
-        raise BodyError(f"unsupported data hash algorithm {algorithm!r} (only sha256)")
-    value = _get(spec, "data", "hash", "value")
+        raise BodyError(f"unsupported {where} algorithm {algorithm!r} (only sha256)")
+    value = _get(spec, *path, "value")
     try:
         digest = bytes.fromhex(value) if isinstance(value, str) else b""
     except ValueError:
         digest = b""
     if len(digest) != 32:
-        raise BodyError("body field data.hash.value is not a 32-byte hex digest")
+        raise BodyError(f"body field {where}.value is not a 32-byte hex digest")
+    return digest
+
+
+def _b64_sha256(spec: Any, *path: str) -> bytes:
+    """A v0.0.2 `{algorithm: "SHA2_256", digest: base64}` object at `path`."""
+    where = ".".join(path)
+    if _get(spec, *path, "algorithm") != "SHA2_256":
+        raise BodyError(f"unsupported {where} algorithm (only SHA2_256)")
+    digest = _b64(_get(spec, *path, "digest"), f"{where}.digest")
+    if len(digest) != 32:
+        raise BodyError(f"body field {where}.digest is not 32 bytes")
     return digest
 
 
@@ -100,7 +113,7 @@ def _v001(kind: str, spec: Any) -> EntryBody:
         kind=kind,
         api_version="0.0.1",
         digest_algorithm="sha256",
-        digest=_sha256_hex(spec),
+        digest=_hex_sha256(spec, "data", "hash"),
         signature=_b64(_get(spec, "signature", "content"), "signature.content"),
         key=key,
         certificate=certificate,
@@ -109,11 +122,7 @@ def _v001(kind: str, spec: Any) -> EntryBody:
 
 def _hashedrekord_v002(spec: Any) -> EntryBody:
     inner = _get(spec, "hashedRekordV002")
-    if _get(inner, "data", "algorithm") != "SHA2_256":
-        raise BodyError("unsupported hashedrekord v0.0.2 digest algorithm (only SHA2_256)")
-    digest = _b64(_get(inner, "data", "digest"), "data.digest")
-    if len(digest) != 32:
-        raise BodyError("body field data.digest is not 32 bytes")
+    digest = _b64_sha256(inner, "data")
     key, certificate = _verifier(_v002_verifier(_get(inner, "signature", "verifier")),
                                  "body verifier")
     return EntryBody(
@@ -136,15 +145,7 @@ def _single_signature(signatures: Any) -> Any:
 
 
 def _dsse_v001(spec: Any) -> EntryBody:
-    if _get(spec, "payloadHash", "algorithm") != "sha256":
-        raise BodyError("unsupported DSSE payload hash algorithm (only sha256)")
-    value = _get(spec, "payloadHash", "value")
-    try:
-        digest = bytes.fromhex(value) if isinstance(value, str) else b""
-    except ValueError:
-        digest = b""
-    if len(digest) != 32:
-        raise BodyError("body field payloadHash.value is not a 32-byte hex digest")
+    digest = _hex_sha256(spec, "payloadHash")
     signature = _single_signature(_get(spec, "signatures"))
     key, certificate = _verifier(_b64(_get(signature, "verifier"), "verifier"), "DSSE verifier")
     return EntryBody("dsse", "0.0.1", "sha256", digest,
@@ -153,11 +154,7 @@ def _dsse_v001(spec: Any) -> EntryBody:
 
 def _dsse_v002(spec: Any) -> EntryBody:
     inner = _get(spec, "dsseV002")
-    if _get(inner, "payloadHash", "algorithm") != "SHA2_256":
-        raise BodyError("unsupported DSSE payload hash algorithm (only SHA2_256)")
-    digest = _b64(_get(inner, "payloadHash", "digest"), "payloadHash.digest")
-    if len(digest) != 32:
-        raise BodyError("body field payloadHash.digest is not 32 bytes")
+    digest = _b64_sha256(inner, "payloadHash")
     signature = _single_signature(_get(inner, "signatures"))
     key, certificate = _verifier(_v002_verifier(_get(signature, "verifier")), "DSSE verifier")
     return EntryBody("dsse", "0.0.2", "sha256", digest,

@@ -208,11 +208,15 @@ def ecdsa_key_hint(public_key: ec.EllipticCurvePublicKey) -> bytes:
     return hashlib.sha256(spki).digest()[:KEY_HINT_SIZE]
 
 
-def ed25519_key_hint(name: str, public_key: ed25519.Ed25519PublicKey) -> bytes:
-    """C2SP signed-note key id: sha256(name ‖ 0x0A ‖ 0x01 ‖ 32-byte key)[:4]."""
+def ed25519_key_id(name: str, public_key: ed25519.Ed25519PublicKey) -> bytes:
+    """C2SP signed-note key id: sha256(name ‖ 0x0A ‖ 0x01 ‖ 32-byte key), all 32 bytes."""
     raw = public_key.public_bytes(Encoding.Raw, PublicFormat.Raw)
-    material = name.encode("utf-8") + b"\n" + _ED25519_ALGORITHM + raw
-    return hashlib.sha256(material).digest()[:KEY_HINT_SIZE]
+    return hashlib.sha256(name.encode("utf-8") + b"\n" + _ED25519_ALGORITHM + raw).digest()
+
+
+def ed25519_key_hint(name: str, public_key: ed25519.Ed25519PublicKey) -> bytes:
+    """The signature line's key hint: the first 4 bytes of the key id."""
+    return ed25519_key_id(name, public_key)[:KEY_HINT_SIZE]
 
 
 class EcdsaNoteVerifier:

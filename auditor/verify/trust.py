@@ -8,7 +8,6 @@ was retired.
 from __future__ import annotations
 
 import base64
-import hashlib
 import json
 import logging
 from collections.abc import Iterable, Sequence
@@ -20,9 +19,9 @@ from typing import Any
 from urllib.parse import urlparse
 
 from cryptography.hazmat.primitives.asymmetric import ed25519
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from auditor.errors import InputError
+from auditor.verify.checkpoint import ed25519_key_id
 from auditor.verify.keys import PublicKey, load_public_key
 
 log = logging.getLogger(__name__)
@@ -58,13 +57,12 @@ class LogKey:
 
 
 def c2sp_key_id(name: str, key: ed25519.Ed25519PublicKey) -> bytes:
-    """C2SP signed-note key id: sha256(name ‖ 0x0A ‖ 0x01 ‖ raw key) (DOMAIN.md §6).
+    """The full 32-byte C2SP signed-note key id (DOMAIN.md §6).
 
-    Sigstore's trusted root uses the full 32 bytes as the logId of Rekor v2 shards; the
-    checkpoint key hint is its first 4 bytes.
+    Sigstore's trusted root uses it as the logId of Rekor v2 shards; the checkpoint key hint
+    (`checkpoint.ed25519_key_hint`) is its first 4 bytes.
     """
-    raw = key.public_bytes(Encoding.Raw, PublicFormat.Raw)
-    return hashlib.sha256(name.encode() + b"\n\x01" + raw).digest()
+    return ed25519_key_id(name, key)
 
 
 def log_key_from_pem(data: bytes, *, name: str | None = None, source: str = "log key") -> LogKey:

@@ -5,13 +5,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli_runner import RunAudit
+
 # The helper modules beside the tests import the same way under pytest's `prepend` and
 # `importlib` import modes.
 sys.path.insert(0, str(Path(__file__).parent))
 
-from measure_cli_runner import RunAudit, make_runner
-
 
 @pytest.fixture
-def run_audit(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> RunAudit:
-    return make_runner(monkeypatch, capsys)
+def run_audit(audit: RunAudit) -> RunAudit:
+    """The root conftest's in-process CLI runner, under this folder's historical name."""
+    return audit

@@ -7,10 +7,11 @@ import json
 from pathlib import Path
 
 import pytest
-from measure_cli_runner import CliResult, RunAudit
 from sevsnpmeasure import guest
 from sevsnpmeasure.vmm_types import VMMType
 from synthetic_artifacts import build_bzimage, build_firmware, ovmf_spec
+
+from tests.cli_runner import CliResult, RunAudit
 
 OAK = Path(__file__).parent.parent / "data" / "oak"
 
