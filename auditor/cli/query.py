@@ -26,6 +26,7 @@ from auditor.store.database import open_database, resolve_url
 @app.command("component")
 def component_command(
     name: Annotated[str, typer.Argument(help="Component name (stage0, kernel, ...).")],
+    limit: Annotated[int, typer.Option(help="Show the newest N endorsements (0: all).")] = 100,
     db: DbOption = None,
     json_output: JsonOption = False,
 ) -> None:
@@ -39,7 +40,7 @@ def component_command(
                          if f["component"] == name and f["suppressed"] is None
                          and f["rule"] != "MATCH"]
         rows = [endorsement_item(session, value, matched)
-                for value in load_endorsed(session, name)]
+                for value in load_endorsed(session, name, limit or None)]
     if json_output:
         print_json({"component": name, "endorsements": rows, "open_findings": open_findings})
         return

@@ -112,18 +112,25 @@ def _tree(note: str | None) -> int | None:
     return int(tail) if tail.isdigit() else None
 
 
-def load_endorsed(session: Session, component: str | None = None) -> list[EndorsedValue]:
-    """Every stored endorsement (of one component, or all), newest first."""
+def load_endorsed(session: Session, component: str | None = None,
+                  limit: int | None = None) -> list[EndorsedValue]:
+    """Stored endorsements (of one component, or all), newest first; `limit` the newest N."""
+    newest = select(models.Endorsement.id).order_by(
+        models.Endorsement.integrated_time.desc().nulls_last(), models.Endorsement.id.desc())
+    if component is not None:
+        newest = newest.where(models.Endorsement.component == component)
+    if limit is not None:
+        newest = newest.limit(limit)
+    chosen = newest.subquery()
     query = (
         select(models.Endorsement, models.Entry, models.Verification)
+        .join(chosen, chosen.c.id == models.Endorsement.id)
         .outerjoin(models.Entry, models.Endorsement.entry_pk == models.Entry.id)
         .join(models.Verification, models.Verification.endorsement_pk == models.Endorsement.id)
         .options(selectinload(models.Verification.results))
-        .order_by(models.Entry.integrated_time.desc().nulls_last(),
-                  models.Verification.id.desc())
+        .order_by(models.Endorsement.integrated_time.desc().nulls_last(),
+                  models.Endorsement.id.desc(), models.Verification.id.desc())
     )
-    if component is not None:
-        query = query.where(models.Endorsement.component == component)
     seen: set[int] = set()
     values = []
     for endorsement, entry, verification in session.execute(query):
@@ -147,7 +154,8 @@ def load_endorsed(session: Session, component: str | None = None) -> list[Endors
             subject_name=endorsement.subject_name,
             subject_digests=subject_digests,
             subject=endorsement.subject,
-            signer_key_sha256=entry.signer_key_sha256 if entry else None,
+            signer_key_sha256=endorsement.signer_key_sha256
+            or (entry.signer_key_sha256 if entry else None),
             checkpoint=note,
             valid_from=endorsement.not_before,
             valid_until=endorsement.not_after,

@@ -123,7 +123,11 @@ class Endorsement(Base):
     """A signed statement, logged (entry_pk set) or not, with its inline subject."""
 
     __tablename__ = "endorsements"
-    __table_args__ = (UniqueConstraint("dedup_key"),)
+    __table_args__ = (
+        UniqueConstraint("dedup_key"),
+        # `audit component NAME`: newest first, without sorting every endorsement of NAME.
+        Index("ix_endorsements_component_time", "component", "integrated_time"),
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     #: component, sha256(statement) and the entry's leaf hash (or "unlogged"): one row each.
     dedup_key: Mapped[str] = mapped_column(String(300))
@@ -140,6 +144,10 @@ class Endorsement(Base):
     not_after: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     source: Mapped[str] = mapped_column(String(1024))
     imported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    #: The entry's integratedTime (copied for ordering); NULL when not logged.
+    integrated_time: Mapped[int | None] = mapped_column(BigInteger)
+    #: sha256 of the SPKI of the key whose signature verified (logged or not).
+    signer_key_sha256: Mapped[str | None] = mapped_column(String(64))
 
 
 class Verification(Base):

@@ -157,6 +157,8 @@ def _endorsement_row(session: Session, record: EndorsementRecord, entry: models.
         not_before=statement.not_before if v1 and statement else None,
         not_after=statement.not_after if v1 and statement else None,
         source=record.source, imported_at=now(),
+        integrated_time=entry.integrated_time if entry else None,
+        signer_key_sha256=verification.signer.key_id.hex() if verification.signer else None,
     )
 
 
