@@ -76,13 +76,14 @@ def import_command(
 @app.command("entries")
 def entries_command(
     component: Annotated[str | None, typer.Option(help="Only this component.")] = None,
+    limit: Annotated[int, typer.Option(help="The newest N (0: all).")] = 100,
     db: DbOption = None,
     json_output: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """List stored entries and endorsements with each check's outcome."""
     sessions = open_database(resolve_url(db))
     with sessions() as session:
-        records = latest_records(session, component)
+        records = latest_records(session, component, limit or None)
     if json_output:
         print_json({"entries": [r.to_json() for r in records]})
         return

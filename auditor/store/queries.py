@@ -46,17 +46,22 @@ class StoredRecord:
         }
 
 
-def latest_records(session: Session, component: str | None = None) -> list[StoredRecord]:
+def latest_records(session: Session, component: str | None = None,
+                   limit: int | None = None) -> list[StoredRecord]:
     """Each stored entry/endorsement pair with its latest verification, newest first."""
     query = (
         select(models.Verification, models.Entry, models.Endorsement)
         .outerjoin(models.Entry, models.Verification.entry_pk == models.Entry.id)
         .outerjoin(models.Endorsement, models.Verification.endorsement_pk == models.Endorsement.id)
         .options(selectinload(models.Verification.results))
-        .order_by(models.Entry.integrated_time.desc().nulls_last(), models.Verification.id.desc())
+        # Endorsements carry integratedTime, indexed with the component: no full sort.
+        .order_by(models.Endorsement.integrated_time.desc().nulls_last(),
+                  models.Verification.id.desc())
     )
     if component is not None:
         query = query.where(models.Endorsement.component == component)
+    if limit is not None:
+        query = query.limit(limit)
     seen: set[tuple[int | None, int | None]] = set()
     records = []
     for verification, entry, endorsement in session.execute(query):
