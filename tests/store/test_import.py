@@ -11,7 +11,7 @@ from sqlalchemy import func, select, text
 from auditor.store import models
 from auditor.store.database import make_engine, open_database
 from tests.cli_runner import RunAudit
-from tests.oakdata import RELEASE, RELEASE_COMPONENTS, SINGLE, STAGING
+from tests.oakdata import DATA, RELEASE, RELEASE_COMPONENTS, SINGLE, STAGING
 
 TABLES = (models.Log, models.Shard, models.StoredCheckpoint, models.Entry, models.Endorsement,
           models.Verification, models.CheckResult, models.ComponentKey)
@@ -138,3 +138,20 @@ def test_db_upgrade_creates_and_is_idempotent(audit: RunAudit, db_url: str) -> N
     assert first.exit_code == 0 and "was empty" in first.stderr
     second = audit("db", "upgrade")
     assert second.exit_code == 0 and "backed up" not in second.stderr
+
+
+def test_sigstore_bundle_imports_with_its_trusted_root(audit: RunAudit, db_url: str) -> None:
+    bundle = DATA / "sigstore/staging-rekor-v2.txt.sigstore.json"
+    root = DATA / "sigstore/staging_trusted_root.json"
+    result = audit("import", str(bundle), "--trusted-root", str(root))
+    assert result.exit_code == 0, result.stderr
+    (entry,) = entries_json(audit)
+    assert entry["logged"] is True and entry["kind"] == "hashedrekord"
+    with open_database(db_url)() as session:
+        (stored,) = session.scalars(select(models.Entry))
+        assert stored.rekor_version == 2 and stored.raw_format == "sigstore-bundle"
+        assert stored.raw == bundle.read_bytes()
+    # Under the production root the Rekor v2 staging log is not trusted: the checks say so.
+    again = audit("import", str(bundle))
+    assert again.exit_code == 1 and "0 new" in again.stderr
+    assert "log_id, checkpoint_signature" in again.stderr
