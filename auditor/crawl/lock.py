@@ -64,7 +64,9 @@ class RunLock:
                                     {"k": _ADVISORY_KEY}).scalar()
         if not locked:
             connection.close()
-            raise LockedError("another audit run holds the database's advisory lock")
+            # Same wording as the file lock: callers and people read one message for both.
+            raise LockedError("another audit run holds the lock (PostgreSQL advisory lock "
+                              f"{_ADVISORY_KEY} on this database)")
         self._connection = connection
 
     def release(self) -> None:
