@@ -63,6 +63,10 @@ class KeySet:
         spec = self.components.get(component)
         return tuple(spec.keys) if spec else ()
 
+    def claims_for(self, component: str | None) -> tuple[str, ...]:
+        spec = self.components.get(component) if component else None
+        return tuple(spec.required_claims) if spec else ()
+
     def components_of(self, key: PublicKey) -> list[str]:
         return [name for name, spec in self.components.items() if key in spec.keys]
 
@@ -109,9 +113,22 @@ def reference_values_dir() -> Path:
         "reference_values")
 
 
+#: The deployment whose keys apply when no key source is configured.
+DEFAULT_DEPLOYMENT = "oak_containers_release"
+
+
+def shipped_deployments() -> dict[str, Path]:
+    """Shipped key files, one per deployment (`reference_values/keys/<name>.toml`).
+
+    Each deployment's keys stay apart: a kernel key of Oak Restricted Kernel must never vouch
+    for an Oak Containers kernel, and required claims differ per deployment.
+    """
+    return {p.stem: p for p in sorted((reference_values_dir() / "keys").glob("*.toml"))}
+
+
 def shipped_reference_values() -> list[Path]:
-    """The shipped component key files (`reference_values/keys/*.toml`)."""
-    return sorted((reference_values_dir() / "keys").glob("*.toml"))
+    """The default deployment's key file."""
+    return [shipped_deployments()[DEFAULT_DEPLOYMENT]]
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

@@ -168,6 +168,7 @@ def verify_item(item: ImportItem, keyring: LogKeyring, keyset: KeySet,
     material = EndorsementMaterial(
         artifact=item.statement, signature=item.signature, subject=item.subject,
         endorser_keys=keyset.keys_for(component), at=at,
+        required_claims=keyset.claims_for(component),
     )
     if isinstance(item.document, Bundle):
         return component, verify_bundle(item.document, keyring, material)

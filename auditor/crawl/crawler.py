@@ -227,7 +227,8 @@ class Crawler:
         if statement is not None:
             subject = self._inline_subject(statement)
         material = EndorsementMaterial(artifact=statement, subject=subject,
-                                       endorser_keys=self.keyset.keys_for(component))
+                                       endorser_keys=self.keyset.keys_for(component),
+                                       required_claims=self.keyset.claims_for(component))
         verification = verify_entry(raw.entry, self.keyring, material)
         record = EndorsementRecord(component, statement, signature if statement else None,
                                    subject, f"{self.client.base_url} {raw.uuid}")

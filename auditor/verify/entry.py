@@ -95,6 +95,8 @@ class EndorsementMaterial:
     #: Judge validity at this time instead of the entry's integratedTime.
     at: datetime | None = None
     bundle: Bundle | None = None
+    #: Claim types the component requires the statement to carry (Oak reference values).
+    required_claims: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -424,7 +426,8 @@ def _endorsement_signature(signer: PublicKey | None, body: EntryBody | None,
     return passed("endorsement_signature", f"signature over {what} verifies" + note)
 
 
-def _statement(raw: bytes | None) -> tuple[Statement | None, Check]:
+def _statement(raw: bytes | None,
+               required_claims: tuple[str, ...] = ()) -> tuple[Statement | None, Check]:
     if raw is None:
         return None, skipped("statement", "no statement given (--artifact)")
     try:
@@ -443,7 +446,12 @@ def _statement(raw: bytes | None) -> tuple[Statement | None, Check]:
         return statement, skipped("statement", detail)
     subject = statement.subject
     assert subject is not None
-    return statement, passed("statement", f"Oak endorsement v1 for {subject.name!r}")
+    missing = [claim for claim in required_claims if claim not in statement.claims]
+    if missing:
+        return statement, failed("statement", f"Oak endorsement v1 for {subject.name!r} lacks "
+                                 f"required claim(s) {', '.join(missing)}")
+    claims = f", with the {len(required_claims)} required claim(s)" if required_claims else ""
+    return statement, passed("statement", f"Oak endorsement v1 for {subject.name!r}{claims}")
 
 
 def _validity(statement: Statement | None, when: datetime | None, source: str) -> Check:
@@ -476,7 +484,7 @@ def _endorsement_checks(
     when: datetime | None, when_source: str,
 ) -> tuple[Statement | None, list[Check]]:
     content = SignedContent.of(material)
-    statement, statement_check = _statement(content.statement)
+    statement, statement_check = _statement(content.statement, material.required_claims)
     return statement, [
         _endorser_key(signer, material.endorser_keys),
         _artifact_hash(body, material, statement),

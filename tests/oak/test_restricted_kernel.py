@@ -105,8 +105,8 @@ def test_only_stage0_shares_its_key_with_the_containers_release() -> None:
     assert not rk_keys & {key for c, key in containers.all_keys() if c != "stage0"}
 
 
-def test_audit_import_exits_0_with_the_shipped_keys(audit: RunAudit) -> None:
-    result = audit("import", "--json", str(ENDORSEMENTS))
+def test_audit_import_exits_0_with_the_shipped_rk_keys(audit: RunAudit) -> None:
+    result = audit("import", "--json", "--keys", str(RK_KEYS), str(ENDORSEMENTS))
     assert result.exit_code == 0, result.stderr
     checks = {item["component"]: {c["name"]: c["ok"] for c in item["checks"]}
               for item in json.loads(result.stdout)["imported"]}
@@ -114,10 +114,11 @@ def test_audit_import_exits_0_with_the_shipped_keys(audit: RunAudit) -> None:
         assert checks[component]["endorser_key"] is True, component
 
 
-def test_audit_import_fails_without_the_restricted_kernel_keys(audit: RunAudit) -> None:
-    # The Containers keys alone pin other kernel, cmdline and initrd keys: the RK entries'
-    # signers are then unpinned, which is what the shipped RK key file prevents.
-    result = audit("import", "--keys", str(CONTAINERS_KEYS), str(ENDORSEMENTS))
+def test_audit_import_fails_under_the_default_containers_keys(audit: RunAudit) -> None:
+    # The default key set is the Containers deployment's: it pins other kernel, cmdline and
+    # initrd keys, so the RK entries' signers are unpinned there. One deployment's key must
+    # never vouch for another's component.
+    result = audit("import", str(ENDORSEMENTS))
     assert result.exit_code == 1
     for component in ("kernel", "kernel_cmd_line", "init_ram_fs"):
         assert f"#{component}: endorser_key" in result.stderr

@@ -155,3 +155,21 @@ def test_sigstore_bundle_imports_with_its_trusted_root(audit: RunAudit, db_url: 
     again = audit("import", str(bundle))
     assert again.exit_code == 1 and "0 new" in again.stderr
     assert "log_id, checkpoint_signature" in again.stderr
+
+
+def test_required_claims_of_the_component_are_enforced(audit: RunAudit, tmp_path: Path) -> None:
+    kernel = RELEASE / "components/kernel"
+    statement_claims = [c["type"] for c in json.loads(
+        (kernel / "endorsement.json").read_text())["predicate"]["claims"]]
+    keys = tmp_path / "keys.toml"
+    pem = (kernel / "endorser_public_key.pem").read_text()
+    for claims, expected in ((statement_claims[:1], 0), (["https://example.invalid/claim"], 1)):
+        keys.write_text(f'[components.kernel]\nkeys = ["""\n{pem}"""]\n'
+                        f"required_claims = {json.dumps(claims)}\n")
+        result = audit("import", "--keys", str(keys), "--json", str(kernel))
+        assert result.exit_code == expected, result.stderr
+        (item,) = json.loads(result.stdout)["imported"]
+        statement = next(c for c in item["checks"] if c["name"] == "statement")
+        assert statement["ok"] is (expected == 0)
+        if expected:
+            assert "lacks required claim(s) https://example.invalid/claim" in statement["detail"]
