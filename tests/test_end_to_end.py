@@ -140,7 +140,7 @@ def problems(summary: dict[str, Any]) -> list[tuple[str, str | None]]:
 
 
 def test_clean_release_matches_then_tamper_unexpected_and_fork_are_found(
-        audit: RunAudit, deployment: Deployment, tmp_path: Path) -> None:
+        audit: RunAudit, deployment: Deployment, tmp_path: Path, db_url: str) -> None:
     code, summary = run(audit, deployment, tmp_path / "reports-1")
     assert code == 0, problems(summary)
     assert summary["crawl"]["new"] == len(COMPONENTS)

@@ -52,14 +52,15 @@ def problems(summary: dict[str, Any]) -> list[tuple[str, str | None]]:
                   if f["severity"] != "info" and not f["suppressed"])
 
 
-def test_release_alone_is_clean(audit: RunAudit, tmp_path: Path) -> None:
+def test_release_alone_is_clean(audit: RunAudit, tmp_path: Path, db_url: str) -> None:
     code, summary, _ = run(audit, "--config", str(config(tmp_path, staging=False)), "--offline")
     assert code == 0, problems(summary)
     rules = [f["rule"] for f in summary["findings"]]
     assert rules.count("MATCH") == 5 and set(rules) == {"MATCH", "OBSERVED_UNCOVERED"}
 
 
-def test_shipped_demo_shows_real_findings_and_exits_1(audit: RunAudit, tmp_path: Path) -> None:
+def test_shipped_demo_shows_real_findings_and_exits_1(audit: RunAudit, tmp_path: Path,
+                                                      db_url: str) -> None:
     code, summary, stderr = run(audit, "--config", str(config(tmp_path)), "--offline")
     assert code == 1
     assert problems(summary) == [
@@ -71,7 +72,7 @@ def test_shipped_demo_shows_real_findings_and_exits_1(audit: RunAudit, tmp_path:
     assert "exit 1" in stderr
 
 
-def test_fail_on_and_suppressions(audit: RunAudit, tmp_path: Path) -> None:
+def test_fail_on_and_suppressions(audit: RunAudit, tmp_path: Path, db_url: str) -> None:
     tomorrow = (datetime.now(UTC) + timedelta(days=1)).date().isoformat()
     yesterday = (datetime.now(UTC) - timedelta(days=1)).date().isoformat()
     suppress = (
@@ -100,7 +101,7 @@ def test_config_errors_exit_2(audit: RunAudit, tmp_path: Path) -> None:
 
 
 def test_log_giving_up_exits_3(audit: RunAudit, tmp_path: Path,
-                               rekor_server: RunningServer) -> None:
+                               rekor_server: RunningServer, db_url: str) -> None:
     rekor_server.faults.server_errors(10_000, status=503)
     (tmp_path / "log.pem").write_bytes(rekor_server.log.signer.public_pem)
     settings = tmp_path / "crawl.toml"
@@ -119,7 +120,7 @@ def test_second_run_is_refused_with_75(audit: RunAudit, tmp_path: Path, db_url: 
 
 
 def test_internal_error_exits_70(audit: RunAudit, tmp_path: Path,
-                                 monkeypatch: pytest.MonkeyPatch) -> None:
+                                 monkeypatch: pytest.MonkeyPatch, db_url: str) -> None:
     def broken(*_: object, **__: object) -> None:
         raise RuntimeError("simulated bug")
 
@@ -128,7 +129,8 @@ def test_internal_error_exits_70(audit: RunAudit, tmp_path: Path,
     assert code == 70 and "internal error: RuntimeError: simulated bug" in stderr
 
 
-def test_reports_of_every_format_render_the_same_run(audit: RunAudit, tmp_path: Path) -> None:
+def test_reports_of_every_format_render_the_same_run(audit: RunAudit, tmp_path: Path,
+                                                     db_url: str) -> None:
     out = tmp_path / "reports"
     run(audit, "--config", str(config(tmp_path)), "--offline", "--report-dir", str(out))
     document = json.loads((out / "audit-report.json").read_text())
@@ -154,7 +156,7 @@ def test_reports_of_every_format_render_the_same_run(audit: RunAudit, tmp_path: 
                 document["findings"])
 
 
-def test_queries_after_a_run(audit: RunAudit, tmp_path: Path) -> None:
+def test_queries_after_a_run(audit: RunAudit, tmp_path: Path, db_url: str) -> None:
     run(audit, "--config", str(config(tmp_path)), "--offline")
     component = json.loads(audit("component", "kernel", "--json").stdout)
     logged, unlogged = component["endorsements"]

@@ -30,7 +30,8 @@ def cron_command() -> list[str]:
 
 
 @pytest.mark.parametrize("command", [exec_start, cron_command], ids=["systemd", "cron"])
-def test_scheduled_command_runs(audit: RunAudit, tmp_path: Path, command: object) -> None:
+def test_scheduled_command_runs(audit: RunAudit, tmp_path: Path, command: object,
+                                db_url: str) -> None:
     argv = command()  # type: ignore[operator]
     assert Path(argv[0]).name == "audit" and argv[1] == "run"
     args = argv[2:]

@@ -131,7 +131,7 @@ def test_first_crawl_stores_every_pinned_entry_verified(audit: RunAudit, world: 
 
 
 def test_rerun_with_nothing_new_makes_one_request_per_key_plus_the_head(
-        audit: RunAudit, world: World) -> None:
+        audit: RunAudit, world: World, db_url: str) -> None:
     assert crawl(audit, world)[0] == 0
     world.server.requests.reset()
     code, summary = crawl(audit, world)
@@ -222,7 +222,7 @@ def test_tampered_entries_are_stored_as_findings(audit: RunAudit, world: World, 
     assert stored(db_url)["failed"] == 1
 
 
-def test_tampered_checkpoint_is_a_finding(audit: RunAudit, world: World) -> None:
+def test_tampered_checkpoint_is_a_finding(audit: RunAudit, world: World, db_url: str) -> None:
     world.server.faults.tamper_checkpoint = True
     code, summary = crawl(audit, world)
     assert code == 1
@@ -230,7 +230,7 @@ def test_tampered_checkpoint_is_a_finding(audit: RunAudit, world: World) -> None
     assert summary["failed"] == len(world.pinned())  # every entry's checkpoint is bad too
 
 
-def test_split_view_is_detected(audit: RunAudit, world: World) -> None:
+def test_split_view_is_detected(audit: RunAudit, world: World, db_url: str) -> None:
     assert crawl(audit, world)[0] == 0
     world.log.fork()
     world.server.faults.serve_fork = True
@@ -242,7 +242,7 @@ def test_split_view_is_detected(audit: RunAudit, world: World) -> None:
     assert evidence["checkpoint_before"] != evidence["checkpoint_after"]
 
 
-def test_rollback_is_detected(audit: RunAudit, world: World) -> None:
+def test_rollback_is_detected(audit: RunAudit, world: World, db_url: str) -> None:
     assert crawl(audit, world)[0] == 0
     world.server.faults.rollback(world.log.size - 5)
     code, summary = crawl(audit, world)
@@ -251,7 +251,7 @@ def test_rollback_is_detected(audit: RunAudit, world: World) -> None:
     assert "rollback" in finding["detail"]
 
 
-def test_forged_consistency_proof_is_detected(audit: RunAudit, world: World) -> None:
+def test_forged_consistency_proof_is_detected(audit: RunAudit, world: World, db_url: str) -> None:
     assert crawl(audit, world)[0] == 0
     world.publish(world.endorsers[0], b"one more")
     world.server.faults.tamper_consistency_proof = True
@@ -281,7 +281,8 @@ def test_a_second_concurrent_run_exits_75(audit: RunAudit, world: World, db_url:
     assert "another audit run holds the lock" in result.stderr
 
 
-def test_unsigned_statement_store_content_is_not_trusted(audit: RunAudit, world: World) -> None:
+def test_unsigned_statement_store_content_is_not_trusted(audit: RunAudit, world: World,
+                                                         db_url: str) -> None:
     victim = world.pinned()[0]
     (world.statements / f"sha2-256:{victim.statement_sha256}").write_bytes(b"{}")
     code, summary = crawl(audit, world)

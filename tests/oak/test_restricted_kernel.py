@@ -105,7 +105,7 @@ def test_only_stage0_shares_its_key_with_the_containers_release() -> None:
     assert not rk_keys & {key for c, key in containers.all_keys() if c != "stage0"}
 
 
-def test_audit_import_exits_0_with_the_shipped_rk_keys(audit: RunAudit) -> None:
+def test_audit_import_exits_0_with_the_shipped_rk_keys(audit: RunAudit, db_url: str) -> None:
     result = audit("import", "--json", "--keys", str(RK_KEYS), str(ENDORSEMENTS))
     assert result.exit_code == 0, result.stderr
     checks = {item["component"]: {c["name"]: c["ok"] for c in item["checks"]}
@@ -114,7 +114,7 @@ def test_audit_import_exits_0_with_the_shipped_rk_keys(audit: RunAudit) -> None:
         assert checks[component]["endorser_key"] is True, component
 
 
-def test_audit_import_fails_under_the_default_containers_keys(audit: RunAudit) -> None:
+def test_audit_import_fails_under_the_default_containers_keys(audit: RunAudit, db_url: str) -> None:
     # The default key set is the Containers deployment's: it pins other kernel, cmdline and
     # initrd keys, so the RK entries' signers are unpinned there. One deployment's key must
     # never vouch for another's component.

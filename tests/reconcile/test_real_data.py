@@ -26,7 +26,7 @@ def by_component(findings: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return {f["component"]: f for f in findings}
 
 
-def test_release_evidence_yields_only_match(audit: RunAudit) -> None:
+def test_release_evidence_yields_only_match(audit: RunAudit, db_url: str) -> None:
     assert audit("import", str(RELEASE / "endorsements.binarypb")).exit_code == 0
     code, findings = reconcile(audit, "--evidence", str(RELEASE / "evidence.binarypb"))
     assert code == 0
@@ -47,7 +47,7 @@ def test_release_evidence_yields_only_match(audit: RunAudit) -> None:
         (RELEASE / "components/kernel/logentry.json").read_text())))
 
 
-def test_staging_evidence_yields_endorsed_not_logged(audit: RunAudit) -> None:
+def test_staging_evidence_yields_endorsed_not_logged(audit: RunAudit, db_url: str) -> None:
     assert audit("import", str(STAGING / "endorsements.binarypb"),
                  "--keys", str(STAGING / "reference_values.binarypb")).exit_code == 0
     code, findings = reconcile(audit, "--evidence", str(STAGING / "evidence.binarypb"))
@@ -57,7 +57,7 @@ def test_staging_evidence_yields_endorsed_not_logged(audit: RunAudit) -> None:
         RELEASE_COMPONENTS, "ENDORSED_NOT_LOGGED")
 
 
-def test_without_endorsements_everything_is_not_endorsed(audit: RunAudit) -> None:
+def test_without_endorsements_everything_is_not_endorsed(audit: RunAudit, db_url: str) -> None:
     code, findings = reconcile(audit, "--evidence", str(RELEASE / "evidence.binarypb"))
     assert code == 1
     found = by_component(findings)
@@ -65,7 +65,7 @@ def test_without_endorsements_everything_is_not_endorsed(audit: RunAudit) -> Non
 
 
 def test_one_off_flags_reconcile_only_what_they_are_given(audit: RunAudit,
-                                                          tmp_path: Path) -> None:
+                                                          tmp_path: Path, db_url: str) -> None:
     assert audit("import", str(RELEASE / "endorsements.binarypb")).exit_code == 0
     # The command line the real release VM booted with.
     evidence_cmdline = read_evidence(
@@ -85,6 +85,6 @@ def test_one_off_flags_reconcile_only_what_they_are_given(audit: RunAudit,
 
 
 @pytest.mark.parametrize("args", [[], ["--kernel", "/nonexistent/bzImage"]])
-def test_bad_reconcile_input_exits_2(audit: RunAudit, args: list[str]) -> None:
+def test_bad_reconcile_input_exits_2(audit: RunAudit, args: list[str], db_url: str) -> None:
     result = audit("reconcile", *args)
     assert result.exit_code == 2 and result.stderr.startswith("error: ")

@@ -60,7 +60,7 @@ def test_importing_the_same_data_twice_adds_nothing(audit: RunAudit, db_url: str
     assert row_counts(db_url) == before
 
 
-def test_component_directories_keep_component_names(audit: RunAudit) -> None:
+def test_component_directories_keep_component_names(audit: RunAudit, db_url: str) -> None:
     result = audit("import", str(RELEASE / "components"))
     assert result.exit_code == 0, result.stderr
     assert sorted(e["component"] for e in entries_json(audit)) == sorted(RELEASE_COMPONENTS)  # type: ignore[type-var]
@@ -86,7 +86,7 @@ def test_staging_set_is_stored_as_not_logged(audit: RunAudit, db_url: str) -> No
     assert row_counts(db_url)["entries"] == 0
 
 
-def test_staging_under_release_keys_fails_the_endorser_key(audit: RunAudit) -> None:
+def test_staging_under_release_keys_fails_the_endorser_key(audit: RunAudit, db_url: str) -> None:
     result = audit("import", str(STAGING / "endorsements.binarypb"))
     assert result.exit_code == 1
     for entry in entries_json(audit):
@@ -94,7 +94,8 @@ def test_staging_under_release_keys_fails_the_endorser_key(audit: RunAudit) -> N
         assert failed == ["endorser_key"]
 
 
-def test_bare_entry_is_attributed_to_the_component_whose_key_signed_it(audit: RunAudit) -> None:
+def test_bare_entry_is_attributed_to_the_component_whose_key_signed_it(audit: RunAudit,
+                                                                       db_url: str) -> None:
     result = audit("import", str(RELEASE / "components/stage0/logentry.json"))
     assert result.exit_code == 0, result.stderr
     (entry,) = entries_json(audit)
@@ -102,7 +103,7 @@ def test_bare_entry_is_attributed_to_the_component_whose_key_signed_it(audit: Ru
 
 
 def test_malformed_file_is_reported_and_the_batch_goes_on(audit: RunAudit,
-                                                         tmp_path: Path) -> None:
+                                                         tmp_path: Path, db_url: str) -> None:
     broken = tmp_path / "broken.json"
     broken.write_text('{"abc": ')
     truncated = tmp_path / "endorsements.binarypb"
@@ -114,7 +115,8 @@ def test_malformed_file_is_reported_and_the_batch_goes_on(audit: RunAudit,
     assert len(entries_json(audit)) == 1
 
 
-def test_directory_import_finds_everything_once(audit: RunAudit, tmp_path: Path) -> None:
+def test_directory_import_finds_everything_once(audit: RunAudit, tmp_path: Path,
+                                                db_url: str) -> None:
     tree = tmp_path / "oak"
     shutil.copytree(RELEASE, tree / "release")
     shutil.copytree(SINGLE, tree / "single")
@@ -157,7 +159,8 @@ def test_sigstore_bundle_imports_with_its_trusted_root(audit: RunAudit, db_url: 
     assert "log_id, checkpoint_signature" in again.stderr
 
 
-def test_required_claims_of_the_component_are_enforced(audit: RunAudit, tmp_path: Path) -> None:
+def test_required_claims_of_the_component_are_enforced(audit: RunAudit, tmp_path: Path,
+                                                       db_url: str) -> None:
     kernel = RELEASE / "components/kernel"
     statement_claims = [c["type"] for c in json.loads(
         (kernel / "endorsement.json").read_text())["predicate"]["claims"]]
