@@ -18,6 +18,7 @@ from typing import Any
 
 from auditor.errors import ConfigError, InputError
 from auditor.findings import RULES, Suppression
+from auditor.verify.body import BodyError, parse_body
 from auditor.verify.keys import PublicKey, load_public_key
 
 SIGSTORE_PRODUCTION = "sigstore-production"
@@ -69,6 +70,16 @@ class KeySet:
 
     def components_of(self, key: PublicKey) -> list[str]:
         return [name for name, spec in self.components.items() if key in spec.keys]
+
+    def signer_component(self, body: bytes) -> tuple[str | None, bool]:
+        """(component, pinned) for a log entry body: the one component whose key signed it
+        (None when no key or several components pin it), and whether any component does."""
+        try:
+            key = parse_body(body).key
+        except BodyError:
+            return None, False
+        components = self.components_of(key)
+        return (components[0] if len(components) == 1 else None), bool(components)
 
     def all_keys(self) -> list[tuple[str, PublicKey]]:
         return [(name, key) for name, spec in self.components.items() for key in spec.keys]

@@ -22,7 +22,6 @@ from auditor.source.bundle import Bundle
 from auditor.source.documents import parse_log_document, read_file
 from auditor.source.entry import LogEntry
 from auditor.store.repository import EndorsementRecord, store_component_keys, store_verification
-from auditor.verify.body import BodyError, parse_body
 from auditor.verify.bundle import verify_bundle
 from auditor.verify.entry import EndorsementMaterial, Verification, verify_entry, verify_unlogged
 from auditor.verify.trust import LogKeyring
@@ -150,16 +149,13 @@ def _infer_component(item: ImportItem, keyset: KeySet) -> str | None:
     """A bare log entry belongs to the component whose pinned key signed it."""
     if item.component is not None or item.document is None:
         return item.component
-    entry = item.document.entries[0] if isinstance(item.document, Bundle) and \
-        item.document.entries else item.document
-    if not isinstance(entry, LogEntry):
-        return None
-    try:
-        key = parse_body(entry.body).key
-    except BodyError:
-        return None
-    matches = keyset.components_of(key)
-    return matches[0] if len(matches) == 1 else None
+    if isinstance(item.document, Bundle):
+        if not item.document.entries:
+            return None
+        entry = item.document.entries[0]
+    else:
+        entry = item.document
+    return keyset.signer_component(entry.body)[0]
 
 
 def verify_item(item: ImportItem, keyring: LogKeyring, keyset: KeySet,

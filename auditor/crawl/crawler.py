@@ -187,21 +187,12 @@ class Crawler:
             self._store_batch(list(result.by_index.values()), keep_all=False,
                               cursor=(first, last, batch[-1] + 1))
 
-    def _component_of(self, raw: RawEntry) -> tuple[str | None, bool]:
-        """(component, signed by a pinned key) for an entry's body key."""
-        try:
-            key = parse_body(raw.entry.body).key
-        except BodyError:
-            return None, False
-        components = self.keyset.components_of(key)
-        return (components[0] if len(components) == 1 else None), bool(components)
-
     def _store_batch(self, raws: list[RawEntry], keep_all: bool,
                      cursor: tuple[int, int, int] | None = None) -> None:
         """Verify and store a batch in ONE transaction; the scan cursor moves with it."""
         prepared = []
         for raw in raws:
-            component, pinned = self._component_of(raw)
+            component, pinned = self.keyset.signer_component(raw.entry.body)
             if not keep_all and not pinned:
                 continue
             prepared.append(self._verify(raw, component, pinned))
