@@ -14,6 +14,7 @@ import itertools
 import os
 import pwd
 import shutil
+import signal
 import subprocess
 import tempfile
 from dataclasses import dataclass, field
@@ -136,6 +137,36 @@ class Cluster:
             shutil.rmtree(self.directory, ignore_errors=True)
 
 
+PREFIX = "auditor-pg-"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def reap_orphans() -> None:
+    """Stop clusters whose test session died without its teardown (SIGKILL, SIGTERM)."""
+    for directory in Path(tempfile.gettempdir()).glob(f"{PREFIX}*"):
+        try:
+            owner = int((directory / "owner").read_text())
+        except (OSError, ValueError):
+            continue
+        if _alive(owner):
+            continue
+        try:
+            postmaster = int((directory / "data" / "postmaster.pid").read_text().split()[0])
+            os.kill(postmaster, signal.SIGQUIT)  # immediate shutdown of that server only
+        except (OSError, ValueError, IndexError):
+            pass
+        shutil.rmtree(directory, ignore_errors=True)
+
+
 def start_cluster() -> Cluster:
     """initdb + pg_ctl start in a fresh temporary directory; PostgresUnavailable on failure."""
     try:
@@ -147,7 +178,9 @@ def start_cluster() -> Cluster:
     user = _server_user()
     # Not pytest's tmp_path: its 0700 parents would keep an unprivileged server out; and a
     # short path keeps the socket name under the 107-byte limit of sun_path.
-    directory = Path(tempfile.mkdtemp(prefix="auditor-pg-"))
+    reap_orphans()
+    directory = Path(tempfile.mkdtemp(prefix=PREFIX))
+    (directory / "owner").write_text(str(os.getpid()))
     cluster = Cluster(directory, binaries, user)
     try:
         cluster.start()

@@ -7,8 +7,11 @@ refused until `audit db upgrade` (which backs a SQLite file up first) migrates i
 
 from __future__ import annotations
 
+import hashlib
 import os
-import shutil
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
@@ -19,7 +22,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -27,6 +30,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from auditor.errors import ConfigError
 
 ENV_DB = "AUDITOR_DB"
+#: pg_advisory_xact_lock key (a bigint): one process at a time creates or migrates the schema.
+_SCHEMA_LOCK = int.from_bytes(hashlib.sha256(b"auditor schema").digest()[:8], "big") >> 1
 
 
 def default_url() -> str:
@@ -57,6 +62,17 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _begin_before_savepoint(connection: Connection, _name: str) -> None:
+    # A SAVEPOINT outside a transaction starts one, and its RELEASE commits it. pysqlite opens
+    # transactions lazily, at the first INSERT/UPDATE/DELETE, so a session whose first write
+    # is in a savepoint (get_or_create) would commit that row alone, mid-transaction, where
+    # other writers see it without the rows stored with it. Begin the transaction first;
+    # IMMEDIATE takes the write lock now (waiting up to busy_timeout), as the write will.
+    dbapi_connection = connection.connection.dbapi_connection
+    if dbapi_connection is not None and not dbapi_connection.in_transaction:
+        dbapi_connection.execute("BEGIN IMMEDIATE")
+
+
 def make_engine(url: str) -> Engine:
     try:
         parsed = make_url(url)
@@ -70,6 +86,7 @@ def make_engine(url: str) -> Engine:
         raise ConfigError(f"cannot open database {parsed!r}: {error}") from None
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "savepoint", _begin_before_savepoint)
     return engine
 
 
@@ -94,11 +111,60 @@ def current_revision(engine: Engine) -> str | None:
         raise ConfigError(f"cannot connect to the database: {error.orig}") from None
 
 
-def _is_empty(engine: Engine) -> bool:
+def _is_empty(engine: Engine | Connection) -> bool:
     return not inspect(engine).get_table_names()
 
 
+def _manual_transactions(dbapi_connection: Any, _record: Any) -> None:
+    # pysqlite commits before every DDL statement unless it leaves transactions to us; and
+    # batch migrations recreate tables, which enforced foreign keys would forbid.
+    dbapi_connection.isolation_level = None
+    dbapi_connection.execute("PRAGMA foreign_keys=OFF")
+
+
+def _begin_immediate(connection: Connection) -> None:
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+@contextmanager
+def _schema_lock(url: str) -> Iterator[Connection]:
+    """A transaction that alone may create or migrate the schema, committed on exit.
+
+    Several processes may open one new database at once: each must see no schema or all of
+    it, and only one may create it. PostgreSQL: a transaction-scoped advisory lock, with the
+    DDL in the transaction. SQLite: BEGIN IMMEDIATE takes the write lock before anything is
+    read, and the DDL runs inside that transaction.
+    """
+    engine = make_engine(url)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _manual_transactions)
+        event.listen(engine, "begin", _begin_immediate)
+    try:
+        try:
+            connection = engine.connect()
+        except OperationalError as error:
+            raise ConfigError(f"cannot connect to the database: {error.orig}") from None
+        with connection, connection.begin():
+            if engine.dialect.name == "postgresql":
+                connection.execute(text("SELECT pg_advisory_xact_lock(:key)"),
+                                   {"key": _SCHEMA_LOCK})
+            yield connection
+    finally:
+        engine.dispose()
+
+
+def _migrate(connection: Connection, url: str) -> None:
+    config = alembic_config(url)
+    config.attributes["connection"] = connection  # migrations/env.py runs on it
+    command.upgrade(config, "head")
+
+
 def backup_sqlite(url: str) -> Path | None:
+    """Copy a SQLite database beside itself; None for other databases or no file yet.
+
+    SQLite's online backup, not a file copy: in WAL mode committed pages may still live in
+    the -wal file, which a copy of the main file alone would lose.
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite" or not parsed.database:
         return None
@@ -107,20 +173,31 @@ def backup_sqlite(url: str) -> Path | None:
         return None
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     backup = path.with_name(f"{path.name}.{stamp}.bak")
-    shutil.copy2(path, backup)
+    source, target = sqlite3.connect(path), sqlite3.connect(backup)
+    try:
+        source.backup(target)
+    finally:
+        target.close()
+        source.close()
     return backup
 
 
 def upgrade(url: str) -> tuple[str | None, str, Path | None]:
     """Migrate to head; returns (revision before, revision after, SQLite backup path)."""
-    engine = make_engine(url)
-    before = current_revision(engine)
-    backup = None
-    if before != head_revision() and not _is_empty(engine):
-        backup = backup_sqlite(url)
-    engine.dispose()
-    command.upgrade(alembic_config(url), "head")
+    with _schema_lock(url) as connection:
+        before = MigrationContext.configure(connection).get_current_revision()
+        backup = None
+        if before != head_revision() and not _is_empty(connection):
+            backup = backup_sqlite(url)
+        _migrate(connection, url)
     return before, head_revision(), backup
+
+
+def _create_schema(url: str) -> None:
+    with _schema_lock(url) as connection:
+        # Another process may have created it while this one waited for the lock.
+        if _is_empty(connection):
+            _migrate(connection, url)
 
 
 def open_database(url: str) -> sessionmaker[Session]:
@@ -129,9 +206,9 @@ def open_database(url: str) -> sessionmaker[Session]:
     revision = current_revision(engine)
     if revision is None and _is_empty(engine):
         engine.dispose()
-        command.upgrade(alembic_config(url), "head")
-        engine = make_engine(url)
-    elif revision != head_revision():
+        _create_schema(url)
+        revision = current_revision(engine)
+    if revision != head_revision():
         raise ConfigError(
             f"the database schema is at revision {revision or 'none'} but this auditor needs "
             f"{head_revision()}: run `audit db upgrade` (SQLite files are backed up first)"

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import event, select
+from sqlalchemy import event, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -59,7 +59,7 @@ def memo(session: Session, model: type[M], lookup: dict[str, Any], **values: Any
     A batch stores many entries of one log, shard and checkpoint; looking those up once per
     transaction instead of once per entry keeps ingest bound by verification, not queries.
     """
-    cache: dict[tuple[Any, ...], Any] = session.info.setdefault("auditor.memo", {})
+    cache = _memo(session)
     key = (model, *sorted(lookup.items()))
     if key not in cache:
         cache[key], _ = get_or_create(session, model, lookup, **values)
@@ -67,20 +67,54 @@ def memo(session: Session, model: type[M], lookup: dict[str, Any], **values: Any
     return row
 
 
+def _memo(session: Session) -> dict[tuple[Any, ...], Any]:
+    cache: dict[tuple[Any, ...], Any] = session.info.setdefault("auditor.memo", {})
+    return cache
+
+
 @event.listens_for(Session, "after_transaction_end")
 def _forget(session: Session, transaction: Any) -> None:
-    # Rows remembered in a transaction may not exist after it (rollback): start afresh.
+    # Rows remembered (and locks noted) in a transaction may not exist after it: start afresh.
     if transaction.parent is None:
         session.info.pop("auditor.memo", None)
 
 
+def lock_log(session: Session, log: models.Log) -> None:
+    """Hold the log's row until the transaction ends: writers of one log take turns.
+
+    A shard's checkpoint chain is extended by reading its latest link and appending the next
+    one once a consistency proof binds them (RFC 9162 §2.1.4.2). Two crawlers doing that at
+    once could both link to the same predecessor and leave a link that nobody proved, so the
+    read and the append happen under this lock. PostgreSQL locks the row (SELECT ... FOR
+    UPDATE); SQLite has no row locks, so a no-op write to the row takes the database's write
+    lock, held to commit. Each writing transaction takes this lock before any other row lock
+    (the log row comes first in every write path), so waits never form a cycle.
+    """
+    cache = _memo(session)
+    key = ("locked", models.Log, log.id)
+    if key in cache:
+        return
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(update(models.Log).where(models.Log.id == log.id)
+                        .values(log_id=models.Log.log_id)
+                        .execution_options(synchronize_session=False))
+    else:
+        session.execute(select(models.Log.id).where(models.Log.id == log.id).with_for_update())
+    cache[key] = True
+
+
 def log_row(session: Session, log_id: bytes, log_key: LogKey | None) -> models.Log:
-    return memo(session, models.Log, {"log_id": log_id.hex()},
-                name=log_key.name if log_key else None,
-                public_key=log_key.key.spki_der if log_key else None)
+    """The log's row, locked for the rest of the transaction (see lock_log)."""
+    log = memo(session, models.Log, {"log_id": log_id.hex()},
+               name=log_key.name if log_key else None,
+               public_key=log_key.key.spki_der if log_key else None)
+    lock_log(session, log)
+    return log
 
 
 def shard_row(session: Session, log: models.Log, tree_id: int) -> models.Shard:
+    """The shard's row; its log is locked first, so the shard's chain has one writer."""
+    lock_log(session, log)
     return memo(session, models.Shard, {"log_pk": log.id, "tree_id": tree_id},
                 frozen=False, first_seen=now())
 
