@@ -14,19 +14,65 @@ import argparse
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from sqlalchemy.orm import Session, sessionmaker
+
 from auditor.config import KeySet
-from auditor.crawl.crawler import Crawler, CrawlRequest
+from auditor.crawl.crawler import Crawler, CrawlRequest, CrawlSummary
 from auditor.crawl.statements import DirectoryStore
 from auditor.source.rekor_client import RekorClient
 from auditor.store.database import open_database
 from auditor.verify.keys import load_public_key
-from auditor.verify.trust import load_keyring
+from auditor.verify.trust import LogKeyring, load_keyring
 from testlog import Endorser, ManualClock, RekorLog, serve
 from testlog.synthetic import add_endorsements
+
+
+@dataclass
+class BenchLog:
+    """A local log of endorsements by four component keys, with what a crawl needs."""
+
+    log: RekorLog
+    endorsers: list[Endorser]
+    keyset: KeySet
+    keyring: LogKeyring
+    statements: Path
+    build_seconds: float
+
+
+def build_log(entries: int, work: Path) -> BenchLog:
+    log = RekorLog(clock=ManualClock())
+    endorsers = [Endorser(n) for n in ("stage0", "kernel", "init_ram_fs", "system_image")]
+    started = time.perf_counter()
+    endorsements = add_endorsements(log, endorsers, entries)
+    build_seconds = time.perf_counter() - started
+    statements = work / "statements"
+    statements.mkdir()
+    for e in endorsements:
+        (statements / f"sha2-256:{e.statement_sha256}").write_bytes(e.statement)
+    (work / "log.pem").write_bytes(log.signer.public_pem)
+    keyset = KeySet()
+    for endorser in endorsers:
+        keyset.add(endorser.name, load_public_key(endorser.public_pem), "bench")
+    keyring = load_keyring([work / "log.pem"], None)
+    return BenchLog(log, endorsers, keyset, keyring, statements, build_seconds)
+
+
+def timed_crawl(bench: BenchLog, url: str, sessions: sessionmaker[Session]
+                ) -> tuple[CrawlSummary, float]:
+    """One crawl of the log served at `url`: (summary, wall seconds)."""
+    with RekorClient(url, requests_per_second=1e9) as client:
+        crawler = Crawler(sessions, client, bench.keyring, bench.keyset,
+                          DirectoryStore(bench.statements))
+        started = time.perf_counter()
+        summary = crawler.run(CrawlRequest())
+        elapsed = time.perf_counter() - started
+    assert summary.complete, summary.incomplete_reason
+    return summary, elapsed
 
 
 def main() -> None:
@@ -37,28 +83,16 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        log = RekorLog(clock=ManualClock())
-        endorsers = [Endorser(n) for n in ("stage0", "kernel", "init_ram_fs", "system_image")]
-        started = time.perf_counter()
-        endorsements = add_endorsements(log, endorsers, args.entries)
-        print(f"built a log of {args.entries} entries in {time.perf_counter() - started:.1f} s")
-        statements = work / "statements"
-        statements.mkdir()
-        for e in endorsements:
-            (statements / f"sha2-256:{e.statement_sha256}").write_bytes(e.statement)
-        (work / "log.pem").write_bytes(log.signer.public_pem)
-        keyset = KeySet()
-        for endorser in endorsers:
-            keyset.add(endorser.name, load_public_key(endorser.public_pem), "bench")
-        keyring = load_keyring([work / "log.pem"], None)
+        bench = build_log(args.entries, work)
+        print(f"built a log of {args.entries} entries in {bench.build_seconds:.1f} s")
         url = args.db_url or f"sqlite:///{work / 'bench.db'}"
         sessions = open_database(url)
 
-        with serve(log) as server:
+        with serve(bench.log) as server:
             # Baseline: fetch every entry the crawl will fetch, verifying and storing nothing.
             with RekorClient(server.url, requests_per_second=1e9) as client:
                 started = time.perf_counter()
-                uuids = [u for e in endorsers
+                uuids = [u for e in bench.endorsers
                          for u in client.search_public_key(e.public_pem)]
                 for i in range(0, len(uuids), 10):
                     client.retrieve(uuids=uuids[i:i + 10])
@@ -66,13 +100,7 @@ def main() -> None:
                 fetch_requests = client.requests
             for label in ("first crawl", "no-op rerun"):
                 server.requests.reset()
-                with RekorClient(server.url, requests_per_second=1e9) as client:
-                    crawler = Crawler(sessions, client, keyring, keyset,
-                                      DirectoryStore(statements))
-                    started = time.perf_counter()
-                    summary = crawler.run(CrawlRequest())
-                    elapsed = time.perf_counter() - started
-                assert summary.complete, summary.incomplete_reason
+                summary, elapsed = timed_crawl(bench, server.url, sessions)
                 print(f"{label}: {summary.new} new, {summary.verified} verified, "
                       f"{summary.requests} requests, {elapsed:.2f} s "
                       f"({summary.new / elapsed if summary.new else 0:.0f} entries/s)")
