@@ -7,14 +7,18 @@ writer stored, so the same data twice (or from two processes) adds nothing.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import event, select, update
+from sqlalchemy import event, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, make_transient_to_detached
 
 from auditor import __version__
 from auditor.source.entry import LogEntry
@@ -34,7 +38,23 @@ def now() -> datetime:
 
 def get_or_create(session: Session, model: type[M], lookup: dict[str, Any],
                   **values: Any) -> tuple[M, bool]:
-    """The row with these natural-key values, inserted if absent; (row, created)."""
+    """The row with these natural-key values, inserted if absent; (row, created).
+
+    `lookup` names the columns of one of the model's unique constraints. On SQLite and
+    PostgreSQL a single `INSERT ... ON CONFLICT DO NOTHING RETURNING id` both inserts and
+    detects a row a concurrent writer (or an earlier run) stored first; elsewhere a savepoint
+    catches the unique-constraint error instead.
+    """
+    dialect = session.get_bind().dialect.name
+    if dialect in _UPSERT:
+        statement = _upsert_statement(dialect, model, tuple(lookup))
+        new_id = session.execute(statement, {**lookup, **values}).scalar()
+        if new_id is not None:
+            row = model(id=new_id, **lookup, **values)
+            make_transient_to_detached(row)  # it is in the database: no need to read it back
+            session.add(row)
+            return row, True
+        return _existing(session, model, lookup), False
     query = select(model).filter_by(**lookup)
     found = session.scalar(query)
     if found is not None:
@@ -47,10 +67,24 @@ def get_or_create(session: Session, model: type[M], lookup: dict[str, Any],
         return row, True
     except IntegrityError:
         # A concurrent writer inserted the same natural key first: use its row.
-        found = session.scalar(query)
-        if found is None:
-            raise
-        return found, False
+        return _existing(session, model, lookup), False
+
+
+_UPSERT: dict[str, Callable[[Any], Any]] = {"sqlite": sqlite_insert, "postgresql": pg_insert}
+
+
+@functools.cache
+def _upsert_statement(dialect: str, model: type[models.Base], keys: tuple[str, ...]) -> Any:
+    # Built once per model and bound with parameters, so SQLAlchemy compiles it once too.
+    table = model.__table__
+    return (_UPSERT[dialect](table).on_conflict_do_nothing(index_elements=list(keys))
+            .returning(table.c.id))
+
+
+def _existing(session: Session, model: type[M], lookup: dict[str, Any]) -> M:
+    found = session.scalar(select(model).filter_by(**lookup))
+    assert found is not None, f"{model.__name__} row vanished after a conflict on {lookup}"
+    return found
 
 
 def memo(session: Session, model: type[M], lookup: dict[str, Any], **values: Any) -> M:
@@ -222,9 +256,11 @@ def store_verification(
     )
     session.add(stored)
     session.flush()
-    for position, check in enumerate(verification.checks):
-        session.add(models.CheckResult(verification_pk=stored.id, position=position,
-                                       name=check.name, ok=check.ok, detail=check.detail))
+    # One executemany for the results: the ORM's unit of work per row costs more than the checks.
+    session.execute(insert(models.CheckResult), [
+        {"verification_pk": stored.id, "position": position, "name": check.name,
+         "ok": check.ok, "detail": check.detail}
+        for position, check in enumerate(verification.checks)])
     return StoredItem(entry_new, endorsement_new, True)
 
 
