@@ -24,7 +24,13 @@ from auditor.errors import IncompleteError
 from auditor.findings import Finding, invalid_rule, unique
 from auditor.source.rekor_client import RETRIEVE_LIMIT, RawEntry, RekorClient
 from auditor.store import models
-from auditor.store.repository import EndorsementRecord, get_or_create, log_row, store_verification
+from auditor.store.repository import (
+    EndorsementRecord,
+    get_or_create,
+    lock_log,
+    log_row,
+    store_verification,
+)
 from auditor.verify.body import BodyError, parse_body
 from auditor.verify.entry import EndorsementMaterial, Verification, verify_entry
 from auditor.verify.statement import StatementError, parse_statement
@@ -117,6 +123,11 @@ class Crawler:
 
     def _heads(self) -> None:
         with self.sessions.begin() as session:
+            # Lock the pinned logs' rows BEFORE asking for the head: a concurrent crawler that
+            # stores a newer head first must not make ours look like a rollback.
+            pinned = [key.log_id.hex() for key in self.keyring.keys]
+            for log in session.scalars(select(models.Log).where(models.Log.log_id.in_(pinned))):
+                lock_log(session, log)
             self.heads = observe_heads(session, self.client, self.keyring,
                                        lambda key: log_row(session, key.log_id, key))
             self.log_pk = self.heads.log.id if self.heads.log else None
