@@ -28,7 +28,7 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from auditor.reconcile.endorsed import load_endorsed
-from auditor.report.build import checks_of
+from auditor.report.build import endorsement_item
 from auditor.store import models
 from auditor.store.database import engine_of, open_database
 from auditor.store.queries import latest_records
@@ -96,7 +96,7 @@ def queries(sessions: sessionmaker[Session]) -> dict[str, float]:
     def component() -> None:
         with sessions() as session:
             for value in load_endorsed(session, "kernel", 100):
-                checks_of(session, value.endorsement_id)
+                endorsement_item(value, {})
 
     def findings() -> None:
         with sessions() as session:

@@ -39,7 +39,7 @@ def component_command(
         open_findings = [f for f in summary.get("findings", [])
                          if f["component"] == name and f["suppressed"] is None
                          and f["rule"] != "MATCH"]
-        rows = [endorsement_item(session, value, matched)
+        rows = [endorsement_item(value, matched)
                 for value in load_endorsed(session, name, limit or None)]
     if json_output:
         print_json({"component": name, "endorsements": rows, "open_findings": open_findings})

@@ -38,7 +38,8 @@ class EndorsedValue:
     integrated_time: int | None
     logged: bool
     ok: bool
-    failed_checks: tuple[str, ...]
+    #: The latest verification's results: (check name, ok or None when skipped, detail).
+    checks: tuple[tuple[str, bool | None, str], ...]
     statement_format: str | None
     statement_sha256: str | None
     subject_name: str | None
@@ -48,6 +49,10 @@ class EndorsedValue:
     checkpoint: str | None
     valid_from: datetime | None
     valid_until: datetime | None
+
+    @property
+    def failed_checks(self) -> tuple[str, ...]:
+        return tuple(name for name, ok, _ in self.checks if ok is False)
 
     @property
     def valid(self) -> bool:
@@ -148,7 +153,7 @@ def load_endorsed(session: Session, component: str | None = None,
             integrated_time=entry.integrated_time if entry else None,
             logged=entry is not None,
             ok=verification.ok,
-            failed_checks=tuple(r.name for r in verification.results if r.ok is False),
+            checks=tuple((r.name, r.ok, r.detail) for r in verification.results),
             statement_format=endorsement.statement_format,
             statement_sha256=endorsement.statement_sha256,
             subject_name=endorsement.subject_name,

@@ -54,18 +54,7 @@ def _components(session: Session) -> list[dict[str, Any]]:
     return [{"name": name, "keys": keys} for name, keys in by_component.items()]
 
 
-def checks_of(session: Session, endorsement_id: int) -> list[dict[str, Any]]:
-    verification = session.scalar(select(models.Verification)
-                                  .where(models.Verification.endorsement_pk == endorsement_id)
-                                  .order_by(models.Verification.id.desc()).limit(1))
-    if verification is None:
-        return []
-    return [{"name": r.name, "ok": r.ok, "detail": r.detail} for r in verification.results
-            if r.name in CHECK_NAMES]
-
-
-def endorsement_item(session: Session, value: EndorsedValue,
-                 matched: dict[str, list[str]]) -> dict[str, Any]:
+def endorsement_item(value: EndorsedValue, matched: dict[str, list[str]]) -> dict[str, Any]:
     return {
         "component": value.component,
         "key_sha256": value.signer_key_sha256,
@@ -81,7 +70,8 @@ def endorsement_item(session: Session, value: EndorsedValue,
         "valid_until": _iso(value.valid_until),
         "statement_format": value.statement_format,
         "ok": value.ok,
-        "checks": checks_of(session, value.endorsement_id),
+        "checks": [{"name": name, "ok": ok, "detail": detail}
+                   for name, ok, detail in value.checks if name in CHECK_NAMES],
         "matches": matched.get(str(value.endorsement_id), []),
     }
 
@@ -94,7 +84,7 @@ def build_report(session: Session, run: models.Run, exit_code: int | None = None
     findings = findings + [f for f in crawl.get("findings", [])
                            if f["fingerprint"] not in fingerprints]
     matched: dict[str, list[str]] = summary.get("matched", {})
-    endorsements = [endorsement_item(session, v, matched) for v in load_endorsed(session)]
+    endorsements = [endorsement_item(v, matched) for v in load_endorsed(session)]
     open_findings = [f for f in findings if f["suppressed"] is None]
     return {
         "schema_version": SCHEMA_VERSION,
