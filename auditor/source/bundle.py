@@ -7,14 +7,13 @@ digest, signature or DSSE envelope) are later checked against the log entry's bo
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 from dataclasses import dataclass
 from typing import Any
 
 from auditor.errors import InputError
 from auditor.source.entry import InclusionProof, LogEntry
+from auditor.source.fields import b64_field
 
 MEDIA_TYPES = {
     "application/vnd.dev.sigstore.bundle+json;version=0.1": "0.1",
@@ -55,15 +54,6 @@ def is_bundle(document: Any) -> bool:
     )
 
 
-def _b64(value: Any, where: str) -> bytes:
-    if not isinstance(value, str):
-        raise InputError(f"{where}: missing or not a base64 string")
-    try:
-        return base64.b64decode(value, validate=True)
-    except (binascii.Error, ValueError):
-        raise InputError(f"{where}: not valid base64") from None
-
-
 def _int(value: Any, where: str, *, default: int | None = None) -> int:
     # protobuf JSON writes int64 as a decimal string; accept numbers too.
     if value is None and default is not None:
@@ -97,8 +87,8 @@ def _proof(obj: Any, where: str) -> InclusionProof:
     return InclusionProof(
         log_index=_int(proof.get("logIndex"), f"{where}.logIndex", default=0),
         tree_size=_int(proof.get("treeSize"), f"{where}.treeSize"),
-        root_hash=_b64(proof.get("rootHash"), f"{where}.rootHash"),
-        hashes=tuple(_b64(h, f"{where}.hashes[{i}]") for i, h in enumerate(hashes)),
+        root_hash=b64_field(proof.get("rootHash"), f"{where}.rootHash"),
+        hashes=tuple(b64_field(h, f"{where}.hashes[{i}]") for i, h in enumerate(hashes)),
         checkpoint=envelope or None,
     )
 
@@ -106,7 +96,7 @@ def _proof(obj: Any, where: str) -> InclusionProof:
 def _entry(obj: Any, where: str) -> LogEntry:
     entry = _obj(obj, where)
     body_text = entry.get("canonicalizedBody")
-    body = _b64(body_text, f"{where}.canonicalizedBody")
+    body = b64_field(body_text, f"{where}.canonicalizedBody")
     kind_version = entry.get("kindVersion")
     declared = None
     if isinstance(kind_version, dict):
@@ -114,7 +104,7 @@ def _entry(obj: Any, where: str) -> LogEntry:
     promise = entry.get("inclusionPromise")
     set_bytes = None
     if isinstance(promise, dict) and promise.get("signedEntryTimestamp"):
-        set_bytes = _b64(promise["signedEntryTimestamp"], f"{where}.inclusionPromise")
+        set_bytes = b64_field(promise["signedEntryTimestamp"], f"{where}.inclusionPromise")
     integrated = _int(entry.get("integratedTime"), f"{where}.integratedTime", default=0)
     # Rekor v2 bodies are version 0.0.2 and carry no integration time or promise.
     rekor_version = 2 if declared is not None and declared[1] == "0.0.2" else 1
@@ -125,7 +115,7 @@ def _entry(obj: Any, where: str) -> LogEntry:
         body=body,
         body_text=str(body_text),
         integrated_time=integrated or None,
-        log_id=_b64(_obj(entry.get("logId"), f"{where}.logId").get("keyId"), f"{where}.logId"),
+        log_id=b64_field(_obj(entry.get("logId"), f"{where}.logId").get("keyId"), f"{where}.logId"),
         log_index=_int(entry.get("logIndex"), f"{where}.logIndex"),
         proof=None if proof_obj is None else _proof(proof_obj, f"{where}.inclusionProof"),
         signed_entry_timestamp=set_bytes,
@@ -135,13 +125,15 @@ def _entry(obj: Any, where: str) -> LogEntry:
 
 def _certificate(material: dict[str, Any], where: str) -> bytes | None:
     if "certificate" in material:
-        return _b64(_obj(material["certificate"], where).get("rawBytes"), f"{where}.certificate")
+        certificate = _obj(material["certificate"], where)
+        return b64_field(certificate.get("rawBytes"), f"{where}.certificate")
     chain = material.get("x509CertificateChain")
     if isinstance(chain, dict):
         certificates = chain.get("certificates")
         if not isinstance(certificates, list) or not certificates:
             raise InputError(f"{where}.x509CertificateChain: no certificates")
-        return _b64(_obj(certificates[0], where).get("rawBytes"), f"{where}.x509CertificateChain")
+        leaf = _obj(certificates[0], where)
+        return b64_field(leaf.get("rawBytes"), f"{where}.x509CertificateChain")
     return None
 
 
@@ -159,8 +151,8 @@ def parse_bundle(document: Any, *, source: str) -> Bundle:
         digest = _obj(ms.get("messageDigest"), f"{source}: messageSignature.messageDigest")
         message = MessageSignature(
             digest_algorithm=str(digest.get("algorithm", "")),
-            digest=_b64(digest.get("digest"), f"{source}: messageDigest.digest"),
-            signature=_b64(ms.get("signature"), f"{source}: messageSignature.signature"),
+            digest=b64_field(digest.get("digest"), f"{source}: messageDigest.digest"),
+            signature=b64_field(ms.get("signature"), f"{source}: messageSignature.signature"),
         )
     elif "dsseEnvelope" in document:
         env = _obj(document["dsseEnvelope"], f"{source}: dsseEnvelope")
@@ -168,10 +160,10 @@ def parse_bundle(document: Any, *, source: str) -> Bundle:
         if not isinstance(signatures, list) or not signatures:
             raise InputError(f"{source}: dsseEnvelope has no signatures")
         envelope = DsseEnvelope(
-            payload=_b64(env.get("payload"), f"{source}: dsseEnvelope.payload"),
+            payload=b64_field(env.get("payload"), f"{source}: dsseEnvelope.payload"),
             payload_type=str(env.get("payloadType", "")),
             signatures=tuple(
-                _b64(_obj(s, f"{source}: dsse signature").get("sig"), f"{source}: dsse sig")
+                b64_field(_obj(s, f"{source}: dsse signature").get("sig"), f"{source}: dsse sig")
                 for s in signatures
             ),
         )

@@ -7,14 +7,13 @@ type-checked and a malformed document is an InputError naming the field.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import re
 from typing import Any
 
 from auditor.errors import InputError
 from auditor.source.entry import InclusionProof, LogEntry
+from auditor.source.fields import b64_field, hex_field
 
 _UUID = re.compile(r"^(?:[0-9a-f]{16})?[0-9a-f]{64}$")
 
@@ -24,23 +23,6 @@ def _field(obj: dict[str, Any], name: str, kind: type, where: str) -> Any:
     # bool is an int subclass: a JSON `true` is never a valid index or size.
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
         raise InputError(f"{where}: field {name!r} missing or not a {kind.__name__}")
-    return value
-
-
-def _b64(text: str, where: str) -> bytes:
-    try:
-        return base64.b64decode(text, validate=True)
-    except (binascii.Error, ValueError):
-        raise InputError(f"{where}: not valid base64") from None
-
-
-def _hex(text: str, where: str, length: int | None = None) -> bytes:
-    try:
-        value = bytes.fromhex(text)
-    except ValueError:
-        raise InputError(f"{where}: not valid hex") from None
-    if length is not None and len(value) != length:
-        raise InputError(f"{where}: expected {length} bytes, got {len(value)}")
     return value
 
 
@@ -54,9 +36,9 @@ def _proof(obj: Any, where: str) -> InclusionProof:
     return InclusionProof(
         log_index=_field(obj, "logIndex", int, where),
         tree_size=_field(obj, "treeSize", int, where),
-        root_hash=_hex(_field(obj, "rootHash", str, where), f"{where}.rootHash"),
+        root_hash=hex_field(_field(obj, "rootHash", str, where), f"{where}.rootHash"),
         hashes=tuple(
-            _hex(h, f"{where}.hashes[{i}]") if isinstance(h, str) else _not_str(where, i)
+            hex_field(h, f"{where}.hashes[{i}]") if isinstance(h, str) else _not_str(where, i)
             for i, h in enumerate(hashes)
         ),
         checkpoint=checkpoint or None,
@@ -92,13 +74,13 @@ def parse_entry(uuid: str, entry: Any, *, source: str) -> LogEntry:
     return LogEntry(
         rekor_version=1,
         uuid=uuid,
-        body=_b64(body_text, f"{where}.body"),
+        body=b64_field(body_text, f"{where}.body"),
         body_text=body_text,
         integrated_time=_field(entry, "integratedTime", int, where),
-        log_id=_hex(_field(entry, "logID", str, where), f"{where}.logID", 32),
+        log_id=hex_field(_field(entry, "logID", str, where), f"{where}.logID", 32),
         log_index=_field(entry, "logIndex", int, where),
         proof=None if proof_obj is None else _proof(proof_obj, f"{where}.inclusionProof"),
-        signed_entry_timestamp=None if not set_text else _b64(set_text, f"{where}.SET"),
+        signed_entry_timestamp=None if not set_text else b64_field(set_text, f"{where}.SET"),
     )
 
 
