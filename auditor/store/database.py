@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -30,6 +31,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from auditor.errors import ConfigError
 
 ENV_DB = "AUDITOR_DB"
+#: How long to wait out a transiently locked SQLite database when opening it (seconds).
+_LOCKED_BUDGET = 30.0
 #: pg_advisory_xact_lock key (a bigint): one process at a time creates or migrates the schema.
 _SCHEMA_LOCK = int.from_bytes(hashlib.sha256(b"auditor schema").digest()[:8], "big") >> 1
 
@@ -54,10 +57,11 @@ def migrations_dir() -> Path:
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
-    # WAL lets readers work beside a writer; the busy timeout makes concurrent writers wait
-    # instead of failing at once; foreign keys are off by default in SQLite.
-    cursor.execute("PRAGMA journal_mode=WAL")
+    # The busy timeout makes a connection wait for another writer instead of failing at once;
+    # it comes first because switching to WAL itself may wait for a writer. WAL lets readers
+    # work beside a writer; foreign keys are off by default in SQLite.
     cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
 
@@ -104,11 +108,21 @@ def head_revision() -> str:
 
 
 def current_revision(engine: Engine) -> str | None:
-    try:
-        with engine.connect() as connection:
-            return MigrationContext.configure(connection).get_current_revision()
-    except OperationalError as error:
-        raise ConfigError(f"cannot connect to the database: {error.orig}") from None
+    # SQLite answers "database is locked" without waiting in a few cases its busy handler
+    # does not cover (switching a new file to WAL while another connection creates the
+    # schema, lock upgrades that could deadlock): such a lock is transient, so wait it out.
+    deadline = time.monotonic() + _LOCKED_BUDGET
+    delay = 0.02
+    while True:
+        try:
+            with engine.connect() as connection:
+                return MigrationContext.configure(connection).get_current_revision()
+        except OperationalError as error:
+            locked = "locked" in str(error.orig)
+            if not locked or time.monotonic() + delay > deadline:
+                raise ConfigError(f"cannot connect to the database: {error.orig}") from None
+            time.sleep(delay)
+            delay = min(delay * 2, 0.5)
 
 
 def _is_empty(engine: Engine | Connection) -> bool:
