@@ -1,47 +1,43 @@
 """The Rekor v1 read API over HTTP (DOMAIN.md §4), for a busy public service and a hostile one.
 
-Every call goes through one retry loop: a client-side rate limit (a thread-safe token bucket
-shared by all calls), connect and read timeouts, exponential backoff with full jitter on
-connection errors, timeouts, 408, 429, 5xx and unreadable 200 bodies, and ``Retry-After``
-(seconds or HTTP-date, capped). When the retry budget is spent the call raises
-``IncompleteError`` (exit 3): the audit could not finish, nothing verified is lost.
-
-Everything the log sends is hostile input: each document is type-checked field by field and a
-document that does not match the API becomes a ``MalformedResponseError`` naming the URL,
-never a ``KeyError``/``TypeError`` traceback. Whether the entries *verify* is not decided
-here (see ``auditor.verify``); this module only promises well-typed values.
+Transport (rate limit, retries, deadlines, Retry-After) is the shared `auditor.http_client`; this
+module knows the API. Everything the log sends is hostile input: each document is type-checked
+field by field and a document that does not match the API becomes a ``MalformedResponseError``
+naming the URL, never a ``KeyError``/``TypeError`` traceback. Whether the entries *verify* is
+not decided here (see ``auditor.verify``); this module only promises well-typed values.
 """
 
 from __future__ import annotations
 
 import base64
-import datetime as dt
-import email.utils
 import json
-import math
 import random
 import re
-import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlsplit
 
 import requests
 from cryptography.hazmat.primitives import serialization
 
-from auditor import __version__
 from auditor.errors import ConfigError, IncompleteError, InputError
+from auditor.http_client import (
+    MAX_RESPONSE_BYTES,
+    Deadline,
+    HttpClient,
+    HttpRefused,
+    Retryable,
+    RetryPolicy,
+    one_line,
+)
 from auditor.source.entry import LogEntry
+from auditor.source.json_input import JsonInputError, loads
 from auditor.source.rekor_v1 import parse_entry
 
 #: Rekor refuses more than 10 items (entryUUIDs + logIndexes + entries) per retrieve (422).
 RETRIEVE_LIMIT = 10
-#: The largest answer we read. An unpaginated index search for a key with 100,000 entries is
-#: about 8 MB; anything far larger is the log misbehaving, not data.
-MAX_RESPONSE_BYTES = 64 * 1024 * 1024
-
 _UUID = re.compile(r"^(?:[0-9a-f]{16})?[0-9a-f]{64}$")
 _HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
 # Trillian tree IDs are positive int64s, printed in decimal (the API's pattern is ^[0-9]+$).
@@ -49,29 +45,10 @@ _TREE_ID = re.compile(r"^[0-9]{1,19}$")
 _INT64_MAX = 2**63 - 1
 _API = "/api/v1"
 
-Clock = Callable[[], float]
-Sleep = Callable[[float], None]
 T = TypeVar("T")
 
-
-class RekorAPIError(IncompleteError):
-    """The log refused a request (a 4xx other than a 404 meaning "absent", or a redirect).
-
-    Exit 3 like every IncompleteError, not 2: the requests are built from validated values,
-    so a refusal means the source misbehaves (or changed its API) and the audit is incomplete,
-    not that the user's input was wrong.
-    """
-
-    def __init__(self, what: str, status: int, code: int | None, message: str | None) -> None:
-        detail = f"HTTP {status}"
-        if message:
-            detail += f": {message}"
-        if code is not None and code != status:
-            detail += f" (code {code})"
-        super().__init__(f"Rekor {what} was refused: {detail}")
-        self.status = status
-        self.code = code
-        self.message = message
+#: The log refused a request (exit 3: the source misbehaves; see `HttpRefused`).
+RekorAPIError = HttpRefused
 
 
 class MalformedResponseError(IncompleteError):
@@ -132,51 +109,6 @@ class RetrieveResult:
     missing_indexes: tuple[int, ...]
 
 
-class TokenBucket:
-    """A thread-safe token bucket: at most ``rate`` acquisitions per second on average.
-
-    Each caller reserves the next slot under the lock and sleeps outside it, so concurrent
-    callers are spaced ``1/rate`` apart instead of waking together. ``math.inf`` disables it.
-    """
-
-    def __init__(self, rate: float, *, capacity: float = 1.0, clock: Clock, sleep: Sleep) -> None:
-        if not rate > 0 or not capacity >= 1:
-            raise ValueError("a token bucket needs rate > 0 and capacity >= 1")
-        self._rate = rate
-        self._capacity = capacity
-        self._tokens = capacity
-        self._last: float | None = None
-        self._clock = clock
-        self._sleep = sleep
-        self._lock = threading.Lock()
-
-    def acquire(self) -> float:
-        """Take one token, sleeping until it is available; returns the time slept."""
-        if math.isinf(self._rate):
-            return 0.0
-        with self._lock:
-            now = self._clock()
-            if self._last is not None:
-                elapsed = max(0.0, now - self._last)
-                self._tokens = min(self._capacity, self._tokens + elapsed * self._rate)
-            self._last = now
-            self._tokens -= 1.0
-            # A negative balance is a debt that the earlier reservations will have paid off.
-            wait = -self._tokens / self._rate if self._tokens < 0 else 0.0
-        if wait > 0:
-            self._sleep(wait)
-        return wait
-
-
-class _Retryable(Exception):
-    """One attempt failed in a way that another attempt may not."""
-
-    def __init__(self, reason: str, retry_after: float | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.retry_after = retry_after
-
-
 class RekorClient:
     """A client for the read calls of the Rekor v1 API (DOMAIN.md §4).
 
@@ -197,40 +129,31 @@ class RekorClient:
         backoff_base: float = 0.5,
         backoff_max: float = 30,
         retry_after_max: float = 120,
+        deadline: Deadline | None = None,
+        http: HttpClient | None = None,
         session: requests.Session | None = None,
-        sleep: Sleep = time.sleep,
-        clock: Clock = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
         rng: random.Random | None = None,
     ) -> None:
         self.base_url = _api_base(base_url)
-        _check_settings(
-            requests_per_second=requests_per_second,
-            connect_timeout=connect_timeout,
-            read_timeout=read_timeout,
-            backoff_base=backoff_base,
-            backoff_max=backoff_max,
-            retry_after_max=retry_after_max,
-        )
-        if isinstance(max_retries, bool) or not isinstance(max_retries, int) or max_retries < 0:
-            raise ConfigError(f"max_retries must be a non-negative integer, not {max_retries!r}")
-        self.timeout = (float(connect_timeout), float(read_timeout))
-        self.max_retries = max_retries
-        self.backoff_base = float(backoff_base)
-        self.backoff_max = float(backoff_max)
-        self.retry_after_max = float(retry_after_max)
-        self.requests = 0
-        self.retries = 0
-        self._own_session = session is None
-        self._session = session if session is not None else requests.Session()
-        self._sleep = sleep
-        self._rng = rng if rng is not None else random.Random()
-        self._bucket = TokenBucket(requests_per_second, clock=clock, sleep=sleep)
-        self._counter_lock = threading.Lock()
+        self.http = http or HttpClient(
+            "Rekor", requests_per_second=requests_per_second,
+            policy=RetryPolicy(max_retries=max_retries, backoff_base=backoff_base,
+                               backoff_max=backoff_max, connect_timeout=connect_timeout,
+                               read_timeout=read_timeout, retry_after_max=retry_after_max),
+            deadline=deadline, session=session, sleep=sleep, clock=clock, rng=rng)
+
+    @property
+    def requests(self) -> int:
+        return self.http.stats.requests
+
+    @property
+    def retries(self) -> int:
+        return self.http.stats.retries
 
     def close(self) -> None:
-        """Close the HTTP session if this client made it (a caller's session stays open)."""
-        if self._own_session:
-            self._session.close()
+        self.http.close()
 
     def __enter__(self) -> RekorClient:
         return self
@@ -342,12 +265,12 @@ class RekorClient:
                 serialization.load_pem_public_key(content)
             except (ValueError, TypeError):
                 # A cut or garbled PEM, like a truncated JSON body: worth another attempt.
-                raise _Retryable("not a PEM public key in a 200 answer") from None
+                raise Retryable("not a PEM public key in a 200 answer") from None
             return content
 
         return _present(self._call("GET", "/log/publicKey", params=params, raw=decode))
 
-    # -- the retry loop -------------------------------------------------------------------
+    # -- transport ------------------------------------------------------------------------
 
     def _fetch(
         self,
@@ -376,94 +299,8 @@ class RekorClient:
         absent: bool = False,
     ) -> T | None:
         """One API call with retries; ``absent``: a 404 means "no such entry" (None)."""
-        url = self.base_url + path
-        where = f"{method} {url}" + (f"?{urlencode(params)}" if params else "")
-        last = ""
-        for attempt in range(self.max_retries + 1):
-            try:
-                content = self._attempt(method, url, params, body, where, absent)
-                return None if content is None else raw(content, where)
-            except _Retryable as failure:
-                last = failure.reason
-                if attempt == self.max_retries:
-                    break
-                delay = self._delay(attempt, failure.retry_after)
-                with self._counter_lock:
-                    self.retries += 1
-                self._sleep(delay)
-        attempts = self.max_retries + 1
-        raise IncompleteError(
-            f"Rekor {where}: gave up after {attempts} attempt{'s' * (attempts != 1)}; last: {last}"
-        )
-
-    def _delay(self, attempt: int, retry_after: float | None) -> float:
-        """Seconds to wait before attempt ``attempt + 1``."""
-        if retry_after is not None:
-            return min(retry_after, self.retry_after_max)
-        # Exponential backoff with full jitter (AWS Architecture Blog, "Exponential Backoff
-        # and Jitter", 2015): clients that failed together do not retry together.
-        ceiling = min(self.backoff_max, self.backoff_base * 2.0**attempt)
-        return self._rng.uniform(0.0, ceiling)
-
-    def _attempt(
-        self,
-        method: str,
-        url: str,
-        params: dict[str, str] | None,
-        body: object,
-        where: str,
-        absent: bool,
-    ) -> bytes | None:
-        """Send once; the answer's body on 200, None on an "absent" 404, else raise."""
-        self._bucket.acquire()
-        with self._counter_lock:
-            self.requests += 1
-        status, retry_after_header, content = self._send(method, url, params, body, where)
-        if status == 200:
-            return content
-        if status == 404 and absent:
-            return None
-        if status in (408, 429) or 500 <= status <= 599:
-            # 429 and 502-504 come from the proxy with an HTML page: never parse them.
-            retry_after = retry_after_seconds(retry_after_header, time.time())
-            raise _Retryable(f"HTTP {status}", retry_after)
-        code, message = _error_document(content)
-        raise RekorAPIError(where, status, code, message)
-
-    def _send(
-        self, method: str, url: str, params: dict[str, str] | None, body: object, where: str
-    ) -> tuple[int, str | None, bytes]:
-        headers = {"Accept": "application/json", "User-Agent": f"auditor/{__version__}"}
-        data = None
-        if body is not None:
-            data = json.dumps(body, separators=(",", ":")).encode()
-            headers["Content-Type"] = "application/json"
-        try:
-            with self._session.request(
-                method,
-                url,
-                params=params,
-                data=data,
-                headers=headers,
-                timeout=self.timeout,
-                allow_redirects=False,  # the API never redirects; do not follow a hostile one
-                stream=True,
-            ) as response:
-                content = _read_limited(response, where)
-                return response.status_code, response.headers.get("Retry-After"), content
-        except requests.exceptions.SSLError as error:
-            # A certificate problem does not heal with retries.
-            raise IncompleteError(f"Rekor {where}: TLS error: {_one_line(error)}") from None
-        except requests.Timeout as error:
-            raise _Retryable(f"timeout ({_one_line(error)})") from None
-        except (
-            requests.ConnectionError,
-            requests.exceptions.ChunkedEncodingError,
-            requests.exceptions.ContentDecodingError,
-        ) as error:
-            raise _Retryable(f"connection error ({_one_line(error)})") from None
-        except requests.RequestException as error:
-            raise IncompleteError(f"Rekor {where}: {_one_line(error)}") from None
+        return self.http.call(method, self.base_url + path, decode=raw, params=params,
+                              json_body=body, absent=absent, max_bytes=MAX_RESPONSE_BYTES)
 
 
 # -- settings and arguments -----------------------------------------------------------------
@@ -479,15 +316,6 @@ def _api_base(base_url: str) -> str:
         raise ConfigError(f"the Rekor URL must not have a query or fragment: {base_url!r}")
     path = parts.path.rstrip("/").removesuffix(_API)
     return f"{parts.scheme}://{parts.netloc}{path}{_API}"
-
-
-def _check_settings(**settings: float) -> None:
-    for name, value in settings.items():
-        number = isinstance(value, int | float) and not isinstance(value, bool)
-        if not number or not value > 0 or math.isnan(value):
-            raise ConfigError(f"{name} must be a positive number, not {value!r}")
-        if math.isinf(value) and name != "requests_per_second":
-            raise ConfigError(f"{name} must be finite")
 
 
 def _check_int(value: object, name: str, *, minimum: int) -> int:
@@ -515,7 +343,7 @@ def _check_pem(pem: object) -> None:
     try:
         serialization.load_pem_public_key(pem)
     except (ValueError, TypeError) as error:
-        raise InputError(f"not a PEM public key: {_one_line(error)}") from None
+        raise InputError(f"not a PEM public key: {one_line(error)}") from None
 
 
 def _present(result: T | None) -> T:
@@ -538,86 +366,17 @@ def same_entry_uuid(requested: str, returned: str) -> bool:
     return requested[-64:] == returned[-64:]
 
 
-def retry_after_seconds(value: str | None, now: float) -> float | None:
-    """``Retry-After`` (RFC 9110 §10.2.3): delay-seconds or an HTTP-date; None if unusable.
-
-    ``now`` is the wall-clock time (seconds since the epoch), for the HTTP-date form.
-    """
-    if value is None:
-        return None
-    value = value.strip()
-    if value.isdigit() and value.isascii():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
-    if when.tzinfo is None:  # RFC 9110 §5.6.7: HTTP-dates are in GMT
-        when = when.replace(tzinfo=dt.UTC)
-    return max(0.0, when.timestamp() - now)
-
-
 # -- reading answers ------------------------------------------------------------------------
-
-
-def _read_limited(response: requests.Response, where: str) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    for chunk in response.iter_content(chunk_size=64 * 1024):
-        size += len(chunk)
-        if size > MAX_RESPONSE_BYTES:
-            raise MalformedResponseError(
-                f"Rekor {where}: answer larger than {MAX_RESPONSE_BYTES} bytes"
-            )
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-def _one_line(error: BaseException | str, limit: int = 300) -> str:
-    """Text from the network, fit for a one-line diagnostic: printable, bounded."""
-    text = " ".join(str(error).split())
-    text = "".join(c if c.isprintable() else "?" for c in text)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-class _DuplicateKey(ValueError):
-    pass
-
-
-def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    document = dict(pairs)
-    if len(document) != len(pairs):
-        # Two values for one key: parsers disagree on which one wins (RFC 8259 §4).
-        raise _DuplicateKey(next(k for i, (k, _) in enumerate(pairs) if k in dict(pairs[:i])))
-    return document
 
 
 def _json_document(content: bytes, where: str) -> Any:
     try:
-        return json.loads(content, object_pairs_hook=_no_duplicate_keys)
-    except _DuplicateKey as duplicate:
-        raise MalformedResponseError(
-            f"Rekor {where}: duplicate JSON key {_one_line(repr(str(duplicate)), 80)}"
-        ) from None
-    except (ValueError, RecursionError):
-        # A 200 with a cut or garbled body (UnicodeDecodeError is a ValueError): retry.
-        raise _Retryable("invalid JSON in a 200 answer") from None
-
-
-def _error_document(content: bytes) -> tuple[int | None, str | None]:
-    """``{code, message}`` of an error answer when it is that JSON; (None, None) otherwise."""
-    try:
-        document = json.loads(content)
-    except (ValueError, RecursionError):
-        return None, None
-    if not isinstance(document, dict):
-        return None, None
-    code = document.get("code")
-    message = document.get("message")
-    return (
-        code if isinstance(code, int) and not isinstance(code, bool) else None,
-        _one_line(message, 200) if isinstance(message, str) and message else None,
-    )
+        return loads(content, f"Rekor {where}")
+    except JsonInputError as error:
+        if "not valid JSON" in str(error):
+            # A 200 with a cut or garbled body: another attempt may get it whole.
+            raise Retryable("invalid JSON in a 200 answer") from None
+        raise MalformedResponseError(str(error)) from None
 
 
 def _malformed(where: str, detail: str) -> MalformedResponseError:

@@ -30,6 +30,7 @@ from hypothesis import strategies as st
 from requests.structures import CaseInsensitiveDict
 
 from auditor.errors import AuditorError, ConfigError, IncompleteError, InputError
+from auditor.http_client import ResponseTooLarge, TokenBucket, retry_after_seconds
 from auditor.source import rekor_client
 from auditor.source.rekor_client import (
     RETRIEVE_LIMIT,
@@ -40,8 +41,6 @@ from auditor.source.rekor_client import (
     RekorAPIError,
     RekorClient,
     RetrieveResult,
-    TokenBucket,
-    retry_after_seconds,
     same_entry_uuid,
 )
 from auditor.verify.checkpoint import parse_checkpoint
@@ -816,7 +815,7 @@ def test_redirects_are_not_followed(fake: FakeTime) -> None:
 def test_oversized_answer_is_refused(fake: FakeTime, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(rekor_client, "MAX_RESPONSE_BYTES", 1000)
     client = canned_client(always(200, b"[" + b'"x",' * 400 + b'"x"]'), fake)
-    with pytest.raises(MalformedResponseError, match="larger than 1000 bytes"):
+    with pytest.raises(ResponseTooLarge, match="larger than 1000 bytes"):
         client.search_hash("00" * 32)
 
 
