@@ -36,3 +36,16 @@ class LockedError(AuditorError):
     """Another run holds the lock."""
 
     exit_code = 75
+
+
+class Interrupted(BaseException):
+    """The process was asked to stop (SIGINT, SIGTERM).
+
+    A BaseException like KeyboardInterrupt, so no `except Exception` swallows it: it unwinds
+    every transaction and lock on its way to the CLI, which records the run as interrupted.
+    """
+
+    def __init__(self, signal_name: str, exit_code: int) -> None:
+        super().__init__(f"interrupted by {signal_name}")
+        self.signal_name = signal_name
+        self.exit_code = exit_code

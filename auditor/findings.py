@@ -28,67 +28,89 @@ class Severity(StrEnum):
         return list(Severity).index(self)
 
 
+class RuleId(StrEnum):
+    """Stable rule ids: reports, SARIF consumers and suppressions key on these strings."""
+
+    MATCH = "MATCH"
+    NOT_ENDORSED = "NOT_ENDORSED"
+    UNEXPECTED_ENDORSEMENT = "UNEXPECTED_ENDORSEMENT"
+    DIGEST_MISMATCH = "DIGEST_MISMATCH"
+    CMDLINE_MISMATCH = "CMDLINE_MISMATCH"
+    ENDORSED_NOT_LOGGED = "ENDORSED_NOT_LOGGED"
+    ENTRY_INVALID = "ENTRY_INVALID"
+    WRONG_KEY = "WRONG_KEY"
+    EXPIRED_AT_INTEGRATION = "EXPIRED_AT_INTEGRATION"
+    STATEMENT_UNAVAILABLE = "STATEMENT_UNAVAILABLE"
+    LEGACY_FORMAT = "LEGACY_FORMAT"
+    UNDECIDABLE_DIGEST = "UNDECIDABLE_DIGEST"
+    LOG_INCONSISTENT = "LOG_INCONSISTENT"
+    CHECKPOINT_INVALID = "CHECKPOINT_INVALID"
+    SHARD_ROTATED = "SHARD_ROTATED"
+    OBSERVED_UNCOVERED = "OBSERVED_UNCOVERED"
+
+
 @dataclass(frozen=True)
 class Rule:
-    id: str
+    id: RuleId
     severity: Severity
     title: str
     explanation: str
 
 
 _RULES = [
-    Rule("MATCH", Severity.INFO, "Artifact matches a verified endorsement",
+    Rule(RuleId.MATCH, Severity.INFO, "Artifact matches a verified endorsement",
          "The measurement recomputed from the local artifact equals what a verified log entry "
          "under the component key vouches for."),
-    Rule("NOT_ENDORSED", Severity.HIGH, "Artifact has no valid endorsement",
+    Rule(RuleId.NOT_ENDORSED, Severity.HIGH, "Artifact has no valid endorsement",
          "No verified endorsement under the component's pinned key vouches for this artifact's "
          "measurement: a verifier that trusts the key would reject it."),
-    Rule("UNEXPECTED_ENDORSEMENT", Severity.HIGH, "Component key signed something unexpected",
+    Rule(RuleId.UNEXPECTED_ENDORSEMENT, Severity.HIGH, "Component key signed something unexpected",
          "A log entry under a pinned component key matches no artifact of any configured "
          "release: a possible key misuse, or a release nobody told the auditor about."),
-    Rule("DIGEST_MISMATCH", Severity.HIGH, "Endorsed digest differs from the artifact",
+    Rule(RuleId.DIGEST_MISMATCH, Severity.HIGH, "Endorsed digest differs from the artifact",
          "An endorsement names this component, but the digest it vouches for differs from the "
          "one recomputed from the local artifact."),
-    Rule("CMDLINE_MISMATCH", Severity.HIGH, "Command line does not match the endorsed regex",
+    Rule(RuleId.CMDLINE_MISMATCH, Severity.HIGH, "Command line does not match the endorsed regex",
          "The kernel command line does not match any regex endorsed under the component key."),
-    Rule("ENDORSED_NOT_LOGGED", Severity.MEDIUM, "Endorsement was never logged",
+    Rule(RuleId.ENDORSED_NOT_LOGGED, Severity.MEDIUM, "Endorsement was never logged",
          "The endorsement carries a valid signature but no transparency-log entry: nobody can "
          "see it in the public log, so a misuse of the key would go unnoticed."),
-    Rule("ENTRY_INVALID", Severity.CRITICAL, "Log entry failed verification",
+    Rule(RuleId.ENTRY_INVALID, Severity.CRITICAL, "Log entry failed verification",
          "A log entry under a component key failed one or more verification checks (proof, "
          "checkpoint, signed entry timestamp, body, signature)."),
-    Rule("WRONG_KEY", Severity.CRITICAL, "Signed by a key that is not pinned",
+    Rule(RuleId.WRONG_KEY, Severity.CRITICAL, "Signed by a key that is not pinned",
          "The endorsement or log entry is signed by a key other than the component's pinned "
          "key."),
-    Rule("EXPIRED_AT_INTEGRATION", Severity.MEDIUM, "Endorsement not valid when logged",
+    Rule(RuleId.EXPIRED_AT_INTEGRATION, Severity.MEDIUM, "Endorsement not valid when logged",
          "The log integrated the entry outside the statement's validity window."),
-    Rule("STATEMENT_UNAVAILABLE", Severity.LOW, "Statement bytes unavailable",
+    Rule(RuleId.STATEMENT_UNAVAILABLE, Severity.LOW, "Statement bytes unavailable",
          "The log entry vouches for a statement whose bytes could not be fetched, so what it "
          "endorses cannot be checked."),
-    Rule("LEGACY_FORMAT", Severity.LOW, "Legacy endorsement format",
+    Rule(RuleId.LEGACY_FORMAT, Severity.LOW, "Legacy endorsement format",
          "The statement uses an older Oak format that the auditor classifies but does not "
          "interpret."),
-    Rule("UNDECIDABLE_DIGEST", Severity.MEDIUM, "Digests cannot be compared",
+    Rule(RuleId.UNDECIDABLE_DIGEST, Severity.MEDIUM, "Digests cannot be compared",
          "The endorsed and recomputed digest sets share no algorithm, or contradict each "
          "other: neither a match nor a mismatch can be proven."),
-    Rule("LOG_INCONSISTENT", Severity.CRITICAL, "The log rewrote history",
+    Rule(RuleId.LOG_INCONSISTENT, Severity.CRITICAL, "The log rewrote history",
          "A consistency proof failed, a frozen shard changed, or the log showed two different "
          "roots for one size (a split view): the append-only promise is broken."),
-    Rule("CHECKPOINT_INVALID", Severity.CRITICAL, "The log served an invalid signed head",
+    Rule(RuleId.CHECKPOINT_INVALID, Severity.CRITICAL, "The log served an invalid signed head",
          "A checkpoint (signed tree head) the log served failed verification: a bad signature, "
          "an unknown key, or a size or root that differs from the response it came with."),
-    Rule("SHARD_ROTATED", Severity.INFO, "Log shard rotation",
+    Rule(RuleId.SHARD_ROTATED, Severity.INFO, "Log shard rotation",
          "The log started a new shard (tree id); earlier shards are frozen from now on."),
-    Rule("OBSERVED_UNCOVERED", Severity.INFO, "Observed value with no endorsement to check",
+    Rule(RuleId.OBSERVED_UNCOVERED, Severity.INFO, "Observed value with no endorsement to check",
          "The evidence carries a value (such as Oak's memory-map or ACPI digest) that no "
          "configured key or stored endorsement covers; reported for the record."),
 ]
 RULES: dict[str, Rule] = {rule.id: rule for rule in _RULES}
+assert set(RULES) == set(RuleId), "every rule id has exactly one rule"
 
 
 @dataclass(frozen=True)
 class Suppression:
-    rule: str
+    rule: RuleId
     component: str | None
     reason: str
     expires: date
@@ -105,7 +127,7 @@ class Suppression:
 
 @dataclass(frozen=True)
 class Finding:
-    rule: str
+    rule: RuleId
     component: str | None
     detail: str
     evidence: dict[str, Any] = field(default_factory=dict)
@@ -148,16 +170,16 @@ class Finding:
         }
 
 
-def invalid_rule(failed_checks: Iterable[str], logged: bool) -> str:
+def invalid_rule(failed_checks: Iterable[str], logged: bool) -> RuleId:
     """The most serious reason an endorsement or entry cannot be relied on."""
     failed = set(failed_checks)
     if "endorser_key" in failed:
-        return "WRONG_KEY"
+        return RuleId.WRONG_KEY
     if not logged:
-        return "ENDORSED_NOT_LOGGED"
+        return RuleId.ENDORSED_NOT_LOGGED
     if failed == {"validity"}:
-        return "EXPIRED_AT_INTEGRATION"
-    return "ENTRY_INVALID"
+        return RuleId.EXPIRED_AT_INTEGRATION
+    return RuleId.ENTRY_INVALID
 
 
 def unique(findings: Iterable[Finding]) -> list[Finding]:

@@ -25,7 +25,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Protocol, TypeVar
 from urllib.parse import urlencode
 
 import requests
@@ -371,7 +371,11 @@ class HttpClient:
         return HttpRefused(f"{self.service} {where}", answer.status, code, message)
 
 
-def _read_some(raw: object) -> bytes:
+class _Readable(Protocol):
+    def read(self, size: int, /) -> bytes: ...
+
+
+def _read_some(raw: BaseHTTPResponse | _Readable) -> bytes:
     """Whatever part of the body has arrived, at most one read of the socket.
 
     `read1`, not `read(n)`: a body trickling in a byte at a time would otherwise block until n
@@ -379,9 +383,7 @@ def _read_some(raw: object) -> bytes:
     """
     if isinstance(raw, BaseHTTPResponse):
         return raw.read1(_CHUNK, decode_content=True)
-    read = getattr(raw, "read")  # a file-like transport (test adapters)
-    chunk: bytes = read(_CHUNK)
-    return chunk
+    return raw.read(_CHUNK)  # a file-like transport (test adapters)
 
 
 def retry_after_seconds(value: str | None, now: float) -> float | None:

@@ -21,10 +21,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from auditor.config import KeySet
-from auditor.crawl.crawler import Crawler, CrawlRequest, CrawlSummary
-from auditor.crawl.statements import DirectoryStore
+from auditor.crawl.interface import CrawlJob
+from auditor.crawl.rekor_v1 import RekorV1Source
+from auditor.crawl.summary import CrawlSummary
+from auditor.keyset import KeySet
 from auditor.source.rekor_client import RekorClient
+from auditor.source.statements import DirectoryStore
 from auditor.store.database import open_database
 from auditor.verify.keys import load_public_key
 from auditor.verify.trust import LogKeyring, load_keyring
@@ -66,10 +68,10 @@ def timed_crawl(bench: BenchLog, url: str, sessions: sessionmaker[Session]
                 ) -> tuple[CrawlSummary, float]:
     """One crawl of the log served at `url`: (summary, wall seconds)."""
     with RekorClient(url, requests_per_second=1e9) as client:
-        crawler = Crawler(sessions, client, bench.keyring, bench.keyset,
-                          DirectoryStore(bench.statements))
+        source = RekorV1Source(client, bench.keyring)
+        job = CrawlJob(sessions, bench.keyset, DirectoryStore(bench.statements))
         started = time.perf_counter()
-        summary = crawler.run(CrawlRequest())
+        summary = source.crawl(job)
         elapsed = time.perf_counter() - started
     assert summary.complete, summary.incomplete_reason
     return summary, elapsed

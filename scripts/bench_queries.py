@@ -27,11 +27,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from auditor.reconcile.endorsed import load_endorsed
 from auditor.report.build import endorsement_item
 from auditor.store import models
 from auditor.store.database import engine_of, open_database
 from auditor.store.queries import latest_records
+from auditor.store.views import endorsement_views
 from auditor.verify.entry import CHECK_NAMES
 
 COMPONENTS = ("stage0", "kernel", "kernel_cmd_line", "init_ram_fs", "system_image")
@@ -95,7 +95,7 @@ def timed(query: Callable[[], object], repeat: int = 5) -> float:
 def queries(sessions: sessionmaker[Session]) -> dict[str, float]:
     def component() -> None:
         with sessions() as session:
-            for value in load_endorsed(session, "kernel", 100):
+            for value in endorsement_views(session, "kernel", 100):
                 endorsement_item(value, {})
 
     def findings() -> None:

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from auditor.crawl.lock import RunLock
 from auditor.report.validate import validate_report
 from auditor.store.database import engine_of, open_database
+from auditor.store.lock import RunLock
 from testlog import RunningServer
 from tests.cli_runner import RunAudit
 
@@ -124,7 +124,7 @@ def test_internal_error_exits_70(audit: RunAudit, tmp_path: Path,
     def broken(*_: object, **__: object) -> None:
         raise RuntimeError("simulated bug")
 
-    monkeypatch.setattr("auditor.cli.reconcile.audit_releases", broken)
+    monkeypatch.setattr("auditor.service.reconcile_release", broken)
     code, _, stderr = run(audit, "--config", str(config(tmp_path)), "--offline")
     assert code == 70 and "internal error: RuntimeError: simulated bug" in stderr
 

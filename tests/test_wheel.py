@@ -27,7 +27,7 @@ def test_wheel_runs_the_offline_demo_from_its_own_files(tmp_path: Path, db_url: 
     demo = site / "auditor" / "_reference_values" / "demo" / "oak.toml"
     assert demo.exists() and (site / "auditor" / "_migrations" / "env.py").exists()
     env = {**os.environ, "PYTHONPATH": str(site), "AUDITOR_DB": db_url}
-    code = ("import auditor.store.database as d, auditor.config as c;"
+    code = ("import auditor.store.database as d, auditor.keyset as c;"
             "print(d.migrations_dir()); print(c.shipped_reference_values()[0])")
     where = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, check=True,
                            capture_output=True, text=True).stdout.split()

@@ -1,14 +1,21 @@
-"""Command-line interface: `audit`."""
+"""Command-line interface: `audit`. `main(argv)` is the one entry point.
+
+It parses, builds settings, calls the library, renders and picks the exit code; every failure
+the audit anticipates is one line on stderr and a documented exit code, never a traceback.
+"""
 
 from __future__ import annotations
 
 import importlib
 import os
+import signal
 import sys
 import traceback
+from collections.abc import Sequence
+from types import FrameType
 
-from auditor.cli.app import ExitCode, app, err_console
-from auditor.errors import AuditorError
+from auditor.errors import AuditorError, Interrupted
+from auditor.exit_codes import ExitCode
 
 _COMMAND_MODULES = (
     "crawl", "measure", "query", "reconcile", "store", "verify", "version_cmd",
@@ -16,28 +23,79 @@ _COMMAND_MODULES = (
 
 
 def _register_commands() -> None:
-    # Each module adds its commands to `app` when imported.
+    # Each module adds its commands to `app` when imported (they import little at load time).
     for name in _COMMAND_MODULES:
         importlib.import_module(f"auditor.cli.{name}")
 
 
-def main() -> None:
+def _stop(signum: int, _frame: FrameType | None) -> None:
+    name = signal.Signals(signum).name
+    raise Interrupted(name, 128 + signum)
+
+
+def _install_signal_handlers() -> None:
+    # SIGTERM (systemd, a timeout) and SIGINT (Ctrl-C) unwind like an exception: transactions
+    # roll back, the run lock is released, and the run is recorded as interrupted.
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        try:
+            signal.signal(signum, _stop)
+        except ValueError:  # not the main thread (an embedding program): leave it alone
+            return
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Run `audit` with `argv` (default: the process arguments); always exits."""
+    from auditor.cli.app import app, err_console
+
+    _install_signal_handlers()
+    code: int
     try:
         _register_commands()
-        app(standalone_mode=True)
+        app(args=list(argv) if argv is not None else None, prog_name="audit",
+            standalone_mode=True)
+        code = 0
+    except SystemExit as exited:
+        code = exited.code if isinstance(exited.code, int) else (0 if exited.code is None else 1)
     except AuditorError as error:
-        err_console.print(f"error: {error.diagnostics()}")
-        sys.exit(error.exit_code)
+        err_console().print(f"error: {error.diagnostics()}")
+        code = error.exit_code
+    except Interrupted as stop:
+        err_console().print(f"interrupted ({stop.signal_name}): stopped; everything verified "
+                            "so far is kept")
+        code = stop.exit_code
     except KeyboardInterrupt:
-        err_console.print("error: interrupted")
-        sys.exit(130)
-    except SystemExit:
-        raise
-    except Exception as error:  # the contract says 70, never a bare traceback
-        if os.environ.get("AUDITOR_DEBUG"):
-            traceback.print_exc()
-        err_console.print(
-            f"internal error: {type(error).__name__}: {error} "
-            "(set AUDITOR_DEBUG=1 for the traceback)"
-        )
-        sys.exit(ExitCode.INTERNAL)
+        err_console().print("interrupted (SIGINT): stopped; everything verified so far is kept")
+        code = ExitCode.INTERRUPTED
+    except Exception as error:  # the contract says 70 (or 2), never a bare traceback
+        code = _unexpected(error)
+    sys.exit(code)
+
+
+def _unexpected(error: Exception) -> int:
+    from auditor.cli.app import err_console
+
+    known = _environment_error(error)
+    if known is not None:
+        err_console().print(f"error: {known}")
+        return ExitCode.USAGE
+    if os.environ.get("AUDITOR_DEBUG"):
+        traceback.print_exc()
+    err_console().print(
+        f"internal error: {type(error).__name__}: {error} "
+        "(set AUDITOR_DEBUG=1 for the traceback)"
+    )
+    return ExitCode.INTERNAL
+
+
+def _environment_error(error: Exception) -> str | None:
+    """A failure of the machine rather than of the auditor (a full disk, a read-only file)."""
+    text = str(getattr(error, "orig", None) or error)
+    for marker, meaning in (("database or disk is full", "the disk is full"),
+                            ("No space left on device", "the disk is full"),
+                            ("readonly database", "the database is read-only"),
+                            ("unable to open database file", "cannot open the database file")):
+        if marker in text:
+            return f"{meaning} ({text.splitlines()[0]})"
+    if isinstance(error, OSError) and error.errno is not None:
+        return f"{error.strerror}: {error.filename}" if error.filename else str(error)
+    return None

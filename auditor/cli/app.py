@@ -1,32 +1,32 @@
 """The typer application object and the helpers every command module shares.
 
 Only the `auditor.cli` package prints or picks exit codes; everything it calls is a library.
+Command modules import only typer and this package at load time and the rest inside the
+command, so `audit --help` and a query start without the crawler, HTTP or Alembic.
 """
 
 from __future__ import annotations
 
 import json
 import sys
-from enum import IntEnum
-from typing import Any
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
 import typer
-from rich.console import Console
+
+from auditor.exit_codes import ExitCode
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+__all__ = ["EXIT_CODES_HELP", "ExitCode", "app", "err_console", "out_console", "print_json",
+           "terminal_safe"]
 
 EXIT_CODES_HELP = """\
 Exit codes: 0 clean; 1 findings (a failed check, a finding at or above --fail-on);
-2 usage, configuration or input error; 3 audit incomplete (the log or a source gave up);
-75 another run holds the lock; 70 internal error.
+2 usage, configuration or input error; 3 audit incomplete (a log or a source gave up);
+75 another run holds the lock; 130/143 interrupted (SIGINT/SIGTERM); 70 internal error.
 """
-
-
-class ExitCode(IntEnum):
-    CLEAN = 0
-    FINDINGS = 1
-    USAGE = 2
-    INCOMPLETE = 3
-    INTERNAL = 70
-    LOCKED = 75
 
 
 app = typer.Typer(
@@ -39,9 +39,29 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
-# Humans read stderr; stdout carries only machine output (JSON, reports).
-err_console = Console(stderr=True, highlight=False, markup=False, emoji=False, soft_wrap=True)
-out_console = Console(highlight=False, markup=False, emoji=False, soft_wrap=True)
+
+@cache
+def err_console() -> Console:
+    """Humans read stderr; stdout carries only machine output (JSON, reports)."""
+    from rich.console import Console
+
+    # Not a terminal (a pipe, a log file): no width to fit, so nothing (a digest) is wrapped.
+    width = None if sys.stderr.isatty() else 100_000
+    return Console(stderr=True, highlight=False, markup=False, emoji=False, soft_wrap=True,
+                   width=width)
+
+
+@cache
+def out_console() -> Console:
+    from rich.console import Console
+
+    width = None if sys.stdout.isatty() else 100_000
+    return Console(highlight=False, markup=False, emoji=False, soft_wrap=True, width=width)
+
+
+def say(text: str) -> None:
+    """One line for a human, on stderr, with log-borne text made harmless."""
+    err_console().print(terminal_safe(text))
 
 
 def print_json(document: Any) -> None:

@@ -141,7 +141,7 @@ def _emit(measurement: Measurement, json_output: bool) -> None:
     for key, value in _flatten(document):
         # Text() is never parsed as markup; control characters are escaped besides.
         table.add_row(Text(key), Text(terminal_safe(value)))
-    err_console.print(table)
+    err_console().print(table)
 
 
 def _flatten(document: JsonValue, prefix: str = "") -> list[tuple[str, str]]:

@@ -1,84 +1,83 @@
-"""Options shared by several commands, and turning flags + config into settings.
+"""Options shared by commands, and the one way every command turns them into settings.
 
-Every flag has an `AUDITOR_*` environment variable (typer reads it); a flag or variable
-overrides the config file, which overrides the default.
+Flags are read here; environment variables and the config file are read by
+`auditor.settings.resolve`, which applies the one precedence (flag > environment > config >
+default) for every command. Each option's help names its environment variable.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from auditor.config import SIGSTORE_PRODUCTION, AuditConfig, add_component_key, load_config
-from auditor.store.database import resolve_url
-from auditor.verify.trust import LogKeyring, load_keyring
+if TYPE_CHECKING:
+    from auditor.settings import Settings
 
 ConfigOption = Annotated[
     Path | None,
-    typer.Option("--config", envvar="AUDITOR_CONFIG", help="Configuration file (TOML)."),
+    typer.Option("--config", metavar="FILE",
+                 help="Configuration file (TOML). [env: AUDITOR_CONFIG]"),
 ]
 DbOption = Annotated[
     str | None,
-    typer.Option("--db", envvar="AUDITOR_DB", help="SQLAlchemy database URL (default: a SQLite "
-                 "file in the user data directory)."),
+    typer.Option("--db", metavar="URL", help="Database: a SQLAlchemy URL or a SQLite file path "
+                 "(default: a SQLite file in the user data directory). [env: AUDITOR_DB]"),
 ]
 RekorUrlOption = Annotated[
-    str | None, typer.Option("--rekor-url", envvar="AUDITOR_REKOR_URL", help="Rekor base URL."),
+    str | None,
+    typer.Option("--rekor-url", metavar="URL",
+                 help="Rekor base URL (default https://rekor.sigstore.dev). "
+                 "[env: AUDITOR_REKOR_URL]"),
 ]
 RekorKeyOption = Annotated[
     list[Path] | None,
-    typer.Option("--rekor-key", envvar="AUDITOR_REKOR_KEY", help="Pinned log key (PEM)."),
+    typer.Option("--rekor-key", metavar="PEM",
+                 help="Pin this log public key instead of the Sigstore trusted root "
+                 "(repeatable). [env: AUDITOR_REKOR_KEY]"),
 ]
 TrustedRootOption = Annotated[
     Path | None,
-    typer.Option("--trusted-root", envvar="AUDITOR_TRUSTED_ROOT",
-                 help="Sigstore trusted_root.json holding the log keys."),
+    typer.Option("--trusted-root", metavar="JSON",
+                 help="Sigstore trusted_root.json holding the log keys. "
+                 "[env: AUDITOR_TRUSTED_ROOT]"),
 ]
 KeyOption = Annotated[
     list[str] | None,
-    typer.Option("--key", envvar="AUDITOR_KEY",
-                 help="COMPONENT=PEM: pin an endorser key for a component."),
+    typer.Option("--key", metavar="COMPONENT=PEM",
+                 help="Pin an endorser key for a component (repeatable). [env: AUDITOR_KEY]"),
 ]
 StatementsOption = Annotated[
     str | None,
-    typer.Option("--statements", envvar="AUDITOR_STATEMENTS",
-                 help="Statement store: base URL (files by sha2-256:<hex>) or directory."),
+    typer.Option("--statements", metavar="URL_OR_DIR",
+                 help="Statement store: a base URL serving sha2-256:<hex> files, or a "
+                 "directory. [env: AUDITOR_STATEMENTS]"),
+]
+RateOption = Annotated[
+    float | None,
+    typer.Option("--rate", metavar="RPS", help="Requests per second to each log (default 4). "
+                 "[env: AUDITOR_RATE]"),
+]
+DeadlineOption = Annotated[
+    float | None,
+    typer.Option("--deadline", metavar="SECONDS", help="Give up (exit 3) once the run has "
+                 "taken this long. [env: AUDITOR_DEADLINE]"),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")]
 
 
-def settings(config_path: Path | None, *, db: str | None = None, rekor_url: str | None = None,
-             rekor_keys: list[Path] | None = None, trusted_root: Path | None = None,
-             keys: list[str] | None = None, statements: str | None = None) -> AuditConfig:
-    """The config file with flags applied on top.
+def settings_for(config: Path | None = None, *, db: str | None = None,
+                 rekor_url: str | None = None, rekor_keys: list[Path] | None = None,
+                 trusted_root: Path | None = None, keys: list[str] | None = None,
+                 statements: str | None = None, rate: float | None = None,
+                 deadline: float | None = None, default_keys: bool = True,
+                 **run: object) -> Settings:
+    """The settings of one command: its flags, the environment, the config file, defaults."""
+    from auditor.settings import Flags, resolve
 
-    Without a config file, `--key` flags alone define the components (so a crawl can run on
-    flags alone); with one, they add to it. With neither, the shipped reference values apply.
-    """
-    config = load_config(config_path)
-    if keys and config_path is None:
-        config.keyset.components.clear()
-    for spec in keys or []:
-        add_component_key(config.keyset, spec)
-    config.database_url = resolve_url(db or config.database_url)
-    if rekor_url:
-        config.log.url = rekor_url
-    if rekor_keys:
-        config.log.rekor_keys = list(rekor_keys)
-        config.log.trusted_root = SIGSTORE_PRODUCTION
-    if trusted_root:
-        config.log.trusted_root = str(trusted_root)
-        config.log.rekor_keys = []
-    if statements:
-        config.statements = statements
-    return config
-
-
-def keyring_for(config: AuditConfig) -> LogKeyring:
-    if config.log.rekor_keys:
-        return load_keyring(config.log.rekor_keys, None)
-    if config.log.trusted_root != SIGSTORE_PRODUCTION:
-        return load_keyring([], Path(config.log.trusted_root))
-    return load_keyring([], None)
+    flags = Flags(config=config, db=db, rekor_url=rekor_url,
+                  rekor_keys=tuple(rekor_keys or ()), trusted_root=trusted_root,
+                  keys=tuple(keys or ()), statements=statements, rate=rate, deadline=deadline,
+                  **run)  # type: ignore[arg-type]
+    return resolve(flags, default_keys=default_keys)

@@ -1,49 +1,84 @@
-"""Queries over the store: `audit component`, `audit findings`, `audit status`, `audit report`."""
+"""Queries over the store: `audit component`, `audit findings`, `audit status`, `audit report`,
+`audit entries`. They read: a database that does not exist is an error, never an empty answer."""
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
-from sqlalchemy import func, select
 
-from auditor.audit import latest_run, run_summary
-from auditor.cli.app import ExitCode, app, err_console, out_console, print_json, terminal_safe
-from auditor.cli.options import DbOption, JsonOption
-from auditor.cli.verify import parse_at
-from auditor.errors import ConfigError
-from auditor.reconcile.endorsed import load_endorsed
-from auditor.report.build import build_report, endorsement_item, logs_section
-from auditor.report.formats import OutputFormat, render
-from auditor.store import models
-from auditor.store.database import open_database, resolve_url
+from auditor.cli.app import ExitCode, app, err_console, print_json, say, terminal_safe
+from auditor.cli.options import ConfigOption, DbOption, JsonOption, settings_for
+from auditor.report.kinds import OutputFormat
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session, sessionmaker
+
+
+def read_store(config: Path | None, db: str | None) -> sessionmaker[Session]:
+    from auditor.store.database import open_database
+
+    settings = settings_for(config, db=db, default_keys=False)
+    return open_database(settings.database_url, create=False)
+
+
+def parse_time(value: str | None, flag: str) -> datetime | None:
+    from auditor.errors import InputError
+
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise InputError(f"{flag} {value!r} is not an RFC 3339 timestamp "
+                         "(e.g. 2026-11-30T00:00:00Z)") from None
+    if moment.tzinfo is None:
+        raise InputError(f"{flag} {value!r} needs a time zone (e.g. Z)")
+    return moment.astimezone(UTC)
+
+
+def _unknown(what: str, value: str, known: set[str]) -> None:
+    from auditor.errors import ConfigError
+
+    listing = ", ".join(sorted(known)) or "none yet"
+    raise ConfigError(f"unknown {what} {value!r}; known {what}s: {listing}")
 
 
 @app.command("component")
 def component_command(
-    name: Annotated[str, typer.Argument(help="Component name (stage0, kernel, ...).")],
-    limit: Annotated[int, typer.Option(help="Show the newest N endorsements (0: all).")] = 100,
+    name: Annotated[str, typer.Argument(metavar="NAME",
+                                        help="Component name (stage0, kernel, ...).")],
+    limit: Annotated[int, typer.Option(metavar="N",
+                                       help="Show the newest N endorsements (0: all).")] = 100,
+    config_path: ConfigOption = None,
     db: DbOption = None,
     json_output: JsonOption = False,
 ) -> None:
     """Every endorsement logged under a component's keys, newest first, with its checks."""
-    sessions = open_database(resolve_url(db))
+    from auditor.report.build import endorsement_item
+    from auditor.store.reads import known_components
+    from auditor.store.runs import latest_run, run_findings
+    from auditor.store.views import endorsement_views
+
+    sessions = read_store(config_path, db)
     with sessions() as session:
+        known = known_components(session)
+        if name not in known:
+            _unknown("component", name, known)
         run = latest_run(session)
-        summary = run_summary(run) if run else {}
-        matched: dict[str, list[str]] = summary.get("matched", {})
-        open_findings = [f for f in summary.get("findings", [])
-                         if f["component"] == name and f["suppressed"] is None
-                         and f["rule"] != "MATCH"]
+        matched: dict[str, list[str]] = run.summary.get("matched", {}) if run else {}
+        open_findings = [f for f in (run_findings(session, run.id) if run else [])
+                         if f.component == name and f.suppressed is None and f.rule != "MATCH"]
         rows = [endorsement_item(value, matched)
-                for value in load_endorsed(session, name, limit or None)]
+                for value in endorsement_views(session, name, limit or None)]
     if json_output:
-        print_json({"component": name, "endorsements": rows, "open_findings": open_findings})
+        print_json({"component": name, "endorsements": rows,
+                    "open_findings": [_finding_json(f) for f in open_findings]})
         return
+    from rich.table import Table
+
     table = Table(title=terminal_safe(f"{name}: {len(rows)} endorsement(s), newest first"),
                   title_justify="left")
     for column in ("integrated (UTC)", "log index", "subject", "valid", "checks", "matches"):
@@ -56,104 +91,120 @@ def component_command(
             f"{(row['valid_from'] or '')[:10]} .. {(row['valid_until'] or '')[:10]}",
             "ok" if not failed else "FAILED: " + ", ".join(failed),
             terminal_safe(", ".join(row["matches"]) or "-"))
-    out_console.print(table)
+    err_console().print(table)
     for finding in open_findings:
-        err_console.print(terminal_safe(f"open finding {finding['rule']}: {finding['detail']}"))
+        say(f"open finding {finding.severity.upper()} {finding.rule}: {finding.detail}")
+
+
+def _finding_json(finding: Any) -> dict[str, Any]:
+    return {"rule": finding.rule, "severity": finding.severity, "component": finding.component,
+            "release": finding.release, "detail": finding.detail, "evidence": finding.evidence,
+            "fingerprint": finding.fingerprint, "suppressed": finding.suppressed,
+            "first_seen": finding.first_seen.isoformat(),
+            "last_seen": finding.last_seen.isoformat()}
 
 
 @app.command("findings")
 def findings_command(
-    rule: Annotated[str | None, typer.Option(help="Only this rule id.")] = None,
-    component: Annotated[str | None, typer.Option(help="Only this component.")] = None,
-    since: Annotated[str | None, typer.Option(help="Seen at or after this RFC 3339 time.")]
+    rule: Annotated[str | None, typer.Option(metavar="RULE", help="Only this rule id.")] = None,
+    component: Annotated[str | None, typer.Option(metavar="NAME",
+                                                  help="Only this component.")] = None,
+    since: Annotated[str | None, typer.Option(
+        metavar="RFC3339", help="Seen at or after this time (e.g. 2026-11-30T00:00:00Z).")]
     = None,
+    config_path: ConfigOption = None,
     db: DbOption = None,
     json_output: JsonOption = False,
 ) -> None:
-    """Stored findings (one per fingerprint, with first and last seen), most recent first."""
-    sessions = open_database(resolve_url(db))
-    query = select(models.StoredFinding).order_by(models.StoredFinding.last_seen.desc(),
-                                                  models.StoredFinding.id)
-    if rule:
-        query = query.where(models.StoredFinding.rule == rule)
-    if component:
-        query = query.where(models.StoredFinding.component == component)
-    moment = parse_at(since)
-    if moment is not None:
-        query = query.where(models.StoredFinding.last_seen >= moment)
+    """Stored findings (one per fingerprint, with first and last seen), most severe first."""
+    from auditor.findings import RuleId
+    from auditor.store.reads import FindingFilter, known_components, stored_findings
+
+    if rule is not None and rule not in set(RuleId):
+        _unknown("rule", rule, set(RuleId))
+    moment = parse_time(since, "--since")
+    sessions = read_store(config_path, db)
     with sessions() as session:
-        rows = [{"rule": f.rule, "severity": f.severity, "component": f.component,
-                 "release": f.release, "detail": f.detail, "evidence": json.loads(f.evidence),
-                 "fingerprint": f.fingerprint, "first_seen": _iso(f.first_seen),
-                 "last_seen": _iso(f.last_seen)} for f in session.scalars(query)]
+        if component is not None:
+            known = known_components(session)
+            if component not in known:
+                _unknown("component", component, known)
+        records = stored_findings(session, FindingFilter(rule, component, moment))
+    rows = [_finding_json(f) for f in records]
+    for row in rows:
+        row.pop("suppressed")
     if json_output:
         print_json({"findings": rows})
         return
+    from rich.table import Table
+
     table = Table()
-    for column in ("last seen", "severity", "rule", "component", "detail"):
+    for column in ("severity", "rule", "component", "release", "last seen", "detail"):
         table.add_column(column, overflow="fold")
     for row in rows:
-        table.add_row(row["last_seen"][:19], row["severity"], row["rule"],
-                      terminal_safe(row["component"] or "-"), terminal_safe(row["detail"]))
-    out_console.print(table)
-
-
-def _iso(moment: datetime) -> str:
-    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).isoformat()
+        table.add_row(row["severity"].upper(), row["rule"], terminal_safe(row["component"] or "-"),
+                      terminal_safe(row["release"] or "-"), row["last_seen"][:19],
+                      terminal_safe(row["detail"]))
+    err_console().print(table)
 
 
 @app.command("status")
-def status_command(db: DbOption = None, json_output: JsonOption = False) -> None:
+def status_command(config_path: ConfigOption = None, db: DbOption = None,
+                   json_output: JsonOption = False) -> None:
     """The last run, the log heads per tree, and what the store holds."""
-    sessions = open_database(resolve_url(db))
+    from auditor.report.build import logs_section
+    from auditor.store.reads import counts
+    from auditor.store.runs import latest_run
+
+    sessions = read_store(config_path, db)
     with sessions() as session:
-        run = session.scalar(select(models.Run).order_by(models.Run.id.desc()).limit(1))
-
-        def count(model: Any, *where: Any) -> int:
-            return session.scalar(select(func.count()).select_from(model).where(*where)) or 0
-
+        run = latest_run(session, None)
         document: dict[str, Any] = {
             "last_run": None if run is None else {
-                "kind": run.kind, "started_at": _iso(run.started_at),
-                "finished_at": _iso(run.finished_at) if run.finished_at else None,
-                "complete": run.complete, "exit_code": run.exit_code},
+                "kind": run.kind, "started_at": run.started_at.isoformat(),
+                "finished_at": run.finished_at.isoformat() if run.finished_at else None,
+                "complete": run.complete, "exit_code": run.exit_code,
+                "interrupted": run.summary.get("interrupted")},
             "logs": logs_section(session),
-            "counts": {
-                "entries": count(models.Entry),
-                "endorsements": count(models.Endorsement),
-                "failed_verifications": count(models.Verification,
-                                              models.Verification.ok.is_(False)),
-                "findings": count(models.StoredFinding),
-                "component_keys": count(models.ComponentKey),
-            },
+            "counts": counts(session),
         }
     if json_output:
         print_json(document)
         return
     last = document["last_run"]
-    out_console.print("last run: " + ("none" if last is None else
-                      f"{last['kind']} at {last['started_at'][:19]}, "
-                      f"{'complete' if last['complete'] else 'INCOMPLETE'}, "
-                      f"exit {last['exit_code']}"))
+    console = err_console()
+    console.print("last run: " + ("none" if last is None else
+                  f"{last['kind']} at {last['started_at'][:19]}, "
+                  f"{'complete' if last['complete'] else 'INCOMPLETE'}, "
+                  f"exit {last['exit_code']}"
+                  + (f" (interrupted by {last['interrupted']})" if last["interrupted"] else "")))
     for log in document["logs"]:
         for head in log["heads"]:
-            out_console.print(terminal_safe(
+            console.print(terminal_safe(
                 f"log {log['name'] or log['log_id'][:16]} tree {head['tree_id']}: size "
-                f"{head['tree_size']}, root {head['root_hash'][:16]}…"
+                f"{head['tree_size']}, root {head['root_hash']}"
                 f"{' (frozen)' if head['frozen'] else ''}"))
-    out_console.print(", ".join(f"{v} {k.replace('_', ' ')}"
-                                for k, v in document["counts"].items()))
+    console.print(", ".join(f"{v} {k.replace('_', ' ')}"
+                            for k, v in document["counts"].items()))
 
 
 @app.command("report")
 def report_command(
-    report_format: Annotated[OutputFormat, typer.Option("--format", help="Output format.")]
-    = OutputFormat.JSON,
-    output: Annotated[Path | None, typer.Option("-o", "--output", help="Write to FILE.")] = None,
+    report_format: Annotated[OutputFormat, typer.Option(
+        "--format", metavar="FORMAT", help="Output format.")] = OutputFormat.JSON,
+    output: Annotated[Path | None, typer.Option("-o", "--output", metavar="FILE",
+                                                help="Write to FILE (not stdout).")] = None,
+    config_path: ConfigOption = None,
     db: DbOption = None,
 ) -> None:
     """Render the latest run as a report (JSON is the source of truth; the rest render it)."""
-    sessions = open_database(resolve_url(db))
+    from auditor.errors import ConfigError
+    from auditor.report.build import build_report
+    from auditor.report.files import write_report
+    from auditor.report.formats import render
+    from auditor.store.runs import latest_run
+
+    sessions = read_store(config_path, db)
     with sessions() as session:
         run = latest_run(session)
         if run is None:
@@ -163,6 +214,52 @@ def report_command(
     if output is None:
         typer.echo(text, nl=not text.endswith("\n"))
     else:
-        output.write_text(text)
-        err_console.print(terminal_safe(f"wrote {output}"))
+        write_report(output, text)
+        say(f"wrote {output}")
     raise typer.Exit(ExitCode.CLEAN)
+
+
+@app.command("entries")
+def entries_command(
+    component: Annotated[str | None, typer.Option(metavar="NAME",
+                                                  help="Only this component.")] = None,
+    limit: Annotated[int, typer.Option(metavar="N", help="The newest N (0: all).")] = 100,
+    config_path: ConfigOption = None,
+    db: DbOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """List stored entries and endorsements with each check's outcome."""
+    from auditor.store.queries import latest_records
+    from auditor.store.reads import known_components
+
+    sessions = read_store(config_path, db)
+    with sessions() as session:
+        if component is not None:
+            known = known_components(session)
+            if component not in known:
+                _unknown("component", component, known)
+        records = latest_records(session, component, limit or None)
+    if json_output:
+        print_json({"entries": [r.to_json() for r in records]})
+        return
+    from rich.table import Table
+
+    table = Table()
+    for column in ("component", "log index", "integrated (UTC)", "subject", "status", "checks"):
+        table.add_column(column, overflow="fold")
+    for record in records:
+        data = record.to_json()
+        outcomes = [ok for _, ok, _ in record.checks]
+        failed = [name for name, ok, _ in record.checks if ok is False]
+        checks = f"{outcomes.count(True)} pass, {outcomes.count(None)} n/a" + (
+            f"; FAILED: {', '.join(failed)}" if failed else "")
+        status = ("ok" if record.ok else "FAILED") + ("" if record.logged else ", not logged")
+        table.add_row(
+            terminal_safe(record.component or "-"),
+            str(record.log_index) if record.log_index is not None else "-",
+            (data["integrated_time_utc"] or "-")[:19],
+            terminal_safe(record.subject_name or "-"),
+            status,
+            checks,
+        )
+    err_console().print(table)

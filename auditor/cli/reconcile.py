@@ -2,44 +2,43 @@
 
 from __future__ import annotations
 
-import sys
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from sqlalchemy.orm import Session, sessionmaker
 
-from auditor.audit import AuditResult, audit_releases, store_audit
-from auditor.cli.app import EXIT_CODES_HELP, ExitCode, app, err_console, print_json, terminal_safe
-from auditor.cli.crawl import run_crawl, summary_line
+from auditor.cli.app import EXIT_CODES_HELP, ExitCode, app, print_json, say
 from auditor.cli.options import (
     ConfigOption,
     DbOption,
+    DeadlineOption,
     JsonOption,
     KeyOption,
+    RateOption,
     RekorKeyOption,
     RekorUrlOption,
     StatementsOption,
     TrustedRootOption,
-    keyring_for,
-    settings,
+    settings_for,
 )
-from auditor.config import AuditConfig
-from auditor.crawl.crawler import CrawlRequest
-from auditor.crawl.lock import RunLock
-from auditor.errors import ConfigError
-from auditor.findings import Finding, Severity
-from auditor.ingest import import_paths, record_keys
-from auditor.reconcile.manifest import ComponentInput, Release, load_manifest
-from auditor.report.build import build_report
-from auditor.report.formats import OutputFormat, render
-from auditor.store import models
-from auditor.store.database import engine_of, open_database
+from auditor.findings import Severity
+from auditor.report.kinds import OutputFormat
+
+if TYPE_CHECKING:
+    from auditor.findings import Finding
+    from auditor.reconcile.manifest import Release
+    from auditor.service import AuditResult
+
+#: Findings listed one per line after a run; the rest are counted (the reports hold them all).
+SHOWN_FINDINGS = 50
+SEVERITIES = ("info", "low", "medium", "high", "critical")
 
 
 def one_off_release(manifest: Path | None, flags: dict[str, Any],
                     evidence: Path | None) -> Release:
+    from auditor.errors import ConfigError
+    from auditor.reconcile.manifest import ComponentInput, Release, load_manifest
+
     release = load_manifest(manifest) if manifest else Release(name="one-off")
     for component, value in flags.items():
         if value is None:
@@ -55,51 +54,15 @@ def one_off_release(manifest: Path | None, flags: dict[str, Any],
     return release
 
 
-def print_findings(findings: list[Finding]) -> None:
+def print_findings(findings: list[Finding], limit: int | None = None) -> None:
     order = sorted(findings, key=lambda f: (-f.severity.rank, f.component or "", f.rule))
-    for finding in order:
+    for finding in order[:limit]:
         mark = " (suppressed)" if finding.suppressed_by else ""
-        err_console.print(terminal_safe(
-            f"{finding.severity.value.upper():8} {finding.rule} {finding.component or '-'}"
-            f"{' [' + finding.release + ']' if finding.release else ''}: {finding.detail}{mark}"))
-
-
-@app.command("reconcile")
-def reconcile_command(
-    manifest: Annotated[Path | None, typer.Argument(help="Release manifest (TOML).")] = None,
-    stage0: Annotated[Path | None, typer.Option(help="stage0 firmware ROM.")] = None,
-    kernel: Annotated[Path | None, typer.Option(help="Kernel bzImage.")] = None,
-    initrd: Annotated[Path | None, typer.Option(help="initrd (init_ram_fs).")] = None,
-    cmdline: Annotated[str | None, typer.Option(help="Kernel command line text.")] = None,
-    system_image: Annotated[Path | None, typer.Option(help="System image.")] = None,
-    evidence: Annotated[Path | None, typer.Option(help="Oak Evidence (observed values).")] = None,
-    config_path: ConfigOption = None,
-    db: DbOption = None,
-    json_output: JsonOption = False,
-) -> None:
-    """Reconcile local artifacts and/or evidence with the verified endorsements in the store.
-
-    Exit 0 when only MATCH and informational findings, 1 otherwise.
-    """
-    config = settings(config_path, db=db)
-    release = one_off_release(manifest, {"stage0": stage0, "kernel": kernel,
-                                         "init_ram_fs": initrd, "kernel_cmd_line": cmdline,
-                                         "system_image": system_image}, evidence)
-    assert config.database_url is not None
-    sessions = open_database(config.database_url)
-    result = AuditResult("reconcile", datetime.now(UTC), config=_config_name(config))
-    with sessions() as session:
-        result.releases, result.findings = audit_releases(
-            session, [release], whole_store=False, covered=list(config.keyset.components),
-            suppressions=config.suppressions)
-    failing = result.failing(Severity.LOW)
-    code = ExitCode.FINDINGS if failing else ExitCode.CLEAN
-    store_audit(sessions, result, code)
-    if json_output:
-        print_json({"findings": [_contract(f) for f in result.findings],
-                    "releases": result.summary()["releases"]})
-    print_findings(result.findings)
-    raise typer.Exit(code)
+        say(f"{finding.severity.value.upper():8} {finding.rule} {finding.component or '-'}"
+            f"{' [' + finding.release + ']' if finding.release else ''}: "
+            f"{finding.detail}{mark}")
+    if limit is not None and len(order) > limit:
+        say(f"… and {len(order) - limit} more finding(s): see the reports or `audit findings`")
 
 
 def _contract(finding: Finding) -> dict[str, Any]:
@@ -109,112 +72,120 @@ def _contract(finding: Finding) -> dict[str, Any]:
             "evidence": document.pop("evidence"), **document}
 
 
-def _config_name(config: AuditConfig) -> str | None:
-    if config.path is None:
-        return None
-    try:
-        return str(config.path.resolve().relative_to(Path.cwd()))
-    except ValueError:
-        return str(config.path)
+@app.command("reconcile")
+def reconcile_command(
+    manifest: Annotated[Path | None, typer.Argument(metavar="[MANIFEST]",
+                                                    help="Release manifest (TOML).")] = None,
+    stage0: Annotated[Path | None, typer.Option(metavar="ROM",
+                                                help="stage0 firmware ROM.")] = None,
+    kernel: Annotated[Path | None, typer.Option(metavar="BZIMAGE",
+                                                help="Kernel bzImage.")] = None,
+    initrd: Annotated[Path | None, typer.Option(metavar="FILE",
+                                                help="initrd (init_ram_fs).")] = None,
+    cmdline: Annotated[str | None, typer.Option(metavar="TEXT",
+                                                help="Kernel command line text.")] = None,
+    system_image: Annotated[Path | None, typer.Option(metavar="FILE",
+                                                      help="System image.")] = None,
+    evidence: Annotated[Path | None, typer.Option(
+        metavar="FILE", help="Oak Evidence message (observed values).")] = None,
+    config_path: ConfigOption = None,
+    db: DbOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Reconcile local artifacts and/or evidence with the verified endorsements in the store.
+
+    Exit 0 when only MATCH and informational findings, 1 otherwise.
+    """
+    from auditor.service import Auditor
+
+    settings = settings_for(config_path, db=db)
+    release = one_off_release(manifest, {"stage0": stage0, "kernel": kernel,
+                                         "init_ram_fs": initrd, "kernel_cmd_line": cmdline,
+                                         "system_image": system_image}, evidence)
+    with Auditor(settings) as auditor:
+        result = auditor.reconcile(release)
+    if json_output:
+        print_json({"findings": [_contract(f) for f in result.findings],
+                    "releases": result.summary()["releases"]})
+    print_findings(result.findings)
+    raise typer.Exit(result.exit_code)
 
 
-def _write_reports(sessions: sessionmaker[Session], result: AuditResult, code: int,
-                   directory: Path | None, formats: list[str]) -> list[Path]:
-    if directory is None or not formats:
-        return []
-    assert result.run_id is not None
-    with sessions() as session:
-        run = session.get(models.Run, result.run_id)
-        assert run is not None
-        document = build_report(session, run, code)
-    directory.mkdir(parents=True, exist_ok=True)
-    written = []
-    for name in formats:
-        fmt = OutputFormat(name)
-        path = directory / f"audit-report.{fmt.value}"
-        path.write_text(render(document, fmt))
-        written.append(path)
-    return written
-
-
-def run_exit_code(result: AuditResult, fail_on: Severity) -> ExitCode:
-    """Findings at or above the threshold beat an incomplete crawl: they are what pages."""
-    if result.failing(fail_on):
-        return ExitCode.FINDINGS
-    return ExitCode.CLEAN if result.complete else ExitCode.INCOMPLETE
-
-
-@app.command("run", help="The scheduled job: crawl (unless --offline), verify, reconcile every "
-             "configured release, write the configured reports, print a summary.\n\n"
-             + EXIT_CODES_HELP)
+@app.command("run", help="The scheduled job: import configured snapshots, crawl (unless "
+             "--offline), verify, reconcile every configured release, judge the whole store, "
+             "write the configured reports, print a summary.\n\n" + EXIT_CODES_HELP)
 def run_command(
     config_path: ConfigOption = None,
-    offline: Annotated[bool, typer.Option(envvar="AUDITOR_OFFLINE",
-                                          help="Do not contact the log.")] = False,
-    fail_on: Annotated[Severity, typer.Option(envvar="AUDITOR_FAIL_ON", help="Exit 1 for "
-                                              "findings at or above this severity.")]
-    = Severity.LOW,
-    report_dir: Annotated[Path | None, typer.Option(envvar="AUDITOR_REPORT_DIR",
-                                                    help="Write reports here.")] = None,
+    offline: Annotated[bool, typer.Option(
+        "--offline", help="Do not contact any log. [env: AUDITOR_OFFLINE]")] = False,
+    fail_on: Annotated[Severity | None, typer.Option(
+        "--fail-on", metavar="SEVERITY",
+        help="Exit 1 for findings at or above this severity (default low). "
+        "[env: AUDITOR_FAIL_ON]")] = None,
+    report_dir: Annotated[Path | None, typer.Option(
+        "--report-dir", metavar="DIR", help="Write reports here (default formats: json, md, "
+        "html, sarif). [env: AUDITOR_REPORT_DIR]")] = None,
     report_format: Annotated[list[OutputFormat] | None, typer.Option(
-        "--format", help="Report format(s) to write (with --report-dir).")] = None,
+        "--format", metavar="FORMAT",
+        help="Report format to write with --report-dir (repeatable).")] = None,
     rekor_url: RekorUrlOption = None,
     rekor_key: RekorKeyOption = None,
     trusted_root: TrustedRootOption = None,
     key: KeyOption = None,
     statements: StatementsOption = None,
+    rate: RateOption = None,
+    deadline: DeadlineOption = None,
     db: DbOption = None,
     json_output: JsonOption = False,
 ) -> None:
-    config = settings(config_path, db=db, rekor_url=rekor_url, rekor_keys=rekor_key,
-                      trusted_root=trusted_root, keys=key, statements=statements)
-    releases = [load_manifest(r.manifest, r.name) for r in config.releases]
-    assert config.database_url is not None
-    sessions = open_database(config.database_url)
-    result = AuditResult("run", datetime.now(UTC), config=_config_name(config), offline=offline)
-    with RunLock(engine_of(sessions)):
-        record_keys(sessions, config.keyset)
-        if config.imports:
-            report = import_paths(sessions, config.imports, keyring_for(config), config.keyset)
-            for path, reason in report.errors:
-                raise ConfigError(f"import {path}: {reason}")
-        if not offline:
-            result.crawl = run_crawl(config, sessions, CrawlRequest(
-                uuids=tuple(config.uuids), log_indexes=tuple(config.log_indexes)),
-                record=False, show_progress=sys.stderr.isatty())
-        with sessions() as session:
-            result.releases, result.findings = audit_releases(
-                session, releases, whole_store=True, covered=list(config.keyset.components),
-                suppressions=config.suppressions, expected_since=config.expected_since)
-        code = run_exit_code(result, fail_on)
-        store_audit(sessions, result, code)
-        reports = _write_reports(sessions, result, code, report_dir or config.reports.directory,
-                                 [f.value for f in report_format or []]
-                                 or config.reports.formats)
-    _print_run_summary(result, code, reports, json_output)
-    raise typer.Exit(code)
+    from auditor.cli.crawl import progress_display
+    from auditor.errors import AuditorError
+    from auditor.service import Auditor, write_reports
+
+    settings = settings_for(config_path, db=db, rekor_url=rekor_url, rekor_keys=rekor_key,
+                            trusted_root=trusted_root, keys=key, statements=statements,
+                            rate=rate, deadline=deadline, offline=offline or None,
+                            fail_on=fail_on.value if fail_on else None, report_dir=report_dir,
+                            formats=tuple(f.value for f in report_format or ()))
+    with progress_display() as progress, Auditor(settings, progress=progress) as auditor:
+        result = auditor.run()
+        reports: list[Path] = []
+        failure = None
+        if settings.reports.directory is not None:
+            try:
+                reports = write_reports(auditor.sessions, result, settings.reports.directory,
+                                        settings.reports.formats_to_write())
+            except AuditorError as error:
+                failure = error.diagnostics()
+    _print_run_summary(result, reports, json_output)
+    if failure is not None:
+        # A report that could not be written never hides what the run found.
+        say(f"error: {failure}")
+        raise typer.Exit(result.exit_code or ExitCode.USAGE)
+    raise typer.Exit(result.exit_code)
 
 
-def _print_run_summary(result: AuditResult, code: int, reports: list[Path],
-                       json_output: bool) -> None:
-    findings = result.all_findings
-    counts: dict[str, int] = {}
-    for finding in findings:
-        if finding.suppressed_by is None and finding.rule != "MATCH":
-            counts[finding.severity.value] = counts.get(finding.severity.value, 0) + 1
+def _print_run_summary(result: AuditResult, reports: list[Path], json_output: bool) -> None:
+    from auditor.cli.crawl import summary_line
+
+    findings = result.findings
+    counts = result.by_severity()
     if json_output:
-        print_json({"exit_code": int(code), "complete": result.complete,
+        print_json({"exit_code": int(result.exit_code), "complete": result.complete,
                     "findings_by_severity": counts,
                     "suppressed": sum(1 for f in findings if f.suppressed_by),
+                    "overrides": result.overrides,
                     "crawl": result.crawl.to_json() if result.crawl else None,
                     "releases": result.summary()["releases"],
                     "reports": [str(p) for p in reports],
                     "findings": [f.to_json() for f in findings]})
-    print_findings([f for f in findings if f.rule != "MATCH"])
+    print_findings([f for f in findings if f.rule != "MATCH"], SHOWN_FINDINGS)
     if result.crawl:
-        err_console.print(terminal_safe(summary_line(result.crawl)))
+        say(summary_line(result.crawl))
+    for name, origin in result.overrides.items():
+        say(f"note: {name} set by {origin}, not by the config file")
     matches = sum(1 for f in findings if f.rule == "MATCH")
-    err_console.print(terminal_safe(
-        f"audit run: {len(result.releases)} release(s), {matches} MATCH, "
-        + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) + f"; exit {int(code)}"
-        + (f"; reports: {', '.join(str(p) for p in reports)}" if reports else "")))
+    by_severity = ", ".join(f"{counts[s]} {s}" for s in reversed(SEVERITIES) if counts.get(s))
+    say(f"audit run: {len(result.releases)} release(s), {matches} MATCH"
+        + (f", {by_severity}" if by_severity else "") + f"; exit {int(result.exit_code)}"
+        + (f"; reports: {', '.join(str(p) for p in reports)}" if reports else ""))

@@ -1,4 +1,4 @@
-"""`audit db upgrade`, `audit import`, `audit entries`: the local store."""
+"""`audit db upgrade` and `audit import`: the local store."""
 
 from __future__ import annotations
 
@@ -6,55 +6,69 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
-from auditor.cli.app import ExitCode, app, err_console, out_console, print_json, terminal_safe
-from auditor.cli.options import DbOption
-from auditor.cli.verify import parse_at
-from auditor.config import load_key_sources, shipped_reference_values
-from auditor.ingest import import_paths
-from auditor.store.database import open_database, resolve_url, upgrade
-from auditor.store.queries import latest_records
-from auditor.verify.trust import load_keyring
+from auditor.cli.app import ExitCode, app, print_json, say
+from auditor.cli.options import (
+    ConfigOption,
+    DbOption,
+    JsonOption,
+    KeyOption,
+    RekorKeyOption,
+    TrustedRootOption,
+    settings_for,
+)
 
 db_app = typer.Typer(help="Manage the auditor's database.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 
 
-
 @db_app.command("upgrade")
-def db_upgrade(db: DbOption = None) -> None:
+def db_upgrade(config_path: ConfigOption = None, db: DbOption = None) -> None:
     """Create the database or migrate it to the current schema (SQLite is backed up first)."""
-    url = resolve_url(db)
-    before, after, backup = upgrade(url)
+    from auditor.store.database import upgrade
+
+    settings = settings_for(config_path, db=db, default_keys=False)
+    before, after, backup = upgrade(settings.database_url)
     if backup is not None:
-        err_console.print(f"backed up {backup}")
-    err_console.print(f"database at revision {after} (was {before or 'empty'})")
+        say(f"backed up {backup}")
+    say(f"database at revision {after} (was {before or 'empty'})")
 
 
 @app.command("import")
 def import_command(
-    paths: Annotated[list[Path], typer.Argument(help="Entries, bundles, component dirs, "
-                                                "Oak Endorsements messages, or directories.")],
-    keys: Annotated[
-        list[Path] | None,
-        typer.Option("--keys", help="Component keys: TOML or Oak reference values (default: "
-                     "the shipped reference_values/)."),
-    ] = None,
-    rekor_key: Annotated[list[Path] | None, typer.Option("--rekor-key")] = None,
-    trusted_root: Annotated[Path | None, typer.Option()] = None,
-    at: Annotated[str | None, typer.Option(help="Judge validity at this RFC 3339 time.")] = None,
+    paths: Annotated[list[Path], typer.Argument(
+        metavar="PATH...", help="Entries, bundles, component directories, Oak Endorsements "
+        "messages, or directories holding them.")],
+    key_sources: Annotated[list[Path] | None, typer.Option(
+        "--key-source", "--keys", metavar="FILE",
+        help="Component keys from a TOML key file or Oak reference values (repeatable; "
+        "default: the config's, else the shipped Oak Containers release keys).")] = None,
+    key: KeyOption = None,
+    rekor_key: RekorKeyOption = None,
+    trusted_root: TrustedRootOption = None,
+    at: Annotated[str | None, typer.Option(
+        metavar="RFC3339", help="Judge validity at this time instead of integratedTime.")]
+    = None,
+    config_path: ConfigOption = None,
     db: DbOption = None,
-    json_output: Annotated[bool, typer.Option("--json")] = False,
+    json_output: JsonOption = False,
 ) -> None:
     """Verify and store endorsements and log entries, idempotently.
 
-    Exit 0 when everything imported verifies, 1 when a check failed or a file was unreadable.
+    Exit 0 when everything imported verifies, 1 when a check failed or a file was unreadable,
+    2 when a path does not exist or holds nothing importable.
     """
-    keyset = load_key_sources(keys or shipped_reference_values())
-    keyring = load_keyring(rekor_key or [], trusted_root)
-    sessions = open_database(resolve_url(db))
-    report = import_paths(sessions, paths, keyring, keyset, parse_at(at))
+    from auditor.cli.query import parse_time
+    from auditor.keyset import add_key_source
+    from auditor.service import Auditor
+
+    settings = settings_for(config_path, db=db, rekor_keys=rekor_key, trusted_root=trusted_root,
+                            keys=key, default_keys=not key_sources)
+    for source in key_sources or []:
+        add_key_source(settings.keyset, source)
+    moment = parse_time(at, "--at")
+    with Auditor(settings) as auditor:
+        report = auditor.import_paths(paths, at=moment)
     failed = [i for i in report.imported if not i.verification.ok]
     if json_output:
         print_json({
@@ -64,45 +78,10 @@ def import_command(
             "new": report.new,
         })
     for _path, reason in report.errors:
-        err_console.print(f"error: {terminal_safe(reason)}")
+        say(f"error: {reason}")
     for item in failed:
         names = ", ".join(c.name for c in item.verification.failures)
-        err_console.print(f"failed checks in {terminal_safe(item.source)}: {names}")
-    err_console.print(f"imported {len(report.imported)} item(s), {report.new} new, "
-                      f"{len(failed)} with failed checks, {len(report.errors)} unreadable")
+        say(f"failed checks in {item.source}: {names}")
+    say(f"imported {len(report.imported)} item(s), {report.new} new, {len(failed)} with failed "
+        f"checks, {len(report.errors)} unreadable")
     raise typer.Exit(ExitCode.FINDINGS if failed or report.errors else ExitCode.CLEAN)
-
-
-@app.command("entries")
-def entries_command(
-    component: Annotated[str | None, typer.Option(help="Only this component.")] = None,
-    limit: Annotated[int, typer.Option(help="The newest N (0: all).")] = 100,
-    db: DbOption = None,
-    json_output: Annotated[bool, typer.Option("--json")] = False,
-) -> None:
-    """List stored entries and endorsements with each check's outcome."""
-    sessions = open_database(resolve_url(db))
-    with sessions() as session:
-        records = latest_records(session, component, limit or None)
-    if json_output:
-        print_json({"entries": [r.to_json() for r in records]})
-        return
-    table = Table()
-    for column in ("component", "log index", "integrated (UTC)", "subject", "status", "checks"):
-        table.add_column(column, overflow="fold")
-    for record in records:
-        data = record.to_json()
-        outcomes = [ok for _, ok, _ in record.checks]
-        failed = [name for name, ok, _ in record.checks if ok is False]
-        checks = f"{outcomes.count(True)} pass, {outcomes.count(None)} n/a" + (
-            f"; FAILED: {', '.join(failed)}" if failed else "")
-        status = ("ok" if record.ok else "FAILED") + ("" if record.logged else ", not logged")
-        table.add_row(
-            terminal_safe(record.component or "?"),
-            str(record.log_index) if record.log_index is not None else "-",
-            (data["integrated_time_utc"] or "-")[:19],
-            terminal_safe(record.subject_name or "-"),
-            status,
-            checks,
-        )
-    out_console.print(table)

@@ -7,4 +7,4 @@ from auditor.cli.app import app, out_console
 @app.command("version")
 def version() -> None:
     """Print the auditor's version."""
-    out_console.print(__version__)
+    out_console().print(__version__)

@@ -11,12 +11,12 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from auditor.components import Kind
 from auditor.errors import InputError
 from auditor.measure.cmdline import MAX_CMDLINE_BYTES, cmdline_matches
 from auditor.oak.messages import parse_firmware_attachment, parse_kernel_attachment
-from auditor.reconcile.endorsed import EndorsedValue, inline_subject_matches
 from auditor.reconcile.local import LocalValue
-from auditor.reconcile.manifest import Kind
+from auditor.store.views import EndorsementView, inline_subject_matches
 from auditor.verify.statement import DigestComparison, compare_digests
 
 
@@ -34,7 +34,7 @@ class Comparison:
     how: dict[str, Any] = field(default_factory=dict)
 
 
-def _attachment_missing(endorsed: EndorsedValue) -> Comparison | None:
+def _attachment_missing(endorsed: EndorsementView) -> Comparison | None:
     if endorsed.subject is None:
         return Comparison(Outcome.UNDECIDABLE, "the endorsement's inline subject (the "
                           "attachment naming the measurements) is not available")
@@ -44,7 +44,7 @@ def _attachment_missing(endorsed: EndorsedValue) -> Comparison | None:
     return None
 
 
-def _stage0(local: LocalValue, endorsed: EndorsedValue) -> Comparison:
+def _stage0(local: LocalValue, endorsed: EndorsementView) -> Comparison:
     missing = _attachment_missing(endorsed)
     if missing:
         return missing
@@ -74,7 +74,7 @@ def _stage0(local: LocalValue, endorsed: EndorsedValue) -> Comparison:
                       "vCPU count) equals an endorsed one")
 
 
-def _kernel(local: LocalValue, endorsed: EndorsedValue) -> Comparison:
+def _kernel(local: LocalValue, endorsed: EndorsementView) -> Comparison:
     missing = _attachment_missing(endorsed)
     if missing:
         return missing
@@ -91,7 +91,7 @@ def _kernel(local: LocalValue, endorsed: EndorsedValue) -> Comparison:
                       f"{variants[0]})", {"setup_variant": variants[0]})
 
 
-def _cmdline(local: LocalValue, endorsed: EndorsedValue) -> Comparison:
+def _cmdline(local: LocalValue, endorsed: EndorsementView) -> Comparison:
     missing = _attachment_missing(endorsed)
     if missing:
         return missing
@@ -107,7 +107,7 @@ def _cmdline(local: LocalValue, endorsed: EndorsedValue) -> Comparison:
     return Comparison(Outcome.MISMATCH, "the cmdline does not match the endorsed regex")
 
 
-def _file(local: LocalValue, endorsed: EndorsedValue) -> Comparison:
+def _file(local: LocalValue, endorsed: EndorsementView) -> Comparison:
     assert local.sha256 is not None
     outcome = compare_digests({"sha256": local.sha256.hex()}, endorsed.subject_digests)
     if outcome is DigestComparison.MATCH:
@@ -122,7 +122,7 @@ _COMPARE = {Kind.STAGE0: _stage0, Kind.KERNEL: _kernel, Kind.CMDLINE: _cmdline,
             Kind.FILE: _file}
 
 
-def compare(local: LocalValue, endorsed: EndorsedValue) -> Comparison:
+def compare(local: LocalValue, endorsed: EndorsementView) -> Comparison:
     if endorsed.statement_format != "oak-endorsement-v1":
         return Comparison(Outcome.UNDECIDABLE, f"statement format {endorsed.statement_format}: "
                           "not interpreted")

@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from auditor.components import Kind, kind_of
 from auditor.measure.artifact import read_artifact, sha256_file
 from auditor.measure.evidence import ObservedEvidence, read_evidence
 from auditor.measure.kernel import measure_kernel_file
 from auditor.measure.stage0 import measure_stage0
-from auditor.reconcile.manifest import ComponentInput, Kind, Release, kind_of
+from auditor.reconcile.manifest import ComponentInput, Release
 
 #: stage0 ROMs are 512 KiB; refuse to load anything absurd into memory.
 _MAX_ROM = 64 << 20

@@ -21,32 +21,11 @@ from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass, field
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from auditor.components import Kind, kind_of
 from auditor.errors import ConfigError
-
-
-class Kind(StrEnum):
-    """How a component's measurement is recomputed and what its endorsement vouches for."""
-
-    STAGE0 = "stage0"  # SEV-SNP launch digest; endorsed via a FirmwareAttachment
-    KERNEL = "kernel"  # kernel image + setup digests; endorsed via a KernelAttachment
-    CMDLINE = "cmdline"  # a string; endorsed as a regex (inline subject)
-    FILE = "file"  # sha256 of the file is the statement subject (initrd, system image, ...)
-
-
-_KINDS = {
-    "stage0": Kind.STAGE0,
-    "kernel": Kind.KERNEL,
-    "kernel_cmd_line": Kind.CMDLINE,
-    "cmdline": Kind.CMDLINE,
-}
-
-
-def kind_of(component: str) -> Kind:
-    return _KINDS.get(component, Kind.FILE)
 
 
 @dataclass(frozen=True)

@@ -10,13 +10,12 @@ from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from auditor import __version__
-from auditor.audit import run_summary
-from auditor.reconcile.endorsed import EndorsedValue, load_endorsed
-from auditor.store import models
+from auditor.store import reads
+from auditor.store.runs import FindingRecord, RunView, run_findings
+from auditor.store.views import EndorsementView, endorsement_views
 from auditor.verify.entry import CHECK_NAMES
 
 SCHEMA_VERSION = 1
@@ -29,32 +28,31 @@ def _iso(moment: datetime | None) -> str | None:
 
 
 def logs_section(session: Session) -> list[dict[str, Any]]:
-    logs = []
-    for log in session.scalars(select(models.Log).order_by(models.Log.id)):
-        heads = []
-        for shard in session.scalars(select(models.Shard).where(models.Shard.log_pk == log.id)
-                                     .order_by(models.Shard.id)):
-            head = session.scalar(select(models.StoredCheckpoint)
-                                  .where(models.StoredCheckpoint.shard_pk == shard.id)
-                                  .order_by(models.StoredCheckpoint.size.desc()).limit(1))
-            if head is not None:
-                heads.append({"tree_id": shard.tree_id, "tree_size": head.size,
-                              "root_hash": head.root_hash, "checkpoint": head.note,
-                              "frozen": shard.frozen})
-        logs.append({"log_id": log.log_id, "name": log.name, "heads": heads})
-    return logs
+    return [{"log_id": log.log_id, "name": log.name,
+             "heads": [{"tree_id": h.tree_id, "tree_size": h.tree_size, "root_hash": h.root_hash,
+                        "checkpoint": h.checkpoint, "frozen": h.frozen} for h in log.heads]}
+            for log in reads.log_heads(session)]
 
 
 def _components(session: Session) -> list[dict[str, Any]]:
     by_component: dict[str, list[dict[str, str]]] = {}
-    for key in session.scalars(select(models.ComponentKey).order_by(models.ComponentKey.component,
-                                                                    models.ComponentKey.id)):
+    for key in reads.pinned_keys(session):
         by_component.setdefault(key.component, []).append(
-            {"sha256": key.key_sha256, "source": key.source})
+            {"sha256": key.sha256, "source": key.source})
     return [{"name": name, "keys": keys} for name, keys in by_component.items()]
 
 
-def endorsement_item(value: EndorsedValue, matched: dict[str, list[str]]) -> dict[str, Any]:
+def finding_item(record: FindingRecord) -> dict[str, Any]:
+    from auditor.findings import RULES
+
+    rule = RULES[record.rule]
+    return {"rule": record.rule, "severity": record.severity, "title": rule.title,
+            "component": record.component, "release": record.release, "detail": record.detail,
+            "explanation": rule.explanation, "evidence": record.evidence,
+            "fingerprint": record.fingerprint, "suppressed": record.suppressed}
+
+
+def endorsement_item(value: EndorsementView, matched: dict[str, list[str]]) -> dict[str, Any]:
     return {
         "component": value.component,
         "key_sha256": value.signer_key_sha256,
@@ -76,15 +74,11 @@ def endorsement_item(value: EndorsedValue, matched: dict[str, list[str]]) -> dic
     }
 
 
-def build_report(session: Session, run: models.Run, exit_code: int | None = None) -> dict[str, Any]:
-    summary = run_summary(run)
-    findings: list[dict[str, Any]] = summary.get("findings", [])
-    crawl = summary.get("crawl") or {}
-    fingerprints = {f["fingerprint"] for f in findings}
-    findings = findings + [f for f in crawl.get("findings", [])
-                           if f["fingerprint"] not in fingerprints]
+def build_report(session: Session, run: RunView, exit_code: int | None = None) -> dict[str, Any]:
+    summary = run.summary
+    findings = [finding_item(f) for f in run_findings(session, run.id)]
     matched: dict[str, list[str]] = summary.get("matched", {})
-    endorsements = [endorsement_item(v, matched) for v in load_endorsed(session)]
+    endorsements = [endorsement_item(v, matched) for v in endorsement_views(session)]
     open_findings = [f for f in findings if f["suppressed"] is None]
     return {
         "schema_version": SCHEMA_VERSION,

@@ -6,7 +6,6 @@ renderer may rely on its shape; a document that does not follow it is an `InputE
 
 from __future__ import annotations
 
-from enum import StrEnum
 from typing import Any
 
 from auditor.errors import InputError
@@ -15,6 +14,7 @@ from auditor.report.html_page import HtmlFormat
 from auditor.report.interface import ReportFormat
 from auditor.report.json_document import JsonFormat
 from auditor.report.jsonl import JsonLinesFormat
+from auditor.report.kinds import OutputFormat
 from auditor.report.markdown import MarkdownFormat
 from auditor.report.sarif import SarifFormat
 from auditor.report.validate import validate_report
@@ -22,16 +22,8 @@ from auditor.report.validate import validate_report
 __all__ = ["OutputFormat", "ReportFormat", "render", "validate_report"]
 
 
-class OutputFormat(StrEnum):
-    JSON = "json"
-    JSONL = "jsonl"
-    CSV = "csv"
-    MD = "md"
-    HTML = "html"
-    SARIF = "sarif"
-
-    def formatter(self) -> ReportFormat:
-        return _FORMATTERS[self]()
+def formatter(fmt: OutputFormat) -> ReportFormat:
+    return _FORMATTERS[fmt]()
 
 
 _FORMATTERS: dict[OutputFormat, type[ReportFormat]] = {
@@ -52,4 +44,4 @@ def render(report: dict[str, Any], fmt: OutputFormat | str) -> str:
         choices = ", ".join(member.value for member in OutputFormat)
         raise InputError(f"unknown report format {fmt!r}: choose one of {choices}") from None
     validate_report(report)
-    return output.formatter().render(report)
+    return formatter(output).render(report)

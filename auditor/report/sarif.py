@@ -149,7 +149,7 @@ class SarifFormat(ReportFormat):
 
     def render(self, report: dict[str, Any]) -> str:
         rules = list(RULES.values())
-        rule_index = {rule.id: index for index, rule in enumerate(rules)}
+        rule_index = {str(rule.id): index for index, rule in enumerate(rules)}
         location = config_location(report["run"]["config"], self.root)
         document = {
             "$schema": SARIF_SCHEMA,

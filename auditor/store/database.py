@@ -1,14 +1,15 @@
 """Opening the database, and keeping its schema at the migrations' head.
 
-The URL is one setting: `--db`, else `AUDITOR_DB`, else a SQLite file in the user's data
-directory. A brand-new database is created at head; an existing one at an older revision is
-refused until `audit db upgrade` (which backs a SQLite file up first) migrates it.
+The URL is one setting (`auditor.settings`). A brand-new database is created at head by the
+commands that write; read-only commands refuse a database that does not exist. An existing one
+at an older revision is refused until `audit db upgrade` (which backs a SQLite file up first)
+migrates it; one written by a newer auditor is refused with that reason. Alembic is imported
+only to create or migrate a schema: queries start without it.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -16,35 +17,26 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import platformdirs
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError, DatabaseError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from auditor.errors import ConfigError
 
-ENV_DB = "AUDITOR_DB"
+if TYPE_CHECKING:
+    from alembic.config import Config
+
+#: Every schema revision this auditor knows, oldest first (a test checks them against Alembic's
+#: scripts). Knowing them without Alembic keeps a query's start-up light.
+REVISIONS = ("0001", "0002", "0003", "0004")
+HEAD_REVISION = REVISIONS[-1]
 #: How long to wait out a transiently locked SQLite database when opening it (seconds).
 _LOCKED_BUDGET = 30.0
 #: pg_advisory_xact_lock key (a bigint): one process at a time creates or migrates the schema.
 _SCHEMA_LOCK = int.from_bytes(hashlib.sha256(b"auditor schema").digest()[:8], "big") >> 1
-
-
-def default_url() -> str:
-    data_dir = Path(platformdirs.user_data_dir("auditor", appauthor=False))
-    return f"sqlite:///{data_dir / 'auditor.db'}"
-
-
-def resolve_url(flag: str | None) -> str:
-    """flag > environment > default (STYLE.md precedence)."""
-    return flag or os.environ.get(ENV_DB) or default_url()
 
 
 def migrations_dir() -> Path:
@@ -95,6 +87,8 @@ def make_engine(url: str) -> Engine:
 
 
 def alembic_config(url: str) -> Config:
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(migrations_dir()))
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
@@ -102,9 +96,7 @@ def alembic_config(url: str) -> Config:
 
 
 def head_revision() -> str:
-    head = ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
-    assert head is not None
-    return head
+    return HEAD_REVISION
 
 
 def current_revision(engine: Engine) -> str | None:
@@ -116,13 +108,33 @@ def current_revision(engine: Engine) -> str | None:
     while True:
         try:
             with engine.connect() as connection:
-                return MigrationContext.configure(connection).get_current_revision()
+                return _revision(connection)
         except OperationalError as error:
             locked = "locked" in str(error.orig)
             if not locked or time.monotonic() + delay > deadline:
-                raise ConfigError(f"cannot connect to the database: {error.orig}") from None
+                raise ConfigError(f"cannot open the database: {error.orig}") from None
             time.sleep(delay)
             delay = min(delay * 2, 0.5)
+
+
+def _revision(connection: Connection) -> str | None:
+    try:
+        if "alembic_version" not in inspect(connection).get_table_names():
+            return None
+        return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    except DatabaseError as error:  # "file is not a database", a foreign schema
+        raise ConfigError(f"{_shown(connection.engine.url)} is not an auditor database "
+                          f"({_first_line(error.orig)})") from None
+
+
+def _shown(url: object) -> str:
+    parsed = make_url(str(url))
+    return parsed.database or "" if parsed.get_backend_name() == "sqlite" else \
+        parsed.render_as_string(hide_password=True)
+
+
+def _first_line(error: BaseException | None) -> str:
+    return str(error).splitlines()[0] if error is not None and str(error) else "unreadable"
 
 
 def _is_empty(engine: Engine | Connection) -> bool:
@@ -168,6 +180,8 @@ def _schema_lock(url: str) -> Iterator[Connection]:
 
 
 def _migrate(connection: Connection, url: str) -> None:
+    from alembic import command
+
     config = alembic_config(url)
     config.attributes["connection"] = connection  # migrations/env.py runs on it
     command.upgrade(config, "head")
@@ -199,7 +213,8 @@ def backup_sqlite(url: str) -> Path | None:
 def upgrade(url: str) -> tuple[str | None, str, Path | None]:
     """Migrate to head; returns (revision before, revision after, SQLite backup path)."""
     with _schema_lock(url) as connection:
-        before = MigrationContext.configure(connection).get_current_revision()
+        before = _revision(connection)
+        _refuse_newer(before, url)
         backup = None
         if before != head_revision() and not _is_empty(connection):
             backup = backup_sqlite(url)
@@ -214,18 +229,47 @@ def _create_schema(url: str) -> None:
             _migrate(connection, url)
 
 
-def open_database(url: str) -> sessionmaker[Session]:
-    """A session factory on an up-to-date schema; a new, empty database is created at head."""
+def _refuse_newer(revision: str | None, url: str) -> None:
+    # Revision ids are zero-padded counters: an unknown one beyond our head is from the future.
+    if revision is not None and revision not in REVISIONS and revision > HEAD_REVISION:
+        raise ConfigError(
+            f"the database {_shown(url)} was written by a newer auditor (schema revision "
+            f"{revision}; this auditor knows up to {HEAD_REVISION}): upgrade the auditor")
+
+
+def _exists(url: str) -> bool:
+    """Whether a database is there to read (a SQLite file; any server database)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return True
+    return Path(parsed.database).exists()
+
+
+def open_database(url: str, *, create: bool = True) -> sessionmaker[Session]:
+    """A session factory on an up-to-date schema.
+
+    `create`: a new, empty database is created at head (commands that write); otherwise a
+    missing or empty database is a ConfigError (queries must not invent an empty store and
+    report "nothing found").
+    """
+    missing = (f"no database at {_shown(url)}: run `audit run` (or `audit db upgrade`) "
+               "first, or point --db / AUDITOR_DB at the right one")
+    if not create and not _exists(url):
+        raise ConfigError(missing)
     engine = make_engine(url)
     revision = current_revision(engine)
     if revision is None and _is_empty(engine):
+        if not create:
+            engine.dispose()
+            raise ConfigError(missing)
         engine.dispose()
         _create_schema(url)
         revision = current_revision(engine)
-    if revision != head_revision():
+    _refuse_newer(revision, url)
+    if revision != HEAD_REVISION:
         raise ConfigError(
             f"the database schema is at revision {revision or 'none'} but this auditor needs "
-            f"{head_revision()}: run `audit db upgrade` (SQLite files are backed up first)"
+            f"{HEAD_REVISION}: run `audit db upgrade` (SQLite files are backed up first)"
         )
     return sessionmaker(engine, expire_on_commit=False)
 

@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -77,6 +78,10 @@ class StoredCheckpoint(Base):
     note: Mapped[str] = mapped_column(Text)
     signature_ok: Mapped[bool] = mapped_column(Boolean)
     seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    #: Proven (RFC 9162 consistency) to be a prefix of a larger stored checkpoint of the shard.
+    #: The others are the tips of the history we saw: one for an honest log, several once it
+    #: showed a split view. Every new checkpoint is checked against every tip.
+    extended: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class ComponentKey(Base):
@@ -103,6 +108,14 @@ class Entry(Base):
     log_pk: Mapped[int] = mapped_column(ForeignKey("logs.id"))
     leaf_hash: Mapped[str] = mapped_column(String(64))
     uuid: Mapped[str | None] = mapped_column(String(80))
+    #: The component it belongs to: the one whose pinned key signed it, else the one under whose
+    #: key the log listed it (a foreign entry listed under a pinned key is that key's problem).
+    component: Mapped[str | None] = mapped_column(String(128), index=True)
+    #: Worth another look on the next crawl: its latest verification failed a check of what
+    #: the log served (proof, checkpoint, signed timestamp: maybe a transient fault), or its
+    #: statement could not be fetched yet.
+    recheck: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false(),
+                                          index=True)
     rekor_version: Mapped[int] = mapped_column(Integer)
     tree_id: Mapped[int | None] = mapped_column(BigInteger)
     log_index: Mapped[int] = mapped_column(BigInteger, index=True)
@@ -224,3 +237,62 @@ class ScanCursor(Base):
     to_index: Mapped[int] = mapped_column(BigInteger)
     #: The next virtual index to inspect; advanced only after a batch is stored.
     next_index: Mapped[int] = mapped_column(BigInteger)
+
+
+class LogFault(Base):
+    """Something a log did that a sound log never does, proven by what it signed.
+
+    A split view, a rollback, a fork, a frozen shard that grew, a signed head whose unsigned
+    fields disagree with it, a checkpoint that does not verify. Stored once per fingerprint and
+    reported by every later run (a run never forgets what an earlier run proved) until an
+    operator suppresses the finding.
+    """
+
+    __tablename__ = "log_faults"
+    __table_args__ = (UniqueConstraint("fingerprint"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    log_pk: Mapped[int | None] = mapped_column(ForeignKey("logs.id"), index=True)
+    tree_id: Mapped[int | None] = mapped_column(BigInteger)
+    rule: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(32))
+    fingerprint: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[str] = mapped_column(Text)
+    #: JSON: both checkpoints, sizes, the fields that disagreed.
+    evidence: Mapped[str] = mapped_column(Text)
+    identity: Mapped[str] = mapped_column(String(256))
+    first_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class PendingEntry(Base):
+    """An entry the log listed under a component key that we have not been able to fetch.
+
+    A log that withholds entries must not look complete: every run tries these again and stays
+    incomplete (exit 3), naming them, until the log serves them.
+    """
+
+    __tablename__ = "pending_entries"
+    __table_args__ = (UniqueConstraint("log_pk", "uuid"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    log_pk: Mapped[int] = mapped_column(ForeignKey("logs.id"))
+    uuid: Mapped[str] = mapped_column(String(80))
+    component: Mapped[str | None] = mapped_column(String(128))
+    reason: Mapped[str] = mapped_column(Text)
+    first_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_tried: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    attempts: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class RunFinding(Base):
+    """A finding as one run reported it (suppressed or not), so reports stream from here."""
+
+    __tablename__ = "run_findings"
+    __table_args__ = (UniqueConstraint("run_pk", "finding_pk"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_pk: Mapped[int] = mapped_column(ForeignKey("runs.id"), index=True)
+    finding_pk: Mapped[int] = mapped_column(ForeignKey("findings.id"))
+    #: JSON {"reason", "expires"} of the suppression that applied in this run, or NULL.
+    suppression: Mapped[str | None] = mapped_column(Text)
+    #: The finding's detail and evidence (JSON) as this run saw them.
+    detail: Mapped[str] = mapped_column(Text)
+    evidence: Mapped[str] = mapped_column(Text)

@@ -23,8 +23,8 @@ from sqlalchemy.orm import Session, make_transient_to_detached
 from auditor import __version__
 from auditor.source.entry import LogEntry
 from auditor.store import models
-from auditor.verify.checkpoint import CheckpointFormatError, parse_checkpoint
-from auditor.verify.entry import Verification
+from auditor.verify.checkpoint import Checkpoint
+from auditor.verify.entry import SERVED_CHECKS, Verification
 from auditor.verify.merkle import leaf_hash
 from auditor.verify.statement import StatementFormat
 from auditor.verify.trust import LogKey
@@ -153,17 +153,14 @@ def shard_row(session: Session, log: models.Log, tree_id: int) -> models.Shard:
                 frozen=False, first_seen=now())
 
 
-def checkpoint_row(
-    session: Session, shard: models.Shard, note: str, signature_ok: bool
-) -> models.StoredCheckpoint | None:
-    try:
-        checkpoint = parse_checkpoint(note)
-    except CheckpointFormatError:
-        return None
+def checkpoint_row(session: Session, shard: models.Shard, checkpoint: Checkpoint,
+                   signature_ok: bool) -> models.StoredCheckpoint:
     return memo(
         session, models.StoredCheckpoint,
         {"shard_pk": shard.id, "size": checkpoint.size, "root_hash": checkpoint.root_hash.hex()},
-        note=note, signature_ok=signature_ok, seen_at=now())
+        note=checkpoint.raw, signature_ok=signature_ok, seen_at=now(),
+        # An unverified checkpoint proves nothing; it never becomes a tip of the history.
+        extended=not signature_ok)
 
 
 @dataclass(frozen=True)
@@ -183,18 +180,19 @@ class EndorsementRecord:
 
 
 def _entry_row(session: Session, entry: LogEntry, raw: bytes, raw_format: str,
-               verification: Verification, log_key: LogKey | None) -> tuple[models.Entry, bool]:
+               verification: Verification, log_key: LogKey | None, component: str | None,
+               again: bool) -> tuple[models.Entry, bool]:
     log = log_row(session, entry.log_id, log_key)
     leaf = leaf_hash(entry.body).hex()
     checkpoint = None
     tree_id = entry.tree_id
-    if tree_id is not None and entry.proof is not None and entry.proof.checkpoint:
+    if tree_id is not None and verification.checkpoint is not None:
         shard = shard_row(session, log, tree_id)
-        checkpoint = checkpoint_row(session, shard, entry.proof.checkpoint,
-                                    verification.check("checkpoint_signature").ok is True)
+        checkpoint = checkpoint_row(session, shard, verification.checkpoint,
+                                    verification.checkpoint_verified)
     summary = verification.summary()
     body = verification.body
-    return get_or_create(
+    row, created = get_or_create(
         session, models.Entry, {"log_pk": log.id, "leaf_hash": leaf},
         uuid=entry.uuid, rekor_version=entry.rekor_version, tree_id=tree_id,
         log_index=entry.log_index, shard_index=entry.proof.log_index if entry.proof else None,
@@ -202,7 +200,15 @@ def _entry_row(session: Session, entry: LogEntry, raw: bytes, raw_format: str,
         api_version=summary["api_version"], signed_digest=body.digest.hex() if body else None,
         signer_key_sha256=body.key.key_id.hex() if body else None, raw=raw,
         raw_format=raw_format, checkpoint_pk=checkpoint.id if checkpoint else None,
+        component=component,
     )
+    if again and not created:
+        # A fresh copy of a stored entry (the earlier one failed a served check): keep the
+        # document that is verified now, so a later re-check starts from it.
+        row.raw, row.raw_format = raw, raw_format
+        row.checkpoint_pk = checkpoint.id if checkpoint else row.checkpoint_pk
+        row.component = component or row.component
+    return row, created
 
 
 def _endorsement_row(session: Session, record: EndorsementRecord, entry: models.Entry | None,
@@ -230,6 +236,12 @@ def _endorsement_row(session: Session, record: EndorsementRecord, entry: models.
     )
 
 
+def needs_recheck(verification: Verification, record: EndorsementRecord) -> bool:
+    """Whether a later crawl should look at the entry again (see `models.Entry.recheck`)."""
+    served = any(c.ok is False and c.name in SERVED_CHECKS for c in verification.checks)
+    return served or (verification.body is not None and record.statement is None)
+
+
 def store_verification(
     session: Session,
     verification: Verification,
@@ -238,17 +250,26 @@ def store_verification(
     raw: bytes | None = None,
     raw_format: str = "rekor-v1",
     log_key: LogKey | None = None,
+    component: str | None = None,
+    again: bool = False,
 ) -> StoredItem:
-    """Store an entry (with its raw document), its endorsement and the check results."""
+    """Store an entry (with its raw document), its endorsement and the check results.
+
+    The same entry and endorsement twice add nothing, unless `again`: a fresh verification
+    of a stored entry is recorded beside the earlier ones (the latest one counts).
+    """
     entry_row = None
     entry_new = False
     if verification.entry is not None:
         assert raw is not None
         entry_row, entry_new = _entry_row(session, verification.entry, raw, raw_format,
-                                          verification, log_key)
+                                          verification, log_key, component or record.component,
+                                          again)
     endorsement_row, endorsement_new = _endorsement_row(session, record, entry_row, verification)
-    if not (entry_new or endorsement_new):
+    if not (entry_new or endorsement_new or again):
         return StoredItem(False, False, False)
+    if entry_row is not None:
+        entry_row.recheck = needs_recheck(verification, record)
     stored = models.Verification(
         entry_pk=entry_row.id if entry_row else None,
         endorsement_pk=endorsement_row.id if endorsement_row else None,

@@ -1,18 +1,24 @@
-"""Runs and their findings: one row per run, one row per finding fingerprint."""
+"""Runs and their findings: one row per run, one row per finding fingerprint, and one row per
+finding a run reported (so reports stream them from the database)."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from auditor import __version__
 from auditor.findings import Finding
 from auditor.store import models
 from auditor.store.repository import get_or_create
+
+#: Findings written per flush while a run is recorded.
+_BATCH = 1000
 
 
 def record_run(sessions: sessionmaker[Session], kind: str, started: datetime,
@@ -25,20 +31,101 @@ def record_run(sessions: sessionmaker[Session], kind: str, started: datetime,
                          summary=json.dumps(summary, default=str), tool_version=__version__)
         session.add(run)
         session.flush()
-        for finding in findings:
+        for count, finding in enumerate(findings, 1):
             _upsert_finding(session, finding, run)
+            if count % _BATCH == 0:
+                session.flush()
+                session.expunge_all()  # keep memory flat on a large store
+                session.add(run)
         return run.id
 
 
 def _upsert_finding(session: Session, finding: Finding, run: models.Run) -> None:
+    evidence = json.dumps(finding.evidence, sort_keys=True, default=str)
     stored, created = get_or_create(
         session, models.StoredFinding, {"fingerprint": finding.fingerprint},
         rule=finding.rule, severity=finding.severity.value, component=finding.component,
-        release=finding.release, detail=finding.detail,
-        evidence=json.dumps(finding.evidence, sort_keys=True, default=str),
+        release=finding.release, detail=finding.detail, evidence=evidence,
         first_seen=run.started_at, last_seen=run.started_at, first_run_pk=run.id,
         last_run_pk=run.id)
     if not created:
         stored.last_seen = run.started_at
         stored.last_run_pk = run.id
         stored.detail = finding.detail
+        stored.evidence = evidence
+    suppression = finding.suppressed_by
+    get_or_create(session, models.RunFinding, {"run_pk": run.id, "finding_pk": stored.id},
+                  suppression=None if suppression is None else json.dumps(
+                      {"reason": suppression.reason, "expires": suppression.expires.isoformat()}),
+                  detail=finding.detail, evidence=evidence)
+
+
+@dataclass(frozen=True)
+class RunView:
+    id: int
+    kind: str
+    started_at: datetime
+    finished_at: datetime | None
+    complete: bool
+    exit_code: int | None
+    summary: dict[str, Any]
+
+
+def _view(run: models.Run) -> RunView:
+    try:
+        summary = json.loads(run.summary or "{}")
+    except ValueError:
+        summary = {}
+    return RunView(run.id, run.kind, _aware(run.started_at), _aware(run.finished_at)
+                   if run.finished_at else None, run.complete, run.exit_code,
+                   summary if isinstance(summary, dict) else {})
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def latest_run(session: Session, kinds: tuple[str, ...] | None = ("run", "reconcile")
+               ) -> RunView | None:
+    """The newest run of these kinds (None: of any kind)."""
+    query = select(models.Run).order_by(models.Run.id.desc()).limit(1)
+    if kinds is not None:
+        query = query.where(models.Run.kind.in_(kinds))
+    run = session.scalar(query)
+    return None if run is None else _view(run)
+
+
+def run_by_id(session: Session, run_id: int) -> RunView | None:
+    run = session.get(models.Run, run_id)
+    return None if run is None else _view(run)
+
+
+@dataclass(frozen=True)
+class FindingRecord:
+    """A finding as a run reported it: what reports and queries show."""
+
+    rule: str
+    severity: str
+    component: str | None
+    release: str | None
+    detail: str
+    evidence: dict[str, Any]
+    fingerprint: str
+    suppressed: dict[str, str] | None
+    first_seen: datetime
+    last_seen: datetime
+
+
+def run_findings(session: Session, run_id: int) -> Iterator[FindingRecord]:
+    """The findings run `run_id` reported, streamed in a stable order."""
+    query = (select(models.RunFinding, models.StoredFinding)
+             .join(models.StoredFinding, models.StoredFinding.id == models.RunFinding.finding_pk)
+             .where(models.RunFinding.run_pk == run_id)
+             .order_by(models.RunFinding.id)
+             .execution_options(yield_per=_BATCH))
+    for row, finding in session.execute(query):
+        yield FindingRecord(
+            finding.rule, finding.severity, finding.component, finding.release, row.detail,
+            json.loads(row.evidence), finding.fingerprint,
+            json.loads(row.suppression) if row.suppression else None,
+            _aware(finding.first_seen), _aware(finding.last_seen))

@@ -7,10 +7,12 @@ store records and the reports show. Recipes: DOMAIN.md §5 (Rekor v1) and §6 (R
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from enum import StrEnum
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
@@ -40,23 +42,34 @@ from auditor.verify.statement import (
 )
 from auditor.verify.trust import LogKey, LogKeyring
 
-CHECK_NAMES = (
-    "leaf_hash",
-    "log_id",
-    "inclusion_proof",
-    "checkpoint_signature",
-    "checkpoint_matches_proof",
-    "set",
-    "body",
-    "body_signature",
-    "endorser_key",
-    "artifact_hash",
-    "endorsement_signature",
-    "statement",
-    "validity",
-    "subject",
-)
+
+class CheckName(StrEnum):
+    """The named checks, in the order they are run, stored and reported."""
+
+    LEAF_HASH = "leaf_hash"
+    LOG_ID = "log_id"
+    INCLUSION_PROOF = "inclusion_proof"
+    CHECKPOINT_SIGNATURE = "checkpoint_signature"
+    CHECKPOINT_MATCHES_PROOF = "checkpoint_matches_proof"
+    SET = "set"
+    BODY = "body"
+    BODY_SIGNATURE = "body_signature"
+    ENDORSER_KEY = "endorser_key"
+    ARTIFACT_HASH = "artifact_hash"
+    ENDORSEMENT_SIGNATURE = "endorsement_signature"
+    STATEMENT = "statement"
+    VALIDITY = "validity"
+    SUBJECT = "subject"
+
+
+CHECK_NAMES = tuple(CheckName)
 LOG_CHECKS = CHECK_NAMES[:7]
+#: Checks whose outcome depends on what the log served at fetch time (a proof, a checkpoint, a
+#: signed timestamp), not on the entry's own bytes: a failure may be a transient fault and is
+#: re-checked against a fresh copy on the next crawl.
+SERVED_CHECKS = frozenset({CheckName.LOG_ID, CheckName.INCLUSION_PROOF,
+                           CheckName.CHECKPOINT_SIGNATURE, CheckName.CHECKPOINT_MATCHES_PROOF,
+                           CheckName.SET})
 
 
 @dataclass(frozen=True)
@@ -101,12 +114,19 @@ class EndorsementMaterial:
 
 @dataclass(frozen=True)
 class Verification:
+    """Everything one verification established, parsed once and carried to the store."""
+
     checks: tuple[Check, ...]
     entry: LogEntry | None
     body: EntryBody | None = None
     statement: Statement | None = None
     signer: PublicKey | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    #: The entry's checkpoint, parsed; `checkpoint_verified` when a pinned log key signed it.
+    checkpoint: Checkpoint | None = None
+    checkpoint_verified: bool = False
+    #: The pinned log key the entry's logID named (valid at its time), if any.
+    log_key: LogKey | None = None
 
     @property
     def ok(self) -> bool:
@@ -205,32 +225,37 @@ def expected_origin(entry: LogEntry, log_key: LogKey, signer_name: str) -> tuple
     return None, f"the entry carries no tree id; origin must read '{name} - <treeID>'"
 
 
-def _checkpoint(entry: LogEntry, log_key: LogKey | None) -> tuple[Check, Check]:
+def _checkpoint(entry: LogEntry,
+                log_key: LogKey | None) -> tuple[Check, Check, Checkpoint | None]:
+    """The two checkpoint checks, and the checkpoint itself when it parses."""
     proof = entry.proof
     if proof is None:
         reason = "no inclusion proof, hence no checkpoint"
-        return failed("checkpoint_signature", reason), skipped("checkpoint_matches_proof", reason)
+        return (failed("checkpoint_signature", reason),
+                skipped("checkpoint_matches_proof", reason), None)
     if proof.checkpoint is None:
         return (
             failed("checkpoint_signature", "no checkpoint: the inclusion proof's root hash is "
                    "unauthenticated"),
             skipped("checkpoint_matches_proof", "no checkpoint to compare"),
+            None,
         )
     try:
         checkpoint = parse_checkpoint(proof.checkpoint)
     except CheckpointFormatError as error:
         return (failed("checkpoint_signature", f"malformed checkpoint: {error}"),
-                skipped("checkpoint_matches_proof", "malformed checkpoint"))
+                skipped("checkpoint_matches_proof", "malformed checkpoint"), None)
     if log_key is None:
         return (failed("checkpoint_signature", "no pinned log key for this entry's logID"),
-                _matches(entry, checkpoint, None, ""))
+                _matches(entry, checkpoint, None, ""), checkpoint)
     try:
         line = verify_checkpoint(checkpoint, note_verifiers(log_key, checkpoint))
     except CheckpointSignatureError as error:
-        return failed("checkpoint_signature", str(error)), _matches(entry, checkpoint, None, "")
+        return (failed("checkpoint_signature", str(error)),
+                _matches(entry, checkpoint, None, ""), checkpoint)
     signature = passed("checkpoint_signature", f"signed by {line.name} "
                        f"(key hint {line.key_hint.hex()})")
-    return signature, _matches(entry, checkpoint, log_key, line.name)
+    return signature, _matches(entry, checkpoint, log_key, line.name), checkpoint
 
 
 def _matches(entry: LogEntry, cp: Checkpoint, log_key: LogKey | None, signer: str) -> Check:
@@ -280,9 +305,10 @@ def _set(entry: LogEntry, log_key: LogKey | None, from_bundle: bool) -> Check:
     return passed("set", "signed entry timestamp verifies under the log key")
 
 
-def _body(entry: LogEntry, bundle: Bundle | None) -> tuple[EntryBody | None, Check]:
+def _body(entry: LogEntry, bundle: Bundle | None,
+          parsed: EntryBody | None = None) -> tuple[EntryBody | None, Check]:
     try:
-        body = parse_body(entry.body)
+        body = parsed or parse_body(entry.body)
     except BodyError as error:
         return None, failed("body", str(error))
     where = f"{body.kind} v{body.api_version}"
@@ -426,8 +452,8 @@ def _endorsement_signature(signer: PublicKey | None, body: EntryBody | None,
     return passed("endorsement_signature", f"signature over {what} verifies" + note)
 
 
-def _statement(raw: bytes | None,
-               required_claims: tuple[str, ...] = ()) -> tuple[Statement | None, Check]:
+def _statement(raw: bytes | None, required_claims: tuple[str, ...] = (),
+               pinned_signer: bool = False) -> tuple[Statement | None, Check]:
     if raw is None:
         return None, skipped("statement", "no statement given (--artifact)")
     try:
@@ -442,6 +468,11 @@ def _statement(raw: bytes | None,
         f"{statement.predicate_type}, not an Oak endorsement",
         StatementFormat.NOT_A_STATEMENT: "the artifact is not an in-toto statement",
     }[statement.format]
+    if statement.format is StatementFormat.NOT_A_STATEMENT and pinned_signer:
+        # A component key signs endorsements; bytes it signed that are no statement at all are
+        # a misuse of the key (or a broken release), not an unknown format to shrug at.
+        return statement, failed("statement", "a pinned endorser key signed bytes that are not "
+                                 "an in-toto statement (not UTF-8 JSON of that shape)")
     if detail is not None:
         return statement, skipped("statement", detail)
     subject = statement.subject
@@ -484,7 +515,8 @@ def _endorsement_checks(
     when: datetime | None, when_source: str,
 ) -> tuple[Statement | None, list[Check]]:
     content = SignedContent.of(material)
-    statement, statement_check = _statement(content.statement, material.required_claims)
+    pinned = signer is not None and signer in material.endorser_keys
+    statement, statement_check = _statement(content.statement, material.required_claims, pinned)
     return statement, [
         _endorser_key(signer, material.endorser_keys),
         _artifact_hash(body, material, statement),
@@ -504,13 +536,18 @@ def _judgement_time(entry: LogEntry | None, at: datetime | None) -> tuple[dateti
 
 
 def verify_entry(entry: LogEntry, keyring: LogKeyring,
-                 material: EndorsementMaterial | None = None) -> Verification:
+                 material: EndorsementMaterial | None = None, *,
+                 body: EntryBody | None = None) -> Verification:
+    """Every named check of `entry` and the endorsement beside it.
+
+    `body`: the entry's body when the caller already parsed it (it is not parsed again).
+    """
     material = material or EndorsementMaterial()
     integrated = _utc(entry.integrated_time) if entry.integrated_time else material.at
     log_key, log_id_detail = keyring.find(entry.log_id, integrated)
-    body, body_check = _body(entry, material.bundle)
+    body, body_check = _body(entry, material.bundle, body)
     signer = body.key if body else None
-    checkpoint_signature, checkpoint_matches = _checkpoint(entry, log_key)
+    checkpoint_signature, checkpoint_matches, checkpoint = _checkpoint(entry, log_key)
     when, when_source = _judgement_time(entry, material.at)
     statement, endorsement = _endorsement_checks(body, signer, material, when, when_source)
     checks = [
@@ -524,7 +561,16 @@ def verify_entry(entry: LogEntry, keyring: LogKeyring,
         _body_signature(body, SignedContent.of(material)),
         *endorsement,
     ]
-    return Verification(tuple(checks), entry, body, statement, signer)
+    return Verification(tuple(checks), entry, body, statement, signer, checkpoint=checkpoint,
+                        checkpoint_verified=checkpoint_signature.ok is True, log_key=log_key)
+
+
+def with_inline_subject(verification: Verification, subject: bytes) -> Verification:
+    """`verification` with its `subject` check redone for an inline subject found afterwards
+    (the statement names it, so it can only be fetched once the statement is read)."""
+    check = _subject(verification.statement, subject)
+    checks = tuple(check if c.name == CheckName.SUBJECT else c for c in verification.checks)
+    return dataclasses.replace(verification, checks=checks)
 
 
 def verify_unlogged(material: EndorsementMaterial) -> Verification:

@@ -6,11 +6,12 @@ formats that still sit in the log are classified as legacy, never crashed on (DO
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
+
+from auditor.source.json_input import JsonInputError, loads
 
 STATEMENT_V1 = "https://in-toto.io/Statement/v1"
 OAK_ENDORSEMENT_V1 = "https://project-oak.github.io/oak/tr/endorsement/v1"
@@ -148,8 +149,8 @@ def _oak_v1(document: dict[str, Any]) -> Statement:
 def parse_statement(raw: bytes) -> Statement:
     """Classify and read a statement. Raises StatementError only for a broken Oak v1 one."""
     try:
-        document = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+        document = loads(raw, "statement")
+    except JsonInputError:
         return Statement(StatementFormat.NOT_A_STATEMENT, None)
     if not isinstance(document, dict):
         return Statement(StatementFormat.NOT_A_STATEMENT, None)

@@ -15,13 +15,14 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from auditor.config import KeySet
-from auditor.crawl.crawler import Crawler, CrawlRequest
-from auditor.crawl.lock import RunLock
-from auditor.crawl.statements import DirectoryStore
+from auditor.crawl.interface import CrawlJob
+from auditor.crawl.rekor_v1 import RekorV1Source
+from auditor.keyset import KeySet
 from auditor.source.rekor_client import RekorClient
+from auditor.source.statements import DirectoryStore
 from auditor.store import models
 from auditor.store.database import engine_of, open_database
+from auditor.store.lock import RunLock
 from auditor.verify.keys import load_public_key
 from auditor.verify.trust import load_keyring
 from testlog import Endorser, RekorLog, RunningServer
@@ -327,8 +328,8 @@ def test_hung_responses_time_out_and_are_retried(world: World, db_url: str) -> N
     world.server.faults.hang(2, endpoint=Endpoint.RETRIEVE)
     with RekorClient(world.server.url, read_timeout=0.3, requests_per_second=1000,
                      backoff_base=0.01) as client:
-        crawler = Crawler(open_database(db_url), client, load_keyring([world.log_key], None),
-                          keyset, DirectoryStore(world.statements))
-        summary = crawler.run(CrawlRequest())
+        source = RekorV1Source(client, load_keyring([world.log_key], None))
+        summary = source.crawl(CrawlJob(open_database(db_url), keyset,
+                                        DirectoryStore(world.statements)))
     assert summary.complete and summary.retries == 2
     assert summary.new == len(world.pinned())

@@ -8,10 +8,11 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from auditor.config import KeySet
-from auditor.crawl.crawler import Crawler
-from auditor.crawl.statements import DirectoryStore
+from auditor.crawl.interface import CrawlJob
+from auditor.crawl.rekor_v1 import RekorV1Source
+from auditor.keyset import KeySet
 from auditor.source.rekor_client import RekorClient
+from auditor.source.statements import DirectoryStore
 from auditor.store import models
 from auditor.store.database import open_database
 from auditor.verify.keys import load_public_key
@@ -52,15 +53,14 @@ class CrawlSetup:
     def keyring(self) -> LogKeyring:
         return load_keyring([self.log_key], None)
 
-    def crawler(self, url: str) -> tuple[Crawler, RekorClient]:
+    def crawler(self, url: str) -> tuple[RekorV1Source, CrawlJob]:
         """A crawler with its own engine and HTTP client, as a separate process would have."""
         keyset = KeySet()
         for endorser in self.endorsers:
             keyset.add(endorser.name, load_public_key(endorser.public_pem), "test")
         client = RekorClient(self.server.url, requests_per_second=1000)
-        crawler = Crawler(open_database(url), client, self.keyring(), keyset,
-                          DirectoryStore(self.statements))
-        return crawler, client
+        job = CrawlJob(open_database(url), keyset, DirectoryStore(self.statements))
+        return RekorV1Source(client, self.keyring()), job
 
 
 def contents(url: str) -> dict[str, Any]:

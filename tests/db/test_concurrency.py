@@ -14,11 +14,14 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from auditor.crawl.crawler import CrawlRequest, CrawlSummary
-from auditor.crawl.history import HeadReport, observe_heads
+from auditor.crawl.interface import CrawlJob
+from auditor.crawl.rekor_v1 import RekorV1Crawl, RekorV1Source
+from auditor.crawl.summary import CrawlSummary
+from auditor.findings import Finding
+from auditor.keyset import KeySet
 from auditor.source.rekor_client import RekorClient
+from auditor.source.statements import EmptyStore
 from auditor.store.database import open_database
-from auditor.store.repository import log_row
 from auditor.verify.trust import load_keyring
 from testlog import Endorser, RekorLog, RunningServer
 from testlog.synthetic import add_endorsements
@@ -28,9 +31,11 @@ CRAWLERS = 4
 
 
 def crawl_once(setup: CrawlSetup, url: str) -> CrawlSummary:
-    crawler, client = setup.crawler(url)
-    with client:
-        summary = crawler.run(CrawlRequest())
+    source, job = setup.crawler(url)
+    try:
+        summary = source.crawl(job)
+    finally:
+        source.close()
     assert summary.complete and not summary.integrity_findings, summary.to_json()
     return summary
 
@@ -104,7 +109,7 @@ def test_a_checkpoint_chain_has_one_writer_at_a_time(
     key = tmp_path / "log.pem"
     key.write_bytes(rekor_log.signer.public_pem)
     keyring = load_keyring([key], None)
-    reports: dict[str, HeadReport] = {}
+    reports: dict[str, list[Finding]] = {}
     a_stored, a_may_commit = threading.Event(), threading.Event()
 
     def observe(name: str, stored: threading.Event | None = None,
@@ -112,14 +117,15 @@ def test_a_checkpoint_chain_has_one_writer_at_a_time(
         sessions = open_database(db_url)
         with RekorClient(rekor_server.url, requests_per_second=1000) as client, \
                 sessions.begin() as session:
-            reports[name] = observe_heads(session, client, keyring,
-                                          lambda k: log_row(session, k.log_id, k))
+            crawl = RekorV1Crawl(RekorV1Source(client, keyring),
+                                 CrawlJob(sessions, KeySet(), EmptyStore()))
+            reports[name] = crawl.observe_heads(session)
             if stored is not None and may_commit is not None:
                 stored.set()
                 may_commit.wait(timeout=60)
 
     observe("first")
-    assert reports["first"].findings == []
+    assert reports["first"] == []
     add_endorsements(rekor_log, endorsers, 10)
     rekor_log.fork(at=15)
     rekor_server.faults.serve_fork = True
@@ -136,7 +142,7 @@ def test_a_checkpoint_chain_has_one_writer_at_a_time(
         a_may_commit.set()
         a.join(timeout=60)
         b.join(timeout=60)
-    assert reports["a"].findings == []
-    (finding,) = reports["b"].findings
+    assert reports["a"] == []
+    (finding,) = reports["b"]
     assert finding.rule == "LOG_INCONSISTENT" and "split view" in finding.detail
     assert finding.evidence["checkpoint_before"] != finding.evidence["checkpoint_after"]

@@ -17,7 +17,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-from auditor.config import load_key_sources, reference_values_dir
+from auditor.keyset import load_key_sources, reference_values_dir
 from auditor.oak.messages import ComponentEndorsement, parse_message, read_endorsements
 from auditor.oak.proto.attestation import endorsement_pb2
 from auditor.source.rekor_v1 import parse_entry_document

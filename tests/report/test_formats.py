@@ -10,7 +10,7 @@ import pytest
 
 from auditor.errors import InputError
 from auditor.findings import RULES
-from auditor.report.formats import OutputFormat, ReportFormat, render, validate_report
+from auditor.report.formats import OutputFormat, ReportFormat, formatter, render, validate_report
 from auditor.report.validate import report_schema
 from tests.report.reports import hostile_report, oak_report
 
@@ -22,7 +22,7 @@ def test_every_format_renders_every_report(fmt: OutputFormat, build: Any) -> Non
     before = copy.deepcopy(report)
     output = render(report, fmt)
     assert output.endswith("\n") and len(output) > 500
-    assert isinstance(fmt.formatter(), ReportFormat)
+    assert isinstance(formatter(fmt), ReportFormat)
     assert report == before, "rendering must not modify the report"
 
 

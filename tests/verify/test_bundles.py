@@ -148,9 +148,18 @@ def test_unreadable_inputs_exit_2(audit: RunAudit, tmp_path: Path) -> None:
 
 
 def test_human_output_and_exit_codes(audit: RunAudit) -> None:
+    """The verdict line (stderr, for humans) says what was verified and what was not."""
+    key = str(KERNEL / "endorser_public_key.pem")
     good = audit("verify-entry", str(KERNEL / "logentry.json"), "--artifact",
-                 str(KERNEL / "endorsement.json"))
-    assert good.exit_code == 0 and "all applicable checks pass" in good.stdout
+                 str(KERNEL / "endorsement.json"), "--key", key)
+    assert good.exit_code == 0 and "all applicable checks pass" in good.stderr
+    assert good.stdout == ""
+    unpinned = audit("verify-entry", str(KERNEL / "logentry.json"), "--artifact",
+                     str(KERNEL / "endorsement.json"))
+    assert unpinned.exit_code == 0 and "all applicable" not in unpinned.stderr
+    assert "not checked: the signer (no endorser key pinned: --key)" in unpinned.stderr
+    bare = audit("verify-entry", str(KERNEL / "logentry.json"), "--endorser-key", key)
+    assert bare.exit_code == 0 and "not checked: the statement (no --artifact)" in bare.stderr
     late = audit("verify-entry", str(KERNEL / "logentry.json"), "--artifact",
                  str(KERNEL / "endorsement.json"), "--at", "2030-01-01T00:00:00Z")
-    assert late.exit_code == 1 and "NOT verified: validity" in late.stdout
+    assert late.exit_code == 1 and "NOT verified: validity" in late.stderr

@@ -16,12 +16,13 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from auditor.config import KeySet
 from auditor.errors import InputError
+from auditor.keyset import KeySet
 from auditor.source.bundle import Bundle
 from auditor.source.documents import parse_log_document, read_file
 from auditor.source.entry import LogEntry
 from auditor.store.repository import EndorsementRecord, store_component_keys, store_verification
+from auditor.verify.body import BodyError, parse_body
 from auditor.verify.bundle import verify_bundle
 from auditor.verify.entry import EndorsementMaterial, Verification, verify_entry, verify_unlogged
 from auditor.verify.trust import LogKeyring
@@ -155,7 +156,11 @@ def _infer_component(item: ImportItem, keyset: KeySet) -> str | None:
         entry = item.document.entries[0]
     else:
         entry = item.document
-    return keyset.signer_component(entry.body)[0]
+    try:
+        key = parse_body(entry.body).key
+    except BodyError:
+        return None
+    return keyset.signer_component(key)[0]
 
 
 def verify_item(item: ImportItem, keyring: LogKeyring, keyset: KeySet,
@@ -184,11 +189,9 @@ def import_item(session: Session, item: ImportItem, keyring: LogKeyring, keyset:
                                item.source)
     imported = []
     for verification in verifications:
-        log_key = None
-        if verification.entry is not None:
-            log_key, _ = keyring.find(verification.entry.log_id, None)
         stored = store_verification(session, verification, record, raw=item.raw,
-                                    raw_format=_raw_format(item), log_key=log_key)
+                                    raw_format=_raw_format(item), log_key=verification.log_key,
+                                    component=component)
         imported.append(ImportedItem(item.source, component, verification,
                                      stored.verification_stored))
     return imported

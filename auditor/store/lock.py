@@ -13,7 +13,6 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO
 
-import platformdirs
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.engine import make_url
 
@@ -33,6 +32,8 @@ class RunLock:
         url = make_url(str(self._engine.url))
         if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
             return Path(f"{url.database}.lock")
+        import platformdirs
+
         runtime = Path(platformdirs.user_runtime_dir("auditor", appauthor=False))
         digest = hashlib.sha256(str(url).encode()).hexdigest()[:16]
         return runtime / f"run-{digest}.lock"

@@ -1,0 +1,392 @@
+"""Following a Rekor v1 log (DOMAIN.md §4): its signed heads, its search index, its entries.
+
+One crawl: verify the log's heads against the stored history of each tree, identified by the
+tree id in each head's **signed** origin (`<host> - <treeID>`): the unsigned `treeID`,
+`treeSize` and `rootHash` beside it only have to agree with it, and a disagreement is itself a
+`CHECKPOINT_INVALID` fault. Then discover entries by component key (the search index, a hint
+only), by the sha256 of statements held but not seen logged, from UUIDs and indexes the user
+lists, from entries an earlier run could not fetch, and optionally by a bounded range scan that
+trusts no index. Every discovered entry is fetched or the crawl is incomplete and names it (a
+log that withholds entries never looks complete). Entries whose last verification failed on
+what the log served, or whose statement was missing, are looked at again. Each new entry's
+checkpoint is bound to the history with consistency proofs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from sqlalchemy.orm import Session
+
+from auditor.crawl.history import History, TreeState, verified_checkpoint
+from auditor.crawl.ingest import Fetched, Ingest, Prepared
+from auditor.crawl.interface import CrawlJob, LogSource
+from auditor.crawl.summary import CrawlSummary
+from auditor.errors import IncompleteError
+from auditor.findings import Finding, RuleId, unique
+from auditor.http_client import HttpRefused
+from auditor.source.rekor_client import (
+    RETRIEVE_LIMIT,
+    MalformedResponseError,
+    RawEntry,
+    RekorClient,
+    ShardHead,
+)
+from auditor.store import crawl_state, models
+from auditor.store import history as stored_history
+from auditor.store.repository import lock_log, log_row
+from auditor.verify.checkpoint import Checkpoint
+from auditor.verify.merkle import ProofError, leaf_hash, verify_consistency
+from auditor.verify.trust import LogKey, LogKeyring
+
+T = TypeVar("T")
+
+
+def _chunks(items: Sequence[T], size: int = RETRIEVE_LIMIT) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def signed_tree_id(checkpoint: Checkpoint) -> int | None:
+    """The tree id a Rekor v1 checkpoint's origin signs (`<host> - <treeID>`)."""
+    _, sep, tree = checkpoint.origin.rpartition(" - ")
+    return int(tree) if sep and tree.isdigit() and len(tree) <= 19 else None
+
+
+class RekorV1Source(LogSource):
+    def __init__(self, client: RekorClient, keyring: LogKeyring) -> None:
+        self.client = client
+        self.keyring = keyring
+        self.name = client.base_url
+
+    def crawl(self, job: CrawlJob) -> CrawlSummary:
+        return RekorV1Crawl(self, job).run()
+
+    def close(self) -> None:
+        self.client.close()
+
+
+class RekorV1Crawl:
+    def __init__(self, source: RekorV1Source, job: CrawlJob) -> None:
+        self.client = source.client
+        self.keyring = source.keyring
+        self.job = job
+        self.ingest = Ingest(job, source.keyring)
+        self.summary = CrawlSummary(source=source.name)
+        self.log: models.Log | None = None
+        self.log_key: LogKey | None = None
+        self.total_size = 0
+        self._bound: set[tuple[int, int, bytes]] = set()
+        self._touched: set[int] = set()
+        self._findings: list[Finding] = []
+
+    # -- the run ----------------------------------------------------------------------------
+
+    def run(self) -> CrawlSummary:
+        request = self.job.request
+        try:
+            self._heads()
+            self._fetch_uuids(self._discover())
+            self._recheck()
+            if request.log_indexes:
+                self._fetch_indexes(list(request.log_indexes))
+            if request.from_index is not None and request.to_index is not None:
+                self._range_scan(request.from_index, request.to_index)
+            self.summary.complete = True
+            if self.summary.missing:
+                shown = ", ".join(list(self.summary.missing)[:5])
+                more = len(self.summary.missing) - 5
+                self.summary.fail(
+                    f"the log did not serve {len(self.summary.missing)} entr"
+                    f"{'y' if len(self.summary.missing) == 1 else 'ies'} it lists under "
+                    f"component keys ({shown}{f' and {more} more' if more > 0 else ''}); "
+                    "they are tried again on every run")
+        except IncompleteError as error:
+            self.summary.fail(error.diagnostics())
+        finally:
+            self.summary.requests = self.client.requests
+            self.summary.retries = self.client.retries
+            self.summary.findings = unique(self._findings + self._stored_findings())
+        return self.summary
+
+    # -- heads ----------------------------------------------------------------------------
+
+    def _heads(self) -> None:
+        with self.job.sessions.begin() as session:
+            self._findings.extend(self.observe_heads(session))
+
+    def observe_heads(self, session: Session) -> list[Finding]:
+        """Verify every shard head the log reports and hold it against the stored history
+        (in the caller's transaction, which keeps the log's row locked to its end)."""
+        now = datetime.now(UTC)
+        found = len(self._findings)
+        # Lock the pinned logs' rows BEFORE asking for the head: a concurrent crawler that
+        # stores a newer head first must not make ours look like a rollback.
+        for log in stored_history.pinned_logs(
+                session, [key.log_id.hex() for key in self.keyring.keys]):
+            lock_log(session, log)
+        info = self.client.log_info()
+        active: int | None = None
+        for head, frozen in [(info.active, False), *((h, True) for h in info.inactive)]:
+            tree_id = self._head(session, head, frozen, now)
+            if not frozen:
+                active = tree_id
+        if self.log is None:
+            # No head verified: entries are still verified one by one, against the pinned
+            # keys; their checkpoints prove nothing about the log's history.
+            self.log_key = self.keyring.keys[0]
+            self.log = log_row(session, self.log_key.log_id, self.log_key)
+        elif active is not None:
+            self._findings.extend(self._rotations(session, active))
+        heads = self._findings[found:]
+        del self._findings[found:]
+        return heads
+
+    def _head(self, session: Session, head: ShardHead, frozen: bool,
+              now: datetime) -> int | None:
+        """Observe one head; the tree id its signed origin names, None if it does not verify."""
+        result = verified_checkpoint(head.checkpoint, self.keyring, now)
+        if isinstance(result, str):
+            self._fault(session, head.tree_id, "head_signature", f"log head of tree "
+                        f"{head.tree_id}: {result}", head, None)
+            return None
+        checkpoint, key = result
+        if self.log is None:
+            self.log, self.log_key = log_row(session, key.log_id, key), key
+        tree_id = signed_tree_id(checkpoint)
+        if tree_id is None:
+            self._fault(session, head.tree_id, "head_origin", f"log head origin "
+                        f"{checkpoint.origin!r} names no tree id", head, checkpoint)
+            return None
+        disagree = [f"{name} {unsigned} but the signed checkpoint says {signed}"
+                    for name, unsigned, signed in (
+                        ("treeID", head.tree_id, tree_id),
+                        ("treeSize", head.tree_size, checkpoint.size),
+                        ("rootHash", head.root_hash.hex(), checkpoint.root_hash.hex()))
+                    if unsigned != signed]
+        if disagree:
+            self._fault(session, tree_id, "unsigned_fields", f"log head of tree {tree_id}: "
+                        f"the response's unsigned fields disagree with its signed checkpoint: "
+                        f"{'; '.join(disagree)}", head, checkpoint)
+        history = History(session, self._log(), self._prove)
+        self._findings.extend(history.observe(tree_id, checkpoint, head=True, frozen=frozen))
+        self.total_size += checkpoint.size
+        return tree_id
+
+    def _fault(self, session: Session, tree_id: int, kind: str, detail: str, head: ShardHead,
+               checkpoint: Checkpoint | None) -> None:
+        evidence: dict[str, Any] = {
+            "tree_id": tree_id, "kind": kind, "response_tree_id": head.tree_id,
+            "response_tree_size": head.tree_size, "response_root_hash": head.root_hash.hex(),
+            "checkpoint": head.checkpoint,
+            "signed_size": checkpoint.size if checkpoint else None,
+            "signed_root": checkpoint.root_hash.hex() if checkpoint else None}
+        finding = Finding(RuleId.CHECKPOINT_INVALID, None, detail, evidence,
+                          identity=("tree_id", "kind", "response_tree_id", "response_tree_size",
+                                    "response_root_hash"))
+        stored_history.record_fault(session, self.log, tree_id, kind, finding)
+        self._findings.append(finding)
+
+    def _rotations(self, session: Session, active: int) -> list[Finding]:
+        """A known shard other than the signed active one is frozen: the log rotated."""
+        findings = []
+        for shard in stored_history.shards(session, self._log()):
+            if shard.tree_id == active:
+                continue
+            shard.frozen = True
+            findings.append(Finding(
+                RuleId.SHARD_ROTATED, None, f"tree {shard.tree_id} is frozen; the active tree "
+                f"is {active}", {"frozen_tree_id": shard.tree_id, "active_tree_id": active},
+                identity=("frozen_tree_id", "active_tree_id")))
+        return findings
+
+    def _prove(self, tree_id: int, smaller: TreeState, larger: TreeState) -> str | None:
+        try:
+            proof = self.client.consistency_proof(smaller.size, larger.size, tree_id)
+        except HttpRefused as refused:
+            # A log that will not prove consistency between two heads it signed has no proof.
+            return f"the log refused the consistency proof ({refused.diagnostics()})"
+        try:
+            verify_consistency(smaller.size, larger.size, smaller.root_hash, larger.root_hash,
+                               proof.hashes)
+        except ProofError as error:
+            return str(error)
+        return None
+
+    def _log(self) -> models.Log:
+        assert self.log is not None
+        return self.log
+
+    # -- discovery ----------------------------------------------------------------------------
+
+    def _discover(self) -> dict[str, str | None]:
+        """UUIDs to fetch, with the component under whose key each was listed."""
+        listed: dict[str, str | None] = {}
+        keys = self.job.keyset.all_keys()
+        for done, (component, key) in enumerate(keys):
+            self.job.progress("searching the index by component key", done, len(keys))
+            for uuid in self.client.search_public_key(key.to_pem().encode()):
+                listed.setdefault(uuid, component)
+        with self.job.sessions() as session:
+            hashes = crawl_state.unlogged_statement_hashes(session)
+            pending = crawl_state.pending(session, self._log().id)
+        for digest in hashes:
+            for uuid in self.client.search_hash(digest):
+                listed.setdefault(uuid, None)
+        for uuid in self.job.request.uuids:
+            listed.setdefault(uuid.lower(), None)
+        for withheld, listed_under in pending.items():
+            listed.setdefault(withheld, listed_under)
+        self.summary.discovered = len(listed)
+        with self.job.sessions() as session:
+            known = crawl_state.known_leaves(session, self._log().id,
+                                             (u[-64:] for u in listed))
+        fresh = {u: c for u, c in listed.items() if u[-64:] not in known}
+        if len(fresh) < len(listed):
+            with self.job.sessions.begin() as session:  # listed again and now held
+                crawl_state.clear_pending(session, self._log().id,
+                                          [u for u in pending if u[-64:] in known])
+        return fresh
+
+    # -- fetching -----------------------------------------------------------------------------
+
+    def _fetch_uuids(self, listed: dict[str, str | None], *, again: bool = False) -> None:
+        uuids = list(listed)
+        for done, batch in enumerate(_chunks(uuids)):
+            self.job.progress("fetching entries", done * RETRIEVE_LIMIT, len(uuids))
+            found, missing = self._retrieve(batch)
+            self._store([Fetched(raw.entry, raw.raw, "rekor-v1",
+                                 f"{self.client.base_url} {raw.uuid}", listed[uuid])
+                         for uuid, raw in found.items()], again=again)
+            with self.job.sessions.begin() as session:
+                log_pk = self._log().id
+                crawl_state.clear_pending(session, log_pk, list(found))
+                for uuid, reason in missing.items():
+                    crawl_state.set_pending(session, log_pk, uuid, listed[uuid], reason)
+            self.summary.missing.update(missing)
+
+    def _retrieve(self, uuids: Sequence[str]) -> tuple[dict[str, RawEntry], dict[str, str]]:
+        """Fetched entries and, for the rest, why not. A malformed answer is narrowed down
+        to the entries it concerns, so one hostile entry does not hide the others."""
+        try:
+            result = self.client.retrieve(uuids=uuids)
+        except MalformedResponseError:
+            if len(uuids) == 1:
+                raise
+            found, missing = {}, {}
+            for uuid in uuids:
+                try:
+                    raw = self.client.entry_by_uuid(uuid)
+                except MalformedResponseError as error:
+                    missing[uuid] = f"the log served a malformed entry: {error.diagnostics()}"
+                    continue
+                if raw is None:
+                    missing[uuid] = "the log does not serve it (404)"
+                else:
+                    found[uuid] = raw
+            return found, missing
+        missing = {uuid: "listed by the log's index but not returned by retrieve"
+                   for uuid in result.missing_uuids}
+        return result.by_uuid, missing
+
+    def _fetch_indexes(self, indexes: list[int]) -> None:
+        for batch in _chunks(indexes):
+            result = self.client.retrieve(indexes=batch)
+            self._store([Fetched(raw.entry, raw.raw, "rekor-v1",
+                                 f"{self.client.base_url} {raw.uuid}")
+                         for raw in result.by_index.values()])
+
+    def _range_scan(self, first: int, last: int) -> None:
+        """Inspect every entry in [first, last]: keep those signed by a component key."""
+        last = min(last, self.total_size - 1)  # past the log's end there is nothing to read
+        if last < first:
+            return
+        log_pk = self._log().id
+        with self.job.sessions.begin() as session:
+            start = crawl_state.scan_start(session, log_pk, first, last)
+        for batch_start in range(start, last + 1, RETRIEVE_LIMIT):
+            batch = list(range(batch_start, min(batch_start + RETRIEVE_LIMIT, last + 1)))
+            self.job.progress("range scan", batch_start - first, last - first + 1)
+            result = self.client.retrieve(indexes=batch)
+            self._store([Fetched(raw.entry, raw.raw, "rekor-v1",
+                                 f"{self.client.base_url} {raw.uuid}")
+                         for raw in result.by_index.values()], only_pinned=True,
+                        cursor=(first, last, batch[-1] + 1))
+
+    def _recheck(self) -> None:
+        """Entries marked for another look (a failure on what the log served, a statement
+        that was missing) are fetched and verified again; the latest verification counts."""
+        with self.job.sessions() as session:
+            marked = {row.uuid: row.component
+                      for row in crawl_state.entries_to_recheck(session, self._log().id)
+                      if row.uuid is not None and row.id not in self._touched}
+        if marked:
+            self._fetch_uuids(marked, again=True)
+
+    # -- storing ------------------------------------------------------------------------------
+
+    def _store(self, fetched: list[Fetched], *, only_pinned: bool = False, again: bool = False,
+               cursor: tuple[int, int, int] | None = None) -> None:
+        """Verify and store a batch in ONE transaction; the scan cursor moves with it."""
+        prepared = [p for f in fetched
+                    if (p := self.ingest.prepare(f, only_pinned=only_pinned)) is not None]
+        with self.job.sessions.begin() as session:
+            for item in prepared:
+                stored = self.ingest.store(session, item, again=again)
+                self._bind(session, item)
+                self._count(item, stored.entry_new, again)
+            if cursor is not None:
+                crawl_state.advance_scan(session, self._log().id, *cursor)
+            self._touched.update(crawl_state.entry_ids(
+                session, self._log().id, [leaf_hash(p.fetched.entry.body).hex() for p in prepared]))
+
+    def _count(self, item: Prepared, new: bool, again: bool) -> None:
+        if again:
+            self.summary.rechecked += 1
+        elif not new:
+            return
+        else:
+            self.summary.new += 1
+        if item.record.statement is None and item.verification.body is not None:
+            self.summary.statements_unavailable += 1
+        if item.verification.ok:
+            self.summary.verified += 1
+        else:
+            self.summary.failed += 1
+
+    def _bind(self, session: Session, item: Prepared) -> None:
+        """Bind the entry's verified checkpoint to the stored history of the tree it signs."""
+        verification = item.verification
+        checkpoint = verification.checkpoint
+        if checkpoint is None or not verification.checkpoint_verified or self.log is None:
+            return  # an unverified checkpoint proves nothing either way; the checks say so
+        tree_id = signed_tree_id(checkpoint)
+        key = (tree_id or -1, checkpoint.size, checkpoint.root_hash)
+        if tree_id is None or key in self._bound:
+            return  # entries fetched together share their checkpoint: bind it once
+        self._bound.add(key)
+        self._findings.extend(History(session, self.log, self._prove).observe(tree_id,
+                                                                               checkpoint))
+
+    # -- findings -----------------------------------------------------------------------------
+
+    def _stored_findings(self) -> list[Finding]:
+        """The log's stored faults and what the entries touched in this crawl amount to."""
+        from auditor.assessment import store_findings
+        from auditor.store import views
+
+        if self.log is None:
+            return []
+        with self.job.sessions() as session:
+            faults = [stored_history.fault_finding(row)
+                      for row in stored_history.faults(session, [self.log.id])]
+            touched = sorted(self._touched)
+            endorsement_ids = views.endorsement_ids_of_entries(session, touched)
+            entry_findings = list(store_findings(
+                views.endorsement_views(session, ids=endorsement_ids),
+                views.bare_entries(session, ids=touched), self.job.keyset.pinned_key_ids()))
+        relevant = [f for f in entry_findings if f.rule is not RuleId.UNEXPECTED_ENDORSEMENT
+                    and f.rule is not RuleId.LEGACY_FORMAT]
+        return faults + relevant

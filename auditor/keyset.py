@@ -1,0 +1,155 @@
+"""Component keys: which endorser keys each component pins, and which claims it requires.
+
+A key source maps each component (`stage0`, `kernel`, ... or any name) to its pinned endorser
+keys and required claims: a TOML key file, an Oak `ReferenceValues` message, a `--key
+COMPONENT=PEM` flag, or `[components.*]` tables of the config. Sources combine. The shipped key
+files (`reference_values/keys/<deployment>.toml`) are kept per deployment: a Restricted Kernel
+key must never vouch for an Oak Containers kernel.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from auditor.errors import ConfigError, InputError
+from auditor.toml_schema import STRING, STRINGS, Table, check, read_toml
+from auditor.verify.keys import PublicKey, load_public_key
+
+#: The deployment whose keys apply when no key source is configured.
+DEFAULT_DEPLOYMENT = "oak_containers_release"
+
+COMPONENT_TABLE = Table({"keys": STRINGS, "required_claims": STRINGS})
+#: A key file: `[components.<name>]` tables, and the `[log]` the keys belong with (informative).
+KEY_FILE = Table({
+    "log": Table({"name": STRING, "url": STRING, "trusted_root": STRING}),
+    "components": Table(each=COMPONENT_TABLE),
+})
+
+
+@dataclass
+class ComponentSpec:
+    name: str
+    keys: list[PublicKey] = field(default_factory=list)
+    required_claims: list[str] = field(default_factory=list)
+    sources: list[str] = field(default_factory=list)
+
+
+@dataclass
+class KeySet:
+    components: dict[str, ComponentSpec] = field(default_factory=dict)
+
+    def add(self, component: str, key: PublicKey, source: str, claims: Iterable[str] = ()) -> None:
+        spec = self.components.setdefault(component, ComponentSpec(component))
+        if key not in spec.keys:
+            spec.keys.append(key)
+        spec.required_claims.extend(c for c in claims if c not in spec.required_claims)
+        if source not in spec.sources:
+            spec.sources.append(source)
+
+    def keys_for(self, component: str | None) -> tuple[PublicKey, ...]:
+        if component is None:
+            return ()
+        spec = self.components.get(component)
+        return tuple(spec.keys) if spec else ()
+
+    def claims_for(self, component: str | None) -> tuple[str, ...]:
+        spec = self.components.get(component) if component else None
+        return tuple(spec.required_claims) if spec else ()
+
+    def components_of(self, key: PublicKey) -> list[str]:
+        return [name for name, spec in self.components.items() if key in spec.keys]
+
+    def signer_component(self, key: PublicKey | None) -> tuple[str | None, bool]:
+        """(component, pinned) for a signing key: the one component that pins it (None when
+        no component or several do), and whether any component does."""
+        if key is None:
+            return None, False
+        components = self.components_of(key)
+        return (components[0] if len(components) == 1 else None), bool(components)
+
+    def all_keys(self) -> list[tuple[str, PublicKey]]:
+        return [(name, key) for name, spec in self.components.items() for key in spec.keys]
+
+    def pinned_key_ids(self) -> set[str]:
+        return {key.key_id.hex() for _, key in self.all_keys()}
+
+
+def reference_values_dir() -> Path:
+    """Shipped reference data: `auditor/_reference_values` in a wheel, `reference_values/` in a
+    checkout."""
+    installed = Path(str(resources.files("auditor"))) / "_reference_values"
+    return installed if installed.is_dir() else Path(__file__).resolve().parents[1] / (
+        "reference_values")
+
+
+def shipped_deployments() -> dict[str, Path]:
+    """Shipped key files, one per deployment (`reference_values/keys/<name>.toml`)."""
+    return {p.stem: p for p in sorted((reference_values_dir() / "keys").glob("*.toml"))}
+
+
+def shipped_reference_values() -> list[Path]:
+    """The default deployment's key file."""
+    return [shipped_deployments()[DEFAULT_DEPLOYMENT]]
+
+
+def add_toml_components(components: dict[str, Any], keyset: KeySet, source: str) -> None:
+    """`[components.<name>]` tables (already checked against COMPONENT_TABLE)."""
+    for name, table in components.items():
+        where = f"{source}: components.{name}"
+        claims = table.get("required_claims", [])
+        for i, pem in enumerate(table.get("keys", [])):
+            keyset.add(name, load_public_key(pem.encode(), source=f"{where}.keys[{i}]"), source,
+                       claims)
+
+
+def _protobuf_keys(data: bytes, keyset: KeySet, source: str) -> None:
+    from auditor.oak.messages import read_reference_values
+
+    for component in read_reference_values(data):
+        for raw in component.keys:
+            keyset.add(component.component, load_public_key(raw, source=source), source,
+                       component.required_claims)
+
+
+def add_key_source(keyset: KeySet, path: Path) -> None:
+    """A TOML key file or an Oak `ReferenceValues` message (binary or text protobuf)."""
+    if path.suffix == ".toml":
+        document = read_toml(path, "TOML key file")
+        check(document, KEY_FILE, str(path))
+        add_toml_components(document.get("components", {}), keyset, str(path))
+        return
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such key file") from None
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read ({error.strerror})") from None
+    try:
+        _protobuf_keys(data, keyset, str(path))
+    except InputError as error:
+        raise ConfigError(
+            f"{path}: not a TOML key file or Oak reference values ({error})") from None
+
+
+def load_key_sources(paths: Iterable[Path]) -> KeySet:
+    keyset = KeySet()
+    for path in paths:
+        add_key_source(keyset, path)
+    return keyset
+
+
+def add_component_key(keyset: KeySet, spec: str, *, flag: str = "--key") -> None:
+    """`--key COMPONENT=PEM_FILE`."""
+    component, sep, pem_path = spec.partition("=")
+    if not sep or not component or not pem_path:
+        raise ConfigError(f"{flag} {spec!r}: expected COMPONENT=PEM_FILE")
+    try:
+        data = Path(pem_path).read_bytes()
+    except OSError as error:
+        raise ConfigError(f"{flag} {spec!r}: cannot read {pem_path} ({error.strerror})") \
+            from None
+    keyset.add(component, load_public_key(data, source=pem_path), f"{flag} {component}")

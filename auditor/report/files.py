@@ -1,0 +1,65 @@
+"""Writing report files safely: never through a symlink, never half-written.
+
+A report directory may be shared (a CI workspace, /var/lib): a symlink planted at the report's
+path must not make the auditor overwrite `/etc/passwd`. Each report is written to a temporary
+file in the same directory and renamed over the target (atomic on POSIX); a target that is a
+symlink, a directory, or in a missing or read-only directory is refused with one line.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import tempfile
+from pathlib import Path
+
+from auditor.errors import ConfigError
+
+
+class ReportWriteError(ConfigError):
+    """A report could not be written where it was asked for."""
+
+
+def write_report(path: Path, text: str) -> None:
+    """Write `text` to `path` atomically, refusing symlinks and non-files."""
+    directory = path.parent if str(path.parent) else Path(".")
+    try:
+        info = path.lstat()
+    except FileNotFoundError:
+        info = None
+    except OSError as error:
+        raise ReportWriteError(f"cannot write the report {path}: {error.strerror}") from None
+    if info is not None and stat.S_ISLNK(info.st_mode):
+        raise ReportWriteError(f"refusing to write the report {path}: it is a symbolic link")
+    if info is not None and not stat.S_ISREG(info.st_mode):
+        raise ReportWriteError(f"cannot write the report {path}: it is not a regular file")
+    if not directory.is_dir():
+        raise ReportWriteError(f"cannot write the report {path}: the directory {directory} "
+                               "does not exist")
+    try:
+        handle, temporary = tempfile.mkstemp(dir=directory, prefix=f".{path.name}.",
+                                             suffix=".tmp")
+    except OSError as error:
+        raise ReportWriteError(f"cannot write the report {path}: {error.strerror}") from None
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(text)
+        os.chmod(temporary, 0o644)
+        os.replace(temporary, path)  # rename(2) replaces a symlink itself, never its target
+    except OSError as error:
+        Path(temporary).unlink(missing_ok=True)
+        raise ReportWriteError(f"cannot write the report {path}: {error.strerror}") from None
+
+
+def prepare_directory(directory: Path) -> None:
+    """Create the report directory (not through a symlinked final component)."""
+    if directory.is_symlink():
+        raise ReportWriteError(f"refusing to write reports into {directory}: it is a symbolic "
+                               "link")
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ReportWriteError(f"cannot create the report directory {directory}: "
+                               f"{error.strerror}") from None
+    if not directory.is_dir():
+        raise ReportWriteError(f"cannot write reports into {directory}: not a directory")

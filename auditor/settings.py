@@ -1,0 +1,429 @@
+"""Settings: one path from flags, environment and the config file to what a command uses.
+
+Precedence is **flag > environment (`AUDITOR_*`) > config file > default**, for every command
+and every setting, resolved here and nowhere else. The config file is TOML, read strictly
+(`auditor.toml_schema`); relative paths in it are relative to the file. Settings that decide
+what is trusted (log URL and keys, component keys) remember where they came from, so a run can
+say that an environment variable, not the config file, chose them.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from auditor.errors import ConfigError
+from auditor.findings import RuleId, Severity, Suppression
+from auditor.keyset import (
+    COMPONENT_TABLE,
+    KeySet,
+    add_component_key,
+    add_key_source,
+    add_toml_components,
+    shipped_reference_values,
+)
+from auditor.report.kinds import DEFAULT_FORMATS as DEFAULT_REPORT_FORMATS
+from auditor.report.kinds import FORMAT_NAMES as REPORT_FORMATS
+from auditor.toml_schema import (
+    DATE,
+    INTEGER,
+    INTEGERS,
+    NUMBER,
+    STRING,
+    STRINGS,
+    Table,
+    Tables,
+    check,
+    read_toml,
+)
+
+SIGSTORE_PRODUCTION = "sigstore-production"
+DEFAULT_REKOR_URL = "https://rekor.sigstore.dev"
+
+CONFIG_FILE = Table({
+    "key_sources": STRINGS,
+    "import": STRINGS,
+    "database": Table({"url": STRING}),
+    "log": Table({
+        "url": STRING, "name": STRING, "trusted_root": STRING, "rekor_keys": STRINGS,
+        "requests_per_second": NUMBER, "max_retries": INTEGER, "backoff_base": NUMBER,
+        "request_deadline": NUMBER,
+    }),
+    "statements": Table({"source": STRING}),
+    "components": Table(each=COMPONENT_TABLE),
+    "crawl": Table({"uuids": STRINGS, "log_indexes": INTEGERS}),
+    "releases": Tables(Table({"name": STRING, "manifest": STRING})),
+    "reconcile": Table({"expected_since": DATE}),
+    "suppressions": Tables(Table({"rule": STRING, "component": STRING, "entry": STRING,
+                                  "reason": STRING, "expires": DATE})),
+    "reports": Table({"directory": STRING, "formats": STRINGS}),
+    "run": Table({"deadline": NUMBER, "fail_on": STRING}),
+})
+
+#: Each setting's environment variable (the flag of the same name overrides it).
+ENV = {
+    "config": "AUDITOR_CONFIG",
+    "db": "AUDITOR_DB",
+    "rekor_url": "AUDITOR_REKOR_URL",
+    "rekor_keys": "AUDITOR_REKOR_KEY",
+    "trusted_root": "AUDITOR_TRUSTED_ROOT",
+    "keys": "AUDITOR_KEY",
+    "statements": "AUDITOR_STATEMENTS",
+    "rate": "AUDITOR_RATE",
+    "offline": "AUDITOR_OFFLINE",
+    "fail_on": "AUDITOR_FAIL_ON",
+    "report_dir": "AUDITOR_REPORT_DIR",
+    "deadline": "AUDITOR_DEADLINE",
+}
+
+
+@dataclass
+class LogSettings:
+    url: str = DEFAULT_REKOR_URL
+    name: str | None = None
+    #: A trusted_root.json path, or "sigstore-production" (the root embedded in `sigstore`).
+    trusted_root: str = SIGSTORE_PRODUCTION
+    rekor_keys: list[Path] = field(default_factory=list)
+    requests_per_second: float = 4.0
+    #: The retry budget: attempts beyond the first, and the first backoff delay (seconds).
+    max_retries: int = 6
+    backoff_base: float = 0.5
+    #: The longest one request may take, body included (seconds).
+    request_deadline: float = 120.0
+
+
+@dataclass(frozen=True)
+class ReleaseRef:
+    name: str
+    manifest: Path
+
+
+@dataclass
+class ReportSettings:
+    directory: Path | None = None
+    formats: list[str] = field(default_factory=list)
+
+    def formats_to_write(self) -> list[str]:
+        return self.formats or list(DEFAULT_REPORT_FORMATS)
+
+
+@dataclass(frozen=True)
+class Flags:
+    """What the command line said; None (or empty) where it said nothing."""
+
+    config: Path | None = None
+    db: str | None = None
+    rekor_url: str | None = None
+    rekor_keys: tuple[Path, ...] = ()
+    trusted_root: Path | None = None
+    keys: tuple[str, ...] = ()
+    statements: str | None = None
+    rate: float | None = None
+    offline: bool | None = None
+    fail_on: str | None = None
+    report_dir: Path | None = None
+    formats: tuple[str, ...] = ()
+    deadline: float | None = None
+
+
+@dataclass
+class Settings:
+    config_path: Path | None = None
+    database_url: str = ""
+    log: LogSettings = field(default_factory=LogSettings)
+    #: Content-addressed statement store: a base URL or a directory.
+    statements: str | None = None
+    keyset: KeySet = field(default_factory=KeySet)
+    uuids: list[str] = field(default_factory=list)
+    log_indexes: list[int] = field(default_factory=list)
+    releases: list[ReleaseRef] = field(default_factory=list)
+    suppressions: list[Suppression] = field(default_factory=list)
+    reports: ReportSettings = field(default_factory=ReportSettings)
+    #: Files `audit run` imports (idempotently) before it reconciles: a shipped snapshot.
+    imports: list[Path] = field(default_factory=list)
+    #: Endorsements integrated before this are not reported as unexpected.
+    expected_since: datetime | None = None
+    offline: bool = False
+    fail_on: Severity = Severity.LOW
+    #: The whole run's deadline in seconds (None: none).
+    deadline: float | None = None
+    #: Trust decisions not taken by the config file: setting -> "flag --x" / "environment X".
+    overrides: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def config_name(self) -> str | None:
+        """The config file as reports name it: relative to the working directory if inside."""
+        if self.config_path is None:
+            return None
+        try:
+            return str(self.config_path.resolve().relative_to(Path.cwd()))
+        except ValueError:
+            return str(self.config_path)
+
+    def has_work(self) -> bool:
+        return bool(self.keyset.components or self.releases or self.imports or self.uuids
+                    or self.log_indexes)
+
+
+def default_database_url() -> str:
+    import platformdirs
+
+    data_dir = Path(platformdirs.user_data_dir("auditor", appauthor=False))
+    return f"sqlite:///{data_dir / 'auditor.db'}"
+
+
+def database_url(value: str) -> str:
+    """A SQLAlchemy URL; a plain path (`/var/lib/auditor.db`, `audit.db`) means SQLite."""
+    if "://" in value:
+        return value
+    return f"sqlite:///{Path(value).expanduser().resolve()}"
+
+
+class _Chooser:
+    """flag > environment > config > default, remembering where trust-relevant values came from."""
+
+    def __init__(self, flags: Flags, environ: Mapping[str, str]) -> None:
+        self.flags = flags
+        self.environ = environ
+
+    def env(self, name: str) -> str | None:
+        value = self.environ.get(ENV[name])
+        return value if value not in (None, "") else None
+
+    def origin(self, name: str, flag: str) -> str | None:
+        """Where a flag-or-environment value came from; None when neither gave it."""
+        given = getattr(self.flags, name)
+        if given not in (None, (), False) or (name == "offline" and given is not None):
+            return f"flag {flag}"
+        if self.env(name) is not None:
+            return f"environment {ENV[name]}"
+        return None
+
+
+def _env_list(value: str | None) -> tuple[str, ...]:
+    # Lists in environment variables are whitespace-separated, as typer and click split them.
+    return tuple(value.split()) if value else ()
+
+
+def _env_bool(name: str, value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name}={value!r}: expected true or false")
+
+
+def _env_number(name: str, value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise ConfigError(f"{name}={value!r}: expected a number") from None
+    if not number > 0:
+        raise ConfigError(f"{name}={value!r}: expected a positive number")
+    return number
+
+
+def resolve(flags: Flags, environ: Mapping[str, str] | None = None, *,
+            default_keys: bool = True) -> Settings:
+    """The settings a command runs with (`default_keys`: shipped keys when none configured)."""
+    environ = os.environ if environ is None else environ
+    choose = _Chooser(flags, environ)
+    config_path = flags.config or (Path(p) if (p := choose.env("config")) else None)
+    settings = load_config_file(config_path, default_keys=default_keys and not (
+        (flags.keys or choose.env("keys")) and config_path is None))
+    _apply_database(settings, flags, choose)
+    _apply_log(settings, flags, choose)
+    _apply_keys(settings, flags, choose, config_path)
+    _apply_run(settings, flags, choose)
+    return settings
+
+
+def _apply_database(settings: Settings, flags: Flags, choose: _Chooser) -> None:
+    url = flags.db or choose.env("db") or settings.database_url or default_database_url()
+    settings.database_url = database_url(url)
+
+
+def _apply_log(settings: Settings, flags: Flags, choose: _Chooser) -> None:
+    url = flags.rekor_url or choose.env("rekor_url")
+    if url:
+        settings.log.url = url
+        settings.overrides["log URL"] = choose.origin("rekor_url", "--rekor-url") or ""
+    keys = flags.rekor_keys or tuple(Path(p) for p in _env_list(choose.env("rekor_keys")))
+    root = flags.trusted_root or (Path(p) if (p := choose.env("trusted_root")) else None)
+    if keys and root:
+        raise ConfigError("give either --rekor-key or --trusted-root, not both")
+    if keys:
+        settings.log.rekor_keys = list(keys)
+        settings.log.trusted_root = SIGSTORE_PRODUCTION
+        settings.overrides["log keys"] = choose.origin("rekor_keys", "--rekor-key") or ""
+    if root:
+        settings.log.trusted_root = str(root)
+        settings.log.rekor_keys = []
+        settings.overrides["log keys"] = choose.origin("trusted_root", "--trusted-root") or ""
+    statements = flags.statements or choose.env("statements")
+    if statements:
+        settings.statements = statements
+    rate = flags.rate if flags.rate is not None else (
+        _env_number(ENV["rate"], r) if (r := choose.env("rate")) else None)
+    if rate is not None:
+        settings.log.requests_per_second = rate
+
+
+def _apply_keys(settings: Settings, flags: Flags, choose: _Chooser,
+                config_path: Path | None) -> None:
+    """`--key` flags alone define the components without a config file; with one, they add."""
+    specs = flags.keys or _env_list(choose.env("keys"))
+    if not specs:
+        return
+    if config_path is None:
+        settings.keyset.components.clear()
+    for spec in specs:
+        add_component_key(settings.keyset, spec)
+    settings.overrides["component keys"] = choose.origin("keys", "--key") or ""
+
+
+def _apply_run(settings: Settings, flags: Flags, choose: _Chooser) -> None:
+    offline = flags.offline if flags.offline is not None else (
+        _env_bool(ENV["offline"], o) if (o := choose.env("offline")) else None)
+    if offline is not None:
+        settings.offline = offline
+    fail_on = flags.fail_on or choose.env("fail_on")
+    if fail_on:
+        settings.fail_on = parse_severity(fail_on, "--fail-on")
+    report_dir = flags.report_dir or (Path(d) if (d := choose.env("report_dir")) else None)
+    if report_dir:
+        settings.reports.directory = report_dir
+    if flags.formats:
+        settings.reports.formats = [_report_format(f, "--format") for f in flags.formats]
+    deadline = flags.deadline if flags.deadline is not None else (
+        _env_number(ENV["deadline"], d) if (d := choose.env("deadline")) else None)
+    if deadline is not None:
+        settings.deadline = deadline
+
+
+def parse_severity(value: str, where: str) -> Severity:
+    try:
+        return Severity(value.lower())
+    except ValueError:
+        choices = ", ".join(s.value for s in Severity)
+        raise ConfigError(f"{where} {value!r}: choose one of {choices}") from None
+
+
+def _report_format(value: str, where: str) -> str:
+    if value not in REPORT_FORMATS:
+        raise ConfigError(f"{where}: unknown report format {value!r}; choose from "
+                          f"{', '.join(REPORT_FORMATS)}")
+    return value
+
+
+# --- the config file ---------------------------------------------------------------------------
+
+
+def _path(base: Path, value: str) -> Path:
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else base / path
+
+
+def load_config_file(path: Path | None, *, default_keys: bool = True) -> Settings:
+    """Read a config file; without one, the defaults (shipped keys unless `default_keys` is
+    False, Sigstore production)."""
+    if path is None:
+        settings = Settings()
+        if default_keys:
+            for key_file in shipped_reference_values():
+                add_key_source(settings.keyset, key_file)
+        return settings
+    document = read_toml(path, "TOML config")
+    source = str(path)
+    check(document, CONFIG_FILE, source)
+    base = path.resolve().parent
+    settings = Settings(config_path=path)
+    settings.database_url = document.get("database", {}).get("url", "")
+    settings.log = _log_settings(document.get("log", {}), base, source)
+    statements = document.get("statements", {}).get("source")
+    if statements:
+        settings.statements = statements if "://" in statements else str(_path(base, statements))
+    key_sources = [_path(base, p) for p in document.get("key_sources", [])]
+    if not key_sources and not document.get("components") and default_keys:
+        key_sources = shipped_reference_values()
+    for key_source in key_sources:
+        add_key_source(settings.keyset, key_source)
+    add_toml_components(document.get("components", {}), settings.keyset, source)
+    crawl = document.get("crawl", {})
+    settings.uuids = list(crawl.get("uuids", []))
+    settings.log_indexes = list(crawl.get("log_indexes", []))
+    for i, release in enumerate(document.get("releases", [])):
+        if "manifest" not in release:
+            raise ConfigError(f"{source}: releases[{i}] needs a manifest path")
+        manifest = _path(base, release["manifest"])
+        settings.releases.append(ReleaseRef(str(release.get("name", manifest.stem)), manifest))
+    settings.suppressions = [_suppression(item, i, source)
+                             for i, item in enumerate(document.get("suppressions", []))]
+    settings.imports = [_path(base, p) for p in document.get("import", [])]
+    since = document.get("reconcile", {}).get("expected_since")
+    if since is not None:
+        settings.expected_since = _moment(since)
+    reports = document.get("reports", {})
+    if reports.get("directory"):
+        settings.reports.directory = _path(base, reports["directory"])
+    settings.reports.formats = [_report_format(f, f"{source}: reports.formats")
+                                for f in reports.get("formats", [])]
+    run = document.get("run", {})
+    if "deadline" in run:
+        settings.deadline = _positive(run["deadline"], f"{source}: run.deadline")
+    if "fail_on" in run:
+        settings.fail_on = parse_severity(run["fail_on"], f"{source}: run.fail_on")
+    return settings
+
+
+def _moment(value: date) -> datetime:
+    if not isinstance(value, datetime):
+        return datetime(value.year, value.month, value.day, tzinfo=UTC)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _positive(value: float, where: str) -> float:
+    if not value > 0:
+        raise ConfigError(f"{where} must be a positive number")
+    return float(value)
+
+
+def _log_settings(table: dict[str, Any], base: Path, source: str) -> LogSettings:
+    settings = LogSettings()
+    settings.url = table.get("url", settings.url)
+    settings.name = table.get("name")
+    root = table.get("trusted_root", SIGSTORE_PRODUCTION)
+    settings.trusted_root = root if root == SIGSTORE_PRODUCTION else str(_path(base, root))
+    settings.rekor_keys = [_path(base, p) for p in table.get("rekor_keys", [])]
+    settings.requests_per_second = _positive(
+        table.get("requests_per_second", settings.requests_per_second),
+        f"{source}: log.requests_per_second")
+    retries = table.get("max_retries", settings.max_retries)
+    if retries < 0:
+        raise ConfigError(f"{source}: log.max_retries must be a non-negative integer")
+    backoff = table.get("backoff_base", settings.backoff_base)
+    if backoff < 0:
+        raise ConfigError(f"{source}: log.backoff_base must be a non-negative number")
+    settings.max_retries, settings.backoff_base = retries, float(backoff)
+    settings.request_deadline = _positive(table.get("request_deadline", 120.0),
+                                          f"{source}: log.request_deadline")
+    return settings
+
+
+def _suppression(item: dict[str, Any], index: int, source: str) -> Suppression:
+    where = f"{source}: suppressions[{index}]"
+    rule, reason, expires = item.get("rule"), item.get("reason"), item.get("expires")
+    if rule not in set(RuleId):
+        raise ConfigError(f"{where}.rule {rule!r} is not a known rule id")
+    if not isinstance(reason, str) or not reason.strip():
+        raise ConfigError(f"{where}: a suppression needs a reason")
+    if expires is None:
+        raise ConfigError(f"{where}: a suppression needs an expiry date (expires = 2026-12-31)")
+    expiry = expires.date() if isinstance(expires, datetime) else expires
+    return Suppression(rule=RuleId(rule), component=item.get("component"), reason=reason,
+                       expires=expiry, entry=item.get("entry"))

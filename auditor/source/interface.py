@@ -1,0 +1,29 @@
+"""The statement-source seam: content-addressed bytes by SHA-256.
+
+Statements and inline subjects are not in Rekor; publishers keep them in content-addressed
+storage (Oak's `oak-files` bucket names each file `sha2-256:<hex>`). A source returns the bytes
+whose SHA-256 is asked for, None when it does not hold them, and raises `IncompleteError` when
+it cannot answer at all (after its retries): an outage makes the run incomplete, never "clean".
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+
+class StatementSource(ABC):
+    #: Where the bytes come from, for diagnostics and provenance.
+    name: str = ""
+
+    @abstractmethod
+    def fetch(self, sha256_hex: str) -> bytes | None:
+        """The bytes whose SHA-256 is `sha256_hex`, or None when the source does not hold them.
+
+        Bytes that do not hash to the name are never returned (`mismatches` counts them).
+        """
+
+    #: Files served whose bytes did not hash to their name (sha256 hex names).
+    mismatches: list[str]
+
+    def __init__(self) -> None:
+        self.mismatches = []

@@ -1,0 +1,66 @@
+"""Statement sources: a directory, or a base URL serving Oak's `sha2-256:<hex>` file names.
+
+Content is accepted only if it hashes to the digest asked for. A missing statement is a stored
+fact (the entry stays without an endorsement and every run tries again), never an error; a
+source that cannot answer (after the shared HTTP client's retries) raises `IncompleteError`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from auditor.http_client import HttpClient, ResponseTooLarge
+from auditor.source.interface import StatementSource
+
+#: Inline subjects are small (attachments, regexes); never download an image to check one.
+MAX_BYTES = 1 << 20
+
+
+class DirectoryStore(StatementSource):
+    """Files named `sha2-256:<hex>`, `sha256:<hex>` or `<hex>` in a directory."""
+
+    def __init__(self, directory: Path) -> None:
+        super().__init__()
+        self.directory = directory
+        self.name = str(directory)
+
+    def fetch(self, sha256_hex: str) -> bytes | None:
+        for name in (f"sha2-256:{sha256_hex}", f"sha256:{sha256_hex}", sha256_hex):
+            path = self.directory / name
+            if path.is_file() and path.stat().st_size <= MAX_BYTES:
+                content = path.read_bytes()
+                if hashlib.sha256(content).hexdigest() == sha256_hex:
+                    return content
+                self.mismatches.append(sha256_hex)
+        return None
+
+
+class HttpStore(StatementSource):
+    """`<base>/sha2-256:<hex>` over the shared HTTP client (retries, rate limit, deadlines)."""
+
+    def __init__(self, base_url: str, http: HttpClient) -> None:
+        super().__init__()
+        self.base_url = base_url if base_url.endswith("/") else base_url + "/"
+        self.name = self.base_url
+        self.http = http
+
+    def fetch(self, sha256_hex: str) -> bytes | None:
+        try:
+            content = self.http.get(f"{self.base_url}sha2-256:{sha256_hex}",
+                                    max_bytes=MAX_BYTES)
+        except ResponseTooLarge:
+            return None  # an artifact (an image), not a statement or an inline subject
+        if content is None:
+            return None
+        if hashlib.sha256(content).hexdigest() != sha256_hex:
+            self.mismatches.append(sha256_hex)
+            return None
+        return content
+
+
+class EmptyStore(StatementSource):
+    name = "none"
+
+    def fetch(self, sha256_hex: str) -> bytes | None:
+        return None

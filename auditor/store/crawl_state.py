@@ -1,0 +1,94 @@
+"""What a crawl reads and keeps between runs: known entries, entries to look at again, entries
+the log withheld, and range-scan cursors."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from auditor.store import models
+from auditor.store.repository import get_or_create, now
+
+#: Leaf hashes looked up per query (an `IN` list the databases handle comfortably).
+_CHUNK = 500
+
+
+def known_leaves(session: Session, log_pk: int, leaves: Iterable[str]) -> set[str]:
+    """Which of `leaves` (64-hex leaf hashes) the store holds for this log."""
+    wanted = list(dict.fromkeys(leaves))
+    found: set[str] = set()
+    for start in range(0, len(wanted), _CHUNK):
+        chunk = wanted[start:start + _CHUNK]
+        found.update(session.scalars(select(models.Entry.leaf_hash).where(
+            models.Entry.log_pk == log_pk, models.Entry.leaf_hash.in_(chunk))))
+    return found
+
+
+def entry_ids(session: Session, log_pk: int, leaves: Sequence[str]) -> list[int]:
+    """The row ids of this log's entries with these leaf hashes."""
+    ids: list[int] = []
+    for start in range(0, len(leaves), _CHUNK):
+        chunk = leaves[start:start + _CHUNK]
+        ids.extend(session.scalars(select(models.Entry.id).where(
+            models.Entry.log_pk == log_pk, models.Entry.leaf_hash.in_(chunk))))
+    return ids
+
+
+def unlogged_statement_hashes(session: Session) -> list[str]:
+    """Statements held whose entries are not: they may have been logged since.
+
+    Searching every known statement on every run would make a no-op rerun cost a request per
+    statement; statements already matched to an entry are not searched again.
+    """
+    logged = set(session.scalars(select(models.Entry.signed_digest).where(
+        models.Entry.signed_digest.is_not(None))))
+    held = set(session.scalars(select(models.Endorsement.statement_sha256).where(
+        models.Endorsement.statement_sha256.is_not(None))))
+    return sorted(h for h in held - logged if h)
+
+
+def entries_to_recheck(session: Session, log_pk: int) -> list[models.Entry]:
+    """This log's entries marked for another look (see `models.Entry.recheck`)."""
+    return list(session.scalars(select(models.Entry).where(
+        models.Entry.log_pk == log_pk, models.Entry.recheck.is_(True)).order_by(models.Entry.id)))
+
+
+def pending(session: Session, log_pk: int) -> dict[str, str | None]:
+    """UUIDs the log listed but did not serve, with the component they were listed under."""
+    rows = session.execute(select(models.PendingEntry.uuid, models.PendingEntry.component)
+                           .where(models.PendingEntry.log_pk == log_pk)
+                           .order_by(models.PendingEntry.id))
+    return {uuid: component for uuid, component in rows}
+
+
+def set_pending(session: Session, log_pk: int, uuid: str, component: str | None,
+                reason: str) -> None:
+    row, created = get_or_create(session, models.PendingEntry, {"log_pk": log_pk, "uuid": uuid},
+                                 component=component, reason=reason, first_seen=now(),
+                                 last_tried=now(), attempts=1)
+    if not created:
+        row.reason, row.last_tried, row.attempts = reason, now(), row.attempts + 1
+
+
+def clear_pending(session: Session, log_pk: int, uuids: Sequence[str]) -> None:
+    if uuids:
+        session.execute(delete(models.PendingEntry).where(
+            models.PendingEntry.log_pk == log_pk, models.PendingEntry.uuid.in_(list(uuids))))
+
+
+def scan_start(session: Session, log_pk: int, first: int, last: int) -> int:
+    """Where the range scan [first, last] resumes (its cursor, made if new)."""
+    cursor, _ = get_or_create(session, models.ScanCursor,
+                              {"log_pk": log_pk, "from_index": first, "to_index": last},
+                              next_index=first)
+    return cursor.next_index
+
+
+def advance_scan(session: Session, log_pk: int, first: int, last: int, next_index: int) -> None:
+    row = session.scalar(select(models.ScanCursor).where(
+        models.ScanCursor.log_pk == log_pk, models.ScanCursor.from_index == first,
+        models.ScanCursor.to_index == last))
+    if row is not None:
+        row.next_index = max(row.next_index, next_index)

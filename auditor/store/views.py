@@ -1,0 +1,256 @@
+"""Read models of the evidence: stored endorsements and entries with their latest verification.
+
+What the log vouches for, read back for reconciliation, assessment, queries and reports. The
+chain, backwards: a verified entry signs sha256(statement); the statement's subject digest is
+the sha256 of an attachment (stage0, kernel), of the cmdline regex, or of the artifact itself
+(initrd, system image); the attachment names the measurements. Everything is streamed from the
+database: memory does not grow with the store.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload
+
+from auditor.components import Kind, kind_of
+from auditor.errors import InputError
+from auditor.oak.messages import parse_firmware_attachment, parse_kernel_attachment
+from auditor.store import models
+from auditor.verify.checkpoint import CheckpointFormatError, parse_checkpoint
+from auditor.verify.statement import (
+    StatementError,
+    StatementFormat,
+    normalize_digests,
+    parse_statement,
+)
+
+
+@dataclass(frozen=True)
+class EndorsementView:
+    endorsement_id: int
+    component: str | None
+    uuid: str | None
+    log_index: int | None
+    tree_id: int | None
+    integrated_time: int | None
+    logged: bool
+    ok: bool
+    #: The latest verification's results: (check name, ok or None when skipped, detail).
+    checks: tuple[tuple[str, bool | None, str], ...]
+    statement_format: str | None
+    statement_sha256: str | None
+    subject_name: str | None
+    subject_digests: dict[str, str]
+    subject: bytes | None
+    signer_key_sha256: str | None
+    checkpoint: str | None
+    valid_from: datetime | None
+    valid_until: datetime | None
+    source: str | None = None
+
+    @property
+    def failed_checks(self) -> tuple[str, ...]:
+        return tuple(name for name, ok, _ in self.checks if ok is False)
+
+    @property
+    def valid(self) -> bool:
+        """Logged and every applicable check passed: what a verifier may rely on."""
+        return self.logged and self.ok
+
+    @property
+    def when(self) -> datetime | None:
+        return datetime.fromtimestamp(self.integrated_time, UTC) if self.integrated_time else None
+
+    def measurements(self) -> dict[str, str]:
+        """What it vouches for, named for reports (a best effort: never raises)."""
+        kind = kind_of(self.component or "")
+        out = {f"subject_{k}": v for k, v in normalize_digests(self.subject_digests).items()}
+        if self.subject is None:
+            return out
+        try:
+            if kind is Kind.STAGE0:
+                firmware = parse_firmware_attachment(self.subject)
+                out.update({f"launch_digest_{n}": d for n, d in firmware.launch_digests.items()})
+                if firmware.rom_sha256:
+                    out["rom_sha256"] = firmware.rom_sha256
+            elif kind is Kind.KERNEL:
+                kernel = parse_kernel_attachment(self.subject)
+                out["kernel_measurement"] = kernel.image_sha256
+                out["setup_data_digest"] = kernel.setup_data_sha256
+            elif kind is Kind.CMDLINE:
+                out["cmdline_regex"] = self.subject.decode("utf-8", "replace")
+        except InputError:
+            out["subject_error"] = "inline subject does not parse"
+        return out
+
+    def evidence(self) -> dict[str, Any]:
+        return {
+            "uuid": self.uuid,
+            "log_index": self.log_index,
+            "tree_id": self.tree_id,
+            "integrated_time": self.when.isoformat() if self.when else None,
+            "statement_sha256": self.statement_sha256,
+            "subject_name": self.subject_name,
+            "signer_key_sha256": self.signer_key_sha256,
+            "checkpoint": self.checkpoint,
+            "endorsed": self.measurements(),
+        }
+
+
+def _tree(note: str | None) -> int | None:
+    if note is None:
+        return None
+    try:
+        origin = parse_checkpoint(note).origin
+    except CheckpointFormatError:
+        return None
+    tail = origin.rpartition(" - ")[2]
+    return int(tail) if tail.isdigit() else None
+
+
+#: Rows fetched from the database at a time while streaming.
+BATCH = 500
+
+
+def endorsement_views(session: Session, component: str | None = None,
+                      limit: int | None = None,
+                      ids: Sequence[int] | None = None) -> Iterator[EndorsementView]:
+    """Stored endorsements (of one component, or these ids, or all), newest first, each with
+    its latest verification; `limit`: the newest N. Streamed in batches."""
+    newest = select(models.Endorsement.id).order_by(
+        models.Endorsement.integrated_time.desc().nulls_last(), models.Endorsement.id.desc())
+    if component is not None:
+        newest = newest.where(models.Endorsement.component == component)
+    if ids is not None:
+        newest = newest.where(models.Endorsement.id.in_(ids))
+    if limit is not None:
+        newest = newest.limit(limit)
+    chosen = newest.subquery()
+    query = (
+        select(models.Endorsement, models.Entry, models.Verification,
+               models.StoredCheckpoint.note)
+        .join(chosen, chosen.c.id == models.Endorsement.id)
+        .outerjoin(models.Entry, models.Endorsement.entry_pk == models.Entry.id)
+        .outerjoin(models.StoredCheckpoint,
+                   models.StoredCheckpoint.id == models.Entry.checkpoint_pk)
+        .join(models.Verification, models.Verification.endorsement_pk == models.Endorsement.id)
+        .options(selectinload(models.Verification.results))
+        .order_by(models.Endorsement.integrated_time.desc().nulls_last(),
+                  models.Endorsement.id.desc(), models.Verification.id.desc())
+        .execution_options(yield_per=BATCH)
+    )
+    previous: int | None = None
+    for endorsement, entry, verification, note in session.execute(query):
+        if endorsement.id == previous:
+            continue  # an older verification of the same endorsement (rows are adjacent)
+        previous = endorsement.id
+        yield _view(endorsement, entry, verification, note)
+
+
+def _view(endorsement: models.Endorsement, entry: models.Entry | None,
+          verification: models.Verification, note: str | None) -> EndorsementView:
+    return EndorsementView(
+        endorsement_id=endorsement.id,
+        component=endorsement.component,
+        uuid=entry.uuid if entry else None,
+        log_index=entry.log_index if entry else None,
+        tree_id=(entry.tree_id if entry and entry.tree_id is not None else _tree(note)),
+        integrated_time=entry.integrated_time if entry else None,
+        logged=entry is not None,
+        ok=verification.ok,
+        checks=tuple((r.name, r.ok, r.detail) for r in verification.results),
+        statement_format=endorsement.statement_format,
+        statement_sha256=endorsement.statement_sha256,
+        subject_name=endorsement.subject_name,
+        subject_digests=_subject_digests(endorsement),
+        subject=endorsement.subject,
+        signer_key_sha256=endorsement.signer_key_sha256
+        or (entry.signer_key_sha256 if entry else None),
+        checkpoint=note,
+        valid_from=endorsement.not_before,
+        valid_until=endorsement.not_after,
+        source=endorsement.source,
+    )
+
+
+def _subject_digests(endorsement: models.Endorsement) -> dict[str, str]:
+    """The statement's subject digests (all algorithms), re-read from the stored statement."""
+    if endorsement.statement is None:
+        return {}
+    try:
+        statement = parse_statement(endorsement.statement)
+    except StatementError:
+        return {}
+    if statement.format is not StatementFormat.OAK_V1 or statement.subject is None:
+        return {}
+    return dict(statement.subject.digests)
+
+
+def inline_subject_matches(value: EndorsementView) -> bool:
+    """The inline subject is the one the statement names (verification checked it too)."""
+    if value.subject is None:
+        return False
+    digest = hashlib.sha256(value.subject).hexdigest()
+    return normalize_digests(value.subject_digests).get("sha256") == digest
+
+
+@dataclass(frozen=True)
+class EntryView:
+    """A stored log entry that no endorsement row carries (its statement is missing, its body
+    did not parse), with its latest verification."""
+
+    entry_id: int
+    component: str | None
+    uuid: str | None
+    log_index: int
+    integrated_time: int | None
+    signed_digest: str | None
+    signer_key_sha256: str | None
+    ok: bool
+    checks: tuple[tuple[str, bool | None, str], ...]
+
+    @property
+    def failed_checks(self) -> tuple[str, ...]:
+        return tuple(name for name, ok, _ in self.checks if ok is False)
+
+
+def bare_entries(session: Session, ids: Sequence[int] | None = None) -> Iterator[EntryView]:
+    """Entries without an endorsement (of these ids, or all), each with its latest verification."""
+    query = (
+        select(models.Entry, models.Verification)
+        .outerjoin(models.Endorsement, models.Endorsement.entry_pk == models.Entry.id)
+        .join(models.Verification, models.Verification.entry_pk == models.Entry.id)
+        .where(models.Endorsement.id.is_(None))
+        .options(selectinload(models.Verification.results))
+        .order_by(models.Entry.id, models.Verification.id.desc())
+        .execution_options(yield_per=BATCH)
+    )
+    if ids is not None:
+        query = query.where(models.Entry.id.in_(ids))
+    previous: int | None = None
+    for entry, verification in session.execute(query):
+        if entry.id == previous:
+            continue
+        previous = entry.id
+        yield EntryView(entry.id, entry.component, entry.uuid, entry.log_index,
+                        entry.integrated_time, entry.signed_digest, entry.signer_key_sha256,
+                        verification.ok,
+                        tuple((r.name, r.ok, r.detail) for r in verification.results))
+
+
+def endorsement_ids_of_entries(session: Session, entry_ids: Sequence[int]) -> list[int]:
+    if not entry_ids:
+        return []
+    return list(session.scalars(select(models.Endorsement.id).where(
+        models.Endorsement.entry_pk.in_(entry_ids))))
+
+
+def endorsed_components(session: Session) -> set[str]:
+    """Every component some stored endorsement is for."""
+    return {c for c in session.scalars(select(models.Endorsement.component).distinct()) if c}
