@@ -125,6 +125,19 @@ def test_oak_stage0_layout() -> None:
     assert measured.sha256 == hashlib.sha256(rom).digest()
 
 
+def test_oak_stage0_layout_is_oaks_hard_coded_sequence() -> None:
+    # Oak's first measure.rs spelled out the calls for its stage0 (same test vector as the
+    # table-driven version): TD_HOB and mailbox pages, 512 BFV pages, 8192 chunks of the ROM,
+    # then 160 pages of ram_low.
+    rom = build_tdvf()
+    buffers = [mem_page_add(0x10_0000), mem_page_add(0x10_1000), mem_page_add(0x10_2000)]
+    buffers += [mem_page_add(0xFFE0_0000 + PAGE * i) for i in range(512)]
+    for i in range(8192):
+        buffers += mr_extend(0xFFE0_0000 + CHUNK * i, rom[CHUNK * i : CHUNK * (i + 1)])
+    buffers += [mem_page_add(PAGE * i) for i in range(160)]
+    assert measure_tdx(rom).mrtd == hashlib.sha384(b"".join(buffers)).digest()
+
+
 def test_tdvf_layout_follows_oak_and_says_where_it_departs() -> None:
     rom = tdvf(sections=TDVF_SECTIONS)
     measured = measure_tdx(rom)
