@@ -156,13 +156,13 @@ def measure_tdx(rom: bytes) -> TdxMeasurement:
     sections = parse_tdvf_metadata(rom)
     return TdxMeasurement(
         sha256=hashlib.sha256(rom).digest(),
-        mrtd=compute_mrtd(rom, sections),
+        mrtd=_mrtd(rom, sections),
         sections=sections,
         notes=tuple(note for section in sections for note in _oak_departures(section)),
     )
 
 
-def compute_mrtd(rom: bytes, sections: Sequence[TdvfSection]) -> bytes:
+def _mrtd(rom: bytes, sections: Sequence[TdvfSection]) -> bytes:
     """MRTD after adding (and extending) `sections` in order, as measure.rs does."""
     mrtd = hashlib.sha384()
     view = memoryview(rom)
@@ -354,15 +354,15 @@ def compare_mrtd(expected_hex: str, observed: bytes, observed_from: str = "the R
     if not any(observed):
         return MrtdCheck(
             None,
-            f"the MRTD from {observed_from} is all zeros (fake or test "
-            "hardware): nothing to compare",
+            f"the MRTD from {observed_from} is all zeros (fake or test hardware): "
+            "nothing to compare",
         )
     if observed == expected:
         return MrtdCheck(True, f"the MRTD from {observed_from} equals the endorsed TDX measurement")
     return MrtdCheck(
         False,
-        f"the MRTD from {observed_from} ({observed.hex()}) differs from "
-        f"the endorsed TDX measurement ({expected.hex()})",
+        f"the MRTD from {observed_from} ({observed.hex()}) differs from the endorsed TDX "
+        f"measurement ({expected.hex()})",
     )
 
 
