@@ -29,16 +29,35 @@ E = TypeVar("E", bound=StrEnum)
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print the contract JSON on stdout.")]
 
 
+_SNP_VCPUS = "1,2,4,8,16,32,64"
+_SNP_MODE = "both"
+
+
 @measure_app.command("stage0")
 def stage0(
     rom: Annotated[Path, typer.Argument(help="The stage0 firmware ROM image.")],
-    vcpus: Annotated[str, typer.Option(help="Comma-separated vCPU counts.")] = "1,2,4,8,16,32,64",
+    vcpus: Annotated[str, typer.Option(help="Comma-separated vCPU counts.")] = _SNP_VCPUS,
     mode: Annotated[
         str, typer.Option(help="oak (Oak's VMM, what Oak publishes), qemu, or both.")
-    ] = "both",
+    ] = _SNP_MODE,
+    tdx: Annotated[
+        bool,
+        typer.Option(
+            "--tdx",
+            help="Intel TDX instead: the MRTD of a 2 MiB TDVF stage0, as Oak's tdx_measurement.",
+        ),
+    ] = False,
     json_output: JsonFlag = False,
 ) -> None:
-    """SHA-256 of a stage0 ROM and its SEV-SNP launch digest per vCPU count."""
+    """SHA-256 of a stage0 ROM and its SEV-SNP launch digest per vCPU count (or TDX MRTD)."""
+    if tdx:
+        from auditor.measure.tdx import measure_tdx_file
+
+        if vcpus != _SNP_VCPUS or mode != _SNP_MODE:
+            raise InputError("--vcpus and --mode are SEV-SNP options; --tdx takes neither")
+        _emit(measure_tdx_file(rom), json_output)
+        return
+
     from auditor.measure.stage0 import Stage0Mode, measure_stage0_file, parse_vcpu_counts
 
     modes = tuple(Stage0Mode) if mode == "both" else (_choice(Stage0Mode, mode, "--mode"),)
@@ -151,7 +170,8 @@ def _flatten(document: JsonValue, prefix: str = "") -> list[tuple[str, str]]:
             rows += _flatten(value, f"{prefix}.{key}" if prefix else key)
         return rows
     if isinstance(document, list):
-        return [(f"{prefix}[{i}]", _scalar(v)) for i, v in enumerate(document)]
+        # Recursing keeps scalar lists as they were and spells out lists of objects.
+        return [row for i, v in enumerate(document) for row in _flatten(v, f"{prefix}[{i}]")]
     return [(prefix, _scalar(document))]
 
 

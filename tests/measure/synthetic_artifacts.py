@@ -3,6 +3,10 @@
 - Firmware images follow edk2's OvmfPkg/ResetVector layout: a GUID table ending 0x20 bytes
   before the end (`data ‖ u16 size ‖ GUID` entries, footer GUID 96b582de-…), an `ASEV` metadata
   block, an SEV-ES reset block entry and, for OVMF, the kernel-hashes table entry.
+- TDX (TDVF) images follow the TDX Virtual Firmware Design Guide, ch. 11, as edk2's
+  OvmfPkg/ResetVector/X64/IntelTdxMetadata.asm and Oak's stage0_bin_tdx/layout.ld lay it out:
+  the metadata GUID, the `TDVF` descriptor and its 32-byte sections, found through the GUID
+  table entry e47a6535-… holding the descriptor's distance from the end of the image.
 - bzImages follow the Linux x86 boot protocol (Documentation/arch/x86/boot.rst): `setup_sects`
   at 0x1F1, boot flag 0xAA55 at 0x1FE, `HdrS` at 0x202, protocol version at 0x206.
 """
@@ -68,11 +72,16 @@ def build_firmware(spec: FirmwareSpec | None = None) -> bytes:
         entries.append((RESET_BLOCK_GUID, struct.pack("<I", spec.ap_reset_address)))
     if spec.hash_table_gpa is not None:
         entries.append((HASH_TABLE_GUID, struct.pack("<II", spec.hash_table_gpa, 0x400)))
+    write_guid_table(image, entries)
+    return bytes(image)
+
+
+def write_guid_table(image: bytearray, entries: Sequence[tuple[uuid.UUID, bytes]]) -> None:
+    """The entries and the footer, ending 0x20 bytes before the end of `image`."""
     table = b"".join(guid_entry(guid, data) for guid, data in entries)
     table += struct.pack("<H", len(table) + 18) + FOOTER_GUID.bytes_le  # the footer
-    end = spec.size - 0x20
+    end = len(image) - 0x20
     image[end - len(table) : end] = table
-    return bytes(image)
 
 
 def ovmf_spec(**changes: object) -> FirmwareSpec:
@@ -105,3 +114,97 @@ def build_bzimage(
     struct.pack_into("<H", setup, 0x224, 0)  # heap_end_ptr
     struct.pack_into("<I", setup, 0x228, 0)  # cmd_line_ptr
     return bytes(setup) + rng.randbytes(kernel_size)
+
+
+TDX_METADATA_OFFSET_GUID = uuid.UUID("e47a6535-984a-4798-865e-4685a7bf8ec2")
+# The GUID edk2 and Oak place just before the descriptor (not read by VMMs or by Oak).
+TDVF_METADATA_GUID = uuid.UUID("e9eaf9f3-168e-44d5-a8eb-7f4d8738f6ae")
+TDX_ROM_SIZE = 2 * 1024 * 1024
+TDX_ROM_GPA = (1 << 32) - TDX_ROM_SIZE
+BFV, CFV, TD_HOB, TEMP_MEM, PERM_MEM = 0, 1, 2, 3, 4
+MR_EXTEND, PAGE_AUG = 0x1, 0x2
+
+
+@dataclass(frozen=True)
+class TdvfSection:
+    """One TDVF_SECTION (Table 11-2), field by field."""
+
+    data_offset: int
+    raw_data_size: int
+    memory_address: int
+    memory_size: int
+    section_type: int
+    attributes: int
+
+    def pack(self) -> bytes:
+        return struct.pack(
+            "<IIQQII",
+            self.data_offset,
+            self.raw_data_size,
+            self.memory_address,
+            self.memory_size,
+            self.section_type,
+            self.attributes,
+        )
+
+
+# Oak's stage0_bin_tdx/layout.ld, in its table order: TD_HOB, the AP mailbox (TempMem), the BFV
+# (the whole ROM, extended) and ram_low (TempMem, 640 KiB).
+OAK_STAGE0_TDX_SECTIONS = (
+    TdvfSection(0, 0, 0x0010_0000, 0x2000, TD_HOB, 0),
+    TdvfSection(0, 0, 0x0010_2000, 0x1000, TEMP_MEM, 0),
+    TdvfSection(0, TDX_ROM_SIZE, TDX_ROM_GPA, TDX_ROM_SIZE, BFV, MR_EXTEND),
+    TdvfSection(0, 0, 0, 0xA_0000, TEMP_MEM, 0),
+)
+
+# edk2's TDVF shape (IntelTdxMetadata.asm) in a 2 MiB ROM: the CFV (variable store) at the start
+# of the ROM, the BFV (code, ending in the reset vector) after it; only the BFV is extended. The
+# temporary stack and heap are TempMem; the TD_HOB has no raw data.
+TDVF_CFV_SIZE = 0x4_0000
+TDVF_SECTIONS = (
+    TdvfSection(
+        TDVF_CFV_SIZE,
+        TDX_ROM_SIZE - TDVF_CFV_SIZE,
+        TDX_ROM_GPA + TDVF_CFV_SIZE,
+        TDX_ROM_SIZE - TDVF_CFV_SIZE,
+        BFV,
+        MR_EXTEND,
+    ),
+    TdvfSection(0, TDVF_CFV_SIZE, TDX_ROM_GPA, TDVF_CFV_SIZE, CFV, 0),
+    TdvfSection(0, 0, 0x0081_0000, 0x1_0000, TEMP_MEM, 0),  # TempStack
+    TdvfSection(0, 0, 0x0080_0000, 0x6000, TEMP_MEM, 0),  # TempMem (heap)
+    TdvfSection(0, 0, 0x0080_9000, 0x2000, TD_HOB, 0),
+)
+
+
+@dataclass
+class TdvfSpec:
+    sections: Sequence[TdvfSection] = OAK_STAGE0_TDX_SECTIONS
+    size: int = TDX_ROM_SIZE
+    signature: bytes = b"TDVF"
+    version: int = 1
+    section_count: int | None = None  # None: len(sections)
+    length: int | None = None  # None: 16 + 32 * section_count
+    metadata_offset: int | None = None  # the GUID entry's value; None: the descriptor's
+    with_offset_entry: bool = True
+    extra_entries: list[tuple[uuid.UUID, bytes]] = field(default_factory=list)
+    seed: int = 11
+
+
+def build_tdvf(spec: TdvfSpec | None = None) -> bytes:
+    spec = spec or TdvfSpec()
+    image = bytearray(random.Random(spec.seed).randbytes(spec.size))
+    count = len(spec.sections) if spec.section_count is None else spec.section_count
+    length = 16 + 32 * count if spec.length is None else spec.length
+    block = TDVF_METADATA_GUID.bytes_le
+    block += struct.pack("<4sIII", spec.signature, length, spec.version, count)
+    block += b"".join(section.pack() for section in spec.sections)
+    start = spec.size - 0x1000  # a page below the end, clear of the GUID table
+    image[start : start + len(block)] = block
+    entries = list(spec.extra_entries)
+    if spec.with_offset_entry:
+        descriptor_from_end = spec.size - (start + 16)
+        offset = descriptor_from_end if spec.metadata_offset is None else spec.metadata_offset
+        entries.append((TDX_METADATA_OFFSET_GUID, struct.pack("<I", offset)))
+    write_guid_table(image, entries)
+    return bytes(image)
