@@ -141,7 +141,7 @@ def _expect(where: str, rule: str, args: list[str], least: int, most: int | None
         wanted = f"at least {least}"
     else:
         wanted = str(least) if least == most else f"{least} or {most}"
-    raise PolicyError(f"{where}: a {rule} line takes {wanted} arguments, got {len(args)}")
+    raise PolicyError(f"{where}: a {rule} line takes {wanted} argument(s), got {len(args)}")
 
 
 def _vkey(where: str, role: str, text: str, types: tuple[SignatureType, ...]) -> NoteKey:
