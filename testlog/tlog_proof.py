@@ -67,12 +67,10 @@ class LogSigner(NoteSigner):
         return self.private_key.sign(note_text)
 
 
-class Cosigner(NoteSigner):
-    type_byte = 0x04
+class Cosigner(LogSigner):
+    """An Ed25519 key like a log's, under another type byte and message."""
 
-    def __init__(self, name: str, key: ed25519.Ed25519PrivateKey | None = None) -> None:
-        self.private_key = key or ed25519.Ed25519PrivateKey.generate()
-        super().__init__(name, self.private_key.public_key().public_bytes_raw())
+    type_byte = 0x04
 
     def signature(self, note_text: bytes, timestamp: int) -> bytes:
         message = f"cosignature/v1\ntime {timestamp}\n".encode() + note_text

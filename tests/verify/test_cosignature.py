@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import struct
-from pathlib import Path
 
 import pytest
 
@@ -23,21 +22,19 @@ from auditor.verify.cosignature import (
 )
 from auditor.verify.note_keys import parse_vkey
 from testlog.tlog_proof import Cosigner, SubtreeCosigner, checkpoint_text
+from tests.verify.test_tlog_proof import OAK_PROOF, TEST_WITNESS_VKEY
 
-DATA = Path(__file__).resolve().parents[1] / "data"
-# Oak tr/c2sp/lib.rs tests, TEST_WITNESS_VKEY.
-OAK_WITNESS_VKEY = "test-witness+26349ef0+BIQDFTUlktisMqJzWn8qhteWrRr4dLcQ9R37T+8LQyQF"
 TIME = 1700000000
 
 
 def _oak_checkpoint() -> str:
-    text = (DATA / "oak" / "c2sp" / "test.tlog-proof").read_text()
+    text = OAK_PROOF.decode()
     return text[text.index("\n\n") + 2 :]
 
 
 def test_oak_witness_cosignature_verifies_with_its_timestamp() -> None:
     cp = parse_checkpoint(_oak_checkpoint())
-    key = parse_vkey(OAK_WITNESS_VKEY)
+    key = parse_vkey(TEST_WITNESS_VKEY)
     (line,) = [s for s in cp.signatures if s.name == "test-witness"]
     assert line.key_hint == key.key_hint
     assert key.failure(cp.signed_text, line.signature) is None
@@ -48,7 +45,7 @@ def test_oak_witness_cosignature_verifies_with_its_timestamp() -> None:
 
 def test_oak_cosignature_covers_its_timestamp_and_the_checkpoint() -> None:
     cp = parse_checkpoint(_oak_checkpoint())
-    key = parse_vkey(OAK_WITNESS_VKEY)
+    key = parse_vkey(TEST_WITNESS_VKEY)
     (line,) = [s for s in cp.signatures if s.name == "test-witness"]
     later = struct.pack(">Q", 1771605823) + line.signature[8:]
     assert key.failure(cp.signed_text, later) == (

@@ -21,8 +21,15 @@ from auditor.errors import InputError
 from auditor.verify.checkpoint import parse_checkpoint, verify_checkpoint
 from auditor.verify.note_keys import NoteKey, SignatureType, VerifierKeyError, parse_vkey
 from testlog.tlog_proof import Cosigner, LogSigner, SubtreeCosigner, checkpoint_text
-
-EM = "\u2014"
+from tests.verify.test_checkpoint import (
+    ENOCH_VKEY,
+    GO_TEXT,
+    PETER_SIG,
+    PETER_VKEY,
+    SUMDB_CHECKPOINTS,
+    SUMDB_VKEY,
+)
+from tests.verify.test_tlog_proof import TEST_MAIN_VKEY, TEST_WITNESS_VKEY
 
 # C2SP signed-note.md, "Verifier keys" example.
 SPEC_VKEY = "example.com/foo+530d903a+AekyeRrm56hApGFkyQR4ZCbV54Id2LKaANYcrnKv3U2k"
@@ -30,29 +37,6 @@ SPEC_NOTE = b"This is an example message.\n"
 SPEC_SIG = (
     "Uw2QOkn8srV1yJGh2VYRlL1Tnagv1YEq6TfXppzi2ONncAlTgK7Ztg1ERYNZXsYjOBH3mFXmRKuwHjG1Yu72IneyaQM="
 )
-
-# golang.org/x/mod/sumdb/note note_test.go.
-PETER_VKEY = "PeterNeumann+c74f20a3+ARpc2QcUPDhMQegwxbzhKqiBfsVkmqq/LDE4izWy10TW"
-ENOCH_VKEY = "EnochRoot+af0cfe78+ATtqJ7zOtqQtYqOo0CpvDXNlMhV3HeJDpjrASKGLWdop"
-GO_TEXT = (
-    b"If you think cryptography is the answer to your problem,\n"
-    b"then you don't know what your problem is.\n"
-)
-PETER_SIG = (
-    "x08go/ZJkuBS9UG/SffcvIAQxVBtiFupLLr8pAcElZInNIuGUgYN1FFYC2pZSNXgKvqfqdngotpRZb6KE6RyyBwJnAM="
-)
-
-# The Go toolchain's sum.golang.org key, and a checkpoint sum.golang.org served.
-SUMDB_VKEY = "sum.golang.org+033de0ae+Ac4zctda0e5eza+HJyk9SxEdh+s3Ux18htTTAD8OuAn8"
-SUMDB_CHECKPOINT = (
-    "go.sum database tree\n31700353\nqINS1GRFhWHwdkUeqLEoP4yEMkTBBzxBkGwGQlVlVcs=\n\n"
-    f"{EM} sum.golang.org Az3grnmrIUEDFqHzAElIQCPNoRFRAAdFo47fooyWKMHb89k11GJh5zHIfNCOBmwn"
-    "/C3YI8oW9/C8DJ87F61QqspBYwM=\n"
-)
-
-# Oak tr/c2sp/lib.rs tests: TEST_MAIN_VKEY (the log) and TEST_WITNESS_VKEY.
-OAK_LOG_VKEY = "fake.log.origin/log+527eabb8+AddT9PtBhhNAsDYZ0V0euiRbXuvrLsw4L6vKARfipnmz"
-OAK_WITNESS_VKEY = "test-witness+26349ef0+BIQDFTUlktisMqJzWn8qhteWrRr4dLcQ9R37T+8LQyQF"
 
 
 def _vkey(name: str, type_byte: int, key: bytes, key_id: str | None = None) -> str:
@@ -76,7 +60,7 @@ def test_spec_example_vkey_verifies_the_spec_example_note() -> None:
     assert key.vkey == SPEC_VKEY
 
 
-@pytest.mark.parametrize("vkey", [PETER_VKEY, ENOCH_VKEY, SUMDB_VKEY, OAK_LOG_VKEY])
+@pytest.mark.parametrize("vkey", [PETER_VKEY, ENOCH_VKEY, SUMDB_VKEY, TEST_MAIN_VKEY])
 def test_published_ed25519_vkeys_parse_and_print_back(vkey: str) -> None:
     key = parse_vkey(vkey)
     assert key.signature_type is SignatureType.ED25519
@@ -93,15 +77,15 @@ def test_go_note_signature_verifies_under_its_vkey() -> None:
 
 def test_a_note_key_is_a_note_verifier_for_checkpoints() -> None:
     # A production C2SP Ed25519 log, verified through the generic checkpoint verifier.
-    cp = parse_checkpoint(SUMDB_CHECKPOINT)
+    cp = parse_checkpoint(SUMDB_CHECKPOINTS[0])
     assert verify_checkpoint(cp, [parse_vkey(SUMDB_VKEY)]).name == "sum.golang.org"
 
 
 def test_oak_witness_vkey_is_a_cosignature_key() -> None:
-    key = parse_vkey(OAK_WITNESS_VKEY)
+    key = parse_vkey(TEST_WITNESS_VKEY)
     assert (key.name, key.signature_type, key.key_hint.hex()) == (
         "test-witness", SignatureType.COSIGNATURE_V1, "26349ef0")
-    assert key.vkey == OAK_WITNESS_VKEY
+    assert key.vkey == TEST_WITNESS_VKEY
 
 
 # --- rejections: Go's TestNewVerifier -----------------------------------------------------------
