@@ -39,9 +39,9 @@ ROOT_HASH_SIZE = 32
 ED25519_SIGNATURE_SIZE = 64
 # tlog-checkpoint: the size is a uint64 in ASCII decimal, without leading zeros.
 _MAX_TREE_SIZE = 2**64 - 1
-_DECIMAL = re.compile(r"0|[1-9][0-9]*")
+CANONICAL_DECIMAL = re.compile(r"0|[1-9][0-9]*")
 # signed-note: the algorithm byte of Ed25519 keys in the key id.
-_ED25519_ALGORITHM = b"\x01"
+_ED25519_ALGORITHM = 0x01
 
 
 class CheckpointFormatError(InputError):
@@ -127,6 +127,18 @@ def _check_characters(text: str) -> None:
             )
 
 
+def parse_checkpoint_body(signed_text: bytes) -> tuple[str, int, bytes, tuple[str, ...]]:
+    """(origin, size, root hash, extension lines) of a checkpoint's signed note text."""
+    try:
+        body = signed_text.decode("utf-8")
+    except UnicodeDecodeError:
+        raise CheckpointFormatError("checkpoint text is not valid UTF-8") from None
+    if not body.endswith("\n") or "\n\n" in body:
+        raise CheckpointFormatError("checkpoint text has an empty line or no final newline")
+    _check_characters(body)
+    return _parse_body(body)
+
+
 def _parse_body(body: str) -> tuple[str, int, bytes, tuple[str, ...]]:
     """tlog-checkpoint: origin, decimal size, base64 root hash, then extension lines."""
     lines = body[:-1].split("\n")
@@ -137,14 +149,14 @@ def _parse_body(body: str) -> tuple[str, int, bytes, tuple[str, ...]]:
     origin, size_line, root_line, *extensions = lines
     if not origin:
         raise CheckpointFormatError("checkpoint origin line is empty")
-    if not _DECIMAL.fullmatch(size_line):
+    if not CANONICAL_DECIMAL.fullmatch(size_line):
         raise CheckpointFormatError(
             f"checkpoint tree size {_excerpt(size_line)} is not a canonical decimal number"
         )
     size = int(size_line)
     if size > _MAX_TREE_SIZE:
         raise CheckpointFormatError(f"checkpoint tree size {size} does not fit in 64 bits")
-    root_hash = _strict_b64decode(root_line, "checkpoint root hash")
+    root_hash = strict_b64decode(root_line, "checkpoint root hash")
     if len(root_hash) != ROOT_HASH_SIZE:
         raise CheckpointFormatError(
             f"checkpoint root hash is {len(root_hash)} bytes, expected {ROOT_HASH_SIZE}"
@@ -170,28 +182,30 @@ def _parse_signature_line(number: int, line: str) -> NoteSignature:
     if not line.startswith(SIGNATURE_PREFIX):
         raise CheckpointFormatError(f"{where} does not start with an em dash and a space")
     name, _, encoded = line[len(SIGNATURE_PREFIX) :].partition(" ")
-    if not _valid_key_name(name):
+    if not valid_key_name(name):
         raise CheckpointFormatError(f"{where} has an invalid key name {_excerpt(name)}")
-    blob = _strict_b64decode(encoded, where)
+    blob = strict_b64decode(encoded, where)
     if len(blob) <= KEY_HINT_SIZE:
         raise CheckpointFormatError(f"{where} holds {len(blob)} bytes, too short for a signature")
     return NoteSignature(name=name, key_hint=blob[:KEY_HINT_SIZE], signature=blob[KEY_HINT_SIZE:])
 
 
-def _valid_key_name(name: str) -> bool:
+def valid_key_name(name: str) -> bool:
     # signed-note: key names are non-empty and contain no Unicode spaces and no "+".
     return bool(name) and "+" not in name and not any(c.isspace() for c in name)
 
 
-def _strict_b64decode(encoded: str, what: str) -> bytes:
-    """Standard padded base64 (RFC 4648 §4) in its one canonical spelling."""
+def strict_b64decode(
+    encoded: str, what: str, error: type[InputError] = CheckpointFormatError
+) -> bytes:
+    """Standard padded base64 (RFC 4648 §4) in its one canonical spelling; else `error`."""
     try:
         decoded = base64.b64decode(encoded.encode("ascii"), validate=True)
     except (UnicodeEncodeError, binascii.Error):
-        raise CheckpointFormatError(f"{what} is not valid base64") from None
+        raise error(f"{what} is not valid base64") from None
     # Rejects non-zero padding bits, so that one checkpoint has exactly one spelling.
     if base64.b64encode(decoded).decode("ascii") != encoded:
-        raise CheckpointFormatError(f"{what} is not canonical base64")
+        raise error(f"{what} is not canonical base64")
     return decoded
 
 
@@ -208,10 +222,19 @@ def ecdsa_key_hint(public_key: ec.EllipticCurvePublicKey) -> bytes:
     return hashlib.sha256(spki).digest()[:KEY_HINT_SIZE]
 
 
+def note_key_id(name: str, signature_type: int, public_key: bytes) -> bytes:
+    """C2SP signed-note: sha256(name ‖ 0x0A ‖ signature type ‖ public key), all 32 bytes.
+
+    The key ID of signature lines and verifier keys is its first 4 bytes (the key hint).
+    """
+    algorithm = bytes([signature_type])
+    return hashlib.sha256(name.encode("utf-8") + b"\n" + algorithm + public_key).digest()
+
+
 def ed25519_key_id(name: str, public_key: ed25519.Ed25519PublicKey) -> bytes:
-    """C2SP signed-note key id: sha256(name ‖ 0x0A ‖ 0x01 ‖ 32-byte key), all 32 bytes."""
+    """C2SP signed-note key id of an Ed25519 (type 0x01) key, all 32 bytes."""
     raw = public_key.public_bytes(Encoding.Raw, PublicFormat.Raw)
-    return hashlib.sha256(name.encode("utf-8") + b"\n" + _ED25519_ALGORITHM + raw).digest()
+    return note_key_id(name, _ED25519_ALGORITHM, raw)
 
 
 def ed25519_key_hint(name: str, public_key: ed25519.Ed25519PublicKey) -> bytes:
