@@ -156,9 +156,7 @@ SYSTEM_ENDORSEMENT_ID = uuid.UUID("4722655d-963d-4fc9-8443-f14571dd32a2")
 CONTAINER_ENDORSEMENT_ID = uuid.UUID("7297a51f-a05d-49a1-afdb-64cdee07862d")
 APPLICATION_ENDORSEMENT_ID = uuid.UUID("e84ed714-669d-430a-a60f-8a651e5a5503")
 # oak_proto_rust/src/variant.rs CONFIDENTIAL_SPACE_ENDORSEMENT_ID (16 random bytes, not a v4 UUID).
-CONFIDENTIAL_SPACE_ENDORSEMENT_ID = uuid.UUID(bytes=bytes(
-    [101, 107, 31, 55, 118, 106, 162, 143, 49, 81, 224, 1, 135, 123, 189, 122]
-))
+CONFIDENTIAL_SPACE_ENDORSEMENT_ID = uuid.UUID("656b1f37-766a-a28f-3151-e001877bbd7a")
 
 # Variant payload type and the component name of each of its SignedEndorsement fields.
 _VARIANT_COMPONENTS: dict[uuid.UUID, tuple[type[_message.Message], dict[str, str]]] = {

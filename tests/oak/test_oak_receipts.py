@@ -161,6 +161,9 @@ def test_the_real_endorsements_carry_no_c2sp_or_pes_receipt(directory: Path) -> 
 
 
 def test_the_confidential_space_workload_endorsement_is_read() -> None:
+    # The id as oak_proto_rust/src/variant.rs spells it.
+    oak_id = [101, 107, 31, 55, 118, 106, 162, 143, 49, 81, 224, 1, 135, 123, 189, 122]
+    assert CONFIDENTIAL_SPACE_ENDORSEMENT_ID.bytes == bytes(oak_id)
     workload = endorsement_pb2.ConfidentialSpaceEndorsement(jwt_token="header.claims.sig")
     _signed(workload.workload_endorsement, b'{"w": 1}', b"sig")
     workload.workload_endorsement.pes_confirmation = PES_CONFIRMATION
