@@ -133,8 +133,8 @@ def parse_pes_confirmation(data: bytes, *, source: str = "PES confirmation") -> 
     try:
         json_format.Parse(text, message)
     except (json_format.ParseError, RecursionError) as error:
-        first_line = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise InputError(f"{source}: not a PublicEndorsement in JSON ({first_line})") from None
+        why = _short(" ".join(str(error).split()) or type(error).__name__)
+        raise InputError(f"{source}: not a PublicEndorsement in JSON ({why})") from None
     # tr/pes/lib.rs refuses a confirmation without these.
     if not message.HasField("statement"):
         raise InputError(f"{source}: no statement")
@@ -144,9 +144,11 @@ def parse_pes_confirmation(data: bytes, *, source: str = "PES confirmation") -> 
         raise InputError(f"{source}: no endorsementSignatures")
     if not message.HasField("tlog_receipt") or not message.tlog_receipt.entry_id:
         raise InputError(f"{source}: no tlogReceipt.entryId")
-    pes_signature = message.endorsement_signatures[0]
-    for index, extra in enumerate(message.endorsement_signatures):
-        _material(extra.verification_material, f"{source}: endorsementSignatures[{index}]")
+    # Every PES signature's material must parse; Oak verifies the first signature only.
+    pes_materials = [
+        _material(signature.verification_material, f"{source}: endorsementSignatures[{index}]")
+        for index, signature in enumerate(message.endorsement_signatures)
+    ]
     return PesConfirmation(
         name=message.name,
         statement=message.statement.serialized,
@@ -154,8 +156,8 @@ def parse_pes_confirmation(data: bytes, *, source: str = "PES confirmation") -> 
             message.statement_signature.verification_material, f"{source}: statementSignature"
         ),
         endorser_signature=message.statement_signature.signature,
-        pes_signature=pes_signature.signature,
-        pes=_material(pes_signature.verification_material, f"{source}: endorsementSignatures[0]"),
+        pes_signature=message.endorsement_signatures[0].signature,
+        pes=pes_materials[0],
         entry_id=message.tlog_receipt.entry_id,
     )
 
