@@ -15,11 +15,14 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from typing import TypeVar
 
 from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 from cryptography.hazmat.primitives.serialization import load_der_public_key
 from google.protobuf import message as _message
 from google.protobuf import text_format
@@ -110,6 +113,38 @@ class ComponentEndorsement:
     rekor_log_entry: bytes | None
     #: The inline subject (attachment or regex) whose SHA-256 the statement names, if carried.
     subject: bytes | None
+    #: A C2SP tlog-proof (c2sp.org/tlog-proof text) for the statement; None when absent.
+    #: Only a SignedEndorsement carries it (field 4), byte-exact as received.
+    c2sp_tlog_proof: bytes | None = None
+    #: A Public Endorsement Service confirmation (SignedEndorsement field 5: the JSON form of
+    #: google.pes.v1.PublicEndorsement, see auditor.verify.pes); None when absent.
+    pes_confirmation: bytes | None = None
+
+    def merged_with(self, other: ComponentEndorsement) -> ComponentEndorsement | None:
+        """One endorsement with the receipts of both, or None when they disagree on a field.
+
+        Oak's real messages carry each component twice (the layered oneof and a Variant event):
+        the oneof's TransparentReleaseEndorsement has no fields 4 and 5, so the Variant's
+        receipts must survive the de-duplication.
+        """
+        if (self.component, self.statement, self.signature) != (
+            other.component,
+            other.statement,
+            other.signature,
+        ):
+            return None
+        for name in ("rekor_log_entry", "subject", "c2sp_tlog_proof", "pes_confirmation"):
+            mine, theirs = getattr(self, name), getattr(other, name)
+            if mine is not None and theirs is not None and mine != theirs:
+                return None
+        # Absent fields are None, never b"", so `or` picks whichever copy has the field.
+        return replace(
+            self,
+            rekor_log_entry=self.rekor_log_entry or other.rekor_log_entry,
+            subject=self.subject or other.subject,
+            c2sp_tlog_proof=self.c2sp_tlog_proof or other.c2sp_tlog_proof,
+            pes_confirmation=self.pes_confirmation or other.pes_confirmation,
+        )
 
 
 # Variant.id values name the message type of Variant.value
@@ -120,6 +155,8 @@ KERNEL_ENDORSEMENT_ID = uuid.UUID("89511d65-5d35-4601-900b-1e6dbaf842b6")
 SYSTEM_ENDORSEMENT_ID = uuid.UUID("4722655d-963d-4fc9-8443-f14571dd32a2")
 CONTAINER_ENDORSEMENT_ID = uuid.UUID("7297a51f-a05d-49a1-afdb-64cdee07862d")
 APPLICATION_ENDORSEMENT_ID = uuid.UUID("e84ed714-669d-430a-a60f-8a651e5a5503")
+# oak_proto_rust/src/variant.rs CONFIDENTIAL_SPACE_ENDORSEMENT_ID (16 random bytes, not a v4 UUID).
+CONFIDENTIAL_SPACE_ENDORSEMENT_ID = uuid.UUID("656b1f37-766a-a28f-3151-e001877bbd7a")
 
 # Variant payload type and the component name of each of its SignedEndorsement fields.
 _VARIANT_COMPONENTS: dict[uuid.UUID, tuple[type[_message.Message], dict[str, str]]] = {
@@ -137,6 +174,10 @@ _VARIANT_COMPONENTS: dict[uuid.UUID, tuple[type[_message.Message], dict[str, str
         endorsement_pb2.ApplicationEndorsement,
         {"binary": "application_binary", "configuration": "application_configuration"},
     ),
+    CONFIDENTIAL_SPACE_ENDORSEMENT_ID: (
+        endorsement_pb2.ConfidentialSpaceEndorsement,
+        {"workload_endorsement": "workload"},
+    ),
 }
 _KERNEL_LAYER_COMPONENTS = ("kernel", "kernel_cmd_line", "init_ram_fs", "memory_map", "acpi")
 
@@ -145,17 +186,20 @@ def read_endorsements(data: bytes) -> list[ComponentEndorsement]:
     """The endorsed components of an `oak.attestation.v1.Endorsements` message.
 
     Reads the layered oneof (`oak_containers`, `oak_restricted_kernel`, `cb`) first, then the
-    newer `initial`/`events` Variants (SignedEndorsements). A Variant endorsement equal to one
-    already read is not repeated; one that differs (another statement for the same component)
-    is returned too, so that nothing signed goes unseen.
+    newer `initial`/`events` Variants (SignedEndorsements). A Variant endorsement that repeats
+    one already read is merged into it (keeping every receipt of both); one that differs
+    (another statement, or another receipt, for the same component) is returned too, so that
+    nothing signed and nothing logged goes unseen.
     """
     endorsements = parse_message(data, endorsement_pb2.Endorsements)
     found = list(_layered_endorsements(endorsements))
-    seen = {(e.component, e.statement, e.signature) for e in found}
     for endorsement in _variant_endorsements(endorsements):
-        key = (endorsement.component, endorsement.statement, endorsement.signature)
-        if key not in seen:
-            seen.add(key)
+        for index, earlier in enumerate(found):
+            merged = earlier.merged_with(endorsement)
+            if merged is not None:
+                found[index] = merged
+                break
+        else:
             found.append(endorsement)
     return found
 
@@ -225,10 +269,82 @@ def _variant_endorsements(
                     signature=signed.signature.raw,
                     rekor_log_entry=signed.rekor_log_entry or None,
                     subject=signed.endorsement.subject or None,
+                    c2sp_tlog_proof=signed.c2sp_tlog_proof or None,
+                    pes_confirmation=signed.pes_confirmation or None,
                 )
 
 
 # --- reference values ------------------------------------------------------------------------
+
+
+class TLogStrategy(StrEnum):
+    """How the receipts a component's policy populates combine (TLogReferenceValues.strategy)."""
+
+    #: Nothing is verified, whatever is populated.
+    SKIP = "skip"
+    #: Every populated verification must pass; none populated is the same as SKIP.
+    ALL = "all"
+    #: At least one populated verification must pass; none populated always fails.
+    ANY = "any"
+
+
+class KeyType(StrEnum):
+    """oak.attestation.v1.KeyType: the algorithm a VerifyingKey verifies with."""
+
+    ECDSA_P256_SHA256 = "ecdsa-p256-sha256"
+    RSA_SHA2_256 = "rsa-sha2-256"
+
+
+@dataclass(frozen=True)
+class VerifyingKey:
+    """One key of an Oak VerifyingKeySet."""
+
+    key_id: int
+    key_type: KeyType
+    #: DER SubjectPublicKeyInfo.
+    spki_der: bytes
+
+
+@dataclass(frozen=True)
+class KeySet:
+    """An Oak VerifyingKeySet: the keys, and the Rekor integration-time floor when given."""
+
+    keys: tuple[VerifyingKey, ...]
+    #: signed_timestamp.not_before_absolute: the signed timestamp must not be earlier.
+    not_before: datetime | None = None
+    #: signed_timestamp.not_before_relative: ... nor earlier than now plus this (signed) delta.
+    not_before_relative: timedelta | None = None
+
+
+@dataclass(frozen=True)
+class TLogPolicy:
+    """Which transparency receipts a component's endorsement must carry, and how to check them.
+
+    Semantics of Oak's `verify_tlog` (tr/verify_endorsement/lib.rs): `rekor` verifies the Rekor
+    v1 entry under these log keys, `c2sp` the C2SP tlog-proof under this c2sp.org/tlog-policy
+    text, `pes` the PES confirmation under these PES keys; None means not populated (ignored).
+    """
+
+    strategy: TLogStrategy
+    rekor: KeySet | None = None
+    c2sp_policy: str | None = None
+    pes: KeySet | None = None
+    #: True when read from the deprecated `EndorsementReferenceValue.rekor` (no `tlog`).
+    deprecated_rekor_field: bool = False
+
+    @property
+    def populated(self) -> tuple[str, ...]:
+        """The receipts this policy verifies: a subset of ("rekor", "c2sp", "pes")."""
+        present = (("rekor", self.rekor), ("c2sp", self.c2sp_policy), ("pes", self.pes))
+        return tuple(name for name, value in present if value is not None)
+
+    @property
+    def requires_receipts(self) -> bool:
+        """Whether an endorsement without a valid receipt fails this policy."""
+        if self.strategy is TLogStrategy.SKIP:
+            return False
+        # `any` with nothing populated can never pass, so it, too, demands what cannot be had.
+        return self.strategy is TLogStrategy.ANY or bool(self.populated)
 
 
 @dataclass(frozen=True)
@@ -239,8 +355,13 @@ class ComponentKeys:
     #: SubjectPublicKeyInfo DER of each accepted endorser key (ECDSA P-256).
     keys: list[bytes]
     required_claims: list[str]
-    #: Whether the reference values demand transparency-log evidence for the endorsement.
-    tlog_required: bool
+    #: What transparency evidence the endorsement must carry.
+    tlog: TLogPolicy
+
+    @property
+    def tlog_required(self) -> bool:
+        """Whether the reference values demand transparency-log evidence for the endorsement."""
+        return self.tlog.requires_receipts
 
 
 # The per-component reference value messages; each has a `type` oneof with `endorsement`.
@@ -255,7 +376,8 @@ def read_reference_values(data: bytes) -> list[ComponentKeys]:
     """The endorsement-verified components of an `oak.attestation.v1.ReferenceValues` message.
 
     Components whose reference value is `skip`, unset, or a digest/regex check (no keys
-    involved) are left out.
+    involved) are left out. An endorsement reference value that Oak's verifier rejects outright
+    (no transparency-log policy at all, a `tlog` without a strategy) is an InputError.
     """
     values = parse_message(data, reference_value_pb2.ReferenceValues)
     found = []
@@ -271,19 +393,27 @@ def _reference_slots(
     kind = values.WhichOneof("type")
     if kind == "oak_containers":
         containers = values.oak_containers
-        yield "stage0", containers.root_layer.amd_sev.stage0
+        yield from _root_layer_slots(containers.root_layer)
         yield from _kernel_layer_slots(containers.kernel_layer)
         yield "system_image", containers.system_layer.system_image
         yield "container_binary", containers.container_layer.binary
         yield "container_configuration", containers.container_layer.configuration
     elif kind == "oak_restricted_kernel":
         restricted = values.oak_restricted_kernel
-        yield "stage0", restricted.root_layer.amd_sev.stage0
+        yield from _root_layer_slots(restricted.root_layer)
         yield from _kernel_layer_slots(restricted.kernel_layer)
         yield "application_binary", restricted.application_layer.binary
         yield "application_configuration", restricted.application_layer.configuration
     elif kind == "cb":
-        yield "stage0", values.cb.root_layer.amd_sev.stage0
+        yield from _root_layer_slots(values.cb.root_layer)
+
+
+def _root_layer_slots(
+    layer: reference_value_pb2.RootLayerReferenceValues,
+) -> Iterator[tuple[str, _ReferenceSlot]]:
+    # Stage0 is endorsed once per TEE platform; both name the same component.
+    yield "stage0", layer.amd_sev.stage0
+    yield "stage0", layer.intel_tdx.stage0
 
 
 def _kernel_layer_slots(
@@ -311,27 +441,94 @@ def _component_keys(
         component=component,
         keys=raws,
         required_claims=list(reference.required_claims.claim_types),
-        tlog_required=_tlog_required(reference),
+        tlog=_tlog_policy(component, reference),
     )
 
 
 def _check_p256_spki(raw: bytes, what: str) -> None:
-    try:
-        key = load_der_public_key(raw)
-    except (ValueError, UnsupportedAlgorithm):
-        raise InputError(f"{what} is not a DER SubjectPublicKeyInfo of a known key type") from None
+    key = _load_spki(raw, what)
     if not isinstance(key, ec.EllipticCurvePublicKey) or key.curve.name != "secp256r1":
         raise InputError(f"{what} is not an ECDSA P-256 key")
 
 
-def _tlog_required(reference: reference_value_pb2.EndorsementReferenceValue) -> bool:
+def _load_spki(raw: bytes, what: str) -> PublicKeyTypes:
+    try:
+        return load_der_public_key(raw)
+    except (ValueError, UnsupportedAlgorithm):
+        raise InputError(f"{what} is not a DER SubjectPublicKeyInfo of a known key type") from None
+
+
+def _tlog_policy(
+    component: str, reference: reference_value_pb2.EndorsementReferenceValue
+) -> TLogPolicy:
+    # tr/verify_endorsement/lib.rs `verify_endorsement`: `tlog` wins when set; otherwise the
+    # deprecated `rekor` decides; with neither Oak fails ("no rekor key set").
+    what = f"{component} tlog"
     if reference.HasField("tlog"):
-        return not reference.tlog.HasField("skip")
+        tlog = reference.tlog
+        strategy = tlog.WhichOneof("strategy")
+        if strategy is None:
+            # reference_value.proto: "Must be populated - rejected if empty."
+            raise InputError(f"reference values for {component}: tlog has no strategy")
+        return TLogPolicy(
+            strategy=TLogStrategy(strategy),
+            rekor=_key_set(tlog.rekor, f"{what} rekor") if tlog.HasField("rekor") else None,
+            c2sp_policy=tlog.c2sp.policy if tlog.HasField("c2sp") else None,
+            pes=_key_set(tlog.pes.key_set, f"{what} pes") if tlog.HasField("pes") else None,
+        )
     if reference.HasField("rekor"):
-        return not reference.rekor.HasField("skip")
-    # Oak's verifier refuses an endorsement reference value with neither field ("no rekor key
-    # set in signed endorsement"); the auditor reads that as the strict case.
-    return True
+        # The deprecated form: `verify` is `tlog { all {} rekor { <keys> } }`, `skip` is skip.
+        rekor = reference.rekor
+        kind = rekor.WhichOneof("type")
+        if kind is None:
+            raise InputError(f"reference values for {component}: rekor is neither skip nor verify")
+        if kind == "skip":
+            return TLogPolicy(TLogStrategy.SKIP, deprecated_rekor_field=True)
+        return TLogPolicy(
+            TLogStrategy.ALL,
+            rekor=_key_set(rekor.verify, f"{component} rekor"),
+            deprecated_rekor_field=True,
+        )
+    raise InputError(f"reference values for {component} have neither tlog nor rekor")
+
+
+def _key_set(keys: reference_value_pb2.VerifyingKeySet, what: str) -> KeySet:
+    parsed = tuple(_verifying_key(key, f"{what} key {i}") for i, key in enumerate(keys.keys))
+    if not keys.HasField("signed_timestamp"):
+        return KeySet(parsed)
+    floor = keys.signed_timestamp
+    try:
+        absolute = (
+            floor.not_before_absolute.ToDatetime(tzinfo=UTC)
+            if floor.HasField("not_before_absolute")
+            else None
+        )
+        relative = (
+            floor.not_before_relative.ToTimedelta()
+            if floor.HasField("not_before_relative")
+            else None
+        )
+    except (ValueError, OverflowError):
+        raise InputError(f"{what} signed_timestamp is out of range") from None
+    return KeySet(parsed, not_before=absolute, not_before_relative=relative)
+
+
+_KEY_TYPES = {
+    reference_value_pb2.KEY_TYPE_ECDSA_P256_SHA256: KeyType.ECDSA_P256_SHA256,
+    reference_value_pb2.KEY_TYPE_RSA_SHA2_256: KeyType.RSA_SHA2_256,
+}
+
+
+def _verifying_key(key: reference_value_pb2.VerifyingKey, what: str) -> VerifyingKey:
+    key_type = _KEY_TYPES.get(key.type)
+    if key_type is None:
+        # Oak cannot verify with such a key ("Undefined key type").
+        raise InputError(f"{what} has no usable key type ({key.type})")
+    if key_type is KeyType.ECDSA_P256_SHA256:
+        _check_p256_spki(key.raw, what)
+    elif not isinstance(_load_spki(key.raw, what), rsa.RSAPublicKey):
+        raise InputError(f"{what} is declared RSA but is not an RSA key")
+    return VerifyingKey(key_id=key.key_id, key_type=key_type, spki_der=key.raw)
 
 
 # --- attachments -----------------------------------------------------------------------------
@@ -345,6 +542,8 @@ class FirmwareMeasurements:
     launch_digests: dict[int, str]
     #: SHA-256 of the firmware ROM (lowercase hex), when the attachment carries it.
     rom_sha256: str | None
+    #: Intel TDX MRTD of the firmware (SHA-384, lowercase hex), when the attachment carries it.
+    tdx_measurement: str | None = None
 
 
 @dataclass(frozen=True)
@@ -359,10 +558,15 @@ _HEX = re.compile(r"[0-9a-fA-F]*")
 
 
 def parse_firmware_attachment(data: bytes) -> FirmwareMeasurements:
-    """The launch digests and ROM digest of a serialized `FirmwareAttachment`."""
+    """The SNP launch digests, TDX measurement and ROM digest of a `FirmwareAttachment`.
+
+    attachment.proto: at least one of `configs` (AMD SEV-SNP) and `tdx_measurement` is set.
+    """
     attachment = parse_message(data, attachment_pb2.FirmwareAttachment)
-    if not attachment.configs:
-        raise InputError("FirmwareAttachment has no launch digest (configs is empty)")
+    if not attachment.configs and not attachment.HasField("tdx_measurement"):
+        raise InputError(
+            "FirmwareAttachment has no launch digest (configs is empty) and no tdx_measurement"
+        )
     digests = {}
     for vcpus, digest in sorted(attachment.configs.items()):
         if vcpus < 1:
@@ -371,7 +575,10 @@ def parse_firmware_attachment(data: bytes) -> FirmwareMeasurements:
     rom = None
     if attachment.HasField("binary"):
         rom = _hex(attachment.binary, "sha2_256", 32, "FirmwareAttachment binary")
-    return FirmwareMeasurements(launch_digests=digests, rom_sha256=rom)
+    tdx = None
+    if attachment.HasField("tdx_measurement"):
+        tdx = _hex(attachment.tdx_measurement, "sha2_384", 48, "FirmwareAttachment tdx_measurement")
+    return FirmwareMeasurements(launch_digests=digests, rom_sha256=rom, tdx_measurement=tdx)
 
 
 def parse_kernel_attachment(data: bytes) -> KernelMeasurements:

@@ -251,7 +251,6 @@ def test_tlog_requirement_follows_tlog_then_rekor() -> None:
         "tlog { skip {} }": False,
         "rekor { skip {} }": False,
         "rekor { verify {} }": True,
-        "": True,  # Oak's verifier refuses this; the auditor demands a log entry.
     }
     for tlog, required in cases.items():
         data = _reference_values_with_stage0(f"endorsement {{ {endorser} {tlog} }}")

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from auditor.oak.proto import digest_pb2 as proto_dot_digest__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"proto/attestation/attachment.proto\x12\x12oak.attestation.v1\x1a\x12proto/digest.proto\"\xe3\x01\n\x12\x46irmwareAttachment\x12\x44\n\x07\x63onfigs\x18\x01 \x03(\x0b\x32\x33.oak.attestation.v1.FirmwareAttachment.ConfigsEntry\x12\x1e\n\x06\x62inary\x18\x02 \x01(\x0b\x32\x0e.oak.HexDigest\x12\'\n\x0ftdx_measurement\x18\x03 \x01(\x0b\x32\x0e.oak.HexDigest\x1a>\n\x0c\x43onfigsEntry\x12\x0b\n\x03key\x18\x01 \x01(\x05\x12\x1d\n\x05value\x18\x02 \x01(\x0b\x32\x0e.oak.HexDigest:\x02\x38\x01\"w\n\x10KernelAttachment\x12\x1d\n\x05image\x18\x01 \x01(\x0b\x32\x0e.oak.HexDigest\x12\"\n\nsetup_data\x18\x02 \x01(\x0b\x32\x0e.oak.HexDigest\x12 \n\x08\x62z_image\x18\x03 \x01(\x0b\x32\x0e.oak.HexDigestB;\n\x1d\x63om.google.oak.attestation.v1P\x01Z\x18proto/oak/attestation/v1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"proto/attestation/attachment.proto\x12\x12oak.attestation.v1\x1a\x12proto/digest.proto\"\xe3\x01\n\x12\x46irmwareAttachment\x12\x1e\n\x06\x62inary\x18\x02 \x01(\x0b\x32\x0e.oak.HexDigest\x12\x44\n\x07\x63onfigs\x18\x01 \x03(\x0b\x32\x33.oak.attestation.v1.FirmwareAttachment.ConfigsEntry\x12\'\n\x0ftdx_measurement\x18\x03 \x01(\x0b\x32\x0e.oak.HexDigest\x1a>\n\x0c\x43onfigsEntry\x12\x0b\n\x03key\x18\x01 \x01(\x05\x12\x1d\n\x05value\x18\x02 \x01(\x0b\x32\x0e.oak.HexDigest:\x02\x38\x01\"w\n\x10KernelAttachment\x12 \n\x08\x62z_image\x18\x03 \x01(\x0b\x32\x0e.oak.HexDigest\x12\x1d\n\x05image\x18\x01 \x01(\x0b\x32\x0e.oak.HexDigest\x12\"\n\nsetup_data\x18\x02 \x01(\x0b\x32\x0e.oak.HexDigest\">\n\rMpmAttachment\x12\x14\n\x0cpackage_name\x18\x01 \x01(\t\x12\x17\n\x0fpackage_version\x18\x02 \x01(\tB;\n\x1d\x63om.google.oak.attestation.v1P\x01Z\x18proto/oak/attestation/v1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -41,4 +41,6 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_FIRMWAREATTACHMENT_CONFIGSENTRY']._serialized_end=306
   _globals['_KERNELATTACHMENT']._serialized_start=308
   _globals['_KERNELATTACHMENT']._serialized_end=427
+  _globals['_MPMATTACHMENT']._serialized_start=429
+  _globals['_MPMATTACHMENT']._serialized_end=491
 # @@protoc_insertion_point(module_scope)

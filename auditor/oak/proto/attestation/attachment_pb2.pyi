@@ -16,8 +16,9 @@ WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
 See the License for the specific language governing permissions and
 limitations under the License.
 
-Upstream: https://github.com/project-oak/oak/blob/main/proto/attestation/attachment.proto
-Complete (current field layout; older revisions numbered KernelAttachment differently).
+An attachment is a shim between the actual binary and the endorsement.
+The endorsement mentions the digest of the attachment, and the
+attachment in turn contains hashes related to the actual binary.
 """
 
 from collections import abc as _abc
@@ -38,8 +39,16 @@ DESCRIPTOR: _descriptor.FileDescriptor
 
 @_typing.final
 class FirmwareAttachment(_message.Message):
-    """Transparent Release attachment of stage0 (claim 10271): the endorsement
-    subject digest is the SHA-256 of this serialized message.
+    """The Transparent Release attachment for Oak Stage 0.
+
+    We expect at least one of `configs` or `tdx_measurement` to be set; if the
+    firmware supports both, then both fields can be set.
+
+    Measurements for AMD SEV-SNP are produced with:
+    https://github.com/project-oak/oak/tree/main/snp_measurement
+
+    Measurement for Intel TDX are produced with:
+    https://github.com/project-oak/oak/tree/main/tdx_measurement
     """
 
     DESCRIPTOR: _descriptor.Descriptor
@@ -65,24 +74,31 @@ class FirmwareAttachment(_message.Message):
         def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
         def WhichOneof(self, oneof_group: _Never) -> None: ...
 
-    CONFIGS_FIELD_NUMBER: _builtins.int
     BINARY_FIELD_NUMBER: _builtins.int
+    CONFIGS_FIELD_NUMBER: _builtins.int
     TDX_MEASUREMENT_FIELD_NUMBER: _builtins.int
     @_builtins.property
-    def configs(self) -> _containers.MessageMap[_builtins.int, _digest_pb2.HexDigest]:
-        """vCPU count -> SNP launch digest (sha2_384) of the firmware."""
-
-    @_builtins.property
     def binary(self) -> _digest_pb2.HexDigest:
-        """Digest of the firmware ROM itself."""
+        """Digest of the unmodified firmware-type binary. This field can remain
+        empty for attestation verification. It is only needed if identifying
+        the binary given the attachement is a requirement.
+        """
 
     @_builtins.property
-    def tdx_measurement(self) -> _digest_pb2.HexDigest: ...
+    def configs(self) -> _containers.MessageMap[_builtins.int, _digest_pb2.HexDigest]:
+        """Maps number of vCPUs to measurement of the modified firmware binary.
+        Used for AMD SEV, where the measurement depends on the number of vCPUs.
+        """
+
+    @_builtins.property
+    def tdx_measurement(self) -> _digest_pb2.HexDigest:
+        """Measurement for Intel TDX."""
+
     def __init__(
         self,
         *,
-        configs: _abc.Mapping[_builtins.int, _digest_pb2.HexDigest] | None = ...,
         binary: _digest_pb2.HexDigest | None = ...,
+        configs: _abc.Mapping[_builtins.int, _digest_pb2.HexDigest] | None = ...,
         tdx_measurement: _digest_pb2.HexDigest | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["binary", b"binary", "tdx_measurement", b"tdx_measurement"]  # noqa: Y015
@@ -95,31 +111,37 @@ Global___FirmwareAttachment: _TypeAlias = FirmwareAttachment  # noqa: Y015
 
 @_typing.final
 class KernelAttachment(_message.Message):
-    """Transparent Release attachment of the Oak Containers kernel (claim 98982)."""
+    """The Transparent Release attachment for bzImage-like kernels.
+    Measurements are produced with:
+    https://github.com/project-oak/oak/tree/main/oak_kernel_measurement
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
+    BZ_IMAGE_FIELD_NUMBER: _builtins.int
     IMAGE_FIELD_NUMBER: _builtins.int
     SETUP_DATA_FIELD_NUMBER: _builtins.int
-    BZ_IMAGE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def bz_image(self) -> _digest_pb2.HexDigest:
+        """Digest of the unmodified bzImage. This field can remain empty for
+        attestation verification. It is only needed if identifying the
+        bzImage given the attachement is a requirement.
+        """
+
     @_builtins.property
     def image(self) -> _digest_pb2.HexDigest:
-        """Digest of the kernel image part of the bzImage (kernel_measurement)."""
+        """Digest of the kernel image part of the bzImage."""
 
     @_builtins.property
     def setup_data(self) -> _digest_pb2.HexDigest:
-        """Digest of the setup data part of the bzImage (setup_data_digest)."""
-
-    @_builtins.property
-    def bz_image(self) -> _digest_pb2.HexDigest:
-        """Digest of the whole bzImage file."""
+        """Digest of the setup data part of the bzImage."""
 
     def __init__(
         self,
         *,
+        bz_image: _digest_pb2.HexDigest | None = ...,
         image: _digest_pb2.HexDigest | None = ...,
         setup_data: _digest_pb2.HexDigest | None = ...,
-        bz_image: _digest_pb2.HexDigest | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["bz_image", b"bz_image", "image", b"image", "setup_data", b"setup_data"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
@@ -128,3 +150,29 @@ class KernelAttachment(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___KernelAttachment: _TypeAlias = KernelAttachment  # noqa: Y015
+
+@_typing.final
+class MpmAttachment(_message.Message):
+    """The Transparent Release attachment for MPMs."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    PACKAGE_NAME_FIELD_NUMBER: _builtins.int
+    PACKAGE_VERSION_FIELD_NUMBER: _builtins.int
+    package_name: _builtins.str
+    """The name of the MPM."""
+    package_version: _builtins.str
+    """The version of the MPM."""
+    def __init__(
+        self,
+        *,
+        package_name: _builtins.str = ...,
+        package_version: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["package_name", b"package_name", "package_version", b"package_version"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MpmAttachment: _TypeAlias = MpmAttachment  # noqa: Y015

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from auditor.oak.proto import variant_pb2 as proto_dot_variant__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#proto/attestation/endorsement.proto\x12\x12oak.attestation.v1\x1a\x13proto/variant.proto\"\xba\x01\n\x0b\x45ndorsement\x12\x36\n\x06\x66ormat\x18\x01 \x01(\x0e\x32&.oak.attestation.v1.Endorsement.Format\x12\x12\n\nserialized\x18\x02 \x01(\x0c\x12\x0f\n\x07subject\x18\x03 \x01(\x0c\"N\n\x06\x46ormat\x12 \n\x1c\x45NDORSEMENT_FORMAT_UNDEFINED\x10\x00\x12\"\n\x1e\x45NDORSEMENT_FORMAT_JSON_INTOTO\x10\x01\"(\n\tSignature\x12\x0e\n\x06key_id\x18\x01 \x01(\r\x12\x0b\n\x03raw\x18\x02 \x01(\x0c\"\xc7\x01\n\x11SignedEndorsement\x12\x34\n\x0b\x65ndorsement\x18\x01 \x01(\x0b\x32\x1f.oak.attestation.v1.Endorsement\x12\x30\n\tsignature\x18\x02 \x01(\x0b\x32\x1d.oak.attestation.v1.Signature\x12\x17\n\x0frekor_log_entry\x18\x03 \x01(\x0c\x12\x17\n\x0f\x63\x32sp_tlog_proof\x18\x04 \x01(\x0c\x12\x18\n\x10pes_confirmation\x18\x05 \x01(\x0c\"}\n\x1dTransparentReleaseEndorsement\x12\x13\n\x0b\x65ndorsement\x18\x01 \x01(\x0c\x12\x0f\n\x07subject\x18\x04 \x01(\x0c\x12\x1d\n\x15\x65ndorsement_signature\x18\x02 \x01(\x0c\x12\x17\n\x0frekor_log_entry\x18\x03 \x01(\x0c\"s\n\x15RootLayerEndorsements\x12\x17\n\x0ftee_certificate\x18\x01 \x01(\x0c\x12\x41\n\x06stage0\x18\x02 \x01(\x0b\x32\x31.oak.attestation.v1.TransparentReleaseEndorsement\"\xfe\x02\n\x17KernelLayerEndorsements\x12\x41\n\x06kernel\x18\x01 \x01(\x0b\x32\x31.oak.attestation.v1.TransparentReleaseEndorsement\x12J\n\x0fkernel_cmd_line\x18\x02 \x01(\x0b\x32\x31.oak.attestation.v1.TransparentReleaseEndorsement\x12\x46\n\x0binit_ram_fs\x18\x04 \x01(\x0b\x32\x31.oak.attestation.v1.TransparentReleaseEndorsement\x12\x45\n\nmemory_map\x18\x05 \x01(\x0b\x32\x31.oak.attestation.v1.TransparentReleaseEndorsement\x12?\n\x04\x61\x63pi\x18\x06 \x01(\x0b\x32\x31.oak.attestation.v1.TransparentReleaseEndorsementJ\x04\x08\x07\x10\x08\"b\n\x17SystemLayerEndorsements\x12G\n\x0csystem_image\x18\x01 \x01(\x0b\x32\x31.oak.attestation.v1.TransparentReleaseEndorsement\"\xab\x01\n\x1c\x41pplicationLayerEndorsements\x12\x41\n\x06\x62inary\x18\x01 \x01(\x0b\x32\x31.oak.attestation.v1.TransparentReleaseEndorsement\x12H\n\rconfiguration\x18\x02 \x01(\x0b\x32\x31.oak.attestation.v1.TransparentReleaseEndorsement\"\xa9\x01\n\x1a\x43ontainerLayerEndorsements\x12\x41\n\x06\x62inary\x18\x01 \x01(\x0b\x32\x31.oak.attestation.v1.TransparentReleaseEndorsement\x12H\n\rconfiguration\x18\x02 \x01(\x0b\x32\x31.oak.attestation.v1.TransparentReleaseEndorsement\"\xf0\x01\n\x1fOakRestrictedKernelEndorsements\x12=\n\nroot_layer\x18\x01 \x01(\x0b\x32).oak.attestation.v1.RootLayerEndorsements\x12\x41\n\x0ckernel_layer\x18\x02 \x01(\x0b\x32+.oak.attestation.v1.KernelLayerEndorsements\x12K\n\x11\x61pplication_layer\x18\x03 \x01(\x0b\x32\x30.oak.attestation.v1.ApplicationLayerEndorsements\"\xa9\x02\n\x19OakContainersEndorsements\x12=\n\nroot_layer\x18\x01 \x01(\x0b\x32).oak.attestation.v1.RootLayerEndorsements\x12\x41\n\x0ckernel_layer\x18\x02 \x01(\x0b\x32+.oak.attestation.v1.KernelLayerEndorsements\x12\x41\n\x0csystem_layer\x18\x03 \x01(\x0b\x32+.oak.attestation.v1.SystemLayerEndorsements\x12G\n\x0f\x63ontainer_layer\x18\x04 \x01(\x0b\x32..oak.attestation.v1.ContainerLayerEndorsements\"O\n\x0e\x43\x42\x45ndorsements\x12=\n\nroot_layer\x18\x01 \x01(\x0b\x32).oak.attestation.v1.RootLayerEndorsements\"/\n\x14\x41mdSevSnpEndorsement\x12\x17\n\x0ftee_certificate\x18\x01 \x01(\x0c\"N\n\x13\x46irmwareEndorsement\x12\x37\n\x08\x66irmware\x18\x01 \x01(\x0b\x32%.oak.attestation.v1.SignedEndorsement\"\xb6\x02\n\x11KernelEndorsement\x12\x35\n\x06kernel\x18\x01 \x01(\x0b\x32%.oak.attestation.v1.SignedEndorsement\x12>\n\x0fkernel_cmd_line\x18\x02 \x01(\x0b\x32%.oak.attestation.v1.SignedEndorsement\x12:\n\x0binit_ram_fs\x18\x03 \x01(\x0b\x32%.oak.attestation.v1.SignedEndorsement\x12\x39\n\nmemory_map\x18\x04 \x01(\x0b\x32%.oak.attestation.v1.SignedEndorsement\x12\x33\n\x04\x61\x63pi\x18\x05 \x01(\x0b\x32%.oak.attestation.v1.SignedEndorsement\"P\n\x11SystemEndorsement\x12;\n\x0csystem_image\x18\x01 \x01(\x0b\x32%.oak.attestation.v1.SignedEndorsement\"\x8d\x01\n\x16\x41pplicationEndorsement\x12\x35\n\x06\x62inary\x18\x01 \x01(\x0b\x32%.oak.attestation.v1.SignedEndorsement\x12<\n\rconfiguration\x18\x02 \x01(\x0b\x32%.oak.attestation.v1.SignedEndorsement\"\x8b\x01\n\x14\x43ontainerEndorsement\x12\x35\n\x06\x62inary\x18\x01 \x01(\x0b\x32%.oak.attestation.v1.SignedEndorsement\x12<\n\rconfiguration\x18\x02 \x01(\x0b\x32%.oak.attestation.v1.SignedEndorsement\"\xca\x02\n\x0c\x45ndorsements\x12T\n\x15oak_restricted_kernel\x18\x01 \x01(\x0b\x32\x33.oak.attestation.v1.OakRestrictedKernelEndorsementsH\x00\x12G\n\x0eoak_containers\x18\x02 \x01(\x0b\x32-.oak.attestation.v1.OakContainersEndorsementsH\x00\x12\x30\n\x02\x63\x62\x18\x03 \x01(\x0b\x32\".oak.attestation.v1.CBEndorsementsH\x00\x12\x1e\n\x08platform\x18\x08 \x01(\x0b\x32\x0c.oak.Variant\x12\x1d\n\x07initial\x18\t \x01(\x0b\x32\x0c.oak.Variant\x12\x1c\n\x06\x65vents\x18\n \x03(\x0b\x32\x0c.oak.VariantB\x06\n\x04typeJ\x04\x08\x04\x10\x08\x42;\n\x1d\x63om.google.oak.attestation.v1P\x01Z\x18proto/oak/attestation/v1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#proto/attestation/endorsement.proto\x12\x12oak.attestation.v1\x1a\x13proto/variant.proto\"\xba\x01\n\x0b\x45ndorsement\x12\x36\n\x06\x66ormat\x18\x01 \x01(\x0e\x32&.oak.attestation.v1.Endorsement.Format\x12\x12\n\nserialized\x18\x02 \x01(\x0c\x12\x0f\n\x07subject\x18\x03 \x01(\x0c\"N\n\x06\x46ormat\x12 \n\x1c\x45NDORSEMENT_FORMAT_UNDEFINED\x10\x00\x12\"\n\x1e\x45NDORSEMENT_FORMAT_JSON_INTOTO\x10\x01\"(\n\tSignature\x12\x0e\n\x06key_id\x18\x01 \x01(\r\x12\x0b\n\x03raw\x18\x02 \x01(\x0c\"\xc7\x01\n\x11SignedEndorsement\x12\x34\n\x0b\x65ndorsement\x18\x01 \x01(\x0b\x32\x1f.oak.attestation.v1.Endorsement\x12\x30\n\tsignature\x18\x02 \x01(\x0b\x32\x1d.oak.attestation.v1.Signature\x12\x17\n\x0frekor_log_entry\x18\x03 \x01(\x0c\x12\x17\n\x0f\x63\x32sp_tlog_proof\x18\x04 \x01(\x0c\x12\x18\n\x10pes_confirmation\x18\x05 \x01(\x0c\"$\n\x0fTinkEndorsement\x12\x11\n\tsignature\x18\x01 \x01(\x0c\"}\n\x1dTransparentReleaseEndorsement\x12\x13\n\x0b\x65ndorsement\x18\x01 \x01(\x0c\x12\x0f\n\x07subject\x18\x04 \x01(\x0c\x12\x1d\n\x15\x65ndorsement_signature\x18\x02 \x01(\x0c\x12\x17\n\x0frekor_log_entry\x18\x03 \x01(\x0c\"s\n\x15RootLayerEndorsements\x12\x17\n\x0ftee_certificate\x18\x01 \x01(\x0c\x12\x41\n\x06stage0\x18\x02 \x01(\x0b\x32\x31.oak.attestation.v1.TransparentReleaseEndorsement\"\xfe\x02\n\x17KernelLayerEndorsements\x12\x41\n\x06kernel\x18\x01 \x01(\x0b\x32\x31.oak.attestation.v1.TransparentReleaseEndorsement\x12J\n\x0fkernel_cmd_line\x18\x02 \x01(\x0b\x32\x31.oak.attestation.v1.TransparentReleaseEndorsement\x12\x46\n\x0binit_ram_fs\x18\x04 \x01(\x0b\x32\x31.oak.attestation.v1.TransparentReleaseEndorsement\x12\x45\n\nmemory_map\x18\x05 \x01(\x0b\x32\x31.oak.attestation.v1.TransparentReleaseEndorsement\x12?\n\x04\x61\x63pi\x18\x06 \x01(\x0b\x32\x31.oak.attestation.v1.TransparentReleaseEndorsementJ\x04\x08\x07\x10\x08\"b\n\x17SystemLayerEndorsements\x12G\n\x0csystem_image\x18\x01 \x01(\x0b\x32\x31.oak.attestation.v1.TransparentReleaseEndorsement\"\xab\x01\n\x1c\x41pplicationLayerEndorsements\x12\x41\n\x06\x62inary\x18\x01 \x01(\x0b\x32\x31.oak.attestation.v1.TransparentReleaseEndorsement\x12H\n\rconfiguration\x18\x02 \x01(\x0b\x32\x31.oak.attestation.v1.TransparentReleaseEndorsement\"\xa9\x01\n\x1a\x43ontainerLayerEndorsements\x12\x41\n\x06\x62inary\x18\x01 \x01(\x0b\x32\x31.oak.attestation.v1.TransparentReleaseEndorsement\x12H\n\rconfiguration\x18\x02 \x01(\x0b\x32\x31.oak.attestation.v1.TransparentReleaseEndorsement\"\xf0\x01\n\x1fOakRestrictedKernelEndorsements\x12=\n\nroot_layer\x18\x01 \x01(\x0b\x32).oak.attestation.v1.RootLayerEndorsements\x12\x41\n\x0ckernel_layer\x18\x02 \x01(\x0b\x32+.oak.attestation.v1.KernelLayerEndorsements\x12K\n\x11\x61pplication_layer\x18\x03 \x01(\x0b\x32\x30.oak.attestation.v1.ApplicationLayerEndorsements\"\xa9\x02\n\x19OakContainersEndorsements\x12=\n\nroot_layer\x18\x01 \x01(\x0b\x32).oak.attestation.v1.RootLayerEndorsements\x12\x41\n\x0ckernel_layer\x18\x02 \x01(\x0b\x32+.oak.attestation.v1.KernelLayerEndorsements\x12\x41\n\x0csystem_layer\x18\x03 \x01(\x0b\x32+.oak.attestation.v1.SystemLayerEndorsements\x12G\n\x0f\x63ontainer_layer\x18\x04 \x01(\x0b\x32..oak.attestation.v1.ContainerLayerEndorsements\"O\n\x0e\x43\x42\x45ndorsements\x12=\n\nroot_layer\x18\x01 \x01(\x0b\x32).oak.attestation.v1.RootLayerEndorsements\"/\n\x14\x41mdSevSnpEndorsement\x12\x17\n\x0ftee_certificate\x18\x01 \x01(\x0c\"N\n\x13\x46irmwareEndorsement\x12\x37\n\x08\x66irmware\x18\x01 \x01(\x0b\x32%.oak.attestation.v1.SignedEndorsement\"\xb6\x02\n\x11KernelEndorsement\x12\x35\n\x06kernel\x18\x01 \x01(\x0b\x32%.oak.attestation.v1.SignedEndorsement\x12>\n\x0fkernel_cmd_line\x18\x02 \x01(\x0b\x32%.oak.attestation.v1.SignedEndorsement\x12:\n\x0binit_ram_fs\x18\x03 \x01(\x0b\x32%.oak.attestation.v1.SignedEndorsement\x12\x39\n\nmemory_map\x18\x04 \x01(\x0b\x32%.oak.attestation.v1.SignedEndorsement\x12\x33\n\x04\x61\x63pi\x18\x05 \x01(\x0b\x32%.oak.attestation.v1.SignedEndorsement\"P\n\x11SystemEndorsement\x12;\n\x0csystem_image\x18\x01 \x01(\x0b\x32%.oak.attestation.v1.SignedEndorsement\"\x8d\x01\n\x16\x41pplicationEndorsement\x12\x35\n\x06\x62inary\x18\x01 \x01(\x0b\x32%.oak.attestation.v1.SignedEndorsement\x12<\n\rconfiguration\x18\x02 \x01(\x0b\x32%.oak.attestation.v1.SignedEndorsement\"\x8b\x01\n\x14\x43ontainerEndorsement\x12\x35\n\x06\x62inary\x18\x01 \x01(\x0b\x32%.oak.attestation.v1.SignedEndorsement\x12<\n\rconfiguration\x18\x02 \x01(\x0b\x32%.oak.attestation.v1.SignedEndorsement\"\xe1\x01\n\x1e\x43\x62Layer1TransparentEndorsement\x12@\n\rruntime_agent\x18\x01 \x01(\x0b\x32%.oak.attestation.v1.SignedEndorsementB\x02\x18\x01\x12\x43\n\x14runtime_agent_binary\x18\x02 \x01(\x0b\x32%.oak.attestation.v1.SignedEndorsement\x12\x38\n\tuserspace\x18\x03 \x01(\x0b\x32%.oak.attestation.v1.SignedEndorsement\"\x9b\x01\n\x1e\x43\x62Layer2TransparentEndorsement\x12=\n\nbinary_mpm\x18\x01 \x01(\x0b\x32%.oak.attestation.v1.SignedEndorsementB\x02\x18\x01\x12:\n\x0b\x62inary_mpms\x18\x02 \x03(\x0b\x32%.oak.attestation.v1.SignedEndorsement\"v\n\x1c\x43onfidentialSpaceEndorsement\x12\x11\n\tjwt_token\x18\x01 \x01(\t\x12\x43\n\x14workload_endorsement\x18\x02 \x01(\x0b\x32%.oak.attestation.v1.SignedEndorsement\"\xca\x02\n\x0c\x45ndorsements\x12T\n\x15oak_restricted_kernel\x18\x01 \x01(\x0b\x32\x33.oak.attestation.v1.OakRestrictedKernelEndorsementsH\x00\x12G\n\x0eoak_containers\x18\x02 \x01(\x0b\x32-.oak.attestation.v1.OakContainersEndorsementsH\x00\x12\x30\n\x02\x63\x62\x18\x03 \x01(\x0b\x32\".oak.attestation.v1.CBEndorsementsH\x00\x12\x1e\n\x08platform\x18\x08 \x01(\x0b\x32\x0c.oak.Variant\x12\x1d\n\x07initial\x18\t \x01(\x0b\x32\x0c.oak.Variant\x12\x1c\n\x06\x65vents\x18\n \x03(\x0b\x32\x0c.oak.VariantB\x06\n\x04typeJ\x04\x08\x04\x10\x08\x42;\n\x1d\x63om.google.oak.attestation.v1P\x01Z\x18proto/oak/attestation/v1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,6 +33,10 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'auditor.oak.proto.attestati
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\035com.google.oak.attestation.v1P\001Z\030proto/oak/attestation/v1'
+  _globals['_CBLAYER1TRANSPARENTENDORSEMENT'].fields_by_name['runtime_agent']._loaded_options = None
+  _globals['_CBLAYER1TRANSPARENTENDORSEMENT'].fields_by_name['runtime_agent']._serialized_options = b'\030\001'
+  _globals['_CBLAYER2TRANSPARENTENDORSEMENT'].fields_by_name['binary_mpm']._loaded_options = None
+  _globals['_CBLAYER2TRANSPARENTENDORSEMENT'].fields_by_name['binary_mpm']._serialized_options = b'\030\001'
   _globals['_ENDORSEMENT']._serialized_start=81
   _globals['_ENDORSEMENT']._serialized_end=267
   _globals['_ENDORSEMENT_FORMAT']._serialized_start=189
@@ -41,36 +45,44 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SIGNATURE']._serialized_end=309
   _globals['_SIGNEDENDORSEMENT']._serialized_start=312
   _globals['_SIGNEDENDORSEMENT']._serialized_end=511
-  _globals['_TRANSPARENTRELEASEENDORSEMENT']._serialized_start=513
-  _globals['_TRANSPARENTRELEASEENDORSEMENT']._serialized_end=638
-  _globals['_ROOTLAYERENDORSEMENTS']._serialized_start=640
-  _globals['_ROOTLAYERENDORSEMENTS']._serialized_end=755
-  _globals['_KERNELLAYERENDORSEMENTS']._serialized_start=758
-  _globals['_KERNELLAYERENDORSEMENTS']._serialized_end=1140
-  _globals['_SYSTEMLAYERENDORSEMENTS']._serialized_start=1142
-  _globals['_SYSTEMLAYERENDORSEMENTS']._serialized_end=1240
-  _globals['_APPLICATIONLAYERENDORSEMENTS']._serialized_start=1243
-  _globals['_APPLICATIONLAYERENDORSEMENTS']._serialized_end=1414
-  _globals['_CONTAINERLAYERENDORSEMENTS']._serialized_start=1417
-  _globals['_CONTAINERLAYERENDORSEMENTS']._serialized_end=1586
-  _globals['_OAKRESTRICTEDKERNELENDORSEMENTS']._serialized_start=1589
-  _globals['_OAKRESTRICTEDKERNELENDORSEMENTS']._serialized_end=1829
-  _globals['_OAKCONTAINERSENDORSEMENTS']._serialized_start=1832
-  _globals['_OAKCONTAINERSENDORSEMENTS']._serialized_end=2129
-  _globals['_CBENDORSEMENTS']._serialized_start=2131
-  _globals['_CBENDORSEMENTS']._serialized_end=2210
-  _globals['_AMDSEVSNPENDORSEMENT']._serialized_start=2212
-  _globals['_AMDSEVSNPENDORSEMENT']._serialized_end=2259
-  _globals['_FIRMWAREENDORSEMENT']._serialized_start=2261
-  _globals['_FIRMWAREENDORSEMENT']._serialized_end=2339
-  _globals['_KERNELENDORSEMENT']._serialized_start=2342
-  _globals['_KERNELENDORSEMENT']._serialized_end=2652
-  _globals['_SYSTEMENDORSEMENT']._serialized_start=2654
-  _globals['_SYSTEMENDORSEMENT']._serialized_end=2734
-  _globals['_APPLICATIONENDORSEMENT']._serialized_start=2737
-  _globals['_APPLICATIONENDORSEMENT']._serialized_end=2878
-  _globals['_CONTAINERENDORSEMENT']._serialized_start=2881
-  _globals['_CONTAINERENDORSEMENT']._serialized_end=3020
-  _globals['_ENDORSEMENTS']._serialized_start=3023
-  _globals['_ENDORSEMENTS']._serialized_end=3353
+  _globals['_TINKENDORSEMENT']._serialized_start=513
+  _globals['_TINKENDORSEMENT']._serialized_end=549
+  _globals['_TRANSPARENTRELEASEENDORSEMENT']._serialized_start=551
+  _globals['_TRANSPARENTRELEASEENDORSEMENT']._serialized_end=676
+  _globals['_ROOTLAYERENDORSEMENTS']._serialized_start=678
+  _globals['_ROOTLAYERENDORSEMENTS']._serialized_end=793
+  _globals['_KERNELLAYERENDORSEMENTS']._serialized_start=796
+  _globals['_KERNELLAYERENDORSEMENTS']._serialized_end=1178
+  _globals['_SYSTEMLAYERENDORSEMENTS']._serialized_start=1180
+  _globals['_SYSTEMLAYERENDORSEMENTS']._serialized_end=1278
+  _globals['_APPLICATIONLAYERENDORSEMENTS']._serialized_start=1281
+  _globals['_APPLICATIONLAYERENDORSEMENTS']._serialized_end=1452
+  _globals['_CONTAINERLAYERENDORSEMENTS']._serialized_start=1455
+  _globals['_CONTAINERLAYERENDORSEMENTS']._serialized_end=1624
+  _globals['_OAKRESTRICTEDKERNELENDORSEMENTS']._serialized_start=1627
+  _globals['_OAKRESTRICTEDKERNELENDORSEMENTS']._serialized_end=1867
+  _globals['_OAKCONTAINERSENDORSEMENTS']._serialized_start=1870
+  _globals['_OAKCONTAINERSENDORSEMENTS']._serialized_end=2167
+  _globals['_CBENDORSEMENTS']._serialized_start=2169
+  _globals['_CBENDORSEMENTS']._serialized_end=2248
+  _globals['_AMDSEVSNPENDORSEMENT']._serialized_start=2250
+  _globals['_AMDSEVSNPENDORSEMENT']._serialized_end=2297
+  _globals['_FIRMWAREENDORSEMENT']._serialized_start=2299
+  _globals['_FIRMWAREENDORSEMENT']._serialized_end=2377
+  _globals['_KERNELENDORSEMENT']._serialized_start=2380
+  _globals['_KERNELENDORSEMENT']._serialized_end=2690
+  _globals['_SYSTEMENDORSEMENT']._serialized_start=2692
+  _globals['_SYSTEMENDORSEMENT']._serialized_end=2772
+  _globals['_APPLICATIONENDORSEMENT']._serialized_start=2775
+  _globals['_APPLICATIONENDORSEMENT']._serialized_end=2916
+  _globals['_CONTAINERENDORSEMENT']._serialized_start=2919
+  _globals['_CONTAINERENDORSEMENT']._serialized_end=3058
+  _globals['_CBLAYER1TRANSPARENTENDORSEMENT']._serialized_start=3061
+  _globals['_CBLAYER1TRANSPARENTENDORSEMENT']._serialized_end=3286
+  _globals['_CBLAYER2TRANSPARENTENDORSEMENT']._serialized_start=3289
+  _globals['_CBLAYER2TRANSPARENTENDORSEMENT']._serialized_end=3444
+  _globals['_CONFIDENTIALSPACEENDORSEMENT']._serialized_start=3446
+  _globals['_CONFIDENTIALSPACEENDORSEMENT']._serialized_end=3564
+  _globals['_ENDORSEMENTS']._serialized_start=3567
+  _globals['_ENDORSEMENTS']._serialized_end=3897
 # @@protoc_insertion_point(module_scope)

@@ -15,9 +15,6 @@ distributed under the License is distributed on an "AS IS" BASIS,
 WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
 See the License for the specific language governing permissions and
 limitations under the License.
-
-Upstream: https://github.com/project-oak/oak/blob/main/proto/attestation/endorsement.proto
-Complete.
 """
 
 from collections import abc as _abc
@@ -35,6 +32,11 @@ if sys.version_info >= (3, 11):
 else:
     from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
+if sys.version_info >= (3, 13):
+    from warnings import deprecated as _deprecated
+else:
+    from typing_extensions import deprecated as _deprecated
+
 DESCRIPTOR: _descriptor.FileDescriptor
 
 @_typing.final
@@ -48,22 +50,29 @@ class Endorsement(_message.Message):
     class _FormatEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[Endorsement._Format.ValueType], _builtins.type):
         DESCRIPTOR: _descriptor.EnumDescriptor
         ENDORSEMENT_FORMAT_UNDEFINED: Endorsement._Format.ValueType  # 0
+        """Undefined and hence invalid format of the endorsement."""
         ENDORSEMENT_FORMAT_JSON_INTOTO: Endorsement._Format.ValueType  # 1
-        """A JSON in-toto statement."""
+        """Endorsement is a JSON in-toto statement (all variants and versions)."""
 
     class Format(_Format, metaclass=_FormatEnumTypeWrapper): ...
     ENDORSEMENT_FORMAT_UNDEFINED: Endorsement.Format.ValueType  # 0
+    """Undefined and hence invalid format of the endorsement."""
     ENDORSEMENT_FORMAT_JSON_INTOTO: Endorsement.Format.ValueType  # 1
-    """A JSON in-toto statement."""
+    """Endorsement is a JSON in-toto statement (all variants and versions)."""
 
     FORMAT_FIELD_NUMBER: _builtins.int
     SERIALIZED_FIELD_NUMBER: _builtins.int
     SUBJECT_FIELD_NUMBER: _builtins.int
     format: Global___Endorsement.Format.ValueType
+    """The format of the serialized endorsement."""
     serialized: _builtins.bytes
-    """The serialized statement: the exact bytes that were signed."""
+    """The serialized endorsement, e.g. serialized JSON for an in-toto
+    statement.
+    """
     subject: _builtins.bytes
-    """The endorsed subject inline, when it is small (an attachment, a regex)."""
+    """Can pass the endorsed subject when needed and when it is sufficiently
+    small. In most use cases this field will remain empty.
+    """
     def __init__(
         self,
         *,
@@ -86,7 +95,13 @@ class Signature(_message.Message):
     KEY_ID_FIELD_NUMBER: _builtins.int
     RAW_FIELD_NUMBER: _builtins.int
     key_id: _builtins.int
+    """The ID of the key in a key set that was used to generate the
+    signature.
+    """
     raw: _builtins.bytes
+    """The raw signature. The type and format of the key used to generate it
+    can be inferred from `key_id`.
+    """
     def __init__(
         self,
         *,
@@ -103,6 +118,8 @@ Global___Signature: _TypeAlias = Signature  # noqa: Y015
 
 @_typing.final
 class SignedEndorsement(_message.Message):
+    """A signed endorsement which is optionally published."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     ENDORSEMENT_FIELD_NUMBER: _builtins.int
@@ -111,14 +128,38 @@ class SignedEndorsement(_message.Message):
     C2SP_TLOG_PROOF_FIELD_NUMBER: _builtins.int
     PES_CONFIRMATION_FIELD_NUMBER: _builtins.int
     rekor_log_entry: _builtins.bytes
-    """JSON of Rekor's GET /api/v1/log/entries/{uuid}, or empty."""
+    """The Rekor log entry about the endorsement or empty if there is no log
+    entry. Conceptually an endorsement should be rooted in only one t-log.
+    For convenience and flexibility, the t-log configuration is at the
+    caller's discretion - i.e., possible to pass and verify an arbitrary
+    subset of all supported t-logs.
+    Independent of c2sp_tlog_proof and pes_confirmation: any field
+    constellation is permissible and can be verified.
+    """
     c2sp_tlog_proof: _builtins.bytes
+    """A C2SP tlog-proof bundle proving inclusion of the endorsement in a
+    transparency log. This is the text-format proof as defined at
+    https://c2sp.org/tlog-proof, serialized as bytes.
+    Independent of rekor_log_entry and pes_confirmation: any field
+    constellation is permissible and can be verified.
+    """
     pes_confirmation: _builtins.bytes
+    """The confirmation from Public Endorsement Service (PES). PES manages
+    developer (or publisher) signing identities and verifies related
+    signatures. The present attestation verification once more verifies
+    these signatures.
+    Independent of rekor_log_entry and c2sp_tlog_proof: any field
+    constellation is permissible and can be verified.
+    """
     @_builtins.property
-    def endorsement(self) -> Global___Endorsement: ...
+    def endorsement(self) -> Global___Endorsement:
+        """The underlying unsigned endorsement."""
+
     @_builtins.property
     def signature(self) -> Global___Signature:
-        """Signature over `endorsement.serialized`."""
+        """The signature over `endorsement.serialized`. Unsigned endorsements are
+        not supported.
+        """
 
     def __init__(
         self,
@@ -138,8 +179,39 @@ class SignedEndorsement(_message.Message):
 Global___SignedEndorsement: _TypeAlias = SignedEndorsement  # noqa: Y015
 
 @_typing.final
+class TinkEndorsement(_message.Message):
+    """Tink endorsement consists of a single Tink signature over the endorsed
+    evidence.
+    DEPRECATED: This message is no longer used
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SIGNATURE_FIELD_NUMBER: _builtins.int
+    signature: _builtins.bytes
+    """Serialized signature generated with a structured Tink keyset."""
+    def __init__(
+        self,
+        *,
+        signature: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["signature", b"signature"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TinkEndorsement: _TypeAlias = TinkEndorsement  # noqa: Y015
+
+@_typing.final
 class TransparentReleaseEndorsement(_message.Message):
-    """Superseded by SignedEndorsement, still what the oneof layers carry."""
+    """auditor: CertificateAuthorityEndorsement removed (needs oak.crypto.v1.Certificate).
+
+    A Transparent Release endorsement for a binary which includes the actual
+    endorsement, a signature over it, and optionally a transparency log entry.
+    Don't use this message in new code, use `SignedEndorsement` instead.
+    `SignedEndorsement` supersedes `TransparentReleaseEndorsement`.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -148,13 +220,19 @@ class TransparentReleaseEndorsement(_message.Message):
     ENDORSEMENT_SIGNATURE_FIELD_NUMBER: _builtins.int
     REKOR_LOG_ENTRY_FIELD_NUMBER: _builtins.int
     endorsement: _builtins.bytes
-    """The statement JSON, byte-exact as signed."""
+    """JSON string comtaining the endorsement statement for the underlying binary.
+    The format is described here:
+    https://project-oak.github.io/oak/tr/endorsement/v1
+    """
     subject: _builtins.bytes
-    """The inline subject (attachment or regex), when there is one."""
+    """The data hashed as endorsement subject can be inlined here when needed.
+    Can be the binary or the attachment, depending on the usage specified
+    in the endorsement.
+    """
     endorsement_signature: _builtins.bytes
-    """ECDSA P-256 signature (ASN.1 DER) over `endorsement`."""
+    """The signature for the endorsement."""
     rekor_log_entry: _builtins.bytes
-    """JSON of Rekor's GET /api/v1/log/entries/{uuid}, or empty."""
+    """The log entry as proof of inclusion of the endorsement statement in Rekor."""
     def __init__(
         self,
         *,
@@ -178,9 +256,18 @@ class RootLayerEndorsements(_message.Message):
     TEE_CERTIFICATE_FIELD_NUMBER: _builtins.int
     STAGE0_FIELD_NUMBER: _builtins.int
     tee_certificate: _builtins.bytes
-    """The VCEK certificate (AMD SEV-SNP)."""
+    """The serialized TEE certificate(s). The details of the format and how the
+    certificate(s) are encoded into this byte array are implementation
+    specific. In case of AMD-SEV-SNP (as described in
+    https://www.amd.com/system/files/TechDocs/57230.pdf) there are three
+    different certificates packaged in two different files. We only include
+    the machine-specific VCEK certificate since the AMD Root Key (ARK) and
+    AMD SEV Key (ASK) are long-lived.
+    """
     @_builtins.property
-    def stage0(self) -> Global___TransparentReleaseEndorsement: ...
+    def stage0(self) -> Global___TransparentReleaseEndorsement:
+        """Endorsement of the Stage0 binary."""
+
     def __init__(
         self,
         *,
@@ -381,12 +468,18 @@ Global___CBEndorsements: _TypeAlias = CBEndorsements  # noqa: Y015
 
 @_typing.final
 class AmdSevSnpEndorsement(_message.Message):
-    """Variant payloads of Endorsements.platform/initial/events, by Variant.id."""
-
     DESCRIPTOR: _descriptor.Descriptor
 
     TEE_CERTIFICATE_FIELD_NUMBER: _builtins.int
     tee_certificate: _builtins.bytes
+    """The serialized TEE certificate(s). The details of the format and how the
+    certificate(s) are encoded into this byte array are implementation
+    specific. In case of AMD-SEV-SNP (as described in
+    https://www.amd.com/system/files/TechDocs/57230.pdf), there are three
+    different certificates packaged in two different files. We only include
+    the machine-specific VCEK certificate since the AMD Root Key (ARK) and
+    AMD SEV Key (ASK) are long-lived.
+    """
     def __init__(
         self,
         *,
@@ -406,7 +499,9 @@ class FirmwareEndorsement(_message.Message):
 
     FIRMWARE_FIELD_NUMBER: _builtins.int
     @_builtins.property
-    def firmware(self) -> Global___SignedEndorsement: ...
+    def firmware(self) -> Global___SignedEndorsement:
+        """Endorsement of the stage0 firmware binary."""
+
     def __init__(
         self,
         *,
@@ -525,7 +620,123 @@ class ContainerEndorsement(_message.Message):
 Global___ContainerEndorsement: _TypeAlias = ContainerEndorsement  # noqa: Y015
 
 @_typing.final
+class CbLayer1TransparentEndorsement(_message.Message):
+    """Event endorsement for the layer matching `CbLayer1TransparentEvent`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RUNTIME_AGENT_FIELD_NUMBER: _builtins.int
+    RUNTIME_AGENT_BINARY_FIELD_NUMBER: _builtins.int
+    USERSPACE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    @_deprecated("""This field has been marked as deprecated using proto field options.""")
+    def runtime_agent(self) -> Global___SignedEndorsement: ...
+    @_builtins.property
+    def runtime_agent_binary(self) -> Global___SignedEndorsement:
+        """Endorsement of the runtime agent binary."""
+
+    @_builtins.property
+    def userspace(self) -> Global___SignedEndorsement:
+        """Endorsement of the userspace tarball."""
+
+    def __init__(
+        self,
+        *,
+        runtime_agent: Global___SignedEndorsement | None = ...,
+        runtime_agent_binary: Global___SignedEndorsement | None = ...,
+        userspace: Global___SignedEndorsement | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["runtime_agent", b"runtime_agent", "runtime_agent_binary", b"runtime_agent_binary", "userspace", b"userspace"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["runtime_agent", b"runtime_agent", "runtime_agent_binary", b"runtime_agent_binary", "userspace", b"userspace"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CbLayer1TransparentEndorsement: _TypeAlias = CbLayer1TransparentEndorsement  # noqa: Y015
+
+@_typing.final
+class CbLayer2TransparentEndorsement(_message.Message):
+    """Event endorsement for the layer matching `CbLayer2TransparentEvent`."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BINARY_MPM_FIELD_NUMBER: _builtins.int
+    BINARY_MPMS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    @_deprecated("""This field has been marked as deprecated using proto field options.""")
+    def binary_mpm(self) -> Global___SignedEndorsement:
+        """Endorsement of the binary MPM running on CB.
+        DEPRECATED: Use binary_mpms instead.
+        """
+
+    @_builtins.property
+    def binary_mpms(self) -> _containers.RepeatedCompositeFieldContainer[Global___SignedEndorsement]:
+        """Endorsements of the binary MPMs running on CB."""
+
+    def __init__(
+        self,
+        *,
+        binary_mpm: Global___SignedEndorsement | None = ...,
+        binary_mpms: _abc.Iterable[Global___SignedEndorsement] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["binary_mpm", b"binary_mpm"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["binary_mpm", b"binary_mpm", "binary_mpms", b"binary_mpms"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CbLayer2TransparentEndorsement: _TypeAlias = CbLayer2TransparentEndorsement  # noqa: Y015
+
+@_typing.final
+class ConfidentialSpaceEndorsement(_message.Message):
+    """auditor: SessionBindingPublicKeyEndorsement removed (needs
+    CertificateAuthorityEndorsement).
+
+    Endorsement for any evidence generated by Cloud Confidential Space.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    JWT_TOKEN_FIELD_NUMBER: _builtins.int
+    WORKLOAD_ENDORSEMENT_FIELD_NUMBER: _builtins.int
+    jwt_token: _builtins.str
+    """JWT token that signs a hash of the endorsed evidence.
+    - The "audience" claims field should be set to unique string, for example
+      `http://<project-id>.attestation.oak`.
+    - The "eat_nonce" field should contain the digest (e.g. SHA-256) of the
+      endorsed evidence.
+    - Any other claims can be set as needed.
+    """
+    @_builtins.property
+    def workload_endorsement(self) -> Global___SignedEndorsement:
+        """An endorsement of the workload image running in the VM.
+        If present, it must match the image mentioned in the jwt_token.
+        """
+
+    def __init__(
+        self,
+        *,
+        jwt_token: _builtins.str = ...,
+        workload_endorsement: Global___SignedEndorsement | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["workload_endorsement", b"workload_endorsement"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["jwt_token", b"jwt_token", "workload_endorsement", b"workload_endorsement"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ConfidentialSpaceEndorsement: _TypeAlias = ConfidentialSpaceEndorsement  # noqa: Y015
+
+@_typing.final
 class Endorsements(_message.Message):
+    """This message contains statements that some entity (e.g. a hardware provider)
+    vouches for the integrity of claims about the TEE or the software running
+    on it.
+
+    The name is chosen to match the RATS terminology:
+    https://www.rfc-editor.org/rfc/rfc9334.html#name-endorsements
+    """
+
     DESCRIPTOR: _descriptor.Descriptor
 
     OAK_RESTRICTED_KERNEL_FIELD_NUMBER: _builtins.int
@@ -542,15 +753,19 @@ class Endorsements(_message.Message):
     def cb(self) -> Global___CBEndorsements: ...
     @_builtins.property
     def platform(self) -> _variant_pb2.Variant:
-        """AmdSevSnpEndorsement, for the TEE platform."""
+        """Endorsement that proves the TEE platform authenticity."""
 
     @_builtins.property
     def initial(self) -> _variant_pb2.Variant:
-        """FirmwareEndorsement, for the initial (launch) measurement."""
+        """Endorsement corresponding to the initial measurement done by the TEE
+        platform.
+        Initial endorsement is not included in the event log, because
+        events can only be generated after the TEE starts up.
+        """
 
     @_builtins.property
     def events(self) -> _containers.RepeatedCompositeFieldContainer[_variant_pb2.Variant]:
-        """One per event of the event log (kernel, system, container/application)."""
+        """Endorsements corresponding to the event log."""
 
     def __init__(
         self,

@@ -15,9 +15,6 @@ distributed under the License is distributed on an "AS IS" BASIS,
 WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
 See the License for the specific language governing permissions and
 limitations under the License.
-
-Upstream: https://github.com/project-oak/oak/blob/main/proto/attestation/eventlog.proto
-Complete.
 """
 
 from collections import abc as _abc
@@ -44,12 +41,23 @@ DESCRIPTOR: _descriptor.FileDescriptor
 
 @_typing.final
 class BinaryArgvRegexMeasurement(_message.Message):
+    """Regex-based measurement of the command line for a binary. This includes a
+    regex arguement to match against the command line arguements and the
+    associated result of the regex match.
+    """
+
     DESCRIPTOR: _descriptor.Descriptor
 
     BINARY_STATIC_ARGV_REGEX_FIELD_NUMBER: _builtins.int
     ARGV_REGEX_MATCH_FIELD_NUMBER: _builtins.int
     binary_static_argv_regex: _builtins.str
+    """Regex (if any) that was matched against the command-line arguments during
+    measurement.
+    """
     argv_regex_match: _builtins.bool
+    """Whether the `binary_static_argv_regex` matched the command line arguements
+    at build time.
+    """
     def __init__(
         self,
         *,
@@ -66,7 +74,11 @@ Global___BinaryArgvRegexMeasurement: _TypeAlias = BinaryArgvRegexMeasurement  # 
 
 @_typing.final
 class Stage0Measurements(_message.Message):
-    """What stage0 measured before handing over to the kernel (event tag "Stage0")."""
+    """Measurements performed by Stage 0.
+
+    Encoded as event_log[0] in both Oak Containers and Restricted Kernel
+    evidence. During verification this is decoded into KernelLayerData.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -77,11 +89,17 @@ class Stage0Measurements(_message.Message):
     ACPI_DIGEST_FIELD_NUMBER: _builtins.int
     KERNEL_CMDLINE_FIELD_NUMBER: _builtins.int
     setup_data_digest: _builtins.bytes
+    """Kernel setup data digest."""
     kernel_measurement: _builtins.bytes
+    """Kernel digest."""
     ram_disk_digest: _builtins.bytes
+    """Initial RAM disk digest."""
     memory_map_digest: _builtins.bytes
+    """E820 table digest."""
     acpi_digest: _builtins.bytes
+    """ACPI table generation digest"""
     kernel_cmdline: _builtins.str
+    """Kernel Command line."""
     def __init__(
         self,
         *,
@@ -102,7 +120,10 @@ Global___Stage0Measurements: _TypeAlias = Stage0Measurements  # noqa: Y015
 
 @_typing.final
 class Stage0TransparentMeasurements(_message.Message):
-    """Stage0Measurements with the command line replaced by its SHA-256."""
+    """Transparent (i.e. externally shareable) measurements for Stage 0.
+    These measurements will be used in the transparent version of the event log.
+    The digests are derived from the SHA2-256 hash algorithm.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -113,11 +134,19 @@ class Stage0TransparentMeasurements(_message.Message):
     ACPI_DIGEST_FIELD_NUMBER: _builtins.int
     KERNEL_CMDLINE_DIGEST_FIELD_NUMBER: _builtins.int
     setup_data_digest: _builtins.bytes
+    """Kernel setup data digest."""
     kernel_measurement: _builtins.bytes
+    """Kernel digest."""
     ram_disk_digest: _builtins.bytes
+    """Initial RAM disk digest."""
     memory_map_digest: _builtins.bytes
+    """E820 table digest."""
     acpi_digest: _builtins.bytes
+    """ACPI table generation digest"""
     kernel_cmdline_digest: _builtins.bytes
+    """Kernel Command line digest.
+    TODO: b/452735395 - Change this field to BinaryCommandLine.
+    """
     def __init__(
         self,
         *,
@@ -136,16 +165,21 @@ class Stage0TransparentMeasurements(_message.Message):
 
 Global___Stage0TransparentMeasurements: _TypeAlias = Stage0TransparentMeasurements  # noqa: Y015
 
-@_deprecated("""This message has been marked as deprecated using proto message options.""")
+@_deprecated("""replaced by SystemLayerData, which holds the same data. Will be removed.""")
 @_typing.final
 class Stage1Measurements(_message.Message):
-    """Deprecated upstream in favour of SystemLayerData."""
+    """All measurements by Oak Container's Stage 1.
+
+    Encoded as event_log[1] in legacy Oak Containers evidence.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
     SYSTEM_IMAGE_FIELD_NUMBER: _builtins.int
     @_builtins.property
-    def system_image(self) -> _digest_pb2.RawDigest: ...
+    def system_image(self) -> _digest_pb2.RawDigest:
+        """System image digest."""
+
     def __init__(
         self,
         *,
@@ -159,10 +193,13 @@ class Stage1Measurements(_message.Message):
 
 Global___Stage1Measurements: _TypeAlias = Stage1Measurements  # noqa: Y015
 
-@_deprecated("""This message has been marked as deprecated using proto message options.""")
+@_deprecated("""replaced by ContainerLayerData, which holds the same data. Will be removed.""")
 @_typing.final
 class OrchestratorMeasurements(_message.Message):
-    """Deprecated upstream in favour of ContainerLayerData."""
+    """All measurements by Oak Containers orchestrator.
+
+    Encoded as event_log[2] in legacy Oak Containers evidence.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -188,13 +225,23 @@ Global___OrchestratorMeasurements: _TypeAlias = OrchestratorMeasurements  # noqa
 
 @_typing.final
 class Event(_message.Message):
-    """One measured boot event: `event` holds the layer's measurements."""
+    """Represents an event intended for inclusion in attestation.
+    For example, in an attested measured boot, each event is a reference to the
+    code identity of the boot layer being launched next.
+    An Event message contain what's necessary for an attestation verifier to
+    verify the Event against a Reference Value.
+    TODO: b/333748757 - Make other CB layers use this definition.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
     TAG_FIELD_NUMBER: _builtins.int
     EVENT_FIELD_NUMBER: _builtins.int
     tag: _builtins.str
+    """Represents what is contained in the event. For example, the tag for
+    TaskConfig for the Layer 2 is "layer2".
+    TODO: b/333748757 - Consider making the tag a UUID instead of string.
+    """
     @_builtins.property
     def event(self) -> _any_pb2.Any: ...
     def __init__(
@@ -213,13 +260,18 @@ Global___Event: _TypeAlias = Event  # noqa: Y015
 
 @_typing.final
 class EventLog(_message.Message):
+    """A sequence of Events intended for inclusion in attestation evidence."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     ENCODED_EVENTS_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def encoded_events(self) -> _containers.RepeatedScalarFieldContainer[_builtins.bytes]:
-        """Serialized `Event` messages, kept as bytes because the DICE chain signs
-        their exact serialization.
+        """Holds serialized instances of the the [`Event`] message. The serialized
+        form is used instead of `repeated Event events` as proto serialization is
+        non-deterministic and attestation evidence contains signatures over the
+        digest of serialized events.
+        TODO: b/389059744 - Use a repeated Variant field instead.
         """
 
     def __init__(

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from auditor.oak.proto.attestation import eventlog_pb2 as proto_dot_attestation_dot_eventlog__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n proto/attestation/evidence.proto\x12\x12oak.attestation.v1\x1a proto/attestation/eventlog.proto\"\x81\x01\n\x11RootLayerEvidence\x12\x31\n\x08platform\x18\x01 \x01(\x0e\x32\x1f.oak.attestation.v1.TeePlatform\x12!\n\x19remote_attestation_report\x18\x02 \x01(\x0c\x12\x16\n\x0e\x65\x63\x61_public_key\x18\x03 \x01(\x0c\"(\n\rLayerEvidence\x12\x17\n\x0f\x65\x63\x61_certificate\x18\x01 \x01(\x0c\"\xc3\x01\n\x0f\x41pplicationKeys\x12)\n!encryption_public_key_certificate\x18\x01 \x01(\x0c\x12&\n\x1esigning_public_key_certificate\x18\x02 \x01(\x0c\x12/\n\'group_encryption_public_key_certificate\x18\x03 \x01(\x0c\x12,\n$group_signing_public_key_certificate\x18\x04 \x01(\x0c\"\xa5\x02\n\x08\x45vidence\x12\x39\n\nroot_layer\x18\x01 \x01(\x0b\x32%.oak.attestation.v1.RootLayerEvidence\x12\x31\n\x06layers\x18\x02 \x03(\x0b\x32!.oak.attestation.v1.LayerEvidence\x12=\n\x10\x61pplication_keys\x18\x03 \x01(\x0b\x32#.oak.attestation.v1.ApplicationKeys\x12/\n\tevent_log\x18\x04 \x01(\x0b\x32\x1c.oak.attestation.v1.EventLog\x12;\n\x15transparent_event_log\x18\x05 \x01(\x0b\x32\x1c.oak.attestation.v1.EventLog*b\n\x0bTeePlatform\x12\x1c\n\x18TEE_PLATFORM_UNSPECIFIED\x10\x00\x12\x0f\n\x0b\x41MD_SEV_SNP\x10\x01\x12\r\n\tINTEL_TDX\x10\x02\x12\x15\n\x11TEE_PLATFORM_NONE\x10\x03\x42;\n\x1d\x63om.google.oak.attestation.v1P\x01Z\x18proto/oak/attestation/v1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n proto/attestation/evidence.proto\x12\x12oak.attestation.v1\x1a proto/attestation/eventlog.proto\"\x81\x01\n\x11RootLayerEvidence\x12\x31\n\x08platform\x18\x01 \x01(\x0e\x32\x1f.oak.attestation.v1.TeePlatform\x12!\n\x19remote_attestation_report\x18\x02 \x01(\x0c\x12\x16\n\x0e\x65\x63\x61_public_key\x18\x03 \x01(\x0c\"(\n\rLayerEvidence\x12\x17\n\x0f\x65\x63\x61_certificate\x18\x01 \x01(\x0c\"\xc3\x01\n\x0f\x41pplicationKeys\x12)\n!encryption_public_key_certificate\x18\x01 \x01(\x0c\x12&\n\x1esigning_public_key_certificate\x18\x02 \x01(\x0c\x12/\n\'group_encryption_public_key_certificate\x18\x03 \x01(\x0c\x12,\n$group_signing_public_key_certificate\x18\x04 \x01(\x0c\"\xd1\x02\n\x08\x45vidence\x12\x39\n\nroot_layer\x18\x01 \x01(\x0b\x32%.oak.attestation.v1.RootLayerEvidence\x12\x31\n\x06layers\x18\x02 \x03(\x0b\x32!.oak.attestation.v1.LayerEvidence\x12=\n\x10\x61pplication_keys\x18\x03 \x01(\x0b\x32#.oak.attestation.v1.ApplicationKeys\x12/\n\tevent_log\x18\x04 \x01(\x0b\x32\x1c.oak.attestation.v1.EventLog\x12;\n\x15transparent_event_log\x18\x05 \x01(\x0b\x32\x1c.oak.attestation.v1.EventLog\x12$\n\x1csigned_user_data_certificate\x18\x07 \x01(\x0cJ\x04\x08\x06\x10\x07*b\n\x0bTeePlatform\x12\x1c\n\x18TEE_PLATFORM_UNSPECIFIED\x10\x00\x12\x0f\n\x0b\x41MD_SEV_SNP\x10\x01\x12\r\n\tINTEL_TDX\x10\x02\x12\x15\n\x11TEE_PLATFORM_NONE\x10\x03\x42;\n\x1d\x63om.google.oak.attestation.v1P\x01Z\x18proto/oak/attestation/v1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,8 +33,8 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'auditor.oak.proto.attestati
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\035com.google.oak.attestation.v1P\001Z\030proto/oak/attestation/v1'
-  _globals['_TEEPLATFORM']._serialized_start=758
-  _globals['_TEEPLATFORM']._serialized_end=856
+  _globals['_TEEPLATFORM']._serialized_start=802
+  _globals['_TEEPLATFORM']._serialized_end=900
   _globals['_ROOTLAYEREVIDENCE']._serialized_start=91
   _globals['_ROOTLAYEREVIDENCE']._serialized_end=220
   _globals['_LAYEREVIDENCE']._serialized_start=222
@@ -42,5 +42,5 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_APPLICATIONKEYS']._serialized_start=265
   _globals['_APPLICATIONKEYS']._serialized_end=460
   _globals['_EVIDENCE']._serialized_start=463
-  _globals['_EVIDENCE']._serialized_end=756
+  _globals['_EVIDENCE']._serialized_end=800
 # @@protoc_insertion_point(module_scope)

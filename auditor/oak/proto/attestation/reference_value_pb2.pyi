@@ -15,17 +15,12 @@ distributed under the License is distributed on an "AS IS" BASIS,
 WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
 See the License for the specific language governing permissions and
 limitations under the License.
-
-Upstream: https://github.com/project-oak/oak/blob/main/proto/attestation/reference_value.proto
-Complete except TLogReferenceValues: upstream also has rekor, c2sp and
-pes fields and all/any strategies whose numbers we could not confirm, so only
-`skip` (field 1, seen in Oak's real reference values) is declared; a message
-using the others is rejected as having unknown fields rather than misread.
 """
 
 from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import duration_pb2 as _duration_pb2
+from google.protobuf import empty_pb2 as _empty_pb2
 from google.protobuf import message as _message
 from google.protobuf import timestamp_pb2 as _timestamp_pb2
 from google.protobuf.internal import containers as _containers
@@ -55,14 +50,26 @@ class _KeyType:
 class _KeyTypeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_KeyType.ValueType], _builtins.type):
     DESCRIPTOR: _descriptor.EnumDescriptor
     KEY_TYPE_UNDEFINED: _KeyType.ValueType  # 0
+    """A verifying key without a defined type is invalid."""
     KEY_TYPE_ECDSA_P256_SHA256: _KeyType.ValueType  # 1
-    """ECDSA P-256 with SHA2-256."""
+    """An ECDSA key with curve P-256 and SHA2_256 hashing.
+    An overview of key formats can be found at:
+    https://www.iana.org/assignments/cose/cose.xhtml#algorithms
+    """
+    KEY_TYPE_RSA_SHA2_256: _KeyType.ValueType  # 2
+    """RSA key with SHA-256 hashing."""
 
 class KeyType(_KeyType, metaclass=_KeyTypeEnumTypeWrapper): ...
 
 KEY_TYPE_UNDEFINED: KeyType.ValueType  # 0
+"""A verifying key without a defined type is invalid."""
 KEY_TYPE_ECDSA_P256_SHA256: KeyType.ValueType  # 1
-"""ECDSA P-256 with SHA2-256."""
+"""An ECDSA key with curve P-256 and SHA2_256 hashing.
+An overview of key formats can be found at:
+https://www.iana.org/assignments/cose/cose.xhtml#algorithms
+"""
+KEY_TYPE_RSA_SHA2_256: KeyType.ValueType  # 2
+"""RSA key with SHA-256 hashing."""
 Global___KeyType: _TypeAlias = KeyType  # noqa: Y015
 
 @_typing.final
@@ -88,10 +95,15 @@ class VerifyingKey(_message.Message):
     KEY_ID_FIELD_NUMBER: _builtins.int
     RAW_FIELD_NUMBER: _builtins.int
     type: Global___KeyType.ValueType
+    """The type of the verifying key."""
     key_id: _builtins.int
-    """Unique within a key set."""
+    """To distinguish between keys in a key set. The ID is unique within a
+    key set.
+    """
     raw: _builtins.bytes
-    """For KEY_TYPE_ECDSA_P256_SHA256: SubjectPublicKeyInfo, DER."""
+    """The key serialized in raw format. The key type is needed to interpret
+    the contents.
+    """
     def __init__(
         self,
         *,
@@ -109,14 +121,24 @@ Global___VerifyingKey: _TypeAlias = VerifyingKey  # noqa: Y015
 
 @_typing.final
 class TimestampReferenceValue(_message.Message):
+    """Verifies a single UTC timestamp."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     NOT_BEFORE_ABSOLUTE_FIELD_NUMBER: _builtins.int
     NOT_BEFORE_RELATIVE_FIELD_NUMBER: _builtins.int
     @_builtins.property
-    def not_before_absolute(self) -> _timestamp_pb2.Timestamp: ...
+    def not_before_absolute(self) -> _timestamp_pb2.Timestamp:
+        """Verification passes whenever the timestamp under verification is not before
+        the specified timestamp.
+        """
+
     @_builtins.property
-    def not_before_relative(self) -> _duration_pb2.Duration: ...
+    def not_before_relative(self) -> _duration_pb2.Duration:
+        """Verification passes whenever the timestamp under verification is not before
+        the current time to which the specified (signed) duration is added.
+        """
+
     def __init__(
         self,
         *,
@@ -133,7 +155,11 @@ Global___TimestampReferenceValue: _TypeAlias = TimestampReferenceValue  # noqa: 
 
 @_typing.final
 class VerifyingKeySet(_message.Message):
-    """Usually one key; several during a rotation."""
+    """Set of keys currently needed for verification. Will contain one element
+    most of the time, but there may be more during key rotation/revocation.
+    To revoke a key, simply add a new one, allow a grace period, and then
+    don’t pass the old key here.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -142,7 +168,14 @@ class VerifyingKeySet(_message.Message):
     @_builtins.property
     def keys(self) -> _containers.RepeatedCompositeFieldContainer[Global___VerifyingKey]: ...
     @_builtins.property
-    def signed_timestamp(self) -> Global___TimestampReferenceValue: ...
+    def signed_timestamp(self) -> Global___TimestampReferenceValue:
+        """If the signature covers a timestamp, it can be verified here. Currently
+        this only supports verifying the Rekor log integration timestamp covered by
+        the Rekor signature. If this is specified for any other type of signature,
+        then verification will fail. If not specified then no timestamp
+        verification will be performed at all.
+        """
+
     def __init__(
         self,
         *,
@@ -159,14 +192,24 @@ Global___VerifyingKeySet: _TypeAlias = VerifyingKeySet  # noqa: Y015
 
 @_typing.final
 class VerifyingKeyReferenceValue(_message.Message):
+    """Reference values that control how the endorsement is verified."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     SKIP_FIELD_NUMBER: _builtins.int
     VERIFY_FIELD_NUMBER: _builtins.int
     @_builtins.property
-    def skip(self) -> Global___SkipVerification: ...
+    def skip(self) -> Global___SkipVerification:
+        """Deliberately disables verification: it will pass this check rather
+        than error out.
+        """
+
     @_builtins.property
-    def verify(self) -> Global___VerifyingKeySet: ...
+    def verify(self) -> Global___VerifyingKeySet:
+        """Default case: verify with this key set. This also requires that the
+        instance in question is present and signed.
+        """
+
     def __init__(
         self,
         *,
@@ -184,7 +227,140 @@ class VerifyingKeyReferenceValue(_message.Message):
 Global___VerifyingKeyReferenceValue: _TypeAlias = VerifyingKeyReferenceValue  # noqa: Y015
 
 @_typing.final
+class C2SPTLogProofReferenceValue(_message.Message):
+    """Reference value for verifying a C2SP tlog-proof.
+    See: https://c2sp.org/tlog-proof
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    POLICY_FIELD_NUMBER: _builtins.int
+    policy: _builtins.str
+    """The sigsum policy specifying trusted log keys and witness quorum.
+    Must contain at least one `log` line and a `quorum` line.
+    See:
+    https://c2sp.org/tlog-policy
+    """
+    def __init__(
+        self,
+        *,
+        policy: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["policy", b"policy"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___C2SPTLogProofReferenceValue: _TypeAlias = C2SPTLogProofReferenceValue  # noqa: Y015
+
+@_typing.final
+class PesReferenceValue(_message.Message):
+    """Reference value for verifying a PES confirmation."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KEY_SET_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def key_set(self) -> Global___VerifyingKeySet:
+        """The PES service's public verifying key(s) used to verify the PES signature.
+
+        The PES confirmation is expected to contain the `key_id` of the key used
+        for signing. During verification, the `key_id` extracted from the PES
+        confirmation can be used to locate the correct key.
+
+        This field is a set to support key rotation. During transition period,
+        multiple keys can be listed here so that both old and new endorsements
+        remain verifiable.
+        """
+
+    def __init__(
+        self,
+        *,
+        key_set: Global___VerifyingKeySet | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["key_set", b"key_set"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["key_set", b"key_set"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___PesReferenceValue: _TypeAlias = PesReferenceValue  # noqa: Y015
+
+@_typing.final
+class TLogReferenceValues(_message.Message):
+    """Encapsulates parameters related to verification of receipts from
+    t-log-like setups. If nothing should be verified, then this needs to be
+    disclaimed by
+      tlog { strategy { skip {} } }
+    NEXT_ID: 8
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SKIP_FIELD_NUMBER: _builtins.int
+    ALL_FIELD_NUMBER: _builtins.int
+    ANY_FIELD_NUMBER: _builtins.int
+    REKOR_FIELD_NUMBER: _builtins.int
+    C2SP_FIELD_NUMBER: _builtins.int
+    PES_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def skip(self) -> Global___SkipVerification:
+        """Doesn't verify anything, no matter what is populated."""
+
+    @_builtins.property
+    def all(self) -> _empty_pb2.Empty:
+        """Requires that ALL of the populated t-log verifications pass. If none
+        of the verifications is populated, then this is equivalent to `skip`,
+        but exploiting this is discouraged.
+        """
+
+    @_builtins.property
+    def any(self) -> _empty_pb2.Empty:
+        """Requires that ANY (at least one) of the populated t-log verifications
+        pass. If none of the verifications is populated, then this will
+        always fail.
+        """
+
+    @_builtins.property
+    def rekor(self) -> Global___VerifyingKeySet:
+        """Verifies Rekor inclusion. Ignored if not populated."""
+
+    @_builtins.property
+    def c2sp(self) -> Global___C2SPTLogProofReferenceValue:
+        """Verifies C2SP t-log proof. Ignored if not populated."""
+
+    @_builtins.property
+    def pes(self) -> Global___PesReferenceValue:
+        """Verifies PES confirmation. Ignored if not populated."""
+
+    def __init__(
+        self,
+        *,
+        skip: Global___SkipVerification | None = ...,
+        all: _empty_pb2.Empty | None = ...,
+        any: _empty_pb2.Empty | None = ...,
+        rekor: Global___VerifyingKeySet | None = ...,
+        c2sp: Global___C2SPTLogProofReferenceValue | None = ...,
+        pes: Global___PesReferenceValue | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["all", b"all", "any", b"any", "c2sp", b"c2sp", "pes", b"pes", "rekor", b"rekor", "skip", b"skip", "strategy", b"strategy"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["all", b"all", "any", b"any", "c2sp", b"c2sp", "pes", b"pes", "rekor", b"rekor", "skip", b"skip", "strategy", b"strategy"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_strategy: _TypeAlias = _typing.Literal["skip", "all", "any"]  # noqa: Y015
+    _WhichOneofArgType_strategy: _TypeAlias = _typing.Literal["strategy", b"strategy"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_strategy) -> _WhichOneofReturnType_strategy | None: ...
+
+Global___TLogReferenceValues: _TypeAlias = TLogReferenceValues  # noqa: Y015
+
+@_typing.final
 class ClaimReferenceValue(_message.Message):
+    """Specifies a list of claim types. Claims are assertions about artifacts made
+    by the endorsing entity. An overview of the claims maintained by Oak can be
+    found at: https://github.com/project-oak/oak/tree/main/docs/tr/claim
+    """
+
     DESCRIPTOR: _descriptor.Descriptor
 
     CLAIM_TYPES_FIELD_NUMBER: _builtins.int
@@ -204,31 +380,11 @@ class ClaimReferenceValue(_message.Message):
 Global___ClaimReferenceValue: _TypeAlias = ClaimReferenceValue  # noqa: Y015
 
 @_typing.final
-class TLogReferenceValues(_message.Message):
-    """How transparency-log evidence of an endorsement is verified (see header)."""
-
-    DESCRIPTOR: _descriptor.Descriptor
-
-    SKIP_FIELD_NUMBER: _builtins.int
-    @_builtins.property
-    def skip(self) -> Global___SkipVerification: ...
-    def __init__(
-        self,
-        *,
-        skip: Global___SkipVerification | None = ...,
-    ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["skip", b"skip", "strategy", b"strategy"]  # noqa: Y015
-    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["skip", b"skip", "strategy", b"strategy"]  # noqa: Y015
-    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_strategy: _TypeAlias = _typing.Literal["skip"]  # noqa: Y015
-    _WhichOneofArgType_strategy: _TypeAlias = _typing.Literal["strategy", b"strategy"]  # noqa: Y015
-    def WhichOneof(self, oneof_group: _WhichOneofArgType_strategy) -> _WhichOneofReturnType_strategy | None: ...
-
-Global___TLogReferenceValues: _TypeAlias = TLogReferenceValues  # noqa: Y015
-
-@_typing.final
 class EndorsementReferenceValue(_message.Message):
+    """Verifies the transparency log entry, including signatures and the digest.
+    NEXT_ID: 7
+    """
+
     DESCRIPTOR: _descriptor.Descriptor
 
     ENDORSER_PUBLIC_KEY_FIELD_NUMBER: _builtins.int
@@ -239,10 +395,20 @@ class EndorsementReferenceValue(_message.Message):
     TLOG_FIELD_NUMBER: _builtins.int
     @_builtins.property
     @_deprecated("""This field has been marked as deprecated using proto field options.""")
-    def endorser_public_key(self) -> _builtins.bytes: ...
+    def endorser_public_key(self) -> _builtins.bytes:
+        """auditor: upstream reserves 1 and 2 here; they are kept as the deprecated fields
+        of the mid-2025 revision so that older reference values still parse strictly
+        (see auditor/oak/proto/README.md).
+        """
+
     @endorser_public_key.setter
     @_deprecated("""This field has been marked as deprecated using proto field options.""")
-    def endorser_public_key(self, value: _builtins.bytes) -> None: ...
+    def endorser_public_key(self, value: _builtins.bytes) -> None:
+        """auditor: upstream reserves 1 and 2 here; they are kept as the deprecated fields
+        of the mid-2025 revision so that older reference values still parse strictly
+        (see auditor/oak/proto/README.md).
+        """
+
     @_builtins.property
     @_deprecated("""This field has been marked as deprecated using proto field options.""")
     def rekor_public_key(self) -> _builtins.bytes: ...
@@ -251,18 +417,35 @@ class EndorsementReferenceValue(_message.Message):
     def rekor_public_key(self, value: _builtins.bytes) -> None: ...
     @_builtins.property
     def endorser(self) -> Global___VerifyingKeySet:
-        """The keys that may sign the endorsement."""
+        """Verifies the endorsement. Since the signed endorsement is required to
+        be present, this cannot be skipped as part of this message. (It may
+        still be possible to skip the endorsement verification entirely, but
+        elsewhere.
+        """
 
     @_builtins.property
     def required_claims(self) -> Global___ClaimReferenceValue:
-        """Claims the endorsement must carry."""
+        """Claims that are required to be present in the endorsement."""
 
     @_builtins.property
+    @_deprecated("""This field has been marked as deprecated using proto field options.""")
     def rekor(self) -> Global___VerifyingKeyReferenceValue:
-        """Deprecated upstream in favour of `tlog`."""
+        """Verifies the Rekor log entry, if present and requested.
+        DEPRECATED - use TLogReferenceValues instead. The deprecated
+        approach is equivalent to
+
+        tlog {
+           strategy { all {} }
+           rekor { <the VerifyingKeySet> }
+        }
+        """
 
     @_builtins.property
-    def tlog(self) -> Global___TLogReferenceValues: ...
+    def tlog(self) -> Global___TLogReferenceValues:
+        """Verifies any t-log-like setups associated with the endorsement.
+        Leaving this empty is rejected.
+        """
+
     def __init__(
         self,
         *,
@@ -289,11 +472,22 @@ class BinaryReferenceValue(_message.Message):
     ENDORSEMENT_FIELD_NUMBER: _builtins.int
     DIGESTS_FIELD_NUMBER: _builtins.int
     @_builtins.property
-    def skip(self) -> Global___SkipVerification: ...
+    def skip(self) -> Global___SkipVerification:
+        """Deliberately skips a verification step, rather than failing. For example:
+            root_layer { stage0 { skip {} } }
+        will skip the verification, contrasting
+            root_layer { stage0 {} }
+        which will make the verification fail.
+        """
+
     @_builtins.property
-    def endorsement(self) -> Global___EndorsementReferenceValue: ...
+    def endorsement(self) -> Global___EndorsementReferenceValue:
+        """Verifies the endorsement of the underlying binary."""
+
     @_builtins.property
-    def digests(self) -> Global___Digests: ...
+    def digests(self) -> Global___Digests:
+        """Explicitly verifies digests if the client has them."""
+
     def __init__(
         self,
         *,
@@ -312,15 +506,80 @@ class BinaryReferenceValue(_message.Message):
 Global___BinaryReferenceValue: _TypeAlias = BinaryReferenceValue  # noqa: Y015
 
 @_typing.final
+class MpmVersionIds(_message.Message):
+    """Verifies that the endorsed subject is one of the specified MPM versions."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    VERSIONS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def versions(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """A match in at least one version is considered a success.
+        No checks are performed if this is empty (discouraged but allowed use).
+        Requires that the endorsement to be verified has the MPM claim.
+        """
+
+    def __init__(
+        self,
+        *,
+        versions: _abc.Iterable[_builtins.str] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["versions", b"versions"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___MpmVersionIds: _TypeAlias = MpmVersionIds  # noqa: Y015
+
+@_typing.final
+class MpmReferenceValue(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SKIP_FIELD_NUMBER: _builtins.int
+    ENDORSEMENT_FIELD_NUMBER: _builtins.int
+    VERSIONS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def skip(self) -> Global___SkipVerification: ...
+    @_builtins.property
+    def endorsement(self) -> Global___EndorsementReferenceValue: ...
+    @_builtins.property
+    def versions(self) -> Global___MpmVersionIds: ...
+    def __init__(
+        self,
+        *,
+        skip: Global___SkipVerification | None = ...,
+        endorsement: Global___EndorsementReferenceValue | None = ...,
+        versions: Global___MpmVersionIds | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["endorsement", b"endorsement", "skip", b"skip", "type", b"type", "versions", b"versions"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["endorsement", b"endorsement", "skip", b"skip", "type", b"type", "versions", b"versions"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_type: _TypeAlias = _typing.Literal["skip", "endorsement", "versions"]  # noqa: Y015
+    _WhichOneofArgType_type: _TypeAlias = _typing.Literal["type", b"type"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_type) -> _WhichOneofReturnType_type | None: ...
+
+Global___MpmReferenceValue: _TypeAlias = MpmReferenceValue  # noqa: Y015
+
+@_typing.final
 class KernelDigests(_message.Message):
+    """Similar to the `Digests` message, but allows to specify digests for the
+    split components of the bzImage separately.
+    """
+
     DESCRIPTOR: _descriptor.Descriptor
 
     IMAGE_FIELD_NUMBER: _builtins.int
     SETUP_DATA_FIELD_NUMBER: _builtins.int
     @_builtins.property
-    def image(self) -> Global___Digests: ...
+    def image(self) -> Global___Digests:
+        """Contains admissible digests for the kernel image part of the kernel."""
+
     @_builtins.property
-    def setup_data(self) -> Global___Digests: ...
+    def setup_data(self) -> Global___Digests:
+        """Contains admissible digests for the setup data part of the kernel."""
+
     def __init__(
         self,
         *,
@@ -337,6 +596,10 @@ Global___KernelDigests: _TypeAlias = KernelDigests  # noqa: Y015
 
 @_typing.final
 class KernelBinaryReferenceValue(_message.Message):
+    """Follows the lines of `BinaryReferenceValue`, but provides a custom proto
+    to facilitate the digest matching.
+    """
+
     DESCRIPTOR: _descriptor.Descriptor
 
     SKIP_FIELD_NUMBER: _builtins.int
@@ -367,13 +630,20 @@ Global___KernelBinaryReferenceValue: _TypeAlias = KernelBinaryReferenceValue  # 
 
 @_typing.final
 class FileReferenceValue(_message.Message):
+    """Reference value for a file including its digests."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     DIGESTS_FIELD_NUMBER: _builtins.int
     PATH_FIELD_NUMBER: _builtins.int
     path: _builtins.str
+    """Absolute path to the file in question, or just the file name. Relative
+    paths are not supported.
+    """
     @_builtins.property
-    def digests(self) -> Global___Digests: ...
+    def digests(self) -> Global___Digests:
+        """Allowable digests for the file."""
+
     def __init__(
         self,
         *,
@@ -390,10 +660,15 @@ Global___FileReferenceValue: _TypeAlias = FileReferenceValue  # noqa: Y015
 
 @_typing.final
 class CertificateAuthorityReferenceValue(_message.Message):
+    """Reference value that provides a CA public key which can be used to verify CA
+    certificates.
+    """
+
     DESCRIPTOR: _descriptor.Descriptor
 
     TINK_PROTO_KEYSET_FIELD_NUMBER: _builtins.int
     tink_proto_keyset: _builtins.bytes
+    """https://developers.google.com/tink/wire-format"""
     def __init__(
         self,
         *,
@@ -409,6 +684,14 @@ Global___CertificateAuthorityReferenceValue: _TypeAlias = CertificateAuthorityRe
 
 @_typing.final
 class PublicKeyReferenceValue(_message.Message):
+    """Reference value for a public key.
+    - [`SkipVerification`] means that client doesn't have any predefined
+    expectations about the public key. Though it can still be signed with the
+    evidence (for example using DICE).
+    - [`CertificateAuthorityReferenceValue`] means that the client expects the
+    public key to be signed by the Certificate Authority.
+    """
+
     DESCRIPTOR: _descriptor.Descriptor
 
     SKIP_FIELD_NUMBER: _builtins.int
@@ -454,6 +737,10 @@ Global___Regex: _TypeAlias = Regex  # noqa: Y015
 
 @_typing.final
 class StringLiterals(_message.Message):
+    """A match in at least one value is considered a success. At least one value
+    must be specified, otherwise verification fails.
+    """
+
     DESCRIPTOR: _descriptor.Descriptor
 
     VALUE_FIELD_NUMBER: _builtins.int
@@ -474,6 +761,10 @@ Global___StringLiterals: _TypeAlias = StringLiterals  # noqa: Y015
 
 @_typing.final
 class TextReferenceValue(_message.Message):
+    """Reference value to match text via endorsement, or directly via constants
+    or a regular expression.
+    """
+
     DESCRIPTOR: _descriptor.Descriptor
 
     SKIP_FIELD_NUMBER: _builtins.int
@@ -514,11 +805,20 @@ class RootLayerReferenceValues(_message.Message):
     INTEL_TDX_FIELD_NUMBER: _builtins.int
     INSECURE_FIELD_NUMBER: _builtins.int
     @_builtins.property
-    def amd_sev(self) -> Global___AmdSevReferenceValues: ...
+    def amd_sev(self) -> Global___AmdSevReferenceValues:
+        """Switches between AMD SEV-SNP and Intel TDX based on TeePlatform value.
+        Verification is skipped when not running in a TEE.
+        """
+
     @_builtins.property
     def intel_tdx(self) -> Global___IntelTdxReferenceValues: ...
     @_builtins.property
-    def insecure(self) -> Global___InsecureReferenceValues: ...
+    def insecure(self) -> Global___InsecureReferenceValues:
+        """When insecure is set no verification of the TEE platform is performed. This
+        can be used when not running in a TEE or when the client is agnostic about
+        the platform and doesn't care about the hardware verification.
+        """
+
     def __init__(
         self,
         *,
@@ -536,14 +836,29 @@ Global___RootLayerReferenceValues: _TypeAlias = RootLayerReferenceValues  # noqa
 
 @_typing.final
 class TcbVersionReferenceValue(_message.Message):
+    """Reference value that matches a TCB version for AMD SEV-SNP."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     SKIP_FIELD_NUMBER: _builtins.int
     MINIMUM_FIELD_NUMBER: _builtins.int
     @_builtins.property
-    def skip(self) -> Global___SkipVerification: ...
+    def skip(self) -> Global___SkipVerification:
+        """Skips this check. As elsewhere, an empty `type` oneof makes verification
+        fail.
+
+        Caveat: `skip {}` happens to behave identically to `minimum {}`. It is
+        recommended to avoid using `minimum {}`, but this is not enforced.
+        """
+
     @_builtins.property
-    def minimum(self) -> _tcb_version_pb2.TcbVersion: ...
+    def minimum(self) -> _tcb_version_pb2.TcbVersion:
+        """Requires a minimum TCB version reported in the attestation. Verification
+        checks that, separately for each field, the actual value is >= the
+        reference value. Leaving any field unpopulated (and hence == 0) will
+        always pass verification since version numbers are unsigned.
+        """
+
     def __init__(
         self,
         *,
@@ -561,7 +876,54 @@ class TcbVersionReferenceValue(_message.Message):
 Global___TcbVersionReferenceValue: _TypeAlias = TcbVersionReferenceValue  # noqa: Y015
 
 @_typing.final
+class TdxTcbSvnReferenceValue(_message.Message):
+    """Reference value that matches TCB Security Version Numbers (SVNs) for Intel
+    TDX.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SKIP_FIELD_NUMBER: _builtins.int
+    MINIMUM_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def skip(self) -> Global___SkipVerification:
+        """Skips this check. As elsewhere, an empty `type` oneof makes verification
+        fail.
+
+        Caveat: `skip {}` happens to behave identically to `minimum {}`. It is
+        recommended to avoid using `minimum {}`, but this is not enforced.
+        """
+
+    @_builtins.property
+    def minimum(self) -> _tcb_version_pb2.TdxTcbSvn:
+        """Requires minimum TCB SVNs reported in the attestation. Verification
+        checks that, separately for each field, the actual value is >= the
+        reference value. Leaving any field unpopulated (and hence == 0) will
+        always pass verification since version numbers are unsigned.
+        """
+
+    def __init__(
+        self,
+        *,
+        skip: Global___SkipVerification | None = ...,
+        minimum: _tcb_version_pb2.TdxTcbSvn | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["minimum", b"minimum", "skip", b"skip", "type", b"type"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["minimum", b"minimum", "skip", b"skip", "type", b"type"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_type: _TypeAlias = _typing.Literal["skip", "minimum"]  # noqa: Y015
+    _WhichOneofArgType_type: _TypeAlias = _typing.Literal["type", b"type"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_type) -> _WhichOneofReturnType_type | None: ...
+
+Global___TdxTcbSvnReferenceValue: _TypeAlias = TdxTcbSvnReferenceValue  # noqa: Y015
+
+@_typing.final
 class AmdSevReferenceValues(_message.Message):
+    """Collection of reference values for an AMD SEV-SNP hardware root.
+    NEXT_ID: 13
+    """
+
     DESCRIPTOR: _descriptor.Descriptor
 
     MIN_TCB_VERSION_FIELD_NUMBER: _builtins.int
@@ -570,18 +932,64 @@ class AmdSevReferenceValues(_message.Message):
     TURIN_FIELD_NUMBER: _builtins.int
     ALLOW_DEBUG_FIELD_NUMBER: _builtins.int
     STAGE0_FIELD_NUMBER: _builtins.int
+    CHECK_VCEK_CERT_EXPIRY_FIELD_NUMBER: _builtins.int
+    REQUIRE_ALIAS_CHECK_COMPLETE_FIELD_NUMBER: _builtins.int
+    LAUNCH_MIT_VECTOR_FIELD_NUMBER: _builtins.int
+    CURRENT_MIT_VECTOR_FIELD_NUMBER: _builtins.int
     allow_debug: _builtins.bool
+    """If true, will skip the check that the TEE is not in debug mode."""
+    check_vcek_cert_expiry: _builtins.bool
+    """Whether the current time should be used when checking the validity of the
+    Versioned Chip Endorsement Key (VCEK) certificate.
+    """
+    require_alias_check_complete: _builtins.bool
+    """Whether to require ALIAS_CHECK_COMPLETE to be true.
+    Defaults to false for backward compatibility.
+    """
+    launch_mit_vector: _builtins.int
+    """Minimum acceptable launch verified mitigation vector value.
+    Not available on older hardware; 0 accepts missing values.
+    """
+    current_mit_vector: _builtins.int
+    """Minimum acceptable current verified mitigation vector value.
+    Not available on older hardware; 0 accepts missing values.
+    """
     @_builtins.property
     @_deprecated("""This field has been marked as deprecated using proto field options.""")
-    def min_tcb_version(self) -> _tcb_version_pb2.TcbVersion: ...
+    def min_tcb_version(self) -> _tcb_version_pb2.TcbVersion:
+        """Deprecated: Minimum accepted versions of all TCB components.
+        Do not use this field, instead specify per-model TCB versions through
+        the fields below.
+        """
+
     @_builtins.property
-    def milan(self) -> Global___TcbVersionReferenceValue: ...
+    def milan(self) -> Global___TcbVersionReferenceValue:
+        """Minimum acceptable TCB version for AMD EPYC Milan CPUs.
+
+        Depending on the CPU model of the underlying machine, exactly one of the
+        `TcbVersionReferenceValue`-type fields is evaluated.
+        If the field corresponding to the CPU model is not populated, verification
+        fails. This can serve as a reminder to add reference values upon
+        introducing a new model to the pool. In general however, we recommend to
+        fill in all per-model fields, then there will be no such disruption.
+        """
+
     @_builtins.property
-    def genoa(self) -> Global___TcbVersionReferenceValue: ...
+    def genoa(self) -> Global___TcbVersionReferenceValue:
+        """Minimum acceptable TCB version for AMD EPYC Genoa CPUs.
+        See field `milan` for details.
+        """
+
     @_builtins.property
-    def turin(self) -> Global___TcbVersionReferenceValue: ...
+    def turin(self) -> Global___TcbVersionReferenceValue:
+        """Minimum acceptable TCB version for AMD EPYC Turin CPUs.
+        See field `milan` for details.
+        """
+
     @_builtins.property
-    def stage0(self) -> Global___BinaryReferenceValue: ...
+    def stage0(self) -> Global___BinaryReferenceValue:
+        """Verifies the stage0 binary implicitly contained in the root layer."""
+
     def __init__(
         self,
         *,
@@ -591,10 +999,14 @@ class AmdSevReferenceValues(_message.Message):
         turin: Global___TcbVersionReferenceValue | None = ...,
         allow_debug: _builtins.bool = ...,
         stage0: Global___BinaryReferenceValue | None = ...,
+        check_vcek_cert_expiry: _builtins.bool = ...,
+        require_alias_check_complete: _builtins.bool = ...,
+        launch_mit_vector: _builtins.int = ...,
+        current_mit_vector: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["genoa", b"genoa", "milan", b"milan", "min_tcb_version", b"min_tcb_version", "stage0", b"stage0", "turin", b"turin"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["allow_debug", b"allow_debug", "genoa", b"genoa", "milan", b"milan", "min_tcb_version", b"min_tcb_version", "stage0", b"stage0", "turin", b"turin"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["allow_debug", b"allow_debug", "check_vcek_cert_expiry", b"check_vcek_cert_expiry", "current_mit_vector", b"current_mit_vector", "genoa", b"genoa", "launch_mit_vector", b"launch_mit_vector", "milan", b"milan", "min_tcb_version", b"min_tcb_version", "require_alias_check_complete", b"require_alias_check_complete", "stage0", b"stage0", "turin", b"turin"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -602,14 +1014,33 @@ Global___AmdSevReferenceValues: _TypeAlias = AmdSevReferenceValues  # noqa: Y015
 
 @_typing.final
 class IntelTdxReferenceValues(_message.Message):
+    """Collection of reference values for an Intel TDX Attestation Quote."""
+
     DESCRIPTOR: _descriptor.Descriptor
+
+    TEE_TCB_SVN_FIELD_NUMBER: _builtins.int
+    ALLOW_DEBUG_FIELD_NUMBER: _builtins.int
+    STAGE0_FIELD_NUMBER: _builtins.int
+    allow_debug: _builtins.bool
+    """If true, will skip the check that the TEE is not in debug mode."""
+    @_builtins.property
+    def tee_tcb_svn(self) -> Global___TdxTcbSvnReferenceValue:
+        """Minimum acceptable SVNs for the TEE TCB."""
+
+    @_builtins.property
+    def stage0(self) -> Global___BinaryReferenceValue:
+        """Verifies the stage0 binary implicitly contained in the root layer."""
 
     def __init__(
         self,
+        *,
+        tee_tcb_svn: Global___TdxTcbSvnReferenceValue | None = ...,
+        allow_debug: _builtins.bool = ...,
+        stage0: Global___BinaryReferenceValue | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["stage0", b"stage0", "tee_tcb_svn", b"tee_tcb_svn"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["allow_debug", b"allow_debug", "stage0", b"stage0", "tee_tcb_svn", b"tee_tcb_svn"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -632,6 +1063,11 @@ Global___InsecureReferenceValues: _TypeAlias = InsecureReferenceValues  # noqa: 
 
 @_typing.final
 class Digests(_message.Message):
+    """Verifies that the field contains at least one of the given digests.
+    No checks are performed if this is empty. A match in at least one
+    digest is considered a success.
+    """
+
     DESCRIPTOR: _descriptor.Descriptor
 
     DIGESTS_FIELD_NUMBER: _builtins.int
@@ -652,6 +1088,8 @@ Global___Digests: _TypeAlias = Digests  # noqa: Y015
 
 @_typing.final
 class KernelLayerReferenceValues(_message.Message):
+    """Reference values of the kernel layer, as measured by stage0."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     KERNEL_FIELD_NUMBER: _builtins.int
@@ -660,11 +1098,19 @@ class KernelLayerReferenceValues(_message.Message):
     MEMORY_MAP_FIELD_NUMBER: _builtins.int
     ACPI_FIELD_NUMBER: _builtins.int
     @_builtins.property
-    def kernel(self) -> Global___KernelBinaryReferenceValue: ...
+    def kernel(self) -> Global___KernelBinaryReferenceValue:
+        """Verifies the kernel based on endorsement."""
+
     @_builtins.property
-    def kernel_cmd_line_text(self) -> Global___TextReferenceValue: ...
+    def kernel_cmd_line_text(self) -> Global___TextReferenceValue:
+        """Verifies the kernel command line, i.e. the parameters passed to the
+        kernel on boot.
+        """
+
     @_builtins.property
-    def init_ram_fs(self) -> Global___BinaryReferenceValue: ...
+    def init_ram_fs(self) -> Global___BinaryReferenceValue:
+        """Verifies the stage1 binary if running as Oak Containers."""
+
     @_builtins.property
     def memory_map(self) -> Global___BinaryReferenceValue: ...
     @_builtins.property
@@ -692,7 +1138,9 @@ class SystemLayerReferenceValues(_message.Message):
 
     SYSTEM_IMAGE_FIELD_NUMBER: _builtins.int
     @_builtins.property
-    def system_image(self) -> Global___BinaryReferenceValue: ...
+    def system_image(self) -> Global___BinaryReferenceValue:
+        """Verifies the system image binary based on endorsement."""
+
     def __init__(
         self,
         *,
@@ -708,14 +1156,20 @@ Global___SystemLayerReferenceValues: _TypeAlias = SystemLayerReferenceValues  # 
 
 @_typing.final
 class ApplicationLayerReferenceValues(_message.Message):
+    """Represents an application running under Oak Restricted Kernel."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     BINARY_FIELD_NUMBER: _builtins.int
     CONFIGURATION_FIELD_NUMBER: _builtins.int
     @_builtins.property
-    def binary(self) -> Global___BinaryReferenceValue: ...
+    def binary(self) -> Global___BinaryReferenceValue:
+        """Verifies the application binary based on endorsement."""
+
     @_builtins.property
-    def configuration(self) -> Global___BinaryReferenceValue: ...
+    def configuration(self) -> Global___BinaryReferenceValue:
+        """Verifies configuration with respect to the application binary."""
+
     def __init__(
         self,
         *,
@@ -737,9 +1191,13 @@ class ContainerLayerReferenceValues(_message.Message):
     BINARY_FIELD_NUMBER: _builtins.int
     CONFIGURATION_FIELD_NUMBER: _builtins.int
     @_builtins.property
-    def binary(self) -> Global___BinaryReferenceValue: ...
+    def binary(self) -> Global___BinaryReferenceValue:
+        """Verifies the container binary based on endorsement."""
+
     @_builtins.property
-    def configuration(self) -> Global___BinaryReferenceValue: ...
+    def configuration(self) -> Global___BinaryReferenceValue:
+        """Verifies configuration with respect to the container binary."""
+
     def __init__(
         self,
         *,
@@ -756,6 +1214,8 @@ Global___ContainerLayerReferenceValues: _TypeAlias = ContainerLayerReferenceValu
 
 @_typing.final
 class EventReferenceValues(_message.Message):
+    """Represents digest of an event."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     EVENT_FIELD_NUMBER: _builtins.int
@@ -776,6 +1236,10 @@ Global___EventReferenceValues: _TypeAlias = EventReferenceValues  # noqa: Y015
 
 @_typing.final
 class ApplicationKeysReferenceValues(_message.Message):
+    """Represents expectations about public keys generated by the enclave
+    application.
+    """
+
     DESCRIPTOR: _descriptor.Descriptor
 
     SESSION_BINDING_PUBLIC_KEY_FIELD_NUMBER: _builtins.int
@@ -805,6 +1269,8 @@ Global___ApplicationKeysReferenceValues: _TypeAlias = ApplicationKeysReferenceVa
 @_deprecated("""This message has been marked as deprecated using proto message options.""")
 @_typing.final
 class CosignReferenceValues(_message.Message):
+    """Deprecated: Use EndorsementReferenceValue instead."""
+
     DESCRIPTOR: _descriptor.Descriptor
 
     DEVELOPER_PUBLIC_KEY_FIELD_NUMBER: _builtins.int
@@ -912,6 +1378,100 @@ class CBReferenceValues(_message.Message):
 Global___CBReferenceValues: _TypeAlias = CBReferenceValues  # noqa: Y015
 
 @_typing.final
+class CbLayer1TransparentReferenceValues(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RUNTIME_AGENT_FIELD_NUMBER: _builtins.int
+    RUNTIME_AGENT_BINARY_FIELD_NUMBER: _builtins.int
+    USERSPACE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    @_deprecated("""This field has been marked as deprecated using proto field options.""")
+    def runtime_agent(self) -> Global___BinaryReferenceValue: ...
+    @_builtins.property
+    def runtime_agent_binary(self) -> Global___BinaryReferenceValue: ...
+    @_builtins.property
+    def userspace(self) -> Global___BinaryReferenceValue: ...
+    def __init__(
+        self,
+        *,
+        runtime_agent: Global___BinaryReferenceValue | None = ...,
+        runtime_agent_binary: Global___BinaryReferenceValue | None = ...,
+        userspace: Global___BinaryReferenceValue | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["runtime_agent", b"runtime_agent", "runtime_agent_binary", b"runtime_agent_binary", "userspace", b"userspace"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["runtime_agent", b"runtime_agent", "runtime_agent_binary", b"runtime_agent_binary", "userspace", b"userspace"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CbLayer1TransparentReferenceValues: _TypeAlias = CbLayer1TransparentReferenceValues  # noqa: Y015
+
+@_typing.final
+class CbLayer2TransparentReferenceValues(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BINARY_MPM_FIELD_NUMBER: _builtins.int
+    BINARY_MPMS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    @_deprecated("""This field has been marked as deprecated using proto field options.""")
+    def binary_mpm(self) -> Global___MpmReferenceValue:
+        """DEPRECATED: Use binary_mpms instead."""
+
+    @_builtins.property
+    def binary_mpms(self) -> _containers.RepeatedCompositeFieldContainer[Global___MpmReferenceValue]:
+        """Reference values for the binary MPMs running on CB."""
+
+    def __init__(
+        self,
+        *,
+        binary_mpm: Global___MpmReferenceValue | None = ...,
+        binary_mpms: _abc.Iterable[Global___MpmReferenceValue] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["binary_mpm", b"binary_mpm"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["binary_mpm", b"binary_mpm", "binary_mpms", b"binary_mpms"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CbLayer2TransparentReferenceValues: _TypeAlias = CbLayer2TransparentReferenceValues  # noqa: Y015
+
+@_typing.final
+class CbTransparentReferenceValues(_message.Message):
+    """Verifies a transparent CB evidence, i.e. uses the `transparent_event_log`
+    branch in the associated `Evidence` proto.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ROOT_LAYER_FIELD_NUMBER: _builtins.int
+    KERNEL_LAYER_FIELD_NUMBER: _builtins.int
+    LAYER1_FIELD_NUMBER: _builtins.int
+    LAYER2_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def root_layer(self) -> Global___RootLayerReferenceValues: ...
+    @_builtins.property
+    def kernel_layer(self) -> Global___KernelLayerReferenceValues: ...
+    @_builtins.property
+    def layer1(self) -> Global___CbLayer1TransparentReferenceValues: ...
+    @_builtins.property
+    def layer2(self) -> Global___CbLayer2TransparentReferenceValues: ...
+    def __init__(
+        self,
+        *,
+        root_layer: Global___RootLayerReferenceValues | None = ...,
+        kernel_layer: Global___KernelLayerReferenceValues | None = ...,
+        layer1: Global___CbLayer1TransparentReferenceValues | None = ...,
+        layer2: Global___CbLayer2TransparentReferenceValues | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["kernel_layer", b"kernel_layer", "layer1", b"layer1", "layer2", b"layer2", "root_layer", b"root_layer"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["kernel_layer", b"kernel_layer", "layer1", b"layer1", "layer2", b"layer2", "root_layer", b"root_layer"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CbTransparentReferenceValues: _TypeAlias = CbTransparentReferenceValues  # noqa: Y015
+
+@_typing.final
 class CertificateBasedReferenceValues(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -937,23 +1497,40 @@ class ConfidentialSpaceReferenceValues(_message.Message):
 
     ROOT_CERTIFICATE_PEM_FIELD_NUMBER: _builtins.int
     COSIGN_REFERENCE_VALUES_FIELD_NUMBER: _builtins.int
-    CONTAINER_IMAGE_REFERENCE_FIELD_NUMBER: _builtins.int
+    CONTAINER_IMAGE_REFERENCE_PREFIX_FIELD_NUMBER: _builtins.int
+    IMAGE_REFERENCE_VALUE_FIELD_NUMBER: _builtins.int
     root_certificate_pem: _builtins.str
-    container_image_reference: _builtins.str
+    """The PEM-encoded root certificate for verifying Confidential Space
+    attestations.
+    """
+    container_image_reference_prefix: _builtins.str
+    """Image reference from the Confidential Space attestation. See
+    https://cloud.google.com/confidential-computing/confidential-space/docs/reference/token-claims#workload-container-claims
+    TODO: b/439861326 - Remove this field and introduce new endorsement field
+    that relies on Oak Transparent release.
+    """
     @_builtins.property
-    def cosign_reference_values(self) -> Global___CosignReferenceValues: ...
+    @_deprecated("""This field has been marked as deprecated using proto field options.""")
+    def cosign_reference_values(self) -> Global___CosignReferenceValues:
+        """Deprecated."""
+
+    @_builtins.property
+    def image_reference_value(self) -> Global___BinaryReferenceValue:
+        """Used to verify the container image."""
+
     def __init__(
         self,
         *,
         root_certificate_pem: _builtins.str = ...,
         cosign_reference_values: Global___CosignReferenceValues | None = ...,
-        container_image_reference: _builtins.str = ...,
+        container_image_reference_prefix: _builtins.str = ...,
+        image_reference_value: Global___BinaryReferenceValue | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["container_image", b"container_image", "container_image_reference", b"container_image_reference", "cosign_reference_values", b"cosign_reference_values"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["container_image", b"container_image", "container_image_reference_prefix", b"container_image_reference_prefix", "cosign_reference_values", b"cosign_reference_values", "image_reference_value", b"image_reference_value"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["container_image", b"container_image", "container_image_reference", b"container_image_reference", "cosign_reference_values", b"cosign_reference_values", "root_certificate_pem", b"root_certificate_pem"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["container_image", b"container_image", "container_image_reference_prefix", b"container_image_reference_prefix", "cosign_reference_values", b"cosign_reference_values", "image_reference_value", b"image_reference_value", "root_certificate_pem", b"root_certificate_pem"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_container_image: _TypeAlias = _typing.Literal["cosign_reference_values", "container_image_reference"]  # noqa: Y015
+    _WhichOneofReturnType_container_image: _TypeAlias = _typing.Literal["cosign_reference_values", "container_image_reference_prefix", "image_reference_value"]  # noqa: Y015
     _WhichOneofArgType_container_image: _TypeAlias = _typing.Literal["container_image", b"container_image"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_container_image) -> _WhichOneofReturnType_container_image | None: ...
 
@@ -968,17 +1545,22 @@ class ReferenceValues(_message.Message):
     CB_FIELD_NUMBER: _builtins.int
     CERTIFICATE_BASED_FIELD_NUMBER: _builtins.int
     CONFIDENTIAL_SPACE_FIELD_NUMBER: _builtins.int
+    CBT_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def oak_restricted_kernel(self) -> Global___OakRestrictedKernelReferenceValues: ...
     @_builtins.property
     def oak_containers(self) -> Global___OakContainersReferenceValues: ...
     @_builtins.property
     @_deprecated("""This field has been marked as deprecated using proto field options.""")
-    def cb(self) -> Global___CBReferenceValues: ...
+    def cb(self) -> Global___CBReferenceValues:
+        """TODO: b/437347371 - move this field out of the Oak codebase."""
+
     @_builtins.property
     def certificate_based(self) -> Global___CertificateBasedReferenceValues: ...
     @_builtins.property
     def confidential_space(self) -> Global___ConfidentialSpaceReferenceValues: ...
+    @_builtins.property
+    def cbt(self) -> Global___CbTransparentReferenceValues: ...
     def __init__(
         self,
         *,
@@ -987,12 +1569,13 @@ class ReferenceValues(_message.Message):
         cb: Global___CBReferenceValues | None = ...,
         certificate_based: Global___CertificateBasedReferenceValues | None = ...,
         confidential_space: Global___ConfidentialSpaceReferenceValues | None = ...,
+        cbt: Global___CbTransparentReferenceValues | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["cb", b"cb", "certificate_based", b"certificate_based", "confidential_space", b"confidential_space", "oak_containers", b"oak_containers", "oak_restricted_kernel", b"oak_restricted_kernel", "type", b"type"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["cb", b"cb", "cbt", b"cbt", "certificate_based", b"certificate_based", "confidential_space", b"confidential_space", "oak_containers", b"oak_containers", "oak_restricted_kernel", b"oak_restricted_kernel", "type", b"type"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["cb", b"cb", "certificate_based", b"certificate_based", "confidential_space", b"confidential_space", "oak_containers", b"oak_containers", "oak_restricted_kernel", b"oak_restricted_kernel", "type", b"type"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cb", b"cb", "cbt", b"cbt", "certificate_based", b"certificate_based", "confidential_space", b"confidential_space", "oak_containers", b"oak_containers", "oak_restricted_kernel", b"oak_restricted_kernel", "type", b"type"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    _WhichOneofReturnType_type: _TypeAlias = _typing.Literal["oak_restricted_kernel", "oak_containers", "cb", "certificate_based", "confidential_space"]  # noqa: Y015
+    _WhichOneofReturnType_type: _TypeAlias = _typing.Literal["oak_restricted_kernel", "oak_containers", "cb", "certificate_based", "confidential_space", "cbt"]  # noqa: Y015
     _WhichOneofArgType_type: _TypeAlias = _typing.Literal["type", b"type"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType_type) -> _WhichOneofReturnType_type | None: ...
 
@@ -1026,7 +1609,9 @@ class ReferenceValuesCollection(_message.Message):
     REFERENCE_VALUES_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def reference_values(self) -> _containers.MessageMap[_builtins.str, Global___ReferenceValues]:
-        """Attestation provider ID -> its reference values."""
+        """Maps unique IDs of attestation providers to the corresponding reference
+        values used to verify those attestations.
+        """
 
     def __init__(
         self,

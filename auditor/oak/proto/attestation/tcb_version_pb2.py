@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#proto/attestation/tcb_version.proto\x12\x12oak.attestation.v1\"N\n\nTcbVersion\x12\x13\n\x0b\x62oot_loader\x18\x01 \x01(\r\x12\x0b\n\x03tee\x18\x02 \x01(\r\x12\x0b\n\x03snp\x18\x03 \x01(\r\x12\x11\n\tmicrocode\x18\x04 \x01(\rB;\n\x1d\x63om.google.oak.attestation.v1P\x01Z\x18proto/oak/attestation/v1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n#proto/attestation/tcb_version.proto\x12\x12oak.attestation.v1\"[\n\nTcbVersion\x12\x13\n\x0b\x62oot_loader\x18\x01 \x01(\r\x12\x0b\n\x03tee\x18\x02 \x01(\r\x12\x0b\n\x03snp\x18\x03 \x01(\r\x12\x11\n\tmicrocode\x18\x04 \x01(\r\x12\x0b\n\x03\x66mc\x18\x05 \x01(\r\"\x81\x02\n\tTdxTcbSvn\x12\r\n\x05svn_0\x18\x01 \x01(\r\x12\r\n\x05svn_1\x18\x02 \x01(\r\x12\r\n\x05svn_2\x18\x03 \x01(\r\x12\r\n\x05svn_3\x18\x04 \x01(\r\x12\r\n\x05svn_4\x18\x05 \x01(\r\x12\r\n\x05svn_5\x18\x06 \x01(\r\x12\r\n\x05svn_6\x18\x07 \x01(\r\x12\r\n\x05svn_7\x18\x08 \x01(\r\x12\r\n\x05svn_8\x18\t \x01(\r\x12\r\n\x05svn_9\x18\n \x01(\r\x12\x0e\n\x06svn_10\x18\x0b \x01(\r\x12\x0e\n\x06svn_11\x18\x0c \x01(\r\x12\x0e\n\x06svn_12\x18\r \x01(\r\x12\x0e\n\x06svn_13\x18\x0e \x01(\r\x12\x0e\n\x06svn_14\x18\x0f \x01(\r\x12\x0e\n\x06svn_15\x18\x10 \x01(\rB;\n\x1d\x63om.google.oak.attestation.v1P\x01Z\x18proto/oak/attestation/v1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,5 +33,7 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\035com.google.oak.attestation.v1P\001Z\030proto/oak/attestation/v1'
   _globals['_TCBVERSION']._serialized_start=59
-  _globals['_TCBVERSION']._serialized_end=137
+  _globals['_TCBVERSION']._serialized_end=150
+  _globals['_TDXTCBSVN']._serialized_start=153
+  _globals['_TDXTCBSVN']._serialized_end=410
 # @@protoc_insertion_point(module_scope)

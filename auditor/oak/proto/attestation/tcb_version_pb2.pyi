@@ -15,9 +15,6 @@ distributed under the License is distributed on an "AS IS" BASIS,
 WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
 See the License for the specific language governing permissions and
 limitations under the License.
-
-Upstream: https://github.com/project-oak/oak/blob/main/proto/attestation/tcb_version.proto
-Subset: TcbVersion only.
 """
 
 from google.protobuf import descriptor as _descriptor
@@ -35,7 +32,9 @@ DESCRIPTOR: _descriptor.FileDescriptor
 
 @_typing.final
 class TcbVersion(_message.Message):
-    """Security version numbers of the AMD SEV-SNP trusted computing base."""
+    """The versions of the components in the AMD SEV-SNP platform Trusted Compute
+    Base (TCB).
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -43,10 +42,23 @@ class TcbVersion(_message.Message):
     TEE_FIELD_NUMBER: _builtins.int
     SNP_FIELD_NUMBER: _builtins.int
     MICROCODE_FIELD_NUMBER: _builtins.int
+    FMC_FIELD_NUMBER: _builtins.int
     boot_loader: _builtins.int
+    """The current security version number (SVN) of the secure processor (PSP)
+    bootloader.
+    """
     tee: _builtins.int
+    """The current SVN of the PSP operating system."""
     snp: _builtins.int
+    """The current SVN of the SNP firmware."""
     microcode: _builtins.int
+    """The lowest current patch level of all the CPU cores."""
+    fmc: _builtins.int
+    """The current SVN of the Flexible Memory Controller (FMC) firmware. FMC is
+    a component in the CPU that manages communication between the processor
+    and memory. Field is used with AMD Turin CPUs, otherwise it must be zero
+    or unpopulated.
+    """
     def __init__(
         self,
         *,
@@ -54,11 +66,80 @@ class TcbVersion(_message.Message):
         tee: _builtins.int = ...,
         snp: _builtins.int = ...,
         microcode: _builtins.int = ...,
+        fmc: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["boot_loader", b"boot_loader", "microcode", b"microcode", "snp", b"snp", "tee", b"tee"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["boot_loader", b"boot_loader", "fmc", b"fmc", "microcode", b"microcode", "snp", b"snp", "tee", b"tee"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___TcbVersion: _TypeAlias = TcbVersion  # noqa: Y015
+
+@_typing.final
+class TdxTcbSvn(_message.Message):
+    """The security version numbers of the components in the Intel TDX Trusted
+    Compute Base (TCB).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SVN_0_FIELD_NUMBER: _builtins.int
+    SVN_1_FIELD_NUMBER: _builtins.int
+    SVN_2_FIELD_NUMBER: _builtins.int
+    SVN_3_FIELD_NUMBER: _builtins.int
+    SVN_4_FIELD_NUMBER: _builtins.int
+    SVN_5_FIELD_NUMBER: _builtins.int
+    SVN_6_FIELD_NUMBER: _builtins.int
+    SVN_7_FIELD_NUMBER: _builtins.int
+    SVN_8_FIELD_NUMBER: _builtins.int
+    SVN_9_FIELD_NUMBER: _builtins.int
+    SVN_10_FIELD_NUMBER: _builtins.int
+    SVN_11_FIELD_NUMBER: _builtins.int
+    SVN_12_FIELD_NUMBER: _builtins.int
+    SVN_13_FIELD_NUMBER: _builtins.int
+    SVN_14_FIELD_NUMBER: _builtins.int
+    SVN_15_FIELD_NUMBER: _builtins.int
+    svn_0: _builtins.int
+    svn_1: _builtins.int
+    svn_2: _builtins.int
+    svn_3: _builtins.int
+    svn_4: _builtins.int
+    svn_5: _builtins.int
+    svn_6: _builtins.int
+    svn_7: _builtins.int
+    svn_8: _builtins.int
+    svn_9: _builtins.int
+    svn_10: _builtins.int
+    svn_11: _builtins.int
+    svn_12: _builtins.int
+    svn_13: _builtins.int
+    svn_14: _builtins.int
+    svn_15: _builtins.int
+    def __init__(
+        self,
+        *,
+        svn_0: _builtins.int = ...,
+        svn_1: _builtins.int = ...,
+        svn_2: _builtins.int = ...,
+        svn_3: _builtins.int = ...,
+        svn_4: _builtins.int = ...,
+        svn_5: _builtins.int = ...,
+        svn_6: _builtins.int = ...,
+        svn_7: _builtins.int = ...,
+        svn_8: _builtins.int = ...,
+        svn_9: _builtins.int = ...,
+        svn_10: _builtins.int = ...,
+        svn_11: _builtins.int = ...,
+        svn_12: _builtins.int = ...,
+        svn_13: _builtins.int = ...,
+        svn_14: _builtins.int = ...,
+        svn_15: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["svn_0", b"svn_0", "svn_1", b"svn_1", "svn_10", b"svn_10", "svn_11", b"svn_11", "svn_12", b"svn_12", "svn_13", b"svn_13", "svn_14", b"svn_14", "svn_15", b"svn_15", "svn_2", b"svn_2", "svn_3", b"svn_3", "svn_4", b"svn_4", "svn_5", b"svn_5", "svn_6", b"svn_6", "svn_7", b"svn_7", "svn_8", b"svn_8", "svn_9", b"svn_9"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___TdxTcbSvn: _TypeAlias = TdxTcbSvn  # noqa: Y015

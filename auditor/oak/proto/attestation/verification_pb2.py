@@ -23,9 +23,10 @@ _sym_db = _symbol_database.Default()
 
 
 from auditor.oak.proto import digest_pb2 as proto_dot_digest__pb2
+from auditor.oak.proto.attestation import tcb_version_pb2 as proto_dot_attestation_dot_tcb__version__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$proto/attestation/verification.proto\x12\x12oak.attestation.v1\x1a\x12proto/digest.proto\"7\n\x0fSystemLayerData\x12$\n\x0csystem_image\x18\x01 \x01(\x0b\x32\x0e.oak.RawDigest\"\xba\x01\n\x12\x43ontainerLayerData\x12\x1e\n\x06\x62undle\x18\x01 \x01(\x0b\x32\x0e.oak.RawDigest\x12\x1e\n\x06\x63onfig\x18\x02 \x01(\x0b\x32\x0e.oak.RawDigest\x12$\n\x1chybrid_encryption_public_key\x18\x03 \x01(\x0c\x12\x1a\n\x12signing_public_key\x18\x04 \x01(\x0c\x12\"\n\x1asession_binding_public_key\x18\x05 \x01(\x0c\"V\n\x14\x41pplicationLayerData\x12\x1e\n\x06\x62inary\x18\x01 \x01(\x0b\x32\x0e.oak.RawDigest\x12\x1e\n\x06\x63onfig\x18\x02 \x01(\x0b\x32\x0e.oak.RawDigestB;\n\x1d\x63om.google.oak.attestation.v1P\x01Z\x18proto/oak/attestation/v1b\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$proto/attestation/verification.proto\x12\x12oak.attestation.v1\x1a\x12proto/digest.proto\x1a#proto/attestation/tcb_version.proto\"\xdc\x02\n\x11\x45xtractedEvidence\x12L\n\x15oak_restricted_kernel\x18\x01 \x01(\x0b\x32+.oak.attestation.v1.OakRestrictedKernelDataH\x00\x12?\n\x0eoak_containers\x18\x02 \x01(\x0b\x32%.oak.attestation.v1.OakContainersDataH\x00\x12,\n\x02\x63\x62\x18\x03 \x01(\x0b\x32\x1a.oak.attestation.v1.CbDataB\x02\x18\x01H\x00\x12<\n\nstandalone\x18\xc9; \x01(\x0b\x32%.oak.attestation.v1.OakStandaloneDataH\x00\x12\x1d\n\x15\x65ncryption_public_key\x18\x04 \x01(\x0c\x12\x1a\n\x12signing_public_key\x18\x05 \x01(\x0c\x42\x11\n\x0f\x65vidence_values\"\xcf\x01\n\rRootLayerData\x12;\n\x07sev_snp\x18\x01 \x01(\x0b\x32(.oak.attestation.v1.AmdAttestationReportH\x00\x12<\n\x03tdx\x18\x02 \x01(\x0b\x32-.oak.attestation.v1.IntelTdxAttestationReportH\x00\x12\x39\n\x04\x66\x61ke\x18\x03 \x01(\x0b\x32).oak.attestation.v1.FakeAttestationReportH\x00\x42\x08\n\x06report\"\xc0\x03\n\x14\x41mdAttestationReport\x12\x13\n\x0breport_data\x18\x01 \x01(\x0c\x12\x33\n\x0b\x63urrent_tcb\x18\x02 \x01(\x0b\x32\x1e.oak.attestation.v1.TcbVersion\x12\x34\n\x0creported_tcb\x18\x07 \x01(\x0b\x32\x1e.oak.attestation.v1.TcbVersion\x12\r\n\x05\x64\x65\x62ug\x18\x03 \x01(\x08\x12\x1b\n\x13initial_measurement\x18\x04 \x01(\x0c\x12/\n\x07product\x18\x08 \x01(\x0e\x32\x1e.oak.attestation.v1.AmdProduct\x12\x13\n\x0bhardware_id\x18\x05 \x01(\x0c\x12\x0c\n\x04vmpl\x18\x06 \x01(\r\x12!\n\x14\x61lias_check_complete\x18\t \x01(\x08H\x00\x88\x01\x01\x12\x1e\n\x11launch_mit_vector\x18\n \x01(\x04H\x01\x88\x01\x01\x12\x1f\n\x12\x63urrent_mit_vector\x18\x0b \x01(\x04H\x02\x88\x01\x01\x42\x17\n\x15_alias_check_completeB\x14\n\x12_launch_mit_vectorB\x15\n\x13_current_mit_vector\"\x82\x01\n\x19IntelTdxAttestationReport\x12\x13\n\x0breport_data\x18\x01 \x01(\x0c\x12\x32\n\x0btee_tcb_svn\x18\x02 \x01(\x0b\x32\x1d.oak.attestation.v1.TdxTcbSvn\x12\r\n\x05\x64\x65\x62ug\x18\x03 \x01(\x08\x12\r\n\x05mr_td\x18\x04 \x01(\x0c\",\n\x15\x46\x61keAttestationReport\x12\x13\n\x0breport_data\x18\x01 \x01(\x0c\"\x89\x02\n\x0fKernelLayerData\x12$\n\x0ckernel_image\x18\x01 \x01(\x0b\x32\x0e.oak.RawDigest\x12)\n\x11kernel_setup_data\x18\x03 \x01(\x0b\x32\x0e.oak.RawDigest\x12 \n\x13kernel_raw_cmd_line\x18\x07 \x01(\tH\x00\x88\x01\x01\x12#\n\x0binit_ram_fs\x18\x04 \x01(\x0b\x32\x0e.oak.RawDigest\x12\"\n\nmemory_map\x18\x05 \x01(\x0b\x32\x0e.oak.RawDigest\x12\x1c\n\x04\x61\x63pi\x18\x06 \x01(\x0b\x32\x0e.oak.RawDigestB\x16\n\x14_kernel_raw_cmd_lineJ\x04\x08\x02\x10\x03\"V\n\x14\x41pplicationLayerData\x12\x1e\n\x06\x62inary\x18\x01 \x01(\x0b\x32\x0e.oak.RawDigest\x12\x1e\n\x06\x63onfig\x18\x02 \x01(\x0b\x32\x0e.oak.RawDigest\"7\n\x0fSystemLayerData\x12$\n\x0csystem_image\x18\x01 \x01(\x0b\x32\x0e.oak.RawDigest\"\xba\x01\n\x12\x43ontainerLayerData\x12\x1e\n\x06\x62undle\x18\x01 \x01(\x0b\x32\x0e.oak.RawDigest\x12\x1e\n\x06\x63onfig\x18\x02 \x01(\x0b\x32\x0e.oak.RawDigest\x12$\n\x1chybrid_encryption_public_key\x18\x03 \x01(\x0c\x12\x1a\n\x12signing_public_key\x18\x04 \x01(\x0c\x12\"\n\x1asession_binding_public_key\x18\x05 \x01(\x0c\"{\n\x13\x41pplicationKeysData\x12\"\n\x1asession_binding_public_key\x18\x01 \x01(\x0c\x12$\n\x1chybrid_encryption_public_key\x18\x02 \x01(\x0c\x12\x1a\n\x12signing_public_key\x18\x03 \x01(\x0c\"A\n\x1bSessionBindingPublicKeyData\x12\"\n\x1asession_binding_public_key\x18\x01 \x01(\x0c\"*\n\tEventData\x12\x1d\n\x05\x65vent\x18\x01 \x01(\x0b\x32\x0e.oak.RawDigest\"\xd0\x01\n\x17OakRestrictedKernelData\x12\x35\n\nroot_layer\x18\x01 \x01(\x0b\x32!.oak.attestation.v1.RootLayerData\x12\x39\n\x0ckernel_layer\x18\x02 \x01(\x0b\x32#.oak.attestation.v1.KernelLayerData\x12\x43\n\x11\x61pplication_layer\x18\x03 \x01(\x0b\x32(.oak.attestation.v1.ApplicationLayerData\"\x81\x02\n\x11OakContainersData\x12\x35\n\nroot_layer\x18\x01 \x01(\x0b\x32!.oak.attestation.v1.RootLayerData\x12\x39\n\x0ckernel_layer\x18\x02 \x01(\x0b\x32#.oak.attestation.v1.KernelLayerData\x12\x39\n\x0csystem_layer\x18\x03 \x01(\x0b\x32#.oak.attestation.v1.SystemLayerData\x12?\n\x0f\x63ontainer_layer\x18\x04 \x01(\x0b\x32&.oak.attestation.v1.ContainerLayerData\"\x80\x01\n\x06\x43\x62\x44\x61ta\x12\x35\n\nroot_layer\x18\x01 \x01(\x0b\x32!.oak.attestation.v1.RootLayerData\x12-\n\x06layers\x18\x05 \x03(\x0b\x32\x1d.oak.attestation.v1.EventDataJ\x04\x08\x02\x10\x03J\x04\x08\x03\x10\x04J\x04\x08\x04\x10\x05\"\x13\n\x11OakStandaloneData*n\n\nAmdProduct\x12\x1b\n\x17\x41MD_PRODUCT_UNSUPPORTED\x10\x00\x12\x15\n\x11\x41MD_PRODUCT_MILAN\x10\x01\x12\x15\n\x11\x41MD_PRODUCT_GENOA\x10\x02\x12\x15\n\x11\x41MD_PRODUCT_TURIN\x10\x03\x42;\n\x1d\x63om.google.oak.attestation.v1P\x01Z\x18proto/oak/attestation/v1b\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -33,10 +34,40 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'auditor.oak.proto.attestati
 if not _descriptor._USE_C_DESCRIPTORS:
   _globals['DESCRIPTOR']._loaded_options = None
   _globals['DESCRIPTOR']._serialized_options = b'\n\035com.google.oak.attestation.v1P\001Z\030proto/oak/attestation/v1'
-  _globals['_SYSTEMLAYERDATA']._serialized_start=80
-  _globals['_SYSTEMLAYERDATA']._serialized_end=135
-  _globals['_CONTAINERLAYERDATA']._serialized_start=138
-  _globals['_CONTAINERLAYERDATA']._serialized_end=324
-  _globals['_APPLICATIONLAYERDATA']._serialized_start=326
-  _globals['_APPLICATIONLAYERDATA']._serialized_end=412
+  _globals['_EXTRACTEDEVIDENCE'].fields_by_name['cb']._loaded_options = None
+  _globals['_EXTRACTEDEVIDENCE'].fields_by_name['cb']._serialized_options = b'\030\001'
+  _globals['_AMDPRODUCT']._serialized_start=2769
+  _globals['_AMDPRODUCT']._serialized_end=2879
+  _globals['_EXTRACTEDEVIDENCE']._serialized_start=118
+  _globals['_EXTRACTEDEVIDENCE']._serialized_end=466
+  _globals['_ROOTLAYERDATA']._serialized_start=469
+  _globals['_ROOTLAYERDATA']._serialized_end=676
+  _globals['_AMDATTESTATIONREPORT']._serialized_start=679
+  _globals['_AMDATTESTATIONREPORT']._serialized_end=1127
+  _globals['_INTELTDXATTESTATIONREPORT']._serialized_start=1130
+  _globals['_INTELTDXATTESTATIONREPORT']._serialized_end=1260
+  _globals['_FAKEATTESTATIONREPORT']._serialized_start=1262
+  _globals['_FAKEATTESTATIONREPORT']._serialized_end=1306
+  _globals['_KERNELLAYERDATA']._serialized_start=1309
+  _globals['_KERNELLAYERDATA']._serialized_end=1574
+  _globals['_APPLICATIONLAYERDATA']._serialized_start=1576
+  _globals['_APPLICATIONLAYERDATA']._serialized_end=1662
+  _globals['_SYSTEMLAYERDATA']._serialized_start=1664
+  _globals['_SYSTEMLAYERDATA']._serialized_end=1719
+  _globals['_CONTAINERLAYERDATA']._serialized_start=1722
+  _globals['_CONTAINERLAYERDATA']._serialized_end=1908
+  _globals['_APPLICATIONKEYSDATA']._serialized_start=1910
+  _globals['_APPLICATIONKEYSDATA']._serialized_end=2033
+  _globals['_SESSIONBINDINGPUBLICKEYDATA']._serialized_start=2035
+  _globals['_SESSIONBINDINGPUBLICKEYDATA']._serialized_end=2100
+  _globals['_EVENTDATA']._serialized_start=2102
+  _globals['_EVENTDATA']._serialized_end=2144
+  _globals['_OAKRESTRICTEDKERNELDATA']._serialized_start=2147
+  _globals['_OAKRESTRICTEDKERNELDATA']._serialized_end=2355
+  _globals['_OAKCONTAINERSDATA']._serialized_start=2358
+  _globals['_OAKCONTAINERSDATA']._serialized_end=2615
+  _globals['_CBDATA']._serialized_start=2618
+  _globals['_CBDATA']._serialized_end=2746
+  _globals['_OAKSTANDALONEDATA']._serialized_start=2748
+  _globals['_OAKSTANDALONEDATA']._serialized_end=2767
 # @@protoc_insertion_point(module_scope)

@@ -15,14 +15,15 @@ distributed under the License is distributed on an "AS IS" BASIS,
 WITHOUT WARRANTIES OR CONDITIONS OF ANY KIND, either express or implied.
 See the License for the specific language governing permissions and
 limitations under the License.
-
-Upstream: https://github.com/project-oak/oak/blob/main/proto/attestation/verification.proto
-Subset: only the layer-data messages that event-log events carry.
 """
 
+from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from auditor.oak.proto import digest_pb2 as _digest_pb2
+from auditor.oak.proto.attestation import tcb_version_pb2 as _tcb_version_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -32,17 +33,401 @@ if sys.version_info >= (3, 11):
 else:
     from typing_extensions import TypeAlias as _TypeAlias, Never as _Never
 
+if sys.version_info >= (3, 13):
+    from warnings import deprecated as _deprecated
+else:
+    from typing_extensions import deprecated as _deprecated
+
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class _AmdProduct:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _AmdProductEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_AmdProduct.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    AMD_PRODUCT_UNSUPPORTED: _AmdProduct.ValueType  # 0
+    AMD_PRODUCT_MILAN: _AmdProduct.ValueType  # 1
+    AMD_PRODUCT_GENOA: _AmdProduct.ValueType  # 2
+    AMD_PRODUCT_TURIN: _AmdProduct.ValueType  # 3
+
+class AmdProduct(_AmdProduct, metaclass=_AmdProductEnumTypeWrapper):
+    """/ The AMD EPYC CPU model."""
+
+AMD_PRODUCT_UNSUPPORTED: AmdProduct.ValueType  # 0
+AMD_PRODUCT_MILAN: AmdProduct.ValueType  # 1
+AMD_PRODUCT_GENOA: AmdProduct.ValueType  # 2
+AMD_PRODUCT_TURIN: AmdProduct.ValueType  # 3
+Global___AmdProduct: _TypeAlias = AmdProduct  # noqa: Y015
+
+@_typing.final
+class ExtractedEvidence(_message.Message):
+    """auditor: AttestationResults, EventAttestationResults and EndorsementDetails removed
+    (need oak.Validity).
+
+    Evidence values extracted from attestation evidence during verification.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    OAK_RESTRICTED_KERNEL_FIELD_NUMBER: _builtins.int
+    OAK_CONTAINERS_FIELD_NUMBER: _builtins.int
+    CB_FIELD_NUMBER: _builtins.int
+    STANDALONE_FIELD_NUMBER: _builtins.int
+    ENCRYPTION_PUBLIC_KEY_FIELD_NUMBER: _builtins.int
+    SIGNING_PUBLIC_KEY_FIELD_NUMBER: _builtins.int
+    encryption_public_key: _builtins.bytes
+    """Contains the public key for encryption. The key is serialized as an X25519
+    octet string.
+    """
+    signing_public_key: _builtins.bytes
+    """Contains the public key for signing. The key is serialized using the SEC 1
+    Elliptic-Curve-Point-to-Octet-String conversion.
+    """
+    @_builtins.property
+    def oak_restricted_kernel(self) -> Global___OakRestrictedKernelData: ...
+    @_builtins.property
+    def oak_containers(self) -> Global___OakContainersData: ...
+    @_builtins.property
+    @_deprecated("""This field has been marked as deprecated using proto field options.""")
+    def cb(self) -> Global___CbData:
+        """TODO: b/437347371 - move this field out of the Oak codebase."""
+
+    @_builtins.property
+    def standalone(self) -> Global___OakStandaloneData: ...
+    def __init__(
+        self,
+        *,
+        oak_restricted_kernel: Global___OakRestrictedKernelData | None = ...,
+        oak_containers: Global___OakContainersData | None = ...,
+        cb: Global___CbData | None = ...,
+        standalone: Global___OakStandaloneData | None = ...,
+        encryption_public_key: _builtins.bytes = ...,
+        signing_public_key: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["cb", b"cb", "evidence_values", b"evidence_values", "oak_containers", b"oak_containers", "oak_restricted_kernel", b"oak_restricted_kernel", "standalone", b"standalone"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cb", b"cb", "encryption_public_key", b"encryption_public_key", "evidence_values", b"evidence_values", "oak_containers", b"oak_containers", "oak_restricted_kernel", b"oak_restricted_kernel", "signing_public_key", b"signing_public_key", "standalone", b"standalone"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_evidence_values: _TypeAlias = _typing.Literal["oak_restricted_kernel", "oak_containers", "cb", "standalone"]  # noqa: Y015
+    _WhichOneofArgType_evidence_values: _TypeAlias = _typing.Literal["evidence_values", b"evidence_values"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_evidence_values) -> _WhichOneofReturnType_evidence_values | None: ...
+
+Global___ExtractedEvidence: _TypeAlias = ExtractedEvidence  # noqa: Y015
+
+@_typing.final
+class RootLayerData(_message.Message):
+    """Values extracted from the root layer evidence."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SEV_SNP_FIELD_NUMBER: _builtins.int
+    TDX_FIELD_NUMBER: _builtins.int
+    FAKE_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def sev_snp(self) -> Global___AmdAttestationReport:
+        """Values extracted from an AMD SEV-SNP attestation report."""
+
+    @_builtins.property
+    def tdx(self) -> Global___IntelTdxAttestationReport:
+        """Values extracted from an Intel TDX attestation report."""
+
+    @_builtins.property
+    def fake(self) -> Global___FakeAttestationReport:
+        """Values extracted from a fake report when not running in a TEE."""
+
+    def __init__(
+        self,
+        *,
+        sev_snp: Global___AmdAttestationReport | None = ...,
+        tdx: Global___IntelTdxAttestationReport | None = ...,
+        fake: Global___FakeAttestationReport | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["fake", b"fake", "report", b"report", "sev_snp", b"sev_snp", "tdx", b"tdx"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["fake", b"fake", "report", b"report", "sev_snp", b"sev_snp", "tdx", b"tdx"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType_report: _TypeAlias = _typing.Literal["sev_snp", "tdx", "fake"]  # noqa: Y015
+    _WhichOneofArgType_report: _TypeAlias = _typing.Literal["report", b"report"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType_report) -> _WhichOneofReturnType_report | None: ...
+
+Global___RootLayerData: _TypeAlias = RootLayerData  # noqa: Y015
+
+@_typing.final
+class AmdAttestationReport(_message.Message):
+    """Values extracted from an AMD SEV-SNP attestation report.
+    NEXT_ID: 12
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REPORT_DATA_FIELD_NUMBER: _builtins.int
+    CURRENT_TCB_FIELD_NUMBER: _builtins.int
+    REPORTED_TCB_FIELD_NUMBER: _builtins.int
+    DEBUG_FIELD_NUMBER: _builtins.int
+    INITIAL_MEASUREMENT_FIELD_NUMBER: _builtins.int
+    PRODUCT_FIELD_NUMBER: _builtins.int
+    HARDWARE_ID_FIELD_NUMBER: _builtins.int
+    VMPL_FIELD_NUMBER: _builtins.int
+    ALIAS_CHECK_COMPLETE_FIELD_NUMBER: _builtins.int
+    LAUNCH_MIT_VECTOR_FIELD_NUMBER: _builtins.int
+    CURRENT_MIT_VECTOR_FIELD_NUMBER: _builtins.int
+    report_data: _builtins.bytes
+    """The custom bytes that were passed to the report when it was requested."""
+    debug: _builtins.bool
+    """Whether the VM was booted in debug mode."""
+    initial_measurement: _builtins.bytes
+    """The measurement of the initial memory and CPU state of the VM before
+    startup. This implicitly includes the measurement of the Stage 0 firmware
+    binary.
+    """
+    product: Global___AmdProduct.ValueType
+    """Model of the underlying AMD CPU."""
+    hardware_id: _builtins.bytes
+    """The hardware ID of the AMD SEV-SNP platform that generated the attestation
+    report.
+    """
+    vmpl: _builtins.int
+    """The VM Protection Leve (VMPL) that was active when the attestation report
+    was generated.
+    """
+    alias_check_complete: _builtins.bool
+    """Whether ALIAS_CHECK_COMPLETE was set in PLATFORM_INFO of the attestation
+    report. This field may not be populated on older hardware.
+    """
+    launch_mit_vector: _builtins.int
+    """Verified mitigation vector value at the time the guest was launched.
+    This field may not be populated on older hardware.
+    """
+    current_mit_vector: _builtins.int
+    """Current verified mitigation vector value.
+    This field may not be populated on older hardware.
+    """
+    @_builtins.property
+    def current_tcb(self) -> _tcb_version_pb2.TcbVersion:
+        """This represents the actual, up-to-date TCB version of the currently running
+        SEV-SNP firmware. It reflects the latest security patches and updates
+        applied to the firmware.
+        """
+
+    @_builtins.property
+    def reported_tcb(self) -> _tcb_version_pb2.TcbVersion:
+        """This is the TCB version reported in attestation reports. It can be set
+        independently from the current_tcb by the hypervisor. This allows for a
+        smoother transition when updating firmware, giving guest owners time to
+        retrieve new VCEK certificates before switching to a new VCEK derived from
+        the updated TCB.
+        See Section 3.4 of the AMD SEV-SNP specification:
+        https://www.amd.com/content/dam/amd/en/documents/epyc-technical-docs/specifications/56860.pdf
+        """
+
+    def __init__(
+        self,
+        *,
+        report_data: _builtins.bytes = ...,
+        current_tcb: _tcb_version_pb2.TcbVersion | None = ...,
+        reported_tcb: _tcb_version_pb2.TcbVersion | None = ...,
+        debug: _builtins.bool = ...,
+        initial_measurement: _builtins.bytes = ...,
+        product: Global___AmdProduct.ValueType = ...,
+        hardware_id: _builtins.bytes = ...,
+        vmpl: _builtins.int = ...,
+        alias_check_complete: _builtins.bool | None = ...,
+        launch_mit_vector: _builtins.int | None = ...,
+        current_mit_vector: _builtins.int | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_alias_check_complete", b"_alias_check_complete", "_current_mit_vector", b"_current_mit_vector", "_launch_mit_vector", b"_launch_mit_vector", "alias_check_complete", b"alias_check_complete", "current_mit_vector", b"current_mit_vector", "current_tcb", b"current_tcb", "launch_mit_vector", b"launch_mit_vector", "reported_tcb", b"reported_tcb"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_alias_check_complete", b"_alias_check_complete", "_current_mit_vector", b"_current_mit_vector", "_launch_mit_vector", b"_launch_mit_vector", "alias_check_complete", b"alias_check_complete", "current_mit_vector", b"current_mit_vector", "current_tcb", b"current_tcb", "debug", b"debug", "hardware_id", b"hardware_id", "initial_measurement", b"initial_measurement", "launch_mit_vector", b"launch_mit_vector", "product", b"product", "report_data", b"report_data", "reported_tcb", b"reported_tcb", "vmpl", b"vmpl"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__alias_check_complete: _TypeAlias = _typing.Literal["alias_check_complete"]  # noqa: Y015
+    _WhichOneofArgType__alias_check_complete: _TypeAlias = _typing.Literal["_alias_check_complete", b"_alias_check_complete"]  # noqa: Y015
+    _WhichOneofReturnType__current_mit_vector: _TypeAlias = _typing.Literal["current_mit_vector"]  # noqa: Y015
+    _WhichOneofArgType__current_mit_vector: _TypeAlias = _typing.Literal["_current_mit_vector", b"_current_mit_vector"]  # noqa: Y015
+    _WhichOneofReturnType__launch_mit_vector: _TypeAlias = _typing.Literal["launch_mit_vector"]  # noqa: Y015
+    _WhichOneofArgType__launch_mit_vector: _TypeAlias = _typing.Literal["_launch_mit_vector", b"_launch_mit_vector"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__alias_check_complete) -> _WhichOneofReturnType__alias_check_complete | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__current_mit_vector) -> _WhichOneofReturnType__current_mit_vector | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__launch_mit_vector) -> _WhichOneofReturnType__launch_mit_vector | None: ...
+
+Global___AmdAttestationReport: _TypeAlias = AmdAttestationReport  # noqa: Y015
+
+@_typing.final
+class IntelTdxAttestationReport(_message.Message):
+    """Values extracted from an Intel TDX attestation report.
+    NEXT_ID: 5
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REPORT_DATA_FIELD_NUMBER: _builtins.int
+    TEE_TCB_SVN_FIELD_NUMBER: _builtins.int
+    DEBUG_FIELD_NUMBER: _builtins.int
+    MR_TD_FIELD_NUMBER: _builtins.int
+    report_data: _builtins.bytes
+    """The custom bytes that were passed to the report when it was requested."""
+    debug: _builtins.bool
+    """Whether the VM was booted in debug mode."""
+    mr_td: _builtins.bytes
+    """The measurement of the initial memory and CPU state of the VM before
+    startup. This implicitly includes the measurement of the Stage 0 firmware
+    binary.
+    """
+    @_builtins.property
+    def tee_tcb_svn(self) -> _tcb_version_pb2.TdxTcbSvn:
+        """The Security Version Numbers of the TCB components."""
+
+    def __init__(
+        self,
+        *,
+        report_data: _builtins.bytes = ...,
+        tee_tcb_svn: _tcb_version_pb2.TdxTcbSvn | None = ...,
+        debug: _builtins.bool = ...,
+        mr_td: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["tee_tcb_svn", b"tee_tcb_svn"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["debug", b"debug", "mr_td", b"mr_td", "report_data", b"report_data", "tee_tcb_svn", b"tee_tcb_svn"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___IntelTdxAttestationReport: _TypeAlias = IntelTdxAttestationReport  # noqa: Y015
+
+@_typing.final
+class FakeAttestationReport(_message.Message):
+    """Values extracted from a fake attestation report when not running in a TEE."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    REPORT_DATA_FIELD_NUMBER: _builtins.int
+    report_data: _builtins.bytes
+    """The custom bytes that were passed to the report when it was requested."""
+    def __init__(
+        self,
+        *,
+        report_data: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["report_data", b"report_data"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FakeAttestationReport: _TypeAlias = FakeAttestationReport  # noqa: Y015
+
+@_typing.final
+class KernelLayerData(_message.Message):
+    """Values extracted from the the kernel layer evidence, as measured by stage0."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    KERNEL_IMAGE_FIELD_NUMBER: _builtins.int
+    KERNEL_SETUP_DATA_FIELD_NUMBER: _builtins.int
+    KERNEL_RAW_CMD_LINE_FIELD_NUMBER: _builtins.int
+    INIT_RAM_FS_FIELD_NUMBER: _builtins.int
+    MEMORY_MAP_FIELD_NUMBER: _builtins.int
+    ACPI_FIELD_NUMBER: _builtins.int
+    kernel_raw_cmd_line: _builtins.str
+    """Command-line that was passed to the kernel during startup. If absent,
+    verification will only succeed with the corresponding reference value set
+    to skip (for compatibility with the legacy version of the evidence
+    producing code). Empty value corresponds to the kernel being run with an
+    empty command line.
+    """
+    @_builtins.property
+    def kernel_image(self) -> _digest_pb2.RawDigest:
+        """Measured digests of the image part of the kernel."""
+
+    @_builtins.property
+    def kernel_setup_data(self) -> _digest_pb2.RawDigest:
+        """Measured digests of the setup data part of the kernel."""
+
+    @_builtins.property
+    def init_ram_fs(self) -> _digest_pb2.RawDigest:
+        """Measured digests of the initial RAM disk."""
+
+    @_builtins.property
+    def memory_map(self) -> _digest_pb2.RawDigest:
+        """Measured digests of the physical memory map."""
+
+    @_builtins.property
+    def acpi(self) -> _digest_pb2.RawDigest:
+        """Measured digests of the commands for building the ACPI tables."""
+
+    def __init__(
+        self,
+        *,
+        kernel_image: _digest_pb2.RawDigest | None = ...,
+        kernel_setup_data: _digest_pb2.RawDigest | None = ...,
+        kernel_raw_cmd_line: _builtins.str | None = ...,
+        init_ram_fs: _digest_pb2.RawDigest | None = ...,
+        memory_map: _digest_pb2.RawDigest | None = ...,
+        acpi: _digest_pb2.RawDigest | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_kernel_raw_cmd_line", b"_kernel_raw_cmd_line", "acpi", b"acpi", "init_ram_fs", b"init_ram_fs", "kernel_image", b"kernel_image", "kernel_raw_cmd_line", b"kernel_raw_cmd_line", "kernel_setup_data", b"kernel_setup_data", "memory_map", b"memory_map"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_kernel_raw_cmd_line", b"_kernel_raw_cmd_line", "acpi", b"acpi", "init_ram_fs", b"init_ram_fs", "kernel_image", b"kernel_image", "kernel_raw_cmd_line", b"kernel_raw_cmd_line", "kernel_setup_data", b"kernel_setup_data", "memory_map", b"memory_map"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__kernel_raw_cmd_line: _TypeAlias = _typing.Literal["kernel_raw_cmd_line"]  # noqa: Y015
+    _WhichOneofArgType__kernel_raw_cmd_line: _TypeAlias = _typing.Literal["_kernel_raw_cmd_line", b"_kernel_raw_cmd_line"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__kernel_raw_cmd_line) -> _WhichOneofReturnType__kernel_raw_cmd_line | None: ...
+
+Global___KernelLayerData: _TypeAlias = KernelLayerData  # noqa: Y015
+
+@_typing.final
+class ApplicationLayerData(_message.Message):
+    """Values extracted from the evidence that represents an application running
+    under the Oak Restricted Kernel.
+
+    Measurements of the application taken by the RK orchestrator.
+    Encoded as event_log[1] in Restricted Kernel evidence.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BINARY_FIELD_NUMBER: _builtins.int
+    CONFIG_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def binary(self) -> _digest_pb2.RawDigest:
+        """Measurement RawDigest of the application binary."""
+
+    @_builtins.property
+    def config(self) -> _digest_pb2.RawDigest:
+        """Measurement RawDigest of the application configuration."""
+
+    def __init__(
+        self,
+        *,
+        binary: _digest_pb2.RawDigest | None = ...,
+        config: _digest_pb2.RawDigest | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["binary", b"binary", "config", b"config"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["binary", b"binary", "config", b"config"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ApplicationLayerData: _TypeAlias = ApplicationLayerData  # noqa: Y015
 
 @_typing.final
 class SystemLayerData(_message.Message):
-    """Oak Containers stage1 event: the measured system image."""
+    """Values extracted from the evidence that represents the Oak Containers system
+    image.
+
+    Measurements of the system image taken by Stage 1.
+    Encoded as event_log[1] in Oak Containers evidence.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
     SYSTEM_IMAGE_FIELD_NUMBER: _builtins.int
     @_builtins.property
-    def system_image(self) -> _digest_pb2.RawDigest: ...
+    def system_image(self) -> _digest_pb2.RawDigest:
+        """Measurement RawDigest of the system image."""
+
     def __init__(
         self,
         *,
@@ -58,7 +443,12 @@ Global___SystemLayerData: _TypeAlias = SystemLayerData  # noqa: Y015
 
 @_typing.final
 class ContainerLayerData(_message.Message):
-    """Oak Containers orchestrator event: the container bundle and its keys."""
+    """Values extracted from the evidence that represents the Container Runtime
+    Bundle used in Oak Containers.
+
+    Measurements of the container bundle taken by the Oak Containers
+    Orchestrator. Encoded as event_log[2] in Oak Containers evidence.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
@@ -68,12 +458,22 @@ class ContainerLayerData(_message.Message):
     SIGNING_PUBLIC_KEY_FIELD_NUMBER: _builtins.int
     SESSION_BINDING_PUBLIC_KEY_FIELD_NUMBER: _builtins.int
     hybrid_encryption_public_key: _builtins.bytes
+    """Key used to encrypt a single message with hybrid encryption before sending
+    it to the enclave. This key must not be used to establish streaming
+    sessions, and each new message must use a random nonce.
+    """
     signing_public_key: _builtins.bytes
+    """Key used to verify artifacts signed by the TEE."""
     session_binding_public_key: _builtins.bytes
+    """Key used to verify that Noise session is bound to the evidence."""
     @_builtins.property
-    def bundle(self) -> _digest_pb2.RawDigest: ...
+    def bundle(self) -> _digest_pb2.RawDigest:
+        """Measurement RawDigest of the container bundle."""
+
     @_builtins.property
-    def config(self) -> _digest_pb2.RawDigest: ...
+    def config(self) -> _digest_pb2.RawDigest:
+        """Measurement RawDigest of the configuration used by the container."""
+
     def __init__(
         self,
         *,
@@ -92,27 +492,195 @@ class ContainerLayerData(_message.Message):
 Global___ContainerLayerData: _TypeAlias = ContainerLayerData  # noqa: Y015
 
 @_typing.final
-class ApplicationLayerData(_message.Message):
-    """Oak Restricted Kernel application event."""
+class ApplicationKeysData(_message.Message):
+    """Event that contains public keys corresponding to key pairs generated at the
+    application layer.
+    """
 
     DESCRIPTOR: _descriptor.Descriptor
 
-    BINARY_FIELD_NUMBER: _builtins.int
-    CONFIG_FIELD_NUMBER: _builtins.int
-    @_builtins.property
-    def binary(self) -> _digest_pb2.RawDigest: ...
-    @_builtins.property
-    def config(self) -> _digest_pb2.RawDigest: ...
+    SESSION_BINDING_PUBLIC_KEY_FIELD_NUMBER: _builtins.int
+    HYBRID_ENCRYPTION_PUBLIC_KEY_FIELD_NUMBER: _builtins.int
+    SIGNING_PUBLIC_KEY_FIELD_NUMBER: _builtins.int
+    session_binding_public_key: _builtins.bytes
+    """Key used to verify that an encrypted session is bound to the enclave's
+    evidence.
+    """
+    hybrid_encryption_public_key: _builtins.bytes
+    """Key used to encrypt a single message with hybrid encryption before sending
+    it to the enclave. This key must not be used to establish streaming
+    sessions, and each new message must use a random nonce.
+    """
+    signing_public_key: _builtins.bytes
+    """Key used to verify artifacts generated and signed by the enclave."""
     def __init__(
         self,
         *,
-        binary: _digest_pb2.RawDigest | None = ...,
-        config: _digest_pb2.RawDigest | None = ...,
+        session_binding_public_key: _builtins.bytes = ...,
+        hybrid_encryption_public_key: _builtins.bytes = ...,
+        signing_public_key: _builtins.bytes = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["binary", b"binary", "config", b"config"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["binary", b"binary", "config", b"config"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["hybrid_encryption_public_key", b"hybrid_encryption_public_key", "session_binding_public_key", b"session_binding_public_key", "signing_public_key", b"signing_public_key"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
-Global___ApplicationLayerData: _TypeAlias = ApplicationLayerData  # noqa: Y015
+Global___ApplicationKeysData: _TypeAlias = ApplicationKeysData  # noqa: Y015
+
+@_typing.final
+class SessionBindingPublicKeyData(_message.Message):
+    """Event containing a public key used to verify that an encrypted session is
+    bound to the enclave's evidence.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    SESSION_BINDING_PUBLIC_KEY_FIELD_NUMBER: _builtins.int
+    session_binding_public_key: _builtins.bytes
+    """An ECDSA-P256 public key represented as a SEC1 encoded point:
+    <https://www.secg.org/sec1-v2.pdf#page=16>
+    """
+    def __init__(
+        self,
+        *,
+        session_binding_public_key: _builtins.bytes = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["session_binding_public_key", b"session_binding_public_key"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SessionBindingPublicKeyData: _TypeAlias = SessionBindingPublicKeyData  # noqa: Y015
+
+@_typing.final
+class EventData(_message.Message):
+    """Values extracted from the evidence that represents an event."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    EVENT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def event(self) -> _digest_pb2.RawDigest:
+        """Measurement RawDigest of an event."""
+
+    def __init__(
+        self,
+        *,
+        event: _digest_pb2.RawDigest | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["event", b"event"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["event", b"event"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___EventData: _TypeAlias = EventData  # noqa: Y015
+
+@_typing.final
+class OakRestrictedKernelData(_message.Message):
+    """Values extracted from the evidence for a restricted kernel application."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ROOT_LAYER_FIELD_NUMBER: _builtins.int
+    KERNEL_LAYER_FIELD_NUMBER: _builtins.int
+    APPLICATION_LAYER_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def root_layer(self) -> Global___RootLayerData: ...
+    @_builtins.property
+    def kernel_layer(self) -> Global___KernelLayerData: ...
+    @_builtins.property
+    def application_layer(self) -> Global___ApplicationLayerData: ...
+    def __init__(
+        self,
+        *,
+        root_layer: Global___RootLayerData | None = ...,
+        kernel_layer: Global___KernelLayerData | None = ...,
+        application_layer: Global___ApplicationLayerData | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["application_layer", b"application_layer", "kernel_layer", b"kernel_layer", "root_layer", b"root_layer"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["application_layer", b"application_layer", "kernel_layer", b"kernel_layer", "root_layer", b"root_layer"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___OakRestrictedKernelData: _TypeAlias = OakRestrictedKernelData  # noqa: Y015
+
+@_typing.final
+class OakContainersData(_message.Message):
+    """Values extracted from the evidence for an Oak Containers instance."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ROOT_LAYER_FIELD_NUMBER: _builtins.int
+    KERNEL_LAYER_FIELD_NUMBER: _builtins.int
+    SYSTEM_LAYER_FIELD_NUMBER: _builtins.int
+    CONTAINER_LAYER_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def root_layer(self) -> Global___RootLayerData: ...
+    @_builtins.property
+    def kernel_layer(self) -> Global___KernelLayerData: ...
+    @_builtins.property
+    def system_layer(self) -> Global___SystemLayerData: ...
+    @_builtins.property
+    def container_layer(self) -> Global___ContainerLayerData: ...
+    def __init__(
+        self,
+        *,
+        root_layer: Global___RootLayerData | None = ...,
+        kernel_layer: Global___KernelLayerData | None = ...,
+        system_layer: Global___SystemLayerData | None = ...,
+        container_layer: Global___ContainerLayerData | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["container_layer", b"container_layer", "kernel_layer", b"kernel_layer", "root_layer", b"root_layer", "system_layer", b"system_layer"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["container_layer", b"container_layer", "kernel_layer", b"kernel_layer", "root_layer", b"root_layer", "system_layer", b"system_layer"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___OakContainersData: _TypeAlias = OakContainersData  # noqa: Y015
+
+@_typing.final
+class CbData(_message.Message):
+    """Values extracted from the evidence for a CB instance."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    ROOT_LAYER_FIELD_NUMBER: _builtins.int
+    LAYERS_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def root_layer(self) -> Global___RootLayerData: ...
+    @_builtins.property
+    def layers(self) -> _containers.RepeatedCompositeFieldContainer[Global___EventData]: ...
+    def __init__(
+        self,
+        *,
+        root_layer: Global___RootLayerData | None = ...,
+        layers: _abc.Iterable[Global___EventData] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["root_layer", b"root_layer"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["layers", b"layers", "root_layer", b"root_layer"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___CbData: _TypeAlias = CbData  # noqa: Y015
+
+@_typing.final
+class OakStandaloneData(_message.Message):
+    """Oak Standalone currently skips all attestation"""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    def __init__(
+        self,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___OakStandaloneData: _TypeAlias = OakStandaloneData  # noqa: Y015

@@ -1,0 +1,1 @@
+"""Generated from Project Oak protos by scripts/gen_protos.sh."""
