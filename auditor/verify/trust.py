@@ -39,7 +39,8 @@ class LogKey:
 
     key: PublicKey
     log_id: bytes
-    #: Checkpoint signer name and origin host (`rekor.sigstore.dev`); None when unknown.
+    #: Checkpoint signer name and origin host (`rekor.sigstore.dev`, or `host:port` for a log
+    #: served on an explicit port); None when unknown.
     name: str | None = None
     valid_from: datetime | None = None
     valid_until: datetime | None = None
@@ -123,6 +124,9 @@ def _tlog_key(entry: Any, index: int, source: str) -> LogKey:
     where = f"{source}: tlogs[{index}]"
     if not isinstance(entry, dict):
         raise InputError(f"{where} is not an object")
+    base_url = entry.get("baseUrl")
+    if isinstance(base_url, str):
+        where = f"{where} ({base_url!r})"
     public_key = entry.get("publicKey")
     if not isinstance(public_key, dict) or not isinstance(public_key.get("rawBytes"), str):
         raise InputError(f"{where}: publicKey.rawBytes missing")
@@ -133,15 +137,37 @@ def _tlog_key(entry: Any, index: int, source: str) -> LogKey:
     log_id_b64 = (entry.get("logId") or {}).get("keyId")
     if not isinstance(log_id_b64, str):
         raise InputError(f"{where}: logId.keyId missing")
-    valid_for = public_key.get("validFor") or {}
-    base_url = entry.get("baseUrl")
+    valid_for = public_key.get("validFor")
+    start = valid_for.get("start") if isinstance(valid_for, dict) else None
+    if start is None:
+        # A missing bound is not an open one: a key must say since when it vouches (protobuf-
+        # specs TimeRange.start is required; Sigstore conformance
+        # trust-root-tlog-missing-validity-start_fail).
+        raise InputError(f"{where}: publicKey.validFor.start missing; a log key without a "
+                         "validity start is not trusted")
     return LogKey(
         key=key,
         log_id=base64.b64decode(log_id_b64),
-        name=urlparse(base_url).hostname if isinstance(base_url, str) else None,
-        valid_from=_parse_time(valid_for.get("start"), where),
+        name=_log_name(base_url, where) if isinstance(base_url, str) else None,
+        valid_from=_parse_time(start, where),
         valid_until=_parse_time(valid_for.get("end"), where),
     )
+
+
+def _log_name(base_url: str, where: str) -> str | None:
+    """The name a log signs its checkpoints under, from its base URL: the host, with the port
+    when the URL gives one (`rekor.sigstore.dev`, `127.0.0.1:3000`); None without a host."""
+    parsed = urlparse(base_url)
+    try:
+        port = parsed.port
+    except ValueError:
+        raise InputError(f"{where}: {base_url!r} has an invalid port") from None
+    host = parsed.hostname
+    if host is None:
+        return None
+    if ":" in host:
+        host = f"[{host}]"  # an IPv6 literal keeps its brackets before a port
+    return f"{host}:{port}" if port is not None else host
 
 
 def keyring_from_trusted_root(data: bytes, *, source: str) -> LogKeyring:

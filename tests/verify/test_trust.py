@@ -1,0 +1,142 @@
+"""Trusted roots: what a tlog entry must say to be trusted, and the name its log signs under."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
+
+from auditor.errors import InputError
+from auditor.verify.keys import PublicKey
+from auditor.verify.trust import keyring_from_trusted_root
+from testlog import ManualClock, RekorLog, serve
+from tests.bundles import TiledLog, b64, bundle, hashedrekord_v002, tlog_entry
+from tests.cli_runner import RunAudit
+from tests.oakdata import DATA
+
+STAGING_ROOT = DATA / "sigstore/staging_trusted_root.json"
+
+
+def staging_root() -> dict[str, Any]:
+    document: dict[str, Any] = json.loads(STAGING_ROOT.read_bytes())
+    return document
+
+
+@pytest.mark.parametrize("validity", [{"end": "2025-09-04T00:00:00Z"}, {}, None],
+                         ids=["end only", "empty", "absent"])
+def test_a_tlog_key_without_a_validity_start_is_refused(validity: dict[str, str] | None) -> None:
+    document = staging_root()
+    public_key = document["tlogs"][1]["publicKey"]
+    del public_key["validFor"]
+    if validity is not None:
+        public_key["validFor"] = validity
+    with pytest.raises(InputError) as raised:
+        keyring_from_trusted_root(json.dumps(document).encode(), source="root.json")
+    assert str(raised.value) == (
+        "root.json: tlogs[1] ('https://log2025-alpha1.rekor.sigstage.dev'): "
+        "publicKey.validFor.start missing; a log key without a validity start is not trusted")
+
+
+def test_the_cli_refuses_such_a_root_in_one_line(audit: RunAudit, tmp_path: Path) -> None:
+    document = staging_root()
+    del document["tlogs"][0]["publicKey"]["validFor"]["start"]
+    root = tmp_path / "root.json"
+    root.write_text(json.dumps(document))
+    result = audit("verify-entry", str(DATA / "sigstore/staging-rekor-v2.txt.sigstore.json"),
+                   "--trusted-root", str(root))
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.count("\n") == 1
+    assert "tlogs[0] ('https://rekor.sigstage.dev')" in result.stderr
+    assert "validFor.start missing" in result.stderr
+
+
+def test_a_log_on_an_explicit_port_signs_as_host_and_port() -> None:
+    document = staging_root()
+    document["tlogs"][0]["baseUrl"] = "http://127.0.0.1:3000"
+    document["tlogs"][1]["baseUrl"] = "https://[::1]:8443/some/path"
+    keys = keyring_from_trusted_root(json.dumps(document).encode(), source="root").keys
+    assert [k.name for k in keys] == ["127.0.0.1:3000", "[::1]:8443",
+                                      "log2025-alpha2.rekor.sigstage.dev",
+                                      "log2025-alpha3.rekor.sigstage.dev"]
+    document["tlogs"][0]["baseUrl"] = "http://127.0.0.1:99999"
+    with pytest.raises(InputError, match=r"tlogs\[0\].*invalid port"):
+        keyring_from_trusted_root(json.dumps(document).encode(), source="root")
+
+
+def _sign_digest(key: ec.EllipticCurvePrivateKey, digest: bytes) -> bytes:
+    return key.sign(digest, ec.ECDSA(Prehashed(hashes.SHA256())))
+
+
+def test_rekor_v1_log_served_on_a_port_verifies_under_its_custom_root(
+        audit: RunAudit, tmp_path: Path) -> None:
+    """The local test log, served on 127.0.0.1:PORT, names itself `127.0.0.1:PORT`: its
+    checkpoints read `127.0.0.1:PORT - <treeID>` and are signed under that name."""
+    signer = ec.generate_private_key(ec.SECP256R1())
+    artifact = b"an artifact"
+    digest = hashlib.sha256(artifact).digest()
+    signature = _sign_digest(signer, digest)
+    pem = PublicKey.from_crypto(signer.public_key()).to_pem().encode()
+    log = RekorLog(clock=ManualClock(1_750_000_000))
+    log.add_hashedrekord(hashlib.sha256(b"filler").digest(),
+                         _sign_digest(signer, hashlib.sha256(b"filler").digest()), pem)
+    log.add_hashedrekord(digest, signature, pem)
+    with serve(log) as server:
+        log.hostname = f"127.0.0.1:{server.port}"
+        url = f"{server.url}/api/v1/log/entries?logIndex=1"
+        with urllib.request.urlopen(url, timeout=10) as response:
+            ((_, entry),) = json.loads(response.read()).items()
+    assert entry["verification"]["inclusionProof"]["checkpoint"].startswith(
+        f"127.0.0.1:{server.port} - ")
+    document = bundle("0.3", [tlog_entry(entry, "hashedrekord", "0.0.1")], "messageSignature", {
+        "messageDigest": {"algorithm": "SHA2_256", "digest": b64(digest)},
+        "signature": b64(signature)})
+    root = {"mediaType": "application/vnd.dev.sigstore.trustedroot+json;version=0.1", "tlogs": [{
+        "baseUrl": server.url, "hashAlgorithm": "SHA2_256",
+        "publicKey": {"rawBytes": b64(log.signer.spki_der),
+                      "keyDetails": "PKIX_ECDSA_P256_SHA_256",
+                      "validFor": {"start": "2025-01-01T00:00:00Z"}},
+        "logId": {"keyId": b64(log.signer.log_id_bytes)}}]}
+    paths = tmp_path / "bundle.json", tmp_path / "root.json", tmp_path / "artifact"
+    for path, content in zip(paths, (json.dumps(document), json.dumps(root), artifact),
+                             strict=True):
+        path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    result = audit("verify-entry", str(paths[0]), "--trusted-root", str(paths[1]),
+                   "--artifact", str(paths[2]), "--json")
+    assert result.exit_code == 0, result.stdout
+    checks = {c["name"]: c for c in json.loads(result.stdout)["checks"]}
+    assert checks["checkpoint_signature"]["detail"] == (
+        f"signed by 127.0.0.1:{server.port} (key hint {log.signer.key_hint.hex()})")
+    assert checks["checkpoint_matches_proof"]["ok"] is True
+    assert checks["set"]["ok"] is True and checks["artifact_hash"]["ok"] is True
+
+
+def test_rekor_v2_log_on_a_port_verifies_under_its_custom_root(
+        audit: RunAudit, tmp_path: Path) -> None:
+    """A local rekor-tiles (`http://localhost:3003`): origin, signer name and C2SP key id all
+    use `localhost:3003`."""
+    log = TiledLog("localhost:3003")
+    signer = ec.generate_private_key(ec.SECP256R1())
+    artifact = b"an artifact"
+    digest = hashlib.sha256(artifact).digest()
+    signature = _sign_digest(signer, digest)
+    index = log.add(hashedrekord_v002(digest, signature, signer.public_key()))
+    document = bundle("0.3", [log.tlog_entry(index, "hashedrekord")], "messageSignature", {
+        "messageDigest": {"algorithm": "SHA2_256", "digest": b64(digest)},
+        "signature": b64(signature)})
+    paths = tmp_path / "bundle.json", tmp_path / "root.json", tmp_path / "artifact"
+    paths[0].write_text(json.dumps(document))
+    paths[1].write_text(json.dumps(log.trusted_root("http://localhost:3003")))
+    paths[2].write_bytes(artifact)
+    result = audit("verify-entry", str(paths[0]), "--trusted-root", str(paths[1]),
+                   "--artifact", str(paths[2]), "--json")
+    assert result.exit_code == 0, result.stdout
+    checks = {c["name"]: c for c in json.loads(result.stdout)["checks"]}
+    assert checks["checkpoint_signature"]["detail"].startswith("signed by localhost:3003 ")
+    assert checks["checkpoint_matches_proof"]["ok"] is True
