@@ -2,7 +2,8 @@
 
 A log key is trusted only inside its validity window (trusted_root.json `validFor`), judged at
 the entry's integration time: a retired shard's key must not vouch for entries made after it
-was retired.
+was retired. Sigstore's own roots come through `sigstore`'s public API (`ClientTrustConfig`),
+offline; so do the Rekor v2 shards a tiled-log crawler follows.
 """
 
 from __future__ import annotations
@@ -10,21 +11,28 @@ from __future__ import annotations
 import base64
 import json
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlparse
 
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from auditor.errors import InputError
+from auditor.source.fields import b64_field
 from auditor.verify.checkpoint import ed25519_key_id
 from auditor.verify.keys import PublicKey, load_public_key
 
+if TYPE_CHECKING:
+    from sigstore.models import ClientTrustConfig, SigningConfig, TrustedRoot
+
 log = logging.getLogger(__name__)
+
+SigstoreInstance = Literal["production", "staging"]
 
 # The production Sigstore trusted root embedded in the `sigstore` package (its offline TUF
 # bootstrap). Read as package data: sigstore's public API exposes no accessor for tlog keys.
@@ -134,12 +142,11 @@ def _tlog_key(entry: Any, index: int, source: str) -> LogKey:
         key = load_public_key(base64.b64decode(public_key["rawBytes"], validate=True), source=where)
     except ValueError:
         raise InputError(f"{where}: publicKey.rawBytes is not base64") from None
-    log_id_b64 = (entry.get("logId") or {}).get("keyId")
-    if not isinstance(log_id_b64, str):
-        raise InputError(f"{where}: logId.keyId missing")
+    log_id = entry.get("logId")
+    key_id = b64_field(log_id.get("keyId") if isinstance(log_id, dict) else None,
+                       f"{where}: logId.keyId")
     valid_for = public_key.get("validFor")
-    start = valid_for.get("start") if isinstance(valid_for, dict) else None
-    if start is None:
+    if not isinstance(valid_for, dict) or valid_for.get("start") is None:
         # A missing bound is not an open one: a key must say since when it vouches (protobuf-
         # specs TimeRange.start is required; Sigstore conformance
         # trust-root-tlog-missing-validity-start_fail).
@@ -147,9 +154,9 @@ def _tlog_key(entry: Any, index: int, source: str) -> LogKey:
                          "validity start is not trusted")
     return LogKey(
         key=key,
-        log_id=base64.b64decode(log_id_b64),
+        log_id=key_id,
         name=_log_name(base_url, where) if isinstance(base_url, str) else None,
-        valid_from=_parse_time(start, where),
+        valid_from=_parse_time(valid_for["start"], where),
         valid_until=_parse_time(valid_for.get("end"), where),
     )
 
@@ -176,20 +183,100 @@ def keyring_from_trusted_root(data: bytes, *, source: str) -> LogKeyring:
         document = json.loads(data)
     except (ValueError, UnicodeDecodeError):
         raise InputError(f"{source}: not valid JSON") from None
-    if not isinstance(document, dict) or not isinstance(document.get("tlogs"), list):
-        raise InputError(f"{source}: not a Sigstore trusted root (no tlogs list)")
-    keys = tuple(_tlog_key(t, i, source) for i, t in enumerate(document["tlogs"]))
+    return _keyring(document, source)
+
+
+def _keyring(document: Any, source: str) -> LogKeyring:
+    keys = tuple(_tlog_key(t, i, source) for i, t in enumerate(_tlogs(document, source)))
     if not keys:
         raise InputError(f"{source}: the trusted root lists no transparency logs")
     return LogKeyring(keys, source=source)
 
 
-def production_keyring() -> LogKeyring:
+def _tlogs(document: Any, source: str) -> list[Any]:
+    if not isinstance(document, dict) or not isinstance(document.get("tlogs"), list):
+        raise InputError(f"{source}: not a Sigstore trusted root (no tlogs list)")
+    tlogs: list[Any] = document["tlogs"]
+    return tlogs
+
+
+def package_data_keyring() -> LogKeyring:
     """The Sigstore production trusted root embedded in the installed `sigstore` package."""
     resource = resources.files("sigstore").joinpath(*_SIGSTORE_PRODUCTION_ROOT)
     return keyring_from_trusted_root(
         resource.read_bytes(), source="sigstore production trusted root (embedded)"
     )
+
+
+# --- Sigstore's own roots, through sigstore's public API -------------------------------------
+
+
+def sigstore_trust_config(instance: SigstoreInstance) -> ClientTrustConfig:
+    """Sigstore's production or staging trust config (trusted root and signing config), offline.
+
+    Offline, `sigstore` reads its TUF cache (platformdirs' user cache directory), which it seeds
+    from the roots embedded in the package on first use and never updates offline.
+    """
+    # Deferred: importing sigstore.models costs about 0.25 s, which only this path pays.
+    from sigstore.errors import Error as SigstoreError
+    from sigstore.models import ClientTrustConfig
+
+    load = ClientTrustConfig.production if instance == "production" else ClientTrustConfig.staging
+    try:
+        with _quiet("sigstore"):
+            return load(offline=True)
+    except (SigstoreError, OSError, ValueError) as error:
+        raise InputError(f"sigstore {instance} trust config (offline): {error}") from None
+
+
+@contextmanager
+def _quiet(logger_name: str) -> Iterator[None]:
+    """Keep a library's log records from Python's last-resort stderr handler meanwhile.
+
+    sigstore warns on every offline load that it will not update, which is what we asked for;
+    with no logging configured (our CLI) the warning would land on stderr. A configured
+    handler still receives it.
+    """
+    logger = logging.getLogger(logger_name)
+    handler = logging.NullHandler()
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+
+
+def sigstore_keyring(instance: SigstoreInstance = "production") -> LogKeyring:
+    """The log keys of Sigstore's production or staging trusted root, offline."""
+    root = sigstore_trust_config(instance).trusted_root
+    return keyring_from_sigstore(root, source=f"sigstore {instance} trusted root (embedded)")
+
+
+def production_keyring() -> LogKeyring:
+    return sigstore_keyring("production")
+
+
+def keyring_from_sigstore(root: TrustedRoot, *, source: str) -> LogKeyring:
+    """The log keys of a `sigstore.models.TrustedRoot`, each inside its validity window."""
+    return _keyring(_protobuf_json(root), source)
+
+
+def _protobuf_json(value: TrustedRoot | SigningConfig) -> Any:
+    """The protobuf-specs JSON of a sigstore TrustedRoot or SigningConfig.
+
+    sigstore 4.5 gives no public read access to a trusted root's transparency logs (TrustedRoot
+    offers keyrings selected by a `sigstore._internal` enum, without URLs or validity windows)
+    nor to a signing config's full Rekor list (SigningConfig.get_tlogs() returns only the
+    services valid now, as `_internal` clients), and neither class has a to_json(). Each wraps
+    its protobuf-specs message, a `sigstore_models` model whose to_json() is that package's
+    public API: we serialise that and parse it like any trusted_root.json, relying on nothing
+    else of sigstore's internals.
+    """
+    to_json = getattr(getattr(value, "_inner", None), "to_json", None)
+    if not callable(to_json):
+        raise InputError(f"this sigstore's {type(value).__name__} no longer wraps a "
+                         "protobuf-specs message; the auditor reads sigstore 4.x")
+    return json.loads(to_json())
 
 
 def load_keyring(rekor_keys: Iterable[Path], trusted_root: Path | None) -> LogKeyring:

@@ -15,7 +15,12 @@ from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
 from auditor.errors import InputError
 from auditor.verify.keys import PublicKey
-from auditor.verify.trust import keyring_from_trusted_root
+from auditor.verify.trust import (
+    keyring_from_trusted_root,
+    package_data_keyring,
+    production_keyring,
+    sigstore_keyring,
+)
 from testlog import ManualClock, RekorLog, serve
 from tests.bundles import TiledLog, b64, bundle, hashedrekord_v002, tlog_entry
 from tests.cli_runner import RunAudit
@@ -104,9 +109,9 @@ def test_rekor_v1_log_served_on_a_port_verifies_under_its_custom_root(
                       "validFor": {"start": "2025-01-01T00:00:00Z"}},
         "logId": {"keyId": b64(log.signer.log_id_bytes)}}]}
     paths = tmp_path / "bundle.json", tmp_path / "root.json", tmp_path / "artifact"
-    for path, content in zip(paths, (json.dumps(document), json.dumps(root), artifact),
-                             strict=True):
-        path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    paths[0].write_text(json.dumps(document))
+    paths[1].write_text(json.dumps(root))
+    paths[2].write_bytes(artifact)
     result = audit("verify-entry", str(paths[0]), "--trusted-root", str(paths[1]),
                    "--artifact", str(paths[2]), "--json")
     assert result.exit_code == 0, result.stdout
@@ -140,3 +145,43 @@ def test_rekor_v2_log_on_a_port_verifies_under_its_custom_root(
     checks = {c["name"]: c for c in json.loads(result.stdout)["checks"]}
     assert checks["checkpoint_signature"]["detail"].startswith("signed by localhost:3003 ")
     assert checks["checkpoint_matches_proof"]["ok"] is True
+
+
+# --- Sigstore's own roots through sigstore's public API ---------------------------------------
+
+
+@pytest.fixture
+def sigstore_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh TUF cache for sigstore (platformdirs honours XDG_CACHE_HOME), which sigstore
+    seeds from its embedded roots on first use."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+def test_sigstore_roots_through_the_public_api_give_the_keys_of_the_package_data(
+        sigstore_cache: Path) -> None:
+    production = production_keyring()
+    assert production.keys == package_data_keyring().keys
+    assert [k.name for k in production.keys] == ["rekor.sigstore.dev",
+                                                 "log2025-1.rekor.sigstore.dev"]
+    staging = sigstore_keyring("staging")
+    copy = keyring_from_trusted_root(STAGING_ROOT.read_bytes(), source="copy")
+    assert staging.keys == copy.keys and len(staging.keys) == 4
+    assert (sigstore_cache / "sigstore-python").is_dir()  # read through sigstore's TUF cache
+
+
+def test_the_default_root_loads_quietly(audit: RunAudit, sigstore_cache: Path) -> None:
+    result = audit("verify-entry", str(DATA / "sigstore/staging-rekor-v2.txt.sigstore.json"))
+    assert result.exit_code == 1  # a staging entry is not trusted under production
+    assert result.stderr == ""
+
+
+def test_an_unusable_sigstore_cache_is_one_clear_error(
+        audit: RunAudit, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    not_a_directory = tmp_path / "file"
+    not_a_directory.write_text("")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(not_a_directory))
+    with pytest.raises(InputError, match="sigstore production trust config"):
+        production_keyring()
+    result = audit("verify-entry", str(DATA / "sigstore/staging-rekor-v2.txt.sigstore.json"))
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1
