@@ -15,7 +15,6 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlparse
@@ -33,13 +32,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SigstoreInstance = Literal["production", "staging"]
-
-# The production Sigstore trusted root embedded in the `sigstore` package (its offline TUF
-# bootstrap). Read as package data: sigstore's public API exposes no accessor for tlog keys.
-_SIGSTORE_PRODUCTION_ROOT = (
-    "_store", "https%3A%2F%2Ftuf-repo-cdn.sigstore.dev", "trusted_root.json"
-)
-
 
 @dataclass(frozen=True)
 class LogKey:
@@ -198,14 +190,6 @@ def _tlogs(document: Any, source: str) -> list[Any]:
         raise InputError(f"{source}: not a Sigstore trusted root (no tlogs list)")
     tlogs: list[Any] = document["tlogs"]
     return tlogs
-
-
-def package_data_keyring() -> LogKeyring:
-    """The Sigstore production trusted root embedded in the installed `sigstore` package."""
-    resource = resources.files("sigstore").joinpath(*_SIGSTORE_PRODUCTION_ROOT)
-    return keyring_from_trusted_root(
-        resource.read_bytes(), source="sigstore production trusted root (embedded)"
-    )
 
 
 # --- Sigstore's own roots, through sigstore's public API -------------------------------------

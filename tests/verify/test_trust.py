@@ -6,7 +6,7 @@ import hashlib
 import json
 import urllib.request
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 from cryptography.hazmat.primitives import hashes
@@ -17,7 +17,6 @@ from auditor.errors import InputError
 from auditor.verify.keys import PublicKey
 from auditor.verify.trust import (
     keyring_from_trusted_root,
-    package_data_keyring,
     production_keyring,
     sigstore_keyring,
 )
@@ -27,6 +26,7 @@ from tests.cli_runner import RunAudit
 from tests.oakdata import DATA
 
 STAGING_ROOT = DATA / "sigstore/staging_trusted_root.json"
+PRODUCTION_ROOT = DATA / "sigstore/production_trusted_root.json"
 
 
 def staging_root() -> dict[str, Any]:
@@ -158,15 +158,22 @@ def sigstore_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path / "cache"
 
 
-def test_sigstore_roots_through_the_public_api_give_the_keys_of_the_package_data(
-        sigstore_cache: Path) -> None:
-    production = production_keyring()
-    assert production.keys == package_data_keyring().keys
-    assert [k.name for k in production.keys] == ["rekor.sigstore.dev",
-                                                 "log2025-1.rekor.sigstore.dev"]
-    staging = sigstore_keyring("staging")
-    copy = keyring_from_trusted_root(STAGING_ROOT.read_bytes(), source="copy")
-    assert staging.keys == copy.keys and len(staging.keys) == 4
+@pytest.mark.parametrize(("instance", "copy", "names"), [
+    ("production", PRODUCTION_ROOT, ["rekor.sigstore.dev", "log2025-1.rekor.sigstore.dev"]),
+    ("staging", STAGING_ROOT, ["rekor.sigstage.dev", "log2025-alpha1.rekor.sigstage.dev",
+                               "log2025-alpha2.rekor.sigstage.dev",
+                               "log2025-alpha3.rekor.sigstage.dev"]),
+])
+def test_sigstore_roots_through_the_public_api_give_the_embedded_keys(
+        sigstore_cache: Path, instance: Literal["production", "staging"], copy: Path,
+        names: list[str]) -> None:
+    """The same keys, ids, names and windows as the embedded roots (copies in tests/data),
+    which the removed package-data reader gave too (shown before its removal, in cc4e870)."""
+    keyring = sigstore_keyring(instance)
+    assert keyring.keys == keyring_from_trusted_root(copy.read_bytes(), source="copy").keys
+    assert [k.name for k in keyring.keys] == names
+    assert keyring.source == f"sigstore {instance} trusted root (embedded)"
+    assert production_keyring().keys == sigstore_keyring("production").keys
     assert (sigstore_cache / "sigstore-python").is_dir()  # read through sigstore's TUF cache
 
 
