@@ -263,6 +263,64 @@ def _protobuf_json(value: TrustedRoot | SigningConfig) -> Any:
     return json.loads(to_json())
 
 
+@dataclass(frozen=True)
+class RekorShard:
+    """A Rekor v2 shard (C2SP tlog-tiles): where to read it and the key that signs it."""
+
+    #: Base URL, without a trailing slash; the checkpoint and tiles are under `<url>/api/v2/`.
+    url: str
+    #: Key, log id, name (the checkpoint origin and signer name) and the key's validity
+    #: window; `valid_until` is set once the shard is retired.
+    log_key: LogKey
+
+    @property
+    def origin(self) -> str:
+        return self.log_key.name or ""
+
+
+def rekor_v2_shards(signing_config: SigningConfig, trusted_root: TrustedRoot) -> list[RekorShard]:
+    """The Rekor v2 shards a signing config and trusted root name, oldest first.
+
+    The trusted root holds the key of every shard, retired ones with their end date, but no API
+    version; the signing config has versions but lists only the shards clients write to
+    (production's embedded one lists no v2 shard yet). So a trusted-root log is a v2 shard when
+    the signing config lists its URL with major API version 2, or, unlisted, when its key is
+    Ed25519: Rekor v2 signs C2SP notes with Ed25519, Rekor v1 with ECDSA (DOMAIN.md §4, §6).
+    A listed v2 shard without a key in the trusted root cannot be verified: it is left out, with
+    a warning.
+    """
+    versions = _rekor_versions(_protobuf_json(signing_config))
+    source = "trusted root"
+    shards = []
+    for index, tlog in enumerate(_tlogs(_protobuf_json(trusted_root), source)):
+        log_key = _tlog_key(tlog, index, source)
+        if log_key.name is None:
+            continue  # no base URL: nothing to read
+        url = str(tlog["baseUrl"]).rstrip("/")
+        version = versions.pop(url, None)
+        if version == 2 or (version is None and log_key.is_ed25519):
+            shards.append(RekorShard(url, log_key))
+    for url, version in versions.items():
+        if version == 2:
+            log.warning("signing config lists Rekor v2 shard %s, which has no key in the trusted "
+                        "root: left out", url)
+    return sorted(shards, key=lambda s: s.log_key.valid_from or datetime.min.replace(tzinfo=UTC))
+
+
+def _rekor_versions(signing_config: Any) -> dict[str, int]:
+    """Each Rekor URL of a signing config (protobuf-specs JSON) and its major API version."""
+    services = signing_config.get("rekorTlogUrls", []) if isinstance(signing_config, dict) else []
+    versions: dict[str, int] = {}
+    for index, service in enumerate(services if isinstance(services, list) else []):
+        url = service.get("url") if isinstance(service, dict) else None
+        version = service.get("majorApiVersion") if isinstance(service, dict) else None
+        if not isinstance(url, str) or not isinstance(version, int):
+            raise InputError(f"signing config: rekorTlogUrls[{index}] needs a url and a "
+                             "majorApiVersion")
+        versions[url.rstrip("/")] = version
+    return versions
+
+
 def load_keyring(rekor_keys: Iterable[Path], trusted_root: Path | None) -> LogKeyring:
     """Log keys from `--rekor-key` files, else `--trusted-root`, else Sigstore production."""
     paths = list(rekor_keys)

@@ -5,20 +5,27 @@ from __future__ import annotations
 import hashlib
 import json
 import urllib.request
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
 import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
+from sigstore.models import SigningConfig, TrustedRoot
 
 from auditor.errors import InputError
+from auditor.verify.checkpoint import Ed25519NoteVerifier, parse_checkpoint, verify_checkpoint
 from auditor.verify.keys import PublicKey
 from auditor.verify.trust import (
+    c2sp_key_id,
     keyring_from_trusted_root,
     production_keyring,
+    rekor_v2_shards,
     sigstore_keyring,
+    sigstore_trust_config,
 )
 from testlog import ManualClock, RekorLog, serve
 from tests.bundles import TiledLog, b64, bundle, hashedrekord_v002, tlog_entry
@@ -192,3 +199,75 @@ def test_an_unusable_sigstore_cache_is_one_clear_error(
         production_keyring()
     result = audit("verify-entry", str(DATA / "sigstore/staging-rekor-v2.txt.sigstore.json"))
     assert result.exit_code == 2 and result.stderr.count("\n") == 1
+
+
+# --- Rekor v2 shards for the tiled-log crawler ------------------------------------------------
+
+
+def _utc(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+def test_staging_rekor_v2_shards_retired_ones_with_their_end(sigstore_cache: Path) -> None:
+    config = sigstore_trust_config("staging")
+    shards = rekor_v2_shards(config.signing_config, config.trusted_root)
+    assert [(s.url, s.origin, s.log_key.valid_from, s.log_key.valid_until) for s in shards] == [
+        ("https://log2025-alpha1.rekor.sigstage.dev", "log2025-alpha1.rekor.sigstage.dev",
+         _utc("2025-04-16T00:00:00"), _utc("2025-09-04T00:00:00")),
+        ("https://log2025-alpha2.rekor.sigstage.dev", "log2025-alpha2.rekor.sigstage.dev",
+         _utc("2025-08-08T00:00:00"), _utc("2025-09-28T00:00:00")),
+        ("https://log2025-alpha3.rekor.sigstage.dev", "log2025-alpha3.rekor.sigstage.dev",
+         _utc("2025-09-22T00:00:00"), None),
+    ]
+    # Origin and key are the ones the shard's real checkpoints verify under (and its log id is
+    # their C2SP key id).
+    alpha1 = shards[0].log_key
+    assert alpha1.is_ed25519 and isinstance(alpha1.key.crypto, Ed25519PublicKey)
+    assert c2sp_key_id(shards[0].origin, alpha1.key.crypto) == alpha1.log_id
+    real = json.loads((DATA / "sigstore/staging-rekor-v2.txt.sigstore.json").read_bytes())
+    note = real["verificationMaterial"]["tlogEntries"][0]["inclusionProof"]["checkpoint"]
+    checkpoint = parse_checkpoint(note["envelope"])
+    assert checkpoint.origin == shards[0].origin
+    verify_checkpoint(checkpoint, [Ed25519NoteVerifier(shards[0].origin, alpha1.key.crypto)])
+
+
+def test_production_rekor_v2_shard_comes_from_the_trusted_root(sigstore_cache: Path) -> None:
+    """Production's embedded signing config lists only Rekor v1: its v2 shard is known by its
+    Ed25519 key in the trusted root."""
+    config = sigstore_trust_config("production")
+    (shard,) = rekor_v2_shards(config.signing_config, config.trusted_root)
+    assert (shard.url, shard.origin, shard.log_key.valid_until) == (
+        "https://log2025-1.rekor.sigstore.dev", "log2025-1.rekor.sigstore.dev", None)
+
+
+def test_custom_signing_config_and_root_shards(tmp_path: Path,
+                                               caplog: pytest.LogCaptureFixture) -> None:
+    local, listed_v1, retired = (TiledLog("localhost:3003"), TiledLog("v1.example"),
+                                 TiledLog("old.example"))
+    tlogs = [local.trusted_root("http://localhost:3003/")["tlogs"][0],
+             listed_v1.trusted_root("https://v1.example")["tlogs"][0],
+             retired.trusted_root("https://old.example")["tlogs"][0],
+             staging_root()["tlogs"][0]]  # rekor.sigstage.dev: ECDSA, Rekor v1
+    tlogs[2]["publicKey"]["validFor"] = {"start": "2024-01-01T00:00:00Z",
+                                         "end": "2024-06-01T00:00:00Z"}
+    root = {"mediaType": "application/vnd.dev.sigstore.trustedroot+json;version=0.1",
+            "tlogs": tlogs, "certificateAuthorities": [], "ctlogs": []}
+
+    def service(url: str, version: int) -> dict[str, Any]:
+        return {"url": url, "majorApiVersion": version, "operator": "example",
+                "validFor": {"start": "2024-01-01T00:00:00Z"}}
+
+    config = {"mediaType": "application/vnd.dev.sigstore.signingconfig.v0.2+json",
+              "caUrls": [service("https://fulcio.example", 1)],
+              "rekorTlogUrls": [service("http://localhost:3003", 2),
+                                service("https://v1.example", 1),
+                                service("https://unkeyed.example", 2)]}
+    (tmp_path / "root.json").write_text(json.dumps(root))
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    shards = rekor_v2_shards(SigningConfig.from_file(str(tmp_path / "config.json")),
+                             TrustedRoot.from_file(str(tmp_path / "root.json")))
+    assert [(s.url, s.origin) for s in shards] == [("https://old.example", "old.example"),
+                                                   ("http://localhost:3003", "localhost:3003")]
+    assert shards[0].log_key.valid_until == _utc("2024-06-01T00:00:00")
+    assert shards[1].log_key.log_id == local.log_id
+    assert "https://unkeyed.example, which has no key in the trusted root" in caplog.text
