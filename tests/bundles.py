@@ -135,14 +135,15 @@ class TiledLog:
             "canonicalizedBody": b64(self.bodies[index]),
         }
 
-    def trusted_root(self, base_url: str, start: str = "2025-01-01T00:00:00Z") -> dict[str, Any]:
+    def trusted_root(self, base_url: str) -> dict[str, Any]:
         return {
             "mediaType": "application/vnd.dev.sigstore.trustedroot+json;version=0.1",
             "tlogs": [{
                 "baseUrl": base_url,
                 "hashAlgorithm": "SHA2_256",
                 "publicKey": {"rawBytes": b64(spki(self.key.public_key())),
-                              "keyDetails": "PKIX_ED25519", "validFor": {"start": start}},
+                              "keyDetails": "PKIX_ED25519",
+                              "validFor": {"start": "2025-01-01T00:00:00Z"}},
                 "logId": {"keyId": b64(self.log_id)},
             }],
         }

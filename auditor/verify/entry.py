@@ -371,8 +371,8 @@ def _artifact_hash(body: EntryBody | None, material: EndorsementMaterial,
     digest = hashlib.sha256(material.artifact).digest()
     # Whatever entry kind records a DSSE envelope (a hashedrekord over its PAE included), the
     # artifact is the statement's subject.
-    envelope = material.bundle is not None and material.bundle.envelope is not None
-    if envelope or (body is not None and body.is_dsse):
+    over_envelope = material.bundle is not None and material.bundle.envelope is not None
+    if over_envelope or (body is not None and body.is_dsse):
         return _dsse_subject(digest.hex(), statement)
     if body is None:
         return skipped("artifact_hash", "no parsable body to compare with")

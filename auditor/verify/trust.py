@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 
 SigstoreInstance = Literal["production", "staging"]
 
+
 @dataclass(frozen=True)
 class LogKey:
     """One log's verifying key, with the name its checkpoints are signed under."""
@@ -201,7 +202,7 @@ def sigstore_trust_config(instance: SigstoreInstance) -> ClientTrustConfig:
     Offline, `sigstore` reads its TUF cache (platformdirs' user cache directory), which it seeds
     from the roots embedded in the package on first use and never updates offline.
     """
-    # Deferred: importing sigstore.models costs about 0.25 s, which only this path pays.
+    # Deferred: importing sigstore.models costs about 0.15 s, which only this path pays.
     from sigstore.errors import Error as SigstoreError
     from sigstore.models import ClientTrustConfig
 
@@ -215,7 +216,7 @@ def sigstore_trust_config(instance: SigstoreInstance) -> ClientTrustConfig:
 
 @contextmanager
 def _quiet(logger_name: str) -> Iterator[None]:
-    """Keep a library's log records from Python's last-resort stderr handler meanwhile.
+    """Keep a library's log records away from Python's last-resort stderr handler.
 
     sigstore warns on every offline load that it will not update, which is what we asked for;
     with no logging configured (our CLI) the warning would land on stderr. A configured
@@ -269,13 +270,11 @@ class RekorShard:
 
     #: Base URL, without a trailing slash; the checkpoint and tiles are under `<url>/api/v2/`.
     url: str
-    #: Key, log id, name (the checkpoint origin and signer name) and the key's validity
-    #: window; `valid_until` is set once the shard is retired.
+    #: The checkpoint origin and signer name (host[:port] of the URL).
+    origin: str
+    #: Key, C2SP log id and the key's validity window; `valid_until` is set once the shard
+    #: is retired.
     log_key: LogKey
-
-    @property
-    def origin(self) -> str:
-        return self.log_key.name or ""
 
 
 def rekor_v2_shards(signing_config: SigningConfig, trusted_root: TrustedRoot) -> list[RekorShard]:
@@ -299,7 +298,7 @@ def rekor_v2_shards(signing_config: SigningConfig, trusted_root: TrustedRoot) ->
         url = str(tlog["baseUrl"]).rstrip("/")
         version = versions.pop(url, None)
         if version == 2 or (version is None and log_key.is_ed25519):
-            shards.append(RekorShard(url, log_key))
+            shards.append(RekorShard(url, log_key.name, log_key))
     for url, version in versions.items():
         if version == 2:
             log.warning("signing config lists Rekor v2 shard %s, which has no key in the trusted "

@@ -82,22 +82,41 @@ def test_a_log_on_an_explicit_port_signs_as_host_and_port() -> None:
         keyring_from_trusted_root(json.dumps(document).encode(), source="root")
 
 
-def _sign_digest(key: ec.EllipticCurvePrivateKey, digest: bytes) -> bytes:
-    return key.sign(digest, ec.ECDSA(Prehashed(hashes.SHA256())))
+ARTIFACT = b"an artifact"
+
+
+def _signed_artifact() -> tuple[ec.EllipticCurvePrivateKey, bytes, bytes]:
+    """A signing key, the artifact's digest and the key's signature over it."""
+    signer = ec.generate_private_key(ec.SECP256R1())
+    digest = hashlib.sha256(ARTIFACT).digest()
+    return signer, digest, signer.sign(digest, ec.ECDSA(Prehashed(hashes.SHA256())))
+
+
+def _verify_with_root(audit: RunAudit, tmp_path: Path, item: dict[str, Any], digest: bytes,
+                      signature: bytes, root: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """`audit verify-entry` on a message-signature bundle of `item` under `root`: it passes."""
+    document = bundle("0.3", [item], "messageSignature", {
+        "messageDigest": {"algorithm": "SHA2_256", "digest": b64(digest)},
+        "signature": b64(signature)})
+    paths = tmp_path / "bundle.json", tmp_path / "root.json", tmp_path / "artifact"
+    paths[0].write_text(json.dumps(document))
+    paths[1].write_text(json.dumps(root))
+    paths[2].write_bytes(ARTIFACT)
+    result = audit("verify-entry", str(paths[0]), "--trusted-root", str(paths[1]),
+                   "--artifact", str(paths[2]), "--json")
+    assert result.exit_code == 0, result.stdout
+    return {c["name"]: c for c in json.loads(result.stdout)["checks"]}
 
 
 def test_rekor_v1_log_served_on_a_port_verifies_under_its_custom_root(
         audit: RunAudit, tmp_path: Path) -> None:
     """The local test log, served on 127.0.0.1:PORT, names itself `127.0.0.1:PORT`: its
     checkpoints read `127.0.0.1:PORT - <treeID>` and are signed under that name."""
-    signer = ec.generate_private_key(ec.SECP256R1())
-    artifact = b"an artifact"
-    digest = hashlib.sha256(artifact).digest()
-    signature = _sign_digest(signer, digest)
+    signer, digest, signature = _signed_artifact()
     pem = PublicKey.from_crypto(signer.public_key()).to_pem().encode()
     log = RekorLog(clock=ManualClock(1_750_000_000))
-    log.add_hashedrekord(hashlib.sha256(b"filler").digest(),
-                         _sign_digest(signer, hashlib.sha256(b"filler").digest()), pem)
+    filler = hashlib.sha256(b"filler").digest()
+    log.add_hashedrekord(filler, signer.sign(filler, ec.ECDSA(Prehashed(hashes.SHA256()))), pem)
     log.add_hashedrekord(digest, signature, pem)
     with serve(log) as server:
         log.hostname = f"127.0.0.1:{server.port}"
@@ -106,23 +125,14 @@ def test_rekor_v1_log_served_on_a_port_verifies_under_its_custom_root(
             ((_, entry),) = json.loads(response.read()).items()
     assert entry["verification"]["inclusionProof"]["checkpoint"].startswith(
         f"127.0.0.1:{server.port} - ")
-    document = bundle("0.3", [tlog_entry(entry, "hashedrekord", "0.0.1")], "messageSignature", {
-        "messageDigest": {"algorithm": "SHA2_256", "digest": b64(digest)},
-        "signature": b64(signature)})
     root = {"mediaType": "application/vnd.dev.sigstore.trustedroot+json;version=0.1", "tlogs": [{
         "baseUrl": server.url, "hashAlgorithm": "SHA2_256",
         "publicKey": {"rawBytes": b64(log.signer.spki_der),
                       "keyDetails": "PKIX_ECDSA_P256_SHA_256",
                       "validFor": {"start": "2025-01-01T00:00:00Z"}},
         "logId": {"keyId": b64(log.signer.log_id_bytes)}}]}
-    paths = tmp_path / "bundle.json", tmp_path / "root.json", tmp_path / "artifact"
-    paths[0].write_text(json.dumps(document))
-    paths[1].write_text(json.dumps(root))
-    paths[2].write_bytes(artifact)
-    result = audit("verify-entry", str(paths[0]), "--trusted-root", str(paths[1]),
-                   "--artifact", str(paths[2]), "--json")
-    assert result.exit_code == 0, result.stdout
-    checks = {c["name"]: c for c in json.loads(result.stdout)["checks"]}
+    checks = _verify_with_root(audit, tmp_path, tlog_entry(entry, "hashedrekord", "0.0.1"),
+                               digest, signature, root)
     assert checks["checkpoint_signature"]["detail"] == (
         f"signed by 127.0.0.1:{server.port} (key hint {log.signer.key_hint.hex()})")
     assert checks["checkpoint_matches_proof"]["ok"] is True
@@ -133,23 +143,11 @@ def test_rekor_v2_log_on_a_port_verifies_under_its_custom_root(
         audit: RunAudit, tmp_path: Path) -> None:
     """A local rekor-tiles (`http://localhost:3003`): origin, signer name and C2SP key id all
     use `localhost:3003`."""
+    signer, digest, signature = _signed_artifact()
     log = TiledLog("localhost:3003")
-    signer = ec.generate_private_key(ec.SECP256R1())
-    artifact = b"an artifact"
-    digest = hashlib.sha256(artifact).digest()
-    signature = _sign_digest(signer, digest)
     index = log.add(hashedrekord_v002(digest, signature, signer.public_key()))
-    document = bundle("0.3", [log.tlog_entry(index, "hashedrekord")], "messageSignature", {
-        "messageDigest": {"algorithm": "SHA2_256", "digest": b64(digest)},
-        "signature": b64(signature)})
-    paths = tmp_path / "bundle.json", tmp_path / "root.json", tmp_path / "artifact"
-    paths[0].write_text(json.dumps(document))
-    paths[1].write_text(json.dumps(log.trusted_root("http://localhost:3003")))
-    paths[2].write_bytes(artifact)
-    result = audit("verify-entry", str(paths[0]), "--trusted-root", str(paths[1]),
-                   "--artifact", str(paths[2]), "--json")
-    assert result.exit_code == 0, result.stdout
-    checks = {c["name"]: c for c in json.loads(result.stdout)["checks"]}
+    checks = _verify_with_root(audit, tmp_path, log.tlog_entry(index, "hashedrekord"), digest,
+                               signature, log.trusted_root("http://localhost:3003"))
     assert checks["checkpoint_signature"]["detail"].startswith("signed by localhost:3003 ")
     assert checks["checkpoint_matches_proof"]["ok"] is True
 
