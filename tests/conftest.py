@@ -88,6 +88,14 @@ def _undeclared_database(request: pytest.FixtureRequest, tmp_path: Path,
     warnings.warn(message, pytest.PytestWarning, stacklevel=1)
 
 
+@pytest.fixture(autouse=True)
+def _sigstore_cache(tmp_path_factory: pytest.TempPathFactory,
+                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """sigstore keeps its offline trust roots in the user cache directory: tests use their own,
+    seeded from the roots embedded in the `sigstore` package, never the user's."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.getbasetemp() / "xdg-cache"))
+
+
 @pytest.fixture
 def audit(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> RunAudit:
     """Run the `audit` CLI in process; returns exit code, stdout and stderr."""

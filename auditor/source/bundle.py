@@ -15,6 +15,7 @@ from auditor.errors import InputError
 from auditor.source.entry import InclusionProof, LogEntry
 from auditor.source.fields import b64_field
 
+REKOR_V2_KINDS = {("hashedrekord", "0.0.2"), ("dsse", "0.0.2")}
 MEDIA_TYPES = {
     "application/vnd.dev.sigstore.bundle+json;version=0.1": "0.1",
     "application/vnd.dev.sigstore.bundle+json;version=0.2": "0.2",
@@ -35,6 +36,8 @@ class DsseEnvelope:
     payload: bytes
     payload_type: str
     signatures: tuple[bytes, ...]
+    #: Each signature's `keyid` ("" when absent), in the same order.
+    keyids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -106,8 +109,9 @@ def _entry(obj: Any, where: str) -> LogEntry:
     if isinstance(promise, dict) and promise.get("signedEntryTimestamp"):
         set_bytes = b64_field(promise["signedEntryTimestamp"], f"{where}.inclusionPromise")
     integrated = _int(entry.get("integratedTime"), f"{where}.integratedTime", default=0)
-    # Rekor v2 bodies are version 0.0.2 and carry no integration time or promise.
-    rekor_version = 2 if declared is not None and declared[1] == "0.0.2" else 1
+    # Rekor v2 accepts only hashedrekord and dsse v0.0.2 (and records no integration time or
+    # promise); intoto v0.0.2 is a Rekor v1 kind.
+    rekor_version = 2 if declared in REKOR_V2_KINDS else 1
     proof_obj = entry.get("inclusionProof")
     return LogEntry(
         rekor_version=rekor_version,
@@ -137,6 +141,27 @@ def _certificate(material: dict[str, Any], where: str) -> bytes | None:
     return None
 
 
+def _envelope(obj: Any, where: str) -> DsseEnvelope:
+    env = _obj(obj, where)
+    signatures = env.get("signatures")
+    if not isinstance(signatures, list) or not signatures:
+        raise InputError(f"{where}: no signatures")
+    items = [_obj(s, f"{where}.signatures[{i}]") for i, s in enumerate(signatures)]
+    keyids = tuple(item.get("keyid") or "" for item in items)
+    if not all(isinstance(k, str) for k in keyids):
+        raise InputError(f"{where}: a signature's keyid is not a string")
+    payload_type = env.get("payloadType")
+    if not isinstance(payload_type, str):
+        raise InputError(f"{where}.payloadType: missing or not a string")
+    return DsseEnvelope(
+        payload=b64_field(env.get("payload"), f"{where}.payload"),
+        payload_type=payload_type,
+        signatures=tuple(b64_field(item.get("sig"), f"{where}.signatures[{i}].sig")
+                         for i, item in enumerate(items)),
+        keyids=keyids,
+    )
+
+
 def parse_bundle(document: Any, *, source: str) -> Bundle:
     media_type = document.get("mediaType") if isinstance(document, dict) else None
     if media_type not in MEDIA_TYPES:
@@ -155,18 +180,7 @@ def parse_bundle(document: Any, *, source: str) -> Bundle:
             signature=b64_field(ms.get("signature"), f"{source}: messageSignature.signature"),
         )
     elif "dsseEnvelope" in document:
-        env = _obj(document["dsseEnvelope"], f"{source}: dsseEnvelope")
-        signatures = env.get("signatures")
-        if not isinstance(signatures, list) or not signatures:
-            raise InputError(f"{source}: dsseEnvelope has no signatures")
-        envelope = DsseEnvelope(
-            payload=b64_field(env.get("payload"), f"{source}: dsseEnvelope.payload"),
-            payload_type=str(env.get("payloadType", "")),
-            signatures=tuple(
-                b64_field(_obj(s, f"{source}: dsse signature").get("sig"), f"{source}: dsse sig")
-                for s in signatures
-            ),
-        )
+        envelope = _envelope(document["dsseEnvelope"], f"{source}: dsseEnvelope")
     else:
         raise InputError(f"{source}: bundle has neither messageSignature nor dsseEnvelope")
     hint = material.get("publicKey")

@@ -1,14 +1,16 @@
 """Rekor entry bodies: `rekord` v0.0.1, `hashedrekord` v0.0.1 and v0.0.2, `dsse` v0.0.1 and
-v0.0.2.
+v0.0.2, `intoto` v0.0.2; and whether a body records what a Sigstore bundle carries.
 
-A body names the signed digest (for DSSE: the payload's digest), the signature and the verifying
-key (or certificate). Any other kind or version is reported as unsupported, never guessed at.
+A body names the signed digest (for DSSE kinds: the payload's digest), the signature and the
+verifying key (or certificate). Any other kind or version is reported as unsupported, never
+guessed at.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -17,10 +19,13 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from auditor.errors import InputError
+from auditor.source.bundle import Bundle, DsseEnvelope
 from auditor.verify.keys import PublicKey, load_public_key
 
 SUPPORTED = {("rekord", "0.0.1"), ("hashedrekord", "0.0.1"), ("hashedrekord", "0.0.2"),
-             ("dsse", "0.0.1"), ("dsse", "0.0.2")}
+             ("dsse", "0.0.1"), ("dsse", "0.0.2"), ("intoto", "0.0.2")}
+#: Kinds whose digest is a DSSE payload's and whose signature covers the envelope's PAE.
+DSSE_KINDS = ("dsse", "intoto")
 
 
 class BodyError(Exception):
@@ -37,11 +42,16 @@ class EntryBody:
     key: PublicKey
     #: DER of the X.509 certificate when the body carries one instead of a bare key.
     certificate: bytes | None
+    #: `intoto` only: the envelope's payload type, the uploading client's digest of its
+    #: envelope, and the verifier (PEM) exactly as logged.
+    payload_type: str | None = None
+    envelope_hash: bytes | None = None
+    verifier_material: bytes = b""
 
     @property
     def is_dsse(self) -> bool:
         """A DSSE body: `digest` is the payload's sha256, the signature is over PAE."""
-        return self.kind == "dsse"
+        return self.kind in DSSE_KINDS
 
 
 def _get(obj: Any, *path: str) -> Any:
@@ -161,6 +171,36 @@ def _dsse_v002(spec: Any) -> EntryBody:
                      _b64(_get(signature, "content"), "signature.content"), key, certificate)
 
 
+def _intoto_v002(spec: Any) -> EntryBody:
+    content = _get(spec, "content")
+    payload_type = _get(content, "envelope", "payloadType")
+    if not isinstance(payload_type, str):
+        raise BodyError("body field envelope.payloadType is not a string")
+    signature = _single_signature(_get(content, "envelope", "signatures"))
+    # Rekor's intoto v0.0.2 keeps the envelope's base64 `sig` text base64-encoded once more
+    # (strfmt.Base64 of the text) and the verifier as base64 of its PEM (rekor
+    # pkg/types/intoto/v0.0.2: CreateFromArtifactProperties).
+    sig_text = _b64(_get(signature, "sig"), "envelope.signatures[0].sig")
+    try:
+        sig_field = sig_text.decode("ascii")
+    except UnicodeDecodeError:
+        raise BodyError("body field envelope.signatures[0].sig is not base64 text") from None
+    key_material = _b64(_get(signature, "publicKey"), "envelope.signatures[0].publicKey")
+    key, certificate = _verifier(key_material, "intoto publicKey")
+    return EntryBody(
+        kind="intoto",
+        api_version="0.0.2",
+        digest_algorithm="sha256",
+        digest=_hex_sha256(content, "payloadHash"),
+        signature=_b64(sig_field, "envelope.signatures[0].sig (inner)"),
+        key=key,
+        certificate=certificate,
+        payload_type=payload_type,
+        envelope_hash=_hex_sha256(content, "hash"),
+        verifier_material=key_material,
+    )
+
+
 def _v002_verifier(verifier: Any) -> bytes:
     if isinstance(verifier, dict) and "x509Certificate" in verifier:
         return _b64(_get(verifier, "x509Certificate", "rawBytes"), "x509Certificate.rawBytes")
@@ -187,8 +227,96 @@ def parse_body(body: bytes) -> EntryBody:
     if (kind, version) not in SUPPORTED:
         raise BodyError(f"unsupported kind {kind} v{version}")
     spec = _get(document, "spec")
+    if kind == "intoto":
+        return _intoto_v002(spec)
     if kind == "dsse":
         return _dsse_v002(spec) if version == "0.0.2" else _dsse_v001(spec)
     if version == "0.0.2":
         return _hashedrekord_v002(spec)
     return _v001(kind, spec)
+
+
+# --- the body against a Sigstore bundle's own content ----------------------------------------
+
+
+def pae(payload_type: str, payload: bytes) -> bytes:
+    """DSSE pre-authentication encoding (DSSE protocol v1)."""
+    kind = payload_type.encode()
+    return b"DSSEv1 %d %s %d %s" % (len(kind), kind, len(payload), payload)
+
+
+def bundle_mismatch(body: EntryBody, bundle: Bundle) -> str | None:
+    """Why the entry does not record this bundle's signature and content; None when it does."""
+    if (bundle.certificate is not None and body.certificate is not None
+            and bundle.certificate != body.certificate):
+        return "the entry's certificate is not the bundle's signing certificate"
+    if bundle.envelope is not None:
+        return _envelope_mismatch(body, bundle.envelope)
+    if bundle.message is None or body.is_dsse:
+        return "the entry is a DSSE entry but the bundle holds a message signature"
+    if bundle.message.digest_algorithm not in ("SHA2_256", ""):
+        return f"unsupported bundle digest algorithm {bundle.message.digest_algorithm}"
+    if bundle.message.digest != body.digest:
+        return "the entry is for a different artifact than the bundle's message digest"
+    if bundle.message.signature != body.signature:
+        return "the entry's signature differs from the bundle's signature"
+    return None
+
+
+def _envelope_mismatch(body: EntryBody, envelope: DsseEnvelope) -> str | None:
+    if body.kind == "hashedrekord":
+        # Rekor v2 logs a DSSE envelope as a hashedrekord over the digest of its PAE
+        # (rekor-v2 spec §6.1.4); Sigstore clients may log it so in Rekor v1 too (client spec,
+        # "Bundle content vs. Rekor entry kind").
+        envelope_pae = pae(envelope.payload_type, envelope.payload)
+        if hashlib.sha256(envelope_pae).digest() != body.digest:
+            return "the entry's digest is not sha256 of the PAE of the bundle's envelope"
+    elif not body.is_dsse:
+        return (f"the bundle holds a DSSE envelope but the entry is a {body.kind} entry, "
+                "neither a DSSE entry nor a hashedrekord over the envelope's PAE")
+    elif body.payload_type is not None and body.payload_type != envelope.payload_type:
+        return (f"the entry is for payload type {body.payload_type!r}, the bundle's envelope "
+                f"for {envelope.payload_type!r}")
+    elif hashlib.sha256(envelope.payload).digest() != body.digest:
+        return "the entry is for a different DSSE payload than the bundle's envelope"
+    if body.signature not in envelope.signatures:
+        return "the entry's signature is not among the envelope's signatures"
+    return None
+
+
+def envelope_note(body: EntryBody, envelope: DsseEnvelope) -> str:
+    """How an entry that records the bundle's envelope binds it, for the body check's detail.
+
+    An `intoto` entry's envelope hash is the uploading client's digest of its own encoding of
+    the envelope, stored unchecked by Rekor and not kept by the bundle, so it is never a
+    failure: the payload hash and signature are the binding. We recognise sigstore-js's
+    encoding (npm provenance); others are reported as not reproducible.
+    """
+    if body.kind == "hashedrekord":
+        return "; it is sha256 of the PAE of the bundle's envelope"
+    if body.envelope_hash is None:
+        return ""
+    if body.envelope_hash in _sigstore_js_envelope_hashes(body, envelope):
+        return "; the envelope hash is sigstore-js's digest of the bundle's envelope"
+    return (f"; the envelope hash {body.envelope_hash.hex()} is the uploading client's digest "
+            "of its own envelope encoding, not reproducible from the bundle (Rekor does not "
+            "check it either)")
+
+
+def _sigstore_js_envelope_hashes(body: EntryBody, envelope: DsseEnvelope) -> set[bytes]:
+    # sigstore-js (packages/sign/src/witness/tlog/entry.ts, calculateDSSEHash): sha256 of the
+    # RFC 8785 canonical JSON of {payloadType, payload, signatures: [{sig, publicKey}]} with
+    # base64 payload and first signature, keyid only when not empty; early versions left out
+    # the public key. For these ASCII-only values sorted compact json.dumps is RFC 8785.
+    signature: dict[str, str] = {"sig": base64.b64encode(envelope.signatures[0]).decode()}
+    if envelope.keyids and envelope.keyids[0]:
+        signature["keyid"] = envelope.keyids[0]
+    hashes = set()
+    for public_key in (body.verifier_material.decode("utf-8", "replace"), None):
+        signed = dict(signature, publicKey=public_key) if public_key is not None else signature
+        document = {"payloadType": envelope.payload_type,
+                    "payload": base64.b64encode(envelope.payload).decode(),
+                    "signatures": [signed]}
+        canonical = json.dumps(document, sort_keys=True, separators=(",", ":"))
+        hashes.add(hashlib.sha256(canonical.encode()).digest())
+    return hashes

@@ -19,7 +19,15 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
 from auditor.source.bundle import Bundle
 from auditor.source.entry import LogEntry
-from auditor.verify.body import BodyError, EntryBody, kind_of, parse_body
+from auditor.verify.body import (
+    BodyError,
+    EntryBody,
+    bundle_mismatch,
+    envelope_note,
+    kind_of,
+    pae,
+    parse_body,
+)
 from auditor.verify.checkpoint import (
     Checkpoint,
     CheckpointFormatError,
@@ -315,31 +323,14 @@ def _body(entry: LogEntry, bundle: Bundle | None,
     if entry.declared_kind is not None and entry.declared_kind != (body.kind, body.api_version):
         return body, failed("body", f"bundle declares {entry.declared_kind[0]} "
                             f"v{entry.declared_kind[1]} but the body is {where}")
+    note = ""
     if bundle is not None:
-        mismatch = _bundle_mismatch(body, bundle)
+        mismatch = bundle_mismatch(body, bundle)
         if mismatch:
             return body, failed("body", f"{where}: {mismatch}")
-    return body, passed("body", f"{where}, signed digest sha256:{body.digest.hex()}")
-
-
-def _bundle_mismatch(body: EntryBody, bundle: Bundle) -> str | None:
-    if bundle.envelope is not None:
-        if not body.is_dsse:
-            return "the bundle holds a DSSE envelope but the entry is not a DSSE entry"
-        if hashlib.sha256(bundle.envelope.payload).digest() != body.digest:
-            return "the entry is for a different DSSE payload than the bundle's envelope"
-        if body.signature not in bundle.envelope.signatures:
-            return "the entry's signature is not among the envelope's signatures"
-        return None
-    if bundle.message is None or body.is_dsse:
-        return "the entry is a DSSE entry but the bundle holds a message signature"
-    if bundle.message.digest_algorithm not in ("SHA2_256", ""):
-        return f"unsupported bundle digest algorithm {bundle.message.digest_algorithm}"
-    if bundle.message.digest != body.digest:
-        return "the entry is for a different artifact than the bundle's message digest"
-    if bundle.message.signature != body.signature:
-        return "the entry's signature differs from the bundle's signature"
-    return None
+        if bundle.envelope is not None:
+            note = envelope_note(body, bundle.envelope)
+    return body, passed("body", f"{where}, signed digest sha256:{body.digest.hex()}{note}")
 
 
 # --- signature and endorsement checks -----------------------------------------------------
@@ -365,12 +356,6 @@ class SignedContent:
         if envelope is None:
             return cls(material.artifact, material.artifact, dsse=False)
         return cls(pae(envelope.payload_type, envelope.payload), envelope.payload, dsse=True)
-
-
-def pae(payload_type: str, payload: bytes) -> bytes:
-    """DSSE pre-authentication encoding (DSSE protocol v1)."""
-    kind = payload_type.encode()
-    return b"DSSEv1 %d %s %d %s" % (len(kind), kind, len(payload), payload)
 
 
 def _body_signature(body: EntryBody | None, content: SignedContent) -> Check:
@@ -410,7 +395,10 @@ def _artifact_hash(body: EntryBody | None, material: EndorsementMaterial,
     if material.artifact is None:
         return skipped("artifact_hash", "no artifact given")
     digest = hashlib.sha256(material.artifact).digest()
-    if body is not None and body.is_dsse:
+    # Whatever entry kind records a DSSE envelope (a hashedrekord over its PAE included), the
+    # artifact is the statement's subject.
+    over_envelope = material.bundle is not None and material.bundle.envelope is not None
+    if over_envelope or (body is not None and body.is_dsse):
         return _dsse_subject(digest.hex(), statement)
     if body is None:
         return skipped("artifact_hash", "no parsable body to compare with")

@@ -2,7 +2,8 @@
 
 A log key is trusted only inside its validity window (trusted_root.json `validFor`), judged at
 the entry's integration time: a retired shard's key must not vouch for entries made after it
-was retired.
+was retired. Sigstore's own roots come through `sigstore`'s public API (`ClientTrustConfig`),
+offline; so do the Rekor v2 shards a tiled-log crawler follows.
 """
 
 from __future__ import annotations
@@ -10,27 +11,27 @@ from __future__ import annotations
 import base64
 import json
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlparse
 
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from auditor.errors import InputError
+from auditor.source.fields import b64_field
 from auditor.verify.checkpoint import ed25519_key_id
 from auditor.verify.keys import PublicKey, load_public_key
 
+if TYPE_CHECKING:
+    from sigstore.models import ClientTrustConfig, SigningConfig, TrustedRoot
+
 log = logging.getLogger(__name__)
 
-# The production Sigstore trusted root embedded in the `sigstore` package (its offline TUF
-# bootstrap). Read as package data: sigstore's public API exposes no accessor for tlog keys.
-_SIGSTORE_PRODUCTION_ROOT = (
-    "_store", "https%3A%2F%2Ftuf-repo-cdn.sigstore.dev", "trusted_root.json"
-)
+SigstoreInstance = Literal["production", "staging"]
 
 
 @dataclass(frozen=True)
@@ -39,7 +40,8 @@ class LogKey:
 
     key: PublicKey
     log_id: bytes
-    #: Checkpoint signer name and origin host (`rekor.sigstore.dev`); None when unknown.
+    #: Checkpoint signer name and origin host (`rekor.sigstore.dev`, or `host:port` for a log
+    #: served on an explicit port); None when unknown.
     name: str | None = None
     valid_from: datetime | None = None
     valid_until: datetime | None = None
@@ -123,6 +125,9 @@ def _tlog_key(entry: Any, index: int, source: str) -> LogKey:
     where = f"{source}: tlogs[{index}]"
     if not isinstance(entry, dict):
         raise InputError(f"{where} is not an object")
+    base_url = entry.get("baseUrl")
+    if isinstance(base_url, str):
+        where = f"{where} ({base_url!r})"
     public_key = entry.get("publicKey")
     if not isinstance(public_key, dict) or not isinstance(public_key.get("rawBytes"), str):
         raise InputError(f"{where}: publicKey.rawBytes missing")
@@ -130,18 +135,39 @@ def _tlog_key(entry: Any, index: int, source: str) -> LogKey:
         key = load_public_key(base64.b64decode(public_key["rawBytes"], validate=True), source=where)
     except ValueError:
         raise InputError(f"{where}: publicKey.rawBytes is not base64") from None
-    log_id_b64 = (entry.get("logId") or {}).get("keyId")
-    if not isinstance(log_id_b64, str):
-        raise InputError(f"{where}: logId.keyId missing")
-    valid_for = public_key.get("validFor") or {}
-    base_url = entry.get("baseUrl")
+    log_id = entry.get("logId")
+    key_id = b64_field(log_id.get("keyId") if isinstance(log_id, dict) else None,
+                       f"{where}: logId.keyId")
+    valid_for = public_key.get("validFor")
+    if not isinstance(valid_for, dict) or valid_for.get("start") is None:
+        # A missing bound is not an open one: a key must say since when it vouches (protobuf-
+        # specs TimeRange.start is required; Sigstore conformance
+        # trust-root-tlog-missing-validity-start_fail).
+        raise InputError(f"{where}: publicKey.validFor.start missing; a log key without a "
+                         "validity start is not trusted")
     return LogKey(
         key=key,
-        log_id=base64.b64decode(log_id_b64),
-        name=urlparse(base_url).hostname if isinstance(base_url, str) else None,
-        valid_from=_parse_time(valid_for.get("start"), where),
+        log_id=key_id,
+        name=_log_name(base_url, where) if isinstance(base_url, str) else None,
+        valid_from=_parse_time(valid_for["start"], where),
         valid_until=_parse_time(valid_for.get("end"), where),
     )
+
+
+def _log_name(base_url: str, where: str) -> str | None:
+    """The name a log signs its checkpoints under, from its base URL: the host, with the port
+    when the URL gives one (`rekor.sigstore.dev`, `127.0.0.1:3000`); None without a host."""
+    parsed = urlparse(base_url)
+    try:
+        port = parsed.port
+    except ValueError:
+        raise InputError(f"{where}: {base_url!r} has an invalid port") from None
+    host = parsed.hostname
+    if host is None:
+        return None
+    if ":" in host:
+        host = f"[{host}]"  # an IPv6 literal keeps its brackets before a port
+    return f"{host}:{port}" if port is not None else host
 
 
 def keyring_from_trusted_root(data: bytes, *, source: str) -> LogKeyring:
@@ -150,20 +176,148 @@ def keyring_from_trusted_root(data: bytes, *, source: str) -> LogKeyring:
         document = json.loads(data)
     except (ValueError, UnicodeDecodeError):
         raise InputError(f"{source}: not valid JSON") from None
-    if not isinstance(document, dict) or not isinstance(document.get("tlogs"), list):
-        raise InputError(f"{source}: not a Sigstore trusted root (no tlogs list)")
-    keys = tuple(_tlog_key(t, i, source) for i, t in enumerate(document["tlogs"]))
+    return _keyring(document, source)
+
+
+def _keyring(document: Any, source: str) -> LogKeyring:
+    keys = tuple(_tlog_key(t, i, source) for i, t in enumerate(_tlogs(document, source)))
     if not keys:
         raise InputError(f"{source}: the trusted root lists no transparency logs")
     return LogKeyring(keys, source=source)
 
 
+def _tlogs(document: Any, source: str) -> list[Any]:
+    if not isinstance(document, dict) or not isinstance(document.get("tlogs"), list):
+        raise InputError(f"{source}: not a Sigstore trusted root (no tlogs list)")
+    tlogs: list[Any] = document["tlogs"]
+    return tlogs
+
+
+# --- Sigstore's own roots, through sigstore's public API -------------------------------------
+
+
+def sigstore_trust_config(instance: SigstoreInstance) -> ClientTrustConfig:
+    """Sigstore's production or staging trust config (trusted root and signing config), offline.
+
+    Offline, `sigstore` reads its TUF cache (platformdirs' user cache directory), which it seeds
+    from the roots embedded in the package on first use and never updates offline.
+    """
+    # Deferred: importing sigstore.models costs about 0.15 s, which only this path pays.
+    from sigstore.errors import Error as SigstoreError
+    from sigstore.models import ClientTrustConfig
+
+    load = ClientTrustConfig.production if instance == "production" else ClientTrustConfig.staging
+    try:
+        with _quiet("sigstore"):
+            return load(offline=True)
+    except (SigstoreError, OSError, ValueError) as error:
+        raise InputError(f"sigstore {instance} trust config (offline): {error}") from None
+
+
+@contextmanager
+def _quiet(logger_name: str) -> Iterator[None]:
+    """Keep a library's log records away from Python's last-resort stderr handler.
+
+    sigstore warns on every offline load that it will not update, which is what we asked for;
+    with no logging configured (our CLI) the warning would land on stderr. A configured
+    handler still receives it.
+    """
+    logger = logging.getLogger(logger_name)
+    handler = logging.NullHandler()
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+
+
+def sigstore_keyring(instance: SigstoreInstance = "production") -> LogKeyring:
+    """The log keys of Sigstore's production or staging trusted root, offline."""
+    root = sigstore_trust_config(instance).trusted_root
+    return keyring_from_sigstore(root, source=f"sigstore {instance} trusted root (embedded)")
+
+
 def production_keyring() -> LogKeyring:
-    """The Sigstore production trusted root embedded in the installed `sigstore` package."""
-    resource = resources.files("sigstore").joinpath(*_SIGSTORE_PRODUCTION_ROOT)
-    return keyring_from_trusted_root(
-        resource.read_bytes(), source="sigstore production trusted root (embedded)"
-    )
+    return sigstore_keyring("production")
+
+
+def keyring_from_sigstore(root: TrustedRoot, *, source: str) -> LogKeyring:
+    """The log keys of a `sigstore.models.TrustedRoot`, each inside its validity window."""
+    return _keyring(_protobuf_json(root), source)
+
+
+def _protobuf_json(value: TrustedRoot | SigningConfig) -> Any:
+    """The protobuf-specs JSON of a sigstore TrustedRoot or SigningConfig.
+
+    sigstore 4.5 gives no public read access to a trusted root's transparency logs (TrustedRoot
+    offers keyrings selected by a `sigstore._internal` enum, without URLs or validity windows)
+    nor to a signing config's full Rekor list (SigningConfig.get_tlogs() returns only the
+    services valid now, as `_internal` clients), and neither class has a to_json(). Each wraps
+    its protobuf-specs message, a `sigstore_models` model whose to_json() is that package's
+    public API: we serialise that and parse it like any trusted_root.json, relying on nothing
+    else of sigstore's internals.
+    """
+    to_json = getattr(getattr(value, "_inner", None), "to_json", None)
+    if not callable(to_json):
+        raise InputError(f"this sigstore's {type(value).__name__} no longer wraps a "
+                         "protobuf-specs message; the auditor reads sigstore 4.x")
+    return json.loads(to_json())
+
+
+@dataclass(frozen=True)
+class RekorShard:
+    """A Rekor v2 shard (C2SP tlog-tiles): where to read it and the key that signs it."""
+
+    #: Base URL, without a trailing slash; the checkpoint and tiles are under `<url>/api/v2/`.
+    url: str
+    #: The checkpoint origin and signer name (host[:port] of the URL).
+    origin: str
+    #: Key, C2SP log id and the key's validity window; `valid_until` is set once the shard
+    #: is retired.
+    log_key: LogKey
+
+
+def rekor_v2_shards(signing_config: SigningConfig, trusted_root: TrustedRoot) -> list[RekorShard]:
+    """The Rekor v2 shards a signing config and trusted root name, oldest first.
+
+    The trusted root holds the key of every shard, retired ones with their end date, but no API
+    version; the signing config has versions but lists only the shards clients write to
+    (production's embedded one lists no v2 shard yet). So a trusted-root log is a v2 shard when
+    the signing config lists its URL with major API version 2, or, unlisted, when its key is
+    Ed25519: Rekor v2 signs C2SP notes with Ed25519, Rekor v1 with ECDSA (DOMAIN.md §4, §6).
+    A listed v2 shard without a key in the trusted root cannot be verified: it is left out, with
+    a warning.
+    """
+    versions = _rekor_versions(_protobuf_json(signing_config))
+    source = "trusted root"
+    shards = []
+    for index, tlog in enumerate(_tlogs(_protobuf_json(trusted_root), source)):
+        log_key = _tlog_key(tlog, index, source)
+        if log_key.name is None:
+            continue  # no base URL: nothing to read
+        url = str(tlog["baseUrl"]).rstrip("/")
+        version = versions.pop(url, None)
+        if version == 2 or (version is None and log_key.is_ed25519):
+            shards.append(RekorShard(url, log_key.name, log_key))
+    for url, version in versions.items():
+        if version == 2:
+            log.warning("signing config lists Rekor v2 shard %s, which has no key in the trusted "
+                        "root: left out", url)
+    return sorted(shards, key=lambda s: s.log_key.valid_from or datetime.min.replace(tzinfo=UTC))
+
+
+def _rekor_versions(signing_config: Any) -> dict[str, int]:
+    """Each Rekor URL of a signing config (protobuf-specs JSON) and its major API version."""
+    services = signing_config.get("rekorTlogUrls", []) if isinstance(signing_config, dict) else []
+    versions: dict[str, int] = {}
+    for index, service in enumerate(services if isinstance(services, list) else []):
+        url = service.get("url") if isinstance(service, dict) else None
+        version = service.get("majorApiVersion") if isinstance(service, dict) else None
+        if not isinstance(url, str) or not isinstance(version, int):
+            raise InputError(f"signing config: rekorTlogUrls[{index}] needs a url and a "
+                             "majorApiVersion")
+        versions[url.rstrip("/")] = version
+    return versions
 
 
 def load_keyring(rekor_keys: Iterable[Path], trusted_root: Path | None) -> LogKeyring:

@@ -1,19 +1,29 @@
-"""DSSE bundles: the artifact is the in-toto subject, the signature covers the envelope."""
+"""DSSE bundles: the artifact is the in-toto subject, the signature covers the envelope; the
+envelope is logged as a dsse entry or as a hashedrekord over its PAE."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from auditor.verify.entry import pae
+from auditor.source.bundle import parse_bundle
+from auditor.verify.body import pae
+from auditor.verify.bundle import verify_bundle
+from auditor.verify.entry import EndorsementMaterial, Verification
 from auditor.verify.keys import PublicKey
+from auditor.verify.trust import LogKeyring, keyring_from_trusted_root, production_keyring
 from testlog import ContentFaults, ManualClock, RekorApi, RekorLog
-from tests.bundles import b64, bundle, tlog_entry
+from tests.bundles import TiledLog, b64, bundle, hashedrekord_v002, tlog_entry
 from tests.cli_runner import RunAudit
+from tests.oakdata import DATA
 
 PAYLOAD_TYPE = "application/vnd.in-toto+json"
 
@@ -88,3 +98,114 @@ def test_dsse_envelope_swapped_for_another_payload_fails_the_body(audit: RunAudi
     code, result = outcomes(audit, str(bundle_path), "--rekor-key", str(log_key))
     assert code == 1
     assert result["body"] is False and result["body_signature"] is False
+
+
+# --- DSSE envelopes logged as a hashedrekord over their PAE (rekor-v2 spec §6.1.4) -----------
+
+# Real: production Rekor v1, signed by sigstore-go for Sigstore's conformance suite.
+HASHEDREKORD_DSSE = (DATA / "sigstore/conformance/dsse-with-hashedrekord-happy-path"
+                     / "bundle.sigstore.json")
+
+
+def checks(verification: Verification) -> dict[str, bool | None]:
+    return {c.name: c.ok for c in verification.checks}
+
+
+def verify_document(document: dict[str, Any], keyring: LogKeyring,
+                    **material: Any) -> Verification:
+    bundle = parse_bundle(document, source="bundle")
+    (verification,) = verify_bundle(bundle, keyring, EndorsementMaterial(**material))
+    return verification
+
+
+def _replace_payload(document: dict[str, Any]) -> None:
+    document["dsseEnvelope"]["payload"] = b64(b'{"_type": "https://in-toto.io/Statement/v1"}')
+
+
+def _replace_signature(document: dict[str, Any]) -> None:
+    envelope = document["dsseEnvelope"]
+    signed = pae(envelope["payloadType"], base64.b64decode(envelope["payload"]))
+    other = ec.generate_private_key(ec.SECP256R1()).sign(signed, ec.ECDSA(hashes.SHA256()))
+    envelope["signatures"][0]["sig"] = b64(other)
+
+
+def test_real_hashedrekord_over_dsse_bundle_verifies() -> None:
+    verification = verify_document(json.loads(HASHEDREKORD_DSSE.read_bytes()),
+                                   production_keyring())
+    result = checks(verification)
+    for name in ("log_id", "inclusion_proof", "checkpoint_signature", "checkpoint_matches_proof",
+                 "set", "body", "body_signature", "endorsement_signature"):
+        assert result[name] is True, (name, verification.check(name).detail)
+    assert verification.ok
+    assert "sha256 of the PAE of the bundle's envelope" in verification.check("body").detail
+
+
+@pytest.mark.parametrize(("change", "expected", "reason"), [
+    # Sigstore's conformance cases dsse-with-hashedrekord-mismatch-{envelope,sig}_fail.
+    (_replace_payload, {"body", "endorsement_signature"}, "not sha256 of the PAE"),
+    (_replace_signature, {"body", "endorsement_signature"}, "not among the envelope's"),
+], ids=["envelope", "signature"])
+def test_tampered_real_hashedrekord_over_dsse_bundle_fails_the_body(
+        change: Callable[[dict[str, Any]], None], expected: set[str], reason: str) -> None:
+    document = json.loads(HASHEDREKORD_DSSE.read_bytes())
+    change(document)
+    verification = verify_document(document, production_keyring())
+    assert {c.name for c in verification.failures} == expected
+    assert reason in verification.check("body").detail
+
+
+def rekor_v2_dsse_bundle(log: TiledLog, statement: bytes,
+                         signer: ec.EllipticCurvePrivateKey) -> dict[str, Any]:
+    """A Rekor v2 bundle of a DSSE envelope, logged as hashedrekord v0.0.2 over its PAE."""
+    signature = signer.sign(pae(PAYLOAD_TYPE, statement), ec.ECDSA(hashes.SHA256()))
+    digest = hashlib.sha256(pae(PAYLOAD_TYPE, statement)).digest()
+    log.add(b'{"filler": 1}')
+    index = log.add(hashedrekord_v002(digest, signature, signer.public_key()))
+    log.add(b'{"filler": 2}')
+    envelope = {"payload": b64(statement), "payloadType": PAYLOAD_TYPE,
+                "signatures": [{"sig": b64(signature), "keyid": ""}]}
+    return bundle("0.3", [log.tlog_entry(index, "hashedrekord")], "dsseEnvelope", envelope)
+
+
+def in_toto_statement(artifact: bytes) -> bytes:
+    return json.dumps({
+        "_type": "https://in-toto.io/Statement/v1",
+        "subject": [{"name": "bzImage",
+                     "digest": {"sha256": hashlib.sha256(artifact).hexdigest()}}],
+        "predicateType": "https://slsa.dev/provenance/v1", "predicate": {},
+    }).encode()
+
+
+def test_rekor_v2_hashedrekord_over_dsse_bundle_verifies() -> None:
+    log = TiledLog("log2099-1.rekor.example")
+    signer = ec.generate_private_key(ec.SECP256R1())
+    document = rekor_v2_dsse_bundle(log, in_toto_statement(b"kernel image"), signer)
+    keyring = keyring_from_trusted_root(
+        json.dumps(log.trusted_root("https://log2099-1.rekor.example")).encode(), source="root")
+    verification = verify_document(
+        document, keyring, artifact=b"kernel image",
+        endorser_keys=(PublicKey.from_crypto(signer.public_key()),))
+    result = checks(verification)
+    for name in ("log_id", "inclusion_proof", "checkpoint_signature", "checkpoint_matches_proof",
+                 "body", "body_signature", "endorser_key", "artifact_hash",
+                 "endorsement_signature"):
+        assert result[name] is True, (name, verification.check(name).detail)
+    assert result["set"] is None and verification.ok
+    assert verification.summary()["rekor_version"] == 2
+
+
+def test_rekor_v2_hashedrekord_over_another_envelope_fails_the_body() -> None:
+    """An envelope the same key signed, but not the one logged: only the body check can tell."""
+    log = TiledLog("log2099-1.rekor.example")
+    signer = ec.generate_private_key(ec.SECP256R1())
+    document = rekor_v2_dsse_bundle(log, in_toto_statement(b"kernel image"), signer)
+    other = in_toto_statement(b"another kernel")
+    document["dsseEnvelope"] = {
+        "payload": b64(other), "payloadType": PAYLOAD_TYPE,
+        "signatures": [{"sig": b64(signer.sign(pae(PAYLOAD_TYPE, other),
+                                               ec.ECDSA(hashes.SHA256())))}]}
+    keyring = keyring_from_trusted_root(
+        json.dumps(log.trusted_root("https://log2099-1.rekor.example")).encode(), source="root")
+    verification = verify_document(document, keyring, artifact=b"another kernel")
+    assert {c.name for c in verification.failures} == {"body"}
+    assert "not sha256 of the PAE" in verification.check("body").detail
