@@ -13,7 +13,13 @@ import pytest
 from auditor.notify.email import EmailChannel, SmtpAccount, one_line
 from auditor.notify.interface import Alert, DeliveryStatus
 from tests.notify.findings import REPORT, RUN_TIME, finding
-from tests.notify.servers import Certificates, SmtpServer, make_certificates, smtp_server, unused_port
+from tests.notify.servers import (
+    Certificates,
+    SmtpServer,
+    make_certificates,
+    smtp_server,
+    unused_port,
+)
 from tests.report.reports import ANSI, BIDI, HOSTILE
 
 INJECTION = "kernel\r\nBcc: victim@evil.example\r\nX-Injected: yes\n\nforged body"
