@@ -10,6 +10,11 @@ The file describes the last run, so every value is a gauge. Points in time are e
 timestamps, never as ages: the file is scraped for hours after it was written, and an age would
 freeze while a timestamp lets the alerting rule compute `time() - ...` at evaluation time
 (Prometheus "Writing exporters": "export the Unix timestamp ... not the time since").
+
+Label values (component and log names) may come from a log: the text format escapes only
+backslash, double quote and line feed, so a raw CR or other control character would reach every
+reader of the file (a universal-newline reader splits the line at a CR). They are made visible
+first, as in every other rendering (`auditor.report.text.visible`).
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from prometheus_client import CollectorRegistry, Gauge, generate_latest
 
 from auditor.errors import ConfigError
 from auditor.findings import RULES, Finding, Severity
+from auditor.report.text import visible
 
 
 @dataclass(frozen=True)
@@ -96,7 +102,8 @@ def metrics_registry(metrics: RunMetrics) -> CollectorRegistry:
                  "When the shard's head was last seen to grow (Unix time).",
                  ("log", "shard", "state"))
     for head in metrics.log_heads:
-        labels = (head.log, head.shard, "active" if head.active else "frozen")
+        labels = (visible(head.log, keep=""), visible(head.shard, keep=""),
+                  "active" if head.active else "frozen")
         size.labels(*labels).set(head.size)
         grew.labels(*labels).set(head.grew_at.timestamp())
     _per_label(gauge("auditor_last_run_http_requests", "HTTP requests the last run made per log.",
@@ -114,7 +121,7 @@ def metrics_registry(metrics: RunMetrics) -> CollectorRegistry:
 
 def _per_label(gauge: Gauge, values: Mapping[str, int]) -> None:
     for label, value in sorted(values.items()):
-        gauge.labels(label).set(value)
+        gauge.labels(visible(label, keep="")).set(value)
 
 
 def write_metrics_file(metrics: RunMetrics, path: Path) -> None:

@@ -37,7 +37,7 @@ def account(server: SmtpServer, certificates: Certificates, **changes: object) -
 
 def received(server: SmtpServer) -> list[EmailMessage]:
     return [email.message_from_bytes(e.original_content or b"", policy=email.policy.default)
-            for e in server.sink.envelopes]  # type: ignore[misc]
+            for e in server.sink.envelopes]
 
 
 def kernel_alert() -> Alert:

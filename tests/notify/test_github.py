@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-import cmarkgfm
+import cmarkgfm  # type: ignore[import-untyped]
 import pytest
-from cmarkgfm.cmark import Options
+from cmarkgfm.cmark import Options  # type: ignore[import-untyped]
 
 from auditor.notify.github import TITLE_CHARS, GitHubChannel, fingerprint_line, issue_body
 from auditor.notify.interface import Alert, DeliveryStatus
