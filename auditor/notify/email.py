@@ -19,12 +19,19 @@ from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
 
-from auditor.notify.interface import Alert, AlertKind, Channel, Delivery, DeliveryStatus
-from auditor.report.text import visible
+from auditor.notify.interface import (
+    Alert,
+    AlertKind,
+    Channel,
+    Delivery,
+    DeliveryStatus,
+    one_line,
+)
 
 #: RFC 5322 §2.1.1 recommends lines of at most 78 characters; the policy folds longer Subjects.
 SUBJECT_CHARS = 200
 _REASON_CHARS = 200
+_FIELD_CHARS = 1000
 
 
 @dataclass(frozen=True)
@@ -41,15 +48,9 @@ class SmtpAccount:
     timeout: float = 30.0
 
 
-def one_line(value: str | None, limit: int = SUBJECT_CHARS) -> str:
-    """Untrusted text fit for a header: no CR/LF or other control character, bounded."""
-    text = visible(value or "", keep="")
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def email_message(alert: Alert, account: SmtpAccount) -> EmailMessage:
     message = EmailMessage()
-    message["Subject"] = one_line(f"[auditor] {alert.headline}")
+    message["Subject"] = one_line(f"[auditor] {alert.headline}", SUBJECT_CHARS)
     message["From"] = account.sender
     message["To"] = ", ".join(account.recipients)
     message["Date"] = format_datetime(alert.run_time)
@@ -68,15 +69,16 @@ def email_body(alert: Alert) -> str:
         "",
         f"Rule:        {alert.rule} ({alert.title})",
         f"Severity:    {alert.severity.value}",
-        f"Component:   {one_line(alert.component, 1000) or '-'}",
-        f"Release:     {one_line(alert.release, 1000) or '-'}",
-        f"Detail:      {one_line(alert.detail, 4000)}",
-        f"Report:      {one_line(alert.report, 1000) or '-'}",
+        f"Component:   {one_line(alert.component, _FIELD_CHARS) or '-'}",
+        f"Release:     {one_line(alert.release, _FIELD_CHARS) or '-'}",
+        f"Detail:      {one_line(alert.detail, 4 * _FIELD_CHARS)}",
+        f"Report:      {one_line(alert.report, _FIELD_CHARS) or '-'}",
         f"Fingerprint: {one_line(alert.fingerprint)}",
     ]
     if alert.evidence:
         lines += ["", "Evidence:"]
-        lines += [f"  {one_line(key)}: {one_line(value, 1000)}" for key, value in alert.evidence]
+        lines += [f"  {one_line(key)}: {one_line(value, _FIELD_CHARS)}"
+                  for key, value in alert.evidence]
     if alert.explanation:
         lines += ["", alert.explanation]
     return "\n".join(lines) + "\n"

@@ -24,8 +24,14 @@ from typing import Any
 import requests
 
 from auditor.errors import InputError
-from auditor.notify.email import one_line
-from auditor.notify.interface import Alert, AlertKind, Channel, Delivery, DeliveryStatus
+from auditor.notify.interface import (
+    Alert,
+    AlertKind,
+    Channel,
+    Delivery,
+    DeliveryStatus,
+    one_line,
+)
 from auditor.notify.transport import (
     Answer,
     Timeouts,

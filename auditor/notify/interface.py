@@ -22,6 +22,7 @@ from enum import StrEnum
 from typing import Any, Self
 
 from auditor.findings import RULES, Finding, Severity
+from auditor.report.text import visible
 
 #: Bounds on the evidence summary: a message names the evidence, the report holds all of it.
 EVIDENCE_ITEMS = 8
@@ -114,6 +115,13 @@ class Alert:
             "report": self.report,
             "run_time": self.run_time.isoformat(),
         }
+
+
+def one_line(value: str | None, limit: int = 200) -> str:
+    """Untrusted text as one bounded line: CR, LF, ANSI and every other control or invisible
+    character shown as an escape (what e-mail headers, issue titles and reasons need)."""
+    text = visible(value or "", keep="")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def summarize_evidence(evidence: Mapping[str, Any],

@@ -28,6 +28,7 @@ import urllib3
 
 from auditor import __version__
 from auditor.errors import InputError
+from auditor.notify.interface import one_line
 
 MAX_ANSWER_BYTES = 1024 * 1024
 _CHUNK = 4096
@@ -106,6 +107,4 @@ def _read_bounded(response: requests.Response, deadline: float, where: str) -> b
 
 def answer_excerpt(answer: Answer, limit: int = 120) -> str:
     """A printable, one-line, bounded piece of an error answer for a failure reason."""
-    text = " ".join(answer.body.decode("utf-8", "replace").split())
-    text = "".join(c if c.isprintable() else "?" for c in text)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return one_line(" ".join(answer.body.decode("utf-8", "replace").split()), limit)

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from auditor.notify.email import EmailChannel, SmtpAccount, one_line
-from auditor.notify.interface import Alert, DeliveryStatus
+from auditor.notify.email import EmailChannel, SmtpAccount
+from auditor.notify.interface import Alert, DeliveryStatus, one_line
 from tests.notify.findings import REPORT, RUN_TIME, finding
 from tests.notify.servers import (
     Certificates,

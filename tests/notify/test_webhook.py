@@ -78,7 +78,7 @@ def test_an_error_answer_is_a_failed_delivery_with_status_and_an_excerpt(
         delivery = channel.send(kernel_alert())
     assert delivery.status is DeliveryStatus.FAILED
     assert delivery.reason is not None
-    assert delivery.reason.startswith(f"{receiver.url}: HTTP 500: upstream ?[31mexploded x")
+    assert delivery.reason.startswith(f"{receiver.url}: HTTP 500: upstream \\x1b[31mexploded x")
     assert len(delivery.reason) < 200 and "secret" not in delivery.reason
     assert delivery.reason.isprintable()
 
