@@ -1,0 +1,67 @@
+"""Sending a run's alerts and recording each outcome in the delivery ledger as it happens.
+
+The ledger (a database table the store owns) is behind a two-call protocol so that no alert is
+lost, none is recorded before it was sent, and two hosts sharing a database do not both send it:
+`claim` reserves (channel, fingerprint) before sending (one of two racing hosts wins the unique
+row); `record` stores the outcome right after, delivered or released for the next run's retry.
+
+A channel that keeps failing is not hammered for every remaining alert of the run (a dead SMTP
+server would cost one timeout per alert): after `GIVE_UP_AFTER` failures in a row the rest are
+recorded as failed without a try, and the next run retries them all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from auditor.notify.interface import Alert, Channel, Delivery
+
+GIVE_UP_AFTER = 3
+
+
+class DeliveryLedger(Protocol):
+    def claim(self, channel: str, alert: Alert) -> bool:
+        """Reserve this alert on this channel for this run; False when it is delivered or
+        another run holds it."""
+
+    def record(self, delivery: Delivery) -> None:
+        """Store the outcome: delivered, or failed (which releases the claim)."""
+
+
+@dataclass
+class DeliveryReport:
+    deliveries: list[Delivery] = field(default_factory=list)
+    #: Alerts another run had claimed or delivered, per channel.
+    skipped: dict[str, int] = field(default_factory=dict)
+
+    def delivered(self, channel: str) -> int:
+        return sum(1 for d in self.deliveries if d.channel == channel and d.delivered)
+
+    def failed(self, channel: str) -> int:
+        return sum(1 for d in self.deliveries if d.channel == channel and not d.delivered)
+
+    @property
+    def failures(self) -> list[Delivery]:
+        return [d for d in self.deliveries if not d.delivered]
+
+
+def deliver(plan: Mapping[str, Sequence[Alert]], channels: Sequence[Channel],
+            ledger: DeliveryLedger) -> DeliveryReport:
+    report = DeliveryReport()
+    for channel in channels:
+        failures_in_a_row = 0
+        for alert in plan.get(channel.name, ()):
+            if not ledger.claim(channel.name, alert):
+                report.skipped[channel.name] = report.skipped.get(channel.name, 0) + 1
+                continue
+            if failures_in_a_row >= GIVE_UP_AFTER:
+                delivery = Delivery.failed(channel.name, alert, f"not tried: {GIVE_UP_AFTER} "
+                                           "deliveries in a row failed on this channel")
+            else:
+                delivery = channel.send(alert)
+                failures_in_a_row = 0 if delivery.delivered else failures_in_a_row + 1
+            ledger.record(delivery)
+            report.deliveries.append(delivery)
+    return report

@@ -1,0 +1,209 @@
+"""GitHub channel: one issue per new finding, found again by its fingerprint.
+
+Before opening an issue the channel searches the repository's open issues for the finding's
+fingerprint (`GET /search/issues`), and reports an issue it finds as already present: a rerun
+after a lost ledger, or a second host, never opens a duplicate. A search hit counts only if its
+body really carries the fingerprint line (search matches loosely). A "resolved" alert comments
+on that issue and closes it.
+
+The issue body is GitHub Markdown built with the report's escaping (`auditor.report.markdown`):
+a value from a log stays text, never a link, mention, image or HTML. The title goes through the
+same one-line treatment as an e-mail Subject.
+
+REST API version 2022-11-28; the token (a fine-grained token with Issues read/write on the one
+repository is enough) comes from the environment.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import requests
+
+from auditor.errors import InputError
+from auditor.notify.interface import (
+    Alert,
+    AlertKind,
+    Channel,
+    Delivery,
+    DeliveryStatus,
+    one_line,
+)
+from auditor.notify.transport import (
+    Answer,
+    Timeouts,
+    TransportError,
+    answer_excerpt,
+    exchange,
+    host_of,
+)
+from auditor.report.markdown import code, text
+
+DEFAULT_API_URL = "https://api.github.com"
+#: GitHub refuses longer issue titles (422).
+TITLE_CHARS = 256
+_FINGERPRINT = re.compile(r"[0-9a-f]{8,64}")
+
+
+@dataclass(frozen=True)
+class Issue:
+    number: int
+    html_url: str
+
+
+class GitHubError(Exception):
+    """A call that did not do what it should; the message is one safe line."""
+
+
+def fingerprint_line(fingerprint: str) -> str:
+    """The body line that identifies the finding; searched for, then checked exactly."""
+    return f"auditor-fingerprint: `{fingerprint}`"
+
+
+def issue_title(alert: Alert) -> str:
+    return one_line(f"[auditor] {alert.headline}", TITLE_CHARS)
+
+
+def issue_body(alert: Alert) -> str:
+    lines = [
+        f"**{alert.severity.value.upper()}** {code(alert.rule, in_table=False)}: "
+        f"{text(alert.title)}",
+        "",
+        f"- Component: {code(alert.component, in_table=False)}",
+        f"- Release: {code(alert.release, in_table=False)}",
+        f"- Found by the run at {text(alert.run_time.isoformat())}",
+        f"- Report: {code(alert.report, in_table=False)}",
+        "",
+        text(alert.detail),
+    ]
+    if alert.evidence:
+        lines += ["", "| Evidence | Value |", "|---|---|"]
+        lines += [f"| {code(key)} | {code(value)} |" for key, value in alert.evidence]
+    if alert.explanation:
+        lines += ["", text(alert.explanation)]
+    lines += ["", fingerprint_line(alert.fingerprint), ""]
+    return "\n".join(lines)
+
+
+def resolved_comment(alert: Alert) -> str:
+    return (f"Resolved: this finding no longer appears in the run at "
+            f"{text(alert.run_time.isoformat())}. Report: {code(alert.report, in_table=False)}\n")
+
+
+class GitHubChannel(Channel):
+    name = "github"
+
+    def __init__(self, repository: str, token: str, *, api_url: str = DEFAULT_API_URL,
+                 labels: tuple[str, ...] = (), timeouts: Timeouts | None = None,
+                 session: requests.Session | None = None) -> None:
+        self.repository = repository
+        self.api_url = api_url.rstrip("/")
+        self.labels = labels
+        self.timeouts = timeouts or Timeouts()
+        self._token = token
+        self._session = session or requests.Session()
+
+    def close(self) -> None:
+        self._session.close()
+
+    def send(self, alert: Alert) -> Delivery:
+        try:
+            existing = self.find_open_issue(alert.fingerprint)
+            if alert.kind is AlertKind.RESOLVED:
+                return self._resolve(alert, existing)
+            if existing is not None:
+                return Delivery(self.name, alert.fingerprint, alert.kind,
+                                DeliveryStatus.ALREADY_PRESENT, reference=existing.html_url)
+            created = _issue(self._call("POST", f"/repos/{self.repository}/issues", 201, {
+                "title": issue_title(alert), "body": issue_body(alert),
+                "labels": list(self.labels)}), "the created issue")
+            return Delivery.sent(self.name, alert, reference=created.html_url)
+        except (GitHubError, InputError) as error:
+            return Delivery.failed(self.name, alert, str(error))
+
+    def send_test(self, run_time: datetime) -> Delivery:
+        """Opens nothing: proves the token reaches the repository and its issues are on."""
+        alert = Alert.test(run_time)
+        try:
+            repo = self._call("GET", f"/repos/{self.repository}", 200)
+        except (GitHubError, InputError) as error:
+            return Delivery.failed(self.name, alert, str(error))
+        if not isinstance(repo, dict) or repo.get("has_issues") is not True:
+            return Delivery.failed(self.name, alert, f"{self.repository}: issues are disabled")
+        url = repo.get("html_url")
+        return Delivery(self.name, alert.fingerprint, alert.kind, DeliveryStatus.SENT,
+                        reason="repository reachable, issues enabled; no issue opened",
+                        reference=url if isinstance(url, str) else None)
+
+    def find_open_issue(self, fingerprint: str) -> Issue | None:
+        """The open issue whose body carries `fingerprint`, if the search finds one."""
+        if not _FINGERPRINT.fullmatch(fingerprint):
+            raise GitHubError(f"not a fingerprint: {one_line(fingerprint, 80)!r}")
+        query = f'repo:{self.repository} is:issue is:open in:body "{fingerprint}"'
+        # advanced_search: the syntax GitHub moved the issue search to (changelog 2025-03-06).
+        found = self._call("GET", "/search/issues", 200, params={
+            "q": query, "advanced_search": "true", "per_page": "100"})
+        items = found.get("items") if isinstance(found, dict) else None
+        if not isinstance(items, list):
+            raise InputError("GitHub search answer: no items list")
+        line = fingerprint_line(fingerprint)
+        for item in items:
+            issue = _issue(item, "GitHub search answer item")
+            body = item.get("body")
+            if (item.get("state") == "open" and "pull_request" not in item
+                    and isinstance(body, str) and line in body):
+                return issue
+        return None
+
+    def _resolve(self, alert: Alert, existing: Issue | None) -> Delivery:
+        if existing is None:
+            return Delivery(self.name, alert.fingerprint, alert.kind,
+                            DeliveryStatus.ALREADY_PRESENT,
+                            reason="no open issue carries this fingerprint")
+        path = f"/repos/{self.repository}/issues/{existing.number}"
+        self._call("POST", f"{path}/comments", 201, {"body": resolved_comment(alert)})
+        self._call("PATCH", path, 200, {"state": "closed", "state_reason": "completed"})
+        return Delivery.sent(self.name, alert, reference=existing.html_url)
+
+    def _call(self, method: str, path: str, expected: int, body: object = None,
+              params: dict[str, str] | None = None) -> Any:
+        url = self.api_url + path
+        try:
+            answer = self._request(method, url, body, params)
+        except TransportError as error:
+            raise GitHubError(str(error)) from None
+        if answer.status != expected:
+            raise GitHubError(f"{method} {host_of(url)}{path}: {_refusal(answer)}")
+        return answer.json() if answer.body else None
+
+    def _request(self, method: str, url: str, body: object,
+                 params: dict[str, str] | None) -> Answer:
+        return exchange(self._session, method, url, timeouts=self.timeouts, json_body=body,
+                        params=params, headers={
+                            "Accept": "application/vnd.github+json",
+                            "Authorization": f"Bearer {self._token}",
+                            "X-GitHub-Api-Version": "2022-11-28"})
+
+
+def _issue(item: Any, where: str) -> Issue:
+    if not isinstance(item, dict):
+        raise InputError(f"{where}: not an object")
+    number, url = item.get("number"), item.get("html_url")
+    if isinstance(number, bool) or not isinstance(number, int) or number < 1:
+        raise InputError(f"{where}: no issue number")
+    if not isinstance(url, str) or not url.startswith(("https://", "http://")):
+        raise InputError(f"{where}: no html_url")
+    return Issue(number, one_line(url, 300))
+
+
+def _refusal(answer: Answer) -> str:
+    """Why GitHub said no: its rate-limit headers say more than the status alone."""
+    headers = {k.lower(): v for k, v in answer.headers.items()}
+    if answer.status in (403, 429) and (headers.get("x-ratelimit-remaining") == "0"
+                                        or "retry-after" in headers):
+        wait = headers.get("retry-after") or f"reset at {headers.get('x-ratelimit-reset', '?')}"
+        return f"HTTP {answer.status}: rate limited ({one_line(wait, 40)})"
+    return f"HTTP {answer.status}: {answer_excerpt(answer)}"

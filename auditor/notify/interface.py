@@ -1,0 +1,203 @@
+"""The seam every alert channel plugs into, and the values that cross it.
+
+An `Alert` carries everything a message needs (rule, component, release, severity, the detail,
+an evidence summary, where the full report is), built once from a `Finding` so every channel
+says the same thing. Its strings are the finding's own, unescaped: they may come from a log,
+and each channel escapes them for its medium (Slack mrkdwn, GitHub Markdown, e-mail headers).
+
+Sending is an expected outcome, never an exception: `Channel.send` returns a `Delivery` that is
+sent, failed (with the reason), or already present (GitHub found the issue a previous run
+opened), so one channel being down never stops another and nothing is recorded as sent before
+it was.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Self
+
+from auditor.findings import RULES, Finding, Severity
+from auditor.report.text import visible
+
+#: Bounds on the evidence summary: a message names the evidence, the report holds all of it.
+EVIDENCE_ITEMS = 8
+EVIDENCE_VALUE_CHARS = 160
+
+
+class AlertKind(StrEnum):
+    NEW = "new"
+    RESOLVED = "resolved"
+    #: `audit notify test`: proves the channel works, says so, needs no action.
+    TEST = "test"
+
+
+@dataclass(frozen=True)
+class Alert:
+    kind: AlertKind
+    fingerprint: str
+    rule: str
+    title: str
+    severity: Severity
+    component: str | None
+    release: str | None
+    detail: str
+    #: (key, value) pairs: the finding's identifying evidence first, bounded in count and length.
+    evidence: tuple[tuple[str, str], ...]
+    #: Where the full report is: a path or URL the operator configured, or None.
+    report: str | None
+    run_time: datetime
+    explanation: str = ""
+
+    @classmethod
+    def from_finding(cls, finding: Finding, *, report: str | None, run_time: datetime) -> Alert:
+        rule = RULES[finding.rule]
+        return cls(
+            kind=AlertKind.NEW,
+            fingerprint=finding.fingerprint,
+            rule=finding.rule,
+            title=rule.title,
+            severity=finding.severity,
+            component=finding.component,
+            release=finding.release,
+            detail=finding.detail,
+            evidence=summarize_evidence(finding.evidence, finding.identity),
+            report=report,
+            run_time=run_time,
+            explanation=rule.explanation,
+        )
+
+    @classmethod
+    def test(cls, run_time: datetime) -> Alert:
+        return cls(
+            kind=AlertKind.TEST,
+            fingerprint="test",
+            rule="TEST",
+            title="Test message from audit notify test",
+            severity=Severity.INFO,
+            component=None,
+            release=None,
+            detail="This channel is configured correctly. No action is needed.",
+            evidence=(),
+            report=None,
+            run_time=run_time,
+        )
+
+    def resolved(self, *, report: str | None, run_time: datetime) -> Alert:
+        """The "resolved" variant: this finding no longer appears in the run at `run_time`."""
+        return replace(self, kind=AlertKind.RESOLVED, report=report, run_time=run_time)
+
+    @property
+    def headline(self) -> str:
+        """One line naming what happened; raw text, each channel escapes it."""
+        prefix = {AlertKind.NEW: f"[{self.severity.value.upper()}]",
+                  AlertKind.RESOLVED: f"[RESOLVED {self.severity.value.upper()}]",
+                  AlertKind.TEST: "[TEST]"}[self.kind]
+        where = ", ".join(f"{name} {value}" for name, value in
+                          (("component", self.component), ("release", self.release)) if value)
+        return f"{prefix} {self.rule}: {self.title}" + (f" ({where})" if where else "")
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind.value,
+            "fingerprint": self.fingerprint,
+            "rule": self.rule,
+            "title": self.title,
+            "severity": self.severity.value,
+            "component": self.component,
+            "release": self.release,
+            "detail": self.detail,
+            "evidence": dict(self.evidence),
+            "report": self.report,
+            "run_time": self.run_time.isoformat(),
+        }
+
+
+def one_line(value: str | None, limit: int = 200) -> str:
+    """Untrusted text as one bounded line: CR, LF, ANSI and every other control or invisible
+    character shown as an escape (what e-mail headers, issue titles and reasons need)."""
+    text = visible(value or "", keep="")
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def summarize_evidence(evidence: Mapping[str, Any],
+                       identity: tuple[str, ...] = ()) -> tuple[tuple[str, str], ...]:
+    """The evidence a message shows: identifying keys first, scalars as text, the rest as
+    compact JSON, each value cut to `EVIDENCE_VALUE_CHARS` and at most `EVIDENCE_ITEMS`."""
+    keys = [k for k in identity if k in evidence]
+    keys += sorted(k for k in evidence if k not in keys)
+    items = [(str(key), _shorten(_as_text(evidence[key]))) for key in keys[:EVIDENCE_ITEMS]]
+    if len(keys) > EVIDENCE_ITEMS:
+        items.append(("…", f"{len(keys) - EVIDENCE_ITEMS} more in the report"))
+    return tuple(items)
+
+
+def _as_text(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def _shorten(text: str) -> str:
+    return text if len(text) <= EVIDENCE_VALUE_CHARS else text[: EVIDENCE_VALUE_CHARS - 1] + "…"
+
+
+class DeliveryStatus(StrEnum):
+    SENT = "sent"
+    FAILED = "failed"
+    #: The channel already holds this alert (GitHub: an open issue carries the fingerprint).
+    ALREADY_PRESENT = "already_present"
+
+
+@dataclass(frozen=True)
+class Delivery:
+    channel: str
+    fingerprint: str
+    kind: AlertKind
+    status: DeliveryStatus
+    #: Why it failed (one line, no secrets), or a note on an already-present alert.
+    reason: str | None = None
+    #: Where the alert now lives, when the channel says (a GitHub issue URL).
+    reference: str | None = None
+
+    @property
+    def delivered(self) -> bool:
+        """True when the ledger may record this alert as done on this channel."""
+        return self.status is not DeliveryStatus.FAILED
+
+    @classmethod
+    def sent(cls, channel: str, alert: Alert, reference: str | None = None) -> Delivery:
+        return cls(channel, alert.fingerprint, alert.kind, DeliveryStatus.SENT,
+                   reference=reference)
+
+    @classmethod
+    def failed(cls, channel: str, alert: Alert, reason: str) -> Delivery:
+        return cls(channel, alert.fingerprint, alert.kind, DeliveryStatus.FAILED, reason=reason)
+
+
+class Channel(ABC):
+    """Somewhere alerts go. `send` never raises for a channel that is down or refuses."""
+
+    #: The channel's name in the config, the delivery ledger and the metrics (`webhook`, ...).
+    name: str
+
+    @abstractmethod
+    def send(self, alert: Alert) -> Delivery:
+        """Deliver one alert; the outcome, never an exception, when the far end fails."""
+
+    def send_test(self, run_time: datetime) -> Delivery:
+        """`audit notify test`: prove the channel works end to end."""
+        return self.send(Alert.test(run_time))
+
+    def close(self) -> None:  # noqa: B027 (optional hook: most channels hold nothing)
+        """Release connections; a channel holds none between calls unless it says so."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

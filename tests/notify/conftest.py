@@ -1,0 +1,33 @@
+"""Servers on 127.0.0.1 that the channel tests talk to; each is stopped after its test."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.notify.servers import Certificates, FakeGitHub, LocalServer, Reply, make_certificates
+
+GITHUB_TOKEN = "ghp_test_token_never_printed"
+
+
+@pytest.fixture
+def receiver() -> Iterator[LocalServer]:
+    """A webhook receiver answering 200 "ok" unless a test changes its `route`."""
+    with LocalServer(lambda request: Reply()) as server:
+        yield server
+    assert not server.errors, server.errors[0]
+
+
+@pytest.fixture
+def github() -> Iterator[tuple[FakeGitHub, LocalServer]]:
+    fake = FakeGitHub(GITHUB_TOKEN)
+    with LocalServer(fake.route) as server:
+        yield fake, server
+    assert not server.errors, server.errors[0]
+
+
+@pytest.fixture(scope="session")
+def certificates(tmp_path_factory: pytest.TempPathFactory) -> Certificates:
+    return make_certificates(Path(tmp_path_factory.mktemp("tls")))

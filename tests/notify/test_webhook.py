@@ -1,0 +1,151 @@
+"""Webhook channel against a real HTTP receiver on 127.0.0.1."""
+
+from __future__ import annotations
+
+import html
+import re
+import time
+from dataclasses import replace
+
+import pytest
+
+from auditor.notify.interface import Alert, AlertKind, DeliveryStatus
+from auditor.notify.transport import MAX_ANSWER_BYTES, Timeouts
+from auditor.notify.webhook import WebhookChannel, slack_text
+from auditor.report.text import visible
+from tests.notify.findings import REPORT, RUN_TIME, finding
+from tests.notify.servers import LocalServer, Reply, unused_port
+from tests.report.reports import ANSI, BACKTICKS, BIDI, HOSTILE, MENTION, NEWLINES
+
+SLACK = ("<!channel> <@U024BE7LH> *bold* _it_ ~strike~ <https://evil.example|click> &amp; "
+         "> quote")
+SECRET_PATH = "/services/T0000/B0000/XXXXsecretXXXX"
+FAST = Timeouts(connect=2, read=1, total=2)
+
+
+def kernel_alert() -> Alert:
+    return Alert.from_finding(finding("kernel"), report=REPORT, run_time=RUN_TIME)
+
+
+def alert_saying(detail: str, subject: str, note: str, component: str, release: str) -> Alert:
+    alert = Alert.from_finding(finding("kernel", detail=detail, subject=subject, note=note),
+                               report=REPORT, run_time=RUN_TIME)
+    return replace(alert, component=component, release=release)
+
+
+def test_an_alert_is_one_json_post_with_slack_text_and_the_structured_alert(
+        receiver: LocalServer) -> None:
+    alert = kernel_alert()
+    with WebhookChannel(receiver.url + "/hook", timeouts=FAST) as channel:
+        delivery = channel.send(alert)
+    assert delivery.status is DeliveryStatus.SENT and delivery.delivered
+    assert (delivery.channel, delivery.fingerprint, delivery.kind) == (
+        "webhook", alert.fingerprint, AlertKind.NEW)
+    [request] = receiver.requests
+    assert (request.method, request.path) == ("POST", "/hook")
+    assert request.headers["content-type"] == "application/json"
+    assert request.headers["user-agent"].startswith("auditor/")
+    document = request.json()
+    assert document["alert"] == alert.to_json()
+    assert document["alert"]["evidence"]["uuid"] == dict(alert.evidence)["uuid"]
+    assert document["text"] == slack_text(alert)
+    assert "`UNEXPECTED_ENDORSEMENT`" in document["text"]
+    assert f"`{alert.fingerprint}`" in document["text"]
+
+
+def test_a_test_message_says_it_is_a_test(receiver: LocalServer) -> None:
+    with WebhookChannel(receiver.url, timeouts=FAST) as channel:
+        delivery = channel.send_test(RUN_TIME)
+    assert delivery.status is DeliveryStatus.SENT
+    document = receiver.requests[0].json()
+    assert document["alert"]["kind"] == "test"
+    assert document["text"].startswith("*Test: INFO")
+
+
+def test_a_receiver_that_is_down_is_a_failed_delivery_not_an_exception() -> None:
+    url = f"http://127.0.0.1:{unused_port()}{SECRET_PATH}"
+    with WebhookChannel(url, timeouts=FAST) as channel:
+        delivery = channel.send(kernel_alert())
+    assert delivery.status is DeliveryStatus.FAILED and not delivery.delivered
+    assert delivery.reason is not None and "cannot connect" in delivery.reason
+    assert "secret" not in delivery.reason  # the webhook URL's path is the credential
+
+
+def test_an_error_answer_is_a_failed_delivery_with_status_and_an_excerpt(
+        receiver: LocalServer) -> None:
+    receiver.route = lambda request: Reply(500, b"upstream \x1b[31mexploded\n" + b"x" * 500)
+    with WebhookChannel(receiver.url + SECRET_PATH, timeouts=FAST) as channel:
+        delivery = channel.send(kernel_alert())
+    assert delivery.status is DeliveryStatus.FAILED
+    assert delivery.reason is not None
+    assert delivery.reason.startswith(f"{receiver.url}: HTTP 500: upstream \\x1b[31mexploded x")
+    assert len(delivery.reason) < 200 and "secret" not in delivery.reason
+    assert delivery.reason.isprintable()
+
+
+def test_a_redirect_is_not_followed(receiver: LocalServer) -> None:
+    with LocalServer(lambda request: Reply()) as elsewhere:
+        receiver.route = lambda request: Reply(307, b"", {"Location": elsewhere.url})
+        with WebhookChannel(receiver.url, timeouts=FAST) as channel:
+            delivery = channel.send(kernel_alert())
+        assert elsewhere.requests == []
+    assert delivery.status is DeliveryStatus.FAILED
+    assert delivery.reason is not None and "HTTP 307" in delivery.reason
+
+
+def test_a_hung_receiver_fails_after_the_read_timeout(receiver: LocalServer) -> None:
+    receiver.route = lambda request: Reply(delay=3)
+    started = time.monotonic()
+    with WebhookChannel(receiver.url, timeouts=Timeouts(connect=1, read=0.5, total=5)) as channel:
+        delivery = channel.send(kernel_alert())
+    assert time.monotonic() - started < 2
+    assert delivery.reason is not None and delivery.reason.endswith("timed out")
+
+
+def test_a_trickling_receiver_fails_at_the_total_deadline(receiver: LocalServer) -> None:
+    # One byte every 0.1 s never trips the 1 s read timeout: only the deadline stops it.
+    receiver.route = lambda request: Reply(body=b"o" * 100, trickle=0.1)
+    started = time.monotonic()
+    with WebhookChannel(receiver.url, timeouts=Timeouts(connect=1, read=1, total=1)) as channel:
+        delivery = channel.send(kernel_alert())
+    elapsed = time.monotonic() - started
+    assert delivery.reason is not None and "deadline" in delivery.reason
+    assert 1 <= elapsed < 2.5
+
+
+def test_an_oversized_answer_is_refused(receiver: LocalServer) -> None:
+    receiver.route = lambda request: Reply(body=b"x" * (MAX_ANSWER_BYTES + 1))
+    with WebhookChannel(receiver.url, timeouts=FAST) as channel:
+        delivery = channel.send(kernel_alert())
+    assert delivery.reason is not None and "larger than" in delivery.reason
+
+
+# -- hostile text -------------------------------------------------------------------------------
+
+
+def code_spans(text: str) -> tuple[str, list[str]]:
+    """(the text with every code span replaced by `X`, the spans' contents)."""
+    parts = text.split("`")
+    assert len(parts) % 2 == 1, "an unbalanced backtick lets data out of its code span"
+    return "`X`".join(parts[0::2]), parts[1::2]
+
+
+def decoded(span: str) -> str:
+    """What Slack shows for a span's content; only its three entities may appear."""
+    assert not re.search(r"[<>\r\n\x00-\x1f\x7f]", span), span
+    assert not re.search(r"&(?!amp;|lt;|gt;)", span), span
+    return html.unescape(span).replace("ˋ", "`")
+
+
+@pytest.mark.parametrize("payload", HOSTILE)
+def test_hostile_text_stays_inside_inert_code_spans(payload: str) -> None:
+    alert = alert_saying(payload + " " + SLACK, payload + ANSI, BACKTICKS + NEWLINES,
+                         MENTION + BIDI, SLACK)
+    skeleton, spans = code_spans(slack_text(alert))
+    benign = alert_saying("a detail", "a subject", "a note", "kernel", "r1")
+    # Everything outside a code span is our own wording, whatever the data said.
+    assert skeleton == code_spans(slack_text(benign))[0]
+    values = [alert.rule, alert.component, alert.release, alert.detail,
+              *[part for pair in alert.evidence for part in pair], alert.report,
+              alert.fingerprint]
+    assert [decoded(span) for span in spans] == [visible(v or "", keep="") for v in values]
