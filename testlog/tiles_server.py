@@ -2,9 +2,9 @@
 
 Serves ``<url>/checkpoint``, ``<url>/tile/<L>/<N>[.p/<W>]`` and
 ``<url>/tile/entries/<N>[.p/<W>]`` (``url`` ends in ``/api/v2`` like a Rekor v2 shard). A
-partial tile is served when its width is the width at the served size (or, with
-``keep_partials``, any smaller one: the partials of earlier checkpoints); a full tile only once
-it is full. ``TileFaults`` switches misbehaviour on while the server runs:
+partial tile is served when its width is the width at the served size, or a smaller one (the
+partials of earlier checkpoints) unless the full tile exists and ``keep_partials`` is off; a
+full tile only once it is full. ``TileFaults`` switches misbehaviour on while the server runs:
 
     with serve_tiles(log) as server:
         server.faults.corrupt("tile/1/000")          # a wrong tile hash
@@ -69,7 +69,7 @@ class TileFaults:
 
     #: Serve this log instead (another history under the same key): a split view.
     fork: TiledLog | None = None
-    #: Serve the partial tiles of earlier sizes too (real logs MAY delete them).
+    #: Keep serving partial tiles once the full tile exists (real logs MAY delete them).
     keep_partials: bool = True
     _corrupt: set[str] = field(default_factory=set)
     _truncated: set[int] = field(default_factory=set)
@@ -250,7 +250,10 @@ class _Handler(BaseHTTPRequestHandler):
             index = int(match["index"].replace("x", "").replace("/", ""))
             width = TILE_WIDTH if match["width"] is None else int(match["width"])
             available = log.tile_width(max(level, 0), index, size)
-            if not (width == available or (faults.keep_partials and width < available)):
+            # tlog-tiles: partial tiles of earlier checkpoints are served until the full tile
+            # exists; then a log MAY delete them (keep_partials off).
+            earlier = width < available and (faults.keep_partials or available < TILE_WIDTH)
+            if not (width == available or earlier):
                 return 404, b"not found\n"
             if level < 0:
                 body = log.entry_bundle(index, width)

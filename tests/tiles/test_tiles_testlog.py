@@ -112,9 +112,10 @@ def test_the_server_answers_the_tlog_tiles_paths() -> None:
         assert _get(server, "tile/3/000.p/1").status_code == 404
         assert _get(server, "nothing").status_code == 404
         server.faults.keep_partials = False
-        assert _get(server, "tile/0/002.p/10").status_code == 404
+        assert _get(server, "tile/0/001.p/10").status_code == 404  # the full tile exists
+        assert _get(server, "tile/0/002.p/10").status_code == 200  # it does not
         assert server.requests[RequestKind.CHECKPOINT] == 1
-        assert server.requests[RequestKind.TILE] == 8
+        assert server.requests[RequestKind.TILE] == 9
         assert server.requests[RequestKind.BUNDLE] == 1
         assert server.requests[RequestKind.OTHER] == 1
         assert not server.errors

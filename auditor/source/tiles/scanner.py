@@ -12,7 +12,7 @@ resumes from any index. Memory is bounded by the prefetch window, not by the log
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterator
+from collections.abc import Generator
 from dataclasses import dataclass
 
 from auditor.source.entry import InclusionProof, LogEntry
@@ -85,11 +85,12 @@ class Scanner:
 
     def scan(
         self, checkpoint: Checkpoint, start: int = 0, end: int | None = None
-    ) -> Iterator[ScanBatch]:
+    ) -> Generator[ScanBatch, None, None]:
         """Batches covering entries `start … end-1` (default: to the checkpoint's size), in order.
 
         `checkpoint` must already be verified. Raises `TileMismatchError` or `TileFormatError`
-        naming the first bundle or tile that does not verify; the batches before it stand.
+        naming the first bundle or tile that does not verify; the batches before it stand. A
+        caller that stops early should `close()` the generator: that cancels the prefetches.
         """
         end = checkpoint.size if end is None else end
         if not 0 <= start <= end <= checkpoint.size:
