@@ -15,10 +15,11 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Protocol
 
 from auditor.source.tiles.cache import TileCache
-from auditor.source.tiles.codec import HASH_SIZE, bundle_prefix
+from auditor.source.tiles.codec import bundle_prefix
 from auditor.source.tiles.errors import TileFormatError, TileMissingError
 from auditor.source.tiles.layout import TILE_WIDTH, TileId
 from auditor.source.tiles.tree import TileData
+from auditor.verify.merkle import HASH_SIZE
 
 DEFAULT_PARALLELISM = 8
 

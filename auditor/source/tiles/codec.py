@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from auditor.source.tiles.errors import TileFormatError
 from auditor.source.tiles.layout import TileId
+from auditor.verify.merkle import HASH_SIZE
 
-HASH_SIZE = 32
 _LENGTH_PREFIX = 2
 
 

@@ -16,7 +16,6 @@ any earlier size, which is how consistency is checked without a proof endpoint.
 
 from __future__ import annotations
 
-import hashlib
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -31,7 +30,7 @@ from auditor.source.tiles.layout import (
     edge_tiles,
     tile_at,
 )
-from auditor.verify.merkle import EMPTY_ROOT, HASH_SIZE
+from auditor.verify.merkle import EMPTY_ROOT, HASH_SIZE, leaf_hash, node_hash
 
 #: Tile nodes: `nodes[r][k]` is the hash of the complete subtree over tile hashes
 #: `k·2^r … (k+1)·2^r - 1`; `nodes[0]` are the tile's hashes, `nodes[height][0]` a full tile's
@@ -62,24 +61,15 @@ class TileReader(Protocol):
 
 def leaf_hashes(entries: Sequence[bytes]) -> list[bytes]:
     """RFC 9162 §2.1.1 leaf hashes SHA-256(0x00 ‖ entry): a bundle's level-0 tile."""
-    sha256 = hashlib.sha256
-    return [sha256(b"\x00" + entry).digest() for entry in entries]
+    return [leaf_hash(entry) for entry in entries]
 
 
 def tile_nodes(hashes: list[bytes]) -> TileNodes:
     """Every complete subtree over a tile's hashes, bottom-up (RFC 9162 §2.1.1 node hashes)."""
-    sha256 = hashlib.sha256
     nodes = [hashes]
     while len(level := nodes[-1]) > 1:
-        nodes.append([
-            sha256(b"\x01" + level[i] + level[i + 1]).digest()
-            for i in range(0, len(level) - 1, 2)
-        ])
+        nodes.append([node_hash(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)])
     return nodes
-
-
-def _node(left: bytes, right: bytes) -> bytes:
-    return hashlib.sha256(b"\x01" + left + right).digest()
 
 
 def _fold_root(size: int, perfect: Callable[[int, int], bytes]) -> bytes:
@@ -98,7 +88,7 @@ def _fold_root(size: int, perfect: Callable[[int, int], bytes]) -> bytes:
             start += 1 << h
     root = parts[-1]
     for part in reversed(parts[:-1]):
-        root = _node(part, root)
+        root = node_hash(part, root)
     return root
 
 
@@ -199,7 +189,7 @@ class TiledTree:
         if n & (n - 1) == 0 and start % n == 0:
             return self._perfect(start, n.bit_length() - 1)
         k = 1 << ((n - 1).bit_length() - 1)
-        return _node(self.subtree_hash(start, start + k), self.subtree_hash(start + k, end))
+        return node_hash(self.subtree_hash(start, start + k), self.subtree_hash(start + k, end))
 
     def inclusion_proof(self, index: int) -> list[bytes]:
         """RFC 9162 §2.1.3.1 PATH(index, D[0:size]), leaf to root."""
