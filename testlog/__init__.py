@@ -16,6 +16,9 @@ counters. Pytest fixtures live in ``testlog.pytest_plugin``.
         server.faults.rollback(50)                     # an older, smaller head
         ...
         assert server.requests[Endpoint.LOG_INFO] == 1
+
+``TiledLog`` is a tiled log (C2SP tlog-tiles, like Rekor v2) and ``serve_tiles()`` its
+static read API, with ``TileFaults`` (see ``testlog.tiles_server``).
 """
 
 from testlog.api import MAX_SEARCH_QUERIES, ApiError, RekorApi
@@ -25,6 +28,8 @@ from testlog.merkle import MerkleTree, leaf_hash, node_hash
 from testlog.server import RequestCounter, RunningServer, serve
 from testlog.signing import LogSigner
 from testlog.synthetic import Endorser, add_endorsements
+from testlog.tiles import FulcioLikeIssuer, TiledLog, Witness, dsse_v002, hashedrekord_v002
+from testlog.tiles_server import RequestKind, RunningTileServer, TileFaults, serve_tiles
 
 __all__ = [
     "MAX_SEARCH_QUERIES",
@@ -33,6 +38,7 @@ __all__ = [
     "Endorser",
     "Endpoint",
     "Faults",
+    "FulcioLikeIssuer",
     "LogEntry",
     "LogSigner",
     "ManualClock",
@@ -40,10 +46,18 @@ __all__ = [
     "RekorApi",
     "RekorLog",
     "RequestCounter",
+    "RequestKind",
     "RunningServer",
+    "RunningTileServer",
     "Shard",
+    "TileFaults",
+    "TiledLog",
+    "Witness",
     "add_endorsements",
+    "dsse_v002",
+    "hashedrekord_v002",
     "leaf_hash",
     "node_hash",
     "serve",
+    "serve_tiles",
 ]

@@ -5,7 +5,9 @@ module in the root conftest's ``pytest_plugins``):
 
 - ``rekor_log``: an empty ``RekorLog`` on a ``ManualClock`` (``rekor_log.clock``);
 - ``rekor_server``: that log served on 127.0.0.1 (``.url``, ``.faults``, ``.requests``);
-- ``endorsers``: three component keys (``stage0``, ``kernel``, ``init_ram_fs``).
+- ``endorsers``: three component keys (``stage0``, ``kernel``, ``init_ram_fs``);
+- ``tiled_log``: an empty ``TiledLog`` (C2SP tlog-tiles, Ed25519 checkpoints);
+- ``tiled_server``: that log served on 127.0.0.1 (``.url``, ``.faults``, ``.requests``).
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ import pytest
 from testlog.log import ManualClock, RekorLog
 from testlog.server import RunningServer, serve
 from testlog.synthetic import Endorser
+from testlog.tiles import TiledLog
+from testlog.tiles_server import RunningTileServer, serve_tiles
 
-__all__ = ["endorsers", "rekor_log", "rekor_server"]
+__all__ = ["endorsers", "rekor_log", "rekor_server", "tiled_log", "tiled_server"]
 
 
 @pytest.fixture
@@ -37,3 +41,15 @@ def rekor_server(rekor_log: RekorLog) -> Iterator[RunningServer]:
 @pytest.fixture
 def endorsers() -> list[Endorser]:
     return [Endorser(name) for name in ("stage0", "kernel", "init_ram_fs")]
+
+
+@pytest.fixture
+def tiled_log() -> TiledLog:
+    return TiledLog("tiles.testlog.example/log", clock=lambda: 1_767_225_600)
+
+
+@pytest.fixture
+def tiled_server(tiled_log: TiledLog) -> Iterator[RunningTileServer]:
+    with serve_tiles(tiled_log) as server:
+        yield server
+    assert not server.errors, server.errors[0]

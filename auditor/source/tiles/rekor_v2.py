@@ -1,0 +1,205 @@
+"""Rekor v2 log entries, and which pinned key (if any) signed one, without parsing most of them.
+
+A Rekor v2 entry is the RFC 8785 canonical JSON of the protojson `Entry` the log built
+(sigstore/rekor-tiles `CreateEntry`): kind `hashedrekord` or `dsse`, apiVersion `0.0.2`, and a
+`verifier` per signature holding either `publicKey.rawBytes` (DER SubjectPublicKeyInfo) or
+`x509Certificate.rawBytes` (DER). An entry matches when a verifier's key, re-encoded as
+SPKI DER, has the SHA-256 of a pinned key (DOMAIN.md §2: keys compare as DER SPKI).
+
+Speed: loading a certificate costs ~40 µs, ten times the rest of an entry. Any encoding of a
+key contains the bytes that define it (an EC point's X coordinate, an RSA modulus, an EdDSA
+key), so a verifier whose DER holds none of the pinned keys' defining bytes cannot carry a
+pinned key, and is not loaded. The JSON and base64 are always parsed: an entry that does not
+parse is reported, never taken for a non-match.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    PublicFormat,
+    load_der_public_key,
+)
+
+from auditor.errors import InputError
+
+#: (kind, apiVersion) of the entries Rekor v2 logs, and the `spec` member holding each.
+ENTRY_KINDS = {("hashedrekord", "0.0.2"): "hashedRekordV002", ("dsse", "0.0.2"): "dsseV002"}
+PUBLIC_KEY = "publicKey"
+CERTIFICATE = "x509Certificate"
+
+
+class UnparsableEntryError(InputError):
+    """An entry that is not a Rekor v2 entry we can read; the message says why."""
+
+
+@dataclass(frozen=True)
+class EntryVerifier:
+    """One verifier of an entry: `form` is PUBLIC_KEY or CERTIFICATE, `der` its DER bytes."""
+
+    form: str
+    der: bytes
+
+
+@dataclass(frozen=True)
+class KeyMatch:
+    """An entry signed under pinned keys: its kind and the SHA-256 of each matching SPKI."""
+
+    kind: str
+    key_sha256: tuple[bytes, ...]
+
+
+def entry_verifiers(entry: bytes) -> tuple[str, list[EntryVerifier]]:
+    """The kind of a Rekor v2 entry and its verifiers, or `UnparsableEntryError`."""
+    try:
+        # Strict UTF-8: json.loads(bytes) would also guess UTF-16 and UTF-32.
+        document = json.loads(entry.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise UnparsableEntryError("not UTF-8 JSON") from None
+    if not isinstance(document, dict):
+        raise UnparsableEntryError("not a JSON object")
+    kind, version = document.get("kind"), document.get("apiVersion")
+    member = None
+    if isinstance(kind, str) and isinstance(version, str):
+        member = ENTRY_KINDS.get((kind, version))
+    if member is None or not isinstance(kind, str):
+        raise UnparsableEntryError(
+            f"kind {_excerpt(kind)} apiVersion {_excerpt(version)} is not a Rekor v2 entry "
+            "(hashedrekord or dsse 0.0.2)"
+        )
+    spec = _member(_member(document, "spec", "entry"), member, "spec")
+    if kind == "hashedrekord":
+        verifiers = [_member(_member(spec, "signature", member), "verifier", "signature")]
+    else:
+        signatures = spec.get("signatures")
+        if not isinstance(signatures, list) or not signatures:
+            raise UnparsableEntryError(f"{member}.signatures: missing, empty or not a list")
+        verifiers = [
+            _member(_object(s, f"signatures[{i}]"), "verifier", f"signatures[{i}]")
+            for i, s in enumerate(signatures)
+        ]
+    return kind, [_verifier(v, i) for i, v in enumerate(verifiers)]
+
+
+def verifier_spki(verifier: EntryVerifier) -> bytes:
+    """The verifier's public key as DER SPKI, re-encoded (`UnparsableEntryError` if none)."""
+    try:
+        key: PublicKeyTypes
+        if verifier.form == CERTIFICATE:
+            key = x509.load_der_x509_certificate(verifier.der).public_key()
+        else:
+            key = load_der_public_key(verifier.der)
+        return key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+    except (ValueError, UnsupportedAlgorithm) as error:
+        what = "X.509 certificate" if verifier.form == CERTIFICATE else "public key"
+        raise UnparsableEntryError(f"verifier {what} does not load ({error})") from None
+
+
+class KeyMatcher:
+    """Finds the entries whose verifiers carry one of the pinned keys (DER SPKI)."""
+
+    def __init__(self, pinned_spki: Iterable[bytes]) -> None:
+        self._pinned: set[bytes] = set()
+        needles: set[bytes] = set()
+        self._load_everything = False
+        for spki in pinned_spki:
+            key = load_der_public_key(spki)
+            canonical = key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+            self._pinned.add(hashlib.sha256(canonical).digest())
+            needle = _defining_bytes(key)
+            if needle is None:
+                self._load_everything = True
+            else:
+                needles.add(needle)
+        self._needles = tuple(needles)
+
+    def match(self, entry: bytes) -> KeyMatch | None:
+        """The pinned keys among the entry's verifiers, or None; `UnparsableEntryError`."""
+        kind, verifiers = entry_verifiers(entry)
+        candidates = [v for v in verifiers if self._may_hold_pinned_key(v.der)]
+        return self._match(kind, candidates)
+
+    def match_exhaustively(self, entry: bytes) -> KeyMatch | None:
+        """`match` loading every verifier's key: slow, the reference the fast path is held to."""
+        kind, verifiers = entry_verifiers(entry)
+        return self._match(kind, verifiers)
+
+    def _may_hold_pinned_key(self, der: bytes) -> bool:
+        return self._load_everything or any(needle in der for needle in self._needles)
+
+    def _match(self, kind: str, verifiers: list[EntryVerifier]) -> KeyMatch | None:
+        matched: list[bytes] = []
+        failure: UnparsableEntryError | None = None
+        for verifier in verifiers:
+            try:
+                digest = hashlib.sha256(verifier_spki(verifier)).digest()
+            except UnparsableEntryError as error:
+                failure = failure or error
+                continue
+            if digest in self._pinned and digest not in matched:
+                matched.append(digest)
+        if matched:
+            return KeyMatch(kind, tuple(matched))
+        if failure is not None:
+            raise failure
+        return None
+
+
+def _defining_bytes(key: PublicKeyTypes) -> bytes | None:
+    """Bytes every encoding of `key` contains (None: no such bytes known for this key type).
+
+    An EC point is encoded (SEC 1 §2.3.3) as 04‖X‖Y, 02/03‖X or 06/07‖X‖Y with X padded to the
+    field size; an RSA key's modulus is a DER INTEGER whose content is its big-endian bytes,
+    with a leading zero if the top bit is set; an EdDSA key is its raw bytes (RFC 8410).
+    """
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        return key.public_numbers().x.to_bytes((key.curve.key_size + 7) // 8, "big")
+    if isinstance(key, rsa.RSAPublicKey):
+        modulus = key.public_numbers().n
+        return modulus.to_bytes((modulus.bit_length() + 7) // 8, "big")
+    if isinstance(key, ed25519.Ed25519PublicKey | ed448.Ed448PublicKey):
+        return key.public_bytes(Encoding.Raw, PublicFormat.Raw)
+    return None
+
+
+def _verifier(verifier: dict[str, Any], number: int) -> EntryVerifier:
+    where = f"verifier {number}"
+    forms = [form for form in (PUBLIC_KEY, CERTIFICATE) if form in verifier]
+    if len(forms) != 1:
+        raise UnparsableEntryError(f"{where} must hold exactly one of {PUBLIC_KEY} and "
+                                   f"{CERTIFICATE}")
+    raw = _member(verifier, forms[0], where).get("rawBytes")
+    if not isinstance(raw, str):
+        raise UnparsableEntryError(f"{where}: {forms[0]}.rawBytes is missing or not a string")
+    try:
+        der = base64.b64decode(raw, validate=True)
+    except (binascii.Error, ValueError):
+        raise UnparsableEntryError(f"{where}: {forms[0]}.rawBytes is not valid base64") from None
+    return EntryVerifier(forms[0], der)
+
+
+def _member(obj: dict[str, Any], name: str, where: str) -> dict[str, Any]:
+    return _object(obj.get(name), f"{where}.{name}")
+
+
+def _object(value: Any, where: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise UnparsableEntryError(f"{where} is missing or not an object")
+    return value
+
+
+def _excerpt(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:40] + "..."
