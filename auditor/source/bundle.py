@@ -13,7 +13,7 @@ from typing import Any
 
 from auditor.errors import InputError
 from auditor.source.entry import InclusionProof, LogEntry
-from auditor.source.fields import b64_field
+from auditor.source.fields import INT64_MAX, TIME_MAX, b64_field, bounded
 
 REKOR_V2_KINDS = {("hashedrekord", "0.0.2"), ("dsse", "0.0.2")}
 MEDIA_TYPES = {
@@ -57,7 +57,8 @@ def is_bundle(document: Any) -> bool:
     )
 
 
-def _int(value: Any, where: str, *, default: int | None = None) -> int:
+def _int(value: Any, where: str, *, default: int | None = None,
+         maximum: int = INT64_MAX) -> int:
     # protobuf JSON writes int64 as a decimal string; accept numbers too.
     if value is None and default is not None:
         return default
@@ -67,9 +68,7 @@ def _int(value: Any, where: str, *, default: int | None = None) -> int:
         number = int(value)
     except ValueError:
         raise InputError(f"{where}: {value!r} is not an integer") from None
-    if number < 0:
-        raise InputError(f"{where}: negative")
-    return number
+    return bounded(number, where, maximum)
 
 
 def _obj(value: Any, where: str) -> dict[str, Any]:
@@ -108,7 +107,8 @@ def _entry(obj: Any, where: str) -> LogEntry:
     set_bytes = None
     if isinstance(promise, dict) and promise.get("signedEntryTimestamp"):
         set_bytes = b64_field(promise["signedEntryTimestamp"], f"{where}.inclusionPromise")
-    integrated = _int(entry.get("integratedTime"), f"{where}.integratedTime", default=0)
+    integrated = _int(entry.get("integratedTime"), f"{where}.integratedTime", default=0,
+                      maximum=TIME_MAX)
     # Rekor v2 accepts only hashedrekord and dsse v0.0.2 (and records no integration time or
     # promise); intoto v0.0.2 is a Rekor v1 kind.
     rekor_version = 2 if declared in REKOR_V2_KINDS else 1

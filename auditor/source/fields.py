@@ -26,3 +26,17 @@ def hex_field(text: str, where: str, length: int | None = None) -> bytes:
     if length is not None and len(value) != length:
         raise InputError(f"{where}: expected {length} bytes, got {len(value)}")
     return value
+
+
+#: The largest value of a signed 64-bit integer: log indexes and sizes are int64 in Rekor and
+#: in the database.
+INT64_MAX = 2**63 - 1
+#: 9999-12-31T23:59:59Z: the last second a timestamp can name (Python's datetime ends there).
+TIME_MAX = 253_402_300_799
+
+
+def bounded(value: int, where: str, maximum: int = INT64_MAX) -> int:
+    """`value` if 0 <= value <= maximum; a hostile number is an input error, not a crash."""
+    if not 0 <= value <= maximum:
+        raise InputError(f"{where}: {value} is out of range (0..{maximum})")
+    return value

@@ -13,7 +13,7 @@ from typing import Any
 
 from auditor.errors import InputError
 from auditor.source.entry import InclusionProof, LogEntry
-from auditor.source.fields import b64_field, hex_field
+from auditor.source.fields import TIME_MAX, b64_field, bounded, hex_field
 
 _UUID = re.compile(r"^(?:[0-9a-f]{16})?[0-9a-f]{64}$")
 
@@ -34,8 +34,8 @@ def _proof(obj: Any, where: str) -> InclusionProof:
     if checkpoint is not None and not isinstance(checkpoint, str):
         raise InputError(f"{where}: checkpoint is not a string")
     return InclusionProof(
-        log_index=_field(obj, "logIndex", int, where),
-        tree_size=_field(obj, "treeSize", int, where),
+        log_index=bounded(_field(obj, "logIndex", int, where), f"{where}.logIndex"),
+        tree_size=bounded(_field(obj, "treeSize", int, where), f"{where}.treeSize"),
         root_hash=hex_field(_field(obj, "rootHash", str, where), f"{where}.rootHash"),
         hashes=tuple(
             hex_field(h, f"{where}.hashes[{i}]") if isinstance(h, str) else _not_str(where, i)
@@ -76,9 +76,10 @@ def parse_entry(uuid: str, entry: Any, *, source: str) -> LogEntry:
         uuid=uuid,
         body=b64_field(body_text, f"{where}.body"),
         body_text=body_text,
-        integrated_time=_field(entry, "integratedTime", int, where),
+        integrated_time=bounded(_field(entry, "integratedTime", int, where),
+                                f"{where}.integratedTime", TIME_MAX),
         log_id=hex_field(_field(entry, "logID", str, where), f"{where}.logID", 32),
-        log_index=_field(entry, "logIndex", int, where),
+        log_index=bounded(_field(entry, "logIndex", int, where), f"{where}.logIndex"),
         proof=None if proof_obj is None else _proof(proof_obj, f"{where}.inclusionProof"),
         signed_entry_timestamp=None if not set_text else b64_field(set_text, f"{where}.SET"),
     )
