@@ -1,8 +1,8 @@
 """Rekor v1 API documents: `GET /api/v1/log/entries/{uuid}` responses.
 
 The response is `{uuid: {body, integratedTime, logID, logIndex, verification: {inclusionProof,
-signedEntryTimestamp}}}` (DOMAIN.md §4). Everything here is hostile input: each field is
-type-checked and a malformed document is an InputError naming the field.
+signedEntryTimestamp}}}` (sigstore/rekor `openapi.yaml`). Everything here is hostile input:
+each field is type-checked and a malformed document is an InputError naming the field.
 """
 
 from __future__ import annotations
