@@ -212,8 +212,10 @@ class Auditor:
         the whole store, record the run."""
         settings = self.settings
         if not settings.has_work():
-            raise ConfigError("nothing to audit: the configuration names no component key, "
-                              "release or import (see `audit run --help`)")
+            raise ConfigError("nothing to audit: the configuration names no release and no "
+                              "import" + (", and the run is offline" if settings.offline
+                                          else " and no component key") +
+                              " (see the README, Configuration)")
         releases = [load_manifest(r.manifest, r.name) for r in settings.releases]
         result = self._result("run", offline=settings.offline)
 
