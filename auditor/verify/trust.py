@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from auditor.errors import InputError
 from auditor.source.fields import b64_field
+from auditor.source.json_input import loads
 from auditor.verify.checkpoint import ed25519_key_id
 from auditor.verify.keys import PublicKey, load_public_key
 
@@ -172,11 +173,7 @@ def _log_name(base_url: str, where: str) -> str | None:
 
 def keyring_from_trusted_root(data: bytes, *, source: str) -> LogKeyring:
     """Parse a Sigstore `trusted_root.json` (media type ...trustedroot+json;version=0.1)."""
-    try:
-        document = json.loads(data)
-    except (ValueError, UnicodeDecodeError):
-        raise InputError(f"{source}: not valid JSON") from None
-    return _keyring(document, source)
+    return _keyring(loads(data, source), source)
 
 
 def _keyring(document: Any, source: str) -> LogKeyring:
