@@ -200,3 +200,60 @@ def at_or_above(findings: list[Finding], threshold: Severity) -> list[Finding]:
     """
     return [f for f in findings if f.suppressed_by is None and f.rule != "MATCH"
             and f.severity.rank >= threshold.rank]
+
+
+@dataclass
+class FindingTally:
+    """What a run's findings amount to, counted as they stream past (memory stays flat).
+
+    Each fingerprint counts once. `worst` keeps the `keep` most severe findings for a summary
+    on the terminal; the store keeps them all.
+    """
+
+    keep: int = 50
+    by_severity: dict[str, int] = field(default_factory=dict)
+    by_rule: dict[str, int] = field(default_factory=dict)
+    #: Unsuppressed problems (not MATCH) per severity: what decides a failing exit code.
+    problems: dict[str, int] = field(default_factory=dict)
+    suppressed: int = 0
+    matches: int = 0
+    total: int = 0
+    worst: list[Finding] = field(default_factory=list)
+    _seen: set[str] = field(default_factory=set, repr=False)
+
+    def add(self, finding: Finding) -> bool:
+        """Count `finding`; False when its fingerprint was counted already."""
+        if finding.fingerprint in self._seen:
+            return False
+        self._seen.add(finding.fingerprint)
+        self.total += 1
+        if finding.suppressed_by is not None:
+            self.suppressed += 1
+        else:
+            severity = finding.severity.value
+            self.by_severity[severity] = self.by_severity.get(severity, 0) + 1
+            self.by_rule[finding.rule] = self.by_rule.get(finding.rule, 0) + 1
+            if finding.rule is RuleId.MATCH:
+                self.matches += 1
+            else:
+                self.problems[severity] = self.problems.get(severity, 0) + 1
+        self._keep(finding)
+        return True
+
+    def _keep(self, finding: Finding) -> None:
+        self.worst.append(finding)
+        if len(self.worst) > 2 * self.keep:  # sort now and then, not per finding
+            self.worst = sorted(self.worst, key=display_order)[: self.keep]
+
+    def shown(self) -> list[Finding]:
+        return sorted(self.worst, key=display_order)[: self.keep]
+
+    def failing(self, threshold: Severity) -> bool:
+        """Whether an unsuppressed problem is at or above `threshold`."""
+        return any(Severity(s).rank >= threshold.rank for s, n in self.problems.items() if n)
+
+
+def display_order(finding: Finding) -> tuple[int, bool, str, str, str]:
+    """Most severe first, unsuppressed before suppressed, then component and rule."""
+    return (-finding.severity.rank, finding.suppressed_by is not None, finding.component or "",
+            finding.rule, finding.release or "")

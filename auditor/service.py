@@ -26,7 +26,7 @@ from auditor.crawl.interface import CrawlJob, CrawlRequest, LogSource, Progress
 from auditor.crawl.summary import CrawlSummary
 from auditor.errors import ConfigError, Interrupted
 from auditor.exit_codes import ExitCode
-from auditor.findings import Finding, RuleId, Severity, at_or_above, unique
+from auditor.findings import Finding, FindingTally, RuleId, Severity
 from auditor.http_client import Deadline
 from auditor.importer import ImportReport, import_paths, record_keys
 from auditor.reconcile.engine import ReleaseResult, reconcile_release, unaccounted
@@ -36,7 +36,7 @@ from auditor.source.interface import StatementSource
 from auditor.store import history as stored_history
 from auditor.store.database import engine_of, open_database
 from auditor.store.lock import RunLock
-from auditor.store.runs import record_run
+from auditor.store.runs import FindingRecord, record_run, run_findings
 from auditor.verify.trust import LogKeyring, load_keyring
 
 
@@ -46,14 +46,14 @@ def _quiet(_stage: str, _done: int, _total: int) -> None:
 
 @dataclass
 class AuditResult:
-    """One recorded run: what it found, and whether it could finish."""
+    """One recorded run: what it found (counted; the store holds every finding), and whether it
+    could finish."""
 
     kind: str
     started: datetime
     config: str | None = None
     offline: bool = True
     releases: list[ReleaseResult] = field(default_factory=list)
-    findings: list[Finding] = field(default_factory=list)
     crawl: CrawlSummary | None = None
     imported: ImportReport | None = None
     #: Trust decisions made by flags or the environment rather than the config file.
@@ -62,21 +62,14 @@ class AuditResult:
     interrupted: str | None = None
     run_id: int | None = None
     exit_code: int = ExitCode.CLEAN
+    tally: FindingTally = field(default_factory=FindingTally)
 
     @property
     def complete(self) -> bool:
         return self.interrupted is None and (self.crawl is None or self.crawl.complete)
 
-    def failing(self, threshold: Severity) -> list[Finding]:
-        return at_or_above(self.findings, threshold)
-
-    def by_severity(self) -> dict[str, int]:
-        """Unsuppressed findings per severity."""
-        counts: dict[str, int] = {}
-        for finding in self.findings:
-            if finding.suppressed_by is None:
-                counts[finding.severity.value] = counts.get(finding.severity.value, 0) + 1
-        return counts
+    def failing(self, threshold: Severity) -> bool:
+        return self.tally.failing(threshold)
 
     def summary(self) -> dict[str, Any]:
         """What the run row stores beside its findings: enough to rebuild the report."""
@@ -92,7 +85,9 @@ class AuditResult:
                           "components": [s.to_json() for s in r.statuses]}
                          for r in self.releases],
             "matched": {str(k): v for r in self.releases for k, v in r.matched.items()},
-            "by_severity": self.by_severity(),
+            "by_severity": self.tally.by_severity,
+            "suppressed": self.tally.suppressed,
+            "findings": self.tally.total,
         }
 
 
@@ -188,22 +183,26 @@ class Auditor:
             raise ConfigError("no component keys configured: give --key COMPONENT=PEM or "
                               "--config")
         result = self._result("crawl", offline=False)
+
+        def findings() -> Iterable[Finding]:
+            self._crawl_into(result, request)
+            return self._crawl_of(result).findings
+
         with self._lock():
             self._record_keys()
-            self._recorded(result, lambda: self._crawl_into(result, request),
-                           lambda: crawl_exit_code(self._crawl_of(result)))
+            self._recorded(result, findings, lambda: crawl_exit_code(self._crawl_of(result)))
         return result
 
     def reconcile(self, release: Release) -> AuditResult:
         """Reconcile one release with the stored endorsements; recorded as `reconcile`."""
         result = self._result("reconcile", offline=True)
 
-        def work() -> None:
+        def findings() -> Iterable[Finding]:
             with self.sessions() as session:
                 result.releases = [reconcile_release(session, release, self._covered())]
-            result.findings = self._suppressed(f for r in result.releases for f in r.findings)
+            return self._suppressed(f for r in result.releases for f in r.findings)
 
-        self._recorded(result, work, lambda: ExitCode.FINDINGS
+        self._recorded(result, findings, lambda: ExitCode.FINDINGS
                        if result.failing(Severity.LOW) else ExitCode.CLEAN)
         return result
 
@@ -219,7 +218,7 @@ class Auditor:
         releases = [load_manifest(r.manifest, r.name) for r in settings.releases]
         result = self._result("run", offline=settings.offline)
 
-        def work() -> None:
+        def findings() -> Iterable[Finding]:
             self._record_keys()
             if settings.imports:
                 result.imported = self.import_paths(settings.imports)
@@ -228,10 +227,11 @@ class Auditor:
             if not settings.offline:
                 self._crawl_into(result, CrawlRequest(tuple(settings.uuids),
                                                       tuple(settings.log_indexes)))
-            self._judge(result, releases)
+            # Judged while recorded: a read session streams what the write session stores.
+            return self._suppressed(self._judged(result, releases))
 
         with self._lock():
-            self._recorded(result, work, lambda: run_exit_code(result, settings.fail_on))
+            self._recorded(result, findings, lambda: run_exit_code(result, settings.fail_on))
         return result
 
     # -- steps ----------------------------------------------------------------------------------
@@ -240,23 +240,27 @@ class Auditor:
         return AuditResult(kind, self.clock(), config=self.settings.config_name, offline=offline,
                            overrides={k: v for k, v in self.settings.overrides.items() if v})
 
-    def _recorded(self, result: AuditResult, work: Callable[[], None],
+    def _recorded(self, result: AuditResult, work: Callable[[], Iterable[Finding]],
                   exit_code: Callable[[], int]) -> None:
-        """Do `work`, then record the run; an interrupted run is recorded as such."""
+        """Do the work (crawls and imports write as they go), then record the run with the
+        findings it yields, streamed into the store, and its exit code and summary. An
+        interrupted run is recorded as such, with what it found so far."""
+        def finish(tally: FindingTally) -> tuple[int, dict[str, Any], bool]:
+            result.tally = tally
+            result.exit_code = exit_code() if result.interrupted is None else result.exit_code
+            return result.exit_code, result.summary(), result.complete
+
         try:
-            work()
+            recorded = record_run(self.sessions, result.kind, result.started, work(), finish)
         except (Interrupted, KeyboardInterrupt) as stop:
             result.interrupted = stop.signal_name if isinstance(stop, Interrupted) else "SIGINT"
             result.exit_code = stop.exit_code if isinstance(stop, Interrupted) \
                 else ExitCode.INTERRUPTED
-            self._store(result)
+            so_far = list(self._suppressed(result.crawl.findings if result.crawl else []))
+            recorded = record_run(self.sessions, result.kind, result.started, so_far, finish)
+            result.run_id = recorded.run_id
             raise
-        result.exit_code = exit_code()
-        self._store(result)
-
-    def _store(self, result: AuditResult) -> None:
-        result.run_id = record_run(self.sessions, result.kind, result.started, result.summary(),
-                                   result.findings, result.complete, result.exit_code)
+        result.run_id = recorded.run_id
 
     def _record_keys(self) -> None:
         record_keys(self.sessions, self.settings.keyset)
@@ -275,32 +279,36 @@ class Auditor:
         finally:
             if summaries:
                 crawl = CrawlSummary.combine(summaries)
-                crawl.findings = self._suppressed(crawl.findings)
+                crawl.findings = list(self._suppressed(crawl.findings))
                 result.crawl = crawl
-                if result.kind == "crawl":
-                    result.findings = crawl.findings
 
     def _covered(self) -> list[str]:
         return list(self.settings.keyset.components)
 
-    def _judge(self, result: AuditResult, releases: list[Release]) -> None:
-        """Reconcile the releases and judge everything else the store holds."""
+    def _judged(self, result: AuditResult, releases: list[Release]) -> Iterator[Finding]:
+        """Reconcile the releases and judge everything else the store holds, streamed."""
         with self.sessions() as session:
             result.releases = [reconcile_release(session, r, self._covered()) for r in releases]
             accounted = set().union(*(r.accounted for r in result.releases))
-            found = [f for r in result.releases for f in r.findings]
-            found.extend(unaccounted(session, accounted, self.settings.keyset.pinned_key_ids(),
-                                     self.settings.expected_since))
-            found.extend(stored_history.fault_finding(row)
-                         for row in stored_history.faults(session))
+            for release in result.releases:
+                yield from release.findings
+            yield from unaccounted(session, accounted, self.settings.keyset.pinned_key_ids(),
+                                   self.settings.expected_since)
+            yield from (stored_history.fault_finding(row)
+                        for row in stored_history.faults(session))
         if result.crawl is not None:
-            found.extend(f for f in result.crawl.findings
-                         if f.rule is RuleId.SHARD_ROTATED)
-        result.findings = self._suppressed(found)
+            yield from (f for f in result.crawl.findings if f.rule is RuleId.SHARD_ROTATED)
 
-    def _suppressed(self, findings: Iterable[Finding]) -> list[Finding]:
+    def _suppressed(self, findings: Iterable[Finding]) -> Iterator[Finding]:
         today = self._today()
-        return [f.suppress(self.settings.suppressions, today) for f in unique(findings)]
+        for finding in findings:
+            yield finding.suppress(self.settings.suppressions, today)
+
+    def findings(self, result: AuditResult) -> Iterator[FindingRecord]:
+        """Every finding the recorded run reported, most severe first, from the store."""
+        assert result.run_id is not None
+        with self.sessions() as session:
+            yield from run_findings(session, result.run_id)
 
 
 def write_reports(sessions: sessionmaker[Session], result: AuditResult, directory: Path,
@@ -324,9 +332,3 @@ def write_reports(sessions: sessionmaker[Session], result: AuditResult, director
         write_report(path, render(document, fmt))
         written.append(path)
     return written
-
-
-def iter_findings(result: AuditResult) -> Iterator[Finding]:
-    """Most severe first, then component and rule: the order people read them in."""
-    yield from sorted(result.findings,
-                      key=lambda f: (-f.severity.rank, f.component or "", f.rule))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterable
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
@@ -66,6 +67,22 @@ def say(text: str) -> None:
 
 def print_json(document: Any) -> None:
     sys.stdout.write(json.dumps(document, indent=2, sort_keys=False) + "\n")
+
+
+def print_json_stream(head: dict[str, Any], key: str, items: Iterable[Any]) -> None:
+    """`head` with `key` added last as a list of `items`, written as they come (the same text
+    `print_json` writes for the whole document): a large store's findings never sit in memory.
+    """
+    out = sys.stdout
+    text = json.dumps(head, indent=2)
+    out.write(text[:-2] + ",\n" if head else "{\n")
+    out.write(f"  {json.dumps(key)}: [")
+    first = True
+    for item in items:
+        lines = json.dumps(item, indent=2).splitlines()
+        out.write(("\n" if first else ",\n") + "\n".join("    " + line for line in lines))
+        first = False
+    out.write("]\n}\n" if first else "\n  ]\n}\n")
 
 
 @app.callback()

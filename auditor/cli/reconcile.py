@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from auditor.cli.app import EXIT_CODES_HELP, ExitCode, app, print_json, say
+from auditor.cli.app import EXIT_CODES_HELP, ExitCode, app, print_json_stream, say
 from auditor.cli.options import (
     ConfigOption,
     DbOption,
@@ -25,9 +25,8 @@ from auditor.findings import Severity
 from auditor.report.kinds import OutputFormat
 
 if TYPE_CHECKING:
-    from auditor.findings import Finding
     from auditor.reconcile.manifest import Release
-    from auditor.service import AuditResult
+    from auditor.service import Auditor, AuditResult
 
 #: Findings listed one per line after a run; the rest are counted (the reports hold them all).
 SHOWN_FINDINGS = 50
@@ -54,22 +53,24 @@ def one_off_release(manifest: Path | None, flags: dict[str, Any],
     return release
 
 
-def print_findings(findings: list[Finding], limit: int | None = None) -> None:
-    order = sorted(findings, key=lambda f: (-f.severity.rank, f.component or "", f.rule))
-    for finding in order[:limit]:
+def print_findings(result: AuditResult) -> None:
+    """The most severe findings (not MATCH), one line each; the rest counted."""
+    tally = result.tally
+    shown = [f for f in tally.shown() if f.rule != "MATCH"]
+    for finding in shown:
         mark = " (suppressed)" if finding.suppressed_by else ""
         say(f"{finding.severity.value.upper():8} {finding.rule} {finding.component or '-'}"
             f"{' [' + finding.release + ']' if finding.release else ''}: "
             f"{finding.detail}{mark}")
-    if limit is not None and len(order) > limit:
-        say(f"… and {len(order) - limit} more finding(s): see the reports or `audit findings`")
+    rest = tally.total - tally.matches - len(shown)
+    if rest > 0:
+        say(f"… and {rest} more finding(s): see the reports or `audit findings`")
 
 
-def _contract(finding: Finding) -> dict[str, Any]:
-    document = finding.to_json()
-    return {"rule": document.pop("rule"), "component": document.pop("component"),
-            "severity": document.pop("severity"), "detail": document.pop("detail"),
-            "evidence": document.pop("evidence"), **document}
+def _contract(item: dict[str, Any]) -> dict[str, Any]:
+    return {"rule": item.pop("rule"), "component": item.pop("component"),
+            "severity": item.pop("severity"), "detail": item.pop("detail"),
+            "evidence": item.pop("evidence"), **item}
 
 
 @app.command("reconcile")
@@ -102,12 +103,14 @@ def reconcile_command(
     release = one_off_release(manifest, {"stage0": stage0, "kernel": kernel,
                                          "init_ram_fs": initrd, "kernel_cmd_line": cmdline,
                                          "system_image": system_image}, evidence)
+    from auditor.report.build import finding_item
+
     with Auditor(settings) as auditor:
         result = auditor.reconcile(release)
-    if json_output:
-        print_json({"findings": [_contract(f) for f in result.findings],
-                    "releases": result.summary()["releases"]})
-    print_findings(result.findings)
+        if json_output:
+            print_json_stream({"releases": result.summary()["releases"]}, "findings",
+                              (_contract(finding_item(f)) for f in auditor.findings(result)))
+    print_findings(result)
     raise typer.Exit(result.exit_code)
 
 
@@ -157,7 +160,9 @@ def run_command(
                                         settings.reports.formats_to_write())
             except AuditorError as error:
                 failure = error.diagnostics()
-    _print_run_summary(result, reports, json_output)
+        if json_output:
+            _print_run_json(auditor, result, reports)
+    _print_run_summary(result, reports)
     if failure is not None:
         # A report that could not be written never hides what the run found.
         say(f"error: {failure}")
@@ -165,27 +170,29 @@ def run_command(
     raise typer.Exit(result.exit_code)
 
 
-def _print_run_summary(result: AuditResult, reports: list[Path], json_output: bool) -> None:
+def _print_run_json(auditor: Auditor, result: AuditResult, reports: list[Path]) -> None:
+    from auditor.report.build import finding_item
+
+    tally = result.tally
+    print_json_stream({"exit_code": int(result.exit_code), "complete": result.complete,
+                       "findings_by_severity": tally.by_severity,
+                       "suppressed": tally.suppressed, "overrides": result.overrides,
+                       "crawl": result.crawl.to_json() if result.crawl else None,
+                       "releases": result.summary()["releases"],
+                       "reports": [str(p) for p in reports]},
+                      "findings", (finding_item(f) for f in auditor.findings(result)))
+
+
+def _print_run_summary(result: AuditResult, reports: list[Path]) -> None:
     from auditor.cli.crawl import summary_line
 
-    findings = result.findings
-    counts = result.by_severity()
-    if json_output:
-        print_json({"exit_code": int(result.exit_code), "complete": result.complete,
-                    "findings_by_severity": counts,
-                    "suppressed": sum(1 for f in findings if f.suppressed_by),
-                    "overrides": result.overrides,
-                    "crawl": result.crawl.to_json() if result.crawl else None,
-                    "releases": result.summary()["releases"],
-                    "reports": [str(p) for p in reports],
-                    "findings": [f.to_json() for f in findings]})
-    print_findings([f for f in findings if f.rule != "MATCH"], SHOWN_FINDINGS)
+    counts = result.tally.by_severity
+    print_findings(result)
     if result.crawl:
         say(summary_line(result.crawl))
     for name, origin in result.overrides.items():
         say(f"note: {name} set by {origin}, not by the config file")
-    matches = sum(1 for f in findings if f.rule == "MATCH")
     by_severity = ", ".join(f"{counts[s]} {s}" for s in reversed(SEVERITIES) if counts.get(s))
-    say(f"audit run: {len(result.releases)} release(s), {matches} MATCH"
+    say(f"audit run: {len(result.releases)} release(s), {result.tally.matches} MATCH"
         + (f", {by_severity}" if by_severity else "") + f"; exit {int(result.exit_code)}"
         + (f"; reports: {', '.join(str(p) for p in reports)}" if reports else ""))

@@ -4,16 +4,16 @@ finding a run reported (so reports stream them from the database)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import case, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from auditor import __version__
-from auditor.findings import Finding
+from auditor.findings import Finding, FindingTally, Severity
 from auditor.store import models
 from auditor.store.repository import get_or_create
 
@@ -22,39 +22,54 @@ _BATCH = 1000
 
 
 def record_run(sessions: sessionmaker[Session], kind: str, started: datetime,
-               summary: dict[str, Any], findings: Iterable[Finding], complete: bool,
-               exit_code: int) -> int:
-    """Store the run and upsert its findings by fingerprint (first and last seen)."""
+               findings: Iterable[Finding],
+               finish: Callable[[FindingTally], tuple[int, dict[str, Any], bool]]
+               ) -> RecordedRun:
+    """Store the run and its findings (streamed: each fingerprint upserted once, first and last
+    seen kept), then its exit code, summary and completeness, which `finish` derives once the
+    findings are all in."""
+    tally = FindingTally()
     with sessions.begin() as session:
-        run = models.Run(kind=kind, started_at=started, finished_at=datetime.now(UTC),
-                         complete=complete, exit_code=exit_code,
-                         summary=json.dumps(summary, default=str), tool_version=__version__)
+        run = models.Run(kind=kind, started_at=started, complete=False, summary="{}",
+                         tool_version=__version__)
         session.add(run)
         session.flush()
-        for count, finding in enumerate(findings, 1):
-            _upsert_finding(session, finding, run)
-            if count % _BATCH == 0:
+        run_id, run_started = run.id, run.started_at
+        for finding in findings:
+            if not tally.add(finding):
+                continue
+            _upsert_finding(session, finding, run_id, run_started)
+            if tally.total % _BATCH == 0:
                 session.flush()
                 session.expunge_all()  # keep memory flat on a large store
-                session.add(run)
-        return run.id
+        exit_code, summary, complete = finish(tally)
+        session.execute(update(models.Run).where(models.Run.id == run_id).values(
+            finished_at=datetime.now(UTC), exit_code=exit_code, complete=complete,
+            summary=json.dumps(summary, default=str)))
+    return RecordedRun(run_id, exit_code, tally)
 
 
-def _upsert_finding(session: Session, finding: Finding, run: models.Run) -> None:
+@dataclass(frozen=True)
+class RecordedRun:
+    run_id: int
+    exit_code: int
+    tally: FindingTally
+
+
+def _upsert_finding(session: Session, finding: Finding, run_id: int, started: datetime) -> None:
     evidence = json.dumps(finding.evidence, sort_keys=True, default=str)
     stored, created = get_or_create(
         session, models.StoredFinding, {"fingerprint": finding.fingerprint},
         rule=finding.rule, severity=finding.severity.value, component=finding.component,
         release=finding.release, detail=finding.detail, evidence=evidence,
-        first_seen=run.started_at, last_seen=run.started_at, first_run_pk=run.id,
-        last_run_pk=run.id)
+        first_seen=started, last_seen=started, first_run_pk=run_id, last_run_pk=run_id)
     if not created:
-        stored.last_seen = run.started_at
-        stored.last_run_pk = run.id
+        stored.last_seen = started
+        stored.last_run_pk = run_id
         stored.detail = finding.detail
         stored.evidence = evidence
     suppression = finding.suppressed_by
-    get_or_create(session, models.RunFinding, {"run_pk": run.id, "finding_pk": stored.id},
+    get_or_create(session, models.RunFinding, {"run_pk": run_id, "finding_pk": stored.id},
                   suppression=None if suppression is None else json.dumps(
                       {"reason": suppression.reason, "expires": suppression.expires.isoformat()}),
                   detail=finding.detail, evidence=evidence)
@@ -95,6 +110,11 @@ def latest_run(session: Session, kinds: tuple[str, ...] | None = ("run", "reconc
     return None if run is None else _view(run)
 
 
+def run_finding_count(session: Session, run_id: int) -> int:
+    return session.scalar(select(func.count()).select_from(models.RunFinding)
+                          .where(models.RunFinding.run_pk == run_id)) or 0
+
+
 def run_by_id(session: Session, run_id: int) -> RunView | None:
     run = session.get(models.Run, run_id)
     return None if run is None else _view(run)
@@ -116,12 +136,19 @@ class FindingRecord:
     last_seen: datetime
 
 
+_SEVERITY_RANK = case({s.value: s.rank for s in Severity},
+                      value=models.StoredFinding.severity, else_=-1)
+
+
 def run_findings(session: Session, run_id: int) -> Iterator[FindingRecord]:
-    """The findings run `run_id` reported, streamed in a stable order."""
+    """The findings run `run_id` reported, streamed in reading order: most severe first,
+    unsuppressed before suppressed, then rule, component, release and fingerprint."""
     query = (select(models.RunFinding, models.StoredFinding)
              .join(models.StoredFinding, models.StoredFinding.id == models.RunFinding.finding_pk)
              .where(models.RunFinding.run_pk == run_id)
-             .order_by(models.RunFinding.id)
+             .order_by(_SEVERITY_RANK.desc(), models.RunFinding.suppression.is_not(None),
+                       models.StoredFinding.rule, models.StoredFinding.component,
+                       models.StoredFinding.release, models.StoredFinding.fingerprint)
              .execution_options(yield_per=_BATCH))
     for row, finding in session.execute(query):
         yield FindingRecord(
