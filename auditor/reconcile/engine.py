@@ -83,41 +83,72 @@ def _invalid_rule(endorsed: EndorsementView) -> RuleId:
     return invalid_rule(endorsed.failed_checks, endorsed.logged)
 
 
-def reconcile_value(local: LocalValue, endorsed: list[EndorsementView], release: str,
+@dataclass
+class _Seen:
+    """What one pass over a component's endorsements (newest first) keeps: only what a finding
+    can name, so a component with a million endorsements costs no memory."""
+
+    considered: int = 0
+    valid_matches: list[tuple[EndorsementView, Comparison]] = field(default_factory=list)
+    invalid_match: tuple[EndorsementView, Comparison] | None = None
+    usable: int = 0
+    undecidable: int = 0
+    first_undecidable: tuple[EndorsementView, Comparison] | None = None
+    first_mismatch: tuple[EndorsementView, Comparison] | None = None
+
+    def add(self, endorsed: EndorsementView, comparison: Comparison) -> None:
+        self.considered += 1
+        pair = (endorsed, comparison)
+        if comparison.outcome is Outcome.MATCH:
+            if endorsed.valid:
+                self.valid_matches.append(pair)
+            elif self.invalid_match is None:
+                self.invalid_match = pair
+            return
+        if not endorsed.valid:
+            return
+        self.usable += 1
+        if comparison.outcome is Outcome.UNDECIDABLE:
+            self.undecidable += 1
+            self.first_undecidable = self.first_undecidable or pair
+        elif self.first_mismatch is None:
+            self.first_mismatch = pair
+
+
+def reconcile_value(local: LocalValue, endorsed: Iterable[EndorsementView], release: str,
                     result: ReleaseResult) -> Finding:
     """One local value against every endorsement of its component, newest first."""
-    compared: list[tuple[EndorsementView, Comparison]] = [(e, compare(local, e)) for e in endorsed]
-    matching = [(e, c) for e, c in compared if c.outcome is Outcome.MATCH]
-    valid = [(e, c) for e, c in matching if e.valid]
+    seen = _Seen()
+    for value in endorsed:
+        seen.add(value, compare(local, value))
     # Endorsements this release accounts for: the valid matches, or else the one reported
     # here. A matching but invalid endorsement beside a valid one stays unaccounted, so the
     # whole-store pass still reports it.
-    for e, _ in valid or matching[:1]:
+    chosen = seen.valid_matches or ([seen.invalid_match] if seen.invalid_match else [])
+    for e, _ in chosen:
         result.matched.setdefault(e.endorsement_id, []).append(f"{release}/{local.component}")
         result.accounted.add(e.endorsement_id)
-    if valid:
-        e, c = valid[0]
+    if seen.valid_matches:
+        e, c = seen.valid_matches[0]
         return _finding(RuleId.MATCH, local, release, c.detail, e, how=c.how)
-    if matching:
-        e, c = matching[0]
+    if seen.invalid_match:
+        e, c = seen.invalid_match
         rule = _invalid_rule(e)
         return _finding(rule, local, release, invalid_detail(rule, e, "this value"), e,
                         failed_checks=list(e.failed_checks))
-    usable = [(e, c) for e, c in compared if e.valid]
-    undecidable = [(e, c) for e, c in usable if c.outcome is Outcome.UNDECIDABLE]
-    if undecidable and len(undecidable) == len(usable):
-        e, c = undecidable[0]
+    if seen.first_undecidable and seen.undecidable == seen.usable:
+        e, c = seen.first_undecidable
         result.accounted.add(e.endorsement_id)
         return _finding(RuleId.UNDECIDABLE_DIGEST, local, release, c.detail, e)
-    if usable:
-        e, c = next((e, c) for e, c in usable if c.outcome is Outcome.MISMATCH)
+    if seen.first_mismatch:
+        e, c = seen.first_mismatch
         result.accounted.add(e.endorsement_id)
         rule = RuleId.CMDLINE_MISMATCH if local.kind is Kind.CMDLINE else RuleId.DIGEST_MISMATCH
-        return _finding(rule, local, release, f"{c.detail} (newest of {len(usable)} valid "
+        return _finding(rule, local, release, f"{c.detail} (newest of {seen.usable} valid "
                         "endorsement(s) shown)", e)
     return _finding(RuleId.NOT_ENDORSED, local, release,
                     f"no valid endorsement of {local.component} under its pinned key(s)",
-                    considered=len(endorsed))
+                    considered=seen.considered)
 
 
 def reconcile_release(session: Session, release: Release,
@@ -127,7 +158,7 @@ def reconcile_release(session: Session, release: Release,
     values, uncovered = local_values(release)
     known = set(covered) | views.endorsed_components(session)
     for local in values:
-        finding = reconcile_value(local, list(views.endorsement_views(session, local.component)),
+        finding = reconcile_value(local, views.endorsement_views(session, local.component),
                                   release.name, result)
         result.findings.append(finding)
         result.statuses.append(ComponentStatus(local.component, local.source,
