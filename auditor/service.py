@@ -315,20 +315,21 @@ def write_reports(sessions: sessionmaker[Session], result: AuditResult, director
                   formats: list[str]) -> list[Path]:
     """Render the recorded run in each format into `directory` (atomically, no symlinks)."""
     from auditor.report.build import build_report
-    from auditor.report.files import prepare_directory, write_report
-    from auditor.report.formats import OutputFormat, render
+    from auditor.report.files import prepare_directory, report_file
+    from auditor.report.formats import OutputFormat, write
     from auditor.store.runs import run_by_id
 
     assert result.run_id is not None
-    with sessions() as session:
+    prepare_directory(directory)
+    written = []
+    with sessions() as session:  # the report's rows stream from the store while written
         run = run_by_id(session, result.run_id)
         assert run is not None
         document = build_report(session, run, result.exit_code)
-    prepare_directory(directory)
-    written = []
-    for name in formats:
-        fmt = OutputFormat(name)
-        path = directory / f"audit-report.{fmt.value}"
-        write_report(path, render(document, fmt))
-        written.append(path)
+        for name in formats:
+            fmt = OutputFormat(name)
+            path = directory / f"audit-report.{fmt.value}"
+            with report_file(path) as out:
+                write(document, fmt, out)
+            written.append(path)
     return written

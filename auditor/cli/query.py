@@ -198,23 +198,26 @@ def report_command(
     db: DbOption = None,
 ) -> None:
     """Render the latest run as a report (JSON is the source of truth; the rest render it)."""
+    import sys
+
     from auditor.errors import ConfigError
     from auditor.report.build import build_report
-    from auditor.report.files import write_report
-    from auditor.report.formats import render
+    from auditor.report.files import report_file
+    from auditor.report.formats import write
     from auditor.store.runs import latest_run
 
     sessions = read_store(config_path, db)
-    with sessions() as session:
+    with sessions() as session:  # the report's rows stream from the store while written
         run = latest_run(session)
         if run is None:
             raise ConfigError("no run recorded yet: run `audit run` or `audit reconcile` first")
         document = build_report(session, run)
-    text = render(document, report_format)
-    if output is None:
-        typer.echo(text, nl=not text.endswith("\n"))
-    else:
-        write_report(output, text)
+        if output is None:
+            write(document, report_format, sys.stdout)
+        else:
+            with report_file(output) as out:
+                write(document, report_format, out)
+    if output is not None:
         say(f"wrote {output}")
     raise typer.Exit(ExitCode.CLEAN)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -67,10 +68,13 @@ def print_findings(result: AuditResult) -> None:
         say(f"… and {rest} more finding(s): see the reports or `audit findings`")
 
 
-def _contract(item: dict[str, Any]) -> dict[str, Any]:
-    return {"rule": item.pop("rule"), "component": item.pop("component"),
-            "severity": item.pop("severity"), "detail": item.pop("detail"),
-            "evidence": item.pop("evidence"), **item}
+_CONTRACT_FIRST = ("rule", "component", "severity", "detail", "evidence")
+
+
+def _contract(item: Mapping[str, Any]) -> dict[str, Any]:
+    """`audit reconcile --json`'s findings: the contract's keys first, then the rest."""
+    return {**{key: item[key] for key in _CONTRACT_FIRST},
+            **{key: value for key, value in item.items() if key not in _CONTRACT_FIRST}}
 
 
 @app.command("reconcile")

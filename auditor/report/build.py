@@ -6,16 +6,16 @@ the database, so `audit report` can render the latest run at any time, in any fo
 
 from __future__ import annotations
 
-from collections import Counter
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy.orm import Session
 
 from auditor import __version__
+from auditor.report.model import EndorsementItem, FindingItem, Report, Rows
 from auditor.store import reads
-from auditor.store.runs import FindingRecord, RunView, run_findings
-from auditor.store.views import EndorsementView, endorsement_views
+from auditor.store.runs import FindingRecord, RunView, run_finding_counts, run_findings
+from auditor.store.views import EndorsementView, endorsement_counts, endorsement_views
 from auditor.verify.entry import CHECK_NAMES
 
 SCHEMA_VERSION = 1
@@ -42,7 +42,7 @@ def _components(session: Session) -> list[dict[str, Any]]:
     return [{"name": name, "keys": keys} for name, keys in by_component.items()]
 
 
-def finding_item(record: FindingRecord) -> dict[str, Any]:
+def finding_item(record: FindingRecord) -> FindingItem:
     from auditor.findings import RULES
 
     rule = RULES[record.rule]
@@ -52,7 +52,7 @@ def finding_item(record: FindingRecord) -> dict[str, Any]:
             "fingerprint": record.fingerprint, "suppressed": record.suppressed}
 
 
-def endorsement_item(value: EndorsementView, matched: dict[str, list[str]]) -> dict[str, Any]:
+def endorsement_item(value: EndorsementView, matched: dict[str, list[str]]) -> EndorsementItem:
     return {
         "component": value.component,
         "key_sha256": value.signer_key_sha256,
@@ -74,12 +74,13 @@ def endorsement_item(value: EndorsementView, matched: dict[str, list[str]]) -> d
     }
 
 
-def build_report(session: Session, run: RunView, exit_code: int | None = None) -> dict[str, Any]:
+def build_report(session: Session, run: RunView, exit_code: int | None = None) -> Report:
+    """The report of `run`; its findings and endorsements are read from the store (through
+    `session`, which must stay open while the report is written) as they are rendered."""
     summary = run.summary
-    findings = [finding_item(f) for f in run_findings(session, run.id)]
     matched: dict[str, list[str]] = summary.get("matched", {})
-    endorsements = [endorsement_item(v, matched) for v in endorsement_views(session)]
-    open_findings = [f for f in findings if f["suppressed"] is None]
+    counts = run_finding_counts(session, run.id)
+    endorsements, failed = endorsement_counts(session)
     return {
         "schema_version": SCHEMA_VERSION,
         "generated_at": datetime.now(UTC).isoformat(),
@@ -95,14 +96,16 @@ def build_report(session: Session, run: RunView, exit_code: int | None = None) -
         },
         "logs": logs_section(session),
         "components": _components(session),
-        "endorsements": endorsements,
+        "endorsements": Rows(lambda: (endorsement_item(v, matched)
+                                      for v in endorsement_views(session)), endorsements),
         "releases": summary.get("releases", []),
-        "findings": findings,
+        "findings": Rows(lambda: (finding_item(f) for f in run_findings(session, run.id)),
+                         counts.total, ordered=True),
         "summary": {
-            "by_severity": dict(Counter(f["severity"] for f in open_findings)),
-            "suppressed": len(findings) - len(open_findings),
-            "endorsements": len(endorsements),
-            "failed_entries": sum(1 for e in endorsements if not e["ok"]),
+            "by_severity": counts.by_severity,
+            "suppressed": counts.suppressed,
+            "endorsements": endorsements,
+            "failed_entries": failed,
             "exit_code": run.exit_code if exit_code is None else exit_code,
         },
     }

@@ -14,11 +14,12 @@ quoted. Control and bidi characters are shown as escapes (see `auditor.report.te
 from __future__ import annotations
 
 import csv
-import io
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, TextIO
 
 from auditor.report.interface import ReportFormat
 from auditor.report.json_document import dump_json
+from auditor.report.model import Report
 from auditor.report.text import visible
 
 COLUMNS = ("rule", "severity", "title", "component", "release", "detail", "fingerprint",
@@ -35,7 +36,7 @@ def spreadsheet_cell(value: str | None) -> str:
     return "'" + text if text.startswith(FORMULA_TRIGGERS) else text
 
 
-def _row(finding: dict[str, Any]) -> list[str]:
+def _row(finding: Mapping[str, Any]) -> list[str]:
     suppressed = finding["suppressed"] or {}
     values: list[str | None] = [
         finding["rule"], finding["severity"], finding["title"], finding["component"],
@@ -46,9 +47,8 @@ def _row(finding: dict[str, Any]) -> list[str]:
 
 
 class CsvFormat(ReportFormat):
-    def render(self, report: dict[str, Any]) -> str:
-        out = io.StringIO()
+    def write(self, report: Report, out: TextIO) -> None:
         writer = csv.writer(out, quoting=csv.QUOTE_ALL, lineterminator="\r\n")  # RFC 4180
         writer.writerow(COLUMNS)
-        writer.writerows(_row(finding) for finding in report["findings"])
-        return out.getvalue()
+        for finding in report["findings"]:
+            writer.writerow(_row(finding))

@@ -11,7 +11,10 @@ from __future__ import annotations
 import os
 import stat
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import TextIO
 
 from auditor.errors import ConfigError
 
@@ -22,6 +25,15 @@ class ReportWriteError(ConfigError):
 
 def write_report(path: Path, text: str) -> None:
     """Write `text` to `path` atomically, refusing symlinks and non-files."""
+    with report_file(path) as out:
+        out.write(text)
+
+
+@contextmanager
+def report_file(path: Path) -> Iterator[TextIO]:
+    """A file to write the report into: a temporary file beside `path`, renamed over it when
+    the block ends without error (atomic on POSIX), removed otherwise. Symlinks, non-files,
+    missing or unwritable directories are refused with one line."""
     directory = path.parent if str(path.parent) else Path(".")
     try:
         info = path.lstat()
@@ -43,12 +55,15 @@ def write_report(path: Path, text: str) -> None:
         raise ReportWriteError(f"cannot write the report {path}: {error.strerror}") from None
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
+            yield out
         os.chmod(temporary, 0o644)
         os.replace(temporary, path)  # rename(2) replaces a symlink itself, never its target
     except OSError as error:
         Path(temporary).unlink(missing_ok=True)
         raise ReportWriteError(f"cannot write the report {path}: {error.strerror}") from None
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
 
 
 def prepare_directory(directory: Path) -> None:

@@ -6,7 +6,9 @@ renderer may rely on its shape; a document that does not follow it is an `InputE
 
 from __future__ import annotations
 
-from typing import Any
+import io
+from collections.abc import Callable
+from typing import Any, TextIO, cast
 
 from auditor.errors import InputError
 from auditor.report.csv_table import CsvFormat
@@ -16,17 +18,18 @@ from auditor.report.json_document import JsonFormat
 from auditor.report.jsonl import JsonLinesFormat
 from auditor.report.kinds import OutputFormat
 from auditor.report.markdown import MarkdownFormat
+from auditor.report.model import Report
 from auditor.report.sarif import SarifFormat
-from auditor.report.validate import validate_report
+from auditor.report.validate import checked, validate_report
 
-__all__ = ["OutputFormat", "ReportFormat", "render", "validate_report"]
+__all__ = ["OutputFormat", "ReportFormat", "render", "validate_report", "write"]
 
 
 def formatter(fmt: OutputFormat) -> ReportFormat:
     return _FORMATTERS[fmt]()
 
 
-_FORMATTERS: dict[OutputFormat, type[ReportFormat]] = {
+_FORMATTERS: dict[OutputFormat, Callable[[], ReportFormat]] = {
     OutputFormat.JSON: JsonFormat,
     OutputFormat.JSONL: JsonLinesFormat,
     OutputFormat.CSV: CsvFormat,
@@ -36,12 +39,23 @@ _FORMATTERS: dict[OutputFormat, type[ReportFormat]] = {
 }
 
 
-def render(report: dict[str, Any], fmt: OutputFormat | str) -> str:
-    """`report` rendered as `fmt`, after checking it against report-v1.schema.json."""
+def _format(fmt: OutputFormat | str) -> OutputFormat:
     try:
-        output = OutputFormat(fmt)
+        return OutputFormat(fmt)
     except ValueError:
         choices = ", ".join(member.value for member in OutputFormat)
         raise InputError(f"unknown report format {fmt!r}: choose one of {choices}") from None
-    validate_report(report)
-    return formatter(output).render(report)
+
+
+def write(report: Report | dict[str, Any], fmt: OutputFormat | str, out: TextIO) -> None:
+    """`report` written as `fmt` to `out`, checked against report-v1.schema.json as it goes
+    (a row that does not follow the schema stops the writing with an `InputError`)."""
+    output = _format(fmt)
+    formatter(output).write(checked(cast(Report, report)), out)
+
+
+def render(report: Report | dict[str, Any], fmt: OutputFormat | str) -> str:
+    """`report` rendered as `fmt` (a string: for small reports and tests)."""
+    buffer = io.StringIO()
+    write(report, fmt, buffer)
+    return buffer.getvalue()

@@ -17,22 +17,30 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from html import escape
-from typing import Any
+from typing import Any, TextIO
 
 from auditor.report.interface import ReportFormat
 from auditor.report.json_document import dump_json
+from auditor.report.model import Report
 from auditor.report.text import visible
 from auditor.report.view import (
     STATUS_LABELS,
     Matrix,
+    Sample,
+    newest_per_component,
     severity_counts,
     sorted_findings,
     status_matrix,
     verdict,
 )
+
+#: Findings shown in full (most severe first); every further one is a row of a compact table.
+DETAILED_FINDINGS = 200
+#: The newest endorsements shown (table and timeline) per component; the rest are counted.
+ENDORSEMENTS_PER_COMPONENT = 50
 
 #: Matrix cell colours (tests look for these exact colours in a screenshot). Never colour alone:
 #: every cell also carries its STATUS_LABELS text and a symbol.
@@ -111,7 +119,7 @@ def _code(value: object) -> str:
     return "<span class=\"muted\">—</span>" if value is None else f"<code>{esc(value)}</code>"
 
 
-def _headline(report: dict[str, Any]) -> str:
+def _headline(report: Report) -> str:
     result = verdict(report)
     summary = report["summary"]
     badges = "".join(f'<span class="badge sev-{severity}">{count} {severity}</span>'
@@ -125,7 +133,7 @@ def _headline(report: dict[str, Any]) -> str:
     )
 
 
-def _metadata(report: dict[str, Any]) -> str:
+def _metadata(report: Report) -> str:
     run = report["run"]
     rows = [
         ("Generated", esc(report["generated_at"])),
@@ -156,7 +164,7 @@ def _matrix_cell(matrix: Matrix, component: str, index: int) -> str:
     return f'<td class="status st-{status}">{lines}</td>'
 
 
-def _matrix(report: dict[str, Any]) -> str:
+def _matrix(report: Report) -> str:
     matrix = status_matrix(report)
     if not matrix.releases:
         return "<p>No release was reconciled.</p>"
@@ -189,11 +197,11 @@ def _short(value: str) -> str:
 Lane = tuple[str, str | None]  # (component, signing key sha256)
 
 
-def _lanes(report: dict[str, Any]) -> dict[Lane, list[dict[str, Any]]]:
+def _lanes(report: Report, sample: Sample) -> dict[Lane, list[Mapping[str, Any]]]:
     """One timeline lane per component key: a key that signs too much stands out."""
-    lanes: dict[Lane, list[dict[str, Any]]] = {
+    lanes: dict[Lane, list[Mapping[str, Any]]] = {
         (c["name"], k["sha256"]): [] for c in report["components"] for k in c["keys"]}
-    for entry in report["endorsements"]:
+    for entry in sample.kept:
         lane = (entry["component"] or "(no component)", entry.get("key_sha256"))
         lanes.setdefault(lane, []).append(entry)
     return lanes
@@ -203,7 +211,7 @@ def _key_label(key: str | None) -> str:
     return f"key {key[:12]}…" if key else "key unknown"
 
 
-def _mark(entry: dict[str, Any], cx: float, cy: float) -> str:
+def _mark(entry: Mapping[str, Any], cx: float, cy: float) -> str:
     tip = esc(f"{'verified' if entry['ok'] else 'FAILED verification'}: "
               f"{entry['integrated_time']} · log index {entry['log_index']} · "
               f"uuid {entry['uuid']} · subject {entry['subject_name']}")
@@ -217,7 +225,7 @@ def _mark(entry: dict[str, Any], cx: float, cy: float) -> str:
     return f"<g><title>{tip}</title>{shape}</g>"
 
 
-def _lane(row: int, lane: Lane, entries: list[dict[str, Any]],
+def _lane(row: int, lane: Lane, entries: list[Mapping[str, Any]],
           x: Callable[[datetime], float]) -> str:
     component, key = lane
     top = _TOP + row * _LANE
@@ -242,10 +250,9 @@ def _lane(row: int, lane: Lane, entries: list[dict[str, Any]],
     return "".join(parts)
 
 
-def _timeline(report: dict[str, Any]) -> str:
-    lanes = _lanes(report)
-    times = [_when(e["integrated_time"]) for e in report["endorsements"]
-             if e["integrated_time"] is not None]
+def _timeline(report: Report, sample: Sample) -> str:
+    lanes = _lanes(report, sample)
+    times = [_when(e["integrated_time"]) for e in sample.kept if e["integrated_time"] is not None]
     if not lanes or not times:
         return "<p>No logged endorsement to place on a timeline.</p>"
     lo, hi = min(times), max(times)
@@ -271,10 +278,20 @@ def _timeline(report: dict[str, Any]) -> str:
             f'viewBox="0 0 {_WIDTH} {height}" role="img" '
             f'aria-label="Endorsements per component by integrated time">{"".join(parts)}</svg>'
             '<p class="legend muted"><span>● verified entry</span><span>✘ entry that failed '
-            "verification</span><span>horizontal axis: integrated time (UTC)</span></p>")
+            "verification</span><span>horizontal axis: integrated time (UTC)</span></p>"
+            + _hidden_note(sample))
 
 
-def _finding(finding: dict[str, Any]) -> str:
+def _hidden_note(sample: Sample) -> str:
+    if not sample.hidden:
+        return ""
+    counts = ", ".join(f"{n} of <code>{esc(c)}</code>" for c, n in sample.more.items())
+    return (f'<p class="muted">Showing the newest {ENDORSEMENTS_PER_COMPONENT} endorsements '
+            f"of each component; {sample.hidden} older ones ({counts}) are in the JSON report."
+            "</p>")
+
+
+def _finding(finding: Mapping[str, Any]) -> str:
     severity = finding["severity"]
     suppressed = finding["suppressed"]
     opened = "" if suppressed or severity in ("info", "low") else " open"
@@ -297,11 +314,39 @@ def _finding(finding: dict[str, Any]) -> str:
         f"<pre>{esc(dump_json(finding['evidence'], indent=2))}</pre></details>")
 
 
-def _findings(report: dict[str, Any]) -> str:
-    findings = sorted_findings(report["findings"])
-    if not findings:
-        return "<p>No findings.</p>"
-    return "".join(_finding(f) for f in findings)
+def _write_findings(report: Report, out: TextIO) -> None:
+    """Every finding: the most severe in full, each further one as a compact table row."""
+    if not report["findings"]:
+        out.write("<p>No findings.</p>")
+        return
+    compact = 0
+    for index, finding in enumerate(sorted_findings(report["findings"])):
+        if index < DETAILED_FINDINGS:
+            out.write(_finding(finding))
+            continue
+        if compact == 0:
+            out.write(f"<p>{len(report['findings']) - DETAILED_FINDINGS} more finding(s), one "
+                      "row each (the JSON report has their evidence):</p><table><tr>"
+                      "<th>Severity</th><th>Rule</th><th>Component</th><th>Release</th>"
+                      "<th>Detail</th><th>Fingerprint</th></tr>")
+        compact += 1
+        out.write(_compact_row(finding))
+    if compact:
+        out.write("</table>")
+
+
+def _compact_row(finding: Mapping[str, Any]) -> str:
+    severity = finding["severity"]
+    mark = " (suppressed)" if finding["suppressed"] else ""
+    cells = [f'<span class="badge sev-{_SEVERITY_CLASS[severity]}">'
+             f"{_SEVERITY_CLASS[severity]}</span>{mark}", _code(finding["rule"]),
+             _code(finding["component"]), _code(finding["release"]),
+             esc(_short_detail(finding["detail"])), _code(finding["fingerprint"])]
+    return "<tr>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>"
+
+
+def _short_detail(detail: str, limit: int = 300) -> str:
+    return detail if len(detail) <= limit else detail[: limit - 1] + "…"
 
 
 def _pairs(values: dict[str, str]) -> str:
@@ -309,7 +354,7 @@ def _pairs(values: dict[str, str]) -> str:
                        for name, value in sorted(values.items()))
 
 
-def _checks(entry: dict[str, Any]) -> str:
+def _checks(entry: Mapping[str, Any]) -> str:
     doubtful = [c for c in entry["checks"] if c["ok"] is not True]
     if not doubtful:
         state = "✔ verified" if entry["ok"] else "✘ not verified"
@@ -319,7 +364,7 @@ def _checks(entry: dict[str, Any]) -> str:
         f"{esc(c['detail'])}" for c in doubtful)
 
 
-def _endorsement_row(entry: dict[str, Any]) -> str:
+def _endorsement_row(entry: Mapping[str, Any]) -> str:
     logged = (f"{esc(entry['integrated_time'])}<br>index {esc(entry['log_index'])}<br>"
               f"<span class=\"muted\">tree {esc(entry['tree_id'])}</span>"
               if entry["logged"] else "<strong>not logged</strong>")
@@ -334,15 +379,16 @@ def _endorsement_row(entry: dict[str, Any]) -> str:
     return "<tr>" + "".join(f"<td>{cell}</td>" for cell in cells) + "</tr>"
 
 
-def _endorsements(report: dict[str, Any]) -> str:
-    if not report["endorsements"]:
+def _endorsements(sample: Sample) -> str:
+    if not sample.kept:
         return "<p>No endorsement under a component key.</p>"
     header = "".join(f'<th class="w{width}">{name}</th>' for name, width in _ENTRY_COLUMNS.items())
-    rows = "".join(_endorsement_row(e) for e in report["endorsements"])
-    return f'<table class="entries" id="endorsements"><tr>{header}</tr>{rows}</table>'
+    rows = "".join(_endorsement_row(e) for e in sample.kept)
+    return (f'<table class="entries" id="endorsements"><tr>{header}</tr>{rows}</table>'
+            + _hidden_note(sample))
 
 
-def _components(report: dict[str, Any]) -> str:
+def _components(report: Report) -> str:
     if not report["components"]:
         return "<p>No component is configured.</p>"
     rows = "".join(
@@ -354,7 +400,7 @@ def _components(report: dict[str, Any]) -> str:
     return f"<table><tr><th>Component</th><th>Pinned keys (SHA-256)</th></tr>{rows}</table>"
 
 
-def _logs(report: dict[str, Any]) -> str:
+def _logs(report: Report) -> str:
     if not report["logs"]:
         return "<p>No log head was used.</p>"
     sections = []
@@ -372,24 +418,25 @@ def _logs(report: dict[str, Any]) -> str:
 
 
 class HtmlFormat(ReportFormat):
-    def render(self, report: dict[str, Any]) -> str:
+    """One self-contained page that stays readable for any store: every finding (the most
+    severe in full), the newest endorsements of each component with a count of the rest."""
+
+    def write(self, report: Report, out: TextIO) -> None:
         result = verdict(report)
-        sections = [
-            ("releases", "Components × releases", _matrix(report)),
-            ("timeline", "Endorsements over time", _timeline(report)),
-            ("findings", f"Findings ({len(report['findings'])})", _findings(report)),
-            ("endorsement-list", f"Endorsements ({len(report['endorsements'])})",
-             _endorsements(report)),
-            ("components", "Components and keys", _components(report)),
-            ("logs", "Log heads and checkpoints used", _logs(report)),
-        ]
-        body = "".join(f'<h2 id="{anchor}">{title}</h2>{content}'
-                       for anchor, title, content in sections)
-        return (
+        sample = newest_per_component(report["endorsements"], ENDORSEMENTS_PER_COMPONENT)
+        out.write(
             "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             f'<meta http-equiv="Content-Security-Policy" content="{_CSP}">'
             '<meta name="referrer" content="no-referrer">'
             '<meta name="viewport" content="width=device-width, initial-scale=1">'
             f"<title>auditor report: {result}</title><style>{_CSS}</style></head>\n"
-            f"<body><main><h1>auditor report</h1>{_headline(report)}{_metadata(report)}"
-            f"{body}</main></body></html>\n")
+            f"<body><main><h1>auditor report</h1>{_headline(report)}{_metadata(report)}")
+        out.write(f'<h2 id="releases">Components × releases</h2>{_matrix(report)}')
+        out.write(f'<h2 id="timeline">Endorsements over time</h2>{_timeline(report, sample)}')
+        out.write(f'<h2 id="findings">Findings ({len(report["findings"])})</h2>')
+        _write_findings(report, out)
+        out.write(f'<h2 id="endorsement-list">Endorsements ({len(report["endorsements"])})</h2>'
+                  f"{_endorsements(sample)}")
+        out.write(f'<h2 id="components">Components and keys</h2>{_components(report)}')
+        out.write(f'<h2 id="logs">Log heads and checkpoints used</h2>{_logs(report)}')
+        out.write("</main></body></html>\n")

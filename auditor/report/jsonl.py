@@ -16,18 +16,18 @@ is ASCII, and every line ends with a newline.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TextIO
 
 from auditor.report.interface import ReportFormat
 from auditor.report.json_document import dump_json
-
-_STREAMED = ("findings", "endorsements")
+from auditor.report.model import STREAMED, Report
 
 
 class JsonLinesFormat(ReportFormat):
-    def render(self, report: dict[str, Any]) -> str:
-        run = {key: value for key, value in report.items() if key not in _STREAMED}
-        lines = [{"type": "run", **run}]
-        lines += [{"type": "finding", **finding} for finding in report["findings"]]
-        lines += [{"type": "endorsement", **entry} for entry in report["endorsements"]]
-        return "".join(dump_json(line) + "\n" for line in lines)
+    def write(self, report: Report, out: TextIO) -> None:
+        run = {key: value for key, value in report.items() if key not in STREAMED}
+        out.write(dump_json({"type": "run", **run}) + "\n")
+        for finding in report["findings"]:
+            out.write(dump_json({"type": "finding", **finding}) + "\n")
+        for entry in report["endorsements"]:
+            out.write(dump_json({"type": "endorsement", **entry}) + "\n")

@@ -17,19 +17,28 @@ The only HTML in the output is written here (`<br>`, `<details>`, `<summary>`).
 from __future__ import annotations
 
 import re
-from typing import Any
+from collections import Counter
+from collections.abc import Mapping
+from typing import Any, TextIO
 
 from auditor.report.interface import ReportFormat
 from auditor.report.json_document import dump_json
+from auditor.report.model import Report
 from auditor.report.text import visible
 from auditor.report.view import (
-    SEVERITIES_DESCENDING,
     STATUS_LABELS,
+    findings_by_severity,
+    newest_per_component,
     severity_counts,
     sorted_findings,
     status_matrix,
     verdict,
 )
+
+#: Findings shown in full (most severe first); the rest are counted by rule.
+DETAILED_FINDINGS = 200
+#: The newest endorsements listed per component; the rest are counted.
+ENDORSEMENTS_PER_COMPONENT = 20
 
 _PUNCTUATION = re.compile(r"[!-/:-@\[-`{-~]")  # every ASCII punctuation character
 _NO_LINK = {"@": "`@`", "#": "`#`"}
@@ -77,7 +86,7 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     return lines + ["| " + " | ".join(row) + " |" for row in rows]
 
 
-def _headline(report: dict[str, Any]) -> list[str]:
+def _headline(report: Report) -> list[str]:
     result = verdict(report)
     summary = report["summary"]
     counts = " · ".join(f"{n} {severity}" for severity, n in severity_counts(report))
@@ -99,7 +108,7 @@ def _headline(report: dict[str, Any]) -> list[str]:
     ]
 
 
-def _overrides(run: dict[str, Any]) -> list[str]:
+def _overrides(run: Mapping[str, Any]) -> list[str]:
     """Trust chosen outside the config file, said where the reader cannot miss it."""
     overrides = run.get("overrides") or {}
     if not overrides:
@@ -108,7 +117,7 @@ def _overrides(run: dict[str, Any]) -> list[str]:
     return ["", f"**Trust overrides** (not from the config file): {said}."]
 
 
-def _matrix(report: dict[str, Any]) -> list[str]:
+def _matrix(report: Report) -> list[str]:
     matrix = status_matrix(report)
     if not matrix.releases:
         return ["### Releases", "", "No release was reconciled."]
@@ -124,7 +133,7 @@ def _matrix(report: dict[str, Any]) -> list[str]:
     return ["### Components × releases", "", *_table(header, rows)]
 
 
-def _finding(finding: dict[str, Any]) -> list[str]:
+def _finding(finding: Mapping[str, Any]) -> list[str]:
     where = " · ".join(part for part in (
         code(finding["component"], in_table=False) if finding["component"] else "",
         f"release {code(finding['release'], in_table=False)}" if finding["release"] else "",
@@ -149,42 +158,56 @@ def _finding(finding: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _findings(report: dict[str, Any]) -> list[str]:
-    findings = sorted_findings(report["findings"])
+def _findings(report: Report) -> list[str]:
+    """The most severe findings in full, the rest counted by rule (a pull-request comment must
+    stay readable; the JSON report keeps every finding)."""
     lines = ["### Findings", ""]
-    if not findings:
+    if not report["findings"]:
         return [*lines, "No findings."]
-    for severity in SEVERITIES_DESCENDING:
-        group = [f for f in findings if f["severity"] == severity.value]
-        if group:
-            lines += [f"#### {severity.value.capitalize()} ({len(group)})", ""]
-            for finding in group:
-                lines += _finding(finding)
+    counts = findings_by_severity(report["findings"])
+    shown = 0
+    rest: Counter[tuple[str, str]] = Counter()
+    current = None
+    for finding in sorted_findings(report["findings"]):
+        if shown >= DETAILED_FINDINGS:
+            rest[(finding["severity"], finding["rule"])] += 1
+            continue
+        if finding["severity"] != current:
+            current = finding["severity"]
+            lines += [f"#### {current.capitalize()} ({counts[current]})", ""]
+        lines += _finding(finding)
+        shown += 1
+    if rest:
+        lines += [f"… and {sum(rest.values())} more finding(s), in the JSON report:", ""]
+        lines += [f"- {n} × **{rule}** ({severity})" for (severity, rule), n in rest.items()]
     return lines
 
 
-def _checks(entry: dict[str, Any]) -> str:
+def _checks(entry: Mapping[str, Any]) -> str:
     failed = [c["name"] for c in entry["checks"] if c["ok"] is False]
     if failed:
         return "❌ failed: " + ", ".join(code(name) for name in failed)
     return "✅ verified" if entry["ok"] else "❌ not verified"
 
 
-def _endorsements(report: dict[str, Any]) -> list[str]:
+def _endorsements(report: Report) -> list[str]:
     lines = ["### Endorsements", ""]
     if not report["endorsements"]:
         return [*lines, "No endorsement under a component key."]
+    sample = newest_per_component(report["endorsements"], ENDORSEMENTS_PER_COMPONENT)
     rows = [[
         code(e["component"]), text(e["integrated_time"]) if e["logged"] else "**not logged**",
         code(None if e["log_index"] is None else str(e["log_index"])), code(e["uuid"]),
         code(e["subject_name"]), _checks(e),
         "<br>".join(code(m) for m in e["matches"]) or "—",
-    ] for e in report["endorsements"]]
+    ] for e in sample.kept]
     header = ["component", "integrated", "log index", "UUID", "subject", "checks", "matches"]
-    return [*lines, *_table(header, rows)]
+    more = [f"… and {n} older endorsement(s) of {code(component, in_table=False)}"
+            for component, n in sample.more.items()]
+    return [*lines, *_table(header, rows), *(["", *more] if more else [])]
 
 
-def _logs(report: dict[str, Any]) -> list[str]:
+def _logs(report: Report) -> list[str]:
     rows = [[
         code(log["name"]), code(log["log_id"]), str(head["tree_id"]), str(head["tree_size"]),
         code(head["root_hash"]), "frozen" if head["frozen"] else "active",
@@ -196,7 +219,7 @@ def _logs(report: dict[str, Any]) -> list[str]:
 
 
 class MarkdownFormat(ReportFormat):
-    def render(self, report: dict[str, Any]) -> str:
+    def write(self, report: Report, out: TextIO) -> None:
         sections = [_headline(report), _matrix(report), _findings(report),
                     _endorsements(report), _logs(report)]
-        return "\n\n".join("\n".join(section).rstrip("\n") for section in sections) + "\n"
+        out.write("\n\n".join("\n".join(section).rstrip("\n") for section in sections) + "\n")

@@ -20,13 +20,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import PurePosixPath
-from typing import Any
+from typing import Any, TextIO
 from urllib.parse import quote
 
 from auditor.findings import RULES, Rule, Severity
 from auditor.report.interface import ReportFormat
-from auditor.report.json_document import dump_json
+from auditor.report.json_document import stream, write_streamed
+from auditor.report.model import Report
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 SARIF_VERSION = "2.1.0"
@@ -84,7 +86,7 @@ def config_location(config: str | None, root: str | None = None) -> dict[str, An
     return {"uri": quote(str(path)), "uriBaseId": SOURCE_ROOT}
 
 
-def _kind_and_level(finding: dict[str, Any]) -> tuple[str, str]:
+def _kind_and_level(finding: Mapping[str, Any]) -> tuple[str, str]:
     severity = Severity(finding["severity"])
     if finding["rule"] == "MATCH":
         return "pass", "none"
@@ -93,13 +95,13 @@ def _kind_and_level(finding: dict[str, Any]) -> tuple[str, str]:
     return "fail", LEVELS[severity]
 
 
-def _message(finding: dict[str, Any]) -> str:
+def _message(finding: Mapping[str, Any]) -> str:
     where = ", ".join(f"{name} {finding[name]}" for name in ("component", "release")
                       if finding[name] is not None)
     return f"{finding['title']}" + (f" ({where})" if where else "") + f": {finding['detail']}"
 
 
-def _result(finding: dict[str, Any], rule_index: dict[str, int],
+def _result(finding: Mapping[str, Any], rule_index: dict[str, int],
             location: dict[str, Any]) -> dict[str, Any]:
     kind, level = _kind_and_level(finding)
     logical = [{"name": finding[name], "kind": name} for name in ("component", "release")
@@ -128,7 +130,7 @@ def _result(finding: dict[str, Any], rule_index: dict[str, int],
     return result
 
 
-def _invocation(report: dict[str, Any]) -> dict[str, Any]:
+def _invocation(report: Report) -> dict[str, Any]:
     run = report["run"]
     invocation: dict[str, Any] = {
         "executionSuccessful": run["complete"],
@@ -147,7 +149,7 @@ class SarifFormat(ReportFormat):
     def __init__(self, root: str | None = None) -> None:
         self.root = root
 
-    def render(self, report: dict[str, Any]) -> str:
+    def write(self, report: Report, out: TextIO) -> None:
         rules = list(RULES.values())
         rule_index = {str(rule.id): index for index, rule in enumerate(rules)}
         location = config_location(report["run"]["config"], self.root)
@@ -162,9 +164,10 @@ class SarifFormat(ReportFormat):
                 }},
                 "invocations": [_invocation(report)],
                 "originalUriBaseIds": {SOURCE_ROOT: {"description": {"text": _SOURCE_ROOT_TEXT}}},
-                "results": [_result(f, rule_index, location) for f in report["findings"]],
+                "results": stream("results"),
                 "properties": {"generatedAt": report["generated_at"], "logs": report["logs"],
                                "summary": report["summary"]},
             }],
         }
-        return dump_json(document, indent=2) + "\n"
+        results = (_result(f, rule_index, location) for f in report["findings"])
+        write_streamed(document, {"results": results}, out)

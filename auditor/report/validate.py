@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Collection, Iterable, Iterator
 from datetime import date, datetime
 from functools import cache
 from importlib.resources import files
-from typing import Any
+from typing import Any, cast
 
 from jsonschema import Draft202012Validator, FormatChecker
-from jsonschema.exceptions import best_match
+from jsonschema.exceptions import ValidationError, best_match
 
 from auditor.errors import InputError
+from auditor.report.model import STREAMED, Report
 from auditor.report.text import visible
 
 SCHEMA_FILE = "report-v1.schema.json"
@@ -47,10 +49,54 @@ def _validator() -> Draft202012Validator:
 
 def validate_report(report: object) -> None:
     """Raise `InputError` naming the first schema violation in `report`, if any."""
-    error = best_match(_validator().iter_errors(report))
+    _raise_first(_validator().iter_errors(report))
+
+
+@cache
+def _item_validator(member: str) -> Draft202012Validator:
+    """The schema of one row of `member` (findings, endorsements), resolvable on its own."""
+    schema = report_schema()
+    items = {**schema["properties"][member]["items"], "$defs": schema["$defs"]}
+    return Draft202012Validator(items, format_checker=_formats)
+
+
+def checked(report: Report) -> Report:
+    """`report` with its head validated now and each streamed row validated as it is read.
+
+    A report of a large store is never validated (or held) as one document: the head is the
+    report with empty rows, and each row is checked against the schema of its member.
+    """
+    head = {key: ([] if key in STREAMED else value) for key, value in report.items()}
+    validate_report(head)
+    rows = {key: _ValidatedRows(key, report[key]) for key in STREAMED  # type: ignore[literal-required]
+            if key in report}
+    return cast(Report, {**report, **rows})
+
+
+class _ValidatedRows(Collection[Any]):
+    def __init__(self, member: str, rows: Collection[Any]) -> None:
+        self.member = member
+        self.rows = rows
+        self.ordered = getattr(rows, "ordered", False)
+
+    def __iter__(self) -> Iterator[Any]:
+        validator = _item_validator(self.member)
+        for index, row in enumerate(self.rows):
+            _raise_first(validator.iter_errors(row), f"$.{self.member}[{index}]")
+            yield row
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __contains__(self, item: object) -> bool:
+        return item in self.rows
+
+
+def _raise_first(errors: Iterable[ValidationError], prefix: str = "") -> None:
+    error = best_match(errors)
     if error is None:
         return
-    where = error.json_path
+    where = prefix + error.json_path.removeprefix("$") if prefix else error.json_path
     message = visible(" ".join(error.message.split()), keep="")  # one line, whatever it held
     if len(message) > _MAX_MESSAGE:
         message = message[:_MAX_MESSAGE] + "…"

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from auditor.findings import Severity
+from auditor.report.model import Report, Rows
 
 #: Most severe first, the order a reviewer reads findings in.
 SEVERITIES_DESCENDING = tuple(sorted(Severity, key=lambda s: s.rank, reverse=True))
@@ -22,7 +25,7 @@ STATUS_LABELS = {
 }
 
 
-def verdict(report: dict[str, Any]) -> str:
+def verdict(report: Report) -> str:
     """PASS, FAIL or INCOMPLETE, from the run's exit code (README "Exit codes")."""
     code = report["summary"]["exit_code"]
     if code == 3 or not report["run"]["complete"]:
@@ -30,18 +33,56 @@ def verdict(report: dict[str, Any]) -> str:
     return "PASS" if code == 0 else "FAIL"
 
 
-def severity_counts(report: dict[str, Any]) -> list[tuple[str, int]]:
+def severity_counts(report: Report) -> list[tuple[str, int]]:
     """(severity, count) for every severity, most severe first, zero when absent."""
     counts = report["summary"]["by_severity"]
     return [(s.value, int(counts.get(s.value, 0))) for s in SEVERITIES_DESCENDING]
 
 
-def sorted_findings(findings: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Most severe first; then unsuppressed before suppressed; then rule, component, release."""
-    def key(f: dict[str, Any]) -> tuple[int, bool, str, str, str, str]:
-        return (-Severity(f["severity"]).rank, f["suppressed"] is not None, f["rule"],
-                f["component"] or "", f["release"] or "", f["fingerprint"])
-    return sorted(findings, key=key)
+def _reading_key(f: Mapping[str, Any]) -> tuple[int, bool, str, str, str, str]:
+    return (-Severity(f["severity"]).rank, f["suppressed"] is not None, f["rule"],
+            f["component"] or "", f["release"] or "", f["fingerprint"])
+
+
+def sorted_findings(findings: Collection[Any]) -> Iterable[Any]:
+    """Most severe first; then unsuppressed before suppressed; then rule, component, release.
+
+    Rows the store already streams in that order are passed through, not loaded to sort.
+    """
+    if isinstance(findings, Rows) and findings.ordered:
+        return findings
+    return sorted(findings, key=_reading_key)
+
+
+def findings_by_severity(findings: Iterable[Mapping[str, Any]]) -> Counter[str]:
+    """How many findings (suppressed ones too) each severity has."""
+    return Counter(f["severity"] for f in findings)
+
+
+@dataclass
+class Sample:
+    """The newest endorsements of each component, and how many more there are."""
+
+    kept: list[Mapping[str, Any]] = field(default_factory=list)
+    more: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def hidden(self) -> int:
+        return sum(self.more.values())
+
+
+def newest_per_component(endorsements: Iterable[Mapping[str, Any]], limit: int) -> Sample:
+    """Endorsements arrive newest first; keep `limit` per component and count the rest."""
+    sample = Sample()
+    shown: Counter[str] = Counter()
+    for entry in endorsements:
+        component = entry["component"] or "(no component)"
+        if shown[component] < limit:
+            shown[component] += 1
+            sample.kept.append(entry)
+        else:
+            sample.more[component] += 1
+    return sample
 
 
 @dataclass(frozen=True)
@@ -63,7 +104,7 @@ class Matrix:
         return self.cells.get((component, release_index), [])
 
 
-def status_matrix(report: dict[str, Any]) -> Matrix:
+def status_matrix(report: Report) -> Matrix:
     """The matrix of the report's releases; components in configuration order, then new ones."""
     components = [c["name"] for c in report["components"]]
     cells: dict[tuple[str, int], list[Cell]] = {}

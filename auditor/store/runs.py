@@ -110,9 +110,30 @@ def latest_run(session: Session, kinds: tuple[str, ...] | None = ("run", "reconc
     return None if run is None else _view(run)
 
 
-def run_finding_count(session: Session, run_id: int) -> int:
-    return session.scalar(select(func.count()).select_from(models.RunFinding)
-                          .where(models.RunFinding.run_pk == run_id)) or 0
+@dataclass(frozen=True)
+class FindingCounts:
+    total: int
+    suppressed: int
+    #: Unsuppressed findings per severity.
+    by_severity: dict[str, int]
+
+
+def run_finding_counts(session: Session, run_id: int) -> FindingCounts:
+    rows = session.execute(
+        select(models.StoredFinding.severity, models.RunFinding.suppression.is_(None),
+               func.count())
+        .join(models.StoredFinding, models.StoredFinding.id == models.RunFinding.finding_pk)
+        .where(models.RunFinding.run_pk == run_id)
+        .group_by(models.StoredFinding.severity, models.RunFinding.suppression.is_(None)))
+    total = suppressed = 0
+    by_severity: dict[str, int] = {}
+    for severity, unsuppressed, count in rows:
+        total += count
+        if unsuppressed:
+            by_severity[severity] = by_severity.get(severity, 0) + count
+        else:
+            suppressed += count
+    return FindingCounts(total, suppressed, by_severity)
 
 
 def run_by_id(session: Session, run_id: int) -> RunView | None:

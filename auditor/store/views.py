@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from auditor.components import Kind, kind_of
@@ -254,3 +254,15 @@ def endorsement_ids_of_entries(session: Session, entry_ids: Sequence[int]) -> li
 def endorsed_components(session: Session) -> set[str]:
     """Every component some stored endorsement is for."""
     return {c for c in session.scalars(select(models.Endorsement.component).distinct()) if c}
+
+
+def endorsement_counts(session: Session) -> tuple[int, int]:
+    """(stored endorsements, those whose latest verification failed)."""
+    latest = (select(func.max(models.Verification.id).label("id"))
+              .where(models.Verification.endorsement_pk.is_not(None))
+              .group_by(models.Verification.endorsement_pk).subquery())
+    failed = session.scalar(select(func.count()).select_from(models.Verification)
+                            .join(latest, latest.c.id == models.Verification.id)
+                            .where(models.Verification.ok.is_(False))) or 0
+    total = session.scalar(select(func.count()).select_from(models.Endorsement)) or 0
+    return total, failed
