@@ -13,16 +13,30 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from auditor.errors import ConfigError, InputError
 from auditor.toml_schema import STRING, STRINGS, Table, check, read_toml
 from auditor.verify.keys import PublicKey, load_public_key
 
+if TYPE_CHECKING:
+    # Imported where used: they pull in protobuf, which a TOML-only key set does not need.
+    from cryptography import x509
+
+    from auditor.oak.messages import ComponentKeys
+    from auditor.receipt_policy import TLogRequirement
+    from auditor.verify.receipts import PesKeySource, ReceiptTrust, TlogPolicySource
+
+T = TypeVar("T")
+
 #: The deployment whose keys apply when no key source is configured.
 DEFAULT_DEPLOYMENT = "oak_containers_release"
 
-COMPONENT_TABLE = Table({"keys": STRINGS, "required_claims": STRINGS})
+#: Keys of a component table that set the auditor's own receipt policy and trust (the
+#: configuration's counterpart of Oak's TLogReferenceValues, see auditor.receipt_policy).
+RECEIPT_SETTINGS = {"tlog": STRING, "receipts": STRINGS, "tlog_policy": STRING,
+                    "pes_keys": STRINGS, "pes_roots": STRINGS}
+COMPONENT_TABLE = Table({"keys": STRINGS, "required_claims": STRINGS, **RECEIPT_SETTINGS})
 #: A key file: `[components.<name>]` tables, and the `[log]` the keys belong with (informative).
 KEY_FILE = Table({
     "log": Table({"name": STRING, "url": STRING, "trusted_root": STRING}),
@@ -36,14 +50,29 @@ class ComponentSpec:
     keys: list[PublicKey] = field(default_factory=list)
     required_claims: list[str] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)
+    #: Receipt policies: Oak's TLogReferenceValues of each reference values source (for what
+    #: its keys sign) and the config's own (for all of the component's endorsements).
+    tlog: list[TLogRequirement] = field(default_factory=list)
+    #: What its tlog-proofs and PES confirmations are verified under, each with its source.
+    tlog_policies: list[TlogPolicySource] = field(default_factory=list)
+    pes_keys: list[PesKeySource] = field(default_factory=list)
+    pes_roots: list[x509.Certificate] = field(default_factory=list)
+
+
+def _add_once(items: list[T], item: T) -> None:
+    if item not in items:
+        items.append(item)
 
 
 @dataclass
 class KeySet:
     components: dict[str, ComponentSpec] = field(default_factory=dict)
 
+    def spec(self, component: str) -> ComponentSpec:
+        return self.components.setdefault(component, ComponentSpec(component))
+
     def add(self, component: str, key: PublicKey, source: str, claims: Iterable[str] = ()) -> None:
-        spec = self.components.setdefault(component, ComponentSpec(component))
+        spec = self.spec(component)
         if key not in spec.keys:
             spec.keys.append(key)
         spec.required_claims.extend(c for c in claims if c not in spec.required_claims)
@@ -77,6 +106,28 @@ class KeySet:
     def pinned_key_ids(self) -> set[str]:
         return {key.key_id.hex() for _, key in self.all_keys()}
 
+    def requirements_for(self, component: str | None,
+                         signer_sha256: str | None) -> list[TLogRequirement]:
+        """The receipt policies that apply to an endorsement of `component` by this signer."""
+        from auditor.verify.receipts import ReceiptKind
+
+        spec = self.components.get(component) if component else None
+        if spec is None:
+            return []
+        trusted = [kind for kind, sources in ((ReceiptKind.C2SP, spec.tlog_policies),
+                                              (ReceiptKind.PES, spec.pes_keys)) if sources]
+        return [r.resolved(trusted) for r in spec.tlog if r.applies_to(signer_sha256)]
+
+    def receipt_trust(self, component: str | None) -> ReceiptTrust:
+        """What the component's tlog-proofs and PES confirmations are verified under."""
+        from auditor.verify.receipts import ReceiptTrust
+
+        spec = self.components.get(component) if component else None
+        if spec is None:
+            return ReceiptTrust()
+        return ReceiptTrust(tuple(spec.tlog_policies), tuple(spec.pes_keys),
+                            tuple(spec.pes_roots))
+
 
 def reference_values_dir() -> Path:
     """Shipped reference data: `auditor/_reference_values` in a wheel, `reference_values/` in a
@@ -96,14 +147,97 @@ def shipped_reference_values() -> list[Path]:
     return [shipped_deployments()[DEFAULT_DEPLOYMENT]]
 
 
-def add_toml_components(components: dict[str, Any], keyset: KeySet, source: str) -> None:
-    """`[components.<name>]` tables (already checked against COMPONENT_TABLE)."""
+def add_toml_components(components: dict[str, Any], keyset: KeySet, source: str,
+                        base: Path | None = None) -> None:
+    """`[components.<name>]` tables (already checked against COMPONENT_TABLE); relative
+    paths are relative to `base`."""
     for name, table in components.items():
         where = f"{source}: components.{name}"
         claims = table.get("required_claims", [])
         for i, pem in enumerate(table.get("keys", [])):
             keyset.add(name, load_public_key(pem.encode(), source=f"{where}.keys[{i}]"), source,
                        claims)
+        if RECEIPT_SETTINGS.keys() & table.keys():
+            _add_receipt_settings(keyset.spec(name), table, where, base or Path.cwd())
+
+
+def _add_receipt_settings(spec: ComponentSpec, table: dict[str, Any], where: str,
+                          base: Path) -> None:
+    """The auditor's own receipt policy and trust for a component (`tlog`, `receipts`,
+    `tlog_policy`, `pes_keys`, `pes_roots`)."""
+    from auditor.oak.messages import TLogStrategy
+    from auditor.receipt_policy import TLogRequirement
+    from auditor.verify.receipts import (
+        PesKeySource,
+        ReceiptKind,
+        TlogPolicySource,
+        load_certificate,
+        load_pes_key,
+    )
+
+    if "tlog" in table:
+        strategy = _choice(table["tlog"], TLogStrategy, f"{where}.tlog")
+        receipts = table.get("receipts")
+        kinds = None if receipts is None else tuple(
+            _choice(kind, ReceiptKind, f"{where}.receipts") for kind in receipts)
+        _add_once(spec.tlog, TLogRequirement(f"config {where}", strategy, kinds))
+    elif "receipts" in table:
+        raise ConfigError(f"{where}.receipts chooses the receipts of a `tlog` policy: set tlog")
+    try:
+        if "tlog_policy" in table:
+            path = _relative(base, table["tlog_policy"])
+            _add_once(spec.tlog_policies,
+                      TlogPolicySource(f"config {where}.tlog_policy", _tlog_policy(path)))
+        pes_keys = tuple(load_pes_key(_pem_or_file(value, base), index,
+                                      source=f"{where}.pes_keys[{index}]")
+                         for index, value in enumerate(table.get("pes_keys", [])))
+        if pes_keys:
+            _add_once(spec.pes_keys, PesKeySource(f"config {where}.pes_keys", pes_keys))
+        for index, value in enumerate(table.get("pes_roots", [])):
+            _add_once(spec.pes_roots, load_certificate(_pem_or_file(value, base),
+                                                       source=f"{where}.pes_roots[{index}]"))
+    except InputError as error:
+        raise ConfigError(f"{where}: {error}") from None
+
+
+def _choice(value: str, choices: Any, where: str) -> Any:
+    try:
+        return choices(value)
+    except ValueError:
+        names = ", ".join(choice.value for choice in choices)
+        raise ConfigError(f"{where} {value!r}: choose one of {names}") from None
+
+
+def _relative(base: Path, value: str) -> Path:
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else base / path
+
+
+def _read(path: Path, what: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as error:
+        raise ConfigError(f"{what} {path}: cannot read ({error.strerror})") from None
+
+
+def _pem_or_file(value: str, base: Path) -> bytes:
+    """Inline PEM text, or the path of a PEM or DER file."""
+    if value.lstrip().startswith("-----BEGIN"):
+        return value.encode()
+    return _read(_relative(base, value), "file")
+
+
+def _tlog_policy(path: Path) -> Any:
+    from auditor.verify.policy import parse_policy
+
+    try:
+        text = _read(path, "tlog-policy").decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"tlog-policy {path}: not UTF-8 text") from None
+    try:
+        return parse_policy(text)
+    except InputError as error:
+        raise ConfigError(f"tlog-policy {path}: {error}") from None
 
 
 def _protobuf_keys(data: bytes, keyset: KeySet, source: str) -> None:
@@ -113,6 +247,31 @@ def _protobuf_keys(data: bytes, keyset: KeySet, source: str) -> None:
         for raw in component.keys:
             keyset.add(component.component, load_public_key(raw, source=source), source,
                        component.required_claims)
+        _add_oak_tlog(keyset.spec(component.component), component, source)
+
+
+def _add_oak_tlog(spec: ComponentSpec, component: ComponentKeys, source: str) -> None:
+    """Oak's TLogReferenceValues of one reference value: a policy for what its keys sign, and
+    the tlog-policy and PES keys that its receipts are verified under."""
+    from auditor.receipt_policy import oak_requirement
+    from auditor.verify.policy import parse_policy
+    from auditor.verify.receipts import PesKeySource, TlogPolicySource
+
+    label = f"Oak reference values {source}"
+    policy = component.tlog
+    signers = [load_public_key(raw, source=source).key_id.hex() for raw in component.keys]
+    # A Rekor v1 logID is the sha256 of the log key's SPKI.
+    logs = [PublicKey(key.spki_der).key_id.hex() for key in policy.rekor.keys] \
+        if policy.rekor is not None else []
+    _add_once(spec.tlog, oak_requirement(policy, label, signers, logs))
+    if policy.c2sp_policy is not None:
+        try:
+            parsed = parse_policy(policy.c2sp_policy)
+        except InputError as error:
+            raise InputError(f"{component.component} tlog c2sp policy: {error}") from None
+        _add_once(spec.tlog_policies, TlogPolicySource(label, parsed))
+    if policy.pes is not None:
+        _add_once(spec.pes_keys, PesKeySource(label, policy.pes.keys))
 
 
 def add_key_source(keyset: KeySet, path: Path) -> None:
@@ -120,7 +279,8 @@ def add_key_source(keyset: KeySet, path: Path) -> None:
     if path.suffix == ".toml":
         document = read_toml(path, "TOML key file")
         check(document, KEY_FILE, str(path))
-        add_toml_components(document.get("components", {}), keyset, str(path))
+        add_toml_components(document.get("components", {}), keyset, str(path),
+                            path.resolve().parent)
         return
     try:
         data = path.read_bytes()

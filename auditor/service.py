@@ -200,7 +200,8 @@ class Auditor:
 
         def work() -> None:
             with self.sessions() as session:
-                result.releases = [reconcile_release(session, release, self._covered())]
+                result.releases = [reconcile_release(session, release, self._covered(),
+                                                     self.settings.keyset)]
             result.findings = self._suppressed(f for r in result.releases for f in r.findings)
 
         self._recorded(result, work, lambda: ExitCode.FINDINGS
@@ -284,11 +285,13 @@ class Auditor:
     def _judge(self, result: AuditResult, releases: list[Release]) -> None:
         """Reconcile the releases and judge everything else the store holds."""
         with self.sessions() as session:
-            result.releases = [reconcile_release(session, r, self._covered()) for r in releases]
+            keyset = self.settings.keyset
+            result.releases = [reconcile_release(session, r, self._covered(), keyset)
+                               for r in releases]
             accounted = set().union(*(r.accounted for r in result.releases))
             found = [f for r in result.releases for f in r.findings]
-            found.extend(unaccounted(session, accounted, self.settings.keyset.pinned_key_ids(),
-                                     self.settings.expected_since))
+            found.extend(unaccounted(session, accounted, keyset.pinned_key_ids(),
+                                     self.settings.expected_since, keyset))
             found.extend(stored_history.fault_finding(row)
                          for row in stored_history.faults(session))
         if result.crawl is not None:

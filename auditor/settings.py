@@ -349,11 +349,13 @@ def load_config_file(path: Path | None, *, default_keys: bool = True) -> Setting
     if statements:
         settings.statements = statements if "://" in statements else str(_path(base, statements))
     key_sources = [_path(base, p) for p in document.get("key_sources", [])]
-    if not key_sources and not document.get("components") and default_keys:
+    components = document.get("components", {})
+    # A component table that only sets a receipt policy pins no key: the defaults still apply.
+    if not key_sources and not any("keys" in t for t in components.values()) and default_keys:
         key_sources = shipped_reference_values()
     for key_source in key_sources:
         add_key_source(settings.keyset, key_source)
-    add_toml_components(document.get("components", {}), settings.keyset, source)
+    add_toml_components(components, settings.keyset, source, base)
     crawl = document.get("crawl", {})
     settings.uuids = list(crawl.get("uuids", []))
     settings.log_indexes = list(crawl.get("log_indexes", []))

@@ -1,9 +1,11 @@
 """Reconciliation: local measurements against what verified log entries vouch for.
 
-Per component of a release: a valid (logged, fully verified) endorsement that vouches for our
-measurement is a MATCH. Otherwise the most telling reason wins: a matching endorsement that was
-never logged (ENDORSED_NOT_LOGGED), is signed by an unpinned key (WRONG_KEY), was logged outside
-its validity (EXPIRED_AT_INTEGRATION) or failed other checks (ENTRY_INVALID); endorsements that
+Per component of a release: a valid (logged, fully verified, receipt policies met) endorsement
+that vouches for our measurement is a MATCH. Otherwise the most telling reason wins: a matching
+endorsement that was never logged (ENDORSED_NOT_LOGGED; NOT_LOGGED_ALLOWED where its receipt
+policy lets it), whose receipts fall short of its policy (TLOG_POLICY_UNMET), is signed by an
+unpinned key (WRONG_KEY), was logged outside its validity (EXPIRED_AT_INTEGRATION) or failed
+other checks (ENTRY_INVALID); endorsements that
 cannot be compared (UNDECIDABLE_DIGEST); valid endorsements for other values (DIGEST_MISMATCH,
 CMDLINE_MISMATCH); or none at all (NOT_ENDORSED).
 
@@ -21,9 +23,16 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from auditor.assessment import invalid_detail, store_findings
+from auditor.assessment import (
+    invalid_detail,
+    problem_evidence,
+    receipt_verdict,
+    reliance,
+    store_findings,
+)
 from auditor.components import Kind
-from auditor.findings import Finding, RuleId, invalid_rule
+from auditor.findings import Finding, RuleId
+from auditor.keyset import KeySet
 from auditor.reconcile.compare import Comparison, Outcome, compare
 from auditor.reconcile.local import LocalValue, local_values
 from auditor.reconcile.manifest import Release
@@ -42,6 +51,8 @@ STATUS: dict[str, str] = {
     "WRONG_KEY": "invalid",
     "EXPIRED_AT_INTEGRATION": "invalid",
     "OBSERVED_UNCOVERED": "info",
+    "TLOG_POLICY_UNMET": "not_logged",
+    "NOT_LOGGED_ALLOWED": "not_logged",
 }
 
 
@@ -79,16 +90,19 @@ def _finding(rule: RuleId, local: LocalValue, release: str, detail: str,
                    identity=tuple(identity))
 
 
-def _invalid_rule(endorsed: EndorsementView) -> RuleId:
-    return invalid_rule(endorsed.failed_checks, endorsed.logged)
-
-
 def reconcile_value(local: LocalValue, endorsed: list[EndorsementView], release: str,
-                    result: ReleaseResult) -> Finding:
-    """One local value against every endorsement of its component, newest first."""
-    compared: list[tuple[EndorsementView, Comparison]] = [(e, compare(local, e)) for e in endorsed]
+                    result: ReleaseResult, keyset: KeySet | None = None) -> Finding:
+    """One local value against every endorsement of its component, newest first; `keyset`
+    holds the receipt policies (without one: a valid receipt of some kind is needed)."""
+    verdicts = {e.endorsement_id: receipt_verdict(e, keyset) for e in endorsed}
+
+    def reliable(e: EndorsementView) -> bool:
+        return reliance(e, verdicts[e.endorsement_id]) is None
+
+    compared: list[tuple[EndorsementView, Comparison]] = [
+        (e, c) for e in endorsed if (c := compare(local, e)).outcome is not Outcome.NOT_APPLICABLE]
     matching = [(e, c) for e, c in compared if c.outcome is Outcome.MATCH]
-    valid = [(e, c) for e, c in matching if e.valid]
+    valid = [(e, c) for e, c in matching if reliable(e)]
     # Endorsements this release accounts for: the valid matches, or else the one reported
     # here. A matching but invalid endorsement beside a valid one stays unaccounted, so the
     # whole-store pass still reports it.
@@ -100,10 +114,12 @@ def reconcile_value(local: LocalValue, endorsed: list[EndorsementView], release:
         return _finding(RuleId.MATCH, local, release, c.detail, e, how=c.how)
     if matching:
         e, c = matching[0]
-        rule = _invalid_rule(e)
-        return _finding(rule, local, release, invalid_detail(rule, e, "this value"), e,
-                        failed_checks=list(e.failed_checks))
-    usable = [(e, c) for e, c in compared if e.valid]
+        verdict = verdicts[e.endorsement_id]
+        rule = reliance(e, verdict)
+        assert rule is not None
+        return _finding(rule, local, release, invalid_detail(rule, e, "this value", verdict), e,
+                        **problem_evidence(e, verdict))
+    usable = [(e, c) for e, c in compared if reliable(e)]
     undecidable = [(e, c) for e, c in usable if c.outcome is Outcome.UNDECIDABLE]
     if undecidable and len(undecidable) == len(usable):
         e, c = undecidable[0]
@@ -120,15 +136,16 @@ def reconcile_value(local: LocalValue, endorsed: list[EndorsementView], release:
                     considered=len(endorsed))
 
 
-def reconcile_release(session: Session, release: Release,
-                      covered: Iterable[str] = ()) -> ReleaseResult:
-    """Reconcile one release; `covered` lists components some key or endorsement covers."""
+def reconcile_release(session: Session, release: Release, covered: Iterable[str] = (),
+                      keyset: KeySet | None = None) -> ReleaseResult:
+    """Reconcile one release; `covered` lists components some key or endorsement covers,
+    `keyset` holds their receipt policies."""
     result = ReleaseResult(release)
     values, uncovered = local_values(release)
     known = set(covered) | views.endorsed_components(session)
     for local in values:
         finding = reconcile_value(local, list(views.endorsement_views(session, local.component)),
-                                  release.name, result)
+                                  release.name, result, keyset)
         result.findings.append(finding)
         result.statuses.append(ComponentStatus(local.component, local.source,
                                                STATUS.get(finding.rule, "invalid"),
@@ -147,12 +164,14 @@ def reconcile_release(session: Session, release: Release,
 
 
 def unaccounted(session: Session, accounted: set[int], pinned: set[str],
-                expected_since: datetime | None = None) -> Iterator[Finding]:
+                expected_since: datetime | None = None,
+                keyset: KeySet | None = None) -> Iterator[Finding]:
     """Findings for stored endorsements and entries that no release accounts for; `pinned`:
-    the sha256 of every configured component key."""
+    the sha256 of every configured component key, `keyset` their receipt policies."""
     def expected(view: EndorsementView) -> bool:
         when = view.when
         return expected_since is not None and when is not None and when < expected_since
 
     endorsements = (v for v in views.endorsement_views(session) if not expected(v))
-    yield from store_findings(endorsements, views.bare_entries(session), pinned, accounted)
+    yield from store_findings(endorsements, views.bare_entries(session), pinned, accounted,
+                              keyset)

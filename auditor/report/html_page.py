@@ -28,6 +28,7 @@ from auditor.report.text import visible
 from auditor.report.view import (
     STATUS_LABELS,
     Matrix,
+    logged_by,
     severity_counts,
     sorted_findings,
     status_matrix,
@@ -220,7 +221,7 @@ def _lane(row: int, lane: Lane, entries: list[dict[str, Any]],
     component, key = lane
     top = _TOP + row * _LANE
     mid = top + _LANE / 2
-    unlogged = sum(1 for e in entries if e["integrated_time"] is None)
+    unlogged = sum(1 for e in entries if not e["logged"])
     note = f"{len(entries) - unlogged} logged"
     if unlogged:
         note += f", {unlogged} not logged"
@@ -320,7 +321,9 @@ def _checks(entry: dict[str, Any]) -> str:
 def _endorsement_row(entry: dict[str, Any]) -> str:
     logged = (f"{esc(entry['integrated_time'])}<br>index {esc(entry['log_index'])}<br>"
               f"<span class=\"muted\">tree {esc(entry['tree_id'])}</span>"
-              if entry["logged"] else "<strong>not logged</strong>")
+              if entry["log_index"] is not None
+              else f"logged by {esc(logged_by(entry))}" if entry["logged"]
+              else "<strong>not logged</strong>")
     subject = (f"{_code(entry['subject_name'])}<br>{_pairs(entry['subject_digests'])}"
                f"<br><span class=\"muted\">format {esc(entry['statement_format'])}</span>")
     cells = [

@@ -22,6 +22,15 @@ STATUS_LABELS = {
 }
 
 
+_RECEIPT_LABELS = {"rekor": "Rekor", "c2sp": "C2SP tlog-proof", "pes": "PES confirmation"}
+
+
+def logged_by(entry: dict[str, Any]) -> str:
+    """How an endorsement without a Rekor entry was logged: "C2SP tlog-proof, PES ..."."""
+    return ", ".join(_RECEIPT_LABELS.get(kind, kind) for kind in entry.get("receipts", [])
+                     if kind != "rekor")
+
+
 def verdict(report: dict[str, Any]) -> str:
     """PASS, FAIL or INCOMPLETE, from the run's exit code (README "Exit codes")."""
     code = report["summary"]["exit_code"]
