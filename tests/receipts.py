@@ -19,7 +19,12 @@ from pathlib import Path
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from auditor.oak.messages import FIRMWARE_ENDORSEMENT_ID, SYSTEM_ENDORSEMENT_ID
+from auditor.oak.messages import (
+    FIRMWARE_ENDORSEMENT_ID,
+    KERNEL_ENDORSEMENT_ID,
+    SYSTEM_ENDORSEMENT_ID,
+    ComponentEndorsement,
+)
 from auditor.oak.proto.attestation import endorsement_pb2
 from testlog.bodies import hashedrekord_body, parse_verifier
 from testlog.synthetic import Endorser, oak_statement
@@ -32,6 +37,7 @@ ISSUED = 1767225600
 _VARIANTS = {
     "system_image": (SYSTEM_ENDORSEMENT_ID, endorsement_pb2.SystemEndorsement, "system_image"),
     "stage0": (FIRMWARE_ENDORSEMENT_ID, endorsement_pb2.FirmwareEndorsement, "firmware"),
+    "kernel": (KERNEL_ENDORSEMENT_ID, endorsement_pb2.KernelEndorsement, "kernel"),
 }
 
 
@@ -55,6 +61,13 @@ class Signed:
     subject: bytes | None = None
     c2sp_tlog_proof: bytes | None = None
     pes_confirmation: bytes | None = None
+    rekor_log_entry: bytes | None = None
+
+    @classmethod
+    def of(cls, real: ComponentEndorsement) -> Signed:
+        """A real endorsement (its statement, signature, subject and Rekor entry)."""
+        return cls(real.component, real.statement, real.signature, real.subject,
+                   rekor_log_entry=real.rekor_log_entry)
 
 
 @dataclass
@@ -118,10 +131,11 @@ class Pes:
         return self.key.public_key().public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
 
-    def confirm(self, signed: Signed, endorser: Endorser,
+    def confirm(self, signed: Signed, endorser_pem: bytes,
                 entry_id: str = "entries/0001") -> bytes:
-        """The JSON form of a google.pes.v1.PublicEndorsement of `signed`."""
-        endorser_der = spki_der(endorser.public_pem)
+        """The JSON form of a google.pes.v1.PublicEndorsement of `signed`, whose signature is
+        by the key `endorser_pem`."""
+        endorser_der = spki_der(endorser_pem)
         pae = pes_pae(signed.statement, endorser_der, signed.signature, entry_id)
         signature = self.key.sign(pae, ec.ECDSA(hashes.SHA256()))
         return json.dumps({
@@ -157,6 +171,8 @@ def endorsements_message(*endorsed: Signed) -> bytes:
             target.c2sp_tlog_proof = signed.c2sp_tlog_proof
         if signed.pes_confirmation is not None:
             target.pes_confirmation = signed.pes_confirmation
+        if signed.rekor_log_entry is not None:
+            target.rekor_log_entry = signed.rekor_log_entry
         message.events.add(id=variant_id.bytes, value=payload.SerializeToString())
     return message.SerializeToString()
 

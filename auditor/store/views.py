@@ -167,11 +167,6 @@ def _view(endorsement: models.Endorsement, entry: models.Entry | None,
           log_id: str | None) -> EndorsementView:
     checks = tuple((r.name, r.ok, r.detail) for r in verification.results)
     receipts = _receipts(endorsement, entry is not None)
-    # Logged: a Rekor entry, or a tlog-proof or PES confirmation that verifies (an
-    # endorsement Oak logged only in a tiled log or through PES is not "never logged").
-    logged = entry is not None or any(
-        receipt_state(kind, True, checks)[0] is ReceiptState.VALID
-        for kind in receipts if kind is not ReceiptKind.REKOR)
     return EndorsementView(
         endorsement_id=endorsement.id,
         component=endorsement.component,
@@ -179,7 +174,7 @@ def _view(endorsement: models.Endorsement, entry: models.Entry | None,
         log_index=entry.log_index if entry else None,
         tree_id=(entry.tree_id if entry and entry.tree_id is not None else _tree(note)),
         integrated_time=entry.integrated_time if entry else None,
-        logged=logged,
+        logged=entry is not None or logged_by_receipt(endorsement, checks),
         ok=verification.ok,
         checks=checks,
         statement_format=endorsement.statement_format,
@@ -196,6 +191,15 @@ def _view(endorsement: models.Endorsement, entry: models.Entry | None,
         receipts=receipts,
         log_id=log_id,
     )
+
+
+def logged_by_receipt(endorsement: models.Endorsement,
+                      checks: Sequence[tuple[str, bool | None, str]]) -> bool:
+    """A tlog-proof or PES confirmation of the endorsement verifies: an endorsement Oak logged
+    only in a tiled log or through PES is not "never logged"."""
+    return any(receipt_state(ReceiptKind(r.kind), True, checks)[0] is ReceiptState.VALID
+               for r in endorsement.receipts
+               if r.kind in (ReceiptKind.C2SP, ReceiptKind.PES))
 
 
 def _receipts(endorsement: models.Endorsement, rekor: bool) -> tuple[ReceiptKind, ...]:
