@@ -183,21 +183,23 @@ def _add_receipt_settings(spec: ComponentSpec, table: dict[str, Any], where: str
         _add_once(spec.tlog, TLogRequirement(f"config {where}", strategy, kinds))
     elif "receipts" in table:
         raise ConfigError(f"{where}.receipts chooses the receipts of a `tlog` policy: set tlog")
+    if "tlog_policy" in table:
+        path = _relative(base, table["tlog_policy"])
+        _add_once(spec.tlog_policies, TlogPolicySource(f"config {where}.tlog_policy",
+                                                       _tlog_policy(path, f"{where}.tlog_policy")))
     try:
-        if "tlog_policy" in table:
-            path = _relative(base, table["tlog_policy"])
-            _add_once(spec.tlog_policies,
-                      TlogPolicySource(f"config {where}.tlog_policy", _tlog_policy(path)))
-        pes_keys = tuple(load_pes_key(_pem_or_file(value, base), index,
-                                      source=f"{where}.pes_keys[{index}]")
-                         for index, value in enumerate(table.get("pes_keys", [])))
+        pes_keys = []
+        for index, value in enumerate(table.get("pes_keys", [])):
+            item = f"{where}.pes_keys[{index}]"
+            pes_keys.append(load_pes_key(_pem_or_file(value, base, item), index, source=item))
         if pes_keys:
-            _add_once(spec.pes_keys, PesKeySource(f"config {where}.pes_keys", pes_keys))
+            _add_once(spec.pes_keys, PesKeySource(f"config {where}.pes_keys", tuple(pes_keys)))
         for index, value in enumerate(table.get("pes_roots", [])):
-            _add_once(spec.pes_roots, load_certificate(_pem_or_file(value, base),
-                                                       source=f"{where}.pes_roots[{index}]"))
+            item = f"{where}.pes_roots[{index}]"
+            _add_once(spec.pes_roots, load_certificate(_pem_or_file(value, base, item),
+                                                       source=item))
     except InputError as error:
-        raise ConfigError(f"{where}: {error}") from None
+        raise ConfigError(str(error)) from None
 
 
 def _choice(value: str, choices: Any, where: str) -> Any:
@@ -213,31 +215,29 @@ def _relative(base: Path, value: str) -> Path:
     return path if path.is_absolute() else base / path
 
 
-def _read(path: Path, what: str) -> bytes:
+def _read(path: Path, where: str) -> bytes:
     try:
         return path.read_bytes()
     except OSError as error:
-        raise ConfigError(f"{what} {path}: cannot read ({error.strerror})") from None
+        raise ConfigError(f"{where}: {path}: cannot read ({error.strerror})") from None
 
 
-def _pem_or_file(value: str, base: Path) -> bytes:
+def _pem_or_file(value: str, base: Path, where: str) -> bytes:
     """Inline PEM text, or the path of a PEM or DER file."""
     if value.lstrip().startswith("-----BEGIN"):
         return value.encode()
-    return _read(_relative(base, value), "file")
+    return _read(_relative(base, value), where)
 
 
-def _tlog_policy(path: Path) -> Any:
+def _tlog_policy(path: Path, where: str) -> Any:
     from auditor.verify.policy import parse_policy
 
     try:
-        text = _read(path, "tlog-policy").decode("utf-8")
+        return parse_policy(_read(path, where).decode("utf-8"))
     except UnicodeDecodeError:
-        raise ConfigError(f"tlog-policy {path}: not UTF-8 text") from None
-    try:
-        return parse_policy(text)
+        raise ConfigError(f"{where}: {path}: not UTF-8 text") from None
     except InputError as error:
-        raise ConfigError(f"tlog-policy {path}: {error}") from None
+        raise ConfigError(f"{where}: {path}: {error}") from None
 
 
 def _protobuf_keys(data: bytes, keyset: KeySet, source: str) -> None:

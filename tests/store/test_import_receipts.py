@@ -211,4 +211,5 @@ def test_a_pes_key_that_is_not_a_key_is_a_config_error(audit: RunAudit, tmp_path
     (tmp_path / "p").write_text("quorum w1\n")
     broken.write_text('[components.kernel]\ntlog_policy = "p"\n')
     result = audit("import", str(message), "--config", str(broken))
-    assert result.exit_code == 2 and "tlog-policy" in result.stderr
+    assert result.exit_code == 2
+    assert "components.kernel.tlog_policy: " in result.stderr and "policy line 1" in result.stderr
