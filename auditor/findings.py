@@ -180,6 +180,8 @@ class Finding:
         }
 
 
+# auditor.verify.entry.RECEIPT_CHECKS, spelt out: this module loads with `audit --help`, the
+# verify package does not.
 _RECEIPT_CHECKS = {"tlog_proof", "tlog_checkpoint", "witness_quorum", "pes_confirmation"}
 
 

@@ -1,4 +1,5 @@
-"""Component keys: which endorser keys each component pins, and which claims it requires.
+"""Component keys: which endorser keys each component pins, which claims it requires, and which
+transparency receipts its endorsements need (auditor.receipt_policy).
 
 A key source maps each component (`stage0`, `kernel`, ... or any name) to its pinned endorser
 keys and required claims: a TOML key file, an Oak `ReferenceValues` message, a `--key
@@ -13,7 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from auditor.errors import ConfigError, InputError
 from auditor.toml_schema import STRING, STRINGS, Table, check, read_toml
@@ -23,11 +24,8 @@ if TYPE_CHECKING:
     # Imported where used: they pull in protobuf, which a TOML-only key set does not need.
     from cryptography import x509
 
-    from auditor.oak.messages import ComponentKeys
     from auditor.receipt_policy import TLogRequirement
     from auditor.verify.receipts import PesKeySource, ReceiptTrust, TlogPolicySource
-
-T = TypeVar("T")
 
 #: The deployment whose keys apply when no key source is configured.
 DEFAULT_DEPLOYMENT = "oak_containers_release"
@@ -57,11 +55,6 @@ class ComponentSpec:
     tlog_policies: list[TlogPolicySource] = field(default_factory=list)
     pes_keys: list[PesKeySource] = field(default_factory=list)
     pes_roots: list[x509.Certificate] = field(default_factory=list)
-
-
-def _add_once(items: list[T], item: T) -> None:
-    if item not in items:
-        items.append(item)
 
 
 @dataclass
@@ -158,120 +151,20 @@ def add_toml_components(components: dict[str, Any], keyset: KeySet, source: str,
             keyset.add(name, load_public_key(pem.encode(), source=f"{where}.keys[{i}]"), source,
                        claims)
         if RECEIPT_SETTINGS.keys() & table.keys():
-            _add_receipt_settings(keyset.spec(name), table, where, base or Path.cwd())
+            from auditor.receipt_policy import add_config_receipts
 
-
-def _add_receipt_settings(spec: ComponentSpec, table: dict[str, Any], where: str,
-                          base: Path) -> None:
-    """The auditor's own receipt policy and trust for a component (`tlog`, `receipts`,
-    `tlog_policy`, `pes_keys`, `pes_roots`)."""
-    from auditor.oak.messages import TLogStrategy
-    from auditor.receipt_policy import TLogRequirement
-    from auditor.verify.receipts import (
-        PesKeySource,
-        ReceiptKind,
-        TlogPolicySource,
-        load_certificate,
-        load_pes_key,
-    )
-
-    if "tlog" in table:
-        strategy = _choice(table["tlog"], TLogStrategy, f"{where}.tlog")
-        receipts = table.get("receipts")
-        kinds = None if receipts is None else tuple(
-            _choice(kind, ReceiptKind, f"{where}.receipts") for kind in receipts)
-        _add_once(spec.tlog, TLogRequirement(f"config {where}", strategy, kinds))
-    elif "receipts" in table:
-        raise ConfigError(f"{where}.receipts chooses the receipts of a `tlog` policy: set tlog")
-    if "tlog_policy" in table:
-        path = _relative(base, table["tlog_policy"])
-        _add_once(spec.tlog_policies, TlogPolicySource(f"config {where}.tlog_policy",
-                                                       _tlog_policy(path, f"{where}.tlog_policy")))
-    try:
-        pes_keys = []
-        for index, value in enumerate(table.get("pes_keys", [])):
-            item = f"{where}.pes_keys[{index}]"
-            pes_keys.append(load_pes_key(_pem_or_file(value, base, item), index, source=item))
-        if pes_keys:
-            _add_once(spec.pes_keys, PesKeySource(f"config {where}.pes_keys", tuple(pes_keys)))
-        for index, value in enumerate(table.get("pes_roots", [])):
-            item = f"{where}.pes_roots[{index}]"
-            _add_once(spec.pes_roots, load_certificate(_pem_or_file(value, base, item),
-                                                       source=item))
-    except InputError as error:
-        raise ConfigError(str(error)) from None
-
-
-def _choice(value: str, choices: Any, where: str) -> Any:
-    try:
-        return choices(value)
-    except ValueError:
-        names = ", ".join(choice.value for choice in choices)
-        raise ConfigError(f"{where} {value!r}: choose one of {names}") from None
-
-
-def _relative(base: Path, value: str) -> Path:
-    path = Path(value).expanduser()
-    return path if path.is_absolute() else base / path
-
-
-def _read(path: Path, where: str) -> bytes:
-    try:
-        return path.read_bytes()
-    except OSError as error:
-        raise ConfigError(f"{where}: {path}: cannot read ({error.strerror})") from None
-
-
-def _pem_or_file(value: str, base: Path, where: str) -> bytes:
-    """Inline PEM text, or the path of a PEM or DER file."""
-    if value.lstrip().startswith("-----BEGIN"):
-        return value.encode()
-    return _read(_relative(base, value), where)
-
-
-def _tlog_policy(path: Path, where: str) -> Any:
-    from auditor.verify.policy import parse_policy
-
-    try:
-        return parse_policy(_read(path, where).decode("utf-8"))
-    except UnicodeDecodeError:
-        raise ConfigError(f"{where}: {path}: not UTF-8 text") from None
-    except InputError as error:
-        raise ConfigError(f"{where}: {path}: {error}") from None
+            add_config_receipts(keyset.spec(name), table, where, base or Path.cwd())
 
 
 def _protobuf_keys(data: bytes, keyset: KeySet, source: str) -> None:
     from auditor.oak.messages import read_reference_values
+    from auditor.receipt_policy import add_oak_receipts
 
     for component in read_reference_values(data):
         for raw in component.keys:
             keyset.add(component.component, load_public_key(raw, source=source), source,
                        component.required_claims)
-        _add_oak_tlog(keyset.spec(component.component), component, source)
-
-
-def _add_oak_tlog(spec: ComponentSpec, component: ComponentKeys, source: str) -> None:
-    """Oak's TLogReferenceValues of one reference value: a policy for what its keys sign, and
-    the tlog-policy and PES keys that its receipts are verified under."""
-    from auditor.receipt_policy import oak_requirement
-    from auditor.verify.policy import parse_policy
-    from auditor.verify.receipts import PesKeySource, TlogPolicySource
-
-    label = f"Oak reference values {source}"
-    policy = component.tlog
-    signers = [load_public_key(raw, source=source).key_id.hex() for raw in component.keys]
-    # A Rekor v1 logID is the sha256 of the log key's SPKI.
-    logs = [PublicKey(key.spki_der).key_id.hex() for key in policy.rekor.keys] \
-        if policy.rekor is not None else []
-    _add_once(spec.tlog, oak_requirement(policy, label, signers, logs))
-    if policy.c2sp_policy is not None:
-        try:
-            parsed = parse_policy(policy.c2sp_policy)
-        except InputError as error:
-            raise InputError(f"{component.component} tlog c2sp policy: {error}") from None
-        _add_once(spec.tlog_policies, TlogPolicySource(label, parsed))
-    if policy.pes is not None:
-        _add_once(spec.pes_keys, PesKeySource(label, policy.pes.keys))
+        add_oak_receipts(keyset.spec(component.component), component, source)
 
 
 def add_key_source(keyset: KeySet, path: Path) -> None:

@@ -21,10 +21,30 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from auditor.oak.messages import TLogPolicy, TLogStrategy
+from auditor.errors import ConfigError, InputError
+from auditor.oak.messages import ComponentKeys, TLogPolicy, TLogStrategy
 from auditor.store.views import EndorsementView
-from auditor.verify.receipts import ReceiptKind, ReceiptState, receipt_state
+from auditor.verify.keys import PublicKey, load_public_key
+from auditor.verify.receipts import (
+    PesKeySource,
+    ReceiptKind,
+    ReceiptState,
+    TlogPolicySource,
+    load_certificate,
+    load_pes_key,
+    load_tlog_policy,
+    receipt_state,
+)
+
+if TYPE_CHECKING:
+    from auditor.keyset import ComponentSpec
+
+E = TypeVar("E", bound=StrEnum)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -71,6 +91,9 @@ DEFAULT_REQUIREMENT = TLogRequirement("the auditor's default: a valid receipt of
                                       TLogStrategy.ANY, tuple(ReceiptKind))
 
 
+# --- where policies and trust come from -----------------------------------------------------
+
+
 def oak_requirement(policy: TLogPolicy, source: str, signers: Iterable[str],
                     rekor_log_ids: Iterable[str]) -> TLogRequirement:
     """The requirement of one Oak `TLogReferenceValues`, for the endorsements of `signers`."""
@@ -80,6 +103,85 @@ def oak_requirement(policy: TLogPolicy, source: str, signers: Iterable[str],
         receipts=tuple(ReceiptKind(kind) for kind in policy.populated),
         signers=frozenset(signers), rekor_log_ids=frozenset(rekor_log_ids),
         rekor_not_before=floor)
+
+
+def add_oak_receipts(spec: ComponentSpec, component: ComponentKeys, source: str) -> None:
+    """Oak's TLogReferenceValues of one reference value: a policy for what its keys sign, and
+    the tlog-policy and PES keys its receipts are verified under."""
+    label = f"Oak reference values {source}"
+    policy = component.tlog
+    signers = [load_public_key(raw, source=source).key_id.hex() for raw in component.keys]
+    # A Rekor v1 logID is the sha256 of the log key's SPKI.
+    logs = [PublicKey(key.spki_der).key_id.hex() for key in policy.rekor.keys] \
+        if policy.rekor is not None else []
+    _add_once(spec.tlog, oak_requirement(policy, label, signers, logs))
+    if policy.c2sp_policy is not None:
+        parsed = load_tlog_policy(policy.c2sp_policy.encode(),
+                                  source=f"{component.component} tlog c2sp policy")
+        _add_once(spec.tlog_policies, TlogPolicySource(label, parsed))
+    if policy.pes is not None:
+        _add_once(spec.pes_keys, PesKeySource(label, policy.pes.keys))
+
+
+def add_config_receipts(spec: ComponentSpec, table: dict[str, Any], where: str,
+                        base: Path) -> None:
+    """The auditor's own receipt policy and trust for a component, from its config table
+    (`tlog`, `receipts`, `tlog_policy`, `pes_keys`, `pes_roots`); paths are relative to
+    `base`, keys and certificates inline PEM or files."""
+    if "tlog" in table:
+        strategy = _choice(table["tlog"], TLogStrategy, f"{where}.tlog")
+        receipts = table.get("receipts")
+        kinds = None if receipts is None else tuple(
+            _choice(kind, ReceiptKind, f"{where}.receipts") for kind in receipts)
+        _add_once(spec.tlog, TLogRequirement(f"config {where}", strategy, kinds))
+    elif "receipts" in table:
+        raise ConfigError(f"{where}.receipts chooses the receipts of a `tlog` policy: set tlog")
+    try:
+        if "tlog_policy" in table:
+            item = f"{where}.tlog_policy"
+            policy = load_tlog_policy(_pem_or_file(table["tlog_policy"], base, item),
+                                      source=item)
+            _add_once(spec.tlog_policies, TlogPolicySource(f"config {item}", policy))
+        pes_keys = []
+        for index, value in enumerate(table.get("pes_keys", [])):
+            item = f"{where}.pes_keys[{index}]"
+            pes_keys.append(load_pes_key(_pem_or_file(value, base, item), index, source=item))
+        if pes_keys:
+            _add_once(spec.pes_keys, PesKeySource(f"config {where}.pes_keys", tuple(pes_keys)))
+        for index, value in enumerate(table.get("pes_roots", [])):
+            item = f"{where}.pes_roots[{index}]"
+            _add_once(spec.pes_roots, load_certificate(_pem_or_file(value, base, item),
+                                                       source=item))
+    except InputError as error:
+        raise ConfigError(str(error)) from None
+
+
+def _add_once(items: list[T], item: T) -> None:
+    if item not in items:
+        items.append(item)
+
+
+def _choice(value: str, choices: type[E], where: str) -> E:
+    try:
+        return choices(value)
+    except ValueError:
+        names = ", ".join(choice.value for choice in choices)
+        raise ConfigError(f"{where} {value!r}: choose one of {names}") from None
+
+
+def _pem_or_file(value: str, base: Path, where: str) -> bytes:
+    """Inline PEM text, or the contents of the file it names."""
+    if value.lstrip().startswith("-----BEGIN"):
+        return value.encode()
+    path = Path(value).expanduser()
+    path = path if path.is_absolute() else base / path
+    try:
+        return path.read_bytes()
+    except OSError as error:
+        raise ConfigError(f"{where}: {path}: cannot read ({error.strerror})") from None
+
+
+# --- judging ---------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)

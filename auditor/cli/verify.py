@@ -15,7 +15,6 @@ if TYPE_CHECKING:
     from rich.table import Table
 
     from auditor.verify.entry import EndorsementMaterial, Verification
-    from auditor.verify.policy import Policy
     from auditor.verify.receipts import Receipt
 
 _MARK = {True: "pass", False: "FAIL", None: "skip"}
@@ -25,14 +24,15 @@ _UNCHECKED = {"endorser_key": "the signer (no endorser key pinned: --key)",
               "endorsement_signature": "the endorsement signature (no --artifact)"}
 
 
-def verdict(verifications: list[Verification], what: str = "the log entry") -> str:
-    """One line: verified or not, and which part of the chain was not checked (for a receipt
-    on its own, with each skipped check's reason)."""
+def verdict(verifications: list[Verification], what: str = "the log entry",
+            reasons: bool = False) -> str:
+    """One line: verified or not, and which part of the chain was not checked (`reasons`:
+    with each skipped check's own reason, for a receipt on its own)."""
     failures = [c.name for v in verifications for c in v.failures]
     if failures:
         return "NOT verified: " + ", ".join(dict.fromkeys(failures))
     skipped = {c.name: c.detail for v in verifications for c in v.checks if c.ok is None}
-    unchecked = [part if what == "the log entry" else f"{name} ({skipped[name]})"
+    unchecked = [f"{name} ({skipped[name]})" if reasons else part
                  for name, part in _UNCHECKED.items() if name in skipped]
     if not unchecked:
         return "verified: all applicable checks pass"
@@ -154,6 +154,7 @@ def _verify_receipt(source: str, receipt: Receipt, material: EndorsementMaterial
         TlogPolicySource,
         load_certificate,
         load_pes_key,
+        load_tlog_policy,
         receipt_summary,
         verify_receipt,
     )
@@ -174,8 +175,8 @@ def _verify_receipt(source: str, receipt: Receipt, material: EndorsementMaterial
     except InputError as error:  # a malformed receipt is unreadable input: exit 2
         raise InputError(f"{source}: {error}") from None
     trust = ReceiptTrust(
-        tlog_policies=(TlogPolicySource(f"--tlog-policy {tlog_policy}",
-                                        _policy(tlog_policy)),) if tlog_policy else (),
+        tlog_policies=(TlogPolicySource(f"--tlog-policy {tlog_policy}", load_tlog_policy(
+            read_file(tlog_policy), source=str(tlog_policy))),) if tlog_policy else (),
         pes_keys=(PesKeySource("--pes-key", tuple(
             load_pes_key(read_file(p), index, source=str(p))
             for index, p in enumerate(pes_keys))),) if pes_keys else (),
@@ -190,18 +191,7 @@ def _verify_receipt(source: str, receipt: Receipt, material: EndorsementMaterial
                  f"{summary['tree_size']}" if c2sp
                  else f"PES confirmation {summary['name']} · {summary['entry_id']}")
         err_console().print(render_checks(verification, title))
-        err_console().print(verdict([verification], f"the {what.removeprefix('a ')}"))
+        err_console().print(verdict([verification], f"the {what.removeprefix('a ')}",
+                                    reasons=True))
     raise typer.Exit(ExitCode.CLEAN if verification.ok else ExitCode.FINDINGS)
 
-
-def _policy(path: Path) -> Policy:
-    from auditor.errors import InputError
-    from auditor.source.documents import read_file
-    from auditor.verify.policy import parse_policy
-
-    try:
-        return parse_policy(read_file(path).decode("utf-8"))
-    except UnicodeDecodeError:
-        raise InputError(f"{path}: a tlog-policy is UTF-8 text") from None
-    except InputError as error:
-        raise InputError(f"{path}: {error}") from None

@@ -41,7 +41,7 @@ from auditor.verify.entry import (
 )
 from auditor.verify.keys import PublicKey, load_public_key
 from auditor.verify.pes import PesFailure, parse_pes_confirmation, verify_pes_confirmation
-from auditor.verify.policy import Policy
+from auditor.verify.policy import Policy, parse_policy
 from auditor.verify.tlog_proof import (
     CHECK_NAMES as TLOG_CHECKS,
 )
@@ -118,6 +118,16 @@ def load_pes_key(data: bytes, key_id: int, *, source: str) -> VerifyingKey:
     if isinstance(crypto, ec.EllipticCurvePublicKey) and crypto.curve.name == "secp256r1":
         return VerifyingKey(key_id, KeyType.ECDSA_P256_SHA256, key.spki_der)
     raise InputError(f"{source}: a PES key is RSA or ECDSA P-256, not {key.algorithm}")
+
+
+def load_tlog_policy(data: bytes, *, source: str) -> Policy:
+    """A c2sp.org/tlog-policy file, parsed strictly; InputError naming `source` if not."""
+    try:
+        return parse_policy(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise InputError(f"{source}: a tlog-policy is UTF-8 text") from None
+    except InputError as error:
+        raise InputError(f"{source}: {error}") from None
 
 
 def load_certificate(data: bytes, *, source: str) -> x509.Certificate:

@@ -16,8 +16,10 @@ from typing import Any
 
 import pytest
 
+from auditor.findings import RuleId, invalid_rule
 from auditor.oak.messages import read_endorsements
 from auditor.report.validate import validate_report
+from auditor.verify.entry import RECEIPT_CHECKS
 from testlog.synthetic import Endorser
 from tests.cli_runner import RunAudit
 from tests.oakdata import OAK, RELEASE
@@ -215,3 +217,10 @@ def test_the_real_staging_set_is_not_logged_as_its_reference_values_allow(
         "NOT_LOGGED_ALLOWED"}
     assert [e.component for e in read_endorsements(
         (staging / "endorsements.binarypb").read_bytes()) if e.rekor_log_entry] == []
+
+
+@pytest.mark.parametrize("check", RECEIPT_CHECKS)
+def test_a_failed_receipt_check_is_an_invalid_entry_logged_or_not(check: str) -> None:
+    for logged in (True, False):
+        assert invalid_rule([check], logged) is RuleId.ENTRY_INVALID
+        assert invalid_rule([check, "endorser_key"], logged) is RuleId.WRONG_KEY
