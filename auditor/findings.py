@@ -47,6 +47,8 @@ class RuleId(StrEnum):
     CHECKPOINT_INVALID = "CHECKPOINT_INVALID"
     SHARD_ROTATED = "SHARD_ROTATED"
     OBSERVED_UNCOVERED = "OBSERVED_UNCOVERED"
+    TLOG_POLICY_UNMET = "TLOG_POLICY_UNMET"
+    NOT_LOGGED_ALLOWED = "NOT_LOGGED_ALLOWED"
 
 
 @dataclass(frozen=True)
@@ -103,6 +105,14 @@ _RULES = [
     Rule(RuleId.OBSERVED_UNCOVERED, Severity.INFO, "Observed value with no endorsement to check",
          "The evidence carries a value (such as Oak's memory-map or ACPI digest) that no "
          "configured key or stored endorsement covers; reported for the record."),
+    Rule(RuleId.TLOG_POLICY_UNMET, Severity.MEDIUM, "Receipts do not meet the receipt policy",
+         "The endorsement was logged, but its receipts do not meet a receipt policy that "
+         "applies to it (the component's Oak TLog reference values, or the auditor's own "
+         "config): a receipt the policy needs is missing or not verified. Oak's verifier "
+         "rejects it under the publisher's policy."),
+    Rule(RuleId.NOT_LOGGED_ALLOWED, Severity.INFO, "Not logged, as its receipt policy allows",
+         "The endorsement carries no receipt that verifies, and every receipt policy that "
+         "applies to it (such as Oak's `skip`) lets it go unlogged; reported for the record."),
 ]
 RULES: dict[str, Rule] = {rule.id: rule for rule in _RULES}
 assert set(RULES) == set(RuleId), "every rule id has exactly one rule"
@@ -170,11 +180,20 @@ class Finding:
         }
 
 
+# auditor.verify.entry.RECEIPT_CHECKS, spelt out: this module loads with `audit --help`, the
+# verify package does not.
+_RECEIPT_CHECKS = {"tlog_proof", "tlog_checkpoint", "witness_quorum", "pes_confirmation"}
+
+
 def invalid_rule(failed_checks: Iterable[str], logged: bool) -> RuleId:
     """The most serious reason an endorsement or entry cannot be relied on."""
     failed = set(failed_checks)
     if "endorser_key" in failed:
         return RuleId.WRONG_KEY
+    if failed & _RECEIPT_CHECKS:
+        # A tlog-proof or PES confirmation that does not verify is a broken or forged receipt,
+        # whatever a policy needs and whether or not another receipt verifies.
+        return RuleId.ENTRY_INVALID
     if not logged:
         return RuleId.ENDORSED_NOT_LOGGED
     if failed == {"validity"}:

@@ -3,8 +3,9 @@
 Recognised inputs: a Rekor v1 entry JSON; a Sigstore bundle; a component directory (holding
 `endorsement.json`, `endorsement.json.sig`, optional `logentry.json` and `subject.bin`, named
 like Oak's `components/<component>/`); an Oak `Endorsements` message in binary or text
-protobuf. A directory is searched for all of these. Each input is verified and stored on its
-own: a malformed file is reported with its path and the rest of the batch still imports.
+protobuf, whose endorsements keep every receipt they carry (Rekor entry, C2SP tlog-proof, PES
+confirmation). A directory is searched for all of these. Each input is verified and stored on
+its own: a malformed file is reported with its path and the rest of the batch still imports.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from auditor.store.repository import EndorsementRecord, store_component_keys, st
 from auditor.verify.body import BodyError, parse_body
 from auditor.verify.bundle import verify_bundle
 from auditor.verify.entry import EndorsementMaterial, Verification, verify_entry, verify_unlogged
+from auditor.verify.receipts import Receipt, ReceiptKind, receipt_checks, with_receipt_checks
 from auditor.verify.trust import LogKeyring
 
 _ENDORSEMENT_MESSAGES = ("endorsements.binarypb", "endorsements.textproto", "endorsements.pb",
@@ -42,6 +44,9 @@ class ImportItem:
     statement: bytes | None = None
     signature: bytes | None = None
     subject: bytes | None = None
+    #: The tlog-proof and PES confirmation that travelled with the endorsement (its Rekor
+    #: entry is `raw`).
+    receipts: tuple[Receipt, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -92,6 +97,8 @@ def endorsements_message(path: Path) -> list[ImportItem]:
     for component in read_endorsements(data):
         source = f"{path}#{component.component}"
         raw = component.rekor_log_entry
+        carried = ((ReceiptKind.C2SP, component.c2sp_tlog_proof),
+                   (ReceiptKind.PES, component.pes_confirmation))
         items.append(ImportItem(
             source=source,
             component=component.component,
@@ -100,6 +107,7 @@ def endorsements_message(path: Path) -> list[ImportItem]:
             statement=component.statement,
             signature=component.signature,
             subject=component.subject,
+            receipts=tuple(Receipt(kind, data) for kind, data in carried if data is not None),
         ))
     return items
 
@@ -189,10 +197,16 @@ def verify_item(item: ImportItem, keyring: LogKeyring, keyset: KeySet,
         required_claims=keyset.claims_for(component),
     )
     if isinstance(item.document, Bundle):
-        return component, verify_bundle(item.document, keyring, material)
-    if isinstance(item.document, LogEntry):
-        return component, [verify_entry(item.document, keyring, material)]
-    return component, [verify_unlogged(material)]
+        verifications = verify_bundle(item.document, keyring, material)
+    elif isinstance(item.document, LogEntry):
+        verifications = [verify_entry(item.document, keyring, material)]
+    else:
+        verifications = [verify_unlogged(material)]
+    if not item.receipts:
+        return component, verifications
+    checks = receipt_checks(item.receipts, item.statement, material.endorser_keys,
+                            keyset.receipt_trust(component))
+    return component, [with_receipt_checks(v, checks) for v in verifications]
 
 
 def _raw_format(item: ImportItem) -> str:
@@ -202,8 +216,12 @@ def _raw_format(item: ImportItem) -> str:
 def import_item(session: Session, item: ImportItem, keyring: LogKeyring, keyset: KeySet,
                 at: datetime | None) -> list[ImportedItem]:
     component, verifications = verify_item(item, keyring, keyset, at)
+    # An Oak endorsement's Rekor entry is one of its receipts, kept byte-exact beside the others.
+    rekor = (Receipt(ReceiptKind.REKOR, item.raw),) \
+        if item.raw is not None and item.statement is not None \
+        and isinstance(item.document, LogEntry) else ()
     record = EndorsementRecord(component, item.statement, item.signature, item.subject,
-                               item.source)
+                               item.source, rekor + item.receipts)
     imported = []
     for verification in verifications:
         stored = store_verification(session, verification, record, raw=item.raw,

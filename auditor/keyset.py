@@ -1,4 +1,5 @@
-"""Component keys: which endorser keys each component pins, and which claims it requires.
+"""Component keys: which endorser keys each component pins, which claims it requires, and which
+transparency receipts its endorsements need (auditor.receipt_policy).
 
 A key source maps each component (`stage0`, `kernel`, ... or any name) to its pinned endorser
 keys and required claims: a TOML key file, an Oak `ReferenceValues` message, a `--key
@@ -13,16 +14,27 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from auditor.errors import ConfigError, InputError
 from auditor.toml_schema import STRING, STRINGS, Table, check, read_toml
 from auditor.verify.keys import PublicKey, load_public_key
 
+if TYPE_CHECKING:
+    # Imported where used: they pull in protobuf, which a TOML-only key set does not need.
+    from cryptography import x509
+
+    from auditor.receipt_policy import TLogRequirement
+    from auditor.verify.receipts import PesKeySource, ReceiptTrust, TlogPolicySource
+
 #: The deployment whose keys apply when no key source is configured.
 DEFAULT_DEPLOYMENT = "oak_containers_release"
 
-COMPONENT_TABLE = Table({"keys": STRINGS, "required_claims": STRINGS})
+#: Keys of a component table that set the auditor's own receipt policy and trust (the
+#: configuration's counterpart of Oak's TLogReferenceValues, see auditor.receipt_policy).
+RECEIPT_SETTINGS = {"tlog": STRING, "receipts": STRINGS, "tlog_policy": STRING,
+                    "pes_keys": STRINGS, "pes_roots": STRINGS}
+COMPONENT_TABLE = Table({"keys": STRINGS, "required_claims": STRINGS, **RECEIPT_SETTINGS})
 #: A key file: `[components.<name>]` tables, and the `[log]` the keys belong with (informative).
 KEY_FILE = Table({
     "log": Table({"name": STRING, "url": STRING, "trusted_root": STRING}),
@@ -36,14 +48,24 @@ class ComponentSpec:
     keys: list[PublicKey] = field(default_factory=list)
     required_claims: list[str] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)
+    #: Receipt policies: Oak's TLogReferenceValues of each reference values source (for what
+    #: its keys sign) and the config's own (for all of the component's endorsements).
+    tlog: list[TLogRequirement] = field(default_factory=list)
+    #: What its tlog-proofs and PES confirmations are verified under, each with its source.
+    tlog_policies: list[TlogPolicySource] = field(default_factory=list)
+    pes_keys: list[PesKeySource] = field(default_factory=list)
+    pes_roots: list[x509.Certificate] = field(default_factory=list)
 
 
 @dataclass
 class KeySet:
     components: dict[str, ComponentSpec] = field(default_factory=dict)
 
+    def spec(self, component: str) -> ComponentSpec:
+        return self.components.setdefault(component, ComponentSpec(component))
+
     def add(self, component: str, key: PublicKey, source: str, claims: Iterable[str] = ()) -> None:
-        spec = self.components.setdefault(component, ComponentSpec(component))
+        spec = self.spec(component)
         if key not in spec.keys:
             spec.keys.append(key)
         spec.required_claims.extend(c for c in claims if c not in spec.required_claims)
@@ -77,6 +99,28 @@ class KeySet:
     def pinned_key_ids(self) -> set[str]:
         return {key.key_id.hex() for _, key in self.all_keys()}
 
+    def requirements_for(self, component: str | None,
+                         signer_sha256: str | None) -> list[TLogRequirement]:
+        """The receipt policies that apply to an endorsement of `component` by this signer."""
+        from auditor.verify.receipts import ReceiptKind
+
+        spec = self.components.get(component) if component else None
+        if spec is None:
+            return []
+        trusted = [kind for kind, sources in ((ReceiptKind.C2SP, spec.tlog_policies),
+                                              (ReceiptKind.PES, spec.pes_keys)) if sources]
+        return [r.resolved(trusted) for r in spec.tlog if r.applies_to(signer_sha256)]
+
+    def receipt_trust(self, component: str | None) -> ReceiptTrust:
+        """What the component's tlog-proofs and PES confirmations are verified under."""
+        from auditor.verify.receipts import ReceiptTrust
+
+        spec = self.components.get(component) if component else None
+        if spec is None:
+            return ReceiptTrust()
+        return ReceiptTrust(tuple(spec.tlog_policies), tuple(spec.pes_keys),
+                            tuple(spec.pes_roots))
+
 
 def reference_values_dir() -> Path:
     """Shipped reference data: `auditor/_reference_values` in a wheel, `reference_values/` in a
@@ -96,23 +140,31 @@ def shipped_reference_values() -> list[Path]:
     return [shipped_deployments()[DEFAULT_DEPLOYMENT]]
 
 
-def add_toml_components(components: dict[str, Any], keyset: KeySet, source: str) -> None:
-    """`[components.<name>]` tables (already checked against COMPONENT_TABLE)."""
+def add_toml_components(components: dict[str, Any], keyset: KeySet, source: str,
+                        base: Path | None = None) -> None:
+    """`[components.<name>]` tables (already checked against COMPONENT_TABLE); relative
+    paths are relative to `base`."""
     for name, table in components.items():
         where = f"{source}: components.{name}"
         claims = table.get("required_claims", [])
         for i, pem in enumerate(table.get("keys", [])):
             keyset.add(name, load_public_key(pem.encode(), source=f"{where}.keys[{i}]"), source,
                        claims)
+        if RECEIPT_SETTINGS.keys() & table.keys():
+            from auditor.receipt_policy import add_config_receipts
+
+            add_config_receipts(keyset.spec(name), table, where, base or Path.cwd())
 
 
 def _protobuf_keys(data: bytes, keyset: KeySet, source: str) -> None:
     from auditor.oak.messages import read_reference_values
+    from auditor.receipt_policy import add_oak_receipts
 
     for component in read_reference_values(data):
         for raw in component.keys:
             keyset.add(component.component, load_public_key(raw, source=source), source,
                        component.required_claims)
+        add_oak_receipts(keyset.spec(component.component), component, source)
 
 
 def add_key_source(keyset: KeySet, path: Path) -> None:
@@ -120,7 +172,8 @@ def add_key_source(keyset: KeySet, path: Path) -> None:
     if path.suffix == ".toml":
         document = read_toml(path, "TOML key file")
         check(document, KEY_FILE, str(path))
-        add_toml_components(document.get("components", {}), keyset, str(path))
+        add_toml_components(document.get("components", {}), keyset, str(path),
+                            path.resolve().parent)
         return
     try:
         data = path.read_bytes()

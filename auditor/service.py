@@ -199,7 +199,8 @@ class Auditor:
 
         def findings() -> Iterable[Finding]:
             with self.sessions() as session:
-                result.releases = [reconcile_release(session, release, self._covered())]
+                result.releases = [reconcile_release(session, release, self._covered(),
+                                                     self.settings.keyset)]
             return self._suppressed(f for r in result.releases for f in r.findings)
 
         self._recorded(result, findings, lambda: ExitCode.FINDINGS
@@ -288,12 +289,14 @@ class Auditor:
     def _judged(self, result: AuditResult, releases: list[Release]) -> Iterator[Finding]:
         """Reconcile the releases and judge everything else the store holds, streamed."""
         with self.sessions() as session:
-            result.releases = [reconcile_release(session, r, self._covered()) for r in releases]
+            keyset = self.settings.keyset
+            result.releases = [reconcile_release(session, r, self._covered(), keyset)
+                               for r in releases]
             accounted = set().union(*(r.accounted for r in result.releases))
             for release in result.releases:
                 yield from release.findings
-            yield from unaccounted(session, accounted, self.settings.keyset.pinned_key_ids(),
-                                   self.settings.expected_since)
+            yield from unaccounted(session, accounted, keyset.pinned_key_ids(),
+                                   self.settings.expected_since, keyset)
             yield from (stored_history.fault_finding(row)
                         for row in stored_history.faults(session))
         if result.crawl is not None:

@@ -153,6 +153,8 @@ class Settings:
     deadline: float | None = None
     #: Trust decisions not taken by the config file: setting -> "flag --x" / "environment X".
     overrides: dict[str, str] = field(default_factory=dict)
+    #: Whether the component keys were chosen (config or flags), not the shipped defaults.
+    keys_chosen: bool = False
 
     @property
     def config_name(self) -> str | None:
@@ -165,11 +167,14 @@ class Settings:
             return str(self.config_path)
 
     def has_work(self) -> bool:
-        """Whether a run would do anything: reconcile a release, import, or crawl for keys."""
+        """Whether a run would do anything: reconcile a release, import, crawl for keys, or
+        judge the store under keys someone chose (offline, the shipped defaults alone judge
+        nothing anyone asked about)."""
         if self.releases or self.imports:
             return True
-        return not self.offline and bool(self.keyset.components or self.uuids
-                                         or self.log_indexes)
+        if not self.offline:
+            return bool(self.keyset.components or self.uuids or self.log_indexes)
+        return self.keys_chosen and bool(self.keyset.components)
 
 
 def default_database_url() -> str:
@@ -285,6 +290,7 @@ def _apply_keys(settings: Settings, flags: Flags, choose: _Chooser,
         return
     if config_path is None:
         settings.keyset.components.clear()
+    settings.keys_chosen = True
     for spec in specs:
         add_component_key(settings.keyset, spec)
     settings.overrides["component keys"] = choose.origin("keys", "--key") or ""
@@ -352,11 +358,14 @@ def load_config_file(path: Path | None, *, default_keys: bool = True) -> Setting
     if statements:
         settings.statements = statements if "://" in statements else str(_path(base, statements))
     key_sources = [_path(base, p) for p in document.get("key_sources", [])]
-    if not key_sources and not document.get("components") and default_keys:
+    components = document.get("components", {})
+    # A component table that only sets a receipt policy pins no key: the defaults still apply.
+    settings.keys_chosen = bool(key_sources or components)
+    if not key_sources and not any("keys" in t for t in components.values()) and default_keys:
         key_sources = shipped_reference_values()
     for key_source in key_sources:
         add_key_source(settings.keyset, key_source)
-    add_toml_components(document.get("components", {}), settings.keyset, source)
+    add_toml_components(components, settings.keyset, source, base)
     crawl = document.get("crawl", {})
     settings.uuids = list(crawl.get("uuids", []))
     settings.log_indexes = list(crawl.get("log_indexes", []))

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -86,7 +87,7 @@ def component_command(
     for row in rows:
         failed = [c["name"] for c in row["checks"] if c["ok"] is False]
         table.add_row(
-            (row["integrated_time"] or "not logged")[:19], str(row["log_index"] or "-"),
+            (row["integrated_time"] or "")[:19] or _unlogged(row), str(row["log_index"] or "-"),
             terminal_safe(f"{row['subject_name']}\n{row['subject_digests'].get('sha256', '')}"),
             f"{(row['valid_from'] or '')[:10]} .. {(row['valid_until'] or '')[:10]}",
             "ok" if not failed else "FAILED: " + ", ".join(failed),
@@ -94,6 +95,13 @@ def component_command(
     err_console().print(table)
     for finding in open_findings:
         say(f"open finding {finding.severity.upper()} {finding.rule}: {finding.detail}")
+
+
+def _unlogged(row: Mapping[str, Any]) -> str:
+    """Where an endorsement without a Rekor entry is logged, if anywhere."""
+    from auditor.report.view import logged_by
+
+    return f"by {logged_by(row)}" if row["logged"] else "not logged"
 
 
 def _finding_json(finding: Any) -> dict[str, Any]:

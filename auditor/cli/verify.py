@@ -1,4 +1,5 @@
-"""`audit verify-entry`: verify one Rekor entry or Sigstore bundle end to end."""
+"""`audit verify-entry`: verify one Rekor entry, Sigstore bundle, C2SP tlog-proof or PES
+confirmation end to end."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from auditor.cli.options import ConfigOption, RekorKeyOption, TrustedRootOption,
 if TYPE_CHECKING:
     from rich.table import Table
 
-    from auditor.verify.entry import Verification
+    from auditor.verify.entry import EndorsementMaterial, Verification
+    from auditor.verify.receipts import Receipt
 
 _MARK = {True: "pass", False: "FAIL", None: "skip"}
 #: Checks whose skipping leaves a part of the chain unverified, and what that part is.
@@ -22,23 +24,27 @@ _UNCHECKED = {"endorser_key": "the signer (no endorser key pinned: --key)",
               "endorsement_signature": "the endorsement signature (no --artifact)"}
 
 
-def verdict(verifications: list[Verification]) -> str:
-    """One line: verified or not, and which part of the chain was not checked."""
+def verdict(verifications: list[Verification], what: str = "the log entry",
+            reasons: bool = False) -> str:
+    """One line: verified or not, and which part of the chain was not checked (`reasons`:
+    with each skipped check's own reason, for a receipt on its own)."""
     failures = [c.name for v in verifications for c in v.failures]
     if failures:
         return "NOT verified: " + ", ".join(dict.fromkeys(failures))
-    skipped = {c.name for v in verifications for c in v.checks if c.ok is None}
-    unchecked = [what for name, what in _UNCHECKED.items() if name in skipped]
+    skipped = {c.name: c.detail for v in verifications for c in v.checks if c.ok is None}
+    unchecked = [f"{name} ({skipped[name]})" if reasons else part
+                 for name, part in _UNCHECKED.items() if name in skipped]
     if not unchecked:
         return "verified: all applicable checks pass"
-    return ("verified the log entry; not checked: " + "; ".join(dict.fromkeys(unchecked)))
+    return (f"verified {what}; not checked: " + "; ".join(dict.fromkeys(unchecked)))
 
 
-def render_checks(verification: Verification) -> Table:
+def render_checks(verification: Verification, title: str | None = None) -> Table:
     from rich.table import Table
 
-    summary = verification.summary()
-    title = f"entry {summary['uuid'] or '(no uuid)'} · log index {summary['log_index']}"
+    if title is None:
+        summary = verification.summary()
+        title = f"entry {summary['uuid'] or '(no uuid)'} · log index {summary['log_index']}"
     table = Table(title=terminal_safe(title), title_justify="left")
     table.add_column("check")
     table.add_column("result")
@@ -50,8 +56,9 @@ def render_checks(verification: Verification) -> Table:
 
 @app.command("verify-entry")
 def verify_entry_command(
-    path: Annotated[Path, typer.Argument(metavar="PATH",
-                                         help="Rekor v1 entry JSON or Sigstore bundle.")],
+    path: Annotated[Path, typer.Argument(
+        metavar="PATH", help="Rekor v1 entry JSON, Sigstore bundle, C2SP tlog-proof or PES "
+        "confirmation JSON (recognised by content).")],
     rekor_key: RekorKeyOption = None,
     trusted_root: TrustedRootOption = None,
     endorser_key: Annotated[list[str] | None, typer.Option(
@@ -67,24 +74,34 @@ def verify_entry_command(
     at: Annotated[str | None, typer.Option(
         metavar="RFC3339", help="Judge validity at this time, not the entry's integratedTime.")]
     = None,
+    tlog_policy: Annotated[Path | None, typer.Option(
+        "--tlog-policy", metavar="FILE",
+        help="The c2sp.org/tlog-policy a tlog-proof is verified under.")] = None,
+    pes_key: Annotated[list[Path] | None, typer.Option(
+        "--pes-key", metavar="PEM_OR_CERT",
+        help="A trusted PES key (RSA or ECDSA P-256; a key or certificate, PEM or DER) "
+        "for a PES confirmation (repeatable).")] = None,
+    pes_root: Annotated[list[Path] | None, typer.Option(
+        "--pes-root", metavar="CERT", help="A PES root certificate: the confirmation's PES "
+        "certificate must be one or be issued by one (repeatable).")] = None,
     config_path: ConfigOption = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")] = False,
 ) -> None:
-    """Verify a log entry: proofs, checkpoint, SET, body, keys and the endorsement.
+    """Verify a log entry (proofs, checkpoint, SET, body, keys and the endorsement), or a C2SP
+    tlog-proof or PES confirmation of a statement (--artifact).
 
     Exit 0 when every applicable check passes, 1 when any fails, 2 for unreadable input.
     """
     from auditor.cli.query import parse_time
+    from auditor.errors import ConfigError
     from auditor.service import Auditor
     from auditor.source.bundle import Bundle
     from auditor.source.documents import parse_log_document, read_file
     from auditor.verify.bundle import verify_bundle
     from auditor.verify.entry import EndorsementMaterial, verify_entry
     from auditor.verify.keys import load_public_key
+    from auditor.verify.receipts import Receipt, ReceiptKind, receipt_kind_of
 
-    settings = settings_for(config_path, rekor_keys=rekor_key, trusted_root=trusted_root,
-                            default_keys=False)
-    keyring = Auditor(settings).keyring
     pems = [spec.partition("=")[2] if "=" in spec else spec for spec in endorser_key or []]
     material = EndorsementMaterial(
         artifact=read_file(artifact) if artifact else None,
@@ -93,7 +110,19 @@ def verify_entry_command(
         endorser_keys=tuple(load_public_key(read_file(Path(p)), source=p) for p in pems),
         at=parse_time(at, "--at"),
     )
-    document = parse_log_document(read_file(path), source=str(path))
+    data = read_file(path)
+    # By content; a file named .tlog-proof that is not one is refused as such.
+    kind = receipt_kind_of(data) or (ReceiptKind.C2SP if path.suffix == ".tlog-proof" else None)
+    if kind is not None:
+        _verify_receipt(str(path), Receipt(kind, data), material, tlog_policy, pes_key or [],
+                        pes_root or [], json_output)
+    if tlog_policy is not None or pes_key or pes_root:
+        raise ConfigError(f"{path} is a log entry or bundle: --tlog-policy, --pes-key and "
+                          "--pes-root apply to a tlog-proof or PES confirmation")
+    settings = settings_for(config_path, rekor_keys=rekor_key, trusted_root=trusted_root,
+                            default_keys=False)
+    keyring = Auditor(settings).keyring
+    document = parse_log_document(data, source=str(path))
     if isinstance(document, Bundle):
         verifications = verify_bundle(document, keyring, material)
     else:
@@ -110,3 +139,59 @@ def verify_entry_command(
             err_console().print(render_checks(verification))
         err_console().print(verdict(verifications))
     raise typer.Exit(ExitCode.CLEAN if ok else ExitCode.FINDINGS)
+
+
+def _verify_receipt(source: str, receipt: Receipt, material: EndorsementMaterial,
+                    tlog_policy: Path | None, pes_keys: list[Path], pes_roots: list[Path],
+                    json_output: bool) -> None:
+    """`verify-entry` of a tlog-proof or PES confirmation: the statement is --artifact."""
+    from auditor.errors import ConfigError, InputError
+    from auditor.source.documents import read_file
+    from auditor.verify.receipts import (
+        PesKeySource,
+        ReceiptKind,
+        ReceiptTrust,
+        TlogPolicySource,
+        load_certificate,
+        load_pes_key,
+        load_tlog_policy,
+        receipt_summary,
+        verify_receipt,
+    )
+
+    c2sp = receipt.kind is ReceiptKind.C2SP
+    what = "a C2SP tlog-proof" if c2sp else "a PES confirmation"
+    if material.artifact is None:
+        raise ConfigError(f"{what} is checked against its statement: give --artifact STATEMENT")
+    if c2sp and tlog_policy is None:
+        raise ConfigError(f"{what} is verified under a tlog-policy: give --tlog-policy FILE")
+    if not c2sp and not pes_keys:
+        raise ConfigError(f"{what} is verified under PES keys: give --pes-key PEM_OR_CERT")
+    if (tlog_policy is not None and not c2sp) or (c2sp and (pes_keys or pes_roots)):
+        raise ConfigError(f"--tlog-policy applies to a tlog-proof, --pes-key and --pes-root to "
+                          f"a PES confirmation; this is {what}")
+    try:
+        summary = receipt_summary(receipt)
+    except InputError as error:  # a malformed receipt is unreadable input: exit 2
+        raise InputError(f"{source}: {error}") from None
+    trust = ReceiptTrust(
+        tlog_policies=(TlogPolicySource(f"--tlog-policy {tlog_policy}", load_tlog_policy(
+            read_file(tlog_policy), source=str(tlog_policy))),) if tlog_policy else (),
+        pes_keys=(PesKeySource("--pes-key", tuple(
+            load_pes_key(read_file(p), index, source=str(p))
+            for index, p in enumerate(pes_keys))),) if pes_keys else (),
+        pes_roots=tuple(load_certificate(read_file(p), source=str(p)) for p in pes_roots),
+    )
+    verification = verify_receipt(receipt, material, trust)
+    if json_output:
+        print_json({"ok": verification.ok, "checks": [c.to_json() for c in verification.checks],
+                    "receipt": summary})
+    else:
+        title = (f"C2SP tlog-proof · {summary['origin']} · index {summary['index']} of "
+                 f"{summary['tree_size']}" if c2sp
+                 else f"PES confirmation {summary['name']} · {summary['entry_id']}")
+        err_console().print(render_checks(verification, title))
+        err_console().print(verdict([verification], f"the {what.removeprefix('a ')}",
+                                    reasons=True))
+    raise typer.Exit(ExitCode.CLEAN if verification.ok else ExitCode.FINDINGS)
+

@@ -386,7 +386,8 @@ class RekorV1Crawl:
             endorsement_ids = views.endorsement_ids_of_entries(session, touched)
             entry_findings = list(store_findings(
                 views.endorsement_views(session, ids=endorsement_ids),
-                views.bare_entries(session, ids=touched), self.job.keyset.pinned_key_ids()))
+                views.bare_entries(session, ids=touched), self.job.keyset.pinned_key_ids(),
+                keyset=self.job.keyset))
         relevant = [f for f in entry_findings if f.rule is not RuleId.UNEXPECTED_ENDORSEMENT
                     and f.rule is not RuleId.LEGACY_FORMAT]
         return faults + relevant

@@ -3,7 +3,8 @@
 Three sources, all checked against endorsements elsewhere:
 
 - the AMD SEV-SNP attestation report's MEASUREMENT, the launch digest of stage0 and the initial
-  vCPU state (what a FirmwareAttachment predicts per vCPU count);
+  vCPU state (what a FirmwareAttachment predicts per vCPU count), or on Intel TDX the TD
+  quote's MRTD (what its `tdx_measurement` predicts);
 - the `Stage0Measurements` event: what stage0 measured before starting the kernel (kernel image
   and setup data, initrd, memory map, ACPI tables, command line);
 - the `SystemLayerData` event logged by Oak Containers' stage1: the system image digest.
@@ -21,6 +22,7 @@ from google.protobuf import any_pb2
 from google.protobuf import message as _message
 
 from auditor.errors import InputError
+from auditor.measure.tdx import quote_mrtd
 from auditor.oak.messages import parse_binary_message, parse_message
 from auditor.oak.proto.attestation import eventlog_pb2, evidence_pb2, verification_pb2
 
@@ -67,6 +69,8 @@ class ObservedEvidence:
     stage0: Stage0Observation
     #: SHA-256 of the Oak Containers system image; None when no SystemLayerData event exists.
     system_image: bytes | None
+    #: MRTD of the TD quote (48 bytes) when the platform is Intel TDX; None otherwise.
+    tdx_mrtd: bytes | None = None
 
     @property
     def snp_measurement_is_zero(self) -> bool:
@@ -74,12 +78,15 @@ class ObservedEvidence:
         return self.snp_measurement is not None and not any(self.snp_measurement)
 
     def to_json(self) -> dict[str, Any]:
-        """The `audit measure evidence` JSON contract."""
-        return {
+        """The `audit measure evidence` JSON contract (`tdx_mrtd` only for TDX evidence)."""
+        document: dict[str, Any] = {
             "snp_measurement": _hex_or_none(self.snp_measurement),
             "stage0": self.stage0.to_json(),
             "system_image": _hex_or_none(self.system_image),
         }
+        if self.tdx_mrtd is not None:
+            document["tdx_mrtd"] = self.tdx_mrtd.hex()
+        return document
 
 
 def read_evidence(data: bytes) -> ObservedEvidence:
@@ -93,7 +100,15 @@ def read_evidence(data: bytes) -> ObservedEvidence:
         snp_measurement=_snp_measurement(evidence.root_layer),
         stage0=_stage0(stage0),
         system_image=_system_image(system) if system is not None else None,
+        tdx_mrtd=_tdx_mrtd(evidence.root_layer),
     )
+
+
+def _tdx_mrtd(root: evidence_pb2.RootLayerEvidence) -> bytes | None:
+    # On TDX, remote_attestation_report holds the TD quote (Oak's oak_tdx_quote reads it).
+    if root.platform != evidence_pb2.INTEL_TDX or not root.remote_attestation_report:
+        return None
+    return quote_mrtd(root.remote_attestation_report)
 
 
 def _snp_measurement(root: evidence_pb2.RootLayerEvidence) -> bytes | None:

@@ -1,8 +1,8 @@
 """Does one endorsement vouch for one local measurement? Match, mismatch, or undecidable.
 
-stage0 matches per vCPU count (and says which, and in which VMM mode);
-kernel setup data matches either VMM variant (and says which); the cmdline is matched against
-the endorsed regex with Oak's semantics; other components compare digest sets.
+stage0 matches per vCPU count (and says which, and in which VMM mode) on SEV-SNP, and by MRTD
+on Intel TDX; kernel setup data matches either VMM variant (and says which); the cmdline is
+matched against the endorsed regex with Oak's semantics; other components compare digest sets.
 """
 
 from __future__ import annotations
@@ -14,7 +14,12 @@ from typing import Any
 from auditor.components import Kind
 from auditor.errors import InputError
 from auditor.measure.cmdline import MAX_CMDLINE_BYTES, cmdline_matches
-from auditor.oak.messages import parse_firmware_attachment, parse_kernel_attachment
+from auditor.measure.tdx import compare_mrtd
+from auditor.oak.messages import (
+    FirmwareMeasurements,
+    parse_firmware_attachment,
+    parse_kernel_attachment,
+)
 from auditor.reconcile.local import LocalValue
 from auditor.store.views import EndorsementView, inline_subject_matches
 from auditor.verify.statement import DigestComparison, compare_digests
@@ -24,6 +29,9 @@ class Outcome(StrEnum):
     MATCH = "match"
     MISMATCH = "mismatch"
     UNDECIDABLE = "undecidable"
+    #: The endorsement speaks of another platform (an SEV-SNP-only stage0 attachment and a TDX
+    #: measurement, or the reverse): it neither vouches for nor contradicts the value.
+    NOT_APPLICABLE = "not_applicable"
 
 
 @dataclass(frozen=True)
@@ -50,6 +58,41 @@ def _stage0(local: LocalValue, endorsed: EndorsementView) -> Comparison:
         return missing
     assert endorsed.subject is not None
     firmware = parse_firmware_attachment(endorsed.subject)
+    # attachment.proto: a FirmwareAttachment is for SEV-SNP (configs), Intel TDX
+    # (tdx_measurement) or both; only the platforms both sides have are compared.
+    compared = []
+    if firmware.launch_digests and (local.snp_measurement is not None or local.launch_digests):
+        compared.append(_snp)
+    if firmware.tdx_measurement is not None and local.tdx_mrtd is not None:
+        compared.append(_tdx)
+    if not compared:
+        return Comparison(Outcome.NOT_APPLICABLE, f"the endorsement is for {_platforms(firmware)}"
+                          f" only; the local value is not")
+    if firmware.rom_sha256 and local.sha256 and firmware.rom_sha256 != local.sha256.hex():
+        return Comparison(Outcome.MISMATCH, "the ROM's sha256 differs from the endorsed binary "
+                          "digest")
+    outcomes = [platform(local, firmware) for platform in compared]
+    for worst in (Outcome.MISMATCH, Outcome.UNDECIDABLE):
+        if found := next((c for c in outcomes if c.outcome is worst), None):
+            return found
+    return outcomes[0]
+
+
+def _platforms(firmware: FirmwareMeasurements) -> str:
+    names = ["SEV-SNP"] if firmware.launch_digests else []
+    return " and ".join(names + (["Intel TDX"] if firmware.tdx_measurement else []))
+
+
+def _tdx(local: LocalValue, firmware: FirmwareMeasurements) -> Comparison:
+    assert firmware.tdx_measurement is not None and local.tdx_mrtd is not None
+    # A ROM's value is recomputed (and carries the ROM's sha256); a quote's is observed.
+    source = "the ROM" if local.sha256 is not None else "the TD quote"
+    check = compare_mrtd(firmware.tdx_measurement, local.tdx_mrtd, observed_from=source)
+    outcome = {True: Outcome.MATCH, False: Outcome.MISMATCH, None: Outcome.UNDECIDABLE}[check.ok]
+    return Comparison(outcome, check.detail, {"platform": "tdx"})
+
+
+def _snp(local: LocalValue, firmware: FirmwareMeasurements) -> Comparison:
     if local.snp_measurement is not None:
         if not any(local.snp_measurement):
             return Comparison(Outcome.UNDECIDABLE, "the SNP report's MEASUREMENT is all zeros "
@@ -60,9 +103,6 @@ def _stage0(local: LocalValue, endorsed: EndorsementView) -> Comparison:
                                   f"{vcpus}-vCPU value", {"vcpus": vcpus})
         return Comparison(Outcome.MISMATCH, "the reported launch digest is none of the endorsed "
                           f"values (vCPU counts {sorted(firmware.launch_digests)})")
-    if firmware.rom_sha256 and local.sha256 and firmware.rom_sha256 != local.sha256.hex():
-        return Comparison(Outcome.MISMATCH, "the ROM's sha256 differs from the endorsed binary "
-                          "digest")
     matches = [(vcpus, mode) for (mode, vcpus), digest in local.launch_digests.items()
                if firmware.launch_digests.get(vcpus) == digest.hex()]
     if matches:

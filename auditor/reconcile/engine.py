@@ -1,9 +1,11 @@
 """Reconciliation: local measurements against what verified log entries vouch for.
 
-Per component of a release: a valid (logged, fully verified) endorsement that vouches for our
-measurement is a MATCH. Otherwise the most telling reason wins: a matching endorsement that was
-never logged (ENDORSED_NOT_LOGGED), is signed by an unpinned key (WRONG_KEY), was logged outside
-its validity (EXPIRED_AT_INTEGRATION) or failed other checks (ENTRY_INVALID); endorsements that
+Per component of a release: a valid (logged, fully verified, receipt policies met) endorsement
+that vouches for our measurement is a MATCH. Otherwise the most telling reason wins: a matching
+endorsement that was never logged (ENDORSED_NOT_LOGGED; NOT_LOGGED_ALLOWED where its receipt
+policy lets it), whose receipts fall short of its policy (TLOG_POLICY_UNMET), is signed by an
+unpinned key (WRONG_KEY), was logged outside its validity (EXPIRED_AT_INTEGRATION) or failed
+other checks (ENTRY_INVALID); endorsements that
 cannot be compared (UNDECIDABLE_DIGEST); valid endorsements for other values (DIGEST_MISMATCH,
 CMDLINE_MISMATCH); or none at all (NOT_ENDORSED).
 
@@ -21,9 +23,17 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from auditor.assessment import invalid_detail, store_findings
+from auditor.assessment import (
+    invalid_detail,
+    problem_evidence,
+    receipt_verdict,
+    reliance,
+    store_findings,
+)
 from auditor.components import Kind
-from auditor.findings import Finding, RuleId, invalid_rule
+from auditor.findings import Finding, RuleId
+from auditor.keyset import KeySet
+from auditor.receipt_policy import ReceiptVerdict
 from auditor.reconcile.compare import Comparison, Outcome, compare
 from auditor.reconcile.local import LocalValue, local_values
 from auditor.reconcile.manifest import Release
@@ -42,6 +52,8 @@ STATUS: dict[str, str] = {
     "WRONG_KEY": "invalid",
     "EXPIRED_AT_INTEGRATION": "invalid",
     "OBSERVED_UNCOVERED": "info",
+    "TLOG_POLICY_UNMET": "not_logged",
+    "NOT_LOGGED_ALLOWED": "not_logged",
 }
 
 
@@ -79,10 +91,6 @@ def _finding(rule: RuleId, local: LocalValue, release: str, detail: str,
                    identity=tuple(identity))
 
 
-def _invalid_rule(endorsed: EndorsementView) -> RuleId:
-    return invalid_rule(endorsed.failed_checks, endorsed.logged)
-
-
 @dataclass
 class _Seen:
     """What one pass over a component's endorsements (newest first) keeps: only what a finding
@@ -90,22 +98,26 @@ class _Seen:
 
     considered: int = 0
     valid_matches: list[tuple[EndorsementView, Comparison]] = field(default_factory=list)
-    invalid_match: tuple[EndorsementView, Comparison] | None = None
+    invalid_match: tuple[EndorsementView, Comparison, ReceiptVerdict] | None = None
     usable: int = 0
     undecidable: int = 0
     first_undecidable: tuple[EndorsementView, Comparison] | None = None
     first_mismatch: tuple[EndorsementView, Comparison] | None = None
 
-    def add(self, endorsed: EndorsementView, comparison: Comparison) -> None:
+    def add(self, endorsed: EndorsementView, comparison: Comparison,
+            verdict: ReceiptVerdict) -> None:
         self.considered += 1
+        if comparison.outcome is Outcome.NOT_APPLICABLE:
+            return  # an attachment for the other platform (SEV-SNP / TDX)
+        reliable = reliance(endorsed, verdict) is None
         pair = (endorsed, comparison)
         if comparison.outcome is Outcome.MATCH:
-            if endorsed.valid:
+            if reliable:
                 self.valid_matches.append(pair)
             elif self.invalid_match is None:
-                self.invalid_match = pair
+                self.invalid_match = (endorsed, comparison, verdict)
             return
-        if not endorsed.valid:
+        if not reliable:
             return
         self.usable += 1
         if comparison.outcome is Outcome.UNDECIDABLE:
@@ -116,26 +128,29 @@ class _Seen:
 
 
 def reconcile_value(local: LocalValue, endorsed: Iterable[EndorsementView], release: str,
-                    result: ReleaseResult) -> Finding:
-    """One local value against every endorsement of its component, newest first."""
+                    result: ReleaseResult, keyset: KeySet | None = None) -> Finding:
+    """One local value against every endorsement of its component, newest first; `keyset`
+    holds the receipt policies (without one: a valid receipt of some kind is needed)."""
     seen = _Seen()
     for value in endorsed:
-        seen.add(value, compare(local, value))
+        seen.add(value, compare(local, value), receipt_verdict(value, keyset))
     # Endorsements this release accounts for: the valid matches, or else the one reported
     # here. A matching but invalid endorsement beside a valid one stays unaccounted, so the
     # whole-store pass still reports it.
-    chosen = seen.valid_matches or ([seen.invalid_match] if seen.invalid_match else [])
-    for e, _ in chosen:
+    chosen = [e for e, _ in seen.valid_matches] or (
+        [seen.invalid_match[0]] if seen.invalid_match else [])
+    for e in chosen:
         result.matched.setdefault(e.endorsement_id, []).append(f"{release}/{local.component}")
         result.accounted.add(e.endorsement_id)
     if seen.valid_matches:
         e, c = seen.valid_matches[0]
         return _finding(RuleId.MATCH, local, release, c.detail, e, how=c.how)
     if seen.invalid_match:
-        e, c = seen.invalid_match
-        rule = _invalid_rule(e)
-        return _finding(rule, local, release, invalid_detail(rule, e, "this value"), e,
-                        failed_checks=list(e.failed_checks))
+        e, c, verdict = seen.invalid_match
+        rule = reliance(e, verdict)
+        assert rule is not None
+        return _finding(rule, local, release, invalid_detail(rule, e, "this value", verdict), e,
+                        **problem_evidence(e, verdict))
     if seen.first_undecidable and seen.undecidable == seen.usable:
         e, c = seen.first_undecidable
         result.accounted.add(e.endorsement_id)
@@ -151,15 +166,16 @@ def reconcile_value(local: LocalValue, endorsed: Iterable[EndorsementView], rele
                     considered=seen.considered)
 
 
-def reconcile_release(session: Session, release: Release,
-                      covered: Iterable[str] = ()) -> ReleaseResult:
-    """Reconcile one release; `covered` lists components some key or endorsement covers."""
+def reconcile_release(session: Session, release: Release, covered: Iterable[str] = (),
+                      keyset: KeySet | None = None) -> ReleaseResult:
+    """Reconcile one release; `covered` lists components some key or endorsement covers,
+    `keyset` holds their receipt policies."""
     result = ReleaseResult(release)
     values, uncovered = local_values(release)
     known = set(covered) | views.endorsed_components(session)
     for local in values:
         finding = reconcile_value(local, views.endorsement_views(session, local.component),
-                                  release.name, result)
+                                  release.name, result, keyset)
         result.findings.append(finding)
         result.statuses.append(ComponentStatus(local.component, local.source,
                                                STATUS.get(finding.rule, "invalid"),
@@ -178,12 +194,14 @@ def reconcile_release(session: Session, release: Release,
 
 
 def unaccounted(session: Session, accounted: set[int], pinned: set[str],
-                expected_since: datetime | None = None) -> Iterator[Finding]:
+                expected_since: datetime | None = None,
+                keyset: KeySet | None = None) -> Iterator[Finding]:
     """Findings for stored endorsements and entries that no release accounts for; `pinned`:
-    the sha256 of every configured component key."""
+    the sha256 of every configured component key, `keyset` their receipt policies."""
     def expected(view: EndorsementView) -> bool:
         when = view.when
         return expected_since is not None and when is not None and when < expected_since
 
     endorsements = (v for v in views.endorsement_views(session) if not expected(v))
-    yield from store_findings(endorsements, views.bare_entries(session), pinned, accounted)
+    yield from store_findings(endorsements, views.bare_entries(session), pinned, accounted,
+                              keyset)

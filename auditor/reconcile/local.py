@@ -8,8 +8,10 @@ from pathlib import Path
 from auditor.components import Kind, kind_of
 from auditor.measure.artifact import read_artifact, sha256_file
 from auditor.measure.evidence import ObservedEvidence, read_evidence
+from auditor.measure.firmware import SEV_METADATA_GUID, parse_guid_table
 from auditor.measure.kernel import measure_kernel_file
 from auditor.measure.stage0 import measure_stage0
+from auditor.measure.tdx import TDX_METADATA_OFFSET_GUID, measure_tdx
 from auditor.reconcile.manifest import ComponentInput, Release
 
 #: stage0 ROMs are 512 KiB; refuse to load anything absurd into memory.
@@ -34,6 +36,8 @@ class LocalValue:
     kernel_measurement: bytes | None = None
     setup_digests: dict[str, bytes] = field(default_factory=dict)
     cmdline: str | None = None
+    #: Intel TDX MRTD of stage0: recomputed from a TDX ROM, or read from a TD quote.
+    tdx_mrtd: bytes | None = None
 
     def digests(self) -> dict[str, str]:
         """The recomputed values, as hex, for evidence in findings."""
@@ -50,6 +54,8 @@ class LocalValue:
             out[f"setup_data_digest_{variant}"] = digest.hex()
         if self.cmdline is not None:
             out["cmdline"] = self.cmdline
+        if self.tdx_mrtd is not None:
+            out["tdx_mrtd"] = self.tdx_mrtd.hex()
         return out
 
 
@@ -63,12 +69,8 @@ def from_artifact(given: ComponentInput) -> LocalValue:
         return LocalValue(given.component, Kind.CMDLINE, source, cmdline=text)
     assert given.artifact is not None
     if given.kind is Kind.STAGE0:
-        rom = read_artifact(given.artifact, "stage0 ROM", _MAX_ROM)
-        measured = measure_stage0(rom)
-        return LocalValue(given.component, Kind.STAGE0, source, sha256=measured.sha256,
-                          launch_digests={(str(mode), count): digest
-                                          for mode, by_count in measured.launch_digests.items()
-                                          for count, digest in by_count.items()})
+        return _stage0(given.component, source, read_artifact(given.artifact, "stage0 ROM",
+                                                              _MAX_ROM))
     if given.kind is Kind.KERNEL:
         kernel = measure_kernel_file(given.artifact)
         return LocalValue(given.component, Kind.KERNEL, source, sha256=kernel.sha256,
@@ -76,6 +78,21 @@ def from_artifact(given: ComponentInput) -> LocalValue:
                           setup_digests={str(v): d for v, d in kernel.setup_data_digest.items()})
     return LocalValue(given.component, Kind.FILE, source,
                       sha256=sha256_file(given.artifact, given.component))
+
+
+def _stage0(component: str, source: str, rom: bytes) -> LocalValue:
+    """A stage0 ROM's SEV-SNP launch digests and/or Intel TDX MRTD, by its metadata: a TDX
+    stage0 carries TDVF metadata (its GUID table's TDX entry), an SNP one SEV metadata."""
+    table = parse_guid_table(rom)
+    tdx = measure_tdx(rom) if TDX_METADATA_OFFSET_GUID in table else None
+    if tdx is not None and SEV_METADATA_GUID not in table:
+        return LocalValue(component, Kind.STAGE0, source, sha256=tdx.sha256, tdx_mrtd=tdx.mrtd)
+    measured = measure_stage0(rom)
+    return LocalValue(component, Kind.STAGE0, source, sha256=measured.sha256,
+                      launch_digests={(str(mode), count): digest
+                                      for mode, by_count in measured.launch_digests.items()
+                                      for count, digest in by_count.items()},
+                      tdx_mrtd=tdx.mrtd if tdx is not None else None)
 
 
 #: Evidence fields no Oak component key covers: reported for the record only.
@@ -93,9 +110,10 @@ def from_evidence(path: Path) -> tuple[list[LocalValue], dict[str, bytes]]:
         LocalValue("init_ram_fs", kind_of("init_ram_fs"), source, sha256=stage0.ram_disk_digest),
         LocalValue("kernel_cmd_line", Kind.CMDLINE, source, cmdline=stage0.kernel_cmdline),
     ]
-    if observed.snp_measurement is not None:
+    if observed.snp_measurement is not None or observed.tdx_mrtd is not None:
         values.insert(0, LocalValue("stage0", Kind.STAGE0, source,
-                                    snp_measurement=observed.snp_measurement))
+                                    snp_measurement=observed.snp_measurement,
+                                    tdx_mrtd=observed.tdx_mrtd))
     if observed.system_image is not None:
         values.append(LocalValue("system_image", Kind.FILE, source, sha256=observed.system_image))
     uncovered = {"memory_map": stage0.memory_map_digest, "acpi": stage0.acpi_digest}

@@ -16,7 +16,7 @@ from auditor.report.model import EndorsementItem, FindingItem, Report, Rows
 from auditor.store import reads
 from auditor.store.runs import FindingRecord, RunView, run_finding_counts, run_findings
 from auditor.store.views import EndorsementView, endorsement_counts, endorsement_views
-from auditor.verify.entry import CHECK_NAMES
+from auditor.verify.entry import ALL_CHECKS
 
 SCHEMA_VERSION = 1
 
@@ -61,6 +61,7 @@ def endorsement_item(value: EndorsementView, matched: dict[str, list[str]]) -> E
         "tree_id": value.tree_id,
         "integrated_time": _iso(value.when),
         "logged": value.logged,
+        "receipts": [kind.value for kind in value.receipts],
         "subject_name": value.subject_name,
         "subject_digests": value.subject_digests,
         "measurements": value.measurements(),
@@ -69,7 +70,7 @@ def endorsement_item(value: EndorsementView, matched: dict[str, list[str]]) -> E
         "statement_format": value.statement_format,
         "ok": value.ok,
         "checks": [{"name": name, "ok": ok, "detail": detail}
-                   for name, ok, detail in value.checks if name in CHECK_NAMES],
+                   for name, ok, detail in value.checks if name in ALL_CHECKS],
         "matches": matched.get(str(value.endorsement_id), []),
     }
 

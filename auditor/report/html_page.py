@@ -30,6 +30,7 @@ from auditor.report.view import (
     STATUS_LABELS,
     Matrix,
     Sample,
+    logged_by,
     newest_per_component,
     severity_counts,
     sorted_findings,
@@ -230,7 +231,7 @@ def _lane(row: int, lane: Lane, entries: list[Mapping[str, Any]],
     component, key = lane
     top = _TOP + row * _LANE
     mid = top + _LANE / 2
-    unlogged = sum(1 for e in entries if e["integrated_time"] is None)
+    unlogged = sum(1 for e in entries if not e["logged"])
     note = f"{len(entries) - unlogged} logged"
     if unlogged:
         note += f", {unlogged} not logged"
@@ -367,7 +368,9 @@ def _checks(entry: Mapping[str, Any]) -> str:
 def _endorsement_row(entry: Mapping[str, Any]) -> str:
     logged = (f"{esc(entry['integrated_time'])}<br>index {esc(entry['log_index'])}<br>"
               f"<span class=\"muted\">tree {esc(entry['tree_id'])}</span>"
-              if entry["logged"] else "<strong>not logged</strong>")
+              if entry["log_index"] is not None
+              else f"logged by {esc(logged_by(entry))}" if entry["logged"]
+              else "<strong>not logged</strong>")
     subject = (f"{_code(entry['subject_name'])}<br>{_pairs(entry['subject_digests'])}"
                f"<br><span class=\"muted\">format {esc(entry['statement_format'])}</span>")
     cells = [

@@ -28,6 +28,7 @@ from auditor.report.text import visible
 from auditor.report.view import (
     STATUS_LABELS,
     findings_by_severity,
+    logged_by,
     newest_per_component,
     severity_counts,
     sorted_findings,
@@ -190,13 +191,19 @@ def _checks(entry: Mapping[str, Any]) -> str:
     return "✅ verified" if entry["ok"] else "❌ not verified"
 
 
+def _logged(entry: Mapping[str, Any]) -> str:
+    if entry["log_index"] is not None:
+        return text(entry["integrated_time"])
+    return f"logged by {text(logged_by(entry))}" if entry["logged"] else "**not logged**"
+
+
 def _endorsements(report: Report) -> list[str]:
     lines = ["### Endorsements", ""]
     if not report["endorsements"]:
         return [*lines, "No endorsement under a component key."]
     sample = newest_per_component(report["endorsements"], ENDORSEMENTS_PER_COMPONENT)
     rows = [[
-        code(e["component"]), text(e["integrated_time"]) if e["logged"] else "**not logged**",
+        code(e["component"]), _logged(e),
         code(None if e["log_index"] is None else str(e["log_index"])), code(e["uuid"]),
         code(e["subject_name"]), _checks(e),
         "<br>".join(code(m) for m in e["matches"]) or "—",

@@ -56,7 +56,12 @@ class FindingItem(TypedDict):
     suppressed: dict[str, str] | None
 
 
-class EndorsementItem(TypedDict):
+class _EndorsementOptional(TypedDict, total=False):
+    #: The kinds of receipt the endorsement carries, when it carries any beside Rekor's.
+    receipts: list[str]
+
+
+class EndorsementItem(_EndorsementOptional):
     component: str | None
     key_sha256: str | None
     uuid: str | None

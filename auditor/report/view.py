@@ -25,6 +25,15 @@ STATUS_LABELS = {
 }
 
 
+_RECEIPT_LABELS = {"rekor": "Rekor", "c2sp": "C2SP tlog-proof", "pes": "PES confirmation"}
+
+
+def logged_by(entry: Mapping[str, Any]) -> str:
+    """How an endorsement without a Rekor entry was logged: "C2SP tlog-proof, PES ..."."""
+    return ", ".join(_RECEIPT_LABELS.get(kind, kind) for kind in entry.get("receipts", [])
+                     if kind != "rekor")
+
+
 def verdict(report: Report) -> str:
     """PASS, FAIL or INCOMPLETE, from the run's exit code (README "Exit codes")."""
     code = report["summary"]["exit_code"]

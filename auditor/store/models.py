@@ -161,6 +161,25 @@ class Endorsement(Base):
     integrated_time: Mapped[int | None] = mapped_column(BigInteger)
     #: sha256 of the SPKI of the key whose signature verified (logged or not).
     signer_key_sha256: Mapped[str | None] = mapped_column(String(64))
+    receipts: Mapped[list[Receipt]] = relationship(order_by="Receipt.id")
+
+
+class Receipt(Base):
+    """A receipt that an endorsement was made public, byte-exact as it travelled with it.
+
+    Oak's SignedEndorsement carries up to three: a Rekor entry (kind `rekor`), a C2SP
+    tlog-proof (`c2sp`) and a PES confirmation (`pes`); auditor.verify.receipts checks them.
+    An endorsement row holds one set of receipts: a copy of the statement with other
+    receipts is another row (see the endorsement's dedup_key).
+    """
+
+    __tablename__ = "receipts"
+    __table_args__ = (UniqueConstraint("endorsement_pk", "kind", "sha256"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    endorsement_pk: Mapped[int] = mapped_column(ForeignKey("endorsements.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    sha256: Mapped[str] = mapped_column(String(64))
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class Verification(Base):

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from auditor.store import models
+from auditor.store.views import logged_by_receipt
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,8 @@ def latest_records(session: Session, component: str | None = None,
         select(models.Verification, models.Entry, models.Endorsement)
         .outerjoin(models.Entry, models.Verification.entry_pk == models.Entry.id)
         .outerjoin(models.Endorsement, models.Verification.endorsement_pk == models.Endorsement.id)
-        .options(selectinload(models.Verification.results))
+        .options(selectinload(models.Verification.results),
+                 selectinload(models.Endorsement.receipts).load_only(models.Receipt.kind))
         # Endorsements carry integratedTime, indexed with the component: no full sort.
         .order_by(models.Endorsement.integrated_time.desc().nulls_last(),
                   models.Verification.id.desc())
@@ -69,6 +71,7 @@ def latest_records(session: Session, component: str | None = None,
         if key in seen:
             continue
         seen.add(key)
+        checks = [(r.name, r.ok, r.detail) for r in verification.results]
         records.append(StoredRecord(
             component=endorsement.component if endorsement else None,
             uuid=entry.uuid if entry else None,
@@ -78,9 +81,11 @@ def latest_records(session: Session, component: str | None = None,
             subject_name=endorsement.subject_name if endorsement else None,
             subject_sha256=endorsement.subject_sha256 if endorsement else None,
             statement_format=endorsement.statement_format if endorsement else None,
-            logged=entry is not None,
+            logged=entry is not None or (endorsement is not None
+                                         and logged_by_receipt(endorsement, checks)),
             ok=verification.ok,
-            checks=[(r.name, r.ok, r.detail) for r in verification.results],
+            checks=checks,
             source=endorsement.source if endorsement else None,
         ))
     return records
+

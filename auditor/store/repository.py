@@ -26,6 +26,7 @@ from auditor.store import models
 from auditor.verify.checkpoint import Checkpoint
 from auditor.verify.entry import SERVED_CHECKS, Verification
 from auditor.verify.merkle import leaf_hash
+from auditor.verify.receipts import Receipt, ReceiptKind
 from auditor.verify.statement import StatementFormat
 from auditor.verify.trust import LogKey
 
@@ -177,6 +178,8 @@ class EndorsementRecord:
     signature: bytes | None
     subject: bytes | None
     source: str
+    #: Every receipt that travelled with the endorsement (stored byte-exact, one row each).
+    receipts: tuple[Receipt, ...] = ()
 
 
 def _entry_row(session: Session, entry: LogEntry, raw: bytes, raw_format: str,
@@ -216,7 +219,8 @@ def _endorsement_row(session: Session, record: EndorsementRecord, entry: models.
     if record.statement is None and record.signature is None:
         return None, False
     statement_sha = hashlib.sha256(record.statement).hexdigest() if record.statement else None
-    key = f"{record.component or '-'}:{statement_sha}:{entry.leaf_hash if entry else 'unlogged'}"
+    key = (f"{record.component or '-'}:{statement_sha}:{entry.leaf_hash if entry else 'unlogged'}"
+           f"{_receipts_key(record.receipts)}")
     statement = verification.statement
     subject = statement.subject if statement else None
     v1 = statement is not None and statement.format is StatementFormat.OAK_V1
@@ -234,6 +238,25 @@ def _endorsement_row(session: Session, record: EndorsementRecord, entry: models.
         integrated_time=entry.integrated_time if entry else None,
         signer_key_sha256=verification.signer.key_id.hex() if verification.signer else None,
     )
+
+
+def _receipts_key(receipts: tuple[Receipt, ...]) -> str:
+    # A copy of the statement with another tlog-proof or PES confirmation is another row: each
+    # row's verification covers exactly the receipts stored with it. (The Rekor entry is in
+    # the key already, as the leaf hash.)
+    others = sorted(f"{r.kind}={hashlib.sha256(r.raw).hexdigest()}" for r in receipts
+                    if r.kind is not ReceiptKind.REKOR)
+    if not others:
+        return ""
+    return ":" + hashlib.sha256("\n".join(others).encode()).hexdigest()[:32]
+
+
+def _receipt_rows(session: Session, endorsement: models.Endorsement,
+                  receipts: tuple[Receipt, ...]) -> None:
+    for receipt in receipts:
+        get_or_create(session, models.Receipt,
+                      {"endorsement_pk": endorsement.id, "kind": receipt.kind.value,
+                       "sha256": hashlib.sha256(receipt.raw).hexdigest()}, raw=receipt.raw)
 
 
 def needs_recheck(verification: Verification, record: EndorsementRecord) -> bool:
@@ -266,6 +289,8 @@ def store_verification(
                                           verification, log_key, component or record.component,
                                           again)
     endorsement_row, endorsement_new = _endorsement_row(session, record, entry_row, verification)
+    if endorsement_new and endorsement_row is not None:
+        _receipt_rows(session, endorsement_row, record.receipts)
     if not (entry_new or endorsement_new or again):
         return StoredItem(False, False, False)
     if entry_row is not None:

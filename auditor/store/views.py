@@ -23,6 +23,7 @@ from auditor.errors import InputError
 from auditor.oak.messages import parse_firmware_attachment, parse_kernel_attachment
 from auditor.store import models
 from auditor.verify.checkpoint import CheckpointFormatError, parse_checkpoint
+from auditor.verify.receipts import ReceiptKind, ReceiptState, receipt_state
 from auditor.verify.statement import (
     StatementError,
     StatementFormat,
@@ -53,6 +54,10 @@ class EndorsementView:
     valid_from: datetime | None
     valid_until: datetime | None
     source: str | None = None
+    #: The receipts it carries: a Rekor entry, a C2SP tlog-proof, a PES confirmation.
+    receipts: tuple[ReceiptKind, ...] = ()
+    #: The Rekor entry's log (its logID, hex), if it has one.
+    log_id: str | None = None
 
     @property
     def failed_checks(self) -> tuple[str, ...]:
@@ -60,7 +65,7 @@ class EndorsementView:
 
     @property
     def valid(self) -> bool:
-        """Logged and every applicable check passed: what a verifier may rely on."""
+        """Logged (some receipt verifies) and every applicable check passed."""
         return self.logged and self.ok
 
     @property
@@ -100,6 +105,8 @@ class EndorsementView:
             "signer_key_sha256": self.signer_key_sha256,
             "checkpoint": self.checkpoint,
             "endorsed": self.measurements(),
+            **({"receipts": [kind.value for kind in self.receipts]}
+               if set(self.receipts) - {ReceiptKind.REKOR} else {}),
         }
 
 
@@ -134,27 +141,32 @@ def endorsement_views(session: Session, component: str | None = None,
     chosen = newest.subquery()
     query = (
         select(models.Endorsement, models.Entry, models.Verification,
-               models.StoredCheckpoint.note)
+               models.StoredCheckpoint.note, models.Log.log_id)
         .join(chosen, chosen.c.id == models.Endorsement.id)
         .outerjoin(models.Entry, models.Endorsement.entry_pk == models.Entry.id)
+        .outerjoin(models.Log, models.Log.id == models.Entry.log_pk)
         .outerjoin(models.StoredCheckpoint,
                    models.StoredCheckpoint.id == models.Entry.checkpoint_pk)
         .join(models.Verification, models.Verification.endorsement_pk == models.Endorsement.id)
-        .options(selectinload(models.Verification.results))
+        .options(selectinload(models.Verification.results),
+                 selectinload(models.Endorsement.receipts).load_only(models.Receipt.kind))
         .order_by(models.Endorsement.integrated_time.desc().nulls_last(),
                   models.Endorsement.id.desc(), models.Verification.id.desc())
         .execution_options(yield_per=BATCH)
     )
     previous: int | None = None
-    for endorsement, entry, verification, note in session.execute(query):
+    for endorsement, entry, verification, note, log_id in session.execute(query):
         if endorsement.id == previous:
             continue  # an older verification of the same endorsement (rows are adjacent)
         previous = endorsement.id
-        yield _view(endorsement, entry, verification, note)
+        yield _view(endorsement, entry, verification, note, log_id)
 
 
 def _view(endorsement: models.Endorsement, entry: models.Entry | None,
-          verification: models.Verification, note: str | None) -> EndorsementView:
+          verification: models.Verification, note: str | None,
+          log_id: str | None) -> EndorsementView:
+    checks = tuple((r.name, r.ok, r.detail) for r in verification.results)
+    receipts = _receipts(endorsement, entry is not None)
     return EndorsementView(
         endorsement_id=endorsement.id,
         component=endorsement.component,
@@ -162,9 +174,9 @@ def _view(endorsement: models.Endorsement, entry: models.Entry | None,
         log_index=entry.log_index if entry else None,
         tree_id=(entry.tree_id if entry and entry.tree_id is not None else _tree(note)),
         integrated_time=entry.integrated_time if entry else None,
-        logged=entry is not None,
+        logged=entry is not None or logged_by_receipt(endorsement, checks),
         ok=verification.ok,
-        checks=tuple((r.name, r.ok, r.detail) for r in verification.results),
+        checks=checks,
         statement_format=endorsement.statement_format,
         statement_sha256=endorsement.statement_sha256,
         subject_name=endorsement.subject_name,
@@ -176,7 +188,25 @@ def _view(endorsement: models.Endorsement, entry: models.Entry | None,
         valid_from=endorsement.not_before,
         valid_until=endorsement.not_after,
         source=endorsement.source,
+        receipts=receipts,
+        log_id=log_id,
     )
+
+
+def logged_by_receipt(endorsement: models.Endorsement,
+                      checks: Sequence[tuple[str, bool | None, str]]) -> bool:
+    """A tlog-proof or PES confirmation of the endorsement verifies: an endorsement Oak logged
+    only in a tiled log or through PES is not "never logged"."""
+    return any(receipt_state(ReceiptKind(r.kind), True, checks)[0] is ReceiptState.VALID
+               for r in endorsement.receipts
+               if r.kind in (ReceiptKind.C2SP, ReceiptKind.PES))
+
+
+def _receipts(endorsement: models.Endorsement, rekor: bool) -> tuple[ReceiptKind, ...]:
+    kinds = {ReceiptKind(r.kind) for r in endorsement.receipts if r.kind in set(ReceiptKind)}
+    if rekor:
+        kinds.add(ReceiptKind.REKOR)
+    return tuple(kind for kind in ReceiptKind if kind in kinds)
 
 
 def _subject_digests(endorsement: models.Endorsement) -> dict[str, str]:

@@ -69,9 +69,21 @@ class CheckName(StrEnum):
     STATEMENT = "statement"
     VALIDITY = "validity"
     SUBJECT = "subject"
+    # The receipts an Oak endorsement carries besides a Rekor entry (auditor.verify.receipts).
+    TLOG_PROOF = "tlog_proof"
+    TLOG_CHECKPOINT = "tlog_checkpoint"
+    WITNESS_QUORUM = "witness_quorum"
+    PES_CONFIRMATION = "pes_confirmation"
 
 
-CHECK_NAMES = tuple(CheckName)
+#: Every named check, in report order.
+ALL_CHECKS = tuple(CheckName)
+#: The checks of a C2SP tlog-proof and of a PES confirmation: a verification has them only for
+#: the receipts the endorsement carries.
+RECEIPT_CHECKS = (CheckName.TLOG_PROOF, CheckName.TLOG_CHECKPOINT, CheckName.WITNESS_QUORUM,
+                  CheckName.PES_CONFIRMATION)
+#: The checks every verification of an entry or endorsement has, in order.
+CHECK_NAMES = tuple(name for name in CheckName if name not in RECEIPT_CHECKS)
 LOG_CHECKS = CHECK_NAMES[:7]
 #: Checks whose outcome depends on what the log served at fetch time (a proof, a checkpoint, a
 #: signed timestamp), not on the entry's own bytes: a failure may be a transient fault and is

@@ -74,18 +74,19 @@ def value(table: Table, column_name: str, row: int) -> Any:
 
 
 def insert_rows(connection: Connection, tables: list[Table], per_table: int = 2) -> Rows:
-    """Fill `tables` (parents first); foreign keys point at rows inserted here."""
+    """Fill `tables` (parents first); foreign keys point at rows inserted here, the n-th row
+    of a table at the n-th row of its parent (so a unique pair of foreign keys stays unique)."""
     inserted: Rows = {}
     ids: dict[str, list[int]] = {}
     for table in tables:
-        for row in itertools.islice(ROW_NUMBERS, per_table):
+        for index, row in enumerate(itertools.islice(ROW_NUMBERS, per_table)):
             values: dict[str, Any] = {}
             for column in table.columns:
                 if column.primary_key:
                     continue
                 if column.foreign_keys:
                     parent = next(iter(column.foreign_keys)).column.table.name
-                    values[column.name] = ids[parent][-1]
+                    values[column.name] = ids[parent][index % len(ids[parent])]
                 else:
                     values[column.name] = value(table, column.name, row)
             key = connection.execute(table.insert().values(values)).inserted_primary_key

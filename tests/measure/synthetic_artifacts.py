@@ -208,3 +208,15 @@ def build_tdvf(spec: TdvfSpec | None = None) -> bytes:
         entries.append((TDX_METADATA_OFFSET_GUID, struct.pack("<I", offset)))
     write_guid_table(image, entries)
     return bytes(image)
+
+
+def build_td_quote(mrtd: bytes, version: int = 4, tee_type: int = 0x81) -> bytes:
+    """A TD quote laid out field by field (Intel TDX DCAP Quoting Library API, A.3)."""
+    header = struct.pack("<HHI", version, 2, tee_type)  # version, ECDSA-P256 key, TEE type
+    header += bytes(4) + bytes.fromhex("939a7233f79c4ca9940a0db3957f0607") + bytes(20)
+    body = bytes(16) + b"\x11" * 48 + b"\x22" * 48  # TEE_TCB_SVN, MRSEAM, MRSIGNERSEAM
+    body += struct.pack("<QQQ", 0, 0x10000000, 0xE7)  # SEAMATTRIBUTES, TDATTRIBUTES, XFAM
+    body += mrtd + b"\x33" * 48 * 3  # MRTD, MRCONFIGID, MROWNER, MROWNERCONFIG
+    body += b"\x44" * 48 * 4 + b"\x55" * 64  # RTMR0..3, REPORTDATA
+    assert (len(header), len(body)) == (48, 584)
+    return header + body + struct.pack("<I", 0)  # an empty signature data block

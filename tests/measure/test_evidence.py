@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from google.protobuf import any_pb2
+from synthetic_artifacts import build_td_quote
 
 from auditor.errors import InputError
 from auditor.measure.evidence import SNP_MEASUREMENT_OFFSET, read_evidence
@@ -125,10 +126,22 @@ def test_no_report_gives_no_measurement() -> None:
     assert observed.snp_measurement_is_zero is False
 
 
-def test_a_tdx_report_has_no_snp_measurement() -> None:
+def test_a_tdx_report_has_no_snp_measurement_but_the_quotes_mrtd() -> None:
     evidence = _real_evidence()
     evidence.root_layer.platform = evidence_pb2.INTEL_TDX
-    assert read_evidence(evidence.SerializeToString()).snp_measurement is None
+    mrtd = bytes(range(48))
+    evidence.root_layer.remote_attestation_report = build_td_quote(mrtd)
+    observed = read_evidence(evidence.SerializeToString())
+    assert observed.snp_measurement is None
+    assert observed.tdx_mrtd == mrtd
+    assert observed.to_json()["tdx_mrtd"] == mrtd.hex()
+
+
+def test_on_tdx_an_snp_report_is_not_a_td_quote() -> None:
+    evidence = _real_evidence()
+    evidence.root_layer.platform = evidence_pb2.INTEL_TDX  # the report stays the SNP one
+    with pytest.raises(InputError, match="TDX quote version 3 is not read"):
+        read_evidence(evidence.SerializeToString())
 
 
 def test_a_truncated_snp_report_is_an_input_error() -> None:

@@ -1,0 +1,372 @@
+"""`audit verify-entry` on a C2SP tlog-proof and on a PES confirmation, through the CLI.
+
+Oak's vectors verify: `tests/data/oak/c2sp/test.tlog-proof` under the keys and policy of Oak's
+tr/c2sp/lib.rs tests, `tests/data/oak/pes/tr_pes/pes_confirmation.json` under its own `CN=PES`
+certificate, and the parts of `oak_attestation_verification/testdata/pes` under the PES root
+(tests/data/PROVENANCE.md). Each tampering fails, naming its check, with exit 1; what cannot be
+read is exit 2.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import (
+    Encoding,
+    PublicFormat,
+    load_der_public_key,
+    load_pem_public_key,
+)
+
+from auditor.oak.proto.google.pes.v1 import endorsement_pb2 as pes_pb2
+from testlog.synthetic import Endorser
+from testlog.tlog_proof import Cosigner, LogSigner
+from tests.cli_runner import RunAudit
+from tests.oakdata import OAK, RELEASE
+from tests.receipts import Pes, Publisher, TiledLog
+
+OAK_PROOF = (OAK / "c2sp" / "test.tlog-proof").read_bytes()
+# Oak tr/c2sp/lib.rs tests (TEST_MAIN_VKEY, TEST_WITNESS_VKEY, TEST_ENTRY).
+OAK_LOG_VKEY = "fake.log.origin/log+527eabb8+AddT9PtBhhNAsDYZ0V0euiRbXuvrLsw4L6vKARfipnmz"
+OAK_WITNESS_VKEY = "test-witness+26349ef0+BIQDFTUlktisMqJzWn8qhteWrRr4dLcQ9R37T+8LQyQF"
+OAK_POLICY = f"log {OAK_LOG_VKEY}\nwitness w1 {OAK_WITNESS_VKEY}\nquorum w1\n"
+OAK_ENTRY = b"test entry data"
+TR_PES = OAK / "pes" / "tr_pes" / "pes_confirmation.json"
+OAV = OAK / "pes" / "oak_attestation_verification"
+
+
+def write(directory: Path, name: str, data: bytes | str) -> str:
+    path = directory / name
+    path.write_bytes(data.encode() if isinstance(data, str) else data)
+    return str(path)
+
+
+def verify(audit: RunAudit, *args: str) -> tuple[int, dict[str, Any]]:
+    result = audit("verify-entry", *args, "--json")
+    assert "Traceback" not in result.stderr
+    return result.exit_code, json.loads(result.stdout) if result.stdout else {}
+
+
+def outcomes(document: dict[str, Any]) -> dict[str, bool | None]:
+    return {check["name"]: check["ok"] for check in document["checks"]}
+
+
+def failed(document: dict[str, Any]) -> list[str]:
+    return [check["name"] for check in document["checks"] if check["ok"] is False]
+
+
+def detail(document: dict[str, Any], name: str) -> str:
+    return next(str(c["detail"]) for c in document["checks"] if c["name"] == name)
+
+
+# --- C2SP tlog-proof ------------------------------------------------------------------------
+
+
+def oak_proof(audit: RunAudit, tmp_path: Path, proof: bytes = OAK_PROOF,
+              policy: str = OAK_POLICY, entry: bytes = OAK_ENTRY,
+              name: str = "test.tlog-proof") -> tuple[int, dict[str, Any]]:
+    return verify(audit, write(tmp_path, name, proof), "--artifact",
+                  write(tmp_path, "entry", entry), "--tlog-policy",
+                  write(tmp_path, "policy", policy))
+
+
+def test_oaks_tlog_proof_vector_verifies(audit: RunAudit, tmp_path: Path) -> None:
+    code, document = oak_proof(audit, tmp_path)
+    assert code == 0 and document["ok"] is True
+    checks = outcomes(document)
+    assert [checks[n] for n in ("tlog_proof", "tlog_checkpoint", "witness_quorum")] == [True] * 3
+    assert document["receipt"] == {
+        "kind": "c2sp-tlog-proof", "origin": "fake.log.origin/log", "tree_size": 4, "index": 3,
+        "root_hash": "08fbfd847d12853ea4fd653d4197a1d5b57b6d87943a4ae706e08b0901bd1a01",
+        "extra": False, "signatures": ["fake.log.origin/log", "test-witness"]}
+    # The bytes are no Oak statement, and no signature was given: said, not failed.
+    assert checks["statement"] is None and checks["endorsement_signature"] is None
+
+
+def test_the_kind_is_recognised_by_content_not_name(audit: RunAudit, tmp_path: Path) -> None:
+    assert oak_proof(audit, tmp_path, name="receipt.json")[0] == 0
+
+
+def _oak_replace(old: bytes, new: bytes) -> bytes:
+    assert OAK_PROOF.count(old) == 1
+    return OAK_PROOF.replace(old, new)
+
+
+def _flip_signature(line_from_end: int) -> bytes:
+    line = OAK_PROOF.split(b"\n")[-line_from_end]
+    name, encoded = line.rsplit(b" ", 1)
+    blob = bytearray(base64.b64decode(encoded))
+    blob[10] ^= 1
+    return _oak_replace(line, name + b" " + base64.b64encode(bytes(blob)))
+
+
+OTHER_WITNESS = Cosigner("test-witness")
+
+
+@pytest.mark.parametrize(
+    ("proof", "policy", "check", "phrase"),
+    [
+        (_oak_replace(b"index 3\n", b"index 2\n"), OAK_POLICY, "tlog_proof",
+         "inclusion proof does not verify"),
+        (_oak_replace(b"JBLYbBgEHNZMP9yBly3cVyFLQPqn+z0YdjoHdksDJeY=",
+                      base64.b64encode(bytes(32))), OAK_POLICY, "tlog_proof", "yields root"),
+        (_flip_signature(3), OAK_POLICY, "tlog_checkpoint",
+         "signature by fake.log.origin/log (key hint 527eabb8) does not verify"),
+        (_oak_replace(OAK_PROOF.split(b"\n")[-2] + b"\n", b""), OAK_POLICY, "witness_quorum",
+         "no cosignature from test-witness+26349ef0"),
+        (_flip_signature(2), OAK_POLICY, "witness_quorum", "quorum w1 does not hold"),
+        (OAK_PROOF, OAK_POLICY.replace(OAK_WITNESS_VKEY, OTHER_WITNESS.vkey), "witness_quorum",
+         f"no cosignature from test-witness+{OTHER_WITNESS.key_id.hex()}"),
+        (OAK_PROOF, OAK_POLICY.replace(OAK_LOG_VKEY, LogSigner("fake.log.origin/log").vkey),
+         "tlog_checkpoint", "no signature line from a known key"),
+    ],
+    ids=["index", "proof-hash", "checkpoint-signature", "missing-cosignature",
+         "bad-cosignature", "wrong-witness-key", "wrong-log-key"],
+)
+def test_a_tampered_tlog_proof_fails_naming_its_check(
+        audit: RunAudit, tmp_path: Path, proof: bytes, policy: str, check: str,
+        phrase: str) -> None:
+    code, document = oak_proof(audit, tmp_path, proof, policy)
+    assert code == 1 and document["ok"] is False
+    assert failed(document) == [check]
+    assert phrase in detail(document, check)
+
+
+def test_another_statement_fails_tlog_proof(audit: RunAudit, tmp_path: Path) -> None:
+    code, document = oak_proof(audit, tmp_path, entry=b"test entry datA")
+    assert code == 1 and failed(document) == ["tlog_proof"]
+
+
+PUBLISHER = Publisher()
+LOG = TiledLog()
+
+
+def extra_proof(audit: RunAudit, tmp_path: Path, statement: bytes, pinned: Endorser,
+                signer: Endorser = PUBLISHER.endorser) -> tuple[int, dict[str, Any]]:
+    proof = LOG.proof(PUBLISHER.endorse("system_image", b"image").statement, extra_for=signer)
+    return verify(audit, write(tmp_path, "p.tlog-proof", proof),
+                  "--artifact", write(tmp_path, "statement.json", statement),
+                  "--endorser-key", write(tmp_path, "endorser.pem", pinned.public_pem),
+                  "--tlog-policy", write(tmp_path, "policy", LOG.policy))
+
+
+def test_extra_binds_statement_and_endorser_key(audit: RunAudit, tmp_path: Path) -> None:
+    statement = PUBLISHER.endorse("system_image", b"image").statement
+    code, document = extra_proof(audit, tmp_path, statement, PUBLISHER.endorser)
+    assert code == 0, document
+    checks = outcomes(document)
+    # The HashedRekord's signature is the endorsement signature, under the pinned key.
+    assert checks["endorser_key"] is True and checks["endorsement_signature"] is True
+    assert checks["statement"] is True and checks["tlog_proof"] is True
+    assert document["receipt"]["extra"] is True
+
+
+def test_extra_for_another_statement_fails_tlog_proof(audit: RunAudit, tmp_path: Path) -> None:
+    other = PUBLISHER.endorse("system_image", b"another image").statement
+    code, document = extra_proof(audit, tmp_path, other, PUBLISHER.endorser)
+    assert code == 1 and "tlog_proof" in failed(document)
+    assert "but sha256(statement) is" in detail(document, "tlog_proof")
+
+
+def test_extra_by_a_key_that_is_not_pinned_fails(audit: RunAudit, tmp_path: Path) -> None:
+    statement = PUBLISHER.endorse("system_image", b"image").statement
+    stranger = Endorser("stranger")
+    code, document = extra_proof(audit, tmp_path, statement, PUBLISHER.endorser, stranger)
+    assert code == 1
+    assert "which is not an endorser key" in detail(document, "tlog_proof")
+    # The statement bytes are the same, but the HashedRekord's signature is the stranger's.
+    assert "tlog_proof" in failed(document) and "endorser_key" in failed(document)
+
+
+def test_unreadable_proofs_and_missing_trust_exit_2(audit: RunAudit, tmp_path: Path) -> None:
+    garbage = write(tmp_path, "garbage.tlog-proof", b"not a proof\n")
+    entry = write(tmp_path, "entry", OAK_ENTRY)
+    policy = write(tmp_path, "policy", OAK_POLICY)
+    result = audit("verify-entry", garbage, "--artifact", entry, "--tlog-policy", policy)
+    assert result.exit_code == 2 and "garbage.tlog-proof: tlog-proof does not start" in (
+        result.stderr)
+    proof = write(tmp_path, "t.tlog-proof", OAK_PROOF)
+    result = audit("verify-entry", proof, "--artifact", entry)
+    assert result.exit_code == 2 and "give --tlog-policy FILE" in result.stderr
+    result = audit("verify-entry", proof, "--tlog-policy", policy)
+    assert result.exit_code == 2 and "give --artifact STATEMENT" in result.stderr
+    bad_policy = write(tmp_path, "bad-policy", "quorum w1\n")
+    result = audit("verify-entry", proof, "--artifact", entry, "--tlog-policy", bad_policy)
+    assert result.exit_code == 2 and "bad-policy" in result.stderr
+    entry_json = str(RELEASE / "components" / "kernel" / "logentry.json")
+    result = audit("verify-entry", entry_json, "--tlog-policy", policy)
+    assert result.exit_code == 2 and "apply to a tlog-proof or PES confirmation" in result.stderr
+
+
+# --- PES confirmation -----------------------------------------------------------------------
+
+
+def _der_to_pem_key(der: bytes) -> bytes:
+    return load_der_public_key(der).public_bytes(Encoding.PEM,
+                                                 PublicFormat.SubjectPublicKeyInfo)
+
+
+def tr_pes_parts(tmp_path: Path) -> dict[str, str]:
+    """The statement, PES certificate and endorser key of Oak's tr/pes confirmation."""
+    document = json.loads(TR_PES.read_bytes())
+    pes = document["endorsementSignatures"][0]["verificationMaterial"]["x509Certificate"]
+    certificate = x509.load_der_x509_certificate(base64.b64decode(pes["derBytes"]))
+    endorser = document["statementSignature"]["verificationMaterial"]["ecdsaP256Sha256"]
+    return {
+        "statement": write(tmp_path, "statement.json",
+                           base64.b64decode(document["statement"]["serialized"])),
+        "pes": write(tmp_path, "pes.pem", certificate.public_bytes(Encoding.PEM)),
+        "endorser": write(tmp_path, "endorser.pem",
+                          _der_to_pem_key(base64.b64decode(endorser["derBytes"]))),
+    }
+
+
+def test_oaks_tr_pes_confirmation_verifies(audit: RunAudit, tmp_path: Path) -> None:
+    parts = tr_pes_parts(tmp_path)
+    code, document = verify(audit, str(TR_PES), "--artifact", parts["statement"],
+                            "--pes-key", parts["pes"], "--endorser-key", parts["endorser"],
+                            "--at", "2026-06-01T00:00:00Z")
+    assert code == 0, document
+    checks = outcomes(document)
+    assert checks["pes_confirmation"] is True
+    # The endorser signature the confirmation carries is checked as the endorsement's.
+    assert checks["endorser_key"] is True and checks["endorsement_signature"] is True
+    assert checks["statement"] is True and checks["validity"] is True
+    assert document["receipt"]["entry_id"].startswith("entries/1b71272824ca62894647e6c0")
+
+
+def oav_confirmation(tmp_path: Path) -> str:
+    """Oak's oak_attestation_verification/testdata/pes parts, assembled into the JSON form as
+    Oak's EndorsementData::load_for_pes_verification assembles them."""
+    receipt = pes_pb2.TLogReceipt.FromString((OAV / "tlog_receipt.binarypb").read_bytes())
+    endorser_der = load_pem_public_key((OAV / "endorser_public_key.pem").read_bytes()).public_bytes(
+        Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+    document = {
+        "name": "endorsements/oav",
+        "statement": {"serialized": base64.b64encode((OAV / "endorsement.json").read_bytes())
+                      .decode(), "format": "JSON_INTOTO"},
+        "statementSignature": {
+            "signature": base64.b64encode((OAV / "endorser_signature.sig").read_bytes()).decode(),
+            "verificationMaterial": {"ecdsaP256Sha256": {
+                "derBytes": base64.b64encode(endorser_der).decode()}},
+        },
+        "endorsementSignatures": [{
+            "signature": base64.b64encode(bytes.fromhex(
+                (OAV / "pes_signature.hex").read_text().strip())).decode(),
+            "verificationMaterial": {"x509Certificate": {"derBytes": base64.b64encode(
+                (OAV / "pes_root_cert.der").read_bytes()).decode()}},
+        }],
+        "tlogReceipt": {"entryId": receipt.entry_id},
+    }
+    return write(tmp_path, "confirmation.txt", json.dumps(document))
+
+
+def test_oaks_oak_attestation_verification_vector_verifies_under_its_root(
+        audit: RunAudit, tmp_path: Path) -> None:
+    root = str(OAV / "pes_root_cert.der")
+    code, document = verify(audit, oav_confirmation(tmp_path),
+                            "--artifact", str(OAV / "endorsement.json"),
+                            "--pes-key", root, "--pes-root", root,
+                            "--endorser-key", str(OAV / "endorser_public_key.pem"))
+    assert code == 0, document
+    assert outcomes(document)["pes_confirmation"] is True
+
+
+def _tampered(field_path: list[str], value: object) -> bytes:
+    document = json.loads(TR_PES.read_bytes())
+    target = document
+    for key in field_path[:-1]:
+        target = target[key] if not key.isdigit() else target[int(key)]
+    target[field_path[-1]] = value
+    return json.dumps(document).encode()
+
+
+def _flip_b64(text: str, index: int = 20) -> str:
+    raw = bytearray(base64.b64decode(text))
+    raw[index] ^= 1
+    return base64.b64encode(bytes(raw)).decode()
+
+
+TR_PES_DOCUMENT = json.loads(TR_PES.read_bytes())
+
+
+@pytest.mark.parametrize(
+    ("confirmation", "phrase"),
+    [
+        (_tampered(["tlogReceipt", "entryId"], "entries/other"),
+         "the PES signature does not verify"),
+        (_tampered(["endorsementSignatures", "0", "signature"],
+                   _flip_b64(TR_PES_DOCUMENT["endorsementSignatures"][0]["signature"])),
+         "the PES signature does not verify"),
+        (_tampered(["statement", "serialized"], base64.b64encode(b"{}").decode()),
+         "the confirmation is for another statement"),
+    ],
+    ids=["entry-id", "pes-signature", "statement"],
+)
+def test_a_tampered_pes_confirmation_fails_pes_confirmation(
+        audit: RunAudit, tmp_path: Path, confirmation: bytes, phrase: str) -> None:
+    parts = tr_pes_parts(tmp_path)
+    code, document = verify(audit, write(tmp_path, "c.json", confirmation), "--artifact",
+                            parts["statement"], "--pes-key", parts["pes"],
+                            "--endorser-key", parts["endorser"])
+    assert code == 1 and "pes_confirmation" in failed(document)
+    assert phrase in detail(document, "pes_confirmation")
+
+
+def test_a_wrong_endorser_key_fails_pes_confirmation(audit: RunAudit, tmp_path: Path) -> None:
+    parts = tr_pes_parts(tmp_path)
+    other = write(tmp_path, "other.pem", Endorser("other").public_pem)
+    code, document = verify(audit, str(TR_PES), "--artifact", parts["statement"],
+                            "--pes-key", parts["pes"], "--endorser-key", other)
+    assert code == 1 and failed(document) == ["endorser_key", "pes_confirmation"]
+    assert "is not the pinned endorser key" in detail(document, "pes_confirmation")
+
+
+def test_a_wrong_pes_key_fails_pes_confirmation(audit: RunAudit, tmp_path: Path) -> None:
+    parts = tr_pes_parts(tmp_path)
+    code, document = verify(audit, str(TR_PES), "--artifact", parts["statement"],
+                            "--pes-key", write(tmp_path, "pes2.pem", Pes().pem),
+                            "--endorser-key", parts["endorser"])
+    assert code == 1 and failed(document) == ["pes_confirmation"]
+    assert "is not in the configured PES key set" in detail(document, "pes_confirmation")
+
+
+def test_a_pes_certificate_outside_the_roots_fails(audit: RunAudit, tmp_path: Path) -> None:
+    parts = tr_pes_parts(tmp_path)
+    code, document = verify(audit, str(TR_PES), "--artifact", parts["statement"],
+                            "--pes-key", parts["pes"], "--endorser-key", parts["endorser"],
+                            "--pes-root", str(OAV / "pes_root_cert.der"))
+    assert code == 1 and failed(document) == ["pes_confirmation"]
+    assert "is neither a configured PES root nor issued by one" in detail(
+        document, "pes_confirmation")
+
+
+def test_unreadable_confirmations_and_missing_keys_exit_2(audit: RunAudit,
+                                                          tmp_path: Path) -> None:
+    parts = tr_pes_parts(tmp_path)
+    broken = write(tmp_path, "broken.json", _tampered(["tlogReceipt"], {}))
+    result = audit("verify-entry", broken, "--artifact", parts["statement"],
+                   "--pes-key", parts["pes"])
+    assert result.exit_code == 2 and "broken.json" in result.stderr
+    assert "no tlogReceipt.entryId" in result.stderr
+    result = audit("verify-entry", str(TR_PES), "--artifact", parts["statement"])
+    assert result.exit_code == 2 and "give --pes-key PEM_OR_CERT" in result.stderr
+    policy = write(tmp_path, "policy", OAK_POLICY)
+    result = audit("verify-entry", str(TR_PES), "--artifact", parts["statement"],
+                   "--pes-key", parts["pes"], "--tlog-policy", policy)
+    assert result.exit_code == 2 and "--tlog-policy applies to a tlog-proof" in result.stderr
+
+
+def test_human_output_names_the_receipt_and_the_verdict(audit: RunAudit, tmp_path: Path) -> None:
+    proof = write(tmp_path, "t.tlog-proof", OAK_PROOF)
+    result = audit("verify-entry", proof, "--artifact", write(tmp_path, "e", OAK_ENTRY),
+                   "--tlog-policy", write(tmp_path, "p", OAK_POLICY))
+    assert result.exit_code == 0 and result.stdout == ""
+    assert "C2SP tlog-proof · fake.log.origin/log · index 3 of 4" in result.stderr
+    assert "verified the C2SP tlog-proof; not checked: endorser_key (no signature given" in (
+        result.stderr)
