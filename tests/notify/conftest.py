@@ -10,6 +10,8 @@ import pytest
 from tests.notify.servers import Certificates, FakeGitHub, LocalServer, Reply, make_certificates
 
 GITHUB_TOKEN = "ghp_test_token_never_printed"
+#: Channels' own rate limits (1 and 0.5 requests a second) would only slow the tests down.
+RATE = 1000.0
 
 
 @pytest.fixture
