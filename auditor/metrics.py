@@ -29,10 +29,14 @@ from datetime import datetime
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
+from sqlalchemy.orm import Session
 
+from auditor.crawl.summary import CrawlSummary
 from auditor.errors import ConfigError
 from auditor.findings import RULES, Finding, Severity
+from auditor.notify.dispatch import DeliveryReport
 from auditor.report.text import visible
+from auditor.store.reads import component_counts, log_heads
 
 
 @dataclass(frozen=True)
@@ -65,6 +69,27 @@ class RunMetrics:
     #: Alerts this run delivered and failed to deliver, per channel.
     alerts_delivered: Mapping[str, int] = field(default_factory=dict)
     alert_failures: Mapping[str, int] = field(default_factory=dict)
+
+
+def gather(session: Session, *, started: datetime, duration_seconds: float, exit_code: int,
+           complete: bool, findings: Iterable[Finding], crawl: CrawlSummary | None,
+           channels: Sequence[str], deliveries: DeliveryReport | None) -> RunMetrics:
+    """A run's metrics: its own outcome, and the store's counts and log heads after it."""
+    counts = component_counts(session)
+    heads = [ShardHead(log.name or log.log_id, str(head.tree_id), head.tree_size, head.seen_at,
+                       active=not head.frozen)
+             for log in log_heads(session) for head in log.heads]
+    # One summary per log source (a combined crawl keeps its parts).
+    crawls = (crawl.sources or [crawl]) if crawl is not None else []
+    report = deliveries or DeliveryReport()
+    return RunMetrics(
+        started=started, duration_seconds=duration_seconds, exit_code=exit_code,
+        complete=complete, findings=count_findings(findings),
+        endorsements=counts.endorsements, entries=counts.entries, log_heads=heads,
+        requests={c.source: c.requests for c in crawls},
+        retries={c.source: c.retries for c in crawls},
+        alerts_delivered={name: report.delivered(name) for name in channels},
+        alert_failures={name: report.failed(name) for name in channels})
 
 
 def count_findings(findings: Iterable[Finding]) -> dict[tuple[Severity, str], int]:

@@ -1,30 +1,32 @@
 """The audit service: the job that `audit run`, cron and Python callers run.
 
 `Auditor(settings)` owns the job: import snapshots, crawl every configured log source, verify,
-reconcile every configured release, judge everything the store holds, apply suppressions, and
-record the run with its findings. It never prints and never exits; it returns typed results
+reconcile every configured release, judge everything the store holds, apply suppressions, alert
+the configured channels, record the run with its findings, then write its reports and metrics
+file. It never prints and never exits; it returns typed results
 (`AuditResult`, `CrawlSummary`, `ImportReport`) and raises `AuditorError` only when the audit
 itself cannot run. Log and statement sources are built from the settings, or given (tests drive
 the service with their own sources and clock).
 
     result = Auditor(resolve(Flags(config=Path("auditor.toml")))).run()
-    result.exit_code  # 0 clean, 1 findings, 3 incomplete
+    result.exit_code  # 0 clean, 1 findings, 3 incomplete or an alert not delivered
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from auditor.crawl.interface import CrawlJob, CrawlRequest, LogSource, Progress
 from auditor.crawl.summary import CrawlSummary
-from auditor.errors import ConfigError, Interrupted
+from auditor.errors import AuditorError, ConfigError, Interrupted
 from auditor.exit_codes import ExitCode
 from auditor.findings import Finding, RuleId, Severity, at_or_above, unique
 from auditor.http_client import Deadline
@@ -38,6 +40,10 @@ from auditor.store.database import engine_of, open_database
 from auditor.store.lock import RunLock
 from auditor.store.runs import record_run
 from auditor.verify.trust import LogKeyring, load_keyring
+
+if TYPE_CHECKING:
+    from auditor.notify.dispatch import DeliveryReport
+    from auditor.notify.interface import Channel, Delivery
 
 
 def _quiet(_stage: str, _done: int, _total: int) -> None:
@@ -62,6 +68,11 @@ class AuditResult:
     interrupted: str | None = None
     run_id: int | None = None
     exit_code: int = ExitCode.CLEAN
+    #: What the run's alerts did; None when no channel is configured.
+    alerts: DeliveryReport | None = None
+    #: The report files written, and what could not be written (a report, the metrics file).
+    reports: list[Path] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
 
     @property
     def complete(self) -> bool:
@@ -93,6 +104,7 @@ class AuditResult:
                          for r in self.releases],
             "matched": {str(k): v for r in self.releases for k, v in r.matched.items()},
             "by_severity": self.by_severity(),
+            "alerts": self.alerts.to_json() if self.alerts is not None else None,
         }
 
 
@@ -103,10 +115,12 @@ def crawl_exit_code(summary: CrawlSummary) -> ExitCode:
 
 
 def run_exit_code(result: AuditResult, fail_on: Severity) -> ExitCode:
-    """Findings at or above the threshold beat an incomplete crawl: they are what pages."""
+    """Findings at or above the threshold beat an incomplete crawl and an alert that could not
+    be delivered: they are what pages. Either of those is exit 3, never "clean"."""
     if result.failing(fail_on):
         return ExitCode.FINDINGS
-    return ExitCode.CLEAN if result.complete else ExitCode.INCOMPLETE
+    undelivered = result.alerts is not None and bool(result.alerts.failures)
+    return ExitCode.CLEAN if result.complete and not undelivered else ExitCode.INCOMPLETE
 
 
 class Auditor:
@@ -209,13 +223,14 @@ class Auditor:
 
     def run(self) -> AuditResult:
         """The scheduled job: import, crawl (unless offline), reconcile every release, judge
-        the whole store, record the run."""
+        the whole store, alert, record the run; then its reports and metrics file."""
         settings = self.settings
         if not settings.has_work():
             raise ConfigError("nothing to audit: the configuration names no component key, "
                               "release or import (see `audit run --help`)")
         releases = [load_manifest(r.manifest, r.name) for r in settings.releases]
         result = self._result("run", offline=settings.offline)
+        channels = self.alert_channels()  # a missing secret stops the run before it starts
 
         def work() -> None:
             self._record_keys()
@@ -227,10 +242,38 @@ class Auditor:
                 self._crawl_into(result, CrawlRequest(tuple(settings.uuids),
                                                       tuple(settings.log_indexes)))
             self._judge(result, releases)
+            if channels:
+                result.alerts = self._alert(result, channels)
 
-        with self._lock():
-            self._recorded(result, work, lambda: run_exit_code(result, settings.fail_on))
+        try:
+            with self._lock():
+                self._recorded(result, work, lambda: run_exit_code(result, settings.fail_on))
+                self._write_reports(result)
+        finally:
+            for channel in channels:
+                channel.close()
+        self._write_metrics(result, [c.name for c in channels])
         return result
+
+    def alert_channels(self) -> list[Channel]:
+        """The configured alert channels, their secrets read from the environment now."""
+        if self.settings.notify is None:
+            return []
+        from auditor.notify.settings import build_channels
+
+        return build_channels(self.settings.notify, os.environ)
+
+    def test_alert_channels(self) -> list[Delivery]:
+        """`audit notify test`: a test message through every configured channel."""
+        channels = self.alert_channels()
+        if not channels:
+            raise ConfigError("no alert channel is configured: add a [notify] table to the "
+                              "config or give --notify-webhook")
+        try:
+            return [channel.send_test(self.clock()) for channel in channels]
+        finally:
+            for channel in channels:
+                channel.close()
 
     # -- steps ----------------------------------------------------------------------------------
 
@@ -278,6 +321,58 @@ class Auditor:
                 if result.kind == "crawl":
                     result.findings = crawl.findings
 
+    def _alert(self, result: AuditResult, channels: list[Channel]) -> DeliveryReport:
+        from auditor.alerting import send_alerts
+
+        assert self.settings.notify is not None
+        return send_alerts(self.sessions, self.settings.notify, channels, result.findings,
+                           report=self._report_location(), run_time=result.started,
+                           complete=result.complete)
+
+    def _report_location(self) -> str | None:
+        """Where alerts say the full report is: the configured URL, else the file the run
+        writes (HTML for people when it writes one)."""
+        notify, reports = self.settings.notify, self.settings.reports
+        if notify is not None and notify.report_url:
+            return notify.report_url
+        if reports.directory is None:
+            return None
+        formats = reports.formats_to_write()
+        chosen = next((f for f in ("html", "md", "json") if f in formats), formats[0])
+        return str(report_path(reports.directory, chosen).absolute())
+
+    def _write_reports(self, result: AuditResult) -> None:
+        directory = self.settings.reports.directory
+        if directory is None:
+            return
+        try:
+            result.reports = write_reports(self.sessions, result, directory,
+                                           self.settings.reports.formats_to_write())
+        except AuditorError as error:
+            # A report that could not be written never hides what the run found.
+            result.problems.append(error.diagnostics())
+            result.exit_code = result.exit_code or ExitCode.USAGE
+
+    def _write_metrics(self, result: AuditResult, channels: list[str]) -> None:
+        """Last, so the file carries the run's final exit code. A run that stops early
+        leaves the previous file, whose age is what the "not running" rule watches."""
+        path = self.settings.metrics_file
+        if path is None:
+            return
+        from auditor.metrics import gather, write_metrics_file
+
+        duration = (self.clock() - result.started).total_seconds()
+        with self.sessions() as session:
+            metrics = gather(session, started=result.started, duration_seconds=duration,
+                             exit_code=result.exit_code, complete=result.complete,
+                             findings=result.findings, crawl=result.crawl, channels=channels,
+                             deliveries=result.alerts)
+        try:
+            write_metrics_file(metrics, path)
+        except ConfigError as error:
+            result.problems.append(error.diagnostics())
+            result.exit_code = result.exit_code or ExitCode.USAGE
+
     def _covered(self) -> list[str]:
         return list(self.settings.keyset.components)
 
@@ -318,10 +413,14 @@ def write_reports(sessions: sessionmaker[Session], result: AuditResult, director
     written = []
     for name in formats:
         fmt = OutputFormat(name)
-        path = directory / f"audit-report.{fmt.value}"
+        path = report_path(directory, fmt.value)
         write_report(path, render(document, fmt))
         written.append(path)
     return written
+
+
+def report_path(directory: Path, fmt: str) -> Path:
+    return directory / f"audit-report.{fmt}"
 
 
 def iter_findings(result: AuditResult) -> Iterator[Finding]:

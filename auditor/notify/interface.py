@@ -21,7 +21,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Self
 
-from auditor.findings import RULES, Finding, Severity
+from auditor.errors import InputError
+from auditor.findings import RULES, Finding, RuleId, Severity
 from auditor.report.text import visible
 
 #: Bounds on the evidence summary: a message names the evidence, the report holds all of it.
@@ -100,6 +101,35 @@ class Alert:
         where = ", ".join(f"{name} {value}" for name, value in
                           (("component", self.component), ("release", self.release)) if value)
         return f"{prefix} {self.rule}: {self.title}" + (f" ({where})" if where else "")
+
+    @classmethod
+    def from_json(cls, document: Mapping[str, Any], where: str) -> Alert:
+        """The alert `to_json` wrote (the delivery ledger keeps it to word a "resolved" later);
+        an InputError naming `where` and the field when it is not one."""
+
+        def text(name: str, optional: bool = False) -> Any:
+            value = document.get(name)
+            if not (isinstance(value, str) or (optional and value is None)):
+                raise InputError(f"{where}: the stored alert has no valid {name}")
+            return value
+
+        evidence = document.get("evidence")
+        if not isinstance(evidence, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in evidence.items()):
+            raise InputError(f"{where}: the stored alert has no valid evidence")
+        try:
+            kind, severity = AlertKind(text("kind")), Severity(text("severity"))
+            run_time = datetime.fromisoformat(text("run_time"))
+        except ValueError:
+            raise InputError(f"{where}: the stored alert has an unknown kind, severity or "
+                             "time") from None
+        rule = text("rule")
+        return cls(kind=kind, fingerprint=text("fingerprint"), rule=rule, title=text("title"),
+                   severity=severity, component=text("component", True),
+                   release=text("release", True), detail=text("detail"),
+                   evidence=tuple(evidence.items()), report=text("report", True),
+                   run_time=run_time, explanation=RULES[RuleId(rule)].explanation
+                   if rule in RULES else "")
 
     def to_json(self) -> dict[str, Any]:
         return {
