@@ -108,8 +108,8 @@ def metrics_registry(metrics: RunMetrics) -> CollectorRegistry:
     gauge("auditor_last_run_duration_seconds",
           "How long the last audit run took.").set(metrics.duration_seconds)
     gauge("auditor_last_run_exit_code",
-          "Exit code of the last run: 0 clean, 1 findings, 2 usage, 3 incomplete, 70 internal."
-          ).set(metrics.exit_code)
+          "Exit code of the last run: 0 clean, 1 findings, 2 usage, 3 incomplete or an alert "
+          "not delivered, 70 internal.").set(metrics.exit_code)
     gauge("auditor_last_run_complete",
           "1 if the last run audited everything it was asked to, else 0.").set(metrics.complete)
     findings = gauge("auditor_findings", "Unsuppressed findings of the last run.",

@@ -157,10 +157,12 @@ def one_line(value: str | None, limit: int = 200) -> str:
 def summarize_evidence(evidence: Mapping[str, Any],
                        identity: tuple[str, ...] = ()) -> tuple[tuple[str, str], ...]:
     """The evidence a message shows: identifying keys first, scalars as text, the rest as
-    compact JSON, each value cut to `EVIDENCE_VALUE_CHARS` and at most `EVIDENCE_ITEMS`."""
-    keys = [k for k in identity if k in evidence]
-    keys += sorted(k for k in evidence if k not in keys)
-    items = [(str(key), _shorten(_as_text(evidence[key]))) for key in keys[:EVIDENCE_ITEMS]]
+    compact JSON, each value cut to `EVIDENCE_VALUE_CHARS` and at most `EVIDENCE_ITEMS`.
+    Absent values (None: an unlogged endorsement has no UUID) are left out: noise in a page."""
+    present = {k: v for k, v in evidence.items() if v is not None}
+    keys = [k for k in identity if k in present]
+    keys += sorted(k for k in present if k not in keys)
+    items = [(str(key), _shorten(_as_text(present[key]))) for key in keys[:EVIDENCE_ITEMS]]
     if len(keys) > EVIDENCE_ITEMS:
         items.append(("…", f"{len(keys) - EVIDENCE_ITEMS} more in the report"))
     return tuple(items)

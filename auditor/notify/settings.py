@@ -11,7 +11,7 @@ that hold them (`token_env`, `password_env`, `url_env`), read when the channels 
     report_url = "https://ci.example/audit/latest.html"
 
     [notify.webhook]
-    url_env = "AUDITOR_NOTIFY_WEBHOOK_URL"   # or url = "https://..."
+    url_env = "SLACK_WEBHOOK_URL"            # or url = "https://..."
     requests_per_second = 1
 
     [notify.email]

@@ -59,6 +59,13 @@ def test_an_alert_carries_what_a_message_needs() -> None:
     assert dict(alert.evidence)["log_index"] == "228111754"
 
 
+def test_absent_evidence_is_left_out_of_the_message() -> None:
+    unlogged = finding("kernel", uuid=None, checkpoint=None)
+    alert = Alert.from_finding(unlogged, report=REPORT, run_time=RUN_TIME)
+    assert [k for k, _ in alert.evidence] == ["statement_sha256", "digests", "log_index",
+                                              "subject"]
+
+
 def test_a_delivered_fingerprint_does_not_fire_again_on_that_channel_only() -> None:
     kernel = finding("kernel")
     chosen = plan([kernel], delivered={("webhook", kernel.fingerprint)})

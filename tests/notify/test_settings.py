@@ -22,10 +22,10 @@ from auditor.notify.settings import (
 from auditor.notify.transport import Timeouts
 from auditor.notify.webhook import WebhookChannel
 from auditor.settings import Flags, resolve
+from tests.notify.conftest import readme_section
 
-README_SECTION = Path(__file__).parents[2] / "auditor" / "notify" / "README-section.md"
 BASE = Path("/etc/auditor")
-ENVIRON = {"AUDITOR_NOTIFY_WEBHOOK_URL": "https://hooks.slack.example/services/T/B/X",
+ENVIRON = {"SLACK_WEBHOOK_URL": "https://hooks.slack.example/services/T/B/X",
            "AUDITOR_SMTP_USERNAME": "auditor", "AUDITOR_SMTP_PASSWORD": "pw",
            "GITHUB_TOKEN": "ghp_x"}
 
@@ -35,7 +35,7 @@ def parse(text: str) -> NotifySettings:
 
 
 def readme_example() -> str:
-    [block] = re.findall(r"```toml\n(.*?)```", README_SECTION.read_text(), re.S)
+    [block] = re.findall(r"```toml\n(.*?)```", readme_section(), re.S)
     return str(block)
 
 
@@ -43,7 +43,7 @@ def test_the_documented_example_parses_into_three_channels() -> None:
     settings = parse(readme_example())
     assert settings.channels == ("webhook", "email", "github")
     assert (settings.min_severity, settings.resolved) == (Severity.HIGH, True)
-    assert settings.webhook == WebhookSettings(url_env="AUDITOR_NOTIFY_WEBHOOK_URL")
+    assert settings.webhook == WebhookSettings(url_env="SLACK_WEBHOOK_URL")
     assert settings.email is not None and settings.email.recipients == ("sre@example.org",)
     assert settings.email.ca_file is None and settings.email.starttls
     assert settings.github is not None and settings.github.labels == ("auditor", "security")
@@ -116,7 +116,7 @@ def test_a_relative_ca_file_is_relative_to_the_config_file() -> None:
 
 
 @pytest.mark.parametrize("missing", ["GITHUB_TOKEN", "AUDITOR_SMTP_PASSWORD",
-                                     "AUDITOR_NOTIFY_WEBHOOK_URL"])
+                                     "SLACK_WEBHOOK_URL"])
 def test_a_secret_missing_from_the_environment_is_a_config_error(missing: str) -> None:
     environ = {k: v for k, v in ENVIRON.items() if k != missing}
     with pytest.raises(ConfigError, match=f"names {missing}, which is not set"):
