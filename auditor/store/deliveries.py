@@ -141,7 +141,7 @@ def open_alerts(session: Session) -> list[OpenAlert]:
 
 @dataclass(frozen=True)
 class DeliveryRow:
-    """A ledger row as `audit status` and tests read it."""
+    """A ledger row as `audit status` reads it."""
 
     channel: str
     fingerprint: str

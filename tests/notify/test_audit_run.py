@@ -21,7 +21,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from auditor.alerting import send_alerts
+from auditor.errors import Interrupted
 from auditor.findings import Finding, Severity
+from auditor.notify.interface import Alert, Delivery
 from auditor.notify.settings import NotifySettings
 from auditor.notify.webhook import WebhookChannel
 from auditor.store.database import open_database
@@ -133,6 +135,10 @@ def test_a_channel_that_is_down_is_retried_next_run_and_nothing_is_lost(
     with open_database(db_url)() as session:
         assert {(d.state, d.last_error) for d in deliveries(session)} == {
             (DeliveryState.UNSENT, f"{receiver.url}: HTTP 500: upstream down")}
+    status = audit("status", "--json")
+    assert json.loads(status.stdout)["alerts"] == {"webhook": {
+        "open": 0, "resolved": 0, "unsent": 2,
+        "last_error": f"{receiver.url}: HTTP 500: upstream down"}}
 
     receiver.route = lambda request: Reply()
     code, summary, _ = run(audit, *flags)
@@ -144,6 +150,7 @@ def test_a_channel_that_is_down_is_retried_next_run_and_nothing_is_lost(
     with open_database(db_url)() as session:
         assert {(d.state, d.attempts, d.last_error) for d in deliveries(session)} == {
             (DeliveryState.OPEN, 2, None)}
+    assert "alerts on webhook: 2 open, 0 resolved, 0 not yet delivered" in audit("status").stderr
 
 
 def test_suppressed_findings_are_silent_until_the_suppression_goes(
@@ -253,6 +260,41 @@ def test_two_hosts_sharing_the_database_send_each_alert_once(
     assert sorted(sent) == sorted(fired)  # each once, none lost
     assert sum(r.delivered("webhook") for r in reports) == len(fired)
     assert sum(r.skipped.get("webhook", 0) for r in reports) == len(fired)
+
+
+class StoppedMidRun(WebhookChannel):
+    """A webhook whose run is stopped (SIGTERM) while it sends its second alert."""
+
+    sent = 0
+
+    def send(self, alert: Alert) -> Delivery:
+        if self.sent == 1:
+            raise Interrupted("SIGTERM", 143)
+        self.sent += 1
+        return super().send(alert)
+
+
+def test_a_run_stopped_while_sending_leaves_the_rest_for_the_next_run(
+        receiver: LocalServer, db_url: str) -> None:
+    sessions = open_database(db_url)
+    findings = release_findings()
+    notify = NotifySettings(min_severity=Severity.LOW)
+    with StoppedMidRun(receiver.url, requests_per_second=RATE) as hook, \
+            pytest.raises(Interrupted):
+        send_alerts(sessions, notify, [hook], findings, report=None, run_time=RUN_TIME,
+                    complete=True)
+    with sessions() as session:
+        rows = deliveries(session)
+    # The delivered one is recorded; the claim of the one being sent was released, not left
+    # to expire: the next run (minutes later, well within the lease) sends it.
+    assert sorted((r.state.value, r.claimed_by) for r in rows) == [("open", None),
+                                                                    ("unsent", None)]
+    with WebhookChannel(receiver.url, requests_per_second=RATE) as hook:
+        report = send_alerts(sessions, notify, [hook], findings, report=None,
+                             run_time=RUN_TIME, complete=True)
+    fired = sorted(f.fingerprint for f in findings if f.rule != "MATCH")
+    assert sorted(a["fingerprint"] for a in alerted(receiver)) == fired
+    assert report.delivered("webhook") == len(fired) - 1
 
 
 # -- the metrics file ---------------------------------------------------------------------------
