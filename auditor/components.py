@@ -1,7 +1,8 @@
 """Boot components: how each one's measurement is recomputed and what its endorsement vouches for.
 
-The chain (DOMAIN.md §2): local artifact → recomputed measurement → attachment or regex (whose
-sha256 is the statement subject) → statement. Which step applies depends on the component.
+The chain (Oak's transparent release, `docs/tr/`): local artifact → recomputed measurement →
+attachment or regex (whose sha256 is the statement subject) → statement. Which step applies
+depends on the component.
 """
 
 from __future__ import annotations

@@ -85,8 +85,11 @@ def component_directory(path: Path) -> ImportItem:
 def endorsements_message(path: Path) -> list[ImportItem]:
     from auditor.oak.messages import read_endorsements
 
+    data = read_file(path)
+    if path.suffix in _TEXT_SUFFIXES:
+        _require_text(data, path)
     items = []
-    for component in read_endorsements(read_file(path)):
+    for component in read_endorsements(data):
         source = f"{path}#{component.component}"
         raw = component.rekor_log_entry
         items.append(ImportItem(
@@ -99,6 +102,20 @@ def endorsements_message(path: Path) -> list[ImportItem]:
             subject=component.subject,
         ))
     return items
+
+
+_TEXT_SUFFIXES = (".textproto", ".txtpb")
+
+
+def _require_text(data: bytes, path: Path) -> None:
+    """A file named as protobuf text format must be text: say so, not "malformed binary"."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        text = None
+    if text is None or any(ch < " " and ch not in "\t\n\r" for ch in text):
+        raise InputError(f"{path}: not protobuf text format (the file holds binary data; a "
+                         "binary Endorsements message is named .binarypb)")
 
 
 def log_document(path: Path) -> ImportItem:
@@ -206,9 +223,16 @@ def record_keys(sessions: sessionmaker[Session], keyset: KeySet) -> None:
 
 def import_paths(sessions: sessionmaker[Session], paths: list[Path], keyring: LogKeyring,
                  keyset: KeySet, at: datetime | None = None) -> ImportReport:
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        raise InputError(f"{', '.join(missing)}: no such file or directory")
+    expanded = expand_paths(paths)
+    if not expanded:
+        raise InputError(f"nothing to import in {', '.join(str(p) for p in paths)}: no log "
+                         "entries, bundles, component directories or Endorsements messages")
     report = ImportReport()
     record_keys(sessions, keyset)
-    for path in expand_paths(paths):
+    for path in expanded:
         try:
             items = list(items_for(path))
         except InputError as error:

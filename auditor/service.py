@@ -226,8 +226,10 @@ class Auditor:
         the whole store, alert, record the run; then its reports and metrics file."""
         settings = self.settings
         if not settings.has_work():
-            raise ConfigError("nothing to audit: the configuration names no component key, "
-                              "release or import (see `audit run --help`)")
+            raise ConfigError("nothing to audit: the configuration names no release and no "
+                              "import" + (", and the run is offline" if settings.offline
+                                          else " and no component key") +
+                              " (see the README, Configuration)")
         releases = [load_manifest(r.manifest, r.name) for r in settings.releases]
         result = self._result("run", offline=settings.offline)
         channels = self.alert_channels()  # a missing secret stops the run before it starts

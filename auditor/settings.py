@@ -183,8 +183,11 @@ class Settings:
             return str(self.config_path)
 
     def has_work(self) -> bool:
-        return bool(self.keyset.components or self.releases or self.imports or self.uuids
-                    or self.log_indexes)
+        """Whether a run would do anything: reconcile a release, import, or crawl for keys."""
+        if self.releases or self.imports:
+            return True
+        return not self.offline and bool(self.keyset.components or self.uuids
+                                         or self.log_indexes)
 
 
 def default_database_url() -> str:

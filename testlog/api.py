@@ -97,6 +97,8 @@ class RekorApi:
         tamper = self.faults.tamper_checkpoint and self.faults.tampers(None)
         active = views[-1]
         doc: Json = self._tree_head(active, tamper)
+        for name, value in self.faults.misreport:
+            doc[name] = int(value) if name == "treeSize" else value
         inactive = [self._tree_head(v, tamper) for v in views[:-1]]
         if inactive:
             doc["inactiveShards"] = inactive
@@ -142,7 +144,7 @@ class RekorApi:
     def entry_by_uuid(self, uuid: str) -> Json:
         if not _UUID.match(uuid):
             raise ApiError(400, f"invalid entry UUID: {uuid!r}")
-        found = self._find_by_uuid(uuid)
+        found = self._served(self._find_by_uuid(uuid))
         if found is None:
             raise ApiError(404, f"entry with UUID {uuid.lower()} was not found")
         return self.entry_document(*found)
@@ -163,13 +165,13 @@ class RekorApi:
         for uuid in uuids:
             if not isinstance(uuid, str) or not _UUID.match(uuid):
                 raise ApiError(400, f"invalid entry UUID: {uuid!r}")
-            hit = self._find_by_uuid(uuid)
+            hit = self._served(self._find_by_uuid(uuid))
             if hit is not None:  # missing items are silently omitted
                 found.append(hit)
         for index in indexes:
             if not isinstance(index, int) or isinstance(index, bool) or index < 0:
                 raise ApiError(400, f"invalid log index: {index!r}")
-            hit = self._find_by_index(index)
+            hit = self._served(self._find_by_index(index))
             if hit is not None:
                 found.append(hit)
         # Rekor answers in no particular order; never the request order, so that clients
@@ -211,6 +213,13 @@ class RekorApi:
             }
         }
 
+    def _served(self, hit: tuple[VisibleShard, LogEntry] | None
+                ) -> tuple[VisibleShard, LogEntry] | None:
+        """`hit`, unless the log withholds that entry."""
+        if hit is not None and hit[1].virtual_index in self.faults.withheld:
+            return None
+        return hit
+
     def _find_by_index(self, virtual_index: int) -> tuple[VisibleShard, LogEntry] | None:
         for view in self.visible_shards():
             entry = view.entry(virtual_index - view.shard.offset)
@@ -241,7 +250,8 @@ class RekorApi:
             raise ApiError(400, f"invalid operator: {operator!r}")
         results: list[set[str]] = []
         if "publicKey" in query:
-            results.append(self._uuids(self.log.by_key(_search_key(query["publicKey"]))))
+            results.append(self._uuids(self.log.by_key(_search_key(query["publicKey"])))
+                           | set(self.faults.extra_listings))
         if "hash" in query:
             results.append(self._search_hash(query["hash"]))
         if "email" in query or "subject" in query:

@@ -22,6 +22,7 @@ class Endpoint(enum.StrEnum):
     RETRIEVE = "retrieve"  # POST /api/v1/log/entries/retrieve
     SEARCH_INDEX = "search_index"  # POST /api/v1/index/retrieve
     PUBLIC_KEY = "public_key"  # GET /api/v1/log/publicKey
+    FILES = "files"  # GET /files/sha2-256:<hex> (a content-addressed statement store)
     OTHER = "other"  # anything else (answered 404/405)
 
 
@@ -30,6 +31,8 @@ class FailureKind(enum.Enum):
     SERVER_ERROR = "server_error"  # a 5xx
     HANG = "hang"  # no answer until the client gives up (bounded by Faults.hang_limit)
     TRUNCATE = "truncate"  # a 200 whose JSON body is cut in half
+    TRICKLE = "trickle"  # a 200 whose body arrives one byte every `interval` seconds
+    REPLACE = "replace"  # a 200 whose body is `body`, whatever was asked
 
 
 @dataclass
@@ -39,6 +42,8 @@ class ScheduledFailure:
     endpoint: Endpoint | None = None  # None: any endpoint
     status: int = 503
     retry_after: int = 1
+    interval: float = 0.0
+    body: bytes = b""
 
 
 @dataclass(frozen=True)
@@ -52,6 +57,13 @@ class ContentFaults:
     tamper_checkpoint: bool = False
     tamper_consistency_proof: bool = False
     tamper_only: frozenset[int] | None = None  # virtual indexes; None: every entry
+    #: GET /log reports these unsigned fields instead of the true ones (the signed
+    #: checkpoint is unchanged): "treeID", "treeSize", "rootHash" -> value, per active shard.
+    misreport: tuple[tuple[str, str], ...] = ()
+    #: Virtual indexes the log withholds: retrieve omits them, GET by UUID answers 404.
+    withheld: frozenset[int] = frozenset()
+    #: UUIDs the search index adds to every public-key search (a foreign listing).
+    extra_listings: tuple[str, ...] = ()
 
     def tampers(self, virtual_index: int | None) -> bool:
         """Whether entry-level tampering applies to this entry (None: a log-level document)."""
@@ -81,6 +93,10 @@ class Faults:
     tamper_consistency_proof: bool = False
     tamper_only: set[int] | None = None  # restrict entry tampering to these virtual indexes
     serve_fork: bool = False  # serve the forks made with RekorLog.fork (split view)
+    #: GET /log's unsigned fields replaced ("treeID"/"treeSize"/"rootHash" -> value).
+    misreport: dict[str, str] = field(default_factory=dict)
+    withheld: set[int] = field(default_factory=set)  # virtual indexes the log withholds
+    extra_listings: list[str] = field(default_factory=list)  # UUIDs added to key searches
     _rollback: dict[int | None, int] = field(default_factory=dict)
     _scheduled: list[ScheduledFailure] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -107,6 +123,17 @@ class Faults:
         """The next ``count`` JSON answers are cut in half (status 200, invalid JSON)."""
         self._schedule(ScheduledFailure(FailureKind.TRUNCATE, count, endpoint))
 
+    def trickle(self, count: int = 1, *, interval: float = 1.0,
+                endpoint: Endpoint | None = None) -> None:
+        """The next ``count`` answers trickle in, one byte every ``interval`` seconds (each
+        read is quick, the whole answer is not: a read timeout alone never fires)."""
+        self._schedule(ScheduledFailure(FailureKind.TRICKLE, count, endpoint,
+                                        interval=interval))
+
+    def replace(self, body: bytes, count: int = 1, *, endpoint: Endpoint | None = None) -> None:
+        """The next ``count`` answers are 200 with ``body`` (a hostile document)."""
+        self._schedule(ScheduledFailure(FailureKind.REPLACE, count, endpoint, body=body))
+
     def rollback(self, size: int, *, tree_id: int | None = None) -> None:
         """Serve shard ``tree_id`` (default: whichever is active) as if it had ``size`` leaves."""
         with self._lock:
@@ -127,6 +154,9 @@ class Faults:
             self.tamper_checkpoint = self.tamper_consistency_proof = False
             self.tamper_only = None
             self.serve_fork = False
+            self.misreport.clear()
+            self.withheld.clear()
+            self.extra_listings.clear()
 
     def pending(self) -> int:
         """How many scheduled failures have not fired yet."""
@@ -153,6 +183,9 @@ class Faults:
                 tamper_checkpoint=self.tamper_checkpoint,
                 tamper_consistency_proof=self.tamper_consistency_proof,
                 tamper_only=None if self.tamper_only is None else frozenset(self.tamper_only),
+                misreport=tuple(self.misreport.items()),
+                withheld=frozenset(self.withheld),
+                extra_listings=tuple(self.extra_listings),
             )
 
     def _schedule(self, failure: ScheduledFailure) -> None:

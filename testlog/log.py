@@ -264,6 +264,22 @@ class RekorLog:
             self._forks[shard.tree_id] = fork
             return replaced
 
+    def grow_fork(self, count: int, *, tree_id: int | None = None) -> list[LogEntry]:
+        """Append ``count`` fresh synthetic entries to a fork only: the split view goes on."""
+        with self.lock:
+            shard = self.active if tree_id is None else self.shard(tree_id)
+            fork = self._forks.get(shard.tree_id) if shard is not None else None
+            if fork is None:
+                raise ValueError("no fork to grow: call fork() first")
+            added = []
+            for _ in range(count):
+                body = _synthetic_hashedrekord()
+                entry = self._make_entry(fork, body, self.clock(), *_index_keys(body))
+                fork.append(entry)
+                self._index(entry)
+                added.append(entry)
+            return added
+
     def drop_forks(self) -> None:
         with self.lock:
             self._forks.clear()

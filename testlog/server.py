@@ -100,6 +100,9 @@ class RekorServer(ThreadingHTTPServer):
         self.log = log
         self.faults = faults
         self.requests = RequestCounter()
+        #: Content-addressed files served at /files/<name> (name: `sha2-256:<hex>`), like a
+        #: publisher's statement store next to the log.
+        self.files: dict[str, bytes] = {}
         self.closing = threading.Event()
         self.errors: list[str] = []  # tracebacks of unexpected exceptions while answering
         self._open: set[socket.socket] = set()
@@ -161,7 +164,11 @@ class _Handler(BaseHTTPRequestHandler):
         if server.faults.delay > 0 and self._wait(server.faults.delay):
             return
         failure = server.faults.take_failure(endpoint)
-        if failure is not None and failure.kind is not FailureKind.TRUNCATE:
+        if failure is not None and failure.kind is FailureKind.REPLACE:
+            self._send(_Response(200, failure.body))
+            return
+        if failure is not None and failure.kind not in (FailureKind.TRUNCATE,
+                                                        FailureKind.TRICKLE):
             self._fail(failure)
             return
         try:
@@ -171,6 +178,9 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception as exc:  # a bug in the test log: answer, and keep it for the test
             server.errors.append(traceback.format_exc())
             response = _json(500, {"code": 500, "message": f"test log error: {exc!r}"})
+        if failure is not None and failure.kind is FailureKind.TRICKLE:
+            self._trickle(response, failure.interval)
+            return
         if failure is not None and response.status == 200:
             response.body = response.body[: len(response.body) // 2]
         self._send(response)
@@ -204,6 +214,23 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             page = _GATEWAY_PAGE % (failure.status, failure.status)
             self._send(_Response(failure.status, page, "text/html"))
+
+    def _trickle(self, response: _Response, interval: float) -> None:
+        """Headers at once, then the body one byte per `interval` (until the client leaves)."""
+        self.send_response(response.status)
+        self.send_header("Content-Type", response.content_type)
+        self.send_header("Content-Length", str(len(response.body)))
+        self.end_headers()
+        self.wfile.flush()
+        for byte in response.body:
+            if self._wait(interval):
+                return
+            try:
+                self.wfile.write(bytes([byte]))
+                self.wfile.flush()
+            except OSError:  # the client gave up, as it should
+                self.close_connection = True
+                return
 
     def _send(self, response: _Response) -> None:
         self.send_response(response.status)
@@ -273,12 +300,24 @@ def _route(method: str, path: str) -> tuple[Endpoint, Route]:
     }
     if (method, path) in table:
         return table[(method, path)]
+    if method == "GET" and path.startswith("/files/"):
+        return Endpoint.FILES, _file(path[len("/files/"):])
     prefix = f"{API}/log/entries/"
     if method == "GET" and path.startswith(prefix) and "/" not in path[len(prefix) :]:
         return Endpoint.ENTRY_BY_UUID, _entry_by_uuid(path[len(prefix) :])
     if any(p == path for _, p in table) or path.startswith(prefix):
         return Endpoint.OTHER, _raise(ApiError(405, f"method {method} is not allowed"))
     return Endpoint.OTHER, _raise(ApiError(404, f"path {path} was not found"))
+
+
+def _file(name: str) -> Route:
+    def route(handler: _Handler, query: dict[str, list[str]], body: bytes) -> _Response:
+        content = handler.server.files.get(name)
+        if content is None:
+            raise ApiError(404, f"no file {name}")
+        return _Response(200, content, "application/octet-stream")
+
+    return route
 
 
 def _entry_by_uuid(uuid: str) -> Route:
@@ -353,6 +392,15 @@ class RunningServer:
     @property
     def requests(self) -> RequestCounter:
         return self._server.requests
+
+    @property
+    def files(self) -> dict[str, bytes]:
+        """Served at ``files_url`` + name (``sha2-256:<hex>``): a statement store."""
+        return self._server.files
+
+    @property
+    def files_url(self) -> str:
+        return f"{self.url}/files/"
 
     @property
     def errors(self) -> list[str]:

@@ -92,6 +92,8 @@ def _environment_error(error: Exception) -> str | None:
     text = str(getattr(error, "orig", None) or error)
     for marker, meaning in (("database or disk is full", "the disk is full"),
                             ("No space left on device", "the disk is full"),
+                            ("File too large", "the disk is full (or a file size limit)"),
+                            ("disk I/O error", "the disk failed a write (full?)"),
                             ("readonly database", "the database is read-only"),
                             ("unable to open database file", "cannot open the database file")):
         if marker in text:

@@ -1,4 +1,4 @@
-"""Following a Rekor v1 log (DOMAIN.md §4): its signed heads, its search index, its entries.
+"""Following a Rekor v1 log (sigstore/rekor `openapi.yaml`): signed heads, search index, entries.
 
 One crawl: verify the log's heads against the stored history of each tree, identified by the
 tree id in each head's **signed** origin (`<host> - <treeID>`): the unsigned `treeID`,

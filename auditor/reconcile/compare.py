@@ -1,6 +1,6 @@
 """Does one endorsement vouch for one local measurement? Match, mismatch, or undecidable.
 
-Per DOMAIN.md §7: stage0 matches per vCPU count (and says which, and in which VMM mode);
+stage0 matches per vCPU count (and says which, and in which VMM mode);
 kernel setup data matches either VMM variant (and says which); the cmdline is matched against
 the endorsed regex with Oak's semantics; other components compare digest sets.
 """

@@ -91,6 +91,7 @@ def build_report(session: Session, run: RunView, exit_code: int | None = None) -
             "complete": run.complete,
             "config": summary.get("config"),
             "offline": bool(summary.get("offline", True)),
+            "overrides": dict(summary.get("overrides") or {}),
         },
         "logs": logs_section(session),
         "components": _components(session),

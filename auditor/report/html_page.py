@@ -135,6 +135,8 @@ def _metadata(report: dict[str, Any]) -> str:
         ("Complete", "yes" if run["complete"] else "<strong>NO: the audit is incomplete</strong>"),
         ("Network", "offline (stored data only)" if run["offline"] else "online"),
         ("Configuration", _code(run["config"])),
+        *(("Trust override", f"<strong>{esc(name)}</strong> set by {esc(origin)}")
+          for name, origin in (run.get("overrides") or {}).items()),
         ("Report schema", f"version {esc(report['schema_version'])}"),
     ]
     items = "".join(f"<dt>{name}</dt><dd>{value}</dd>" for name, value in rows)

@@ -95,7 +95,17 @@ def _headline(report: dict[str, Any]) -> list[str]:
         f"{text(run['finished_at'])} · config {code(run['config'], in_table=False)}"
         f" · {'offline' if run['offline'] else 'online'}"
         f" · {'complete' if run['complete'] else 'INCOMPLETE'}",
+        *_overrides(run),
     ]
+
+
+def _overrides(run: dict[str, Any]) -> list[str]:
+    """Trust chosen outside the config file, said where the reader cannot miss it."""
+    overrides = run.get("overrides") or {}
+    if not overrides:
+        return []
+    said = "; ".join(f"{text(name)} set by {text(origin)}" for name, origin in overrides.items())
+    return ["", f"**Trust overrides** (not from the config file): {said}."]
 
 
 def _matrix(report: dict[str, Any]) -> list[str]:

@@ -7,13 +7,13 @@ digest, signature or DSSE envelope) are later checked against the log entry's bo
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Any
 
 from auditor.errors import InputError
 from auditor.source.entry import InclusionProof, LogEntry
 from auditor.source.fields import INT64_MAX, TIME_MAX, b64_field, bounded
+from auditor.source.json_input import loads
 
 REKOR_V2_KINDS = {("hashedrekord", "0.0.2"), ("dsse", "0.0.2")}
 MEDIA_TYPES = {
@@ -195,8 +195,4 @@ def parse_bundle(document: Any, *, source: str) -> Bundle:
 
 
 def parse_bundle_bytes(raw: bytes, *, source: str) -> Bundle:
-    try:
-        document = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as error:
-        raise InputError(f"{source}: not valid JSON ({error})") from None
-    return parse_bundle(document, source=source)
+    return parse_bundle(loads(raw, source), source=source)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from auditor.errors import InputError
 from auditor.source.bundle import Bundle, is_bundle, parse_bundle
 from auditor.source.entry import LogEntry
+from auditor.source.json_input import loads
 from auditor.source.rekor_v1 import parse_entry_document
 
 
@@ -19,10 +19,7 @@ def read_file(path: Path) -> bytes:
 
 
 def parse_log_document(raw: bytes, *, source: str) -> LogEntry | Bundle:
-    try:
-        document = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as error:
-        raise InputError(f"{source}: not valid JSON ({error})") from None
+    document = loads(raw, source)
     if is_bundle(document):
         return parse_bundle(document, source=source)
     return parse_entry_document(document, source=source)

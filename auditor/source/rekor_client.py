@@ -1,4 +1,5 @@
-"""The Rekor v1 read API over HTTP (DOMAIN.md §4), for a busy public service and a hostile one.
+"""The Rekor v1 read API over HTTP (sigstore/rekor `openapi.yaml`), for a busy public service
+and a hostile one.
 
 Transport (rate limit, retries, deadlines, Retry-After) is the shared `auditor.http_client`; this
 module knows the API. Everything the log sends is hostile input: each document is type-checked
@@ -110,7 +111,7 @@ class RetrieveResult:
 
 
 class RekorClient:
-    """A client for the read calls of the Rekor v1 API (DOMAIN.md §4).
+    """A client for the read calls of the Rekor v1 API (sigstore/rekor `openapi.yaml`).
 
     ``base_url`` is the log's address, with or without the ``/api/v1`` suffix. ``requests``
     counts HTTP requests sent (retries included) and ``retries`` the attempts beyond the
@@ -161,7 +162,7 @@ class RekorClient:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    # -- the calls of DOMAIN.md §4 --------------------------------------------------------
+    # -- the read calls of the Rekor v1 API ----------------------------------------------------
 
     def log_info(self) -> LogInfo:
         """``GET /log``: the active shard's head and the frozen shards' heads."""
@@ -359,7 +360,7 @@ def same_entry_uuid(requested: str, returned: str) -> bool:
     """Whether two lowercase entry UUIDs name the same entry.
 
     A 64-hex UUID is the leaf hash alone; the 80-hex form prefixes the 16-hex tree ID
-    (DOMAIN.md §4). When both carry a tree ID, both parts must agree.
+    (Rekor's `entryUUID` pattern). When both carry a tree ID, both parts must agree.
     """
     if len(requested) == len(returned):
         return requested == returned

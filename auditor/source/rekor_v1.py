@@ -1,19 +1,19 @@
 """Rekor v1 API documents: `GET /api/v1/log/entries/{uuid}` responses.
 
 The response is `{uuid: {body, integratedTime, logID, logIndex, verification: {inclusionProof,
-signedEntryTimestamp}}}` (DOMAIN.md §4). Everything here is hostile input: each field is
-type-checked and a malformed document is an InputError naming the field.
+signedEntryTimestamp}}}` (sigstore/rekor `openapi.yaml`). Everything here is hostile input:
+each field is type-checked and a malformed document is an InputError naming the field.
 """
 
 from __future__ import annotations
 
-import json
 import re
 from typing import Any
 
 from auditor.errors import InputError
 from auditor.source.entry import InclusionProof, LogEntry
 from auditor.source.fields import TIME_MAX, b64_field, bounded, hex_field
+from auditor.source.json_input import loads
 
 _UUID = re.compile(r"^(?:[0-9a-f]{16})?[0-9a-f]{64}$")
 
@@ -86,8 +86,4 @@ def parse_entry(uuid: str, entry: Any, *, source: str) -> LogEntry:
 
 
 def parse_entry_bytes(raw: bytes, *, source: str) -> LogEntry:
-    try:
-        document = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as error:
-        raise InputError(f"{source}: not valid JSON ({error})") from None
-    return parse_entry_document(document, source=source)
+    return parse_entry_document(loads(raw, source), source=source)

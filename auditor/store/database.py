@@ -113,6 +113,9 @@ def current_revision(engine: Engine) -> str | None:
             locked = "locked" in str(error.orig)
             if not locked or time.monotonic() + delay > deadline:
                 raise ConfigError(f"cannot open the database: {error.orig}") from None
+        except DatabaseError as error:  # opening it already failed: "file is not a database"
+            raise ConfigError(f"{_shown(engine.url)} is not an auditor database "
+                              f"({_first_line(error.orig)})") from None
             time.sleep(delay)
             delay = min(delay * 2, 0.5)
 

@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 
 from auditor.errors import InputError
 from auditor.source.bundle import Bundle, DsseEnvelope
+from auditor.source.json_input import JsonInputError, loads
 from auditor.verify.keys import PublicKey, load_public_key
 
 SUPPORTED = {("rekord", "0.0.1"), ("hashedrekord", "0.0.1"), ("hashedrekord", "0.0.2"),
@@ -210,8 +211,8 @@ def _v002_verifier(verifier: Any) -> bytes:
 def kind_of(body: bytes) -> tuple[str, str]:
     """(kind, apiVersion) of a body, or ("?", "?") when it does not say."""
     try:
-        document = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+        document = loads(body, "body")
+    except JsonInputError:
         return "?", "?"
     if not isinstance(document, dict):
         return "?", "?"
@@ -220,9 +221,11 @@ def kind_of(body: bytes) -> tuple[str, str]:
 
 def parse_body(body: bytes) -> EntryBody:
     try:
-        document = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        raise BodyError("body is not valid JSON") from None
+        document = loads(body, "body")
+    except JsonInputError as error:
+        reason = str(error).removeprefix("body: ")
+        raise BodyError("body is not valid JSON" if reason.startswith("not valid JSON")
+                        else f"body refused: {reason}") from None
     kind, version = kind_of(body)
     if (kind, version) not in SUPPORTED:
         raise BodyError(f"unsupported kind {kind} v{version}")

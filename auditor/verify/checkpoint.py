@@ -1,7 +1,7 @@
 """Signed checkpoints: C2SP signed notes carrying a tlog checkpoint (tree size and root hash).
 
 Formats: https://github.com/C2SP/C2SP/blob/main/signed-note.md and tlog-checkpoint.md, as
-implemented by golang.org/x/mod/sumdb/note. Two key flavours (DOMAIN.md §5, §6):
+implemented by golang.org/x/mod/sumdb/note. Two key flavours:
 
 - Rekor v1: ECDSA P-256; key hint = sha256(SPKI DER)[:4]; signature = DER ECDSA-SHA256.
 - Rekor v2 and other C2SP logs: Ed25519; key id = sha256(name ‖ 0x0A ‖ 0x01 ‖ key)[:4];
@@ -315,40 +315,3 @@ def verify_checkpoint(cp: Checkpoint, verifiers: Sequence[NoteVerifier]) -> Note
         seen = ", ".join(f"{s.name}+{s.key_hint.hex()}" for s in cp.signatures)
         raise CheckpointSignatureError(f"no signature line from a known key (lines from {seen})")
     return verified
-
-
-# --- signing (tests and the local test log) --------------------------------------------------
-
-NoteSigningKey = ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
-
-
-def sign_checkpoint(
-    origin: str,
-    size: int,
-    root_hash: bytes,
-    extensions: Sequence[str],
-    signers: Sequence[tuple[str, NoteSigningKey]],
-) -> str:
-    """A signed checkpoint with one signature line per (name, private key), in order.
-
-    ECDSA keys sign like Rekor v1 (DER ECDSA-SHA256), Ed25519 keys like C2SP. The result is
-    parsed back, so arguments that cannot make a valid checkpoint raise `CheckpointFormatError`.
-    """
-    for line in (origin, *extensions):
-        if not line or "\n" in line:
-            raise CheckpointFormatError(
-                f"checkpoint line {_excerpt(line)} must be non-empty and hold no newline"
-            )
-    root = base64.b64encode(root_hash).decode("ascii")
-    text = "".join(f"{line}\n" for line in (origin, str(size), root, *extensions))
-    signed = text.encode("utf-8")
-    lines = []
-    for name, key in signers:
-        if isinstance(key, ed25519.Ed25519PrivateKey):
-            blob = ed25519_key_hint(name, key.public_key()) + key.sign(signed)
-        else:
-            blob = ecdsa_key_hint(key.public_key()) + key.sign(signed, ec.ECDSA(hashes.SHA256()))
-        lines.append(f"{SIGNATURE_PREFIX}{name} {base64.b64encode(blob).decode('ascii')}\n")
-    note = text + "\n" + "".join(lines)
-    parse_checkpoint(note)
-    return note

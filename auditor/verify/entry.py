@@ -2,7 +2,8 @@
 
 Every check yields a named `Check` (ok: True, False, or None when it does not apply, with why),
 in the fixed order of CHECK_NAMES. Nothing raises for a failed check: a failure is a value the
-store records and the reports show. Recipes: DOMAIN.md §5 (Rekor v1) and §6 (Rekor v2).
+store records and the reports show. Recipes: RFC 9162 (proofs), c2sp.org/signed-note and
+tlog-checkpoint (checkpoints), Rekor's OpenAPI (entries, signed entry timestamps).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Public keys: loading, comparing and naming them.
 
-Keys are compared as DER SubjectPublicKeyInfo (DOMAIN.md §2): PEM whitespace, headers or an
+Keys are compared as DER SubjectPublicKeyInfo (RFC 5280 §4.1.2.7): PEM whitespace, headers or an
 X.509 wrapper must never make the same key look different, or a different key look the same.
 """
 

@@ -1,7 +1,7 @@
 """Oak endorsement statements (in-toto Statement v1, Oak endorsement predicate v1).
 
 The statement is kept as the exact bytes that were signed; this module only reads it. Older Oak
-formats that still sit in the log are classified as legacy, never crashed on (DOMAIN.md §2).
+formats that still sit in the log are classified as legacy, never crashed on (Oak `docs/tr/`).
 """
 
 from __future__ import annotations
@@ -76,7 +76,7 @@ class DigestComparison(StrEnum):
 
 
 def compare_digests(a: dict[str, str], b: dict[str, str]) -> DigestComparison:
-    """DOMAIN.md §2: a match needs a shared algorithm and every shared one equal."""
+    """A match needs a shared algorithm and every shared one equal (no shared one: undecidable)."""
     left, right = normalize_digests(a), normalize_digests(b)
     shared = left.keys() & right.keys()
     if not shared:

@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from auditor.errors import InputError
 from auditor.source.fields import b64_field
+from auditor.source.json_input import loads
 from auditor.verify.checkpoint import ed25519_key_id
 from auditor.verify.keys import PublicKey, load_public_key
 
@@ -59,7 +60,7 @@ class LogKey:
 
 
 def c2sp_key_id(name: str, key: ed25519.Ed25519PublicKey) -> bytes:
-    """The full 32-byte C2SP signed-note key id (DOMAIN.md §6).
+    """The full 32-byte C2SP signed-note key id (c2sp.org/signed-note).
 
     Sigstore's trusted root uses it as the logId of Rekor v2 shards; the checkpoint key hint
     (`checkpoint.ed25519_key_hint`) is its first 4 bytes.
@@ -172,11 +173,7 @@ def _log_name(base_url: str, where: str) -> str | None:
 
 def keyring_from_trusted_root(data: bytes, *, source: str) -> LogKeyring:
     """Parse a Sigstore `trusted_root.json` (media type ...trustedroot+json;version=0.1)."""
-    try:
-        document = json.loads(data)
-    except (ValueError, UnicodeDecodeError):
-        raise InputError(f"{source}: not valid JSON") from None
-    return _keyring(document, source)
+    return _keyring(loads(data, source), source)
 
 
 def _keyring(document: Any, source: str) -> LogKeyring:
@@ -284,7 +281,7 @@ def rekor_v2_shards(signing_config: SigningConfig, trusted_root: TrustedRoot) ->
     version; the signing config has versions but lists only the shards clients write to
     (production's embedded one lists no v2 shard yet). So a trusted-root log is a v2 shard when
     the signing config lists its URL with major API version 2, or, unlisted, when its key is
-    Ed25519: Rekor v2 signs C2SP notes with Ed25519, Rekor v1 with ECDSA (DOMAIN.md §4, §6).
+    Ed25519: Rekor v2 signs C2SP notes with Ed25519, Rekor v1 with ECDSA.
     A listed v2 shard without a key in the trusted root cannot be verified: it is left out, with
     a warning.
     """

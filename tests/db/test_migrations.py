@@ -215,7 +215,7 @@ def test_db_upgrade_backs_up_a_sqlite_file_with_its_old_data_first(
 @pytest.mark.parametrize("args", [
     ["entries"],
     ["status"],
-    ["run", "--offline"],
+    ["run", "--rekor-url", "http://127.0.0.1:9"],
     ["crawl", "--rekor-url", "http://127.0.0.1:9"],
 ], ids=lambda a: a[0])
 def test_commands_refuse_an_out_of_date_schema_with_exit_2(

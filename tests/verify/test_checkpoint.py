@@ -34,9 +34,9 @@ from auditor.verify.checkpoint import (
     ecdsa_key_hint,
     note_verifier,
     parse_checkpoint,
-    sign_checkpoint,
     verify_checkpoint,
 )
+from tests.verify.notes import sign_checkpoint
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 OAK_ENTRIES = sorted((DATA / "oak").glob("**/logentry.json"))

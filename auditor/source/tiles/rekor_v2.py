@@ -4,7 +4,8 @@ A Rekor v2 entry is the RFC 8785 canonical JSON of the protojson `Entry` the log
 (sigstore/rekor-tiles `CreateEntry`): kind `hashedrekord` or `dsse`, apiVersion `0.0.2`, and a
 `verifier` per signature holding either `publicKey.rawBytes` (DER SubjectPublicKeyInfo) or
 `x509Certificate.rawBytes` (DER). An entry matches when a verifier's key, re-encoded as
-SPKI DER, has the SHA-256 of a pinned key (DOMAIN.md §2: keys compare as DER SPKI).
+SPKI DER, has the SHA-256 of a pinned key (keys compare as DER SubjectPublicKeyInfo,
+RFC 5280 §4.1.2.7).
 
 Speed: loading a certificate costs ~40 µs, ten times the rest of an entry. Any encoding of a
 key contains the bytes that define it (an EC point's X coordinate, an RSA modulus, an EdDSA

@@ -27,7 +27,7 @@ from auditor.verify.checkpoint import Checkpoint
 
 @dataclass(frozen=True)
 class MatchedEntry:
-    """An entry under a pinned key, with what verifying it needs (DOMAIN.md §6)."""
+    """An entry under a pinned key, with what verifying it needs (RFC 9162 §2.1.3)."""
 
     index: int
     #: The entry exactly as logged (its RFC 9162 leaf hash is sha256(0x00 ‖ entry)).

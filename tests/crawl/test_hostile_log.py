@@ -1,0 +1,434 @@
+"""A log cannot fool the auditor, and no finding is forgotten: each fault a hostile log (or a
+failing statement store) can show, through the CLI against the local log's fault switches."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import resource
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from auditor.source.rekor_client import RETRIEVE_LIMIT
+from testlog.faults import Endpoint
+from tests.cli_runner import RunAudit
+from tests.crawl.world import World, crawl, rules, stored
+
+FOREIGN_BODY = b'{"kind": "rekord", "not": "a valid body"'
+
+
+def findings_of(summary: dict[str, Any], rule: str) -> list[dict[str, Any]]:
+    return [f for f in summary["findings"] if f["rule"] == rule]
+
+
+def files_flags(world: World) -> list[str]:
+    """Statements served over HTTP by the test log (GET /files/sha2-256:<hex>)."""
+    for endorsement in world.endorsements:
+        world.server.files[f"sha2-256:{endorsement.statement_sha256}"] = endorsement.statement
+    flags = world.flags()
+    flags[flags.index("--statements") + 1] = world.server.files_url
+    return flags
+
+
+# -- 1. unsigned fields never decide trust -----------------------------------------------------
+
+
+def test_a_relabelled_tree_id_cannot_turn_a_rollback_into_a_rotation(
+        audit: RunAudit, world: World, db_url: str) -> None:
+    assert crawl(audit, world)[0] == 0
+    real_tree = world.log.active.tree_id
+    faults = world.server.faults
+    faults.rollback(world.log.size - 5)
+    faults.misreport["treeID"] = str(real_tree + 1)
+    code, summary = crawl(audit, world)
+    assert code == 1
+    (rollback,) = findings_of(summary, "LOG_INCONSISTENT")
+    assert rollback["evidence"]["kind"] == "rollback"
+    assert rollback["evidence"]["tree_id"] == real_tree
+    (relabel,) = findings_of(summary, "CHECKPOINT_INVALID")
+    assert f"treeID {real_tree + 1} but the signed checkpoint says {real_tree}" in \
+        relabel["detail"]
+    assert "SHARD_ROTATED" not in rules(summary)
+    # The real tree was never marked frozen: honest growth later is not "a frozen shard grew".
+    faults.clear()
+    world.publish(world.endorsers[0], b"honest growth")
+    code, summary = crawl(audit, world)
+    assert code == 1  # what the log did stays on record
+    kinds = {f["evidence"]["kind"] for f in findings_of(summary, "LOG_INCONSISTENT")}
+    assert kinds == {"rollback"}
+    status = json.loads(audit("status", "--json").stdout)
+    (head,) = status["logs"][0]["heads"]
+    assert head["tree_id"] == real_tree and not head["frozen"]
+    assert head["tree_size"] == world.log.size
+
+
+def test_unsigned_size_or_root_disagreeing_with_the_note_is_critical(
+        audit: RunAudit, world: World, db_url: str) -> None:
+    world.server.faults.misreport["treeSize"] = str(world.log.size + 7)
+    code, summary = crawl(audit, world)
+    assert code == 1
+    (finding,) = findings_of(summary, "CHECKPOINT_INVALID")
+    assert finding["severity"] == "critical"
+    assert f"treeSize {world.log.size + 7} but the signed checkpoint says {world.log.size}" \
+        in finding["detail"]
+    world.server.faults.misreport.clear()
+    world.server.faults.misreport["rootHash"] = "00" * 32
+    code, summary = crawl(audit, world)
+    assert code == 1 and any("rootHash" in f["detail"]
+                             for f in findings_of(summary, "CHECKPOINT_INVALID"))
+
+
+# -- 2. a split view stays a split view --------------------------------------------------------
+
+
+def test_a_split_view_stays_reported_until_suppressed(audit: RunAudit, world: World,
+                                                      db_url: str, tmp_path: Path) -> None:
+    assert crawl(audit, world)[0] == 0
+    world.log.fork()
+    world.server.faults.serve_fork = True
+    code, summary = crawl(audit, world)
+    assert code == 1 and findings_of(summary, "LOG_INCONSISTENT")
+    first = {f["fingerprint"] for f in findings_of(summary, "LOG_INCONSISTENT")}
+    # The log grows on the fork: the next crawl holds the new head against both branches.
+    world.log.grow_fork(5)
+    code, summary = crawl(audit, world)
+    assert code == 1
+    again = {f["fingerprint"] for f in findings_of(summary, "LOG_INCONSISTENT")}
+    assert first <= again
+    # ... and so does every later run and query, until an operator suppresses it.
+    run = audit("run", *world.flags(), "--fail-on", "critical", "--json")
+    assert run.exit_code == 1
+    assert first <= {f["fingerprint"] for f in json.loads(run.stdout)["findings"]
+                     if f["rule"] == "LOG_INCONSISTENT"}
+    listed = json.loads(audit("findings", "--rule", "LOG_INCONSISTENT", "--json").stdout)
+    assert first <= {f["fingerprint"] for f in listed["findings"]}
+    config = tmp_path / "suppress.toml"
+    config.write_text('key_sources = []\n[[suppressions]]\nrule = "LOG_INCONSISTENT"\n'
+                      'reason = "the operator of the log explained the incident (ticket 42)"\n'
+                      'expires = 2999-12-31\n')
+    suppressed = audit("run", "--config", str(config), *world.flags(), "--fail-on", "critical",
+                       "--json")
+    assert suppressed.exit_code == 0, suppressed.stderr
+    shown = [f for f in json.loads(suppressed.stdout)["findings"]
+             if f["rule"] == "LOG_INCONSISTENT"]
+    assert shown and all(f["suppressed"]["reason"].startswith("the operator") for f in shown)
+
+
+# -- 3. withheld entries -----------------------------------------------------------------------
+
+
+def test_withheld_entries_are_incomplete_named_and_tried_again(
+        audit: RunAudit, world: World, db_url: str) -> None:
+    victim = world.pinned()[2].entry
+    world.server.faults.withheld.add(victim.virtual_index)
+    code, summary = crawl(audit, world)
+    assert code == 3 and not summary["complete"]
+    assert [m["uuid"] for m in summary["missing"]] == [victim.uuid]
+    assert victim.uuid in summary["incomplete_reason"]
+    assert stored(db_url)["entries"] == len(world.pinned()) - 1
+    code, summary = crawl(audit, world)  # still withheld: still incomplete
+    assert code == 3 and [m["uuid"] for m in summary["missing"]] == [victim.uuid]
+    world.server.faults.withheld.clear()
+    code, summary = crawl(audit, world)
+    assert code == 0 and summary["new"] == 1 and summary["missing"] == []
+    assert stored(db_url)["entries"] == len(world.pinned())
+
+
+# -- 4. failures are retried ---------------------------------------------------------------------
+
+
+def test_a_statement_store_outage_is_incomplete_then_recovers(
+        audit: RunAudit, world: World, db_url: str) -> None:
+    flags = files_flags(world)
+    world.server.faults.server_errors(1000, endpoint=Endpoint.FILES)
+    result = audit("crawl", *flags, "--json")
+    summary = json.loads(result.stdout)
+    assert result.exit_code == 3 and "statement store" in summary["incomplete_reason"]
+    world.server.faults.clear()
+    result = audit("crawl", *flags, "--json")
+    assert result.exit_code == 0, result.stderr
+    kernel = json.loads(audit("component", "kernel", "--limit", "0", "--json").stdout)
+    expected = [e for e in world.pinned() if e.endorser.name == "kernel"]
+    assert len(kernel["endorsements"]) == len(expected)
+    assert all(row["ok"] and row["logged"] for row in kernel["endorsements"])
+
+
+def test_a_missing_statement_is_fetched_again_and_turns_valid(
+        audit: RunAudit, world: World, db_url: str) -> None:
+    flags = files_flags(world)
+    victim = world.pinned()[0]
+    del world.server.files[f"sha2-256:{victim.statement_sha256}"]
+    result = audit("crawl", *flags, "--json")
+    summary = json.loads(result.stdout)
+    assert result.exit_code == 0
+    (finding,) = findings_of(summary, "STATEMENT_UNAVAILABLE")
+    assert finding["evidence"]["uuid"] == victim.entry.uuid
+    world.server.files[f"sha2-256:{victim.statement_sha256}"] = victim.statement
+    result = audit("crawl", *flags, "--json")
+    summary = json.loads(result.stdout)
+    assert result.exit_code == 0 and summary["rechecked"] == 1
+    assert not findings_of(summary, "STATEMENT_UNAVAILABLE")
+    rows = json.loads(audit("component", victim.endorser.name, "--limit", "0",
+                            "--json").stdout)["endorsements"]
+    assert any(row["uuid"] == victim.entry.uuid and row["ok"] for row in rows)
+
+
+def test_a_transient_verification_failure_is_verified_again(
+        audit: RunAudit, world: World, db_url: str) -> None:
+    victim = world.pinned()[1].entry
+    world.server.faults.tamper_inclusion_proof = True
+    world.server.faults.tamper_only = {victim.virtual_index}
+    code, summary = crawl(audit, world)
+    assert code == 1 and findings_of(summary, "ENTRY_INVALID")
+    world.server.faults.clear()
+    code, summary = crawl(audit, world)
+    assert code == 0 and summary["rechecked"] == 1 and not findings_of(summary, "ENTRY_INVALID")
+    run = json.loads(audit("run", *world.flags(), "--json").stdout)
+    assert not [f for f in run["findings"] if f["rule"] == "ENTRY_INVALID"]
+
+
+# -- 5. findings come from stored evidence -----------------------------------------------------
+
+
+def test_the_same_evidence_gives_the_same_findings_in_every_run(
+        audit: RunAudit, world: World, db_url: str) -> None:
+    stranger = next(e for e in world.endorsements if e.endorser is world.stranger)
+    garbage = world.log.add_body(FOREIGN_BODY)
+    world.server.faults.extra_listings.extend([stranger.entry.uuid, garbage.uuid])
+    runs = []
+    for _ in range(3):
+        result = audit("run", *world.flags(), "--json")
+        assert result.exit_code == 1, result.stderr
+        runs.append(json.loads(result.stdout)["findings"])
+        assert "None" not in result.stderr
+    by_entry = [{(f["rule"], f["fingerprint"]) for f in findings
+                 if f["evidence"].get("uuid") in (stranger.entry.uuid, garbage.uuid)}
+                for findings in runs]
+    assert by_entry[0] == by_entry[1] == by_entry[2]
+    assert {rule for rule, _ in by_entry[0]} == {"WRONG_KEY", "ENTRY_INVALID"}
+    for findings in runs:
+        assert not any("None" in f["detail"] for f in findings)
+        assert not [f for f in findings if f["rule"] == "UNEXPECTED_ENDORSEMENT"
+                    and f["evidence"].get("uuid") == stranger.entry.uuid]
+
+
+# -- 6. bounded in time ------------------------------------------------------------------------
+
+
+def test_a_trickling_answer_is_cut_off_by_the_request_deadline(
+        audit: RunAudit, world: World, db_url: str, tmp_path: Path) -> None:
+    config = tmp_path / "deadline.toml"
+    config.write_text("key_sources = []\n[log]\nrequest_deadline = 1\nmax_retries = 1\n"
+                      "backoff_base = 0.01\n")
+    world.server.faults.trickle(2, interval=0.3, endpoint=Endpoint.LOG_INFO)
+    started = time.monotonic()
+    result = audit("crawl", "--config", str(config), *world.flags(), "--json")
+    elapsed = time.monotonic() - started
+    assert result.exit_code == 3, result.stderr
+    assert "stalled" in json.loads(result.stdout)["incomplete_reason"]
+    assert elapsed < 30  # two attempts of about a second each, not the whole trickle
+
+
+def test_the_run_deadline_caps_retry_after(audit: RunAudit, world: World, db_url: str) -> None:
+    world.server.faults.rate_limit(5, retry_after=3600)
+    started = time.monotonic()
+    result = audit("crawl", *world.flags(), "--deadline", "5", "--json")
+    assert result.exit_code == 3
+    assert "deadline" in json.loads(result.stdout)["incomplete_reason"]
+    assert time.monotonic() - started < 30
+
+
+def test_a_range_scan_past_the_end_is_clamped(audit: RunAudit, world: World,
+                                              db_url: str) -> None:
+    code, summary = crawl(audit, world, "--from-index", "0", "--to-index", str(10**15))
+    assert code == 0 and summary["complete"]
+    assert world.server.requests[Endpoint.RETRIEVE] <= \
+        -(-world.log.size // RETRIEVE_LIMIT) + len(world.pinned())
+
+
+# -- 7 and 8. hostile documents and numbers ---------------------------------------------------
+
+
+def _hostile_answers() -> dict[str, tuple[bytes, str]]:
+    keys = "".join(f'"k{i}":{i},' for i in range(40_000))
+    return {
+        "duplicate keys": (("{" + keys + '"k7":1}').encode(), "duplicate JSON key"),
+        "millions of values": (b"[" + b"{}," * 21_000_000 + b"{}]", "values is refused"),
+        "deep nesting": (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+    }
+
+
+def test_hostile_answers_are_refused_quickly_and_clearly(audit: RunAudit, world: World,
+                                                         db_url: str) -> None:
+    for name, (body, complaint) in _hostile_answers().items():
+        world.server.faults.replace(body, 1, endpoint=Endpoint.LOG_INFO)
+        started = time.monotonic()
+        code, summary = crawl(audit, world)
+        assert code == 3, name
+        assert complaint in summary["incomplete_reason"], (name, summary["incomplete_reason"])
+        assert time.monotonic() - started < 60, name
+
+
+def _entry_with(world: World, **fields: Any) -> bytes:
+    entry = world.pinned()[0].entry
+    document = {entry.uuid: {"body": entry.body_b64, "integratedTime": entry.integrated_time,
+                             "logID": world.log.log_id, "logIndex": entry.virtual_index,
+                             **fields}}
+    return json.dumps(document).encode()
+
+
+def test_hostile_numbers_are_input_errors_everywhere(audit: RunAudit, world: World,
+                                                     db_url: str, tmp_path: Path) -> None:
+    cases = {"logIndex": 2**70, "integratedTime": -(2**62)}
+    good = tmp_path / "good.json"
+    good.write_bytes(served_entry(world))
+    for name, value in cases.items():
+        hostile = tmp_path / f"{name}.json"
+        hostile.write_bytes(_entry_with(world, **{name: value}))
+        verified = audit("verify-entry", str(hostile))
+        assert verified.exit_code == 2 and "out of range" in verified.stderr
+        assert len(verified.stderr.strip().splitlines()) == 1
+        imported = audit("import", str(hostile), str(good), *world.key_flags())
+        assert imported.exit_code == 1 and "out of range" in imported.stderr
+        assert "imported 1 item(s)" in imported.stderr  # the batch went on past the bad file
+        world.server.faults.replace(_entry_with(world, **{name: value}), 200,
+                                    endpoint=Endpoint.ENTRY_BY_UUID)
+        world.server.faults.replace(b"[" + _entry_with(world, **{name: value}) + b"]", 200,
+                                    endpoint=Endpoint.RETRIEVE)
+        code, summary = crawl(audit, world)
+        world.server.faults.clear()
+        assert code == 3 and summary["missing"], name
+        assert any("out of range" in m["reason"] for m in summary["missing"]), summary["missing"]
+    deep = tmp_path / "deep.json"
+    deep.write_bytes(b"[" * 100_000 + b"]" * 100_000)
+    assert audit("verify-entry", str(deep)).exit_code == 2
+
+
+def served_entry(world: World) -> bytes:
+    """The log's own answer for a pinned entry (with its proof and checkpoint)."""
+    entry = world.pinned()[0].entry
+    with urllib.request.urlopen(f"{world.server.url}/api/v1/log/entries/{entry.uuid}",
+                                timeout=10) as response:
+        return bytes(response.read())
+
+
+# -- 9. the machine's failures -----------------------------------------------------------------
+
+
+def test_a_full_disk_is_one_line_and_exit_2(world: World, tmp_path: Path) -> None:
+    database = tmp_path / "small.db"
+    env = {**os.environ, "AUDITOR_DB": f"sqlite:///{database}"}
+    assert subprocess.run([sys.executable, "-m", "auditor", "db", "upgrade"], env=env,
+                          capture_output=True, timeout=120).returncode == 0
+    limit = database.stat().st_size + 8192
+
+    def small_disk() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    result = subprocess.run(
+        [sys.executable, "-m", "auditor", "crawl", *world.flags()], env=env,
+        capture_output=True, text=True, timeout=300, preexec_fn=small_disk)
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert "disk" in result.stderr
+
+
+# -- 11. signals ---------------------------------------------------------------------------------
+
+
+def test_sigterm_is_one_line_exit_143_and_the_run_is_recorded(
+        audit: RunAudit, world: World, db_url: str) -> None:
+    world.server.faults.delay = 0.2
+    process = subprocess.Popen(
+        [sys.executable, "-m", "auditor", "crawl", *world.flags(), "--db", db_url],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "AUDITOR_DB": db_url})
+    deadline = time.monotonic() + 60
+    while world.server.requests.total < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 143, stderr
+    assert stderr.strip() == \
+        "interrupted (SIGTERM): stopped; everything verified so far is kept"
+    world.server.faults.delay = 0
+    status = json.loads(audit("status", "--json").stdout)["last_run"]
+    assert status["kind"] == "crawl" and status["exit_code"] == 143
+    assert status["interrupted"] == "SIGTERM" and not status["complete"]
+    assert crawl(audit, world)[0] == 0  # the lock was released
+
+
+# -- 12. who chose what to trust -------------------------------------------------------------
+
+
+def test_environment_overrides_of_trust_are_shown(audit: RunAudit, world: World, db_url: str,
+                                                  monkeypatch: Any, tmp_path: Path) -> None:
+    flags = world.flags()
+    url = flags.pop(flags.index("--rekor-url") + 1)
+    flags.remove("--rekor-url")
+    monkeypatch.setenv("AUDITOR_REKOR_URL", url)
+    out = tmp_path / "reports"
+    result = audit("run", *flags, "--fail-on", "critical", "--report-dir", str(out),
+                   "--format", "json", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["overrides"] == {
+        "log URL": "environment AUDITOR_REKOR_URL", "log keys": "flag --rekor-key",
+        "component keys": "flag --key"}
+    assert "note: log URL set by environment AUDITOR_REKOR_URL" in result.stderr
+    report = json.loads((out / "audit-report.json").read_text())
+    assert report["run"]["overrides"]["log URL"] == "environment AUDITOR_REKOR_URL"
+
+
+def test_heads_are_trusted_only_inside_the_key_validity_window(
+        audit: RunAudit, world: World, db_url: str, tmp_path: Path) -> None:
+    def b64(data: bytes) -> str:
+        return base64.b64encode(data).decode()
+
+    root = {"mediaType": "application/vnd.dev.sigstore.trustedroot+json;version=0.1", "tlogs": [{
+        "baseUrl": world.server.url, "hashAlgorithm": "SHA2_256",
+        "publicKey": {"rawBytes": b64(world.log.signer.spki_der),
+                      "keyDetails": "PKIX_ECDSA_P256_SHA_256",
+                      "validFor": {"start": "2020-01-01T00:00:00Z",
+                                   "end": "2021-01-01T00:00:00Z"}},
+        "logId": {"keyId": b64(world.log.signer.log_id_bytes)}}]}
+    path = tmp_path / "trusted_root.json"
+    path.write_text(json.dumps(root))
+    world.log.hostname = f"127.0.0.1:{world.server.port}"  # the name the root gives the log
+    flags = world.flags()
+    index = flags.index("--rekor-key")
+    flags[index:index + 2] = ["--trusted-root", str(path)]
+    code, summary = crawl_flags(audit, flags)
+    assert code == 1
+    (finding,) = [f for f in findings_of(summary, "CHECKPOINT_INVALID")
+                  if f["evidence"]["kind"] == "head_signature"]
+    assert "outside its validity window" in finding["detail"]
+
+
+def crawl_flags(audit: RunAudit, flags: list[str]) -> tuple[int, dict[str, Any]]:
+    result = audit("crawl", *flags, "--json")
+    assert "Traceback" not in result.stderr
+    return result.exit_code, json.loads(result.stdout)
+
+
+# -- 13. what a pinned key signed must be a statement ---------------------------------------
+
+
+def test_bytes_that_are_no_statement_under_a_pinned_key_fail_the_statement_check(
+        audit: RunAudit, world: World, db_url: str) -> None:
+    endorser = world.endorsers[0]
+    blob = b"\x89PNG\r\n\x1a\n not a statement \xff\xfe"
+    entry = world.log.add_rekord(blob, endorser.sign(blob), endorser.public_pem)
+    (world.statements / f"sha2-256:{hashlib.sha256(blob).hexdigest()}").write_bytes(blob)
+    code, summary = crawl(audit, world)
+    assert code == 1
+    (finding,) = [f for f in summary["findings"] if f["evidence"].get("uuid") == entry.uuid]
+    assert finding["rule"] == "ENTRY_INVALID" and finding["severity"] == "critical"
+    assert finding["evidence"]["failed_checks"] == ["statement"]

@@ -1,0 +1,99 @@
+"""The local log of endorsements the crawl tests run against, and what they read back."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from auditor.store import models
+from auditor.store.database import open_database
+from testlog import Endorser, RekorLog, RunningServer
+from testlog.synthetic import Endorsement, add_endorsements, endorse
+from tests.cli_runner import RunAudit
+
+
+@dataclass
+class World:
+    """A local log with endorsements by three component keys and one stranger."""
+
+    log: RekorLog
+    server: RunningServer
+    endorsers: list[Endorser]
+    stranger: Endorser
+    endorsements: list[Endorsement]
+    directory: Path
+    log_key: Path
+    statements: Path
+
+    def key_flags(self, endorsers: list[Endorser] | None = None) -> list[str]:
+        flags = []
+        for endorser in endorsers or self.endorsers:
+            path = self.directory / f"{endorser.name}.pem"
+            path.write_bytes(endorser.public_pem)
+            flags += ["--key", f"{endorser.name}={path}"]
+        return flags
+
+    def flags(self, endorsers: list[Endorser] | None = None) -> list[str]:
+        return ["--rekor-url", self.server.url, "--rekor-key", str(self.log_key),
+                "--statements", str(self.statements), "--rate", "1000",
+                *self.key_flags(endorsers)]
+
+    def publish(self, endorser: Endorser, subject: bytes) -> Endorsement:
+        endorsement = endorse(self.log, endorser, subject)
+        self.save_statement(endorsement)
+        self.endorsements.append(endorsement)
+        return endorsement
+
+    def save_statement(self, endorsement: Endorsement) -> None:
+        name = f"sha2-256:{endorsement.statement_sha256}"
+        (self.statements / name).write_bytes(endorsement.statement)
+
+    def pinned(self, endorsers: list[Endorser] | None = None) -> list[Endorsement]:
+        names = {e.name for e in endorsers or self.endorsers}
+        return [e for e in self.endorsements if e.endorser.name in names]
+
+
+@pytest.fixture
+def world(rekor_log: RekorLog, rekor_server: RunningServer, endorsers: list[Endorser],
+          tmp_path: Path) -> World:
+    stranger = Endorser("stranger")
+    endorsements = add_endorsements(rekor_log, [*endorsers, stranger], 40)
+    statements = tmp_path / "statements"
+    statements.mkdir()
+    log_key = tmp_path / "log.pem"
+    log_key.write_bytes(rekor_log.signer.public_pem)
+    result = World(rekor_log, rekor_server, endorsers, stranger, endorsements, tmp_path, log_key,
+                   statements)
+    for endorsement in endorsements:
+        result.save_statement(endorsement)
+    return result
+
+
+def crawl(audit: RunAudit, world: World, *extra: str,
+          endorsers: list[Endorser] | None = None) -> tuple[int, dict[str, Any]]:
+    result = audit("crawl", *world.flags(endorsers), *extra, "--json")
+    assert "Traceback" not in result.stderr
+    summary: dict[str, Any] = json.loads(result.stdout) if result.stdout else {}
+    return result.exit_code, summary
+
+
+def stored(db_url: str) -> dict[str, int]:
+    with open_database(db_url)() as session:
+        entries = list(session.scalars(select(models.Entry)))
+        return {
+            "entries": len(entries),
+            "distinct": len({e.leaf_hash for e in entries}),
+            "endorsements": session.scalar(select(func.count()).select_from(
+                models.Endorsement)) or 0,
+            "failed": session.scalar(select(func.count()).select_from(models.Verification)
+                                     .where(models.Verification.ok.is_(False))) or 0,
+        }
+
+
+def rules(summary: dict[str, Any]) -> list[str]:
+    return sorted(f["rule"] for f in summary["findings"])

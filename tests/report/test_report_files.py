@@ -1,0 +1,83 @@
+"""Report files: default formats, atomic writes, no symlinks followed, and a report that cannot
+be written never hides what the run found."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from tests.cli_runner import RunAudit
+from tests.test_run import config
+
+
+def test_report_dir_alone_writes_the_default_formats(audit: RunAudit, tmp_path: Path,
+                                                     db_url: str) -> None:
+    text = config(tmp_path).read_text().replace('formats = ["json", "md", "html", "sarif"]', "")
+    (tmp_path / "auditor.toml").write_text(text)
+    out = tmp_path / "reports"
+    result = audit("run", "--config", str(tmp_path / "auditor.toml"), "--offline",
+                   "--report-dir", str(out))
+    assert result.exit_code == 1
+    assert sorted(p.name for p in out.iterdir()) == [
+        "audit-report.html", "audit-report.json", "audit-report.md", "audit-report.sarif"]
+
+
+def test_a_symlink_planted_in_the_report_dir_is_refused(audit: RunAudit, tmp_path: Path,
+                                                        db_url: str) -> None:
+    out = tmp_path / "reports"
+    out.mkdir()
+    victim = tmp_path / "passwd"
+    victim.write_text("root:x:0:0\n")
+    (out / "audit-report.json").symlink_to(victim)
+    result = audit("run", "--config", str(config(tmp_path)), "--offline", "--report-dir",
+                   str(out), "--json")
+    assert victim.read_text() == "root:x:0:0\n"
+    # The findings' exit code and summary stand; the refusal is one more line.
+    assert result.exit_code == 1
+    assert json.loads(result.stdout)["exit_code"] == 1
+    assert "audit run: 2 release(s)" in result.stderr
+    assert "refusing to write the report" in result.stderr and "symbolic link" in result.stderr
+
+
+def test_report_output_never_follows_a_symlink(audit: RunAudit, tmp_path: Path,
+                                               db_url: str) -> None:
+    audit("run", "--config", str(config(tmp_path)), "--offline")
+    victim = tmp_path / "passwd"
+    victim.write_text("root:x:0:0\n")
+    link = tmp_path / "link.md"
+    link.symlink_to(victim)
+    result = audit("report", "--format", "md", "-o", str(link))
+    assert result.exit_code == 2 and "symbolic link" in result.stderr
+    assert victim.read_text() == "root:x:0:0\n" and link.is_symlink()
+    written = audit("report", "--format", "md", "-o", str(tmp_path / "real.md"))
+    assert written.exit_code == 0 and (tmp_path / "real.md").read_text().startswith("#")
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_unwritable_report_paths_are_one_line_and_exit_2(audit: RunAudit, tmp_path: Path,
+                                                         db_url: str) -> None:
+    audit("run", "--config", str(config(tmp_path)), "--offline")
+    directory = tmp_path / "a-directory"
+    directory.mkdir()
+    cases = {
+        str(directory): "not a regular file",
+        str(tmp_path / "missing" / "report.md"): "does not exist",
+        # A location nobody can write, root included (tests run as root in CI).
+        "/proc/self/report.md": "cannot write the report",
+    }
+    for target, complaint in cases.items():
+        result = audit("report", "--format", "md", "-o", target)
+        assert result.exit_code == 2, target
+        assert complaint in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_an_unwritable_report_dir_after_a_clean_run_exits_2(audit: RunAudit, tmp_path: Path,
+                                                            db_url: str) -> None:
+    clean = config(tmp_path, staging=False)
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")
+    result = audit("run", "--config", str(clean), "--offline", "--report-dir", str(blocker))
+    assert result.exit_code == 2 and "exit 0" in result.stderr
+    assert "cannot write reports into" in result.stderr or "cannot create" in result.stderr
+    assert os.path.getsize(blocker) == 0

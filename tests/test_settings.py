@@ -1,0 +1,155 @@
+"""One settings path for every command: flag > environment > config file > default, read
+strictly (a misspelt key is an error naming the nearest valid one), and what a new user tripped
+over."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from auditor.settings import Flags, resolve
+from tests.cli_runner import RunAudit
+
+DEMO = Path(__file__).resolve().parents[1] / "reference_values" / "demo"
+RELEASE_KEY = Path(__file__).parent / "data/oak/oak-containers-milan-release/components/kernel/" \
+    "endorser_public_key.pem"
+
+
+def write(tmp_path: Path, text: str, name: str = "auditor.toml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize(("text", "complaint"), [
+    ('key_source = []\n', "unknown key 'key_source' in the top level; did you mean 'key_sources'?"),
+    ('[[release]]\nname = "x"\nmanifest = "m.toml"\n',
+     "unknown key 'release' in the top level; did you mean 'releases'?"),
+    ('imports = []\n', "unknown key 'imports' in the top level; did you mean 'import'?"),
+    ('[reprots]\nformats = ["json"]\n',
+     "unknown key 'reprots' in the top level; did you mean 'reports'?"),
+    ('[reconcile]\nexpected_sine = 2025-01-01\n',
+     "unknown key 'expected_sine' in [reconcile]; did you mean 'expected_since'?"),
+    ('[log]\nurll = "https://rekor.example"\n',
+     "unknown key 'urll' in [log]; did you mean 'url'?"),
+    ('[log]\nrequests_per_second = "4"\n', "log.requests_per_second must be a number"),
+    ('[log]\nmax_retries = true\n', "log.max_retries must be an integer"),
+    ('[reports]\nformats = ["pdf"]\n', "unknown report format 'pdf'"),
+    ('[[suppressions]]\nrule = "WRONG_KEY"\nreason = "x"\nexpires = "soon"\n',
+     "suppressions[0].expires must be a date"),
+    ('[components.kernel]\nkeys = "not a list"\n', "components.kernel.keys must be a list"),
+])
+def test_strict_config_names_the_key_and_the_nearest_valid_one(
+        audit: RunAudit, tmp_path: Path, text: str, complaint: str) -> None:
+    config = write(tmp_path, text)
+    for command in (["run", "--offline"], ["status"], ["findings"], ["crawl"]):
+        result = audit(*command, "--config", str(config))
+        assert result.exit_code == 2, (command, result.stderr)
+        assert complaint in result.stderr and str(config) in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+
+
+def test_precedence_is_flag_then_environment_then_file_then_default(tmp_path: Path) -> None:
+    config = write(tmp_path, '[database]\nurl = "sqlite:///from-file.db"\n'
+                   '[log]\nurl = "https://file.example"\n')
+    environ = {"AUDITOR_DB": "sqlite:///from-env.db", "AUDITOR_REKOR_URL": "https://env.example"}
+    flagged = resolve(Flags(config=config, db="sqlite:///from-flag.db"), environ)
+    assert flagged.database_url == "sqlite:///from-flag.db"
+    assert flagged.log.url == "https://env.example"
+    assert flagged.overrides == {"log URL": "environment AUDITOR_REKOR_URL"}
+    from_file = resolve(Flags(config=config), {})
+    assert (from_file.database_url, from_file.log.url) == ("sqlite:///from-file.db",
+                                                           "https://file.example")
+    assert from_file.overrides == {}
+    default = resolve(Flags(), {})
+    assert default.log.url == "https://rekor.sigstore.dev" and default.database_url.endswith(
+        "auditor.db")
+    via_env = resolve(Flags(), {"AUDITOR_CONFIG": str(config)})
+    assert via_env.database_url == "sqlite:///from-file.db"
+
+
+def test_every_command_reads_the_database_the_config_names(
+        audit: RunAudit, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, db_url: str) -> None:
+    """AUDITOR_CONFIG=c.toml audit status reads `[database] url`, not the default database."""
+    config = write(tmp_path, f'[database]\nurl = "{db_url}"\n')
+    monkeypatch.delenv("AUDITOR_DB")
+    monkeypatch.setenv("AUDITOR_CONFIG", str(config))
+    assert audit("import", str(RELEASE_KEY.parent / "logentry.json"), "--key",
+                 f"kernel={RELEASE_KEY}").exit_code == 0
+    status = audit("status", "--json")
+    assert status.exit_code == 0 and json.loads(status.stdout)["counts"]["entries"] == 1
+    entries = audit("entries", "--json")
+    assert len(json.loads(entries.stdout)["entries"]) == 1
+    assert audit("component", "kernel", "--json").exit_code == 0
+
+
+def test_read_only_commands_refuse_a_database_that_does_not_exist(
+        audit: RunAudit, tmp_path: Path) -> None:
+    missing = tmp_path / "nowhere" / "auditor.db"
+    for command in (["status"], ["findings"], ["component", "kernel"], ["entries"], ["report"]):
+        result = audit(*command, "--db", str(missing))
+        assert result.exit_code == 2, command
+        assert f"no database at {missing}" in result.stderr and "audit run" in result.stderr
+    assert not missing.exists() and not missing.parent.exists()
+
+
+def test_a_plain_path_is_a_sqlite_database(audit: RunAudit, tmp_path: Path) -> None:
+    path = tmp_path / "plain.db"
+    assert audit("db", "upgrade", "--db", str(path)).exit_code == 0
+    assert path.is_file()
+    assert audit("status", "--db", str(path)).exit_code == 0
+
+
+def test_a_file_that_is_not_a_database_is_one_line(audit: RunAudit, tmp_path: Path) -> None:
+    path = tmp_path / "notes.db"
+    path.write_text("these are my notes, not a database\n" * 100)
+    result = audit("status", "--db", str(path))
+    assert result.exit_code == 2 and "is not an auditor database" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_database_from_a_newer_auditor_is_named_as_such(audit: RunAudit,
+                                                           tmp_path: Path) -> None:
+    path = tmp_path / "future.db"
+    assert audit("db", "upgrade", "--db", str(path)).exit_code == 0
+    with sqlite3.connect(path) as connection:
+        connection.execute("UPDATE alembic_version SET version_num = '9999'")
+    for command in (["status"], ["db", "upgrade"], ["crawl"]):
+        result = audit(*command, "--db", str(path))
+        assert result.exit_code == 2, command
+        assert "written by a newer auditor" in result.stderr
+        assert "upgrade the auditor" in result.stderr and "audit db upgrade" not in result.stderr
+
+
+def test_an_empty_config_is_nothing_to_do(audit: RunAudit, tmp_path: Path, db_url: str) -> None:
+    result = audit("run", "--offline", "--config", str(write(tmp_path, "")))
+    assert result.exit_code == 2 and "nothing to audit" in result.stderr
+
+
+def test_unknown_component_or_rule_lists_the_known_names(audit: RunAudit, tmp_path: Path,
+                                                         db_url: str) -> None:
+    assert audit("import", str(RELEASE_KEY.parent / "logentry.json"), "--key",
+                 f"kernel={RELEASE_KEY}").exit_code == 0
+    component = audit("component", "kernal")
+    assert component.exit_code == 2 and "known components: kernel" in component.stderr
+    rule = audit("findings", "--rule", "WRONG_KYE")
+    assert rule.exit_code == 2 and "WRONG_KEY" in rule.stderr and "MATCH" in rule.stderr
+    since = audit("findings", "--since", "yesterday")
+    assert since.exit_code == 2 and "--since" in since.stderr and "--at" not in since.stderr
+
+
+def test_import_refuses_what_it_cannot_import(audit: RunAudit, tmp_path: Path,
+                                              db_url: str) -> None:
+    missing = audit("import", str(tmp_path / "missing.json"))
+    assert missing.exit_code == 2 and "no such file or directory" in missing.stderr
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    nothing = audit("import", str(empty))
+    assert nothing.exit_code == 2 and "nothing to import" in nothing.stderr
+    textproto = tmp_path / "endorsements.textproto"
+    textproto.write_bytes(b"\x08\x96\x01 binary, not text format")
+    wrong = audit("import", str(textproto))
+    assert wrong.exit_code == 1 and "not protobuf text format" in wrong.stderr
