@@ -75,6 +75,12 @@ class AuditResult:
     problems: list[str] = field(default_factory=list)
 
     @property
+    def process_exit_code(self) -> int:
+        """The audit's exit code, or 2 when it was clean but a report or the metrics file
+        could not be written (a file that was not written never hides what the run found)."""
+        return self.exit_code or (ExitCode.USAGE if self.problems else ExitCode.CLEAN)
+
+    @property
     def complete(self) -> bool:
         return self.interrupted is None and (self.crawl is None or self.crawl.complete)
 
@@ -351,9 +357,7 @@ class Auditor:
             result.reports = write_reports(self.sessions, result, directory,
                                            self.settings.reports.formats_to_write())
         except AuditorError as error:
-            # A report that could not be written never hides what the run found.
             result.problems.append(error.diagnostics())
-            result.exit_code = result.exit_code or ExitCode.USAGE
 
     def _write_metrics(self, result: AuditResult, channels: list[str]) -> None:
         """Last, so the file carries the run's final exit code. A run that stops early
@@ -366,14 +370,13 @@ class Auditor:
         duration = (self.clock() - result.started).total_seconds()
         with self.sessions() as session:
             metrics = gather(session, started=result.started, duration_seconds=duration,
-                             exit_code=result.exit_code, complete=result.complete,
+                             exit_code=result.process_exit_code, complete=result.complete,
                              findings=result.findings, crawl=result.crawl, channels=channels,
                              deliveries=result.alerts)
         try:
             write_metrics_file(metrics, path)
         except ConfigError as error:
             result.problems.append(error.diagnostics())
-            result.exit_code = result.exit_code or ExitCode.USAGE
 
     def _covered(self) -> list[str]:
         return list(self.settings.keyset.components)

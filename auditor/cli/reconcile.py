@@ -162,7 +162,7 @@ def run_command(
     _print_run_summary(result, json_output)
     for problem in result.problems:
         say(f"error: {problem}")
-    raise typer.Exit(result.exit_code)
+    raise typer.Exit(result.process_exit_code)
 
 
 def alerts_line(report: DeliveryReport) -> str:
