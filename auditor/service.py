@@ -271,7 +271,7 @@ class Auditor:
 
         return build_channels(self.settings.notify, os.environ)
 
-    def test_alert_channels(self) -> list[Delivery]:
+    def send_test_alerts(self) -> list[Delivery]:
         """`audit notify test`: a test message through every configured channel."""
         channels = self.alert_channels()
         if not channels:

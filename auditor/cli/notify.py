@@ -23,7 +23,7 @@ def notify_test(config_path: ConfigOption = None, notify_webhook: NotifyWebhookO
 
     settings = settings_for(config_path, default_keys=False, notify_webhook=notify_webhook)
     with Auditor(settings) as auditor:
-        deliveries = auditor.test_alert_channels()
+        deliveries = auditor.send_test_alerts()
     if json_output:
         print_json({"channels": [{"channel": d.channel, "ok": d.delivered,
                                   "status": d.status.value, "reason": d.reason,
