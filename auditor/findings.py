@@ -264,6 +264,11 @@ class FindingTally:
         if len(self.worst) > 2 * self.keep:  # sort now and then, not per finding
             self.worst = sorted(self.worst, key=display_order)[: self.keep]
 
+    @property
+    def fingerprints(self) -> set[str]:
+        """Every finding's fingerprint (what "still appears" means for a resolved alert)."""
+        return self._seen
+
     def shown(self) -> list[Finding]:
         return sorted(self.worst, key=display_order)[: self.keep]
 

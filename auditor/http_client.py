@@ -11,7 +11,9 @@ finish, and nothing verified so far is lost.
 
 Sources (the Rekor v1 client, statement stores, tiled logs, the publisher's index) decide what a
 200 answer means through a ``decode`` callable; a decoder that finds a cut or garbled answer
-raises ``Retryable`` to ask for another attempt.
+raises ``Retryable`` to ask for another attempt. Callers that judge every status themselves
+(alert channels: a 201, a 204, an error page to quote) use ``exchange``; a request that is not
+idempotent (a webhook POST) is retried only when the server surely did not act on it.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from urllib.parse import urlencode
 
 import requests
 from requests import Response
+from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, NewConnectionError
 from urllib3.response import BaseHTTPResponse
 
 from auditor import __version__
@@ -46,12 +49,18 @@ _CHUNK = 64 * 1024
 
 
 class Retryable(Exception):
-    """One attempt failed in a way that another attempt may not."""
+    """One attempt failed in a way that another attempt may not.
 
-    def __init__(self, reason: str, retry_after: float | None = None) -> None:
+    ``unsent``: the server surely did not act on the request (no connection was made, or it
+    answered 408, 429 or 503), so even a request that is not idempotent may be sent again.
+    """
+
+    def __init__(self, reason: str, retry_after: float | None = None, *,
+                 unsent: bool = False) -> None:
         super().__init__(reason)
         self.reason = reason
         self.retry_after = retry_after
+        self.unsent = unsent
 
 
 class HttpRefused(IncompleteError):
@@ -183,6 +192,13 @@ class Answer:
     status: int
     retry_after: str | None
     content: bytes
+    #: Every response header, names in lower case (for callers that judge answers themselves).
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+#: Statuses that say the request was not processed: RFC 9110 §15.5.9 (408: not received
+#: complete), RFC 6585 §4 (429: refused, too many), RFC 9110 §15.6.4 (503: unable to handle).
+UNPROCESSED = frozenset({408, 429, 503})
 
 
 class HttpClient:
@@ -254,26 +270,60 @@ class HttpClient:
     ) -> T | None:
         """One call with retries: ``decode(body, where)`` on a 200; None on a 404 if ``absent``."""
         where = f"{method} {url}" + (f"?{urlencode(params)}" if params else "")
+
+        def once() -> T | None:
+            answer = self._attempt(method, url, params, json_body, where, max_bytes)
+            if answer.status == 200:
+                return decode(answer.content, where)
+            if answer.status == 404 and absent:
+                return None
+            raise self._refusal(answer, where)
+
+        return self._retrying(where, once)
+
+    def exchange(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        params: Mapping[str, str] | None = None,
+        json_body: object = None,
+        idempotent: bool = True,
+        max_bytes: int = MAX_RESPONSE_BYTES,
+    ) -> Answer:
+        """The answer to one request, whatever its status, after retries of what another
+        attempt may cure; the caller judges the status.
+
+        ``idempotent=False`` (a POST that posts a message or opens an issue): a timeout, a
+        connection lost after sending or a 5xx other than 503 is not retried, since the
+        server may have acted on it and a retry would act twice; it raises IncompleteError
+        (a 500, 502 or 504 is returned as the answer instead, to be quoted).
+        """
+        where = f"{method} {url}" + (f"?{urlencode(params)}" if params else "")
+        return self._retrying(where, lambda: self._attempt(
+            method, url, params, json_body, where, max_bytes, headers, idempotent),
+            idempotent=idempotent)
+
+    # -- the retry loop -------------------------------------------------------------------
+
+    def _retrying(self, where: str, once: Callable[[], T], *, idempotent: bool = True) -> T:
         last = ""
         for attempt in range(self.policy.max_retries + 1):
             self._check_deadline(where, last)
             try:
-                answer = self._attempt(method, url, params, json_body, where, max_bytes)
-                if answer.status == 200:
-                    return decode(answer.content, where)
-                if answer.status == 404 and absent:
-                    return None
-                raise self._refusal(answer, where)
+                return once()
             except Retryable as failure:
                 last = failure.reason
+                if not (idempotent or failure.unsent):
+                    raise IncompleteError(f"{self.service} {where}: {last} (not retried: the "
+                                          "server may have acted on it)") from None
                 if attempt == self.policy.max_retries:
                     break
                 self._back_off(attempt, failure.retry_after, where, last)
         attempts = self.policy.max_retries + 1
         raise IncompleteError(f"{self.service} {where}: gave up after {attempts} "
                               f"attempt{'s' * (attempts != 1)}; last: {last}")
-
-    # -- the retry loop -------------------------------------------------------------------
 
     def _check_deadline(self, where: str, last: str) -> None:
         if self.deadline.expired():
@@ -303,20 +353,23 @@ class HttpClient:
         return self._rng.uniform(0.0, ceiling)
 
     def _attempt(self, method: str, url: str, params: Mapping[str, str] | None,
-                 json_body: object, where: str, max_bytes: int) -> Answer:
+                 json_body: object, where: str, max_bytes: int,
+                 headers: Mapping[str, str] | None = None, idempotent: bool = True) -> Answer:
         """Send once; the complete answer, or Retryable for what another attempt may cure."""
         self._bucket.acquire()
         self.stats.count(retry=False)
-        answer = self._send(method, url, params, json_body, where, max_bytes)
-        if answer.status in (408, 429) or 500 <= answer.status <= 599:
+        answer = self._send(method, url, params, json_body, where, max_bytes, headers)
+        if answer.status in UNPROCESSED or (idempotent and 500 <= answer.status <= 599):
             # 429 and 502-504 usually come from a proxy with an HTML page: never parse them.
             raise Retryable(f"HTTP {answer.status}",
-                            retry_after_seconds(answer.retry_after, time.time()))
+                            retry_after_seconds(answer.retry_after, time.time()),
+                            unsent=answer.status in UNPROCESSED)
         return answer
 
     def _send(self, method: str, url: str, params: Mapping[str, str] | None, json_body: object,
-              where: str, max_bytes: int) -> Answer:
-        headers = {"Accept": "application/json", "User-Agent": f"auditor/{__version__}"}
+              where: str, max_bytes: int, extra: Mapping[str, str] | None = None) -> Answer:
+        headers = {"Accept": "application/json", "User-Agent": f"auditor/{__version__}",
+                   **(extra or {})}
         data = None
         if json_body is not None:
             data = json.dumps(json_body, separators=(",", ":")).encode()
@@ -332,16 +385,18 @@ class HttpClient:
             ) as response:
                 content = self._read(response, where, max_bytes, started + budget)
                 return Answer(response.status_code, response.headers.get("Retry-After"),
-                              content)
+                              content, {k.lower(): v for k, v in response.headers.items()})
         except requests.exceptions.SSLError as error:
             # A certificate problem does not heal with retries.
             raise IncompleteError(f"{self.service} {where}: TLS error: {one_line(error)}") \
                 from None
         except requests.Timeout as error:
-            raise Retryable(f"timeout ({one_line(error)})") from None
+            raise Retryable(f"timeout ({one_line(_cause(error))})",
+                            unsent=never_connected(error)) from None
         except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError,
                 requests.exceptions.ContentDecodingError) as error:
-            raise Retryable(f"connection error ({one_line(error)})") from None
+            raise Retryable(f"connection error ({one_line(_cause(error))})",
+                            unsent=never_connected(error)) from None
         except requests.RequestException as error:
             raise IncompleteError(f"{self.service} {where}: {one_line(error)}") from None
 
@@ -384,6 +439,24 @@ def _read_some(raw: BaseHTTPResponse | _Readable) -> bytes:
     if isinstance(raw, BaseHTTPResponse):
         return raw.read1(_CHUNK, decode_content=True)
     return raw.read(_CHUNK)  # a file-like transport (test adapters)
+
+
+def never_connected(error: requests.RequestException) -> bool:
+    """No connection was made (refused, unreachable, no such host, connect timeout), so the
+    request never reached the server. requests wraps urllib3's MaxRetryError whose reason
+    says which phase failed; a connection lost after sending is a ProtocolError instead."""
+    if isinstance(error, requests.ConnectTimeout):
+        return True
+    cause = error.args[0] if error.args else None
+    return isinstance(cause, MaxRetryError) and isinstance(
+        cause.reason, NewConnectionError | ConnectTimeoutError)
+
+
+def _cause(error: requests.RequestException) -> BaseException:
+    """What failed, without urllib3's "Max retries exceeded with url: <path>" wrapper (it
+    never retries for us, and the path may be a secret: a webhook URL)."""
+    cause = error.args[0] if error.args else None
+    return cause.reason if isinstance(cause, MaxRetryError) and cause.reason else error
 
 
 def retry_after_seconds(value: str | None, now: float) -> float | None:

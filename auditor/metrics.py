@@ -29,10 +29,14 @@ from datetime import datetime
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
+from sqlalchemy.orm import Session
 
+from auditor.crawl.summary import CrawlSummary
 from auditor.errors import ConfigError
-from auditor.findings import RULES, Finding, Severity
+from auditor.findings import RULES, Finding, FindingTally, Severity
+from auditor.notify.dispatch import DeliveryReport
 from auditor.report.text import visible
+from auditor.store.reads import component_counts, log_heads
 
 
 @dataclass(frozen=True)
@@ -67,9 +71,35 @@ class RunMetrics:
     alert_failures: Mapping[str, int] = field(default_factory=dict)
 
 
+def gather(session: Session, *, started: datetime, duration_seconds: float, exit_code: int,
+           complete: bool, findings: FindingTally, crawl: CrawlSummary | None,
+           channels: Sequence[str], deliveries: DeliveryReport | None) -> RunMetrics:
+    """A run's metrics: its own outcome, and the store's counts and log heads after it."""
+    counts = component_counts(session)
+    heads = [ShardHead(log.name or log.log_id, str(head.tree_id), head.tree_size, head.seen_at,
+                       active=not head.frozen)
+             for log in log_heads(session) for head in log.heads]
+    # One summary per log source (a combined crawl keeps its parts).
+    crawls = (crawl.sources or [crawl]) if crawl is not None else []
+    report = deliveries or DeliveryReport()
+    return RunMetrics(
+        started=started, duration_seconds=duration_seconds, exit_code=exit_code,
+        complete=complete, findings=tallied(findings),
+        endorsements=counts.endorsements, entries=counts.entries, log_heads=heads,
+        requests={c.source: c.requests for c in crawls},
+        retries={c.source: c.retries for c in crawls},
+        alerts_delivered={name: report.delivered(name) for name in channels},
+        alert_failures={name: report.failed(name) for name in channels})
+
+
 def count_findings(findings: Iterable[Finding]) -> dict[tuple[Severity, str], int]:
     """`RunMetrics.findings` from a run's findings: suppressed ones do not count."""
     return dict(Counter((f.severity, f.rule) for f in findings if f.suppressed_by is None))
+
+
+def tallied(tally: FindingTally) -> dict[tuple[Severity, str], int]:
+    """`RunMetrics.findings` from a run's tally (unsuppressed findings per rule)."""
+    return {(RULES[rule].severity, rule): n for rule, n in tally.by_rule.items()}
 
 
 def metrics_registry(metrics: RunMetrics) -> CollectorRegistry:
@@ -83,8 +113,8 @@ def metrics_registry(metrics: RunMetrics) -> CollectorRegistry:
     gauge("auditor_last_run_duration_seconds",
           "How long the last audit run took.").set(metrics.duration_seconds)
     gauge("auditor_last_run_exit_code",
-          "Exit code of the last run: 0 clean, 1 findings, 2 usage, 3 incomplete, 70 internal."
-          ).set(metrics.exit_code)
+          "Exit code of the last run: 0 clean, 1 findings, 2 usage, 3 incomplete or an alert "
+          "not delivered, 70 internal.").set(metrics.exit_code)
     gauge("auditor_last_run_complete",
           "1 if the last run audited everything it was asked to, else 0.").set(metrics.complete)
     findings = gauge("auditor_findings", "Unsuppressed findings of the last run.",

@@ -1,30 +1,32 @@
 """The audit service: the job that `audit run`, cron and Python callers run.
 
 `Auditor(settings)` owns the job: import snapshots, crawl every configured log source, verify,
-reconcile every configured release, judge everything the store holds, apply suppressions, and
-record the run with its findings. It never prints and never exits; it returns typed results
+reconcile every configured release, judge everything the store holds, apply suppressions, alert
+the configured channels, record the run with its findings, then write its reports and metrics
+file. It never prints and never exits; it returns typed results
 (`AuditResult`, `CrawlSummary`, `ImportReport`) and raises `AuditorError` only when the audit
 itself cannot run. Log and statement sources are built from the settings, or given (tests drive
 the service with their own sources and clock).
 
     result = Auditor(resolve(Flags(config=Path("auditor.toml")))).run()
-    result.exit_code  # 0 clean, 1 findings, 3 incomplete
+    result.exit_code  # 0 clean, 1 findings, 3 incomplete or an alert not delivered
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from auditor.crawl.interface import CrawlJob, CrawlRequest, LogSource, Progress
 from auditor.crawl.summary import CrawlSummary
-from auditor.errors import ConfigError, Interrupted
+from auditor.errors import AuditorError, ConfigError, Interrupted
 from auditor.exit_codes import ExitCode
 from auditor.findings import Finding, FindingTally, RuleId, Severity
 from auditor.http_client import Deadline
@@ -36,8 +38,12 @@ from auditor.source.interface import StatementSource
 from auditor.store import history as stored_history
 from auditor.store.database import engine_of, open_database
 from auditor.store.lock import RunLock
-from auditor.store.runs import FindingRecord, record_run, run_findings
+from auditor.store.runs import FindingRecord, record_run, run_findings, update_run
 from auditor.verify.trust import LogKeyring, load_keyring
+
+if TYPE_CHECKING:
+    from auditor.notify.dispatch import DeliveryReport
+    from auditor.notify.interface import Channel, Delivery
 
 
 def _quiet(_stage: str, _done: int, _total: int) -> None:
@@ -63,6 +69,17 @@ class AuditResult:
     run_id: int | None = None
     exit_code: int = ExitCode.CLEAN
     tally: FindingTally = field(default_factory=FindingTally)
+    #: What the run's alerts did; None when no channel is configured.
+    alerts: DeliveryReport | None = None
+    #: The report files written, and what could not be written (a report, the metrics file).
+    reports: list[Path] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def process_exit_code(self) -> int:
+        """The audit's exit code, or 2 when it was clean but a report or the metrics file
+        could not be written (a file that was not written never hides what the run found)."""
+        return self.exit_code or (ExitCode.USAGE if self.problems else ExitCode.CLEAN)
 
     @property
     def complete(self) -> bool:
@@ -88,6 +105,7 @@ class AuditResult:
             "by_severity": self.tally.by_severity,
             "suppressed": self.tally.suppressed,
             "findings": self.tally.total,
+            "alerts": self.alerts.to_json() if self.alerts is not None else None,
         }
 
 
@@ -98,10 +116,12 @@ def crawl_exit_code(summary: CrawlSummary) -> ExitCode:
 
 
 def run_exit_code(result: AuditResult, fail_on: Severity) -> ExitCode:
-    """Findings at or above the threshold beat an incomplete crawl: they are what pages."""
+    """Findings at or above the threshold beat an incomplete crawl and an alert that could not
+    be delivered: they are what pages. Either of those is exit 3, never "clean"."""
     if result.failing(fail_on):
         return ExitCode.FINDINGS
-    return ExitCode.CLEAN if result.complete else ExitCode.INCOMPLETE
+    undelivered = result.alerts is not None and bool(result.alerts.failures)
+    return ExitCode.CLEAN if result.complete and not undelivered else ExitCode.INCOMPLETE
 
 
 class Auditor:
@@ -209,7 +229,7 @@ class Auditor:
 
     def run(self) -> AuditResult:
         """The scheduled job: import, crawl (unless offline), reconcile every release, judge
-        the whole store, record the run."""
+        the whole store, alert, record the run; then its reports and metrics file."""
         settings = self.settings
         if not settings.has_work():
             raise ConfigError("nothing to audit: the configuration names no release and no "
@@ -218,6 +238,7 @@ class Auditor:
                               " (see the README, Configuration)")
         releases = [load_manifest(r.manifest, r.name) for r in settings.releases]
         result = self._result("run", offline=settings.offline)
+        channels = self.alert_channels()  # a missing secret stops the run before it starts
 
         def findings() -> Iterable[Finding]:
             self._record_keys()
@@ -229,11 +250,44 @@ class Auditor:
                 self._crawl_into(result, CrawlRequest(tuple(settings.uuids),
                                                       tuple(settings.log_indexes)))
             # Judged while recorded: a read session streams what the write session stores.
-            return self._suppressed(self._judged(result, releases))
+            judged = self._suppressed(self._judged(result, releases))
+            return self._alertable(judged, alertable) if channels else judged
 
-        with self._lock():
-            self._recorded(result, findings, lambda: run_exit_code(result, settings.fail_on))
+        alertable: list[Finding] = []
+        try:
+            with self._lock():
+                self._recorded(result, findings, lambda: run_exit_code(result, settings.fail_on))
+                if channels:
+                    result.alerts = self._alert(result, channels, alertable)
+                    result.exit_code = run_exit_code(result, settings.fail_on)
+                    update_run(self.sessions, self._run_id(result), result.exit_code,
+                               result.summary())
+                self._write_reports(result)
+        finally:
+            for channel in channels:
+                channel.close()
+        self._write_metrics(result, [c.name for c in channels])
         return result
+
+    def alert_channels(self) -> list[Channel]:
+        """The configured alert channels, their secrets read from the environment now."""
+        if self.settings.notify is None:
+            return []
+        from auditor.notify.settings import build_channels
+
+        return build_channels(self.settings.notify, os.environ)
+
+    def send_test_alerts(self) -> list[Delivery]:
+        """`audit notify test`: a test message through every configured channel."""
+        channels = self.alert_channels()
+        if not channels:
+            raise ConfigError("no alert channel is configured: add a [notify] table to the "
+                              "config or give --notify-webhook")
+        try:
+            return [channel.send_test(self.clock()) for channel in channels]
+        finally:
+            for channel in channels:
+                channel.close()
 
     # -- steps ----------------------------------------------------------------------------------
 
@@ -283,6 +337,71 @@ class Auditor:
                 crawl.findings = list(self._suppressed(crawl.findings))
                 result.crawl = crawl
 
+    def _alertable(self, findings: Iterable[Finding], kept: list[Finding]) -> Iterator[Finding]:
+        """`findings`, passing through; those that may fire an alert are kept on the side (the
+        rest of a large store's findings never sit in memory)."""
+        assert self.settings.notify is not None
+        threshold = self.settings.notify.min_severity
+        for finding in findings:
+            if finding.suppressed_by is None and finding.rule is not RuleId.MATCH \
+                    and finding.severity.rank >= threshold.rank:
+                kept.append(finding)
+            yield finding
+
+    def _alert(self, result: AuditResult, channels: list[Channel],
+               alertable: list[Finding]) -> DeliveryReport:
+        from auditor.alerting import send_alerts
+
+        assert self.settings.notify is not None
+        return send_alerts(self.sessions, self.settings.notify, channels, alertable,
+                           present=result.tally.fingerprints, report=self._report_location(),
+                           run_time=result.started, complete=result.complete)
+
+    def _run_id(self, result: AuditResult) -> int:
+        assert result.run_id is not None
+        return result.run_id
+
+    def _report_location(self) -> str | None:
+        """Where alerts say the full report is: the configured URL, else the file the run
+        writes (HTML for people when it writes one)."""
+        notify, reports = self.settings.notify, self.settings.reports
+        if notify is not None and notify.report_url:
+            return notify.report_url
+        if reports.directory is None:
+            return None
+        formats = reports.formats_to_write()
+        chosen = next((f for f in ("html", "md", "json") if f in formats), formats[0])
+        return str(report_path(reports.directory, chosen).absolute())
+
+    def _write_reports(self, result: AuditResult) -> None:
+        directory = self.settings.reports.directory
+        if directory is None:
+            return
+        try:
+            result.reports = write_reports(self.sessions, result, directory,
+                                           self.settings.reports.formats_to_write())
+        except AuditorError as error:
+            result.problems.append(error.diagnostics())
+
+    def _write_metrics(self, result: AuditResult, channels: list[str]) -> None:
+        """Last, so the file carries the run's final exit code. A run that stops early
+        leaves the previous file, whose age is what the "not running" rule watches."""
+        path = self.settings.metrics_file
+        if path is None:
+            return
+        from auditor.metrics import gather, write_metrics_file
+
+        duration = (self.clock() - result.started).total_seconds()
+        with self.sessions() as session:
+            metrics = gather(session, started=result.started, duration_seconds=duration,
+                             exit_code=result.process_exit_code, complete=result.complete,
+                             findings=result.tally, crawl=result.crawl, channels=channels,
+                             deliveries=result.alerts)
+        try:
+            write_metrics_file(metrics, path)
+        except ConfigError as error:
+            result.problems.append(error.diagnostics())
+
     def _covered(self) -> list[str]:
         return list(self.settings.keyset.components)
 
@@ -331,8 +450,12 @@ def write_reports(sessions: sessionmaker[Session], result: AuditResult, director
         document = build_report(session, run, result.exit_code)
         for name in formats:
             fmt = OutputFormat(name)
-            path = directory / f"audit-report.{fmt.value}"
+            path = report_path(directory, fmt.value)
             with report_file(path) as out:
                 write(document, fmt, out)
             written.append(path)
     return written
+
+
+def report_path(directory: Path, fmt: str) -> Path:
+    return directory / f"audit-report.{fmt}"

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from auditor.errors import ConfigError
 from auditor.findings import RuleId, Severity, Suppression
@@ -37,9 +37,13 @@ from auditor.toml_schema import (
     STRINGS,
     Table,
     Tables,
+    Value,
     check,
     read_toml,
 )
+
+if TYPE_CHECKING:
+    from auditor.notify.settings import NotifySettings
 
 SIGSTORE_PRODUCTION = "sigstore-production"
 DEFAULT_REKOR_URL = "https://rekor.sigstore.dev"
@@ -62,6 +66,9 @@ CONFIG_FILE = Table({
                                   "reason": STRING, "expires": DATE})),
     "reports": Table({"directory": STRING, "formats": STRINGS}),
     "run": Table({"deadline": NUMBER, "fail_on": STRING}),
+    # Checked key by key by auditor.notify.settings.parse_notify (nearest-key errors too).
+    "notify": Value((dict,), "a table ([notify])"),
+    "metrics": Table({"file": STRING}),
 })
 
 #: Each setting's environment variable (the flag of the same name overrides it).
@@ -78,6 +85,9 @@ ENV = {
     "fail_on": "AUDITOR_FAIL_ON",
     "report_dir": "AUDITOR_REPORT_DIR",
     "deadline": "AUDITOR_DEADLINE",
+    "notify_webhook": "AUDITOR_NOTIFY_WEBHOOK",
+    "notify_min_severity": "AUDITOR_NOTIFY_MIN_SEVERITY",
+    "metrics_file": "AUDITOR_METRICS_FILE",
 }
 
 
@@ -128,6 +138,9 @@ class Flags:
     report_dir: Path | None = None
     formats: tuple[str, ...] = ()
     deadline: float | None = None
+    notify_webhook: str | None = None
+    notify_min_severity: str | None = None
+    metrics_file: Path | None = None
 
 
 @dataclass
@@ -155,6 +168,11 @@ class Settings:
     overrides: dict[str, str] = field(default_factory=dict)
     #: Whether the component keys were chosen (config or flags), not the shipped defaults.
     keys_chosen: bool = False
+    #: Alert channels (`[notify]`, `--notify-*`); None when nothing configures any. Parsed
+    #: only then, so commands without alerts do not load the channels' modules.
+    notify: NotifySettings | None = None
+    #: Where `audit run` writes its Prometheus metrics (`[metrics] file`, `--metrics-file`).
+    metrics_file: Path | None = None
 
     @property
     def config_name(self) -> str | None:
@@ -248,6 +266,7 @@ def resolve(flags: Flags, environ: Mapping[str, str] | None = None, *,
     _apply_log(settings, flags, choose)
     _apply_keys(settings, flags, choose, config_path)
     _apply_run(settings, flags, choose)
+    _apply_notify(settings, flags, choose)
     return settings
 
 
@@ -313,6 +332,22 @@ def _apply_run(settings: Settings, flags: Flags, choose: _Chooser) -> None:
         _env_number(ENV["deadline"], d) if (d := choose.env("deadline")) else None)
     if deadline is not None:
         settings.deadline = deadline
+
+
+def _apply_notify(settings: Settings, flags: Flags, choose: _Chooser) -> None:
+    webhook = flags.notify_webhook or choose.env("notify_webhook")
+    severity = flags.notify_min_severity or choose.env("notify_min_severity")
+    if webhook or severity:
+        from auditor.notify.settings import NotifySettings, apply_flags
+
+        settings.notify = apply_flags(
+            settings.notify or NotifySettings(), webhook_url=webhook,
+            min_severity=severity.lower() if severity else None,
+            webhook_from=choose.origin("notify_webhook", "--notify-webhook") or "",
+            severity_from=choose.origin("notify_min_severity", "--notify-min-severity") or "")
+    metrics = flags.metrics_file or (Path(m) if (m := choose.env("metrics_file")) else None)
+    if metrics:
+        settings.metrics_file = metrics
 
 
 def parse_severity(value: str, where: str) -> Severity:
@@ -390,6 +425,12 @@ def load_config_file(path: Path | None, *, default_keys: bool = True) -> Setting
         settings.deadline = _positive(run["deadline"], f"{source}: run.deadline")
     if "fail_on" in run:
         settings.fail_on = parse_severity(run["fail_on"], f"{source}: run.fail_on")
+    if "notify" in document:
+        from auditor.notify.settings import parse_notify
+
+        settings.notify = parse_notify(document["notify"], source, base)
+    if "file" in document.get("metrics", {}):
+        settings.metrics_file = _path(base, document["metrics"]["file"])
     return settings
 
 

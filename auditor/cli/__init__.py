@@ -18,7 +18,7 @@ from auditor.errors import AuditorError, Interrupted
 from auditor.exit_codes import ExitCode
 
 _COMMAND_MODULES = (
-    "crawl", "measure", "query", "reconcile", "store", "verify", "version_cmd",
+    "crawl", "measure", "notify", "query", "reconcile", "store", "verify", "version_cmd",
 )
 
 

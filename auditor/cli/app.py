@@ -25,7 +25,8 @@ __all__ = ["EXIT_CODES_HELP", "ExitCode", "app", "err_console", "out_console", "
 
 EXIT_CODES_HELP = """\
 Exit codes: 0 clean; 1 findings (a failed check, a finding at or above --fail-on);
-2 usage, configuration or input error; 3 audit incomplete (a log or a source gave up);
+2 usage, configuration or input error; 3 audit incomplete (a log or a source gave up, or
+an alert could not be delivered);
 75 another run holds the lock; 130/143 interrupted (SIGINT/SIGTERM); 70 internal error.
 """
 

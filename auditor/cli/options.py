@@ -64,6 +64,18 @@ DeadlineOption = Annotated[
     typer.Option("--deadline", metavar="SECONDS", help="Give up (exit 3) once the run has "
                  "taken this long. [env: AUDITOR_DEADLINE]"),
 ]
+NotifyWebhookOption = Annotated[
+    str | None,
+    typer.Option("--notify-webhook", metavar="URL",
+                 help="Alert this webhook (JSON POST, Slack-compatible) of every new finding; "
+                 "the URL is a secret: prefer the environment. [env: AUDITOR_NOTIFY_WEBHOOK]"),
+]
+NotifyMinSeverityOption = Annotated[
+    str | None,
+    typer.Option("--notify-min-severity", metavar="SEVERITY",
+                 help="Alert findings at or above this severity: info, low, medium, high "
+                 "(default), critical. [env: AUDITOR_NOTIFY_MIN_SEVERITY]"),
+]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")]
 
 

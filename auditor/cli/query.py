@@ -17,6 +17,8 @@ from auditor.report.kinds import OutputFormat
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
 
+    from auditor.store.deliveries import DeliveryRow
+
 
 def read_store(config: Path | None, db: str | None) -> sessionmaker[Session]:
     from auditor.store.database import open_database
@@ -159,8 +161,10 @@ def findings_command(
 @app.command("status")
 def status_command(config_path: ConfigOption = None, db: DbOption = None,
                    json_output: JsonOption = False) -> None:
-    """The last run, the log heads per tree, and what the store holds."""
+    """The last run, the log heads per tree, what the store holds, and the alerts each channel
+    holds or still has to be sent."""
     from auditor.report.build import logs_section
+    from auditor.store.deliveries import deliveries
     from auditor.store.reads import counts
     from auditor.store.runs import latest_run
 
@@ -175,6 +179,7 @@ def status_command(config_path: ConfigOption = None, db: DbOption = None,
                 "interrupted": run.summary.get("interrupted")},
             "logs": logs_section(session),
             "counts": counts(session),
+            "alerts": _alerts_by_channel(deliveries(session)),
         }
     if json_output:
         print_json(document)
@@ -194,6 +199,23 @@ def status_command(config_path: ConfigOption = None, db: DbOption = None,
                 f"{' (frozen)' if head['frozen'] else ''}"))
     console.print(", ".join(f"{v} {k.replace('_', ' ')}"
                             for k, v in document["counts"].items()))
+    for channel, held in document["alerts"].items():
+        console.print(terminal_safe(
+            f"alerts on {channel}: {held['open']} open, {held['resolved']} resolved, "
+            f"{held['unsent']} not yet delivered"
+            + (f" (last error: {held['last_error']})" if held["last_error"] else "")))
+
+
+def _alerts_by_channel(rows: list[DeliveryRow]) -> dict[str, dict[str, Any]]:
+    """Per channel: alerts by delivery state, and the latest error of one not yet delivered."""
+    channels: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        held = channels.setdefault(row.channel, {"open": 0, "resolved": 0, "unsent": 0,
+                                                 "last_error": None})
+        held[row.state.value] += 1
+        if row.state.value == "unsent" and row.last_error:
+            held["last_error"] = row.last_error
+    return channels
 
 
 @app.command("report")

@@ -8,13 +8,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from auditor.cli.app import EXIT_CODES_HELP, ExitCode, app, print_json_stream, say
+from auditor.cli.app import EXIT_CODES_HELP, app, print_json_stream, say
 from auditor.cli.options import (
     ConfigOption,
     DbOption,
     DeadlineOption,
     JsonOption,
     KeyOption,
+    NotifyMinSeverityOption,
+    NotifyWebhookOption,
     RateOption,
     RekorKeyOption,
     RekorUrlOption,
@@ -26,6 +28,7 @@ from auditor.findings import Severity
 from auditor.report.kinds import OutputFormat
 
 if TYPE_CHECKING:
+    from auditor.notify.dispatch import DeliveryReport
     from auditor.reconcile.manifest import Release
     from auditor.service import Auditor, AuditResult
 
@@ -142,39 +145,53 @@ def run_command(
     statements: StatementsOption = None,
     rate: RateOption = None,
     deadline: DeadlineOption = None,
+    notify_webhook: NotifyWebhookOption = None,
+    notify_min_severity: NotifyMinSeverityOption = None,
+    metrics_file: Annotated[Path | None, typer.Option(
+        "--metrics-file", metavar="PATH", help="Write Prometheus metrics of the run here "
+        "(atomically; node_exporter's textfile collector). [env: AUDITOR_METRICS_FILE]")]
+    = None,
     db: DbOption = None,
     json_output: JsonOption = False,
 ) -> None:
     from auditor.cli.crawl import progress_display
-    from auditor.errors import AuditorError
-    from auditor.service import Auditor, write_reports
+    from auditor.service import Auditor
 
     settings = settings_for(config_path, db=db, rekor_url=rekor_url, rekor_keys=rekor_key,
                             trusted_root=trusted_root, keys=key, statements=statements,
                             rate=rate, deadline=deadline, offline=offline or None,
                             fail_on=fail_on.value if fail_on else None, report_dir=report_dir,
-                            formats=tuple(f.value for f in report_format or ()))
+                            formats=tuple(f.value for f in report_format or ()),
+                            notify_webhook=notify_webhook,
+                            notify_min_severity=notify_min_severity, metrics_file=metrics_file)
     with progress_display() as progress, Auditor(settings, progress=progress) as auditor:
         result = auditor.run()
-        reports: list[Path] = []
-        failure = None
-        if settings.reports.directory is not None:
-            try:
-                reports = write_reports(auditor.sessions, result, settings.reports.directory,
-                                        settings.reports.formats_to_write())
-            except AuditorError as error:
-                failure = error.diagnostics()
         if json_output:
-            _print_run_json(auditor, result, reports)
-    _print_run_summary(result, reports)
-    if failure is not None:
-        # A report that could not be written never hides what the run found.
-        say(f"error: {failure}")
-        raise typer.Exit(result.exit_code or ExitCode.USAGE)
-    raise typer.Exit(result.exit_code)
+            _print_run_json(auditor, result)
+    _print_run_summary(result)
+    for problem in result.problems:
+        say(f"error: {problem}")
+    raise typer.Exit(result.process_exit_code)
 
 
-def _print_run_json(auditor: Auditor, result: AuditResult, reports: list[Path]) -> None:
+def alerts_line(report: DeliveryReport) -> str:
+    """What the run's alerts did on each channel, and why the first failure failed."""
+    summary = report.to_json()
+    channels = []
+    for channel, delivered in summary["delivered"].items():
+        failed, skipped = summary["failed"][channel], summary["skipped"][channel]
+        channels.append(f"{channel} {delivered} delivered"
+                        + (f", {failed} FAILED" if failed else "")
+                        + (f", {skipped} held by another run" if skipped else ""))
+    line = "alerts: " + ("; ".join(channels) or "nothing new to send")
+    if report.failures:
+        first = report.failures[0]
+        line += (" (failed alerts are sent again by the next run; first failure: "
+                 f"{first.channel}: {first.reason})")
+    return line
+
+
+def _print_run_json(auditor: Auditor, result: AuditResult) -> None:
     from auditor.report.build import finding_item
 
     tally = result.tally
@@ -183,17 +200,21 @@ def _print_run_json(auditor: Auditor, result: AuditResult, reports: list[Path]) 
                        "suppressed": tally.suppressed, "overrides": result.overrides,
                        "crawl": result.crawl.to_json() if result.crawl else None,
                        "releases": result.summary()["releases"],
-                       "reports": [str(p) for p in reports]},
+                       "reports": [str(p) for p in result.reports],
+                       "alerts": result.alerts.to_json() if result.alerts else None},
                       "findings", (finding_item(f) for f in auditor.findings(result)))
 
 
-def _print_run_summary(result: AuditResult, reports: list[Path]) -> None:
+def _print_run_summary(result: AuditResult) -> None:
     from auditor.cli.crawl import summary_line
 
     counts = result.tally.by_severity
+    reports = result.reports
     print_findings(result)
     if result.crawl:
         say(summary_line(result.crawl))
+    if result.alerts:
+        say(alerts_line(result.alerts))
     for name, origin in result.overrides.items():
         say(f"note: {name} set by {origin}, not by the config file")
     by_severity = ", ".join(f"{counts[s]} {s}" for s in reversed(SEVERITIES) if counts.get(s))

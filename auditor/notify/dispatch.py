@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from auditor.notify.interface import Alert, Channel, Delivery
 
@@ -45,6 +45,16 @@ class DeliveryReport:
     @property
     def failures(self) -> list[Delivery]:
         return [d for d in self.deliveries if not d.delivered]
+
+    def to_json(self) -> dict[str, Any]:
+        """Counts per channel and every failure (what the run's summary stores)."""
+        channels = sorted({d.channel for d in self.deliveries} | set(self.skipped))
+        return {"delivered": {c: self.delivered(c) for c in channels},
+                "failed": {c: self.failed(c) for c in channels},
+                "skipped": {c: self.skipped.get(c, 0) for c in channels},
+                "failures": [{"channel": d.channel, "fingerprint": d.fingerprint,
+                              "kind": d.kind.value, "reason": d.reason}
+                             for d in self.failures]}
 
 
 def deliver(plan: Mapping[str, Sequence[Alert]], channels: Sequence[Channel],

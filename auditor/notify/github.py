@@ -11,7 +11,11 @@ a value from a log stays text, never a link, mention, image or HTML. The title g
 same one-line treatment as an e-mail Subject.
 
 REST API version 2022-11-28; the token (a fine-grained token with Issues read/write on the one
-repository is enough) comes from the environment.
+repository is enough) comes from the environment. Reads and closing an issue are idempotent and
+retried; opening an issue or commenting is not (`auditor.notify.transport`): a lost answer
+leaves the issue to the next run's search. Half a request a second by default: GitHub allows 30
+searches a minute ("Rate limits for the REST API") and asks for a second between writes ("Best
+practices for using the REST API").
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from typing import Any
 import requests
 
 from auditor.errors import InputError
+from auditor.http_client import Answer
 from auditor.notify.interface import (
     Alert,
     AlertKind,
@@ -33,10 +38,11 @@ from auditor.notify.interface import (
     one_line,
 )
 from auditor.notify.transport import (
-    Answer,
     Timeouts,
     TransportError,
     answer_excerpt,
+    answer_json,
+    channel_client,
     exchange,
     host_of,
 )
@@ -45,6 +51,10 @@ from auditor.report.markdown import code, text
 DEFAULT_API_URL = "https://api.github.com"
 #: GitHub refuses longer issue titles (422).
 TITLE_CHARS = 256
+#: Search allows 30 requests a minute; one alert costs a search and a write.
+REQUESTS_PER_SECOND = 0.5
+#: Methods whose repetition does no harm here (PATCH only ever closes an issue).
+_IDEMPOTENT = frozenset({"GET", "PATCH"})
 _FINGERPRINT = re.compile(r"[0-9a-f]{8,64}")
 
 
@@ -98,16 +108,17 @@ class GitHubChannel(Channel):
 
     def __init__(self, repository: str, token: str, *, api_url: str = DEFAULT_API_URL,
                  labels: tuple[str, ...] = (), timeouts: Timeouts | None = None,
+                 requests_per_second: float = REQUESTS_PER_SECOND,
                  session: requests.Session | None = None) -> None:
         self.repository = repository
         self.api_url = api_url.rstrip("/")
         self.labels = labels
-        self.timeouts = timeouts or Timeouts()
+        self.http = channel_client("GitHub", timeouts or Timeouts(), requests_per_second,
+                                   session)
         self._token = token
-        self._session = session or requests.Session()
 
     def close(self) -> None:
-        self._session.close()
+        self.http.close()
 
     def send(self, alert: Alert) -> Delivery:
         try:
@@ -172,20 +183,16 @@ class GitHubChannel(Channel):
               params: dict[str, str] | None = None) -> Any:
         url = self.api_url + path
         try:
-            answer = self._request(method, url, body, params)
+            answer = exchange(self.http, method, url, idempotent=method in _IDEMPOTENT,
+                              json_body=body, params=params, headers={
+                                  "Accept": "application/vnd.github+json",
+                                  "Authorization": f"Bearer {self._token}",
+                                  "X-GitHub-Api-Version": "2022-11-28"})
         except TransportError as error:
-            raise GitHubError(str(error)) from None
+            raise GitHubError(f"{method} {host_of(url)}{path}: {error}") from None
         if answer.status != expected:
             raise GitHubError(f"{method} {host_of(url)}{path}: {_refusal(answer)}")
-        return answer.json() if answer.body else None
-
-    def _request(self, method: str, url: str, body: object,
-                 params: dict[str, str] | None) -> Answer:
-        return exchange(self._session, method, url, timeouts=self.timeouts, json_body=body,
-                        params=params, headers={
-                            "Accept": "application/vnd.github+json",
-                            "Authorization": f"Bearer {self._token}",
-                            "X-GitHub-Api-Version": "2022-11-28"})
+        return answer_json(answer) if answer.content else None
 
 
 def _issue(item: Any, where: str) -> Issue:
@@ -201,7 +208,7 @@ def _issue(item: Any, where: str) -> Issue:
 
 def _refusal(answer: Answer) -> str:
     """Why GitHub said no: its rate-limit headers say more than the status alone."""
-    headers = {k.lower(): v for k, v in answer.headers.items()}
+    headers = answer.headers
     if answer.status in (403, 429) and (headers.get("x-ratelimit-remaining") == "0"
                                         or "retry-after" in headers):
         wait = headers.get("retry-after") or f"reset at {headers.get('x-ratelimit-reset', '?')}"

@@ -21,7 +21,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Self
 
-from auditor.findings import RULES, Finding, Severity
+from auditor.errors import InputError
+from auditor.findings import RULES, Finding, RuleId, Severity
 from auditor.report.text import visible
 
 #: Bounds on the evidence summary: a message names the evidence, the report holds all of it.
@@ -101,6 +102,35 @@ class Alert:
                           (("component", self.component), ("release", self.release)) if value)
         return f"{prefix} {self.rule}: {self.title}" + (f" ({where})" if where else "")
 
+    @classmethod
+    def from_json(cls, document: Mapping[str, Any], where: str) -> Alert:
+        """The alert `to_json` wrote (the delivery ledger keeps it to word a "resolved" later);
+        an InputError naming `where` and the field when it is not one."""
+
+        def text(name: str, optional: bool = False) -> Any:
+            value = document.get(name)
+            if not (isinstance(value, str) or (optional and value is None)):
+                raise InputError(f"{where}: the stored alert has no valid {name}")
+            return value
+
+        evidence = document.get("evidence")
+        if not isinstance(evidence, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in evidence.items()):
+            raise InputError(f"{where}: the stored alert has no valid evidence")
+        try:
+            kind, severity = AlertKind(text("kind")), Severity(text("severity"))
+            run_time = datetime.fromisoformat(text("run_time"))
+        except ValueError:
+            raise InputError(f"{where}: the stored alert has an unknown kind, severity or "
+                             "time") from None
+        rule = text("rule")
+        return cls(kind=kind, fingerprint=text("fingerprint"), rule=rule, title=text("title"),
+                   severity=severity, component=text("component", True),
+                   release=text("release", True), detail=text("detail"),
+                   evidence=tuple(evidence.items()), report=text("report", True),
+                   run_time=run_time, explanation=RULES[RuleId(rule)].explanation
+                   if rule in RULES else "")
+
     def to_json(self) -> dict[str, Any]:
         return {
             "kind": self.kind.value,
@@ -127,10 +157,12 @@ def one_line(value: str | None, limit: int = 200) -> str:
 def summarize_evidence(evidence: Mapping[str, Any],
                        identity: tuple[str, ...] = ()) -> tuple[tuple[str, str], ...]:
     """The evidence a message shows: identifying keys first, scalars as text, the rest as
-    compact JSON, each value cut to `EVIDENCE_VALUE_CHARS` and at most `EVIDENCE_ITEMS`."""
-    keys = [k for k in identity if k in evidence]
-    keys += sorted(k for k in evidence if k not in keys)
-    items = [(str(key), _shorten(_as_text(evidence[key]))) for key in keys[:EVIDENCE_ITEMS]]
+    compact JSON, each value cut to `EVIDENCE_VALUE_CHARS` and at most `EVIDENCE_ITEMS`.
+    Absent values (None: an unlogged endorsement has no UUID) are left out: noise in a page."""
+    present = {k: v for k, v in evidence.items() if v is not None}
+    keys = [k for k in identity if k in present]
+    keys += sorted(k for k in present if k not in keys)
+    items = [(str(key), _shorten(_as_text(present[key]))) for key in keys[:EVIDENCE_ITEMS]]
     if len(keys) > EVIDENCE_ITEMS:
         items.append(("…", f"{len(keys) - EVIDENCE_ITEMS} more in the report"))
     return tuple(items)

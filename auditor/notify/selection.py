@@ -30,6 +30,7 @@ def alerts_to_send(
     resolved: bool,
     report: str | None,
     run_time: datetime,
+    present: Set[str] | None = None,
 ) -> dict[str, list[Alert]]:
     """Per channel, the alerts this run sends, most severe first.
 
@@ -39,7 +40,8 @@ def alerts_to_send(
     read when `resolved` is on.
     """
     current = unique(findings)
-    present = {finding.fingerprint for finding in current}
+    if present is None:
+        present = {finding.fingerprint for finding in current}
     firing = sorted(at_or_above(current, min_severity),
                     key=lambda f: (-f.severity.rank, f.rule, f.fingerprint))
     plan: dict[str, list[Alert]] = {channel: [] for channel in channels}

@@ -11,7 +11,8 @@ that hold them (`token_env`, `password_env`, `url_env`), read when the channels 
     report_url = "https://ci.example/audit/latest.html"
 
     [notify.webhook]
-    url_env = "AUDITOR_NOTIFY_WEBHOOK_URL"   # or url = "https://..."
+    url_env = "SLACK_WEBHOOK_URL"            # or url = "https://..."
+    requests_per_second = 1
 
     [notify.email]
     host = "smtp.example.org"
@@ -41,20 +42,22 @@ from auditor.errors import ConfigError
 from auditor.findings import Severity
 from auditor.notify.email import EmailChannel, SmtpAccount
 from auditor.notify.github import DEFAULT_API_URL, GitHubChannel
+from auditor.notify.github import REQUESTS_PER_SECOND as GITHUB_RATE
 from auditor.notify.interface import Channel
 from auditor.notify.transport import Timeouts
+from auditor.notify.webhook import REQUESTS_PER_SECOND as WEBHOOK_RATE
 from auditor.notify.webhook import WebhookChannel
 
 CHANNELS = ("webhook", "email", "github")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _REPOSITORY = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})/[A-Za-z0-9._-]{1,100}")
-_TIMEOUT_KEYS = ("connect_timeout", "read_timeout", "deadline")
+_HTTP_KEYS = ("connect_timeout", "read_timeout", "deadline", "requests_per_second")
 _KEYS: dict[str, tuple[str, ...]] = {
     "notify": ("channels", "min_severity", "resolved", "report_url", *CHANNELS),
-    "notify.webhook": ("url", "url_env", *_TIMEOUT_KEYS),
+    "notify.webhook": ("url", "url_env", *_HTTP_KEYS),
     "notify.email": ("host", "port", "from", "to", "username_env", "password_env", "starttls",
                      "ca_file", "timeout"),
-    "notify.github": ("repository", "api_url", "token_env", "labels", *_TIMEOUT_KEYS),
+    "notify.github": ("repository", "api_url", "token_env", "labels", *_HTTP_KEYS),
 }
 
 
@@ -63,6 +66,7 @@ class WebhookSettings:
     url: str | None = None
     url_env: str | None = None
     timeouts: Timeouts = field(default_factory=Timeouts)
+    requests_per_second: float = WEBHOOK_RATE
 
 
 @dataclass(frozen=True)
@@ -85,6 +89,7 @@ class GitHubSettings:
     token_env: str = "GITHUB_TOKEN"  # noqa: S105 (the variable's name, not a secret)
     labels: tuple[str, ...] = ("auditor",)
     timeouts: Timeouts = field(default_factory=Timeouts)
+    requests_per_second: float = GITHUB_RATE
 
 
 @dataclass(frozen=True)
@@ -135,15 +140,17 @@ def parse_notify(table: Any, source: str, base: Path) -> NotifySettings:
 
 
 def apply_flags(settings: NotifySettings, *, webhook_url: str | None = None,
-                min_severity: str | None = None) -> NotifySettings:
-    """`--notify-webhook URL` and `--notify-min-severity SEVERITY` over the file's settings."""
+                min_severity: str | None = None, webhook_from: str = "--notify-webhook",
+                severity_from: str = "--notify-min-severity") -> NotifySettings:
+    """`--notify-webhook URL` and `--notify-min-severity SEVERITY` over the file's settings
+    (`*_from`: where the value came from, for the error message)."""
     if webhook_url is not None:
-        webhook = WebhookSettings(url=_url(webhook_url, "--notify-webhook"),
-                                  timeouts=(settings.webhook or WebhookSettings()).timeouts)
+        hook = replace(settings.webhook or WebhookSettings(), url=_url(webhook_url, webhook_from),
+                       url_env=None)
         channels = settings.channels + (() if "webhook" in settings.channels else ("webhook",))
-        settings = replace(settings, webhook=webhook, channels=channels)
+        settings = replace(settings, webhook=hook, channels=channels)
     if min_severity is not None:
-        settings = replace(settings, min_severity=_severity(min_severity, "--notify-min-severity"))
+        settings = replace(settings, min_severity=_severity(min_severity, severity_from))
     return settings
 
 
@@ -156,7 +163,8 @@ def build_channels(settings: NotifySettings, environ: Mapping[str, str]) -> list
             url = hook.url if hook.url is not None else _url(
                 _env(environ, hook.url_env, "notify.webhook.url_env"),
                 f"the environment variable {hook.url_env}")
-            channels.append(WebhookChannel(url, timeouts=hook.timeouts))
+            channels.append(WebhookChannel(url, timeouts=hook.timeouts,
+                                           requests_per_second=hook.requests_per_second))
         elif name == "email" and settings.email is not None:
             mail = settings.email
             channels.append(EmailChannel(SmtpAccount(
@@ -170,7 +178,8 @@ def build_channels(settings: NotifySettings, environ: Mapping[str, str]) -> list
             hub = settings.github
             channels.append(GitHubChannel(
                 hub.repository, _env(environ, hub.token_env, "notify.github.token_env"),
-                api_url=hub.api_url, labels=hub.labels, timeouts=hub.timeouts))
+                api_url=hub.api_url, labels=hub.labels, timeouts=hub.timeouts,
+                requests_per_second=hub.requests_per_second))
     return channels
 
 
@@ -186,7 +195,8 @@ def _webhook(table: Any, where: str) -> WebhookSettings:
     return WebhookSettings(
         url=_url(url, f"{where}.url") if url is not None else None,
         url_env=_env_name(url_env, f"{where}.url_env") if url_env is not None else None,
-        timeouts=_timeouts(values, where))
+        timeouts=_timeouts(values, where),
+        requests_per_second=_rate(values, where, WEBHOOK_RATE))
 
 
 def _email(table: Any, where: str, base: Path) -> EmailSettings:
@@ -236,7 +246,8 @@ def _github(table: Any, where: str) -> GitHubSettings:
         repository=repository,
         api_url=_url(values.get("api_url", DEFAULT_API_URL), f"{where}.api_url"),
         token_env=_env_name(values.get("token_env", "GITHUB_TOKEN"), f"{where}.token_env"),
-        labels=labels, timeouts=_timeouts(values, where))
+        labels=labels, timeouts=_timeouts(values, where),
+        requests_per_second=_rate(values, where, GITHUB_RATE))
 
 
 # -- checked values ----------------------------------------------------------------------------
@@ -288,6 +299,13 @@ def _timeouts(values: dict[str, Any], where: str) -> Timeouts:
                          f"{where}.connect_timeout"),
         read=_seconds(values.get("read_timeout", default.read), f"{where}.read_timeout"),
         total=_seconds(values.get("deadline", default.total), f"{where}.deadline"))
+
+
+def _rate(values: dict[str, Any], where: str, default: float) -> float:
+    value = values.get("requests_per_second", default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 1000:
+        raise ConfigError(f"{where}.requests_per_second must be a number (0 < r <= 1000)")
+    return float(value)
 
 
 def _severity(value: Any, where: str) -> Severity:

@@ -1,63 +1,78 @@
-"""One bounded HTTP exchange for the HTTP channels (webhook, GitHub).
+"""HTTP for the HTTP channels (webhook, GitHub): the shared client, with a notification's rules.
 
-`requests` bounds the connect and each read, not the whole exchange: a server that trickles a
-byte a second never trips a read timeout. So the answer is read one socket read at a time
-(urllib3's `read1`, which returns what arrived instead of waiting for a full chunk) against a
-total deadline (overrun by at most one read timeout) and a size cap. The status line and
-headers are bounded by the read timeout per read and urllib3's header limits, not the deadline.
-Redirects are not followed: a webhook or API that redirects a POST is misconfigured or hostile,
-and the answer says so.
+Every request goes through `auditor.http_client.HttpClient`, the one HTTP module of the auditor
+(rate limit, retries with backoff and jitter, Retry-After, a deadline per attempt that cuts off
+a trickling answer, a size cap, no redirects: a webhook or API that redirects a POST is
+misconfigured or hostile). What a notification needs on top:
 
-Every failure is a `TransportError` whose message is one printable line that names the host,
-never the full URL: a Slack webhook URL is itself the secret.
-
-The lead moves this onto the shared HTTP module (retry, rate limit, deadline); each channel
-calls `exchange` from one small method, so that is a one-line change per channel.
+- A request that posts a message or opens an issue is sent with `idempotent=False`: it is
+  retried only when the server surely did not act on it (no connection was made; 408, 429 or
+  503), never after a timeout, a connection lost after sending, or another 5xx, where the
+  message may already be posted and a retry would post it twice. Such a failure is recorded
+  and the next run tries again: at most one duplicate per run instead of one per retry.
+- No run deadline: a crawl that used up the run's deadline must not silence the alerts about
+  what it found. Each request is bounded by its own deadline (`Timeouts.total`) instead.
+- A failure reason is one printable line without the URL's path or query: a Slack webhook URL
+  is itself the secret, and requests quotes the path in its errors (`redact`).
 """
 
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 import requests
-import urllib3
+from requests.utils import requote_uri
 
-from auditor import __version__
-from auditor.errors import InputError
+from auditor.errors import AuditorError, InputError
+from auditor.http_client import Answer, HttpClient, RetryPolicy
 from auditor.notify.interface import one_line
 
 MAX_ANSWER_BYTES = 1024 * 1024
-_CHUNK = 4096
+#: Attempts beyond the first, for what another attempt may cure.
+RETRIES = 2
+#: The longest Retry-After honoured at once, and in total over a channel's run.
+RETRY_AFTER_MAX = 60.0
+RETRY_AFTER_BUDGET = 120.0
 
 
 @dataclass(frozen=True)
 class Timeouts:
     connect: float = 5.0
     read: float = 10.0
-    #: The whole exchange, from connecting to the last byte of the answer.
+    #: One attempt, from connecting to the last byte of the answer.
     total: float = 30.0
 
 
-@dataclass(frozen=True)
-class Answer:
-    status: int
-    headers: dict[str, str]
-    body: bytes
-
-    def json(self) -> Any:
-        """The body as JSON; an `InputError` when it is not."""
-        try:
-            return json.loads(self.body)
-        except (UnicodeDecodeError, json.JSONDecodeError):
-            raise InputError(f"HTTP {self.status}: the answer is not JSON") from None
+def channel_client(service: str, timeouts: Timeouts, requests_per_second: float,
+                   session: requests.Session | None = None) -> HttpClient:
+    """The shared HTTP client as a channel uses it (see the module's rules)."""
+    policy = RetryPolicy(max_retries=RETRIES, backoff_base=0.5, backoff_max=8.0,
+                         connect_timeout=timeouts.connect, read_timeout=timeouts.read,
+                         request_deadline=timeouts.total, retry_after_max=RETRY_AFTER_MAX,
+                         retry_after_budget=RETRY_AFTER_BUDGET)
+    return HttpClient(service, requests_per_second=requests_per_second, policy=policy,
+                      session=session)
 
 
 class TransportError(Exception):
     """The exchange did not complete; the message is one safe line."""
+
+
+def exchange(client: HttpClient, method: str, url: str, *, idempotent: bool,
+             json_body: object = None, headers: dict[str, str] | None = None,
+             params: dict[str, str] | None = None) -> Answer:
+    """One request through `client`; a TransportError when no answer came, saying why (the
+    client's "<service> <method> <url>: " prefix dropped: the channel names the call)."""
+    try:
+        return client.exchange(method, url, headers=headers, params=params,
+                               json_body=json_body, idempotent=idempotent,
+                               max_bytes=MAX_ANSWER_BYTES)
+    except AuditorError as error:
+        where = f"{client.service} {method} {url}" + (f"?{urlencode(params)}" if params else "")
+        raise TransportError(redact(str(error).removeprefix(f"{where}: "), url)) from None
 
 
 def host_of(url: str) -> str:
@@ -66,45 +81,27 @@ def host_of(url: str) -> str:
     return f"{parts.scheme}://{parts.hostname or '?'}" + (f":{parts.port}" if parts.port else "")
 
 
-def exchange(session: requests.Session, method: str, url: str, *, timeouts: Timeouts,
-             json_body: object = None, headers: dict[str, str] | None = None,
-             params: dict[str, str] | None = None) -> Answer:
-    deadline = time.monotonic() + timeouts.total
-    sent_headers = {"User-Agent": f"auditor/{__version__}", **(headers or {})}
-    where = host_of(url)
+def redact(text: str, url: str) -> str:
+    """`text` as one safe line: the URL, and its path and query however quoted, replaced."""
+    parts = urlsplit(url)
+    target = parts.path + (f"?{parts.query}" if parts.query else "")
+    secrets = [url, requote_uri(url)]
+    if target not in ("", "/"):
+        secrets += [target, requote_uri(target)]
+    for secret in sorted(set(secrets), key=len, reverse=True):
+        text = text.replace(secret, host_of(url) + "/…" if secret.startswith(parts.scheme)
+                            else "/…")
+    return one_line(text, 300)
+
+
+def answer_json(answer: Answer) -> Any:
+    """The body as JSON; an `InputError` when it is not."""
     try:
-        with session.request(method, url, json=json_body, headers=sent_headers, params=params,
-                             timeout=(timeouts.connect, timeouts.read), allow_redirects=False,
-                             stream=True) as response:
-            body = _read_bounded(response, deadline, where)
-            return Answer(response.status_code, dict(response.headers), body)
-    except (requests.Timeout, urllib3.exceptions.ReadTimeoutError):
-        raise TransportError(f"{where}: timed out") from None
-    except requests.exceptions.SSLError:
-        raise TransportError(f"{where}: TLS handshake or certificate verification failed") from None
-    except requests.ConnectionError:
-        raise TransportError(f"{where}: cannot connect") from None
-    except urllib3.exceptions.HTTPError as error:
-        # Reading the body directly (read1) meets urllib3's exceptions, not requests' wrappers.
-        raise TransportError(f"{where}: answer broken off ({type(error).__name__})") from None
-    except requests.RequestException as error:
-        # The exception text may quote the URL; only its type is safe to repeat.
-        raise TransportError(f"{where}: {type(error).__name__}") from None
-
-
-def _read_bounded(response: requests.Response, deadline: float, where: str) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    while chunk := response.raw.read1(_CHUNK, decode_content=True):
-        size += len(chunk)
-        if size > MAX_ANSWER_BYTES:
-            raise TransportError(f"{where}: answer larger than {MAX_ANSWER_BYTES} bytes")
-        if time.monotonic() > deadline:
-            raise TransportError(f"{where}: no complete answer within the deadline")
-        chunks.append(chunk)
-    return b"".join(chunks)
+        return json.loads(answer.content)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        raise InputError(f"HTTP {answer.status}: the answer is not JSON") from None
 
 
 def answer_excerpt(answer: Answer, limit: int = 120) -> str:
     """A printable, one-line, bounded piece of an error answer for a failure reason."""
-    return one_line(" ".join(answer.body.decode("utf-8", "replace").split()), limit)
+    return one_line(" ".join(answer.content.decode("utf-8", "replace").split()), limit)

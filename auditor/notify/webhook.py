@@ -9,6 +9,10 @@ what could still act inside a code span is replaced: `&`, `<`, `>` by the HTML e
 asks for ("Escaping text", Slack mrkdwn reference), a backtick (which would end the span) by
 U+02CB, and control and invisible characters (CR/LF, ANSI, bidi overrides) by visible escapes.
 The structured `alert` keeps the exact values.
+
+The POST is not idempotent: it is retried only when the receiver surely did not take it
+(`auditor.notify.transport`). One message a second by default: Slack's limit for incoming
+webhooks ("Rate limits", Slack API docs).
 """
 
 from __future__ import annotations
@@ -19,15 +23,17 @@ import requests
 
 from auditor.notify.interface import Alert, AlertKind, Channel, Delivery
 from auditor.notify.transport import (
-    Answer,
     Timeouts,
     TransportError,
     answer_excerpt,
+    channel_client,
     exchange,
     host_of,
 )
 from auditor.report.text import visible
 
+#: Slack: one message per second per incoming webhook.
+REQUESTS_PER_SECOND = 1.0
 _SLACK_ENTITIES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "`": "ˋ"})
 
 
@@ -67,24 +73,22 @@ class WebhookChannel(Channel):
     name = "webhook"
 
     def __init__(self, url: str, *, timeouts: Timeouts | None = None,
+                 requests_per_second: float = REQUESTS_PER_SECOND,
                  session: requests.Session | None = None) -> None:
         self.url = url
-        self.timeouts = timeouts or Timeouts()
-        self._session = session or requests.Session()
+        self.http = channel_client("webhook", timeouts or Timeouts(), requests_per_second,
+                                   session)
 
     def close(self) -> None:
-        self._session.close()
+        self.http.close()
 
     def send(self, alert: Alert) -> Delivery:
         try:
-            answer = self._post(webhook_payload(alert))
+            answer = exchange(self.http, "POST", self.url, idempotent=False,
+                              json_body=webhook_payload(alert))
         except TransportError as error:
-            return Delivery.failed(self.name, alert, str(error))
+            return Delivery.failed(self.name, alert, f"{host_of(self.url)}: {error}")
         if 200 <= answer.status < 300:
             return Delivery.sent(self.name, alert)
         return Delivery.failed(self.name, alert, f"{host_of(self.url)}: HTTP {answer.status}: "
                                f"{answer_excerpt(answer)}")
-
-    def _post(self, payload: dict[str, Any]) -> Answer:
-        return exchange(self._session, "POST", self.url, timeouts=self.timeouts,
-                        json_body=payload)

@@ -315,3 +315,32 @@ class RunFinding(Base):
     #: The finding's detail and evidence (JSON) as this run saw them.
     detail: Mapped[str] = mapped_column(Text)
     evidence: Mapped[str] = mapped_column(Text)
+
+
+class AlertDelivery(Base):
+    """The delivery ledger: one alert (a finding's fingerprint) on one alert channel.
+
+    `state` is what the channel last received: `unsent` (never delivered: the last try
+    failed), `open` (the "new" alert was delivered) or `resolved`. A claim (`claimed_by`,
+    `claimed_at`) reserves the row for the run that is sending right now, so two hosts sharing
+    the database never both send; it is cleared when the outcome is recorded, and a claim
+    older than the lease (a run that died mid-send) may be taken over.
+    """
+
+    __tablename__ = "alert_deliveries"
+    __table_args__ = (UniqueConstraint("channel", "fingerprint"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    channel: Mapped[str] = mapped_column(String(32))
+    fingerprint: Mapped[str] = mapped_column(String(32))
+    state: Mapped[str] = mapped_column(String(16), index=True)
+    #: Who is sending it now: host, process and run start (None when nobody is).
+    claimed_by: Mapped[str | None] = mapped_column(String(255))
+    claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    delivered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    #: Why the last try failed (one line, no secrets); None once delivered.
+    last_error: Mapped[str | None] = mapped_column(Text)
+    #: Where the alert lives on the channel, when it says (a GitHub issue URL).
+    reference: Mapped[str | None] = mapped_column(String(1024))
+    #: JSON of the "new" alert as sent: a later "resolved" message is worded from it.
+    alert: Mapped[str] = mapped_column(Text)

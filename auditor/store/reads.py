@@ -113,3 +113,22 @@ def counts(session: Session) -> dict[str, int]:
 
 def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class ComponentCounts:
+    """Stored endorsements and log entries per component (the metrics file's gauges)."""
+
+    endorsements: dict[str, int]
+    entries: dict[str, int]
+
+
+def component_counts(session: Session) -> ComponentCounts:
+    """Per component; rows without a component (a stranger's entry) count under ""."""
+
+    def per_component(column: Any) -> dict[str, int]:
+        rows = session.execute(select(column, func.count()).group_by(column))
+        return {name or "": count for name, count in rows}
+
+    return ComponentCounts(per_component(models.Endorsement.component),
+                           per_component(models.Entry.component))

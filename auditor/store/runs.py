@@ -49,6 +49,14 @@ def record_run(sessions: sessionmaker[Session], kind: str, started: datetime,
     return RecordedRun(run_id, exit_code, tally)
 
 
+def update_run(sessions: sessionmaker[Session], run_id: int, exit_code: int,
+               summary: dict[str, Any]) -> None:
+    """A recorded run's exit code and summary once it has alerted."""
+    with sessions.begin() as session:
+        session.execute(update(models.Run).where(models.Run.id == run_id).values(
+            exit_code=exit_code, summary=json.dumps(summary, default=str)))
+
+
 @dataclass(frozen=True)
 class RecordedRun:
     run_id: int

@@ -79,14 +79,16 @@ def insert_rows(connection: Connection, tables: list[Table], per_table: int = 2)
     inserted: Rows = {}
     ids: dict[str, list[int]] = {}
     for table in tables:
-        for index, row in enumerate(itertools.islice(ROW_NUMBERS, per_table)):
+        for position, row in enumerate(itertools.islice(ROW_NUMBERS, per_table)):
             values: dict[str, Any] = {}
             for column in table.columns:
                 if column.primary_key:
                     continue
                 if column.foreign_keys:
+                    # The parent row of the same position: a unique constraint over two
+                    # foreign keys (run_findings) must not see the same pair twice.
                     parent = next(iter(column.foreign_keys)).column.table.name
-                    values[column.name] = ids[parent][index % len(ids[parent])]
+                    values[column.name] = ids[parent][position % len(ids[parent])]
                 else:
                     values[column.name] = value(table, column.name, row)
             key = connection.execute(table.insert().values(values)).inserted_primary_key

@@ -9,7 +9,18 @@ import pytest
 
 from tests.notify.servers import Certificates, FakeGitHub, LocalServer, Reply, make_certificates
 
+README = Path(__file__).parents[2] / "README.md"
 GITHUB_TOKEN = "ghp_test_token_never_printed"
+#: Channels' own rate limits (1 and 0.5 requests a second) would only slow the tests down.
+RATE = 1000.0
+
+
+def readme_section(title: str = "Alerts and metrics") -> str:
+    """One `## ` section of the README, up to the next one."""
+    text = README.read_text()
+    start = text.index(f"\n## {title}\n")
+    end = text.find("\n## ", start + 1)
+    return text[start:end] if end != -1 else text[start:]
 
 
 @pytest.fixture

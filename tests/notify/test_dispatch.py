@@ -14,7 +14,7 @@ from auditor.notify.interface import Alert, AlertKind, Channel, Delivery
 from auditor.notify.selection import alerts_to_send
 from auditor.notify.transport import Timeouts
 from auditor.notify.webhook import WebhookChannel
-from tests.notify.conftest import GITHUB_TOKEN
+from tests.notify.conftest import GITHUB_TOKEN, RATE
 from tests.notify.findings import REPORT, RUN_TIME, entry_evidence, finding, release_findings
 from tests.notify.servers import FakeGitHub, LocalServer, Reply, unused_port
 
@@ -47,6 +47,10 @@ class MemoryLedger:
             self.open.discard((delivery.channel, delivery.fingerprint))
 
 
+def hook_at(url: str) -> WebhookChannel:
+    return WebhookChannel(url, timeouts=FAST, requests_per_second=RATE)
+
+
 def run(findings: list[Finding], channels: list[Channel], ledger: MemoryLedger,
         previously_open: Sequence[Alert] = (), resolved: bool = False) -> list[Delivery]:
     plan = alerts_to_send(findings, ledger.open, Severity.MEDIUM, previously_open,
@@ -59,8 +63,9 @@ def test_two_runs_send_each_new_finding_once_per_channel(
         receiver: LocalServer, github: tuple[FakeGitHub, LocalServer]) -> None:
     fake, hub_server = github
     ledger = MemoryLedger()
-    with WebhookChannel(receiver.url, timeouts=FAST) as hook, GitHubChannel(
-            "example/boot-audit", GITHUB_TOKEN, api_url=hub_server.url, timeouts=FAST) as hub:
+    with hook_at(receiver.url) as hook, GitHubChannel(
+            "example/boot-audit", GITHUB_TOKEN, api_url=hub_server.url, timeouts=FAST,
+            requests_per_second=RATE) as hub:
         first = run(release_findings(), [hook, hub], ledger)
         second = run(release_findings(), [hook, hub], ledger)
     assert len(first) == 6 and all(d.delivered for d in first)  # 3 findings x 2 channels
@@ -73,7 +78,7 @@ def test_a_down_channel_loses_nothing_and_is_retried_next_run(receiver: LocalSer
     ledger = MemoryLedger()
     down = EmailChannel(SmtpAccount("127.0.0.1", unused_port(), "a@example.org",
                                     ("b@example.org",), starttls=False, timeout=2))
-    with WebhookChannel(receiver.url, timeouts=FAST) as hook:
+    with hook_at(receiver.url) as hook:
         first = run(release_findings(), [down, hook], ledger)
         assert [d.channel for d in first if not d.delivered] == ["email"] * 3
         assert all(d.reason and "ConnectionRefusedError" in d.reason
@@ -86,13 +91,13 @@ def test_a_down_channel_loses_nothing_and_is_retried_next_run(receiver: LocalSer
 
 def test_a_channel_failing_in_a_row_is_not_tried_for_the_rest_of_the_run(
         receiver: LocalServer) -> None:
-    receiver.route = lambda request: Reply(503, b"maintenance")
+    receiver.route = lambda request: Reply(500, b"broken")  # not retried: it may have posted
     # Five distinct unexpected entries under the kernel key.
     findings = [Finding("UNEXPECTED_ENDORSEMENT", "kernel", f"entry {i}",
                         {**entry_evidence("kernel"), "uuid": f"{i:064x}"}, identity=("uuid",))
                 for i in range(GIVE_UP_AFTER + 2)]
     ledger = MemoryLedger()
-    with WebhookChannel(receiver.url, timeouts=FAST) as hook:
+    with hook_at(receiver.url) as hook:
         deliveries = run(findings, [hook], ledger)
     assert len(receiver.requests) == GIVE_UP_AFTER
     assert len(deliveries) == len(findings) and not any(d.delivered for d in deliveries)
@@ -104,7 +109,7 @@ def test_a_channel_failing_in_a_row_is_not_tried_for_the_rest_of_the_run(
 def test_an_alert_another_run_holds_is_skipped(receiver: LocalServer) -> None:
     kernel = finding("kernel")
     ledger = MemoryLedger(held_elsewhere={("webhook", kernel.fingerprint)})
-    with WebhookChannel(receiver.url, timeouts=FAST) as hook:
+    with hook_at(receiver.url) as hook:
         plan = alerts_to_send([kernel], ledger.open, Severity.MEDIUM, [],
                               channels=["webhook"], resolved=False, report=REPORT,
                               run_time=RUN_TIME)
@@ -116,7 +121,7 @@ def test_an_alert_another_run_holds_is_skipped(receiver: LocalServer) -> None:
 def test_resolved_then_back_again(receiver: LocalServer) -> None:
     kernel = finding("kernel")
     ledger = MemoryLedger()
-    with WebhookChannel(receiver.url, timeouts=FAST) as hook:
+    with hook_at(receiver.url) as hook:
         [new] = run([kernel], [hook], ledger, resolved=True)
         sent = Alert.from_finding(kernel, report=REPORT, run_time=RUN_TIME)
         [gone] = run([], [hook], ledger, previously_open=[sent], resolved=True)
@@ -129,9 +134,9 @@ def test_resolved_then_back_again(receiver: LocalServer) -> None:
 
 def test_the_report_counts_per_channel(receiver: LocalServer) -> None:
     ledger = MemoryLedger()
-    down = WebhookChannel(f"http://127.0.0.1:{unused_port()}/x", timeouts=FAST)
+    down = hook_at(f"http://127.0.0.1:{unused_port()}/x")
     down.name = "webhook-down"
-    with WebhookChannel(receiver.url, timeouts=FAST) as hook, down:
+    with hook_at(receiver.url) as hook, down:
         plan = alerts_to_send(release_findings(), set(), Severity.HIGH, [],
                               channels=["webhook", "webhook-down"], resolved=False,
                               report=REPORT, run_time=RUN_TIME)

@@ -12,9 +12,9 @@ from auditor.notify.github import TITLE_CHARS, GitHubChannel, fingerprint_line, 
 from auditor.notify.interface import Alert, DeliveryStatus
 from auditor.notify.transport import Timeouts
 from auditor.report.text import visible
-from tests.notify.conftest import GITHUB_TOKEN
+from tests.notify.conftest import GITHUB_TOKEN, RATE
 from tests.notify.findings import REPORT, RUN_TIME, finding
-from tests.notify.servers import FakeGitHub, LocalServer, unused_port
+from tests.notify.servers import FakeGitHub, LocalServer, Reply, Request, unused_port
 from tests.report.htmltree import inspect
 from tests.report.reports import AUTOLINK, HOSTILE, LONG, MD_LINK, MENTION, NEWLINES
 
@@ -25,7 +25,7 @@ Fake = tuple[FakeGitHub, LocalServer]
 
 def channel(server: LocalServer, token: str = GITHUB_TOKEN) -> GitHubChannel:
     return GitHubChannel(REPO, token, api_url=server.url, labels=("auditor", "security"),
-                         timeouts=FAST)
+                         timeouts=FAST, requests_per_second=RATE)
 
 
 def kernel_alert() -> Alert:
@@ -116,11 +116,37 @@ def test_rate_limiting_is_named(github: Fake) -> None:
 
 def test_github_unreachable_is_a_failed_delivery() -> None:
     hub = GitHubChannel(REPO, GITHUB_TOKEN, api_url=f"http://127.0.0.1:{unused_port()}",
-                        timeouts=FAST)
+                        timeouts=FAST, requests_per_second=RATE)
     with hub:
         delivery = hub.send(kernel_alert())
     assert delivery.status is DeliveryStatus.FAILED
-    assert delivery.reason is not None and delivery.reason.endswith("cannot connect")
+    assert delivery.reason is not None and "Connection refused" in delivery.reason
+    assert "gave up after 3 attempts" in delivery.reason  # a search is safe to repeat
+
+
+def test_a_search_is_retried_but_opening_an_issue_is_not(github: Fake) -> None:
+    fake, server = github
+    failures = {"GET": 1, "POST": 1}
+
+    def behind_a_flaky_proxy(request: Request) -> Reply:
+        answer = fake.route(request)  # GitHub acts on it; the proxy then loses the answer
+        if failures.get(request.method):
+            failures[request.method] -= 1
+            return Reply(502, b"<html>502 Bad Gateway</html>")
+        return answer
+
+    server.route = behind_a_flaky_proxy
+    alert = kernel_alert()
+    with channel(server) as hub:
+        lost = hub.send(alert)
+        rerun = hub.send(alert)
+    assert lost.status is DeliveryStatus.FAILED and lost.reason is not None
+    assert lost.reason == (f"POST {server.url}/repos/{REPO}/issues: HTTP 502: "
+                           "<html>502 Bad Gateway</html>")
+    # The next try finds the issue GitHub did open instead of opening a second one.
+    assert rerun.status is DeliveryStatus.ALREADY_PRESENT
+    assert [r.method for r in server.requests] == ["GET", "GET", "POST", "GET"]
+    assert len(fake.open_issues()) == 1
 
 
 @pytest.mark.parametrize("items", [None, "x", [{"number": "1"}], [{"number": 1}], [7]])

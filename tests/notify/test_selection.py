@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 
+import pytest
+
+from auditor.errors import InputError
 from auditor.findings import Finding, Severity
 from auditor.notify.interface import Alert, AlertKind
 from auditor.notify.selection import alerts_to_send
@@ -55,6 +59,13 @@ def test_an_alert_carries_what_a_message_needs() -> None:
     assert dict(alert.evidence)["log_index"] == "228111754"
 
 
+def test_absent_evidence_is_left_out_of_the_message() -> None:
+    unlogged = finding("kernel", uuid=None, checkpoint=None)
+    alert = Alert.from_finding(unlogged, report=REPORT, run_time=RUN_TIME)
+    assert [k for k, _ in alert.evidence] == ["statement_sha256", "digests", "log_index",
+                                              "subject"]
+
+
 def test_a_delivered_fingerprint_does_not_fire_again_on_that_channel_only() -> None:
     kernel = finding("kernel")
     chosen = plan([kernel], delivered={("webhook", kernel.fingerprint)})
@@ -93,3 +104,25 @@ def test_no_resolved_while_the_finding_still_appears_suppressed_or_when_switched
         "webhook": [], "github": []}
     assert plan([], delivered, previously_open=[sent], resolved=False) == {
         "webhook": [], "github": []}
+
+
+def test_an_alert_read_back_from_the_ledger_is_the_alert_that_was_sent() -> None:
+    for f in release_findings():
+        alert = Alert.from_finding(f, report=REPORT, run_time=RUN_TIME)
+        stored = json.loads(json.dumps(alert.to_json()))  # as the ledger keeps it
+        assert Alert.from_json(stored, "ledger") == alert
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    ({"kind": "maybe"}, "unknown kind, severity or time"),
+    ({"severity": "urgent"}, "unknown kind, severity or time"),
+    ({"run_time": "yesterday"}, "unknown kind, severity or time"),
+    ({"fingerprint": None}, "no valid fingerprint"),
+    ({"evidence": {"uuid": 7}}, "no valid evidence"),
+])
+def test_a_damaged_stored_alert_is_an_input_error(change: dict[str, object],
+                                                  message: str) -> None:
+    stored = {**Alert.from_finding(finding("kernel"), report=REPORT,
+                                   run_time=RUN_TIME).to_json(), **change}
+    with pytest.raises(InputError, match=f"ledger row 3: the stored alert has (an )?{message}"):
+        Alert.from_json(stored, "ledger row 3")

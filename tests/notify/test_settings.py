@@ -21,10 +21,11 @@ from auditor.notify.settings import (
 )
 from auditor.notify.transport import Timeouts
 from auditor.notify.webhook import WebhookChannel
+from auditor.settings import Flags, resolve
+from tests.notify.conftest import readme_section
 
-README_SECTION = Path(__file__).parents[2] / "auditor" / "notify" / "README-section.md"
 BASE = Path("/etc/auditor")
-ENVIRON = {"AUDITOR_NOTIFY_WEBHOOK_URL": "https://hooks.slack.example/services/T/B/X",
+ENVIRON = {"SLACK_WEBHOOK_URL": "https://hooks.slack.example/services/T/B/X",
            "AUDITOR_SMTP_USERNAME": "auditor", "AUDITOR_SMTP_PASSWORD": "pw",
            "GITHUB_TOKEN": "ghp_x"}
 
@@ -34,7 +35,7 @@ def parse(text: str) -> NotifySettings:
 
 
 def readme_example() -> str:
-    [block] = re.findall(r"```toml\n(.*?)```", README_SECTION.read_text(), re.S)
+    [block] = re.findall(r"```toml\n(.*?)```", readme_section(), re.S)
     return str(block)
 
 
@@ -42,7 +43,7 @@ def test_the_documented_example_parses_into_three_channels() -> None:
     settings = parse(readme_example())
     assert settings.channels == ("webhook", "email", "github")
     assert (settings.min_severity, settings.resolved) == (Severity.HIGH, True)
-    assert settings.webhook == WebhookSettings(url_env="AUDITOR_NOTIFY_WEBHOOK_URL")
+    assert settings.webhook == WebhookSettings(url_env="SLACK_WEBHOOK_URL")
     assert settings.email is not None and settings.email.recipients == ("sre@example.org",)
     assert settings.email.ca_file is None and settings.email.starttls
     assert settings.github is not None and settings.github.labels == ("auditor", "security")
@@ -115,7 +116,7 @@ def test_a_relative_ca_file_is_relative_to_the_config_file() -> None:
 
 
 @pytest.mark.parametrize("missing", ["GITHUB_TOKEN", "AUDITOR_SMTP_PASSWORD",
-                                     "AUDITOR_NOTIFY_WEBHOOK_URL"])
+                                     "SLACK_WEBHOOK_URL"])
 def test_a_secret_missing_from_the_environment_is_a_config_error(missing: str) -> None:
     environ = {k: v for k, v in ENVIRON.items() if k != missing}
     with pytest.raises(ConfigError, match=f"names {missing}, which is not set"):
@@ -137,3 +138,60 @@ def test_flags_override_the_file() -> None:
         apply_flags(NotifySettings(), min_severity="loud")
     with pytest.raises(ConfigError, match="--notify-webhook must be an http"):
         apply_flags(NotifySettings(), webhook_url="hooks.example")
+
+
+# -- through the one settings path: config file, environment, flags ------------------------------
+
+
+def test_flag_beats_environment_beats_the_config_file(tmp_path: Path) -> None:
+    config = tmp_path / "auditor.toml"
+    config.write_text('[notify]\nmin_severity = "medium"\n'
+                      '[notify.webhook]\nurl = "https://hooks.example/file"\n'
+                      "requests_per_second = 5\n"
+                      '[metrics]\nfile = "metrics/auditor.prom"\n')
+    from_file = resolve(Flags(config=config), {})
+    assert from_file.notify is not None and from_file.notify.min_severity is Severity.MEDIUM
+    assert from_file.notify.webhook == WebhookSettings(url="https://hooks.example/file",
+                                                       requests_per_second=5.0)
+    assert from_file.metrics_file == tmp_path / "metrics" / "auditor.prom"
+    environ = {"AUDITOR_NOTIFY_WEBHOOK": "https://hooks.example/env",
+               "AUDITOR_NOTIFY_MIN_SEVERITY": "CRITICAL",
+               "AUDITOR_METRICS_FILE": "/var/lib/node_exporter/auditor.prom"}
+    from_env = resolve(Flags(config=config), environ)
+    assert from_env.notify is not None and from_env.notify.min_severity is Severity.CRITICAL
+    # The URL changes; the file's rate for that webhook stays.
+    assert from_env.notify.webhook == WebhookSettings(url="https://hooks.example/env",
+                                                      requests_per_second=5.0)
+    assert from_env.metrics_file == Path("/var/lib/node_exporter/auditor.prom")
+    from_flags = resolve(Flags(config=config, notify_webhook="https://hooks.example/flag",
+                               notify_min_severity="low", metrics_file=Path("run.prom")),
+                         environ)
+    assert from_flags.notify is not None and from_flags.notify.min_severity is Severity.LOW
+    assert from_flags.notify.webhook is not None
+    assert from_flags.notify.webhook.url == "https://hooks.example/flag"
+    assert from_flags.metrics_file == Path("run.prom")
+
+
+def test_without_any_notify_setting_there_are_no_channels(tmp_path: Path) -> None:
+    config = tmp_path / "auditor.toml"
+    config.write_text('[run]\nfail_on = "high"\n')
+    settings = resolve(Flags(config=config), {})
+    assert settings.notify is None and settings.metrics_file is None
+
+
+@pytest.mark.parametrize(("text", "environ", "message"), [
+    ('[metrics]\nfle = "a.prom"\n', {}, "unknown key 'fle' in [metrics]; did you mean 'file'?"),
+    ("notify = 3\n", {}, "notify must be a table ([notify])"),
+    ('[notify]\nmin_severty = "low"\n', {}, "auditor.toml: notify: unknown key 'min_severty'"),
+    ("", {"AUDITOR_NOTIFY_MIN_SEVERITY": "loud"},
+     "environment AUDITOR_NOTIFY_MIN_SEVERITY: 'loud' is not a severity"),
+    ("", {"AUDITOR_NOTIFY_WEBHOOK": "hooks.example/x"},
+     "environment AUDITOR_NOTIFY_WEBHOOK must be an http(s) URL"),
+])
+def test_a_bad_setting_says_where_it_came_from(tmp_path: Path, text: str,
+                                               environ: dict[str, str], message: str) -> None:
+    config = tmp_path / "auditor.toml"
+    config.write_text(text)
+    with pytest.raises(ConfigError) as raised:
+        resolve(Flags(config=config), environ)
+    assert message in raised.value.diagnostics()
