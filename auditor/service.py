@@ -22,6 +22,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from auditor.assessment import publication_findings
 from auditor.crawl.interface import CrawlJob, CrawlRequest, LogSource, Progress
 from auditor.crawl.summary import CrawlSummary
 from auditor.errors import ConfigError, Interrupted
@@ -289,10 +290,12 @@ class Auditor:
             result.releases = [reconcile_release(session, r, self._covered()) for r in releases]
             accounted = set().union(*(r.accounted for r in result.releases))
             found = [f for r in result.releases for f in r.findings]
-            found.extend(unaccounted(session, accounted, self.settings.keyset.pinned_key_ids(),
-                                     self.settings.expected_since))
+            pinned = self.settings.keyset.pinned_key_ids()
+            found.extend(unaccounted(session, accounted, pinned, self.settings.expected_since))
             found.extend(stored_history.fault_finding(row)
                          for row in stored_history.faults(session))
+            found.extend(publication_findings(session, pinned, self.settings.index.keysets,
+                                              self.settings.expected_since))
         if result.crawl is not None:
             found.extend(f for f in result.crawl.findings
                          if f.rule is RuleId.SHARD_ROTATED)

@@ -12,6 +12,9 @@ from auditor.cli.options import (
     ConfigOption,
     DbOption,
     DeadlineOption,
+    IndexFilesOption,
+    IndexKeysetOption,
+    IndexLinksOption,
     JsonOption,
     KeyOption,
     RateOption,
@@ -133,6 +136,9 @@ def run_command(
     trusted_root: TrustedRootOption = None,
     key: KeyOption = None,
     statements: StatementsOption = None,
+    index_files: IndexFilesOption = None,
+    index_links: IndexLinksOption = None,
+    index_keyset: IndexKeysetOption = None,
     rate: RateOption = None,
     deadline: DeadlineOption = None,
     db: DbOption = None,
@@ -144,7 +150,9 @@ def run_command(
 
     settings = settings_for(config_path, db=db, rekor_url=rekor_url, rekor_keys=rekor_key,
                             trusted_root=trusted_root, keys=key, statements=statements,
-                            rate=rate, deadline=deadline, offline=offline or None,
+                            rate=rate, deadline=deadline, index_files=index_files,
+                            index_links=index_links, index_keysets=index_keyset,
+                            offline=offline or None,
                             fail_on=fail_on.value if fail_on else None, report_dir=report_dir,
                             formats=tuple(f.value for f in report_format or ()))
     with progress_display() as progress, Auditor(settings, progress=progress) as auditor:
