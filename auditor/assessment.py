@@ -115,7 +115,11 @@ def publication_findings(session: Session, pinned: set[str],
                          expected_since: datetime | None = None) -> Iterator[Finding]:
     """What the stored evidence of every publisher index crawl amounts to: altered and missing
     files, published receipts the log disagrees with, log entries under pinned keys that no
-    index lists, and keyset keys nobody pins (`keysets`: keyset hash -> its component)."""
+    index lists, and keyset keys nobody pins (`keysets`: keyset hash -> its component).
+
+    Packages without a Rekor receipt are stored as unlogged endorsements and judged with the
+    others (`store_findings`: ENDORSED_NOT_LOGGED, naming the package).
+    """
     for altered in publisher.altered_files(session):
         yield altered_file_finding(altered)
     for package in publisher.package_views(session):

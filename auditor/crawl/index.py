@@ -33,7 +33,7 @@ from auditor.crawl.ingest import Fetched, Ingest, Prepared
 from auditor.crawl.interface import CrawlJob, LogSource
 from auditor.crawl.summary import CrawlSummary
 from auditor.errors import IncompleteError, InputError
-from auditor.findings import Finding, unique
+from auditor.findings import Finding, RuleId, unique
 from auditor.source.entry import LogEntry
 from auditor.source.interface import StatementSource
 from auditor.source.json_input import loads
@@ -455,11 +455,18 @@ class IndexCrawl:
                                 + rekor.retries - self._rekor_requests[1])
 
     def _findings(self) -> list[Finding]:
-        from auditor.assessment import publication_findings
+        """The comparison over the whole store, and what the unlogged packages amount to."""
+        from auditor.assessment import publication_findings, store_findings
+        from auditor.store import views
 
+        pinned = self.job.keyset.pinned_key_ids()
         with self.job.sessions() as session:
-            return unique(publication_findings(session, self.job.keyset.pinned_key_ids(),
-                                               self.source.keysets))
+            found = list(publication_findings(session, pinned, self.source.keysets))
+            unlogged = views.endorsement_views(session,
+                                               ids=publisher.unlogged_endorsements(session))
+            found += [f for f in store_findings(unlogged, (), pinned)
+                      if f.rule not in (RuleId.UNEXPECTED_ENDORSEMENT, RuleId.LEGACY_FORMAT)]
+        return unique(found)
 
 
 @dataclass(frozen=True)

@@ -152,6 +152,13 @@ def pending_packages(session: Session, store: str) -> list[models.PublishedPacka
         .order_by(models.PublishedPackage.id)))
 
 
+def unlogged_endorsements(session: Session) -> list[int]:
+    """The endorsement rows of verified packages without a Rekor receipt."""
+    return list(session.scalars(select(models.PublishedPackage.endorsement_pk).where(
+        models.PublishedPackage.rekor_sha256.is_(None),
+        models.PublishedPackage.endorsement_pk.is_not(None))))
+
+
 def package(session: Session, package_id: int) -> models.PublishedPackage:
     row = session.get(models.PublishedPackage, package_id)
     assert row is not None, f"package {package_id} vanished"
