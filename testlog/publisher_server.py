@@ -6,6 +6,7 @@ missing file or link is a 404), with fault switches and request counters:
         server.faults.alter(sha256_hex)      # serve other bytes under the name
         server.faults.hide(sha256_hex)       # 404 for a file that links still name
         server.faults.server_errors(3, status=503)
+        server.faults.cut_links(1)           # a link answer cut short in transit
         assert server.requests.links(21) == 3
 """
 
@@ -32,6 +33,7 @@ class IndexFaults:
     _altered: set[str] = field(default_factory=set)
     _hidden: set[str] = field(default_factory=set)
     _errors: list[int] = field(default_factory=list)  # statuses of the next failing answers
+    _cut: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def alter(self, sha256_hex: str) -> None:
@@ -51,11 +53,22 @@ class IndexFaults:
         with self._lock:
             self._errors.extend([status] * count)
 
+    def cut_links(self, count: int = 1) -> None:
+        """The next ``count`` link answers lose their last 3 bytes (status 200)."""
+        with self._lock:
+            self._cut += count
+
     def clear(self) -> None:
         with self._lock:
             self._altered.clear()
             self._hidden.clear()
             self._errors.clear()
+            self._cut = 0
+
+    def take_cut(self) -> bool:
+        with self._lock:
+            self._cut, cut = max(0, self._cut - 1), self._cut > 0
+            return cut
 
     def take_error(self) -> int | None:
         with self._lock:
@@ -141,6 +154,8 @@ class _Handler(BaseHTTPRequestHandler):
             body = server.faults.file(file["hash"], content)
         elif link is not None:
             body = server.index.link_body(int(link["type"]), link["hash"])
+            if body is not None and server.faults.take_cut():
+                body = body[:-3]
         if body is None:
             self._send(404, b"<?xml version='1.0'?><Error><Code>NoSuchKey</Code></Error>")
             return
