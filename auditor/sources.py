@@ -57,7 +57,7 @@ def publisher_index(settings: Settings, keyring: LogKeyring, deadline: Deadline)
                       policy=retry_policy(settings), deadline=deadline)
     rekor = RekorClient(settings.log.url, http=http_client(settings, "Rekor", deadline))
     return PublisherIndexSource(PublisherStore(index.files, index.links, http), rekor, keyring,
-                                index.keysets)
+                                index.keysets, settings.expected_since)
 
 
 def statement_source(settings: Settings, deadline: Deadline | None = None) -> StatementSource:

@@ -26,6 +26,7 @@ import hashlib
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from sqlalchemy.orm import Session
 
@@ -76,12 +77,15 @@ class PublisherIndexSource(LogSource):
     crawls sources in order), so the entries it compares with are already stored."""
 
     def __init__(self, store: PublisherStore, rekor: RekorClient, keyring: LogKeyring,
-                 keysets: Mapping[str, str | None] | None = None) -> None:
+                 keysets: Mapping[str, str | None] | None = None,
+                 expected_since: datetime | None = None) -> None:
         self.store = store
         self.rekor = rekor
         self.keyring = keyring
         #: keyset hash (hex) -> the component it belongs to, if named.
         self.keysets = dict(keysets or {})
+        #: Entries integrated before this are not reported as unpublished.
+        self.expected_since = expected_since
         self.name = store.links_url
 
     def crawl(self, job: CrawlJob) -> CrawlSummary:
@@ -297,9 +301,7 @@ class IndexCrawl:
                 listed = self._link(LinkType.ENDORSEMENTS_FOR_KEY, key_file, fresh=True) or ()
                 self.summary.discovered += len(listed)
                 with self.job.sessions.begin() as session:
-                    for endorsement in listed:
-                        publisher.list_package(session, self.index, endorsement, key_file,
-                                               component)
+                    publisher.list_packages(session, self.index, listed, key_file, component)
 
     # -- packages -----------------------------------------------------------------------------
 
@@ -423,8 +425,6 @@ class IndexCrawl:
             served = self.source.rekor.entry_by_uuid(uuid)
         except MalformedResponseError as error:
             return _LogAnswer("malformed", error.diagnostics())
-        except InputError as error:  # not a UUID at all
-            return _LogAnswer("absent", error.diagnostics())
         if served is None:
             return _LogAnswer("absent", f"{self.source.rekor.base_url} has no entry {uuid}")
         prepared = self.ingest.prepare(Fetched(served.entry, served.raw, "rekor-v1",
@@ -461,7 +461,8 @@ class IndexCrawl:
 
         pinned = self.job.keyset.pinned_key_ids()
         with self.job.sessions() as session:
-            found = list(publication_findings(session, pinned, self.source.keysets))
+            found = list(publication_findings(session, pinned, self.source.keysets,
+                                              self.source.expected_since))
             unlogged = views.endorsement_views(session,
                                                ids=publisher.unlogged_endorsements(session))
             found += [f for f in store_findings(unlogged, (), pinned)

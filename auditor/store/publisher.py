@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -56,7 +56,7 @@ class AlteredFile:
 def altered_files(session: Session) -> list[AlteredFile]:
     rows = session.scalars(select(models.PublisherFile).where(
         models.PublisherFile.altered.is_not(None)).order_by(models.PublisherFile.id))
-    return [AlteredFile(r.sha256, r.altered or "", r.store, r.wanted_by, r.first_seen)
+    return [AlteredFile(r.sha256, r.altered or "", r.store, r.wanted_by, _aware(r.first_seen))
             for r in rows]
 
 
@@ -124,8 +124,8 @@ def save_key(session: Session, store: str, key: StoredKey) -> None:
 
 
 def statements_signed_by(session: Session, spki_sha256: str, limit: int) -> list[str]:
-    """Up to `limit` statement hashes that log entries signed by this key sign (newest first):
-    known endorsements to follow to the publisher's name for the key."""
+    """Up to `limit` statement hashes that stored log entries signed by this key sign: known
+    endorsements to follow to the publisher's name for the key."""
     return list(session.scalars(
         select(models.Entry.signed_digest)
         .where(models.Entry.signer_key_sha256 == spki_sha256,
@@ -137,13 +137,18 @@ def statements_signed_by(session: Session, spki_sha256: str, limit: int) -> list
 # -- packages -------------------------------------------------------------------------------
 
 
-def list_package(session: Session, store: str, endorsement: str, key_file: str,
-                 component: str | None) -> bool:
-    """Record that the index lists `endorsement` under a key; True if it is new."""
-    _, created = get_or_create(
-        session, models.PublishedPackage, {"store": store, "endorsement_sha256": endorsement},
-        key_file_sha256=key_file, component=component, pending=True, first_listed=now())
-    return created
+def list_packages(session: Session, store: str, endorsements: Sequence[str], key_file: str,
+                  component: str | None) -> int:
+    """Record the packages a key's list names (those not recorded yet); how many are new."""
+    known = set(session.scalars(select(models.PublishedPackage.endorsement_sha256).where(
+        models.PublishedPackage.store == store)))
+    new = [e for e in dict.fromkeys(endorsements) if e not in known]
+    for endorsement in new:
+        get_or_create(session, models.PublishedPackage,
+                      {"store": store, "endorsement_sha256": endorsement},
+                      key_file_sha256=key_file, component=component, pending=True,
+                      first_listed=now())
+    return len(new)
 
 
 def pending_packages(session: Session, store: str) -> list[models.PublishedPackage]:
@@ -281,3 +286,8 @@ def keyset_keys(session: Session, keysets: Iterable[str]) -> list[KeysetKey]:
             found.append(KeysetKey(store, keyset, target, key.spki_sha256 if key else None,
                                    key.detail if key else "the key file was never served"))
     return found
+
+
+def _aware(moment: datetime) -> datetime:
+    # SQLite gives back naive datetimes; evidence reads the same from either database.
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
