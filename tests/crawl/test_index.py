@@ -59,9 +59,10 @@ class World:
             flags += ["--key", f"{endorser.name}={self.key_file(endorser)}"]
         return flags + self.extra
 
-    def config(self, **index: object) -> Path:
+    def config(self, *, release: Path | None = None, **index: object) -> Path:
         """A config file with the log, the components, the index and a small retry budget."""
-        lines = ["[log]", f'url = "{self.server.url}"', f'rekor_keys = ["{self.log_key}"]',
+        lines = [f'[[releases]]\nmanifest = "{release}"\n'] if release else []
+        lines += ["[log]", f'url = "{self.server.url}"', f'rekor_keys = ["{self.log_key}"]',
                  "requests_per_second = 1000", "max_retries = 1", "backoff_base = 0", "",
                  "[index]", f'files = "{self.store.files_url}"',
                  f'links = "{self.store.links_url}"', "requests_per_second = 1000"]
@@ -71,6 +72,13 @@ class World:
             lines += ["", f"[components.{endorser.name}]", f'keys = ["""{pem}"""]']
         path = self.directory / "auditor.toml"
         path.write_text("\n".join(lines) + "\n")
+        return path
+
+    def release(self, endorsement: Endorsement) -> Path:
+        """A release manifest shipping the artifact an init_ram_fs endorsement vouches for."""
+        (self.directory / "initrd").write_bytes(endorsement.subject)
+        path = self.directory / "release.toml"
+        path.write_text('name = "r1"\n[components.init_ram_fs]\nartifact = "initrd"\n')
         return path
 
     def unlogged(self, endorser: Endorser, subject: bytes) -> Endorsement:
@@ -196,10 +204,11 @@ def test_a_log_entry_the_index_does_not_list_is_unpublished(audit: RunAudit, wor
     assert evidence["index"] == world.store.links_url
     assert evidence["key"] == f"sha2-256:{world.published[0].key}"
     # The same evidence gives the same finding to the scheduled job, online or not.
-    config = world.config()
+    config = world.config(release=world.release(world.endorsements[2]))
     code, first = run(audit, "--config", str(config))
     code_offline, again = run(audit, "--config", str(config), "--offline")
     assert code == code_offline == 1
+    assert [f["rule"] for f in first["findings"] if f["release"]] == ["MATCH"]
     prints = {f["fingerprint"] for f in of_rule(first, "UNPUBLISHED_LOG_ENTRY")}
     assert prints == {f["fingerprint"] for f in of_rule(again, "UNPUBLISHED_LOG_ENTRY")}
     assert prints == {finding["fingerprint"]}
