@@ -131,7 +131,7 @@ def publication_findings(session: Session, pinned: set[str],
     yield from unpublished_findings(listings, entries, expected_since)
     keysets = keysets or {}
     for key in publisher.keyset_keys(session, keysets):
-        if key.spki_sha256 not in pinned or key.spki_sha256 is None:
+        if key.spki_sha256 not in pinned:
             yield unpinned_key_finding(key, keysets.get(key.keyset_sha256))
 
 

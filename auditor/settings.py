@@ -120,7 +120,8 @@ class IndexSettings:
 
 
 def add_keyset(index: IndexSettings, spec: str, where: str) -> None:
-    """`sha2-256:<hex>` or `COMPONENT=sha2-256:<hex>` (the component the keyset's keys are)."""
+    """`sha2-256:<hex>`, or `COMPONENT=sha2-256:<hex>` to name the component whose keys the
+    keyset holds (findings about its keys name it)."""
     component, _, name = spec.rpartition("=")
     try:
         index.keysets[parse_typed_hash(name.strip(), where)] = component.strip() or None
@@ -365,6 +366,9 @@ def check_index(index: IndexSettings, where: str) -> None:
     if (index.files is None) != (index.links is None):
         raise ConfigError(f"{where}: the publisher's index needs both its files URL and its "
                           "links URL")
+    if index.keysets and not index.configured:
+        raise ConfigError(f"{where}: keysets are listed in the publisher's index: give its "
+                          "files and links URLs too")
 
 
 def parse_severity(value: str, where: str) -> Severity:

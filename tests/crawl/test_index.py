@@ -468,6 +468,10 @@ def test_the_index_needs_both_urls(audit: RunAudit, world: World, db_url: str) -
                    "--index-files", world.store.files_url)
     assert result.exit_code == 2
     assert "needs both its files URL and its links URL" in result.stderr
+    result = audit("crawl", "--rekor-url", world.server.url, "--rekor-key", str(world.log_key),
+                   "--key", f"stage0={world.key_file(world.endorsers[0])}",
+                   "--index-keyset", f"sha2-256:{world.published[0].key}")
+    assert result.exit_code == 2 and "give its files and links URLs too" in result.stderr
     config = world.config(keysets=["sha256:abc"])
     result = audit("run", "--config", str(config))
     assert result.exit_code == 2
