@@ -8,12 +8,18 @@ here, so a foreign entry listed under a pinned key is `WRONG_KEY` in every run (
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import UTC, datetime
 from typing import Any
+
+from sqlalchemy.orm import Session
 
 from auditor.findings import Finding, RuleId, invalid_rule
 from auditor.keyset import KeySet
 from auditor.receipt_policy import DEFAULT_REQUIREMENT, ReceiptVerdict, judge
+from auditor.source.publisher_index import typed
+from auditor.store import publisher
+from auditor.store.publisher import AlteredFile, KeyListing, KeysetKey, PackageView, SignedEntry
 from auditor.store.views import EndorsementView, EntryView
 
 
@@ -45,6 +51,10 @@ def invalid_detail(rule: RuleId, endorsed: EndorsementView, what: str,
     """Why `endorsed` (the endorsement of `what`) cannot be relied on."""
     where = _where(endorsed)
     policy = f": {verdict.detail()}" if verdict is not None and _named_policy(verdict) else ""
+    if rule is RuleId.ENDORSED_NOT_LOGGED and endorsed.published:
+        index, package = endorsed.published
+        return (f"the endorsement of {what}, published as {package} in {index}, carries no "
+                f"transparency-log receipt{policy}")
     if rule is RuleId.ENDORSED_NOT_LOGGED:
         return f"the endorsement of {what} was never logged in the transparency log{policy}"
     if rule is RuleId.TLOG_POLICY_UNMET:
@@ -148,3 +158,119 @@ def store_findings(endorsements: Iterable[EndorsementView], entries: Iterable[En
             yield endorsement_finding(endorsed, pinned, keyset)
     for entry in entries:
         yield entry_finding(entry, pinned)
+
+
+# -- the publisher's index against the logs ---------------------------------------------------
+
+
+def publication_findings(session: Session, pinned: set[str],
+                         keysets: Mapping[str, str | None] | None = None,
+                         expected_since: datetime | None = None) -> Iterator[Finding]:
+    """What the stored evidence of every publisher index crawl amounts to: altered and missing
+    files, published receipts the log disagrees with, log entries under pinned keys that no
+    index lists, and keyset keys nobody pins (`keysets`: keyset hash -> its component).
+
+    Packages without a Rekor receipt are stored as unlogged endorsements and judged with the
+    others (`store_findings`: ENDORSED_NOT_LOGGED, naming the package).
+    """
+    for altered in publisher.altered_files(session):
+        yield altered_file_finding(altered)
+    for package in publisher.package_views(session):
+        finding = package_finding(package)
+        if finding is not None:
+            yield finding
+    listings = [k for k in publisher.key_listings(session) if k.spki_sha256 in pinned]
+    entries = publisher.entries_signed_by(session, {k.spki_sha256 for k in listings})
+    yield from unpublished_findings(listings, entries, expected_since)
+    keysets = keysets or {}
+    for key in publisher.keyset_keys(session, keysets):
+        if key.spki_sha256 not in pinned:
+            yield unpinned_key_finding(key, keysets.get(key.keyset_sha256))
+
+
+def altered_file_finding(altered: AlteredFile) -> Finding:
+    evidence = {"file": typed(altered.sha256), "served": altered.altered, "store": altered.store,
+                "named_by": altered.wanted_by, "first_seen": altered.first_seen.isoformat()}
+    return Finding(RuleId.PUBLISHED_FILE_ALTERED, None, f"{altered.store} served "
+                   f"{altered.altered} under the name {typed(altered.sha256)} (named by "
+                   f"{altered.wanted_by}); the bytes were not used", evidence,
+                   identity=("file", "served"))
+
+
+def package_finding(package: PackageView) -> Finding | None:
+    """An incomplete package, or a published Rekor receipt the log disagrees with or that
+    fails verification. A package without a receipt is judged as the unlogged endorsement it
+    is stored as (`endorsement_finding`)."""
+    evidence: dict[str, Any] = {"index": package.store,
+                                "package": typed(package.endorsement_sha256),
+                                "key": typed(package.key_file_sha256)}
+    what = f"the index lists endorsement {evidence['package']} under key {evidence['key']}"
+    if package.missing is not None:
+        evidence["missing"] = package.missing
+        return Finding(RuleId.PUBLISHED_FILE_MISSING, package.component,
+                       f"{what}, but {package.missing}", evidence,
+                       identity=("index", "package"))
+    if package.pending or package.rekor_sha256 is None:
+        return None
+    failed = package.failed_checks
+    problems = [f"fails verification: {', '.join(failed)}"] if failed else []
+    answer = _LOG_ANSWERS.get(package.log_answer or "")
+    if answer is not None:
+        problems.append(answer.format(detail=package.log_detail))
+    if not problems:
+        return None
+    evidence.update(receipt=typed(package.rekor_sha256), uuid=package.receipt_uuid,
+                    log_answer=package.log_answer, log_detail=package.log_detail,
+                    failed_checks=list(failed))
+    rule = invalid_rule(failed, logged=True) if failed else RuleId.ENTRY_INVALID
+    return Finding(rule, package.component, f"the published Rekor receipt "
+                   f"{evidence['receipt']} of endorsement {evidence['package']} (entry "
+                   f"{package.receipt_uuid}) {'; '.join(problems)}", evidence,
+                   identity=("index", "package", "receipt"))
+
+
+#: How the log's own copy of a published receipt's entry differed from it.
+_LOG_ANSWERS = {
+    "absent": "names an entry the log does not serve",
+    "different": "is not the entry the log returns for that UUID ({detail})",
+    "malformed": "names an entry the log answers for with a malformed document ({detail})",
+}
+
+
+def unpublished_findings(listings: list[KeyListing], entries: Iterable[SignedEntry],
+                         expected_since: datetime | None = None) -> Iterator[Finding]:
+    """Log entries whose statement no index lists under the key that signed them (`entries`
+    are signed by the listed keys: only keys whose list some index crawl fetched are judged,
+    and an entry listed by any index under its key is published)."""
+    by_key: dict[str, list[KeyListing]] = {}
+    for listing in listings:
+        by_key.setdefault(listing.spki_sha256, []).append(listing)
+    for entry in entries:
+        mine = by_key.get(entry.signer_key_sha256, [])
+        if not mine or any(entry.signed_digest in listing.listed for listing in mine):
+            continue
+        if expected_since is not None and entry.integrated_time is not None and \
+                datetime.fromtimestamp(entry.integrated_time, UTC) < expected_since:
+            continue
+        yield unpublished_finding(entry, mine[0])
+
+
+def unpublished_finding(entry: SignedEntry, listing: KeyListing) -> Finding:
+    evidence = {"uuid": entry.uuid, "log_index": entry.log_index,
+                "statement_sha256": entry.signed_digest,
+                "signer_key_sha256": entry.signer_key_sha256, "index": listing.store,
+                "key": typed(listing.key_file_sha256)}
+    return Finding(RuleId.UNPUBLISHED_LOG_ENTRY, entry.component, f"entry {entry.uuid} (log "
+                   f"index {entry.log_index}) under a pinned {shown(entry.component)} key "
+                   f"signs statement sha256:{entry.signed_digest}, which {listing.store} does "
+                   f"not list under key {evidence['key']}", evidence, identity=("uuid",))
+
+
+def unpinned_key_finding(key: KeysetKey, component: str | None) -> Finding:
+    evidence = {"index": key.store, "keyset": typed(key.keyset_sha256),
+                "key": typed(key.key_file_sha256), "spki_sha256": key.spki_sha256}
+    why = (f"is key sha256:{key.spki_sha256}, which no component pins" if key.spki_sha256
+           else f"cannot be matched with a pinned key: {key.detail}")
+    return Finding(RuleId.UNPINNED_PUBLISHER_KEY, component, f"keyset {evidence['keyset']} "
+                   f"lists key file {evidence['key']}, which {why}", evidence,
+                   identity=("index", "keyset", "key"))

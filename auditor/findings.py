@@ -49,6 +49,10 @@ class RuleId(StrEnum):
     OBSERVED_UNCOVERED = "OBSERVED_UNCOVERED"
     TLOG_POLICY_UNMET = "TLOG_POLICY_UNMET"
     NOT_LOGGED_ALLOWED = "NOT_LOGGED_ALLOWED"
+    UNPUBLISHED_LOG_ENTRY = "UNPUBLISHED_LOG_ENTRY"
+    UNPINNED_PUBLISHER_KEY = "UNPINNED_PUBLISHER_KEY"
+    PUBLISHED_FILE_ALTERED = "PUBLISHED_FILE_ALTERED"
+    PUBLISHED_FILE_MISSING = "PUBLISHED_FILE_MISSING"
 
 
 @dataclass(frozen=True)
@@ -113,6 +117,21 @@ _RULES = [
     Rule(RuleId.NOT_LOGGED_ALLOWED, Severity.INFO, "Not logged, as its receipt policy allows",
          "The endorsement carries no receipt that verifies, and every receipt policy that "
          "applies to it (such as Oak's `skip`) lets it go unlogged; reported for the record."),
+    Rule(RuleId.UNPUBLISHED_LOG_ENTRY, Severity.HIGH, "Logged but never published",
+         "A log entry under a pinned component key signs a statement that the publisher's own "
+         "endorsement index does not list under that key: the key signed something outside "
+         "the release process."),
+    Rule(RuleId.UNPINNED_PUBLISHER_KEY, Severity.MEDIUM, "Publisher lists a key nobody pins",
+         "The publisher's index lists, for a configured keyset, a key that no component pins: "
+         "a rotation the configuration has not caught up with, or a key nobody told the "
+         "auditor about."),
+    Rule(RuleId.PUBLISHED_FILE_ALTERED, Severity.CRITICAL, "Publisher's store served altered "
+         "bytes", "A file of the publisher's content-addressed store does not hash to its name "
+         "(sha2-256:<hex>): the store served altered bytes. They are never used."),
+    Rule(RuleId.PUBLISHED_FILE_MISSING, Severity.MEDIUM, "Published package is incomplete",
+         "The publisher's index lists an endorsement whose package lacks a piece (its "
+         "statement, signature or key, or a receipt a link names): nobody can verify it from "
+         "the publisher's store. Tried again on every run."),
 ]
 RULES: dict[str, Rule] = {rule.id: rule for rule in _RULES}
 assert set(RULES) == set(RuleId), "every rule id has exactly one rule"

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from auditor.assessment import publication_findings
 from auditor.crawl.interface import CrawlJob, CrawlRequest, LogSource, Progress
 from auditor.crawl.summary import CrawlSummary
 from auditor.errors import AuditorError, ConfigError, Interrupted
@@ -414,10 +415,13 @@ class Auditor:
             accounted = set().union(*(r.accounted for r in result.releases))
             for release in result.releases:
                 yield from release.findings
-            yield from unaccounted(session, accounted, keyset.pinned_key_ids(),
-                                   self.settings.expected_since, keyset)
+            pinned = keyset.pinned_key_ids()
+            yield from unaccounted(session, accounted, pinned, self.settings.expected_since,
+                                   keyset)
             yield from (stored_history.fault_finding(row)
                         for row in stored_history.faults(session))
+            yield from publication_findings(session, pinned, self.settings.index.keysets,
+                                            self.settings.expected_since)
         if result.crawl is not None:
             yield from (f for f in result.crawl.findings if f.rule is RuleId.SHARD_ROTATED)
 

@@ -16,7 +16,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from auditor.errors import ConfigError
+from auditor.errors import ConfigError, InputError
 from auditor.findings import RuleId, Severity, Suppression
 from auditor.keyset import (
     COMPONENT_TABLE,
@@ -28,6 +28,7 @@ from auditor.keyset import (
 )
 from auditor.report.kinds import DEFAULT_FORMATS as DEFAULT_REPORT_FORMATS
 from auditor.report.kinds import FORMAT_NAMES as REPORT_FORMATS
+from auditor.source.publisher_index import parse_typed_hash
 from auditor.toml_schema import (
     DATE,
     INTEGER,
@@ -69,6 +70,8 @@ CONFIG_FILE = Table({
     # Checked key by key by auditor.notify.settings.parse_notify (nearest-key errors too).
     "notify": Value((dict,), "a table ([notify])"),
     "metrics": Table({"file": STRING}),
+    "index": Table({"files": STRING, "links": STRING, "keysets": STRINGS,
+                    "requests_per_second": NUMBER}),
 })
 
 #: Each setting's environment variable (the flag of the same name overrides it).
@@ -88,6 +91,9 @@ ENV = {
     "notify_webhook": "AUDITOR_NOTIFY_WEBHOOK",
     "notify_min_severity": "AUDITOR_NOTIFY_MIN_SEVERITY",
     "metrics_file": "AUDITOR_METRICS_FILE",
+    "index_files": "AUDITOR_INDEX_FILES",
+    "index_links": "AUDITOR_INDEX_LINKS",
+    "index_keysets": "AUDITOR_INDEX_KEYSET",
 }
 
 
@@ -104,6 +110,34 @@ class LogSettings:
     backoff_base: float = 0.5
     #: The longest one request may take, body included (seconds).
     request_deadline: float = 120.0
+
+
+@dataclass
+class IndexSettings:
+    """The publisher's own endorsement index (Oak: the `oak-files` and `oak-index` buckets)."""
+
+    #: Base URLs of the content-addressed files and of the link index; both or neither.
+    files: str | None = None
+    links: str | None = None
+    #: Keysets whose keys (link 22) are listed: keyset hash (hex) -> its component, if named.
+    keysets: dict[str, str | None] = field(default_factory=dict)
+    #: Static files in a bucket, not a rate-limited API: a higher default than a log's.
+    requests_per_second: float = 20.0
+
+    @property
+    def configured(self) -> bool:
+        return self.files is not None and self.links is not None
+
+
+def add_keyset(index: IndexSettings, spec: str, where: str) -> None:
+    """`sha2-256:<hex>`, or `COMPONENT=sha2-256:<hex>` to name the component whose keys the
+    keyset holds (findings about its keys name it)."""
+    component, _, name = spec.rpartition("=")
+    try:
+        index.keysets[parse_typed_hash(name.strip(), where)] = component.strip() or None
+    except InputError as error:
+        raise ConfigError(f"{error}; expected sha2-256:<hex> or COMPONENT=sha2-256:<hex>") \
+            from None
 
 
 @dataclass(frozen=True)
@@ -141,6 +175,9 @@ class Flags:
     notify_webhook: str | None = None
     notify_min_severity: str | None = None
     metrics_file: Path | None = None
+    index_files: str | None = None
+    index_links: str | None = None
+    index_keysets: tuple[str, ...] = ()
 
 
 @dataclass
@@ -173,6 +210,7 @@ class Settings:
     notify: NotifySettings | None = None
     #: Where `audit run` writes its Prometheus metrics (`[metrics] file`, `--metrics-file`).
     metrics_file: Path | None = None
+    index: IndexSettings = field(default_factory=IndexSettings)
 
     @property
     def config_name(self) -> str | None:
@@ -267,6 +305,7 @@ def resolve(flags: Flags, environ: Mapping[str, str] | None = None, *,
     _apply_keys(settings, flags, choose, config_path)
     _apply_run(settings, flags, choose)
     _apply_notify(settings, flags, choose)
+    _apply_index(settings, flags, choose)
     return settings
 
 
@@ -299,6 +338,7 @@ def _apply_log(settings: Settings, flags: Flags, choose: _Chooser) -> None:
         _env_number(ENV["rate"], r) if (r := choose.env("rate")) else None)
     if rate is not None:
         settings.log.requests_per_second = rate
+        settings.index.requests_per_second = rate
 
 
 def _apply_keys(settings: Settings, flags: Flags, choose: _Chooser,
@@ -348,6 +388,26 @@ def _apply_notify(settings: Settings, flags: Flags, choose: _Chooser) -> None:
     metrics = flags.metrics_file or (Path(m) if (m := choose.env("metrics_file")) else None)
     if metrics:
         settings.metrics_file = metrics
+def _apply_index(settings: Settings, flags: Flags, choose: _Chooser) -> None:
+    """The index's URLs replace the config's; keysets given by flag add to them."""
+    index = settings.index
+    for name, flag in (("files", "--index-files"), ("links", "--index-links")):
+        value = getattr(flags, f"index_{name}") or choose.env(f"index_{name}")
+        if value:
+            setattr(index, name, value)
+            settings.overrides["publisher index"] = choose.origin(f"index_{name}", flag) or ""
+    for spec in flags.index_keysets or _env_list(choose.env("index_keysets")):
+        add_keyset(index, spec, "--index-keyset")
+    check_index(index, "--index-files/--index-links")
+
+
+def check_index(index: IndexSettings, where: str) -> None:
+    if (index.files is None) != (index.links is None):
+        raise ConfigError(f"{where}: the publisher's index needs both its files URL and its "
+                          "links URL")
+    if index.keysets and not index.configured:
+        raise ConfigError(f"{where}: keysets are listed in the publisher's index: give its "
+                          "files and links URLs too")
 
 
 def parse_severity(value: str, where: str) -> Severity:
@@ -420,6 +480,7 @@ def load_config_file(path: Path | None, *, default_keys: bool = True) -> Setting
         settings.reports.directory = _path(base, reports["directory"])
     settings.reports.formats = [_report_format(f, f"{source}: reports.formats")
                                 for f in reports.get("formats", [])]
+    settings.index = _index_settings(document.get("index", {}), source)
     run = document.get("run", {})
     if "deadline" in run:
         settings.deadline = _positive(run["deadline"], f"{source}: run.deadline")
@@ -466,6 +527,17 @@ def _log_settings(table: dict[str, Any], base: Path, source: str) -> LogSettings
     settings.request_deadline = _positive(table.get("request_deadline", 120.0),
                                           f"{source}: log.request_deadline")
     return settings
+
+
+def _index_settings(table: dict[str, Any], source: str) -> IndexSettings:
+    index = IndexSettings(files=table.get("files"), links=table.get("links"))
+    for i, spec in enumerate(table.get("keysets", [])):
+        add_keyset(index, spec, f"{source}: index.keysets[{i}]")
+    index.requests_per_second = _positive(
+        table.get("requests_per_second", index.requests_per_second),
+        f"{source}: index.requests_per_second")
+    check_index(index, f"{source}: [index]")
+    return index
 
 
 def _suppression(item: dict[str, Any], index: int, source: str) -> Suppression:

@@ -38,13 +38,33 @@ def log_sources(settings: Settings, keyring: LogKeyring,
 
     deadline = deadline or run_deadline(settings)
     client = RekorClient(settings.log.url, http=http_client(settings, "Rekor", deadline))
-    return [RekorV1Source(client, keyring)]
+    sources: list[LogSource] = [RekorV1Source(client, keyring)]
+    if settings.index.configured:
+        sources.append(publisher_index(settings, keyring, deadline))
+    return sources
+
+
+def publisher_index(settings: Settings, keyring: LogKeyring, deadline: Deadline) -> LogSource:
+    """The publisher's own index, crawled after the logs it is compared with; it asks the log
+    for the entries its Rekor receipts name."""
+    from auditor.crawl.index import PublisherIndexSource
+    from auditor.source.publisher_store import PublisherStore
+    from auditor.source.rekor_client import RekorClient
+
+    index = settings.index
+    assert index.files is not None and index.links is not None
+    http = HttpClient("publisher index", requests_per_second=index.requests_per_second,
+                      policy=retry_policy(settings), deadline=deadline)
+    rekor = RekorClient(settings.log.url, http=http_client(settings, "Rekor", deadline))
+    return PublisherIndexSource(PublisherStore(index.files, index.links, http), rekor, keyring,
+                                index.keysets, settings.expected_since)
 
 
 def statement_source(settings: Settings, deadline: Deadline | None = None) -> StatementSource:
     from auditor.source.statements import DirectoryStore, EmptyStore, HttpStore
 
-    source = settings.statements
+    # The publisher's files hold its statements and inline subjects too.
+    source = settings.statements or settings.index.files
     if not source:
         return EmptyStore()
     if source.startswith(("http://", "https://")):

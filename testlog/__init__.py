@@ -18,13 +18,17 @@ counters. Pytest fixtures live in ``testlog.pytest_plugin``.
         assert server.requests[Endpoint.LOG_INFO] == 1
 
 ``TiledLog`` is a tiled log (C2SP tlog-tiles, like Rekor v2) and ``serve_tiles()`` its
-static read API, with ``TileFaults`` (see ``testlog.tiles_server``).
+static read API, with ``TileFaults`` (see ``testlog.tiles_server``). ``PublisherIndex`` is a
+publisher's own endorsement index in Oak's layout (content-addressed files and links) and
+``serve_index()`` serves it, with ``IndexFaults`` (see ``testlog.publisher``).
 """
 
 from testlog.api import MAX_SEARCH_QUERIES, ApiError, RekorApi
 from testlog.faults import ContentFaults, Endpoint, Faults
 from testlog.log import LogEntry, ManualClock, RekorLog, Shard
 from testlog.merkle import MerkleTree, leaf_hash, node_hash
+from testlog.publisher import PublisherIndex
+from testlog.publisher_server import IndexFaults, RunningIndexServer, serve_index
 from testlog.server import RequestCounter, RunningServer, serve
 from testlog.signing import LogSigner
 from testlog.synthetic import Endorser, add_endorsements
@@ -39,14 +43,17 @@ __all__ = [
     "Endpoint",
     "Faults",
     "FulcioLikeIssuer",
+    "IndexFaults",
     "LogEntry",
     "LogSigner",
     "ManualClock",
     "MerkleTree",
+    "PublisherIndex",
     "RekorApi",
     "RekorLog",
     "RequestCounter",
     "RequestKind",
+    "RunningIndexServer",
     "RunningServer",
     "RunningTileServer",
     "Shard",
@@ -59,5 +66,6 @@ __all__ = [
     "leaf_hash",
     "node_hash",
     "serve",
+    "serve_index",
     "serve_tiles",
 ]

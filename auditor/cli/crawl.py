@@ -14,6 +14,9 @@ from auditor.cli.options import (
     ConfigOption,
     DbOption,
     DeadlineOption,
+    IndexFilesOption,
+    IndexKeysetOption,
+    IndexLinksOption,
     JsonOption,
     KeyOption,
     RateOption,
@@ -79,6 +82,9 @@ def crawl_command(
     to_index: Annotated[int | None, typer.Option(
         metavar="N", help="Range scan: last virtual index (inclusive; clamped to the log's "
         "size).")] = None,
+    index_files: IndexFilesOption = None,
+    index_links: IndexLinksOption = None,
+    index_keyset: IndexKeysetOption = None,
     rate: RateOption = None,
     deadline: DeadlineOption = None,
     db: DbOption = None,
@@ -100,7 +106,8 @@ def crawl_command(
         raise ConfigError("the range scan needs 0 <= --from-index <= --to-index")
     settings = settings_for(config_path, db=db, rekor_url=rekor_url, rekor_keys=rekor_key,
                             trusted_root=trusted_root, keys=key, statements=statements,
-                            rate=rate, deadline=deadline)
+                            rate=rate, deadline=deadline, index_files=index_files,
+                            index_links=index_links, index_keysets=index_keyset)
     request = CrawlRequest(uuids=tuple(uuid or settings.uuids),
                            log_indexes=tuple(log_index or settings.log_indexes),
                            from_index=from_index, to_index=to_index)

@@ -56,7 +56,8 @@ StatementsOption = Annotated[
 ]
 RateOption = Annotated[
     float | None,
-    typer.Option("--rate", metavar="RPS", help="Requests per second to each log (default 4). "
+    typer.Option("--rate", metavar="RPS", help="Requests per second to each source (default: 4 "
+                 "to a log, 20 to the publisher's index). "
                  "[env: AUDITOR_RATE]"),
 ]
 DeadlineOption = Annotated[
@@ -76,6 +77,25 @@ NotifyMinSeverityOption = Annotated[
                  help="Alert findings at or above this severity: info, low, medium, high "
                  "(default), critical. [env: AUDITOR_NOTIFY_MIN_SEVERITY]"),
 ]
+IndexFilesOption = Annotated[
+    str | None,
+    typer.Option("--index-files", metavar="URL",
+                 help="The publisher's content-addressed files, compared with the logs (Oak: "
+                 "https://storage.googleapis.com/oak-files); also the statement store when "
+                 "none is given. [env: AUDITOR_INDEX_FILES]"),
+]
+IndexLinksOption = Annotated[
+    str | None,
+    typer.Option("--index-links", metavar="URL",
+                 help="The publisher's link index (Oak: https://storage.googleapis.com/"
+                 "oak-index). [env: AUDITOR_INDEX_LINKS]"),
+]
+IndexKeysetOption = Annotated[
+    list[str] | None,
+    typer.Option("--index-keyset", metavar="[COMPONENT=]sha2-256:HEX",
+                 help="List this keyset's keys in the index; a key nobody pins is a finding "
+                 "(repeatable). [env: AUDITOR_INDEX_KEYSET]"),
+]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")]
 
 
@@ -84,12 +104,12 @@ def settings_for(config: Path | None = None, *, db: str | None = None,
                  trusted_root: Path | None = None, keys: list[str] | None = None,
                  statements: str | None = None, rate: float | None = None,
                  deadline: float | None = None, default_keys: bool = True,
-                 **run: object) -> Settings:
+                 index_keysets: list[str] | None = None, **run: object) -> Settings:
     """The settings of one command: its flags, the environment, the config file, defaults."""
     from auditor.settings import Flags, resolve
 
     flags = Flags(config=config, db=db, rekor_url=rekor_url,
                   rekor_keys=tuple(rekor_keys or ()), trusted_root=trusted_root,
                   keys=tuple(keys or ()), statements=statements, rate=rate, deadline=deadline,
-                  **run)  # type: ignore[arg-type]
+                  index_keysets=tuple(index_keysets or ()), **run)  # type: ignore[arg-type]
     return resolve(flags, default_keys=default_keys)

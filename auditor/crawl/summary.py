@@ -7,10 +7,12 @@ from typing import Any
 
 from auditor.findings import Finding, RuleId, unique
 
-#: Findings that make a crawl exit 1: the log or an entry under a component key is not sound.
+#: Findings that make a crawl exit 1: the log or an entry under a component key is not sound,
+#: or the publisher's index contradicts the log or served altered bytes.
 INTEGRITY_RULES = frozenset({RuleId.LOG_INCONSISTENT, RuleId.CHECKPOINT_INVALID,
                              RuleId.ENTRY_INVALID, RuleId.WRONG_KEY,
-                             RuleId.EXPIRED_AT_INTEGRATION})
+                             RuleId.EXPIRED_AT_INTEGRATION, RuleId.UNPUBLISHED_LOG_ENTRY,
+                             RuleId.PUBLISHED_FILE_ALTERED})
 
 
 @dataclass

@@ -344,3 +344,100 @@ class AlertDelivery(Base):
     reference: Mapped[str | None] = mapped_column(String(1024))
     #: JSON of the "new" alert as sent: a later "resolved" message is worded from it.
     alert: Mapped[str] = mapped_column(Text)
+class PublisherFile(Base):
+    """A file of the publisher's content-addressed store (Oak's `oak-files`), by its SHA-256.
+
+    Files are immutable: once served with bytes that hash to the name they are never fetched
+    again. A store that served other bytes under the name is remembered (`altered`) and
+    reported until an operator suppresses the finding, even if it later serves the right ones.
+    """
+
+    __tablename__ = "publisher_files"
+    __table_args__ = (UniqueConstraint("sha256"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64))
+    #: The bytes, once served with the right hash; NULL while only altered bytes were.
+    content: Mapped[bytes | None] = mapped_column(LargeBinary)
+    #: What the store served instead (`sha2-256:<hex>` of those bytes, or their size).
+    altered: Mapped[str | None] = mapped_column(String(80))
+    #: The files URL it was fetched from, and which link named it.
+    store: Mapped[str] = mapped_column(String(1024))
+    wanted_by: Mapped[str] = mapped_column(String(512))
+    first_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_seen: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class PublisherLink(Base):
+    """A link of the publisher's index as last served: `<links>/<type>/sha2-256:<source>`."""
+
+    __tablename__ = "publisher_links"
+    __table_args__ = (UniqueConstraint("store", "link_type", "source_sha256"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    #: The links URL.
+    store: Mapped[str] = mapped_column(String(1024))
+    link_type: Mapped[int] = mapped_column(Integer)
+    source_sha256: Mapped[str] = mapped_column(String(64))
+    #: The hashes it lists (hex, one per line, as served); empty when absent.
+    targets: Mapped[str] = mapped_column(Text)
+    #: False: the index answered 404 (Oak reads that as an empty list).
+    present: Mapped[bool] = mapped_column(Boolean)
+    fetched_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class PublisherKey(Base):
+    """A key file of the publisher's store: the hash the index names the key by, and its key.
+
+    Learned by following an endorsement's signature (link 14) to its key (16), from a keyset's
+    list (22), by finding one of our keys' files in the store, or by applying the form the
+    publisher stores keys in (PEM, DER) to a pinned key.
+    """
+
+    __tablename__ = "publisher_keys"
+    __table_args__ = (UniqueConstraint("store", "key_file_sha256"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    #: The links URL.
+    store: Mapped[str] = mapped_column(String(1024))
+    key_file_sha256: Mapped[str] = mapped_column(String(64))
+    #: sha256 of the key's SPKI DER; NULL when the file is not a key (or not in the store).
+    spki_sha256: Mapped[str | None] = mapped_column(String(64), index=True)
+    #: The encoding of the file, when one of ours reproduces its bytes ("pem", "der", ...).
+    form: Mapped[str | None] = mapped_column(String(16))
+    learned: Mapped[str] = mapped_column(String(16))
+    detail: Mapped[str] = mapped_column(Text)
+
+
+class PublishedPackage(Base):
+    """An endorsement package the publisher's index lists under a key (link 21).
+
+    `pending` until every piece has been served (the statement, its signature and key, and the
+    receipts its links name), then verified once with the named checks and compared with the
+    log; the outcome stays here as evidence.
+    """
+
+    __tablename__ = "published_packages"
+    __table_args__ = (UniqueConstraint("store", "endorsement_sha256"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    #: The links URL.
+    store: Mapped[str] = mapped_column(String(1024))
+    endorsement_sha256: Mapped[str] = mapped_column(String(64), index=True)
+    #: The key file hash it is listed under, and that key's component.
+    key_file_sha256: Mapped[str] = mapped_column(String(64))
+    component: Mapped[str | None] = mapped_column(String(128))
+    signature_sha256: Mapped[str | None] = mapped_column(String(64))
+    public_key_sha256: Mapped[str | None] = mapped_column(String(64))
+    rekor_sha256: Mapped[str | None] = mapped_column(String(64))
+    tlog_proof_sha256: Mapped[str | None] = mapped_column(String(64))
+    pes_sha256: Mapped[str | None] = mapped_column(String(64))
+    pending: Mapped[bool] = mapped_column(Boolean, default=True)
+    #: What the package lacks (a 404 file or link), while it does.
+    missing: Mapped[str | None] = mapped_column(Text)
+    #: JSON [{name, ok, detail}]: the named checks of the package as published.
+    checks: Mapped[str | None] = mapped_column(Text)
+    ok: Mapped[bool | None] = mapped_column(Boolean)
+    #: The entry its Rekor receipt names, and how the log's own copy compares with it.
+    receipt_uuid: Mapped[str | None] = mapped_column(String(80))
+    log_answer: Mapped[str | None] = mapped_column(String(16))
+    log_detail: Mapped[str | None] = mapped_column(Text)
+    endorsement_pk: Mapped[int | None] = mapped_column(ForeignKey("endorsements.id"))
+    first_listed: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    verified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

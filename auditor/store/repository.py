@@ -169,6 +169,8 @@ class StoredItem:
     entry_new: bool
     endorsement_new: bool
     verification_stored: bool
+    #: The endorsement row (new or already stored), if the item has one.
+    endorsement_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -291,8 +293,9 @@ def store_verification(
     endorsement_row, endorsement_new = _endorsement_row(session, record, entry_row, verification)
     if endorsement_new and endorsement_row is not None:
         _receipt_rows(session, endorsement_row, record.receipts)
+    endorsement_id = endorsement_row.id if endorsement_row else None
     if not (entry_new or endorsement_new or again):
-        return StoredItem(False, False, False)
+        return StoredItem(False, False, False, endorsement_id)
     if entry_row is not None:
         entry_row.recheck = needs_recheck(verification, record)
     stored = models.Verification(
@@ -307,7 +310,7 @@ def store_verification(
         {"verification_pk": stored.id, "position": position, "name": check.name,
          "ok": check.ok, "detail": check.detail}
         for position, check in enumerate(verification.checks)])
-    return StoredItem(entry_new, endorsement_new, True)
+    return StoredItem(entry_new, endorsement_new, True, endorsement_id)
 
 
 def store_component_keys(session: Session, component: str, keys: list[tuple[bytes, str]]) -> int:

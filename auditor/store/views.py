@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, selectinload
 from auditor.components import Kind, kind_of
 from auditor.errors import InputError
 from auditor.oak.messages import parse_firmware_attachment, parse_kernel_attachment
+from auditor.source.publisher_index import published_in
 from auditor.store import models
 from auditor.verify.checkpoint import CheckpointFormatError, parse_checkpoint
 from auditor.verify.receipts import ReceiptKind, ReceiptState, receipt_state
@@ -94,8 +95,15 @@ class EndorsementView:
             out["subject_error"] = "inline subject does not parse"
         return out
 
+    @property
+    def published(self) -> tuple[str, str] | None:
+        """(index, package hash) when a publisher's index crawl stored it."""
+        return published_in(self.source)
+
     def evidence(self) -> dict[str, Any]:
+        published = self.published
         return {
+            **({"index": published[0], "package": published[1]} if published else {}),
             "uuid": self.uuid,
             "log_index": self.log_index,
             "tree_id": self.tree_id,

@@ -1,0 +1,491 @@
+"""`audit crawl` and `audit run` with the publisher's own index beside the local Rekor.
+
+The world: a local Rekor log holding endorsements by three component keys, and the publisher's
+index (Oak's layout, `testlog.publisher`) listing every one of them with its Rekor receipt.
+Each test changes one thing (a fault of the store, an endorsement on one side only) and reads
+the outcome through the CLI, on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from sqlalchemy import select
+
+from auditor.store import models
+from auditor.store.database import open_database
+from testlog import Endorser, PublisherIndex, RekorLog, RunningIndexServer, RunningServer
+from testlog.publisher import ENDORSEMENTS_FOR_KEY, Published, entry_document
+from testlog.synthetic import Endorsement, add_endorsements, endorse
+from tests.cli_runner import RunAudit
+
+
+@dataclass
+class World:
+    """A local log and the publisher's index: every endorsement logged and published."""
+
+    log: RekorLog
+    server: RunningServer
+    index: PublisherIndex
+    store: RunningIndexServer
+    endorsers: list[Endorser]
+    endorsements: list[Endorsement]
+    published: list[Published]
+    directory: Path
+    extra: list[str] = field(default_factory=list)
+
+    @property
+    def log_key(self) -> Path:
+        path = self.directory / "log.pem"
+        path.write_bytes(self.log.signer.public_pem)
+        return path
+
+    def key_file(self, endorser: Endorser) -> Path:
+        path = self.directory / f"{endorser.name}.pem"
+        path.write_bytes(endorser.public_pem)
+        return path
+
+    def flags(self, endorsers: list[Endorser] | None = None) -> list[str]:
+        flags = ["--rekor-url", self.server.url, "--rekor-key", str(self.log_key), "--rate",
+                 "1000", "--index-files", self.store.files_url, "--index-links",
+                 self.store.links_url]
+        for endorser in endorsers or self.endorsers:
+            flags += ["--key", f"{endorser.name}={self.key_file(endorser)}"]
+        return flags + self.extra
+
+    def config(self, *, release: Path | None = None, **index: object) -> Path:
+        """A config file with the log, the components, the index and a small retry budget."""
+        lines = [f'[[releases]]\nmanifest = "{release}"\n'] if release else []
+        lines += ["[log]", f'url = "{self.server.url}"', f'rekor_keys = ["{self.log_key}"]',
+                 "requests_per_second = 1000", "max_retries = 1", "backoff_base = 0", "",
+                 "[index]", f'files = "{self.store.files_url}"',
+                 f'links = "{self.store.links_url}"', "requests_per_second = 1000"]
+        lines += [f"{name} = {json.dumps(value)}" for name, value in index.items()]
+        for endorser in self.endorsers:
+            pem = endorser.public_pem.decode()
+            lines += ["", f"[components.{endorser.name}]", f'keys = ["""{pem}"""]']
+        path = self.directory / "auditor.toml"
+        path.write_text("\n".join(lines) + "\n")
+        return path
+
+    def release(self, endorsement: Endorsement) -> Path:
+        """A release manifest shipping the artifact an init_ram_fs endorsement vouches for."""
+        (self.directory / "initrd").write_bytes(endorsement.subject)
+        path = self.directory / "release.toml"
+        path.write_text('name = "r1"\n[components.init_ram_fs]\nartifact = "initrd"\n')
+        return path
+
+    def unlogged(self, endorser: Endorser, subject: bytes) -> Endorsement:
+        """An endorsement signed by `endorser` that the served log does not hold."""
+        elsewhere = RekorLog(clock=self.log.clock)
+        return endorse(elsewhere, endorser, subject)
+
+
+@pytest.fixture
+def world(rekor_log: RekorLog, rekor_server: RunningServer, endorsers: list[Endorser],
+          publisher_index: PublisherIndex, index_server: RunningIndexServer,
+          tmp_path: Path) -> World:
+    endorsements = add_endorsements(rekor_log, endorsers, 9)
+    published = [publisher_index.publish(e, log=rekor_log) for e in endorsements]
+    return World(rekor_log, rekor_server, publisher_index, index_server, endorsers,
+                 endorsements, published, tmp_path)
+
+
+def crawl(audit: RunAudit, world: World, *extra: str) -> tuple[int, dict[str, Any]]:
+    result = audit("crawl", *world.flags(), *extra, "--json")
+    assert "Traceback" not in result.stderr, result.stderr
+    return result.exit_code, json.loads(result.stdout) if result.stdout else {}
+
+
+def run(audit: RunAudit, *args: str) -> tuple[int, dict[str, Any]]:
+    result = audit("run", *args, "--json")
+    assert "Traceback" not in result.stderr, result.stderr
+    return result.exit_code, json.loads(result.stdout) if result.stdout else {}
+
+
+def index_part(summary: dict[str, Any], world: World) -> dict[str, Any]:
+    part: dict[str, Any] = next(s for s in summary["sources"]
+                                if s["source"] == world.store.links_url)
+    return part
+
+
+def rules(summary: dict[str, Any]) -> list[str]:
+    return sorted(f["rule"] for f in summary["findings"])
+
+
+def of_rule(summary: dict[str, Any], rule: str) -> list[dict[str, Any]]:
+    return [f for f in summary["findings"] if f["rule"] == rule]
+
+
+def packages(db_url: str) -> dict[str, models.PublishedPackage]:
+    with open_database(db_url)() as session:
+        rows = list(session.scalars(select(models.PublishedPackage)))
+        session.expunge_all()
+    return {row.endorsement_sha256: row for row in rows}
+
+
+def sha256(content: bytes) -> str:
+    return hashlib.sha256(content).hexdigest()
+
+
+# -- the honest publisher --------------------------------------------------------------------
+
+
+def test_first_crawl_verifies_every_published_package(audit: RunAudit, world: World,
+                                                      db_url: str) -> None:
+    code, summary = crawl(audit, world)
+    assert code == 0, summary
+    assert summary["complete"] is True and summary["findings"] == []
+    index = index_part(summary, world)
+    assert index["discovered"] == index["new"] == index["verified"] == 9
+    assert index["failed"] == 0 and index["complete"] is True
+    stored = packages(db_url)
+    assert set(stored) == {p.endorsement for p in world.published}
+    for published in world.published:
+        row = stored[published.endorsement]
+        assert not row.pending and row.ok and row.log_answer == "same"
+        assert (row.signature_sha256, row.public_key_sha256, row.rekor_sha256) == (
+            published.signature, published.key, published.receipt)
+        checks = json.loads(row.checks or "[]")
+        assert {c["name"] for c in checks if c["ok"] is not True} == set()
+    # Each package is the log's own entry: one endorsement each, no copies.
+    entries = json.loads(audit("entries", "--json").stdout)["entries"]
+    assert len(entries) == 9
+
+
+def test_noop_rerun_costs_one_request_per_pinned_key(audit: RunAudit, world: World,
+                                                     db_url: str) -> None:
+    assert crawl(audit, world)[0] == 0
+    world.store.requests.reset()
+    code, summary = crawl(audit, world)
+    assert code == 0 and summary["findings"] == []
+    assert world.store.requests.snapshot() == {"links/21": len(world.endorsers)}
+    index = index_part(summary, world)
+    assert index["requests"] == len(world.endorsers) and index["new"] == 0
+
+
+def test_a_longer_list_fetches_only_the_new_package(audit: RunAudit, world: World,
+                                                    db_url: str) -> None:
+    assert crawl(audit, world)[0] == 0
+    added = endorse(world.log, world.endorsers[1], b"kernel build 100")
+    world.index.publish(added, log=world.log)
+    world.store.requests.reset()
+    code, summary = crawl(audit, world)
+    assert code == 0 and summary["findings"] == []
+    requests = world.store.requests
+    assert requests.links(21) == 3
+    assert (requests.links(14), requests.links(15), requests.links(16)) == (1, 1, 1)
+    assert index_part(summary, world)["new"] == 1
+    assert not packages(db_url)[sha256(added.statement)].pending
+
+
+# -- the comparison ------------------------------------------------------------------------------
+
+
+def test_a_log_entry_the_index_does_not_list_is_unpublished(audit: RunAudit, world: World,
+                                                            db_url: str) -> None:
+    secret = endorse(world.log, world.endorsers[0], b"stage0 built outside the release")
+    code, summary = crawl(audit, world)
+    assert code == 1, summary
+    # Its statement is not in the publisher's files either.
+    assert rules(summary) == ["STATEMENT_UNAVAILABLE", "UNPUBLISHED_LOG_ENTRY"]
+    [finding] = of_rule(summary, "UNPUBLISHED_LOG_ENTRY")
+    assert finding["severity"] == "high"
+    assert finding["component"] == "stage0"
+    evidence = finding["evidence"]
+    assert evidence["uuid"] == secret.entry.uuid
+    assert evidence["statement_sha256"] == secret.statement_sha256
+    assert evidence["index"] == world.store.links_url
+    assert evidence["key"] == f"sha2-256:{world.published[0].key}"
+    # The same evidence gives the same finding to the scheduled job, online or not.
+    config = world.config(release=world.release(world.endorsements[2]))
+    code, first = run(audit, "--config", str(config))
+    code_offline, again = run(audit, "--config", str(config), "--offline")
+    assert code == code_offline == 1
+    assert [f["rule"] for f in first["findings"] if f["release"]] == ["MATCH"]
+    prints = {f["fingerprint"] for f in of_rule(first, "UNPUBLISHED_LOG_ENTRY")}
+    assert prints == {f["fingerprint"] for f in of_rule(again, "UNPUBLISHED_LOG_ENTRY")}
+    assert prints == {finding["fingerprint"]}
+    # An index younger than the log: entries before `expected_since` are not reported.
+    with config.open("a") as text:
+        text.write("\n[reconcile]\nexpected_since = 2100-01-01\n")
+    code, later = run(audit, "--config", str(config), "--offline")
+    assert of_rule(later, "UNPUBLISHED_LOG_ENTRY") == []
+    # Published late: the finding goes with the evidence.
+    world.index.publish(secret, log=world.log)
+    code, summary = crawl(audit, world)
+    assert code == 0 and summary["findings"] == []
+
+
+def test_a_key_with_no_list_has_published_nothing(audit: RunAudit, world: World,
+                                                  db_url: str) -> None:
+    # An index that never published anything under the init_ram_fs key answers 404 for its
+    # list: every init_ram_fs entry in the log is unpublished.
+    key = world.published[2].key
+    del world.index.links[(ENDORSEMENTS_FOR_KEY, key)]
+    code, summary = crawl(audit, world)
+    assert code == 1 and summary["complete"] is True
+    unpublished = of_rule(summary, "UNPUBLISHED_LOG_ENTRY")
+    assert rules(summary) == ["UNPUBLISHED_LOG_ENTRY"] * 3
+    assert {f["evidence"]["uuid"] for f in unpublished} == {
+        e.entry.uuid for e in world.endorsements if e.endorser.name == "init_ram_fs"}
+    assert {f["component"] for f in unpublished} == {"init_ram_fs"}
+
+
+def test_a_published_endorsement_without_receipt_is_not_logged(audit: RunAudit, world: World,
+                                                               db_url: str) -> None:
+    unlogged = world.unlogged(world.endorsers[1], b"kernel skipped transparency")
+    published = world.index.publish(unlogged)
+    code, summary = crawl(audit, world)
+    assert code == 0, summary  # not an integrity finding: the crawl itself is sound
+    [finding] = summary["findings"]
+    assert finding["rule"] == "ENDORSED_NOT_LOGGED" and finding["component"] == "kernel"
+    assert finding["evidence"]["package"] == f"sha2-256:{published.endorsement}"
+    assert finding["evidence"]["index"] == world.store.links_url
+    assert finding["evidence"]["statement_sha256"] == unlogged.statement_sha256
+    assert "carries no transparency-log receipt" in finding["detail"]
+    row = packages(db_url)[published.endorsement]
+    assert row.ok and row.rekor_sha256 is None and row.endorsement_pk is not None
+    code, document = run(audit, "--config", str(world.config()))
+    assert code == 1
+    assert [f["evidence"]["package"] for f in of_rule(document, "ENDORSED_NOT_LOGGED")] == [
+        f"sha2-256:{published.endorsement}"]
+
+
+def test_a_receipt_the_log_does_not_serve_is_entry_invalid(audit: RunAudit, world: World,
+                                                           db_url: str) -> None:
+    # The log signed a promise for this entry (same key) but serves another history.
+    shadow = RekorLog(signer=world.log.signer, clock=world.log.clock)
+    hidden = endorse(shadow, world.endorsers[0], b"stage0 in a split view")
+    published = world.index.publish(hidden, log=shadow)
+    code, summary = crawl(audit, world)
+    assert code == 1, summary
+    [finding] = summary["findings"]
+    assert finding["rule"] == "ENTRY_INVALID" and finding["severity"] == "critical"
+    evidence = finding["evidence"]
+    assert evidence["receipt"] == f"sha2-256:{published.receipt}"
+    assert evidence["package"] == f"sha2-256:{published.endorsement}"
+    assert evidence["uuid"] == hidden.entry.uuid and evidence["log_answer"] == "absent"
+    assert evidence["failed_checks"] == []  # the receipt itself verifies: only the log differs
+    assert "names an entry the log does not serve" in finding["detail"]
+
+
+def test_a_receipt_unlike_the_logs_entry_is_entry_invalid(audit: RunAudit, world: World,
+                                                          db_url: str) -> None:
+    target = world.endorsements[4]
+    document = json.loads(entry_document(world.log, target.entry))
+    entry = document[target.entry.uuid]
+    entry["integratedTime"] += 3600  # the publisher's copy claims another time
+    receipt = world.index.add_file(json.dumps(document).encode())
+    world.index.links[(15, world.published[4].endorsement)] = [receipt]
+    code, summary = crawl(audit, world)
+    assert code == 1, summary
+    [finding] = summary["findings"]
+    assert finding["rule"] == "ENTRY_INVALID"
+    evidence = finding["evidence"]
+    assert evidence["receipt"] == f"sha2-256:{receipt}"
+    assert evidence["log_answer"] == "different"
+    assert "integratedTime" in evidence["log_detail"]
+    assert "set" in evidence["failed_checks"]
+    assert "is not the entry the log returns for that UUID" in finding["detail"]
+    # The log's own copy is stored and valid: releases still reconcile against it.
+    records = json.loads(audit("entries", "--json").stdout)["entries"]
+    mine = next(r for r in records if r["uuid"] == target.entry.uuid)
+    assert all(c["ok"] is not False for c in mine["checks"])
+
+
+def test_a_receipt_that_fails_verification_is_entry_invalid(audit: RunAudit, world: World,
+                                                            db_url: str) -> None:
+    target = world.endorsements[7]
+    document = json.loads(entry_document(world.log, target.entry))
+    proof = document[target.entry.uuid]["verification"]["inclusionProof"]
+    first = bytearray(bytes.fromhex(proof["hashes"][0]))
+    first[0] ^= 1
+    proof["hashes"][0] = first.hex()
+    receipt = world.index.add_file(json.dumps(document).encode())
+    world.index.links[(15, world.published[7].endorsement)] = [receipt]
+    code, summary = crawl(audit, world)
+    assert code == 1
+    [finding] = summary["findings"]
+    assert finding["rule"] == "ENTRY_INVALID" and finding["component"] == "kernel"
+    assert finding["evidence"]["failed_checks"] == ["inclusion_proof"]
+    assert finding["evidence"]["log_answer"] == "same"
+    assert "fails verification: inclusion_proof" in finding["detail"]
+
+
+def test_a_key_the_publisher_lists_but_nobody_pins(audit: RunAudit, world: World,
+                                                   db_url: str) -> None:
+    rotated = Endorser("kernel")
+    keyset = world.index.keyset("kernel release", [world.endorsers[1], rotated])
+    other = world.index.keyset("stage0 release", [world.endorsers[0]])
+    world.extra += ["--index-keyset", f"kernel=sha2-256:{keyset}",
+                    "--index-keyset", f"sha2-256:{other}"]
+    code, summary = crawl(audit, world)
+    assert code == 0, summary  # medium: a rotation the configuration has not caught up with
+    [finding] = summary["findings"]
+    assert finding["rule"] == "UNPINNED_PUBLISHER_KEY" and finding["severity"] == "medium"
+    assert finding["component"] == "kernel"
+    spki = rotated.private_key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    assert finding["evidence"]["spki_sha256"] == sha256(spki)
+    assert finding["evidence"]["keyset"] == f"sha2-256:{keyset}"
+    assert finding["evidence"]["key"] == f"sha2-256:{sha256(rotated.public_pem)}"
+    # From the config file too, and the scheduled job reports it.
+    code, document = run(audit, "--config", str(world.config(
+        keysets=[f"kernel=sha2-256:{keyset}"])), "--fail-on", "critical")
+    assert code == 0
+    assert [f["component"] for f in of_rule(document, "UNPINNED_PUBLISHER_KEY")] == ["kernel"]
+
+
+# -- the store's faults --------------------------------------------------------------------------
+
+
+def test_altered_bytes_are_critical_and_never_used(audit: RunAudit, world: World,
+                                                   db_url: str) -> None:
+    victim = world.published[3]
+    world.store.faults.alter(victim.signature)
+    code, summary = crawl(audit, world)
+    assert code == 1, summary
+    [finding] = summary["findings"]
+    assert finding["rule"] == "PUBLISHED_FILE_ALTERED" and finding["severity"] == "critical"
+    assert finding["evidence"]["file"] == f"sha2-256:{victim.signature}"
+    assert finding["evidence"]["served"] != finding["evidence"]["file"]
+    assert f"link 14 of sha2-256:{victim.endorsement}" in finding["evidence"]["named_by"]
+    row = packages(db_url)[victim.endorsement]
+    assert row.pending and row.checks is None  # not verified with bytes that are not its own
+    # The store serves the right bytes again: the package verifies, the finding stays.
+    world.store.faults.clear()
+    code, summary = crawl(audit, world)
+    assert rules(summary) == ["PUBLISHED_FILE_ALTERED"] and code == 1
+    assert not packages(db_url)[victim.endorsement].pending
+
+
+def test_a_link_to_a_missing_file_is_an_incomplete_package(audit: RunAudit, world: World,
+                                                           db_url: str) -> None:
+    victim = world.published[5]
+    assert victim.receipt is not None
+    world.store.faults.hide(victim.receipt)
+    code, summary = crawl(audit, world)
+    assert code == 0 and summary["complete"] is True  # a 404 is an answer, not an outage
+    [finding] = summary["findings"]
+    assert finding["rule"] == "PUBLISHED_FILE_MISSING" and finding["severity"] == "medium"
+    assert finding["evidence"]["package"] == f"sha2-256:{victim.endorsement}"
+    assert f"sha2-256:{victim.receipt}" in finding["evidence"]["missing"]
+    # Tried again on every run: once served, the package verifies and the finding goes.
+    world.store.faults.clear()
+    code, summary = crawl(audit, world)
+    assert code == 0 and summary["findings"] == []
+    assert packages(db_url)[victim.endorsement].log_answer == "same"
+
+
+def test_server_errors_make_the_run_incomplete_never_clean(audit: RunAudit, world: World,
+                                                           db_url: str) -> None:
+    config = str(world.config())
+    world.store.faults.server_errors(100)
+    # Only critical findings would beat an incomplete run (every entry is an unexpected
+    # endorsement here: no release is configured).
+    code, summary = run(audit, "--config", config, "--fail-on", "critical")
+    assert code == 3 and summary["complete"] is False
+    reason = summary["crawl"]["incomplete_reason"]
+    assert "publisher index" in reason and "HTTP 503" in reason
+    world.store.faults.clear()
+    world.store.faults.server_errors(1)  # one failure is retried
+    code, summary = run(audit, "--config", config, "--fail-on", "critical")
+    assert code == 0 and summary["complete"] is True
+    assert set(rules(summary)) == {"UNEXPECTED_ENDORSEMENT"}
+
+
+def test_a_malformed_link_makes_the_run_incomplete(audit: RunAudit, world: World,
+                                                   db_url: str) -> None:
+    world.index.links[(ENDORSEMENTS_FOR_KEY, world.published[0].key)].append("not a hash")
+    code, summary = crawl(audit, world)
+    assert code == 3 and summary["complete"] is False
+    assert f"21/sha2-256:{world.published[0].key}" in summary["incomplete_reason"]
+    assert "is not a typed hash" in summary["incomplete_reason"]
+
+
+# -- naming keys as the publisher does -------------------------------------------------------
+
+
+def test_key_names_are_learned_from_a_known_endorsement(audit: RunAudit, world: World,
+                                                        db_url: str) -> None:
+    # A publisher that stores keys with CRLF line ends: no encoding of ours gives its key
+    # file's hash, following an endorsement's signature (14) to its key (16) does.
+    index = PublisherIndex()
+    world.index.files, world.index.links = index.files, index.links
+    for endorsement in world.endorsements:
+        crlf = endorsement.endorser.public_pem.replace(b"\n", b"\r\n")
+        world.index.publish(endorsement, log=world.log, key_file=crlf)
+    code, summary = crawl(audit, world)
+    assert code == 0 and summary["findings"] == [], summary
+    assert index_part(summary, world)["verified"] == 9
+    with open_database(db_url)() as session:
+        learned = {k.learned for k in session.scalars(select(models.PublisherKey))}
+    assert learned == {"signature"}
+
+
+def test_a_der_key_file_is_found_without_a_known_endorsement(audit: RunAudit, world: World,
+                                                             db_url: str) -> None:
+    # Nothing signed by this key is in the log: its name is found by looking for our
+    # encodings of it in the store (here DER), and its package is listed.
+    newcomer = Endorser("system_image")
+    der = newcomer.private_key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    world.index.links.clear()
+    world.index.files.clear()
+    unlogged = world.unlogged(newcomer, b"system image")
+    world.index.publish(unlogged, key_file=der)
+    world.endorsers[:] = [newcomer]
+    code, summary = crawl(audit, world)
+    assert code == 0 and summary["complete"] is True, summary
+    assert rules(summary) == ["ENDORSED_NOT_LOGGED"]
+    with open_database(db_url)() as session:
+        [key] = session.scalars(select(models.PublisherKey))
+        assert (key.learned, key.form, key.key_file_sha256) == ("file", "der", sha256(der))
+
+
+def test_a_key_nobody_can_name_leaves_the_run_incomplete(audit: RunAudit, world: World,
+                                                         db_url: str) -> None:
+    world.index.links.clear()
+    world.index.files.clear()
+    code, summary = crawl(audit, world)
+    assert code == 3 and summary["complete"] is False
+    assert "names none of 3 pinned key(s)" in summary["incomplete_reason"]
+
+
+# -- configuration -------------------------------------------------------------------------------
+
+
+def test_the_index_needs_both_urls(audit: RunAudit, world: World, db_url: str) -> None:
+    result = audit("crawl", "--rekor-url", world.server.url, "--rekor-key", str(world.log_key),
+                   "--key", f"stage0={world.key_file(world.endorsers[0])}",
+                   "--index-files", world.store.files_url)
+    assert result.exit_code == 2
+    assert "needs both its files URL and its links URL" in result.stderr
+    result = audit("crawl", "--rekor-url", world.server.url, "--rekor-key", str(world.log_key),
+                   "--key", f"stage0={world.key_file(world.endorsers[0])}",
+                   "--index-keyset", f"sha2-256:{world.published[0].key}")
+    assert result.exit_code == 2 and "give its files and links URLs too" in result.stderr
+    config = world.config(keysets=["sha256:abc"])
+    result = audit("run", "--config", str(config))
+    assert result.exit_code == 2
+    assert "index.keysets[0]" in result.stderr and "sha2-256:<hex>" in result.stderr
+
+
+def test_receipt_checks_use_the_package_signature(audit: RunAudit, world: World,
+                                                  db_url: str) -> None:
+    # The detached signature file (link 14) is checked, not only the one in the Rekor body.
+    victim = world.published[6]
+    other = world.endorsements[0].signature
+    world.index.links[(14, victim.endorsement)] = [world.index.add_file(other)]
+    code, summary = crawl(audit, world)
+    assert code == 1
+    [finding] = summary["findings"]
+    assert finding["rule"] == "ENTRY_INVALID"
+    assert finding["evidence"]["failed_checks"] == ["endorsement_signature"]
