@@ -97,9 +97,11 @@ class AuditResult:
 
 
 def crawl_exit_code(summary: CrawlSummary) -> ExitCode:
-    if not summary.complete:
-        return ExitCode.INCOMPLETE
-    return ExitCode.FINDINGS if summary.integrity_findings else ExitCode.CLEAN
+    """Integrity findings beat an incomplete crawl (README, exit codes): a tiled log whose
+    checkpoint or tiles do not verify stops the scan there, and that must page as a finding."""
+    if summary.integrity_findings:
+        return ExitCode.FINDINGS
+    return ExitCode.CLEAN if summary.complete else ExitCode.INCOMPLETE
 
 
 def run_exit_code(result: AuditResult, fail_on: Severity) -> ExitCode:
@@ -170,8 +172,8 @@ class Auditor:
     def _today(self) -> date:
         return self.clock().date()
 
-    def _lock(self) -> RunLock:
-        return RunLock(engine_of(self.sessions))
+    def _lock(self, *, shared: bool = False) -> RunLock:
+        return RunLock(engine_of(self.sessions), shared=shared)
 
     # -- the jobs -------------------------------------------------------------------------------
 
@@ -188,7 +190,7 @@ class Auditor:
             raise ConfigError("no component keys configured: give --key COMPONENT=PEM or "
                               "--config")
         result = self._result("crawl", offline=False)
-        with self._lock():
+        with self._lock(shared=all(source.concurrent for source in self.log_sources())):
             self._record_keys()
             self._recorded(result, lambda: self._crawl_into(result, request),
                            lambda: crawl_exit_code(self._crawl_of(result)))

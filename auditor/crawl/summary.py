@@ -10,7 +10,7 @@ from auditor.findings import Finding, RuleId, unique
 #: Findings that make a crawl exit 1: the log or an entry under a component key is not sound.
 INTEGRITY_RULES = frozenset({RuleId.LOG_INCONSISTENT, RuleId.CHECKPOINT_INVALID,
                              RuleId.ENTRY_INVALID, RuleId.WRONG_KEY,
-                             RuleId.EXPIRED_AT_INTEGRATION})
+                             RuleId.EXPIRED_AT_INTEGRATION, RuleId.UNWITNESSED_CHECKPOINT})
 
 
 @dataclass
@@ -29,8 +29,9 @@ class CrawlSummary:
     statements_unavailable: int = 0
     #: Entries listed under a component key that the log did not serve: UUID -> why.
     missing: dict[str, str] = field(default_factory=dict)
-    #: Tiled logs: entries read from the tiles.
+    #: Tiled logs: entries read from the tiles, and those that did not parse as log entries.
     scanned: int = 0
+    unparsable: int = 0
     findings: list[Finding] = field(default_factory=list)
     sources: list[CrawlSummary] = field(default_factory=list)
 
@@ -53,7 +54,7 @@ class CrawlSummary:
                     sources=list(summaries))
         for part in summaries:
             for name in ("new", "verified", "failed", "requests", "retries", "discovered",
-                         "rechecked", "statements_unavailable", "scanned"):
+                         "rechecked", "statements_unavailable", "scanned", "unparsable"):
                 setattr(total, name, getattr(total, name) + getattr(part, name))
             total.missing.update(part.missing)
             total.findings.extend(part.findings)
@@ -76,6 +77,7 @@ class CrawlSummary:
             "statements_unavailable": self.statements_unavailable,
             "missing": [{"uuid": uuid, "reason": why} for uuid, why in self.missing.items()],
             "scanned": self.scanned,
+            "unparsable": self.unparsable,
             "index_is_a_hint": True,
             "findings": [f.to_json() for f in self.findings],
         }
