@@ -29,6 +29,7 @@ from auditor.keyset import (
 from auditor.report.kinds import DEFAULT_FORMATS as DEFAULT_REPORT_FORMATS
 from auditor.report.kinds import FORMAT_NAMES as REPORT_FORMATS
 from auditor.toml_schema import (
+    BOOLEAN,
     DATE,
     INTEGER,
     INTEGERS,
@@ -61,7 +62,7 @@ CONFIG_FILE = Table({
     "log": Table({
         "url": STRING, "name": STRING, "trusted_root": STRING, "rekor_keys": STRINGS,
         "requests_per_second": NUMBER, "max_retries": INTEGER, "backoff_base": NUMBER,
-        "request_deadline": NUMBER,
+        "request_deadline": NUMBER, "follow": BOOLEAN,
     }),
     "statements": Table({"source": STRING}),
     "components": Table(each=COMPONENT_TABLE),
@@ -179,7 +180,8 @@ class Settings:
     config_path: Path | None = None
     database_url: str = ""
     log: LogSettings = field(default_factory=LogSettings)
-    #: Whether to follow the Rekor v1 log (`log`); off when a flag names one tiled log.
+    #: Whether to follow the Rekor v1 log (`log`): `[log] follow`, off when a flag names one
+    #: tiled log.
     rekor_v1: bool = True
     tiled_logs: list[TiledLogSettings] = field(default_factory=list)
     rekor_v2: RekorV2Settings | None = None
@@ -419,6 +421,7 @@ def load_config_file(path: Path | None, *, default_keys: bool = True) -> Setting
     settings = Settings(config_path=path)
     settings.database_url = document.get("database", {}).get("url", "")
     settings.log = _log_settings(document.get("log", {}), base, source)
+    settings.rekor_v1 = document.get("log", {}).get("follow", True)
     statements = document.get("statements", {}).get("source")
     if statements:
         settings.statements = statements if "://" in statements else str(_path(base, statements))

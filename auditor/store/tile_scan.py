@@ -12,7 +12,7 @@ scanner's range is free again the moment its connection drops; on SQLite one sca
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import ColumnElement, delete, func, insert, select
 from sqlalchemy.orm import Session
@@ -106,7 +106,9 @@ def first_seen(session: Session, entry_ids: Sequence[int]) -> dict[int, datetime
                                   func.min(models.Verification.verified_at))
                            .where(models.Verification.entry_pk.in_(list(entry_ids)))
                            .group_by(models.Verification.entry_pk))
-    return {entry_pk: seen for entry_pk, seen in rows if entry_pk is not None}
+    # SQLite hands back naive datetimes: they were stored in UTC.
+    return {entry_pk: seen if seen.tzinfo else seen.replace(tzinfo=UTC)
+            for entry_pk, seen in rows if entry_pk is not None}
 
 
 def set_url(log: models.Log, url: str) -> None:
