@@ -17,7 +17,7 @@ from auditor.store.database import open_database
 from auditor.verify.note_keys import NoteKey, SignatureType
 from testlog import Endorser, RequestKind, RunningTileServer, TiledLog, Witness, serve_tiles
 from tests.cli_runner import RunAudit
-from tests.crawl.tiled_world import DAY, TiledWorld, crawl, rules, stored_entries, vkey
+from tests.crawl.tiled_world import DAY, TiledWorld, crawl, stored_entries, vkey
 
 SIZE = 1300  # five full bundles and a partial one
 
@@ -60,7 +60,8 @@ def entry_checks(audit: RunAudit) -> dict[int, dict[str, dict[str, Any]]]:
 
 
 def only(summary: dict[str, Any], rule: str) -> dict[str, Any]:
-    (finding,) = [f for f in summary["findings"] if f["rule"] == rule]
+    found: list[dict[str, Any]] = [f for f in summary["findings"] if f["rule"] == rule]
+    (finding,) = found
     return finding
 
 
@@ -151,8 +152,8 @@ def test_status_shows_each_tiled_log_scan_position(audit: RunAudit, world: Tiled
 def test_ranges_are_scanned_in_turn_and_a_partial_range_completes_later(
         audit: RunAudit, world: TiledWorld, db_url: str) -> None:
     path = config(world, scan_range=512)
-    code, summary = configured_crawl(audit, path)
-    assert code == 0 and stored_entries(db_url) == world.expected()
+    assert configured_crawl(audit, path)[0] == 0
+    assert stored_entries(db_url) == world.expected()
     with open_database(db_url)() as session:
         ranges = [(r.start_index, r.end_index, r.done)
                   for r in session.scalars(select(models.TileRange).order_by(models.TileRange.id))]

@@ -77,12 +77,12 @@ class TiledWorld:
         self.statement_of[index] = statement
         if save:
             self.save(statement)
-        key = endorser.private_key
+        key, signature = endorser.private_key, endorser.sign(statement)
         if certificate:
-            entry = hashedrekord_v002(digest, endorser.sign(statement),
+            entry = hashedrekord_v002(digest, signature,
                                       certificate_der=ISSUER.issue(key.public_key(), number=index))
         else:
-            entry = hashedrekord_v002(digest, endorser.sign(statement), public_key_der=spki_der(key))
+            entry = hashedrekord_v002(digest, signature, public_key_der=spki_der(key))
         self.log.append(entry)
         self.pinned[index] = (endorser.name, hashlib.sha256(b"\0" + entry).hexdigest())
         return index
