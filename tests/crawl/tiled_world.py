@@ -16,7 +16,7 @@ from auditor.store import models
 from auditor.store.database import open_database
 from auditor.verify.note_keys import NoteKey, SignatureType
 from testlog import Endorser, FulcioLikeIssuer, RunningTileServer, TiledLog
-from testlog.synthetic import oak_statement
+from testlog.synthetic import tiled_endorsement
 from testlog.tiles import dsse_v002, hashedrekord_v002, spki_der
 from tests.cli_runner import RunAudit
 
@@ -71,18 +71,14 @@ class TiledWorld:
         """Log an Oak endorsement by `endorser` (valid from a day ago); its index."""
         index = self.log.size
         issued = int(time.time()) - DAY if issued is None else issued
-        statement = oak_statement(endorser.name, b"%s build %d" % (endorser.name.encode(), index),
-                                  issued)
-        digest = hashlib.sha256(statement).digest()
+        issued_to = ISSUER.issue(endorser.private_key.public_key(), number=index) \
+            if certificate else None
+        statement, entry = tiled_endorsement(
+            endorser, b"%s build %d" % (endorser.name.encode(), index), issued,
+            certificate=issued_to)
         self.statement_of[index] = statement
         if save:
             self.save(statement)
-        key, signature = endorser.private_key, endorser.sign(statement)
-        if certificate:
-            entry = hashedrekord_v002(digest, signature,
-                                      certificate_der=ISSUER.issue(key.public_key(), number=index))
-        else:
-            entry = hashedrekord_v002(digest, signature, public_key_der=spki_der(key))
         self.log.append(entry)
         self.pinned[index] = (endorser.name, hashlib.sha256(b"\0" + entry).hexdigest())
         return index
