@@ -149,7 +149,9 @@ class Auditor:
         if self._log_sources is None:
             from auditor.sources import log_sources
 
-            self._log_sources = log_sources(self.settings, self.keyring, self.deadline)
+            # Rekor v1's keys (Sigstore's trusted root unless pinned) only when it is followed.
+            keyring = self.keyring if self.settings.rekor_v1 else None
+            self._log_sources = log_sources(self.settings, keyring, self.deadline)
         return self._log_sources
 
     def statement_source(self) -> StatementSource:

@@ -36,14 +36,16 @@ def http_client(settings: Settings, service: str, deadline: Deadline) -> HttpCli
                       policy=retry_policy(settings), deadline=deadline)
 
 
-def log_sources(settings: Settings, keyring: LogKeyring,
+def log_sources(settings: Settings, keyring: LogKeyring | None,
                 deadline: Deadline | None = None) -> list[LogSource]:
+    """The followed logs: Rekor v1 (`keyring`: its log keys) unless turned off, tiled logs."""
     from auditor.crawl.rekor_v1 import RekorV1Source
     from auditor.source.rekor_client import RekorClient
 
     deadline = deadline or run_deadline(settings)
     sources: list[LogSource] = []
     if settings.rekor_v1:
+        assert keyring is not None, "Rekor v1 is followed: its log keys are needed"
         client = RekorClient(settings.log.url, http=http_client(settings, "Rekor", deadline))
         sources.append(RekorV1Source(client, keyring))
     return sources + tiled_log_sources(settings, deadline)
@@ -63,8 +65,8 @@ def tiled_log_sources(settings: Settings, deadline: Deadline) -> list[LogSource]
             policy = parse_policy(_read_text(log.policy)) if log.policy else None
         except InputError as error:
             raise ConfigError(f"tiled log {log.url}: {error}") from None
-        spec = TiledLogSpec(log.url.rstrip("/"), key, policy,
-                            scan_range=log.scan_range or DEFAULT_SCAN_RANGE)
+        spec = TiledLogSpec(log.url.rstrip("/"), key, policy, scan_range=DEFAULT_SCAN_RANGE
+                            if log.scan_range is None else log.scan_range)
         sources.append(_tiled_source(settings, spec, log.requests_per_second, log.cache,
                                      deadline))
     if settings.rekor_v2 is not None:

@@ -139,9 +139,10 @@ def crawl_findings(job: CrawlJob, log: models.Log | None, touched: Iterable[int]
                   for row in stored_history.faults(session, [log.id])]
         entries = sorted(touched)
         endorsement_ids = views.endorsement_ids_of_entries(session, entries)
-        entry_findings = list(store_findings(
+        # Streamed and filtered as judged: a scan that stored many entries under a component
+        # key does not hold a finding for each of them.
+        relevant = [f for f in store_findings(
             views.endorsement_views(session, ids=endorsement_ids),
-            views.bare_entries(session, ids=entries), job.keyset.pinned_key_ids()))
-    relevant = [f for f in entry_findings if f.rule is not RuleId.UNEXPECTED_ENDORSEMENT
-                and f.rule is not RuleId.LEGACY_FORMAT]
+            views.bare_entries(session, ids=entries), job.keyset.pinned_key_ids())
+            if f.rule is not RuleId.UNEXPECTED_ENDORSEMENT and f.rule is not RuleId.LEGACY_FORMAT]
     return faults + relevant
