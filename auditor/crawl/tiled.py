@@ -29,7 +29,7 @@ from collections.abc import Iterator
 from contextlib import closing
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NoReturn
 
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from sqlalchemy.orm import Session
@@ -205,27 +205,21 @@ class TiledCrawl:
         if not self.spec.retired:
             return False
         with self.job.sessions() as session:
-            done = tile_scan.finished_frozen(session, self.spec.log_key.log_id.hex(),
-                                             set(self.pinned))
-        if done:
-            with self.job.sessions() as session:
-                self.log = stored_history.pinned_logs(session,
-                                                      [self.spec.log_key.log_id.hex()])[0]
-        return done
+            self.log = tile_scan.finished_frozen(session, self.spec.log_key.log_id.hex(),
+                                                 set(self.pinned))
+        return self.log is not None
 
     # -- the checkpoint ---------------------------------------------------------------------
 
     def _head(self) -> Checkpoint:
         """The log's trusted checkpoint, held against its history, with ranges planned to it."""
-        checkpoint: Checkpoint | None = None
         try:
             with self.job.sessions.begin() as session:
                 # Lock the log's row BEFORE asking for its checkpoint: a concurrent scanner that
                 # stores a newer one first must not make ours look like a rollback.
                 self.log = log_row(session, self.spec.log_key.log_id, self.spec.log_key)
                 tile_scan.set_url(self.log, self.spec.url)
-                checkpoint = self._trusted(session, self.client.checkpoint())
-                self.checkpoint = checkpoint
+                checkpoint = self.checkpoint = self._trusted(session)
                 if checkpoint is not None:
                     history = History(session, self.log, self._prove)
                     found = history.observe(TILED_TREE_ID, checkpoint, head=True,
@@ -236,8 +230,8 @@ class TiledCrawl:
         except (TileMismatchError, TileFormatError) as error:
             # The new tree's tiles, read to prove it extends the stored one, do not hash to
             # its root: nothing from it was stored.
-            assert checkpoint is not None
-            self._tile_fault(error, checkpoint)
+            assert self.checkpoint is not None
+            self._tile_fault(error, self.checkpoint)
         if checkpoint is None:
             raise _Stop(f"the checkpoint of {self.spec.origin} is not trusted; nothing was read")
         if self._findings:
@@ -245,11 +239,14 @@ class TiledCrawl:
                         "contradicts the log's history; nothing was read from it")
         return checkpoint
 
-    def _trusted(self, session: Session, text: str) -> Checkpoint | None:
-        """The checkpoint if the log key and the witness policy accept it; else a stored fault."""
+    def _trusted(self, session: Session) -> Checkpoint | None:
+        """The log's checkpoint if the log key and the witness policy accept it; else a stored
+        fault."""
+        text = ""
         try:
+            text = self.client.checkpoint()
             checkpoint = LogKeyVerifier(self.spec.origin, self.spec.ed25519_key)(text)
-        except InputError as error:  # malformed, another origin, no valid log signature
+        except InputError as error:  # not text, malformed, another origin, no log signature
             self._fault(session, Finding(
                 RuleId.CHECKPOINT_INVALID, None, f"checkpoint of {self.spec.origin}: {error}",
                 self._evidence("checkpoint_signature", checkpoint=text[:_EVIDENCE_TEXT],
@@ -309,7 +306,7 @@ class TiledCrawl:
                                     finding)
         self._findings.append(finding)
 
-    def _tile_fault(self, error: InputError, checkpoint: Checkpoint) -> None:
+    def _tile_fault(self, error: InputError, checkpoint: Checkpoint) -> NoReturn:
         """A tile or bundle that does not hash to (or parse under) the signed root, named."""
         kind = "tile_mismatch" if isinstance(error, TileMismatchError) else "tile_format"
         finding = Finding(

@@ -116,17 +116,18 @@ def set_url(log: models.Log, url: str) -> None:
         log.url = url
 
 
-def finished_frozen(session: Session, log_id: str, keys: set[str]) -> bool:
-    """Whether a frozen log was scanned to its final size for every one of `keys`: then there
-    is nothing left to read from it, not even its checkpoint."""
+def finished_frozen(session: Session, log_id: str, keys: set[str]) -> models.Log | None:
+    """The log, if it is frozen and was scanned to its final size for every one of `keys`:
+    then there is nothing left to read from it, not even its checkpoint."""
     log = session.scalar(select(models.Log).where(models.Log.log_id == log_id))
     if log is None:
-        return False
+        return None
     shard = session.scalar(select(models.Shard).where(models.Shard.log_pk == log.id,
                                                       models.Shard.tree_id == TILED_TREE_ID))
     if shard is None or not shard.frozen:
-        return False
+        return None
     size = session.scalar(select(func.max(models.StoredCheckpoint.size))
                           .where(models.StoredCheckpoint.shard_pk == shard.id))
-    return (size is not None and frontier(session, log) == size
+    done = (size is not None and frontier(session, log) == size
             and open_ranges(session, log.id, size) == 0 and keys <= enrolled_keys(session, log))
+    return log if done else None

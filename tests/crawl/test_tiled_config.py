@@ -226,3 +226,36 @@ def test_the_stored_document_gives_back_the_entry_and_hostile_ones_are_named() -
             parse_entry_document(json.dumps(hostile).encode(), b"\5" * 32, "entry x")
     with pytest.raises(InputError):
         parse_entry_document(base64.b64encode(b"[]"), b"\5" * 32, "entry x")
+
+
+@pytest.mark.parametrize("served", [b"\xff\xfe not text", b"not a checkpoint\n",
+                                    b"other.example/log\n1\nAAAA\n\n"])
+def test_a_checkpoint_that_is_no_signed_note_of_the_log_is_checkpoint_invalid(
+        tiled_server: RunningTileServer, endorsers: list[Endorser], tmp_path: Path,
+        db_url: str, served: bytes) -> None:
+    world = TiledWorld(tiled_server, endorsers, tmp_path)
+    world.grow(10)
+
+    class Hostile:
+        """The log's own answers, but this checkpoint."""
+
+        def __init__(self) -> None:
+            self.http = HttpClient("tiled log", requests_per_second=1000)
+
+        def get(self, url: str) -> bytes | None:
+            return served if url.endswith("/checkpoint") else self.http.get(url)
+
+    fetcher = Hostile()
+    source = TiledLogSource(TiledLogSpec(tiled_server.url, log_key_of(parse_vkey(vkey(
+        world.log)))), TileClient(tiled_server.url, fetcher), fetcher.http)
+    keyset = KeySet()
+    keyset.add("kernel", load_public_key(endorsers[1].public_pem), "test")
+    try:
+        summary = source.crawl(CrawlJob(open_database(db_url), keyset,
+                                        DirectoryStore(world.statements)))
+    finally:
+        source.close()
+    assert summary.complete is False and "not trusted" in (summary.incomplete_reason or "")
+    (finding,) = summary.findings
+    assert finding.rule == "CHECKPOINT_INVALID"
+    assert finding.evidence["kind"] == "checkpoint_signature" and finding.evidence["problem"]

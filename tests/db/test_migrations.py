@@ -78,14 +78,16 @@ def insert_rows(connection: Connection, tables: list[Table], per_table: int = 2)
     inserted: Rows = {}
     ids: dict[str, list[int]] = {}
     for table in tables:
-        for row in itertools.islice(ROW_NUMBERS, per_table):
+        for position, row in enumerate(itertools.islice(ROW_NUMBERS, per_table)):
             values: dict[str, Any] = {}
             for column in table.columns:
                 if column.primary_key:
                     continue
                 if column.foreign_keys:
+                    # The n-th row points at its parent's n-th: rows unique over their foreign
+                    # keys (run_findings: one per run and finding) stay unique.
                     parent = next(iter(column.foreign_keys)).column.table.name
-                    values[column.name] = ids[parent][-1]
+                    values[column.name] = ids[parent][min(position, len(ids[parent]) - 1)]
                 else:
                     values[column.name] = value(table, column.name, row)
             key = connection.execute(table.insert().values(values)).inserted_primary_key
