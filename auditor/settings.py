@@ -343,6 +343,11 @@ def _apply_tiled(settings: Settings, flags: Flags, choose: _Chooser) -> None:
         settings.tiled_logs = [TiledLogSettings(url, verifier, policy)]
         settings.rekor_v1, settings.rekor_v2 = False, None
         settings.overrides["tiled log"] = choose.origin("tiled_log", "--tiled-log") or ""
+        settings.overrides["tiled log key"] = choose.origin("log_verifier",
+                                                            "--log-verifier") or ""
+        if policy is not None:
+            settings.overrides["witness policy"] = choose.origin("tlog_policy",
+                                                                 "--tlog-policy") or ""
     rate = _rate(flags, choose)
     if rate is not None:  # --rate is every followed log's rate
         settings.tiled_logs = [replace(t, requests_per_second=rate) for t in settings.tiled_logs]

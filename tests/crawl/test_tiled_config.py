@@ -92,6 +92,7 @@ def test_the_tiled_log_flag_and_environment_replace_the_configured_logs(tmp_path
         ("https://b.example/api/v2", "w", 7.0)]
     assert settings.rekor_v1 is False and settings.rekor_v2 is None
     assert settings.overrides["tiled log"] == "environment AUDITOR_TILED_LOG"
+    assert settings.overrides["tiled log key"] == "environment AUDITOR_LOG_VERIFIER"
     flagged = resolve(Flags(config=path, tiled_log="https://c.example", log_verifier="x"),
                       environ, default_keys=False)
     assert [t.url for t in flagged.tiled_logs] == ["https://c.example"]
