@@ -45,6 +45,7 @@ class RuleId(StrEnum):
     UNDECIDABLE_DIGEST = "UNDECIDABLE_DIGEST"
     LOG_INCONSISTENT = "LOG_INCONSISTENT"
     CHECKPOINT_INVALID = "CHECKPOINT_INVALID"
+    UNWITNESSED_CHECKPOINT = "UNWITNESSED_CHECKPOINT"
     SHARD_ROTATED = "SHARD_ROTATED"
     OBSERVED_UNCOVERED = "OBSERVED_UNCOVERED"
     TLOG_POLICY_UNMET = "TLOG_POLICY_UNMET"
@@ -104,6 +105,10 @@ _RULES = [
     Rule(RuleId.CHECKPOINT_INVALID, Severity.CRITICAL, "The log served an invalid signed head",
          "A checkpoint (signed tree head) the log served failed verification: a bad signature, "
          "an unknown key, or a size or root that differs from the response it came with."),
+    Rule(RuleId.UNWITNESSED_CHECKPOINT, Severity.CRITICAL, "Checkpoint lacks its witness quorum",
+         "A tiled log's checkpoint is signed by the log but not cosigned by the witnesses its "
+         "C2SP tlog-policy requires: nothing is trusted from it, as a split view shown only to "
+         "us would look exactly like this."),
     Rule(RuleId.SHARD_ROTATED, Severity.INFO, "Log shard rotation",
          "The log started a new shard (tree id); earlier shards are frozen from now on."),
     Rule(RuleId.OBSERVED_UNCOVERED, Severity.INFO, "Observed value with no endorsement to check",

@@ -111,9 +111,11 @@ class AuditResult:
 
 
 def crawl_exit_code(summary: CrawlSummary) -> ExitCode:
-    if not summary.complete:
-        return ExitCode.INCOMPLETE
-    return ExitCode.FINDINGS if summary.integrity_findings else ExitCode.CLEAN
+    """Integrity findings beat an incomplete crawl (README, exit codes): a tiled log whose
+    checkpoint or tiles do not verify stops the scan there, and that must page as a finding."""
+    if summary.integrity_findings:
+        return ExitCode.FINDINGS
+    return ExitCode.CLEAN if summary.complete else ExitCode.INCOMPLETE
 
 
 def run_exit_code(result: AuditResult, fail_on: Severity) -> ExitCode:
@@ -163,7 +165,9 @@ class Auditor:
         if self._log_sources is None:
             from auditor.sources import log_sources
 
-            self._log_sources = log_sources(self.settings, self.keyring, self.deadline)
+            # Rekor v1's keys (Sigstore's trusted root unless pinned) only when it is followed.
+            keyring = self.keyring if self.settings.rekor_v1 else None
+            self._log_sources = log_sources(self.settings, keyring, self.deadline)
         return self._log_sources
 
     def statement_source(self) -> StatementSource:
@@ -186,8 +190,8 @@ class Auditor:
     def _today(self) -> date:
         return self.clock().date()
 
-    def _lock(self) -> RunLock:
-        return RunLock(engine_of(self.sessions))
+    def _lock(self, *, shared: bool = False) -> RunLock:
+        return RunLock(engine_of(self.sessions), shared=shared)
 
     # -- the jobs -------------------------------------------------------------------------------
 
@@ -209,7 +213,7 @@ class Auditor:
             self._crawl_into(result, request)
             return self._crawl_of(result).findings
 
-        with self._lock():
+        with self._lock(shared=all(source.concurrent for source in self.log_sources())):
             self._record_keys()
             self._recorded(result, findings, lambda: crawl_exit_code(self._crawl_of(result)))
         return result

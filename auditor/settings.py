@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,6 +30,7 @@ from auditor.report.kinds import DEFAULT_FORMATS as DEFAULT_REPORT_FORMATS
 from auditor.report.kinds import FORMAT_NAMES as REPORT_FORMATS
 from auditor.source.publisher_index import parse_typed_hash
 from auditor.toml_schema import (
+    BOOLEAN,
     DATE,
     INTEGER,
     INTEGERS,
@@ -48,6 +49,17 @@ if TYPE_CHECKING:
 
 SIGSTORE_PRODUCTION = "sigstore-production"
 DEFAULT_REKOR_URL = "https://rekor.sigstore.dev"
+#: A tiled log's default rate. Its read API is static files meant to be cached (C2SP
+#: tlog-tiles: full tiles are immutable), served from object stores and CDNs rather than an API
+#: server rate-limiting each address like Rekor v1's. 100/s is about what one core verifies and
+#: stores (scripts/bench_tiles.py: ~108 bundles of Rekor v2 entries per CPU-second), so the
+#: limit costs a scan little and more would only load the log in bursts; a 10-million-entry
+#: shard (39,000 bundles) takes minutes, where Rekor v1's 4/s would take hours.
+TILED_REQUESTS_PER_SECOND = 100.0
+SIGSTORE_INSTANCES = ("production", "staging")
+
+_TILED_LOG = Table({"url": STRING, "verifier": STRING, "policy": STRING,
+                    "requests_per_second": NUMBER, "cache": STRING, "scan_range": INTEGER})
 
 CONFIG_FILE = Table({
     "key_sources": STRINGS,
@@ -56,11 +68,13 @@ CONFIG_FILE = Table({
     "log": Table({
         "url": STRING, "name": STRING, "trusted_root": STRING, "rekor_keys": STRINGS,
         "requests_per_second": NUMBER, "max_retries": INTEGER, "backoff_base": NUMBER,
-        "request_deadline": NUMBER,
+        "request_deadline": NUMBER, "follow": BOOLEAN,
     }),
     "statements": Table({"source": STRING}),
     "components": Table(each=COMPONENT_TABLE),
     "crawl": Table({"uuids": STRINGS, "log_indexes": INTEGERS}),
+    "tiled_logs": Tables(_TILED_LOG),
+    "rekor_v2": Table({"instance": STRING, "requests_per_second": NUMBER, "cache": STRING}),
     "releases": Tables(Table({"name": STRING, "manifest": STRING})),
     "reconcile": Table({"expected_since": DATE}),
     "suppressions": Tables(Table({"rule": STRING, "component": STRING, "entry": STRING,
@@ -94,6 +108,9 @@ ENV = {
     "index_files": "AUDITOR_INDEX_FILES",
     "index_links": "AUDITOR_INDEX_LINKS",
     "index_keysets": "AUDITOR_INDEX_KEYSET",
+    "tiled_log": "AUDITOR_TILED_LOG",
+    "log_verifier": "AUDITOR_LOG_VERIFIER",
+    "tlog_policy": "AUDITOR_TLOG_POLICY",
 }
 
 
@@ -141,6 +158,32 @@ def add_keyset(index: IndexSettings, spec: str, where: str) -> None:
 
 
 @dataclass(frozen=True)
+class TiledLogSettings:
+    """A tiled log to follow (C2SP tlog-tiles), e.g. an Oak-operated Tessera log."""
+
+    #: The tlog-tiles prefix: `<url>/checkpoint`, `<url>/tile/...`.
+    url: str
+    #: The signed-note verifier key of its checkpoints: `<name>+<8 hex>+<base64(0x01 ‖ key)>`.
+    verifier: str
+    #: A C2SP tlog-policy file: the witnesses whose cosignatures a checkpoint needs.
+    policy: Path | None = None
+    requests_per_second: float = TILED_REQUESTS_PER_SECOND
+    #: A directory keeping full tiles, so that no rescan fetches one twice.
+    cache: Path | None = None
+    #: Entries per claimed range (None: the default).
+    scan_range: int | None = None
+
+
+@dataclass(frozen=True)
+class RekorV2Settings:
+    """Sigstore's Rekor v2 shards, from its signing config and trusted root."""
+
+    instance: str = "production"
+    requests_per_second: float = TILED_REQUESTS_PER_SECOND
+    cache: Path | None = None
+
+
+@dataclass(frozen=True)
 class ReleaseRef:
     name: str
     manifest: Path
@@ -178,6 +221,9 @@ class Flags:
     index_files: str | None = None
     index_links: str | None = None
     index_keysets: tuple[str, ...] = ()
+    tiled_log: str | None = None
+    log_verifier: str | None = None
+    tlog_policy: Path | None = None
 
 
 @dataclass
@@ -185,6 +231,11 @@ class Settings:
     config_path: Path | None = None
     database_url: str = ""
     log: LogSettings = field(default_factory=LogSettings)
+    #: Whether to follow the Rekor v1 log (`log`): `[log] follow`, off when a flag names one
+    #: tiled log.
+    rekor_v1: bool = True
+    tiled_logs: list[TiledLogSettings] = field(default_factory=list)
+    rekor_v2: RekorV2Settings | None = None
     #: Content-addressed statement store: a base URL or a directory.
     statements: str | None = None
     keyset: KeySet = field(default_factory=KeySet)
@@ -302,6 +353,7 @@ def resolve(flags: Flags, environ: Mapping[str, str] | None = None, *,
         (flags.keys or choose.env("keys")) and config_path is None))
     _apply_database(settings, flags, choose)
     _apply_log(settings, flags, choose)
+    _apply_tiled(settings, flags, choose)
     _apply_keys(settings, flags, choose, config_path)
     _apply_run(settings, flags, choose)
     _apply_notify(settings, flags, choose)
@@ -334,11 +386,41 @@ def _apply_log(settings: Settings, flags: Flags, choose: _Chooser) -> None:
     statements = flags.statements or choose.env("statements")
     if statements:
         settings.statements = statements
-    rate = flags.rate if flags.rate is not None else (
-        _env_number(ENV["rate"], r) if (r := choose.env("rate")) else None)
+    rate = _rate(flags, choose)
     if rate is not None:
         settings.log.requests_per_second = rate
         settings.index.requests_per_second = rate
+
+
+def _rate(flags: Flags, choose: _Chooser) -> float | None:
+    return flags.rate if flags.rate is not None else (
+        _env_number(ENV["rate"], r) if (r := choose.env("rate")) else None)
+
+
+def _apply_tiled(settings: Settings, flags: Flags, choose: _Chooser) -> None:
+    """`--tiled-log` (with its `--log-verifier`) is the one log a command follows."""
+    url = flags.tiled_log or choose.env("tiled_log")
+    verifier = flags.log_verifier or choose.env("log_verifier")
+    policy = flags.tlog_policy or (Path(p) if (p := choose.env("tlog_policy")) else None)
+    if url is None and (verifier or policy):
+        raise ConfigError("--log-verifier and --tlog-policy go with --tiled-log")
+    if url is not None:
+        if not verifier:
+            raise ConfigError("--tiled-log needs --log-verifier VKEY, the signed-note verifier "
+                              "key of the log's checkpoints")
+        settings.tiled_logs = [TiledLogSettings(url, verifier, policy)]
+        settings.rekor_v1, settings.rekor_v2 = False, None
+        settings.overrides["tiled log"] = choose.origin("tiled_log", "--tiled-log") or ""
+        settings.overrides["tiled log key"] = choose.origin("log_verifier",
+                                                            "--log-verifier") or ""
+        if policy is not None:
+            settings.overrides["witness policy"] = choose.origin("tlog_policy",
+                                                                 "--tlog-policy") or ""
+    rate = _rate(flags, choose)
+    if rate is not None:  # --rate is every followed log's rate
+        settings.tiled_logs = [replace(t, requests_per_second=rate) for t in settings.tiled_logs]
+        if settings.rekor_v2 is not None:
+            settings.rekor_v2 = replace(settings.rekor_v2, requests_per_second=rate)
 
 
 def _apply_keys(settings: Settings, flags: Flags, choose: _Chooser,
@@ -449,6 +531,7 @@ def load_config_file(path: Path | None, *, default_keys: bool = True) -> Setting
     settings = Settings(config_path=path)
     settings.database_url = document.get("database", {}).get("url", "")
     settings.log = _log_settings(document.get("log", {}), base, source)
+    settings.rekor_v1 = document.get("log", {}).get("follow", True)
     statements = document.get("statements", {}).get("source")
     if statements:
         settings.statements = statements if "://" in statements else str(_path(base, statements))
@@ -464,6 +547,10 @@ def load_config_file(path: Path | None, *, default_keys: bool = True) -> Setting
     crawl = document.get("crawl", {})
     settings.uuids = list(crawl.get("uuids", []))
     settings.log_indexes = list(crawl.get("log_indexes", []))
+    settings.tiled_logs = [_tiled_log(table, base, f"{source}: tiled_logs[{i}]")
+                           for i, table in enumerate(document.get("tiled_logs", []))]
+    if "rekor_v2" in document:
+        settings.rekor_v2 = _rekor_v2(document["rekor_v2"], base, f"{source}: rekor_v2")
     for i, release in enumerate(document.get("releases", [])):
         if "manifest" not in release:
             raise ConfigError(f"{source}: releases[{i}] needs a manifest path")
@@ -538,6 +625,27 @@ def _index_settings(table: dict[str, Any], source: str) -> IndexSettings:
         f"{source}: index.requests_per_second")
     check_index(index, f"{source}: [index]")
     return index
+def _tiled_log(table: dict[str, Any], base: Path, where: str) -> TiledLogSettings:
+    if "url" not in table or "verifier" not in table:
+        raise ConfigError(f"{where} needs a url and a verifier (the log's signed-note key)")
+    return TiledLogSettings(
+        url=table["url"], verifier=table["verifier"],
+        policy=_path(base, table["policy"]) if "policy" in table else None,
+        requests_per_second=_positive(
+            table.get("requests_per_second", TILED_REQUESTS_PER_SECOND),
+            f"{where}.requests_per_second"),
+        cache=_path(base, table["cache"]) if "cache" in table else None,
+        scan_range=table.get("scan_range"))
+
+
+def _rekor_v2(table: dict[str, Any], base: Path, where: str) -> RekorV2Settings:
+    instance = table.get("instance", "production")
+    if instance not in SIGSTORE_INSTANCES:
+        raise ConfigError(f"{where}.instance {instance!r}: choose production or staging")
+    return RekorV2Settings(
+        instance, _positive(table.get("requests_per_second", TILED_REQUESTS_PER_SECOND),
+                            f"{where}.requests_per_second"),
+        _path(base, table["cache"]) if "cache" in table else None)
 
 
 def _suppression(item: dict[str, Any], index: int, source: str) -> Suppression:

@@ -7,13 +7,18 @@ limit, deadlines), so a new kind of source is one more branch here and one more 
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from auditor.crawl.interface import LogSource
 from auditor.http_client import Deadline, HttpClient, RetryPolicy
-from auditor.settings import Settings
+from auditor.settings import RekorV2Settings, Settings
 from auditor.source.interface import StatementSource
 from auditor.verify.trust import LogKeyring
+
+if TYPE_CHECKING:
+    from auditor.crawl.tiled import TiledLogSpec
 
 
 def retry_policy(settings: Settings) -> RetryPolicy:
@@ -31,15 +36,21 @@ def http_client(settings: Settings, service: str, deadline: Deadline) -> HttpCli
                       policy=retry_policy(settings), deadline=deadline)
 
 
-def log_sources(settings: Settings, keyring: LogKeyring,
+def log_sources(settings: Settings, keyring: LogKeyring | None,
                 deadline: Deadline | None = None) -> list[LogSource]:
+    """The followed logs: Rekor v1 (`keyring`: its log keys) unless turned off, tiled logs."""
     from auditor.crawl.rekor_v1 import RekorV1Source
     from auditor.source.rekor_client import RekorClient
 
     deadline = deadline or run_deadline(settings)
-    client = RekorClient(settings.log.url, http=http_client(settings, "Rekor", deadline))
-    sources: list[LogSource] = [RekorV1Source(client, keyring)]
+    sources: list[LogSource] = []
+    if settings.rekor_v1:
+        assert keyring is not None, "Rekor v1 is followed: its log keys are needed"
+        client = RekorClient(settings.log.url, http=http_client(settings, "Rekor", deadline))
+        sources.append(RekorV1Source(client, keyring))
+    sources += tiled_log_sources(settings, deadline)
     if settings.index.configured:
+        assert keyring is not None, "the publisher's Rekor receipts need the log keys"
         sources.append(publisher_index(settings, keyring, deadline))
     return sources
 
@@ -58,6 +69,68 @@ def publisher_index(settings: Settings, keyring: LogKeyring, deadline: Deadline)
     rekor = RekorClient(settings.log.url, http=http_client(settings, "Rekor", deadline))
     return PublisherIndexSource(PublisherStore(index.files, index.links, http), rekor, keyring,
                                 index.keysets, settings.expected_since)
+
+
+def tiled_log_sources(settings: Settings, deadline: Deadline) -> list[LogSource]:
+    """The configured tiled logs, then Sigstore's Rekor v2 shards (oldest first) if followed."""
+    from auditor.crawl.tiled import DEFAULT_SCAN_RANGE, TiledLogSpec, log_key_of
+    from auditor.errors import ConfigError, InputError
+    from auditor.verify.note_keys import parse_vkey
+    from auditor.verify.policy import parse_policy
+
+    sources = []
+    for log in settings.tiled_logs:
+        try:
+            key = log_key_of(parse_vkey(log.verifier))
+            policy = parse_policy(_read_text(log.policy)) if log.policy else None
+        except InputError as error:
+            raise ConfigError(f"tiled log {log.url}: {error}") from None
+        spec = TiledLogSpec(log.url.rstrip("/"), key, policy, scan_range=DEFAULT_SCAN_RANGE
+                            if log.scan_range is None else log.scan_range)
+        sources.append(_tiled_source(settings, spec, log.requests_per_second, log.cache,
+                                     deadline))
+    if settings.rekor_v2 is not None:
+        sources.extend(_rekor_v2_sources(settings, settings.rekor_v2, deadline))
+    return sources
+
+
+def _rekor_v2_sources(settings: Settings, rekor_v2: RekorV2Settings,
+                      deadline: Deadline) -> list[LogSource]:
+    """Sigstore's Rekor v2 shards from its signing config and trusted root (the copies the
+    `sigstore` package embeds: no network). A shard whose key's validity ended is retired."""
+    from auditor.crawl.tiled import TiledLogSpec
+    from auditor.verify.trust import rekor_v2_shards, sigstore_trust_config
+
+    config = sigstore_trust_config("staging" if rekor_v2.instance == "staging" else "production")
+    now = datetime.now(UTC)
+    sources = []
+    for shard in rekor_v2_shards(config.signing_config, config.trusted_root):
+        until = shard.log_key.valid_until
+        spec = TiledLogSpec(f"{shard.url}/api/v2", shard.log_key,
+                            retired=until is not None and until < now)
+        sources.append(_tiled_source(settings, spec, rekor_v2.requests_per_second,
+                                     rekor_v2.cache, deadline))
+    return sources
+
+
+def _tiled_source(settings: Settings, spec: TiledLogSpec, rate: float, cache: Path | None,
+                  deadline: Deadline) -> LogSource:
+    from auditor.crawl.tiled import TiledLogSource
+    from auditor.source.tiles import TileCache, TileClient
+
+    http = HttpClient(f"tiled log {spec.origin}", requests_per_second=rate,
+                      policy=retry_policy(settings), deadline=deadline)
+    tiles = TileCache.for_log(cache, spec.origin) if cache is not None else None
+    return TiledLogSource(spec, TileClient(spec.url, http, cache=tiles), http)
+
+
+def _read_text(path: Path) -> str:
+    from auditor.errors import ConfigError
+
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{path}: cannot read ({error})") from None
 
 
 def statement_source(settings: Settings, deadline: Deadline | None = None) -> StatementSource:

@@ -2,14 +2,27 @@
 """Benchmark: a full, verified scan of a loopback tiled log of Rekor v2-sized entries.
 
 For each size, one process builds and serves a tiled log (most entries carry a Fulcio-like
-certificate of ~1.8 kB DER, ~10 % a bare public key, 1 % are under one of four pinned keys),
-and a second, fresh process scans it with `auditor.source.tiles` (every bundle and tile verified
-against the checkpoint, every entry matched) and then rescans it once nothing changed. The
-scanning process reports its own CPU time (all threads), wall time and peak RSS, and this
-machine's SHA-256 speed over the same entries (bare leaf hashing, measured in the same
-process) as the baseline the scan's cost is compared to.
+certificate of ~1.8 kB DER, ~10 % a bare public key, 1 % are Oak endorsements under one of four
+pinned keys, their statements in a directory store), and two fresh processes measure, one
+after the other:
 
-    python scripts/bench_tiles.py [--sizes 100000 1000000] [--parallelism 8]
+1. the library: `auditor.source.tiles` scans it (every bundle and tile verified against the
+   checkpoint, every entry matched), then rescans it once nothing changed;
+2. the full store path, as `audit crawl --tiled-log` runs it: the audit service with settings
+   resolved from flags (`auditor.service.Auditor`), which scans, verifies every match with the
+   named checks (statement fetched, signatures checked) and stores it in the database, range
+   by range; then a no-op rescan through the same path.
+
+Each process reports its own CPU time (all threads), wall time and peak RSS, and this machine's
+SHA-256 speed over the same entries (bare leaf hashing, measured in the same process) as the
+baseline the scan's cost is compared to.
+
+    python scripts/bench_tiles.py [--sizes 100000 1000000] [--parallelism 8] [--db URL]
+
+`--db` is the store path's database (default: a new SQLite file; a PostgreSQL URL must name an
+empty database). The store path runs without a request rate limit (`--rate`), so that it
+measures this machine, not the politeness default (100 requests/s: 3,907 bundles of a
+1,000,000-entry log take at least 39 s of wall time at that rate).
 
 Honest shortcuts, all outside what is measured: entries are generated from 64 certificate
 templates whose serial number is patched per entry (so their issuer signatures no longer
@@ -26,6 +39,7 @@ import hashlib
 import multiprocessing as mp
 import resource
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -38,6 +52,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
+from testlog.synthetic import Endorser
+
 TEMPLATES = 64
 PINNED_KEYS = 4
 LOG_NAME = "bench.tiles.example/log"
@@ -47,9 +63,14 @@ LOG_NAME = "bench.tiles.example/log"
 
 
 class SyntheticEntries(Sequence[bytes]):
-    """Rekor v2 hashedrekord 0.0.2 entries, generated on demand and always the same bytes."""
+    """Rekor v2 hashedrekord 0.0.2 entries, generated on demand and always the same bytes.
 
-    def __init__(self, size: int, pinned: list[ec.EllipticCurvePrivateKey]) -> None:
+    Entries under pinned keys are Oak endorsements whose statements are written to `statements`
+    (content-addressed, `sha2-256:<hex>`), valid from a day ago.
+    """
+
+    def __init__(self, size: int, pinned: list[Endorser], statements: Path) -> None:
+        from testlog.synthetic import tiled_endorsement
         from testlog.tiles import FulcioLikeIssuer, hashedrekord_v002, spki_der
 
         self.size = size
@@ -65,19 +86,17 @@ class SyntheticEntries(Sequence[bytes]):
             _b64(k.sign(b"another artifact", ec.ECDSA(hashes.SHA256()))) for k in others
         ]
         self.pinned = pinned
-        self.pinned_certificates = [_b64(issuer.issue(k.public_key(), number=1000 + i))
-                                    for i, k in enumerate(pinned)]
+        certificates = [issuer.issue(e.private_key.public_key(), number=1000 + i)
+                        for i, e in enumerate(pinned)]
         self.pinned_entries: dict[int, bytes] = {}
+        issued = int(time.time()) - 86_400
         for i in range(37, size, 100):  # 1 % under pinned keys, each fully valid
-            key = pinned[(i // 100) % len(pinned)]
-            artifact = b"artifact %d" % i
-            signature = key.sign(artifact, ec.ECDSA(hashes.SHA256()))
-            digest = hashlib.sha256(artifact).digest()
-            if i % 200 == 37:
-                entry = hashedrekord_v002(digest, signature, public_key_der=spki_der(key))
-            else:
-                cert = base64.b64decode(self.pinned_certificates[pinned.index(key)])
-                entry = hashedrekord_v002(digest, signature, certificate_der=cert)
+            k = (i // 100) % len(pinned)
+            statement, entry = tiled_endorsement(
+                pinned[k], b"artifact %d" % i, issued,
+                certificate=None if i % 200 == 37 else certificates[k])
+            name = f"sha2-256:{hashlib.sha256(statement).hexdigest()}"
+            (statements / name).write_bytes(statement)
             self.pinned_entries[i] = entry
         # The fast path below writes the same bytes as testlog's canonical JSON.
         for i in (0, 3, 13):
@@ -129,14 +148,20 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
 
-def serve_log(size: int, out: Connection, stop: Any) -> None:
+def serve_log(size: int, directory: Path, out: Connection, stop: Any) -> None:
     """Build a log of `size` entries, serve it, send what a scanner needs, serve until stop."""
     from testlog.tiles import TiledLog, spki_der
     from testlog.tiles_server import serve_tiles
 
     started = time.perf_counter()
-    pinned = [ec.generate_private_key(ec.SECP256R1()) for _ in range(PINNED_KEYS)]
-    entries = SyntheticEntries(size, pinned)
+    pinned = [Endorser(f"component{i}") for i in range(PINNED_KEYS)]
+    keys = []
+    for endorser in pinned:
+        keys.append(f"{endorser.name}={directory / endorser.name}.pem")
+        (directory / f"{endorser.name}.pem").write_bytes(endorser.public_pem)
+    statements = directory / "statements"
+    statements.mkdir()
+    entries = SyntheticEntries(size, pinned, statements)
     sha256 = hashlib.sha256
     leaves = bytearray()
     total = 0
@@ -151,7 +176,9 @@ def serve_log(size: int, out: Connection, stop: Any) -> None:
         out.send({
             "url": server.url,
             "log_key": log.public_key.public_bytes_raw(),
-            "pinned": [spki_der(k) for k in pinned],
+            "pinned": [spki_der(e.private_key) for e in pinned],
+            "keys": keys,
+            "statements": str(statements),
             "expected_matches": len(entries.pinned_entries),
             "build_seconds": build,
             "entry_bytes": total,
@@ -185,8 +212,6 @@ def scan_log(info: dict[str, Any], parallelism: int, out: Connection) -> None:
         TileClient,
         check_history,
     )
-    from auditor.source.tiles.codec import parse_entry_bundle
-    from auditor.source.tiles.layout import ENTRY_LEVEL, TileId
     from tests.tiles.tiles_fetcher import RequestsFetcher
 
     rss_before = _peak_rss_mb()
@@ -217,7 +242,23 @@ def scan_log(info: dict[str, Any], parallelism: int, out: Connection) -> None:
     assert list(scanner.scan(again, start=checkpoint.size)) == []
     rescan = dict(client.requests)
 
-    # Baseline: bare SHA-256 leaf hashing of the same kind of entries, in this process.
+    baseline = _sha256_baseline(client)
+    client.close()
+    fetcher.close()
+    out.send(ScanResult(
+        entries=entries, matches=matches, unparsable=unparsable, cpu_seconds=cpu,
+        wall_seconds=wall, rss_before_mb=rss_before, peak_rss_mb=peak_rss,
+        requests=requests, rescan_requests=rescan, sha256_entries_per_second=baseline[0],
+        sha256_mb_per_second=baseline[1],
+    ))
+
+
+def _sha256_baseline(client: Any) -> tuple[float, float]:
+    """Bare SHA-256 leaf hashing of the log's first 40 bundles, in this process: (entries/s,
+    MB/s) of CPU time."""
+    from auditor.source.tiles.codec import parse_entry_bundle
+    from auditor.source.tiles.layout import ENTRY_LEVEL, TileId
+
     sample = [e for d in client.read([TileId(ENTRY_LEVEL, i) for i in range(40)])
               for e in parse_entry_bundle(d.tile, d.data)]
     sha256 = hashlib.sha256
@@ -226,15 +267,43 @@ def scan_log(info: dict[str, Any], parallelism: int, out: Connection) -> None:
         for entry in sample:
             sha256(b"\x00" + entry).digest()
     spent = time.process_time() - started
-    client.close()
-    fetcher.close()
+    return 10 * len(sample) / spent, 10 * sum(len(e) + 1 for e in sample) / spent / 1e6
+
+
+def store_log(info: dict[str, Any], db_url: str, out: Connection) -> None:
+    """The full store path, as `audit crawl --tiled-log URL --log-verifier VKEY --key ...
+    --statements DIR --db URL --rate ...` runs it: settings resolved from those flags, the
+    audit service, its log source, the database."""
+    from auditor.service import Auditor
+    from auditor.settings import Flags, resolve
+    from auditor.source.tiles import TileClient
+    from auditor.verify.note_keys import NoteKey, SignatureType
+    from tests.tiles.tiles_fetcher import RequestsFetcher
+
+    verifier = NoteKey(LOG_NAME, SignatureType.ED25519, info["log_key"]).vkey
+    flags = Flags(db=db_url, keys=tuple(info["keys"]), statements=info["statements"],
+                  tiled_log=info["url"], log_verifier=verifier, rate=1e9)
+    rss_before = _peak_rss_mb()
+    cpu, wall = time.process_time(), time.perf_counter()
+    with Auditor(resolve(flags, {})) as auditor:
+        result = auditor.crawl()
+    cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    peak_rss = _peak_rss_mb()
+    crawl = result.crawl
+    assert crawl is not None
+    expected = info["expected_matches"]
+    if not (crawl.complete and crawl.new == crawl.verified == expected and not crawl.findings):
+        raise SystemExit(f"wrong store-path scan: {crawl.to_json()}")
+    with Auditor(resolve(flags, {})) as auditor:
+        again = auditor.crawl().crawl
+    assert again is not None and again.complete and again.new == 0
+    with TileClient(info["url"], RequestsFetcher()) as client:
+        baseline = _sha256_baseline(client)
     out.send(ScanResult(
-        entries=entries, matches=matches, unparsable=unparsable, cpu_seconds=cpu,
-        wall_seconds=wall, rss_before_mb=rss_before, peak_rss_mb=peak_rss,
-        requests=requests, rescan_requests=rescan,
-        sha256_entries_per_second=10 * len(sample) / spent,
-        sha256_mb_per_second=10 * sum(len(e) + 1 for e in sample) / spent / 1e6,
-    ))
+        entries=crawl.scanned, matches=crawl.verified, unparsable=crawl.unparsable,
+        cpu_seconds=cpu, wall_seconds=wall, rss_before_mb=rss_before, peak_rss_mb=peak_rss,
+        requests={"all": crawl.requests}, rescan_requests={"all": again.requests},
+        sha256_entries_per_second=baseline[0], sha256_mb_per_second=baseline[1]))
 
 
 def _peak_rss_mb() -> float:
@@ -244,46 +313,63 @@ def _peak_rss_mb() -> float:
 # --- orchestration -----------------------------------------------------------------------------
 
 
-def bench(size: int, parallelism: int) -> None:
+def bench(size: int, parallelism: int, db_url: str | None) -> None:
     context = mp.get_context("spawn")
     stop = context.Event()
     server_end, here = context.Pipe()
-    server = context.Process(target=serve_log, args=(size, server_end, stop))
-    server.start()
-    try:
-        info = here.recv()
-        scanner_end, results = context.Pipe()
-        scan = context.Process(target=scan_log, args=(info, parallelism, scanner_end))
-        scan.start()
-        result: ScanResult = results.recv()
-        scan.join()
-    finally:
-        stop.set()
-        server.join(timeout=30)
-    per_cpu = result.entries / result.cpu_seconds
+    with tempfile.TemporaryDirectory(prefix="bench-tiles-") as temporary:
+        directory = Path(temporary)
+        server = context.Process(target=serve_log, args=(size, directory, server_end, stop))
+        server.start()
+        try:
+            info = here.recv()
+            library = _measure(context, scan_log, (info, parallelism))
+            store = _measure(context, store_log,
+                             (info, db_url or f"sqlite:///{directory / 'bench.db'}"))
+        finally:
+            stop.set()
+            server.join(timeout=30)
     print(f"\n{size:,} entries ({info['entry_bytes'] / size:,.0f} bytes each on average, "
-          f"{result.matches:,} under pinned keys); log built in {info['build_seconds']:.1f} s "
+          f"{library.matches:,} under pinned keys); log built in {info['build_seconds']:.1f} s "
           "(not timed)")
-    print(f"  full verified scan: {per_cpu:,.0f} entries per CPU-second "
+    _report("library scan (verified tiles, every entry matched)", library)
+    _report("full store path (audit crawl --tiled-log: scan, verify, store)", store)
+
+
+def _measure(context: Any, target: Any, args: tuple[Any, ...]) -> ScanResult:
+    """Run `target(*args, pipe)` in a fresh process; its ScanResult."""
+    child, results = context.Pipe()
+    process = context.Process(target=target, args=(*args, child))
+    process.start()
+    try:
+        result: ScanResult = results.recv()
+    finally:
+        process.join()
+    return result
+
+
+def _report(what: str, result: ScanResult) -> None:
+    per_cpu = result.entries / result.cpu_seconds
+    print(f"  {what}: {per_cpu:,.0f} entries per CPU-second "
           f"({result.cpu_seconds:.2f} CPU-s, {result.wall_seconds:.2f} s wall, "
           f"{result.entries / result.wall_seconds:,.0f} entries/s wall)")
-    print(f"  peak RSS of the scanning process: {result.peak_rss_mb:.0f} MB "
+    print(f"    peak RSS of the process: {result.peak_rss_mb:.0f} MB "
           f"({result.rss_before_mb:.0f} MB after imports)")
-    print(f"  requests: {result.requests}")
-    print(f"  SHA-256 baseline (leaf hashes of the same entries): "
+    print(f"    requests: {result.requests}; no-op rescan requests: {result.rescan_requests}")
+    print(f"    SHA-256 baseline (leaf hashes of the same entries): "
           f"{result.sha256_entries_per_second:,.0f} entries/s, "
           f"{result.sha256_mb_per_second:,.0f} MB/s; the scan costs "
           f"{result.sha256_entries_per_second / per_cpu:.1f}x bare hashing")
-    print(f"  no-op rescan requests: {result.rescan_requests}")
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--parallelism", type=int, default=8)
+    parser.add_argument("--db", help="the store path's database (default: a new SQLite file)")
     args = parser.parse_args(argv)
     for size in args.sizes:
-        bench(size, args.parallelism)
+        bench(size, args.parallelism, args.db)
     return 0
 
 

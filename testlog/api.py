@@ -62,12 +62,14 @@ class RekorApi:
 
     # -- views ----------------------------------------------------------------------------
 
-    def visible_shards(self) -> list[VisibleShard]:
+    def visible_shards(self, *, entries: bool = False) -> list[VisibleShard]:
+        """The shards as served; `entries`: for an entry answer (and its proofs)."""
         shards = self.log.shards
+        forked = self.faults.forked or (entries and self.faults.forked_entries)
         out = []
         for i, real in enumerate(shards):
             active = i == len(shards) - 1
-            shard = self.log.view(real, self.faults.forked)
+            shard = self.log.view(real, forked)
             size = shard.size
             rollback = self.faults.rollback_size(real.tree_id, active)
             if rollback is not None:
@@ -221,7 +223,7 @@ class RekorApi:
         return hit
 
     def _find_by_index(self, virtual_index: int) -> tuple[VisibleShard, LogEntry] | None:
-        for view in self.visible_shards():
+        for view in self.visible_shards(entries=True):
             entry = view.entry(virtual_index - view.shard.offset)
             if entry is not None:
                 return view, entry
@@ -231,7 +233,7 @@ class RekorApi:
         uuid = uuid.lower()
         leaf = bytes.fromhex(uuid[-64:])
         tree_id = int(uuid[:16], 16) if len(uuid) == 80 else None
-        for view in self.visible_shards():
+        for view in self.visible_shards(entries=True):
             if tree_id is not None and view.shard.tree_id != tree_id:
                 continue
             index = view.shard.by_leaf.get(leaf)
@@ -273,7 +275,7 @@ class RekorApi:
 
     def _uuids(self, entries: list[LogEntry]) -> set[str]:
         """UUIDs of the entries that the current view serves (the index follows the view)."""
-        views = {v.shard.tree_id: v for v in self.visible_shards()}
+        views = {v.shard.tree_id: v for v in self.visible_shards(entries=True)}
         out = set()
         for entry in entries:
             view = views.get(entry.tree_id)

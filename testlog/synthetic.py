@@ -1,4 +1,5 @@
-"""Synthetic Oak-style endorsements: keys, in-toto statements, and their ``rekord`` entries.
+"""Synthetic Oak-style endorsements: keys, in-toto statements, and their ``rekord`` entries
+(Rekor v1) or ``hashedrekord`` 0.0.2 entries (Rekor v2, tiled logs).
 
 Shaped like Oak's (``tests/data/oak/**/endorsement.json``): an in-toto Statement v1 with
 the Oak endorsement predicate, one subject digest and a 90-day validity window starting
@@ -102,3 +103,18 @@ def add_endorsements(
         subject = f"{endorser.name} build {log.size}".encode()  # unique per log position
         out.append(endorse(log, endorser, subject, integrated_time=base + i))
     return out
+
+
+def tiled_endorsement(endorser: Endorser, subject: bytes, issued: int, *,
+                      certificate: bytes | None = None) -> tuple[bytes, bytes]:
+    """(statement, entry): an Oak statement about ``subject`` valid for 90 days from ``issued``,
+    and the Rekor v2 ``hashedrekord`` 0.0.2 entry of its signature by ``endorser`` (its bare
+    key, or the DER ``certificate`` issued for it)."""
+    from testlog.tiles import hashedrekord_v002, spki_der
+
+    statement = oak_statement(endorser.name, subject, issued)
+    digest, signature = hashlib.sha256(statement).digest(), endorser.sign(statement)
+    if certificate is not None:
+        return statement, hashedrekord_v002(digest, signature, certificate_der=certificate)
+    return statement, hashedrekord_v002(digest, signature,
+                                        public_key_der=spki_der(endorser.private_key))

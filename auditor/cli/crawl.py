@@ -19,10 +19,13 @@ from auditor.cli.options import (
     IndexLinksOption,
     JsonOption,
     KeyOption,
+    LogVerifierOption,
     RateOption,
     RekorKeyOption,
     RekorUrlOption,
     StatementsOption,
+    TiledLogOption,
+    TlogPolicyOption,
     TrustedRootOption,
     settings_for,
 )
@@ -52,7 +55,7 @@ def progress_display() -> Iterator[Progress | None]:
         yield update
 
 
-def summary_line(summary: CrawlSummary) -> str:
+def summary_line(summary: CrawlSummary, *, index_hint: bool = True) -> str:
     state = "complete" if summary.complete else f"INCOMPLETE ({summary.incomplete_reason})"
     parts = [f"{summary.new} new", f"{summary.verified} verified",
              f"{summary.failed} failed"]
@@ -60,9 +63,14 @@ def summary_line(summary: CrawlSummary) -> str:
         parts.append(f"{summary.rechecked} checked again")
     if summary.scanned:
         parts.append(f"{summary.scanned} scanned")
-    return (f"crawl {state}: {', '.join(parts)}, {summary.requests} requests, "
-            f"{summary.retries} retries; {len(summary.findings)} finding(s). The log's search "
-            "index is only a hint: --from-index/--to-index scans a range without trusting it.")
+    if summary.unparsable:
+        parts.append(f"{summary.unparsable} unparsable")
+    line = (f"crawl {state}: {', '.join(parts)}, {summary.requests} requests, "
+            f"{summary.retries} retries; {len(summary.findings)} finding(s).")
+    if not index_hint:
+        return line  # tiled logs only: every entry was read, no index was trusted
+    return (f"{line} The log's search index is only a hint: --from-index/--to-index scans a "
+            "range without trusting it.")
 
 
 @app.command("crawl")
@@ -71,6 +79,9 @@ def crawl_command(
     rekor_url: RekorUrlOption = None,
     rekor_key: RekorKeyOption = None,
     trusted_root: TrustedRootOption = None,
+    tiled_log: TiledLogOption = None,
+    log_verifier: LogVerifierOption = None,
+    tlog_policy: TlogPolicyOption = None,
     key: KeyOption = None,
     statements: StatementsOption = None,
     uuid: Annotated[list[str] | None, typer.Option(
@@ -92,6 +103,10 @@ def crawl_command(
 ) -> None:
     """Crawl the log for entries signed by every component key; verify and store them.
 
+    With --tiled-log, read every entry of that tiled log (Rekor v2 shard, Tessera log) instead:
+    its checkpoint, tiles and bundles are verified and each entry under a component key is
+    stored; a rescan reads only what is new.
+
     Exit 0 complete with no integrity finding; 1 a log-integrity or entry finding;
     3 incomplete (the log gave up or withheld entries; everything verified is kept);
     75 locked; 2 usage error.
@@ -107,7 +122,12 @@ def crawl_command(
     settings = settings_for(config_path, db=db, rekor_url=rekor_url, rekor_keys=rekor_key,
                             trusted_root=trusted_root, keys=key, statements=statements,
                             rate=rate, deadline=deadline, index_files=index_files,
-                            index_links=index_links, index_keysets=index_keyset)
+                            index_links=index_links, index_keysets=index_keyset,
+                            tiled_log=tiled_log, log_verifier=log_verifier,
+                            tlog_policy=tlog_policy)
+    if not settings.rekor_v1 and (uuid or log_index or from_index is not None):
+        raise ConfigError("--uuid, --log-index and --from-index/--to-index are Rekor v1's; a "
+                          "tiled log is read whole")
     request = CrawlRequest(uuids=tuple(uuid or settings.uuids),
                            log_indexes=tuple(log_index or settings.log_indexes),
                            from_index=from_index, to_index=to_index)
@@ -123,5 +143,5 @@ def crawl_command(
             say(f"{finding.rule} {finding.component or '-'}: {finding.detail}{mark}")
     for name, origin in result.overrides.items():
         say(f"note: {name} set by {origin}")
-    say(summary_line(summary))
+    say(summary_line(summary, index_hint=settings.rekor_v1))
     raise typer.Exit(crawl_exit_code(summary))

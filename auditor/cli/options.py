@@ -56,9 +56,28 @@ StatementsOption = Annotated[
 ]
 RateOption = Annotated[
     float | None,
-    typer.Option("--rate", metavar="RPS", help="Requests per second to each source (default: 4 "
-                 "to a log, 20 to the publisher's index). "
+    typer.Option("--rate", metavar="RPS", help="Requests per second to each source (default: "
+                 "4 to Rekor v1, 100 to a tiled log, 20 to the publisher's index). "
                  "[env: AUDITOR_RATE]"),
+]
+TiledLogOption = Annotated[
+    str | None,
+    typer.Option("--tiled-log", metavar="URL",
+                 help="Crawl this tiled log (C2SP tlog-tiles prefix, e.g. a Rekor v2 shard's "
+                 "https://HOST/api/v2) instead of Rekor v1; needs --log-verifier. "
+                 "[env: AUDITOR_TILED_LOG]"),
+]
+LogVerifierOption = Annotated[
+    str | None,
+    typer.Option("--log-verifier", metavar="VKEY",
+                 help="The tiled log's checkpoint key, as a signed-note verifier key "
+                 "<name>+<8 hex>+<base64(0x01 ‖ Ed25519 key)>. [env: AUDITOR_LOG_VERIFIER]"),
+]
+TlogPolicyOption = Annotated[
+    Path | None,
+    typer.Option("--tlog-policy", metavar="FILE",
+                 help="C2SP tlog-policy file: the witnesses whose cosignatures the tiled "
+                 "log's checkpoints need. [env: AUDITOR_TLOG_POLICY]"),
 ]
 DeadlineOption = Annotated[
     float | None,

@@ -161,23 +161,28 @@ def findings_command(
 @app.command("status")
 def status_command(config_path: ConfigOption = None, db: DbOption = None,
                    json_output: JsonOption = False) -> None:
-    """The last run, the log heads per tree, what the store holds, and the alerts each channel
-    holds or still has to be sent."""
+    """The last run, the log heads per tree, tiled logs' scan positions, what the store holds,
+    and the alerts each channel holds or still has to be sent."""
+    from dataclasses import asdict
+
     from auditor.report.build import logs_section
     from auditor.store.deliveries import deliveries
-    from auditor.store.reads import counts
+    from auditor.store.reads import counts, scan_progress
     from auditor.store.runs import latest_run
 
     sessions = read_store(config_path, db)
     with sessions() as session:
         run = latest_run(session, None)
+        scans = scan_progress(session)
+        logs = [{**log, "scan": asdict(scans[log["log_id"]]) if log["log_id"] in scans else None}
+                for log in logs_section(session)]
         document: dict[str, Any] = {
             "last_run": None if run is None else {
                 "kind": run.kind, "started_at": run.started_at.isoformat(),
                 "finished_at": run.finished_at.isoformat() if run.finished_at else None,
                 "complete": run.complete, "exit_code": run.exit_code,
                 "interrupted": run.summary.get("interrupted")},
-            "logs": logs_section(session),
+            "logs": logs,
             "counts": counts(session),
             "alerts": _alerts_by_channel(deliveries(session)),
         }
@@ -197,6 +202,8 @@ def status_command(config_path: ConfigOption = None, db: DbOption = None,
                 f"log {log['name'] or log['log_id'][:16]} tree {head['tree_id']}: size "
                 f"{head['tree_size']}, root {head['root_hash']}"
                 f"{' (frozen)' if head['frozen'] else ''}"))
+        if log["scan"] is not None:
+            console.print(terminal_safe(_scan_line(log["scan"])))
     console.print(", ".join(f"{v} {k.replace('_', ' ')}"
                             for k, v in document["counts"].items()))
     for channel, held in document["alerts"].items():
@@ -216,6 +223,16 @@ def _alerts_by_channel(rows: list[DeliveryRow]) -> dict[str, dict[str, Any]]:
         if row.state.value == "unsent" and row.last_error:
             held["last_error"] = row.last_error
     return channels
+
+
+def _scan_line(scan: dict[str, Any]) -> str:
+    line = (f"  scanned to {scan['position']} of {scan['planned']} ({scan['url']}): "
+            f"{scan['matches']} under pinned keys, {scan['unparsable']} unparsable")
+    if scan["unparsable_sample"]:
+        line += f" (first: {scan['unparsable_sample']})"
+    if scan["open_ranges"]:
+        line += f"; {scan['open_ranges']} range(s) still to scan"
+    return line
 
 
 @app.command("report")

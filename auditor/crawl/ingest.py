@@ -10,12 +10,17 @@ without an endorsement, which every later crawl tries to complete.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy.orm import Session
 
 from auditor.crawl.interface import CrawlJob
+from auditor.crawl.summary import CrawlSummary
+from auditor.findings import Finding, RuleId
 from auditor.source.entry import LogEntry
+from auditor.store import models
 from auditor.store.repository import EndorsementRecord, StoredItem, store_verification
 from auditor.verify.body import BodyError, EntryBody, parse_body
 from auditor.verify.entry import (
@@ -38,6 +43,9 @@ class Fetched:
     origin: str
     #: The component under whose key the log listed it (None: found otherwise).
     listed_under: str | None = None
+    #: When the auditor first saw it, for logs that record no integration time (Rekor v2):
+    #: its statement's validity is judged then.
+    seen_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -77,6 +85,7 @@ class Ingest:
         keyset = self.job.keyset
         material = EndorsementMaterial(artifact=statement,
                                        endorser_keys=keyset.keys_for(component),
+                                       at=fetched.seen_at, at_source="first seen",
                                        required_claims=keyset.claims_for(component))
         verification = verify_entry(fetched.entry, self.keyring, material, body=body)
         subject = self._inline_subject(verification)
@@ -99,3 +108,42 @@ class Ingest:
             session, prepared.verification, prepared.record, raw=prepared.fetched.raw,
             raw_format=prepared.fetched.raw_format, log_key=prepared.verification.log_key,
             component=prepared.component, again=again)
+
+
+def count(summary: CrawlSummary, item: Prepared, new: bool, again: bool) -> None:
+    """Count a stored entry in the crawl's summary: new or checked again, and how it fared."""
+    if again:
+        summary.rechecked += 1
+    elif not new:
+        return
+    else:
+        summary.new += 1
+    if item.record.statement is None and item.verification.body is not None:
+        summary.statements_unavailable += 1
+    if item.verification.ok:
+        summary.verified += 1
+    else:
+        summary.failed += 1
+
+
+def crawl_findings(job: CrawlJob, log: models.Log | None, touched: Iterable[int]) -> list[Finding]:
+    """A crawl's findings: the log's stored faults, and what the entries it touched amount to."""
+    from auditor.assessment import store_findings
+    from auditor.store import history as stored_history
+    from auditor.store import views
+
+    if log is None:
+        return []
+    with job.sessions() as session:
+        faults = [stored_history.fault_finding(row)
+                  for row in stored_history.faults(session, [log.id])]
+        entries = sorted(touched)
+        endorsement_ids = views.endorsement_ids_of_entries(session, entries)
+        # Streamed and filtered as judged: a scan that stored many entries under a component
+        # key does not hold a finding for each of them.
+        relevant = [f for f in store_findings(
+            views.endorsement_views(session, ids=endorsement_ids),
+            views.bare_entries(session, ids=entries), job.keyset.pinned_key_ids(),
+            keyset=job.keyset)
+            if f.rule is not RuleId.UNEXPECTED_ENDORSEMENT and f.rule is not RuleId.LEGACY_FORMAT]
+    return faults + relevant

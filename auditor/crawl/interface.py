@@ -53,6 +53,9 @@ class CrawlJob:
 class LogSource(ABC):
     #: The log as summaries name it (its URL).
     name: str
+    #: Several processes may crawl it at once (they split the work through the database), so
+    #: a crawl of such sources only shares the run lock.
+    concurrent: bool = False
 
     @abstractmethod
     def crawl(self, job: CrawlJob) -> CrawlSummary:

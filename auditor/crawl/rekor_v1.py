@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 from sqlalchemy.orm import Session
 
 from auditor.crawl.history import History, TreeState, verified_checkpoint
-from auditor.crawl.ingest import Fetched, Ingest, Prepared
+from auditor.crawl.ingest import Fetched, Ingest, Prepared, count, crawl_findings
 from auditor.crawl.interface import CrawlJob, LogSource
 from auditor.crawl.summary import CrawlSummary
 from auditor.errors import IncompleteError
@@ -108,7 +108,8 @@ class RekorV1Crawl:
         finally:
             self.summary.requests = self.client.requests
             self.summary.retries = self.client.retries
-            self.summary.findings = unique(self._findings + self._stored_findings())
+            self.summary.findings = unique(self._findings + crawl_findings(self.job, self.log,
+                                                                              self._touched))
         return self.summary
 
     # -- heads ----------------------------------------------------------------------------
@@ -334,27 +335,15 @@ class RekorV1Crawl:
                     if (p := self.ingest.prepare(f, only_pinned=only_pinned)) is not None]
         with self.job.sessions.begin() as session:
             for item in prepared:
-                stored = self.ingest.store(session, item, again=again)
+                # Judged before it is stored: storing the entry stores its checkpoint too, and
+                # a checkpoint already stored is never judged again.
                 self._bind(session, item)
-                self._count(item, stored.entry_new, again)
+                stored = self.ingest.store(session, item, again=again)
+                count(self.summary, item, stored.entry_new, again)
             if cursor is not None:
                 crawl_state.advance_scan(session, self._log().id, *cursor)
             self._touched.update(crawl_state.entry_ids(
                 session, self._log().id, [leaf_hash(p.fetched.entry.body).hex() for p in prepared]))
-
-    def _count(self, item: Prepared, new: bool, again: bool) -> None:
-        if again:
-            self.summary.rechecked += 1
-        elif not new:
-            return
-        else:
-            self.summary.new += 1
-        if item.record.statement is None and item.verification.body is not None:
-            self.summary.statements_unavailable += 1
-        if item.verification.ok:
-            self.summary.verified += 1
-        else:
-            self.summary.failed += 1
 
     def _bind(self, session: Session, item: Prepared) -> None:
         """Bind the entry's verified checkpoint to the stored history of the tree it signs."""
@@ -369,25 +358,3 @@ class RekorV1Crawl:
         self._bound.add(key)
         self._findings.extend(History(session, self.log, self._prove).observe(tree_id,
                                                                                checkpoint))
-
-    # -- findings -----------------------------------------------------------------------------
-
-    def _stored_findings(self) -> list[Finding]:
-        """The log's stored faults and what the entries touched in this crawl amount to."""
-        from auditor.assessment import store_findings
-        from auditor.store import views
-
-        if self.log is None:
-            return []
-        with self.job.sessions() as session:
-            faults = [stored_history.fault_finding(row)
-                      for row in stored_history.faults(session, [self.log.id])]
-            touched = sorted(self._touched)
-            endorsement_ids = views.endorsement_ids_of_entries(session, touched)
-            entry_findings = list(store_findings(
-                views.endorsement_views(session, ids=endorsement_ids),
-                views.bare_entries(session, ids=touched), self.job.keyset.pinned_key_ids(),
-                keyset=self.job.keyset))
-        relevant = [f for f in entry_findings if f.rule is not RuleId.UNEXPECTED_ENDORSEMENT
-                    and f.rule is not RuleId.LEGACY_FORMAT]
-        return faults + relevant

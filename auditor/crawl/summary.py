@@ -12,7 +12,7 @@ from auditor.findings import Finding, RuleId, unique
 INTEGRITY_RULES = frozenset({RuleId.LOG_INCONSISTENT, RuleId.CHECKPOINT_INVALID,
                              RuleId.ENTRY_INVALID, RuleId.WRONG_KEY,
                              RuleId.EXPIRED_AT_INTEGRATION, RuleId.UNPUBLISHED_LOG_ENTRY,
-                             RuleId.PUBLISHED_FILE_ALTERED})
+                             RuleId.PUBLISHED_FILE_ALTERED, RuleId.UNWITNESSED_CHECKPOINT})
 
 
 @dataclass
@@ -31,8 +31,9 @@ class CrawlSummary:
     statements_unavailable: int = 0
     #: Entries listed under a component key that the log did not serve: UUID -> why.
     missing: dict[str, str] = field(default_factory=dict)
-    #: Tiled logs: entries read from the tiles.
+    #: Tiled logs: entries read from the tiles, and those that did not parse as log entries.
     scanned: int = 0
+    unparsable: int = 0
     findings: list[Finding] = field(default_factory=list)
     sources: list[CrawlSummary] = field(default_factory=list)
 
@@ -55,7 +56,7 @@ class CrawlSummary:
                     sources=list(summaries))
         for part in summaries:
             for name in ("new", "verified", "failed", "requests", "retries", "discovered",
-                         "rechecked", "statements_unavailable", "scanned"):
+                         "rechecked", "statements_unavailable", "scanned", "unparsable"):
                 setattr(total, name, getattr(total, name) + getattr(part, name))
             total.missing.update(part.missing)
             total.findings.extend(part.findings)
@@ -78,6 +79,7 @@ class CrawlSummary:
             "statements_unavailable": self.statements_unavailable,
             "missing": [{"uuid": uuid, "reason": why} for uuid, why in self.missing.items()],
             "scanned": self.scanned,
+            "unparsable": self.unparsable,
             "index_is_a_hint": True,
             "findings": [f.to_json() for f in self.findings],
         }

@@ -8,6 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+#: A Rekor v2 shard, like any tiled log, is one tree under its own key: its log id names it,
+#: and its one tree is stored as tree 0.
+TILED_TREE_ID = 0
+
 
 @dataclass(frozen=True)
 class InclusionProof:
@@ -40,7 +44,10 @@ class LogEntry:
 
     @property
     def tree_id(self) -> int | None:
-        """The shard (tree id) from an 80-hex UUID, else from the checkpoint origin."""
+        """The shard (tree id) from an 80-hex UUID, else from the checkpoint origin; a Rekor v2
+        entry is in its log's one tree."""
+        if self.rekor_version == 2:
+            return TILED_TREE_ID
         if self.uuid is not None and len(self.uuid) == 80:
             return int(self.uuid[:16], 16)
         if self.proof is not None and self.proof.checkpoint is not None:

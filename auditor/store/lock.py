@@ -1,7 +1,9 @@
 """One run at a time per database: a file lock beside SQLite, an advisory lock elsewhere.
 
 A cron job that fires while the previous run is still crawling must not interleave with it;
-the second run exits 75 (EX_TEMPFAIL) with a clear message instead.
+the second run exits 75 (EX_TEMPFAIL) with a clear message instead. Crawls of tiled logs only,
+which split their work through the database, share the lock on PostgreSQL (any number of them,
+but never beside an exclusive run); SQLite, without row locks to split work by, keeps one.
 """
 
 from __future__ import annotations
@@ -23,8 +25,10 @@ _ADVISORY_KEY = int.from_bytes(hashlib.sha256(b"auditor run lock").digest()[:8],
 
 
 class RunLock:
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, shared: bool = False) -> None:
         self._engine = engine
+        # PostgreSQL: shared advisory locks coexist, and exclude an exclusive one.
+        self._mode = "_shared" if shared else ""
         self._file: IO[str] | None = None
         self._connection: Connection | None = None
 
@@ -61,7 +65,7 @@ class RunLock:
 
     def _acquire_advisory(self) -> None:
         connection = self._engine.connect()
-        locked = connection.execute(text("SELECT pg_try_advisory_lock(:k)"),
+        locked = connection.execute(text(f"SELECT pg_try_advisory_lock{self._mode}(:k)"),
                                     {"k": _ADVISORY_KEY}).scalar()
         if not locked:
             connection.close()
@@ -76,7 +80,8 @@ class RunLock:
             self._file.close()
             self._file = None
         if self._connection is not None:
-            self._connection.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _ADVISORY_KEY})
+            self._connection.execute(text(f"SELECT pg_advisory_unlock{self._mode}(:k)"),
+                                     {"k": _ADVISORY_KEY})
             self._connection.close()
             self._connection = None
 

@@ -441,3 +441,40 @@ class PublishedPackage(Base):
     endorsement_pk: Mapped[int | None] = mapped_column(ForeignKey("endorsements.id"))
     first_listed: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     verified_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+class TileRange(Base):
+    """A range of a tiled log's entries, scanned for some pinned keys as one unit of work.
+
+    Ranges are planned up to each trusted checkpoint's size (and again from 0 for a key pinned
+    later). A scanner claims one (`SELECT ... FOR UPDATE SKIP LOCKED` on PostgreSQL), and in
+    that same transaction stores the entries it found under the keys and marks the range done:
+    the scan position is committed with the entries it covers, a killed scan loses only its
+    uncommitted range, and scanners on several hosts split a log without a coordinator.
+    """
+
+    __tablename__ = "tile_ranges"
+    __table_args__ = (Index("ix_tile_ranges_log_pk_done", "log_pk", "done", "start_index"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    log_pk: Mapped[int] = mapped_column(ForeignKey("logs.id"))
+    start_index: Mapped[int] = mapped_column(BigInteger)
+    end_index: Mapped[int] = mapped_column(BigInteger)
+    #: sha256 of the pinned keys (DER SPKI) looked for, sorted, comma-separated.
+    keys: Mapped[str] = mapped_column(Text)
+    #: A catch-up range: keys pinned after the log was scanned this far, looked for again.
+    catch_up: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    done: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    #: What the scan found: entries under the keys, entries that are no log entry we can read.
+    matches: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    unparsable: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    #: The first unparsable entry of the range: "<index>: <reason>".
+    unparsable_sample: Mapped[str | None] = mapped_column(Text)
+    scanned_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class TileScanKey(Base):
+    """A pinned key a tiled log's planned ranges look for (a key pinned later is caught up)."""
+
+    __tablename__ = "tile_scan_keys"
+    __table_args__ = (UniqueConstraint("log_pk", "key_sha256"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    log_pk: Mapped[int] = mapped_column(ForeignKey("logs.id"))
+    key_sha256: Mapped[str] = mapped_column(String(64))

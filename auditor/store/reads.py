@@ -1,4 +1,5 @@
-"""Read models for queries and reports: log heads, pinned keys, stored findings, counts."""
+"""Read models for queries and reports: log heads, tiled-log scans, pinned keys, stored findings,
+counts."""
 
 from __future__ import annotations
 
@@ -47,6 +48,42 @@ def log_heads(session: Session) -> list[LogHeads]:
                                        shard.frozen, _aware(head.seen_at)))
         logs.append(LogHeads(log.log_id, log.name, heads))
     return logs
+
+
+@dataclass(frozen=True)
+class ScanProgress:
+    """How far a tiled log was scanned (see `store.tile_scan`)."""
+
+    url: str | None
+    #: Every entry below `position` was read for every pinned key; ranges reach `planned`.
+    position: int
+    planned: int
+    open_ranges: int
+    matches: int
+    #: Entries that are no log entry the auditor can read, and the first of them.
+    unparsable: int
+    unparsable_sample: str | None
+
+
+def scan_progress(session: Session) -> dict[str, ScanProgress]:
+    """Each scanned tiled log's progress, by log id."""
+    ranges = models.TileRange
+    rows = session.execute(
+        select(models.Log.log_id, models.Log.url, func.max(ranges.end_index),
+               func.min(case((ranges.done.is_(False), ranges.start_index))),
+               func.sum(case((ranges.done.is_(False), 1), else_=0)), func.sum(ranges.matches),
+               func.sum(case((ranges.catch_up.is_(False), ranges.unparsable), else_=0)))
+        .join(ranges, ranges.log_pk == models.Log.id).group_by(models.Log.id))
+    progress = {}
+    for log_id, url, planned, first_open, open_count, matches, unparsable in rows:
+        sample = session.scalar(
+            select(ranges.unparsable_sample).join(models.Log, ranges.log_pk == models.Log.id)
+            .where(models.Log.log_id == log_id, ranges.unparsable_sample.is_not(None),
+                   ranges.catch_up.is_(False)).order_by(ranges.start_index).limit(1))
+        progress[log_id] = ScanProgress(url, planned if first_open is None else first_open,
+                                        planned, open_count or 0, matches or 0, unparsable or 0,
+                                        sample)
+    return progress
 
 
 @dataclass(frozen=True)

@@ -128,6 +128,8 @@ class EndorsementMaterial:
     endorser_keys: tuple[PublicKey, ...] = ()
     #: Judge validity at this time instead of the entry's integratedTime.
     at: datetime | None = None
+    #: What `at` is, as check details name it (a tiled log's entries: when first seen).
+    at_source: str = "--at"
     bundle: Bundle | None = None
     #: Claim types the component requires the statement to carry (Oak reference values).
     required_claims: tuple[str, ...] = ()
@@ -528,9 +530,10 @@ def _endorsement_checks(
     ]
 
 
-def _judgement_time(entry: LogEntry | None, at: datetime | None) -> tuple[datetime | None, str]:
+def _judgement_time(entry: LogEntry | None, at: datetime | None,
+                    at_source: str = "--at") -> tuple[datetime | None, str]:
     if at is not None:
-        return at, "--at"
+        return at, at_source
     if entry is not None and entry.integrated_time:
         return _utc(entry.integrated_time), "integratedTime"
     return None, ""
@@ -549,7 +552,7 @@ def verify_entry(entry: LogEntry, keyring: LogKeyring,
     body, body_check = _body(entry, material.bundle, body)
     signer = body.key if body else None
     checkpoint_signature, checkpoint_matches, checkpoint = _checkpoint(entry, log_key)
-    when, when_source = _judgement_time(entry, material.at)
+    when, when_source = _judgement_time(entry, material.at, material.at_source)
     statement, endorsement = _endorsement_checks(body, signer, material, when, when_source)
     checks = [
         _leaf_hash(entry),

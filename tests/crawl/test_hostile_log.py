@@ -121,6 +121,18 @@ def test_a_split_view_stays_reported_until_suppressed(audit: RunAudit, world: Wo
     assert shown and all(f["suppressed"]["reason"].startswith("the operator") for f in shown)
 
 
+def test_a_split_view_hidden_in_inclusion_proofs_is_found(audit: RunAudit, world: World,
+                                                          db_url: str) -> None:
+    # GET /log is honest; the entries prove inclusion in a forked tree of the same size.
+    world.log.fork()
+    world.server.faults.fork_entries = True
+    code, summary = crawl(audit, world)
+    assert code == 1
+    (split,) = findings_of(summary, "LOG_INCONSISTENT")
+    assert split["evidence"]["kind"] == "split_view"
+    assert split["evidence"]["tree_id"] == world.log.active.tree_id
+
+
 # -- 3. withheld entries -----------------------------------------------------------------------
 
 

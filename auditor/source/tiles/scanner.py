@@ -82,6 +82,15 @@ class Scanner:
     def __init__(self, client: TileClient, matcher: KeyMatcher) -> None:
         self.client = client
         self.matcher = matcher
+        self._tree: TiledTree | None = None
+
+    def tree(self, checkpoint: Checkpoint) -> TiledTree:
+        """The tree of the verified `checkpoint`, kept while scans use that checkpoint: scans of
+        consecutive ranges read the right edge and the upper tiles once, not once per range."""
+        tree = self._tree
+        if tree is None or (tree.size, tree.root_hash) != (checkpoint.size, checkpoint.root_hash):
+            tree = self._tree = TiledTree(checkpoint.size, checkpoint.root_hash, self.client)
+        return tree
 
     def scan(
         self, checkpoint: Checkpoint, start: int = 0, end: int | None = None
@@ -97,7 +106,7 @@ class Scanner:
             raise ValueError(f"scan range {start}..{end} is outside 0..{checkpoint.size}")
         if start == end:
             return
-        tree = TiledTree(checkpoint.size, checkpoint.root_hash, self.client)
+        tree = self.tree(checkpoint)
         tree.verify_edge()
         for data in self.client.stream(bundles_covering(start, end, checkpoint.size)):
             entries = self._verified_entries(tree, data)
