@@ -1,14 +1,24 @@
 #!/usr/bin/env python3
-"""Benchmark: end-to-end ingest on SQLite and PostgreSQL against the machine's ECDSA rate.
+"""Benchmark: `audit crawl` of a local Rekor v1 log into SQLite and PostgreSQL, per CPU-second.
 
-One run builds a local test log (scripts/bench_crawl.py's), crawls it into a fresh SQLite file
-and a fresh PostgreSQL database (entries fetched, verified and stored per second), and measures
-this machine's ECDSA P-256 verifications per second with `openssl speed`. Each entry needs at
-least two signature verifications (the log's promise and the signer's signature); ours does
-four (auditor/verify/entry.py: signed entry timestamp, checkpoint, body signature, endorsement
-signature), which bounds the entries per second one core can ingest.
+For each size, a log of that many Oak-style endorsements (scripts/bench_crawl.py's) is built and
+served from its own process (rate limit off); each crawl runs in a fresh process of its own, as
+`audit crawl --rekor-url URL --rekor-key PEM --key NAME=PEM ... --statements DIR --db URL`
+runs it (settings resolved from those flags, the audit service, the database), so that:
 
-    python scripts/bench_ingest.py [--entries 2000] [--postgres-url URL]
+- the auditor's CPU is that process's user + system time (all its threads, and any worker
+  processes it waited for), measured around the crawl only (imports and schema creation are
+  not timed); the log server's CPU is not in it. PostgreSQL's own server processes are
+  measured apart (all the cluster's processes, from /proc);
+- peak RSS is that process's high-water mark, so it can be compared between sizes.
+
+`openssl speed ecdsap256` gives this machine's ECDSA P-256 verifications per second on one
+core, measured in the same run. A Rekor v1 entry needs at least two (the log's signed entry
+timestamp and the endorser's signature over the statement; a checkpoint is shared by the
+entries under it), which bounds the entries one core can ingest per second.
+
+    python scripts/bench_ingest.py [--entries 2000 20000] [--backends sqlite postgresql]
+                                   [--postgres-url URL]
 
 Without --postgres-url a throwaway cluster is started as the tests do (tests/postgres.py).
 """
@@ -16,25 +26,27 @@ Without --postgres-url a throwaway cluster is started as the tests do (tests/pos
 from __future__ import annotations
 
 import argparse
+import multiprocessing as mp
+import os
 import re
+import resource
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
+from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_crawl import build_log, timed_crawl
-
-from auditor.store.database import engine_of, open_database
-from testlog import serve
-
-#: Signature verifications per entry: the minimum, and what auditor.verify.entry does.
+#: Signature verifications an entry needs at least: the signed entry timestamp and the
+#: endorser's signature (the checkpoint's is shared by every entry under it).
 MINIMUM_VERIFICATIONS = 2
-OUR_VERIFICATIONS = 4
 
 
 def openssl_verify_rate(seconds: int = 3) -> float:
@@ -50,52 +62,210 @@ def openssl_verify_rate(seconds: int = 3) -> float:
     raise RuntimeError(f"no nistp256 verify/s in openssl speed's output:\n{output}")
 
 
+# --- the log (server process) ----------------------------------------------------------------
+
+
+def serve_log(entries: int, directory: str, out: Connection, stop: Any) -> None:
+    """Build a log of `entries` endorsements, write its keys and statements under
+    `directory`, serve it until `stop` is set."""
+    from bench_crawl import build_log
+
+    from testlog import serve
+
+    work = Path(directory)
+    bench = build_log(entries, work)
+    keys = []
+    for endorser in bench.endorsers:
+        path = work / f"{endorser.name}.pem"
+        path.write_bytes(endorser.public_pem)
+        keys.append(f"{endorser.name}={path}")
+    with serve(bench.log) as server:
+        out.send({"url": server.url, "log_key": str(work / "log.pem"), "keys": keys,
+                  "statements": str(bench.statements), "build_seconds": bench.build_seconds})
+        stop.wait()
+
+
+# --- the crawl (auditor process) ---------------------------------------------------------------
+
+
+@dataclass
+class CrawlResult:
+    new: int
+    verified: int
+    requests: int
+    cpu_seconds: float
+    wall_seconds: float
+    peak_rss_mb: float
+    rss_before_mb: float
+
+
+def _cpu_seconds() -> float:
+    """User + system CPU of this process (all threads) and of the children it waited for."""
+    return sum(usage.ru_utime + usage.ru_stime for usage in (
+        resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)))
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+
+
+def crawl_log(info: dict[str, Any], db_url: str, out: Connection) -> None:
+    from auditor.service import Auditor
+    from auditor.settings import Flags, resolve
+    from auditor.store.database import engine_of, open_database
+
+    engine_of(open_database(db_url)).dispose()  # the schema is created before the clock starts
+    flags = Flags(db=db_url, rekor_url=info["url"], rekor_keys=(Path(info["log_key"]),),
+                  keys=tuple(info["keys"]), statements=info["statements"], rate=1e9)
+    settings = resolve(flags, {})
+    rss_before = _peak_rss_mb()
+    cpu, wall = _cpu_seconds(), time.perf_counter()
+    with Auditor(settings) as auditor:
+        result = auditor.crawl()
+    cpu, wall = _cpu_seconds() - cpu, time.perf_counter() - wall
+    crawl = result.crawl
+    assert crawl is not None
+    if not (crawl.complete and crawl.new == crawl.verified == info["entries"]):
+        raise SystemExit(f"wrong crawl: {crawl.to_json()}")
+    out.send(CrawlResult(crawl.new, crawl.verified, crawl.requests, cpu, wall, _peak_rss_mb(),
+                         rss_before))
+
+
+# --- PostgreSQL's own CPU ----------------------------------------------------------------------
+
+
+def _clock_ticks(pid: int, *, children: bool) -> int:
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    # proc(5): utime, stime, cutime, cstime are fields 14-17 (here 11-14: after the name).
+    own = int(fields[11]) + int(fields[12])
+    return own + (int(fields[13]) + int(fields[14]) if children else 0)
+
+
+def cluster_cpu_seconds(postmaster: int) -> float:
+    """CPU of a PostgreSQL cluster: the postmaster with the backends it reaped, and the live
+    processes it started."""
+    ticks = _clock_ticks(postmaster, children=True)
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            if int(stat.rpartition(")")[2].split()[1]) == postmaster:
+                ticks += _clock_ticks(int(entry.name), children=False)
+        except (OSError, ValueError, IndexError):
+            continue  # it ended meanwhile: the postmaster's children times include it
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class Database:
+    url: str
+    #: The postmaster's pid when the cluster is ours, for its CPU time.
+    postmaster: int | None
+
+
 @contextmanager
-def postgres_url(given: str | None) -> Iterator[str]:
+def postgres_database(given: str | None) -> Iterator[Database]:
     if given:
-        yield given
+        yield Database(given, None)
         return
     from tests.postgres import start_cluster
 
     cluster = start_cluster()
     try:
-        yield cluster.create_database()
+        pid = int((cluster.data / "postmaster.pid").read_text().split()[0])
+        yield Database(cluster.create_database(), pid)
     finally:
         cluster.stop()
 
 
-def main() -> None:
+# --- orchestration -----------------------------------------------------------------------------
+
+
+def _in_process(context: Any, target: Any, *args: Any) -> Any:
+    """`target(*args, pipe)` in a fresh process: what it sent."""
+    child, here = context.Pipe()
+    process = context.Process(target=target, args=(*args, child))
+    process.start()
+    try:
+        return here.recv()
+    finally:
+        process.join()
+
+
+def bench(entries: int, backends: list[str], postgres_url: str | None,
+          bound: float) -> list[str]:
+    context = mp.get_context("spawn")
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="bench-ingest-") as temporary:
+        work = Path(temporary)
+        stop = context.Event()
+        server_end, here = context.Pipe()
+        server = context.Process(target=serve_log, args=(entries, temporary, server_end, stop))
+        server.start()
+        try:
+            info = {**here.recv(), "entries": entries}
+            print(f"\n{entries:,} entries: log built in {info['build_seconds']:.1f} s "
+                  "(not timed)")
+            for backend in backends:
+                with _database(backend, work, postgres_url) as database:
+                    db_cpu = cluster_cpu_seconds(database.postmaster) \
+                        if database.postmaster else None
+                    result: CrawlResult = _in_process(context, crawl_log, info, database.url)
+                    if db_cpu is not None and database.postmaster:
+                        db_cpu = cluster_cpu_seconds(database.postmaster) - db_cpu
+                rows.append(_report(entries, backend, result, db_cpu, bound))
+        finally:
+            stop.set()
+            server.join(timeout=30)
+    return rows
+
+
+@contextmanager
+def _database(backend: str, work: Path, postgres_url: str | None) -> Iterator[Database]:
+    if backend == "sqlite":
+        yield Database(f"sqlite:///{work / 'bench.db'}", None)
+    else:
+        with postgres_database(postgres_url) as database:
+            yield database
+
+
+def _report(entries: int, backend: str, result: CrawlResult, db_cpu: float | None,
+            bound: float) -> str:
+    per_cpu = result.new / result.cpu_seconds
+    wall = result.new / result.wall_seconds
+    server = f", PostgreSQL server {db_cpu:.2f} CPU-s" if db_cpu is not None else ""
+    print(f"  {backend:>10}: {per_cpu:,.0f} entries per CPU-second of the auditor "
+          f"({result.cpu_seconds:.2f} CPU-s{server}) = {per_cpu / bound:.1%} of the bound; "
+          f"{wall:,.0f} entries/s wall ({result.wall_seconds:.2f} s); peak RSS "
+          f"{result.peak_rss_mb:.0f} MB ({result.rss_before_mb:.0f} MB before the crawl); "
+          f"{result.requests} requests")
+    return (f"| {entries:,} | {backend} | {per_cpu:,.0f} | {per_cpu / bound:.2f} | "
+            f"{result.cpu_seconds:.1f} s | {wall:,.0f} | {result.peak_rss_mb:.0f} MB |")
+
+
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--entries", type=int, default=2000)
+    parser.add_argument("--entries", type=int, nargs="+", default=[2_000, 20_000])
+    parser.add_argument("--backends", nargs="+", choices=("sqlite", "postgresql"),
+                        default=["sqlite", "postgresql"])
     parser.add_argument("--postgres-url", default=None,
                         help="an empty PostgreSQL database (default: a throwaway cluster)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     verify_rate = openssl_verify_rate()
-    with tempfile.TemporaryDirectory() as tmp, postgres_url(args.postgres_url) as pg_url:
-        work = Path(tmp)
-        bench = build_log(args.entries, work)
-        print(f"built a log of {args.entries} entries in {bench.build_seconds:.1f} s")
-        rates = {}
-        with serve(bench.log) as server:
-            for backend, url in (("sqlite", f"sqlite:///{work / 'bench.db'}"),
-                                 ("postgresql", pg_url)):
-                sessions = open_database(url)
-                summary, elapsed = timed_crawl(bench, server.url, sessions)
-                engine_of(sessions).dispose()
-                assert summary.new == summary.verified == args.entries, summary.to_json()
-                rates[backend] = summary.new / elapsed
-                print(f"{backend:>10}: {summary.new} entries fetched, verified and stored in "
-                      f"{elapsed:.2f} s = {rates[backend]:.0f} entries/s")
-    print(f"openssl speed ecdsap256: {verify_rate:.0f} verify/s (one core)")
-    for count in (MINIMUM_VERIFICATIONS, OUR_VERIFICATIONS):
-        bound = verify_rate / count
-        shares = ", ".join(f"{backend} {rate / bound:.1%}" for backend, rate in rates.items())
-        print(f"bound at {count} verifications/entry: {bound:.0f} entries/s; "
-              f"ingest reaches {shares} of it")
-    print(f"postgresql / sqlite = {rates['postgresql'] / rates['sqlite']:.2f}")
+    bound = verify_rate / MINIMUM_VERIFICATIONS
+    print(f"openssl speed ecdsap256: {verify_rate:,.0f} verify/s on one core; at "
+          f"{MINIMUM_VERIFICATIONS} verifications per entry the bound is {bound:,.0f} "
+          "entries per CPU-second")
+    rows = [row for entries in args.entries
+            for row in bench(entries, args.backends, args.postgres_url, bound)]
+    print("\n| entries | database | entries / CPU-s | of the bound | auditor CPU | "
+          "entries/s wall | peak RSS |\n|---|---|---|---|---|---|---|")
+    print("\n".join(rows))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())
