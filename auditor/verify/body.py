@@ -214,6 +214,10 @@ def kind_of(body: bytes) -> tuple[str, str]:
         document = loads(body, "body")
     except JsonInputError:
         return "?", "?"
+    return _kind(document)
+
+
+def _kind(document: Any) -> tuple[str, str]:
     if not isinstance(document, dict):
         return "?", "?"
     return str(document.get("kind", "?")), str(document.get("apiVersion", "?"))
@@ -226,7 +230,7 @@ def parse_body(body: bytes) -> EntryBody:
         reason = str(error).removeprefix("body: ")
         raise BodyError("body is not valid JSON" if reason.startswith("not valid JSON")
                         else f"body refused: {reason}") from None
-    kind, version = kind_of(body)
+    kind, version = _kind(document)
     if (kind, version) not in SUPPORTED:
         raise BodyError(f"unsupported kind {kind} v{version}")
     spec = _get(document, "spec")

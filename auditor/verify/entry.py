@@ -35,11 +35,13 @@ from auditor.verify.checkpoint import (
     CheckpointSignatureError,
     EcdsaNoteVerifier,
     Ed25519NoteVerifier,
+    NoteSignature,
     NoteVerifier,
     parse_checkpoint,
     verify_checkpoint,
 )
 from auditor.verify.keys import PublicKey
+from auditor.verify.memo import NOTE_MEMO_SIZE, Memo
 from auditor.verify.merkle import ProofError, leaf_hash, verify_inclusion
 from auditor.verify.statement import (
     DigestComparison,
@@ -248,6 +250,35 @@ def expected_origin(entry: LogEntry, log_key: LogKey, signer_name: str) -> tuple
     return None, f"the entry carries no tree id; origin must read '{name} - <treeID>'"
 
 
+@dataclass(frozen=True)
+class _Note:
+    """A checkpoint note as parsed and verified under one log key."""
+
+    checkpoint: Checkpoint | None
+    #: Why it does not parse, or why no signature by the key verifies; None when one does.
+    problem: str | None
+    line: NoteSignature | None = None
+
+
+def _read_note(text: str, log_key: LogKey | None) -> _Note:
+    try:
+        checkpoint = parse_checkpoint(text)
+    except CheckpointFormatError as error:
+        return _Note(None, f"malformed checkpoint: {error}")
+    if log_key is None:
+        return _Note(checkpoint, "no pinned log key for this entry's logID")
+    try:
+        line = verify_checkpoint(checkpoint, note_verifiers(log_key, checkpoint))
+    except CheckpointSignatureError as error:
+        return _Note(checkpoint, str(error))
+    return _Note(checkpoint, None, line)
+
+
+#: Entries fetched together share their checkpoint: a note seen before (same text, same log key)
+#: is not parsed and verified again (auditor.verify.memo).
+_NOTES: Memo[tuple[str, bytes | None, str | None], _Note] = Memo(NOTE_MEMO_SIZE)
+
+
 def _checkpoint(entry: LogEntry,
                 log_key: LogKey | None) -> tuple[Check, Check, Checkpoint | None]:
     """The two checkpoint checks, and the checkpoint itself when it parses."""
@@ -256,26 +287,24 @@ def _checkpoint(entry: LogEntry,
         reason = "no inclusion proof, hence no checkpoint"
         return (failed("checkpoint_signature", reason),
                 skipped("checkpoint_matches_proof", reason), None)
-    if proof.checkpoint is None:
+    text = proof.checkpoint
+    if text is None:
         return (
             failed("checkpoint_signature", "no checkpoint: the inclusion proof's root hash is "
                    "unauthenticated"),
             skipped("checkpoint_matches_proof", "no checkpoint to compare"),
             None,
         )
-    try:
-        checkpoint = parse_checkpoint(proof.checkpoint)
-    except CheckpointFormatError as error:
-        return (failed("checkpoint_signature", f"malformed checkpoint: {error}"),
+    key = (text, log_key.key.spki_der, log_key.name) if log_key else (text, None, None)
+    note = _NOTES.get(key, lambda: _read_note(text, log_key))
+    checkpoint = note.checkpoint
+    if checkpoint is None:
+        return (failed("checkpoint_signature", note.problem or ""),
                 skipped("checkpoint_matches_proof", "malformed checkpoint"), None)
-    if log_key is None:
-        return (failed("checkpoint_signature", "no pinned log key for this entry's logID"),
+    if note.line is None or log_key is None:
+        return (failed("checkpoint_signature", note.problem or ""),
                 _matches(entry, checkpoint, None, ""), checkpoint)
-    try:
-        line = verify_checkpoint(checkpoint, note_verifiers(log_key, checkpoint))
-    except CheckpointSignatureError as error:
-        return (failed("checkpoint_signature", str(error)),
-                _matches(entry, checkpoint, None, ""), checkpoint)
+    line = note.line
     signature = passed("checkpoint_signature", f"signed by {line.name} "
                        f"(key hint {line.key_hint.hex()})")
     return signature, _matches(entry, checkpoint, log_key, line.name), checkpoint
@@ -515,9 +544,8 @@ def _subject(statement: Statement | None, inline: bytes | None) -> Check:
 
 def _endorsement_checks(
     body: EntryBody | None, signer: PublicKey | None, material: EndorsementMaterial,
-    when: datetime | None, when_source: str,
+    when: datetime | None, when_source: str, content: SignedContent,
 ) -> tuple[Statement | None, list[Check]]:
-    content = SignedContent.of(material)
     pinned = signer is not None and signer in material.endorser_keys
     statement, statement_check = _statement(content.statement, material.required_claims, pinned)
     return statement, [
@@ -553,7 +581,9 @@ def verify_entry(entry: LogEntry, keyring: LogKeyring,
     signer = body.key if body else None
     checkpoint_signature, checkpoint_matches, checkpoint = _checkpoint(entry, log_key)
     when, when_source = _judgement_time(entry, material.at, material.at_source)
-    statement, endorsement = _endorsement_checks(body, signer, material, when, when_source)
+    content = SignedContent.of(material)
+    statement, endorsement = _endorsement_checks(body, signer, material, when, when_source,
+                                                 content)
     checks = [
         _leaf_hash(entry),
         Check("log_id", log_key is not None, log_id_detail),
@@ -562,7 +592,7 @@ def verify_entry(entry: LogEntry, keyring: LogKeyring,
         checkpoint_matches,
         _set(entry, log_key, material.bundle is not None),
         body_check,
-        _body_signature(body, SignedContent.of(material)),
+        _body_signature(body, content),
         *endorsement,
     ]
     return Verification(tuple(checks), entry, body, statement, signer, checkpoint=checkpoint,
@@ -582,7 +612,8 @@ def verify_unlogged(material: EndorsementMaterial) -> Verification:
     reason = "not logged: the endorsement carries no transparency-log entry"
     signer = _find_signer(material)
     when, when_source = _judgement_time(None, material.at)
-    statement, endorsement = _endorsement_checks(None, signer, material, when, when_source)
+    statement, endorsement = _endorsement_checks(None, signer, material, when, when_source,
+                                                 SignedContent.of(material))
     if signer is None and material.endorser_keys:
         endorsement[0] = failed("endorser_key", "the signature verifies under no pinned endorser "
                                 "key")

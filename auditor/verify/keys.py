@@ -7,6 +7,7 @@ X.509 wrapper must never make the same key look different, or a different key lo
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 from dataclasses import dataclass
 
@@ -24,6 +25,10 @@ from cryptography.hazmat.primitives.serialization import (
 )
 
 from auditor.errors import InputError
+from auditor.verify.memo import SIGNATURES
+
+#: The keys a process verifies with are few (the log's, the components'): each DER is parsed once.
+_load_der = functools.lru_cache(maxsize=256)(load_der_public_key)
 
 
 @dataclass(frozen=True)
@@ -38,7 +43,7 @@ class PublicKey:
 
     @property
     def crypto(self) -> PublicKeyTypes:
-        return load_der_public_key(self.spki_der)
+        return _load_der(self.spki_der)
 
     @property
     def key_id(self) -> bytes:
@@ -63,17 +68,27 @@ class PublicKey:
         """Verify `signature` over `data` (or over the SHA-256 digest `data` when prehashed).
 
         ECDSA and RSA use SHA-256 (what Oak and Sigstore use); Ed25519 signs the message itself
-        and cannot verify a bare digest.
+        and cannot verify a bare digest. Each distinct (key, signature, message) is verified
+        once (`auditor.verify.memo`).
         """
+        if prehashed and isinstance(self.crypto, ed25519.Ed25519PublicKey):
+            return False
+        # ECDSA (FIPS 186-5 §6.4.2: e = H(M)) and RSASSA-PKCS1-v1_5 (RFC 8017 §9.2: the
+        # DigestInfo of H(M)) verify the message's SHA-256 and nothing else of it, so a check
+        # over M and one over its digest are the same check; an Ed25519 message is named by
+        # its SHA-256 only to key the memo (finding another with the same digest is infeasible).
+        digest = data if prehashed else hashlib.sha256(data).digest()
+        return SIGNATURES.get((self.spki_der, signature, digest),
+                              lambda: self._verify(signature, data, prehashed))
+
+    def _verify(self, signature: bytes, data: bytes, prehashed: bool) -> bool:
         key = self.crypto
         try:
             if isinstance(key, ec.EllipticCurvePublicKey):
                 algorithm = ec.ECDSA(Prehashed(hashes.SHA256()) if prehashed else hashes.SHA256())
                 key.verify(signature, data, algorithm)
             elif isinstance(key, ed25519.Ed25519PublicKey):
-                if prehashed:
-                    return False
-                key.verify(signature, data)
+                key.verify(signature, data)  # never prehashed (see verify)
             elif isinstance(key, rsa.RSAPublicKey):
                 digest: hashes.HashAlgorithm | Prehashed = (
                     Prehashed(hashes.SHA256()) if prehashed else hashes.SHA256()
