@@ -10,7 +10,7 @@ its own: a malformed file is reported with its path and the rest of the batch st
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -22,13 +22,20 @@ from auditor.keyset import KeySet
 from auditor.source.bundle import Bundle
 from auditor.source.documents import parse_log_document, read_file
 from auditor.source.entry import LogEntry
-from auditor.store.repository import EndorsementRecord, store_component_keys, store_verification
+from auditor.store.repository import (
+    EndorsementRecord,
+    Storable,
+    store_component_keys,
+    store_verifications,
+)
 from auditor.verify.body import BodyError, parse_body
 from auditor.verify.bundle import verify_bundle
 from auditor.verify.entry import EndorsementMaterial, Verification, verify_entry, verify_unlogged
 from auditor.verify.receipts import Receipt, ReceiptKind, receipt_checks, with_receipt_checks
 from auditor.verify.trust import LogKeyring
 
+#: Items verified and stored per transaction.
+IMPORT_BATCH = 200
 _ENDORSEMENT_MESSAGES = ("endorsements.binarypb", "endorsements.textproto", "endorsements.pb",
                          "endorsements.txtpb")
 
@@ -213,23 +220,25 @@ def _raw_format(item: ImportItem) -> str:
     return "sigstore-bundle" if isinstance(item.document, Bundle) else "rekor-v1"
 
 
-def import_item(session: Session, item: ImportItem, keyring: LogKeyring, keyset: KeySet,
-                at: datetime | None) -> list[ImportedItem]:
-    component, verifications = verify_item(item, keyring, keyset, at)
-    # An Oak endorsement's Rekor entry is one of its receipts, kept byte-exact beside the others.
-    rekor = (Receipt(ReceiptKind.REKOR, item.raw),) \
-        if item.raw is not None and item.statement is not None \
-        and isinstance(item.document, LogEntry) else ()
-    record = EndorsementRecord(component, item.statement, item.signature, item.subject,
-                               item.source, rekor + item.receipts)
-    imported = []
-    for verification in verifications:
-        stored = store_verification(session, verification, record, raw=item.raw,
-                                    raw_format=_raw_format(item), log_key=verification.log_key,
-                                    component=component)
-        imported.append(ImportedItem(item.source, component, verification,
-                                     stored.verification_stored))
-    return imported
+def import_items(session: Session, items: Sequence[ImportItem], keyring: LogKeyring,
+                 keyset: KeySet, at: datetime | None) -> list[ImportedItem]:
+    """Verify `items` and store them in the caller's transaction."""
+    verified: list[tuple[ImportItem, str | None, Storable]] = []
+    for item in items:
+        component, verifications = verify_item(item, keyring, keyset, at)
+        # An Oak endorsement's Rekor entry is one of its receipts, kept byte-exact beside the
+        # others.
+        rekor = (Receipt(ReceiptKind.REKOR, item.raw),) \
+            if item.raw is not None and item.statement is not None \
+            and isinstance(item.document, LogEntry) else ()
+        record = EndorsementRecord(component, item.statement, item.signature, item.subject,
+                                   item.source, rekor + item.receipts)
+        verified.extend((item, component, Storable(v, record, item.raw, _raw_format(item),
+                                                   v.log_key, component))
+                        for v in verifications)
+    stored = store_verifications(session, [storable for _, _, storable in verified])
+    return [ImportedItem(item.source, component, storable.verification, result.verification_stored)
+            for (item, component, storable), result in zip(verified, stored, strict=True)]
 
 
 def record_keys(sessions: sessionmaker[Session], keyset: KeySet) -> None:
@@ -250,6 +259,7 @@ def import_paths(sessions: sessionmaker[Session], paths: list[Path], keyring: Lo
                          "entries, bundles, component directories or Endorsements messages")
     report = ImportReport()
     record_keys(sessions, keyset)
+    batch: list[ImportItem] = []
     for path in expanded:
         try:
             items = list(items_for(path))
@@ -258,8 +268,19 @@ def import_paths(sessions: sessionmaker[Session], paths: list[Path], keyring: Lo
             named = reason if str(path) in reason else f"{path}: {reason}"
             report.errors.append((str(path), named))
             continue
-        for item in items:
-            # One transaction per item: a failure leaves what was stored before intact.
-            with sessions.begin() as session:
-                report.imported.extend(import_item(session, item, keyring, keyset, at))
+        batch.extend(items)
+        if len(batch) >= IMPORT_BATCH:
+            report.imported.extend(_import_batch(sessions, batch, keyring, keyset, at))
+            batch = []
+    report.imported.extend(_import_batch(sessions, batch, keyring, keyset, at))
     return report
+
+
+def _import_batch(sessions: sessionmaker[Session], items: list[ImportItem],
+                  keyring: LogKeyring, keyset: KeySet,
+                  at: datetime | None) -> list[ImportedItem]:
+    # One transaction per batch: a failure leaves what earlier batches stored intact.
+    if not items:
+        return []
+    with sessions.begin() as session:
+        return import_items(session, items, keyring, keyset, at)

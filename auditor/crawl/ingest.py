@@ -10,7 +10,7 @@ without an endorsement, which every later crawl tries to complete.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -21,7 +21,12 @@ from auditor.crawl.summary import CrawlSummary
 from auditor.findings import Finding, RuleId
 from auditor.source.entry import LogEntry
 from auditor.store import models
-from auditor.store.repository import EndorsementRecord, StoredItem, store_verification
+from auditor.store.repository import (
+    EndorsementRecord,
+    Storable,
+    StoredItem,
+    store_verifications,
+)
 from auditor.verify.body import BodyError, EntryBody, parse_body
 from auditor.verify.entry import (
     EndorsementMaterial,
@@ -104,10 +109,15 @@ class Ingest:
 
     def store(self, session: Session, prepared: Prepared, *, again: bool = False) -> StoredItem:
         """Store one prepared entry; `again`: a fresh verification of a stored entry."""
-        return store_verification(
-            session, prepared.verification, prepared.record, raw=prepared.fetched.raw,
-            raw_format=prepared.fetched.raw_format, log_key=prepared.verification.log_key,
-            component=prepared.component, again=again)
+        return self.store_all(session, [prepared], again=again)[0]
+
+    def store_all(self, session: Session, prepared: Sequence[Prepared], *,
+                  again: bool = False) -> list[StoredItem]:
+        """Store a batch of prepared entries in the caller's transaction (one statement per
+        table, not per row); `again`: fresh verifications of stored entries."""
+        return store_verifications(session, [
+            Storable(p.verification, p.record, p.fetched.raw, p.fetched.raw_format,
+                     p.verification.log_key, p.component) for p in prepared], again=again)
 
 
 def count(summary: CrawlSummary, item: Prepared, new: bool, again: bool) -> None:

@@ -63,7 +63,6 @@ from auditor.store import history as stored_history
 from auditor.store.repository import log_row
 from auditor.verify.checkpoint import Checkpoint
 from auditor.verify.keys import PublicKey
-from auditor.verify.merkle import leaf_hash
 from auditor.verify.note_keys import NoteKey, SignatureType
 from auditor.verify.policy import Policy, evaluate_checkpoint
 from auditor.verify.trust import LogKey, LogKeyring, c2sp_key_id
@@ -354,12 +353,12 @@ class TiledCrawl:
                 if sample is None and batch.unparsable:
                     first = batch.unparsable[0]
                     sample = f"{first.index}: {first.reason}"
-        for item in prepared:
-            stored = self.ingest.store(session, item)
-            count(self.summary, item, stored.entry_new, again=False)
+        stored = self.ingest.store_all(session, prepared)
+        for item, result in zip(prepared, stored, strict=True):
+            count(self.summary, item, result.entry_new, again=False)
         tile_scan.finish(session, claimed, len(prepared), unparsable, sample)
-        self._touched.update(crawl_state.entry_ids(
-            session, self._log().id, [leaf_hash(p.fetched.entry.body).hex() for p in prepared]))
+        # Every entry is stored under this log's row: its log id is the log key's.
+        self._touched.update(r.entry_id for r in stored if r.entry_id is not None)
         self.summary.discovered += len(prepared)
         self.summary.unparsable += unparsable
 
@@ -412,8 +411,8 @@ class TiledCrawl:
                            seen.get(row.id)) for row in marked]
         prepared = [item for f in fetched if (item := self.ingest.prepare(f)) is not None]
         with self.job.sessions.begin() as session:
+            self.ingest.store_all(session, prepared, again=True)
             for item in prepared:
-                self.ingest.store(session, item, again=True)
                 count(self.summary, item, new=False, again=True)
         self._touched.update(row.id for row in marked)
 

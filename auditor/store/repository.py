@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import functools
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import event, insert, select, update
+from sqlalchemy import Table, bindparam, event, func, insert, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session, make_transient_to_detached
 from auditor import __version__
 from auditor.source.entry import LogEntry
 from auditor.store import models
+from auditor.verify.body import kind_of
 from auditor.verify.checkpoint import Checkpoint
 from auditor.verify.entry import SERVED_CHECKS, Verification
 from auditor.verify.merkle import leaf_hash
@@ -171,6 +172,8 @@ class StoredItem:
     verification_stored: bool
     #: The endorsement row (new or already stored), if the item has one.
     endorsement_id: int | None = None
+    #: The entry row (new or already stored), if the item has one.
+    entry_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -184,62 +187,193 @@ class EndorsementRecord:
     receipts: tuple[Receipt, ...] = ()
 
 
-def _entry_row(session: Session, entry: LogEntry, raw: bytes, raw_format: str,
-               verification: Verification, log_key: LogKey | None, component: str | None,
-               again: bool) -> tuple[models.Entry, bool]:
-    log = log_row(session, entry.log_id, log_key)
-    leaf = leaf_hash(entry.body).hex()
+@dataclass(frozen=True)
+class Storable:
+    """One verification to store, with the entry document and endorsement it is about."""
+
+    verification: Verification
+    record: EndorsementRecord
+    #: The entry's document as received (required when the verification has an entry).
+    raw: bytes | None = None
+    raw_format: str = "rekor-v1"
+    log_key: LogKey | None = None
+    #: The entry's component, when it is not the record's.
+    component: str | None = None
+
+
+#: A row's id and whether this batch inserted it.
+RowId = tuple[int, bool]
+#: Natural keys looked up per query (an `IN` list the databases handle comfortably).
+_LOOKUP_CHUNK = 500
+
+
+def _row_ids(session: Session, model: type[models.Base], keys: tuple[str, ...],
+             rows: list[dict[str, Any]]) -> list[RowId]:
+    """The ids of `rows` by the natural key `keys`, each inserted if absent, in order.
+
+    A batch inserts with one `INSERT ... ON CONFLICT DO NOTHING RETURNING` (executemany) and
+    reads the ids of rows it did not insert (stored earlier, or by a concurrent writer) with one
+    query per chunk. A key repeated in `rows` is inserted once, by its first row: later ones
+    find it, as they would one after the other.
+    """
+    dialect = session.get_bind().dialect.name
+    if dialect not in _UPSERT:
+        found = [get_or_create(session, model, {k: row[k] for k in keys},
+                               **{c: v for c, v in row.items() if c not in keys})
+                 for row in rows]
+        return [(cast(Any, row).id, created) for row, created in found]
+    first: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for row in rows:
+        first.setdefault(tuple(row[k] for k in keys), row)
+    table = model.__table__
+    columns = [table.c[k] for k in keys]
+    inserted: dict[tuple[Any, ...], int] = {}
+    if first:
+        statement = (_UPSERT[dialect](table).on_conflict_do_nothing(index_elements=list(keys))
+                     .returning(table.c.id, *columns))
+        inserted = {tuple(found[1:]): found[0]
+                    for found in session.execute(statement, list(first.values()))}
+    stored = _stored_ids(session, table, columns, [k for k in first if k not in inserted])
+    ids = []
+    for key in (tuple(row[k] for k in keys) for row in rows):
+        if key in inserted:
+            ids.append((inserted.pop(key), True))  # popped: a repeat finds it stored
+            stored[key] = ids[-1][0]
+        else:
+            ids.append((stored[key], False))
+    return ids
+
+
+def _stored_ids(session: Session, table: Any, columns: list[Any],
+                keys: list[tuple[Any, ...]]) -> dict[tuple[Any, ...], int]:
+    found: dict[tuple[Any, ...], int] = {}
+    for start in range(0, len(keys), _LOOKUP_CHUNK):
+        chunk = keys[start:start + _LOOKUP_CHUNK]
+        where = columns[0].in_([k[0] for k in chunk]) if len(columns) == 1 \
+            else tuple_(*columns).in_(chunk)
+        found.update({tuple(row[1:]): row[0]
+                      for row in session.execute(select(table.c.id, *columns).where(where))})
+    missing = [k for k in keys if k not in found]
+    assert not missing, f"{table.name} rows vanished after a conflict on {missing[:3]}"
+    return found
+
+
+def _entry_values(session: Session, item: Storable, entry: LogEntry) -> dict[str, Any]:
+    verification = item.verification
+    assert item.raw is not None
+    log = log_row(session, entry.log_id, item.log_key)
     checkpoint = None
     tree_id = entry.tree_id
     if tree_id is not None and verification.checkpoint is not None:
         shard = shard_row(session, log, tree_id)
         checkpoint = checkpoint_row(session, shard, verification.checkpoint,
                                     verification.checkpoint_verified)
-    summary = verification.summary()
     body = verification.body
-    row, created = get_or_create(
-        session, models.Entry, {"log_pk": log.id, "leaf_hash": leaf},
-        uuid=entry.uuid, rekor_version=entry.rekor_version, tree_id=tree_id,
-        log_index=entry.log_index, shard_index=entry.proof.log_index if entry.proof else None,
-        integrated_time=entry.integrated_time, kind=summary["kind"],
-        api_version=summary["api_version"], signed_digest=body.digest.hex() if body else None,
-        signer_key_sha256=body.key.key_id.hex() if body else None, raw=raw,
-        raw_format=raw_format, checkpoint_pk=checkpoint.id if checkpoint else None,
-        component=component,
-    )
-    if again and not created:
+    # A parsed body's kind is the one it declared (parse_body accepts only those it knows).
+    kind, api_version = (body.kind, body.api_version) if body else kind_of(entry.body)
+    return {
+        "log_pk": log.id, "leaf_hash": leaf_hash(entry.body).hex(), "uuid": entry.uuid,
+        "rekor_version": entry.rekor_version, "tree_id": tree_id, "log_index": entry.log_index,
+        "shard_index": entry.proof.log_index if entry.proof else None,
+        "integrated_time": entry.integrated_time, "kind": kind, "api_version": api_version,
+        "signed_digest": body.digest.hex() if body else None,
+        "signer_key_sha256": body.key.key_id.hex() if body else None, "raw": item.raw,
+        "raw_format": item.raw_format, "checkpoint_pk": checkpoint.id if checkpoint else None,
+        "component": item.component or item.record.component,
+        "recheck": needs_recheck(verification, item.record),
+    }
+
+
+def _entry_rows(session: Session, items: Sequence[Storable],
+                again: bool) -> list[tuple[dict[str, Any], RowId] | None]:
+    """Each item's entry row (values and id), None for an item without an entry."""
+    logged = [(i, item.verification.entry) for i, item in enumerate(items)
+              if item.verification.entry is not None]
+    values = [_entry_values(session, item, entry) for item, entry in
+              ((items[i], entry) for i, entry in logged)]
+    ids = _row_ids(session, models.Entry, ("log_pk", "leaf_hash"), values)
+    times = _integrated_times(session, values, ids)
+    rows: list[tuple[dict[str, Any], RowId] | None] = [None] * len(items)
+    for (i, _), row, row_id in zip(logged, values, ids, strict=True):
+        # The endorsement copies the stored entry's integratedTime, which is the first copy's.
+        rows[i] = ({**row, "integrated_time": times[row_id[0]]}, row_id)
+    if again:
         # A fresh copy of a stored entry (the earlier one failed a served check): keep the
         # document that is verified now, so a later re-check starts from it.
-        row.raw, row.raw_format = raw, raw_format
-        row.checkpoint_pk = checkpoint.id if checkpoint else row.checkpoint_pk
-        row.component = component or row.component
-    return row, created
+        refreshed = [{"row_id": row_id, "new_raw": row["raw"], "new_format": row["raw_format"],
+                      "new_checkpoint": row["checkpoint_pk"], "new_component": row["component"]}
+                     for row, (row_id, created) in filter(None, rows) if not created]
+        if refreshed:
+            session.execute(_REFRESH_ENTRY, refreshed)
+    return rows
 
 
-def _endorsement_row(session: Session, record: EndorsementRecord, entry: models.Entry | None,
-                     verification: Verification) -> tuple[models.Endorsement | None, bool]:
+def _integrated_times(session: Session, values: list[dict[str, Any]],
+                      ids: list[RowId]) -> dict[int, int | None]:
+    """The integratedTime each entry row holds: as inserted here, else as stored before."""
+    times = {row_id: row["integrated_time"]
+             for row, (row_id, created) in zip(values, ids, strict=True) if created}
+    earlier = sorted({row_id for row_id, _ in ids} - set(times))
+    for start in range(0, len(earlier), _LOOKUP_CHUNK):
+        rows = session.execute(select(models.Entry.id, models.Entry.integrated_time).where(
+            models.Entry.id.in_(earlier[start:start + _LOOKUP_CHUNK])))
+        times.update({row_id: time for row_id, time in rows})
+    return times
+
+
+# Core statements on the table (not the ORM entity), so that a list of parameters is one
+# executemany, not the ORM's bulk update by primary key.
+_ENTRIES = cast(Table, models.Entry.__table__)
+_REFRESH_ENTRY = (
+    update(_ENTRIES).where(_ENTRIES.c.id == bindparam("row_id"))
+    .values(raw=bindparam("new_raw"), raw_format=bindparam("new_format"),
+            checkpoint_pk=func.coalesce(bindparam("new_checkpoint"), _ENTRIES.c.checkpoint_pk),
+            component=func.coalesce(bindparam("new_component"), _ENTRIES.c.component)))
+_SET_RECHECK = (update(_ENTRIES).where(_ENTRIES.c.id == bindparam("row_id"))
+                .values(recheck=bindparam("new_recheck")))
+
+
+def _endorsement_values(item: Storable, entry: tuple[dict[str, Any], RowId] | None
+                        ) -> dict[str, Any] | None:
+    record, verification = item.record, item.verification
     if record.statement is None and record.signature is None:
-        return None, False
+        return None
     statement_sha = hashlib.sha256(record.statement).hexdigest() if record.statement else None
-    key = (f"{record.component or '-'}:{statement_sha}:{entry.leaf_hash if entry else 'unlogged'}"
-           f"{_receipts_key(record.receipts)}")
+    key = (f"{record.component or '-'}:{statement_sha}:"
+           f"{entry[0]['leaf_hash'] if entry else 'unlogged'}{_receipts_key(record.receipts)}")
     statement = verification.statement
     subject = statement.subject if statement else None
     v1 = statement is not None and statement.format is StatementFormat.OAK_V1
-    return get_or_create(
-        session, models.Endorsement, {"dedup_key": key},
-        component=record.component, entry_pk=entry.id if entry else None,
-        statement=record.statement, statement_sha256=statement_sha,
-        statement_format=statement.format.value if statement else None,
-        signature=record.signature, subject=record.subject,
-        subject_name=subject.name if subject else None,
-        subject_sha256=subject.digests.get("sha256") if subject else None,
-        not_before=statement.not_before if v1 and statement else None,
-        not_after=statement.not_after if v1 and statement else None,
-        source=record.source, imported_at=now(),
-        integrated_time=entry.integrated_time if entry else None,
-        signer_key_sha256=verification.signer.key_id.hex() if verification.signer else None,
-    )
+    return {
+        "dedup_key": key, "component": record.component,
+        "entry_pk": entry[1][0] if entry else None, "statement": record.statement,
+        "statement_sha256": statement_sha,
+        "statement_format": statement.format.value if statement else None,
+        "signature": record.signature, "subject": record.subject,
+        "subject_name": subject.name if subject else None,
+        "subject_sha256": subject.digests.get("sha256") if subject else None,
+        "not_before": statement.not_before if v1 and statement else None,
+        "not_after": statement.not_after if v1 and statement else None,
+        "source": record.source, "imported_at": now(),
+        "integrated_time": entry[0]["integrated_time"] if entry else None,
+        "signer_key_sha256": verification.signer.key_id.hex() if verification.signer else None,
+    }
+
+
+def _endorsement_rows(session: Session, items: Sequence[Storable],
+                      entries: list[tuple[dict[str, Any], RowId] | None]) -> list[RowId | None]:
+    values = [_endorsement_values(item, entry) for item, entry in zip(items, entries,
+                                                                        strict=True)]
+    present = [row for row in values if row is not None]
+    ids = iter(_row_ids(session, models.Endorsement, ("dedup_key",), present))
+    rows = [next(ids) if row is not None else None for row in values]
+    receipts = [{"endorsement_pk": row[0], "kind": receipt.kind.value,
+                 "sha256": hashlib.sha256(receipt.raw).hexdigest(), "raw": receipt.raw}
+                for item, row in zip(items, rows, strict=True) if row is not None and row[1]
+                for receipt in item.record.receipts]
+    if receipts:
+        _row_ids(session, models.Receipt, ("endorsement_pk", "kind", "sha256"), receipts)
+    return rows
 
 
 def _receipts_key(receipts: tuple[Receipt, ...]) -> str:
@@ -253,18 +387,54 @@ def _receipts_key(receipts: tuple[Receipt, ...]) -> str:
     return ":" + hashlib.sha256("\n".join(others).encode()).hexdigest()[:32]
 
 
-def _receipt_rows(session: Session, endorsement: models.Endorsement,
-                  receipts: tuple[Receipt, ...]) -> None:
-    for receipt in receipts:
-        get_or_create(session, models.Receipt,
-                      {"endorsement_pk": endorsement.id, "kind": receipt.kind.value,
-                       "sha256": hashlib.sha256(receipt.raw).hexdigest()}, raw=receipt.raw)
-
-
 def needs_recheck(verification: Verification, record: EndorsementRecord) -> bool:
     """Whether a later crawl should look at the entry again (see `models.Entry.recheck`)."""
     served = any(c.ok is False and c.name in SERVED_CHECKS for c in verification.checks)
     return served or (verification.body is not None and record.statement is None)
+
+
+def store_verifications(session: Session, items: Sequence[Storable], *,
+                        again: bool = False) -> list[StoredItem]:
+    """Store a batch of entries (with their raw documents), their endorsements and the check
+    results, in the caller's transaction: a few statements per batch, not per row.
+
+    The same entry and endorsement twice add nothing, unless `again`: a fresh verification
+    of a stored entry is recorded beside the earlier ones (the latest one counts). Items are
+    stored as if one after the other: an entry repeated in the batch is new once.
+    """
+    entries = _entry_rows(session, items, again)
+    endorsements = _endorsement_rows(session, items, entries)
+    results = []
+    verifications: list[dict[str, Any]] = []
+    rechecks: list[dict[str, Any]] = []
+    for item, entry, endorsement in zip(items, entries, endorsements, strict=True):
+        entry_new = entry is not None and entry[1][1]
+        endorsement_new = endorsement is not None and endorsement[1]
+        stored = entry_new or endorsement_new or again
+        results.append(StoredItem(entry_new, endorsement_new, stored,
+                                  endorsement[0] if endorsement else None,
+                                  entry[1][0] if entry else None))
+        if not stored:
+            continue
+        if entry is not None and not entry_new:  # a new row was inserted with it
+            rechecks.append({"row_id": entry[1][0], "new_recheck": entry[0]["recheck"]})
+        verifications.append({"entry_pk": entry[1][0] if entry else None,
+                              "endorsement_pk": endorsement[0] if endorsement else None,
+                              "ok": item.verification.ok, "verified_at": now(),
+                              "tool_version": __version__})
+    if rechecks:
+        session.execute(_SET_RECHECK, rechecks)
+    if verifications:
+        ids = session.scalars(insert(models.Verification).returning(
+            models.Verification.id, sort_by_parameter_order=True), verifications).all()
+        stored_items = [item for item, result in zip(items, results, strict=True)
+                        if result.verification_stored]
+        session.execute(insert(models.CheckResult), [
+            {"verification_pk": verification_id, "position": position, "name": check.name,
+             "ok": check.ok, "detail": check.detail}
+            for verification_id, item in zip(ids, stored_items, strict=True)
+            for position, check in enumerate(item.verification.checks)])
+    return results
 
 
 def store_verification(
@@ -278,39 +448,10 @@ def store_verification(
     component: str | None = None,
     again: bool = False,
 ) -> StoredItem:
-    """Store an entry (with its raw document), its endorsement and the check results.
-
-    The same entry and endorsement twice add nothing, unless `again`: a fresh verification
-    of a stored entry is recorded beside the earlier ones (the latest one counts).
-    """
-    entry_row = None
-    entry_new = False
-    if verification.entry is not None:
-        assert raw is not None
-        entry_row, entry_new = _entry_row(session, verification.entry, raw, raw_format,
-                                          verification, log_key, component or record.component,
-                                          again)
-    endorsement_row, endorsement_new = _endorsement_row(session, record, entry_row, verification)
-    if endorsement_new and endorsement_row is not None:
-        _receipt_rows(session, endorsement_row, record.receipts)
-    endorsement_id = endorsement_row.id if endorsement_row else None
-    if not (entry_new or endorsement_new or again):
-        return StoredItem(False, False, False, endorsement_id)
-    if entry_row is not None:
-        entry_row.recheck = needs_recheck(verification, record)
-    stored = models.Verification(
-        entry_pk=entry_row.id if entry_row else None,
-        endorsement_pk=endorsement_row.id if endorsement_row else None,
-        ok=verification.ok, verified_at=now(), tool_version=__version__,
-    )
-    session.add(stored)
-    session.flush()
-    # One executemany for the results: the ORM's unit of work per row costs more than the checks.
-    session.execute(insert(models.CheckResult), [
-        {"verification_pk": stored.id, "position": position, "name": check.name,
-         "ok": check.ok, "detail": check.detail}
-        for position, check in enumerate(verification.checks)])
-    return StoredItem(entry_new, endorsement_new, True, endorsement_id)
+    """Store one entry (with its raw document), its endorsement and the check results (see
+    store_verifications)."""
+    item = Storable(verification, record, raw, raw_format, log_key, component)
+    return store_verifications(session, [item], again=again)[0]
 
 
 def store_component_keys(session: Session, component: str, keys: list[tuple[bytes, str]]) -> int:
