@@ -14,7 +14,8 @@ checkpoint is bound to the history with consistency proofs.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import functools
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -23,6 +24,7 @@ from sqlalchemy.orm import Session
 from auditor.crawl.history import History, TreeState, verified_checkpoint
 from auditor.crawl.ingest import Fetched, Ingest, Prepared, count, crawl_findings
 from auditor.crawl.interface import CrawlJob, LogSource
+from auditor.crawl.prefetch import prefetched
 from auditor.crawl.summary import CrawlSummary
 from auditor.errors import IncompleteError
 from auditor.findings import Finding, RuleId, unique
@@ -38,10 +40,18 @@ from auditor.store import crawl_state, models
 from auditor.store import history as stored_history
 from auditor.store.repository import lock_log, log_row
 from auditor.verify.checkpoint import Checkpoint
-from auditor.verify.merkle import ProofError, leaf_hash, verify_consistency
+from auditor.verify.merkle import ProofError, verify_consistency
 from auditor.verify.trust import LogKey, LogKeyring
 
 T = TypeVar("T")
+R = TypeVar("R")
+
+#: Entries stored per transaction, at most. A crawl's first batches are smaller (one retrieve,
+#: then twice as many each time), so it stores something at once and a killed crawl keeps it;
+#: later ones share each transaction's fixed cost (measured with scripts/bench_ingest.py).
+STORE_BATCH = 200
+#: Retrieve requests in flight while the previous batch is verified and stored.
+RETRIEVE_AHEAD = 1
 
 
 def _chunks(items: Sequence[T], size: int = RETRIEVE_LIMIT) -> Iterator[Sequence[T]]:
@@ -56,10 +66,13 @@ def signed_tree_id(checkpoint: Checkpoint) -> int | None:
 
 
 class RekorV1Source(LogSource):
-    def __init__(self, client: RekorClient, keyring: LogKeyring) -> None:
+    def __init__(self, client: RekorClient, keyring: LogKeyring, *,
+                 ahead: int = RETRIEVE_AHEAD) -> None:
         self.client = client
         self.keyring = keyring
         self.name = client.base_url
+        #: Retrieve requests in flight while a batch is verified (see `prefetched`).
+        self.ahead = ahead
 
     def crawl(self, job: CrawlJob) -> CrawlSummary:
         return RekorV1Crawl(self, job).run()
@@ -73,6 +86,7 @@ class RekorV1Crawl:
         self.client = source.client
         self.keyring = source.keyring
         self.job = job
+        self.ahead = source.ahead
         self.ingest = Ingest(job, source.keyring)
         self.summary = CrawlSummary(source=source.name)
         self.log: models.Log | None = None
@@ -253,20 +267,40 @@ class RekorV1Crawl:
 
     # -- fetching -----------------------------------------------------------------------------
 
+    def _batches(self, call: Callable[[Sequence[T]], R], items: Sequence[T]) -> Iterator[list[R]]:
+        """`call` on each chunk of `items` the log's retrieve takes, the next `ahead` requests
+        in flight while a batch is verified and stored; the results grouped into store batches
+        of growing size (see STORE_BATCH)."""
+        size, group = RETRIEVE_LIMIT, []
+        for result in prefetched(call, _chunks(items), ahead=self.ahead):
+            group.append(result)
+            if len(group) * RETRIEVE_LIMIT >= size:
+                yield group
+                group, size = [], min(2 * size, STORE_BATCH)
+        if group:
+            yield group
+
     def _fetch_uuids(self, listed: dict[str, str | None], *, again: bool = False) -> None:
         uuids = list(listed)
-        for done, batch in enumerate(_chunks(uuids)):
-            self.job.progress("fetching entries", done * RETRIEVE_LIMIT, len(uuids))
-            found, missing = self._retrieve(batch)
+        done = 0
+        for batch in self._batches(self._retrieve, uuids):
+            self.job.progress("fetching entries", done, len(uuids))
+            found = {uuid: raw for served, _ in batch for uuid, raw in served.items()}
+            missing = {uuid: why for _, withheld in batch for uuid, why in withheld.items()}
+            done += len(found) + len(missing)
             self._store([Fetched(raw.entry, raw.raw, "rekor-v1",
                                  f"{self.client.base_url} {raw.uuid}", listed[uuid])
-                         for uuid, raw in found.items()], again=again)
-            with self.job.sessions.begin() as session:
-                log_pk = self._log().id
-                crawl_state.clear_pending(session, log_pk, list(found))
-                for uuid, reason in missing.items():
-                    crawl_state.set_pending(session, log_pk, uuid, listed[uuid], reason)
+                         for uuid, raw in found.items()], again=again,
+                        also=functools.partial(self._pending, list(found), missing, listed))
             self.summary.missing.update(missing)
+
+    def _pending(self, served: list[str], missing: dict[str, str],
+                 listed: dict[str, str | None], session: Session) -> None:
+        """Entries listed but not served are tried again next run; served ones are done."""
+        log_pk = self._log().id
+        crawl_state.clear_pending(session, log_pk, served)
+        for uuid, reason in missing.items():
+            crawl_state.set_pending(session, log_pk, uuid, listed[uuid], reason)
 
     def _retrieve(self, uuids: Sequence[str]) -> tuple[dict[str, RawEntry], dict[str, str]]:
         """Fetched entries and, for the rest, why not. A malformed answer is narrowed down
@@ -292,12 +326,14 @@ class RekorV1Crawl:
                    for uuid in result.missing_uuids}
         return result.by_uuid, missing
 
+    def _by_index(self, indexes: Sequence[int]) -> list[RawEntry]:
+        return list(self.client.retrieve(indexes=indexes).by_index.values())
+
     def _fetch_indexes(self, indexes: list[int]) -> None:
-        for batch in _chunks(indexes):
-            result = self.client.retrieve(indexes=batch)
+        for batch in self._batches(self._by_index, indexes):
             self._store([Fetched(raw.entry, raw.raw, "rekor-v1",
                                  f"{self.client.base_url} {raw.uuid}")
-                         for raw in result.by_index.values()])
+                         for served in batch for raw in served])
 
     def _range_scan(self, first: int, last: int) -> None:
         """Inspect every entry in [first, last]: keep those signed by a component key."""
@@ -307,14 +343,15 @@ class RekorV1Crawl:
         log_pk = self._log().id
         with self.job.sessions.begin() as session:
             start = crawl_state.scan_start(session, log_pk, first, last)
-        for batch_start in range(start, last + 1, RETRIEVE_LIMIT):
-            batch = list(range(batch_start, min(batch_start + RETRIEVE_LIMIT, last + 1)))
-            self.job.progress("range scan", batch_start - first, last - first + 1)
-            result = self.client.retrieve(indexes=batch)
+        indexes = range(start, last + 1)
+        done = start
+        for batch in self._batches(self._by_index, indexes):
+            self.job.progress("range scan", done - first, last - first + 1)
+            done = min(done + len(batch) * RETRIEVE_LIMIT, last + 1)
             self._store([Fetched(raw.entry, raw.raw, "rekor-v1",
                                  f"{self.client.base_url} {raw.uuid}")
-                         for raw in result.by_index.values()], only_pinned=True,
-                        cursor=(first, last, batch[-1] + 1))
+                         for served in batch for raw in served], only_pinned=True,
+                        cursor=(first, last, done))
 
     def _recheck(self) -> None:
         """Entries marked for another look (a failure on what the log served, a statement
@@ -329,21 +366,27 @@ class RekorV1Crawl:
     # -- storing ------------------------------------------------------------------------------
 
     def _store(self, fetched: list[Fetched], *, only_pinned: bool = False, again: bool = False,
-               cursor: tuple[int, int, int] | None = None) -> None:
-        """Verify and store a batch in ONE transaction; the scan cursor moves with it."""
+               cursor: tuple[int, int, int] | None = None,
+               also: Callable[[Session], None] | None = None) -> None:
+        """Verify and store a batch in ONE transaction; the scan cursor moves with it, and
+        `also` (what became of the entries the log did not serve) is recorded in it."""
         prepared = [p for f in fetched
                     if (p := self.ingest.prepare(f, only_pinned=only_pinned)) is not None]
         with self.job.sessions.begin() as session:
+            # Judged before they are stored: storing an entry stores its checkpoint too, and a
+            # checkpoint already stored is never judged again.
             for item in prepared:
-                # Judged before it is stored: storing the entry stores its checkpoint too, and
-                # a checkpoint already stored is never judged again.
                 self._bind(session, item)
-                stored = self.ingest.store(session, item, again=again)
-                count(self.summary, item, stored.entry_new, again)
+            stored = self.ingest.store_all(session, prepared, again=again)
+            ours = self._log().log_id
+            for item, result in zip(prepared, stored, strict=True):
+                count(self.summary, item, result.entry_new, again)
+                if result.entry_id is not None and item.fetched.entry.log_id.hex() == ours:
+                    self._touched.add(result.entry_id)
             if cursor is not None:
                 crawl_state.advance_scan(session, self._log().id, *cursor)
-            self._touched.update(crawl_state.entry_ids(
-                session, self._log().id, [leaf_hash(p.fetched.entry.body).hex() for p in prepared]))
+            if also is not None:
+                also(session)
 
     def _bind(self, session: Session, item: Prepared) -> None:
         """Bind the entry's verified checkpoint to the stored history of the tree it signs."""
