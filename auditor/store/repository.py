@@ -321,9 +321,11 @@ def _integrated_times(session: Session, values: list[dict[str, Any]],
     return times
 
 
-# Core statements on the table (not the ORM entity), so that a list of parameters is one
-# executemany, not the ORM's bulk update by primary key.
+# Core statements on the tables (not the ORM entities), so that a list of parameters is one
+# executemany, not the ORM's bulk insert or update building an object state per row.
 _ENTRIES = cast(Table, models.Entry.__table__)
+_VERIFICATIONS = cast(Table, models.Verification.__table__)
+_CHECK_RESULTS = cast(Table, models.CheckResult.__table__)
 _REFRESH_ENTRY = (
     update(_ENTRIES).where(_ENTRIES.c.id == bindparam("row_id"))
     .values(raw=bindparam("new_raw"), raw_format=bindparam("new_format"),
@@ -425,11 +427,11 @@ def store_verifications(session: Session, items: Sequence[Storable], *,
     if rechecks:
         session.execute(_SET_RECHECK, rechecks)
     if verifications:
-        ids = session.scalars(insert(models.Verification).returning(
-            models.Verification.id, sort_by_parameter_order=True), verifications).all()
+        ids = session.scalars(insert(_VERIFICATIONS).returning(
+            _VERIFICATIONS.c.id, sort_by_parameter_order=True), verifications).all()
         stored_items = [item for item, result in zip(items, results, strict=True)
                         if result.verification_stored]
-        session.execute(insert(models.CheckResult), [
+        session.execute(insert(_CHECK_RESULTS), [
             {"verification_pk": verification_id, "position": position, "name": check.name,
              "ok": check.ok, "detail": check.detail}
             for verification_id, item in zip(ids, stored_items, strict=True)
