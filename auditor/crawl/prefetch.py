@@ -10,21 +10,18 @@ calls not yet taken when the consumer stops are cancelled, or left to finish uns
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar
 
 A = TypeVar("A")
 R = TypeVar("R")
 
-#: Calls in flight beside the one being used. Two hide a local log's latency and double a
-#: distant one's request rate, within the client's rate limit.
-DEFAULT_AHEAD = 2
-
 
 def prefetched(call: Callable[[A], R], arguments: Iterable[A], *,
-               ahead: int = DEFAULT_AHEAD) -> Iterator[R]:
-    """`call(a)` for each argument, in order, with up to `ahead` calls running in advance."""
+               ahead: int) -> Generator[R, None, None]:
+    """`call(a)` for each argument, in order, with up to `ahead` calls running in advance
+    (none: `ahead` 0)."""
     if ahead < 1:
         yield from map(call, arguments)
         return

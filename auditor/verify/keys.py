@@ -101,8 +101,12 @@ class PublicKey:
         return True
 
 
+@functools.lru_cache(maxsize=1024)
 def load_public_key(data: bytes, *, source: str = "key") -> PublicKey:
-    """Load a PEM or DER public key, or the key of a PEM or DER X.509 certificate."""
+    """Load a PEM or DER public key, or the key of a PEM or DER X.509 certificate.
+
+    Entries of one signer carry the same key: each distinct one is loaded once (a bounded
+    cache; a key that does not load is not remembered and raises every time)."""
     stripped = data.strip()
     try:
         if stripped.startswith(b"-----BEGIN CERTIFICATE-----"):
