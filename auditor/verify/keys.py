@@ -52,14 +52,7 @@ class PublicKey:
 
     @property
     def algorithm(self) -> str:
-        key = self.crypto
-        if isinstance(key, ec.EllipticCurvePublicKey):
-            return f"ecdsa-{key.curve.name}"
-        if isinstance(key, ed25519.Ed25519PublicKey):
-            return "ed25519"
-        if isinstance(key, rsa.RSAPublicKey):
-            return f"rsa-{key.key_size}"
-        return type(key).__name__
+        return _algorithm(self.spki_der)
 
     def to_pem(self) -> str:
         return self.crypto.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo).decode()
@@ -99,6 +92,18 @@ class PublicKey:
         except (InvalidSignature, ValueError):
             return False
         return True
+
+
+@functools.lru_cache(maxsize=256)
+def _algorithm(spki_der: bytes) -> str:
+    key = _load_der(spki_der)
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        return f"ecdsa-{key.curve.name}"
+    if isinstance(key, ed25519.Ed25519PublicKey):
+        return "ed25519"
+    if isinstance(key, rsa.RSAPublicKey):
+        return f"rsa-{key.key_size}"
+    return type(key).__name__
 
 
 @functools.lru_cache(maxsize=1024)
