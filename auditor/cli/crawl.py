@@ -29,6 +29,7 @@ from auditor.cli.options import (
     TrustedRootOption,
     settings_for,
 )
+from auditor.wording import counted
 
 if TYPE_CHECKING:
     from auditor.crawl.interface import Progress
@@ -65,8 +66,8 @@ def summary_line(summary: CrawlSummary, *, index_hint: bool = True) -> str:
         parts.append(f"{summary.scanned} scanned")
     if summary.unparsable:
         parts.append(f"{summary.unparsable} unparsable")
-    line = (f"crawl {state}: {', '.join(parts)}, {summary.requests} requests, "
-            f"{summary.retries} retries; {len(summary.findings)} finding(s).")
+    line = (f"crawl {state}: {', '.join(parts)}, {counted(summary.requests, 'request')}, "
+            f"{counted(summary.retries, 'retry')}; {counted(len(summary.findings), 'finding')}.")
     if not index_hint:
         return line  # tiled logs only: every entry was read, no index was trusted
     return (f"{line} The log's search index is only a hint: --from-index/--to-index scans a "

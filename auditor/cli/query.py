@@ -13,6 +13,7 @@ import typer
 from auditor.cli.app import ExitCode, app, err_console, print_json, say, terminal_safe
 from auditor.cli.options import ConfigOption, DbOption, JsonOption, settings_for
 from auditor.report.kinds import OutputFormat
+from auditor.wording import counted
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
@@ -82,7 +83,8 @@ def component_command(
         return
     from rich.table import Table
 
-    table = Table(title=terminal_safe(f"{name}: {len(rows)} endorsement(s), newest first"),
+    title = f"{name}: {counted(len(rows), 'endorsement')}, newest first"
+    table = Table(title=terminal_safe(title),
                   title_justify="left")
     for column in ("integrated (UTC)", "log index", "subject", "valid", "checks", "matches"):
         table.add_column(column, overflow="fold")
@@ -231,7 +233,7 @@ def _scan_line(scan: dict[str, Any]) -> str:
     if scan["unparsable_sample"]:
         line += f" (first: {scan['unparsable_sample']})"
     if scan["open_ranges"]:
-        line += f"; {scan['open_ranges']} range(s) still to scan"
+        line += f"; {counted(scan['open_ranges'], 'range')} still to scan"
     return line
 
 

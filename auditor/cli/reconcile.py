@@ -29,6 +29,7 @@ from auditor.cli.options import (
 )
 from auditor.findings import Severity
 from auditor.report.kinds import OutputFormat
+from auditor.wording import counted
 
 if TYPE_CHECKING:
     from auditor.notify.dispatch import DeliveryReport
@@ -71,7 +72,7 @@ def print_findings(result: AuditResult) -> None:
             f"{finding.detail}{mark}")
     rest = tally.total - tally.matches - len(shown)
     if rest > 0:
-        say(f"… and {rest} more finding(s): see the reports or `audit findings`")
+        say(f"… and {counted(rest, 'more finding')}: see the reports or `audit findings`")
 
 
 _CONTRACT_FIRST = ("rule", "component", "severity", "detail", "evidence")
@@ -225,7 +226,10 @@ def _print_run_summary(result: AuditResult) -> None:
         say(alerts_line(result.alerts))
     for name, origin in result.overrides.items():
         say(f"note: {name} set by {origin}, not by the config file")
+    # The same counts as the reports' headline (MATCH is an info finding there too).
     by_severity = ", ".join(f"{counts[s]} {s}" for s in reversed(SEVERITIES) if counts.get(s))
-    say(f"audit run: {len(result.releases)} release(s), {result.tally.matches} MATCH"
-        + (f", {by_severity}" if by_severity else "") + f"; exit {int(result.exit_code)}"
+    matches = f" ({result.tally.matches} MATCH)" if result.tally.matches else ""
+    say(f"audit run: {counted(len(result.releases), 'release')}"
+        + (f", {by_severity}{matches}" if by_severity else ", no findings")
+        + f"; exit {int(result.exit_code)}"
         + (f"; reports: {', '.join(str(p) for p in reports)}" if reports else ""))
