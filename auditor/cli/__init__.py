@@ -23,9 +23,12 @@ _COMMAND_MODULES = (
 
 
 def _register_commands() -> None:
+    from auditor.cli.app import app, use_audit_commands
+
     # Each module adds its commands to `app` when imported (they import little at load time).
     for name in _COMMAND_MODULES:
         importlib.import_module(f"auditor.cli.{name}")
+    use_audit_commands(app)
 
 
 def _stop(signum: int, _frame: FrameType | None) -> None:

@@ -12,7 +12,7 @@ import typer
 
 from auditor.cli.app import ExitCode, app, err_console, print_json, say, terminal_safe
 from auditor.cli.options import ConfigOption, DbOption, JsonOption, settings_for
-from auditor.report.kinds import OutputFormat
+from auditor.report.kinds import FORMAT_NAMES, OutputFormat
 from auditor.wording import counted
 
 if TYPE_CHECKING:
@@ -240,7 +240,8 @@ def _scan_line(scan: dict[str, Any]) -> str:
 @app.command("report")
 def report_command(
     report_format: Annotated[OutputFormat, typer.Option(
-        "--format", metavar="FORMAT", help="Output format.")] = OutputFormat.JSON,
+        "--format", metavar="FORMAT",
+        help=f"Output format: {', '.join(FORMAT_NAMES)}.")] = OutputFormat.JSON,
     output: Annotated[Path | None, typer.Option("-o", "--output", metavar="FILE",
                                                 help="Write to FILE (not stdout).")] = None,
     config_path: ConfigOption = None,

@@ -28,7 +28,7 @@ from auditor.cli.options import (
     settings_for,
 )
 from auditor.findings import Severity
-from auditor.report.kinds import OutputFormat
+from auditor.report.kinds import FORMAT_NAMES, OutputFormat
 from auditor.wording import counted
 
 if TYPE_CHECKING:
@@ -134,14 +134,15 @@ def run_command(
         "--offline", help="Do not contact any log. [env: AUDITOR_OFFLINE]")] = False,
     fail_on: Annotated[Severity | None, typer.Option(
         "--fail-on", metavar="SEVERITY",
-        help="Exit 1 for findings at or above this severity (default low). "
-        "[env: AUDITOR_FAIL_ON]")] = None,
+        help=f"Exit 1 for findings at or above this severity: {', '.join(Severity)} (default "
+        "low). [env: AUDITOR_FAIL_ON]")] = None,
     report_dir: Annotated[Path | None, typer.Option(
         "--report-dir", metavar="DIR", help="Write reports here (default formats: json, md, "
         "html, sarif). [env: AUDITOR_REPORT_DIR]")] = None,
     report_format: Annotated[list[OutputFormat] | None, typer.Option(
         "--format", metavar="FORMAT",
-        help="Report format to write with --report-dir (repeatable).")] = None,
+        help="Report format to write with --report-dir (repeatable): "
+        f"{', '.join(FORMAT_NAMES)}.")] = None,
     rekor_url: RekorUrlOption = None,
     rekor_key: RekorKeyOption = None,
     trusted_root: TrustedRootOption = None,
