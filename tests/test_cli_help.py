@@ -15,6 +15,8 @@ import typer.main
 
 from auditor.cli import _register_commands
 from auditor.cli.app import app
+from auditor.findings import Severity
+from auditor.report.kinds import FORMAT_NAMES
 from tests.cli_runner import RunAudit
 
 #: What typer prints for a parameter without a metavar: a Python type, not a word a user knows.
@@ -90,7 +92,8 @@ def test_choices_are_listed(audit: RunAudit) -> None:
     launch = audit("measure", "launch", "--help").stdout
     assert re.search(r"--vmm-type qemu\|gce\|ec2\b", launch), launch
     run = audit("run", "--help").stdout
-    assert "--fail-on SEVERITY" in run and "info, low, medium, high, critical" in run
+    assert "--fail-on SEVERITY" in run and ", ".join(Severity) in " ".join(run.split())
+    assert ", ".join(FORMAT_NAMES) in " ".join(run.split())
 
 
 def test_the_old_spelling_of_an_endorser_key_still_works(audit: RunAudit) -> None:
@@ -103,3 +106,22 @@ def test_the_old_spelling_of_an_endorser_key_still_works(audit: RunAudit) -> Non
                        str(SINGLE.parent / "rekor_public_key.pem"))
         assert result.exit_code == 0, (flag, result.stderr)
         assert "verified: all applicable checks pass" in result.stderr
+
+
+def test_each_command_is_registered_by_the_module_main_loads_for_it() -> None:
+    """`audit NAME ...` imports only `_MODULE_OF[NAME]`: the table must name the module that
+    really registers NAME, for every command (a command it misses still works, slower)."""
+    from auditor.cli import _MODULE_OF
+
+    _register_commands()
+    registered = {}
+    for command in app.registered_commands:
+        assert command.callback is not None
+        name = command.name or command.callback.__name__.replace("_", "-")
+        registered[name] = command.callback.__module__
+    for group in app.registered_groups:
+        assert group.typer_instance is not None and group.name is not None
+        (module,) = {c.callback.__module__ for c in group.typer_instance.registered_commands
+                     if c.callback is not None}
+        registered[group.name] = module
+    assert {name: f"auditor.cli.{module}" for name, module in _MODULE_OF.items()} == registered

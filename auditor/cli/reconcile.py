@@ -27,7 +27,6 @@ from auditor.cli.options import (
     TrustedRootOption,
     settings_for,
 )
-from auditor.findings import Severity
 from auditor.report.kinds import FORMAT_NAMES, OutputFormat
 from auditor.wording import counted
 
@@ -132,10 +131,10 @@ def run_command(
     config_path: ConfigOption = None,
     offline: Annotated[bool, typer.Option(
         "--offline", help="Do not contact any log. [env: AUDITOR_OFFLINE]")] = False,
-    fail_on: Annotated[Severity | None, typer.Option(
+    fail_on: Annotated[str | None, typer.Option(
         "--fail-on", metavar="SEVERITY",
-        help=f"Exit 1 for findings at or above this severity: {', '.join(Severity)} (default "
-        "low). [env: AUDITOR_FAIL_ON]")] = None,
+        help="Exit 1 for findings at or above this severity: info, low, medium, high, "
+        "critical (default low). [env: AUDITOR_FAIL_ON]")] = None,
     report_dir: Annotated[Path | None, typer.Option(
         "--report-dir", metavar="DIR", help="Write reports here (default formats: json, md, "
         "html, sarif). [env: AUDITOR_REPORT_DIR]")] = None,
@@ -170,7 +169,7 @@ def run_command(
                             rate=rate, deadline=deadline, index_files=index_files,
                             index_links=index_links, index_keysets=index_keyset,
                             offline=offline or None,
-                            fail_on=fail_on.value if fail_on else None, report_dir=report_dir,
+                            fail_on=fail_on, report_dir=report_dir,
                             formats=tuple(f.value for f in report_format or ()),
                             notify_webhook=notify_webhook,
                             notify_min_severity=notify_min_severity, metrics_file=metrics_file)

@@ -12,10 +12,8 @@ from typing import Any
 from sqlalchemy import case, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from auditor import __version__
 from auditor.findings import Finding, FindingTally, Severity
 from auditor.store import models
-from auditor.store.repository import get_or_create
 
 #: Findings written per flush while a run is recorded.
 _BATCH = 1000
@@ -28,6 +26,8 @@ def record_run(sessions: sessionmaker[Session], kind: str, started: datetime,
     """Store the run and its findings (streamed: each fingerprint upserted once, first and last
     seen kept), then its exit code, summary and completeness, which `finish` derives once the
     findings are all in."""
+    from auditor import __version__  # writes only: queries read runs without the writers
+
     tally = FindingTally()
     with sessions.begin() as session:
         run = models.Run(kind=kind, started_at=started, complete=False, summary="{}",
@@ -65,6 +65,8 @@ class RecordedRun:
 
 
 def _upsert_finding(session: Session, finding: Finding, run_id: int, started: datetime) -> None:
+    from auditor.store.repository import get_or_create
+
     evidence = json.dumps(finding.evidence, sort_keys=True, default=str)
     stored, created = get_or_create(
         session, models.StoredFinding, {"fingerprint": finding.fingerprint},
