@@ -38,15 +38,33 @@ if TYPE_CHECKING:
 
 @contextmanager
 def progress_display() -> Iterator[Progress | None]:
-    """A progress bar on stderr when it is a terminal (stage, done/total, requests); quiet
-    under cron."""
+    """A progress bar on stderr when it is a terminal (stage, done/total, requests sent so
+    far, time); quiet under cron."""
     if not sys.stderr.isatty():
         yield None
         return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        ProgressColumn,
+        Task,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+    from rich.text import Text
+
+    from auditor.http_client import requests_sent
+
+    before = requests_sent()
+
+    class Requests(ProgressColumn):
+        # Read at every refresh: requests go on between the sources' progress calls.
+        def render(self, task: Task) -> Text:
+            return Text(counted(requests_sent() - before, "request"))
 
     bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                   console=err_console(), transient=True)
+                   Requests(), TimeElapsedColumn(), console=err_console(), transient=True)
     with bar:
         task = bar.add_task("starting", total=None)
 
