@@ -280,6 +280,22 @@ class RekorLog:
                 added.append(entry)
             return added
 
+    def grow_frozen(self, count: int) -> list[LogEntry]:
+        """Append ``count`` synthetic entries to the newest frozen shard: a frozen tree that
+        changed (its entries' virtual indexes overlap the next shard's; only its head and
+        proofs matter to a monitor)."""
+        with self.lock:
+            frozen = [s for s in self._shards if s.frozen]
+            if not frozen:
+                raise ValueError("no frozen shard: call rotate() first")
+            added = []
+            for _ in range(count):
+                body = _synthetic_hashedrekord()
+                entry = self._make_entry(frozen[-1], body, self.clock(), None, None, None)
+                frozen[-1].append(entry)
+                added.append(entry)
+            return added
+
     def drop_forks(self) -> None:
         with self.lock:
             self._forks.clear()

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from auditor.findings import Severity
-from auditor.report.model import Report, Rows
+from auditor.report.model import Report
 
 #: Most severe first, the order a reviewer reads findings in.
 SEVERITIES_DESCENDING = tuple(sorted(Severity, key=lambda s: s.rank, reverse=True))
@@ -58,7 +58,7 @@ def sorted_findings(findings: Collection[Any]) -> Iterable[Any]:
 
     Rows the store already streams in that order are passed through, not loaded to sort.
     """
-    if isinstance(findings, Rows) and findings.ordered:
+    if getattr(findings, "ordered", False):  # Rows, or Rows checked as they are read
         return findings
     return sorted(findings, key=_reading_key)
 

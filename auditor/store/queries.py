@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from auditor.store import models
-from auditor.store.views import logged_by_receipt
+from auditor.store.views import logged_by_receipts
 
 
 @dataclass(frozen=True)
@@ -82,7 +82,8 @@ def latest_records(session: Session, component: str | None = None,
             subject_sha256=endorsement.subject_sha256 if endorsement else None,
             statement_format=endorsement.statement_format if endorsement else None,
             logged=entry is not None or (endorsement is not None
-                                         and logged_by_receipt(endorsement, checks)),
+                                         and logged_by_receipts(
+                                             (r.kind for r in endorsement.receipts), checks)),
             ok=verification.ok,
             checks=checks,
             source=endorsement.source if endorsement else None,

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import case, func, select, update
+from sqlalchemy import case, func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from auditor.findings import Finding, FindingTally, Severity
@@ -35,13 +35,15 @@ def record_run(sessions: sessionmaker[Session], kind: str, started: datetime,
         session.add(run)
         session.flush()
         run_id, run_started = run.id, run.started_at
+        batch: list[Finding] = []
         for finding in findings:
             if not tally.add(finding):
                 continue
-            _upsert_finding(session, finding, run_id, run_started)
-            if tally.total % _BATCH == 0:
-                session.flush()
-                session.expunge_all()  # keep memory flat on a large store
+            batch.append(finding)
+            if len(batch) == _BATCH:
+                _upsert_findings(session, batch, run_id, run_started)
+                batch.clear()  # memory stays flat on a large store
+        _upsert_findings(session, batch, run_id, run_started)
         exit_code, summary, complete = finish(tally)
         session.execute(update(models.Run).where(models.Run.id == run_id).values(
             finished_at=datetime.now(UTC), exit_code=exit_code, complete=complete,
@@ -64,25 +66,40 @@ class RecordedRun:
     tally: FindingTally
 
 
-def _upsert_finding(session: Session, finding: Finding, run_id: int, started: datetime) -> None:
-    from auditor.store.repository import get_or_create
+def _upsert_findings(session: Session, batch: list[Finding], run_id: int,
+                     started: datetime) -> None:
+    """Upsert a batch of findings (distinct fingerprints) and link them to the run: a few
+    statements per batch, not two per finding; the run holds the store lock, so nobody else
+    inserts the same fingerprints meanwhile."""
+    if not batch:
+        return
+    evidence = {f.fingerprint: json.dumps(f.evidence, sort_keys=True, default=str) for f in batch}
+    known = {fingerprint: pk for fingerprint, pk in session.execute(
+        select(models.StoredFinding.fingerprint, models.StoredFinding.id)
+        .where(models.StoredFinding.fingerprint.in_(list(evidence))))}
+    seen_again = [{"id": known[f.fingerprint], "detail": f.detail, "last_seen": started,
+                   "last_run_pk": run_id, "evidence": evidence[f.fingerprint]}
+                  for f in batch if f.fingerprint in known]
+    if seen_again:  # an ORM bulk UPDATE by primary key: one executemany
+        session.execute(update(models.StoredFinding), seen_again)
+    new = [{"fingerprint": f.fingerprint, "rule": f.rule, "severity": f.severity.value,
+            "component": f.component, "release": f.release, "detail": f.detail,
+            "evidence": evidence[f.fingerprint], "first_seen": started, "last_seen": started,
+            "first_run_pk": run_id, "last_run_pk": run_id}
+           for f in batch if f.fingerprint not in known]
+    if new:
+        inserted = session.execute(insert(models.StoredFinding).returning(
+            models.StoredFinding.fingerprint, models.StoredFinding.id), new)
+        known.update((fingerprint, pk) for fingerprint, pk in inserted)
+    session.execute(insert(models.RunFinding), [
+        {"run_pk": run_id, "finding_pk": known[f.fingerprint], "detail": f.detail,
+         "evidence": evidence[f.fingerprint], "suppression": _suppression(f)} for f in batch])
 
-    evidence = json.dumps(finding.evidence, sort_keys=True, default=str)
-    stored, created = get_or_create(
-        session, models.StoredFinding, {"fingerprint": finding.fingerprint},
-        rule=finding.rule, severity=finding.severity.value, component=finding.component,
-        release=finding.release, detail=finding.detail, evidence=evidence,
-        first_seen=started, last_seen=started, first_run_pk=run_id, last_run_pk=run_id)
-    if not created:
-        stored.last_seen = started
-        stored.last_run_pk = run_id
-        stored.detail = finding.detail
-        stored.evidence = evidence
+
+def _suppression(finding: Finding) -> str | None:
     suppression = finding.suppressed_by
-    get_or_create(session, models.RunFinding, {"run_pk": run_id, "finding_pk": stored.id},
-                  suppression=None if suppression is None else json.dumps(
-                      {"reason": suppression.reason, "expires": suppression.expires.isoformat()}),
-                  detail=finding.detail, evidence=evidence)
+    return None if suppression is None else json.dumps(
+        {"reason": suppression.reason, "expires": suppression.expires.isoformat()})
 
 
 @dataclass(frozen=True)

@@ -189,6 +189,18 @@ def test_shard_rotation_is_recorded_not_an_error(audit: RunAudit, world: World,
     assert sorted(s.frozen for s in shards) == [False, True]
 
 
+def test_a_frozen_shard_that_grows_is_log_inconsistent(audit: RunAudit, world: World,
+                                                       db_url: str) -> None:
+    world.log.rotate()
+    assert crawl(audit, world)[0] == 0
+    world.log.grow_frozen(3)
+    code, summary = crawl(audit, world)
+    assert code == 1
+    (changed,) = [f for f in summary["findings"] if f["rule"] == "LOG_INCONSISTENT"]
+    assert changed["evidence"]["kind"] == "frozen_changed"
+    assert changed["evidence"]["tree_id"] == world.log.shards[0].tree_id
+
+
 def test_a_second_concurrent_run_exits_75(audit: RunAudit, world: World, db_url: str) -> None:
     with RunLock(engine_of(open_database(db_url))):
         result = audit("crawl", *world.flags())

@@ -66,7 +66,7 @@ def value(table: Table, column_name: str, row: int) -> Any:
     if isinstance(kind, DateTime):
         return datetime(2026, 1, 1, 12, 0, tzinfo=UTC) + timedelta(days=row)
     if isinstance(kind, LargeBinary):
-        return bytes([0, 255, row]) + column_name.encode()
+        return bytes([0, 255]) + row.to_bytes(4, "big") + column_name.encode()
     if isinstance(kind, String | Text):
         length = getattr(kind, "length", None) or 64
         return f"{table.name[:3]}{row}{column_name}"[:length]
