@@ -183,6 +183,19 @@ class HttpStats:
                 self.retries += 1
             else:
                 self.requests += 1
+        if not retry:
+            with _SENT_LOCK:
+                _SENT[0] += 1
+
+
+_SENT_LOCK = threading.Lock()
+_SENT = [0]
+
+
+def requests_sent() -> int:
+    """Every request any client of this process has sent: what a progress display shows
+    while the sources, each with clients of its own, work."""
+    return _SENT[0]
 
 
 @dataclass(frozen=True)

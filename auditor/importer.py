@@ -244,8 +244,9 @@ def import_items(session: Session, items: Sequence[ImportItem], keyring: LogKeyr
 def record_keys(sessions: sessionmaker[Session], keyset: KeySet) -> None:
     with sessions.begin() as session:
         for name, spec in keyset.components.items():
-            store_component_keys(session, name, [(k.spki_der, ", ".join(spec.sources))
-                                                 for k in spec.keys])
+            store_component_keys(session, name, [
+                (k.spki_der, ", ".join(spec.key_sources[k.spki_der]))
+                for k in spec.keys])
 
 
 def import_paths(sessions: sessionmaker[Session], paths: list[Path], keyring: LogKeyring,

@@ -48,6 +48,9 @@ class ComponentSpec:
     keys: list[PublicKey] = field(default_factory=list)
     required_claims: list[str] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)
+    #: Where each key came from (SPKI DER -> sources): a key is credited only to the sources
+    #: that name it, not to every source of its component.
+    key_sources: dict[bytes, list[str]] = field(default_factory=dict)
     #: Receipt policies: Oak's TLogReferenceValues of each reference values source (for what
     #: its keys sign) and the config's own (for all of the component's endorsements).
     tlog: list[TLogRequirement] = field(default_factory=list)
@@ -71,6 +74,9 @@ class KeySet:
         spec.required_claims.extend(c for c in claims if c not in spec.required_claims)
         if source not in spec.sources:
             spec.sources.append(source)
+        named_by = spec.key_sources.setdefault(key.spki_der, [])
+        if source not in named_by:
+            named_by.append(source)
 
     def keys_for(self, component: str | None) -> tuple[PublicKey, ...]:
         if component is None:

@@ -102,12 +102,21 @@ class AuditResult:
                           "manifest": str(r.release.manifest) if r.release.manifest else None,
                           "components": [s.to_json() for s in r.statuses]}
                          for r in self.releases],
-            "matched": {str(k): v for r in self.releases for k, v in r.matched.items()},
+            "matched": self._matched(),
             "by_severity": self.tally.by_severity,
             "suppressed": self.tally.suppressed,
             "findings": self.tally.total,
             "alerts": self.alerts.to_json() if self.alerts is not None else None,
         }
+
+    def _matched(self) -> dict[str, list[str]]:
+        """Endorsement id -> "release/component" for every release that matched it (a value
+        two releases share, such as a cmdline, is matched by both)."""
+        matched: dict[str, list[str]] = {}
+        for release in self.releases:
+            for endorsement_id, names in release.matched.items():
+                matched.setdefault(str(endorsement_id), []).extend(names)
+        return matched
 
 
 def crawl_exit_code(summary: CrawlSummary) -> ExitCode:
@@ -225,7 +234,7 @@ class Auditor:
         def findings() -> Iterable[Finding]:
             with self.sessions() as session:
                 result.releases = [reconcile_release(session, release, self._covered(),
-                                                     self.settings.keyset)]
+                                                     self.settings.keyset, self._config_dir)]
             return self._suppressed(f for r in result.releases for f in r.findings)
 
         self._recorded(result, findings, lambda: ExitCode.FINDINGS
@@ -407,6 +416,12 @@ class Auditor:
         except ConfigError as error:
             result.problems.append(error.diagnostics())
 
+    @property
+    def _config_dir(self) -> Path | None:
+        """Where the release matrix shows artifacts from: the configuration's directory."""
+        path = self.settings.config_path
+        return path.resolve().parent if path is not None else None
+
     def _covered(self) -> list[str]:
         return list(self.settings.keyset.components)
 
@@ -414,8 +429,8 @@ class Auditor:
         """Reconcile the releases and judge everything else the store holds, streamed."""
         with self.sessions() as session:
             keyset = self.settings.keyset
-            result.releases = [reconcile_release(session, r, self._covered(), keyset)
-                               for r in releases]
+            result.releases = [reconcile_release(session, r, self._covered(), keyset,
+                                                 self._config_dir) for r in releases]
             accounted = set().union(*(r.accounted for r in result.releases))
             for release in result.releases:
                 yield from release.findings

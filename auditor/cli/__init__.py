@@ -20,12 +20,30 @@ from auditor.exit_codes import ExitCode
 _COMMAND_MODULES = (
     "crawl", "measure", "notify", "query", "reconcile", "store", "verify", "version_cmd",
 )
+#: The module that registers each command: `audit component ...` builds only its module's
+#: commands (a test holds this table to what the modules register); `--help`, a typo or a
+#: command missing here loads them all.
+_MODULE_OF = {
+    "crawl": "crawl", "measure": "measure", "notify": "notify", "component": "query",
+    "findings": "query", "status": "query", "report": "query", "entries": "query",
+    "reconcile": "reconcile", "run": "reconcile", "import": "store", "db": "store",
+    "verify-entry": "verify", "version": "version_cmd",
+}
 
 
-def _register_commands() -> None:
+def _register_commands(modules: Sequence[str] = _COMMAND_MODULES) -> None:
+    from auditor.cli.app import app, use_audit_commands
+
     # Each module adds its commands to `app` when imported (they import little at load time).
-    for name in _COMMAND_MODULES:
+    for name in modules:
         importlib.import_module(f"auditor.cli.{name}")
+    use_audit_commands(app)
+
+
+def _modules_for(args: Sequence[str]) -> Sequence[str]:
+    command = next((arg for arg in args if not arg.startswith("-")), None)
+    module = _MODULE_OF.get(command or "")
+    return (module,) if module is not None else _COMMAND_MODULES
 
 
 def _stop(signum: int, _frame: FrameType | None) -> None:
@@ -48,11 +66,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     from auditor.cli.app import app, err_console
 
     _install_signal_handlers()
+    args = list(argv) if argv is not None else sys.argv[1:]
     code: int
     try:
-        _register_commands()
-        app(args=list(argv) if argv is not None else None, prog_name="audit",
-            standalone_mode=True)
+        _register_commands(_modules_for(args))
+        app(args=args, prog_name="audit", standalone_mode=True)
         code = 0
     except SystemExit as exited:
         code = exited.code if isinstance(exited.code, int) else (0 if exited.code is None else 1)

@@ -14,11 +14,15 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 import typer
+import typer.core
 
 from auditor.exit_codes import ExitCode
 
 if TYPE_CHECKING:
     from rich.console import Console
+
+    # The click typer is built on (vendored since typer 0.20): for annotations only.
+    from typer._click import Context, HelpFormatter, Parameter
 
 __all__ = ["EXIT_CODES_HELP", "ExitCode", "app", "err_console", "out_console", "print_json",
            "terminal_safe"]
@@ -84,6 +88,53 @@ def print_json_stream(head: dict[str, Any], key: str, items: Iterable[Any]) -> N
         out.write(("\n" if first else ",\n") + "\n".join("    " + line for line in lines))
         first = False
     out.write("]\n}\n" if first else "\n  ]\n}\n")
+
+
+class AuditCommand(typer.core.TyperCommand):
+    """A command whose help names arguments by their metavar alone (`NAME`, `[MANIFEST]`,
+    `PATH...`): typer adds the Python type (`<str>`, `<list[Path]>`) and braces (`{NAME}`),
+    which tell a user nothing they can act on."""
+
+    def collect_usage_pieces(self, ctx: Context) -> list[str]:
+        pieces = [self.options_metavar] if self.options_metavar else []
+        for param in self.get_params(ctx):
+            pieces += [_argument_name(param)] if param.param_type_name == "argument" \
+                else param.get_usage_pieces(ctx)
+        return pieces
+
+    def format_options(self, ctx: Context, formatter: HelpFormatter) -> None:
+        params = [p for p in self.get_params(ctx) if not getattr(p, "hidden", False)]
+        arguments = [(_argument_name(p), _argument_help(p)) for p in params
+                     if p.param_type_name == "argument"]
+        options = [record for p in params if p.param_type_name == "option"
+                   and (record := p.get_help_record(ctx)) is not None]
+        for title, rows in (("Arguments", arguments), ("Options", options)):
+            if rows:
+                with formatter.section(title):
+                    formatter.write_dl(rows)
+
+
+def _argument_name(param: Parameter) -> str:
+    name = param.metavar or (param.name or "").upper()
+    if param.metavar is None and param.nargs != 1:
+        name += "..."
+    return name if param.required or name.startswith("[") else f"[{name}]"
+
+
+def _argument_help(param: Parameter) -> str:
+    text = getattr(param, "help", None) or ""
+    return f"{text}  [required]" if param.required else text
+
+
+def use_audit_commands(application: typer.Typer) -> None:
+    """Every command of `application` and its groups, registered so far, is an AuditCommand
+    (called once all command modules have registered theirs)."""
+    for command in application.registered_commands:
+        if command.cls in (None, typer.core.TyperCommand):
+            command.cls = AuditCommand
+    for group in application.registered_groups:
+        if group.typer_instance is not None:
+            use_audit_commands(group.typer_instance)
 
 
 @app.callback()

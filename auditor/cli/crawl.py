@@ -29,6 +29,7 @@ from auditor.cli.options import (
     TrustedRootOption,
     settings_for,
 )
+from auditor.wording import counted
 
 if TYPE_CHECKING:
     from auditor.crawl.interface import Progress
@@ -37,15 +38,33 @@ if TYPE_CHECKING:
 
 @contextmanager
 def progress_display() -> Iterator[Progress | None]:
-    """A progress bar on stderr when it is a terminal (stage, done/total, requests); quiet
-    under cron."""
+    """A progress bar on stderr when it is a terminal (stage, done/total, requests sent so
+    far, time); quiet under cron."""
     if not sys.stderr.isatty():
         yield None
         return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        ProgressColumn,
+        Task,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+    from rich.text import Text
+
+    from auditor.http_client import requests_sent
+
+    before = requests_sent()
+
+    class Requests(ProgressColumn):
+        # Read at every refresh: requests go on between the sources' progress calls.
+        def render(self, task: Task) -> Text:
+            return Text(counted(requests_sent() - before, "request"))
 
     bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                   console=err_console(), transient=True)
+                   Requests(), TimeElapsedColumn(), console=err_console(), transient=True)
     with bar:
         task = bar.add_task("starting", total=None)
 
@@ -65,8 +84,8 @@ def summary_line(summary: CrawlSummary, *, index_hint: bool = True) -> str:
         parts.append(f"{summary.scanned} scanned")
     if summary.unparsable:
         parts.append(f"{summary.unparsable} unparsable")
-    line = (f"crawl {state}: {', '.join(parts)}, {summary.requests} requests, "
-            f"{summary.retries} retries; {len(summary.findings)} finding(s).")
+    line = (f"crawl {state}: {', '.join(parts)}, {counted(summary.requests, 'request')}, "
+            f"{counted(summary.retries, 'retry')}; {counted(len(summary.findings), 'finding')}.")
     if not index_hint:
         return line  # tiled logs only: every entry was read, no index was trusted
     return (f"{line} The log's search index is only a hint: --from-index/--to-index scans a "

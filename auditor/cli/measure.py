@@ -12,8 +12,6 @@ from pathlib import Path
 from typing import Annotated, TypeVar
 
 import typer
-from rich.table import Table
-from rich.text import Text
 
 from auditor.cli.app import app, err_console, print_json, terminal_safe
 from auditor.errors import InputError
@@ -35,10 +33,12 @@ _SNP_MODE = "both"
 
 @measure_app.command("stage0")
 def stage0(
-    rom: Annotated[Path, typer.Argument(help="The stage0 firmware ROM image.")],
-    vcpus: Annotated[str, typer.Option(help="Comma-separated vCPU counts.")] = _SNP_VCPUS,
+    rom: Annotated[Path, typer.Argument(metavar="ROM", help="The stage0 firmware ROM image.")],
+    vcpus: Annotated[str, typer.Option(metavar="COUNTS",
+                                       help="Comma-separated vCPU counts.")] = _SNP_VCPUS,
     mode: Annotated[
-        str, typer.Option(help="oak (Oak's VMM, what Oak publishes), qemu, or both.")
+        str, typer.Option(metavar="oak|qemu|both",
+                          help="oak (Oak's VMM, what Oak publishes), qemu, or both.")
     ] = _SNP_MODE,
     tdx: Annotated[
         bool,
@@ -66,7 +66,7 @@ def stage0(
 
 @measure_app.command("kernel")
 def kernel(
-    bzimage: Annotated[Path, typer.Argument(help="The kernel bzImage.")],
+    bzimage: Annotated[Path, typer.Argument(metavar="BZIMAGE", help="The kernel bzImage.")],
     json_output: JsonFlag = False,
 ) -> None:
     """kernel_measurement and setup_data_digest (Oak VMM and QEMU SEV-SNP variants)."""
@@ -77,7 +77,7 @@ def kernel(
 
 @measure_app.command("initrd")
 def initrd(
-    file: Annotated[Path, typer.Argument(help="The initrd (initial RAM disk).")],
+    file: Annotated[Path, typer.Argument(metavar="FILE", help="The initrd (initial RAM disk).")],
     json_output: JsonFlag = False,
 ) -> None:
     """SHA-256 of an initrd (stage0's ram_disk_digest), streamed."""
@@ -88,10 +88,11 @@ def initrd(
 
 @measure_app.command("cmdline")
 def cmdline(
-    text: Annotated[str, typer.Argument(help="The kernel command line.")],
+    text: Annotated[str, typer.Argument(metavar="TEXT", help="The kernel command line.")],
     regex: Annotated[
         list[str] | None,
-        typer.Option("--regex", help="An endorsed regex to match (repeatable)."),
+        typer.Option("--regex", metavar="REGEX",
+                     help="An endorsed regex to match (repeatable)."),
     ] = None,
     json_output: JsonFlag = False,
 ) -> None:
@@ -103,15 +104,22 @@ def cmdline(
 
 @measure_app.command("launch")
 def launch(
-    ovmf: Annotated[Path, typer.Option(help="The OVMF firmware image.")],
-    kernel: Annotated[Path | None, typer.Option(help="Kernel for measured direct boot.")] = None,
-    initrd: Annotated[Path | None, typer.Option(help="Initrd (needs --kernel).")] = None,
-    append: Annotated[str | None, typer.Option(help="Command line (needs --kernel).")] = None,
-    vcpus: Annotated[int, typer.Option(help="Number of vCPUs.")] = 1,
-    vcpu_type: Annotated[str | None, typer.Option(help="QEMU CPU model, e.g. EPYC-Milan.")] = None,
-    vcpu_sig: Annotated[str | None, typer.Option(help="CPUID(1).EAX, e.g. 0xa00f11.")] = None,
-    guest_features: Annotated[str, typer.Option(help="VMSA SEV_FEATURES.")] = "0x1",
-    vmm_type: Annotated[str, typer.Option(help="qemu, gce or ec2.")] = "qemu",
+    ovmf: Annotated[Path, typer.Option(metavar="FILE", help="The OVMF firmware image.")],
+    kernel: Annotated[Path | None, typer.Option(
+        metavar="BZIMAGE", help="Kernel for measured direct boot.")] = None,
+    initrd: Annotated[Path | None, typer.Option(
+        metavar="FILE", help="Initrd (needs --kernel).")] = None,
+    append: Annotated[str | None, typer.Option(
+        metavar="TEXT", help="Command line (needs --kernel).")] = None,
+    vcpus: Annotated[int, typer.Option(metavar="N", help="Number of vCPUs.")] = 1,
+    vcpu_type: Annotated[str | None, typer.Option(
+        metavar="MODEL", help="QEMU CPU model, e.g. EPYC-Milan.")] = None,
+    vcpu_sig: Annotated[str | None, typer.Option(
+        metavar="EAX", help="CPUID(1).EAX, e.g. 0xa00f11.")] = None,
+    guest_features: Annotated[str, typer.Option(
+        metavar="BITS", help="VMSA SEV_FEATURES (decimal or 0x-prefixed hex).")] = "0x1",
+    vmm_type: Annotated[str, typer.Option(
+        metavar="qemu|gce|ec2", help="The VMM that launches the guest.")] = "qemu",
     json_output: JsonFlag = False,
 ) -> None:
     """SEV-SNP launch digest of OVMF, with kernel/initrd/cmdline hashes (kernel-hashes=on)."""
@@ -139,7 +147,8 @@ def launch(
 
 @measure_app.command("evidence")
 def evidence(
-    file: Annotated[Path, typer.Argument(help="An Oak Evidence message (binary or text).")],
+    file: Annotated[Path, typer.Argument(metavar="FILE",
+                                         help="An Oak Evidence message (binary or text).")],
     json_output: JsonFlag = False,
 ) -> None:
     """The measurements an Oak attestation reports: SNP MEASUREMENT, stage0 event, system image."""
@@ -154,6 +163,9 @@ def _emit(measurement: Measurement, json_output: bool) -> None:
     if json_output:
         print_json(document)
         return
+    from rich.table import Table
+    from rich.text import Text
+
     table = Table(show_header=False, box=None, pad_edge=False)
     table.add_column(no_wrap=True)
     table.add_column(overflow="fold")  # digests are shown whole, never ellipsized

@@ -12,7 +12,8 @@ import typer
 
 from auditor.cli.app import ExitCode, app, err_console, print_json, say, terminal_safe
 from auditor.cli.options import ConfigOption, DbOption, JsonOption, settings_for
-from auditor.report.kinds import OutputFormat
+from auditor.report.kinds import FORMAT_NAMES, OutputFormat
+from auditor.wording import counted
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session, sessionmaker
@@ -82,7 +83,8 @@ def component_command(
         return
     from rich.table import Table
 
-    table = Table(title=terminal_safe(f"{name}: {len(rows)} endorsement(s), newest first"),
+    title = f"{name}: {counted(len(rows), 'endorsement')}, newest first"
+    table = Table(title=terminal_safe(title),
                   title_justify="left")
     for column in ("integrated (UTC)", "log index", "subject", "valid", "checks", "matches"):
         table.add_column(column, overflow="fold")
@@ -231,14 +233,15 @@ def _scan_line(scan: dict[str, Any]) -> str:
     if scan["unparsable_sample"]:
         line += f" (first: {scan['unparsable_sample']})"
     if scan["open_ranges"]:
-        line += f"; {scan['open_ranges']} range(s) still to scan"
+        line += f"; {counted(scan['open_ranges'], 'range')} still to scan"
     return line
 
 
 @app.command("report")
 def report_command(
     report_format: Annotated[OutputFormat, typer.Option(
-        "--format", metavar="FORMAT", help="Output format.")] = OutputFormat.JSON,
+        "--format", metavar="FORMAT",
+        help=f"Output format: {', '.join(FORMAT_NAMES)}.")] = OutputFormat.JSON,
     output: Annotated[Path | None, typer.Option("-o", "--output", metavar="FILE",
                                                 help="Write to FILE (not stdout).")] = None,
     config_path: ConfigOption = None,

@@ -27,8 +27,8 @@ from auditor.cli.options import (
     TrustedRootOption,
     settings_for,
 )
-from auditor.findings import Severity
-from auditor.report.kinds import OutputFormat
+from auditor.report.kinds import FORMAT_NAMES, OutputFormat
+from auditor.wording import counted
 
 if TYPE_CHECKING:
     from auditor.notify.dispatch import DeliveryReport
@@ -71,7 +71,7 @@ def print_findings(result: AuditResult) -> None:
             f"{finding.detail}{mark}")
     rest = tally.total - tally.matches - len(shown)
     if rest > 0:
-        say(f"… and {rest} more finding(s): see the reports or `audit findings`")
+        say(f"… and {counted(rest, 'more finding')}: see the reports or `audit findings`")
 
 
 _CONTRACT_FIRST = ("rule", "component", "severity", "detail", "evidence")
@@ -131,16 +131,17 @@ def run_command(
     config_path: ConfigOption = None,
     offline: Annotated[bool, typer.Option(
         "--offline", help="Do not contact any log. [env: AUDITOR_OFFLINE]")] = False,
-    fail_on: Annotated[Severity | None, typer.Option(
+    fail_on: Annotated[str | None, typer.Option(
         "--fail-on", metavar="SEVERITY",
-        help="Exit 1 for findings at or above this severity (default low). "
-        "[env: AUDITOR_FAIL_ON]")] = None,
+        help="Exit 1 for findings at or above this severity: info, low, medium, high, "
+        "critical (default low). [env: AUDITOR_FAIL_ON]")] = None,
     report_dir: Annotated[Path | None, typer.Option(
         "--report-dir", metavar="DIR", help="Write reports here (default formats: json, md, "
         "html, sarif). [env: AUDITOR_REPORT_DIR]")] = None,
     report_format: Annotated[list[OutputFormat] | None, typer.Option(
         "--format", metavar="FORMAT",
-        help="Report format to write with --report-dir (repeatable).")] = None,
+        help="Report format to write with --report-dir (repeatable): "
+        f"{', '.join(FORMAT_NAMES)}.")] = None,
     rekor_url: RekorUrlOption = None,
     rekor_key: RekorKeyOption = None,
     trusted_root: TrustedRootOption = None,
@@ -168,7 +169,7 @@ def run_command(
                             rate=rate, deadline=deadline, index_files=index_files,
                             index_links=index_links, index_keysets=index_keyset,
                             offline=offline or None,
-                            fail_on=fail_on.value if fail_on else None, report_dir=report_dir,
+                            fail_on=fail_on, report_dir=report_dir,
                             formats=tuple(f.value for f in report_format or ()),
                             notify_webhook=notify_webhook,
                             notify_min_severity=notify_min_severity, metrics_file=metrics_file)
@@ -225,7 +226,10 @@ def _print_run_summary(result: AuditResult) -> None:
         say(alerts_line(result.alerts))
     for name, origin in result.overrides.items():
         say(f"note: {name} set by {origin}, not by the config file")
+    # The same counts as the reports' headline (MATCH is an info finding there too).
     by_severity = ", ".join(f"{counts[s]} {s}" for s in reversed(SEVERITIES) if counts.get(s))
-    say(f"audit run: {len(result.releases)} release(s), {result.tally.matches} MATCH"
-        + (f", {by_severity}" if by_severity else "") + f"; exit {int(result.exit_code)}"
+    matches = f" ({result.tally.matches} MATCH)" if result.tally.matches else ""
+    say(f"audit run: {counted(len(result.releases), 'release')}"
+        + (f", {by_severity}{matches}" if by_severity else ", no findings")
+        + f"; exit {int(result.exit_code)}"
         + (f"; reports: {', '.join(str(p) for p in reports)}" if reports else ""))

@@ -17,6 +17,7 @@ from auditor.cli.options import (
     TrustedRootOption,
     settings_for,
 )
+from auditor.wording import counted
 
 db_app = typer.Typer(help="Manage the auditor's database.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
@@ -82,6 +83,6 @@ def import_command(
     for item in failed:
         names = ", ".join(c.name for c in item.verification.failures)
         say(f"failed checks in {item.source}: {names}")
-    say(f"imported {len(report.imported)} item(s), {report.new} new, {len(failed)} with failed "
-        f"checks, {len(report.errors)} unreadable")
+    say(f"imported {counted(len(report.imported), 'item')}, {report.new} new, {len(failed)} "
+        f"with failed checks, {len(report.errors)} unreadable")
     raise typer.Exit(ExitCode.FINDINGS if failed or report.errors else ExitCode.CLEAN)

@@ -62,9 +62,12 @@ def verify_entry_command(
     rekor_key: RekorKeyOption = None,
     trusted_root: TrustedRootOption = None,
     endorser_key: Annotated[list[str] | None, typer.Option(
-        "--key", "--endorser-key", metavar="[COMPONENT=]PEM",
-        help="Pinned endorser key (repeatable); a COMPONENT= prefix is accepted and "
-        "ignored.")] = None,
+        "--key", metavar="COMPONENT=PEM",
+        help="Pinned endorser key (repeatable); here COMPONENT= may be left out: the entry "
+        "is checked against every key given.")] = None,
+    old_endorser_key: Annotated[list[str] | None, typer.Option(
+        "--endorser-key", metavar="PEM", hidden=True, help="The old spelling of --key.")]
+    = None,
     artifact: Annotated[Path | None, typer.Option(
         metavar="FILE", help="The signed file (for Oak: endorsement.json).")] = None,
     signature: Annotated[Path | None, typer.Option(
@@ -102,7 +105,8 @@ def verify_entry_command(
     from auditor.verify.keys import load_public_key
     from auditor.verify.receipts import Receipt, ReceiptKind, receipt_kind_of
 
-    pems = [spec.partition("=")[2] if "=" in spec else spec for spec in endorser_key or []]
+    pems = [spec.partition("=")[2] if "=" in spec else spec
+            for spec in [*(endorser_key or []), *(old_endorser_key or [])]]
     material = EndorsementMaterial(
         artifact=read_file(artifact) if artifact else None,
         signature=read_file(signature) if signature else None,

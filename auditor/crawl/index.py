@@ -55,6 +55,7 @@ from auditor.verify.entry import (
 )
 from auditor.verify.keys import PublicKey, load_public_key
 from auditor.verify.trust import LogKeyring
+from auditor.wording import counted
 
 #: Encodings a publisher may store a key file in, most likely first: the form learned from one
 #: of its key files is applied to every pinned key.
@@ -244,7 +245,7 @@ class IndexCrawl:
         nameless = [key.key_id.hex() for _, key in pinned if key.key_id.hex() not in names]
         if nameless:
             self.summary.fail(
-                f"the publisher's index names none of {len(nameless)} pinned key(s) "
+                f"the publisher's index names none of {counted(len(nameless), 'pinned key')} "
                 f"(sha256:{', sha256:'.join(nameless[:3])}): no endorsement under them is "
                 "listed and their key files are not in the store, so what the publisher "
                 "published under them cannot be compared")

@@ -75,8 +75,8 @@ _EVIDENCE_TEXT = 4096
 
 
 def log_key_of(key: NoteKey) -> LogKey:
-    """A tiled log's checkpoint key (signed-note Ed25519) as a pinned log key: its C2SP key
-    id is the log id Rekor v2 entries carry (DOMAIN.md §6)."""
+    """A tiled log's checkpoint key (signed-note Ed25519) as a pinned log key: its key ID
+    (C2SP signed-note) is the log ID Rekor v2 entries carry in Sigstore bundles."""
     if key.signature_type is not SignatureType.ED25519:
         raise ConfigError(f"log verifier {key.name}: a tiled log's checkpoints are checked "
                           f"with an Ed25519 (0x01) key, not {key.signature_type.label}")

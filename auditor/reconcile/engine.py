@@ -16,9 +16,12 @@ for the rest, plus LEGACY_FORMAT and STATEMENT_UNAVAILABLE.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Iterator
+from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -35,10 +38,11 @@ from auditor.findings import Finding, RuleId
 from auditor.keyset import KeySet
 from auditor.receipt_policy import ReceiptVerdict
 from auditor.reconcile.compare import Comparison, Outcome, compare
-from auditor.reconcile.local import LocalValue, local_values
+from auditor.reconcile.local import EVIDENCE_MARK, LocalValue, local_values
 from auditor.reconcile.manifest import Release
 from auditor.store import views
 from auditor.store.views import EndorsementView
+from auditor.wording import counted
 
 #: The release matrix's status per rule (report schema: releases[].components[].status).
 STATUS: dict[str, str] = {
@@ -55,6 +59,9 @@ STATUS: dict[str, str] = {
     "TLOG_POLICY_UNMET": "not_logged",
     "NOT_LOGGED_ALLOWED": "not_logged",
 }
+#: Rules that say a matching endorsement itself is bad (not merely unlogged): shown in the
+#: release matrix even beside a valid endorsement of the same value.
+_BAD_ENDORSEMENT = frozenset(rule for rule, status in STATUS.items() if status == "invalid")
 
 
 @dataclass(frozen=True)
@@ -99,6 +106,8 @@ class _Seen:
     considered: int = 0
     valid_matches: list[tuple[EndorsementView, Comparison]] = field(default_factory=list)
     invalid_match: tuple[EndorsementView, Comparison, ReceiptVerdict] | None = None
+    #: The newest matching endorsement that is itself bad (wrong key, failed checks).
+    bad_match: tuple[EndorsementView, RuleId, ReceiptVerdict] | None = None
     usable: int = 0
     undecidable: int = 0
     first_undecidable: tuple[EndorsementView, Comparison] | None = None
@@ -109,13 +118,17 @@ class _Seen:
         self.considered += 1
         if comparison.outcome is Outcome.NOT_APPLICABLE:
             return  # an attachment for the other platform (SEV-SNP / TDX)
-        reliable = reliance(endorsed, verdict) is None
+        rule = reliance(endorsed, verdict)
+        reliable = rule is None
         pair = (endorsed, comparison)
         if comparison.outcome is Outcome.MATCH:
-            if reliable:
+            if rule is None:
                 self.valid_matches.append(pair)
-            elif self.invalid_match is None:
+                return
+            if self.invalid_match is None:
                 self.invalid_match = (endorsed, comparison, verdict)
+            if self.bad_match is None and rule in _BAD_ENDORSEMENT:
+                self.bad_match = (endorsed, rule, verdict)
             return
         if not reliable:
             return
@@ -128,12 +141,30 @@ class _Seen:
 
 
 def reconcile_value(local: LocalValue, endorsed: Iterable[EndorsementView], release: str,
-                    result: ReleaseResult, keyset: KeySet | None = None) -> Finding:
+                    result: ReleaseResult, keyset: KeySet | None = None,
+                    artifact: str | None = None) -> Finding:
     """One local value against every endorsement of its component, newest first; `keyset`
-    holds the receipt policies (without one: a valid receipt of some kind is needed)."""
+    holds the receipt policies (without one: a valid receipt of some kind is needed). Its
+    status goes into the release matrix, showing the value's source as `artifact`."""
     seen = _Seen()
     for value in endorsed:
         seen.add(value, compare(local, value), receipt_verdict(value, keyset))
+    finding = _judged(local, seen, release, result)
+    shown = local.source if artifact is None else artifact
+    result.statuses.append(ComponentStatus(local.component, shown,
+                                           STATUS.get(finding.rule, "invalid"), finding.detail))
+    if seen.valid_matches and seen.bad_match is not None:
+        # The value is endorsed, but also by an endorsement nobody may rely on (the
+        # store-wide pass reports it): the cell must not read MATCH alone.
+        bad, rule, verdict = seen.bad_match
+        result.statuses.append(ComponentStatus(
+            local.component, shown, "invalid",
+            f"{rule}: {invalid_detail(rule, bad, 'this value', verdict)}"))
+    return finding
+
+
+def _judged(local: LocalValue, seen: _Seen, release: str, result: ReleaseResult) -> Finding:
+    """The one finding for a local value: a MATCH, else the most telling reason."""
     # Endorsements this release accounts for: the valid matches, or else the one reported
     # here. A matching but invalid endorsement beside a valid one stays unaccounted, so the
     # whole-store pass still reports it.
@@ -159,38 +190,56 @@ def reconcile_value(local: LocalValue, endorsed: Iterable[EndorsementView], rele
         e, c = seen.first_mismatch
         result.accounted.add(e.endorsement_id)
         rule = RuleId.CMDLINE_MISMATCH if local.kind is Kind.CMDLINE else RuleId.DIGEST_MISMATCH
-        return _finding(rule, local, release, f"{c.detail} (newest of {seen.usable} valid "
-                        "endorsement(s) shown)", e)
+        return _finding(rule, local, release, f"{c.detail} (newest of "
+                        f"{counted(seen.usable, 'valid endorsement')} shown)", e)
     return _finding(RuleId.NOT_ENDORSED, local, release,
                     f"no valid endorsement of {local.component} under its pinned key(s)",
                     considered=seen.considered)
 
 
 def reconcile_release(session: Session, release: Release, covered: Iterable[str] = (),
-                      keyset: KeySet | None = None) -> ReleaseResult:
+                      keyset: KeySet | None = None,
+                      shown_from: Path | None = None) -> ReleaseResult:
     """Reconcile one release; `covered` lists components some key or endorsement covers,
-    `keyset` holds their receipt policies."""
+    `keyset` holds their receipt policies; the matrix shows artifacts relative to
+    `shown_from` (the configuration's directory)."""
     result = ReleaseResult(release)
     values, uncovered = local_values(release)
     known = set(covered) | views.endorsed_components(session)
     for local in values:
         finding = reconcile_value(local, views.endorsement_views(session, local.component),
-                                  release.name, result, keyset)
+                                  release.name, result, keyset,
+                                  shown_artifact(local.source, shown_from))
         result.findings.append(finding)
-        result.statuses.append(ComponentStatus(local.component, local.source,
-                                               STATUS.get(finding.rule, "invalid"),
-                                               finding.detail))
     for component, digest in uncovered.items():
         if component in known:
             continue
         detail = (f"observed {component} digest {digest.hex()}: no configured key or stored "
                   "endorsement covers it")
-        source = f"{release.evidence} (evidence)"
+        source = f"{release.evidence}{EVIDENCE_MARK}"
         result.findings.append(Finding(RuleId.OBSERVED_UNCOVERED, component, detail,
                                        {"source": source, "observed": digest.hex()},
                                        release=release.name, identity=("source",)))
-        result.statuses.append(ComponentStatus(component, source, "info", detail))
+        result.statuses.append(ComponentStatus(component, shown_artifact(source, shown_from),
+                                               "info", detail))
     return result
+
+
+def shown_artifact(source: str, base: Path | None) -> str:
+    """A local value's source as the release matrix shows it: relative to `base` (the
+    configuration's directory, as a manifest names it: `../snapshot/evidence.binarypb`) unless
+    the two share no directory but the root, else the absolute path, normalised. Findings keep
+    the source as it was (it identifies them)."""
+    path = source.removesuffix(EVIDENCE_MARK)
+    if not os.path.isabs(path):
+        return source  # "cmdline": a value given as text
+    shown = os.path.normpath(path)
+    if base is not None:
+        with suppress(ValueError):  # another drive (Windows)
+            common = os.path.commonpath([shown, base])
+            if os.path.dirname(common) != common:  # more than the root in common
+                shown = os.path.relpath(shown, base)
+    return shown + source[len(path):]
 
 
 def unaccounted(session: Session, accounted: set[int], pinned: set[str],

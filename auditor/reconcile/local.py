@@ -95,6 +95,9 @@ def _stage0(component: str, source: str, rom: bytes) -> LocalValue:
                       tdx_mrtd=tdx.mrtd if tdx is not None else None)
 
 
+#: What follows an evidence file's path in a value's source: the value was observed there.
+EVIDENCE_MARK = " (evidence)"
+
 #: Evidence fields no Oak component key covers: reported for the record only.
 UNCOVERED = ("memory_map", "acpi")
 
@@ -102,7 +105,7 @@ UNCOVERED = ("memory_map", "acpi")
 def from_evidence(path: Path) -> tuple[list[LocalValue], dict[str, bytes]]:
     """Observed values per component, and the observed values of uncovered components."""
     observed: ObservedEvidence = read_evidence(read_artifact(path, "evidence"))
-    source = f"{path} (evidence)"
+    source = f"{path}{EVIDENCE_MARK}"
     stage0 = observed.stage0
     values = [
         LocalValue("kernel", Kind.KERNEL, source, kernel_measurement=stage0.kernel_measurement,

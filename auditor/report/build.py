@@ -11,7 +11,6 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from auditor import __version__
 from auditor.report.model import EndorsementItem, FindingItem, Report, Rows
 from auditor.store import reads
 from auditor.store.runs import FindingRecord, RunView, run_finding_counts, run_findings
@@ -78,6 +77,8 @@ def endorsement_item(value: EndorsementView, matched: dict[str, list[str]]) -> E
 def build_report(session: Session, run: RunView, exit_code: int | None = None) -> Report:
     """The report of `run`; its findings and endorsements are read from the store (through
     `session`, which must stay open while the report is written) as they are rendered."""
+    from auditor import __version__
+
     summary = run.summary
     matched: dict[str, list[str]] = summary.get("matched", {})
     counts = run_finding_counts(session, run.id)

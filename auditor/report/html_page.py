@@ -37,6 +37,7 @@ from auditor.report.view import (
     status_matrix,
     verdict,
 )
+from auditor.wording import counted
 
 #: Findings shown in full (most severe first); every further one is a row of a compact table.
 DETAILED_FINDINGS = 200
@@ -129,8 +130,8 @@ def _headline(report: Report) -> str:
         f'<div class="verdict verdict-{_VERDICT_CLASS[result]}" id="verdict">'
         f'<span class="word">{result}</span> exit code {esc(summary["exit_code"])}<br>{badges}'
         f'<span class="muted">{esc(summary["suppressed"])} suppressed · '
-        f'{esc(summary["endorsements"])} endorsements · {esc(summary["failed_entries"])} '
-        "failed entries</span></div>"
+        f'{esc(counted(summary["endorsements"], "endorsement"))} · '
+        f'{esc(counted(summary["failed_entries"], "failed entry"))}</span></div>'
     )
 
 
@@ -169,7 +170,10 @@ def _matrix(report: Report) -> str:
     matrix = status_matrix(report)
     if not matrix.releases:
         return "<p>No release was reconciled.</p>"
-    header = "".join(f"<th>{esc(name)}</th>" for name in matrix.releases)
+    header = "".join(
+        f"<th>{esc(name)}"
+        + (f'<span class="cell-detail mono">{esc(artifact)}</span>' if artifact else "")
+        + "</th>" for name, artifact in zip(matrix.releases, matrix.artifacts, strict=True))
     rows = "".join(
         f"<tr><th><code>{esc(component)}</code></th>"
         + "".join(_matrix_cell(matrix, component, i) for i in range(len(matrix.releases)))
@@ -287,9 +291,10 @@ def _hidden_note(sample: Sample) -> str:
     if not sample.hidden:
         return ""
     counts = ", ".join(f"{n} of <code>{esc(c)}</code>" for c, n in sample.more.items())
+    older = counted(sample.hidden, "older one")
     return (f'<p class="muted">Showing the newest {ENDORSEMENTS_PER_COMPONENT} endorsements '
-            f"of each component; {sample.hidden} older ones ({counts}) are in the JSON report."
-            "</p>")
+            f"of each component; {older} ({counts}) {'is' if sample.hidden == 1 else 'are'} "
+            "in the JSON report.</p>")
 
 
 def _finding(finding: Mapping[str, Any]) -> str:
@@ -326,8 +331,9 @@ def _write_findings(report: Report, out: TextIO) -> None:
             out.write(_finding(finding))
             continue
         if compact == 0:
-            out.write(f"<p>{len(report['findings']) - DETAILED_FINDINGS} more finding(s), one "
-                      "row each (the JSON report has their evidence):</p><table><tr>"
+            more = counted(len(report["findings"]) - DETAILED_FINDINGS, "more finding")
+            out.write(f"<p>{more}, one row each (the JSON report has their evidence):</p>"
+                      "<table><tr>"
                       "<th>Severity</th><th>Rule</th><th>Component</th><th>Release</th>"
                       "<th>Detail</th><th>Fingerprint</th></tr>")
         compact += 1
@@ -359,7 +365,7 @@ def _checks(entry: Mapping[str, Any]) -> str:
     doubtful = [c for c in entry["checks"] if c["ok"] is not True]
     if not doubtful:
         state = "✔ verified" if entry["ok"] else "✘ not verified"
-        return f"{state} ({len(entry['checks'])} checks passed)"
+        return f"{state} ({counted(len(entry['checks']), 'check')} passed)"
     return "<br>".join(
         f"{'✘ failed' if c['ok'] is False else '? not run'} <code>{esc(c['name'])}</code>: "
         f"{esc(c['detail'])}" for c in doubtful)

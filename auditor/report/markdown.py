@@ -35,6 +35,7 @@ from auditor.report.view import (
     status_matrix,
     verdict,
 )
+from auditor.wording import counted
 
 #: Findings shown in full (most severe first); the rest are counted by rule.
 DETAILED_FINDINGS = 200
@@ -96,8 +97,8 @@ def _headline(report: Report) -> list[str]:
         f"## {_VERDICT_MARK[result]} auditor: {result}",
         "",
         f"**{result}** (exit code {summary['exit_code']}): {counts}; "
-        f"{summary['suppressed']} suppressed; {summary['endorsements']} endorsements, "
-        f"{summary['failed_entries']} failed entries.",
+        f"{summary['suppressed']} suppressed; {counted(summary['endorsements'], 'endorsement')}"
+        f", {counted(summary['failed_entries'], 'failed entry')}.",
         "",
         f"Generated {text(report['generated_at'])} by auditor "
         f"{code(report['tool']['version'], in_table=False)}"
@@ -130,7 +131,9 @@ def _matrix(report: Report) -> list[str]:
             row.append("<br>".join(
                 f"{_STATUS_MARK[c.status]} **{STATUS_LABELS[c.status]}**" for c in cells) or "—")
         rows.append(row)
-    header = ["component", *(code(name) for name in matrix.releases)]
+    header = ["component", *(code(name) + (f"<br>{code(artifact)}" if artifact else "")
+                             for name, artifact in zip(matrix.releases, matrix.artifacts,
+                                                       strict=True))]
     return ["### Components × releases", "", *_table(header, rows)]
 
 
@@ -179,7 +182,8 @@ def _findings(report: Report) -> list[str]:
         lines += _finding(finding)
         shown += 1
     if rest:
-        lines += [f"… and {sum(rest.values())} more finding(s), in the JSON report:", ""]
+        lines += [f"… and {counted(sum(rest.values()), 'more finding')}, in the JSON report:",
+                  ""]
         lines += [f"- {n} × **{rule}** ({severity})" for (severity, rule), n in rest.items()]
     return lines
 
@@ -209,7 +213,7 @@ def _endorsements(report: Report) -> list[str]:
         "<br>".join(code(m) for m in e["matches"]) or "—",
     ] for e in sample.kept]
     header = ["component", "integrated", "log index", "UUID", "subject", "checks", "matches"]
-    more = [f"… and {n} older endorsement(s) of {code(component, in_table=False)}"
+    more = [f"… and {counted(n, 'older endorsement')} of {code(component, in_table=False)}"
             for component, n in sample.more.items()]
     return [*lines, *_table(header, rows), *(["", *more] if more else [])]
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from auditor.findings import Severity
-from auditor.report.model import Report, Rows
+from auditor.report.model import Report
 
 #: Most severe first, the order a reviewer reads findings in.
 SEVERITIES_DESCENDING = tuple(sorted(Severity, key=lambda s: s.rank, reverse=True))
@@ -58,7 +58,7 @@ def sorted_findings(findings: Collection[Any]) -> Iterable[Any]:
 
     Rows the store already streams in that order are passed through, not loaded to sort.
     """
-    if isinstance(findings, Rows) and findings.ordered:
+    if getattr(findings, "ordered", False):  # Rows, or Rows checked as they are read
         return findings
     return sorted(findings, key=_reading_key)
 
@@ -103,11 +103,16 @@ class Cell:
 
 @dataclass(frozen=True)
 class Matrix:
-    """Components (rows) × releases (columns); a cell lists that release's entries."""
+    """Components (rows) × releases (columns); a cell lists that release's entries.
+
+    `artifacts[i]` is the one artifact every entry of release `i` came from (an evidence file),
+    shown once with the release instead of in each cell (whose `artifact` is then None).
+    """
 
     components: list[str]
     releases: list[str]
     cells: dict[tuple[str, int], list[Cell]]
+    artifacts: list[str | None] = field(default_factory=list)
 
     def cell(self, component: str, release_index: int) -> list[Cell]:
         return self.cells.get((component, release_index), [])
@@ -117,12 +122,17 @@ def status_matrix(report: Report) -> Matrix:
     """The matrix of the report's releases; components in configuration order, then new ones."""
     components = [c["name"] for c in report["components"]]
     cells: dict[tuple[str, int], list[Cell]] = {}
+    artifacts: list[str | None] = []
     # Releases are indexed by position: two releases may share a name.
     for index, release in enumerate(report["releases"]):
+        sources = {entry["artifact"] for entry in release["components"]}
+        common = sources.pop() if len(sources) == 1 else None
+        artifacts.append(common)
         for entry in release["components"]:
             if entry["component"] not in components:
                 components.append(entry["component"])
+            artifact = None if common is not None else entry["artifact"]
             cells.setdefault((entry["component"], index), []).append(
-                Cell(entry["status"], entry["artifact"], entry["detail"]))
+                Cell(entry["status"], artifact, entry["detail"]))
     releases = [release["name"] for release in report["releases"]]
-    return Matrix(list(dict.fromkeys(components)), releases, cells)
+    return Matrix(list(dict.fromkeys(components)), releases, cells, artifacts)

@@ -12,7 +12,6 @@ from typing import Any
 from sqlalchemy import case, func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from auditor import __version__
 from auditor.findings import Finding, FindingTally, Severity
 from auditor.store import models
 
@@ -27,6 +26,8 @@ def record_run(sessions: sessionmaker[Session], kind: str, started: datetime,
     """Store the run and its findings (streamed: each fingerprint upserted once, first and last
     seen kept), then its exit code, summary and completeness, which `finish` derives once the
     findings are all in."""
+    from auditor import __version__  # writes only: queries read runs without the writers
+
     tally = FindingTally()
     with sessions.begin() as session:
         run = models.Run(kind=kind, started_at=started, complete=False, summary="{}",

@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from auditor.errors import InputError
+from auditor.wording import counted
 
 # signed-note: a signature line starts with an em dash (U+2014) and a space.
 SIGNATURE_PREFIX = "\u2014 "
@@ -144,7 +145,8 @@ def _parse_body(body: str) -> tuple[str, int, bytes, tuple[str, ...]]:
     lines = body[:-1].split("\n")
     if len(lines) < 3:
         raise CheckpointFormatError(
-            f"checkpoint text has {len(lines)} line(s); it needs origin, tree size and root hash"
+            f"checkpoint text has {counted(len(lines), 'line')}; it needs origin, tree size and "
+            "root hash"
         )
     origin, size_line, root_line, *extensions = lines
     if not origin:

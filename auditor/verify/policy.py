@@ -22,6 +22,7 @@ from enum import StrEnum
 from auditor.errors import InputError
 from auditor.verify.checkpoint import Checkpoint, CheckpointSignatureError, verify_checkpoint
 from auditor.verify.note_keys import NoteKey, SignatureType, VerifierKeyError, parse_vkey
+from auditor.wording import counted
 
 # tlog-policy: the predefined name; usable as the quorum, never defined or a group member.
 NONE = "none"
@@ -141,7 +142,8 @@ def _expect(where: str, rule: str, args: list[str], least: int, most: int | None
         wanted = f"at least {least}"
     else:
         wanted = str(least) if least == most else f"{least} or {most}"
-    raise PolicyError(f"{where}: a {rule} line takes {wanted} argument(s), got {len(args)}")
+    raise PolicyError(f"{where}: a {rule} line takes {wanted} "
+                      f"argument{'' if wanted == '1' else 's'}, got {len(args)}")
 
 
 def _vkey(where: str, role: str, text: str, types: tuple[SignatureType, ...]) -> NoteKey:
@@ -209,7 +211,8 @@ def _threshold(where: str, text: str, n: int) -> int:
         raise PolicyError(f"{where}: invalid threshold {text!r} (any, all or a decimal number)")
     k = int(text)
     if not 1 <= k <= n:
-        raise PolicyError(f"{where}: threshold {k} out of range for a group of {n} member(s)")
+        raise PolicyError(f"{where}: threshold {k} out of range for a group of "
+                          f"{counted(n, 'member')}")
     return k
 
 

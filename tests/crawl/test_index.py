@@ -456,7 +456,7 @@ def test_a_key_nobody_can_name_leaves_the_run_incomplete(audit: RunAudit, world:
     world.index.files.clear()
     code, summary = crawl(audit, world)
     assert code == 3 and summary["complete"] is False
-    assert "names none of 3 pinned key(s)" in summary["incomplete_reason"]
+    assert "names none of 3 pinned keys" in summary["incomplete_reason"]
 
 
 # -- configuration -------------------------------------------------------------------------------

@@ -1,8 +1,8 @@
 """The HTML report in a real headless Chromium (Debian's package): no script runs, colours paint.
 
 Without Chromium the tests are skipped with the reason, except in CI (CI=true), where they fail;
-AUDITOR_SKIP_BROWSER=1 skips them on purpose. AUDITOR_CHROMIUM overrides the binary; AUDITOR_UPDATE_SCREENSHOT=1 refreshes
-the reference screenshot tests/report/data/report.png.
+AUDITOR_SKIP_BROWSER=1 skips them on purpose. AUDITOR_CHROMIUM overrides the binary;
+AUDITOR_UPDATE_SCREENSHOT=1 refreshes the reference screenshot tests/report/data/report.png.
 """
 
 from __future__ import annotations

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -11,7 +12,9 @@ import pytest
 from auditor.errors import InputError
 from auditor.findings import RULES
 from auditor.report.formats import OutputFormat, ReportFormat, formatter, render, validate_report
+from auditor.report.model import Rows
 from auditor.report.validate import checked, report_schema
+from auditor.report.view import sorted_findings
 from tests.report.reports import hostile_report, oak_report
 
 
@@ -111,3 +114,19 @@ def test_schema_error_message_is_one_short_line_whatever_the_data() -> None:
 def test_json_document_is_the_report() -> None:
     report = hostile_report()
     assert json.loads(render(report, OutputFormat.JSON)) == report
+
+
+def test_rows_the_store_streams_in_order_are_never_loaded_to_sort() -> None:
+    # A report of a large store streams its findings; checking them must keep them streamed.
+    report = oak_report()
+    findings, reads = list(report["findings"]), []
+
+    def stream() -> Iterator[Any]:
+        reads.append(1)
+        yield from findings
+
+    report["findings"] = Rows(stream, len(findings), ordered=True)
+    rows = checked(report)["findings"]
+    assert sorted_findings(rows) is rows and not reads
+    unordered = checked({**report, "findings": Rows(stream, 1)})["findings"]
+    assert isinstance(sorted_findings(unordered), list) and reads

@@ -36,7 +36,7 @@ def test_a_symlink_planted_in_the_report_dir_is_refused(audit: RunAudit, tmp_pat
     # The findings' exit code and summary stand; the refusal is one more line.
     assert result.exit_code == 1
     assert json.loads(result.stdout)["exit_code"] == 1
-    assert "audit run: 2 release(s)" in result.stderr
+    assert "audit run: 2 releases" in result.stderr
     assert "refusing to write the report" in result.stderr and "symbolic link" in result.stderr
 
 

@@ -404,13 +404,13 @@ MALFORMED = [
     (_note("origin", "1", _GOOD_ROOT)[:-1], "does not end in a newline"),
     (_note("origin", "1"), "it needs origin, tree size and root hash"),
     (_note("", "1", _GOOD_ROOT), "origin line is empty"),
-    ("\n\n" + _GOOD_SIG + "\n", "1 line(s)"),
+    ("\n\n" + _GOOD_SIG + "\n", "1 line;"),
     (_note("origin", "01", _GOOD_ROOT), "not a canonical decimal"),
     (_note("origin", "+1", _GOOD_ROOT), "not a canonical decimal"),
     (_note("origin", "-1", _GOOD_ROOT), "not a canonical decimal"),
     (_note("origin", "1.0", _GOOD_ROOT), "not a canonical decimal"),
     (_note("origin", " 1", _GOOD_ROOT), "not a canonical decimal"),
-    (_note("origin", "", _GOOD_ROOT), "1 line(s)"),  # an empty line ends the text
+    (_note("origin", "", _GOOD_ROOT), "1 line;"),  # an empty line ends the text
     (_note("origin", "\u0661", _GOOD_ROOT), "not a canonical decimal"),  # ARABIC-INDIC ONE
     (_note("origin", str(2**64), _GOOD_ROOT), "does not fit in 64 bits"),
     (_note("origin", "1", base64.b64encode(bytes(31)).decode()), "is 31 bytes, expected 32"),

@@ -193,19 +193,19 @@ REJECTED = [
      "a log key must be 0x01 Ed25519 or 0x06 subtree/v1 (ML-DSA-44)"),
     ("witness w1 not-a-valid-vkey\nquorum w1\n", "witness key is not a valid verifier key"),
     ("log not-a-valid-vkey\nquorum none\n", "log key is not a valid verifier key"),
-    ("log\nquorum none\n", "a log line takes 1 or 2 argument(s), got 0"),
-    (f"log {LOG.vkey} url extra\nquorum none\n", "a log line takes 1 or 2 argument(s), got 3"),
-    ("witness w1\nquorum none\n", "a witness line takes 2 or 3 argument(s), got 1"),
-    (f"witness w1 {W1.vkey} url extra\nquorum none\n", "witness line takes 2 or 3 argument(s)"),
-    ("group G any\nquorum none\n", "a group line takes at least 3 argument(s), got 2"),
-    ("quorum\n", "a quorum line takes 1 argument(s), got 0"),
-    (f"witness w1 {W1.vkey}\nquorum w1 extra\n", "a quorum line takes 1 argument(s), got 2"),
+    ("log\nquorum none\n", "a log line takes 1 or 2 arguments, got 0"),
+    (f"log {LOG.vkey} url extra\nquorum none\n", "a log line takes 1 or 2 arguments, got 3"),
+    ("witness w1\nquorum none\n", "a witness line takes 2 or 3 arguments, got 1"),
+    (f"witness w1 {W1.vkey} url extra\nquorum none\n", "witness line takes 2 or 3 arguments"),
+    ("group G any\nquorum none\n", "a group line takes at least 3 arguments, got 2"),
+    ("quorum\n", "a quorum line takes 1 argument, got 0"),
+    (f"witness w1 {W1.vkey}\nquorum w1 extra\n", "a quorum line takes 1 argument, got 2"),
     (f"witness w1 {W1.vkey}\ngroup G xyz w1\nquorum G\n", "invalid threshold 'xyz'"),
     (f"witness w1 {W1.vkey}\ngroup G -1 w1\nquorum G\n", "invalid threshold '-1'"),
     (f"witness w1 {W1.vkey}\ngroup G 0 w1\nquorum G\n",
-     "threshold 0 out of range for a group of 1 member(s)"),
+     "threshold 0 out of range for a group of 1 member"),
     (f"witness w1 {W1.vkey}\ngroup G 2 w1\nquorum G\n",
-     "threshold 2 out of range for a group of 1 member(s)"),
+     "threshold 2 out of range for a group of 1 member"),
     (f"witness w1 {W1.vkey}\ngroup G 1 w1 w1\nquorum G\n", "duplicate group member 'w1'"),
     (f"log {LOG.vkey}\nlog {LogSigner('other.com/log', LOG.private_key).vkey}\nquorum none\n",
      "line 2: duplicate log key other.com/log+"),
@@ -246,7 +246,7 @@ def test_names_are_opaque_octets() -> None:
     policy = parse_policy(f"witness K {W1.vkey}\nwitness \u212a {W2.vkey}\nquorum \u212a\n")
     assert [w.name for w in policy.witnesses] == ["K", "\u212a"]
     # A non-breaking space is part of a name, not a separator.
-    with pytest.raises(PolicyError, match=r"takes 2 or 3 argument\(s\), got 1"):
+    with pytest.raises(PolicyError, match=r"takes 2 or 3 arguments, got 1"):
         parse_policy(f"witness w1\u00a0{W1.vkey}\nquorum none\n")
 
 

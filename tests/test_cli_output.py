@@ -1,0 +1,72 @@
+"""What a person reads from the CLI: tables on stderr, digests whole when piped, machine output
+alone on stdout, and the findings table in reading order."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from auditor.cli import main
+from tests.cli_runner import RunAudit
+from tests.oakdata import RELEASE
+
+REPO = Path(__file__).resolve().parents[1]
+DEMO = REPO / "reference_values" / "demo" / "oak.toml"
+EVIDENCE = RELEASE / "evidence.binarypb"
+
+
+def piped(*args: str) -> subprocess.CompletedProcess[str]:
+    """`audit ARGS | grep ...` in a narrow terminal's environment: stdout and stderr are pipes."""
+    env = {**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "40"}
+    return subprocess.run([sys.executable, "-m", "auditor", *args], env=env,
+                          capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_a_piped_measurement_keeps_every_digest_whole_on_its_line() -> None:
+    document = json.loads(piped("measure", "evidence", str(EVIDENCE), "--json").stdout)
+    table = piped("measure", "evidence", str(EVIDENCE))
+    assert table.returncode == 0 and table.stdout == ""  # the table is for people: stderr
+    rows = {line.split()[0]: line.split()[1:] for line in table.stderr.splitlines()}
+    assert rows["snp_measurement"] == [document["snp_measurement"]]
+    assert len(document["snp_measurement"]) == 96
+    for name in ("kernel_measurement", "setup_data_digest", "ram_disk_digest", "acpi_digest"):
+        assert rows[f"stage0.{name}"] == [document["stage0"][name]]
+    assert rows["stage0.kernel_cmdline"] == document["stage0"]["kernel_cmdline"].split()
+
+
+def test_json_goes_alone_to_stdout() -> None:
+    result = piped("measure", "evidence", str(EVIDENCE), "--json")
+    assert result.returncode == 0 and result.stderr == ""
+    assert json.loads(result.stdout)["system_image"]
+
+
+def test_the_findings_table_has_a_release_column_and_reads_most_severe_first(
+        audit: RunAudit, db_url: str) -> None:
+    assert audit("run", "--config", str(DEMO), "--offline").exit_code == 1
+    result = audit("findings")
+    assert result.exit_code == 0 and result.stdout == ""
+    lines = [line.strip() for line in result.stderr.splitlines() if line.strip()]
+    header = next(line for line in lines if "severity" in line)
+    assert [cell.strip() for cell in header.split("┃")[1:-1]] == [
+        "severity", "rule", "component", "release", "last seen", "detail"]
+    rows = [[cell.strip() for cell in line.split("│")[1:-1]] for line in lines
+            if line.startswith("│")]
+    severities = [row[0] for row in rows]
+    order = ["CRITICAL", "HIGH", "MEDIUM", "LOW", "INFO"]
+    assert severities == sorted(severities, key=order.index)
+    assert severities[0] == "CRITICAL" and severities[-1] == "INFO"
+    staging = [row for row in rows if row[1] == "ENDORSED_NOT_LOGGED"]
+    assert len(staging) == 4 and {row[3] for row in staging} == {"oak-containers-milan-staging"}
+
+
+def test_main_takes_its_arguments(capsys: pytest.CaptureFixture[str]) -> None:
+    from auditor import __version__
+
+    with pytest.raises(SystemExit) as stopped:
+        main(["version"])
+    assert stopped.value.code == 0 and capsys.readouterr().out.strip() == __version__
