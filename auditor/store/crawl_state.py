@@ -26,6 +26,16 @@ def known_leaves(session: Session, log_pk: int, leaves: Iterable[str]) -> set[st
     return found
 
 
+def entry_ids(session: Session, log_pk: int, leaves: Sequence[str]) -> list[int]:
+    """The row ids of this log's entries with these leaf hashes."""
+    ids: list[int] = []
+    for start in range(0, len(leaves), _CHUNK):
+        chunk = leaves[start:start + _CHUNK]
+        ids.extend(session.scalars(select(models.Entry.id).where(
+            models.Entry.log_pk == log_pk, models.Entry.leaf_hash.in_(chunk))))
+    return ids
+
+
 def unlogged_statement_hashes(session: Session) -> list[str]:
     """Statements held whose entries are not: they may have been logged since.
 

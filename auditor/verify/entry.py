@@ -274,8 +274,8 @@ def _read_note(text: str, log_key: LogKey | None) -> _Note:
     return _Note(checkpoint, None, line)
 
 
-#: Entries fetched together share their checkpoint: a note seen before (same text, same log key)
-#: is not parsed and verified again (auditor.verify.memo).
+#: Entries served together often share their checkpoint note: one seen before (same text, same
+#: log key) is not parsed and verified again (auditor.verify.memo).
 _NOTES: Memo[tuple[str, bytes | None, str | None], _Note] = Memo(NOTE_MEMO_SIZE)
 
 

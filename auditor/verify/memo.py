@@ -2,14 +2,15 @@
 
 An Oak `rekord` entry carries one ECDSA-SHA256 signature that two named checks verify (the
 body's signature over the statement's digest, the endorsement's over the statement's bytes), and
-every entry fetched under one checkpoint carries the same signed note. A signature check is a
+entries served together often carry the same signed checkpoint note (a log that signs its
+checkpoint afresh for every answer gives each answer its own). A signature check is a
 pure function of (key, signature, message), so its outcome is remembered under the key's DER
 SPKI, the signature and the message's SHA-256 (`auditor.verify.keys`); a note's under its text
 and the keys it was checked with (`auditor.verify.entry`). Nothing else is remembered: every
 check is still run and reported for every entry, only the arithmetic is not repeated.
 
 Each memo is an LRU of bounded size, so memory stays flat however many entries a crawl reads,
-and thread-safe. Worker processes each have their own.
+and thread-safe; each process has its own.
 """
 
 from __future__ import annotations
