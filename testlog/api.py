@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from testlog import bodies
-from testlog.faults import ContentFaults
+from testlog.faults import ContentFaults, Endpoint
 from testlog.log import LogEntry, RekorLog, Shard
 from testlog.signing import set_payload
 
@@ -62,10 +62,10 @@ class RekorApi:
 
     # -- views ----------------------------------------------------------------------------
 
-    def visible_shards(self, *, entries: bool = False) -> list[VisibleShard]:
-        """The shards as served; `entries`: for an entry answer (and its proofs)."""
+    def visible_shards(self, endpoint: Endpoint | None = None) -> list[VisibleShard]:
+        """The shards as served (by `endpoint`: entry answers may come from a fork)."""
         shards = self.log.shards
-        forked = self.faults.forked or (entries and self.faults.forked_entries)
+        forked = self.faults.forked or endpoint in self.faults.forked_entries
         out = []
         for i, real in enumerate(shards):
             active = i == len(shards) - 1
@@ -137,7 +137,7 @@ class RekorApi:
     # -- entries --------------------------------------------------------------------------
 
     def entry_by_index(self, virtual_index: int) -> Json:
-        found = self._find_by_index(virtual_index)
+        found = self._find_by_index(virtual_index, Endpoint.ENTRY_BY_INDEX)
         if found is None:
             # Rekor answers a logIndex past the end with 404 and no body at all.
             raise ApiError(404, "", empty=True)
@@ -146,7 +146,7 @@ class RekorApi:
     def entry_by_uuid(self, uuid: str) -> Json:
         if not _UUID.match(uuid):
             raise ApiError(400, f"invalid entry UUID: {uuid!r}")
-        found = self._served(self._find_by_uuid(uuid))
+        found = self._served(self._find_by_uuid(uuid, Endpoint.ENTRY_BY_UUID))
         if found is None:
             raise ApiError(404, f"entry with UUID {uuid.lower()} was not found")
         return self.entry_document(*found)
@@ -167,13 +167,13 @@ class RekorApi:
         for uuid in uuids:
             if not isinstance(uuid, str) or not _UUID.match(uuid):
                 raise ApiError(400, f"invalid entry UUID: {uuid!r}")
-            hit = self._served(self._find_by_uuid(uuid))
+            hit = self._served(self._find_by_uuid(uuid, Endpoint.RETRIEVE))
             if hit is not None:  # missing items are silently omitted
                 found.append(hit)
         for index in indexes:
             if not isinstance(index, int) or isinstance(index, bool) or index < 0:
                 raise ApiError(400, f"invalid log index: {index!r}")
-            hit = self._served(self._find_by_index(index))
+            hit = self._served(self._find_by_index(index, Endpoint.RETRIEVE))
             if hit is not None:
                 found.append(hit)
         # Rekor answers in no particular order; never the request order, so that clients
@@ -222,18 +222,20 @@ class RekorApi:
             return None
         return hit
 
-    def _find_by_index(self, virtual_index: int) -> tuple[VisibleShard, LogEntry] | None:
-        for view in self.visible_shards(entries=True):
+    def _find_by_index(self, virtual_index: int, endpoint: Endpoint
+                       ) -> tuple[VisibleShard, LogEntry] | None:
+        for view in self.visible_shards(endpoint):
             entry = view.entry(virtual_index - view.shard.offset)
             if entry is not None:
                 return view, entry
         return None
 
-    def _find_by_uuid(self, uuid: str) -> tuple[VisibleShard, LogEntry] | None:
+    def _find_by_uuid(self, uuid: str, endpoint: Endpoint
+                      ) -> tuple[VisibleShard, LogEntry] | None:
         uuid = uuid.lower()
         leaf = bytes.fromhex(uuid[-64:])
         tree_id = int(uuid[:16], 16) if len(uuid) == 80 else None
-        for view in self.visible_shards(entries=True):
+        for view in self.visible_shards(endpoint):
             if tree_id is not None and view.shard.tree_id != tree_id:
                 continue
             index = view.shard.by_leaf.get(leaf)
@@ -275,7 +277,7 @@ class RekorApi:
 
     def _uuids(self, entries: list[LogEntry]) -> set[str]:
         """UUIDs of the entries that the current view serves (the index follows the view)."""
-        views = {v.shard.tree_id: v for v in self.visible_shards(entries=True)}
+        views = {v.shard.tree_id: v for v in self.visible_shards(Endpoint.SEARCH_INDEX)}
         out = set()
         for entry in entries:
             view = views.get(entry.tree_id)

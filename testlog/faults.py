@@ -51,8 +51,8 @@ class ContentFaults:
     """What a single response must misrepresent; a consistent snapshot of ``Faults``."""
 
     forked: bool = False
-    #: Entries (and their proofs) come from the fork while GET /log stays honest.
-    forked_entries: bool = False
+    #: Endpoints whose entries (and proofs) come from the fork while GET /log stays honest.
+    forked_entries: frozenset[Endpoint] = frozenset()
     rollback: tuple[tuple[int | None, int], ...] = ()  # (treeID or None = active, size)
     tamper_inclusion_proof: bool = False
     tamper_set: bool = False
@@ -95,8 +95,9 @@ class Faults:
     tamper_consistency_proof: bool = False
     tamper_only: set[int] | None = None  # restrict entry tampering to these virtual indexes
     serve_fork: bool = False  # serve the forks made with RekorLog.fork (split view)
-    #: Serve the forks in entry answers only: the split view hides in inclusion proofs.
-    fork_entries: bool = False
+    #: Serve the forks in these endpoints' entry answers only (GET /log stays honest): the
+    #: split view hides in inclusion proofs.
+    fork_entries: set[Endpoint] = field(default_factory=set)
     #: GET /log's unsigned fields replaced ("treeID"/"treeSize"/"rootHash" -> value).
     misreport: dict[str, str] = field(default_factory=dict)
     withheld: set[int] = field(default_factory=set)  # virtual indexes the log withholds
@@ -157,7 +158,8 @@ class Faults:
             self.tamper_inclusion_proof = self.tamper_set = False
             self.tamper_checkpoint = self.tamper_consistency_proof = False
             self.tamper_only = None
-            self.serve_fork = self.fork_entries = False
+            self.serve_fork = False
+            self.fork_entries.clear()
             self.misreport.clear()
             self.withheld.clear()
             self.extra_listings.clear()
@@ -181,7 +183,7 @@ class Faults:
         with self._lock:
             return ContentFaults(
                 forked=self.serve_fork,
-                forked_entries=self.fork_entries,
+                forked_entries=frozenset(self.fork_entries),
                 rollback=tuple(self._rollback.items()),
                 tamper_inclusion_proof=self.tamper_inclusion_proof,
                 tamper_set=self.tamper_set,

@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 
 from auditor.crawl.ingest import Fetched, Ingest, Prepared
 from auditor.crawl.interface import CrawlJob, LogSource
+from auditor.crawl.rekor_v1 import EntryCheckpoints, consistency_prover
 from auditor.crawl.summary import CrawlSummary
 from auditor.errors import IncompleteError, InputError
 from auditor.findings import Finding, RuleId, unique
@@ -44,7 +45,7 @@ from auditor.source.rekor_client import MalformedResponseError, RekorClient
 from auditor.source.rekor_v1 import parse_entry_document
 from auditor.store import models, publisher
 from auditor.store.publisher import StoredKey
-from auditor.store.repository import EndorsementRecord, now, store_verification
+from auditor.store.repository import EndorsementRecord, log_row, now, store_verification
 from auditor.verify.entry import (
     EndorsementMaterial,
     Verification,
@@ -135,6 +136,9 @@ class IndexCrawl:
         self.summary = CrawlSummary(source=self.index)
         self._rekor_requests = (source.rekor.requests, source.rekor.retries)
         self._http = (source.store.http.stats.requests, source.store.http.stats.retries)
+        self.checkpoints = EntryCheckpoints(consistency_prover(source.rekor))
+        #: What the checkpoints of the log's copies showed about the log's history.
+        self._log_faults: list[Finding] = []
 
     def run(self) -> CrawlSummary:
         try:
@@ -328,6 +332,8 @@ class IndexCrawl:
         verification, receipt = self._verify(pieces, component)
         log = self._log_answer(receipt, component) if receipt is not None else _LogAnswer()
         with self.job.sessions.begin() as session:
+            if log.prepared is not None:
+                self._judge_checkpoint(session, log.prepared)
             logged = self.ingest.store(session, log.prepared) if log.prepared else None
             row = publisher.package(session, package_id)
             _record_hashes(row, pieces)
@@ -437,6 +443,14 @@ class IndexCrawl:
         return _LogAnswer("same", f"{self.source.rekor.base_url} returns the same entry",
                           prepared)
 
+    def _judge_checkpoint(self, session: Session, prepared: Prepared) -> None:
+        """The log's copy names a checkpoint: held against the log's stored history before it
+        is stored, as every crawled entry's is."""
+        key = prepared.verification.log_key
+        if key is not None:
+            log = log_row(session, prepared.fetched.entry.log_id, key)
+            self._log_faults += self.checkpoints.judge(session, log, prepared.verification)
+
     def _store_unlogged(self, session: Session, verification: Verification, pieces: _Pieces,
                         component: str | None, endorsement: str) -> int | None:
         """A package without a Rekor receipt is stored as the unlogged endorsement it is."""
@@ -468,7 +482,7 @@ class IndexCrawl:
                                                ids=publisher.unlogged_endorsements(session))
             found += [f for f in store_findings(unlogged, (), pinned)
                       if f.rule not in (RuleId.UNEXPECTED_ENDORSEMENT, RuleId.LEGACY_FORMAT)]
-        return unique(found)
+        return unique(self._log_faults + found)
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy.orm import Session
 
-from auditor.crawl.history import History, TreeState, verified_checkpoint
+from auditor.crawl.history import History, Prover, TreeState, verified_checkpoint
 from auditor.crawl.ingest import Fetched, Ingest, Prepared, count, crawl_findings
 from auditor.crawl.interface import CrawlJob, LogSource
 from auditor.crawl.prefetch import prefetched
@@ -40,6 +40,7 @@ from auditor.store import crawl_state, models
 from auditor.store import history as stored_history
 from auditor.store.repository import lock_log, log_row
 from auditor.verify.checkpoint import Checkpoint
+from auditor.verify.entry import Verification
 from auditor.verify.merkle import ProofError, verify_consistency
 from auditor.verify.trust import LogKey, LogKeyring
 
@@ -63,6 +64,45 @@ def signed_tree_id(checkpoint: Checkpoint) -> int | None:
     """The tree id a Rekor v1 checkpoint's origin signs (`<host> - <treeID>`)."""
     _, sep, tree = checkpoint.origin.rpartition(" - ")
     return int(tree) if sep and tree.isdigit() and len(tree) <= 19 else None
+
+
+def consistency_prover(client: RekorClient) -> Prover:
+    """Consistency between two stored states of a tree, as the log proves it (RFC 9162
+    §2.1.4.2); a log that will not prove it has no proof."""
+    def prove(tree_id: int, smaller: TreeState, larger: TreeState) -> str | None:
+        try:
+            proof = client.consistency_proof(smaller.size, larger.size, tree_id)
+        except HttpRefused as refused:
+            return f"the log refused the consistency proof ({refused.diagnostics()})"
+        try:
+            verify_consistency(smaller.size, larger.size, smaller.root_hash, larger.root_hash,
+                               proof.hashes)
+        except ProofError as error:
+            return str(error)
+        return None
+    return prove
+
+
+class EntryCheckpoints:
+    """Judges the checkpoint each entry's inclusion proof names against the stored history of
+    its tree, once per checkpoint. It must run before the entry is stored: storing an entry
+    stores its checkpoint, and a checkpoint already stored is never judged again, so a split
+    view served only inside inclusion proofs would go unseen."""
+
+    def __init__(self, prove: Prover) -> None:
+        self.prove = prove
+        self._judged: set[tuple[int, int, bytes]] = set()
+
+    def judge(self, session: Session, log: models.Log,
+              verification: Verification) -> list[Finding]:
+        checkpoint = verification.checkpoint
+        if checkpoint is None or not verification.checkpoint_verified:
+            return []  # an unverified checkpoint proves nothing either way; the checks say so
+        tree_id = signed_tree_id(checkpoint)
+        if tree_id is None or (tree_id, checkpoint.size, checkpoint.root_hash) in self._judged:
+            return []  # entries fetched together share their checkpoint
+        self._judged.add((tree_id, checkpoint.size, checkpoint.root_hash))
+        return History(session, log, self.prove).observe(tree_id, checkpoint)
 
 
 class RekorV1Source(LogSource):
@@ -92,7 +132,8 @@ class RekorV1Crawl:
         self.log: models.Log | None = None
         self.log_key: LogKey | None = None
         self.total_size = 0
-        self._bound: set[tuple[int, int, bytes]] = set()
+        self.prove = consistency_prover(self.client)
+        self.checkpoints = EntryCheckpoints(self.prove)
         self._touched: set[int] = set()
         self._findings: list[Finding] = []
 
@@ -185,7 +226,7 @@ class RekorV1Crawl:
             self._fault(session, tree_id, "unsigned_fields", f"log head of tree {tree_id}: "
                         f"the response's unsigned fields disagree with its signed checkpoint: "
                         f"{'; '.join(disagree)}", head, checkpoint)
-        history = History(session, self._log(), self._prove)
+        history = History(session, self._log(), self.prove)
         self._findings.extend(history.observe(tree_id, checkpoint, head=True, frozen=frozen))
         self.total_size += checkpoint.size
         return tree_id
@@ -216,19 +257,6 @@ class RekorV1Crawl:
                 f"is {active}", {"frozen_tree_id": shard.tree_id, "active_tree_id": active},
                 identity=("frozen_tree_id", "active_tree_id")))
         return findings
-
-    def _prove(self, tree_id: int, smaller: TreeState, larger: TreeState) -> str | None:
-        try:
-            proof = self.client.consistency_proof(smaller.size, larger.size, tree_id)
-        except HttpRefused as refused:
-            # A log that will not prove consistency between two heads it signed has no proof.
-            return f"the log refused the consistency proof ({refused.diagnostics()})"
-        try:
-            verify_consistency(smaller.size, larger.size, smaller.root_hash, larger.root_hash,
-                               proof.hashes)
-        except ProofError as error:
-            return str(error)
-        return None
 
     def _log(self) -> models.Log:
         assert self.log is not None
@@ -389,15 +417,6 @@ class RekorV1Crawl:
                 also(session)
 
     def _bind(self, session: Session, item: Prepared) -> None:
-        """Bind the entry's verified checkpoint to the stored history of the tree it signs."""
-        verification = item.verification
-        checkpoint = verification.checkpoint
-        if checkpoint is None or not verification.checkpoint_verified or self.log is None:
-            return  # an unverified checkpoint proves nothing either way; the checks say so
-        tree_id = signed_tree_id(checkpoint)
-        key = (tree_id or -1, checkpoint.size, checkpoint.root_hash)
-        if tree_id is None or key in self._bound:
-            return  # entries fetched together share their checkpoint: bind it once
-        self._bound.add(key)
-        self._findings.extend(History(session, self.log, self._prove).observe(tree_id,
-                                                                               checkpoint))
+        """Judge the entry's checkpoint against the stored history of the tree it signs."""
+        if self.log is not None:
+            self._findings.extend(self.checkpoints.judge(session, self.log, item.verification))

@@ -125,7 +125,7 @@ def test_a_split_view_hidden_in_inclusion_proofs_is_found(audit: RunAudit, world
                                                           db_url: str) -> None:
     # GET /log is honest; the entries prove inclusion in a forked tree of the same size.
     world.log.fork()
-    world.server.faults.fork_entries = True
+    world.server.faults.fork_entries.update({Endpoint.SEARCH_INDEX, Endpoint.RETRIEVE})
     code, summary = crawl(audit, world)
     assert code == 1
     (split,) = findings_of(summary, "LOG_INCONSISTENT")

@@ -21,6 +21,7 @@ from sqlalchemy import select
 from auditor.store import models
 from auditor.store.database import open_database
 from testlog import Endorser, PublisherIndex, RekorLog, RunningIndexServer, RunningServer
+from testlog.faults import Endpoint
 from testlog.publisher import ENDORSEMENTS_FOR_KEY, Published, entry_document
 from testlog.synthetic import Endorsement, add_endorsements, endorse
 from tests.cli_runner import RunAudit
@@ -221,6 +222,23 @@ def test_a_log_entry_the_index_does_not_list_is_unpublished(audit: RunAudit, wor
     world.index.publish(secret, log=world.log)
     code, summary = crawl(audit, world)
     assert code == 0 and summary["findings"] == []
+
+
+def test_a_split_view_in_the_logs_copy_of_a_receipt_is_found(audit: RunAudit, world: World,
+                                                              db_url: str) -> None:
+    assert crawl(audit, world)[0] == 0
+    late = endorse(world.log, world.endorsers[1], b"a kernel published later")
+    world.index.publish(late, log=world.log)
+    endorse(world.log, world.endorsers[0], b"replaced on the fork")
+    # The log answers the index's lookups by UUID from a fork of the same size; its head and
+    # its retrieve answers (what the Rekor crawl reads) stay honest.
+    world.log.fork()
+    world.server.faults.fork_entries.add(Endpoint.ENTRY_BY_UUID)
+    code, summary = crawl(audit, world)
+    assert code == 1
+    (split,) = of_rule(summary, "LOG_INCONSISTENT")
+    assert split["evidence"]["kind"] == "split_view"
+    assert split["evidence"]["checkpoint_after_size"] == world.log.size
 
 
 def test_a_key_with_no_list_has_published_nothing(audit: RunAudit, world: World,
