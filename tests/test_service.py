@@ -41,6 +41,7 @@ from auditor.store.runs import latest_run, run_findings
 from auditor.verify.keys import load_public_key
 from auditor.verify.merkle import leaf_hash
 from auditor.verify.trust import load_keyring
+from tests.fake_time import FakeTime
 from tests.notify.servers import LocalServer, Reply, Request
 from tests.oakdata import REKOR_KEY, RELEASE, RELEASE_COMPONENTS
 
@@ -340,21 +341,6 @@ def test_nothing_to_do_is_a_config_error(db_url: str, clock: FixedClock) -> None
 
 
 # -- statements over HTTP: the shared retries, without sleeping ------------------------------
-
-
-class FakeTime:
-    """A monotonic clock that moves only when slept on; records every sleep."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 @pytest.fixture

@@ -24,11 +24,11 @@ from sqlalchemy.orm import Session
 from auditor.crawl.history import History, Prover, TreeState, verified_checkpoint
 from auditor.crawl.ingest import Fetched, Ingest, Prepared, count, crawl_findings
 from auditor.crawl.interface import CrawlJob, LogSource
-from auditor.crawl.prefetch import prefetched
 from auditor.crawl.summary import CrawlSummary
 from auditor.errors import IncompleteError
 from auditor.findings import Finding, RuleId, unique
 from auditor.http_client import HttpRefused
+from auditor.prefetch import prefetched
 from auditor.source.rekor_client import (
     RETRIEVE_LIMIT,
     MalformedResponseError,

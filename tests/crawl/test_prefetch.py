@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from auditor.crawl.prefetch import prefetched
+from auditor.prefetch import prefetched
 
 
 class Calls:

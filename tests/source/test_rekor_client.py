@@ -48,6 +48,7 @@ from auditor.verify.merkle import leaf_hash, verify_consistency, verify_inclusio
 from testlog import Endorser, Endpoint, RekorLog, RunningServer, add_endorsements
 from testlog.api import RekorApi
 from testlog.faults import ContentFaults
+from tests.fake_time import FakeTime
 
 ORACLE_DATA = Path(__file__).parents[1] / "data" / "oak"
 REAL_DIRS = [ORACLE_DATA / "single-entry-2024"] + [
@@ -58,21 +59,6 @@ FAST = math.inf  # no client-side rate limit, for tests that are not about it
 
 
 # -- helpers --------------------------------------------------------------------------------
-
-
-class FakeTime:
-    """A monotonic clock that moves only when slept on; records every sleep."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
 
 
 def client_for(server_url: str, fake: FakeTime, **settings: Any) -> RekorClient:

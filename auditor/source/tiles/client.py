@@ -11,9 +11,10 @@ from __future__ import annotations
 import collections
 import threading
 from collections.abc import Iterable, Iterator, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
+from auditor.prefetch import in_order
 from auditor.source.tiles.cache import TileCache
 from auditor.source.tiles.codec import bundle_prefix
 from auditor.source.tiles.errors import TileFormatError, TileMissingError
@@ -84,18 +85,8 @@ class TileClient:
 
     def stream(self, tiles: Iterable[TileId]) -> Iterator[TileData]:
         """The tiles or bundles in order, with at most 2 × parallelism of them in flight."""
-        pending: collections.deque[Future[TileData]] = collections.deque()
-        upcoming = iter(tiles)
-        try:
-            for tile in upcoming:
-                pending.append(self._pool.submit(self._read_one, tile, False))
-                if len(pending) >= self._window:
-                    yield pending.popleft().result()
-            while pending:
-                yield pending.popleft().result()
-        finally:
-            for future in pending:
-                future.cancel()
+        return in_order(lambda tile: self._pool.submit(self._read_one, tile, False), tiles,
+                        self._window)
 
     def remember(self, data: TileData) -> None:
         """Cache `data` once it verified, if it is a full tile or bundle not already cached."""

@@ -25,16 +25,22 @@ def prefetched(call: Callable[[A], R], arguments: Iterable[A], *,
     if ahead < 1:
         yield from map(call, arguments)
         return
-    pending: deque[Future[R]] = deque()
-    upcoming = iter(arguments)
     with ThreadPoolExecutor(ahead, thread_name_prefix="prefetch") as pool:
-        try:
-            for argument in upcoming:
-                pending.append(pool.submit(call, argument))
-                if len(pending) > ahead:
-                    yield pending.popleft().result()
-            while pending:
+        yield from in_order(lambda argument: pool.submit(call, argument), arguments, ahead + 1)
+
+
+def in_order(submit: Callable[[A], Future[R]], arguments: Iterable[A],
+             in_flight: int) -> Generator[R, None, None]:
+    """The results of `submit(a)` for each argument, in order, with at most `in_flight`
+    submitted and not yet taken; those not taken when the consumer stops are cancelled."""
+    pending: deque[Future[R]] = deque()
+    try:
+        for argument in arguments:
+            pending.append(submit(argument))
+            if len(pending) >= in_flight:
                 yield pending.popleft().result()
-        finally:
-            for future in pending:
-                future.cancel()
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        for future in pending:
+            future.cancel()
