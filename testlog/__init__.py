@@ -24,12 +24,13 @@ publisher's own endorsement index in Oak's layout (content-addressed files and l
 """
 
 from testlog.api import MAX_SEARCH_QUERIES, ApiError, RekorApi
+from testlog.counter import RequestCounter
 from testlog.faults import ContentFaults, Endpoint, Faults
 from testlog.log import LogEntry, ManualClock, RekorLog, Shard
 from testlog.merkle import MerkleTree, leaf_hash, node_hash
 from testlog.publisher import PublisherIndex
 from testlog.publisher_server import IndexFaults, RunningIndexServer, serve_index
-from testlog.server import RequestCounter, RunningServer, serve
+from testlog.server import RunningServer, serve
 from testlog.signing import LogSigner
 from testlog.synthetic import Endorser, add_endorsements
 from testlog.tiles import FulcioLikeIssuer, TiledLog, Witness, dsse_v002, hashedrekord_v002

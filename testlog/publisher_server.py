@@ -12,7 +12,6 @@ missing file or link is a 404), with fault switches and request counters:
 
 from __future__ import annotations
 
-import collections
 import re
 import threading
 from dataclasses import dataclass, field
@@ -20,6 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
 
+from testlog.counter import RequestCounter
 from testlog.publisher import PublisherIndex
 
 _FILE = re.compile(r"/files/sha2-256:(?P<hash>[0-9a-f]{64})")
@@ -84,37 +84,14 @@ class IndexFaults:
             return content
 
 
-class IndexRequests:
-    """Requests received, by ``"files"`` or ``"links/<type>"``, thread-safe."""
-
-    def __init__(self) -> None:
-        self._counts: collections.Counter[str] = collections.Counter()
-        self._lock = threading.Lock()
-
-    def add(self, kind: str) -> None:
-        with self._lock:
-            self._counts[kind] += 1
+class IndexRequests(RequestCounter[str]):
+    """Requests received, by ``"files"`` or ``"links/<type>"``."""
 
     def files(self) -> int:
-        with self._lock:
-            return self._counts["files"]
+        return self["files"]
 
     def links(self, link_type: int) -> int:
-        with self._lock:
-            return self._counts[f"links/{link_type}"]
-
-    @property
-    def total(self) -> int:
-        with self._lock:
-            return sum(self._counts.values())
-
-    def snapshot(self) -> dict[str, int]:
-        with self._lock:
-            return dict(self._counts)
-
-    def reset(self) -> None:
-        with self._lock:
-            self._counts.clear()
+        return self[f"links/{link_type}"]
 
 
 class _IndexServer(ThreadingHTTPServer):

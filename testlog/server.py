@@ -6,7 +6,6 @@ service behind its proxy). ``serve()`` runs it in a background thread.
 
 from __future__ import annotations
 
-import collections
 import json
 import random
 import socket
@@ -20,6 +19,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from testlog.api import ApiError, RekorApi
+from testlog.counter import RequestCounter
 from testlog.faults import Endpoint, FailureKind, Faults, ScheduledFailure
 from testlog.log import RekorLog
 
@@ -35,35 +35,6 @@ _GATEWAY_PAGE = (
     b"<html>\r\n<head><title>%d Server Error</title></head>\r\n<body>\r\n"
     b"<center><h1>%d Server Error</h1></center>\r\n</body>\r\n</html>\r\n"
 )
-
-
-class RequestCounter:
-    """Requests received per endpoint (faulted ones included), thread-safe."""
-
-    def __init__(self) -> None:
-        self._counts: collections.Counter[Endpoint] = collections.Counter()
-        self._lock = threading.Lock()
-
-    def add(self, endpoint: Endpoint) -> None:
-        with self._lock:
-            self._counts[endpoint] += 1
-
-    def __getitem__(self, endpoint: Endpoint) -> int:
-        with self._lock:
-            return self._counts[endpoint]
-
-    @property
-    def total(self) -> int:
-        with self._lock:
-            return sum(self._counts.values())
-
-    def snapshot(self) -> dict[str, int]:
-        with self._lock:
-            return {str(k): v for k, v in self._counts.items()}
-
-    def reset(self) -> None:
-        with self._lock:
-            self._counts.clear()
 
 
 class _Response:
@@ -99,7 +70,7 @@ class RekorServer(ThreadingHTTPServer):
         super().__init__(address, _Handler)
         self.log = log
         self.faults = faults
-        self.requests = RequestCounter()
+        self.requests: RequestCounter[Endpoint] = RequestCounter()
         #: Content-addressed files served at /files/<name> (name: `sha2-256:<hex>`), like a
         #: publisher's statement store next to the log.
         self.files: dict[str, bytes] = {}
@@ -390,7 +361,7 @@ class RunningServer:
         return self._server.faults
 
     @property
-    def requests(self) -> RequestCounter:
+    def requests(self) -> RequestCounter[Endpoint]:
         return self._server.requests
 
     @property

@@ -19,7 +19,6 @@ full tile only once it is full. ``TileFaults`` switches misbehaviour on while th
 
 from __future__ import annotations
 
-import collections
 import enum
 import re
 import socket
@@ -31,6 +30,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
 
+from testlog.counter import RequestCounter
 from testlog.tiles import TILE_WIDTH, TiledLog
 
 API = "/api/v2"
@@ -135,31 +135,6 @@ class TileFaults:
             self._scheduled.append(failure)
 
 
-class RequestCounter:
-    """Requests received per kind (faulted ones included), thread-safe."""
-
-    def __init__(self) -> None:
-        self._counts: collections.Counter[RequestKind] = collections.Counter()
-        self._lock = threading.Lock()
-
-    def add(self, kind: RequestKind) -> None:
-        with self._lock:
-            self._counts[kind] += 1
-
-    def __getitem__(self, kind: RequestKind) -> int:
-        with self._lock:
-            return self._counts[kind]
-
-    @property
-    def total(self) -> int:
-        with self._lock:
-            return sum(self._counts.values())
-
-    def reset(self) -> None:
-        with self._lock:
-            self._counts.clear()
-
-
 class _TileServer(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False
@@ -168,7 +143,7 @@ class _TileServer(ThreadingHTTPServer):
         super().__init__(address, _Handler)
         self.log = log
         self.faults = faults
-        self.requests = RequestCounter()
+        self.requests: RequestCounter[RequestKind] = RequestCounter()
         self.closing = threading.Event()
         self.errors: list[str] = []
         self._open: set[socket.socket] = set()
@@ -315,7 +290,7 @@ class RunningTileServer:
         return self._server.faults
 
     @property
-    def requests(self) -> RequestCounter:
+    def requests(self) -> RequestCounter[RequestKind]:
         return self._server.requests
 
     @property

@@ -50,6 +50,14 @@ def _unknown(what: str, value: str, known: set[str]) -> None:
     raise ConfigError(f"unknown {what} {value!r}; known {what}s: {listing}")
 
 
+def _check_component(session: Session, name: str | None) -> None:
+    """Refuse a component no key or endorsement in the store names (None: no filter)."""
+    from auditor.store.reads import known_components
+
+    if name is not None and name not in (known := known_components(session)):
+        _unknown("component", name, known)
+
+
 @app.command("component")
 def component_command(
     name: Annotated[str, typer.Argument(metavar="NAME",
@@ -62,15 +70,12 @@ def component_command(
 ) -> None:
     """Every endorsement logged under a component's keys, newest first, with its checks."""
     from auditor.report.build import endorsement_item
-    from auditor.store.reads import known_components
     from auditor.store.runs import latest_run, run_findings
     from auditor.store.views import endorsement_views
 
     sessions = read_store(config_path, db)
     with sessions() as session:
-        known = known_components(session)
-        if name not in known:
-            _unknown("component", name, known)
+        _check_component(session, name)
         run = latest_run(session)
         matched: dict[str, list[str]] = run.summary.get("matched", {}) if run else {}
         open_findings = [f for f in (run_findings(session, run.id) if run else [])
@@ -130,17 +135,14 @@ def findings_command(
 ) -> None:
     """Stored findings (one per fingerprint, with first and last seen), most severe first."""
     from auditor.findings import RuleId
-    from auditor.store.reads import FindingFilter, known_components, stored_findings
+    from auditor.store.reads import FindingFilter, stored_findings
 
     if rule is not None and rule not in set(RuleId):
         _unknown("rule", rule, set(RuleId))
     moment = parse_time(since, "--since")
     sessions = read_store(config_path, db)
     with sessions() as session:
-        if component is not None:
-            known = known_components(session)
-            if component not in known:
-                _unknown("component", component, known)
+        _check_component(session, component)
         records = stored_findings(session, FindingFilter(rule, component, moment))
     rows = [_finding_json(f) for f in records]
     for row in rows:
@@ -283,14 +285,10 @@ def entries_command(
 ) -> None:
     """List stored entries and endorsements with each check's outcome."""
     from auditor.store.queries import latest_records
-    from auditor.store.reads import known_components
 
     sessions = read_store(config_path, db)
     with sessions() as session:
-        if component is not None:
-            known = known_components(session)
-            if component not in known:
-                _unknown("component", component, known)
+        _check_component(session, component)
         records = latest_records(session, component, limit or None)
     if json_output:
         print_json({"entries": [r.to_json() for r in records]})
