@@ -19,6 +19,7 @@ from testlog import Endorser, FulcioLikeIssuer, RunningTileServer, TiledLog
 from testlog.synthetic import tiled_endorsement
 from testlog.tiles import dsse_v002, hashedrekord_v002, spki_der
 from tests.cli_runner import RunAudit
+from tests.crawl.world import key_flags
 
 DAY = 86_400
 ISSUER = FulcioLikeIssuer()
@@ -54,12 +55,7 @@ class TiledWorld:
         return path
 
     def key_flags(self, endorsers: list[Endorser] | None = None) -> list[str]:
-        flags = []
-        for endorser in endorsers or self.endorsers:
-            path = self.directory / f"{endorser.name}.pem"
-            path.write_bytes(endorser.public_pem)
-            flags += ["--key", f"{endorser.name}={path}"]
-        return flags
+        return key_flags(self.directory, endorsers or self.endorsers)
 
     def flags(self, endorsers: list[Endorser] | None = None) -> list[str]:
         return ["--tiled-log", self.server.url, "--log-verifier", vkey(self.log),

@@ -17,6 +17,16 @@ from testlog.synthetic import Endorsement, add_endorsements, endorse
 from tests.cli_runner import RunAudit
 
 
+def key_flags(directory: Path, endorsers: list[Endorser]) -> list[str]:
+    """`--key COMPONENT=PEM` for each endorser, its PEM written into `directory`."""
+    flags = []
+    for endorser in endorsers:
+        path = directory / f"{endorser.name}.pem"
+        path.write_bytes(endorser.public_pem)
+        flags += ["--key", f"{endorser.name}={path}"]
+    return flags
+
+
 @dataclass
 class World:
     """A local log with endorsements by three component keys and one stranger."""
@@ -31,12 +41,7 @@ class World:
     statements: Path
 
     def key_flags(self, endorsers: list[Endorser] | None = None) -> list[str]:
-        flags = []
-        for endorser in endorsers or self.endorsers:
-            path = self.directory / f"{endorser.name}.pem"
-            path.write_bytes(endorser.public_pem)
-            flags += ["--key", f"{endorser.name}={path}"]
-        return flags
+        return key_flags(self.directory, endorsers or self.endorsers)
 
     def flags(self, endorsers: list[Endorser] | None = None) -> list[str]:
         return ["--rekor-url", self.server.url, "--rekor-key", str(self.log_key),
