@@ -31,7 +31,8 @@ from auditor.store.repository import (
 from auditor.verify.body import BodyError, parse_body
 from auditor.verify.bundle import verify_bundle
 from auditor.verify.entry import EndorsementMaterial, Verification, verify_entry, verify_unlogged
-from auditor.verify.receipts import Receipt, ReceiptKind, receipt_checks, with_receipt_checks
+from auditor.verify.receipt_state import ReceiptKind
+from auditor.verify.receipts import Receipt, receipt_checks, with_receipt_checks
 from auditor.verify.trust import LogKeyring
 
 #: Items verified and stored per transaction.

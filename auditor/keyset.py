@@ -18,13 +18,14 @@ from typing import TYPE_CHECKING, Any
 
 from auditor.errors import ConfigError, InputError
 from auditor.toml_schema import STRING, STRINGS, Table, check, read_toml
-from auditor.verify.keys import PublicKey, load_public_key
 
 if TYPE_CHECKING:
-    # Imported where used: they pull in protobuf, which a TOML-only key set does not need.
+    # Imported where used: they pull in protobuf and cryptography, which a TOML-only key set
+    # (or a query, which reads no key) does not need.
     from cryptography import x509
 
     from auditor.receipt_policy import TLogRequirement
+    from auditor.verify.keys import PublicKey
     from auditor.verify.receipts import PesKeySource, ReceiptTrust, TlogPolicySource
 
 #: The deployment whose keys apply when no key source is configured.
@@ -108,7 +109,7 @@ class KeySet:
     def requirements_for(self, component: str | None,
                          signer_sha256: str | None) -> list[TLogRequirement]:
         """The receipt policies that apply to an endorsement of `component` by this signer."""
-        from auditor.verify.receipts import ReceiptKind
+        from auditor.verify.receipt_state import ReceiptKind
 
         spec = self.components.get(component) if component else None
         if spec is None:
@@ -146,6 +147,14 @@ def shipped_reference_values() -> list[Path]:
     return [shipped_deployments()[DEFAULT_DEPLOYMENT]]
 
 
+def _public_key(data: bytes, source: str) -> PublicKey:
+    # Loaded here, not at import: cryptography is not needed by the commands that resolve
+    # settings without reading any key (the queries).
+    from auditor.verify.keys import load_public_key
+
+    return load_public_key(data, source=source)
+
+
 def add_toml_components(components: dict[str, Any], keyset: KeySet, source: str,
                         base: Path | None = None) -> None:
     """`[components.<name>]` tables (already checked against COMPONENT_TABLE); relative
@@ -154,7 +163,7 @@ def add_toml_components(components: dict[str, Any], keyset: KeySet, source: str,
         where = f"{source}: components.{name}"
         claims = table.get("required_claims", [])
         for i, pem in enumerate(table.get("keys", [])):
-            keyset.add(name, load_public_key(pem.encode(), source=f"{where}.keys[{i}]"), source,
+            keyset.add(name, _public_key(pem.encode(), f"{where}.keys[{i}]"), source,
                        claims)
         if RECEIPT_SETTINGS.keys() & table.keys():
             from auditor.receipt_policy import add_config_receipts
@@ -168,7 +177,7 @@ def _protobuf_keys(data: bytes, keyset: KeySet, source: str) -> None:
 
     for component in read_reference_values(data):
         for raw in component.keys:
-            keyset.add(component.component, load_public_key(raw, source=source), source,
+            keyset.add(component.component, _public_key(raw, source), source,
                        component.required_claims)
         add_oak_receipts(keyset.spec(component.component), component, source)
 
@@ -211,4 +220,4 @@ def add_component_key(keyset: KeySet, spec: str, *, flag: str = "--key") -> None
     except OSError as error:
         raise ConfigError(f"{flag} {spec!r}: cannot read {pem_path} ({error.strerror})") \
             from None
-    keyset.add(component, load_public_key(data, source=pem_path), f"{flag} {component}")
+    keyset.add(component, _public_key(data, pem_path), f"{flag} {component}")

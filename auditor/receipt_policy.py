@@ -29,15 +29,13 @@ from auditor.errors import ConfigError, InputError
 from auditor.oak.messages import ComponentKeys, TLogPolicy, TLogStrategy
 from auditor.store.views import EndorsementView
 from auditor.verify.keys import PublicKey, load_public_key
+from auditor.verify.receipt_state import ReceiptKind, ReceiptState, receipt_state
 from auditor.verify.receipts import (
     PesKeySource,
-    ReceiptKind,
-    ReceiptState,
     TlogPolicySource,
     load_certificate,
     load_pes_key,
     load_tlog_policy,
-    receipt_state,
 )
 
 if TYPE_CHECKING:

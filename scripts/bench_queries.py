@@ -32,7 +32,7 @@ from auditor.store import models
 from auditor.store.database import engine_of, open_database
 from auditor.store.queries import latest_records
 from auditor.store.views import endorsement_views
-from auditor.verify.entry import CHECK_NAMES
+from auditor.verify.check_names import CHECK_NAMES
 
 COMPONENTS = ("stage0", "kernel", "kernel_cmd_line", "init_ram_fs", "system_image")
 CHUNK = 20_000

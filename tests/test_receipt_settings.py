@@ -11,7 +11,7 @@ from auditor.keyset import KeySet, add_key_source
 from auditor.oak.messages import TLogStrategy
 from auditor.settings import load_config_file
 from auditor.verify.keys import load_public_key
-from auditor.verify.receipts import ReceiptKind
+from auditor.verify.receipt_state import ReceiptKind
 from testlog.synthetic import Endorser
 from tests.receipts import Pes, TiledLog, c2sp_tlog, pes_tlog, reference_values
 

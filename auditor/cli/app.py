@@ -21,7 +21,7 @@ from auditor.exit_codes import ExitCode
 if TYPE_CHECKING:
     from rich.console import Console
 
-    # The click typer is built on (vendored since typer 0.20): for annotations only.
+    # The click typer is built on (vendored since typer 0.26): for annotations only.
     from typer._click import Context, HelpFormatter, Parameter
 
 __all__ = ["EXIT_CODES_HELP", "ExitCode", "app", "err_console", "out_console", "print_json",

@@ -16,9 +16,11 @@ from auditor.report.kinds import FORMAT_NAMES, OutputFormat
 from auditor.wording import counted
 
 if TYPE_CHECKING:
+    from rich.table import Table
     from sqlalchemy.orm import Session, sessionmaker
 
     from auditor.store.deliveries import DeliveryRow
+    from auditor.store.views import EndorsementView
 
 
 def read_store(config: Path | None, db: str | None) -> sessionmaker[Session]:
@@ -69,7 +71,6 @@ def component_command(
     json_output: JsonOption = False,
 ) -> None:
     """Every endorsement logged under a component's keys, newest first, with its checks."""
-    from auditor.report.build import endorsement_item
     from auditor.store.runs import latest_run, run_findings
     from auditor.store.views import endorsement_views
 
@@ -80,37 +81,46 @@ def component_command(
         matched: dict[str, list[str]] = run.summary.get("matched", {}) if run else {}
         open_findings = [f for f in (run_findings(session, run.id) if run else [])
                          if f.component == name and f.suppressed is None and f.rule != "MATCH"]
-        rows = [endorsement_item(value, matched)
-                for value in endorsement_views(session, name, limit or None)]
+        views = list(endorsement_views(session, name, limit or None))
     if json_output:
-        print_json({"component": name, "endorsements": rows,
+        from auditor.report.build import endorsement_item
+
+        print_json({"component": name,
+                    "endorsements": [endorsement_item(value, matched) for value in views],
                     "open_findings": [_finding_json(f) for f in open_findings]})
         return
-    from rich.table import Table
-
-    title = f"{name}: {counted(len(rows), 'endorsement')}, newest first"
-    table = Table(title=terminal_safe(title),
-                  title_justify="left")
-    for column in ("integrated (UTC)", "log index", "subject", "valid", "checks", "matches"):
-        table.add_column(column, overflow="fold")
-    for row in rows:
-        failed = [c["name"] for c in row["checks"] if c["ok"] is False]
-        table.add_row(
-            (row["integrated_time"] or "")[:19] or _unlogged(row), str(row["log_index"] or "-"),
-            terminal_safe(f"{row['subject_name']}\n{row['subject_digests'].get('sha256', '')}"),
-            f"{(row['valid_from'] or '')[:10]} .. {(row['valid_until'] or '')[:10]}",
-            "ok" if not failed else "FAILED: " + ", ".join(failed),
-            terminal_safe(", ".join(row["matches"]) or "-"))
-    err_console().print(table)
+    err_console().print(_endorsement_table(name, views, matched))
     for finding in open_findings:
         say(f"open finding {finding.severity.upper()} {finding.rule}: {finding.detail}")
 
 
-def _unlogged(row: Mapping[str, Any]) -> str:
-    """Where an endorsement without a Rekor entry is logged, if anywhere."""
-    from auditor.report.view import logged_by
+def _endorsement_table(name: str, views: list[EndorsementView],
+                       matched: Mapping[str, list[str]]) -> Table:
+    # Rendered from the views, not the report items: the table shows no measurements, and
+    # decoding them would load protobuf and cryptography into every query.
+    from rich.table import Table
 
-    return f"by {logged_by(row)}" if row["logged"] else "not logged"
+    from auditor.verify.check_names import ALL_CHECKS
+
+    title = f"{name}: {counted(len(views), 'endorsement')}, newest first"
+    table = Table(title=terminal_safe(title), title_justify="left")
+    for column in ("integrated (UTC)", "log index", "subject", "valid", "checks", "matches"):
+        table.add_column(column, overflow="fold")
+    for value in views:
+        failed = [check for check in value.failed_checks if check in ALL_CHECKS]
+        logged = f"by {value.logged_by}" if value.logged else "not logged"
+        table.add_row(
+            value.when.isoformat()[:19] if value.when else logged,
+            str(value.log_index or "-"),
+            terminal_safe(f"{value.subject_name}\n{value.subject_digests.get('sha256', '')}"),
+            f"{_day(value.valid_from)} .. {_day(value.valid_until)}",
+            "ok" if not failed else "FAILED: " + ", ".join(failed),
+            terminal_safe(", ".join(matched.get(str(value.endorsement_id), [])) or "-"))
+    return table
+
+
+def _day(moment: datetime | None) -> str:
+    return moment.date().isoformat() if moment else ""
 
 
 def _finding_json(finding: Any) -> dict[str, Any]:

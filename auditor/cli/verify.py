@@ -103,7 +103,8 @@ def verify_entry_command(
     from auditor.verify.bundle import verify_bundle
     from auditor.verify.entry import EndorsementMaterial, verify_entry
     from auditor.verify.keys import load_public_key
-    from auditor.verify.receipts import Receipt, ReceiptKind, receipt_kind_of
+    from auditor.verify.receipt_state import ReceiptKind
+    from auditor.verify.receipts import Receipt, receipt_kind_of
 
     pems = [spec.partition("=")[2] if "=" in spec else spec
             for spec in [*(endorser_key or []), *(old_endorser_key or [])]]
@@ -151,9 +152,9 @@ def _verify_receipt(source: str, receipt: Receipt, material: EndorsementMaterial
     """`verify-entry` of a tlog-proof or PES confirmation: the statement is --artifact."""
     from auditor.errors import ConfigError, InputError
     from auditor.source.documents import read_file
+    from auditor.verify.receipt_state import ReceiptKind
     from auditor.verify.receipts import (
         PesKeySource,
-        ReceiptKind,
         ReceiptTrust,
         TlogPolicySource,
         load_certificate,

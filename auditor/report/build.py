@@ -15,7 +15,7 @@ from auditor.report.model import EndorsementItem, FindingItem, Report, Rows
 from auditor.store import reads
 from auditor.store.runs import FindingRecord, RunView, run_finding_counts, run_findings
 from auditor.store.views import EndorsementView, endorsement_counts, endorsement_views
-from auditor.verify.entry import ALL_CHECKS
+from auditor.verify.check_names import ALL_CHECKS
 
 SCHEMA_VERSION = 1
 

@@ -26,10 +26,12 @@ from auditor import __version__
 from auditor.source.entry import LogEntry
 from auditor.store import models
 from auditor.verify.body import kind_of
+from auditor.verify.check_names import SERVED_CHECKS
 from auditor.verify.checkpoint import Checkpoint
-from auditor.verify.entry import SERVED_CHECKS, Verification
+from auditor.verify.entry import Verification
 from auditor.verify.merkle import leaf_hash
-from auditor.verify.receipts import Receipt, ReceiptKind
+from auditor.verify.receipt_state import ReceiptKind
+from auditor.verify.receipts import Receipt
 from auditor.verify.statement import StatementFormat
 from auditor.verify.trust import LogKey
 

@@ -20,11 +20,9 @@ from sqlalchemy.orm import Session
 
 from auditor.components import Kind, kind_of
 from auditor.errors import InputError
-from auditor.oak.messages import parse_firmware_attachment, parse_kernel_attachment
 from auditor.source.publisher_index import published_in
 from auditor.store import models
-from auditor.verify.checkpoint import CheckpointFormatError, parse_checkpoint
-from auditor.verify.receipts import ReceiptKind, ReceiptState, receipt_state
+from auditor.verify.receipt_state import ReceiptKind, ReceiptState, receipt_state
 from auditor.verify.statement import (
     StatementError,
     StatementFormat,
@@ -70,6 +68,11 @@ class EndorsementView:
         return self.logged and self.ok
 
     @property
+    def logged_by(self) -> str:
+        """Its receipts besides a Rekor entry, by name: "C2SP tlog-proof, PES confirmation"."""
+        return ", ".join(kind.label for kind in self.receipts if kind is not ReceiptKind.REKOR)
+
+    @property
     def when(self) -> datetime | None:
         return datetime.fromtimestamp(self.integrated_time, UTC) if self.integrated_time else None
 
@@ -79,6 +82,9 @@ class EndorsementView:
         out = {f"subject_{k}": v for k, v in normalize_digests(self.subject_digests).items()}
         if self.subject is None:
             return out
+        # Imported here: protobuf is only needed for an inline subject, not by every reader.
+        from auditor.oak.messages import parse_firmware_attachment, parse_kernel_attachment
+
         try:
             if kind is Kind.STAGE0:
                 firmware = parse_firmware_attachment(self.subject)
@@ -121,6 +127,9 @@ class EndorsementView:
 def _tree(note: str | None) -> int | None:
     if note is None:
         return None
+    # Imported here (it loads cryptography): only rows stored without a tree id need it.
+    from auditor.verify.checkpoint import CheckpointFormatError, parse_checkpoint
+
     try:
         origin = parse_checkpoint(note).origin
     except CheckpointFormatError:

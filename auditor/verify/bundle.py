@@ -5,8 +5,8 @@ from __future__ import annotations
 import dataclasses
 
 from auditor.source.bundle import Bundle
+from auditor.verify.check_names import LOG_CHECKS
 from auditor.verify.entry import (
-    LOG_CHECKS,
     EndorsementMaterial,
     Verification,
     failed,

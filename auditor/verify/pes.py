@@ -35,7 +35,8 @@ from google.protobuf import json_format
 from auditor.errors import InputError
 from auditor.oak.messages import VerifyingKey
 from auditor.oak.proto.google.pes.v1 import endorsement_pb2, verification_material_pb2
-from auditor.verify.entry import Check, CheckName
+from auditor.verify.check_names import CheckName
+from auditor.verify.entry import Check
 from auditor.verify.keys import PublicKey
 
 CHECK_NAME = CheckName.PES_CONFIRMATION

@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from enum import StrEnum
 from typing import Any
 
 from cryptography import x509
@@ -29,10 +28,9 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from auditor.errors import InputError
 from auditor.oak.messages import KeyType, VerifyingKey
 from auditor.verify.body import BodyError, parse_body
+from auditor.verify.check_names import LOG_CHECKS, CheckName
 from auditor.verify.entry import (
-    LOG_CHECKS,
     Check,
-    CheckName,
     EndorsementMaterial,
     Verification,
     failed,
@@ -42,6 +40,7 @@ from auditor.verify.entry import (
 from auditor.verify.keys import PublicKey, load_public_key
 from auditor.verify.pes import PesFailure, parse_pes_confirmation, verify_pes_confirmation
 from auditor.verify.policy import Policy, parse_policy
+from auditor.verify.receipt_state import ReceiptKind
 from auditor.verify.tlog_proof import (
     CHECK_NAMES as TLOG_CHECKS,
 )
@@ -51,28 +50,6 @@ from auditor.verify.tlog_proof import (
     parse_tlog_proof,
     verify_tlog_proof,
 )
-
-
-class ReceiptKind(StrEnum):
-    """Which receipt: the SignedEndorsement field it travels in."""
-
-    REKOR = "rekor"
-    C2SP = "c2sp"
-    PES = "pes"
-
-    @property
-    def label(self) -> str:
-        return _LABELS[self]
-
-
-_LABELS = {ReceiptKind.REKOR: "Rekor entry", ReceiptKind.C2SP: "C2SP tlog-proof",
-           ReceiptKind.PES: "PES confirmation"}
-#: The named checks that decide each receipt (a Rekor entry: the log checks of its entry).
-CHECKS_OF: dict[ReceiptKind, tuple[str, ...]] = {
-    ReceiptKind.REKOR: (*LOG_CHECKS, CheckName.BODY_SIGNATURE),
-    ReceiptKind.C2SP: TLOG_CHECKS,
-    ReceiptKind.PES: (CheckName.PES_CONFIRMATION,),
-}
 
 
 @dataclass(frozen=True)
@@ -224,35 +201,6 @@ def _under_each(name: str, outcomes: Sequence[tuple[str, Check]]) -> Check:
         return Check(name, ok, details[0])
     return Check(name, ok, "; ".join(f"under {source}: {check.detail}"
                                      for source, check in outcomes))
-
-
-# --- what the stored checks say about each receipt -----------------------------------------
-
-
-class ReceiptState(StrEnum):
-    VALID = "valid"
-    #: Carried, and a check of it failed.
-    INVALID = "invalid"
-    #: Carried, but not verified (no trust configured for its kind when it was checked).
-    UNVERIFIED = "unverified"
-    MISSING = "missing"
-
-
-def receipt_state(kind: ReceiptKind, carried: bool,
-                  checks: Sequence[tuple[str, bool | None, str]]) -> tuple[ReceiptState, str]:
-    """What `checks` (a verification's: name, ok, detail) say about the receipt of `kind`,
-    with the deciding check's detail."""
-    if not carried:
-        return ReceiptState.MISSING, f"no {kind.label}"
-    own = [(name, ok, detail) for name, ok, detail in checks if name in CHECKS_OF[kind]]
-    bad = next(((name, detail) for name, ok, detail in own if ok is False), None)
-    if bad is not None:
-        return ReceiptState.INVALID, f"{kind.label}: {bad[0]} failed: {bad[1]}"
-    # A Rekor entry's checks may legitimately skip (no SET in a bundle); the others must pass.
-    if kind is not ReceiptKind.REKOR and (not own or any(ok is None for _, ok, _ in own)):
-        unverified = next((detail for _, ok, detail in own if ok is None), "not checked")
-        return ReceiptState.UNVERIFIED, f"{kind.label} not verified: {unverified}"
-    return ReceiptState.VALID, f"{kind.label} verifies"
 
 
 # --- one receipt on its own (`audit verify-entry`) -------------------------------------------

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 from auditor.errors import InputError
 from auditor.verify.body import BodyError, EntryBody, parse_body
+from auditor.verify.check_names import TLOG_PROOF_CHECKS
 from auditor.verify.checkpoint import (
     CANONICAL_DECIMAL,
     Checkpoint,
@@ -33,13 +34,13 @@ from auditor.verify.checkpoint import (
     parse_checkpoint,
     strict_b64decode,
 )
-from auditor.verify.entry import Check, CheckName, failed, passed, skipped
+from auditor.verify.entry import Check, failed, passed, skipped
 from auditor.verify.keys import PublicKey
 from auditor.verify.merkle import HASH_SIZE, ProofError, leaf_hash, verify_inclusion
 from auditor.verify.policy import Policy, PolicyVerdict, evaluate_checkpoint
 
 HEADER = "c2sp.org/tlog-proof@v1"
-CHECK_NAMES = (CheckName.TLOG_PROOF, CheckName.TLOG_CHECKPOINT, CheckName.WITNESS_QUORUM)
+CHECK_NAMES = TLOG_PROOF_CHECKS
 # A tree of at most 2^64 leaves has at most 64 levels, so no inclusion path is longer.
 MAX_PROOF_HASHES = 64
 # Bounds the work a hostile receipt can cause: 100 ML-DSA-44 cosignature lines are ~330 KiB.

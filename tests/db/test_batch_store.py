@@ -34,7 +34,8 @@ from auditor.store.repository import (
 )
 from auditor.verify.entry import EndorsementMaterial, verify_unlogged
 from auditor.verify.keys import load_public_key
-from auditor.verify.receipts import Receipt, ReceiptKind
+from auditor.verify.receipt_state import ReceiptKind
+from auditor.verify.receipts import Receipt
 from tests.db.crawling import CrawlSetup
 from tests.oakdata import OAK
 

@@ -21,7 +21,8 @@ from auditor.keyset import load_key_sources, reference_values_dir
 from auditor.oak.messages import ComponentEndorsement, parse_message, read_endorsements
 from auditor.oak.proto.attestation import endorsement_pb2
 from auditor.source.rekor_v1 import parse_entry_document
-from auditor.verify.entry import CHECK_NAMES, EndorsementMaterial, verify_entry
+from auditor.verify.check_names import CHECK_NAMES
+from auditor.verify.entry import EndorsementMaterial, verify_entry
 from auditor.verify.keys import PublicKey, load_public_key, load_public_key_b64
 from auditor.verify.trust import production_keyring
 from tests.cli_runner import RunAudit

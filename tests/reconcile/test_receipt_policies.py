@@ -19,7 +19,7 @@ import pytest
 from auditor.findings import RuleId, invalid_rule
 from auditor.oak.messages import read_endorsements
 from auditor.report.validate import validate_report
-from auditor.verify.entry import RECEIPT_CHECKS
+from auditor.verify.check_names import RECEIPT_CHECKS
 from testlog.synthetic import Endorser
 from tests.cli_runner import RunAudit
 from tests.oakdata import OAK, RELEASE

@@ -21,8 +21,9 @@ from auditor.source.tiles import (
     TileMissingError,
 )
 from auditor.source.tiles.layout import TILE_WIDTH
+from auditor.verify.check_names import LOG_CHECKS
 from auditor.verify.checkpoint import Checkpoint
-from auditor.verify.entry import LOG_CHECKS, verify_entry
+from auditor.verify.entry import verify_entry
 from auditor.verify.keys import PublicKey
 from auditor.verify.merkle import leaf_hash, verify_inclusion
 from auditor.verify.trust import LogKey, LogKeyring

@@ -14,7 +14,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from auditor.source.rekor_v1 import parse_entry_document
-from auditor.verify.entry import CHECK_NAMES, EndorsementMaterial, Verification, verify_entry
+from auditor.verify.check_names import CHECK_NAMES
+from auditor.verify.entry import EndorsementMaterial, Verification, verify_entry
 from auditor.verify.keys import PublicKey, load_public_key
 from auditor.verify.trust import LogKeyring, load_keyring, production_keyring
 from tests.oakdata import REKOR_KEY, RELEASE, SINGLE, real_entry_dirs
