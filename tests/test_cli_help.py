@@ -125,3 +125,16 @@ def test_each_command_is_registered_by_the_module_main_loads_for_it() -> None:
                      if c.callback is not None}
         registered[group.name] = module
     assert {name: f"auditor.cli.{module}" for name, module in _MODULE_OF.items()} == registered
+
+
+def test_the_root_help_page_is_the_full_apps(audit: RunAudit) -> None:
+    """`audit --help` is built from summaries only (no parameters inspected): it must read
+    exactly as the page of the full command tree, listing every command."""
+    _register_commands()
+    full = typer.main.get_command(app)
+    with full.make_context("audit", ["--help"], resilient_parsing=True) as context:
+        expected = full.get_help(context)
+    result = audit("--help")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.rstrip("\n") == expected.rstrip("\n")
+    assert all(f"  {name} " in expected for name in ("component", "db", "verify-entry"))

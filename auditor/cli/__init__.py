@@ -40,9 +40,12 @@ def _register_commands(modules: Sequence[str] = _COMMAND_MODULES) -> None:
     use_audit_commands(app)
 
 
+def _command_of(args: Sequence[str]) -> str | None:
+    return next((arg for arg in args if not arg.startswith("-")), None)
+
+
 def _modules_for(args: Sequence[str]) -> Sequence[str]:
-    command = next((arg for arg in args if not arg.startswith("-")), None)
-    module = _MODULE_OF.get(command or "")
+    module = _MODULE_OF.get(_command_of(args) or "")
     return (module,) if module is not None else _COMMAND_MODULES
 
 
@@ -63,14 +66,16 @@ def _install_signal_handlers() -> None:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Run `audit` with `argv` (default: the process arguments); always exits."""
-    from auditor.cli.app import app, err_console
+    from auditor.cli.app import app, err_console, summaries_only
 
     _install_signal_handlers()
     args = list(argv) if argv is not None else sys.argv[1:]
     code: int
     try:
         _register_commands(_modules_for(args))
-        app(args=args, prog_name="audit", standalone_mode=True)
+        # No command named: nothing can run but the root's help (or a usage error).
+        application = app if _command_of(args) is not None else summaries_only(app)
+        application(args=args, prog_name="audit", standalone_mode=True)
         code = 0
     except SystemExit as exited:
         code = exited.code if isinstance(exited.code, int) else (0 if exited.code is None else 1)
