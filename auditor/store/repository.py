@@ -12,7 +12,7 @@ import hashlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 import sqlalchemy
 from sqlalchemy import Row, Table, bindparam, event, func, insert, select, tuple_, update
@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session, make_transient_to_detached
 
 from auditor import __version__
 from auditor.source.entry import LogEntry
-from auditor.store import models
+from auditor.store import models, tables
 from auditor.verify.body import kind_of
 from auditor.verify.check_names import SERVED_CHECKS
 from auditor.verify.checkpoint import Checkpoint
@@ -344,9 +344,9 @@ def _integrated_times(session: Session, values: list[dict[str, Any]],
 
 # Core statements on the tables (not the ORM entities), so that a list of parameters is one
 # executemany, not the ORM's bulk insert or update building an object state per row.
-_ENTRIES = cast(Table, models.Entry.__table__)
-_VERIFICATIONS = cast(Table, models.Verification.__table__)
-_CHECK_RESULTS = cast(Table, models.CheckResult.__table__)
+_ENTRIES = tables.entries
+_VERIFICATIONS = tables.verifications
+_CHECK_RESULTS = tables.check_results
 _REFRESH_ENTRY = (
     update(_ENTRIES).where(_ENTRIES.c.id == bindparam("row_id"))
     .values(raw=bindparam("new_raw"), raw_format=bindparam("new_format"),

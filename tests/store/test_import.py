@@ -8,19 +8,19 @@ from pathlib import Path
 
 from sqlalchemy import func, select, text
 
-from auditor.store import models
+from auditor.store import models, tables
 from auditor.store.database import make_engine, open_database
 from tests.cli_runner import RunAudit
 from tests.oakdata import DATA, RELEASE, RELEASE_COMPONENTS, SINGLE, STAGING
 
-TABLES = (models.Log, models.Shard, models.StoredCheckpoint, models.Entry, models.Endorsement,
-          models.Verification, models.CheckResult, models.ComponentKey)
+TABLES = (tables.logs, tables.shards, tables.checkpoints, tables.entries, tables.endorsements,
+          tables.verifications, tables.check_results, tables.component_keys)
 
 
 def row_counts(url: str) -> dict[str, int]:
     with open_database(url)() as session:
-        return {m.__tablename__: session.scalar(select(func.count()).select_from(m)) or 0
-                for m in TABLES}
+        return {t.name: session.scalar(select(func.count()).select_from(t)) or 0
+                for t in TABLES}
 
 
 def entries_json(audit: RunAudit, *args: str) -> list[dict[str, object]]:
