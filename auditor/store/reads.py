@@ -12,7 +12,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from auditor.findings import Severity
-from auditor.store import models
+from auditor.store import tables
 from auditor.store.runs import FindingRecord
 
 
@@ -36,13 +36,14 @@ class LogHeads:
 def log_heads(session: Session) -> list[LogHeads]:
     """Each log with the largest checkpoint stored per shard."""
     logs = []
-    for log in session.scalars(select(models.Log).order_by(models.Log.id)):
+    shards, checkpoints = tables.shards, tables.checkpoints
+    for log in session.execute(select(tables.logs).order_by(tables.logs.c.id)).all():
         heads = []
-        for shard in session.scalars(select(models.Shard).where(models.Shard.log_pk == log.id)
-                                     .order_by(models.Shard.id)):
-            head = session.scalar(select(models.StoredCheckpoint)
-                                  .where(models.StoredCheckpoint.shard_pk == shard.id)
-                                  .order_by(models.StoredCheckpoint.size.desc()).limit(1))
+        for shard in session.execute(select(shards).where(shards.c.log_pk == log.id)
+                                     .order_by(shards.c.id)).all():
+            head = session.execute(select(checkpoints)
+                                   .where(checkpoints.c.shard_pk == shard.id)
+                                   .order_by(checkpoints.c.size.desc()).limit(1)).first()
             if head is not None:
                 heads.append(ShardHead(shard.tree_id, head.size, head.root_hash, head.note,
                                        shard.frozen, _aware(head.seen_at)))
@@ -67,18 +68,19 @@ class ScanProgress:
 
 def scan_progress(session: Session) -> dict[str, ScanProgress]:
     """Each scanned tiled log's progress, by log id."""
-    ranges = models.TileRange
+    logs, table = tables.logs, tables.tile_ranges
+    ranges = table.c
     rows = session.execute(
-        select(models.Log.log_id, models.Log.url, func.max(ranges.end_index),
+        select(logs.c.log_id, logs.c.url, func.max(ranges.end_index),
                func.min(case((ranges.done.is_(False), ranges.start_index))),
                func.sum(case((ranges.done.is_(False), 1), else_=0)), func.sum(ranges.matches),
                func.sum(case((ranges.catch_up.is_(False), ranges.unparsable), else_=0)))
-        .join(ranges, ranges.log_pk == models.Log.id).group_by(models.Log.id))
+        .join(table, ranges.log_pk == logs.c.id).group_by(logs.c.id))
     progress = {}
     for log_id, url, planned, first_open, open_count, matches, unparsable in rows:
         sample = session.scalar(
-            select(ranges.unparsable_sample).join(models.Log, ranges.log_pk == models.Log.id)
-            .where(models.Log.log_id == log_id, ranges.unparsable_sample.is_not(None),
+            select(ranges.unparsable_sample).join(logs, ranges.log_pk == logs.c.id)
+            .where(logs.c.log_id == log_id, ranges.unparsable_sample.is_not(None),
                    ranges.catch_up.is_(False)).order_by(ranges.start_index).limit(1))
         progress[log_id] = ScanProgress(url, planned if first_open is None else first_open,
                                         planned, open_count or 0, matches or 0, unparsable or 0,
@@ -94,15 +96,15 @@ class PinnedKey:
 
 
 def pinned_keys(session: Session) -> list[PinnedKey]:
-    return [PinnedKey(k.component, k.key_sha256, k.source) for k in session.scalars(
-        select(models.ComponentKey).order_by(models.ComponentKey.component,
-                                             models.ComponentKey.id))]
+    return [PinnedKey(k.component, k.key_sha256, k.source) for k in session.execute(
+        select(tables.component_keys).order_by(tables.component_keys.c.component,
+                                               tables.component_keys.c.id))]
 
 
 def known_components(session: Session) -> set[str]:
     """Components the store knows: pinned keys and endorsements name them."""
-    keys = set(session.scalars(select(models.ComponentKey.component).distinct()))
-    endorsed = set(session.scalars(select(models.Endorsement.component).distinct()))
+    keys = set(session.scalars(select(tables.component_keys.c.component).distinct()))
+    endorsed = set(session.scalars(select(tables.endorsements.c.component).distinct()))
     return {c for c in keys | endorsed if c}
 
 
@@ -113,38 +115,38 @@ class FindingFilter:
     since: datetime | None = None
 
 
-_SEVERITY_ORDER = case({s.value: s.rank for s in Severity}, value=models.StoredFinding.severity,
+_SEVERITY_ORDER = case({s.value: s.rank for s in Severity}, value=tables.findings.c.severity,
                        else_=-1)
 
 
 def stored_findings(session: Session, where: FindingFilter) -> list[FindingRecord]:
     """Stored findings (one per fingerprint), most severe first, then most recent."""
-    query = select(models.StoredFinding).order_by(_SEVERITY_ORDER.desc(),
-                                                  models.StoredFinding.last_seen.desc(),
-                                                  models.StoredFinding.id)
+    findings = tables.findings
+    query = select(findings).order_by(_SEVERITY_ORDER.desc(), findings.c.last_seen.desc(),
+                                      findings.c.id)
     if where.rule:
-        query = query.where(models.StoredFinding.rule == where.rule)
+        query = query.where(findings.c.rule == where.rule)
     if where.component:
-        query = query.where(models.StoredFinding.component == where.component)
+        query = query.where(findings.c.component == where.component)
     if where.since is not None:
-        query = query.where(models.StoredFinding.last_seen >= where.since)
+        query = query.where(findings.c.last_seen >= where.since)
     return [FindingRecord(f.rule, f.severity, f.component, f.release, f.detail,
                           json.loads(f.evidence), f.fingerprint, None, _aware(f.first_seen),
-                          _aware(f.last_seen)) for f in session.scalars(query)]
+                          _aware(f.last_seen)) for f in session.execute(query)]
 
 
 def counts(session: Session) -> dict[str, int]:
-    def count(model: Any, *where: Any) -> int:
-        return session.scalar(select(func.count()).select_from(model).where(*where)) or 0
+    def count(table: Any, *where: Any) -> int:
+        return session.scalar(select(func.count()).select_from(table).where(*where)) or 0
 
     return {
-        "entries": count(models.Entry),
-        "endorsements": count(models.Endorsement),
-        "failed_verifications": count(models.Verification, models.Verification.ok.is_(False)),
-        "findings": count(models.StoredFinding),
-        "component_keys": count(models.ComponentKey),
-        "pending_entries": count(models.PendingEntry),
-        "log_faults": count(models.LogFault),
+        "entries": count(tables.entries),
+        "endorsements": count(tables.endorsements),
+        "failed_verifications": count(tables.verifications, tables.verifications.c.ok.is_(False)),
+        "findings": count(tables.findings),
+        "component_keys": count(tables.component_keys),
+        "pending_entries": count(tables.pending_entries),
+        "log_faults": count(tables.log_faults),
     }
 
 
@@ -167,5 +169,5 @@ def component_counts(session: Session) -> ComponentCounts:
         rows = session.execute(select(column, func.count()).group_by(column))
         return {name or "": count for name, count in rows}
 
-    return ComponentCounts(per_component(models.Endorsement.component),
-                           per_component(models.Entry.component))
+    return ComponentCounts(per_component(tables.endorsements.c.component),
+                           per_component(tables.entries.c.component))

@@ -9,14 +9,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import case, func, insert, select, update
+from sqlalchemy import Row, bindparam, case, func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from auditor.findings import Finding, FindingTally, Severity
-from auditor.store import models
+from auditor.store import tables
 
 #: Findings written per flush while a run is recorded.
 _BATCH = 1000
+_RUNS, _FINDINGS = tables.runs, tables.findings
 
 
 def record_run(sessions: sessionmaker[Session], kind: str, started: datetime,
@@ -30,22 +31,20 @@ def record_run(sessions: sessionmaker[Session], kind: str, started: datetime,
 
     tally = FindingTally()
     with sessions.begin() as session:
-        run = models.Run(kind=kind, started_at=started, complete=False, summary="{}",
-                         tool_version=__version__)
-        session.add(run)
-        session.flush()
-        run_id, run_started = run.id, run.started_at
+        run_id: int = session.execute(insert(_RUNS).values(
+            kind=kind, started_at=started, complete=False, summary="{}",
+            tool_version=__version__).returning(_RUNS.c.id)).scalar_one()
         batch: list[Finding] = []
         for finding in findings:
             if not tally.add(finding):
                 continue
             batch.append(finding)
             if len(batch) == _BATCH:
-                _upsert_findings(session, batch, run_id, run_started)
+                _upsert_findings(session, batch, run_id, started)
                 batch.clear()  # memory stays flat on a large store
-        _upsert_findings(session, batch, run_id, run_started)
+        _upsert_findings(session, batch, run_id, started)
         exit_code, summary, complete = finish(tally)
-        session.execute(update(models.Run).where(models.Run.id == run_id).values(
+        session.execute(update(_RUNS).where(_RUNS.c.id == run_id).values(
             finished_at=datetime.now(UTC), exit_code=exit_code, complete=complete,
             summary=json.dumps(summary, default=str)))
     return RecordedRun(run_id, exit_code, tally)
@@ -55,7 +54,7 @@ def update_run(sessions: sessionmaker[Session], run_id: int, exit_code: int,
                summary: dict[str, Any]) -> None:
     """A recorded run's exit code and summary once it has alerted."""
     with sessions.begin() as session:
-        session.execute(update(models.Run).where(models.Run.id == run_id).values(
+        session.execute(update(_RUNS).where(_RUNS.c.id == run_id).values(
             exit_code=exit_code, summary=json.dumps(summary, default=str)))
 
 
@@ -75,23 +74,24 @@ def _upsert_findings(session: Session, batch: list[Finding], run_id: int,
         return
     evidence = {f.fingerprint: json.dumps(f.evidence, sort_keys=True, default=str) for f in batch}
     known = {fingerprint: pk for fingerprint, pk in session.execute(
-        select(models.StoredFinding.fingerprint, models.StoredFinding.id)
-        .where(models.StoredFinding.fingerprint.in_(list(evidence))))}
-    seen_again = [{"id": known[f.fingerprint], "detail": f.detail, "last_seen": started,
+        select(_FINDINGS.c.fingerprint, _FINDINGS.c.id)
+        .where(_FINDINGS.c.fingerprint.in_(list(evidence))))}
+    seen_again = [{"finding_id": known[f.fingerprint], "detail": f.detail, "last_seen": started,
                    "last_run_pk": run_id, "evidence": evidence[f.fingerprint]}
                   for f in batch if f.fingerprint in known]
-    if seen_again:  # an ORM bulk UPDATE by primary key: one executemany
-        session.execute(update(models.StoredFinding), seen_again)
+    if seen_again:  # one executemany: SET the columns each parameter set names
+        session.execute(update(_FINDINGS).where(_FINDINGS.c.id == bindparam("finding_id")),
+                        seen_again)
     new = [{"fingerprint": f.fingerprint, "rule": f.rule, "severity": f.severity.value,
             "component": f.component, "release": f.release, "detail": f.detail,
             "evidence": evidence[f.fingerprint], "first_seen": started, "last_seen": started,
             "first_run_pk": run_id, "last_run_pk": run_id}
            for f in batch if f.fingerprint not in known]
     if new:
-        inserted = session.execute(insert(models.StoredFinding).returning(
-            models.StoredFinding.fingerprint, models.StoredFinding.id), new)
+        inserted = session.execute(insert(_FINDINGS).returning(
+            _FINDINGS.c.fingerprint, _FINDINGS.c.id), new)
         known.update((fingerprint, pk) for fingerprint, pk in inserted)
-    session.execute(insert(models.RunFinding), [
+    session.execute(insert(tables.run_findings), [
         {"run_pk": run_id, "finding_pk": known[f.fingerprint], "detail": f.detail,
          "evidence": evidence[f.fingerprint], "suppression": _suppression(f)} for f in batch])
 
@@ -113,7 +113,7 @@ class RunView:
     summary: dict[str, Any]
 
 
-def _view(run: models.Run) -> RunView:
+def _view(run: Row[Any]) -> RunView:
     try:
         summary = json.loads(run.summary or "{}")
     except ValueError:
@@ -130,10 +130,10 @@ def _aware(moment: datetime) -> datetime:
 def latest_run(session: Session, kinds: tuple[str, ...] | None = ("run", "reconcile")
                ) -> RunView | None:
     """The newest run of these kinds (None: of any kind)."""
-    query = select(models.Run).order_by(models.Run.id.desc()).limit(1)
+    query = select(_RUNS).order_by(_RUNS.c.id.desc()).limit(1)
     if kinds is not None:
-        query = query.where(models.Run.kind.in_(kinds))
-    run = session.scalar(query)
+        query = query.where(_RUNS.c.kind.in_(kinds))
+    run = session.execute(query).first()
     return None if run is None else _view(run)
 
 
@@ -146,12 +146,12 @@ class FindingCounts:
 
 
 def run_finding_counts(session: Session, run_id: int) -> FindingCounts:
+    reported = tables.run_findings
     rows = session.execute(
-        select(models.StoredFinding.severity, models.RunFinding.suppression.is_(None),
-               func.count())
-        .join(models.StoredFinding, models.StoredFinding.id == models.RunFinding.finding_pk)
-        .where(models.RunFinding.run_pk == run_id)
-        .group_by(models.StoredFinding.severity, models.RunFinding.suppression.is_(None)))
+        select(_FINDINGS.c.severity, reported.c.suppression.is_(None), func.count())
+        .join(_FINDINGS, _FINDINGS.c.id == reported.c.finding_pk)
+        .where(reported.c.run_pk == run_id)
+        .group_by(_FINDINGS.c.severity, reported.c.suppression.is_(None)))
     total = suppressed = 0
     by_severity: dict[str, int] = {}
     for severity, unsuppressed, count in rows:
@@ -164,7 +164,7 @@ def run_finding_counts(session: Session, run_id: int) -> FindingCounts:
 
 
 def run_by_id(session: Session, run_id: int) -> RunView | None:
-    run = session.get(models.Run, run_id)
+    run = session.execute(select(_RUNS).where(_RUNS.c.id == run_id)).first()
     return None if run is None else _view(run)
 
 
@@ -185,22 +185,24 @@ class FindingRecord:
 
 
 _SEVERITY_RANK = case({s.value: s.rank for s in Severity},
-                      value=models.StoredFinding.severity, else_=-1)
+                      value=_FINDINGS.c.severity, else_=-1)
 
 
 def run_findings(session: Session, run_id: int) -> Iterator[FindingRecord]:
     """The findings run `run_id` reported, streamed in reading order: most severe first,
     unsuppressed before suppressed, then rule, component, release and fingerprint."""
-    query = (select(models.RunFinding, models.StoredFinding)
-             .join(models.StoredFinding, models.StoredFinding.id == models.RunFinding.finding_pk)
-             .where(models.RunFinding.run_pk == run_id)
-             .order_by(_SEVERITY_RANK.desc(), models.RunFinding.suppression.is_not(None),
-                       models.StoredFinding.rule, models.StoredFinding.component,
-                       models.StoredFinding.release, models.StoredFinding.fingerprint)
+    reported, found = tables.run_findings, _FINDINGS
+    query = (select(found.c.rule, found.c.severity, found.c.component, found.c.release,
+                    reported.c.detail, reported.c.evidence, found.c.fingerprint,
+                    reported.c.suppression, found.c.first_seen, found.c.last_seen)
+             .join(found, found.c.id == reported.c.finding_pk)
+             .where(reported.c.run_pk == run_id)
+             .order_by(_SEVERITY_RANK.desc(), reported.c.suppression.is_not(None),
+                       found.c.rule, found.c.component, found.c.release, found.c.fingerprint)
              .execution_options(yield_per=_BATCH))
-    for row, finding in session.execute(query):
+    for (rule, severity, component, release, detail, evidence, fingerprint, suppression,
+         first_seen, last_seen) in session.execute(query):
         yield FindingRecord(
-            finding.rule, finding.severity, finding.component, finding.release, row.detail,
-            json.loads(row.evidence), finding.fingerprint,
-            json.loads(row.suppression) if row.suppression else None,
-            _aware(finding.first_seen), _aware(finding.last_seen))
+            rule, severity, component, release, detail, json.loads(evidence), fingerprint,
+            json.loads(suppression) if suppression else None,
+            _aware(first_seen), _aware(last_seen))

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from auditor.components import Kind, kind_of
 from auditor.errors import InputError
 from auditor.source.publisher_index import published_in
-from auditor.store import models
+from auditor.store import tables
 from auditor.verify.receipt_state import ReceiptKind, ReceiptState, receipt_state
 from auditor.verify.statement import (
     StatementError,
@@ -148,16 +148,17 @@ def endorsement_views(session: Session, component: str | None = None,
     """Stored endorsements (of one component, or these ids, or all), newest first, each with
     its latest verification; `limit`: the newest N. Streamed in batches of plain rows (no ORM
     object per row: a store of 200,000 endorsements is read at the speed of its rows)."""
-    newest = select(models.Endorsement.id).order_by(
-        models.Endorsement.integrated_time.desc().nulls_last(), models.Endorsement.id.desc())
+    endorsements, entries, verifications = tables.endorsements, tables.entries, tables.verifications
+    endorsement, entry, verification = endorsements.c, entries.c, verifications.c
+    newest = select(endorsement.id).order_by(endorsement.integrated_time.desc().nulls_last(),
+                                             endorsement.id.desc())
     if component is not None:
-        newest = newest.where(models.Endorsement.component == component)
+        newest = newest.where(endorsement.component == component)
     if ids is not None:
-        newest = newest.where(models.Endorsement.id.in_(ids))
+        newest = newest.where(endorsement.id.in_(ids))
     if limit is not None:
         newest = newest.limit(limit)
     chosen = newest.subquery()
-    endorsement, entry = models.Endorsement, models.Entry
     query = (
         select(endorsement.id, endorsement.component, endorsement.statement,
                endorsement.statement_format, endorsement.statement_sha256, endorsement.subject,
@@ -165,15 +166,15 @@ def endorsement_views(session: Session, component: str | None = None,
                endorsement.source, endorsement.signer_key_sha256,
                entry.id.label("entry_id"), entry.uuid, entry.log_index, entry.tree_id,
                entry.integrated_time, entry.signer_key_sha256.label("entry_signer"),
-               models.Verification.id.label("verification_id"), models.Verification.ok,
-               models.StoredCheckpoint.note, models.Log.log_id)
+               verification.id.label("verification_id"), verification.ok,
+               tables.checkpoints.c.note, tables.logs.c.log_id)
         .join(chosen, chosen.c.id == endorsement.id)
-        .outerjoin(entry, endorsement.entry_pk == entry.id)
-        .outerjoin(models.Log, models.Log.id == entry.log_pk)
-        .outerjoin(models.StoredCheckpoint, models.StoredCheckpoint.id == entry.checkpoint_pk)
-        .join(models.Verification, models.Verification.endorsement_pk == endorsement.id)
+        .outerjoin(entries, endorsement.entry_pk == entry.id)
+        .outerjoin(tables.logs, tables.logs.c.id == entry.log_pk)
+        .outerjoin(tables.checkpoints, tables.checkpoints.c.id == entry.checkpoint_pk)
+        .join(verifications, verification.endorsement_pk == endorsement.id)
         .order_by(endorsement.integrated_time.desc().nulls_last(), endorsement.id.desc(),
-                  models.Verification.id.desc())
+                  verification.id.desc())
         .execution_options(yield_per=BATCH)
     )
     for rows in _latest_per(session.execute(query).partitions(), "id"):
@@ -203,7 +204,7 @@ def _latest_per(partitions: Iterator[Sequence[_Row]], key: str) -> Iterator[list
 def _checks(session: Session, verification_ids: list[int]) -> dict[int, Checks]:
     """The check results of these verifications, in report order."""
     out: dict[int, list[tuple[str, bool | None, str]]] = {}
-    result = models.CheckResult
+    result = tables.check_results.c
     for pk, name, ok, detail in session.execute(
             select(result.verification_pk, result.name, result.ok, result.detail)
             .where(result.verification_pk.in_(verification_ids))
@@ -215,8 +216,8 @@ def _checks(session: Session, verification_ids: list[int]) -> dict[int, Checks]:
 def _receipt_kinds(session: Session, endorsement_ids: list[int]) -> dict[int, set[str]]:
     out: dict[int, set[str]] = {}
     for pk, kind in session.execute(
-            select(models.Receipt.endorsement_pk, models.Receipt.kind)
-            .where(models.Receipt.endorsement_pk.in_(endorsement_ids))):
+            select(tables.receipts.c.endorsement_pk, tables.receipts.c.kind)
+            .where(tables.receipts.c.endorsement_pk.in_(endorsement_ids))):
         out.setdefault(pk, set()).add(kind)
     return out
 
@@ -306,15 +307,16 @@ class EntryView:
 
 def bare_entries(session: Session, ids: Sequence[int] | None = None) -> Iterator[EntryView]:
     """Entries without an endorsement (of these ids, or all), each with its latest verification."""
-    entry = models.Entry
+    entry, verification, endorsement = (tables.entries.c, tables.verifications.c,
+                                        tables.endorsements.c)
     query = (
         select(entry.id, entry.component, entry.uuid, entry.log_index, entry.integrated_time,
                entry.signed_digest, entry.signer_key_sha256,
-               models.Verification.id.label("verification_id"), models.Verification.ok)
-        .outerjoin(models.Endorsement, models.Endorsement.entry_pk == entry.id)
-        .join(models.Verification, models.Verification.entry_pk == entry.id)
-        .where(models.Endorsement.id.is_(None))
-        .order_by(entry.id, models.Verification.id.desc())
+               verification.id.label("verification_id"), verification.ok)
+        .outerjoin(tables.endorsements, endorsement.entry_pk == entry.id)
+        .join(tables.verifications, verification.entry_pk == entry.id)
+        .where(endorsement.id.is_(None))
+        .order_by(entry.id, verification.id.desc())
         .execution_options(yield_per=BATCH)
     )
     if ids is not None:
@@ -330,22 +332,23 @@ def bare_entries(session: Session, ids: Sequence[int] | None = None) -> Iterator
 def endorsement_ids_of_entries(session: Session, entry_ids: Sequence[int]) -> list[int]:
     if not entry_ids:
         return []
-    return list(session.scalars(select(models.Endorsement.id).where(
-        models.Endorsement.entry_pk.in_(entry_ids))))
+    return list(session.scalars(select(tables.endorsements.c.id).where(
+        tables.endorsements.c.entry_pk.in_(entry_ids))))
 
 
 def endorsed_components(session: Session) -> set[str]:
     """Every component some stored endorsement is for."""
-    return {c for c in session.scalars(select(models.Endorsement.component).distinct()) if c}
+    return {c for c in session.scalars(select(tables.endorsements.c.component).distinct()) if c}
 
 
 def endorsement_counts(session: Session) -> tuple[int, int]:
     """(stored endorsements, those whose latest verification failed)."""
-    latest = (select(func.max(models.Verification.id).label("id"))
-              .where(models.Verification.endorsement_pk.is_not(None))
-              .group_by(models.Verification.endorsement_pk).subquery())
-    failed = session.scalar(select(func.count()).select_from(models.Verification)
-                            .join(latest, latest.c.id == models.Verification.id)
-                            .where(models.Verification.ok.is_(False))) or 0
-    total = session.scalar(select(func.count()).select_from(models.Endorsement)) or 0
+    verification = tables.verifications.c
+    latest = (select(func.max(verification.id).label("id"))
+              .where(verification.endorsement_pk.is_not(None))
+              .group_by(verification.endorsement_pk).subquery())
+    failed = session.scalar(select(func.count()).select_from(tables.verifications)
+                            .join(latest, latest.c.id == verification.id)
+                            .where(verification.ok.is_(False))) or 0
+    total = session.scalar(select(func.count()).select_from(tables.endorsements)) or 0
     return total, failed
