@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy.orm import Session
 
+from auditor.crawl.heap import fewer_collections
 from auditor.crawl.history import History, Prover, TreeState, verified_checkpoint
 from auditor.crawl.ingest import Fetched, Ingest, Prepared, count, crawl_findings
 from auditor.crawl.interface import CrawlJob, LogSource
@@ -115,7 +116,8 @@ class RekorV1Source(LogSource):
         self.ahead = ahead
 
     def crawl(self, job: CrawlJob) -> CrawlSummary:
-        return RekorV1Crawl(self, job).run()
+        with fewer_collections():  # see auditor.crawl.heap
+            return RekorV1Crawl(self, job).run()
 
     def close(self) -> None:
         self.client.close()
