@@ -165,8 +165,8 @@ class RekorV1Crawl:
         finally:
             self.summary.requests = self.client.requests
             self.summary.retries = self.client.retries
-            self.summary.findings = unique(self._findings + crawl_findings(self.job, self.log,
-                                                                              self._touched))
+            self.summary.findings = unique(self._findings + crawl_findings(
+                self.job, self.log, self._touched - self.ingest.settled))
         return self.summary
 
     # -- heads ----------------------------------------------------------------------------

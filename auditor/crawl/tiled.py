@@ -197,7 +197,7 @@ class TiledCrawl:
             self.summary.requests = now_requests - requests
             self.summary.retries = now_retries - retries
             self.summary.findings = unique(self._findings + crawl_findings(
-                self.job, self.log, self._touched))
+                self.job, self.log, self._touched - self.ingest.settled))
         return self.summary
 
     def _finished(self) -> bool:
