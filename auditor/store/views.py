@@ -13,7 +13,7 @@ import hashlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -23,7 +23,6 @@ from auditor.errors import InputError
 from auditor.oak.messages import parse_firmware_attachment, parse_kernel_attachment
 from auditor.source.publisher_index import published_in
 from auditor.store import models
-from auditor.store.repository import Storable, StoredItem
 from auditor.verify.checkpoint import CheckpointFormatError, parse_checkpoint
 from auditor.verify.receipts import ReceiptKind, ReceiptState, receipt_state
 from auditor.verify.statement import (
@@ -32,6 +31,9 @@ from auditor.verify.statement import (
     normalize_digests,
     parse_statement,
 )
+
+if TYPE_CHECKING:  # a query's start-up does not load the write path
+    from auditor.store.repository import Storable, StoredItem
 
 
 @dataclass(frozen=True)
