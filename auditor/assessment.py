@@ -94,29 +94,41 @@ def problem_evidence(endorsed: EndorsementView, verdict: ReceiptVerdict) -> dict
     return evidence
 
 
+def endorsement_rule(endorsed: EndorsementView, pinned: set[str],
+                     keyset: KeySet | None = None) -> tuple[RuleId, ReceiptVerdict | None]:
+    """The rule a stored endorsement that no release accounts for falls under, and the receipt
+    verdict when the receipts decided it (None: a foreign key or a legacy format did first).
+    """
+    unpinned = endorsed.signer_key_sha256 is not None and endorsed.signer_key_sha256 not in pinned
+    if endorsed.logged and (unpinned or endorsed.component is None) and endorsed.ok:
+        return RuleId.WRONG_KEY, None
+    if endorsed.ok and endorsed.statement_format not in (None, "oak-endorsement-v1"):
+        return RuleId.LEGACY_FORMAT, None
+    verdict = receipt_verdict(endorsed, keyset)
+    return reliance(endorsed, verdict) or RuleId.UNEXPECTED_ENDORSEMENT, verdict
+
+
 def endorsement_finding(endorsed: EndorsementView, pinned: set[str],
                         keyset: KeySet | None = None) -> Finding:
     """What a stored endorsement that no release accounts for means.
 
     `pinned`: the sha256 of every pinned component key; `keyset`: the receipt policies.
     """
+    rule, verdict = endorsement_rule(endorsed, pinned, keyset)
     evidence = endorsed.evidence()
     identity = ("uuid", "statement_sha256")
     component = endorsed.component
     where = _where(endorsed)
-    unpinned = endorsed.signer_key_sha256 is not None and endorsed.signer_key_sha256 not in pinned
-    if endorsed.logged and (unpinned or component is None) and endorsed.ok:
+    if verdict is None and rule is RuleId.WRONG_KEY:
         return Finding(RuleId.WRONG_KEY, component, f"{where}: "
                        f"{endorsed.subject_name!r} is signed by key sha256:"
                        f"{endorsed.signer_key_sha256}, which no component pins", evidence,
                        identity=identity)
-    if endorsed.ok and endorsed.statement_format not in (None, "oak-endorsement-v1"):
+    if verdict is None:
         return Finding(RuleId.LEGACY_FORMAT, component, f"statement format "
                        f"{endorsed.statement_format} ({where}): "
                        "classified, not interpreted", evidence, identity=identity)
-    verdict = receipt_verdict(endorsed, keyset)
-    rule = reliance(endorsed, verdict)
-    if rule is None:
+    if rule is RuleId.UNEXPECTED_ENDORSEMENT:
         return Finding(RuleId.UNEXPECTED_ENDORSEMENT, component, f"{where}: a valid "
                        f"endorsement of {endorsed.subject_name!r} under a {shown(component)} "
                        "key matches no artifact of any configured release", evidence,

@@ -27,8 +27,8 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol, TypeVar
-from urllib.parse import urlencode
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from urllib.parse import urlencode, urlsplit
 
 import requests
 from requests import Response
@@ -37,6 +37,9 @@ from urllib3.response import BaseHTTPResponse
 
 from auditor import __version__
 from auditor.errors import ConfigError, IncompleteError
+
+if TYPE_CHECKING:
+    from requests.sessions import _Settings
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], None]
@@ -214,6 +217,35 @@ class Answer:
 UNPROCESSED = frozenset({408, 429, 503})
 
 
+class EnvironmentOnce(requests.Session):
+    """A requests session that reads the proxy and CA-bundle environment once per origin.
+
+    requests re-reads it for every request (`merge_environment_settings`: every `*_proxy`
+    variable, `no_proxy` matched against the host, `REQUESTS_CA_BUNDLE`), which costs more CPU
+    than sending a small request on a kept-alive connection. The answer depends only on the
+    environment, the origin and the arguments, and a process's environment is its own, so it
+    is remembered per (origin, arguments).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._settings: dict[tuple[Any, ...], _Settings] = {}
+
+    def merge_environment_settings(self, url: str | bytes | None, proxies: Any, stream: Any,
+                                   verify: Any, cert: Any) -> _Settings:
+        if proxies or self.proxies or not isinstance(url, str):  # explicit proxies: as given
+            return super().merge_environment_settings(url, proxies, stream, verify, cert)
+        parts = urlsplit(url)
+        key = (parts.scheme, parts.netloc, self.trust_env, stream, verify, cert, self.stream,
+               self.verify, self.cert)
+        if key not in self._settings:
+            self._settings[key] = super().merge_environment_settings(url, proxies, stream,
+                                                                     verify, cert)
+        settings = self._settings[key].copy()  # the caller's to change
+        settings["proxies"] = dict(settings["proxies"])
+        return settings
+
+
 class HttpClient:
     """Requests to one service with retries, a rate limit and deadlines.
 
@@ -244,7 +276,7 @@ class HttpClient:
         self.deadline = deadline or Deadline(None, clock)
         self.stats = HttpStats()
         self._own_session = session is None
-        self._session = session if session is not None else requests.Session()
+        self._session = session if session is not None else EnvironmentOnce()
         self._sleep = sleep
         self._clock = clock
         self._rng = rng if rng is not None else random.Random()

@@ -16,6 +16,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from auditor.assessment import endorsement_rule
 from auditor.crawl.interface import CrawlJob
 from auditor.crawl.summary import CrawlSummary
 from auditor.findings import Finding, RuleId
@@ -27,6 +28,7 @@ from auditor.store.repository import (
     StoredItem,
     store_verifications,
 )
+from auditor.store.views import inserted_view
 from auditor.verify.body import BodyError, EntryBody, parse_body
 from auditor.verify.entry import (
     EndorsementMaterial,
@@ -64,10 +66,19 @@ class Prepared:
     record: EndorsementRecord
 
 
+#: What a crawl's findings leave out: a valid endorsement that no release was asked about
+#: yet, and a statement format that is classified, not interpreted.
+UNREPORTED = frozenset({RuleId.UNEXPECTED_ENDORSEMENT, RuleId.LEGACY_FORMAT})
+
+
 class Ingest:
     def __init__(self, job: CrawlJob, keyring: LogKeyring) -> None:
         self.job = job
         self.keyring = keyring
+        #: Entries this crawl inserted, with one endorsement each, whose finding it judged as
+        #: it stored them: `crawl_findings` need not read them back (see `_settle`).
+        self.settled: set[int] = set()
+        self._pinned: set[str] | None = None
 
     def signer(self, entry: LogEntry) -> tuple[EntryBody | None, str | None, bool]:
         """(body, component, pinned): the parsed body and the component its key belongs to."""
@@ -115,9 +126,28 @@ class Ingest:
                   again: bool = False) -> list[StoredItem]:
         """Store a batch of prepared entries in the caller's transaction (one statement per
         table, not per row); `again`: fresh verifications of stored entries."""
-        return store_verifications(session, [
-            Storable(p.verification, p.record, p.fetched.raw, p.fetched.raw_format,
-                     p.verification.log_key, p.component) for p in prepared], again=again)
+        items = [Storable(p.verification, p.record, p.fetched.raw, p.fetched.raw_format,
+                          p.verification.log_key, p.component) for p in prepared]
+        stored = store_verifications(session, items, again=again)
+        for item, result in zip(items, stored, strict=True):
+            self._settle(item, result)
+        return stored
+
+    def _settle(self, item: Storable, stored: StoredItem) -> None:
+        """Judge an entry inserted now with a new endorsement from what was stored, as the
+        crawl's findings would after reading it back (`views.inserted_view`): one whose finding
+        they leave out is settled. Any other store of the entry unsettles it."""
+        if stored.entry_id is None:
+            return
+        if stored.entry_new and stored.endorsement_new:
+            if self._pinned is None:
+                self._pinned = self.job.keyset.pinned_key_ids()
+            rule, _ = endorsement_rule(inserted_view(item, stored), self._pinned,
+                                       self.job.keyset)
+            if rule in UNREPORTED:
+                self.settled.add(stored.entry_id)
+                return
+        self.settled.discard(stored.entry_id)
 
 
 def count(summary: CrawlSummary, item: Prepared, new: bool, again: bool) -> None:
@@ -137,7 +167,8 @@ def count(summary: CrawlSummary, item: Prepared, new: bool, again: bool) -> None
 
 
 def crawl_findings(job: CrawlJob, log: models.Log | None, touched: Iterable[int]) -> list[Finding]:
-    """A crawl's findings: the log's stored faults, and what the entries it touched amount to."""
+    """A crawl's findings: the log's stored faults, and what the entries it touched amount to
+    (`touched`: without those `Ingest.settled`, whose findings are left out)."""
     from auditor.assessment import store_findings
     from auditor.store import history as stored_history
     from auditor.store import views
@@ -155,5 +186,5 @@ def crawl_findings(job: CrawlJob, log: models.Log | None, touched: Iterable[int]
             views.endorsement_views(session, ids=endorsement_ids),
             views.bare_entries(session, ids=entries), job.keyset.pinned_key_ids(),
             keyset=job.keyset)
-            if f.rule is not RuleId.UNEXPECTED_ENDORSEMENT and f.rule is not RuleId.LEGACY_FORMAT]
+            if f.rule not in UNREPORTED]
     return faults + relevant

@@ -21,9 +21,11 @@ from typing import Any, TypeVar
 
 from sqlalchemy.orm import Session
 
+from auditor.crawl.heap import fewer_collections
 from auditor.crawl.history import History, Prover, TreeState, verified_checkpoint
 from auditor.crawl.ingest import Fetched, Ingest, Prepared, count, crawl_findings
 from auditor.crawl.interface import CrawlJob, LogSource
+from auditor.crawl.store_behind import StoreBehind
 from auditor.crawl.summary import CrawlSummary
 from auditor.errors import IncompleteError
 from auditor.findings import Finding, RuleId, unique
@@ -38,6 +40,7 @@ from auditor.source.rekor_client import (
 )
 from auditor.store import crawl_state, models
 from auditor.store import history as stored_history
+from auditor.store.database import works_apart
 from auditor.store.repository import lock_log, log_row
 from auditor.verify.checkpoint import Checkpoint
 from auditor.verify.entry import Verification
@@ -115,7 +118,8 @@ class RekorV1Source(LogSource):
         self.ahead = ahead
 
     def crawl(self, job: CrawlJob) -> CrawlSummary:
-        return RekorV1Crawl(self, job).run()
+        with fewer_collections():  # see auditor.crawl.heap
+            return RekorV1Crawl(self, job).run()
 
     def close(self) -> None:
         self.client.close()
@@ -136,6 +140,7 @@ class RekorV1Crawl:
         self.checkpoints = EntryCheckpoints(self.prove)
         self._touched: set[int] = set()
         self._findings: list[Finding] = []
+        self._behind = StoreBehind(inline=not works_apart(job.sessions))
 
     # -- the run ----------------------------------------------------------------------------
 
@@ -161,11 +166,19 @@ class RekorV1Crawl:
         except IncompleteError as error:
             self.summary.fail(error.diagnostics())
         finally:
+            self._last_store()
             self.summary.requests = self.client.requests
             self.summary.retries = self.client.retries
-            self.summary.findings = unique(self._findings + crawl_findings(self.job, self.log,
-                                                                              self._touched))
+            self.summary.findings = unique(self._findings + crawl_findings(
+                self.job, self.log, self._touched - self.ingest.settled))
         return self.summary
+
+    def _last_store(self) -> None:
+        """Whatever ended the run, the batch being stored is stored (or rolled back) first."""
+        try:
+            self._behind.close()
+        except IncompleteError as error:
+            self.summary.fail(error.diagnostics())
 
     # -- heads ----------------------------------------------------------------------------
 
@@ -312,15 +325,17 @@ class RekorV1Crawl:
         uuids = list(listed)
         done = 0
         for batch in self._batches(self._retrieve, uuids):
-            self.job.progress("fetching entries", done, len(uuids))
             found = {uuid: raw for served, _ in batch for uuid, raw in served.items()}
             missing = {uuid: why for _, withheld in batch for uuid, why in withheld.items()}
-            done += len(found) + len(missing)
             self._store([Fetched(raw.entry, raw.raw, "rekor-v1",
                                  f"{self.client.base_url} {raw.uuid}", listed[uuid])
                          for uuid, raw in found.items()], again=again,
-                        also=functools.partial(self._pending, list(found), missing, listed))
+                        also=functools.partial(self._pending, list(found), missing, listed),
+                        progress=functools.partial(self.job.progress, "fetching entries", done,
+                                                   len(uuids)))
+            done += len(found) + len(missing)
             self.summary.missing.update(missing)
+        self._behind.wait()
 
     def _pending(self, served: list[str], missing: dict[str, str],
                  listed: dict[str, str | None], session: Session) -> None:
@@ -362,6 +377,7 @@ class RekorV1Crawl:
             self._store([Fetched(raw.entry, raw.raw, "rekor-v1",
                                  f"{self.client.base_url} {raw.uuid}")
                          for served in batch for raw in served])
+        self._behind.wait()
 
     def _range_scan(self, first: int, last: int) -> None:
         """Inspect every entry in [first, last]: keep those signed by a component key."""
@@ -374,12 +390,14 @@ class RekorV1Crawl:
         indexes = range(start, last + 1)
         done = start
         for batch in self._batches(self._by_index, indexes):
-            self.job.progress("range scan", done - first, last - first + 1)
+            progress = functools.partial(self.job.progress, "range scan", done - first,
+                                         last - first + 1)
             done = min(done + len(batch) * RETRIEVE_LIMIT, last + 1)
             self._store([Fetched(raw.entry, raw.raw, "rekor-v1",
                                  f"{self.client.base_url} {raw.uuid}")
                          for served in batch for raw in served], only_pinned=True,
-                        cursor=(first, last, done))
+                        cursor=(first, last, done), progress=progress)
+        self._behind.wait()
 
     def _recheck(self) -> None:
         """Entries marked for another look (a failure on what the log served, a statement
@@ -395,11 +413,21 @@ class RekorV1Crawl:
 
     def _store(self, fetched: list[Fetched], *, only_pinned: bool = False, again: bool = False,
                cursor: tuple[int, int, int] | None = None,
-               also: Callable[[Session], None] | None = None) -> None:
-        """Verify and store a batch in ONE transaction; the scan cursor moves with it, and
-        `also` (what became of the entries the log did not serve) is recorded in it."""
+               also: Callable[[Session], None] | None = None,
+               progress: Callable[[], None] | None = None) -> None:
+        """Verify a batch, then store it in ONE transaction while the next batch is verified
+        (`StoreBehind`); the scan cursor moves with it, and `also` (what became of the entries
+        the log did not serve) is recorded in it. `progress` is reported once the batches
+        before this one are stored."""
         prepared = [p for f in fetched
                     if (p := self.ingest.prepare(f, only_pinned=only_pinned)) is not None]
+        self._behind.wait()
+        if progress is not None:
+            progress()
+        self._behind.submit(functools.partial(self._write, prepared, again, cursor, also))
+
+    def _write(self, prepared: list[Prepared], again: bool, cursor: tuple[int, int, int] | None,
+               also: Callable[[Session], None] | None) -> None:
         with self.job.sessions.begin() as session:
             # Judged before they are stored: storing an entry stores its checkpoint too, and a
             # checkpoint already stored is never judged again.

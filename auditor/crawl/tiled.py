@@ -34,6 +34,7 @@ from typing import Any, NoReturn
 from cryptography.hazmat.primitives.asymmetric import ed25519
 from sqlalchemy.orm import Session
 
+from auditor.crawl.heap import fewer_collections
 from auditor.crawl.history import History, TreeState
 from auditor.crawl.ingest import Fetched, Ingest, Prepared, count, crawl_findings
 from auditor.crawl.interface import CrawlJob, LogSource
@@ -135,7 +136,8 @@ class TiledLogSource(LogSource):
         self.name = spec.url
 
     def crawl(self, job: CrawlJob) -> CrawlSummary:
-        return TiledCrawl(self, job).run()
+        with fewer_collections():  # see auditor.crawl.heap
+            return TiledCrawl(self, job).run()
 
     def close(self) -> None:
         self.client.close()
@@ -195,7 +197,7 @@ class TiledCrawl:
             self.summary.requests = now_requests - requests
             self.summary.retries = now_retries - retries
             self.summary.findings = unique(self._findings + crawl_findings(
-                self.job, self.log, self._touched))
+                self.job, self.log, self._touched - self.ingest.settled))
         return self.summary
 
     def _finished(self) -> bool:

@@ -37,16 +37,23 @@ def _proof(obj: Any, where: str) -> InclusionProof:
         log_index=bounded(_field(obj, "logIndex", int, where), f"{where}.logIndex"),
         tree_size=bounded(_field(obj, "treeSize", int, where), f"{where}.treeSize"),
         root_hash=hex_field(_field(obj, "rootHash", str, where), f"{where}.rootHash"),
-        hashes=tuple(
-            hex_field(h, f"{where}.hashes[{i}]") if isinstance(h, str) else _not_str(where, i)
-            for i, h in enumerate(hashes)
-        ),
+        hashes=_hashes(hashes, where),
         checkpoint=checkpoint or None,
     )
 
 
-def _not_str(where: str, index: int) -> bytes:
-    raise InputError(f"{where}.hashes[{index}]: not a string")
+def _hashes(hashes: list[Any], where: str) -> tuple[bytes, ...]:
+    """The audit path's hashes. Every entry has a dozen or more: the message naming a bad one
+    is built only when there is one."""
+    try:
+        return tuple(bytes.fromhex(h) for h in hashes)  # hex_field's parse, without the names
+    except (TypeError, ValueError):
+        pass
+    for i, h in enumerate(hashes):
+        if not isinstance(h, str):
+            raise InputError(f"{where}.hashes[{i}]: not a string")
+        hex_field(h, f"{where}.hashes[{i}]")
+    raise AssertionError("unreachable: some hash did not parse")
 
 
 def parse_entry_document(document: Any, *, source: str) -> LogEntry:

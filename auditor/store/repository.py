@@ -448,39 +448,57 @@ def store_verifications(session: Session, items: Sequence[Storable], *,
     if rechecks:
         session.execute(_SET_RECHECK, rechecks)
     if verifications:
-        ids = session.scalars(insert(_VERIFICATIONS).returning(
-            _VERIFICATIONS.c.id, sort_by_parameter_order=True), verifications).all()
+        ids = _inserted_ids(session, _VERIFICATIONS, verifications)
         stored_items = [item for item, result in zip(items, results, strict=True)
                         if result.verification_stored]
-        _insert_new(session, _CHECK_RESULTS, [
-            {"verification_pk": verification_id, "position": position, "name": check.name,
-             "ok": check.ok, "detail": check.detail}
+        _insert_new(session, _CHECK_RESULTS, _CHECK_COLUMNS, [
+            (verification_id, position, check.name, check.ok, check.detail)
             for verification_id, item in zip(ids, stored_items, strict=True)
             for position, check in enumerate(item.verification.checks)])
     return results
 
 
-def _insert_new(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
-    """Insert rows that cannot conflict with stored ones (they belong to new rows), through
-    the driver: a batch has thousands of check results, and each row that SQLAlchemy's
-    executemany prepares costs more than the database's work on it."""
-    columns = list(rows[0])
+#: A check result row, in the table's column order.
+_CHECK_COLUMNS = ("verification_pk", "position", "name", "ok", "detail")
+
+
+def _inserted_ids(session: Session, table: Table, rows: list[dict[str, Any]]) -> list[int]:
+    """Insert `rows` (new rows: nothing conflicts) and return their ids, in order."""
+    if session.get_bind().dialect.name != "sqlite":
+        return list(session.scalars(insert(table).returning(
+            table.c.id, sort_by_parameter_order=True), rows))
+    # SQLite cannot promise RETURNING's order, so SQLAlchemy would insert row by row. This
+    # transaction holds the database's write lock (it wrote before), and SQLite gives a new
+    # row the largest rowid so far plus one (sqlite.org/autoinc.html): the rows inserted now
+    # are those above the largest id before, in insertion order.
+    before = session.scalar(select(func.max(table.c.id))) or 0
+    session.execute(insert(table), rows)
+    ids = list(session.scalars(select(table.c.id).where(table.c.id > before)
+                               .order_by(table.c.id)))
+    assert len(ids) == len(rows), f"{table.name}: {len(ids)} new ids for {len(rows)} rows"
+    return ids
+
+
+def _insert_new(session: Session, table: Table, columns: Sequence[str],
+                rows: list[tuple[Any, ...]]) -> None:
+    """Insert rows (values in `columns` order) that cannot conflict with stored ones (they
+    belong to new rows), through the driver: a batch has thousands of check results, and each
+    row that SQLAlchemy's executemany prepares costs more than the database's work on it."""
     bind = session.get_bind()
     if bind.dialect.name == "sqlite":
         # sqlite3 binds each row in C (None, int, str, bytes, and bool as an integer).
-        compiled = insert(table).compile(dialect=bind.dialect, column_keys=columns)
-        order = compiled.positiontup or []
-        session.connection().exec_driver_sql(
-            compiled.string, [tuple(row[name] for name in order) for row in rows])
+        compiled = insert(table).compile(dialect=bind.dialect, column_keys=list(columns))
+        assert tuple(compiled.positiontup or ()) == tuple(columns), compiled.positiontup
+        session.connection().exec_driver_sql(compiled.string, rows)
     elif bind.dialect.name == "postgresql" and bind.dialect.driver == "psycopg":
         # COPY FROM STDIN streams the rows through psycopg's own encoder: a tenth of the CPU
         # of an executemany, whose every row is a statement in the pipeline.
         cursor: Any = session.connection().connection.cursor()
         with cursor, cursor.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy:
             for row in rows:
-                copy.write_row([row[column] for column in columns])
+                copy.write_row(row)
     else:
-        session.execute(insert(table), rows)
+        session.execute(insert(table), [dict(zip(columns, row, strict=True)) for row in rows])
 
 
 def store_verification(

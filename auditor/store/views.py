@@ -13,7 +13,7 @@ import hashlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -29,6 +29,9 @@ from auditor.verify.statement import (
     normalize_digests,
     parse_statement,
 )
+
+if TYPE_CHECKING:  # a query's start-up does not load the write path
+    from auditor.store.repository import Storable, StoredItem
 
 
 @dataclass(frozen=True)
@@ -246,6 +249,49 @@ def _view(row: Any, checks: Checks, receipt_kinds: set[str]) -> EndorsementView:
         source=row.source,
         receipts=_receipts(receipt_kinds, logged),
         log_id=row.log_id,
+    )
+
+
+def inserted_view(item: Storable, stored: StoredItem) -> EndorsementView:
+    """The endorsement and entry `store_verifications` just inserted for `item` (both new:
+    `stored` says so), as `endorsement_views` would read them back, without reading: every
+    value a finding's rule depends on is the value inserted, and its only verification is
+    `item`'s. The evidence it would show of the statement (subject digests, tree id,
+    checkpoint) is the verification's own, which the stored copy may word differently."""
+    assert stored.entry_new and stored.endorsement_id is not None and stored.entry_id is not None
+    verification, record = item.verification, item.record
+    entry = verification.entry
+    assert entry is not None
+    statement = verification.statement
+    subject = statement.subject if statement else None
+    v1 = statement is not None and statement.format is StatementFormat.OAK_V1
+    body_signer = verification.body.key.key_id.hex() if verification.body else None
+    checks = tuple((check.name, check.ok, check.detail) for check in verification.checks)
+    kinds = {receipt.kind.value for receipt in record.receipts}
+    return EndorsementView(
+        endorsement_id=stored.endorsement_id,
+        component=record.component,
+        uuid=entry.uuid,
+        log_index=entry.log_index,
+        tree_id=entry.tree_id,
+        integrated_time=entry.integrated_time,
+        logged=True,
+        ok=verification.ok,
+        checks=checks,
+        statement_format=statement.format.value if statement else None,
+        statement_sha256=hashlib.sha256(record.statement).hexdigest() if record.statement
+        else None,
+        subject_name=subject.name if subject else None,
+        subject_digests=dict(subject.digests) if v1 and subject else {},
+        subject=record.subject,
+        signer_key_sha256=(verification.signer.key_id.hex() if verification.signer else None)
+        or body_signer,
+        checkpoint=verification.checkpoint.raw if verification.checkpoint else None,
+        valid_from=statement.not_before if v1 and statement else None,
+        valid_until=statement.not_after if v1 and statement else None,
+        source=record.source,
+        receipts=_receipts(kinds, True),
+        log_id=entry.log_id.hex(),
     )
 
 

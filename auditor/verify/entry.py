@@ -9,6 +9,7 @@ tlog-checkpoint (checkpoints), Rekor's OpenAPI (entries, signed entry timestamps
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -115,8 +116,10 @@ class Verification:
     #: The pinned log key the entry's logID named (valid at its time), if any.
     log_key: LogKey | None = None
 
-    @property
+    @functools.cached_property
     def ok(self) -> bool:
+        # Asked for by the store, the counts and the findings of every entry: computed once
+        # (the checks never change; `dataclasses.replace` makes a new verification).
         return all(c.ok is not False for c in self.checks)
 
     @property
