@@ -9,6 +9,7 @@ from typing import Any
 
 from auditor.findings import Severity
 from auditor.report.model import Report
+from auditor.verify.receipt_state import logged_by as receipts_named
 
 #: Most severe first, the order a reviewer reads findings in.
 SEVERITIES_DESCENDING = tuple(sorted(Severity, key=lambda s: s.rank, reverse=True))
@@ -25,13 +26,9 @@ STATUS_LABELS = {
 }
 
 
-_RECEIPT_LABELS = {"rekor": "Rekor", "c2sp": "C2SP tlog-proof", "pes": "PES confirmation"}
-
-
 def logged_by(entry: Mapping[str, Any]) -> str:
     """How an endorsement without a Rekor entry was logged: "C2SP tlog-proof, PES ..."."""
-    return ", ".join(_RECEIPT_LABELS.get(kind, kind) for kind in entry.get("receipts", [])
-                     if kind != "rekor")
+    return receipts_named(entry.get("receipts", []))
 
 
 def verdict(report: Report) -> str:

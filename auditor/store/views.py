@@ -22,7 +22,7 @@ from auditor.components import Kind, kind_of
 from auditor.errors import InputError
 from auditor.source.publisher_index import published_in
 from auditor.store import tables
-from auditor.verify.receipt_state import ReceiptKind, ReceiptState, receipt_state
+from auditor.verify.receipt_state import ReceiptKind, ReceiptState, logged_by, receipt_state
 from auditor.verify.statement import (
     StatementError,
     StatementFormat,
@@ -73,7 +73,7 @@ class EndorsementView:
     @property
     def logged_by(self) -> str:
         """Its receipts besides a Rekor entry, by name: "C2SP tlog-proof, PES confirmation"."""
-        return ", ".join(kind.label for kind in self.receipts if kind is not ReceiptKind.REKOR)
+        return logged_by(self.receipts)
 
     @property
     def when(self) -> datetime | None:

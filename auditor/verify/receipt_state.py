@@ -6,7 +6,7 @@ Apart from auditor.verify.receipts (which verifies receipts) so that reading sto
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from enum import StrEnum
 
 from auditor.verify.check_names import LOG_CHECKS, TLOG_PROOF_CHECKS, CheckName
@@ -24,8 +24,15 @@ class ReceiptKind(StrEnum):
         return _LABELS[self]
 
 
-_LABELS = {ReceiptKind.REKOR: "Rekor entry", ReceiptKind.C2SP: "C2SP tlog-proof",
-           ReceiptKind.PES: "PES confirmation"}
+_LABELS: dict[str, str] = {ReceiptKind.REKOR: "Rekor entry", ReceiptKind.C2SP: "C2SP tlog-proof",
+                          ReceiptKind.PES: "PES confirmation"}
+
+
+def logged_by(kinds: Iterable[str]) -> str:
+    """The receipts besides a Rekor entry, by name: "C2SP tlog-proof, PES confirmation"."""
+    return ", ".join(_LABELS.get(kind, kind) for kind in kinds if kind != ReceiptKind.REKOR)
+
+
 #: The named checks that decide each receipt (a Rekor entry: the log checks of its entry).
 CHECKS_OF: dict[ReceiptKind, tuple[str, ...]] = {
     ReceiptKind.REKOR: (*LOG_CHECKS, CheckName.BODY_SIGNATURE),

@@ -200,6 +200,10 @@ def test_a_run_judges_unaccounted_endorsements_by_their_policy_and_reports_recei
     markdown = (reports / "audit-report.md").read_text()
     assert "logged by C2SP tlog\\-proof" in markdown
     assert "logged by C2SP tlog-proof" in (reports / "audit-report.html").read_text()
+    # The component query's table names how it was logged, as the reports do.
+    table = audit("component", endorsement["component"], "--config", str(config))
+    assert table.exit_code == 0, table.stderr
+    assert "│ by C2SP tlog-proof" in table.stderr and "not logged" not in table.stderr
 
 
 def test_the_real_staging_set_is_not_logged_as_its_reference_values_allow(
