@@ -23,7 +23,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from auditor.errors import InputError
 from auditor.store import models
 from auditor.store.repository import get_or_create, now
+from auditor.store.tables import aware
 
 #: Far longer than one send takes (each request is bounded by the channel's deadline, 30 s by
 #: default) and shorter than the schedule, so a dead run's claims are free by the next run.
@@ -157,7 +158,7 @@ def deliveries(session: Session) -> list[DeliveryRow]:
     """The whole ledger, by channel then fingerprint."""
     return [DeliveryRow(row.channel, row.fingerprint, DeliveryState(row.state), row.claimed_by,
                         row.attempts, row.last_error, row.reference,
-                        _aware(row.delivered_at) if row.delivered_at else None)
+                        aware(row.delivered_at) if row.delivered_at else None)
             for row in session.scalars(select(_ROW).order_by(_ROW.channel, _ROW.fingerprint))]
 
 
@@ -171,6 +172,3 @@ def _alert(row: models.AlertDelivery) -> dict[str, Any]:
                          "not a JSON object")
     return document
 
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

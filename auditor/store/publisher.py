@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from auditor.store import models
 from auditor.store.repository import get_or_create, now
+from auditor.store.tables import aware
 from auditor.store.views import BATCH
 
 # -- files ----------------------------------------------------------------------------------
@@ -56,7 +57,7 @@ class AlteredFile:
 def altered_files(session: Session) -> list[AlteredFile]:
     rows = session.scalars(select(models.PublisherFile).where(
         models.PublisherFile.altered.is_not(None)).order_by(models.PublisherFile.id))
-    return [AlteredFile(r.sha256, r.altered or "", r.store, r.wanted_by, _aware(r.first_seen))
+    return [AlteredFile(r.sha256, r.altered or "", r.store, r.wanted_by, aware(r.first_seen))
             for r in rows]
 
 
@@ -287,7 +288,3 @@ def keyset_keys(session: Session, keysets: Iterable[str]) -> list[KeysetKey]:
                                    key.detail if key else "the key file was never served"))
     return found
 
-
-def _aware(moment: datetime) -> datetime:
-    # SQLite gives back naive datetimes; evidence reads the same from either database.
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

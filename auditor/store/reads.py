@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import case, func, select
@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from auditor.findings import Severity
 from auditor.store import tables
 from auditor.store.runs import FindingRecord
+from auditor.store.tables import aware
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,7 @@ def log_heads(session: Session) -> list[LogHeads]:
                                    .order_by(checkpoints.c.size.desc()).limit(1)).first()
             if head is not None:
                 heads.append(ShardHead(shard.tree_id, head.size, head.root_hash, head.note,
-                                       shard.frozen, _aware(head.seen_at)))
+                                       shard.frozen, aware(head.seen_at)))
         logs.append(LogHeads(log.log_id, log.name, heads))
     return logs
 
@@ -131,8 +132,8 @@ def stored_findings(session: Session, where: FindingFilter) -> list[FindingRecor
     if where.since is not None:
         query = query.where(findings.c.last_seen >= where.since)
     return [FindingRecord(f.rule, f.severity, f.component, f.release, f.detail,
-                          json.loads(f.evidence), f.fingerprint, None, _aware(f.first_seen),
-                          _aware(f.last_seen)) for f in session.execute(query)]
+                          json.loads(f.evidence), f.fingerprint, None, aware(f.first_seen),
+                          aware(f.last_seen)) for f in session.execute(query)]
 
 
 def counts(session: Session) -> dict[str, int]:
@@ -149,9 +150,6 @@ def counts(session: Session) -> dict[str, int]:
         "log_faults": count(tables.log_faults),
     }
 
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True)

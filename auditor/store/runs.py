@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from auditor.findings import Finding, FindingTally, Severity
 from auditor.store import tables
+from auditor.store.tables import aware
 
 #: Findings written per flush while a run is recorded.
 _BATCH = 1000
@@ -118,13 +119,10 @@ def _view(run: Row[Any]) -> RunView:
         summary = json.loads(run.summary or "{}")
     except ValueError:
         summary = {}
-    return RunView(run.id, run.kind, _aware(run.started_at), _aware(run.finished_at)
+    return RunView(run.id, run.kind, aware(run.started_at), aware(run.finished_at)
                    if run.finished_at else None, run.complete, run.exit_code,
                    summary if isinstance(summary, dict) else {})
 
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def latest_run(session: Session, kinds: tuple[str, ...] | None = ("run", "reconcile")
@@ -205,4 +203,4 @@ def run_findings(session: Session, run_id: int) -> Iterator[FindingRecord]:
         yield FindingRecord(
             rule, severity, component, release, detail, json.loads(evidence), fingerprint,
             json.loads(suppression) if suppression else None,
-            _aware(first_seen), _aware(last_seen))
+            aware(first_seen), aware(last_seen))

@@ -11,6 +11,8 @@ rows as objects uses the classes auditor.store.models maps onto them.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -38,6 +40,12 @@ NAMING_CONVENTION = {
 }
 
 metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def aware(moment: datetime) -> datetime:
+    """A stored time with its zone: every DateTime column holds UTC, and SQLite gives it back
+    naive, so that evidence reads the same from either database."""
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 # A transparency log, identified by its key (Rekor v1: logID = sha256 of the SPKI).
 logs = Table(

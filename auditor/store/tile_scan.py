@@ -12,7 +12,7 @@ scanner's range is free again the moment its connection drops; on SQLite one sca
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import ColumnElement, delete, func, insert, select
 from sqlalchemy.orm import Session
@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from auditor.source.entry import TILED_TREE_ID
 from auditor.store import models
 from auditor.store.repository import now
+from auditor.store.tables import aware
 
 
 def key_list(keys: Iterable[str]) -> str:
@@ -106,9 +107,7 @@ def first_seen(session: Session, entry_ids: Sequence[int]) -> dict[int, datetime
                                   func.min(models.Verification.verified_at))
                            .where(models.Verification.entry_pk.in_(list(entry_ids)))
                            .group_by(models.Verification.entry_pk))
-    # SQLite hands back naive datetimes: they were stored in UTC.
-    return {entry_pk: seen if seen.tzinfo else seen.replace(tzinfo=UTC)
-            for entry_pk, seen in rows if entry_pk is not None}
+    return {entry_pk: aware(seen) for entry_pk, seen in rows if entry_pk is not None}
 
 
 def set_url(log: models.Log, url: str) -> None:
