@@ -22,12 +22,8 @@ from auditor.keyset import KeySet
 from auditor.source.bundle import Bundle
 from auditor.source.documents import parse_log_document, read_file
 from auditor.source.entry import LogEntry
-from auditor.store.repository import (
-    EndorsementRecord,
-    Storable,
-    store_component_keys,
-    store_verifications,
-)
+from auditor.store.record import EndorsementRecord
+from auditor.store.repository import Storable, store_component_keys, store_verifications
 from auditor.verify.body import BodyError, parse_body
 from auditor.verify.bundle import verify_bundle
 from auditor.verify.entry import EndorsementMaterial, Verification, verify_entry, verify_unlogged

@@ -19,14 +19,16 @@ R = TypeVar("R")
 
 
 def prefetched(call: Callable[[A], R], arguments: Iterable[A], *,
-               ahead: int) -> Generator[R, None, None]:
+               ahead: int, held: int = 0) -> Generator[R, None, None]:
     """`call(a)` for each argument, in order, with up to `ahead` calls running in advance
-    (none: `ahead` 0)."""
+    (none: `ahead` 0), and up to `held` more results made ahead of their use (by those
+    `ahead` workers: what they finish waits to be taken while they go on)."""
     if ahead < 1:
         yield from map(call, arguments)
         return
     with ThreadPoolExecutor(ahead, thread_name_prefix="prefetch") as pool:
-        yield from in_order(lambda argument: pool.submit(call, argument), arguments, ahead + 1)
+        yield from in_order(lambda argument: pool.submit(call, argument), arguments,
+                            ahead + held + 1)
 
 
 def in_order(submit: Callable[[A], Future[R]], arguments: Iterable[A],

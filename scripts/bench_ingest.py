@@ -94,15 +94,17 @@ class CrawlResult:
     verified: int
     requests: int
     cpu_seconds: float
+    #: Of `cpu_seconds`, what worker processes spent (auditor.crawl.verify_ahead).
+    worker_cpu_seconds: float
     wall_seconds: float
     peak_rss_mb: float
     rss_before_mb: float
 
 
-def _cpu_seconds() -> float:
+def _cpu_seconds(*who: int) -> float:
     """User + system CPU of this process (all threads) and of the children it waited for."""
-    return sum(usage.ru_utime + usage.ru_stime for usage in (
-        resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)))
+    return sum(usage.ru_utime + usage.ru_stime for usage in map(
+        resource.getrusage, who or (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)))
 
 
 def _peak_rss_mb() -> float:
@@ -120,15 +122,17 @@ def crawl_log(info: dict[str, Any], db_url: str, out: Connection) -> None:
     settings = resolve(flags, {})
     rss_before = _peak_rss_mb()
     cpu, wall = _cpu_seconds(), time.perf_counter()
+    workers = _cpu_seconds(resource.RUSAGE_CHILDREN)
     with Auditor(settings) as auditor:
         result = auditor.crawl()
     cpu, wall = _cpu_seconds() - cpu, time.perf_counter() - wall
+    workers = _cpu_seconds(resource.RUSAGE_CHILDREN) - workers
     crawl = result.crawl
     assert crawl is not None
     if not (crawl.complete and crawl.new == crawl.verified == info["entries"]):
         raise SystemExit(f"wrong crawl: {crawl.to_json()}")
-    out.send(CrawlResult(crawl.new, crawl.verified, crawl.requests, cpu, wall, _peak_rss_mb(),
-                         rss_before))
+    out.send(CrawlResult(crawl.new, crawl.verified, crawl.requests, cpu, workers, wall,
+                         _peak_rss_mb(), rss_before))
 
 
 # --- PostgreSQL's own CPU ----------------------------------------------------------------------
@@ -155,6 +159,12 @@ def cluster_cpu_seconds(postmaster: int) -> float:
         except (OSError, ValueError, IndexError):
             continue  # it ended meanwhile: the postmaster's children times include it
     return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def _process_cpu_seconds(pid: int) -> float:
+    """CPU of one live process (all its threads): the log server shares the machine's cores
+    with the crawl, so what it takes bounds the crawl's wall rate."""
+    return _clock_ticks(pid, children=False) / os.sysconf("SC_CLK_TCK")
 
 
 @dataclass
@@ -205,16 +215,19 @@ def bench(entries: int, backends: list[str], postgres_url: str | None,
         server.start()
         try:
             info = {**here.recv(), "entries": entries}
+            assert server.pid is not None
             print(f"\n{entries:,} entries: log built in {info['build_seconds']:.1f} s "
                   "(not timed)")
             for backend in backends:
                 with _database(backend, work, postgres_url) as database:
                     db_cpu = cluster_cpu_seconds(database.postmaster) \
                         if database.postmaster else None
+                    log_cpu = _process_cpu_seconds(server.pid)
                     result: CrawlResult = _in_process(context, crawl_log, info, database.url)
+                    log_cpu = _process_cpu_seconds(server.pid) - log_cpu
                     if db_cpu is not None and database.postmaster:
                         db_cpu = cluster_cpu_seconds(database.postmaster) - db_cpu
-                rows.append(_report(entries, backend, result, db_cpu, bound))
+                rows.append(_report(entries, backend, result, db_cpu, log_cpu, bound))
         finally:
             stop.set()
             server.join(timeout=30)
@@ -231,15 +244,16 @@ def _database(backend: str, work: Path, postgres_url: str | None) -> Iterator[Da
 
 
 def _report(entries: int, backend: str, result: CrawlResult, db_cpu: float | None,
-            bound: float) -> str:
+            log_cpu: float, bound: float) -> str:
     per_cpu = result.new / result.cpu_seconds
     wall = result.new / result.wall_seconds
     server = f", PostgreSQL server {db_cpu:.2f} CPU-s" if db_cpu is not None else ""
     print(f"  {backend:>10}: {per_cpu:,.0f} entries per CPU-second of the auditor "
-          f"({result.cpu_seconds:.2f} CPU-s{server}) = {per_cpu / bound:.1%} of the bound; "
+          f"({result.cpu_seconds:.2f} CPU-s, {result.worker_cpu_seconds:.2f} of it in the worker"
+          f"{server}) = {per_cpu / bound:.1%} of the bound; "
           f"{wall:,.0f} entries/s wall ({result.wall_seconds:.2f} s); peak RSS "
           f"{result.peak_rss_mb:.0f} MB ({result.rss_before_mb:.0f} MB before the crawl); "
-          f"{result.requests} requests")
+          f"{result.requests} requests; the log server used {log_cpu:.2f} CPU-s")
     return (f"| {entries:,} | {backend} | {per_cpu:,.0f} | {per_cpu / bound:.2f} | "
             f"{result.cpu_seconds:.1f} s | {wall:,.0f} | {result.peak_rss_mb:.0f} MB |")
 

@@ -45,7 +45,8 @@ from auditor.source.rekor_client import MalformedResponseError, RekorClient
 from auditor.source.rekor_v1 import parse_entry_document
 from auditor.store import models, publisher
 from auditor.store.publisher import StoredKey
-from auditor.store.repository import EndorsementRecord, log_row, now, store_verification
+from auditor.store.record import EndorsementRecord
+from auditor.store.repository import log_row, now, store_verification
 from auditor.verify.entry import (
     EndorsementMaterial,
     Verification,

@@ -1,69 +1,29 @@
 """The store path every log source shares: one fetched entry → one verification → rows.
 
-For each entry: parse its body once, decide its component (the one whose pinned key signed it,
-else the one under whose key the log listed it), fetch its statement and inline subject from
-the statement source, run every named check, and store the entry, the endorsement and the
-check results. A statement source that cannot answer stops the batch (the run is incomplete
-and the entry is fetched again next time); one that does not hold the statement leaves the entry
-without an endorsement, which every later crawl tries to complete.
+Each entry is prepared (`auditor.crawl.prepare`: its body parsed, its statement fetched, every
+named check run), then the entry, the endorsement and the check results are stored. A statement
+source that cannot answer stops the batch (the run is incomplete and the entry is fetched again
+next time); one that does not hold the statement leaves the entry without an endorsement, which
+every later crawl tries to complete.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from datetime import datetime
 
 from sqlalchemy.orm import Session
 
 from auditor.assessment import endorsement_rule
 from auditor.crawl.interface import CrawlJob
+from auditor.crawl.prepare import Fetched, Prepared, Preparer
 from auditor.crawl.summary import CrawlSummary
 from auditor.findings import Finding, RuleId
-from auditor.source.entry import LogEntry
 from auditor.store import models
-from auditor.store.repository import (
-    EndorsementRecord,
-    Storable,
-    StoredItem,
-    store_verifications,
-)
+from auditor.store.repository import Storable, StoredItem, store_verifications
 from auditor.store.views import inserted_view
-from auditor.verify.body import BodyError, EntryBody, parse_body
-from auditor.verify.entry import (
-    EndorsementMaterial,
-    Verification,
-    verify_entry,
-    with_inline_subject,
-)
 from auditor.verify.trust import LogKeyring
 
-
-@dataclass(frozen=True)
-class Fetched:
-    """An entry as a log served it: the document bytes to store, and its parsed fields."""
-
-    entry: LogEntry
-    raw: bytes
-    raw_format: str
-    #: Where it came from, for provenance (the log URL and the entry's UUID or index).
-    origin: str
-    #: The component under whose key the log listed it (None: found otherwise).
-    listed_under: str | None = None
-    #: When the auditor first saw it, for logs that record no integration time (Rekor v2):
-    #: its statement's validity is judged then.
-    seen_at: datetime | None = None
-
-
-@dataclass(frozen=True)
-class Prepared:
-    """A verified entry ready to store."""
-
-    fetched: Fetched
-    component: str | None
-    pinned: bool
-    verification: Verification
-    record: EndorsementRecord
+__all__ = ["UNREPORTED", "Fetched", "Ingest", "Prepared", "count", "crawl_findings"]
 
 
 #: What a crawl's findings leave out: a valid endorsement that no release was asked about
@@ -75,48 +35,15 @@ class Ingest:
     def __init__(self, job: CrawlJob, keyring: LogKeyring) -> None:
         self.job = job
         self.keyring = keyring
+        self.preparer = Preparer(job.keyset, job.statements, keyring)
         #: Entries this crawl inserted, with one endorsement each, whose finding it judged as
         #: it stored them: `crawl_findings` need not read them back (see `_settle`).
         self.settled: set[int] = set()
         self._pinned: set[str] | None = None
 
-    def signer(self, entry: LogEntry) -> tuple[EntryBody | None, str | None, bool]:
-        """(body, component, pinned): the parsed body and the component its key belongs to."""
-        try:
-            body = parse_body(entry.body)
-        except BodyError:
-            return None, None, False
-        component, pinned = self.job.keyset.signer_component(body.key)
-        return body, component, pinned
-
     def prepare(self, fetched: Fetched, *, only_pinned: bool = False) -> Prepared | None:
-        """Verify `fetched` with its statement; None when `only_pinned` and no component pins
-        its key (a range scan keeps only what component keys signed)."""
-        body, component, pinned = self.signer(fetched.entry)
-        if only_pinned and not pinned:
-            return None
-        component = component or fetched.listed_under
-        statements = self.job.statements
-        statement = statements.fetch(body.digest.hex()) if body is not None else None
-        keyset = self.job.keyset
-        material = EndorsementMaterial(artifact=statement,
-                                       endorser_keys=keyset.keys_for(component),
-                                       at=fetched.seen_at, at_source="first seen",
-                                       required_claims=keyset.claims_for(component))
-        verification = verify_entry(fetched.entry, self.keyring, material, body=body)
-        subject = self._inline_subject(verification)
-        if subject is not None:
-            verification = with_inline_subject(verification, subject)
-        record = EndorsementRecord(component, statement,
-                                   body.signature if body and statement else None, subject,
-                                   fetched.origin)
-        return Prepared(fetched, component, pinned, verification, record)
-
-    def _inline_subject(self, verification: Verification) -> bytes | None:
-        statement = verification.statement
-        digest = statement.subject.digests.get("sha256") if statement and statement.subject \
-            else None
-        return self.job.statements.fetch(digest) if digest else None
+        """See `Preparer.prepare`."""
+        return self.preparer.prepare(fetched, only_pinned=only_pinned)
 
     def store(self, session: Session, prepared: Prepared, *, again: bool = False) -> StoredItem:
         """Store one prepared entry; `again`: a fresh verification of a stored entry."""

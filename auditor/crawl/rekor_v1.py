@@ -27,6 +27,7 @@ from auditor.crawl.ingest import Fetched, Ingest, Prepared, count, crawl_finding
 from auditor.crawl.interface import CrawlJob, LogSource
 from auditor.crawl.store_behind import StoreBehind
 from auditor.crawl.summary import CrawlSummary
+from auditor.crawl.verify_ahead import WORKER_FROM, VerifyAhead
 from auditor.errors import IncompleteError
 from auditor.findings import Finding, RuleId, unique
 from auditor.http_client import HttpRefused
@@ -53,9 +54,12 @@ R = TypeVar("R")
 #: Entries stored per transaction, at most. A crawl's first batches are smaller (one retrieve,
 #: then twice as many each time), so it stores something at once and a killed crawl keeps it;
 #: later ones share each transaction's fixed cost (measured with scripts/bench_ingest.py).
-STORE_BATCH = 200
+STORE_BATCH = 500
 #: Retrieve requests in flight while the previous batch is verified and stored.
 RETRIEVE_AHEAD = 1
+#: Retrieve answers held ahead of their use: the next store batch is fetched while this one is
+#: stored (one request at a time, as RETRIEVE_AHEAD says).
+RETRIEVE_HELD = STORE_BATCH // RETRIEVE_LIMIT
 
 
 def _chunks(items: Sequence[T], size: int = RETRIEVE_LIMIT) -> Iterator[Sequence[T]]:
@@ -110,12 +114,14 @@ class EntryCheckpoints:
 
 class RekorV1Source(LogSource):
     def __init__(self, client: RekorClient, keyring: LogKeyring, *,
-                 ahead: int = RETRIEVE_AHEAD) -> None:
+                 ahead: int = RETRIEVE_AHEAD, worker_from: int = WORKER_FROM) -> None:
         self.client = client
         self.keyring = keyring
         self.name = client.base_url
         #: Retrieve requests in flight while a batch is verified (see `prefetched`).
         self.ahead = ahead
+        #: Entries to fetch from which batches are verified in a worker (see `VerifyAhead`).
+        self.worker_from = worker_from
 
     def crawl(self, job: CrawlJob) -> CrawlSummary:
         with fewer_collections():  # see auditor.crawl.heap
@@ -141,6 +147,7 @@ class RekorV1Crawl:
         self._touched: set[int] = set()
         self._findings: list[Finding] = []
         self._behind = StoreBehind(inline=not works_apart(job.sessions))
+        self._ahead = VerifyAhead(self.ingest.preparer, worker_from=source.worker_from)
 
     # -- the run ----------------------------------------------------------------------------
 
@@ -174,9 +181,13 @@ class RekorV1Crawl:
         return self.summary
 
     def _last_store(self) -> None:
-        """Whatever ended the run, the batch being stored is stored (or rolled back) first."""
+        """Whatever ended the run, the batches verified and being stored are stored (or rolled
+        back) first."""
         try:
-            self._behind.close()
+            try:
+                self._ahead.close()
+            finally:
+                self._behind.close()
         except IncompleteError as error:
             self.summary.fail(error.diagnostics())
 
@@ -313,7 +324,8 @@ class RekorV1Crawl:
         in flight while a batch is verified and stored; the results grouped into store batches
         of growing size (see STORE_BATCH)."""
         size, group = RETRIEVE_LIMIT, []
-        for result in prefetched(call, _chunks(items), ahead=self.ahead):
+        for result in prefetched(call, _chunks(items), ahead=self.ahead,
+                                 held=RETRIEVE_HELD if self.ahead else 0):
             group.append(result)
             if len(group) * RETRIEVE_LIMIT >= size:
                 yield group
@@ -323,6 +335,7 @@ class RekorV1Crawl:
 
     def _fetch_uuids(self, listed: dict[str, str | None], *, again: bool = False) -> None:
         uuids = list(listed)
+        self._ahead.expect(len(uuids))
         done = 0
         for batch in self._batches(self._retrieve, uuids):
             found = {uuid: raw for served, _ in batch for uuid, raw in served.items()}
@@ -335,7 +348,7 @@ class RekorV1Crawl:
                                                    len(uuids)))
             done += len(found) + len(missing)
             self.summary.missing.update(missing)
-        self._behind.wait()
+        self._stored_all()
 
     def _pending(self, served: list[str], missing: dict[str, str],
                  listed: dict[str, str | None], session: Session) -> None:
@@ -373,11 +386,12 @@ class RekorV1Crawl:
         return list(self.client.retrieve(indexes=indexes).by_index.values())
 
     def _fetch_indexes(self, indexes: list[int]) -> None:
+        self._ahead.expect(len(indexes))
         for batch in self._batches(self._by_index, indexes):
             self._store([Fetched(raw.entry, raw.raw, "rekor-v1",
                                  f"{self.client.base_url} {raw.uuid}")
                          for served in batch for raw in served])
-        self._behind.wait()
+        self._stored_all()
 
     def _range_scan(self, first: int, last: int) -> None:
         """Inspect every entry in [first, last]: keep those signed by a component key."""
@@ -388,6 +402,7 @@ class RekorV1Crawl:
         with self.job.sessions.begin() as session:
             start = crawl_state.scan_start(session, log_pk, first, last)
         indexes = range(start, last + 1)
+        self._ahead.expect(len(indexes))
         done = start
         for batch in self._batches(self._by_index, indexes):
             progress = functools.partial(self.job.progress, "range scan", done - first,
@@ -397,7 +412,7 @@ class RekorV1Crawl:
                                  f"{self.client.base_url} {raw.uuid}")
                          for served in batch for raw in served], only_pinned=True,
                         cursor=(first, last, done), progress=progress)
-        self._behind.wait()
+        self._stored_all()
 
     def _recheck(self) -> None:
         """Entries marked for another look (a failure on what the log served, a statement
@@ -415,16 +430,26 @@ class RekorV1Crawl:
                cursor: tuple[int, int, int] | None = None,
                also: Callable[[Session], None] | None = None,
                progress: Callable[[], None] | None = None) -> None:
-        """Verify a batch, then store it in ONE transaction while the next batch is verified
-        (`StoreBehind`); the scan cursor moves with it, and `also` (what became of the entries
-        the log did not serve) is recorded in it. `progress` is reported once the batches
-        before this one are stored."""
-        prepared = [p for f in fetched
-                    if (p := self.ingest.prepare(f, only_pinned=only_pinned)) is not None]
+        """Verify a batch (in the worker, while the batch before is stored: `VerifyAhead`),
+        then store it in ONE transaction while the next batch is verified (`StoreBehind`); the
+        scan cursor moves with it, and `also` (what became of the entries the log did not serve)
+        is recorded in it. `progress` is reported once the batches before this one are
+        stored."""
+        self._ahead.submit(fetched, functools.partial(self._verified, again, cursor, also,
+                                                      progress), only_pinned=only_pinned)
+
+    def _verified(self, again: bool, cursor: tuple[int, int, int] | None,
+                  also: Callable[[Session], None] | None, progress: Callable[[], None] | None,
+                  prepared: list[Prepared]) -> None:
         self._behind.wait()
         if progress is not None:
             progress()
         self._behind.submit(functools.partial(self._write, prepared, again, cursor, also))
+
+    def _stored_all(self) -> None:
+        """Every batch submitted so far is verified and stored."""
+        self._ahead.drain()
+        self._behind.wait()
 
     def _write(self, prepared: list[Prepared], again: bool, cursor: tuple[int, int, int] | None,
                also: Callable[[Session], None] | None) -> None:

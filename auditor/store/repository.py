@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session, make_transient_to_detached
 from auditor import __version__
 from auditor.source.entry import LogEntry
 from auditor.store import models, tables
+from auditor.store.record import EndorsementRecord
 from auditor.verify.body import kind_of
 from auditor.verify.check_names import SERVED_CHECKS
 from auditor.verify.checkpoint import Checkpoint
@@ -178,17 +179,6 @@ class StoredItem:
     endorsement_id: int | None = None
     #: The entry row (new or already stored), if the item has one.
     entry_id: int | None = None
-
-
-@dataclass(frozen=True)
-class EndorsementRecord:
-    component: str | None
-    statement: bytes | None
-    signature: bytes | None
-    subject: bytes | None
-    source: str
-    #: Every receipt that travelled with the endorsement (stored byte-exact, one row each).
-    receipts: tuple[Receipt, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -53,6 +53,10 @@ def test_a_crawl_stores_growing_batches_each_whole(rekor_log: RekorLog,
                                         DirectoryStore(statements), CrawlRequest(),
                                         progress))
     assert summary.complete and summary.new == summary.verified == ENTRIES
-    # Batches of 10, 20, 40, 80, 160, then STORE_BATCH (200): the last one holds the rest.
-    assert rekor_v1.STORE_BATCH == 200
-    assert seen == [(start, start) for start in (0, 10, 30, 70, 150, 310)]
+    # Batches of 10, 20, 40, 80, 160, ... up to STORE_BATCH: the last one holds the rest.
+    starts, size = [0], 10
+    while starts[-1] + size < ENTRIES:
+        starts.append(starts[-1] + size)
+        size = min(2 * size, rekor_v1.STORE_BATCH)
+    assert rekor_v1.STORE_BATCH >= 160 and starts == [0, 10, 30, 70, 150, 310]
+    assert seen == [(start, start) for start in starts]

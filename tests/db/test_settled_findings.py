@@ -104,7 +104,8 @@ def test_another_store_of_a_settled_entry_unsettles_it(crawl_setup: CrawlSetup,
     keyset = half_pinned(crawl_setup)
     ingest = Ingest(CrawlJob(sessions, keyset, DirectoryStore(crawl_setup.statements)),
                     crawl_setup.keyring())
-    raw = next(r for r in fetched(crawl_setup) if ingest.signer(r.entry)[2])  # a pinned signer
+    pinned_signer = next(r for r in fetched(crawl_setup) if ingest.preparer.signer(r.entry)[2])
+    raw = pinned_signer
     item = ingest.prepare(Fetched(raw.entry, raw.raw, "rekor-v1", "testlog"))
     assert item is not None
     with sessions.begin() as session:

@@ -1,0 +1,105 @@
+"""One fetched entry → one verification, before anything is stored.
+
+For each entry: parse its body once, decide its component (the one whose pinned key signed it,
+else the one under whose key the log listed it), fetch its statement and inline subject from
+the statement source, and run every named check. Nothing here touches the database, so a
+crawl can prepare its next batch in a worker process while it stores this one
+(`auditor.crawl.verify_ahead`); this module and what it imports stay clear of the store.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from auditor.store.record import EndorsementRecord
+from auditor.verify.body import BodyError, EntryBody, parse_body
+from auditor.verify.entry import (
+    EndorsementMaterial,
+    Verification,
+    verify_entry,
+    with_inline_subject,
+)
+
+if TYPE_CHECKING:
+    from auditor.keyset import KeySet
+    from auditor.source.entry import LogEntry
+    from auditor.source.interface import StatementSource
+    from auditor.verify.trust import LogKeyring
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """An entry as a log served it: the document bytes to store, and its parsed fields."""
+
+    entry: LogEntry
+    raw: bytes
+    raw_format: str
+    #: Where it came from, for provenance (the log URL and the entry's UUID or index).
+    origin: str
+    #: The component under whose key the log listed it (None: found otherwise).
+    listed_under: str | None = None
+    #: When the auditor first saw it, for logs that record no integration time (Rekor v2):
+    #: its statement's validity is judged then.
+    seen_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A verified entry ready to store."""
+
+    fetched: Fetched
+    component: str | None
+    pinned: bool
+    verification: Verification
+    record: EndorsementRecord
+
+
+@dataclass
+class Preparer:
+    """Verifies fetched entries against the pinned keys, with their statements."""
+
+    keyset: KeySet
+    statements: StatementSource
+    keyring: LogKeyring
+
+    def signer(self, entry: LogEntry) -> tuple[EntryBody | None, str | None, bool]:
+        """(body, component, pinned): the parsed body and the component its key belongs to."""
+        try:
+            body = parse_body(entry.body)
+        except BodyError:
+            return None, None, False
+        component, pinned = self.keyset.signer_component(body.key)
+        return body, component, pinned
+
+    def prepare(self, fetched: Fetched, *, only_pinned: bool = False) -> Prepared | None:
+        """Verify `fetched` with its statement; None when `only_pinned` and no component pins
+        its key (a range scan keeps only what component keys signed)."""
+        body, component, pinned = self.signer(fetched.entry)
+        if only_pinned and not pinned:
+            return None
+        component = component or fetched.listed_under
+        statement = self.statements.fetch(body.digest.hex()) if body is not None else None
+        material = EndorsementMaterial(artifact=statement,
+                                       endorser_keys=self.keyset.keys_for(component),
+                                       at=fetched.seen_at, at_source="first seen",
+                                       required_claims=self.keyset.claims_for(component))
+        verification = verify_entry(fetched.entry, self.keyring, material, body=body)
+        subject = self._inline_subject(verification)
+        if subject is not None:
+            verification = with_inline_subject(verification, subject)
+        record = EndorsementRecord(component, statement,
+                                   body.signature if body and statement else None, subject,
+                                   fetched.origin)
+        return Prepared(fetched, component, pinned, verification, record)
+
+    def prepare_all(self, fetched: list[Fetched], *, only_pinned: bool = False
+                    ) -> list[Prepared]:
+        return [p for f in fetched if (p := self.prepare(f, only_pinned=only_pinned)) is not None]
+
+    def _inline_subject(self, verification: Verification) -> bytes | None:
+        statement = verification.statement
+        digest = statement.subject.digests.get("sha256") if statement and statement.subject \
+            else None
+        return self.statements.fetch(digest) if digest else None
