@@ -147,7 +147,7 @@ class RekorV1Crawl:
         self._touched: set[int] = set()
         self._findings: list[Finding] = []
         self._behind = StoreBehind(inline=not works_apart(job.sessions))
-        self._ahead = VerifyAhead(self.ingest.preparer, worker_from=source.worker_from)
+        self._verifying = VerifyAhead(self.ingest.preparer, worker_from=source.worker_from)
 
     # -- the run ----------------------------------------------------------------------------
 
@@ -185,7 +185,7 @@ class RekorV1Crawl:
         back) first."""
         try:
             try:
-                self._ahead.close()
+                self._verifying.close()
             finally:
                 self._behind.close()
         except IncompleteError as error:
@@ -335,7 +335,7 @@ class RekorV1Crawl:
 
     def _fetch_uuids(self, listed: dict[str, str | None], *, again: bool = False) -> None:
         uuids = list(listed)
-        self._ahead.expect(len(uuids))
+        self._verifying.expect(len(uuids))
         done = 0
         for batch in self._batches(self._retrieve, uuids):
             found = {uuid: raw for served, _ in batch for uuid, raw in served.items()}
@@ -386,7 +386,7 @@ class RekorV1Crawl:
         return list(self.client.retrieve(indexes=indexes).by_index.values())
 
     def _fetch_indexes(self, indexes: list[int]) -> None:
-        self._ahead.expect(len(indexes))
+        self._verifying.expect(len(indexes))
         for batch in self._batches(self._by_index, indexes):
             self._store([Fetched(raw.entry, raw.raw, "rekor-v1",
                                  f"{self.client.base_url} {raw.uuid}")
@@ -402,7 +402,7 @@ class RekorV1Crawl:
         with self.job.sessions.begin() as session:
             start = crawl_state.scan_start(session, log_pk, first, last)
         indexes = range(start, last + 1)
-        self._ahead.expect(len(indexes))
+        self._verifying.expect(len(indexes))
         done = start
         for batch in self._batches(self._by_index, indexes):
             progress = functools.partial(self.job.progress, "range scan", done - first,
@@ -435,7 +435,7 @@ class RekorV1Crawl:
         scan cursor moves with it, and `also` (what became of the entries the log did not serve)
         is recorded in it. `progress` is reported once the batches before this one are
         stored."""
-        self._ahead.submit(fetched, functools.partial(self._verified, again, cursor, also,
+        self._verifying.submit(fetched, functools.partial(self._verified, again, cursor, also,
                                                       progress), only_pinned=only_pinned)
 
     def _verified(self, again: bool, cursor: tuple[int, int, int] | None,
@@ -448,7 +448,7 @@ class RekorV1Crawl:
 
     def _stored_all(self) -> None:
         """Every batch submitted so far is verified and stored."""
-        self._ahead.drain()
+        self._verifying.drain()
         self._behind.wait()
 
     def _write(self, prepared: list[Prepared], again: bool, cursor: tuple[int, int, int] | None,

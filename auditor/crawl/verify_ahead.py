@@ -8,13 +8,13 @@ N+1 while the crawl's process stores batch N; the crawl's process keeps fetching
 judging, as before, so every database write and finding stays where it was.
 
 The worker is started only when it pays (scripts/bench_ingest.py): for a crawl that will fetch
-at least `WORKER_FROM` entries, on a machine with a second core, with a statement source that can
-be copied into another process (a directory; a statement server is asked by the crawl's own
-rate-limited HTTP client). Until it has started, and whenever it cannot answer, batches are
-prepared in the crawl's process: a batch whose preparation failed in the worker is prepared
-again here, so an error (a statement source that cannot answer) is raised as it always was,
-and a worker that died (killed, out of memory) is not used again. Batches are handed back and
-stored in the order they were submitted.
+at least `WORKER_FROM` entries, on a machine with a second core, with a statement source that
+works the same in another process (`StatementSource.portable`: a directory; a statement server
+is asked by the crawl's own rate-limited HTTP client). The first batch waits for it to start
+(while the next answers are fetched). A batch whose preparation failed in the worker is
+prepared again in the crawl's process, so an error (a statement source that cannot answer) is
+raised there as it always was; a worker that died (killed, out of memory) is not used again and
+the crawl goes on without it. Batches are handed back and stored in the order submitted.
 """
 
 from __future__ import annotations
@@ -26,12 +26,10 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
 
 from auditor.crawl.heap import fewer_collections
 from auditor.crawl.prepare import Fetched, Prepared, Preparer
-from auditor.source.interface import StatementSource
 from auditor.store.record import EndorsementRecord
 from auditor.verify.entry import Verification
 
@@ -59,11 +57,14 @@ class VerifyAhead:
         self._pool: ProcessPoolExecutor | None = None
         self._ready: Future[None] | None = None
         self._pending: tuple[Future[Answer], list[Fetched], bool, Then] | None = None
+        #: Batches the worker prepared, and those it failed that were prepared here again.
+        self.in_worker = 0
+        self.redone = 0
 
     def expect(self, entries: int) -> None:
         """The crawl is about to fetch `entries`: start the worker if that many pay for it."""
         if (self._pool is None and entries >= self.worker_from and _cores() > 1
-                and portable(self.preparer.statements)):
+                and self.preparer.statements.portable):
             self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
                                              initializer=_start_worker,
                                              initargs=(self.preparer, os.getpid()))
@@ -72,10 +73,12 @@ class VerifyAhead:
     def submit(self, fetched: list[Fetched], then: Then, *, only_pinned: bool = False) -> None:
         """Prepare `fetched`, then call `then` with what was prepared: later, once the batch
         submitted before it is handed over, if the worker prepares it."""
-        if self._pool is not None and self._ready is not None and self._ready.done():
+        if self._pool is not None:
             try:
+                assert self._ready is not None
+                self._ready.result()  # the first batch waits for the worker to start
                 answer = self._pool.submit(_prepare, fetched, only_pinned)
-            except BrokenProcessPool:
+            except Exception:  # it did not start (or died): the crawl goes on without it
                 self._lose_worker()
             else:
                 self.drain()
@@ -93,12 +96,14 @@ class VerifyAhead:
         self._pending = None
         try:
             result = answer.result()
-        except BrokenProcessPool:
+        except Exception:  # the worker died (BrokenProcessPool) or its answer did not arrive
             self._lose_worker()
             result = None
         if result is None:
+            self.redone += 1
             prepared = self.preparer.prepare_all(fetched, only_pinned=only_pinned)
         else:
+            self.in_worker += 1
             sent, mismatches = result
             prepared = [_received(fetched[at], c, p, v, r) for at, c, p, v, r in sent]
             self.preparer.statements.mismatches.extend(mismatches)
@@ -123,13 +128,6 @@ class VerifyAhead:
 def _received(fetched: Fetched, component: str | None, pinned: bool,
               verification: Verification, record: EndorsementRecord) -> Prepared:
     return Prepared(fetched, component, pinned, replace(verification, entry=fetched.entry), record)
-
-
-def portable(statements: StatementSource) -> bool:
-    """Whether the statement source works the same when copied into another process."""
-    from auditor.source.statements import DirectoryStore, EmptyStore
-
-    return type(statements) in (DirectoryStore, EmptyStore)
 
 
 def _cores() -> int:

@@ -22,6 +22,8 @@ MAX_BYTES = 1 << 20
 class DirectoryStore(StatementSource):
     """Files named `sha2-256:<hex>`, `sha256:<hex>` or `<hex>` in a directory."""
 
+    portable = True
+
     def __init__(self, directory: Path) -> None:
         super().__init__()
         self.directory = directory
@@ -87,6 +89,7 @@ class HttpStore(StatementSource):
 
 class EmptyStore(StatementSource):
     name = "none"
+    portable = True
 
     def fetch(self, sha256_hex: str) -> bytes | None:
         return None

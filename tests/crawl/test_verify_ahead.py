@@ -1,0 +1,205 @@
+"""A crawl that verifies its batches in a worker process (auditor.crawl.verify_ahead) stores
+exactly what a crawl verifying in its own process stores, entry by entry and check by check,
+including the entries that fail; a worker that dies or fails a batch leaves the crawl whole."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from auditor.crawl.interface import CrawlJob, CrawlRequest
+from auditor.crawl.rekor_v1 import RekorV1Crawl, RekorV1Source
+from auditor.errors import IncompleteError
+from auditor.keyset import KeySet
+from auditor.source.rekor_client import RekorClient
+from auditor.source.statements import DirectoryStore
+from auditor.store import tables
+from auditor.store.database import engine_of, open_database
+from auditor.verify.keys import load_public_key
+from auditor.verify.trust import load_keyring
+from testlog import Endorser, RekorLog, RunningServer
+from testlog.synthetic import add_endorsements
+
+ENTRIES = 240
+IN_PROCESS = 10**9  # worker_from: never
+
+
+class FailingInWorker(DirectoryStore):
+    """A statement directory that cannot answer in any process but `home` (the crawl's): every
+    batch the worker prepares fails there and is prepared again in the crawl."""
+
+    def __init__(self, directory: Path, home: int) -> None:
+        super().__init__(directory)
+        self.home = home
+
+    def fetch(self, sha256_hex: str) -> bytes | None:
+        if os.getpid() != self.home:
+            raise IncompleteError("the statement mirror does not answer (in the worker)")
+        return super().fetch(sha256_hex)
+
+
+class FailingEverywhere(DirectoryStore):
+    """A statement directory that cannot answer for one statement, wherever it is asked."""
+
+    def __init__(self, directory: Path, broken: str) -> None:
+        super().__init__(directory)
+        self.broken = broken
+
+    def fetch(self, sha256_hex: str) -> bytes | None:
+        if sha256_hex == self.broken:
+            raise IncompleteError(f"the statement mirror does not answer for {sha256_hex}")
+        return super().fetch(sha256_hex)
+
+
+@pytest.fixture
+def served(rekor_log: RekorLog, rekor_server: RunningServer, endorsers: list[Endorser],
+           tmp_path: Path) -> dict[str, Any]:
+    """A log of endorsements by the component keys and a stranger, some of them failing: a
+    signed entry timestamp and an inclusion proof tampered with, statements missing."""
+    stranger = Endorser("stranger")
+    endorsements = add_endorsements(rekor_log, [*endorsers, stranger], ENTRIES)
+    statements = tmp_path / "statements"
+    statements.mkdir()
+    for n, endorsement in enumerate(endorsements):
+        if n % 17 != 5:  # a few statements the directory does not hold
+            (statements / f"sha2-256:{endorsement.statement_sha256}").write_bytes(
+                endorsement.statement)
+    rekor_server.faults.tamper_set = rekor_server.faults.tamper_inclusion_proof = True
+    rekor_server.faults.tamper_only = {3, 50, 121}
+    (tmp_path / "log.pem").write_bytes(rekor_log.signer.public_pem)
+    keyset = KeySet()
+    for endorser in endorsers:
+        keyset.add(endorser.name, load_public_key(endorser.public_pem), "test")
+    # The stranger's entries are listed through the UUIDs asked for, not by a component key.
+    stranger_uuids = tuple(e.entry.uuid for e in endorsements if e.endorser is stranger)
+    return {"url": rekor_server.url, "log_key": tmp_path / "log.pem", "keyset": keyset,
+            "statements": statements, "uuids": stranger_uuids,
+            "first_statement": endorsements[0].statement_sha256}
+
+
+def crawl(served: dict[str, Any], db_url: str, *, worker_from: int,
+          statements: DirectoryStore | None = None,
+          kill_worker_after: int | None = None) -> RekorV1Crawl:
+    sessions = open_database(db_url)
+    batches = 0
+
+    def progress(stage: str, _done: int, _total: int) -> None:
+        nonlocal batches
+        batches += stage == "fetching entries"
+        if batches == kill_worker_after:
+            for pid in _workers():
+                os.kill(pid, signal.SIGKILL)
+
+    try:
+        with RekorClient(served["url"], requests_per_second=1000) as client:
+            source = RekorV1Source(client, load_keyring([served["log_key"]], None),
+                                   worker_from=worker_from)
+            job = CrawlJob(sessions, served["keyset"],
+                           statements or DirectoryStore(served["statements"]),
+                           CrawlRequest(uuids=served["uuids"]), progress)
+            run = RekorV1Crawl(source, job)
+            run.run()
+            return run
+    finally:
+        engine_of(sessions).dispose()
+
+
+def _workers() -> list[int]:
+    """This process's spawned children (the crawl's worker)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            stat = (entry / "stat").read_text()
+            command = (entry / "cmdline").read_bytes()
+        except (OSError, ValueError):
+            continue
+        if int(stat.rpartition(")")[2].split()[1]) == os.getpid() and b"spawn_main" in command:
+            found.append(int(entry.name))
+    return found
+
+
+def stored(db_url: str) -> dict[str, Any]:
+    """What a crawl stored, by the entries' UUIDs (not row ids or times, nor the documents:
+    the log signs its checkpoint anew in every answer)."""
+    sessions = open_database(db_url)
+    e, n, v, c = tables.entries, tables.endorsements, tables.verifications, tables.check_results
+    try:
+        with sessions() as session:
+            entries = {row.uuid: (row.leaf_hash, row.kind, row.component, row.recheck,
+                                  row.signer_key_sha256, row.integrated_time)
+                       for row in session.execute(select(e))}
+            endorsements = sorted(
+                (row.uuid, row.dedup_key, row.component, row.statement_sha256,
+                 row.statement_format, row.subject_name, row.signer_key_sha256, row.signature)
+                for row in session.execute(select(e.c.uuid, n).join(n, n.c.entry_pk == e.c.id)))
+            checks = sorted(
+                (row.uuid, row.ok, row.position, row.name, row.check_ok, row.detail)
+                for row in session.execute(
+                    select(e.c.uuid, v.c.ok, c.c.position, c.c.name, c.c.ok.label("check_ok"),
+                           c.c.detail)
+                    .join(v, v.c.entry_pk == e.c.id).join(c, c.c.verification_pk == v.c.id)))
+    finally:
+        engine_of(sessions).dispose()
+    return {"entries": entries, "endorsements": endorsements, "checks": checks}
+
+
+def test_a_crawl_verified_in_a_worker_stores_what_one_in_process_stores(
+        served: dict[str, Any], db_url: str, tmp_path: Path) -> None:
+    here = crawl(served, f"sqlite:///{tmp_path / 'here.db'}", worker_from=IN_PROCESS)
+    there = crawl(served, db_url, worker_from=1)
+    assert here._verifying.in_worker == 0
+    assert there._verifying.in_worker >= 5 and there._verifying.redone == 0
+    for run in (here, there):
+        assert run.summary.complete and run.summary.new == ENTRIES
+    expected = stored(f"sqlite:///{tmp_path / 'here.db'}")
+    got = stored(db_url)
+    assert len(got["entries"]) == ENTRIES
+    assert sum(not ok for _, ok, *_ in got["checks"]) > 0  # failures are compared too
+    assert got == expected
+    summaries = [run.summary.to_json() for run in (here, there)]
+    for summary in summaries:
+        summary.pop("findings", None)
+    assert summaries[0] == summaries[1]
+    # (Their evidence quotes the checkpoints, which the log signed anew for each crawl.)
+    assert [(f.rule, f.component, f.detail) for f in here.summary.findings] == \
+        [(f.rule, f.component, f.detail) for f in there.summary.findings]
+    assert here.summary.findings
+    assert not _workers()  # the crawl ended its worker
+
+
+def test_a_killed_worker_leaves_the_crawl_whole(served: dict[str, Any], db_url: str,
+                                                tmp_path: Path) -> None:
+    run = crawl(served, db_url, worker_from=1, kill_worker_after=3)
+    assert run.summary.complete and run.summary.new == run.summary.verified + run.summary.failed
+    assert run.summary.new == ENTRIES
+    assert run._verifying.in_worker >= 1 and run._verifying.redone == 1
+    crawl(served, f"sqlite:///{tmp_path / 'here.db'}", worker_from=IN_PROCESS)
+    assert stored(db_url) == stored(f"sqlite:///{tmp_path / 'here.db'}")
+
+
+def test_a_batch_the_worker_fails_is_prepared_again_in_the_crawl(
+        served: dict[str, Any], db_url: str, tmp_path: Path) -> None:
+    run = crawl(served, db_url, worker_from=1,
+                statements=FailingInWorker(served["statements"], os.getpid()))
+    assert run._verifying.in_worker == 0 and run._verifying.redone >= 5
+    assert run.summary.complete and run.summary.new == ENTRIES
+    crawl(served, f"sqlite:///{tmp_path / 'here.db'}", worker_from=IN_PROCESS)
+    assert stored(db_url) == stored(f"sqlite:///{tmp_path / 'here.db'}")
+
+
+def test_a_statement_source_that_fails_stops_the_crawl_as_it_does_in_process(
+        served: dict[str, Any], db_url: str, tmp_path: Path) -> None:
+    runs = [crawl(served, url, worker_from=worker_from,
+                  statements=FailingEverywhere(served["statements"], served["first_statement"]))
+            for url, worker_from in ((db_url, 1),
+                                     (f"sqlite:///{tmp_path / 'here.db'}", IN_PROCESS))]
+    for run in runs:
+        assert not run.summary.complete
+        assert "does not answer for" in (run.summary.incomplete_reason or "")
+    assert stored(db_url) == stored(f"sqlite:///{tmp_path / 'here.db'}")
+
