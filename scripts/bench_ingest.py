@@ -18,7 +18,7 @@ timestamp and the endorser's signature over the statement; a checkpoint is share
 entries under it), which bounds the entries one core can ingest per second.
 
     python scripts/bench_ingest.py [--entries 2000 20000] [--backends sqlite postgresql]
-                                   [--postgres-url URL]
+                                   [--postgres-url URL] [--worker-from N]
 
 Without --postgres-url a throwaway cluster is started as the tests do (tests/postgres.py).
 """
@@ -112,6 +112,7 @@ def _peak_rss_mb() -> float:
 
 
 def crawl_log(info: dict[str, Any], db_url: str, out: Connection) -> None:
+    from auditor.crawl.rekor_v1 import RekorV1Source
     from auditor.service import Auditor
     from auditor.settings import Flags, resolve
     from auditor.store.database import engine_of, open_database
@@ -120,6 +121,9 @@ def crawl_log(info: dict[str, Any], db_url: str, out: Connection) -> None:
     flags = Flags(db=db_url, rekor_url=info["url"], rekor_keys=(Path(info["log_key"]),),
                   keys=tuple(info["keys"]), statements=info["statements"], rate=1e9)
     settings = resolve(flags, {})
+    if info.get("worker_from") is not None:  # --worker-from: where the worker pays
+        defaults = RekorV1Source.__init__.__kwdefaults__
+        RekorV1Source.__init__.__kwdefaults__ = {**defaults, "worker_from": info["worker_from"]}
     rss_before = _peak_rss_mb()
     cpu, wall = _cpu_seconds(), time.perf_counter()
     workers = _cpu_seconds(resource.RUSAGE_CHILDREN)
@@ -204,7 +208,7 @@ def _in_process(context: Any, target: Any, *args: Any) -> Any:
 
 
 def bench(entries: int, backends: list[str], postgres_url: str | None,
-          bound: float) -> list[str]:
+          bound: float, worker_from: int | None = None) -> list[str]:
     context = mp.get_context("spawn")
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as temporary:
@@ -214,7 +218,7 @@ def bench(entries: int, backends: list[str], postgres_url: str | None,
         server = context.Process(target=serve_log, args=(entries, temporary, server_end, stop))
         server.start()
         try:
-            info = {**here.recv(), "entries": entries}
+            info = {**here.recv(), "entries": entries, "worker_from": worker_from}
             assert server.pid is not None
             print(f"\n{entries:,} entries: log built in {info['build_seconds']:.1f} s "
                   "(not timed)")
@@ -266,6 +270,9 @@ def main(argv: list[str] | None = None) -> int:
                         default=["sqlite", "postgresql"])
     parser.add_argument("--postgres-url", default=None,
                         help="an empty PostgreSQL database (default: a throwaway cluster)")
+    parser.add_argument("--worker-from", type=int, default=None,
+                        help="entries from which a crawl verifies in a worker process "
+                             "(default: the auditor's WORKER_FROM)")
     args = parser.parse_args(argv)
 
     verify_rate = openssl_verify_rate()
@@ -274,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{MINIMUM_VERIFICATIONS} verifications per entry the bound is {bound:,.0f} "
           "entries per CPU-second")
     rows = [row for entries in args.entries
-            for row in bench(entries, args.backends, args.postgres_url, bound)]
+            for row in bench(entries, args.backends, args.postgres_url, bound, args.worker_from)]
     print("\n| entries | database | entries / CPU-s | of the bound | auditor CPU | "
           "entries/s wall | peak RSS |\n|---|---|---|---|---|---|---|")
     print("\n".join(rows))

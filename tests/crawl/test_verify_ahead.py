@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -109,8 +112,9 @@ def crawl(served: dict[str, Any], db_url: str, *, worker_from: int,
         engine_of(sessions).dispose()
 
 
-def _workers() -> list[int]:
-    """This process's spawned children (the crawl's worker)."""
+def _workers(parent: int | None = None) -> list[int]:
+    """The spawned children of `parent` (default: this process): a crawl's worker."""
+    parent = os.getpid() if parent is None else parent
     found = []
     for entry in Path("/proc").iterdir():
         try:
@@ -118,7 +122,7 @@ def _workers() -> list[int]:
             command = (entry / "cmdline").read_bytes()
         except (OSError, ValueError):
             continue
-        if int(stat.rpartition(")")[2].split()[1]) == os.getpid() and b"spawn_main" in command:
+        if int(stat.rpartition(")")[2].split()[1]) == parent and b"spawn_main" in command:
             found.append(int(entry.name))
     return found
 
@@ -203,3 +207,45 @@ def test_a_statement_source_that_fails_stops_the_crawl_as_it_does_in_process(
         assert "does not answer for" in (run.summary.incomplete_reason or "")
     assert stored(db_url) == stored(f"sqlite:///{tmp_path / 'here.db'}")
 
+
+
+CRAWL_WITH_A_WORKER = """
+import sys, time
+from auditor.crawl.prepare import Preparer
+from auditor.crawl.verify_ahead import VerifyAhead
+from auditor.keyset import KeySet
+from auditor.source.statements import EmptyStore
+from auditor.verify.trust import LogKeyring
+
+ahead = VerifyAhead(Preparer(KeySet(), EmptyStore(), LogKeyring((), "none")), worker_from=1)
+ahead.expect(1)
+ahead.submit([], lambda prepared: None)
+ahead.drain()
+assert ahead.in_worker == 1
+print("started", flush=True)
+time.sleep(60)
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0]
+    except OSError:
+        return False
+    return state != "Z"  # ended, waiting to be reaped
+
+
+def test_a_worker_whose_crawl_was_killed_outright_ends_itself() -> None:
+    crawler = subprocess.Popen([sys.executable, "-c", CRAWL_WITH_A_WORKER],
+                               stdout=subprocess.PIPE, text=True)
+    try:
+        assert crawler.stdout is not None and crawler.stdout.readline() == "started\n"
+        workers = _workers(crawler.pid)
+        assert len(workers) == 1 and _alive(workers[0])
+    finally:
+        crawler.kill()
+        crawler.wait()
+    deadline = time.monotonic() + 10
+    while _alive(workers[0]) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(workers[0])
