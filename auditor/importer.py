@@ -10,7 +10,7 @@ its own: a malformed file is reported with its path and the rest of the batch st
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -63,12 +63,20 @@ class ImportedItem:
 
 @dataclass
 class ImportReport:
+    #: Every item imported, unless they were handed to a caller's `each` as they were stored.
     imported: list[ImportedItem] = field(default_factory=list)
     errors: list[tuple[str, str]] = field(default_factory=list)
+    #: Items imported, those that were new, and (source, failed check names) of those whose
+    #: checks failed: what a summary says, kept however many items there were.
+    count: int = 0
+    new: int = 0
+    failed: list[tuple[str, tuple[str, ...]]] = field(default_factory=list)
 
-    @property
-    def new(self) -> int:
-        return sum(1 for item in self.imported if item.new)
+    def add(self, item: ImportedItem) -> None:
+        self.count += 1
+        self.new += item.new
+        if not item.verification.ok:
+            self.failed.append((item.source, tuple(c.name for c in item.verification.failures)))
 
 
 def _optional(path: Path) -> bytes | None:
@@ -247,7 +255,11 @@ def record_keys(sessions: sessionmaker[Session], keyset: KeySet) -> None:
 
 
 def import_paths(sessions: sessionmaker[Session], paths: list[Path], keyring: LogKeyring,
-                 keyset: KeySet, at: datetime | None = None) -> ImportReport:
+                 keyset: KeySet, at: datetime | None = None, *,
+                 each: Callable[[ImportedItem], None] | None = None) -> ImportReport:
+    """Verify and store everything at `paths`, a batch per transaction. Each item imported is
+    handed to `each` once stored, or else kept in the report: a large directory's import,
+    handed on, holds one batch at a time."""
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
         raise InputError(f"{', '.join(missing)}: no such file or directory")
@@ -268,10 +280,20 @@ def import_paths(sessions: sessionmaker[Session], paths: list[Path], keyring: Lo
             continue
         batch.extend(items)
         if len(batch) >= IMPORT_BATCH:
-            report.imported.extend(_import_batch(sessions, batch, keyring, keyset, at))
+            _report(report, _import_batch(sessions, batch, keyring, keyset, at), each)
             batch = []
-    report.imported.extend(_import_batch(sessions, batch, keyring, keyset, at))
+    _report(report, _import_batch(sessions, batch, keyring, keyset, at), each)
     return report
+
+
+def _report(report: ImportReport, imported: list[ImportedItem],
+            each: Callable[[ImportedItem], None] | None) -> None:
+    for item in imported:
+        report.add(item)
+        if each is None:
+            report.imported.append(item)
+        else:
+            each(item)
 
 
 def _import_batch(sessions: sessionmaker[Session], items: list[ImportItem],

@@ -31,7 +31,7 @@ from auditor.errors import AuditorError, ConfigError, Interrupted
 from auditor.exit_codes import ExitCode
 from auditor.findings import Finding, FindingTally, RuleId, Severity
 from auditor.http_client import Deadline
-from auditor.importer import ImportReport, import_paths, record_keys
+from auditor.importer import ImportedItem, ImportReport, import_paths, record_keys
 from auditor.reconcile.engine import ReleaseResult, reconcile_release, unaccounted
 from auditor.reconcile.manifest import Release, load_manifest
 from auditor.settings import SIGSTORE_PRODUCTION, Settings
@@ -204,9 +204,11 @@ class Auditor:
 
     # -- the jobs -------------------------------------------------------------------------------
 
-    def import_paths(self, paths: list[Path], *, at: datetime | None = None) -> ImportReport:
+    def import_paths(self, paths: list[Path], *, at: datetime | None = None,
+                     each: Callable[[ImportedItem], None] | None = None) -> ImportReport:
         """Verify and store entries, bundles and Oak endorsements from files, idempotently."""
-        return import_paths(self.sessions, paths, self.keyring, self.settings.keyset, at)
+        return import_paths(self.sessions, paths, self.keyring, self.settings.keyset, at,
+                            each=each)
 
     def crawl(self, request: CrawlRequest | None = None) -> AuditResult:
         """Bring the store in step with every configured log; recorded as a `crawl` run."""
@@ -257,7 +259,8 @@ class Auditor:
         def findings() -> Iterable[Finding]:
             self._record_keys()
             if settings.imports:
-                result.imported = self.import_paths(settings.imports)
+                # The items are in the store, where the run judges them: none kept here.
+                result.imported = self.import_paths(settings.imports, each=lambda _item: None)
                 for path, reason in result.imported.errors:
                     raise ConfigError(f"import {path}: {reason}")
             if not settings.offline:

@@ -31,7 +31,7 @@ from auditor.store.database import open_database
 from auditor.verify.keys import load_public_key
 from auditor.verify.trust import LogKeyring, load_keyring
 from testlog import Endorser, ManualClock, RekorLog, serve
-from testlog.synthetic import add_endorsements
+from testlog.synthetic import Endorsement, add_endorsements
 
 
 @dataclass
@@ -44,6 +44,7 @@ class BenchLog:
     keyring: LogKeyring
     statements: Path
     build_seconds: float
+    endorsements: list[Endorsement]
 
 
 def build_log(entries: int, work: Path) -> BenchLog:
@@ -61,7 +62,7 @@ def build_log(entries: int, work: Path) -> BenchLog:
     for endorser in endorsers:
         keyset.add(endorser.name, load_public_key(endorser.public_pem), "bench")
     keyring = load_keyring([work / "log.pem"], None)
-    return BenchLog(log, endorsers, keyset, keyring, statements, build_seconds)
+    return BenchLog(log, endorsers, keyset, keyring, statements, build_seconds, endorsements)
 
 
 def timed_crawl(bench: BenchLog, url: str, sessions: sessionmaker[Session]

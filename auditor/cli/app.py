@@ -80,16 +80,33 @@ def print_json_stream(head: dict[str, Any], key: str, items: Iterable[Any]) -> N
     """`head` with `key` added last as a list of `items`, written as they come (the same text
     `print_json` writes for the whole document): a large store's findings never sit in memory.
     """
-    out = sys.stdout
-    text = json.dumps(head, indent=2)
-    out.write(text[:-2] + ",\n" if head else "{\n")
-    out.write(f"  {json.dumps(key)}: [")
-    first = True
+    stream = JsonStream(head, key)
     for item in items:
+        stream.add(item)
+    stream.close()
+
+
+class JsonStream:
+    """A JSON document written as it is made: `head`'s members, a list under `key` item by
+    item, then `close`'s members (the same text `print_json` writes for the whole document)."""
+
+    def __init__(self, head: dict[str, Any], key: str) -> None:
+        self.out = sys.stdout
+        text = json.dumps(head, indent=2)
+        self.out.write(text[:-2] + ",\n" if head else "{\n")
+        self.out.write(f"  {json.dumps(key)}: [")
+        self.first = True
+
+    def add(self, item: Any) -> None:
         lines = json.dumps(item, indent=2).splitlines()
-        out.write(("\n" if first else ",\n") + "\n".join("    " + line for line in lines))
-        first = False
-    out.write("]\n}\n" if first else "\n  ]\n}\n")
+        self.out.write(("\n" if self.first else ",\n") + "\n".join("    " + line for line in lines))
+        self.first = False
+
+    def close(self, tail: dict[str, Any] | None = None) -> None:
+        self.out.write("]" if self.first else "\n  ]")
+        if tail:
+            self.out.write(",\n" + json.dumps(tail, indent=2)[2:-2])
+        self.out.write("\n}\n")
 
 
 class AuditCommand(typer.core.TyperCommand):

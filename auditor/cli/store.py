@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from auditor.cli.app import ExitCode, app, print_json, say
+from auditor.cli.app import ExitCode, JsonStream, app, say
 from auditor.cli.options import (
     ConfigOption,
     DbOption,
@@ -18,6 +18,9 @@ from auditor.cli.options import (
     settings_for,
 )
 from auditor.wording import counted
+
+if TYPE_CHECKING:
+    from auditor.importer import ImportedItem
 
 db_app = typer.Typer(help="Manage the auditor's database.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
@@ -68,21 +71,24 @@ def import_command(
     for source in key_sources or []:
         add_key_source(settings.keyset, source)
     moment = parse_time(at, "--at")
+    # Each item is written out as it is stored (with --json) and dropped: a directory of any
+    # size is imported holding one batch.
+    stream = JsonStream({}, "imported") if json_output else None
+
+    def written(item: ImportedItem) -> None:
+        if stream is not None:
+            stream.add({"source": item.source, "component": item.component, "new": item.new,
+                        **item.verification.to_json()})
+
     with Auditor(settings) as auditor:
-        report = auditor.import_paths(paths, at=moment)
-    failed = [i for i in report.imported if not i.verification.ok]
-    if json_output:
-        print_json({
-            "imported": [{"source": i.source, "component": i.component, "new": i.new,
-                          **i.verification.to_json()} for i in report.imported],
-            "errors": [{"path": p, "reason": r} for p, r in report.errors],
-            "new": report.new,
-        })
+        report = auditor.import_paths(paths, at=moment, each=written)
+    if stream is not None:
+        stream.close({"errors": [{"path": p, "reason": r} for p, r in report.errors],
+                      "new": report.new})
     for _path, reason in report.errors:
         say(f"error: {reason}")
-    for item in failed:
-        names = ", ".join(c.name for c in item.verification.failures)
-        say(f"failed checks in {item.source}: {names}")
-    say(f"imported {counted(len(report.imported), 'item')}, {report.new} new, {len(failed)} "
+    for failed_source, names in report.failed:
+        say(f"failed checks in {failed_source}: {', '.join(names)}")
+    say(f"imported {counted(report.count, 'item')}, {report.new} new, {len(report.failed)} "
         f"with failed checks, {len(report.errors)} unreadable")
-    raise typer.Exit(ExitCode.FINDINGS if failed or report.errors else ExitCode.CLEAN)
+    raise typer.Exit(ExitCode.FINDINGS if report.failed or report.errors else ExitCode.CLEAN)

@@ -18,6 +18,7 @@ from testlog import Endorser, ManualClock, RekorLog
 from testlog.api import RekorApi
 from testlog.faults import ContentFaults
 from testlog.synthetic import add_endorsements
+from tests.cli_runner import RunAudit
 from tests.store.test_import import row_counts
 
 ENTRIES = 25
@@ -57,3 +58,56 @@ def test_a_directory_imports_in_batches_and_adds_nothing_the_second_time(
     again = import_paths(open_database(db_url), [root], keyring, keyset)
     assert again.new == 0 and len(again.imported) == ENTRIES
     assert row_counts(db_url) == counts
+
+
+def test_items_handed_on_as_stored_are_not_kept(db_url: str, tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    root, keyset, log_key = entry_directory(tmp_path)
+    monkeypatch.setattr(importer, "IMPORT_BATCH", 7)
+    batches: list[int] = []
+    handed: list[importer.ImportedItem] = []
+
+    def each(item: importer.ImportedItem) -> None:
+        handed.append(item)
+        batches.append(row_counts(db_url)["entries"])  # stored before it is handed on
+
+    report = import_paths(open_database(db_url), [root], load_keyring([log_key], None), keyset,
+                          each=each)
+    assert report.imported == [] and report.count == report.new == len(handed) == ENTRIES
+    assert batches == [min(7 * (n // 7 + 1), ENTRIES) for n in range(ENTRIES)]
+    assert not report.failed
+
+
+def test_the_json_of_a_large_import_is_written_as_it_goes(audit: RunAudit, tmp_path: Path,
+                                                          db_url: str
+                                                          ) -> None:
+    root, keyset, log_key = entry_directory(tmp_path)
+    broken = root / "003" / "logentry.json"  # a tampered signed entry timestamp fails a check
+    document = json.loads(broken.read_text())
+    entry = next(iter(document.values()))
+    entry["integratedTime"] += 1
+    broken.write_text(json.dumps(document))
+    keys = [flag for name, spec in keyset.components.items() for flag in
+            ("--key", f"{name}={_pem(tmp_path, name, spec.keys[0].spki_der)}")]
+    result = audit("import", str(root), "--rekor-key", str(log_key), *keys, "--json")
+    assert result.exit_code == 1
+    parsed = json.loads(result.stdout)
+    assert result.stdout == json.dumps(parsed, indent=2) + "\n"  # print_json's text
+    assert list(parsed) == ["imported", "errors", "new"] and parsed["new"] == ENTRIES
+    assert len(parsed["imported"]) == ENTRIES
+    assert [item["ok"] for item in parsed["imported"]].count(False) == 1
+    assert f"failed checks in {broken}: " in result.stderr
+    assert f"imported {ENTRIES} items, {ENTRIES} new, 1 with failed checks" in result.stderr
+
+
+def _pem(directory: Path, name: str, spki_der: bytes) -> Path:
+    from cryptography.hazmat.primitives.serialization import (
+        Encoding,
+        PublicFormat,
+        load_der_public_key,
+    )
+
+    path = directory / f"{name}.pem"
+    path.write_bytes(load_der_public_key(spki_der).public_bytes(
+        Encoding.PEM, PublicFormat.SubjectPublicKeyInfo))
+    return path
