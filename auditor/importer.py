@@ -10,6 +10,7 @@ its own: a malformed file is reported with its path and the rest of the batch st
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -170,17 +171,32 @@ def expand_paths(paths: list[Path]) -> list[Path]:
         if not path.is_dir() or (path / "endorsement.json").is_file():
             expanded.append(path)
             continue
-        for found in sorted(path.rglob("*")):
-            if found.is_dir() and (found / "endorsement.json").is_file():
-                expanded.append(found)
-            elif found.is_file() and found.parent.joinpath("endorsement.json").is_file():
-                continue  # part of a component directory
-            elif found.is_file() and (
-                found.name in _ENDORSEMENT_MESSAGES or found.name.endswith(".sigstore.json")
-                or found.name.endswith(".sigstore") or found.name == "logentry.json"
-            ):
-                expanded.append(found)
+        expanded.extend(_importable_under(path))
     return expanded
+
+
+def _importable_under(directory: Path) -> Iterator[Path]:
+    """What `expand_paths` takes from everything below `directory`, in the order of its sorted
+    paths (`sorted(directory.rglob("*"))`: depth first, each directory's names sorted). Listed
+    with `os.scandir`, whose entries know their type: a directory of 20,000 component
+    directories was 4 `stat` calls per file through pathlib (a tenth of an import's CPU)."""
+    try:
+        with os.scandir(directory) as listing:
+            names = sorted(listing, key=lambda entry: entry.name)
+    except OSError:
+        return  # unreadable, as rglob passes it over
+    component = any(e.name == "endorsement.json" and e.is_file() for e in names)
+    for entry in names:
+        path = directory / entry.name
+        if entry.is_dir():
+            if (path / "endorsement.json").is_file():
+                yield path
+            if not entry.is_symlink():  # rglob does not descend into linked directories
+                yield from _importable_under(path)
+        elif entry.is_file() and not component and (
+                entry.name in _ENDORSEMENT_MESSAGES or entry.name.endswith(".sigstore.json")
+                or entry.name.endswith(".sigstore") or entry.name == "logentry.json"):
+            yield path
 
 
 def _infer_component(item: ImportItem, keyset: KeySet) -> str | None:
