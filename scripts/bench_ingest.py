@@ -94,7 +94,7 @@ class CrawlResult:
     verified: int
     requests: int
     cpu_seconds: float
-    #: Of `cpu_seconds`, what worker processes spent (auditor.crawl.verify_ahead).
+    #: Of `cpu_seconds`, what worker processes spent (auditor.verify_ahead).
     worker_cpu_seconds: float
     wall_seconds: float
     peak_rss_mb: float

@@ -4,12 +4,12 @@ For each entry: parse its body once, decide its component (the one whose pinned 
 else the one under whose key the log listed it), fetch its statement and inline subject from
 the statement source, and run every named check. Nothing here touches the database, so a
 crawl can prepare its next batch in a worker process while it stores this one
-(`auditor.crawl.verify_ahead`); this module and what it imports stay clear of the store.
+(`auditor.verify_ahead`); this module and what it imports stay clear of the store.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING
 
@@ -56,6 +56,10 @@ class Prepared:
     record: EndorsementRecord
 
 
+#: A batch prepared in a worker, as sent back (see `Preparer.packed`).
+Packed = tuple[list[tuple[int, str | None, bool, Verification, EndorsementRecord]], list[str]]
+
+
 @dataclass
 class Preparer:
     """Verifies fetched entries against the pinned keys, with their statements."""
@@ -97,6 +101,32 @@ class Preparer:
     def prepare_all(self, fetched: list[Fetched], *, only_pinned: bool = False
                     ) -> list[Prepared]:
         return [p for f in fetched if (p := self.prepare(f, only_pinned=only_pinned)) is not None]
+
+    # -- as a worker's task (auditor.verify_ahead.Task; the option is `only_pinned`) ---------
+
+    @property
+    def portable(self) -> bool:
+        return self.statements.portable
+
+    def verify_all(self, batch: list[Fetched], option: bool) -> list[Prepared]:
+        return self.prepare_all(batch, only_pinned=option)
+
+    def packed(self, batch: list[Fetched], option: bool) -> Packed:
+        """Each prepared entry's place in the batch and what `Prepared` holds besides it (its
+        verification without the entry: the crawl holds it, and it is most of the bytes), with
+        the statement files that did not hash to their names."""
+        self.statements.mismatches.clear()
+        sent = [(at, p.component, p.pinned, replace(p.verification, entry=None), p.record)
+                for at, f in enumerate(batch)
+                if (p := self.prepare(f, only_pinned=option)) is not None]
+        return sent, list(self.statements.mismatches)
+
+    def unpacked(self, batch: list[Fetched], packed: Packed) -> list[Prepared]:
+        sent, mismatches = packed
+        self.statements.mismatches.extend(mismatches)
+        return [Prepared(batch[at], component, pinned,
+                         replace(verification, entry=batch[at].entry), record)
+                for at, component, pinned, verification, record in sent]
 
     def _inline_subject(self, verification: Verification) -> bytes | None:
         statement = verification.statement

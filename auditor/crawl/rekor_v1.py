@@ -27,7 +27,6 @@ from auditor.crawl.ingest import Fetched, Ingest, Prepared, count, crawl_finding
 from auditor.crawl.interface import CrawlJob, LogSource
 from auditor.crawl.store_behind import StoreBehind
 from auditor.crawl.summary import CrawlSummary
-from auditor.crawl.verify_ahead import WORKER_FROM, VerifyAhead
 from auditor.errors import IncompleteError
 from auditor.findings import Finding, RuleId, unique
 from auditor.http_client import HttpRefused
@@ -47,6 +46,7 @@ from auditor.verify.checkpoint import Checkpoint
 from auditor.verify.entry import Verification
 from auditor.verify.merkle import ProofError, verify_consistency
 from auditor.verify.trust import LogKey, LogKeyring
+from auditor.verify_ahead import WORKER_FROM, VerifyAhead
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -147,7 +147,8 @@ class RekorV1Crawl:
         self._touched: set[int] = set()
         self._findings: list[Finding] = []
         self._behind = StoreBehind(inline=not works_apart(job.sessions))
-        self._verifying = VerifyAhead(self.ingest.preparer, worker_from=source.worker_from)
+        self._verifying: VerifyAhead[Fetched, Prepared] = VerifyAhead(
+            self.ingest.preparer, worker_from=source.worker_from)
 
     # -- the run ----------------------------------------------------------------------------
 
@@ -436,7 +437,7 @@ class RekorV1Crawl:
         is recorded in it. `progress` is reported once the batches before this one are
         stored."""
         self._verifying.submit(fetched, functools.partial(self._verified, again, cursor, also,
-                                                      progress), only_pinned=only_pinned)
+                                                      progress), option=only_pinned)
 
     def _verified(self, again: bool, cursor: tuple[int, int, int] | None,
                   also: Callable[[Session], None] | None, progress: Callable[[], None] | None,

@@ -25,7 +25,7 @@ class StatementSource(ABC):
     #: Files served whose bytes did not hash to their name (sha256 hex names).
     mismatches: list[str]
     #: Whether a copy in another process answers the same (a crawl's worker process asks its
-    #: copy; see auditor.crawl.verify_ahead).
+    #: copy; see auditor.verify_ahead).
     portable: bool = False
 
     def __init__(self) -> None:

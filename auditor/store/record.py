@@ -1,5 +1,5 @@
 """What is stored about an endorsement besides its entry: a light module, so that a worker
-process verifying a crawl's entries (`auditor.crawl.verify_ahead`) can build one without
+process verifying a crawl's entries (`auditor.verify_ahead`) can build one without
 importing the database layer."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""A crawl that verifies its batches in a worker process (auditor.crawl.verify_ahead) stores
+"""A crawl that verifies its batches in a worker process (auditor.verify_ahead) stores
 exactly what a crawl verifying in its own process stores, entry by entry and check by check,
 including the entries that fail; a worker that dies or fails a batch leaves the crawl whole."""
 
@@ -181,7 +181,9 @@ def test_a_killed_worker_leaves_the_crawl_whole(served: dict[str, Any], db_url: 
     run = crawl(served, db_url, worker_from=1, kill_worker_after=3)
     assert run.summary.complete and run.summary.new == run.summary.verified + run.summary.failed
     assert run.summary.new == ENTRIES
-    assert run._verifying.in_worker >= 1 and run._verifying.redone == 1
+    # The batch the worker held when killed (and one submitted before the pool saw it die)
+    # were verified again here.
+    assert run._verifying.in_worker >= 1 and run._verifying.redone in (1, 2)
     crawl(served, f"sqlite:///{tmp_path / 'here.db'}", worker_from=IN_PROCESS)
     assert stored(db_url) == stored(f"sqlite:///{tmp_path / 'here.db'}")
 
@@ -212,7 +214,7 @@ def test_a_statement_source_that_fails_stops_the_crawl_as_it_does_in_process(
 CRAWL_WITH_A_WORKER = """
 import sys, time
 from auditor.crawl.prepare import Preparer
-from auditor.crawl.verify_ahead import VerifyAhead
+from auditor.verify_ahead import VerifyAhead
 from auditor.keyset import KeySet
 from auditor.source.statements import EmptyStore
 from auditor.verify.trust import LogKeyring
