@@ -10,6 +10,7 @@ its own: a malformed file is reported with its path and the rest of the batch st
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from auditor.crawl.heap import fewer_collections
 from auditor.errors import InputError
 from auditor.keyset import KeySet
 from auditor.source.bundle import Bundle
@@ -31,6 +33,7 @@ from auditor.verify.entry import EndorsementMaterial, Verification, verify_entry
 from auditor.verify.receipt_state import ReceiptKind
 from auditor.verify.receipts import Receipt, receipt_checks, with_receipt_checks
 from auditor.verify.trust import LogKeyring
+from auditor.verify_ahead import VerifyAhead
 
 #: Items verified and stored per transaction.
 IMPORT_BATCH = 200
@@ -241,12 +244,35 @@ def _raw_format(item: ImportItem) -> str:
     return "sigstore-bundle" if isinstance(item.document, Bundle) else "rekor-v1"
 
 
-def import_items(session: Session, items: Sequence[ImportItem], keyring: LogKeyring,
-                 keyset: KeySet, at: datetime | None) -> list[ImportedItem]:
-    """Verify `items` and store them in the caller's transaction."""
-    verified: list[tuple[ImportItem, str | None, Storable]] = []
-    for item in items:
-        component, verifications = verify_item(item, keyring, keyset, at)
+#: An item verified: its component and its verifications (a bundle may hold several).
+Verified = tuple[str | None, list[Verification]]
+
+
+@dataclass(frozen=True)
+class ImportVerifier:
+    """Verifies a batch of import items, here or in a worker (`auditor.verify_ahead.Task`:
+    each item carries its own statement, so a copy verifies the same; no option)."""
+
+    keyring: LogKeyring
+    keyset: KeySet
+    at: datetime | None
+    portable: bool = True
+
+    def verify_all(self, batch: list[ImportItem], option: bool = False) -> list[Verified]:
+        return [verify_item(item, self.keyring, self.keyset, self.at) for item in batch]
+
+    def packed(self, batch: list[ImportItem], option: bool) -> list[Verified]:
+        return self.verify_all(batch, option)
+
+    def unpacked(self, batch: list[ImportItem], packed: list[Verified]) -> list[Verified]:
+        return packed
+
+
+def store_items(session: Session, items: Sequence[ImportItem],
+                verified: Sequence[Verified]) -> list[ImportedItem]:
+    """Store verified `items` in the caller's transaction."""
+    stored_items: list[tuple[ImportItem, str | None, Storable]] = []
+    for item, (component, verifications) in zip(items, verified, strict=True):
         # An Oak endorsement's Rekor entry is one of its receipts, kept byte-exact beside the
         # others.
         rekor = (Receipt(ReceiptKind.REKOR, item.raw),) \
@@ -254,12 +280,12 @@ def import_items(session: Session, items: Sequence[ImportItem], keyring: LogKeyr
             and isinstance(item.document, LogEntry) else ()
         record = EndorsementRecord(component, item.statement, item.signature, item.subject,
                                    item.source, rekor + item.receipts)
-        verified.extend((item, component, Storable(v, record, item.raw, _raw_format(item),
-                                                   v.log_key, component))
-                        for v in verifications)
-    stored = store_verifications(session, [storable for _, _, storable in verified])
+        stored_items.extend((item, component, Storable(v, record, item.raw, _raw_format(item),
+                                                       v.log_key, component))
+                            for v in verifications)
+    stored = store_verifications(session, [storable for _, _, storable in stored_items])
     return [ImportedItem(item.source, component, storable.verification, result.verification_stored)
-            for (item, component, storable), result in zip(verified, stored, strict=True)]
+            for (item, component, storable), result in zip(stored_items, stored, strict=True)]
 
 
 def record_keys(sessions: sessionmaker[Session], keyset: KeySet) -> None:
@@ -285,38 +311,49 @@ def import_paths(sessions: sessionmaker[Session], paths: list[Path], keyring: Lo
                          "entries, bundles, component directories or Endorsements messages")
     report = ImportReport()
     record_keys(sessions, keyset)
-    batch: list[ImportItem] = []
-    for path in expanded:
-        try:
-            items = list(items_for(path))
-        except InputError as error:
-            reason = error.diagnostics()
-            named = reason if str(path) in reason else f"{path}: {reason}"
-            report.errors.append((str(path), named))
-            continue
-        batch.extend(items)
-        if len(batch) >= IMPORT_BATCH:
-            _report(report, _import_batch(sessions, batch, keyring, keyset, at), each)
-            batch = []
-    _report(report, _import_batch(sessions, batch, keyring, keyset, at), each)
+    # A large import verifies its next batch in a worker process while it stores this one.
+    verifying: VerifyAhead[ImportItem, Verified] = VerifyAhead(ImportVerifier(keyring, keyset, at))
+    verifying.expect(len(expanded))
+    # Fewer collections (see auditor.crawl.heap): what the worker sends back is unpickled here,
+    # a few hundred objects per item, which CPython's collector would scan again and again.
+    with fewer_collections():
+        _import_all(sessions, expanded, verifying, report, each)
     return report
 
 
-def _report(report: ImportReport, imported: list[ImportedItem],
-            each: Callable[[ImportedItem], None] | None) -> None:
+def _import_all(sessions: sessionmaker[Session], expanded: list[Path],
+                verifying: VerifyAhead[ImportItem, Verified], report: ImportReport,
+                each: Callable[[ImportedItem], None] | None) -> None:
+    try:
+        batch: list[ImportItem] = []
+        for path in expanded:
+            try:
+                items = list(items_for(path))
+            except InputError as error:
+                reason = error.diagnostics()
+                named = reason if str(path) in reason else f"{path}: {reason}"
+                report.errors.append((str(path), named))
+                continue
+            batch.extend(items)
+            if len(batch) >= IMPORT_BATCH:
+                verifying.submit(batch, functools.partial(_store_batch, sessions, batch, report,
+                                                          each))
+                batch = []
+        verifying.submit(batch, functools.partial(_store_batch, sessions, batch, report, each))
+    finally:
+        verifying.close()
+
+
+def _store_batch(sessions: sessionmaker[Session], items: list[ImportItem], report: ImportReport,
+                 each: Callable[[ImportedItem], None] | None, verified: list[Verified]) -> None:
+    # One transaction per batch: a failure leaves what earlier batches stored intact.
+    if not items:
+        return
+    with sessions.begin() as session:
+        imported = store_items(session, items, verified)
     for item in imported:
         report.add(item)
         if each is None:
             report.imported.append(item)
         else:
             each(item)
-
-
-def _import_batch(sessions: sessionmaker[Session], items: list[ImportItem],
-                  keyring: LogKeyring, keyset: KeySet,
-                  at: datetime | None) -> list[ImportedItem]:
-    # One transaction per batch: a failure leaves what earlier batches stored intact.
-    if not items:
-        return []
-    with sessions.begin() as session:
-        return import_items(session, items, keyring, keyset, at)

@@ -62,9 +62,9 @@ class VerifyAhead(Generic[B, R]):
     """Verifies batches, in a worker process when one is running (see the module's
     docstring), and hands each to its `then` in the order submitted."""
 
-    def __init__(self, task: Task[B, R], *, worker_from: int = WORKER_FROM) -> None:
+    def __init__(self, task: Task[B, R], *, worker_from: int | None = None) -> None:
         self.task = task
-        self.worker_from = worker_from
+        self.worker_from = WORKER_FROM if worker_from is None else worker_from
         self._pool: ProcessPoolExecutor | None = None
         self._ready: Future[None] | None = None
         self._pending: tuple[Future[object], list[B], bool, Callable[[list[R]], None]] \

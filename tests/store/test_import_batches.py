@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -111,3 +112,37 @@ def _pem(directory: Path, name: str, spki_der: bytes) -> Path:
     path.write_bytes(load_der_public_key(spki_der).public_bytes(
         Encoding.PEM, PublicFormat.SubjectPublicKeyInfo))
     return path
+
+
+def test_a_large_import_verified_in_a_worker_stores_what_one_in_process_stores(
+        db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from auditor import verify_ahead
+    from tests.crawl.test_verify_ahead import stored
+
+    root, keyset, log_key = entry_directory(tmp_path)
+    broken = root / "003" / "logentry.json"  # one item fails a check
+    document = json.loads(broken.read_text())
+    next(iter(document.values()))["integratedTime"] += 1
+    broken.write_text(json.dumps(document))
+    keyring = load_keyring([log_key], None)
+    monkeypatch.setattr(importer, "IMPORT_BATCH", 4)
+    here = f"sqlite:///{tmp_path / 'here.db'}"
+    import_paths(open_database(here), [root], keyring, keyset)
+    monkeypatch.setattr(verify_ahead, "WORKER_FROM", 1)
+    in_worker = []
+    monkeypatch.setattr(verify_ahead.VerifyAhead, "close", _counting(in_worker))
+    report = import_paths(open_database(db_url), [root], keyring, keyset)
+    assert in_worker == [7]  # 25 items in batches of 4 (the last one holds 1)
+    assert report.count == ENTRIES and [source for source, _ in report.failed] == [str(broken)]
+    assert stored(db_url) == stored(here)
+
+
+def _counting(into: list[int]) -> Any:
+    from auditor.verify_ahead import VerifyAhead
+
+    close = VerifyAhead.close
+
+    def counted(self: VerifyAhead[Any, Any]) -> None:
+        close(self)
+        into.append(self.in_worker)
+    return counted
