@@ -99,6 +99,8 @@ class CrawlResult:
     wall_seconds: float
     peak_rss_mb: float
     rss_before_mb: float
+    #: The worker process's peak RSS (0: none ran).
+    worker_rss_mb: float
 
 
 def _cpu_seconds(*who: int) -> float:
@@ -122,7 +124,7 @@ def crawl_log(info: dict[str, Any], db_url: str, out: Connection) -> None:
                   keys=tuple(info["keys"]), statements=info["statements"], rate=1e9)
     settings = resolve(flags, {})
     if info.get("worker_from") is not None:  # --worker-from: where the worker pays
-        defaults = RekorV1Source.__init__.__kwdefaults__
+        defaults = RekorV1Source.__init__.__kwdefaults__ or {}
         RekorV1Source.__init__.__kwdefaults__ = {**defaults, "worker_from": info["worker_from"]}
     rss_before = _peak_rss_mb()
     cpu, wall = _cpu_seconds(), time.perf_counter()
@@ -135,8 +137,9 @@ def crawl_log(info: dict[str, Any], db_url: str, out: Connection) -> None:
     assert crawl is not None
     if not (crawl.complete and crawl.new == crawl.verified == info["entries"]):
         raise SystemExit(f"wrong crawl: {crawl.to_json()}")
+    worker_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     out.send(CrawlResult(crawl.new, crawl.verified, crawl.requests, cpu, workers, wall,
-                         _peak_rss_mb(), rss_before))
+                         _peak_rss_mb(), rss_before, worker_rss))
 
 
 # --- PostgreSQL's own CPU ----------------------------------------------------------------------
@@ -256,7 +259,8 @@ def _report(entries: int, backend: str, result: CrawlResult, db_cpu: float | Non
           f"({result.cpu_seconds:.2f} CPU-s, {result.worker_cpu_seconds:.2f} of it in the worker"
           f"{server}) = {per_cpu / bound:.1%} of the bound; "
           f"{wall:,.0f} entries/s wall ({result.wall_seconds:.2f} s); peak RSS "
-          f"{result.peak_rss_mb:.0f} MB ({result.rss_before_mb:.0f} MB before the crawl); "
+          f"{result.peak_rss_mb:.0f} MB ({result.rss_before_mb:.0f} MB before the crawl; the "
+          f"worker's {result.worker_rss_mb:.0f} MB); "
           f"{result.requests} requests; the log server used {log_cpu:.2f} CPU-s")
     return (f"| {entries:,} | {backend} | {per_cpu:,.0f} | {per_cpu / bound:.2f} | "
             f"{result.cpu_seconds:.1f} s | {wall:,.0f} | {result.peak_rss_mb:.0f} MB |")

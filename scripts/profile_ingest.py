@@ -34,7 +34,7 @@ def profile_crawl(info: dict[str, object], db_url: str, out: Path, top: int) -> 
 
     engine_of(open_database(db_url)).dispose()
     # Every call on this thread, so that cProfile sees the requests too.
-    defaults = rekor_v1.RekorV1Source.__init__.__kwdefaults__
+    defaults = rekor_v1.RekorV1Source.__init__.__kwdefaults__ or {}
     rekor_v1.RekorV1Source.__init__.__kwdefaults__ = {**defaults, "ahead": 0}
     flags = Flags(db=db_url, rekor_url=str(info["url"]), rekor_keys=(Path(str(info["log_key"])),),
                   keys=tuple(info["keys"]), statements=str(info["statements"]),  # type: ignore
