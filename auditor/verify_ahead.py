@@ -27,7 +27,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import Future, ProcessPoolExecutor
+from multiprocessing.connection import Connection
 from typing import Any, Generic, Protocol, TypeVar
 
 from auditor.crawl.heap import fewer_collections
@@ -65,60 +65,55 @@ class VerifyAhead(Generic[B, R]):
     def __init__(self, task: Task[B, R], *, worker_from: int | None = None) -> None:
         self.task = task
         self.worker_from = WORKER_FROM if worker_from is None else worker_from
-        self._pool: ProcessPoolExecutor | None = None
-        self._ready: Future[None] | None = None
-        self._pending: tuple[Future[object], list[B], bool, Callable[[list[R]], None]] \
-            | None = None
+        self._worker: _Worker | None = None
+        #: The batch the worker is verifying: (batch, option, then).
+        self._pending: tuple[list[B], bool, Callable[[list[R]], None]] | None = None
         #: Batches the worker verified, and those it failed that were verified here again.
         self.in_worker = 0
         self.redone = 0
 
     def expect(self, items: int) -> None:
         """About `items` are coming: start the worker if that many pay for it."""
-        if (self._pool is None and items >= self.worker_from and _cores() > 1
+        if (self._worker is None and items >= self.worker_from and _cores() > 1
                 and self.task.portable):
-            self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"),
-                                             initializer=_start_worker,
-                                             initargs=(self.task, os.getpid()))
-            self._ready = self._pool.submit(_ready)
+            self._worker = _Worker(self.task)
 
     def submit(self, batch: list[B], then: Callable[[list[R]], None], *,
                option: bool = False) -> None:
         """Verify `batch` (with the task's `option`), then call `then` with the result: later,
-        once the batch submitted before it is handed over, if the worker verifies it."""
-        if self._pool is not None:
-            try:
-                assert self._ready is not None
-                self._ready.result()  # the first batch waits for the worker to start
-                answer = self._pool.submit(_verify, batch, option)
-            except Exception:  # it did not start (or died): the caller goes on without it
-                self._lose_worker()
-            else:
-                self.drain()
-                self._pending = (answer, batch, option, then)
-                return
-        self.drain()
-        then(self.task.verify_all(batch, option))
+        once the batch submitted before it is handed over, if the worker verifies it.
+
+        The worker gets this batch as soon as it has answered for the one before, whose `then`
+        (the store) runs here while the worker verifies this one."""
+        previous, verified = self._pending, self._answer()
+        if self._worker is not None and self._worker.send(batch, option):
+            self._pending = (batch, option, then)
+        else:
+            self._lose_worker()
+        if previous is not None:
+            previous[2](verified)
+        if self._pending is None:
+            then(self.task.verify_all(batch, option))
 
     def drain(self) -> None:
         """Hand over the batch the worker is verifying, if any (raising what its `then` or its
         verification here raised)."""
+        previous, verified = self._pending, self._answer()
+        if previous is not None:
+            previous[2](verified)
+
+    def _answer(self) -> list[R]:
+        """The pending batch verified (by the worker, else here); nothing pending: []."""
         if self._pending is None:
-            return
-        answer, batch, option, then = self._pending
+            return []
+        batch, option, _ = self._pending
         self._pending = None
-        try:
-            packed = answer.result()
-        except Exception:  # the worker died (BrokenProcessPool) or its answer did not arrive
-            self._lose_worker()
-            packed = None
-        if packed is None:
+        packed = self._worker.receive() if self._worker is not None else None
+        if packed is None:  # it failed the batch, died, or was lost
             self.redone += 1
-            verified = self.task.verify_all(batch, option)
-        else:
-            self.in_worker += 1
-            verified = self.task.unpacked(batch, packed)
-        then(verified)
+            return self.task.verify_all(batch, option)
+        self.in_worker += 1
+        return self.task.unpacked(batch, packed)
 
     def close(self) -> None:
         """Hand over the last batch, then end the worker (its CPU is then counted as the
@@ -126,14 +121,66 @@ class VerifyAhead(Generic[B, R]):
         try:
             self.drain()
         finally:
-            if self._pool is not None:
-                self._pool.shutdown(wait=True, cancel_futures=True)
-                self._pool = None
+            self._lose_worker()
 
     def _lose_worker(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
-        self._pool = None
+        if self._worker is not None:
+            self._worker.close()
+        self._worker = None
+
+
+class _Worker:
+    """One worker process and the pipe to it: a batch goes out, its answer comes back.
+
+    A plain pipe rather than a process pool: a worker killed while it writes an answer leaves
+    a pool's result reader waiting forever (the pool itself holds the pipe's other end), where
+    this pipe then reads the end of file, and the batch is verified in the caller."""
+
+    def __init__(self, task: Task[Any, Any]) -> None:
+        context = multiprocessing.get_context("spawn")
+        self.connection, theirs = context.Pipe()
+        self.process = context.Process(target=_serve, args=(theirs, task, os.getpid()),
+                                       name="verify-ahead", daemon=True)
+        self.process.start()
+        theirs.close()  # the worker's end lives in the worker only: its death is our EOF
+
+    def send(self, batch: list[Any], option: bool) -> bool:
+        """Whether the batch went out (else the worker is gone)."""
+        try:
+            self.connection.send((batch, option))
+        except (OSError, ValueError):
+            return False
+        except BaseException:
+            self._end(at_once=True)  # interrupted mid-message: the pipe is of no more use
+            raise
+        return True
+
+    def receive(self) -> object:
+        """The worker's answer, None if it failed the batch or ended."""
+        try:
+            return self.connection.recv()
+        except (EOFError, OSError):
+            return None
+        except BaseException:
+            self._end(at_once=True)  # interrupted mid-message: the pipe is of no more use
+            raise
+
+    def close(self) -> None:
+        self._end(at_once=False)
+
+    def _end(self, *, at_once: bool) -> None:
+        if not at_once and not self.connection.closed:
+            try:
+                self.connection.send(None)  # "no more": the worker ends
+            except (OSError, ValueError):
+                pass
+        self.connection.close()
+        if at_once:
+            self.process.kill()
+        self.process.join(timeout=10)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join()
 
 
 def _cores() -> int:
@@ -145,16 +192,28 @@ def _cores() -> int:
 
 # --- the worker process ------------------------------------------------------------------------
 
-_task: Task[Any, Any] | None = None
-
-
-def _start_worker(task: Task[Any, Any], caller: int) -> None:
-    global _task
-    _task = task
-    # Ctrl-C is the caller's to handle: it stops the worker by closing the pool.
+def _serve(connection: Connection, task: Task[Any, Any], caller: int) -> None:
+    """The worker's loop: verify each batch received and send back what `task` packs (None if
+    it failed: the caller verifies the batch again and raises what it raises)."""
+    # The caller handles Ctrl-C and SIGTERM (sent to the whole process group by a terminal or
+    # systemd) and then ends the worker: killed by them mid-answer, it would lose the batch.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     fewer_collections().__enter__()  # for the process's life: see auditor.crawl.heap
     threading.Thread(target=_end_when_orphaned, args=(caller,), daemon=True).start()
+    while True:
+        try:
+            message = connection.recv()
+        except Exception:  # the caller ended (EOF) or was interrupted mid-message
+            return
+        if message is None:
+            return
+        batch, option = message
+        try:
+            answer = task.packed(batch, option)
+        except Exception:  # verified again by the caller, which raises it there
+            answer = None
+        connection.send(answer)
 
 
 def _end_when_orphaned(caller: int) -> None:
@@ -162,15 +221,3 @@ def _end_when_orphaned(caller: int) -> None:
     while os.getppid() == caller:
         time.sleep(1)
     os._exit(0)
-
-
-def _ready() -> None:
-    return None
-
-
-def _verify(batch: list[Any], option: bool) -> object:
-    assert _task is not None
-    try:
-        return _task.packed(batch, option)
-    except Exception:  # verified again by the caller, which raises it there
-        return None

@@ -62,8 +62,10 @@ def _skip_shutdown_collections() -> None:
 
 
 def _stop(signum: int, _frame: FrameType | None) -> None:
+    from auditor.interrupts import interrupt  # raised now, or once the batch being stored is
+
     name = signal.Signals(signum).name
-    raise Interrupted(name, 128 + signum)
+    interrupt(Interrupted(name, 128 + signum))
 
 
 def _install_signal_handlers() -> None:

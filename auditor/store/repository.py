@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from auditor import __version__
+from auditor.interrupts import uninterrupted
 from auditor.source.entry import LogEntry
 from auditor.store import models, tables
 from auditor.store.record import EndorsementRecord
@@ -413,8 +414,15 @@ def store_verifications(session: Session, items: Sequence[Storable], *,
 
     The same entry and endorsement twice add nothing, unless `again`: a fresh verification
     of a stored entry is recorded beside the earlier ones (the latest one counts). Items are
-    stored as if one after the other: an entry repeated in the batch is new once.
+    stored as if one after the other: an entry repeated in the batch is new once. An
+    interruption waits for the batch to be stored (`auditor.interrupts`).
     """
+    with uninterrupted():
+        return _store_verifications(session, items, again)
+
+
+def _store_verifications(session: Session, items: Sequence[Storable],
+                         again: bool) -> list[StoredItem]:
     entries = _entry_rows(session, items, again)
     endorsements = _endorsement_rows(session, items, entries)
     results = []

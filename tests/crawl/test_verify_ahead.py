@@ -4,6 +4,7 @@ including the entries that fail; a worker that dies or fails a batch leaves the 
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -13,8 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import create_engine, func, select
+from sqlalchemy.exc import DBAPIError
 
+from auditor import verify_ahead
 from auditor.crawl.interface import CrawlJob, CrawlRequest
 from auditor.crawl.rekor_v1 import RekorV1Crawl, RekorV1Source
 from auditor.errors import IncompleteError
@@ -30,6 +33,7 @@ from testlog.synthetic import add_endorsements
 
 ENTRIES = 240
 IN_PROCESS = 10**9  # worker_from: never
+WORKER_FROM_DEFAULT = verify_ahead.WORKER_FROM
 
 
 class FailingInWorker(DirectoryStore):
@@ -251,3 +255,68 @@ def test_a_worker_whose_crawl_was_killed_outright_ends_itself() -> None:
     while _alive(workers[0]) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not _alive(workers[0])
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_a_crawl_stopped_with_its_worker_keeps_what_it_verified(
+        rekor_log: RekorLog, rekor_server: RunningServer, endorsers: list[Endorser],
+        tmp_path: Path, db_url: str, signum: signal.Signals) -> None:
+    """Ctrl-C (or systemd's SIGTERM) reaches the crawl's whole process group, the worker too: the
+    crawl stops with its one line and exit code, leaves no worker behind, and the next crawl
+    fetches exactly what it had not stored."""
+    entries = WORKER_FROM_DEFAULT
+    endorsements = add_endorsements(rekor_log, endorsers, entries)
+    statements = tmp_path / "statements"
+    statements.mkdir()
+    for endorsement in endorsements:
+        (statements / f"sha2-256:{endorsement.statement_sha256}").write_bytes(
+            endorsement.statement)
+    (tmp_path / "log.pem").write_bytes(rekor_log.signer.public_pem)
+    flags = ["--rekor-url", rekor_server.url, "--rekor-key", str(tmp_path / "log.pem"),
+             "--statements", str(statements), "--rate", "100000", "--db", db_url]
+    for endorser in endorsers:
+        (tmp_path / f"{endorser.name}.pem").write_bytes(endorser.public_pem)
+        flags += ["--key", f"{endorser.name}={tmp_path / f'{endorser.name}.pem'}"]
+    rekor_server.faults.delay = 0.005
+    process = subprocess.Popen([sys.executable, "-m", "auditor", "crawl", *flags],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                               start_new_session=True, env={**os.environ, "AUDITOR_DB": db_url, "AUDITOR_DEBUG": "1"})
+    try:
+        deadline = time.monotonic() + 60
+        while not (_workers(process.pid) and _stored_entries(db_url) > 0) \
+                and time.monotonic() < deadline:
+            time.sleep(0.05)
+        workers = _workers(process.pid)
+        assert workers, "the crawl did not start its worker"
+        os.killpg(process.pid, signum)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    assert process.returncode == 128 + signum, stderr
+    assert stderr.strip() == f"interrupted ({signum.name}): stopped; everything verified so " \
+        "far is kept"
+    assert not any(_alive(pid) for pid in workers)
+    partial = _stored_entries(db_url)
+    assert 0 < partial < entries
+    rekor_server.faults.delay = 0
+    resumed = subprocess.run([sys.executable, "-m", "auditor", "crawl", *flags, "--json"],
+                             capture_output=True, text=True, timeout=300,
+                             env={**os.environ, "AUDITOR_DB": db_url})
+    assert resumed.returncode == 0, resumed.stderr
+    assert json.loads(resumed.stdout)["new"] == entries - partial
+    assert _stored_entries(db_url) == entries
+
+
+def _stored_entries(db_url: str) -> int:
+    """Entries stored, read without the auditor's own opening (which creates the schema: a
+    write that would contend with the crawl's)."""
+    engine = create_engine(db_url)
+    try:
+        with engine.connect() as connection:
+            return connection.scalar(select(func.count()).select_from(tables.entries)) or 0
+    except DBAPIError:  # not created yet
+        return 0
+    finally:
+        engine.dispose()
