@@ -280,7 +280,7 @@ def test_a_crawl_stopped_with_its_worker_keeps_what_it_verified(
     rekor_server.faults.delay = 0.005
     process = subprocess.Popen([sys.executable, "-m", "auditor", "crawl", *flags],
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-                               start_new_session=True, env={**os.environ, "AUDITOR_DB": db_url, "AUDITOR_DEBUG": "1"})
+                               start_new_session=True, env={**os.environ, "AUDITOR_DB": db_url})
     try:
         deadline = time.monotonic() + 60
         while not (_workers(process.pid) and _stored_entries(db_url) > 0) \
