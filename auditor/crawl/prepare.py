@@ -98,10 +98,6 @@ class Preparer:
                                    fetched.origin)
         return Prepared(fetched, component, pinned, verification, record)
 
-    def prepare_all(self, fetched: list[Fetched], *, only_pinned: bool = False
-                    ) -> list[Prepared]:
-        return [p for f in fetched if (p := self.prepare(f, only_pinned=only_pinned)) is not None]
-
     # -- as a worker's task (auditor.verify_ahead.Task; the option is `only_pinned`) ---------
 
     @property
@@ -109,7 +105,7 @@ class Preparer:
         return self.statements.portable
 
     def verify_all(self, batch: list[Fetched], option: bool) -> list[Prepared]:
-        return self.prepare_all(batch, only_pinned=option)
+        return [p for f in batch if (p := self.prepare(f, only_pinned=option)) is not None]
 
     def packed(self, batch: list[Fetched], option: bool) -> Packed:
         """Each prepared entry's place in the batch and what `Prepared` holds besides it (its
