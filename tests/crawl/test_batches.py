@@ -20,6 +20,7 @@ from auditor.verify.keys import load_public_key
 from auditor.verify.trust import load_keyring
 from testlog import Endorser, RekorLog, RunningServer
 from testlog.synthetic import add_endorsements
+from tests.crawl.world import save_statements
 
 ENTRIES = 450
 
@@ -30,10 +31,7 @@ def test_a_crawl_stores_growing_batches_each_whole(rekor_log: RekorLog,
                                                    db_url: str) -> None:
     endorsements = add_endorsements(rekor_log, endorsers, ENTRIES)
     statements = tmp_path / "statements"
-    statements.mkdir()
-    for endorsement in endorsements:
-        (statements / f"sha2-256:{endorsement.statement_sha256}").write_bytes(
-            endorsement.statement)
+    save_statements(statements, endorsements)
     (tmp_path / "log.pem").write_bytes(rekor_log.signer.public_pem)
     keyset = KeySet()
     for endorser in endorsers:

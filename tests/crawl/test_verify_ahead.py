@@ -30,6 +30,7 @@ from auditor.verify.keys import load_public_key
 from auditor.verify.trust import load_keyring
 from testlog import Endorser, RekorLog, RunningServer
 from testlog.synthetic import add_endorsements
+from tests.crawl.world import key_flags, save_statements
 
 ENTRIES = 240
 IN_PROCESS = 10**9  # worker_from: never
@@ -71,11 +72,8 @@ def served(rekor_log: RekorLog, rekor_server: RunningServer, endorsers: list[End
     stranger = Endorser("stranger")
     endorsements = add_endorsements(rekor_log, [*endorsers, stranger], ENTRIES)
     statements = tmp_path / "statements"
-    statements.mkdir()
-    for n, endorsement in enumerate(endorsements):
-        if n % 17 != 5:  # a few statements the directory does not hold
-            (statements / f"sha2-256:{endorsement.statement_sha256}").write_bytes(
-                endorsement.statement)
+    # A few statements the directory does not hold.
+    save_statements(statements, [e for n, e in enumerate(endorsements) if n % 17 != 5])
     rekor_server.faults.tamper_set = rekor_server.faults.tamper_inclusion_proof = True
     rekor_server.faults.tamper_only = {3, 50, 121}
     (tmp_path / "log.pem").write_bytes(rekor_log.signer.public_pem)
@@ -266,17 +264,11 @@ def test_a_crawl_stopped_with_its_worker_keeps_what_it_verified(
     fetches exactly what it had not stored."""
     entries = WORKER_FROM_DEFAULT
     endorsements = add_endorsements(rekor_log, endorsers, entries)
-    statements = tmp_path / "statements"
-    statements.mkdir()
-    for endorsement in endorsements:
-        (statements / f"sha2-256:{endorsement.statement_sha256}").write_bytes(
-            endorsement.statement)
+    save_statements(tmp_path / "statements", endorsements)
     (tmp_path / "log.pem").write_bytes(rekor_log.signer.public_pem)
     flags = ["--rekor-url", rekor_server.url, "--rekor-key", str(tmp_path / "log.pem"),
-             "--statements", str(statements), "--rate", "100000", "--db", db_url]
-    for endorser in endorsers:
-        (tmp_path / f"{endorser.name}.pem").write_bytes(endorser.public_pem)
-        flags += ["--key", f"{endorser.name}={tmp_path / f'{endorser.name}.pem'}"]
+             "--statements", str(tmp_path / "statements"), "--rate", "100000", "--db", db_url,
+             *key_flags(tmp_path, endorsers)]
     rekor_server.faults.delay = 0.005
     process = subprocess.Popen([sys.executable, "-m", "auditor", "crawl", *flags],
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,

@@ -27,6 +27,14 @@ def key_flags(directory: Path, endorsers: list[Endorser]) -> list[str]:
     return flags
 
 
+def save_statements(directory: Path, endorsements: list[Endorsement]) -> None:
+    """Each endorsement's statement under its content address, as `--statements DIR` reads."""
+    directory.mkdir(exist_ok=True)
+    for endorsement in endorsements:
+        (directory / f"sha2-256:{endorsement.statement_sha256}").write_bytes(
+            endorsement.statement)
+
+
 @dataclass
 class World:
     """A local log with endorsements by three component keys and one stranger."""
@@ -55,8 +63,7 @@ class World:
         return endorsement
 
     def save_statement(self, endorsement: Endorsement) -> None:
-        name = f"sha2-256:{endorsement.statement_sha256}"
-        (self.statements / name).write_bytes(endorsement.statement)
+        save_statements(self.statements, [endorsement])
 
     def pinned(self, endorsers: list[Endorser] | None = None) -> list[Endorsement]:
         names = {e.name for e in endorsers or self.endorsers}
