@@ -9,11 +9,19 @@ judging, as before, so every database write and finding stays where it was. What
 and how a result travels back, is the caller's `Task` (`auditor.crawl.prepare.Preparer` for a
 crawl, `auditor.importer.ImportVerifier` for an import).
 
-The worker is started only when it pays (scripts/bench_ingest.py): for at least `WORKER_FROM`
+The worker is started only where it pays (scripts/bench_ingest.py): for at least `WORKER_FROM`
 items, on a machine with a second core, for a task that works the same in another process
 (`Task.portable`: statements from a directory; a statement server is asked by the crawl's own
-rate-limited HTTP client). The first batch waits for it to start (while the next answers are
-fetched). A batch whose verification failed in the worker is verified again in the caller's
+rate-limited HTTP client). Until it has started (a fresh interpreter importing the verifiers:
+about 0.3 s) batches are verified here. Then each batch is split: the worker verifies its head
+while the caller stores the batch before and verifies the tail itself. The tail's share is
+measured so that both sides finish together: from the last round, the worker's seconds per
+item `w`, the caller's `v` for the tail, and what else the caller did per item `o` (storing,
+fetching, unpacking), the tail's share is (w - o) / (w + v), halfway from the last one. The
+caller is mostly busy storing, so the worker takes most of a batch. A fixed `share` (tests)
+waits for the worker's start instead, and splits every batch alike.
+
+A batch whose verification failed in the worker is verified again in the caller's
 process, so an error (a statement source that cannot answer) is raised there as it always was;
 a worker that died (killed, out of memory) is not used again and the caller goes on without it.
 Batches are handed back and stored in the order submitted.
@@ -27,15 +35,24 @@ import signal
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from multiprocessing import resource_tracker
 from multiprocessing.connection import Connection
 from typing import Any, Generic, Protocol, TypeVar
 
 from auditor.crawl.heap import fewer_collections
 
 #: Items from which a worker pays for its start (a fresh interpreter importing the verifiers
-#: and receiving the keys: about 0.3 CPU-seconds). Measured with scripts/bench_ingest.py; see the
-#: README's benchmarks.
-WORKER_FROM = 4_000
+#: and receiving the keys: about 0.35 CPU-seconds). Measured with scripts/bench_ingest.py
+#: (`--worker-from`; see the README's benchmarks): at 2,000 entries it gains 5-30 % wall time
+#: for 35-45 % more CPU, at 1,000 it gains nothing for sure.
+WORKER_FROM = 2_000
+
+#: The tail of each batch the caller verifies itself once the worker has started: None
+#: measures it (see the module's docstring), starting from `FIRST_SHARE`; a number fixes it,
+#: and the first batch then waits for the worker's start.
+SHARE: float | None = None
+FIRST_SHARE = 0.1
 
 B = TypeVar("B")
 R = TypeVar("R")
@@ -58,19 +75,41 @@ class Task(Protocol[B, R]):
         """Here: what `packed` sent back, as `verify_all` would have returned it."""
 
 
+@dataclass
+class _Pending(Generic[B, R]):
+    """A batch whose head the worker is verifying: its tail verified here (None: that
+    failed, and nothing of the batch is handed over)."""
+
+    head: list[B]
+    option: bool
+    then: Callable[[list[R]], None]
+    #: When the head was sent (the caller's round starts).
+    sent: float
+    tail: list[R] | None = None
+    tail_size: int = 0
+    #: What verifying the tail took here.
+    tail_seconds: float = 0.0
+
+
 class VerifyAhead(Generic[B, R]):
-    """Verifies batches, in a worker process when one is running (see the module's
+    """Verifies batches, in part in a worker process when one is running (see the module's
     docstring), and hands each to its `then` in the order submitted."""
 
-    def __init__(self, task: Task[B, R], *, worker_from: int | None = None) -> None:
+    def __init__(self, task: Task[B, R], *, worker_from: int | None = None,
+                 share: float | None = None) -> None:
         self.task = task
         self.worker_from = WORKER_FROM if worker_from is None else worker_from
+        fixed = SHARE if share is None else share
+        self.adapt = fixed is None
+        #: The share of each batch verified here, once the worker has started.
+        self.share = FIRST_SHARE if fixed is None else fixed
         self._worker: _Worker | None = None
-        #: The batch the worker is verifying: (batch, option, then).
-        self._pending: tuple[list[B], bool, Callable[[list[R]], None]] | None = None
-        #: Batches the worker verified, and those it failed that were verified here again.
+        self._pending: _Pending[B, R] | None = None
+        #: Batches the worker verified (in part), and those it failed that were verified here.
         self.in_worker = 0
         self.redone = 0
+        #: Items verified here (batches before the worker started, tails, batches redone).
+        self.here = 0
 
     def expect(self, items: int) -> None:
         """About `items` are coming: start the worker if that many pay for it."""
@@ -81,39 +120,84 @@ class VerifyAhead(Generic[B, R]):
     def submit(self, batch: list[B], then: Callable[[list[R]], None], *,
                option: bool = False) -> None:
         """Verify `batch` (with the task's `option`), then call `then` with the result: later,
-        once the batch submitted before it is handed over, if the worker verifies it.
+        once the batch submitted before it is handed over, if the worker verifies a part.
 
-        The worker gets this batch as soon as it has answered for the one before, whose `then`
-        (the store) runs here while the worker verifies this one."""
+        The worker gets this batch's head as soon as it has answered for the one before, whose
+        `then` (the store) runs here while the worker verifies; then the tail is verified here."""
         previous, verified = self._pending, self._answer()
-        if self._worker is not None and self._worker.send(batch, option):
-            self._pending = (batch, option, then)
-        else:
+        cut = self._cut(len(batch))
+        if cut and self._worker is not None and self._worker.send(batch[:cut], option):
+            self._pending = _Pending(batch[:cut], option, then, time.perf_counter())
+        elif cut:  # it is gone
             self._lose_worker()
-        if previous is not None:
-            previous[2](verified)
+            cut = 0
+        if previous is not None and verified is not None:
+            previous.then(verified)
+        started = time.perf_counter()
+        tail = self._verify_here(batch[cut:], option)
         if self._pending is None:
-            then(self.task.verify_all(batch, option))
+            then(tail)
+        else:
+            self._pending.tail, self._pending.tail_size = tail, len(batch) - cut
+            self._pending.tail_seconds = time.perf_counter() - started
 
     def drain(self) -> None:
         """Hand over the batch the worker is verifying, if any (raising what its `then` or its
         verification here raised)."""
         previous, verified = self._pending, self._answer()
-        if previous is not None:
-            previous[2](verified)
+        if previous is not None and verified is not None:
+            previous.then(verified)
 
-    def _answer(self) -> list[R]:
-        """The pending batch verified (by the worker, else here); nothing pending: []."""
-        if self._pending is None:
+    @property
+    def worker_started(self) -> bool:
+        return self._worker is not None and self._worker.started(wait=False)
+
+    def _verify_here(self, items: list[B], option: bool) -> list[R]:
+        self.here += len(items)
+        return self.task.verify_all(items, option)
+
+    def _cut(self, size: int) -> int:
+        """How many items at the head of a batch of `size` go to the worker: none before it
+        has started (unless the share is fixed: then it is waited for)."""
+        worker = self._worker
+        if worker is None or not worker.started(wait=not self.adapt):
+            if worker is not None and worker.gone:
+                self._lose_worker()
+            return 0
+        return size - round(self.share * size)
+
+    def _answer(self) -> list[R] | None:
+        """The pending batch verified (its head by the worker, else here, and its tail); None
+        when its tail failed here; nothing pending: []."""
+        pending, self._pending = self._pending, None
+        if pending is None:
             return []
-        batch, option, _ = self._pending
-        self._pending = None
-        packed = self._worker.receive() if self._worker is not None else None
+        packed = None
+        if self._worker is not None:
+            caller = time.perf_counter() - pending.sent
+            packed, seconds = self._worker.receive()
+            if self.adapt and pending.tail is not None and seconds:
+                self._balance(pending, caller, seconds)
+        if pending.tail is None:
+            return None
         if packed is None:  # it failed the batch, died, or was lost
             self.redone += 1
-            return self.task.verify_all(batch, option)
-        self.in_worker += 1
-        return self.task.unpacked(batch, packed)
+            head = self._verify_here(pending.head, pending.option)
+        else:
+            self.in_worker += 1
+            head = self.task.unpacked(pending.head, packed)
+        return head + pending.tail
+
+    def _balance(self, pending: _Pending[B, R], caller: float, worker: float) -> None:
+        """The tail's share from what the last round took: `caller`, the seconds from sending
+        the head to asking for its answer (storing the batch before, verifying the tail, the
+        caller's own work); `worker`, the worker's seconds on the head."""
+        items = len(pending.head) + pending.tail_size
+        w = worker / len(pending.head)
+        v = pending.tail_seconds / pending.tail_size if pending.tail_size else w
+        other = max(0.0, caller - pending.tail_seconds) / items
+        balanced = min(1.0, max(0.0, (w - other) / (w + v)))
+        self.share = (self.share + balanced) / 2
 
     def close(self) -> None:
         """Hand over the last batch, then end the worker (its CPU is then counted as the
@@ -141,8 +225,43 @@ class _Worker:
         self.connection, theirs = context.Pipe()
         self.process = context.Process(target=_serve, args=(theirs, task, os.getpid()),
                                        name="verify-ahead", daemon=True)
-        self.process.start()
+        # The caller handles Ctrl-C and SIGTERM (sent to the whole process group by a terminal
+        # or systemd) and then ends the worker: the worker must never see them, not even while
+        # it starts (a KeyboardInterrupt traceback from its imports). Blocked here, they are
+        # blocked in the child from its first instruction (a signal mask survives fork and
+        # exec), and held for this process until unblocked, not lost. multiprocessing starts
+        # its resource tracker first, unblocking them on the way: it is started before.
+        resource_tracker.ensure_running()
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _CALLERS_SIGNALS)
+        try:
+            self.process.start()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         theirs.close()  # the worker's end lives in the worker only: its death is our EOF
+        self._started = False
+        #: It ended before it started (its start failed, or it was killed).
+        self.gone = False
+
+    def started(self, *, wait: bool) -> bool:
+        """Whether it has started (imported what the task needs: its first message says so);
+        `wait`: wait for that."""
+        if not self._started and not self.gone and (wait or self.answered()):
+            try:
+                self._started = self.connection.recv() == _STARTED
+            except (EOFError, OSError):
+                pass
+            except BaseException:
+                self._end(at_once=True)
+                raise
+            self.gone = not self._started
+        return self._started
+
+    def answered(self) -> bool:
+        """Whether its next message (or its end) is there to read."""
+        try:
+            return self.connection.poll()
+        except (OSError, ValueError):
+            return True
 
     def send(self, batch: list[Any], option: bool) -> bool:
         """Whether the batch went out (else the worker is gone)."""
@@ -155,20 +274,23 @@ class _Worker:
             raise
         return True
 
-    def receive(self) -> object:
-        """The worker's answer, None if it failed the batch or ended."""
+    def receive(self) -> tuple[object, float]:
+        """The worker's answer (None if it failed the batch or ended) and the seconds it
+        took (0: unknown)."""
         try:
-            return self.connection.recv()
+            answer, seconds = self.connection.recv()
         except (EOFError, OSError):
-            return None
+            return None, 0.0
         except BaseException:
             self._end(at_once=True)  # interrupted mid-message: the pipe is of no more use
             raise
+        return answer, seconds
 
     def close(self) -> None:
         self._end(at_once=False)
 
     def _end(self, *, at_once: bool) -> None:
+        at_once = at_once or not self._started  # still starting: nothing of ours to lose
         if not at_once and not self.connection.closed:
             try:
                 self.connection.send(None)  # "no more": the worker ends
@@ -190,17 +312,25 @@ def _cores() -> int:
         return os.cpu_count() or 1
 
 
+#: What the caller handles for its worker (see _Worker).
+_CALLERS_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+
+#: The worker's first message: it has imported what the task needs (unpickling it did).
+_STARTED = "started"
+
+
 # --- the worker process ------------------------------------------------------------------------
 
 def _serve(connection: Connection, task: Task[Any, Any], caller: int) -> None:
     """The worker's loop: verify each batch received and send back what `task` packs (None if
     it failed: the caller verifies the batch again and raises what it raises)."""
-    # The caller handles Ctrl-C and SIGTERM (sent to the whole process group by a terminal or
-    # systemd) and then ends the worker: killed by them mid-answer, it would lose the batch.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    # Blocked since it started (see _Worker): killed by them mid-answer, it would lose the
+    # batch. Ignored as well, should anything unblock them.
+    for signum in _CALLERS_SIGNALS:
+        signal.signal(signum, signal.SIG_IGN)
     fewer_collections().__enter__()  # for the process's life: see auditor.crawl.heap
     threading.Thread(target=_end_when_orphaned, args=(caller,), daemon=True).start()
+    connection.send(_STARTED)
     while True:
         try:
             message = connection.recv()
@@ -209,11 +339,12 @@ def _serve(connection: Connection, task: Task[Any, Any], caller: int) -> None:
         if message is None:
             return
         batch, option = message
+        started = time.perf_counter()
         try:
             answer = task.packed(batch, option)
         except Exception:  # verified again by the caller, which raises it there
             answer = None
-        connection.send(answer)
+        connection.send((answer, time.perf_counter() - started))
 
 
 def _end_when_orphaned(caller: int) -> None:

@@ -1,6 +1,7 @@
-"""A crawl that verifies its batches in a worker process (auditor.verify_ahead) stores
-exactly what a crawl verifying in its own process stores, entry by entry and check by check,
-including the entries that fail; a worker that dies or fails a batch leaves the crawl whole."""
+"""A crawl that verifies its batches in a worker process (auditor.verify_ahead), whole or in
+part, stores exactly what a crawl verifying in its own process stores, entry by entry and check
+by check, including the entries that fail; a worker that dies or fails a batch leaves the crawl
+whole; the part of a batch verified in the crawl's own process balances the two."""
 
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from auditor.store import tables
 from auditor.store.database import engine_of, open_database
 from auditor.verify.keys import load_public_key
 from auditor.verify.trust import load_keyring
+from auditor.verify_ahead import VerifyAhead
 from testlog import Endorser, RekorLog, RunningServer
 from testlog.synthetic import add_endorsements
 from tests.crawl.world import key_flags, save_statements
@@ -87,9 +89,11 @@ def served(rekor_log: RekorLog, rekor_server: RunningServer, endorsers: list[End
             "first_statement": endorsements[0].statement_sha256}
 
 
-def crawl(served: dict[str, Any], db_url: str, *, worker_from: int,
+def crawl(served: dict[str, Any], db_url: str, *, worker_from: int, share: float | None = 0.0,
           statements: DirectoryStore | None = None,
           kill_worker_after: int | None = None) -> RekorV1Crawl:
+    """One crawl of `served`; `share`: of each batch, what the crawl's own process verifies
+    once the worker has started (0: the worker verifies whole batches; None: as measured)."""
     sessions = open_database(db_url)
     batches = 0
 
@@ -108,6 +112,8 @@ def crawl(served: dict[str, Any], db_url: str, *, worker_from: int,
                            statements or DirectoryStore(served["statements"]),
                            CrawlRequest(uuids=served["uuids"]), progress)
             run = RekorV1Crawl(source, job)
+            run._verifying = VerifyAhead(run.ingest.preparer, worker_from=worker_from,
+                                         share=share)
             run.run()
             return run
     finally:
@@ -154,12 +160,18 @@ def stored(db_url: str) -> dict[str, Any]:
     return {"entries": entries, "endorsements": endorsements, "checks": checks}
 
 
+@pytest.mark.parametrize("share", [0.0, 0.5, None], ids=["whole", "split", "measured"])
 def test_a_crawl_verified_in_a_worker_stores_what_one_in_process_stores(
-        served: dict[str, Any], db_url: str, tmp_path: Path) -> None:
+        served: dict[str, Any], db_url: str, tmp_path: Path, share: float | None) -> None:
     here = crawl(served, f"sqlite:///{tmp_path / 'here.db'}", worker_from=IN_PROCESS)
-    there = crawl(served, db_url, worker_from=1)
-    assert here._verifying.in_worker == 0
-    assert there._verifying.in_worker >= 5 and there._verifying.redone == 0
+    there = crawl(served, db_url, worker_from=1, share=share)
+    assert here._verifying.in_worker == 0 and here._verifying.here == ENTRIES
+    assert there._verifying.redone == 0
+    if share == 0.0:
+        assert there._verifying.in_worker >= 5 and there._verifying.here == 0
+    elif share == 0.5:  # the heads there, the tails here
+        assert there._verifying.in_worker >= 5
+        assert ENTRIES / 2 - 10 <= there._verifying.here <= ENTRIES / 2 + 10
     for run in (here, there):
         assert run.summary.complete and run.summary.new == ENTRIES
     expected = stored(f"sqlite:///{tmp_path / 'here.db'}")
@@ -200,9 +212,10 @@ def test_a_batch_the_worker_fails_is_prepared_again_in_the_crawl(
     assert stored(db_url) == stored(f"sqlite:///{tmp_path / 'here.db'}")
 
 
+@pytest.mark.parametrize("share", [0.0, 0.5], ids=["whole", "split"])
 def test_a_statement_source_that_fails_stops_the_crawl_as_it_does_in_process(
-        served: dict[str, Any], db_url: str, tmp_path: Path) -> None:
-    runs = [crawl(served, url, worker_from=worker_from,
+        served: dict[str, Any], db_url: str, tmp_path: Path, share: float) -> None:
+    runs = [crawl(served, url, worker_from=worker_from, share=share,
                   statements=FailingEverywhere(served["statements"], served["first_statement"]))
             for url, worker_from in ((db_url, 1),
                                      (f"sqlite:///{tmp_path / 'here.db'}", IN_PROCESS))]
@@ -213,6 +226,52 @@ def test_a_statement_source_that_fails_stops_the_crawl_as_it_does_in_process(
 
 
 
+
+class Timed:
+    """A task whose items take `here` seconds each to verify in the process `home`, and
+    `there` seconds each in any other (the worker); an item verified is its double."""
+
+    portable = True
+
+    def __init__(self, here: float, there: float, home: int) -> None:
+        self.here, self.there, self.home = here, there, home
+
+    def verify_all(self, batch: list[int], option: bool) -> list[int]:
+        time.sleep(len(batch) * (self.here if os.getpid() == self.home else self.there))
+        return [2 * item for item in batch]
+
+    def packed(self, batch: list[int], option: bool) -> list[int]:
+        return self.verify_all(batch, option)
+
+    def unpacked(self, batch: list[int], packed: list[int]) -> list[int]:
+        return packed
+
+
+@pytest.mark.parametrize(("here", "there", "store"), [(2e-3, 2e-3, 1e-3), (1e-3, 3e-3, 5e-4)])
+def test_the_share_verified_in_the_crawl_balances_the_worker(here: float, there: float,
+                                                             store: float) -> None:
+    """Per item the worker takes w = `there`, the crawl v = `here` and `store` besides: both
+    are done together when the crawl verifies (w - store) / (w + v) of each batch."""
+    ahead: VerifyAhead[int, int] = VerifyAhead(Timed(here, there, os.getpid()), worker_from=1)
+    handed: list[int] = []
+
+    def stored(verified: list[int]) -> None:
+        time.sleep(store * len(verified))
+        handed.extend(verified)
+
+    ahead.expect(1)
+    ahead.submit(list(range(10)), stored)  # before the worker has started: verified here
+    assert ahead.here == 10 and handed == list(range(0, 20, 2))
+    deadline = time.monotonic() + 60
+    while not ahead.worker_started and time.monotonic() < deadline:
+        time.sleep(0.01)
+    for start in range(10, 490, 40):
+        ahead.submit(list(range(start, start + 40)), stored)
+    ahead.close()
+    assert handed == [2 * item for item in range(490)]  # whole, in order
+    assert ahead.in_worker == 12 and ahead.redone == 0
+    assert ahead.share == pytest.approx((there - store) / (there + here), abs=0.1)
+
 CRAWL_WITH_A_WORKER = """
 import sys, time
 from auditor.crawl.prepare import Preparer
@@ -221,11 +280,11 @@ from auditor.keyset import KeySet
 from auditor.source.statements import EmptyStore
 from auditor.verify.trust import LogKeyring
 
-ahead = VerifyAhead(Preparer(KeySet(), EmptyStore(), LogKeyring((), "none")), worker_from=1)
+ahead = VerifyAhead(Preparer(KeySet(), EmptyStore(), LogKeyring((), "none")), worker_from=1,
+                    share=0.0)
 ahead.expect(1)
-ahead.submit([], lambda prepared: None)
-ahead.drain()
-assert ahead.in_worker == 1
+ahead.submit([], lambda prepared: None)  # waits for the worker's start (a fixed share)
+assert ahead.worker_started
 print("started", flush=True)
 time.sleep(60)
 """

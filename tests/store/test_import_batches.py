@@ -114,8 +114,9 @@ def _pem(directory: Path, name: str, spki_der: bytes) -> Path:
     return path
 
 
+@pytest.mark.parametrize("share", [0.0, 0.5], ids=["whole", "split"])
 def test_a_large_import_verified_in_a_worker_stores_what_one_in_process_stores(
-        db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, share: float) -> None:
     from auditor import verify_ahead
     from tests.crawl.test_verify_ahead import stored
 
@@ -129,6 +130,8 @@ def test_a_large_import_verified_in_a_worker_stores_what_one_in_process_stores(
     here = f"sqlite:///{tmp_path / 'here.db'}"
     import_paths(open_database(here), [root], keyring, keyset)
     monkeypatch.setattr(verify_ahead, "WORKER_FROM", 1)
+    # The worker verifies every whole batch, or each batch's head (the import the tail).
+    monkeypatch.setattr(verify_ahead, "SHARE", share)
     in_worker = []
     monkeypatch.setattr(verify_ahead.VerifyAhead, "close", _counting(in_worker))
     report = import_paths(open_database(db_url), [root], keyring, keyset)
