@@ -7,7 +7,7 @@ storing it, so one core does it all while the machine's second core idles (the l
 batch N+1 while the caller's process stores batch N; the caller keeps fetching, storing and
 judging, as before, so every database write and finding stays where it was. What is verified,
 and how a result travels back, is the caller's `Task` (`auditor.crawl.prepare.Preparer` for a
-crawl, `auditor.importer.ImportVerifier` for an import).
+crawl, `auditor.import_item.ImportVerifier` for an import).
 
 The worker is started only where it pays (scripts/bench_ingest.py): for at least `WORKER_FROM`
 items, on a machine with a second core, for a task that works the same in another process
