@@ -242,6 +242,8 @@ def _insert_absent(session: Session, table: Table, keys: tuple[str, ...],
     """`INSERT ... ON CONFLICT (keys) DO NOTHING RETURNING id, keys` of `rows`."""
     dialect = session.get_bind().dialect.name
     returning = (table.c.id, *(table.c[k] for k in keys))
+    if dialect == "sqlite":
+        return _sqlite_insert_absent(session, table, keys, rows)
     if dialect != "postgresql":
         return session.execute(_UPSERT[dialect](table).on_conflict_do_nothing(
             index_elements=list(keys)).returning(*returning), rows)
@@ -254,6 +256,28 @@ def _insert_absent(session: Session, table: Table, keys: tuple[str, ...],
     statement = (pg_insert(table).from_select(names, select(*(source.c[n] for n in names)))
                  .on_conflict_do_nothing(index_elements=list(keys)).returning(*returning))
     return session.execute(statement, {f"all_{n}": [row[n] for row in rows] for n in names})
+
+
+def _sqlite_insert_absent(session: Session, table: Table, keys: tuple[str, ...],
+                          rows: list[dict[str, Any]]) -> Iterable[Row[Any]]:
+    """SQLite's `_insert_absent`, through the driver's executemany: SQLAlchemy would render
+    RETURNING over many rows as one statement whose every value it handles in Python. The
+    rows inserted are as many as the driver counts, and they are the table's last: SQLite
+    numbers a new row from the largest id up (sqlite.org/autoinc.html) and nobody else can
+    insert while this transaction holds the write lock, which its insert took."""
+    dialect = session.get_bind().dialect
+    compiled = sqlite_insert(table).on_conflict_do_nothing(index_elements=list(keys)).compile(
+        dialect=dialect, column_keys=list(rows[0]))
+    names = list(compiled.positiontup or ())  # the table's order
+    assert sorted(names) == sorted(rows[0]), (names, list(rows[0]))
+    processors = [table.c[name].type.bind_processor(dialect) for name in names]
+    values = [tuple(row[name] if process is None else process(row[name])
+                    for name, process in zip(names, processors, strict=True)) for row in rows]
+    inserted = session.connection().exec_driver_sql(compiled.string, values).rowcount
+    if inserted <= 0:
+        return []
+    return session.execute(select(table.c.id, *(table.c[k] for k in keys))
+                           .order_by(table.c.id.desc()).limit(inserted)).all()
 
 
 def _stored_ids(session: Session, table: Any, columns: list[Any],
