@@ -151,6 +151,7 @@ class VerifyAhead(Generic[B, R]):
 
     @property
     def worker_started(self) -> bool:
+        """Whether a worker runs and has started (it takes batches)."""
         return self._worker is not None and self._worker.started(wait=False)
 
     def _verify_here(self, items: list[B], option: bool) -> list[R]:
@@ -232,12 +233,15 @@ class _Worker:
         # blocked in the child from its first instruction (a signal mask survives fork and
         # exec), and held for this process until unblocked, not lost. multiprocessing starts
         # its resource tracker first, unblocking them on the way: it is started before.
-        resource_tracker.ensure_running()
-        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _CALLERS_SIGNALS)
-        try:
+        if not hasattr(signal, "pthread_sigmask"):  # not POSIX
             self.process.start()
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        else:
+            resource_tracker.ensure_running()
+            blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _CALLERS_SIGNALS)
+            try:
+                self.process.start()
+            finally:
+                signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         theirs.close()  # the worker's end lives in the worker only: its death is our EOF
         self._started = False
         #: It ended before it started (its start failed, or it was killed).
