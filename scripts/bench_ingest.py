@@ -18,7 +18,7 @@ timestamp and the endorser's signature over the statement; a checkpoint is share
 entries under it), which bounds the entries one core can ingest per second.
 
     python scripts/bench_ingest.py [--entries 2000 20000] [--backends sqlite postgresql]
-                                   [--postgres-url URL] [--worker-from N]
+                                   [--postgres-url URL] [--worker-from N] [--repeat N]
 
 Without --postgres-url a throwaway cluster is started as the tests do (tests/postgres.py).
 """
@@ -30,6 +30,7 @@ import multiprocessing as mp
 import os
 import re
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -211,9 +212,9 @@ def _in_process(context: Any, target: Any, *args: Any) -> Any:
 
 
 def bench(entries: int, backends: list[str], postgres_url: str | None,
-          bound: float, worker_from: int | None = None) -> list[str]:
+          bound: float, worker_from: int | None = None, repeat: int = 1) -> list[str]:
     context = mp.get_context("spawn")
-    rows = []
+    rows: list[str] = []
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as temporary:
         work = Path(temporary)
         stop = context.Event()
@@ -225,16 +226,23 @@ def bench(entries: int, backends: list[str], postgres_url: str | None,
             assert server.pid is not None
             print(f"\n{entries:,} entries: log built in {info['build_seconds']:.1f} s "
                   "(not timed)")
-            for backend in backends:
-                with _database(backend, work, postgres_url) as database:
-                    db_cpu = cluster_cpu_seconds(database.postmaster) \
-                        if database.postmaster else None
-                    log_cpu = _process_cpu_seconds(server.pid)
-                    result: CrawlResult = _in_process(context, crawl_log, info, database.url)
-                    log_cpu = _process_cpu_seconds(server.pid) - log_cpu
-                    if db_cpu is not None and database.postmaster:
-                        db_cpu = cluster_cpu_seconds(database.postmaster) - db_cpu
-                rows.append(_report(entries, backend, result, db_cpu, log_cpu, bound))
+            # Backends alternate from one repetition to the next, so that a slower hour of
+            # the shared machine weighs on each alike.
+            results: dict[str, list[CrawlResult]] = {backend: [] for backend in backends}
+            for run in range(repeat):
+                for backend in backends:
+                    with _database(backend, work / f"run-{run}", postgres_url) as database:
+                        db_cpu = cluster_cpu_seconds(database.postmaster) \
+                            if database.postmaster else None
+                        log_cpu = _process_cpu_seconds(server.pid)
+                        result: CrawlResult = _in_process(context, crawl_log, info,
+                                                          database.url)
+                        log_cpu = _process_cpu_seconds(server.pid) - log_cpu
+                        if db_cpu is not None and database.postmaster:
+                            db_cpu = cluster_cpu_seconds(database.postmaster) - db_cpu
+                    _report(backend, result, db_cpu, log_cpu, bound)
+                    results[backend].append(result)
+            rows.extend(_row(entries, backend, results[backend], bound) for backend in backends)
         finally:
             stop.set()
             server.join(timeout=30)
@@ -244,14 +252,15 @@ def bench(entries: int, backends: list[str], postgres_url: str | None,
 @contextmanager
 def _database(backend: str, work: Path, postgres_url: str | None) -> Iterator[Database]:
     if backend == "sqlite":
+        work.mkdir(exist_ok=True)
         yield Database(f"sqlite:///{work / 'bench.db'}", None)
     else:
         with postgres_database(postgres_url) as database:
             yield database
 
 
-def _report(entries: int, backend: str, result: CrawlResult, db_cpu: float | None,
-            log_cpu: float, bound: float) -> str:
+def _report(backend: str, result: CrawlResult, db_cpu: float | None, log_cpu: float,
+            bound: float) -> None:
     per_cpu = result.new / result.cpu_seconds
     wall = result.new / result.wall_seconds
     server = f", PostgreSQL server {db_cpu:.2f} CPU-s" if db_cpu is not None else ""
@@ -262,8 +271,20 @@ def _report(entries: int, backend: str, result: CrawlResult, db_cpu: float | Non
           f"{result.peak_rss_mb:.0f} MB ({result.rss_before_mb:.0f} MB before the crawl; the "
           f"worker's {result.worker_rss_mb:.0f} MB); "
           f"{result.requests} requests; the log server used {log_cpu:.2f} CPU-s")
-    return (f"| {entries:,} | {backend} | {per_cpu:,.0f} | {per_cpu / bound:.2f} | "
-            f"{result.cpu_seconds:.1f} s | {wall:,.0f} | {result.peak_rss_mb:.0f} MB |")
+
+
+def _row(entries: int, backend: str, results: list[CrawlResult], bound: float) -> str:
+    """The table's row: each figure the median of the runs, with their range when several."""
+    def figure(values: list[float], form: str) -> str:
+        middle = format(statistics.median(values), form)
+        return middle if len(values) == 1 else \
+            f"{middle} ({format(min(values), form)}-{format(max(values), form)})"
+    per_cpu = [r.new / r.cpu_seconds for r in results]
+    return (f"| {entries:,} | {backend} | {figure(per_cpu, ',.0f')} | "
+            f"{statistics.median(per_cpu) / bound:.2f} | "
+            f"{figure([r.cpu_seconds for r in results], '.1f')} s | "
+            f"{figure([r.new / r.wall_seconds for r in results], ',.0f')} | "
+            f"{figure([r.peak_rss_mb for r in results], '.0f')} MB |")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -277,7 +298,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--worker-from", type=int, default=None,
                         help="entries from which a crawl verifies in a worker process "
                              "(default: the auditor's WORKER_FROM)")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="crawls per size and database, alternating between the databases "
+                             "(the table shows medians and ranges)")
     args = parser.parse_args(argv)
+    if args.repeat < 1:
+        parser.error("--repeat takes 1 or more")
+    if args.repeat > 1 and args.postgres_url:
+        parser.error("--repeat needs a throwaway cluster per crawl: leave out --postgres-url")
 
     verify_rate = openssl_verify_rate()
     bound = verify_rate / MINIMUM_VERIFICATIONS
@@ -285,7 +313,8 @@ def main(argv: list[str] | None = None) -> int:
           f"{MINIMUM_VERIFICATIONS} verifications per entry the bound is {bound:,.0f} "
           "entries per CPU-second")
     rows = [row for entries in args.entries
-            for row in bench(entries, args.backends, args.postgres_url, bound, args.worker_from)]
+            for row in bench(entries, args.backends, args.postgres_url, bound, args.worker_from,
+                             args.repeat)]
     print("\n| entries | database | entries / CPU-s | of the bound | auditor CPU | "
           "entries/s wall | peak RSS |\n|---|---|---|---|---|---|---|")
     print("\n".join(rows))
