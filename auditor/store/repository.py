@@ -260,24 +260,36 @@ def _insert_absent(session: Session, table: Table, keys: tuple[str, ...],
 
 def _sqlite_insert_absent(session: Session, table: Table, keys: tuple[str, ...],
                           rows: list[dict[str, Any]]) -> Iterable[Row[Any]]:
-    """SQLite's `_insert_absent`, through the driver's executemany: SQLAlchemy would render
-    RETURNING over many rows as one statement whose every value it handles in Python. The
-    rows inserted are as many as the driver counts, and they are the table's last: SQLite
-    numbers a new row from the largest id up (sqlite.org/autoinc.html) and nobody else can
-    insert while this transaction holds the write lock, which its insert took."""
+    """SQLite's `_insert_absent`: the rows the driver inserted, read back (`_sqlite_last`)."""
+    inserted = _sqlite_insert(session, sqlite_insert(table).on_conflict_do_nothing(
+        index_elements=list(keys)), table, rows)
+    return _sqlite_last(session, table, [table.c[k] for k in keys], inserted)
+
+
+def _sqlite_insert(session: Session, statement: Any, table: Table,
+                   rows: list[dict[str, Any]]) -> int:
+    """`statement` (an insert into `table`) over `rows` through the driver's executemany, each
+    value through its column's bind processor: SQLAlchemy's own executemany, or its RETURNING
+    over many rows, handles every value in Python. The number of rows inserted."""
     dialect = session.get_bind().dialect
-    compiled = sqlite_insert(table).on_conflict_do_nothing(index_elements=list(keys)).compile(
-        dialect=dialect, column_keys=list(rows[0]))
+    compiled = statement.compile(dialect=dialect, column_keys=list(rows[0]))
     names = list(compiled.positiontup or ())  # the table's order
     assert sorted(names) == sorted(rows[0]), (names, list(rows[0]))
     processors = [table.c[name].type.bind_processor(dialect) for name in names]
     values = [tuple(row[name] if process is None else process(row[name])
                     for name, process in zip(names, processors, strict=True)) for row in rows]
-    inserted = session.connection().exec_driver_sql(compiled.string, values).rowcount
-    if inserted <= 0:
+    return int(session.connection().exec_driver_sql(compiled.string, values).rowcount)
+
+
+def _sqlite_last(session: Session, table: Table, columns: list[Any],
+                 count: int) -> list[Row[Any]]:
+    """(id, *columns) of the `count` rows this transaction just inserted into `table`, in
+    insertion order: SQLite numbers a new row from the largest id up (sqlite.org/autoinc.html),
+    and nobody else inserts while this transaction holds the write lock its insert took."""
+    if count <= 0:
         return []
-    return session.execute(select(table.c.id, *(table.c[k] for k in keys))
-                           .order_by(table.c.id.desc()).limit(inserted)).all()
+    return list(reversed(session.execute(select(table.c.id, *columns)
+                                         .order_by(table.c.id.desc()).limit(count)).all()))
 
 
 def _stored_ids(session: Session, table: Any, columns: list[Any],
@@ -489,14 +501,9 @@ def _inserted_ids(session: Session, table: Table, rows: list[dict[str, Any]]) ->
     if session.get_bind().dialect.name != "sqlite":
         return list(session.scalars(insert(table).returning(
             table.c.id, sort_by_parameter_order=True), rows))
-    # SQLite cannot promise RETURNING's order, so SQLAlchemy would insert row by row. This
-    # transaction holds the database's write lock (it wrote before), and SQLite gives a new
-    # row the largest rowid so far plus one (sqlite.org/autoinc.html): the rows inserted now
-    # are those above the largest id before, in insertion order.
-    before = session.scalar(select(func.max(table.c.id))) or 0
-    session.execute(insert(table), rows)
-    ids = list(session.scalars(select(table.c.id).where(table.c.id > before)
-                               .order_by(table.c.id)))
+    # SQLite cannot promise RETURNING's order, so SQLAlchemy would insert row by row.
+    ids = [row.id for row in _sqlite_last(session, table, [],
+                                          _sqlite_insert(session, insert(table), table, rows))]
     assert len(ids) == len(rows), f"{table.name}: {len(ids)} new ids for {len(rows)} rows"
     return ids
 
