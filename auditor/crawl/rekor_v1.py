@@ -323,7 +323,9 @@ class RekorV1Crawl:
     def _batches(self, call: Callable[[Sequence[T]], R], items: Sequence[T]) -> Iterator[list[R]]:
         """`call` on each chunk of `items` the log's retrieve takes, the next `ahead` requests
         in flight while a batch is verified and stored; the results grouped into store batches
-        of growing size (see STORE_BATCH)."""
+        of growing size (see STORE_BATCH). The verifier learns how many are coming, and starts
+        its worker if that many pay for one."""
+        self._verifying.expect(len(items))
         size, group = RETRIEVE_LIMIT, []
         for result in prefetched(call, _chunks(items), ahead=self.ahead,
                                  held=RETRIEVE_HELD if self.ahead else 0):
@@ -336,7 +338,6 @@ class RekorV1Crawl:
 
     def _fetch_uuids(self, listed: dict[str, str | None], *, again: bool = False) -> None:
         uuids = list(listed)
-        self._verifying.expect(len(uuids))
         done = 0
         for batch in self._batches(self._retrieve, uuids):
             found = {uuid: raw for served, _ in batch for uuid, raw in served.items()}
@@ -387,7 +388,6 @@ class RekorV1Crawl:
         return list(self.client.retrieve(indexes=indexes).by_index.values())
 
     def _fetch_indexes(self, indexes: list[int]) -> None:
-        self._verifying.expect(len(indexes))
         for batch in self._batches(self._by_index, indexes):
             self._store([Fetched(raw.entry, raw.raw, "rekor-v1",
                                  f"{self.client.base_url} {raw.uuid}")
@@ -403,7 +403,6 @@ class RekorV1Crawl:
         with self.job.sessions.begin() as session:
             start = crawl_state.scan_start(session, log_pk, first, last)
         indexes = range(start, last + 1)
-        self._verifying.expect(len(indexes))
         done = start
         for batch in self._batches(self._by_index, indexes):
             progress = functools.partial(self.job.progress, "range scan", done - first,
