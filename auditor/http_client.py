@@ -49,6 +49,8 @@ T = TypeVar("T")
 #: 100,000 entries is about 8 MB; anything far larger is the server misbehaving, not data.
 MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 _CHUNK = 64 * 1024
+#: Prepared requests kept per client (see HttpClient._prepared).
+_TEMPLATES = 64
 
 
 class Retryable(Exception):
@@ -282,6 +284,7 @@ class HttpClient:
         self._rng = rng if rng is not None else random.Random()
         self._bucket = TokenBucket(rate, clock=clock, sleep=sleep)
         self._budget_lock = threading.Lock()
+        self._templates: dict[tuple[Any, ...], requests.PreparedRequest] = {}
         self._retry_after_spent = 0.0
 
     def close(self) -> None:
@@ -422,11 +425,13 @@ class HttpClient:
         budget = min(self.policy.request_deadline, max(0.001, self.deadline.remaining()))
         started = self._clock()
         try:
-            with self._session.request(
-                method, url, params=params, data=data, headers=headers,
+            request = self._prepared(method, url, params, headers)
+            request.prepare_body(data, None)
+            settings = self._session.merge_environment_settings(request.url, {}, True, None, None)
+            with self._session.send(
+                request, **settings,
                 timeout=(self.policy.connect_timeout, min(self.policy.read_timeout, budget)),
                 allow_redirects=False,  # no API we read redirects; never follow a hostile one
-                stream=True,
             ) as response:
                 content = self._read(response, where, max_bytes, started + budget)
                 return Answer(response.status_code, response.headers.get("Retry-After"),
@@ -444,6 +449,27 @@ class HttpClient:
                             unsent=never_connected(error)) from None
         except requests.RequestException as error:
             raise IncompleteError(f"{self.service} {where}: {one_line(error)}") from None
+
+    def _prepared(self, method: str, url: str, params: Mapping[str, str] | None,
+                  headers: Mapping[str, str]) -> requests.PreparedRequest:
+        """A copy of the session's preparation of the request, made once per distinct request
+        line and headers (the body is the caller's to add).
+
+        A crawl sends thousands of requests that differ only in their bodies; requests would
+        prepare each from scratch (parse the URL, merge the session's headers, look for a
+        .netrc), which cost a third of the client's CPU per request. The session's cookies
+        are taken when first prepared: no API we read uses them.
+        """
+        key = (method, url, tuple(sorted(params.items())) if params else (),
+               tuple(headers.items()))
+        template = self._templates.get(key)
+        if template is None:
+            template = self._session.prepare_request(
+                requests.Request(method, url, params=params, headers=headers))
+            if len(self._templates) >= _TEMPLATES:  # tiles and statements: every URL differs
+                self._templates.clear()
+            self._templates[key] = template
+        return template.copy()
 
     def _read(self, response: Response, where: str, max_bytes: int,
               deadline: float) -> bytes:

@@ -1,11 +1,13 @@
-"""The HTTP client's session reads the proxy environment once per origin, with requests' answers."""
+"""The HTTP client's session reads the proxy environment once per origin, with requests' answers;
+requests prepared once per request line carry each call's own body and headers."""
 
 from __future__ import annotations
 
 import pytest
 import requests
 
-from auditor.http_client import EnvironmentOnce
+from auditor.http_client import _TEMPLATES, EnvironmentOnce, HttpClient
+from tests.notify.servers import LocalServer, Reply, Request
 
 URLS = ("https://rekor.example/api/v1/log", "https://rekor.example/api/v1/log/entries/retrieve",
         "http://127.0.0.1:3000/api/v1/log", "https://internal.corp/files/sha2-256:ab")
@@ -63,3 +65,36 @@ def test_explicit_proxies_and_a_changed_caller_copy() -> None:
     given["verify"] = False
     again = once.merge_environment_settings(URLS[0], {}, True, None, None)
     assert again["proxies"]["https"] == "http://proxy.corp:3128" and again["verify"] is True
+
+
+def test_requests_prepared_once_carry_each_calls_body_and_headers() -> None:
+    with LocalServer(lambda request: Reply(200, request.body or b"-")) as server, \
+            HttpClient("test", requests_per_second=1e6) as client:
+        url = f"{server.url}/api/v1/log/entries/retrieve"
+        answers = [client.call("POST", url, json_body={"entryUUIDs": [str(n) * n]},
+                               decode=lambda content, _where: content) for n in (3, 1, 12)]
+        client.exchange("POST", url, json_body={"a": 1}, headers={"X-Extra": "yes"})
+        client.exchange("POST", url, json_body={"a": 2})
+        assert client.get(url) == b"-"
+        assert client.call("GET", url, params={"q": "x"}, decode=lambda c, _w: c) == b"-"
+    sent: list[Request] = server.requests
+    assert answers == [b'{"entryUUIDs":["333"]}', b'{"entryUUIDs":["1"]}',
+                       b'{"entryUUIDs":["121212121212121212121212"]}']
+    assert [(r.method, r.body) for r in sent[3:5]] == [("POST", b'{"a":1}'), ("POST", b'{"a":2}')]
+    assert [r.headers.get("x-extra") for r in sent] == [None, None, None, "yes", None, None, None]
+    for request in sent[:5]:
+        assert int(request.headers["content-length"]) == len(request.body) > 0
+        assert request.headers["content-type"] == "application/json"
+    for request in sent[5:]:
+        assert request.method == "GET" and request.body == b""
+        assert "content-type" not in request.headers and "content-length" not in request.headers
+    assert [r.query for r in sent[5:]] == [{}, {"q": ["x"]}]
+    assert len({r.headers["user-agent"] for r in sent}) == 1
+
+
+def test_prepared_requests_are_bounded_and_each_url_is_its_own() -> None:
+    with LocalServer(lambda request: Reply(200, request.path.encode())) as server, \
+            HttpClient("test", requests_per_second=1e6) as client:
+        paths = [f"/tile/0/{n:03d}" for n in range(_TEMPLATES * 2 + 5)]
+        assert [client.get(server.url + path) for path in paths] == [p.encode() for p in paths]
+        assert len(client._templates) <= _TEMPLATES
