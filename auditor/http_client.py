@@ -425,8 +425,7 @@ class HttpClient:
         budget = min(self.policy.request_deadline, max(0.001, self.deadline.remaining()))
         started = self._clock()
         try:
-            request = self._prepared(method, url, params, headers)
-            request.prepare_body(data, None)
+            request = self._prepared(method, url, params, headers, data)
             settings = self._session.merge_environment_settings(request.url, {}, True, None, None)
             with self._session.send(
                 request, **settings,
@@ -451,25 +450,31 @@ class HttpClient:
             raise IncompleteError(f"{self.service} {where}: {one_line(error)}") from None
 
     def _prepared(self, method: str, url: str, params: Mapping[str, str] | None,
-                  headers: Mapping[str, str]) -> requests.PreparedRequest:
-        """A copy of the session's preparation of the request, made once per distinct request
-        line and headers (the body is the caller's to add).
+                  headers: Mapping[str, str], data: bytes | None) -> requests.PreparedRequest:
+        """The request, prepared by the session; one with a body from a copy of the session's
+        preparation of its request line and headers, made once per distinct one.
 
-        A crawl sends thousands of requests that differ only in their bodies; requests would
-        prepare each from scratch (parse the URL, merge the session's headers, look for a
-        .netrc), which cost a third of the client's CPU per request. The session's cookies
-        are taken when first prepared: no API we read uses them.
+        A crawl sends thousands of POSTs to one URL that differ only in their bodies; requests
+        would prepare each from scratch (parse the URL, merge the session's headers, look for
+        a .netrc), which cost a third of the client's CPU per request. The session's cookies
+        are taken when first prepared: no API we read uses them. A GET names its resource in
+        its URL (a tile, a statement), so each is prepared as requests prepares it.
         """
+        if data is None:
+            return self._session.prepare_request(
+                requests.Request(method, url, params=params, headers=headers))
         key = (method, url, tuple(sorted(params.items())) if params else (),
                tuple(headers.items()))
         template = self._templates.get(key)
         if template is None:
             template = self._session.prepare_request(
                 requests.Request(method, url, params=params, headers=headers))
-            if len(self._templates) >= _TEMPLATES:  # tiles and statements: every URL differs
+            if len(self._templates) >= _TEMPLATES:  # a bound, should a caller vary its URLs
                 self._templates.clear()
             self._templates[key] = template
-        return template.copy()
+        request = template.copy()
+        request.prepare_body(data, None)
+        return request
 
     def _read(self, response: Response, where: str, max_bytes: int,
               deadline: float) -> bytes:

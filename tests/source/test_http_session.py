@@ -93,8 +93,12 @@ def test_requests_prepared_once_carry_each_calls_body_and_headers() -> None:
 
 
 def test_prepared_requests_are_bounded_and_each_url_is_its_own() -> None:
-    with LocalServer(lambda request: Reply(200, request.path.encode())) as server, \
-            HttpClient("test", requests_per_second=1e6) as client:
-        paths = [f"/tile/0/{n:03d}" for n in range(_TEMPLATES * 2 + 5)]
-        assert [client.get(server.url + path) for path in paths] == [p.encode() for p in paths]
-        assert len(client._templates) <= _TEMPLATES
+    with LocalServer(lambda request: Reply(200, request.path.encode() + request.body)) \
+            as server, HttpClient("test", requests_per_second=1e6) as client:
+        paths = [f"/api/{n:03d}" for n in range(_TEMPLATES * 2 + 5)]
+        answers = [client.call("POST", server.url + path, json_body=n,
+                               decode=lambda content, _where: content)
+                   for n, path in enumerate(paths)]
+        assert answers == [f"{path}{n}".encode() for n, path in enumerate(paths)]
+        assert 0 < len(client._templates) <= _TEMPLATES
+        assert client.get(server.url + "/tile/0/001") == b"/tile/0/001"
