@@ -16,7 +16,7 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import SplitResult, parse_qs, urlsplit
 
 from testlog.api import ApiError, RekorApi
 from testlog.counter import RequestCounter
@@ -131,7 +131,11 @@ class _Handler(BaseHTTPRequestHandler):
         body = self._read_body()
         endpoint, route = _route(method, url.path)
         server = self.server
-        server.requests.add(endpoint)
+        with server.requests.answering(endpoint):
+            self._answer(server, endpoint, route, url, body)
+
+    def _answer(self, server: RekorServer, endpoint: Endpoint, route: Route,
+                url: SplitResult, body: bytes) -> None:
         if server.faults.delay > 0 and self._wait(server.faults.delay):
             return
         failure = server.faults.take_failure(endpoint)

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from auditor.crawl.interface import CrawlJob
-from auditor.crawl.rekor_v1 import RekorV1Source
+from auditor.crawl.rekor_v1 import RETRIEVE_AHEAD, RekorV1Source
 from auditor.keyset import KeySet
 from auditor.source.rekor_client import RekorClient
 from auditor.source.statements import DirectoryStore
@@ -23,6 +23,7 @@ from auditor.store.lock import RunLock
 from auditor.verify.keys import load_public_key
 from auditor.verify.trust import load_keyring
 from testlog.faults import Endpoint
+from testlog.synthetic import add_endorsements
 from tests.cli_runner import RunAudit
 from tests.crawl.world import World, crawl, rules, stored
 
@@ -221,9 +222,9 @@ def test_unsigned_statement_store_content_is_not_trusted(audit: RunAudit, world:
 
 def test_kill_and_resume_loses_and_duplicates_nothing(audit: RunAudit, world: World,
                                                       db_url: str) -> None:
-    world.server.faults.delay = 0.05  # slow enough to be killed mid-crawl
+    world.server.faults.delay = 0.05  # slow enough to be killed mid-crawl: paced requests
     process = subprocess.Popen(
-        [sys.executable, "-m", "auditor", "crawl", *world.flags(), "--db", db_url],
+        [sys.executable, "-m", "auditor", "crawl", *world.flags(), "--rate", "20", "--db", db_url],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         env={**os.environ, "AUDITOR_DB": db_url})
     deadline = time.monotonic() + 60
@@ -245,6 +246,27 @@ def test_kill_and_resume_loses_and_duplicates_nothing(audit: RunAudit, world: Wo
     assert code == 0 and summary["new"] == len(world.pinned()) - partial
     counts = stored(db_url)
     assert counts["entries"] == counts["distinct"] == counts["endorsements"] == len(world.pinned())
+
+
+@pytest.mark.parametrize(("rate", "least"), [(40.0, 3), (1000.0, RETRIEVE_AHEAD)])
+def test_retrieves_run_at_once_up_to_the_rate_limit(world: World, db_url: str, rate: float,
+                                                     least: int) -> None:
+    """A log 0.1 s away: at R requests/s about R x 0.1 s retrieves are in flight at once
+    (Little's law; each waits for the client's rate limit), never more than RETRIEVE_AHEAD."""
+    for endorsement in add_endorsements(world.log, world.endorsers, 90):
+        world.save_statement(endorsement)
+        world.endorsements.append(endorsement)
+    keyset = KeySet()
+    for endorser in world.endorsers:
+        keyset.add(endorser.name, load_public_key(endorser.public_pem), "test")
+    world.server.faults.delay = 0.1
+    with RekorClient(world.server.url, requests_per_second=rate) as client:
+        source = RekorV1Source(client, load_keyring([world.log_key], None))
+        summary = source.crawl(CrawlJob(open_database(db_url), keyset,
+                                        DirectoryStore(world.statements)))
+    assert summary.complete and summary.new == len(world.pinned()) == 120
+    assert world.server.requests[Endpoint.RETRIEVE] == 12
+    assert least <= world.server.requests.peak(Endpoint.RETRIEVE) <= RETRIEVE_AHEAD
 
 
 def test_hung_responses_time_out_and_are_retried(world: World, db_url: str) -> None:
