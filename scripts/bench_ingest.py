@@ -19,6 +19,11 @@ entries under it), which bounds the entries one core can ingest per second.
 
     python scripts/bench_ingest.py [--entries 2000 20000] [--backends sqlite postgresql]
                                    [--postgres-url URL] [--worker-from N] [--repeat N]
+                                   [--latency SECONDS --rate RPS]
+
+`--latency` makes the log a distant one (it waits that long before every answer) and `--rate`
+sets the crawl's request rate (default: no limit): the crawl's wall rate is then compared with
+the rate's bound, RPS x 10 entries per retrieve.
 
 Without --postgres-url a throwaway cluster is started as the tests do (tests/postgres.py).
 """
@@ -66,9 +71,9 @@ def openssl_verify_rate(seconds: int = 3) -> float:
 # --- the log (server process) ----------------------------------------------------------------
 
 
-def serve_log(entries: int, directory: str, out: Connection, stop: Any) -> None:
+def serve_log(entries: int, directory: str, latency: float, out: Connection, stop: Any) -> None:
     """Build a log of `entries` endorsements, write its keys and statements under
-    `directory`, serve it until `stop` is set."""
+    `directory`, serve it (`latency` seconds before each answer) until `stop` is set."""
     from bench_crawl import build_log
 
     from testlog import serve
@@ -81,6 +86,7 @@ def serve_log(entries: int, directory: str, out: Connection, stop: Any) -> None:
         path.write_bytes(endorser.public_pem)
         keys.append(f"{endorser.name}={path}")
     with serve(bench.log) as server:
+        server.faults.delay = latency
         out.send({"url": server.url, "log_key": str(work / "log.pem"), "keys": keys,
                   "statements": str(bench.statements), "build_seconds": bench.build_seconds})
         stop.wait()
@@ -122,7 +128,8 @@ def crawl_log(info: dict[str, Any], db_url: str, out: Connection) -> None:
 
     engine_of(open_database(db_url)).dispose()  # the schema is created before the clock starts
     flags = Flags(db=db_url, rekor_url=info["url"], rekor_keys=(Path(info["log_key"]),),
-                  keys=tuple(info["keys"]), statements=info["statements"], rate=1e9)
+                  keys=tuple(info["keys"]), statements=info["statements"],
+                  rate=info["rate"] or 1e9)
     settings = resolve(flags, {})
     if info.get("worker_from") is not None:  # --worker-from: where the worker pays
         defaults = RekorV1Source.__init__.__kwdefaults__ or {}
@@ -212,17 +219,20 @@ def _in_process(context: Any, target: Any, *args: Any) -> Any:
 
 
 def bench(entries: int, backends: list[str], postgres_url: str | None,
-          bound: float, worker_from: int | None = None, repeat: int = 1) -> list[str]:
+          bound: float, worker_from: int | None = None, repeat: int = 1,
+          latency: float = 0.0, rate: float | None = None) -> list[str]:
     context = mp.get_context("spawn")
     rows: list[str] = []
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as temporary:
         work = Path(temporary)
         stop = context.Event()
         server_end, here = context.Pipe()
-        server = context.Process(target=serve_log, args=(entries, temporary, server_end, stop))
+        server = context.Process(target=serve_log,
+                                 args=(entries, temporary, latency, server_end, stop))
         server.start()
         try:
-            info = {**here.recv(), "entries": entries, "worker_from": worker_from}
+            info = {**here.recv(), "entries": entries, "worker_from": worker_from,
+                    "rate": rate}
             assert server.pid is not None
             print(f"\n{entries:,} entries: log built in {info['build_seconds']:.1f} s "
                   "(not timed)")
@@ -240,7 +250,7 @@ def bench(entries: int, backends: list[str], postgres_url: str | None,
                         log_cpu = _process_cpu_seconds(server.pid) - log_cpu
                         if db_cpu is not None and database.postmaster:
                             db_cpu = cluster_cpu_seconds(database.postmaster) - db_cpu
-                    _report(backend, result, db_cpu, log_cpu, bound)
+                    _report(backend, result, db_cpu, log_cpu, bound, rate)
                     results[backend].append(result)
             rows.extend(_row(entries, backend, results[backend], bound) for backend in backends)
         finally:
@@ -260,7 +270,7 @@ def _database(backend: str, work: Path, postgres_url: str | None) -> Iterator[Da
 
 
 def _report(backend: str, result: CrawlResult, db_cpu: float | None, log_cpu: float,
-            bound: float) -> None:
+            bound: float, rate: float | None) -> None:
     per_cpu = result.new / result.cpu_seconds
     wall = result.new / result.wall_seconds
     server = f", PostgreSQL server {db_cpu:.2f} CPU-s" if db_cpu is not None else ""
@@ -271,6 +281,12 @@ def _report(backend: str, result: CrawlResult, db_cpu: float | None, log_cpu: fl
           f"{result.peak_rss_mb:.0f} MB ({result.rss_before_mb:.0f} MB before the crawl; the "
           f"worker's {result.worker_rss_mb:.0f} MB); "
           f"{result.requests} requests; the log server used {log_cpu:.2f} CPU-s")
+    if rate:
+        from auditor.source.rekor_client import RETRIEVE_LIMIT
+
+        print(f"  {'':>10}  at {rate:g} requests/s at most {rate * RETRIEVE_LIMIT:,.0f} entries/s "
+              f"come in (10 per retrieve): the crawl reached {wall / (rate * RETRIEVE_LIMIT):.0%}"
+              " of that")
 
 
 def _row(entries: int, backend: str, results: list[CrawlResult], bound: float) -> str:
@@ -301,7 +317,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=1,
                         help="crawls per size and database, alternating between the databases "
                              "(the table shows medians and ranges)")
+    parser.add_argument("--latency", type=float, default=0.0,
+                        help="seconds the log waits before every answer (a distant log)")
+    parser.add_argument("--rate", type=float, default=None,
+                        help="the crawl's requests per second (default: no limit)")
     args = parser.parse_args(argv)
+    if args.latency < 0 or (args.rate is not None and not args.rate > 0):
+        parser.error("--latency takes 0 or more seconds, --rate a positive rate")
     if args.repeat < 1:
         parser.error("--repeat takes 1 or more")
     if args.repeat > 1 and args.postgres_url:
@@ -314,7 +336,7 @@ def main(argv: list[str] | None = None) -> int:
           "entries per CPU-second")
     rows = [row for entries in args.entries
             for row in bench(entries, args.backends, args.postgres_url, bound, args.worker_from,
-                             args.repeat)]
+                             args.repeat, args.latency, args.rate)]
     print("\n| entries | database | entries / CPU-s | of the bound | auditor CPU | "
           "entries/s wall | peak RSS |\n|---|---|---|---|---|---|---|")
     print("\n".join(rows))
