@@ -189,6 +189,8 @@ class Auditor:
     def close(self) -> None:
         for source in self._log_sources or []:
             source.close()
+        if self._statements is not None:
+            self._statements.close()
 
     def __enter__(self) -> Auditor:
         return self

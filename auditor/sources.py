@@ -141,6 +141,8 @@ def statement_source(settings: Settings, deadline: Deadline | None = None) -> St
     if not source:
         return EmptyStore()
     if source.startswith(("http://", "https://")):
-        return HttpStore(source, http_client(settings, "statement store",
-                                             deadline or run_deadline(settings)))
+        # Static files, like the index's (often the same bucket): the index's rate.
+        return HttpStore(source, HttpClient(
+            "statement store", requests_per_second=settings.index.requests_per_second,
+            policy=retry_policy(settings), deadline=deadline or run_deadline(settings)))
     return DirectoryStore(Path(source))

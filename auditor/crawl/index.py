@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 
 from auditor.crawl.ingest import Fetched, Ingest, Prepared
 from auditor.crawl.interface import CrawlJob, LogSource
+from auditor.crawl.prepare import subject_digest
 from auditor.crawl.rekor_v1 import EntryCheckpoints, consistency_prover
 from auditor.crawl.summary import CrawlSummary
 from auditor.errors import IncompleteError, InputError
@@ -421,9 +422,7 @@ class IndexCrawl:
 
     def _subject(self, verification: Verification) -> bytes | None:
         """The inline subject the statement names, if the store holds it."""
-        statement = verification.statement
-        digest = statement.subject.digests.get("sha256") if statement and statement.subject \
-            else None
+        digest = subject_digest(verification)
         return self.files.fetch(digest) if digest else None
 
     def _log_answer(self, published: LogEntry, component: str | None) -> _LogAnswer:

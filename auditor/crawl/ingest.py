@@ -45,6 +45,10 @@ class Ingest:
         """See `Preparer.prepare`."""
         return self.preparer.prepare(fetched, only_pinned=only_pinned)
 
+    def prepare_all(self, batch: list[Fetched]) -> list[Prepared]:
+        """See `Preparer.prepare_all`."""
+        return self.preparer.prepare_all(batch)
+
     def store(self, session: Session, prepared: Prepared, *, again: bool = False) -> StoredItem:
         """Store one prepared entry; `again`: a fresh verification of a stored entry."""
         return self.store_all(session, [prepared], again=again)[0]

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
+from auditor.source.interface import is_sha256_hex
 from auditor.store.record import EndorsementRecord
 from auditor.verify.body import BodyError, EntryBody, parse_body
 from auditor.verify.entry import (
@@ -80,9 +81,22 @@ class Preparer:
     def prepare(self, fetched: Fetched, *, only_pinned: bool = False) -> Prepared | None:
         """Verify `fetched` with its statement; None when `only_pinned` and no component pins
         its key (a range scan keeps only what component keys signed)."""
-        body, component, pinned = self.signer(fetched.entry)
-        if only_pinned and not pinned:
-            return None
+        prepared = self.prepare_all([fetched], only_pinned=only_pinned)
+        return prepared[0] if prepared else None
+
+    def prepare_all(self, batch: list[Fetched], *, only_pinned: bool = False) -> list[Prepared]:
+        """Each of `batch` prepared (see `prepare`), in order. The statements are asked of the
+        source together, then the inline subjects they name: a remote store fetches them at
+        once instead of one after the other."""
+        signed = [(fetched, *self.signer(fetched.entry)) for fetched in batch]
+        signed = [item for item in signed if item[3] or not only_pinned]
+        self.statements.fetch_ahead([body.digest.hex() for _, body, _, _ in signed if body])
+        checked = [self._checked(*item) for item in signed]
+        self.statements.fetch_ahead([d for c in checked if (d := subject_digest(c.verification))])
+        return [self._prepared(c) for c in checked]
+
+    def _checked(self, fetched: Fetched, body: EntryBody | None, component: str | None,
+                 pinned: bool) -> _Checked:
         component = component or fetched.listed_under
         statement = self.statements.fetch(body.digest.hex()) if body is not None else None
         material = EndorsementMaterial(artifact=statement,
@@ -90,13 +104,18 @@ class Preparer:
                                        at=fetched.seen_at, at_source="first seen",
                                        required_claims=self.keyset.claims_for(component))
         verification = verify_entry(fetched.entry, self.keyring, material, body=body)
-        subject = self._inline_subject(verification)
+        return _Checked(fetched, component, pinned, body, statement, verification)
+
+    def _prepared(self, checked: _Checked) -> Prepared:
+        verification, body, statement = checked.verification, checked.body, checked.statement
+        digest = subject_digest(verification)
+        subject = self.statements.fetch(digest) if digest else None
         if subject is not None:
             verification = with_inline_subject(verification, subject)
-        record = EndorsementRecord(component, statement,
+        record = EndorsementRecord(checked.component, statement,
                                    body.signature if body and statement else None, subject,
-                                   fetched.origin)
-        return Prepared(fetched, component, pinned, verification, record)
+                                   checked.fetched.origin)
+        return Prepared(checked.fetched, checked.component, checked.pinned, verification, record)
 
     # -- as a worker's task (auditor.verify_ahead.Task; the option is `only_pinned`) ---------
 
@@ -105,16 +124,16 @@ class Preparer:
         return self.statements.portable
 
     def verify_all(self, batch: list[Fetched], option: bool) -> list[Prepared]:
-        return [p for f in batch if (p := self.prepare(f, only_pinned=option)) is not None]
+        return self.prepare_all(batch, only_pinned=option)
 
     def packed(self, batch: list[Fetched], option: bool) -> Packed:
         """Each prepared entry's place in the batch and what `Prepared` holds besides it (its
         verification without the entry: the crawl holds it, and it is most of the bytes), with
         the statement files that did not hash to their names."""
         self.statements.mismatches.clear()
-        sent = [(at, p.component, p.pinned, replace(p.verification, entry=None), p.record)
-                for at, f in enumerate(batch)
-                if (p := self.prepare(f, only_pinned=option)) is not None]
+        places = {id(fetched): at for at, fetched in enumerate(batch)}
+        sent = [(places[id(p.fetched)], p.component, p.pinned, replace(p.verification, entry=None),
+                 p.record) for p in self.prepare_all(batch, only_pinned=option)]
         return sent, list(self.statements.mismatches)
 
     def unpacked(self, batch: list[Fetched], packed: Packed) -> list[Prepared]:
@@ -124,8 +143,22 @@ class Preparer:
                          replace(verification, entry=batch[at].entry), record)
                 for at, component, pinned, verification, record in sent]
 
-    def _inline_subject(self, verification: Verification) -> bytes | None:
-        statement = verification.statement
-        digest = statement.subject.digests.get("sha256") if statement and statement.subject \
-            else None
-        return self.statements.fetch(digest) if digest else None
+
+class _Checked(NamedTuple):
+    """An entry verified with its statement, its inline subject still to fetch."""
+
+    fetched: Fetched
+    component: str | None
+    pinned: bool
+    body: EntryBody | None
+    statement: bytes | None
+    verification: Verification
+
+
+def subject_digest(verification: Verification) -> str | None:
+    """The SHA-256 the statement names its subject by, when it is one (the statement is the
+    log's: anything else names no file)."""
+    statement = verification.statement
+    digest = statement.subject.digests.get("sha256") if statement and statement.subject \
+        else None
+    return digest if digest is not None and is_sha256_hex(digest) else None

@@ -383,17 +383,17 @@ class TiledCrawl:
             self._matchers[keys] = KeyMatcher(k.spki_der for k in wanted) if wanted else None
         return self._matchers[keys]
 
-    def _prepare(self, batch: ScanBatch, seen_at: datetime) -> Iterator[Prepared]:
+    def _prepare(self, batch: ScanBatch, seen_at: datetime) -> list[Prepared]:
         log_id = self.spec.log_key.log_id
+        fetched = []
         for match in batch.matches:
             components = {c for digest in match.key_sha256
                           for c in self.job.keyset.components_of(self.pinned[digest.hex()])}
-            fetched = Fetched(log_entry(match.index, match.entry, match.proof, log_id),
-                              entry_document(match, self.spec.origin), RAW_FORMAT,
-                              f"{self.spec.url} {match.index}",
-                              components.pop() if len(components) == 1 else None, seen_at)
-            if (item := self.ingest.prepare(fetched)) is not None:
-                yield item
+            fetched.append(Fetched(log_entry(match.index, match.entry, match.proof, log_id),
+                                   entry_document(match, self.spec.origin), RAW_FORMAT,
+                                   f"{self.spec.url} {match.index}",
+                                   components.pop() if len(components) == 1 else None, seen_at))
+        return self.ingest.prepare_all(fetched)
 
     # -- entries to look at again -------------------------------------------------------------
 
@@ -411,7 +411,7 @@ class TiledCrawl:
         fetched = [Fetched(parse_entry_document(row.raw, log_id, f"stored entry {row.leaf_hash}"),
                            row.raw, RAW_FORMAT, f"{self.spec.url} {row.log_index}", row.component,
                            seen.get(row.id)) for row in marked]
-        prepared = [item for f in fetched if (item := self.ingest.prepare(f)) is not None]
+        prepared = self.ingest.prepare_all(fetched)
         with self.job.sessions.begin() as session:
             self.ingest.store_all(session, prepared, again=True)
             for item in prepared:

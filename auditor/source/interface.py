@@ -8,7 +8,17 @@ it cannot answer at all (after its retries): an outage makes the run incomplete,
 
 from __future__ import annotations
 
+import re
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
+
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+
+
+def is_sha256_hex(name: str) -> bool:
+    """Whether `name` is a SHA-256 in lower-case hex: the only names a source is asked for
+    (a hostile statement's subject digest must not become a path or a URL)."""
+    return _SHA256_HEX.fullmatch(name) is not None
 
 
 class StatementSource(ABC):
@@ -30,3 +40,10 @@ class StatementSource(ABC):
 
     def __init__(self) -> None:
         self.mismatches = []
+
+    def fetch_ahead(self, sha256_hexes: Iterable[str]) -> None:  # noqa: B027 (optional)
+        """Those the next `fetch` calls will ask for (a batch's statements, or their inline
+        subjects): a remote source fetches them at once; a local one gains nothing by it."""
+
+    def close(self) -> None:  # noqa: B027 (optional)
+        """Release what the source holds (connections, threads)."""
