@@ -14,9 +14,10 @@ from sqlalchemy import select
 
 from auditor.crawl.interface import CrawlJob
 from auditor.crawl.rekor_v1 import RETRIEVE_AHEAD, RekorV1Source
+from auditor.http_client import HttpClient
 from auditor.keyset import KeySet
 from auditor.source.rekor_client import RekorClient
-from auditor.source.statements import DirectoryStore
+from auditor.source.statements import FETCH_AHEAD, DirectoryStore, HttpStore
 from auditor.store import models
 from auditor.store.database import engine_of, open_database
 from auditor.store.lock import RunLock
@@ -267,6 +268,31 @@ def test_retrieves_run_at_once_up_to_the_rate_limit(world: World, db_url: str, r
     assert summary.complete and summary.new == len(world.pinned()) == 120
     assert world.server.requests[Endpoint.RETRIEVE] == 12
     assert least <= world.server.requests.peak(Endpoint.RETRIEVE) <= RETRIEVE_AHEAD
+
+
+def test_statements_are_fetched_at_once_up_to_the_rate_limit(world: World, db_url: str) -> None:
+    """A statement store 0.1 s away at 40 requests/s: a batch's statements, then the inline
+    subjects they name, are asked for together, about 4 at once, never more than FETCH_AHEAD."""
+    for endorsement in world.endorsements:
+        world.server.files[f"sha2-256:{endorsement.statement_sha256}"] = endorsement.statement
+    keyset = KeySet()
+    for endorser in world.endorsers:
+        keyset.add(endorser.name, load_public_key(endorser.public_pem), "test")
+    world.server.faults.delay = 0.1
+    with RekorClient(world.server.url, requests_per_second=1000) as client:
+        source = RekorV1Source(client, load_keyring([world.log_key], None))
+        statements = HttpStore(world.server.files_url,
+                               HttpClient("statement store", requests_per_second=40))
+        try:
+            summary = source.crawl(CrawlJob(open_database(db_url), keyset, statements))
+        finally:
+            statements.close()
+    pinned = len(world.pinned())
+    assert summary.complete and summary.new == summary.verified == pinned
+    assert summary.statements_unavailable == 0
+    # Each entry's statement, and its subject (a build's name: not in the store, a 404).
+    assert world.server.requests[Endpoint.FILES] == 2 * pinned
+    assert 3 <= world.server.requests.peak(Endpoint.FILES) <= FETCH_AHEAD
 
 
 def test_hung_responses_time_out_and_are_retried(world: World, db_url: str) -> None:

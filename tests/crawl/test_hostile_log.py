@@ -16,8 +16,11 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from auditor.source.rekor_client import RETRIEVE_LIMIT
 from testlog.faults import Endpoint
+from testlog.synthetic import oak_statement
 from tests.cli_runner import RunAudit
 from tests.crawl.world import World, crawl, rules, stored
 
@@ -444,3 +447,22 @@ def test_bytes_that_are_no_statement_under_a_pinned_key_fail_the_statement_check
     (finding,) = [f for f in summary["findings"] if f["evidence"].get("uuid") == entry.uuid]
     assert finding["rule"] == "ENTRY_INVALID" and finding["severity"] == "critical"
     assert finding["evidence"]["failed_checks"] == ["statement"]
+
+
+@pytest.mark.parametrize("digest", [b"%2e%2e%2f%2e%2e%2fetc%2fpasswd", b"not a digest",
+                                    b"A" * 64])
+def test_a_subject_digest_that_is_no_sha256_is_never_looked_up(
+        audit: RunAudit, world: World, db_url: str, digest: bytes) -> None:
+    """A signed statement whose subject "digest" is a path: the store is never asked for it
+    (each other entry asks for its statement and its subject, this one for its statement)."""
+    endorser = world.endorsers[0]
+    honest = oak_statement(endorser.name, b"build", world.log.clock())
+    statement = honest.replace(hashlib.sha256(b"build").hexdigest().encode(), digest)
+    assert statement != honest
+    world.log.add_rekord(statement, endorser.sign(statement), endorser.public_pem)
+    world.server.files[f"sha2-256:{hashlib.sha256(statement).hexdigest()}"] = statement
+    result = audit("crawl", *files_flags(world), "--json")
+    summary = json.loads(result.stdout)
+    assert result.exit_code == 0, result.stderr
+    assert summary["new"] == len(world.pinned()) + 1 and summary["statements_unavailable"] == 0
+    assert world.server.requests[Endpoint.FILES] == 2 * (len(world.pinned()) + 1) - 1
