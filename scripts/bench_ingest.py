@@ -19,11 +19,12 @@ entries under it), which bounds the entries one core can ingest per second.
 
     python scripts/bench_ingest.py [--entries 2000 20000] [--backends sqlite postgresql]
                                    [--postgres-url URL] [--worker-from N] [--repeat N]
-                                   [--latency SECONDS --rate RPS]
+                                   [--latency SECONDS --rate RPS] [--http-statements]
 
 `--latency` makes the log a distant one (it waits that long before every answer) and `--rate`
 sets the crawl's request rate (default: no limit): the crawl's wall rate is then compared with
-the rate's bound, RPS x 10 entries per retrieve.
+the rate's bound, RPS x 10 entries per retrieve. `--http-statements` serves the statements
+from the log's server (`/files/sha2-256:<hex>`, as a publisher's bucket) instead of a directory.
 
 Without --postgres-url a throwaway cluster is started as the tests do (tests/postgres.py).
 """
@@ -71,9 +72,11 @@ def openssl_verify_rate(seconds: int = 3) -> float:
 # --- the log (server process) ----------------------------------------------------------------
 
 
-def serve_log(entries: int, directory: str, latency: float, out: Connection, stop: Any) -> None:
+def serve_log(entries: int, directory: str, latency: float, http_statements: bool,
+              out: Connection, stop: Any) -> None:
     """Build a log of `entries` endorsements, write its keys and statements under
-    `directory`, serve it (`latency` seconds before each answer) until `stop` is set."""
+    `directory`, serve it (`latency` seconds before each answer, the statements too if
+    `http_statements`) until `stop` is set."""
     from bench_crawl import build_log
 
     from testlog import serve
@@ -87,8 +90,13 @@ def serve_log(entries: int, directory: str, latency: float, out: Connection, sto
         keys.append(f"{endorser.name}={path}")
     with serve(bench.log) as server:
         server.faults.delay = latency
+        statements = str(bench.statements)
+        if http_statements:
+            for path in bench.statements.iterdir():
+                server.files[path.name] = path.read_bytes()
+            statements = server.files_url
         out.send({"url": server.url, "log_key": str(work / "log.pem"), "keys": keys,
-                  "statements": str(bench.statements), "build_seconds": bench.build_seconds})
+                  "statements": statements, "build_seconds": bench.build_seconds})
         stop.wait()
 
 
@@ -220,7 +228,8 @@ def _in_process(context: Any, target: Any, *args: Any) -> Any:
 
 def bench(entries: int, backends: list[str], postgres_url: str | None,
           bound: float, worker_from: int | None = None, repeat: int = 1,
-          latency: float = 0.0, rate: float | None = None) -> list[str]:
+          latency: float = 0.0, rate: float | None = None,
+          http_statements: bool = False) -> list[str]:
     context = mp.get_context("spawn")
     rows: list[str] = []
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as temporary:
@@ -228,7 +237,8 @@ def bench(entries: int, backends: list[str], postgres_url: str | None,
         stop = context.Event()
         server_end, here = context.Pipe()
         server = context.Process(target=serve_log,
-                                 args=(entries, temporary, latency, server_end, stop))
+                                 args=(entries, temporary, latency, http_statements, server_end,
+                                       stop))
         server.start()
         try:
             info = {**here.recv(), "entries": entries, "worker_from": worker_from,
@@ -321,6 +331,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="seconds the log waits before every answer (a distant log)")
     parser.add_argument("--rate", type=float, default=None,
                         help="the crawl's requests per second (default: no limit)")
+    parser.add_argument("--http-statements", action="store_true",
+                        help="statements over HTTP from the log's server, not a directory")
     args = parser.parse_args(argv)
     if args.latency < 0 or (args.rate is not None and not args.rate > 0):
         parser.error("--latency takes 0 or more seconds, --rate a positive rate")
@@ -336,7 +348,7 @@ def main(argv: list[str] | None = None) -> int:
           "entries per CPU-second")
     rows = [row for entries in args.entries
             for row in bench(entries, args.backends, args.postgres_url, bound, args.worker_from,
-                             args.repeat, args.latency, args.rate)]
+                             args.repeat, args.latency, args.rate, args.http_statements)]
     print("\n| entries | database | entries / CPU-s | of the bound | auditor CPU | "
           "entries/s wall | peak RSS |\n|---|---|---|---|---|---|---|")
     print("\n".join(rows))
