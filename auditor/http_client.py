@@ -460,15 +460,14 @@ class HttpClient:
         are taken when first prepared: no API we read uses them. A GET names its resource in
         its URL (a tile, a statement), so each is prepared as requests prepares it.
         """
-        if data is None:
-            return self._session.prepare_request(
-                requests.Request(method, url, params=params, headers=headers))
         key = (method, url, tuple(sorted(params.items())) if params else (),
                tuple(headers.items()))
-        template = self._templates.get(key)
+        template = self._templates.get(key) if data is not None else None
         if template is None:
             template = self._session.prepare_request(
                 requests.Request(method, url, params=params, headers=headers))
+            if data is None:
+                return template
             if len(self._templates) >= _TEMPLATES:  # a bound, should a caller vary its URLs
                 self._templates.clear()
             self._templates[key] = template

@@ -89,7 +89,8 @@ class Preparer:
         source together, then the inline subjects they name: a remote store fetches them at
         once instead of one after the other."""
         signed = [(fetched, *self.signer(fetched.entry)) for fetched in batch]
-        signed = [item for item in signed if item[3] or not only_pinned]
+        if only_pinned:
+            signed = [item for item in signed if item[3]]  # (fetched, body, component, pinned)
         self.statements.fetch_ahead([body.digest.hex() for _, body, _, _ in signed if body])
         checked = [self._checked(*item) for item in signed]
         self.statements.fetch_ahead([d for c in checked if (d := subject_digest(c.verification))])
