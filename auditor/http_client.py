@@ -286,9 +286,13 @@ class HttpClient:
         self._budget_lock = threading.Lock()
         self._templates: dict[tuple[Any, ...], requests.PreparedRequest] = {}
         self._retry_after_spent = 0.0
+        self._closed = threading.Event()
 
     def close(self) -> None:
-        """Close the HTTP session if this client made it (a caller's session stays open)."""
+        """Stop: calls still retrying on other threads (requests fetched ahead) end at their
+        next attempt or backoff, so that an interrupted run does not wait out their retries;
+        close the HTTP session if this client made it (a caller's session stays open)."""
+        self._closed.set()
         if self._own_session:
             self._session.close()
 
@@ -359,6 +363,8 @@ class HttpClient:
         last = ""
         for attempt in range(self.policy.max_retries + 1):
             self._check_deadline(where, last)
+            if self._closed.is_set():
+                raise IncompleteError(f"{self.service} {where}: stopped: the client was closed")
             try:
                 return once()
             except Retryable as failure:
@@ -385,7 +391,10 @@ class HttpClient:
             raise IncompleteError(f"{self.service} {where}: waiting {delay:.1f} s more would "
                                   f"pass the run's deadline; last: {last}")
         self.stats.count(retry=True)
-        self._sleep(delay)
+        if self._sleep is time.sleep:
+            self._closed.wait(delay)  # close() ends the wait
+        else:
+            self._sleep(delay)
 
     def _delay(self, attempt: int, retry_after: float | None) -> float:
         """Seconds to wait before attempt ``attempt + 1``."""

@@ -26,9 +26,17 @@ def prefetched(call: Callable[[A], R], arguments: Iterable[A], *,
     if ahead < 1:
         yield from map(call, arguments)
         return
-    with ThreadPoolExecutor(ahead, thread_name_prefix="prefetch") as pool:
+    pool = ThreadPoolExecutor(ahead, thread_name_prefix="prefetch")
+    done = False
+    try:
         yield from in_order(lambda argument: pool.submit(call, argument), arguments,
                             ahead + held + 1)
+        done = True
+    finally:
+        # Ended early (an error, an interruption): nothing more starts, and the calls still
+        # running are not waited for (an HTTP call may be retrying for minutes: its client
+        # ends it when closed).
+        pool.shutdown(wait=done, cancel_futures=True)
 
 
 def in_order(submit: Callable[[A], Future[R]], arguments: Iterable[A],

@@ -98,9 +98,9 @@ class HttpStore(StatementSource):
         return ahead.result() if ahead is not None else self._fetch(sha256_hex)
 
     def close(self) -> None:
+        self.http.close()  # first: what is still being fetched ends at its next attempt
         if self._pool is not None:
-            self._pool.shutdown(cancel_futures=True)
-        self.http.close()
+            self._pool.shutdown(wait=False, cancel_futures=True)
 
     def _fetch(self, sha256_hex: str) -> bytes | None:
         from auditor.http_client import ResponseTooLarge  # loaded with `self.http`

@@ -381,6 +381,34 @@ def test_sigterm_is_one_line_exit_143_and_the_run_is_recorded(
     assert crawl(audit, world)[0] == 0  # the lock was released
 
 
+@pytest.mark.parametrize("endpoint", [Endpoint.RETRIEVE, Endpoint.FILES])
+def test_sigterm_does_not_wait_out_the_retries_of_requests_in_flight(
+        world: World, db_url: str, tmp_path: Path, endpoint: Endpoint) -> None:
+    """The log (or the statement store) keeps failing while requests fetched ahead on other
+    threads back off for seconds between attempts: SIGTERM ends the run at once, not when
+    their retries would have (a minute with these backoffs)."""
+    config = tmp_path / "slow-retries.toml"
+    config.write_text("[log]\nbackoff_base = 5\n")
+    flags = files_flags(world)
+    world.server.faults.server_errors(100_000, endpoint=endpoint)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "auditor", "crawl", "--config", str(config), *flags,
+         "--db", db_url],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "AUDITOR_DB": db_url})
+    deadline = time.monotonic() + 60
+    while world.server.requests[endpoint] < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.2)  # every request in flight has failed once and is backing off
+    signalled = time.monotonic()
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 143, stderr
+    assert time.monotonic() - signalled < 5
+    assert stderr.strip() == \
+        "interrupted (SIGTERM): stopped; everything verified so far is kept"
+
+
 # -- 12. who chose what to trust -------------------------------------------------------------
 
 
