@@ -140,9 +140,9 @@ class TiledLogSource(LogSource):
             return TiledCrawl(self, job).run()
 
     def close(self) -> None:
-        self.client.close()
         if self.http is not None:
-            self.http.close()
+            self.http.close()  # first: the tiles still being fetched end at their next attempt
+        self.client.close()
 
     def traffic(self) -> tuple[int, int]:
         """(requests, retries) so far: the HTTP client's, or the tile client's fetches."""

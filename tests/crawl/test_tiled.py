@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -322,6 +326,28 @@ def test_a_log_that_keeps_failing_leaves_the_crawl_incomplete_and_resumable(
     world.server.faults.clear()
     code, summary = configured_crawl(audit, path)
     assert code == 0 and stored_entries(db_url) == world.expected()
+
+
+def test_sigterm_does_not_wait_out_the_retries_of_tiles_in_flight(world: TiledWorld,
+                                                                  db_url: str) -> None:
+    """The log keeps failing while bundles are fetched in parallel, each backing off for
+    seconds between attempts: SIGTERM ends the run at once, not when their retries would."""
+    path = config(world, scan_range=512)
+    path.write_text(path.read_text().replace("backoff_base = 0.01", "backoff_base = 5"))
+    world.server.faults.server_errors(100_000, status=503, kind=RequestKind.BUNDLE)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "auditor", "crawl", "--config", str(path), "--db", db_url],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "AUDITOR_DB": db_url})
+    deadline = time.monotonic() + 60
+    while world.server.requests[RequestKind.BUNDLE] < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.2)  # the bundles in flight have failed once and are backing off
+    signalled = time.monotonic()
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 143, stderr
+    assert time.monotonic() - signalled < 5
 
 
 # --- witnesses -------------------------------------------------------------------------------
