@@ -261,12 +261,17 @@ def open_database(url: str, *, create: bool = True) -> sessionmaker[Session]:
         raise ConfigError(missing)
     engine = make_engine(url)
     revision = current_revision(engine)
-    if revision is None and _is_empty(engine):
-        if not create:
+    if revision is None:
+        # No schema, or another process creating it right now: what it creates appears at
+        # once when it commits, possibly between our two looks. Creating takes the schema
+        # lock and looks again under it (nothing to do if the other process finished);
+        # either way the revision is read again.
+        if not create and _is_empty(engine):
             engine.dispose()
             raise ConfigError(missing)
         engine.dispose()
-        _create_schema(url)
+        if create:
+            _create_schema(url)
         revision = current_revision(engine)
     _refuse_newer(revision, url)
     if revision != HEAD_REVISION:

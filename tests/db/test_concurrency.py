@@ -14,6 +14,9 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import pytest
+from sqlalchemy import Engine
+
 from auditor.crawl.interface import CrawlJob
 from auditor.crawl.rekor_v1 import RekorV1Crawl, RekorV1Source
 from auditor.crawl.summary import CrawlSummary
@@ -21,7 +24,8 @@ from auditor.findings import Finding
 from auditor.keyset import KeySet
 from auditor.source.rekor_client import RekorClient
 from auditor.source.statements import EmptyStore
-from auditor.store.database import open_database
+from auditor.store import database
+from auditor.store.database import engine_of, open_database
 from auditor.verify.trust import load_keyring
 from testlog import Endorser, RekorLog, RunningServer
 from testlog.synthetic import add_endorsements
@@ -45,6 +49,24 @@ def expected_from_the_log(setup: CrawlSetup) -> tuple[list[str], list[tuple[int,
     leaves = sorted(e.entry.leaf_hash.hex() for e in setup.endorsements)
     shard = setup.log.active
     return leaves, [(shard.tree_id, shard.size, shard.tree.root().hex())]
+
+
+@pytest.mark.parametrize("create", [True, False])
+def test_a_schema_committed_between_the_two_looks_is_opened(
+        db_url: str, monkeypatch: pytest.MonkeyPatch, create: bool) -> None:
+    """Another process creating the schema commits it after this one read no revision and
+    before it looked for tables (the race the crawlers below once hit: exit 2, "revision
+    none"): the revision is read again, not refused."""
+    engine_of(open_database(db_url)).dispose()  # the other process's schema, committed
+    real, looks = database.current_revision, []
+
+    def none_at_first(engine: Engine) -> str | None:
+        looks.append(engine)
+        return None if len(looks) == 1 else real(engine)
+
+    monkeypatch.setattr(database, "current_revision", none_at_first)
+    engine_of(open_database(db_url, create=create)).dispose()
+    assert len(looks) == 2
 
 
 def test_crawl_processes_started_at_once_store_what_one_crawl_stores(
