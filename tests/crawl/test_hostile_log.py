@@ -22,6 +22,7 @@ from auditor.source.rekor_client import RETRIEVE_LIMIT
 from testlog.faults import Endpoint
 from testlog.synthetic import oak_statement
 from tests.cli_runner import RunAudit
+from tests.crawl.signals import crawl_stopped
 from tests.crawl.world import World, crawl, rules, stored
 
 FOREIGN_BODY = b'{"kind": "rekord", "not": "a valid body"'
@@ -391,21 +392,11 @@ def test_sigterm_does_not_wait_out_the_retries_of_requests_in_flight(
     config.write_text("[log]\nbackoff_base = 5\n")
     flags = files_flags(world)
     world.server.faults.server_errors(100_000, endpoint=endpoint)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "auditor", "crawl", "--config", str(config), *flags,
-         "--db", db_url],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "AUDITOR_DB": db_url})
-    deadline = time.monotonic() + 60
-    while world.server.requests[endpoint] < 3 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.2)  # every request in flight has failed once and is backing off
-    signalled = time.monotonic()
-    process.send_signal(signal.SIGTERM)
-    _, stderr = process.communicate(timeout=120)
-    assert process.returncode == 143, stderr
-    assert time.monotonic() - signalled < 5
-    assert stderr.strip() == \
+    # Once every request in flight has failed once and is backing off:
+    stopped = crawl_stopped(["--config", str(config), *flags], db_url,
+                            lambda: world.server.requests[endpoint] >= 3)
+    assert stopped.code == 143 and stopped.seconds < 5, stopped
+    assert stopped.stderr.strip() == \
         "interrupted (SIGTERM): stopped; everything verified so far is kept"
 
 

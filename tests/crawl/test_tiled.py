@@ -3,10 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +17,7 @@ from auditor.store.database import open_database
 from auditor.verify.note_keys import NoteKey, SignatureType
 from testlog import Endorser, RequestKind, RunningTileServer, TiledLog, Witness, serve_tiles
 from tests.cli_runner import RunAudit
+from tests.crawl.signals import crawl_stopped
 from tests.crawl.tiled_world import DAY, TiledWorld, crawl, stored_entries, vkey
 
 SIZE = 1300  # five full bundles and a partial one
@@ -335,19 +332,10 @@ def test_sigterm_does_not_wait_out_the_retries_of_tiles_in_flight(world: TiledWo
     path = config(world, scan_range=512)
     path.write_text(path.read_text().replace("backoff_base = 0.01", "backoff_base = 5"))
     world.server.faults.server_errors(100_000, status=503, kind=RequestKind.BUNDLE)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "auditor", "crawl", "--config", str(path), "--db", db_url],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "AUDITOR_DB": db_url})
-    deadline = time.monotonic() + 60
-    while world.server.requests[RequestKind.BUNDLE] < 3 and time.monotonic() < deadline:
-        time.sleep(0.05)
-    time.sleep(0.2)  # the bundles in flight have failed once and are backing off
-    signalled = time.monotonic()
-    process.send_signal(signal.SIGTERM)
-    _, stderr = process.communicate(timeout=120)
-    assert process.returncode == 143, stderr
-    assert time.monotonic() - signalled < 5
+    # Once the bundles in flight have failed once and are backing off:
+    stopped = crawl_stopped(["--config", str(path)], db_url,
+                            lambda: world.server.requests[RequestKind.BUNDLE] >= 3)
+    assert stopped.code == 143 and stopped.seconds < 5, stopped
 
 
 # --- witnesses -------------------------------------------------------------------------------
