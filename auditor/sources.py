@@ -31,9 +31,13 @@ def run_deadline(settings: Settings) -> Deadline:
     return Deadline(settings.deadline)
 
 
-def http_client(settings: Settings, service: str, deadline: Deadline) -> HttpClient:
-    return HttpClient(service, requests_per_second=settings.log.requests_per_second,
-                      policy=retry_policy(settings), deadline=deadline)
+def http_client(settings: Settings, service: str, deadline: Deadline,
+                rate: float | None = None) -> HttpClient:
+    """A client for `service` under the run's retry policy and deadline, at `rate` requests per
+    second (default: the log's)."""
+    rate = settings.log.requests_per_second if rate is None else rate
+    return HttpClient(service, requests_per_second=rate, policy=retry_policy(settings),
+                      deadline=deadline)
 
 
 def log_sources(settings: Settings, keyring: LogKeyring | None,
@@ -64,8 +68,7 @@ def publisher_index(settings: Settings, keyring: LogKeyring, deadline: Deadline)
 
     index = settings.index
     assert index.files is not None and index.links is not None
-    http = HttpClient("publisher index", requests_per_second=index.requests_per_second,
-                      policy=retry_policy(settings), deadline=deadline)
+    http = http_client(settings, "publisher index", deadline, index.requests_per_second)
     rekor = RekorClient(settings.log.url, http=http_client(settings, "Rekor", deadline))
     return PublisherIndexSource(PublisherStore(index.files, index.links, http), rekor, keyring,
                                 index.keysets, settings.expected_since)
@@ -118,8 +121,7 @@ def _tiled_source(settings: Settings, spec: TiledLogSpec, rate: float, cache: Pa
     from auditor.crawl.tiled import TiledLogSource
     from auditor.source.tiles import TileCache, TileClient
 
-    http = HttpClient(f"tiled log {spec.origin}", requests_per_second=rate,
-                      policy=retry_policy(settings), deadline=deadline)
+    http = http_client(settings, f"tiled log {spec.origin}", deadline, rate)
     tiles = TileCache.for_log(cache, spec.origin) if cache is not None else None
     return TiledLogSource(spec, TileClient(spec.url, http, cache=tiles), http)
 
@@ -142,7 +144,7 @@ def statement_source(settings: Settings, deadline: Deadline | None = None) -> St
         return EmptyStore()
     if source.startswith(("http://", "https://")):
         # Static files, like the index's (often the same bucket): the index's rate.
-        return HttpStore(source, HttpClient(
-            "statement store", requests_per_second=settings.index.requests_per_second,
-            policy=retry_policy(settings), deadline=deadline or run_deadline(settings)))
+        return HttpStore(source, http_client(settings, "statement store",
+                                             deadline or run_deadline(settings),
+                                             settings.index.requests_per_second))
     return DirectoryStore(Path(source))

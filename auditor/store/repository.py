@@ -241,9 +241,9 @@ def _insert_absent(session: Session, table: Table, keys: tuple[str, ...],
                    rows: list[dict[str, Any]]) -> Iterable[Row[Any]]:
     """`INSERT ... ON CONFLICT (keys) DO NOTHING RETURNING id, keys` of `rows`."""
     dialect = session.get_bind().dialect.name
-    returning = (table.c.id, *(table.c[k] for k in keys))
     if dialect == "sqlite":
         return _sqlite_insert_absent(session, table, keys, rows)
+    returning = (table.c.id, *(table.c[k] for k in keys))
     if dialect != "postgresql":
         return session.execute(_UPSERT[dialect](table).on_conflict_do_nothing(
             index_elements=list(keys)).returning(*returning), rows)
