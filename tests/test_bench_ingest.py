@@ -1,0 +1,53 @@
+"""scripts/bench_ingest.py prints what issue 13 asks for: per crawl, entries per CPU-second
+of the auditor, its ratio to the two-ECDSA bound from `openssl speed` measured in the same
+run, wall entries/s and peak RSS; the table the README records; and, for a distant log, the
+wall rate against the rate's bound. A small log keeps it quick."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "bench_ingest.py"
+
+
+def bench(*args: str) -> str:
+    result = subprocess.run([sys.executable, str(SCRIPT), "--backends", "sqlite", *args],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+@pytest.mark.slow
+def test_the_figures_and_the_table_agree_with_the_bound() -> None:
+    out = bench("--entries", "60")
+    bound = float(re.search(r"the bound is ([\d,]+) entries per CPU-second", out)
+                  .group(1).replace(",", ""))  # type: ignore[union-attr]
+    line = re.search(r"sqlite: ([\d,]+) entries per CPU-second of the auditor \(([\d.]+) CPU-s.*"
+                     r"= ([\d.]+)% of the bound; ([\d,]+) entries/s wall \(([\d.]+) s\); "
+                     r"peak RSS (\d+) MB", out)
+    assert line, out
+    per_cpu, cpu, percent, wall, seconds, rss = line.groups()  # seconds printed to 0.01
+    assert int(per_cpu.replace(",", "")) == pytest.approx(60 / float(cpu), rel=0.05, abs=2)
+    assert float(percent) == pytest.approx(int(per_cpu.replace(",", "")) / bound * 100,
+                                           abs=0.1)
+    assert int(wall.replace(",", "")) == pytest.approx(60 / float(seconds), rel=0.05, abs=2)
+    row = re.search(r"^\| 60 \| sqlite \| ([\d,]+) \| ([\d.]+) \| [\d.]+ s \| ([\d,]+) \| "
+                    r"(\d+) MB \|$", out, re.M)
+    assert row, out
+    assert row.group(1) == per_cpu and row.group(3) == wall and row.group(4) == rss
+    assert float(row.group(2)) == pytest.approx(float(percent) / 100, abs=0.006)
+
+
+@pytest.mark.slow
+def test_a_distant_log_is_measured_against_the_rate() -> None:
+    out = bench("--entries", "40", "--latency", "0.02", "--rate", "50", "--http-statements")
+    reached = re.search(r"at 50 requests/s at most 500 entries/s come in \(10 per retrieve\): "
+                        r"the crawl reached (\d+)% of that", out)
+    wall = re.search(r"([\d,]+) entries/s wall", out)
+    assert reached and wall, out
+    assert int(reached.group(1)) == pytest.approx(int(wall.group(1)) / 500 * 100, abs=1)
