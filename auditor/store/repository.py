@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -240,22 +241,47 @@ def _row_ids(session: Session, model: type[Any], keys: tuple[str, ...],
 def _insert_absent(session: Session, table: Table, keys: tuple[str, ...],
                    rows: list[dict[str, Any]]) -> Iterable[Row[Any]]:
     """`INSERT ... ON CONFLICT (keys) DO NOTHING RETURNING id, keys` of `rows`."""
-    dialect = session.get_bind().dialect.name
-    if dialect == "sqlite":
+    dialect = session.get_bind().dialect
+    if dialect.name == "sqlite":
         return _sqlite_insert_absent(session, table, keys, rows)
-    returning = (table.c.id, *(table.c[k] for k in keys))
-    if dialect != "postgresql":
-        return session.execute(_UPSERT[dialect](table).on_conflict_do_nothing(
-            index_elements=list(keys)).returning(*returning), rows)
-    # One array per column, unnested by the server: one short statement with a parameter per
-    # column, not a VALUES list with one per value for the driver to rewrite every batch.
-    names = list(rows[0])
+    if dialect.name != "postgresql":
+        return session.execute(_UPSERT[dialect.name](table).on_conflict_do_nothing(
+            index_elements=list(keys)).returning(table.c.id, *(table.c[k] for k in keys)), rows)
+    names = tuple(rows[0])
+    statement = _pg_insert_absent(table, keys, names)
+    if dialect.driver != "psycopg":
+        return session.execute(statement, {f"all_{n}": [row[n] for row in rows] for n in names})
+    # In the text format psycopg builds each array in Python, element by element, quoting
+    # each (an entry's raw document hex-escaped, then escaped again for the array), and the
+    # server parses it back: 58-71 us of the crawl's CPU per entry row, 150-165 us of wall
+    # time. psycopg's `%b` sends the arrays in PostgreSQL's binary format instead.
+    processors = [table.c[n].type.bind_processor(dialect) for n in names]
+    return session.connection().exec_driver_sql(
+        _binary_parameters(statement, dialect),
+        {f"all_{n}": [row[n] for row in rows] if process is None
+         else [process(row[n]) for row in rows]
+         for n, process in zip(names, processors, strict=True)})
+
+
+@functools.cache
+def _pg_insert_absent(table: Table, keys: tuple[str, ...], names: tuple[str, ...]) -> Any:
+    """PostgreSQL's `_insert_absent` of the columns `names`: one array per column, unnested by
+    the server (one short statement with a parameter per column, not a VALUES list with one
+    per value for the driver to rewrite every batch)."""
     arrays = func.unnest(*(sqlalchemy.cast(bindparam(f"all_{n}"), ARRAY(table.c[n].type))
                            for n in names))
     source = arrays.table_valued(*names).render_derived()
-    statement = (pg_insert(table).from_select(names, select(*(source.c[n] for n in names)))
-                 .on_conflict_do_nothing(index_elements=list(keys)).returning(*returning))
-    return session.execute(statement, {f"all_{n}": [row[n] for row in rows] for n in names})
+    return (pg_insert(table).from_select(list(names), select(*(source.c[n] for n in names)))
+            .on_conflict_do_nothing(index_elements=list(keys))
+            .returning(table.c.id, *(table.c[k] for k in keys)))
+
+
+@functools.cache
+def _binary_parameters(statement: Any, dialect: Any) -> str:
+    """`statement` compiled for psycopg, its parameters all sent in the binary format."""
+    compiled = statement.compile(dialect=dialect)
+    assert compiled.positiontup is None, "psycopg's placeholders are named"
+    return re.sub(r"%\((\w+)\)s", r"%(\1)b", compiled.string)
 
 
 def _sqlite_insert_absent(session: Session, table: Table, keys: tuple[str, ...],
