@@ -133,8 +133,10 @@ def endorsement_finding(endorsed: EndorsementView, pinned: set[str],
                        f"endorsement of {endorsed.subject_name!r} under a {shown(component)} "
                        "key matches no artifact of any configured release", evidence,
                        identity=identity)
-    return Finding(rule, component,
-                   invalid_detail(rule, endorsed, repr(endorsed.subject_name), verdict),
+    # A statement that did not parse names no subject: it is named by its hash instead.
+    what = repr(endorsed.subject_name) if endorsed.subject_name is not None \
+        else f"statement sha256:{endorsed.statement_sha256}"
+    return Finding(rule, component, invalid_detail(rule, endorsed, what, verdict),
                    {**evidence, **problem_evidence(endorsed, verdict)}, identity=identity)
 
 

@@ -196,8 +196,13 @@ class RekorApi:
             )
             sig = self.log.signer.sign(payload)
         checkpoint = self.checkpoint(view, tamper and self.faults.tamper_checkpoint)
+        # A member Rekor may add (an attestation), holding what JSON can escape but no
+        # database can store.
+        unstorable = ({"attestation": {"data": "\u0000\ud800"}}
+                      if entry.virtual_index in self.faults.unstorable_text else {})
         return {
             entry.uuid: {
+                **unstorable,
                 "body": entry.body_b64,
                 "integratedTime": entry.integrated_time,
                 "logID": self.log.log_id,

@@ -66,6 +66,8 @@ class ContentFaults:
     withheld: frozenset[int] = frozenset()
     #: UUIDs the search index adds to every public-key search (a foreign listing).
     extra_listings: tuple[str, ...] = ()
+    #: Virtual indexes whose entry documents carry text that is not text (see Faults).
+    unstorable_text: frozenset[int] = frozenset()
 
     def tampers(self, virtual_index: int | None) -> bool:
         """Whether entry-level tampering applies to this entry (None: a log-level document)."""
@@ -102,6 +104,9 @@ class Faults:
     misreport: dict[str, str] = field(default_factory=dict)
     withheld: set[int] = field(default_factory=set)  # virtual indexes the log withholds
     extra_listings: list[str] = field(default_factory=list)  # UUIDs added to key searches
+    #: Virtual indexes whose entry documents carry a member holding U+0000 and an unpaired
+    #: surrogate, escaped as JSON allows ("\u0000", "\ud800"): text no database stores.
+    unstorable_text: set[int] = field(default_factory=set)
     _rollback: dict[int | None, int] = field(default_factory=dict)
     _scheduled: list[ScheduledFailure] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -163,6 +168,7 @@ class Faults:
             self.misreport.clear()
             self.withheld.clear()
             self.extra_listings.clear()
+            self.unstorable_text.clear()
 
     def pending(self) -> int:
         """How many scheduled failures have not fired yet."""
@@ -193,6 +199,7 @@ class Faults:
                 misreport=tuple(self.misreport.items()),
                 withheld=frozenset(self.withheld),
                 extra_listings=tuple(self.extra_listings),
+                unstorable_text=frozenset(self.unstorable_text),
             )
 
     def _schedule(self, failure: ScheduledFailure) -> None:

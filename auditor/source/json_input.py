@@ -5,11 +5,19 @@ things are not bounded by it: a duplicate-key check done naively is quadratic, a
 millions of tiny values costs gigabytes of objects (a 63 MB answer of empty objects is 1.7 GB of
 dicts), and deep nesting exhausts the interpreter's stack. This module bounds all three and
 turns each into an `InputError` naming where the document came from.
+
+It also refuses text that is not text: `\u0000` and an unpaired surrogate escape (`\ud800`)
+parse into Python strings that no database can store (PostgreSQL refuses U+0000, and neither it
+nor SQLite encodes a lone surrogate) nor any UTF-8 report write. Parsed, one signed statement
+holding them stopped every later run at its store; refused here, it is a document we cannot
+read, like any other malformed one. A document must be UTF-8 (RFC 8259 §8.1): Python would
+also guess UTF-16 or UTF-32, and decode the bytes of a surrogate as one.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from auditor.errors import InputError
@@ -40,6 +48,11 @@ def _unique_members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return document
 
 
+#: The escapes of U+0000 and of a surrogate: only documents holding one are searched for text
+#: that is not text (a paired surrogate escape is an astral character, and is fine).
+_SUSPECT_ESCAPE = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
+
+
 def value_bound(content: bytes) -> int:
     """An upper bound on the number of values in a JSON text, in one pass of C code.
 
@@ -57,15 +70,48 @@ def loads(content: bytes | str, where: str, *, max_items: int = MAX_ITEMS,
         raise JsonInputError(f"{where}: a JSON document of more than {max_items} values is "
                              "refused")
     try:
+        text = raw.decode("utf-8-sig")  # strict: no surrogates, no other encodings
         if duplicates:
-            return json.loads(raw)
-        return json.loads(raw, object_pairs_hook=_unique_members)
+            document = json.loads(text)
+        else:
+            document = json.loads(text, object_pairs_hook=_unique_members)
     except _DuplicateKey as duplicate:
         raise JsonInputError(f"{where}: duplicate JSON key {_excerpt(str(duplicate))}") from None
     except RecursionError:
         raise JsonInputError(f"{where}: JSON nested too deeply") from None
     except (ValueError, UnicodeDecodeError) as error:
         raise JsonInputError(f"{where}: not valid JSON ({_excerpt(str(error), 120)})") from None
+    if _SUSPECT_ESCAPE.search(raw) and not text_only(document):
+        raise JsonInputError(f"{where}: a JSON string holds U+0000 or an unpaired surrogate, "
+                             "which no text can hold")
+    return document
+
+
+def text_only(document: Any) -> bool:
+    """Whether every string in `document` (keys included) is text a store and a UTF-8 file
+    can hold: no U+0000, no unpaired surrogate. Iterative: the parser bounded its depth."""
+    pending = [document]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, dict):
+            pending.extend(value)
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
+        elif isinstance(value, str) and not is_text(value):
+            return False
+    return True
+
+
+def is_text(value: str) -> bool:
+    """No U+0000, no unpaired surrogate (which UTF-8 cannot encode)."""
+    if "\x00" in value:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _excerpt(text: str, limit: int = 60) -> str:

@@ -35,6 +35,7 @@ from google.protobuf import json_format
 from auditor.errors import InputError
 from auditor.oak.messages import VerifyingKey
 from auditor.oak.proto.google.pes.v1 import endorsement_pb2, verification_material_pb2
+from auditor.source.json_input import is_text
 from auditor.verify.check_names import CheckName
 from auditor.verify.entry import Check
 from auditor.verify.keys import PublicKey
@@ -145,6 +146,10 @@ def parse_pes_confirmation(data: bytes, *, source: str = "PES confirmation") -> 
         raise InputError(f"{source}: no endorsementSignatures")
     if not message.HasField("tlog_receipt") or not message.tlog_receipt.entry_id:
         raise InputError(f"{source}: no tlogReceipt.entryId")
+    for field, value in (("name", message.name), ("tlogReceipt.entryId",
+                                                   message.tlog_receipt.entry_id)):
+        if not is_text(value):  # kept, and quoted: they must be text a store can hold
+            raise InputError(f"{source}: {field} holds U+0000 or an unpaired surrogate")
     # Every PES signature's material must parse; Oak verifies the first signature only.
     pes_materials = [
         _material(signature.verification_material, f"{source}: endorsementSignatures[{index}]")

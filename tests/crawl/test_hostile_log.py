@@ -485,3 +485,48 @@ def test_a_subject_digest_that_is_no_sha256_is_never_looked_up(
     assert result.exit_code == 0, result.stderr
     assert summary["new"] == len(world.pinned()) + 1 and summary["statements_unavailable"] == 0
     assert world.server.requests[Endpoint.FILES] == 2 * (len(world.pinned()) + 1) - 1
+
+
+# -- 14. text that is not text ----------------------------------------------------------------
+# JSON escapes U+0000 and unpaired surrogates; Python parses them into strings that PostgreSQL
+# refuses (U+0000) and that no database driver or UTF-8 file encodes (a lone surrogate). Parsed,
+# one such statement under a pinned key ended every later crawl with an internal error.
+
+
+@pytest.mark.parametrize("name", ["kernel\u0000", "kernel\ud800"], ids=["nul", "surrogate"])
+def test_a_statement_holding_text_no_store_holds_is_a_failed_statement(
+        audit: RunAudit, world: World, db_url: str, name: str) -> None:
+    endorser = world.endorsers[0]
+    statement = oak_statement(name, b"build", world.log.clock())
+    assert b"\\u0000" in statement or b"\\ud800" in statement
+    entry = world.log.add_rekord(statement, endorser.sign(statement), endorser.public_pem)
+    statement_sha256 = hashlib.sha256(statement).hexdigest()
+    (world.statements / f"sha2-256:{statement_sha256}").write_bytes(statement)
+    code, summary = crawl(audit, world)
+    assert code == 1
+    (finding,) = [f for f in summary["findings"] if f["evidence"].get("uuid") == entry.uuid]
+    assert finding["rule"] == "ENTRY_INVALID" and finding["severity"] == "critical"
+    assert finding["evidence"]["failed_checks"] == ["statement"]
+    assert f"statement sha256:{statement_sha256}" in finding["detail"]
+    assert stored(db_url)["entries"] == len(world.pinned()) + 1
+    code, summary = crawl(audit, world)  # the next run goes on
+    assert code == 0 and summary["new"] == 0
+    result = audit("component", endorser.name, "--limit", "0", "--json")
+    assert result.exit_code == 0 and "Traceback" not in result.stderr
+    (row,) = [r for r in json.loads(result.stdout)["endorsements"] if r["uuid"] == entry.uuid]
+    assert not row["ok"]
+
+
+def test_a_log_answer_holding_text_no_store_holds_is_refused_and_named(
+        audit: RunAudit, world: World, db_url: str) -> None:
+    victim = world.pinned()[1].entry
+    world.server.faults.unstorable_text.add(victim.virtual_index)
+    code, summary = crawl(audit, world)
+    assert code == 3 and not summary["complete"]
+    ((missing),) = summary["missing"]
+    assert missing["uuid"] == victim.uuid
+    assert "U+0000 or an unpaired surrogate" in missing["reason"]
+    assert stored(db_url)["entries"] == len(world.pinned()) - 1
+    world.server.faults.clear()
+    code, summary = crawl(audit, world)
+    assert code == 0 and summary["new"] == 1 and summary["missing"] == []

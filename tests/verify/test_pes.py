@@ -492,6 +492,12 @@ def _mutated(change: Any) -> bytes:
         (_mutated(lambda d: d.update(endorsementSignatures=[])), "no endorsementSignatures"),
         (_mutated(lambda d: d.pop("tlogReceipt")), "no tlogReceipt.entryId"),
         (_mutated(lambda d: d["tlogReceipt"].pop("entryId")), "no tlogReceipt.entryId"),
+        (_mutated(lambda d: d["tlogReceipt"].update(entryId="24296fb2\u0000")),
+         "tlogReceipt.entryId holds U\\+0000 or an unpaired surrogate"),
+        (_mutated(lambda d: d.update(name="endorsements/\u0000")),
+         "name holds U\\+0000 or an unpaired surrogate"),
+        (_mutated(lambda d: d.update(name="endorsements/\ud800")),  # refused by protobuf
+         "not a PublicEndorsement in JSON"),
         (_mutated(lambda d: d["statementSignature"].pop("verificationMaterial")),
          "statementSignature: no verificationMaterial"),
         (_mutated(lambda d: d["endorsementSignatures"][0]["verificationMaterial"]
