@@ -241,39 +241,62 @@ def _row_ids(session: Session, model: type[Any], keys: tuple[str, ...],
 def _insert_absent(session: Session, table: Table, keys: tuple[str, ...],
                    rows: list[dict[str, Any]]) -> Iterable[Row[Any]]:
     """`INSERT ... ON CONFLICT (keys) DO NOTHING RETURNING id, keys` of `rows`."""
-    dialect = session.get_bind().dialect
-    if dialect.name == "sqlite":
+    dialect = session.get_bind().dialect.name
+    if dialect == "sqlite":
         return _sqlite_insert_absent(session, table, keys, rows)
-    if dialect.name != "postgresql":
-        return session.execute(_UPSERT[dialect.name](table).on_conflict_do_nothing(
+    if dialect != "postgresql":
+        return session.execute(_UPSERT[dialect](table).on_conflict_do_nothing(
             index_elements=list(keys)).returning(table.c.id, *(table.c[k] for k in keys)), rows)
+    return _pg_unnested(session, _pg_insert_absent(table, keys, tuple(rows[0])), table, rows)
+
+
+@functools.cache
+def _pg_insert_absent(table: Table, keys: tuple[str, ...], names: tuple[str, ...]) -> Any:
+    """PostgreSQL's `_insert_absent` of the columns `names` (see `_pg_unnested`)."""
+    source = _pg_unnest(table, names).render_derived()
+    return (pg_insert(table).from_select(list(names), select(*(source.c[n] for n in names)))
+            .on_conflict_do_nothing(index_elements=list(keys))
+            .returning(table.c.id, *(table.c[k] for k in keys)))
+
+
+@functools.cache
+def _pg_insert_in_order(table: Table, names: tuple[str, ...]) -> Any:
+    """`INSERT ... SELECT ... ORDER BY` the rows' order `RETURNING id`: PostgreSQL numbers a
+    serial column in the order the rows are selected, so the ids returned, sorted, are the
+    rows' in order (SQLAlchemy's own insertmanyvalues relies on this on PostgreSQL)."""
+    source = _pg_unnest(table, names, with_ordinality="ordinal").render_derived()
+    return (insert(table).from_select(list(names), select(*(source.c[n] for n in names))
+                                      .order_by(source.c.ordinal))
+            .returning(table.c.id))
+
+
+def _pg_unnest(table: Table, names: tuple[str, ...], **options: Any) -> Any:
+    arrays = func.unnest(*(sqlalchemy.cast(bindparam(f"all_{n}"), ARRAY(table.c[n].type))
+                           for n in names))
+    return arrays.table_valued(*names, **options)
+
+
+def _pg_unnested(session: Session, statement: Any, table: Table,
+                 rows: list[dict[str, Any]]) -> Any:
+    """Run `statement`, which inserts from one array per column unnested by the server (one
+    short statement with a parameter per column, not a VALUES list with one per value for
+    the driver to rewrite every batch), the arrays made of `rows`.
+
+    With psycopg, the arrays go in PostgreSQL's binary format (`%b`): in the text format
+    psycopg builds each array in Python, element by element, quoting each (an entry's raw
+    document hex-escaped, then escaped again for the array), and the server parses it back:
+    51-59 us of the crawl's CPU per entry row against 8-10, 137-161 us of wall time against
+    82-83."""
     names = tuple(rows[0])
-    statement = _pg_insert_absent(table, keys, names)
+    dialect = session.get_bind().dialect
     if dialect.driver != "psycopg":
         return session.execute(statement, {f"all_{n}": [row[n] for row in rows] for n in names})
-    # In the text format psycopg builds each array in Python, element by element, quoting
-    # each (an entry's raw document hex-escaped, then escaped again for the array), and the
-    # server parses it back: 58-71 us of the crawl's CPU per entry row, 150-165 us of wall
-    # time. psycopg's `%b` sends the arrays in PostgreSQL's binary format instead.
     processors = [table.c[n].type.bind_processor(dialect) for n in names]
     return session.connection().exec_driver_sql(
         _binary_parameters(statement, dialect),
         {f"all_{n}": [row[n] for row in rows] if process is None
          else [process(row[n]) for row in rows]
          for n, process in zip(names, processors, strict=True)})
-
-
-@functools.cache
-def _pg_insert_absent(table: Table, keys: tuple[str, ...], names: tuple[str, ...]) -> Any:
-    """PostgreSQL's `_insert_absent` of the columns `names`: one array per column, unnested by
-    the server (one short statement with a parameter per column, not a VALUES list with one
-    per value for the driver to rewrite every batch)."""
-    arrays = func.unnest(*(sqlalchemy.cast(bindparam(f"all_{n}"), ARRAY(table.c[n].type))
-                           for n in names))
-    source = arrays.table_valued(*names).render_derived()
-    return (pg_insert(table).from_select(list(names), select(*(source.c[n] for n in names)))
-            .on_conflict_do_nothing(index_elements=list(keys))
-            .returning(table.c.id, *(table.c[k] for k in keys)))
 
 
 @functools.cache
@@ -524,12 +547,17 @@ _CHECK_COLUMNS = ("verification_pk", "position", "name", "ok", "detail")
 
 def _inserted_ids(session: Session, table: Table, rows: list[dict[str, Any]]) -> list[int]:
     """Insert `rows` (new rows: nothing conflicts) and return their ids, in order."""
-    if session.get_bind().dialect.name != "sqlite":
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        ids = sorted(row[0] for row in _pg_unnested(
+            session, _pg_insert_in_order(table, tuple(rows[0])), table, rows))
+    elif dialect != "sqlite":
         return list(session.scalars(insert(table).returning(
             table.c.id, sort_by_parameter_order=True), rows))
-    # SQLite cannot promise RETURNING's order, so SQLAlchemy would insert row by row.
-    ids = [row.id for row in _sqlite_last(session, table, [],
-                                          _sqlite_insert(session, insert(table), table, rows))]
+    else:
+        # SQLite cannot promise RETURNING's order, so SQLAlchemy would insert row by row.
+        ids = [row.id for row in _sqlite_last(
+            session, table, [], _sqlite_insert(session, insert(table), table, rows))]
     assert len(ids) == len(rows), f"{table.name}: {len(ids)} new ids for {len(rows)} rows"
     return ids
 
