@@ -277,7 +277,7 @@ def _pg_unnest(table: Table, names: tuple[str, ...], **options: Any) -> Any:
 
 
 def _pg_unnested(session: Session, statement: Any, table: Table,
-                 rows: list[dict[str, Any]]) -> Any:
+                 rows: list[dict[str, Any]]) -> Iterable[Row[Any]]:
     """Run `statement`, which inserts from one array per column unnested by the server (one
     short statement with a parameter per column, not a VALUES list with one per value for
     the driver to rewrite every batch), the arrays made of `rows`.
