@@ -299,7 +299,7 @@ def _pg_unnested(session: Session, statement: Any, table: Table,
          for n, process in zip(names, processors, strict=True)})
 
 
-@functools.cache
+@functools.lru_cache(maxsize=64)  # bounded: keyed by the engine's dialect
 def _binary_parameters(statement: Any, dialect: Any) -> str:
     """`statement` compiled for psycopg, its parameters all sent in the binary format."""
     compiled = statement.compile(dialect=dialect)
@@ -310,24 +310,36 @@ def _binary_parameters(statement: Any, dialect: Any) -> str:
 def _sqlite_insert_absent(session: Session, table: Table, keys: tuple[str, ...],
                           rows: list[dict[str, Any]]) -> Iterable[Row[Any]]:
     """SQLite's `_insert_absent`: the rows the driver inserted, read back (`_sqlite_last`)."""
-    inserted = _sqlite_insert(session, sqlite_insert(table).on_conflict_do_nothing(
-        index_elements=list(keys)), table, rows)
+    inserted = _sqlite_insert(session, table, rows, keys)
     return _sqlite_last(session, table, [table.c[k] for k in keys], inserted)
 
 
-def _sqlite_insert(session: Session, statement: Any, table: Table,
-                   rows: list[dict[str, Any]]) -> int:
-    """`statement` (an insert into `table`) over `rows` through the driver's executemany, each
-    value through its column's bind processor: SQLAlchemy's own executemany, or its RETURNING
-    over many rows, handles every value in Python. The number of rows inserted."""
+def _sqlite_insert(session: Session, table: Table, rows: list[dict[str, Any]],
+                   conflict: tuple[str, ...] | None = None) -> int:
+    """`rows` inserted into `table` (`ON CONFLICT (conflict) DO NOTHING`, if given) through the
+    driver's executemany, each value through its column's bind processor: SQLAlchemy's own
+    executemany, or its RETURNING over many rows, handles every value in Python. The number of
+    rows inserted."""
     dialect = session.get_bind().dialect
-    compiled = statement.compile(dialect=dialect, column_keys=list(rows[0]))
-    names = list(compiled.positiontup or ())  # the table's order
-    assert sorted(names) == sorted(rows[0]), (names, list(rows[0]))
+    sql, names = _sqlite_statement(dialect, table, tuple(rows[0]), conflict)
     processors = [table.c[name].type.bind_processor(dialect) for name in names]
     values = [tuple(row[name] if process is None else process(row[name])
                     for name, process in zip(names, processors, strict=True)) for row in rows]
-    return int(session.connection().exec_driver_sql(compiled.string, values).rowcount)
+    return int(session.connection().exec_driver_sql(sql, values).rowcount)
+
+
+@functools.lru_cache(maxsize=64)  # bounded: keyed by the engine's dialect
+def _sqlite_statement(dialect: Any, table: Table, columns: tuple[str, ...],
+                      conflict: tuple[str, ...] | None) -> tuple[str, tuple[str, ...]]:
+    """The SQL of an insert of `columns` into `table`, and its parameters' order (the
+    table's), compiled once: compiling costs more than a small batch's rows."""
+    statement = sqlite_insert(table)
+    if conflict is not None:
+        statement = statement.on_conflict_do_nothing(index_elements=list(conflict))
+    compiled = statement.compile(dialect=dialect, column_keys=list(columns))
+    names = tuple(compiled.positiontup or ())
+    assert sorted(names) == sorted(columns), (names, columns)
+    return compiled.string, names
 
 
 def _sqlite_last(session: Session, table: Table, columns: list[Any],
@@ -355,27 +367,41 @@ def _stored_ids(session: Session, table: Any, columns: list[Any],
     return found
 
 
-def _entry_values(session: Session, item: Storable, entry: LogEntry) -> dict[str, Any]:
+def _parent_ids(session: Session, item: Storable, entry: LogEntry, tree_id: int | None,
+                cache: dict[tuple[Any, ...], tuple[int, int | None]]) -> tuple[int, int | None]:
+    """The ids of the entry's log and checkpoint rows. A batch's entries share a few: each is
+    looked up once per batch (the memo's keys, built per call, cost more than the lookup)."""
+    checkpoint = item.verification.checkpoint if tree_id is not None else None
+    key = (id(item.log_key), entry.log_id, tree_id,
+           (checkpoint.size, checkpoint.root_hash) if checkpoint is not None else None)
+    found = cache.get(key)
+    if found is None:
+        log = log_row(session, entry.log_id, item.log_key)
+        stored = None
+        if tree_id is not None and checkpoint is not None:
+            stored = checkpoint_row(session, shard_row(session, log, tree_id), checkpoint,
+                                    item.verification.checkpoint_verified).id
+        found = cache[key] = (log.id, stored)
+    return found
+
+
+def _entry_values(session: Session, item: Storable, entry: LogEntry,
+                  parents: dict[tuple[Any, ...], tuple[int, int | None]]) -> dict[str, Any]:
     verification = item.verification
     assert item.raw is not None
-    log = log_row(session, entry.log_id, item.log_key)
-    checkpoint = None
     tree_id = entry.tree_id
-    if tree_id is not None and verification.checkpoint is not None:
-        shard = shard_row(session, log, tree_id)
-        checkpoint = checkpoint_row(session, shard, verification.checkpoint,
-                                    verification.checkpoint_verified)
+    log_pk, checkpoint_pk = _parent_ids(session, item, entry, tree_id, parents)
     body = verification.body
     # A parsed body's kind is the one it declared (parse_body accepts only those it knows).
     kind, api_version = (body.kind, body.api_version) if body else kind_of(entry.body)
     return {
-        "log_pk": log.id, "leaf_hash": leaf_hash(entry.body).hex(), "uuid": entry.uuid,
+        "log_pk": log_pk, "leaf_hash": leaf_hash(entry.body).hex(), "uuid": entry.uuid,
         "rekor_version": entry.rekor_version, "tree_id": tree_id, "log_index": entry.log_index,
         "shard_index": entry.proof.log_index if entry.proof else None,
         "integrated_time": entry.integrated_time, "kind": kind, "api_version": api_version,
         "signed_digest": body.digest.hex() if body else None,
         "signer_key_sha256": body.key.key_id.hex() if body else None, "raw": item.raw,
-        "raw_format": item.raw_format, "checkpoint_pk": checkpoint.id if checkpoint else None,
+        "raw_format": item.raw_format, "checkpoint_pk": checkpoint_pk,
         "component": item.component or item.record.component,
         "recheck": needs_recheck(verification, item.record),
     }
@@ -386,7 +412,8 @@ def _entry_rows(session: Session, items: Sequence[Storable],
     """Each item's entry row (values and id), None for an item without an entry."""
     logged = [(i, item.verification.entry) for i, item in enumerate(items)
               if item.verification.entry is not None]
-    values = [_entry_values(session, item, entry) for item, entry in
+    parents: dict[tuple[Any, ...], tuple[int, int | None]] = {}
+    values = [_entry_values(session, item, entry, parents) for item, entry in
               ((items[i], entry) for i, entry in logged)]
     ids = _row_ids(session, models.Entry, ("log_pk", "leaf_hash"), values)
     times = _integrated_times(session, values, ids)
@@ -488,7 +515,8 @@ def _receipts_key(receipts: tuple[Receipt, ...]) -> str:
 
 def needs_recheck(verification: Verification, record: EndorsementRecord) -> bool:
     """Whether a later crawl should look at the entry again (see `models.Entry.recheck`)."""
-    served = any(c.ok is False and c.name in SERVED_CHECKS for c in verification.checks)
+    served = not verification.ok and any(c.ok is False and c.name in SERVED_CHECKS
+                                         for c in verification.checks)
     return served or (verification.body is not None and record.statement is None)
 
 
@@ -556,8 +584,8 @@ def _inserted_ids(session: Session, table: Table, rows: list[dict[str, Any]]) ->
             table.c.id, sort_by_parameter_order=True), rows))
     else:
         # SQLite cannot promise RETURNING's order, so SQLAlchemy would insert row by row.
-        ids = [row.id for row in _sqlite_last(
-            session, table, [], _sqlite_insert(session, insert(table), table, rows))]
+        ids = [row.id for row in _sqlite_last(session, table, [],
+                                              _sqlite_insert(session, table, rows))]
     assert len(ids) == len(rows), f"{table.name}: {len(ids)} new ids for {len(rows)} rows"
     return ids
 
@@ -570,9 +598,9 @@ def _insert_new(session: Session, table: Table, columns: Sequence[str],
     bind = session.get_bind()
     if bind.dialect.name == "sqlite":
         # sqlite3 binds each row in C (None, int, str, bytes, and bool as an integer).
-        compiled = insert(table).compile(dialect=bind.dialect, column_keys=list(columns))
-        assert tuple(compiled.positiontup or ()) == tuple(columns), compiled.positiontup
-        session.connection().exec_driver_sql(compiled.string, rows)
+        sql, names = _sqlite_statement(bind.dialect, table, tuple(columns), None)
+        assert names == tuple(columns), names
+        session.connection().exec_driver_sql(sql, rows)
     elif bind.dialect.name == "postgresql" and bind.dialect.driver == "psycopg":
         # COPY FROM STDIN streams the rows through psycopg's own encoder: a tenth of the CPU
         # of an executemany, whose every row is a statement in the pipeline.
