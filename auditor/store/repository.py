@@ -476,7 +476,7 @@ def _endorsement_values(item: Storable, entry: tuple[dict[str, Any], RowId] | No
         "statement_sha256": statement_sha,
         "statement_format": statement.format.value if statement else None,
         "signature": record.signature, "subject": record.subject,
-        "subject_name": subject.name if subject else None,
+        "subject_name": tables.subject_name(subject.name) if subject else None,
         "subject_sha256": subject.digests.get("sha256") if subject else None,
         "not_before": statement.not_before if v1 and statement else None,
         "not_after": statement.not_after if v1 and statement else None,

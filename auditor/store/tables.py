@@ -47,6 +47,16 @@ def aware(moment: datetime) -> datetime:
     naive, so that evidence reads the same from either database."""
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
+
+#: The most of a statement's subject name kept (the statement itself is stored whole).
+SUBJECT_NAME_CHARS = 512
+
+
+def subject_name(name: str | None) -> str | None:
+    """A subject name as stored: a signed statement may name its subject with megabytes, and
+    PostgreSQL cut it at the column's length (SQLite kept it whole): cut here, for both."""
+    return name[:SUBJECT_NAME_CHARS] if name is not None else None
+
 # A transparency log, identified by its key (Rekor v1: logID = sha256 of the SPKI).
 logs = Table(
     "logs", metadata,
@@ -143,7 +153,7 @@ endorsements = Table(
     Column("statement_format", String(32)),
     Column("signature", LargeBinary),
     Column("subject", LargeBinary),
-    Column("subject_name", String(512)),
+    Column("subject_name", String(SUBJECT_NAME_CHARS)),
     Column("subject_sha256", String(64), index=True),
     Column("not_before", DateTime(timezone=True)),
     Column("not_after", DateTime(timezone=True)),

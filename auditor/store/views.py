@@ -281,7 +281,7 @@ def inserted_view(item: Storable, stored: StoredItem) -> EndorsementView:
         statement_format=statement.format.value if statement else None,
         statement_sha256=hashlib.sha256(record.statement).hexdigest() if record.statement
         else None,
-        subject_name=subject.name if subject else None,
+        subject_name=tables.subject_name(subject.name) if subject else None,
         subject_digests=dict(subject.digests) if v1 and subject else {},
         subject=record.subject,
         signer_key_sha256=(verification.signer.key_id.hex() if verification.signer else None)

@@ -530,3 +530,18 @@ def test_a_log_answer_holding_text_no_store_holds_is_refused_and_named(
     world.server.faults.clear()
     code, summary = crawl(audit, world)
     assert code == 0 and summary["new"] == 1 and summary["missing"] == []
+
+
+def test_a_subject_name_of_megabytes_is_stored_cut_alike_on_every_database(
+        audit: RunAudit, world: World, db_url: str) -> None:
+    """PostgreSQL cut it at the column's length, SQLite kept it whole: the same evidence
+    read differently by database. The statement itself is stored whole."""
+    endorser = world.endorsers[0]
+    statement = oak_statement("k" * 1_000_000, b"build", world.log.clock())
+    entry = world.log.add_rekord(statement, endorser.sign(statement), endorser.public_pem)
+    (world.statements / f"sha2-256:{hashlib.sha256(statement).hexdigest()}").write_bytes(statement)
+    code, summary = crawl(audit, world)
+    assert code == 0, summary
+    rows = json.loads(audit("component", endorser.name, "--limit", "0", "--json").stdout)
+    (row,) = [r for r in rows["endorsements"] if r["uuid"] == entry.uuid]
+    assert row["ok"] and row["subject_name"] == "k" * 512
