@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -30,9 +31,12 @@ _LINK = re.compile(r"/links/(?P<type>[0-9]{1,3})/sha2-256:(?P<hash>[0-9a-f]{64})
 class IndexFaults:
     """Thread-safe fault switches for the served store."""
 
+    #: Seconds before every answer (a bucket far away); may be assigned directly.
+    delay: float = 0.0
     _altered: set[str] = field(default_factory=set)
     _hidden: set[str] = field(default_factory=set)
-    _errors: list[int] = field(default_factory=list)  # statuses of the next failing answers
+    #: (status, kind or None for any) of the next failing answers
+    _errors: list[tuple[int, str | None]] = field(default_factory=list)
     _cut: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -46,12 +50,14 @@ class IndexFaults:
         with self._lock:
             self._hidden.add(sha256_hex)
 
-    def server_errors(self, count: int = 1, *, status: int = 503) -> None:
-        """The next ``count`` requests get ``status`` (a 5xx)."""
+    def server_errors(self, count: int = 1, *, status: int = 503,
+                      kind: str | None = None) -> None:
+        """The next ``count`` requests (of ``kind``: "files" or "links/<type>", if given) get
+        ``status`` (a 5xx)."""
         if not 500 <= status <= 599 or count < 1:
             raise ValueError("server_errors takes a 5xx status and a count of at least 1")
         with self._lock:
-            self._errors.extend([status] * count)
+            self._errors.extend([(status, kind)] * count)
 
     def cut_links(self, count: int = 1) -> None:
         """The next ``count`` link answers lose their last 3 bytes (status 200)."""
@@ -64,15 +70,20 @@ class IndexFaults:
             self._hidden.clear()
             self._errors.clear()
             self._cut = 0
+            self.delay = 0.0
 
     def take_cut(self) -> bool:
         with self._lock:
             self._cut, cut = max(0, self._cut - 1), self._cut > 0
             return cut
 
-    def take_error(self) -> int | None:
+    def take_error(self, kind: str) -> int | None:
         with self._lock:
-            return self._errors.pop(0) if self._errors else None
+            for at, (status, only) in enumerate(self._errors):
+                if only in (None, kind):
+                    del self._errors[at]
+                    return status
+            return None
 
     def file(self, sha256_hex: str, content: bytes | None) -> bytes | None:
         """What the store serves for a file: None (404), its bytes, or altered bytes."""
@@ -118,9 +129,16 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         path = self.path.split("?", 1)[0]
         file, link = _FILE.fullmatch(path), _LINK.fullmatch(path)
+        kind = "files" if file else f"links/{link['type']}" if link else "other"
+        with self.server.requests.answering(kind):
+            if self.server.faults.delay:
+                time.sleep(self.server.faults.delay)
+            self._answer(kind, file, link)
+
+    def _answer(self, kind: str, file: re.Match[str] | None,
+                link: re.Match[str] | None) -> None:
         server = self.server
-        server.requests.add("files" if file else f"links/{link['type']}" if link else "other")
-        status = server.faults.take_error()
+        status = server.faults.take_error(kind)
         if status is not None:
             self._send(status, b"<html><body>server error</body></html>\n")
             return

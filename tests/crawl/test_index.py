@@ -18,6 +18,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from sqlalchemy import select
 
+from auditor.crawl.index import PACKAGES_AHEAD
 from auditor.store import models
 from auditor.store.database import open_database
 from testlog import Endorser, PublisherIndex, RekorLog, RunningIndexServer, RunningServer
@@ -25,6 +26,7 @@ from testlog.faults import Endpoint
 from testlog.publisher import ENDORSEMENTS_FOR_KEY, Published, entry_document
 from testlog.synthetic import Endorsement, add_endorsements, endorse
 from tests.cli_runner import RunAudit
+from tests.crawl.signals import crawl_stopped
 
 
 @dataclass
@@ -507,3 +509,41 @@ def test_receipt_checks_use_the_package_signature(audit: RunAudit, world: World,
     [finding] = summary["findings"]
     assert finding["rule"] == "ENTRY_INVALID"
     assert finding["evidence"]["failed_checks"] == ["endorsement_signature"]
+
+
+# -- a bucket far away ---------------------------------------------------------------------------
+
+
+def test_packages_far_away_are_fetched_side_by_side_each_file_once(
+        audit: RunAudit, world: World, db_url: str) -> None:
+    """A bucket 0.1 s away: a package's requests go one after the other (a link names the next
+    file), so packages are fetched side by side, up to PACKAGES_AHEAD at once; a key file the
+    packages share is still fetched once."""
+    statements = world.directory / "statements"  # the log's crawl reads none from the bucket
+    statements.mkdir()
+    for endorsement in world.endorsements:
+        (statements / f"sha2-256:{endorsement.statement_sha256}").write_bytes(
+            endorsement.statement)
+    world.store.faults.delay = 0.1
+    code, summary = crawl(audit, world, "--statements", str(statements))
+    assert code == 0, summary
+    assert index_part(summary, world)["verified"] == 9
+    requests = world.store.requests
+    assert 2 <= requests.peak("files") <= PACKAGES_AHEAD
+    pieces = {h for p in world.published for h in (p.endorsement, p.signature, p.key, p.receipt)}
+    print(requests.snapshot(), len(pieces))
+    assert requests.files() == len(pieces)
+
+
+def test_sigterm_does_not_wait_out_the_retries_of_packages_fetched_ahead(
+        world: World, db_url: str, tmp_path: Path) -> None:
+    """The bucket's files keep failing while packages fetched ahead back off for seconds: a
+    SIGTERM ends the run at once, not when their retries would have."""
+    config = tmp_path / "slow-retries.toml"
+    config.write_text("[log]\nbackoff_base = 5\n")
+    world.store.faults.server_errors(100_000, kind="files")
+    stopped = crawl_stopped(["--config", str(config), *world.flags()], db_url,
+                            lambda: world.store.requests.files() >= 3)
+    assert stopped.code == 143 and stopped.seconds < 5, stopped
+    assert stopped.stderr.strip() == \
+        "interrupted (SIGTERM): stopped; everything verified so far is kept"
