@@ -455,17 +455,29 @@ def crawl_flags(audit: RunAudit, flags: list[str]) -> tuple[int, dict[str, Any]]
 # -- 13. what a pinned key signed must be a statement ---------------------------------------
 
 
-def test_bytes_that_are_no_statement_under_a_pinned_key_fail_the_statement_check(
-        audit: RunAudit, world: World, db_url: str) -> None:
+def logged_under_a_pinned_key(world: World, statement: bytes) -> Any:
+    """`statement` signed by the first endorser, logged, and in the statement store: the
+    log's entry."""
     endorser = world.endorsers[0]
-    blob = b"\x89PNG\r\n\x1a\n not a statement \xff\xfe"
-    entry = world.log.add_rekord(blob, endorser.sign(blob), endorser.public_pem)
-    (world.statements / f"sha2-256:{hashlib.sha256(blob).hexdigest()}").write_bytes(blob)
-    code, summary = crawl(audit, world)
-    assert code == 1
-    (finding,) = [f for f in summary["findings"] if f["evidence"].get("uuid") == entry.uuid]
+    entry = world.log.add_rekord(statement, endorser.sign(statement), endorser.public_pem)
+    (world.statements / f"sha2-256:{hashlib.sha256(statement).hexdigest()}").write_bytes(
+        statement)
+    return entry
+
+
+def failed_statement_finding(summary: dict[str, Any], uuid: str) -> dict[str, Any]:
+    (finding,) = [f for f in summary["findings"] if f["evidence"].get("uuid") == uuid]
     assert finding["rule"] == "ENTRY_INVALID" and finding["severity"] == "critical"
     assert finding["evidence"]["failed_checks"] == ["statement"]
+    return finding
+
+
+def test_bytes_that_are_no_statement_under_a_pinned_key_fail_the_statement_check(
+        audit: RunAudit, world: World, db_url: str) -> None:
+    entry = logged_under_a_pinned_key(world, b"\x89PNG\r\n\x1a\n not a statement \xff\xfe")
+    code, summary = crawl(audit, world)
+    assert code == 1
+    failed_statement_finding(summary, entry.uuid)
 
 
 @pytest.mark.parametrize("digest", [b"%2e%2e%2f%2e%2e%2fetc%2fpasswd", b"not a digest",
@@ -496,22 +508,17 @@ def test_a_subject_digest_that_is_no_sha256_is_never_looked_up(
 @pytest.mark.parametrize("name", ["kernel\u0000", "kernel\ud800"], ids=["nul", "surrogate"])
 def test_a_statement_holding_text_no_store_holds_is_a_failed_statement(
         audit: RunAudit, world: World, db_url: str, name: str) -> None:
-    endorser = world.endorsers[0]
     statement = oak_statement(name, b"build", world.log.clock())
     assert b"\\u0000" in statement or b"\\ud800" in statement
-    entry = world.log.add_rekord(statement, endorser.sign(statement), endorser.public_pem)
-    statement_sha256 = hashlib.sha256(statement).hexdigest()
-    (world.statements / f"sha2-256:{statement_sha256}").write_bytes(statement)
+    entry = logged_under_a_pinned_key(world, statement)
     code, summary = crawl(audit, world)
     assert code == 1
-    (finding,) = [f for f in summary["findings"] if f["evidence"].get("uuid") == entry.uuid]
-    assert finding["rule"] == "ENTRY_INVALID" and finding["severity"] == "critical"
-    assert finding["evidence"]["failed_checks"] == ["statement"]
-    assert f"statement sha256:{statement_sha256}" in finding["detail"]
+    finding = failed_statement_finding(summary, entry.uuid)
+    assert f"statement sha256:{hashlib.sha256(statement).hexdigest()}" in finding["detail"]
     assert stored(db_url)["entries"] == len(world.pinned()) + 1
     code, summary = crawl(audit, world)  # the next run goes on
     assert code == 0 and summary["new"] == 0
-    result = audit("component", endorser.name, "--limit", "0", "--json")
+    result = audit("component", world.endorsers[0].name, "--limit", "0", "--json")
     assert result.exit_code == 0 and "Traceback" not in result.stderr
     (row,) = [r for r in json.loads(result.stdout)["endorsements"] if r["uuid"] == entry.uuid]
     assert not row["ok"]
@@ -523,7 +530,7 @@ def test_a_log_answer_holding_text_no_store_holds_is_refused_and_named(
     world.server.faults.unstorable_text.add(victim.virtual_index)
     code, summary = crawl(audit, world)
     assert code == 3 and not summary["complete"]
-    ((missing),) = summary["missing"]
+    (missing,) = summary["missing"]
     assert missing["uuid"] == victim.uuid
     assert "U+0000 or an unpaired surrogate" in missing["reason"]
     assert stored(db_url)["entries"] == len(world.pinned()) - 1
@@ -536,12 +543,11 @@ def test_a_subject_name_of_megabytes_is_stored_cut_alike_on_every_database(
         audit: RunAudit, world: World, db_url: str) -> None:
     """PostgreSQL cut it at the column's length, SQLite kept it whole: the same evidence
     read differently by database. The statement itself is stored whole."""
-    endorser = world.endorsers[0]
-    statement = oak_statement("k" * 1_000_000, b"build", world.log.clock())
-    entry = world.log.add_rekord(statement, endorser.sign(statement), endorser.public_pem)
-    (world.statements / f"sha2-256:{hashlib.sha256(statement).hexdigest()}").write_bytes(statement)
+    entry = logged_under_a_pinned_key(
+        world, oak_statement("k" * 1_000_000, b"build", world.log.clock()))
     code, summary = crawl(audit, world)
     assert code == 0, summary
-    rows = json.loads(audit("component", endorser.name, "--limit", "0", "--json").stdout)
+    rows = json.loads(audit("component", world.endorsers[0].name, "--limit", "0",
+                            "--json").stdout)
     (row,) = [r for r in rows["endorsements"] if r["uuid"] == entry.uuid]
     assert row["ok"] and row["subject_name"] == "k" * 512
