@@ -255,14 +255,25 @@ def _lane(row: int, lane: Lane, entries: list[Mapping[str, Any]],
     return "".join(parts)
 
 
+#: The first and last instants a datetime holds: a log may integrate an entry at either.
+_EARLIEST = datetime.min.replace(tzinfo=UTC)
+_LATEST = datetime.max.replace(tzinfo=UTC)
+
+
+def _padded(lo: datetime, hi: datetime) -> tuple[datetime, datetime]:
+    """The timeline's ends: a margin around the entries, within the instants a datetime holds
+    (an entry logged at 9999-12-31T23:59:59Z, which the log may claim, is drawn at the edge)."""
+    pad = max((hi - lo) * 0.03, timedelta(hours=12))
+    return (lo - pad if lo - _EARLIEST > pad else _EARLIEST,
+            hi + pad if _LATEST - hi > pad else _LATEST)
+
+
 def _timeline(report: Report, sample: Sample) -> str:
     lanes = _lanes(report, sample)
     times = [_when(e["integrated_time"]) for e in sample.kept if e["integrated_time"] is not None]
     if not lanes or not times:
         return "<p>No logged endorsement to place on a timeline.</p>"
-    lo, hi = min(times), max(times)
-    pad = max((hi - lo) * 0.03, timedelta(hours=12))
-    lo, hi = lo - pad, hi + pad
+    lo, hi = _padded(min(times), max(times))
     span = (hi - lo).total_seconds()
     usable = _WIDTH - _LEFT - _RIGHT
 

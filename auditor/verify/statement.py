@@ -96,7 +96,10 @@ def _time(value: Any, what: str) -> datetime:
         raise StatementError(f"{what} {value!r} is not an RFC 3339 timestamp") from None
     if parsed.tzinfo is None:
         raise StatementError(f"{what} {value!r} has no time zone")
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00:00+01:00: before the first instant Python holds
+        raise StatementError(f"{what} {value!r} is out of range") from None
 
 
 def _subjects(document: dict[str, Any]) -> tuple[Subject, ...]:

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from auditor.source.fields import TIME_MAX
 from auditor.source.rekor_client import RETRIEVE_LIMIT
 from testlog.faults import Endpoint
 from testlog.synthetic import oak_statement
@@ -551,3 +552,41 @@ def test_a_subject_name_of_megabytes_is_stored_cut_alike_on_every_database(
                             "--json").stdout)
     (row,) = [r for r in rows["endorsements"] if r["uuid"] == entry.uuid]
     assert row["ok"] and row["subject_name"] == "k" * 512
+
+
+# -- 15. times at the ends of what a timestamp can name ---------------------------------------
+
+
+def test_an_entry_logged_at_the_last_second_a_timestamp_names_is_reported_in_every_format(
+        audit: RunAudit, world: World, db_url: str, tmp_path: Path) -> None:
+    """A log may claim an integratedTime up to 9999-12-31T23:59:59Z; the HTML report padded
+    its timeline past it, and every run ended with an internal error (exit 70)."""
+    endorser = world.endorsers[0]
+    statement = oak_statement(endorser.name, b"build", world.log.clock())
+    world.log.add_rekord(statement, endorser.sign(statement), endorser.public_pem,
+                         integrated_time=TIME_MAX)
+    (world.statements / f"sha2-256:{hashlib.sha256(statement).hexdigest()}").write_bytes(
+        statement)
+    out = tmp_path / "reports"
+    result = audit("run", *world.flags(), "--report-dir", str(out))
+    assert result.exit_code in (0, 1) and "Traceback" not in result.stderr, result.stderr
+    assert "9999-12-31" in (out / "audit-report.html").read_text()
+    for fmt in ("md", "csv", "sarif", "jsonl", "json"):
+        assert audit("report", "--format", fmt).exit_code == 0, fmt
+
+
+@pytest.mark.parametrize("field", ["notBefore", "notAfter"])
+def test_a_statement_time_before_the_first_instant_is_a_failed_statement(
+        audit: RunAudit, world: World, db_url: str, field: str) -> None:
+    """0001-01-01T00:00:00+01:00 is RFC 3339, and before the first instant Python holds."""
+    document = json.loads(oak_statement("kernel", b"build", world.log.clock()))
+    document["predicate"]["validity"][field] = "0001-01-01T00:00:00+01:00"
+    entry = logged_under_a_pinned_key(world, json.dumps(document).encode())
+    code, summary = crawl(audit, world)
+    assert code == 1
+    failed_statement_finding(summary, entry.uuid)
+    rows = json.loads(audit("component", world.endorsers[0].name, "--limit", "0",
+                            "--json").stdout)["endorsements"]
+    (row,) = [r for r in rows if r["uuid"] == entry.uuid]
+    (check,) = [c for c in row["checks"] if c["name"] == "statement"]
+    assert not check["ok"] and "out of range" in check["detail"], check
