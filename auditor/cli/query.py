@@ -112,7 +112,8 @@ def _endorsement_table(name: str, views: list[EndorsementView],
         table.add_row(
             value.when.isoformat()[:19] if value.when else logged,
             str(value.log_index or "-"),
-            terminal_safe(f"{value.subject_name}\n{value.subject_digests.get('sha256', '')}"),
+            terminal_safe(str(value.subject_name), one_line=True) + "\n"
+            + terminal_safe(value.subject_digests.get("sha256", ""), one_line=True),
             f"{_day(value.valid_from)} .. {_day(value.valid_until)}",
             "ok" if not failed else "FAILED: " + ", ".join(failed),
             terminal_safe(", ".join(matched.get(str(value.endorsement_id), [])) or "-"))
@@ -166,9 +167,10 @@ def findings_command(
     for column in ("severity", "rule", "component", "release", "last seen", "detail"):
         table.add_column(column, overflow="fold")
     for row in rows:
-        table.add_row(row["severity"].upper(), row["rule"], terminal_safe(row["component"] or "-"),
-                      terminal_safe(row["release"] or "-"), row["last_seen"][:19],
-                      terminal_safe(row["detail"]))
+        table.add_row(row["severity"].upper(), row["rule"],
+                      terminal_safe(row["component"] or "-", one_line=True),
+                      terminal_safe(row["release"] or "-", one_line=True), row["last_seen"][:19],
+                      terminal_safe(row["detail"], one_line=True))
     err_console().print(table)
 
 
@@ -316,10 +318,10 @@ def entries_command(
             f"; FAILED: {', '.join(failed)}" if failed else "")
         status = ("ok" if record.ok else "FAILED") + ("" if record.logged else ", not logged")
         table.add_row(
-            terminal_safe(record.component or "-"),
+            terminal_safe(record.component or "-", one_line=True),
             str(record.log_index) if record.log_index is not None else "-",
             (data["integrated_time_utc"] or "-")[:19],
-            terminal_safe(record.subject_name or "-"),
+            terminal_safe(record.subject_name or "-", one_line=True),
             status,
             checks,
         )

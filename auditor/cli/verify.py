@@ -50,7 +50,7 @@ def render_checks(verification: Verification, title: str | None = None) -> Table
     table.add_column("result")
     table.add_column("detail", overflow="fold")
     for check in verification.checks:
-        table.add_row(check.name, _MARK[check.ok], terminal_safe(check.detail))
+        table.add_row(check.name, _MARK[check.ok], terminal_safe(check.detail, one_line=True))
     return table
 
 

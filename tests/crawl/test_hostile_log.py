@@ -525,6 +525,21 @@ def test_a_statement_holding_text_no_store_holds_is_a_failed_statement(
     assert not row["ok"]
 
 
+def test_a_subject_name_with_escapes_and_newlines_stays_on_its_line_in_the_terminal(
+        audit: RunAudit, world: World, db_url: str) -> None:
+    """Text a store holds but a terminal would act on: an ANSI sequence, a newline that would
+    show a line of its own in a table cell."""
+    entry = logged_under_a_pinned_key(world, oak_statement(
+        "kern\u001b[31mel\nFORGED LINE", b"build", world.log.clock()))
+    assert crawl(audit, world)[0] == 0
+    result = audit("component", world.endorsers[0].name, "--limit", "0")
+    shown = result.stdout + result.stderr  # the table goes where the console writes
+    assert result.exit_code == 0 and "\x1b" not in shown
+    assert "kern\\x1b[31mel\\x0aFORGED LINE" in shown, shown
+    assert str(entry.virtual_index) in shown
+    assert not [line for line in shown.splitlines() if "FORGED" in line and "kern" not in line]
+
+
 def test_a_log_answer_holding_text_no_store_holds_is_refused_and_named(
         audit: RunAudit, world: World, db_url: str) -> None:
     victim = world.pinned()[1].entry
