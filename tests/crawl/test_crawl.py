@@ -26,7 +26,7 @@ from auditor.verify.trust import load_keyring
 from testlog.faults import Endpoint
 from testlog.synthetic import add_endorsements
 from tests.cli_runner import RunAudit
-from tests.crawl.world import World, crawl, rules, stored
+from tests.crawl.world import World, crawl, quick_retries, rules, stored
 
 
 def test_first_crawl_stores_every_pinned_entry_verified(audit: RunAudit, world: World,
@@ -113,7 +113,7 @@ def test_persistent_failure_is_incomplete_and_keeps_what_was_verified(
     assert crawl(audit, world, endorsers=world.endorsers[:1])[0] == 0
     before = stored(db_url)["entries"]
     world.server.faults.server_errors(1000, status=503, endpoint=Endpoint.RETRIEVE)
-    code, summary = crawl(audit, world)
+    code, summary = crawl(audit, world, *quick_retries(world.directory))
     assert code == 3
     assert summary["complete"] is False and "gave up" in summary["incomplete_reason"]
     assert stored(db_url)["entries"] == before

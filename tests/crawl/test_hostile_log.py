@@ -24,7 +24,7 @@ from testlog.faults import Endpoint
 from testlog.synthetic import oak_statement
 from tests.cli_runner import RunAudit
 from tests.crawl.signals import crawl_stopped
-from tests.crawl.world import World, crawl, rules, stored
+from tests.crawl.world import World, crawl, quick_retries, rules, stored
 
 FOREIGN_BODY = b'{"kind": "rekord", "not": "a valid body"'
 
@@ -165,7 +165,7 @@ def test_a_statement_store_outage_is_incomplete_then_recovers(
         audit: RunAudit, world: World, db_url: str) -> None:
     flags = files_flags(world)
     world.server.faults.server_errors(1000, endpoint=Endpoint.FILES)
-    result = audit("crawl", *flags, "--json")
+    result = audit("crawl", *flags, *quick_retries(world.directory), "--json")
     summary = json.loads(result.stdout)
     assert result.exit_code == 3 and "statement store" in summary["incomplete_reason"]
     world.server.faults.clear()
