@@ -81,13 +81,13 @@ def loads(content: bytes | str, where: str, *, max_items: int = MAX_ITEMS,
         raise JsonInputError(f"{where}: JSON nested too deeply") from None
     except (ValueError, UnicodeDecodeError) as error:
         raise JsonInputError(f"{where}: not valid JSON ({_excerpt(str(error), 120)})") from None
-    if _SUSPECT_ESCAPE.search(raw) and not text_only(document):
+    if _SUSPECT_ESCAPE.search(raw) and not _text_only(document):
         raise JsonInputError(f"{where}: a JSON string holds U+0000 or an unpaired surrogate, "
-                             "which no text can hold")
+                             "which no database or UTF-8 file holds")
     return document
 
 
-def text_only(document: Any) -> bool:
+def _text_only(document: Any) -> bool:
     """Whether every string in `document` (keys included) is text a store and a UTF-8 file
     can hold: no U+0000, no unpaired surrogate. Iterative: the parser bounded its depth."""
     pending = [document]
