@@ -370,8 +370,8 @@ class RekorV1Crawl:
         try:
             result = self.client.retrieve(uuids=uuids)
         except MalformedResponseError:
-            if len(uuids) == 1:
-                raise
+            # Even for one entry: raised, it ended the crawl without naming the entry (and
+            # before the batches after it) in every run that asked for it alone.
             found, missing = {}, {}
             for uuid in uuids:
                 try:
