@@ -1,4 +1,5 @@
-"""Counts in words for people: "1 failed entry", "2 failed entries", never "1 entries"."""
+"""Words for people: counts ("1 failed entry", "2 failed entries", never "1 entries"), and
+hostile text quoted at a length a message can carry."""
 
 from __future__ import annotations
 
@@ -14,3 +15,24 @@ def counted(number: int, noun: str, plural: str | None = None) -> str:
             else last + "s"
         plural = f"{head} {word}" if head else word
     return f"{number} {plural}"
+
+
+#: The most of a value from a log or a statement a message quotes (a stored subject name is cut
+#: at the same length: auditor.store.tables.SUBJECT_NAME_CHARS). A check detail is stored with
+#: every entry and shown in every report: a statement may be a megabyte, and its subject name
+#: with it.
+QUOTED_CHARS = 512
+
+
+def quoted(value: object) -> str:
+    """`value` as `repr` quotes it, cut at QUOTED_CHARS characters when longer (saying how
+    long the quote was)."""
+    return bounded(repr(value))
+
+
+def bounded(text: str) -> str:
+    """`text` as it is, cut at QUOTED_CHARS characters when longer (saying how long it was):
+    `quoted` without the quotes, for details that show a value bare."""
+    if len(text) <= QUOTED_CHARS:
+        return text
+    return f"{text[:QUOTED_CHARS]}… ({len(text):,} characters)"

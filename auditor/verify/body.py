@@ -22,6 +22,7 @@ from auditor.errors import InputError
 from auditor.source.bundle import Bundle, DsseEnvelope
 from auditor.source.json_input import JsonInputError, loads
 from auditor.verify.keys import PublicKey, load_public_key
+from auditor.wording import quoted
 
 SUPPORTED = {("rekord", "0.0.1"), ("hashedrekord", "0.0.1"), ("hashedrekord", "0.0.2"),
              ("dsse", "0.0.1"), ("dsse", "0.0.2"), ("intoto", "0.0.2")}
@@ -91,7 +92,7 @@ def _hex_sha256(spec: Any, *path: str) -> bytes:
     where = ".".join(path)
     algorithm = _get(spec, *path, "algorithm")
     if algorithm != "sha256":
-        raise BodyError(f"unsupported {where} algorithm {algorithm!r} (only sha256)")
+        raise BodyError(f"unsupported {where} algorithm {quoted(algorithm)} (only sha256)")
     value = _get(spec, *path, "value")
     try:
         digest = bytes.fromhex(value) if isinstance(value, str) else b""
@@ -117,7 +118,7 @@ def _v001(kind: str, spec: Any) -> EntryBody:
     if kind == "rekord":
         signature_format = _get(spec, "signature", "format")
         if signature_format != "x509":
-            raise BodyError(f"unsupported rekord signature format {signature_format!r}")
+            raise BodyError(f"unsupported rekord signature format {quoted(signature_format)}")
     key_material = _b64(_get(spec, "signature", "publicKey", "content"), "publicKey.content")
     key, certificate = _verifier(key_material, "body publicKey")
     return EntryBody(
@@ -282,8 +283,8 @@ def _envelope_mismatch(body: EntryBody, envelope: DsseEnvelope) -> str | None:
         return (f"the bundle holds a DSSE envelope but the entry is a {body.kind} entry, "
                 "neither a DSSE entry nor a hashedrekord over the envelope's PAE")
     elif body.payload_type is not None and body.payload_type != envelope.payload_type:
-        return (f"the entry is for payload type {body.payload_type!r}, the bundle's envelope "
-                f"for {envelope.payload_type!r}")
+        return (f"the entry is for payload type {quoted(body.payload_type)}, the bundle's envelope "
+                f"for {quoted(envelope.payload_type)}")
     elif hashlib.sha256(envelope.payload).digest() != body.digest:
         return "the entry is for a different DSSE payload than the bundle's envelope"
     if body.signature not in envelope.signatures:

@@ -56,6 +56,7 @@ from auditor.verify.statement import (
     parse_statement,
 )
 from auditor.verify.trust import LogKey, LogKeyring
+from auditor.wording import bounded, quoted
 
 
 @dataclass(frozen=True)
@@ -425,7 +426,7 @@ def _dsse_subject(digest: str, statement: Statement | None) -> Check:
     for subject in statement.subjects:
         if compare_digests({"sha256": digest}, subject.digests) is DigestComparison.MATCH:
             return passed("artifact_hash", f"sha256(artifact) = {digest} is the digest of "
-                          f"statement subject {subject.name!r}")
+                          f"statement subject {quoted(subject.name)}")
     return failed("artifact_hash", f"sha256(artifact) = {digest} is no statement subject's "
                   "digest")
 
@@ -459,10 +460,10 @@ def _statement(raw: bytes | None, required_claims: tuple[str, ...] = (),
         return None, failed("statement", f"malformed Oak endorsement v1: {error}")
     detail = {
         StatementFormat.OAK_V1: None,
-        StatementFormat.LEGACY: f"legacy Oak format ({statement.predicate_type}): "
+        StatementFormat.LEGACY: f"legacy Oak format ({bounded(str(statement.predicate_type))}): "
         "classified, not interpreted",
         StatementFormat.OTHER_INTOTO: f"an in-toto statement with predicate "
-        f"{statement.predicate_type}, not an Oak endorsement",
+        f"{bounded(str(statement.predicate_type))}, not an Oak endorsement",
         StatementFormat.NOT_A_STATEMENT: "the artifact is not an in-toto statement",
     }[statement.format]
     if statement.format is StatementFormat.NOT_A_STATEMENT and pinned_signer:
@@ -476,10 +477,11 @@ def _statement(raw: bytes | None, required_claims: tuple[str, ...] = (),
     assert subject is not None
     missing = [claim for claim in required_claims if claim not in statement.claims]
     if missing:
-        return statement, failed("statement", f"Oak endorsement v1 for {subject.name!r} lacks "
-                                 f"required claim(s) {', '.join(missing)}")
+        return statement, failed("statement", f"Oak endorsement v1 for {quoted(subject.name)} "
+                                 f"lacks required claim(s) {', '.join(missing)}")
     claims = f", with the {len(required_claims)} required claim(s)" if required_claims else ""
-    return statement, passed("statement", f"Oak endorsement v1 for {subject.name!r}{claims}")
+    return statement, passed("statement",
+                             f"Oak endorsement v1 for {quoted(subject.name)}{claims}")
 
 
 def _validity(statement: Statement | None, when: datetime | None, source: str) -> Check:

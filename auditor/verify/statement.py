@@ -12,6 +12,7 @@ from enum import StrEnum
 from typing import Any
 
 from auditor.source.json_input import JsonInputError, loads
+from auditor.wording import quoted
 
 STATEMENT_V1 = "https://in-toto.io/Statement/v1"
 OAK_ENDORSEMENT_V1 = "https://project-oak.github.io/oak/tr/endorsement/v1"
@@ -93,13 +94,13 @@ def _time(value: Any, what: str) -> datetime:
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
-        raise StatementError(f"{what} {value!r} is not an RFC 3339 timestamp") from None
+        raise StatementError(f"{what} {quoted(value)} is not an RFC 3339 timestamp") from None
     if parsed.tzinfo is None:
-        raise StatementError(f"{what} {value!r} has no time zone")
+        raise StatementError(f"{what} {quoted(value)} has no time zone")
     try:
         return parsed.astimezone(UTC)
     except OverflowError:  # 0001-01-01T00:00:00+01:00: before the first instant Python holds
-        raise StatementError(f"{what} {value!r} is out of range") from None
+        raise StatementError(f"{what} {quoted(value)} is out of range") from None
 
 
 def _subjects(document: dict[str, Any]) -> tuple[Subject, ...]:

@@ -550,7 +550,8 @@ def test_a_subject_name_with_escapes_and_newlines_stays_on_its_line_in_the_termi
 def test_a_subject_name_of_megabytes_is_stored_cut_alike_on_every_database(
         audit: RunAudit, world: World, db_url: str) -> None:
     """PostgreSQL cut it at the column's length, SQLite kept it whole: the same evidence
-    read differently by database. The statement itself is stored whole."""
+    read differently by database. The statement itself is stored whole; its check quotes the
+    name cut (it quoted the megabyte, stored with the entry and shown in reports)."""
     entry = logged_under_a_pinned_key(
         world, oak_statement("k" * 1_000_000, b"build", world.log.clock()))
     code, summary = crawl(audit, world)
@@ -559,6 +560,8 @@ def test_a_subject_name_of_megabytes_is_stored_cut_alike_on_every_database(
                             "--json").stdout)
     (row,) = [r for r in rows["endorsements"] if r["uuid"] == entry.uuid]
     assert row["ok"] and row["subject_name"] == "k" * 512
+    (check,) = [c for c in row["checks"] if c["name"] == "statement"]
+    assert check["detail"] == f"Oak endorsement v1 for '{'k' * 511}… (1,000,002 characters)"
 
 
 # -- 15. times at the ends of what a timestamp can name ---------------------------------------
