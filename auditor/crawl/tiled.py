@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
-from contextlib import closing
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, NoReturn
@@ -215,14 +215,13 @@ class TiledCrawl:
     def _head(self) -> Checkpoint:
         """The log's trusted checkpoint, held against its history, with ranges planned to it."""
         try:
-            with self.job.sessions.begin() as session:
-                # Lock the log's row BEFORE asking for its checkpoint: a concurrent scanner that
-                # stores a newer one first must not make ours look like a rollback.
-                self.log = log_row(session, self.spec.log_key.log_id, self.spec.log_key)
-                tile_scan.set_url(self.log, self.spec.url)
+            # Lock the log's row BEFORE asking for its checkpoint: a concurrent scanner that
+            # stores a newer one first must not make ours look like a rollback.
+            with self._locked_log() as session:
+                tile_scan.set_url(self._log(), self.spec.url)
                 checkpoint = self.checkpoint = self._trusted(session)
                 if checkpoint is not None:
-                    history = History(session, self.log, self._prove)
+                    history = History(session, self._log(), self._prove)
                     found = history.observe(TILED_TREE_ID, checkpoint, head=True,
                                             frozen=self.spec.retired)
                     self._findings.extend(found)
@@ -314,10 +313,27 @@ class TiledCrawl:
             RuleId.CHECKPOINT_INVALID, None, f"{self.spec.url}: {error}",
             self._evidence(kind, **_at(checkpoint), problem=str(error)),
             identity=("tree_id", "kind", "url", "checkpoint_size", "checkpoint_root", "problem"))
-        with self.job.sessions.begin() as session:
+        with self._locked_log() as session:
             self._fault(session, finding)
         raise _Stop(f"{self.spec.url}: a tile does not verify against the checkpoint of size "
                     f"{checkpoint.size}; the scan stopped there")
+
+    @contextmanager
+    def _locked_log(self) -> Iterator[Session]:
+        """A transaction holding the log's row (`self.log`) locked to its end.
+
+        If it rolls back (the checkpoint did not come, a consistency tile did not verify),
+        `self.log` is read again: a row the transaction created is gone, and one it read is
+        expired and detached, which the run's findings and a fault's record could not use.
+        """
+        try:
+            with self.job.sessions.begin() as session:
+                self.log = log_row(session, self.spec.log_key.log_id, self.spec.log_key)
+                yield session
+        except BaseException:
+            with self.job.sessions() as session:
+                self.log = tile_scan.log_of(session, self.spec.log_key.log_id.hex())
+            raise
 
     def _log(self) -> models.Log:
         assert self.log is not None

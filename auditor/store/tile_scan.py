@@ -115,10 +115,15 @@ def set_url(log: models.Log, url: str) -> None:
         log.url = url
 
 
+def log_of(session: Session, log_id: str) -> models.Log | None:
+    """The stored log whose log id (hex) is `log_id`, if any."""
+    return session.scalar(select(models.Log).where(models.Log.log_id == log_id))
+
+
 def finished_frozen(session: Session, log_id: str, keys: set[str]) -> models.Log | None:
     """The log, if it is frozen and was scanned to its final size for every one of `keys`:
     then there is nothing left to read from it, not even its checkpoint."""
-    log = session.scalar(select(models.Log).where(models.Log.log_id == log_id))
+    log = log_of(session, log_id)
     if log is None:
         return None
     shard = session.scalar(select(models.Shard).where(models.Shard.log_pk == log.id,

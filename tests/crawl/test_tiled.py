@@ -270,6 +270,38 @@ def test_a_truncated_bundle_is_named(audit: RunAudit, world: TiledWorld, db_url:
     assert stored_entries(db_url) == set()  # one range: none of it is stored
 
 
+@pytest.mark.parametrize("first", [True, False], ids=["first_run", "later_run"])
+def test_a_checkpoint_the_log_does_not_serve_leaves_the_crawl_incomplete(
+        audit: RunAudit, world: TiledWorld, db_url: str, first: bool) -> None:
+    """The run ends incomplete (exit 3), not with an internal error: the log's row, read or
+    created in the transaction that waited for the checkpoint, was rolled back with it."""
+    path = config(world, log="max_retries = 1")
+    if not first:
+        assert configured_crawl(audit, path)[0] == 0
+    world.server.faults.server_errors(1000, status=503, kind=RequestKind.CHECKPOINT)
+    code, summary = configured_crawl(audit, path)
+    assert code == 3 and "gave up" in summary["incomplete_reason"]
+    assert stored_entries(db_url) == (set() if first else world.expected())
+
+
+def test_a_consistency_tile_that_does_not_hash_to_the_root_is_named(
+        audit: RunAudit, world: TiledWorld, db_url: str) -> None:
+    """Proving that the grown tree extends the stored one reads tile/0/005 (entries 1280..1535,
+    full now): one that does not verify is a fault, and nothing of the new tree is read."""
+    assert crawl(audit, world)[0] == 0
+    before = stored_entries(db_url)
+    world.grow(500)
+    world.server.faults.corrupt("tile/0/005")
+    for _ in range(2):  # and the next run still reports it
+        code, summary = crawl(audit, world)
+        assert code == 1 and summary["complete"] is False and summary["scanned"] == 0
+        finding = only(summary, "CHECKPOINT_INVALID")
+        assert finding["evidence"]["kind"] == "tile_mismatch"
+        assert finding["evidence"]["checkpoint_size"] == SIZE + 500
+        assert "tile/0/005" in finding["detail"]
+    assert stored_entries(db_url) == before
+
+
 def test_a_checkpoint_under_another_key_is_not_trusted(
         audit: RunAudit, world: TiledWorld, db_url: str) -> None:
     impostor = NoteKey(world.log.name, SignatureType.ED25519,
