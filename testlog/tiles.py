@@ -192,8 +192,13 @@ class TiledLog:
         """A checkpoint for ``size`` (default: now), signed by the log and every witness."""
         with self.lock:
             size = self.size if size is None else size
-            root = base64.b64encode(self.root(size)).decode()
-        body = "".join(f"{line}\n" for line in (self.name, str(size), root, *self.extensions))
+            return self.sign(size, self.root(size), timestamp=timestamp)
+
+    def sign(self, size: int, root: bytes, *, timestamp: int | None = None) -> str:
+        """A checkpoint for any ``size`` and ``root``, signed by the log and every witness: what
+        a hostile log can say about itself."""
+        encoded = base64.b64encode(root).decode()
+        body = "".join(f"{line}\n" for line in (self.name, str(size), encoded, *self.extensions))
         hint = note_key_id(self.name, _ED25519_NOTE, self.public_key)[:4]
         signature = base64.b64encode(hint + self.key.sign(body.encode())).decode()
         lines = [f"{EM_DASH} {self.name} {signature}\n"]

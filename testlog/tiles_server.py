@@ -11,6 +11,7 @@ full tile only once it is full. ``TileFaults`` switches misbehaviour on while th
         server.faults.truncate_bundle(3)             # a cut-short entry bundle
         server.faults.fork = log.fork(100, others)   # serve another history
         server.faults.rollback(50)                   # an older, smaller checkpoint
+        server.faults.overstate = 2**40              # a signed size the log does not hold
         server.faults.rate_limit(2, retry_after=1)   # 429s with Retry-After
         server.faults.stall(1, seconds=5)            # a body that trickles
         server.faults.server_errors(3, status=503)
@@ -71,6 +72,9 @@ class TileFaults:
     fork: TiledLog | None = None
     #: Keep serving partial tiles once the full tile exists (real logs MAY delete them).
     keep_partials: bool = True
+    #: Sign and serve a checkpoint of this size over the log's current root (its tiles are
+    #: those of the size it holds): a log that claims entries it does not have.
+    overstate: int | None = None
     _corrupt: set[str] = field(default_factory=set)
     _truncated: set[int] = field(default_factory=set)
     _rollback: int | None = None
@@ -115,6 +119,7 @@ class TileFaults:
             self._scheduled.clear()
             self.fork = None
             self.keep_partials = True
+            self.overstate = None
 
     def take(self, kind: RequestKind) -> _Scheduled | None:
         with self._lock:
@@ -216,6 +221,8 @@ class _Handler(BaseHTTPRequestHandler):
         log = faults.fork or self.server.log
         with log.lock:
             size = log.size if rollback is None else min(rollback, log.size)
+            if kind is RequestKind.CHECKPOINT and faults.overstate is not None:
+                return 200, log.sign(faults.overstate, log.root(size)).encode()
             if kind is RequestKind.CHECKPOINT:
                 return 200, log.checkpoint(size).encode()
             match = _PATH.fullmatch(path.removeprefix(API))

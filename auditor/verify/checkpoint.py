@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from auditor.errors import InputError
+from auditor.source.fields import INT64_MAX
 from auditor.wording import counted
 
 # signed-note: a signature line starts with an em dash (U+2014) and a space.
@@ -38,8 +39,10 @@ MAX_SIGNATURES = 100
 KEY_HINT_SIZE = 4
 ROOT_HASH_SIZE = 32
 ED25519_SIGNATURE_SIZE = 64
-# tlog-checkpoint: the size is a uint64 in ASCII decimal, without leading zeros.
-_MAX_TREE_SIZE = 2**64 - 1
+# tlog-checkpoint: the size is a uint64 in ASCII decimal, without leading zeros. The auditor
+# holds a log's sizes and indexes as int64 (Rekor's type, and the database's BIGINT), so a size
+# above INT64_MAX is refused: stored, it ended the run. No log comes near either bound.
+_MAX_TREE_SIZE = INT64_MAX
 CANONICAL_DECIMAL = re.compile(r"0|[1-9][0-9]*")
 # signed-note: the algorithm byte of Ed25519 keys in the key id.
 _ED25519_ALGORITHM = 0x01
@@ -155,9 +158,13 @@ def _parse_body(body: str) -> tuple[str, int, bytes, tuple[str, ...]]:
         raise CheckpointFormatError(
             f"checkpoint tree size {_excerpt(size_line)} is not a canonical decimal number"
         )
+    # The length first: int() refuses numbers of more than 4300 digits with a ValueError.
+    if len(size_line) > len(str(_MAX_TREE_SIZE)) or int(size_line) > _MAX_TREE_SIZE:
+        raise CheckpointFormatError(
+            f"checkpoint tree size {_excerpt(size_line)} is more than {_MAX_TREE_SIZE} (2^63 - 1), "
+            "the largest log size the auditor holds"
+        )
     size = int(size_line)
-    if size > _MAX_TREE_SIZE:
-        raise CheckpointFormatError(f"checkpoint tree size {size} does not fit in 64 bits")
     root_hash = strict_b64decode(root_line, "checkpoint root hash")
     if len(root_hash) != ROOT_HASH_SIZE:
         raise CheckpointFormatError(

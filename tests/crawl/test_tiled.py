@@ -302,6 +302,18 @@ def test_a_consistency_tile_that_does_not_hash_to_the_root_is_named(
     assert stored_entries(db_url) == before
 
 
+def test_a_signed_size_beyond_int64_is_an_invalid_checkpoint(
+        audit: RunAudit, world: TiledWorld, db_url: str) -> None:
+    """tlog-checkpoint allows a uint64; no database column holds one past 2^63 - 1 (storing it
+    ended the run with an internal error)."""
+    world.server.faults.overstate = 2**63
+    code, summary = crawl(audit, world)
+    assert code == 1 and summary["complete"] is False
+    finding = only(summary, "CHECKPOINT_INVALID")
+    assert "the largest log size the auditor holds" in finding["detail"]
+    assert summary["scanned"] == 0 and stored_entries(db_url) == set()
+
+
 def test_a_checkpoint_under_another_key_is_not_trusted(
         audit: RunAudit, world: TiledWorld, db_url: str) -> None:
     impostor = NoteKey(world.log.name, SignatureType.ED25519,
