@@ -71,6 +71,11 @@ from auditor.verify.trust import LogKey, LogKeyring, c2sp_key_id
 #: Entries per claimed range (64 bundles): the unit scanners split a log into, and the most a
 #: killed scan reads again.
 DEFAULT_SCAN_RANGE = 64 * TILE_WIDTH
+#: The most ranges planned at once (16.7 million entries at the default range): a checkpoint's
+#: size is the log's word, and a hostile one (2^40 entries more) made one transaction insert a
+#: row per range up to it (67 million; 2^49 for a size of 2^63 - 1). Ranges past them are
+#: planned when the scan gets there.
+PLAN_AHEAD = 1024
 #: The most of a hostile checkpoint kept as evidence.
 _EVIDENCE_TEXT = 4096
 
@@ -282,7 +287,8 @@ class TiledCrawl:
                 f"{smaller.size}, where the stored checkpoint signed {smaller.root_hash.hex()}")
 
     def _plan(self, session: Session, checkpoint: Checkpoint) -> None:
-        """Ranges up to the checkpoint for every pinned key, and from the start for new keys."""
+        """Ranges toward the checkpoint for every pinned key, and from the start for new keys
+        (as many as were planned before: each was planned `PLAN_AHEAD` at a time)."""
         log = self._log()
         enrolled = tile_scan.enrolled_keys(session, log)
         tile_scan.withdraw(session, log, enrolled - set(self.pinned))
@@ -292,8 +298,18 @@ class TiledCrawl:
             tile_scan.plan(session, log, 0, planned, self.spec.scan_range,
                            tile_scan.key_list(new), catch_up=True)
         tile_scan.enrol(session, log, new)
+        self._plan_ahead(session, checkpoint)
+
+    def _plan_ahead(self, session: Session, checkpoint: Checkpoint) -> bool:
+        """Plan the next `PLAN_AHEAD` ranges toward the checkpoint, under the log's lock;
+        False if every entry up to it is planned."""
+        log = self._log()
+        planned = tile_scan.frontier(session, log)
+        if planned >= checkpoint.size:
+            return False
         tile_scan.plan(session, log, planned, checkpoint.size, self.spec.scan_range,
-                       tile_scan.key_list(self.pinned))
+                       tile_scan.key_list(self.pinned), most=PLAN_AHEAD)
+        return True
 
     # -- faults -----------------------------------------------------------------------------
 
@@ -342,7 +358,8 @@ class TiledCrawl:
     # -- scanning -----------------------------------------------------------------------------
 
     def _scan(self, checkpoint: Checkpoint) -> None:
-        """Claim and scan open ranges until none is left, ours or another scanner's."""
+        """Claim and scan open ranges until none is left, ours or another scanner's, planning
+        more until the checkpoint's size is reached."""
         log_pk = self._log().id
         while True:
             try:
@@ -350,12 +367,17 @@ class TiledCrawl:
                     claimed = tile_scan.claim(session, log_pk, checkpoint.size) or \
                         tile_scan.claim(session, log_pk, checkpoint.size, wait=True)
                     if claimed is None:
-                        if not tile_scan.open_ranges(session, log_pk, checkpoint.size):
-                            return
-                        continue  # PostgreSQL: a waited-for row went away under LIMIT 1
-                    self._scan_range(session, checkpoint, claimed)
+                        if tile_scan.open_ranges(session, log_pk, checkpoint.size):
+                            continue  # PostgreSQL: a waited-for row went away under LIMIT 1
+                    else:
+                        self._scan_range(session, checkpoint, claimed)
+                        continue
             except (TileMismatchError, TileFormatError) as error:
                 self._tile_fault(error, checkpoint)
+            # The log's row is locked first, like every writer's (repository.lock_log).
+            with self._locked_log() as session:
+                if not self._plan_ahead(session, checkpoint):
+                    return
 
     def _scan_range(self, session: Session, checkpoint: Checkpoint,
                     claimed: models.TileRange) -> None:

@@ -428,9 +428,10 @@ published_packages = Table(
 
 # A range of a tiled log's entries, scanned for some pinned keys as one unit of work.
 #
-# Ranges are planned up to each trusted checkpoint's size (and again from 0 for a key pinned
-# later). A scanner claims one (`SELECT ... FOR UPDATE SKIP LOCKED` on PostgreSQL), and in
-# that same transaction stores the entries it found under the keys and marks the range done:
+# Ranges are planned toward each trusted checkpoint's size, a bounded number at a time as the
+# scan reaches them (and again from 0 for a key pinned later). A scanner claims one
+# (`SELECT ... FOR UPDATE SKIP LOCKED` on PostgreSQL), and in that same transaction stores the
+# entries it found under the keys and marks the range done:
 # the scan position is committed with the entries it covers, a killed scan loses only its
 # uncommitted range, and scanners on several hosts split a log without a coordinator.
 tile_ranges = Table(

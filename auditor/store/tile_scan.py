@@ -54,17 +54,18 @@ def frontier(session: Session, log: models.Log) -> int:
 
 
 def plan(session: Session, log: models.Log, start: int, end: int, span: int, keys: str, *,
-         catch_up: bool = False) -> int:
-    """Add ranges covering entries `start … end-1`, cut at multiples of `span`; how many."""
-    rows = []
-    while start < end:
+         catch_up: bool = False, most: int | None = None) -> int:
+    """Add ranges covering entries `start … end-1`, cut at multiples of `span`, or the first
+    `most` of them; where the ranges added end."""
+    rows: list[dict[str, object]] = []
+    while start < end and (most is None or len(rows) < most):
         stop = min(end, (start // span + 1) * span)
         rows.append({"log_pk": log.id, "start_index": start, "end_index": stop, "keys": keys,
                      "catch_up": catch_up, "done": False, "matches": 0, "unparsable": 0})
         start = stop
     if rows:
         session.execute(insert(models.TileRange), rows)
-    return len(rows)
+    return start
 
 
 def _open_ranges(log_pk: int, size: int) -> tuple[ColumnElement[bool], ...]:

@@ -10,8 +10,9 @@ from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ed25519
-from sqlalchemy import select
+from sqlalchemy import func, select
 
+from auditor.crawl import tiled
 from auditor.store import models
 from auditor.store.database import open_database
 from auditor.verify.note_keys import NoteKey, SignatureType
@@ -166,6 +167,18 @@ def test_ranges_are_scanned_in_turn_and_a_partial_range_completes_later(
     assert (last.start_index, last.end_index, last.done) == (SIZE, SIZE + 100, True)
 
 
+def test_ranges_are_planned_a_few_at_a_time_as_the_scan_reaches_them(
+        audit: RunAudit, world: TiledWorld, db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tiled, "PLAN_AHEAD", 2)
+    code, summary = configured_crawl(audit, config(world, scan_range=256))
+    assert code == 0 and summary["complete"] is True and summary["scanned"] == SIZE
+    assert stored_entries(db_url) == world.expected()
+    with open_database(db_url)() as session:
+        ranges = [(r.start_index, r.end_index, r.done)
+                  for r in session.scalars(select(models.TileRange).order_by(models.TileRange.id))]
+    assert ranges == [(i, min(i + 256, SIZE), True) for i in range(0, SIZE, 256)]
+
+
 # --- entries over time -----------------------------------------------------------------------
 
 
@@ -312,6 +325,22 @@ def test_a_signed_size_beyond_int64_is_an_invalid_checkpoint(
     finding = only(summary, "CHECKPOINT_INVALID")
     assert "the largest log size the auditor holds" in finding["detail"]
     assert summary["scanned"] == 0 and stored_entries(db_url) == set()
+
+
+def test_a_checkpoint_claiming_far_more_entries_than_served_plans_a_bounded_scan(
+        audit: RunAudit, world: TiledWorld, db_url: str) -> None:
+    """A signed size 2^32 past what the log serves: the scan plans `PLAN_AHEAD` ranges, not one
+    per range up to it (262,145 here; 2^49 for a size of 2^63 - 1, which never ended), and stops
+    incomplete at the first tile the log does not serve. The signed size stays on record."""
+    world.server.faults.overstate = SIZE + 2**32
+    code, summary = crawl(audit, world)
+    assert code == 3 and "does not serve tile/0/" in summary["incomplete_reason"]
+    with open_database(db_url)() as session:
+        planned = session.scalar(select(func.count()).select_from(models.TileRange))
+    assert planned == tiled.PLAN_AHEAD
+    world.server.faults.overstate = None
+    code, summary = crawl(audit, world)
+    assert code == 1 and only(summary, "LOG_INCONSISTENT")["evidence"]["kind"] == "rollback"
 
 
 def test_a_checkpoint_under_another_key_is_not_trusted(
