@@ -31,6 +31,10 @@ class JsonInputError(InputError):
     """A document that is not JSON, or JSON we refuse to hold (duplicates, too big, too deep)."""
 
 
+class DuplicateKeyError(JsonInputError):
+    """An object with a key twice: JSON readers disagree on which value it holds."""
+
+
 class _DuplicateKey(ValueError):
     pass
 
@@ -66,17 +70,18 @@ def loads(content: bytes | str, where: str, *, max_items: int = MAX_ITEMS,
           duplicates: bool = False) -> Any:
     """Parse `content`; `duplicates=False` refuses an object with a key twice."""
     raw = content.encode("utf-8", "surrogatepass") if isinstance(content, str) else content
-    if value_bound(raw) > max_items:
+    # A value takes a byte at least: a shorter text cannot hold too many (and is not counted).
+    if len(raw) >= max_items and value_bound(raw) > max_items:
         raise JsonInputError(f"{where}: a JSON document of more than {max_items} values is "
                              "refused")
     try:
         text = raw.decode("utf-8-sig")  # strict: no surrogates, no other encodings
-        if duplicates:
-            document = json.loads(text)
-        else:
+        document = json.loads(text)
+        if not duplicates and raw.count(b":") > _members(document):
+            # Some colon is no member's own: a duplicate key, or one inside a string. Decide.
             document = json.loads(text, object_pairs_hook=_unique_members)
     except _DuplicateKey as duplicate:
-        raise JsonInputError(f"{where}: duplicate JSON key {_excerpt(str(duplicate))}") from None
+        raise DuplicateKeyError(f"{where}: duplicate JSON key {_excerpt(str(duplicate))}") from None
     except RecursionError:
         raise JsonInputError(f"{where}: JSON nested too deeply") from None
     except (ValueError, UnicodeDecodeError) as error:
@@ -85,6 +90,22 @@ def loads(content: bytes | str, where: str, *, max_items: int = MAX_ITEMS,
         raise JsonInputError(f"{where}: a JSON string holds U+0000 or an unpaired surrogate, "
                              "which no database or UTF-8 file holds")
     return document
+
+
+def _members(document: Any) -> int:
+    """How many members the objects of `document` hold (iteratively: the parser bounded its
+    depth). Every member of the text is one `:` outside a string: when the text holds no more
+    colons than the parsed objects hold members, no key was given twice, which is what makes
+    the exact check (a Python call per object) needed only for the rest."""
+    count, pending = 0, [document]
+    while pending:
+        value = pending.pop()
+        if isinstance(value, dict):
+            count += len(value)
+            pending.extend(value.values())
+        elif isinstance(value, list):
+            pending.extend(value)
+    return count
 
 
 def _text_only(document: Any) -> bool:
