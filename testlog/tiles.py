@@ -296,6 +296,16 @@ def dsse_v002(
     })
 
 
+def ambiguous(entry: bytes, other: bytes) -> bytes:
+    """``entry`` with ``other``'s ``spec`` after its own: one key twice, so that a reader that
+    keeps the first value and one that keeps the last (Python's) read different entries."""
+    document, extra = json.loads(entry), json.loads(other)
+    members = [f"{json.dumps(k)}:{json.dumps(v, separators=(',', ':'))}"
+               for k, v in sorted(document.items())]
+    members.append(f'"spec":{json.dumps(extra["spec"], separators=(",", ":"))}')
+    return ("{" + ",".join(members) + "}").encode()
+
+
 def spki_der(key: ec.EllipticCurvePrivateKey | ec.EllipticCurvePublicKey) -> bytes:
     public = key.public_key() if isinstance(key, ec.EllipticCurvePrivateKey) else key
     return public.public_bytes(serialization.Encoding.DER,

@@ -17,9 +17,11 @@ from auditor.store import models
 from auditor.store.database import open_database
 from auditor.verify.note_keys import NoteKey, SignatureType
 from testlog import Endorser, RequestKind, RunningTileServer, TiledLog, Witness, serve_tiles
+from testlog.synthetic import tiled_endorsement
+from testlog.tiles import ambiguous, hashedrekord_v002, spki_der
 from tests.cli_runner import RunAudit
 from tests.crawl.signals import crawl_stopped
-from tests.crawl.tiled_world import DAY, TiledWorld, crawl, stored_entries, vkey
+from tests.crawl.tiled_world import DAY, STRANGER, TiledWorld, crawl, stored_entries, vkey
 
 SIZE = 1300  # five full bundles and a partial one
 
@@ -147,7 +149,7 @@ def test_status_shows_each_tiled_log_scan_position(audit: RunAudit, world: Tiled
     assert scan["url"] == world.server.url
     assert scan["matches"] == len(world.expected())
     assert scan["unparsable"] == len(world.unparsable)
-    assert scan["unparsable_sample"] == f"{min(world.unparsable)}: not UTF-8 JSON"
+    assert scan["unparsable_sample"].startswith(f"{min(world.unparsable)}: not UTF-8 JSON (")
     assert f"scanned to {SIZE} of {SIZE}" in audit("status").stderr
 
 
@@ -206,6 +208,25 @@ def test_an_endorsement_expired_when_first_seen_fails_validity(
     assert finding["evidence"]["uuid"] == world.pinned[stale][1]
     validity = entry_checks(audit)[stale]["validity"]
     assert validity["ok"] is False and validity["detail"].startswith("first seen ")
+
+
+@pytest.mark.parametrize("pinned_first", [True, False], ids=["pinned_first", "pinned_last"])
+def test_an_entry_with_a_key_twice_is_judged_under_the_pinned_key_it_holds(
+        audit: RunAudit, world: TiledWorld, db_url: str, pinned_first: bool) -> None:
+    """JSON readers disagree on which copy of a key counts, and Python keeps the last: a
+    pinned key's endorsement followed by a stranger's `spec` was skipped as the stranger's
+    entry, not even counted unparsable. Either way round it is the pinned key's, and invalid."""
+    statement, endorsement = tiled_endorsement(world.endorsers[0], b"twice", int(time.time()))
+    world.save(statement)
+    stranger = hashedrekord_v002(bytes(32), b"sig", public_key_der=spki_der(STRANGER))
+    index = world.log.append(ambiguous(endorsement, stranger) if pinned_first
+                             else ambiguous(stranger, endorsement))
+    code, summary = crawl(audit, world)
+    assert code == 1 and summary["complete"] is True
+    assert summary["unparsable"] == len(world.unparsable)
+    assert only(summary, "ENTRY_INVALID")["component"] == world.endorsers[0].name
+    body = entry_checks(audit)[index]["body"]
+    assert body["ok"] is False and "duplicate JSON key 'spec'" in body["detail"]
 
 
 # --- the log's faults ------------------------------------------------------------------------

@@ -285,3 +285,30 @@ def test_a_json_escape_cannot_hide_a_pinned_key() -> None:
     escaped = entry.replace(b'"rawBytes":"M', b'"rawBytes":"\\u004d')
     assert escaped != entry
     assert MATCHER.match(escaped) == KeyMatch("hashedrekord", (_sha(PINNED_SPKI[0]),))
+
+
+def _twice(entry: bytes, old: bytes, new: bytes) -> bytes:
+    """`entry` with the member `old` (a JSON text of one member) followed by `new` as well."""
+    assert entry.count(old) == 1
+    return entry.replace(old, old + b"," + new)
+
+
+_STRANGER = base64.b64encode(spki_der(OTHERS[0])).decode()
+
+
+@pytest.mark.parametrize(("first", "second", "pinned"), [
+    (_KEY, _STRANGER, True), (_STRANGER, _KEY, True), (_STRANGER, _STRANGER, False)],
+    ids=["pinned_first", "pinned_last", "neither"])
+def test_a_key_given_twice_cannot_hide_a_pinned_key(first: str, second: str,
+                                                    pinned: bool) -> None:
+    """Python keeps a key's last value, other readers the first: an entry whose `rawBytes`
+    (or any key on the way to it) is given twice is the pinned key's if either copy is, and
+    unparsable otherwise."""
+    entry = _hashedrekord({PUBLIC_KEY: {"rawBytes": first}})
+    doubled = _twice(entry, f'"rawBytes":"{first}"'.encode(), f'"rawBytes":"{second}"'.encode())
+    for match in (MATCHER.match, MATCHER.match_exhaustively):
+        if pinned:
+            assert match(doubled) == KeyMatch(rekor_v2.AMBIGUOUS, (_sha(PINNED_SPKI[0]),))
+        else:
+            with pytest.raises(UnparsableEntryError, match="duplicate JSON key 'rawBytes'"):
+                match(doubled)

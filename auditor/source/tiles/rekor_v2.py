@@ -11,7 +11,9 @@ Speed: loading a certificate costs ~40 µs, ten times the rest of an entry. Any 
 key contains the bytes that define it (an EC point's X coordinate, an RSA modulus, an EdDSA
 key), so a verifier whose DER holds none of the pinned keys' defining bytes cannot carry a
 pinned key, and is not loaded. The JSON and base64 are always parsed: an entry that does not
-parse is reported, never taken for a non-match.
+parse is reported, never taken for a non-match. One with a key given twice is read every way a
+JSON reader could read it: if a pinned key is in any reading, the entry is that key's (its body
+check then refuses it), so that no copy of a key can hide a pinned key's entry.
 """
 
 from __future__ import annotations
@@ -35,15 +37,23 @@ from cryptography.hazmat.primitives.serialization import (
 )
 
 from auditor.errors import InputError
+from auditor.source import json_input
+from auditor.source.json_input import DuplicateKeyError, JsonInputError
 
 #: (kind, apiVersion) of the entries Rekor v2 logs, and the `spec` member holding each.
 ENTRY_KINDS = {("hashedrekord", "0.0.2"): "hashedRekordV002", ("dsse", "0.0.2"): "dsseV002"}
 PUBLIC_KEY = "publicKey"
 CERTIFICATE = "x509Certificate"
+#: The kind of a matched entry with a key given twice (its `kind` may be one of them).
+AMBIGUOUS = "ambiguous"
 
 
 class UnparsableEntryError(InputError):
     """An entry that is not a Rekor v2 entry we can read; the message says why."""
+
+
+class AmbiguousEntryError(UnparsableEntryError):
+    """An entry with a key given twice: which value counts depends on the reader."""
 
 
 @dataclass(frozen=True)
@@ -65,10 +75,11 @@ class KeyMatch:
 def entry_verifiers(entry: bytes) -> tuple[str, list[EntryVerifier]]:
     """The kind of a Rekor v2 entry and its verifiers, or `UnparsableEntryError`."""
     try:
-        # Strict UTF-8: json.loads(bytes) would also guess UTF-16 and UTF-32.
-        document = json.loads(entry.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        raise UnparsableEntryError("not UTF-8 JSON") from None
+        document = json_input.loads(entry, "entry")
+    except DuplicateKeyError as error:
+        raise AmbiguousEntryError(f"not UTF-8 JSON ({error})") from None
+    except JsonInputError as error:
+        raise UnparsableEntryError(f"not UTF-8 JSON ({error})") from None
     if not isinstance(document, dict):
         raise UnparsableEntryError("not a JSON object")
     kind, version = document.get("kind"), document.get("apiVersion")
@@ -128,14 +139,31 @@ class KeyMatcher:
 
     def match(self, entry: bytes) -> KeyMatch | None:
         """The pinned keys among the entry's verifiers, or None; `UnparsableEntryError`."""
-        kind, verifiers = entry_verifiers(entry)
-        candidates = [v for v in verifiers if self._may_hold_pinned_key(v.der)]
-        return self._match(kind, candidates)
+        return self._match_entry(entry, exhaustive=False)
 
     def match_exhaustively(self, entry: bytes) -> KeyMatch | None:
         """`match` loading every verifier's key: slow, the reference the fast path is held to."""
-        kind, verifiers = entry_verifiers(entry)
-        return self._match(kind, verifiers)
+        return self._match_entry(entry, exhaustive=True)
+
+    def _match_entry(self, entry: bytes, *, exhaustive: bool) -> KeyMatch | None:
+        ambiguous = None
+        try:
+            kind, verifiers = entry_verifiers(entry)
+        except AmbiguousEntryError as error:
+            # Python keeps a key's last value, another reader its first: a pinned key's
+            # verifier followed by another `spec` was read as the other one, and skipped.
+            ambiguous, kind, verifiers = error, AMBIGUOUS, every_verifier(entry)
+        if not exhaustive:
+            verifiers = [v for v in verifiers if self._may_hold_pinned_key(v.der)]
+        try:
+            found = self._match(kind, verifiers)
+        except UnparsableEntryError:
+            if ambiguous is None:
+                raise
+            found = None
+        if found is None and ambiguous is not None:
+            raise ambiguous
+        return found
 
     def _may_hold_pinned_key(self, der: bytes) -> bool:
         return self._load_everything or any(needle in der for needle in self._needles)
@@ -155,6 +183,41 @@ class KeyMatcher:
             return KeyMatch(kind, tuple(matched))
         if failure is not None:
             raise failure
+        return None
+
+
+class _Members(list[tuple[str, Any]]):
+    """A JSON object as every member it was given, a key twice included."""
+
+
+def every_verifier(entry: bytes) -> list[EntryVerifier]:
+    """Every public key and certificate in an entry, at any depth and in every copy of a key
+    given twice: whatever some JSON reader could take for one of its verifiers.
+
+    Only for an entry `json_input` refused for a duplicate key (so it is UTF-8 JSON).
+    """
+    document = json.loads(entry.decode("utf-8"), object_pairs_hook=_Members)
+    found = []
+    pending = [document]
+    while pending:  # iteratively: json_input bounded the depth
+        value = pending.pop()
+        if isinstance(value, _Members):
+            for name, member in value:
+                if name in (PUBLIC_KEY, CERTIFICATE) and isinstance(member, _Members):
+                    found += [EntryVerifier(name, der) for key, raw in member
+                              if key == "rawBytes" and (der := _base64(raw)) is not None]
+                pending.append(member)
+        elif isinstance(value, list):
+            pending.extend(value)
+    return found
+
+
+def _base64(value: Any) -> bytes | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
         return None
 
 
@@ -184,10 +247,9 @@ def _verifier(verifier: dict[str, Any], number: int) -> EntryVerifier:
     raw = _member(verifier, forms[0], where).get("rawBytes")
     if not isinstance(raw, str):
         raise UnparsableEntryError(f"{where}: {forms[0]}.rawBytes is missing or not a string")
-    try:
-        der = base64.b64decode(raw, validate=True)
-    except (binascii.Error, ValueError):
-        raise UnparsableEntryError(f"{where}: {forms[0]}.rawBytes is not valid base64") from None
+    der = _base64(raw)
+    if der is None:
+        raise UnparsableEntryError(f"{where}: {forms[0]}.rawBytes is not valid base64")
     return EntryVerifier(forms[0], der)
 
 
