@@ -194,11 +194,13 @@ class TiledLog:
             size = self.size if size is None else size
             return self.sign(size, self.root(size), timestamp=timestamp)
 
-    def sign(self, size: int, root: bytes, *, timestamp: int | None = None) -> str:
-        """A checkpoint for any ``size`` and ``root``, signed by the log and every witness: what
-        a hostile log can say about itself."""
+    def sign(self, size: int, root: bytes, *, timestamp: int | None = None,
+             origin: str | None = None) -> str:
+        """A checkpoint for any ``size``, ``root`` and ``origin`` (default: the log's name),
+        signed by the log and every witness: what a hostile log can say about itself."""
         encoded = base64.b64encode(root).decode()
-        body = "".join(f"{line}\n" for line in (self.name, str(size), encoded, *self.extensions))
+        text = (origin or self.name, str(size), encoded, *self.extensions)
+        body = "".join(f"{line}\n" for line in text)
         hint = note_key_id(self.name, _ED25519_NOTE, self.public_key)[:4]
         signature = base64.b64encode(hint + self.key.sign(body.encode())).decode()
         lines = [f"{EM_DASH} {self.name} {signature}\n"]

@@ -12,6 +12,7 @@ full tile only once it is full. ``TileFaults`` switches misbehaviour on while th
         server.faults.fork = log.fork(100, others)   # serve another history
         server.faults.rollback(50)                   # an older, smaller checkpoint
         server.faults.overstate = 2**40              # a signed size the log does not hold
+        server.faults.origin = "x" * 100_000         # a checkpoint signed under another name
         server.faults.rate_limit(2, retry_after=1)   # 429s with Retry-After
         server.faults.stall(1, seconds=5)            # a body that trickles
         server.faults.server_errors(3, status=503)
@@ -75,6 +76,8 @@ class TileFaults:
     #: Sign and serve a checkpoint of this size over the log's current root (its tiles are
     #: those of the size it holds): a log that claims entries it does not have.
     overstate: int | None = None
+    #: Sign and serve checkpoints under this origin instead of the log's name.
+    origin: str | None = None
     _corrupt: set[str] = field(default_factory=set)
     _truncated: set[int] = field(default_factory=set)
     _rollback: int | None = None
@@ -120,6 +123,7 @@ class TileFaults:
             self.fork = None
             self.keep_partials = True
             self.overstate = None
+            self.origin = None
 
     def take(self, kind: RequestKind) -> _Scheduled | None:
         with self._lock:
@@ -221,10 +225,9 @@ class _Handler(BaseHTTPRequestHandler):
         log = faults.fork or self.server.log
         with log.lock:
             size = log.size if rollback is None else min(rollback, log.size)
-            if kind is RequestKind.CHECKPOINT and faults.overstate is not None:
-                return 200, log.sign(faults.overstate, log.root(size)).encode()
             if kind is RequestKind.CHECKPOINT:
-                return 200, log.checkpoint(size).encode()
+                signed = size if faults.overstate is None else faults.overstate
+                return 200, log.sign(signed, log.root(size), origin=faults.origin).encode()
             match = _PATH.fullmatch(path.removeprefix(API))
             if match is None:
                 return 404, b"not found\n"

@@ -364,6 +364,20 @@ def test_a_checkpoint_claiming_far_more_entries_than_served_plans_a_bounded_scan
     assert code == 1 and only(summary, "LOG_INCONSISTENT")["evidence"]["kind"] == "rollback"
 
 
+@pytest.mark.parametrize("origin", ["x" * 100_000, "x" * (1 << 20)], ids=["100k", "1MiB"])
+def test_a_checkpoint_under_a_huge_origin_is_named_in_a_few_words(
+        audit: RunAudit, world: TiledWorld, db_url: str, origin: str) -> None:
+    """The finding quoted the origin whole: 100 kB in its detail, its evidence and on the
+    terminal (a 30 MB one took 4.5 s to check). A note over 1 MiB is refused unread."""
+    world.server.faults.origin = origin
+    code, summary = crawl(audit, world)
+    assert code == 1 and summary["scanned"] == 0
+    finding = only(summary, "CHECKPOINT_INVALID")
+    assert len(finding["detail"]) < 300 and len(finding["evidence"]["problem"]) < 300
+    assert ("more than 1 MiB" if len(origin) > 100_000 else "is not the log's name") \
+        in finding["detail"]
+
+
 def test_a_checkpoint_under_another_key_is_not_trusted(
         audit: RunAudit, world: TiledWorld, db_url: str) -> None:
     impostor = NoteKey(world.log.name, SignatureType.ED25519,

@@ -434,6 +434,7 @@ MALFORMED = [
     (_note("origin", "1", _GOOD_ROOT, sigs=(f"{EM} name AAAAAA==",)), "4 bytes, too short"),
     (_note("origin", "1", _GOOD_ROOT, sigs=(_GOOD_SIG, "")), "line 2 does not start"),
     (_note("origin", "1", _GOOD_ROOT, sigs=(_GOOD_SIG,) * 101), "101 signature lines"),
+    (_note("o" * (1 << 20), "1", _GOOD_ROOT), "more than 1 MiB"),
     (_note("origin\r", "1", _GOOD_ROOT), "control character '\\r'"),
     (_note("origin", "1", _GOOD_ROOT, "ext\tension"), "control character '\\t'"),
     (_note("origin\ud800", "1", _GOOD_ROOT), "not valid UTF-8"),

@@ -17,6 +17,7 @@ from auditor.verify.checkpoint import (
     Checkpoint,
     CheckpointSignatureError,
     Ed25519NoteVerifier,
+    excerpt,
     parse_checkpoint,
     verify_checkpoint,
 )
@@ -40,7 +41,8 @@ class LogKeyVerifier:
         checkpoint = parse_checkpoint(text)
         if checkpoint.origin != self.name:
             raise CheckpointRejectedError(
-                f"checkpoint origin {checkpoint.origin!r} is not the log's name {self.name!r}"
+                f"checkpoint origin {excerpt(checkpoint.origin)} is not the log's name "
+                f"{self.name!r}"
             )
         try:
             verify_checkpoint(checkpoint, [self._note_verifier])
