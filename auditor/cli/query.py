@@ -219,7 +219,8 @@ def status_command(config_path: ConfigOption = None, db: DbOption = None,
                 f"{head['tree_size']}, root {head['root_hash']}"
                 f"{' (frozen)' if head['frozen'] else ''}"))
         if log["scan"] is not None:
-            console.print(terminal_safe(_scan_line(log["scan"])))
+            size = max([log["scan"]["planned"], *(head["tree_size"] for head in log["heads"])])
+            console.print(terminal_safe(_scan_line(log["scan"], size)))
     console.print(", ".join(f"{v} {k.replace('_', ' ')}"
                             for k, v in document["counts"].items()))
     for channel, held in document["alerts"].items():
@@ -241,8 +242,9 @@ def _alerts_by_channel(rows: list[DeliveryRow]) -> dict[str, dict[str, Any]]:
     return channels
 
 
-def _scan_line(scan: dict[str, Any]) -> str:
-    line = (f"  scanned to {scan['position']} of {scan['planned']} ({scan['url']}): "
+def _scan_line(scan: dict[str, Any], size: int) -> str:
+    """`size`: the log's latest size, which ranges are planned toward a few at a time."""
+    line = (f"  scanned to {scan['position']} of {size} ({scan['url']}): "
             f"{scan['matches']} under pinned keys, {scan['unparsable']} unparsable")
     if scan["unparsable_sample"]:
         line += f" (first: {scan['unparsable_sample']})"

@@ -181,6 +181,16 @@ def test_ranges_are_planned_a_few_at_a_time_as_the_scan_reaches_them(
     assert ranges == [(i, min(i + 256, SIZE), True) for i in range(0, SIZE, 256)]
 
 
+def test_status_shows_a_stopped_scan_against_the_log_size_not_the_ranges_planned(
+        audit: RunAudit, world: TiledWorld, db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tiled, "PLAN_AHEAD", 2)
+    world.server.faults.truncate_bundle(3)  # the scan stops at the fourth of five ranges
+    assert configured_crawl(audit, config(world, scan_range=256))[0] == 1
+    scan = json.loads(audit("status", "--json").stdout)["logs"][0]["scan"]
+    assert (scan["position"], scan["planned"]) == (768, 1024)
+    assert f"scanned to 768 of {SIZE} " in audit("status").stderr
+
+
 # --- entries over time -----------------------------------------------------------------------
 
 
