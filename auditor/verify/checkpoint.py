@@ -41,6 +41,8 @@ MAX_SIGNATURES = 100
 # character) is refused before it is looked at.
 MAX_NOTE_SIZE = 1 << 20
 KEY_HINT_SIZE = 4
+# The signature lines of unknown keys a rejection names.
+_NAMED_LINES = 5
 ROOT_HASH_SIZE = 32
 ED25519_SIGNATURE_SIZE = 64
 # tlog-checkpoint: the size is a uint64 in ASCII decimal, without leading zeros. The auditor
@@ -328,6 +330,10 @@ def verify_checkpoint(cp: Checkpoint, verifiers: Sequence[NoteVerifier]) -> Note
         if verified is None:
             verified = line
     if verified is None:
-        seen = ", ".join(f"{s.name}+{s.key_hint.hex()}" for s in cp.signatures)
-        raise CheckpointSignatureError(f"no signature line from a known key (lines from {seen})")
+        # The names are the note's: up to 100 lines of any length (892 kB quoted whole).
+        seen = ", ".join(f"{excerpt(s.name)}+{s.key_hint.hex()}"
+                         for s in cp.signatures[:_NAMED_LINES])
+        more = len(cp.signatures) - _NAMED_LINES
+        raise CheckpointSignatureError(f"no signature line from a known key (lines from {seen}"
+                                       f"{f' and {more} more' if more > 0 else ''})")
     return verified
