@@ -9,6 +9,7 @@ full tile only once it is full. ``TileFaults`` switches misbehaviour on while th
     with serve_tiles(log) as server:
         server.faults.corrupt("tile/1/000")          # a wrong tile hash
         server.faults.truncate_bundle(3)             # a cut-short entry bundle
+        server.faults.pad("tile/entries/001", 10**8) # a bundle with 100 MB after it
         server.faults.fork = log.fork(100, others)   # serve another history
         server.faults.rollback(50)                   # an older, smaller checkpoint
         server.faults.overstate = 2**40              # a signed size the log does not hold
@@ -80,6 +81,7 @@ class TileFaults:
     origin: str | None = None
     _corrupt: set[str] = field(default_factory=set)
     _truncated: set[int] = field(default_factory=set)
+    _padded: dict[str, int] = field(default_factory=dict)
     _rollback: int | None = None
     _scheduled: list[_Scheduled] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -93,6 +95,12 @@ class TileFaults:
         """Serve entry bundle ``index`` cut in half."""
         with self._lock:
             self._truncated.add(index)
+
+    def pad(self, tile: str, size: int) -> None:
+        """Serve ``tile`` (``tile/entries/001``, partial or not) with ``size`` zero bytes after
+        it: an answer longer than any tile or bundle can be."""
+        with self._lock:
+            self._padded[tile.split(".p/")[0]] = size
 
     def rollback(self, size: int | None) -> None:
         """Serve the log as if it had ``size`` entries (None: switch off)."""
@@ -118,6 +126,7 @@ class TileFaults:
         with self._lock:
             self._corrupt.clear()
             self._truncated.clear()
+            self._padded.clear()
             self._rollback = None
             self._scheduled.clear()
             self.fork = None
@@ -132,6 +141,10 @@ class TileFaults:
                     failure.remaining -= 1
                     return failure
             return None
+
+    def padding(self, tile: str) -> int:
+        with self._lock:
+            return self._padded.get(tile, 0)
 
     def snapshot(self) -> tuple[frozenset[str], frozenset[int], int | None]:
         with self._lock:
@@ -246,9 +259,10 @@ class _Handler(BaseHTTPRequestHandler):
                     body = body[: len(body) // 2]
             else:
                 body = log.hash_tile(level, index, width)
-        if path.removeprefix(API).lstrip("/").split(".p/")[0] in corrupt:
+        name = path.removeprefix(API).lstrip("/").split(".p/")[0]
+        if name in corrupt:
             body = body[:-1] + bytes([body[-1] ^ 1])
-        return 200, body
+        return 200, body + bytes(faults.padding(name))
 
     def _send(self, status: int, body: bytes, content_type: str,
               headers: dict[str, str] | None = None, *, stall: float = 0.0) -> None:

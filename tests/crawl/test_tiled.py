@@ -388,6 +388,18 @@ def test_a_checkpoint_under_a_huge_origin_is_named_in_a_few_words(
         in finding["detail"]
 
 
+def test_a_bundle_longer_than_any_bundle_can_be_is_named_unread(
+        audit: RunAudit, world: TiledWorld, db_url: str) -> None:
+    """Bundles were read up to the HTTP client's 64 MiB (16 in flight: a gigabyte); no bundle
+    is longer than 256 entries of 2 + 65,535 bytes, and none is read further."""
+    world.server.faults.pad("tile/entries/001", 256 * 65537)
+    code, summary = crawl(audit, world)
+    assert code == 1 and summary["complete"] is False
+    finding = only(summary, "CHECKPOINT_INVALID")
+    assert finding["evidence"]["kind"] == "tile_format"
+    assert "tile/entries/001: the answer is longer than 16777472 bytes" in finding["detail"]
+
+
 def test_a_checkpoint_under_another_key_is_not_trusted(
         audit: RunAudit, world: TiledWorld, db_url: str) -> None:
     impostor = NoteKey(world.log.name, SignatureType.ED25519,

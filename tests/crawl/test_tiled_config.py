@@ -243,8 +243,9 @@ def test_a_checkpoint_that_is_no_signed_note_of_the_log_is_checkpoint_invalid(
         def __init__(self) -> None:
             self.http = HttpClient("tiled log", requests_per_second=1000)
 
-        def get(self, url: str) -> bytes | None:
-            return served if url.endswith("/checkpoint") else self.http.get(url)
+        def get(self, url: str, *, max_bytes: int) -> bytes | None:
+            return served if url.endswith("/checkpoint") else self.http.get(url,
+                                                                             max_bytes=max_bytes)
 
     fetcher = Hostile()
     source = TiledLogSource(TiledLogSpec(tiled_server.url, log_key_of(parse_vkey(vkey(

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from auditor.http_client import ResponseTooLarge
 from auditor.source.tiles import TileCache, TileClient, TileFormatError, TileMissingError
 from auditor.source.tiles.layout import ENTRY_LEVEL, TileId
 
@@ -26,7 +27,7 @@ class DictFetcher:
         self._lock = threading.Lock()
         self._rng = random.Random(7)
 
-    def get(self, url: str) -> bytes | None:
+    def get(self, url: str, *, max_bytes: int) -> bytes | None:
         with self._lock:
             self.calls.append(url)
             self.active += 1
@@ -35,7 +36,10 @@ class DictFetcher:
         time.sleep(pause)
         with self._lock:
             self.active -= 1
-        return self.resources.get(url)
+        body = self.resources.get(url)
+        if body is not None and len(body) > max_bytes:
+            raise ResponseTooLarge(f"GET {url}: larger than {max_bytes} bytes")
+        return body
 
 
 PREFIX = "https://log.example/api/v2"
@@ -83,6 +87,24 @@ def test_a_dropped_partial_tile_is_cut_from_the_full_one() -> None:
         fetcher.resources[f"{PREFIX}/tile/0/000"] = full_tile[:-1]
         with pytest.raises(TileFormatError, match=r"^tile/0/000: a full tile is 8192 bytes"):
             client.read([TileId(0, 0, 3)])
+
+
+def test_no_answer_is_read_past_the_most_its_kind_can_hold() -> None:
+    """A hash tile is at most 8,192 bytes, a bundle 256 entries of 2 + 65,535 bytes, and a
+    checkpoint 4 MiB (1 Mi characters of UTF-8); the fetcher reads no further."""
+    fetcher = DictFetcher({f"{PREFIX}/tile/0/000": bytes(8192),
+                           f"{PREFIX}/tile/1/000": bytes(8193),
+                           f"{PREFIX}/tile/entries/000": bytes(256 * 65537 + 1),
+                           f"{PREFIX}/checkpoint": bytes(4 * 2**20 + 1)})
+    with TileClient(PREFIX, fetcher) as client:
+        assert client.read([TileId(0, 0)])[0].data == bytes(8192)
+        for tile, most in ((TileId(1, 0), 8192), (TileId(ENTRY_LEVEL, 0), 256 * 65537)):
+            with pytest.raises(TileFormatError, match=f"{tile}: the answer is longer than "
+                               f"{most} bytes"):
+                client.read([tile])
+        with pytest.raises(TileFormatError, match="checkpoint: the answer is longer than "
+                           "4194304 bytes, the most a checkpoint can be"):
+            client.checkpoint()
 
 
 def test_the_checkpoint_is_text_or_an_error() -> None:

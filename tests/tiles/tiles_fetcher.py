@@ -8,6 +8,7 @@ import time
 import requests
 
 from auditor.errors import IncompleteError
+from auditor.http_client import ResponseTooLarge
 
 
 class RequestsFetcher:
@@ -21,7 +22,7 @@ class RequestsFetcher:
         self._sessions: list[requests.Session] = []
         self._lock = threading.Lock()
 
-    def get(self, url: str) -> bytes | None:
+    def get(self, url: str, *, max_bytes: int) -> bytes | None:
         session = getattr(self._local, "session", None)
         if session is None:
             session = self._local.session = requests.Session()
@@ -37,6 +38,8 @@ class RequestsFetcher:
                 body = bytearray()
                 for chunk in response.iter_content(64 * 1024):
                     body += chunk
+                    if len(body) > max_bytes:
+                        raise ResponseTooLarge(f"GET {url}: larger than {max_bytes} bytes")
                     if time.monotonic() - started > self.deadline:
                         raise IncompleteError(f"GET {url}: no complete answer within "
                                               f"{self.deadline} s")

@@ -14,12 +14,14 @@ from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
+from auditor.http_client import ResponseTooLarge
 from auditor.prefetch import in_order
 from auditor.source.tiles.cache import TileCache
-from auditor.source.tiles.codec import bundle_prefix
+from auditor.source.tiles.codec import BUNDLE_LENGTH_PREFIX, MAX_BUNDLE_ENTRY, bundle_prefix
 from auditor.source.tiles.errors import TileFormatError, TileMissingError
 from auditor.source.tiles.layout import TILE_WIDTH, TileId
 from auditor.source.tiles.tree import TileData
+from auditor.verify.checkpoint import MAX_NOTE_SIZE
 from auditor.verify.merkle import HASH_SIZE
 
 DEFAULT_PARALLELISM = 8
@@ -28,10 +30,23 @@ DEFAULT_PARALLELISM = 8
 class Fetcher(Protocol):
     """HTTP GET for one URL: the body, or None when the resource does not exist (404).
 
-    Implementations must be thread-safe and raise (an `IncompleteError`) when they give up.
+    Implementations must be thread-safe and raise (an `IncompleteError`) when they give up, and
+    `ResponseTooLarge` when the body is longer than `max_bytes` (having read no more of it).
     """
 
-    def get(self, url: str) -> bytes | None: ...
+    def get(self, url: str, *, max_bytes: int) -> bytes | None: ...
+
+
+#: The most bytes each kind of resource can hold (C2SP tlog-tiles): a hash tile is 256 hashes,
+#: a bundle 256 entries of at most 65,535 bytes after a 2-byte length, and a checkpoint a note
+#: `parse_checkpoint` reads (1 Mi characters, 4 bytes at most each). Anything longer is not
+#: read to its end: a log answering 64 MiB (the HTTP client's own bound) to every request
+#: held a gigabyte with the 16 requests in flight.
+MAX_BYTES = {
+    "tile": TILE_WIDTH * HASH_SIZE,
+    "bundle": TILE_WIDTH * (BUNDLE_LENGTH_PREFIX + MAX_BUNDLE_ENTRY),
+    "checkpoint": 4 * MAX_NOTE_SIZE,
+}
 
 
 class TileClient:
@@ -115,7 +130,12 @@ class TileClient:
     def _get(self, url: str, kind: str) -> bytes | None:
         with self._lock:
             self.requests[kind] += 1
-        return self._fetcher.get(url)
+        try:
+            return self._fetcher.get(url, max_bytes=MAX_BYTES[kind])
+        except ResponseTooLarge:
+            # Malformed like a tile of the wrong length: named, not a log that stopped answering.
+            raise TileFormatError(f"{url}: the answer is longer than {MAX_BYTES[kind]} bytes, "
+                                  f"the most a {kind} can be") from None
 
 
 def _prefix(tile: TileId, full: bytes) -> bytes:

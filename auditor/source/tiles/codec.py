@@ -11,7 +11,9 @@ from auditor.source.tiles.errors import TileFormatError
 from auditor.source.tiles.layout import TileId
 from auditor.verify.merkle import HASH_SIZE
 
-_LENGTH_PREFIX = 2
+#: An entry's length, a big-endian uint16: no entry is longer than MAX_BUNDLE_ENTRY bytes.
+BUNDLE_LENGTH_PREFIX = 2
+MAX_BUNDLE_ENTRY = (1 << 8 * BUNDLE_LENGTH_PREFIX) - 1
 
 
 def parse_hash_tile(tile: TileId, data: bytes) -> list[bytes]:
@@ -55,13 +57,13 @@ def _read_entries(tile: TileId, data: bytes, limit: int) -> list[bytes]:
     entries: list[bytes] = []
     offset, size = 0, len(data)
     while offset < size and len(entries) < limit:
-        if offset + _LENGTH_PREFIX > size:
+        if offset + BUNDLE_LENGTH_PREFIX > size:
             raise TileFormatError(
                 f"{tile}: bundle is truncated inside the length of entry {len(entries)} "
                 f"(offset {offset})"
             )
-        length = int.from_bytes(data[offset : offset + _LENGTH_PREFIX], "big")
-        start = offset + _LENGTH_PREFIX
+        length = int.from_bytes(data[offset : offset + BUNDLE_LENGTH_PREFIX], "big")
+        start = offset + BUNDLE_LENGTH_PREFIX
         offset = start + length
         if offset > size:
             raise TileFormatError(
@@ -73,4 +75,4 @@ def _read_entries(tile: TileId, data: bytes, limit: int) -> list[bytes]:
 
 
 def _entries_end(entries: list[bytes]) -> int:
-    return sum(len(entry) for entry in entries) + _LENGTH_PREFIX * len(entries)
+    return sum(len(entry) for entry in entries) + BUNDLE_LENGTH_PREFIX * len(entries)
