@@ -41,7 +41,7 @@ from auditor.source.rekor_client import (
 from auditor.store import crawl_state, models
 from auditor.store import history as stored_history
 from auditor.store.database import works_apart
-from auditor.store.repository import lock_log, log_row
+from auditor.store.repository import lock_log, log_of, log_row
 from auditor.verify.checkpoint import Checkpoint
 from auditor.verify.entry import Verification
 from auditor.verify.merkle import ProofError, verify_consistency
@@ -199,8 +199,17 @@ class RekorV1Crawl:
     # -- heads ----------------------------------------------------------------------------
 
     def _heads(self) -> None:
-        with self.job.sessions.begin() as session:
-            self._findings.extend(self.observe_heads(session))
+        try:
+            with self.job.sessions.begin() as session:
+                self._findings.extend(self.observe_heads(session))
+        except BaseException:
+            # Rolled back (a consistency proof the log did not serve): the log's row the
+            # transaction read is expired and detached, one it created is gone, and the run's
+            # findings are gathered from it. Read it again.
+            if self.log_key is not None:
+                with self.job.sessions() as session:
+                    self.log = log_of(session, self.log_key.log_id.hex())
+            raise
 
     def observe_heads(self, session: Session) -> list[Finding]:
         """Verify every shard head the log reports and hold it against the stored history

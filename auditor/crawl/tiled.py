@@ -61,7 +61,7 @@ from auditor.source.tiles.layout import TILE_WIDTH
 from auditor.source.tiles.scanner import ScanBatch
 from auditor.store import crawl_state, models, tile_scan
 from auditor.store import history as stored_history
-from auditor.store.repository import log_row
+from auditor.store.repository import log_of, log_row
 from auditor.verify.checkpoint import Checkpoint
 from auditor.verify.keys import PublicKey
 from auditor.verify.note_keys import NoteKey, SignatureType
@@ -348,7 +348,7 @@ class TiledCrawl:
                 yield session
         except BaseException:
             with self.job.sessions() as session:
-                self.log = tile_scan.log_of(session, self.spec.log_key.log_id.hex())
+                self.log = log_of(session, self.spec.log_key.log_id.hex())
             raise
 
     def _log(self) -> models.Log:

@@ -155,6 +155,12 @@ def log_row(session: Session, log_id: bytes, log_key: LogKey | None) -> models.L
     return log
 
 
+def log_of(session: Session, log_id: str) -> models.Log | None:
+    """The stored log whose log id (hex) is `log_id`, if any (read, not created or locked:
+    what a crawl holds again after a transaction that held its row rolled back)."""
+    return session.scalar(select(models.Log).where(models.Log.log_id == log_id))
+
+
 def shard_row(session: Session, log: models.Log, tree_id: int) -> models.Shard:
     """The shard's row; its log is locked first, so the shard's chain has one writer."""
     lock_log(session, log)

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from auditor.source.entry import TILED_TREE_ID
 from auditor.store import models
-from auditor.store.repository import now
+from auditor.store.repository import log_of, now
 from auditor.store.tables import aware
 
 
@@ -114,11 +114,6 @@ def first_seen(session: Session, entry_ids: Sequence[int]) -> dict[int, datetime
 def set_url(log: models.Log, url: str) -> None:
     if log.url != url:
         log.url = url
-
-
-def log_of(session: Session, log_id: str) -> models.Log | None:
-    """The stored log whose log id (hex) is `log_id`, if any."""
-    return session.scalar(select(models.Log).where(models.Log.log_id == log_id))
 
 
 def finished_frozen(session: Session, log_id: str, keys: set[str]) -> models.Log | None:

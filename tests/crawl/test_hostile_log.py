@@ -184,6 +184,23 @@ def test_a_statement_store_outage_is_incomplete_then_recovers(
     assert all(row["ok"] and row["logged"] for row in kernel["endorsements"])
 
 
+def test_a_consistency_proof_the_log_does_not_serve_is_incomplete_then_recovers(
+        audit: RunAudit, world: World, db_url: str) -> None:
+    """The log grew and will not prove it extends what was stored: the transaction holding the
+    log's row rolled back, and gathering the run's findings from that row ended the run with
+    an internal error (exit 70) on every run until the log answered again."""
+    assert crawl(audit, world)[0] == 0
+    endorsement = world.publish(world.endorsers[0], b"a later build")
+    world.server.faults.server_errors(1000, endpoint=Endpoint.CONSISTENCY)
+    code, summary = crawl(audit, world, *quick_retries(world.directory))
+    assert code == 3 and "/log/proof?" in summary["incomplete_reason"], summary
+    world.server.faults.clear()
+    code, summary = crawl(audit, world)
+    assert code == 0 and summary["new"] == 1, summary
+    assert endorsement.entry.uuid in {row["uuid"] for row in json.loads(audit(
+        "component", world.endorsers[0].name, "--limit", "0", "--json").stdout)["endorsements"]}
+
+
 def test_a_missing_statement_is_fetched_again_and_turns_valid(
         audit: RunAudit, world: World, db_url: str) -> None:
     flags = files_flags(world)
