@@ -19,7 +19,7 @@ a tiled log's is computed from tiles): it is the `Prover` given in.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -99,6 +99,17 @@ def verified_checkpoint(text: str, keyring: LogKeyring, when: Any = None
     return "checkpoint is not signed by any pinned log key"
 
 
+def keep_unproven(session: Session, log: models.Log,
+                  heads: Iterable[tuple[int, Checkpoint]]) -> None:
+    """Store verified heads (tree id, checkpoint) whose place in the log's history could not be
+    judged: the log did not serve the proof that they extend what is stored, and the run ended
+    incomplete. What the log signed stays its word: the next head is held against them (back
+    below one is a rollback; a proof is asked of them again), where forgetting them let a log
+    sign a larger tree, withhold its proof, go back, and be clean."""
+    for tree_id, checkpoint in heads:
+        stored.add_checkpoint(session, stored.shard(session, log, tree_id), checkpoint)
+
+
 class History:
     """Checks and records checkpoints of one log against what the database already holds."""
 
@@ -113,11 +124,15 @@ class History:
 
         `head`: the log's own current head, which must never go back; `frozen`: the log says
         the tree is frozen. Every fault found is stored before it is returned.
+
+        A head is judged even when stored before: a log that goes back to a head it once showed
+        (a freeze, or hiding what it signed since) has not shown anything new, and a head at the
+        tip of its tree costs no request. Other checkpoints were judged when first stored.
         """
         shard = stored.shard(self.session, self.log, tree_id)
         row, new = stored.add_checkpoint(self.session, shard, checkpoint)
         findings: list[Finding] = []
-        if new:
+        if new or head:
             findings = self._judge(shard, tree_id, checkpoint, row, head)
         if frozen and not shard.frozen:
             shard.frozen = True

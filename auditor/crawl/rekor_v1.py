@@ -22,7 +22,13 @@ from typing import Any, TypeVar
 from sqlalchemy.orm import Session
 
 from auditor.crawl.heap import fewer_collections
-from auditor.crawl.history import History, Prover, TreeState, verified_checkpoint
+from auditor.crawl.history import (
+    History,
+    Prover,
+    TreeState,
+    keep_unproven,
+    verified_checkpoint,
+)
 from auditor.crawl.ingest import Fetched, Ingest, Prepared, count, crawl_findings
 from auditor.crawl.interface import CrawlJob, LogSource
 from auditor.crawl.store_behind import StoreBehind
@@ -150,6 +156,8 @@ class RekorV1Crawl:
         self.checkpoints = EntryCheckpoints(self.prove)
         self._touched: set[int] = set()
         self._findings: list[Finding] = []
+        #: The heads verified by the last `observe_heads`, with their tree ids.
+        self._signed_heads: list[tuple[int, Checkpoint]] = []
         self._behind = StoreBehind(inline=not works_apart(job.sessions))
         self._verifying: VerifyAhead[Fetched, Prepared] = VerifyAhead(
             self.ingest.preparer, worker_from=source.worker_from)
@@ -202,11 +210,15 @@ class RekorV1Crawl:
         try:
             with self.job.sessions.begin() as session:
                 self._findings.extend(self.observe_heads(session))
-        except BaseException:
+        except BaseException as error:
             # Rolled back (a consistency proof the log did not serve): the log's row the
             # transaction read is expired and detached, one it created is gone, and the run's
-            # findings are gathered from it. Read it again.
+            # findings are gathered from it. Read it again, once the heads it verified are kept.
             if self.log_key is not None:
+                if isinstance(error, IncompleteError) and self._signed_heads:
+                    with self.job.sessions.begin() as session:
+                        keep_unproven(session, log_row(session, self.log_key.log_id,
+                                                       self.log_key), self._signed_heads)
                 with self.job.sessions() as session:
                     self.log = log_of(session, self.log_key.log_id.hex())
             raise
@@ -216,6 +228,7 @@ class RekorV1Crawl:
         (in the caller's transaction, which keeps the log's row locked to its end)."""
         now = datetime.now(UTC)
         found = len(self._findings)
+        self._signed_heads = []
         # Lock the pinned logs' rows BEFORE asking for the head: a concurrent crawler that
         # stores a newer head first must not make ours look like a rollback.
         for log in stored_history.pinned_logs(
@@ -264,6 +277,7 @@ class RekorV1Crawl:
             self._fault(session, tree_id, "unsigned_fields", f"log head of tree {tree_id}: "
                         f"the response's unsigned fields disagree with its signed checkpoint: "
                         f"{'; '.join(disagree)}", head, checkpoint)
+        self._signed_heads.append((tree_id, checkpoint))
         history = History(session, self._log(), self.prove)
         self._findings.extend(history.observe(tree_id, checkpoint, head=True, frozen=frozen))
         self.total_size += checkpoint.size

@@ -35,7 +35,7 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from sqlalchemy.orm import Session
 
 from auditor.crawl.heap import fewer_collections
-from auditor.crawl.history import History, TreeState
+from auditor.crawl.history import History, TreeState, keep_unproven
 from auditor.crawl.ingest import Fetched, Ingest, Prepared, count, crawl_findings
 from auditor.crawl.interface import CrawlJob, LogSource
 from auditor.crawl.summary import CrawlSummary
@@ -237,6 +237,11 @@ class TiledCrawl:
             # its root: nothing from it was stored.
             assert self.checkpoint is not None
             self._tile_fault(error, self.checkpoint)
+        except IncompleteError:
+            if self.checkpoint is not None:  # trusted, but the tiles proving it were not served
+                with self._locked_log() as session:
+                    keep_unproven(session, self._log(), [(TILED_TREE_ID, self.checkpoint)])
+            raise
         if checkpoint is None:
             raise _Stop(f"the checkpoint of {self.spec.origin} is not trusted; nothing was read")
         if self._findings:

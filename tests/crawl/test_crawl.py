@@ -159,9 +159,17 @@ def test_split_view_is_detected(audit: RunAudit, world: World, db_url: str) -> N
     assert evidence["checkpoint_before"] != evidence["checkpoint_after"]
 
 
-def test_rollback_is_detected(audit: RunAudit, world: World, db_url: str) -> None:
+@pytest.mark.parametrize("shown_before", [False, True], ids=["new_size", "head_shown_before"])
+def test_rollback_is_detected(audit: RunAudit, world: World, db_url: str,
+                              shown_before: bool) -> None:
+    """Back to a size never shown, or to a head an earlier run stored (a freeze, or hiding what
+    the log signed since): that one was not judged, being stored already, and the run was
+    clean."""
     assert crawl(audit, world)[0] == 0
-    world.server.faults.rollback(world.log.size - 5)
+    shown = world.log.size
+    world.publish(world.endorsers[0], b"a later build")
+    assert crawl(audit, world)[0] == 0
+    world.server.faults.rollback(shown if shown_before else shown - 5)
     code, summary = crawl(audit, world)
     assert code == 1
     (finding,) = [f for f in summary["findings"] if f["rule"] == "LOG_INCONSISTENT"]

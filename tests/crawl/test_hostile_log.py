@@ -184,17 +184,28 @@ def test_a_statement_store_outage_is_incomplete_then_recovers(
     assert all(row["ok"] and row["logged"] for row in kernel["endorsements"])
 
 
-def test_a_consistency_proof_the_log_does_not_serve_is_incomplete_then_recovers(
-        audit: RunAudit, world: World, db_url: str) -> None:
-    """The log grew and will not prove it extends what was stored: the transaction holding the
-    log's row rolled back, and gathering the run's findings from that row ended the run with
-    an internal error (exit 70) on every run until the log answered again."""
+@pytest.mark.parametrize("then", ["proves_it", "goes_back"])
+def test_a_consistency_proof_the_log_does_not_serve_is_incomplete_and_its_head_kept(
+        audit: RunAudit, world: World, db_url: str, then: str) -> None:
+    """The log grew and will not prove it extends what was stored: incomplete. Before, the
+    transaction holding the log's row rolled back, and gathering the run's findings from that
+    row ended every such run with an internal error (exit 70). The signed head is kept: once
+    the log answers, the next run proves it, or finds the log went back below it (forgotten,
+    the log could sign a larger tree, withhold the proof, go back, and be clean)."""
     assert crawl(audit, world)[0] == 0
+    shown = world.log.size
     endorsement = world.publish(world.endorsers[0], b"a later build")
     world.server.faults.server_errors(1000, endpoint=Endpoint.CONSISTENCY)
     code, summary = crawl(audit, world, *quick_retries(world.directory))
     assert code == 3 and "/log/proof?" in summary["incomplete_reason"], summary
     world.server.faults.clear()
+    if then == "goes_back":
+        world.server.faults.rollback(shown)
+        code, summary = crawl(audit, world)
+        (finding,) = [f for f in summary["findings"] if f["rule"] == "LOG_INCONSISTENT"]
+        assert code == 1 and finding["evidence"]["kind"] == "rollback"
+        assert finding["evidence"]["stored_size"] == shown + 1
+        return
     code, summary = crawl(audit, world)
     assert code == 0 and summary["new"] == 1, summary
     assert endorsement.entry.uuid in {row["uuid"] for row in json.loads(audit(

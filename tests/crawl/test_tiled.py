@@ -271,10 +271,16 @@ def test_two_roots_for_one_size_are_a_split_view(
     assert only(summary, "LOG_INCONSISTENT")["evidence"]["kind"] == "split_view"
 
 
-def test_a_rollback_is_log_inconsistent(audit: RunAudit, world: TiledWorld,
-                                        db_url: str) -> None:
+@pytest.mark.parametrize("shown_before", [False, True], ids=["new_size", "head_shown_before"])
+def test_a_rollback_is_log_inconsistent(audit: RunAudit, world: TiledWorld, db_url: str,
+                                        shown_before: bool) -> None:
+    """Back to a size never shown, or to the checkpoint an earlier run stored: that one was not
+    judged, being stored already, and a log frozen on it was clean."""
     assert crawl(audit, world)[0] == 0
-    world.server.faults.rollback(SIZE - 300)
+    if shown_before:
+        world.grow(40)
+        assert crawl(audit, world)[0] == 0
+    world.server.faults.rollback(SIZE if shown_before else SIZE - 300)
     code, summary = crawl(audit, world)
     assert code == 1
     finding = only(summary, "LOG_INCONSISTENT")
@@ -326,6 +332,25 @@ def test_a_checkpoint_the_log_does_not_serve_leaves_the_crawl_incomplete(
     code, summary = configured_crawl(audit, path)
     assert code == 3 and "gave up" in summary["incomplete_reason"]
     assert stored_entries(db_url) == (set() if first else world.expected())
+
+
+def test_a_checkpoint_whose_consistency_tiles_are_not_served_is_kept(
+        audit: RunAudit, world: TiledWorld, db_url: str) -> None:
+    """The log signs a larger tree and does not serve the tiles proving it extends the stored
+    one: incomplete, and the signed checkpoint is kept, so going back below it afterwards is a
+    rollback (forgotten, that run was clean)."""
+    path = config(world, log="max_retries = 1")
+    assert configured_crawl(audit, path)[0] == 0
+    world.grow(500)
+    world.server.faults.server_errors(1000, status=503, kind=RequestKind.TILE)
+    code, summary = configured_crawl(audit, path)
+    assert code == 3 and "gave up" in summary["incomplete_reason"], summary
+    world.server.faults.clear()
+    world.server.faults.rollback(SIZE)
+    code, summary = configured_crawl(audit, path)
+    finding = only(summary, "LOG_INCONSISTENT")
+    assert code == 1 and finding["evidence"]["kind"] == "rollback"
+    assert finding["evidence"]["stored_size"] == SIZE + 500
 
 
 def test_a_consistency_tile_that_does_not_hash_to_the_root_is_named(
