@@ -164,7 +164,7 @@ def _envelope(obj: Any, where: str) -> DsseEnvelope:
 
 def parse_bundle(document: Any, *, source: str) -> Bundle:
     media_type = document.get("mediaType") if isinstance(document, dict) else None
-    if media_type not in MEDIA_TYPES:
+    if not isinstance(media_type, str) or media_type not in MEDIA_TYPES:  # a list is unhashable
         raise InputError(f"{source}: unsupported Sigstore bundle media type {media_type!r}")
     material = _obj(document.get("verificationMaterial"), f"{source}: verificationMaterial")
     entries = material.get("tlogEntries", [])

@@ -124,6 +124,10 @@ def test_bundle_without_log_entry_fails_the_log_checks(audit: RunAudit, tmp_path
     b"", b"{", b"[]", b'{"mediaType": "application/vnd.dev.sigstore.bundle+json;version=9", '
     b'"verificationMaterial": {}}',
     b'{"abc": {"body": 1}}', b'{"' + b"a" * 64 + b'": {"body": "!!!", "integratedTime": 1}}',
+    # A media type that is not a string (a list or object cannot even be looked up).
+    b'{"mediaType": ["application/vnd.dev.sigstore.bundle.v0.3+json"], '
+    b'"verificationMaterial": {}}',
+    b'{"mediaType": {}, "verificationMaterial": {}}',
 ])
 def test_malformed_documents_exit_2_with_one_line(audit: RunAudit, tmp_path: Path,
                                                   content: bytes) -> None:
