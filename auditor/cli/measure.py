@@ -152,10 +152,11 @@ def evidence(
     json_output: JsonFlag = False,
 ) -> None:
     """The measurements an Oak attestation reports: SNP MEASUREMENT, stage0 event, system image."""
+    from auditor.local_files import MAX_DOCUMENT_SIZE
     from auditor.measure.artifact import read_artifact
     from auditor.measure.evidence import read_evidence
 
-    _emit(read_evidence(read_artifact(file, "evidence")), json_output)
+    _emit(read_evidence(read_artifact(file, "evidence", MAX_DOCUMENT_SIZE)), json_output)
 
 
 def _emit(measurement: Measurement, json_output: bool) -> None:

@@ -109,7 +109,7 @@ def verify_entry_command(
     pems = [spec.partition("=")[2] if "=" in spec else spec
             for spec in [*(endorser_key or []), *(old_endorser_key or [])]]
     material = EndorsementMaterial(
-        artifact=read_file(artifact) if artifact else None,
+        artifact=read_file(artifact, max_size=None) if artifact else None,  # any size
         signature=read_file(signature) if signature else None,
         subject=read_file(subject) if subject else None,
         endorser_keys=tuple(load_public_key(read_file(Path(p)), source=p) for p in pems),

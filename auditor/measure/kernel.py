@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from auditor.errors import InputError
+from auditor.local_files import open_input
 from auditor.measure.interface import JsonValue
 
 SETUP_SECTS_OFFSET = 0x1F1
@@ -52,7 +53,7 @@ class KernelMeasurement:
 
 def measure_kernel_file(path: Path) -> KernelMeasurement:
     try:
-        with path.open("rb") as handle:
+        with open_input(path) as handle:
             return measure_kernel(handle, str(path))
     except OSError as error:
         raise InputError(f"cannot read kernel {path}: {error.strerror or error}") from None

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from auditor.components import Kind, kind_of
+from auditor.local_files import MAX_DOCUMENT_SIZE
 from auditor.measure.artifact import read_artifact, sha256_file
 from auditor.measure.evidence import ObservedEvidence, read_evidence
 from auditor.measure.firmware import SEV_METADATA_GUID, parse_guid_table
@@ -65,7 +66,8 @@ def from_artifact(given: ComponentInput) -> LocalValue:
         text = given.cmdline
         if text is None:
             assert given.artifact is not None
-            text = read_artifact(given.artifact, "cmdline").decode("utf-8", "replace").strip()
+            raw = read_artifact(given.artifact, "cmdline", MAX_DOCUMENT_SIZE)
+            text = raw.decode("utf-8", "replace").strip()
         return LocalValue(given.component, Kind.CMDLINE, source, cmdline=text)
     assert given.artifact is not None
     if given.kind is Kind.STAGE0:
@@ -104,7 +106,7 @@ UNCOVERED = ("memory_map", "acpi")
 
 def from_evidence(path: Path) -> tuple[list[LocalValue], dict[str, bytes]]:
     """Observed values per component, and the observed values of uncovered components."""
-    observed: ObservedEvidence = read_evidence(read_artifact(path, "evidence"))
+    observed: ObservedEvidence = read_evidence(read_artifact(path, "evidence", MAX_DOCUMENT_SIZE))
     source = f"{path}{EVIDENCE_MARK}"
     stage0 = observed.stage0
     values = [

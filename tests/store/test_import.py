@@ -176,3 +176,38 @@ def test_required_claims_of_the_component_are_enforced(audit: RunAudit, tmp_path
         assert statement["ok"] is (expected == 0)
         if expected:
             assert "lacks required claim(s) https://example.invalid/claim" in statement["detail"]
+
+
+def test_a_fifo_or_an_oversized_file_in_an_import_is_reported_not_waited_on(
+        audit: RunAudit, tmp_path: Path, db_url: str) -> None:
+    """`tar` restores FIFOs: a component's logentry.json that is one must not block the import
+    forever (nothing will write to it), and a file past the document bound is refused unread."""
+    import os
+    import signal
+
+    from auditor.local_files import MAX_DOCUMENT_SIZE
+
+    tree = tmp_path / "oak"
+    shutil.copytree(RELEASE / "components", tree / "components")
+    fifo = tree / "components" / "kernel" / "logentry.json"
+    fifo.unlink()
+    os.mkfifo(fifo)
+    huge = tmp_path / "huge.sigstore.json"
+    with huge.open("wb") as sparse:
+        sparse.truncate(MAX_DOCUMENT_SIZE + 1)
+
+    def hung(_signum: int, _frame: object) -> None:
+        raise TimeoutError("the import blocked on a FIFO")
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(20)
+    try:
+        result = audit("import", str(tree), str(huge))
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    assert result.exit_code == 1, result.stderr
+    assert f"{fifo}: not valid JSON" in result.stderr
+    assert f"{huge}: larger than {MAX_DOCUMENT_SIZE} bytes" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(entries_json(audit)) == len(RELEASE_COMPONENTS) - 1
