@@ -15,7 +15,7 @@ from auditor.source.entry import InclusionProof, LogEntry
 from auditor.source.fields import TIME_MAX, b64_field, bounded, hex_field
 from auditor.source.json_input import loads
 
-_UUID = re.compile(r"^(?:[0-9a-f]{16})?[0-9a-f]{64}$")
+_UUID = re.compile(r"(?:[0-9a-f]{16})?[0-9a-f]{64}")
 
 
 def _field(obj: dict[str, Any], name: str, kind: type, where: str) -> Any:
@@ -66,7 +66,7 @@ def parse_entry_document(document: Any, *, source: str) -> LogEntry:
 
 def parse_entry(uuid: str, entry: Any, *, source: str) -> LogEntry:
     where = f"{source}: entry {uuid[:24]}"
-    if not isinstance(uuid, str) or not _UUID.match(uuid):
+    if not isinstance(uuid, str) or not _UUID.fullmatch(uuid):  # `$` would allow a "\n"
         raise InputError(f"{source}: {uuid!r} is not a 64- or 80-hex Rekor entry UUID")
     if not isinstance(entry, dict):
         raise InputError(f"{where}: not an object")

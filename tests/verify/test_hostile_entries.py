@@ -94,3 +94,10 @@ def test_any_altered_body_field_fails(data: st.DataObject) -> None:
     _set(body, path, value)
     entry["body"] = base64.b64encode(json.dumps(body, separators=(",", ":")).encode()).decode()
     assert _verdict(document) is not True
+
+
+def test_a_uuid_key_with_a_trailing_newline_is_not_a_uuid() -> None:
+    """`$` also matches before a final newline: such a key was taken for a UUID and stored
+    with its newline (then failed leaf_hash), where it is no entry UUID at all."""
+    ((uuid, entry),) = DOCUMENT.items()
+    assert _verdict({uuid + "\n": entry}) is None
