@@ -35,12 +35,14 @@ from google.protobuf import json_format
 from auditor.errors import InputError
 from auditor.oak.messages import VerifyingKey
 from auditor.oak.proto.google.pes.v1 import endorsement_pb2, verification_material_pb2
-from auditor.source.json_input import is_text
+from auditor.source.json_input import is_text, value_bound
 from auditor.verify.check_names import CheckName
 from auditor.verify.entry import Check
 from auditor.verify.keys import PublicKey
 
 CHECK_NAME = CheckName.PES_CONFIRMATION
+#: A confirmation holds a score of JSON values (one per field, a few signatures).
+MAX_PES_VALUES = 10_000
 
 
 @dataclass(frozen=True)
@@ -128,6 +130,11 @@ def parse_pes_confirmation(data: bytes, *, source: str = "PES confirmation") -> 
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise InputError(f"{source}: not UTF-8 JSON") from None
+    if value_bound(data) > MAX_PES_VALUES:
+        # json_format parses with json.loads first: a document of millions of empty values
+        # would cost gigabytes before the unknown field is refused.
+        raise InputError(f"{source}: not a PublicEndorsement in JSON (more than "
+                         f"{MAX_PES_VALUES} values)")
     if not text.lstrip(" \t\n\r").startswith("{"):
         # json_format would read a top-level array as a list of field names.
         raise InputError(f"{source}: not a PublicEndorsement in JSON (not a JSON object)")

@@ -17,7 +17,6 @@ publisher, never less.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -27,6 +26,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from auditor.errors import InputError
 from auditor.oak.messages import KeyType, VerifyingKey
+from auditor.source.json_input import JsonInputError, loads
 from auditor.verify.body import BodyError, parse_body
 from auditor.verify.check_names import LOG_CHECKS, CheckName
 from auditor.verify.entry import (
@@ -216,8 +216,8 @@ def receipt_kind_of(data: bytes) -> ReceiptKind | None:
     if not data.lstrip().startswith(b"{"):
         return None
     try:
-        document = json.loads(data)
-    except (ValueError, RecursionError):
+        document = loads(data, "receipt")  # bounded: see auditor.source.json_input
+    except JsonInputError:
         return None
     if isinstance(document, dict) and _PES_FIELDS & set(document):
         return ReceiptKind.PES

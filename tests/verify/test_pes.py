@@ -516,6 +516,39 @@ def test_malformed_confirmations_are_input_errors(data: bytes, match: str) -> No
         parse_pes_confirmation(data)
 
 
+def _peak_bytes(parse: Any, data: bytes) -> int:
+    """The most memory `parse(data)` held, refusing `data` as input."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        with pytest.raises(InputError):
+            parse(data)
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def _kind_or_refused(data: bytes) -> None:
+    from auditor.verify.receipts import receipt_kind_of
+
+    if receipt_kind_of(data) is None:
+        raise InputError("not a receipt")
+
+
+def test_a_receipt_of_millions_of_empty_values_is_refused_before_it_is_built() -> None:
+    """json_format and `receipt_kind_of` parsed with json.loads first: 3 MB of `{}` were a
+    million dicts (over 70 MB) before the unknown field or the size was refused. A receipt (a
+    PES confirmation in an Endorsements message, or a file given to verify-entry) is refused
+    by its number of values before any is built."""
+    padding = b",".join([b"{}"] * 1_000_000)
+    data = b'{"name": "endorsements/x", "statementSignature": {}, "x": [' + padding + b"]}"
+    assert _peak_bytes(parse_pes_confirmation, data) < 20_000_000
+    padding = b",".join([b"{}"] * 2_100_000)  # past json_input.MAX_ITEMS
+    assert _peak_bytes(_kind_or_refused, b'{"endorsementSignatures": [' + padding + b"]}") \
+        < 20_000_000
+
+
 def test_the_binary_protobuf_form_is_not_accepted() -> None:
     # Oak reads field 5 as JSON only (tr/pes/lib.rs parse_pes_confirmation), so do we.
     message = pes_pb2.PublicEndorsement()
