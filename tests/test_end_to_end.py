@@ -175,3 +175,34 @@ def test_clean_release_matches_then_tamper_unexpected_and_fork_are_found(
     report = json.loads((tmp_path / "reports-2" / "audit-report.json").read_text())
     statuses = {c["component"]: c["status"] for c in report["releases"][0]["components"]}
     assert statuses["init_ram_fs"] == "mismatch" and statuses["stage0"] == "match"
+
+
+def test_an_endorsed_regex_that_never_finishes_matching_does_not_stop_the_run(
+        audit: RunAudit, deployment: Deployment, tmp_path: Path, db_url: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Python's `re` backtracks: `^(.|.|.|.)*X$` takes 4^28 steps on the 28-byte command line
+    (4^n on an n-byte one), where Oak's Rust regex is linear. Under a compromised cmdline key, such
+    an endorsement stopped every run at its reconcile; now it is undecidable at a deadline."""
+    import signal
+
+    from auditor.measure import cmdline
+
+    monkeypatch.setattr(cmdline, "ENDORSED_MATCH_DEADLINE", 1.0)
+    deployment.publish("kernel_cmd_line", b"^(.|.|.|.)*X$")
+
+    def hung(_signum: int, _frame: object) -> None:
+        raise TimeoutError("the run is still matching the endorsed regex")
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(30)
+    try:
+        code, summary = run(audit, deployment, tmp_path / "reports")
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    assert code == 1, summary
+    cmdline_findings = [(f["rule"], f["detail"]) for f in summary["findings"]
+                        if f["component"] == "kernel_cmd_line"]
+    # The genuine endorsement still matches; the hostile one matches nothing released.
+    assert ("MATCH", "the cmdline matches the endorsed regex") in cmdline_findings
+    assert [rule for rule, _ in cmdline_findings].count("UNEXPECTED_ENDORSEMENT") == 1

@@ -10,8 +10,12 @@ very end of the text, where Python's `$` also matches before a final newline.
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import json
 import re
+import subprocess
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -55,11 +59,57 @@ def measure_cmdline(cmdline: str, regexes: Sequence[str] = ()) -> CmdlineMeasure
 
 def cmdline_matches(regex: str, cmdline: str) -> bool:
     """Oak's semantics: does `regex` match anywhere in `cmdline`?"""
+    return _compiled(regex).search(cmdline) is not None
+
+
+def _compiled(regex: str) -> re.Pattern[str]:
     try:
-        compiled = re.compile(_as_python_regex(regex))
+        return re.compile(_as_python_regex(regex))
     except re.error as error:
         raise InputError(f"invalid cmdline regex {regex!r}: {error}") from None
-    return compiled.search(cmdline) is not None
+
+
+class RegexTimeout(InputError):
+    """An endorsed regex that did not finish matching by its deadline."""
+
+
+#: Seconds an endorsed regex may take to match a command line. Python's `re` backtracks where
+#: Oak's Rust `regex` is linear: `^(.|.)*X$` takes 2^n steps on an n-byte command line, so an
+#: endorsement under a compromised cmdline key could stop every later run at its reconcile.
+#: A real one matches in microseconds; the bound is mostly the child interpreter's start.
+ENDORSED_MATCH_DEADLINE = 2.0
+#: The child that matches: a fresh interpreter (no fork of a process holding threads), killed
+#: at the deadline. It reads [pattern, text] as JSON and exits 0 on a match, 1 without.
+_MATCHER = ("import json, re, sys; pattern, text = json.load(sys.stdin); "
+            "sys.exit(0 if re.search(pattern, text) else 1)")
+
+
+def endorsed_regex_matches(regex: str, cmdline: str) -> bool:
+    """`cmdline_matches` for a regex from an endorsement (hostile input): matched in a child
+    process bounded by ENDORSED_MATCH_DEADLINE; RegexTimeout past it."""
+    pattern = _compiled(regex).pattern  # an invalid regex is refused here, with its reason
+    matched = _match_in_child(pattern, cmdline)
+    if matched is None:
+        raise RegexTimeout(
+            f"the regex did not finish matching within {ENDORSED_MATCH_DEADLINE:g} s (Python's "
+            "regex engine backtracks; Oak's is linear in the command line)")
+    return matched
+
+
+# Remembered, timeouts included: a regex that ran out of time once is not given time again for
+# every release it is compared with.
+@functools.lru_cache(maxsize=1024)
+def _match_in_child(pattern: str, cmdline: str) -> bool | None:
+    try:
+        child = subprocess.run([sys.executable, "-I", "-S", "-c", _MATCHER],
+                               input=json.dumps([pattern, cmdline]).encode(),
+                               capture_output=True, timeout=ENDORSED_MATCH_DEADLINE, check=False)
+    except subprocess.TimeoutExpired:
+        return None
+    if child.returncode not in (0, 1):
+        raise InputError(f"matching the regex failed (exit {child.returncode}: "
+                         f"{child.stderr.decode('utf-8', 'replace').strip()[-200:]})")
+    return child.returncode == 0
 
 
 def _as_python_regex(regex: str) -> str:

@@ -13,7 +13,7 @@ from typing import Any
 
 from auditor.components import Kind
 from auditor.errors import InputError
-from auditor.measure.cmdline import MAX_CMDLINE_BYTES, cmdline_matches
+from auditor.measure.cmdline import MAX_CMDLINE_BYTES, RegexTimeout, endorsed_regex_matches
 from auditor.measure.tdx import compare_mrtd
 from auditor.oak.messages import (
     FirmwareMeasurements,
@@ -138,7 +138,11 @@ def _cmdline(local: LocalValue, endorsed: EndorsementView) -> Comparison:
     assert endorsed.subject is not None and local.cmdline is not None
     regex = endorsed.subject.decode("utf-8", "replace")
     too_long = len(local.cmdline.encode()) >= MAX_CMDLINE_BYTES
-    if cmdline_matches(regex, local.cmdline):
+    try:
+        matches = endorsed_regex_matches(regex, local.cmdline)
+    except RegexTimeout as error:
+        return Comparison(Outcome.UNDECIDABLE, f"the endorsed regex cannot be evaluated: {error}")
+    if matches:
         if too_long:
             return Comparison(Outcome.MISMATCH, f"the cmdline matches the endorsed regex but is "
                               f"{len(local.cmdline.encode())} bytes (limit "

@@ -8,7 +8,13 @@ from pathlib import Path
 import pytest
 
 from auditor.errors import InputError
-from auditor.measure.cmdline import cmdline_matches, measure_cmdline
+from auditor.measure import cmdline
+from auditor.measure.cmdline import (
+    RegexTimeout,
+    cmdline_matches,
+    endorsed_regex_matches,
+    measure_cmdline,
+)
 from auditor.measure.evidence import read_evidence
 
 OAK = Path(__file__).parent.parent / "data" / "oak"
@@ -52,12 +58,26 @@ def test_length_is_counted_in_utf8_bytes(text: str, ok: bool) -> None:
 )
 def test_rust_regex_semantics(regex: str, text: str, expected: bool) -> None:
     assert cmdline_matches(regex, text) is expected
+    # An endorsed regex is matched in a child process, with the same meaning.
+    assert endorsed_regex_matches(regex, text) is expected
 
 
 @pytest.mark.parametrize("regex", ["(", "a{2,1}", "[z-a]"])
 def test_invalid_regex(regex: str) -> None:
     with pytest.raises(InputError, match="invalid cmdline regex"):
         measure_cmdline("x", [regex])
+    with pytest.raises(InputError, match="invalid cmdline regex"):
+        endorsed_regex_matches(regex, "x")
+
+
+def test_an_endorsed_regex_reaches_its_child_as_written() -> None:
+    assert endorsed_regex_matches("a\x00\u202eb", "xa\x00\u202eby") is True
+
+
+def test_an_endorsed_regex_is_given_up_at_its_deadline(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(cmdline, "ENDORSED_MATCH_DEADLINE", 0.5)
+    with pytest.raises(RegexTimeout, match=r"did not finish matching within 0\.5 s"):
+        endorsed_regex_matches("^(.|.|.|.)*X$", "console=ttyS0 panic=-1 quiet")
 
 
 @pytest.mark.parametrize(
