@@ -69,6 +69,8 @@ class KeySet:
         return self.components.setdefault(component, ComponentSpec(component))
 
     def add(self, component: str, key: PublicKey, source: str, claims: Iterable[str] = ()) -> None:
+        claims = tuple(claims)
+        _require_text(component, claims, source)
         spec = self.spec(component)
         if key not in spec.keys:
             spec.keys.append(key)
@@ -147,6 +149,18 @@ def shipped_reference_values() -> list[Path]:
     return [shipped_deployments()[DEFAULT_DEPLOYMENT]]
 
 
+def _require_text(component: str, claims: tuple[str, ...], source: str) -> None:
+    """Component names and required claims end up in stored rows and check details: a U+0000
+    (a protobuf string or a TOML escape may hold one) stopped the import at PostgreSQL."""
+    from auditor.source.json_input import is_text
+
+    for what, value in (("component name", component),
+                        *((f"required claim of {component}", claim) for claim in claims)):
+        if not is_text(value):
+            raise InputError(f"{source}: {what} {value!r} holds U+0000 or an unpaired "
+                             "surrogate, which no database holds")
+
+
 def _public_key(data: bytes, source: str) -> PublicKey:
     # Loaded here, not at import: cryptography is not needed by the commands that resolve
     # settings without reading any key (the queries).
@@ -200,7 +214,8 @@ def add_key_source(keyset: KeySet, path: Path) -> None:
         _protobuf_keys(data, keyset, str(path))
     except InputError as error:
         raise ConfigError(
-            f"{path}: not a TOML key file or Oak reference values ({error})") from None
+            f"{path}: not a TOML key file or Oak reference values "
+            f"({str(error).removeprefix(f'{path}: ')})") from None
 
 
 def load_key_sources(paths: Iterable[Path]) -> KeySet:

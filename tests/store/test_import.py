@@ -178,6 +178,32 @@ def test_required_claims_of_the_component_are_enforced(audit: RunAudit, tmp_path
             assert "lacks required claim(s) https://example.invalid/claim" in statement["detail"]
 
 
+
+def test_a_required_claim_that_is_not_text_is_refused_not_stored(audit: RunAudit,
+                                                                 tmp_path: Path,
+                                                                 db_url: str) -> None:
+    """A claim type from Oak reference values (a protobuf string) or a TOML key file may hold
+    U+0000; named in the statement check's detail, it stopped the import at PostgreSQL."""
+    from tests.receipts import spki_der, text_key
+
+    kernel = RELEASE / "components/kernel"
+    pem = (kernel / "endorser_public_key.pem").read_bytes()
+    oak = tmp_path / "reference_values.textproto"
+    oak.write_text("oak_containers { kernel_layer { kernel { endorsement { endorser { "
+                   f"{text_key(spki_der(pem))} }} required_claims {{ claim_types: "
+                   '"https://example.invalid/\\000claim" } tlog { skip {} } } } } }')
+    toml = tmp_path / "keys.toml"
+    toml.write_text(f'[components.kernel]\nkeys = ["""\n{pem.decode()}"""]\n'
+                    'required_claims = ["https://example.invalid/\\u0000claim"]\n')
+    for keys in (oak, toml):
+        result = audit("import", "--keys", str(keys), str(kernel))
+        assert result.exit_code == 2, result.stderr
+        assert "required claim of kernel 'https://example.invalid/\\x00claim' holds U+0000" \
+            in result.stderr
+        assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert row_counts(db_url)["endorsements"] == 0
+
+
 def test_a_fifo_or_an_oversized_file_in_an_import_is_reported_not_waited_on(
         audit: RunAudit, tmp_path: Path, db_url: str) -> None:
     """`tar` restores FIFOs: a component's logentry.json that is one must not block the import
