@@ -23,6 +23,7 @@ from auditor.crawl.heap import fewer_collections
 from auditor.errors import InputError
 from auditor.import_item import ImportItem, ImportVerifier, Verified
 from auditor.keyset import KeySet
+from auditor.local_files import path_name
 from auditor.source.bundle import Bundle
 from auditor.source.documents import parse_log_document, read_file
 from auditor.source.entry import LogEntry
@@ -73,11 +74,11 @@ def _optional(path: Path) -> bytes | None:
 def component_directory(path: Path) -> ImportItem:
     """Oak's exploded layout: `components/<component>/endorsement.json` and friends."""
     entry_raw = _optional(path / "logentry.json")
-    source = str(path)
+    source = path_name(path)
     return ImportItem(
         source=source,
-        component=path.name if path.parent.name == "components" else None,
-        document=parse_log_document(entry_raw, source=str(path / "logentry.json"))
+        component=path_name(path.name) if path.parent.name == "components" else None,
+        document=parse_log_document(entry_raw, source=path_name(path / "logentry.json"))
         if entry_raw is not None else None,
         raw=entry_raw,
         statement=read_file(path / "endorsement.json"),
@@ -94,7 +95,7 @@ def endorsements_message(path: Path) -> list[ImportItem]:
         _require_text(data, path)
     items = []
     for component in read_endorsements(data):
-        source = f"{path}#{component.component}"
+        source = f"{path_name(path)}#{component.component}"
         raw = component.rekor_log_entry
         carried = ((ReceiptKind.C2SP, component.c2sp_tlog_proof),
                    (ReceiptKind.PES, component.pes_confirmation))
@@ -127,8 +128,9 @@ def _require_text(data: bytes, path: Path) -> None:
 
 def log_document(path: Path) -> ImportItem:
     raw = read_file(path)
-    return ImportItem(source=str(path), component=None,
-                      document=parse_log_document(raw, source=str(path)), raw=raw)
+    source = path_name(path)
+    return ImportItem(source=source, component=None,
+                      document=parse_log_document(raw, source=source), raw=raw)
 
 
 def _is_endorsements_message(path: Path) -> bool:
@@ -251,9 +253,10 @@ def _import_all(sessions: sessionmaker[Session], expanded: list[Path],
             try:
                 items = list(items_for(path))
             except InputError as error:
-                reason = error.diagnostics()
-                named = reason if str(path) in reason else f"{path}: {reason}"
-                report.errors.append((str(path), named))
+                # Named as stored: a path that is not UTF-8 (see path_name) is shown escaped.
+                shown, reason = path_name(path), path_name(error.diagnostics())
+                named = reason if shown in reason else f"{shown}: {reason}"
+                report.errors.append((shown, named))
                 continue
             batch.extend(items)
             if len(batch) >= IMPORT_BATCH:

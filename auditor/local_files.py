@@ -50,3 +50,13 @@ def read_at_most(handle: BinaryIO, limit: int | None) -> bytes | None:
         chunks.append(chunk)
         total += len(chunk)
     return None if total > limit else b"".join(chunks)
+
+
+def path_name(path: Path | str) -> str:
+    """How a path is named in stored rows and output. A name that is not UTF-8 (a tar archive
+    restores any bytes) reaches Python with surrogates, which no database and no UTF-8 output
+    holds: its bytes are shown escaped (`kern\\xffel`)."""
+    try:
+        return os.fsencode(path).decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a surrogate no file name decodes to: text from elsewhere
+        return os.fspath(path).encode("utf-8", "backslashreplace").decode("utf-8")

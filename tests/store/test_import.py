@@ -237,3 +237,25 @@ def test_a_fifo_or_an_oversized_file_in_an_import_is_reported_not_waited_on(
     assert f"{huge}: larger than {MAX_DOCUMENT_SIZE} bytes" in result.stderr
     assert "Traceback" not in result.stderr
     assert len(entries_json(audit)) == len(RELEASE_COMPONENTS) - 1
+
+
+def test_names_that_are_not_utf8_are_stored_and_shown_escaped(audit: RunAudit, tmp_path: Path,
+                                                               db_url: str) -> None:
+    """A tar archive restores any bytes as a name: Python sees the undecodable ones as
+    surrogates, which neither database nor a UTF-8 output holds (the whole import was exit
+    70). The names are stored and shown with those bytes escaped."""
+    import os
+
+    tree = os.fsencode(tmp_path / "oak")
+    shutil.copytree(RELEASE / "components" / "kernel",
+                    os.fsdecode(tree + b"/components/kern\xffel"))
+    (Path(os.fsdecode(tree)) / os.fsdecode(b"bad\xfe.sigstore.json")).write_text("{")
+    result = audit("import", "--json", os.fsdecode(tree))
+    assert result.exit_code == 1, result.stderr
+    document = json.loads(result.stdout)
+    (item,) = document["imported"]
+    assert item["component"] == "kern\\xffel" and item["source"].endswith("/kern\\xffel")
+    (error,) = document["errors"]
+    assert error["path"].endswith("/bad\\xfe.sigstore.json")
+    assert error["reason"].startswith(error["path"] + ": not valid JSON")
+    assert [e["component"] for e in entries_json(audit)] == ["kern\\xffel"]
