@@ -58,7 +58,9 @@ def _small_file(path: str) -> bytes | None:
     name is passed over, not waited on."""
     try:
         descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
-    except (FileNotFoundError, NotADirectoryError):
+    except OSError:
+        # Absent, or a name we cannot open (a symlink loop, no permission): as good as absent,
+        # never the end of the crawl that asked.
         return None
     try:
         if not stat.S_ISREG(os.fstat(descriptor).st_mode):
@@ -68,6 +70,8 @@ def _small_file(path: str) -> bytes | None:
         while size <= MAX_BYTES and (chunk := os.read(descriptor, MAX_BYTES + 1 - size)):
             chunks.append(chunk)
             size += len(chunk)
+    except OSError:  # a read that fails (EIO): nothing is served
+        return None
     finally:
         os.close(descriptor)
     return b"".join(chunks) if size <= MAX_BYTES else None

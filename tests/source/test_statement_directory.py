@@ -63,6 +63,17 @@ def test_a_directory_or_a_fifo_under_the_name_is_passed_over(tmp_path: Path) -> 
     assert store.fetch(DIGEST) == STATEMENT
 
 
+def test_a_name_that_cannot_be_opened_is_passed_over(tmp_path: Path) -> None:
+    """A symlink loop (or, for a user who is not root, a file without read permission) under
+    the name raised OSError out of the crawl that asked."""
+    loop = tmp_path / f"sha2-256:{DIGEST}"
+    loop.symlink_to(loop)
+    store = DirectoryStore(tmp_path)
+    assert store.fetch(DIGEST) is None
+    (tmp_path / DIGEST).write_bytes(STATEMENT)
+    assert store.fetch(DIGEST) == STATEMENT
+
+
 def test_a_symlink_to_a_regular_file_is_followed(tmp_path: Path) -> None:
     (tmp_path / "elsewhere").write_bytes(STATEMENT)
     (tmp_path / f"sha2-256:{DIGEST}").symlink_to(tmp_path / "elsewhere")
