@@ -21,6 +21,10 @@ from auditor.errors import InputError
 
 PAGE_SIZE = 4096
 FOUR_GIB = 1 << 32
+#: The most guest memory a firmware's metadata sections may declare in all. Every 4 KiB page of
+#: it is a hash update of the measurement (about a second per GiB): a real firmware declares
+#: megabytes, and a corrupt or hostile table declaring terabytes would never finish measuring.
+MAX_SECTION_MEMORY = FOUR_GIB
 
 # The table footer sits 0x20 bytes before the end of the image (ResetVectorVtf0.asm).
 TABLE_END_OFFSET = 0x20
@@ -187,10 +191,21 @@ def _parse_sev_metadata(image: bytes, entry: bytes) -> tuple[MetadataSection, ..
         raise InputError(f"SEV metadata length {length} does not match its {count} sections")
     if start + length > len(image):
         raise InputError(f"SEV metadata ({count} sections) runs past the end of the image")
-    return tuple(
+    sections = tuple(
         _parse_section(image, start + SEV_METADATA_HEADER.size + i * SEV_METADATA_SECTION.size)
         for i in range(count)
     )
+    check_section_memory(sum(section.size for section in sections), "SEV metadata")
+    return sections
+
+
+def check_section_memory(total: int, table: str) -> None:
+    """Refuse a table whose sections declare more memory than MAX_SECTION_MEMORY in all."""
+    if total > MAX_SECTION_MEMORY:
+        raise InputError(
+            f"{table} sections declare {total:#x} bytes of guest memory in all, more than "
+            f"{MAX_SECTION_MEMORY:#x}: not a firmware image we can measure"
+        )
 
 
 def _parse_section(image: bytes, offset: int) -> MetadataSection:

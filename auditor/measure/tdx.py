@@ -42,7 +42,7 @@ from pathlib import Path
 
 from auditor.errors import InputError
 from auditor.measure.artifact import read_artifact
-from auditor.measure.firmware import PAGE_SIZE, parse_guid_table
+from auditor.measure.firmware import PAGE_SIZE, check_section_memory, parse_guid_table
 from auditor.measure.interface import JsonValue
 
 # measure.rs: `assert_eq!(stage0_bin.len(), TDX_STAGE0_ROM_SIZE)`.
@@ -213,6 +213,7 @@ def parse_tdvf_metadata(rom: bytes) -> tuple[TdvfSection, ...]:
         _section(rom, i, start + TDVF_DESCRIPTOR.size + i * TDVF_SECTION.size) for i in range(count)
     )
     _check_table(sections)
+    check_section_memory(sum(section.memory_size for section in sections), "TDVF metadata")
     return sections
 
 

@@ -181,3 +181,38 @@ def test_evidence_reproduces_release_attachments(run_audit: RunAudit) -> None:
     assert stage0["kernel_measurement"] == kernel.image.sha2_256
     assert stage0["setup_data_digest"] == kernel.setup_data.sha2_256
     assert stage0["ram_disk_digest"] == initrd_statement["subject"][0]["digest"]["sha256"]
+
+
+def test_sections_declaring_terabytes_are_refused_not_measured_for_hours(
+        run_audit: RunAudit, tmp_path: Path) -> None:
+    """Every page a metadata section declares is a hash update: a table declaring 300
+    4 GiB SEV sections, or a 1 TiB TDVF TEMP_MEM section, measured for hours."""
+    import signal
+
+    from synthetic_artifacts import (
+        OAK_STAGE0_TDX_SECTIONS,
+        TEMP_MEM,
+        FirmwareSpec,
+        TdvfSection,
+        TdvfSpec,
+        build_tdvf,
+    )
+
+    sev = tmp_path / "sev.bin"
+    sev.write_bytes(build_firmware(FirmwareSpec(sections=[(0, 0xFFFF_F000, 1)] * 300)))
+    tdx = tmp_path / "tdx.bin"
+    huge = TdvfSection(0, 0, 1 << 40, 1 << 40, TEMP_MEM, 0)
+    tdx.write_bytes(build_tdvf(TdvfSpec(sections=(*OAK_STAGE0_TDX_SECTIONS, huge))))
+
+    def hung(_signum: int, _frame: object) -> None:
+        raise TimeoutError("still measuring")
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    try:
+        for args in (("stage0", str(sev)), ("stage0", "--tdx", str(tdx))):
+            signal.alarm(20)
+            assert_input_error(run_audit("measure", *args),
+                               "sections declare 0x")
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
