@@ -561,8 +561,11 @@ def parse_firmware_attachment(data: bytes) -> FirmwareMeasurements:
     """The SNP launch digests, TDX measurement and ROM digest of a `FirmwareAttachment`.
 
     attachment.proto: at least one of `configs` (AMD SEV-SNP) and `tdx_measurement` is set.
+    An attachment is read in binary only, as Oak's verifier decodes it (prost): the statement
+    names the digest of the serialized message, and text that Oak cannot decode endorses
+    nothing Oak would accept.
     """
-    attachment = parse_message(data, attachment_pb2.FirmwareAttachment)
+    attachment = parse_binary_message(data, attachment_pb2.FirmwareAttachment)
     if not attachment.configs and not attachment.HasField("tdx_measurement"):
         raise InputError(
             "FirmwareAttachment has no launch digest (configs is empty) and no tdx_measurement"
@@ -582,8 +585,9 @@ def parse_firmware_attachment(data: bytes) -> FirmwareMeasurements:
 
 
 def parse_kernel_attachment(data: bytes) -> KernelMeasurements:
-    """The kernel image and setup data digests of a serialized `KernelAttachment`."""
-    attachment = parse_message(data, attachment_pb2.KernelAttachment)
+    """The kernel image and setup data digests of a serialized `KernelAttachment` (binary only,
+    as `parse_firmware_attachment`)."""
+    attachment = parse_binary_message(data, attachment_pb2.KernelAttachment)
     return KernelMeasurements(
         image_sha256=_hex(attachment.image, "sha2_256", 32, "KernelAttachment image"),
         setup_data_sha256=_hex(

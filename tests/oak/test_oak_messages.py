@@ -323,6 +323,19 @@ def test_kernel_attachment_matches_the_textproto_subject() -> None:
     assert kernel.setup_data_sha256 == attachment.setup_data.sha2_256
 
 
+def test_an_attachment_in_text_format_endorses_nothing() -> None:
+    """Oak's verifier decodes an inline subject as a binary message; the text form of the real
+    kernel attachment was read as text, and reconciled as a match Oak would never accept."""
+    attachment = attachment_pb2.KernelAttachment()
+    attachment.ParseFromString((RELEASE / "components" / "kernel" / "subject.bin").read_bytes())
+    firmware = attachment_pb2.FirmwareAttachment()
+    firmware.ParseFromString((RELEASE / "components" / "stage0" / "subject.bin").read_bytes())
+    with pytest.raises(InputError, match="KernelAttachment"):
+        parse_kernel_attachment(text_format.MessageToString(attachment).encode())
+    with pytest.raises(InputError, match="FirmwareAttachment"):
+        parse_firmware_attachment(text_format.MessageToString(firmware).encode())
+
+
 def test_attachments_are_not_interchangeable() -> None:
     # The two attachments share tag numbers: reading one as the other must fail, not misread.
     firmware = (RELEASE / "components" / "stage0" / "subject.bin").read_bytes()
