@@ -206,3 +206,13 @@ def test_an_endorsed_regex_that_never_finishes_matching_does_not_stop_the_run(
     # The genuine endorsement still matches; the hostile one matches nothing released.
     assert ("MATCH", "the cmdline matches the endorsed regex") in cmdline_findings
     assert [rule for rule, _ in cmdline_findings].count("UNEXPECTED_ENDORSEMENT") == 1
+
+
+def test_an_endorsed_regex_that_is_not_utf8_endorses_no_cmdline(
+        audit: RunAudit, deployment: Deployment, tmp_path: Path, db_url: str) -> None:
+    """Oak's verifier takes the regex as a Rust str: bytes that are not UTF-8 endorse nothing.
+    Repaired with U+FFFD, `quiet\\xff?$` became `quiet\\ufffd?$` and matched the release."""
+    deployment.publish("kernel_cmd_line", b"^console=ttyS0 panic=-1 quiet\xff?$")
+    code, summary = run(audit, deployment, tmp_path / "reports")
+    assert code == 1, summary
+    assert problems(summary) == [("UNEXPECTED_ENDORSEMENT", "kernel_cmd_line")]

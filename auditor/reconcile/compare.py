@@ -136,7 +136,12 @@ def _cmdline(local: LocalValue, endorsed: EndorsementView) -> Comparison:
     if missing:
         return missing
     assert endorsed.subject is not None and local.cmdline is not None
-    regex = endorsed.subject.decode("utf-8", "replace")
+    try:
+        # Strictly: Oak's verifier takes the regex as a Rust str, so bytes that are not UTF-8
+        # endorse no command line (repaired with U+FFFD, they could match one).
+        regex = endorsed.subject.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise InputError(f"the endorsed regex is not UTF-8 (byte {error.start})") from None
     too_long = len(local.cmdline.encode()) >= MAX_CMDLINE_BYTES
     try:
         matches = endorsed_regex_matches(regex, local.cmdline)

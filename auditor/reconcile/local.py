@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from auditor.components import Kind, kind_of
+from auditor.errors import InputError
 from auditor.local_files import MAX_DOCUMENT_SIZE
 from auditor.measure.artifact import read_artifact, sha256_file
 from auditor.measure.evidence import ObservedEvidence, read_evidence
@@ -67,7 +68,13 @@ def from_artifact(given: ComponentInput) -> LocalValue:
         if text is None:
             assert given.artifact is not None
             raw = read_artifact(given.artifact, "cmdline", MAX_DOCUMENT_SIZE)
-            text = raw.decode("utf-8", "replace").strip()
+            try:
+                # Strictly: stage0 records the command line as a protobuf string (UTF-8), and
+                # a repaired one is not the command line the file holds.
+                text = raw.decode("utf-8").strip()
+            except UnicodeDecodeError as error:
+                raise InputError(f"cmdline {given.artifact} is not UTF-8 text (byte "
+                                 f"{error.start})") from None
         return LocalValue(given.component, Kind.CMDLINE, source, cmdline=text)
     assert given.artifact is not None
     if given.kind is Kind.STAGE0:

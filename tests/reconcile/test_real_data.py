@@ -88,3 +88,16 @@ def test_one_off_flags_reconcile_only_what_they_are_given(audit: RunAudit,
 def test_bad_reconcile_input_exits_2(audit: RunAudit, args: list[str], db_url: str) -> None:
     result = audit("reconcile", *args)
     assert result.exit_code == 2 and result.stderr.startswith("error: ")
+
+
+def test_a_cmdline_file_that_is_not_utf8_is_refused_not_repaired(audit: RunAudit,
+                                                                 tmp_path: Path,
+                                                                 db_url: str) -> None:
+    """Stage0 records the command line as a protobuf string (UTF-8): a file that is not UTF-8
+    holds no command line a VM booted with, and repaired with U+FFFD it could match a regex."""
+    (tmp_path / "cmdline.txt").write_bytes(b"console=ttyS0 \xff quiet\n")
+    manifest = tmp_path / "release.toml"
+    manifest.write_text('name = "r"\n[components.kernel_cmd_line]\nartifact = "cmdline.txt"\n')
+    result = audit("reconcile", str(manifest))
+    assert result.exit_code == 2, result.stderr
+    assert "cmdline.txt is not UTF-8 text (byte 14)" in result.stderr
