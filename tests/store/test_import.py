@@ -259,3 +259,19 @@ def test_names_that_are_not_utf8_are_stored_and_shown_escaped(audit: RunAudit, t
     assert error["path"].endswith("/bad\\xfe.sigstore.json")
     assert error["reason"].startswith(error["path"] + ": not valid JSON")
     assert [e["component"] for e in entries_json(audit)] == ["kern\\xffel"]
+
+
+def test_a_tree_nested_a_thousand_deep_is_walked(audit: RunAudit, tmp_path: Path,
+                                                 db_url: str) -> None:
+    """An archive nests directories as deep as it likes: the walk was recursive, and 1,100
+    levels ended the import with RecursionError (exit 70)."""
+    bottom = tmp_path / "tree"
+    bottom.mkdir()
+    for _ in range(1100):
+        bottom = bottom / "d"
+        bottom.mkdir()  # one level at a time: os.makedirs itself recurses per missing level
+    shutil.copytree(RELEASE / "components" / "kernel", bottom / "components" / "kernel")
+    shutil.copy(SINGLE / "logentry.json", bottom / "logentry.json")
+    result = audit("import", str(tmp_path / "tree"))
+    assert result.exit_code == 0, result.stderr
+    assert sorted(str(e["component"]) for e in entries_json(audit)) == ["None", "kernel"]
