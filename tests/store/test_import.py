@@ -265,13 +265,22 @@ def test_a_tree_nested_a_thousand_deep_is_walked(audit: RunAudit, tmp_path: Path
                                                  db_url: str) -> None:
     """An archive nests directories as deep as it likes: the walk was recursive, and 1,100
     levels ended the import with RecursionError (exit 70)."""
-    bottom = tmp_path / "tree"
-    bottom.mkdir()
+    levels = [tmp_path / "tree"]
     for _ in range(1100):
-        bottom = bottom / "d"
-        bottom.mkdir()  # one level at a time: os.makedirs itself recurses per missing level
-    shutil.copytree(RELEASE / "components" / "kernel", bottom / "components" / "kernel")
-    shutil.copy(SINGLE / "logentry.json", bottom / "logentry.json")
-    result = audit("import", str(tmp_path / "tree"))
-    assert result.exit_code == 0, result.stderr
-    assert sorted(str(e["component"]) for e in entries_json(audit)) == ["None", "kernel"]
+        levels.append(levels[-1] / "d")
+    try:
+        for level in levels:
+            level.mkdir()  # one at a time: os.makedirs recurses per missing level
+        shutil.copytree(RELEASE / "components" / "kernel", levels[-1] / "components" / "kernel")
+        shutil.copy(SINGLE / "logentry.json", levels[-1] / "logentry.json")
+        result = audit("import", str(levels[0]))
+        assert result.exit_code == 0, result.stderr
+        assert sorted(str(e["component"]) for e in entries_json(audit)) == ["None", "kernel"]
+    finally:
+        # Bottom up: shutil.rmtree (and pytest's cleanup of old temporary directories with
+        # it) recurses per level too.
+        shutil.rmtree(levels[-1] / "components", ignore_errors=True)
+        (levels[-1] / "logentry.json").unlink(missing_ok=True)
+        for level in reversed(levels):
+            if level.exists():
+                level.rmdir()
