@@ -7,6 +7,7 @@ digest, signature or DSSE envelope) are later checked against the log entry's bo
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,6 +16,7 @@ from auditor.source.entry import InclusionProof, LogEntry
 from auditor.source.fields import INT64_MAX, TIME_MAX, b64_field, bounded
 from auditor.source.json_input import loads
 
+_DECIMAL = re.compile(r"-?[0-9]{1,20}")
 REKOR_V2_KINDS = {("hashedrekord", "0.0.2"), ("dsse", "0.0.2")}
 MEDIA_TYPES = {
     "application/vnd.dev.sigstore.bundle+json;version=0.1": "0.1",
@@ -64,11 +66,11 @@ def _int(value: Any, where: str, *, default: int | None = None,
         return default
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise InputError(f"{where}: missing or not an integer")
-    try:
-        number = int(value)
-    except ValueError:
-        raise InputError(f"{where}: {value!r} is not an integer") from None
-    return bounded(number, where, maximum)
+    # ASCII decimal only: Python's int() also takes "+7", " 7\n", "7_0" and other scripts'
+    # digits ("٧"), none of which is the protobuf JSON form of an int64.
+    if isinstance(value, str) and not _DECIMAL.fullmatch(value):
+        raise InputError(f"{where}: {value[:40]!r} is not a decimal integer")
+    return bounded(int(value), where, maximum)
 
 
 def _obj(value: Any, where: str) -> dict[str, Any]:

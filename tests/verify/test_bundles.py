@@ -167,3 +167,28 @@ def test_human_output_and_exit_codes(audit: RunAudit) -> None:
     late = audit("verify-entry", str(KERNEL / "logentry.json"), "--artifact",
                  str(KERNEL / "endorsement.json"), "--at", "2030-01-01T00:00:00Z")
     assert late.exit_code == 1 and "NOT verified: validity" in late.stderr
+
+
+@pytest.mark.parametrize("spelling", ["+{}", " {}\n", "{}.0", "{:_}"])
+def test_an_int64_is_read_in_its_protobuf_json_form_only(audit: RunAudit, tmp_path: Path,
+                                                         spelling: str) -> None:
+    """int() reads '+7', ' 7\\n', '7_000' and other scripts' digits as numbers; protobuf JSON
+    writes an int64 as ASCII decimal and nothing else."""
+    document = bundle_from_rekor_entry(KERNEL, "0.3")
+    (entry,) = document["verificationMaterial"]["tlogEntries"]
+    entry["logIndex"] = spelling.format(int(entry["logIndex"]))
+    path = tmp_path / "b.json"
+    path.write_text(json.dumps(document))
+    result = audit("verify-entry", str(path), "--rekor-key", str(REKOR_KEY))
+    assert result.exit_code == 2, result.stderr
+    assert "logIndex: " in result.stderr and "is not a decimal integer" in result.stderr
+
+
+def test_an_int64_in_other_digits_is_refused(audit: RunAudit, tmp_path: Path) -> None:
+    document = bundle_from_rekor_entry(KERNEL, "0.3")
+    (entry,) = document["verificationMaterial"]["tlogEntries"]
+    entry["logIndex"] = "".join(chr(0x660 + int(d)) for d in str(entry["logIndex"]))
+    path = tmp_path / "b.json"
+    path.write_text(json.dumps(document))
+    result = audit("verify-entry", str(path), "--rekor-key", str(REKOR_KEY))
+    assert result.exit_code == 2 and "is not a decimal integer" in result.stderr
