@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -32,17 +32,15 @@ def read_store(config: Path | None, db: str | None) -> sessionmaker[Session]:
 
 def parse_time(value: str | None, flag: str) -> datetime | None:
     from auditor.errors import InputError
+    from auditor.source.fields import rfc3339
 
     if value is None:
         return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise InputError(f"{flag} {value!r} is not an RFC 3339 timestamp "
-                         "(e.g. 2026-11-30T00:00:00Z)") from None
-    if moment.tzinfo is None:
-        raise InputError(f"{flag} {value!r} needs a time zone (e.g. Z)")
-    return moment.astimezone(UTC)
+    moment = rfc3339(value)
+    if moment is None:
+        raise InputError(f"{flag} {value!r} is not an RFC 3339 timestamp with its offset "
+                         "(e.g. 2026-11-30T00:00:00Z)")
+    return moment
 
 
 def _unknown(what: str, value: str, known: set[str]) -> None:

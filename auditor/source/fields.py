@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
+from datetime import UTC, datetime
 from typing import Any
 
 from auditor.errors import InputError
@@ -40,3 +42,23 @@ def bounded(value: int, where: str, maximum: int = INT64_MAX) -> int:
     if not 0 <= value <= maximum:
         raise InputError(f"{where}: {value} is out of range (0..{maximum})")
     return value
+
+
+#: RFC 3339 §5.6 date-time (with the space §5.6 allows for "T"); the offset is required.
+_RFC3339 = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?"
+                      r"(?:[Zz]|[+-][0-9]{2}:[0-9]{2})")
+
+
+def rfc3339(text: str) -> datetime | None:
+    """`text` as an aware UTC datetime if it is an RFC 3339 timestamp Python can hold, else None.
+
+    datetime.fromisoformat alone reads any ISO 8601 (`20240101T000000Z`, `2024-W01-1`, a
+    time without an offset), which a verifier parsing RFC 3339 refuses, and an offset can carry
+    a time past either end of Python's range (`0001-01-01T00:00:00+01:00`): OverflowError.
+    """
+    if not _RFC3339.fullmatch(text):
+        return None
+    try:
+        return datetime.fromisoformat(text.upper().replace(" ", "T")).astimezone(UTC)
+    except (ValueError, OverflowError):  # a day or hour that does not exist; out of range
+        return None

@@ -7,10 +7,11 @@ formats that still sit in the log are classified as legacy, never crashed on (Oa
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from auditor.source.fields import rfc3339
 from auditor.source.json_input import JsonInputError, loads
 from auditor.wording import quoted
 
@@ -91,16 +92,11 @@ def compare_digests(a: dict[str, str], b: dict[str, str]) -> DigestComparison:
 def _time(value: Any, what: str) -> datetime:
     if not isinstance(value, str):
         raise StatementError(f"{what} is missing or not a string")
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise StatementError(f"{what} {quoted(value)} is not an RFC 3339 timestamp") from None
-    if parsed.tzinfo is None:
-        raise StatementError(f"{what} {quoted(value)} has no time zone")
-    try:
-        return parsed.astimezone(UTC)
-    except OverflowError:  # 0001-01-01T00:00:00+01:00: before the first instant Python holds
-        raise StatementError(f"{what} {quoted(value)} is out of range") from None
+    parsed = rfc3339(value)
+    if parsed is None:
+        raise StatementError(f"{what} {quoted(value)} is not an RFC 3339 timestamp (with its "
+                             "offset, in the years 1 to 9999)")
+    return parsed
 
 
 def _subjects(document: dict[str, Any]) -> tuple[Subject, ...]:

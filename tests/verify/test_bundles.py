@@ -149,6 +149,10 @@ def test_unreadable_inputs_exit_2(audit: RunAudit, tmp_path: Path) -> None:
     assert result.exit_code == 2 and "key.pem" in result.stderr
     result = audit("verify-entry", str(KERNEL / "logentry.json"), "--at", "yesterday")
     assert result.exit_code == 2 and "--at" in result.stderr
+    # An offset past Python's first instant (OverflowError, exit 70 once).
+    result = audit("verify-entry", str(KERNEL / "logentry.json"), "--at",
+                   "0001-01-01T00:00:00+01:00")
+    assert result.exit_code == 2 and "--at" in result.stderr
 
 
 def test_human_output_and_exit_codes(audit: RunAudit) -> None:

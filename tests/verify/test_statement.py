@@ -80,6 +80,29 @@ def test_broken_v1_statements_raise(broken: dict[str, object]) -> None:
         parse_statement(_statement(**broken))
 
 
+@pytest.mark.parametrize("issued", [
+    "20240101T000000Z",  # ISO 8601 basic format: fromisoformat reads it, RFC 3339 does not
+    "2024-W01-1T00:00:00Z",  # an ISO week date
+    "2024-01-01T00:00Z",  # no seconds
+    "0001-01-01T00:00:00+01:00",  # before the first instant Python holds
+])
+def test_a_time_that_is_not_rfc3339_breaks_a_v1_statement(issued: str) -> None:
+    """Oak parses RFC 3339: an ISO 8601 form it refuses must not make a valid statement."""
+    with pytest.raises(StatementError, match="is not an RFC 3339 timestamp"):
+        parse_statement(_statement(predicate={
+            "issuedOn": issued, "validity": {"notBefore": "2024-01-01T00:00:00Z",
+                                             "notAfter": "2024-02-01T00:00:00Z"}}))
+
+
+def test_rfc3339_spellings_of_one_instant_agree() -> None:
+    instants = {parse_statement(_statement(predicate={
+        "issuedOn": issued, "validity": {"notBefore": "2024-01-01T00:00:00Z",
+                                         "notAfter": "2024-02-01T00:00:00Z"}})).issued_on
+                for issued in ("2024-01-01T05:30:00+05:30", "2024-01-01t00:00:00z",
+                               "2024-01-01 00:00:00Z", "2024-01-01T00:00:00.000Z")}
+    assert len(instants) == 1
+
+
 @pytest.mark.parametrize(
     ("a", "b", "expected"),
     [
