@@ -39,10 +39,10 @@ from auditor.source.rekor_v1 import parse_entry
 
 #: Rekor refuses more than 10 items (entryUUIDs + logIndexes + entries) per retrieve (422).
 RETRIEVE_LIMIT = 10
-_UUID = re.compile(r"^(?:[0-9a-f]{16})?[0-9a-f]{64}$")
-_HEX64 = re.compile(r"^[0-9a-fA-F]{64}$")
+_UUID = re.compile(r"(?:[0-9a-f]{16})?[0-9a-f]{64}")
+_HEX64 = re.compile(r"[0-9a-fA-F]{64}")
 # Trillian tree IDs are positive int64s, printed in decimal (the API's pattern is ^[0-9]+$).
-_TREE_ID = re.compile(r"^[0-9]{1,19}$")
+_TREE_ID = re.compile(r"[0-9]{1,19}")
 _INT64_MAX = 2**63 - 1
 _API = "/api/v1"
 
@@ -252,7 +252,7 @@ class RekorClient:
         if not isinstance(sha256_hex, str):
             raise InputError(f"a SHA-256 digest must be a hex string, not {sha256_hex!r}")
         digest = sha256_hex.removeprefix("sha256:")
-        if not _HEX64.match(digest):
+        if not _HEX64.fullmatch(digest):
             raise InputError(f"not a SHA-256 hex digest: {sha256_hex!r}")
         query = {"hash": f"sha256:{digest.lower()}"}
         return self._fetch("POST", "/index/retrieve", body=query, decode=_uuid_list)
@@ -333,7 +333,7 @@ def _check_tree_id(value: object) -> int:
 
 def _check_uuid(value: object) -> str:
     uuid = value.lower() if isinstance(value, str) else None
-    if uuid is None or not _UUID.match(uuid):
+    if uuid is None or not _UUID.fullmatch(uuid):
         raise InputError(f"not a 64- or 80-hex Rekor entry UUID: {value!r}")
     return uuid
 
@@ -405,7 +405,7 @@ def _str(obj: dict[str, Any], name: str, where: str, what: str) -> str:
 
 
 def _hash(value: object, where: str, what: str) -> bytes:
-    if not isinstance(value, str) or not _HEX64.match(value):
+    if not isinstance(value, str) or not _HEX64.fullmatch(value):
         raise _malformed(where, f"{what} is missing or not a 64-hex SHA-256 hash")
     return bytes.fromhex(value)
 
@@ -414,7 +414,7 @@ def _shard_head(value: object, where: str, what: str) -> ShardHead:
     obj = _object(value, where, what or "the answer")
     prefix = f"{what}." if what else ""
     tree_id = obj.get("treeID")
-    if not isinstance(tree_id, str) or not _TREE_ID.match(tree_id) or int(tree_id) > _INT64_MAX:
+    if not isinstance(tree_id, str) or not _TREE_ID.fullmatch(tree_id) or int(tree_id) > _INT64_MAX:
         raise _malformed(where, f"{prefix}treeID is missing or not a decimal int64 string")
     return ShardHead(
         tree_id=int(tree_id),
@@ -485,7 +485,7 @@ def _uuid_list(document: object, where: str) -> list[str]:
     out = []
     for i, value in enumerate(document):
         uuid = value.lower() if isinstance(value, str) else None
-        if uuid is None or not _UUID.match(uuid):
+        if uuid is None or not _UUID.fullmatch(uuid):
             raise _malformed(where, f"element {i} is not a 64- or 80-hex entry UUID")
         out.append(uuid)
     return _unique(out)

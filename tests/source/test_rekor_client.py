@@ -236,6 +236,13 @@ def test_entry_by_uuid_absent(populated: Populated, client: RekorClient) -> None
     assert client.entry_by_uuid(wrong_tree) is None
 
 
+@pytest.mark.parametrize("suffix", ["\n", " ", "\u0661"])
+def test_a_uuid_with_anything_after_it_is_no_uuid(client: RekorClient, suffix: str) -> None:
+    """`$` matched before a final newline: "<uuid>\\n" passed as a UUID."""
+    with pytest.raises(InputError, match="not a 64- or 80-hex Rekor entry UUID"):
+        client.entry_by_uuid("ab" * 32 + suffix)
+
+
 def test_retrieve_splits_batches_and_matches_by_key(
     populated: Populated, client: RekorClient, rekor_server: RunningServer
 ) -> None:
