@@ -177,17 +177,13 @@ def test_clean_release_matches_then_tamper_unexpected_and_fork_are_found(
     assert statuses["init_ram_fs"] == "mismatch" and statuses["stage0"] == "match"
 
 
-def test_an_endorsed_regex_that_never_finishes_matching_does_not_stop_the_run(
-        audit: RunAudit, deployment: Deployment, tmp_path: Path, db_url: str,
-        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_endorsed_regex_that_backtracks_in_python_does_not_stop_the_run(
+        audit: RunAudit, deployment: Deployment, tmp_path: Path, db_url: str) -> None:
     """Python's `re` backtracks: `^(.|.|.|.)*X$` takes 4^28 steps on the 28-byte command line
     (4^n on an n-byte one), where Oak's Rust regex is linear. Under a compromised cmdline key, such
-    an endorsement stopped every run at its reconcile; now it is undecidable at a deadline."""
+    an endorsement stopped every run at its reconcile; RE2 matches it, linear as Rust's engine."""
     import signal
 
-    from auditor.measure import cmdline
-
-    monkeypatch.setattr(cmdline, "ENDORSED_MATCH_DEADLINE", 1.0)
     deployment.publish("kernel_cmd_line", b"^(.|.|.|.)*X$")
 
     def hung(_signum: int, _frame: object) -> None:
@@ -208,11 +204,16 @@ def test_an_endorsed_regex_that_never_finishes_matching_does_not_stop_the_run(
     assert [rule for rule, _ in cmdline_findings].count("UNEXPECTED_ENDORSEMENT") == 1
 
 
-def test_an_endorsed_regex_that_is_not_utf8_endorses_no_cmdline(
-        audit: RunAudit, deployment: Deployment, tmp_path: Path, db_url: str) -> None:
-    """Oak's verifier takes the regex as a Rust str: bytes that are not UTF-8 endorse nothing.
-    Repaired with U+FFFD, `quiet\\xff?$` became `quiet\\ufffd?$` and matched the release."""
-    deployment.publish("kernel_cmd_line", b"^console=ttyS0 panic=-1 quiet\xff?$")
+@pytest.mark.parametrize("regex", [b"^console=ttyS0 panic=-1 quiet\xff?$",
+                                   b"^console=ttyS0(?= panic=-1 quiet$)"],
+                         ids=["not_utf8", "lookahead"])
+def test_an_endorsed_regex_oak_cannot_read_endorses_no_cmdline(
+        audit: RunAudit, deployment: Deployment, tmp_path: Path, db_url: str,
+        regex: bytes) -> None:
+    """Oak's verifier takes the regex as a Rust str, and Rust's `regex` has no lookaround: such
+    an endorsement endorses nothing. Before, bytes that are not UTF-8 were repaired with U+FFFD
+    (`quiet\\xff?$` became `quiet\\ufffd?$`), a lookahead was Python's: both matched the release."""
+    deployment.publish("kernel_cmd_line", regex)
     code, summary = run(audit, deployment, tmp_path / "reports")
     assert code == 1, summary
     assert problems(summary) == [("UNEXPECTED_ENDORSEMENT", "kernel_cmd_line")]

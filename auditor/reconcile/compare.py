@@ -13,7 +13,7 @@ from typing import Any
 
 from auditor.components import Kind
 from auditor.errors import InputError
-from auditor.measure.cmdline import MAX_CMDLINE_BYTES, RegexTimeout, endorsed_regex_matches
+from auditor.measure.cmdline import MAX_CMDLINE_BYTES, cmdline_matches
 from auditor.measure.tdx import compare_mrtd
 from auditor.oak.messages import (
     FirmwareMeasurements,
@@ -143,11 +143,7 @@ def _cmdline(local: LocalValue, endorsed: EndorsementView) -> Comparison:
     except UnicodeDecodeError as error:
         raise InputError(f"the endorsed regex is not UTF-8 (byte {error.start})") from None
     too_long = len(local.cmdline.encode()) >= MAX_CMDLINE_BYTES
-    try:
-        matches = endorsed_regex_matches(regex, local.cmdline)
-    except RegexTimeout as error:
-        return Comparison(Outcome.UNDECIDABLE, f"the endorsed regex cannot be evaluated: {error}")
-    if matches:
+    if cmdline_matches(regex, local.cmdline):
         if too_long:
             return Comparison(Outcome.MISMATCH, f"the cmdline matches the endorsed regex but is "
                               f"{len(local.cmdline.encode())} bytes (limit "
