@@ -59,8 +59,9 @@ class TLogRequirement:
     #: component's (reference values pair keys and policy; the config's applies to all).
     signers: frozenset[str] = frozenset()
     #: Oak's `rekor` key set as Rekor v1 logIDs (sha256 of the SPKI): a Rekor entry must be from
-    #: one of these logs; empty: any log the auditor's own log keys trust.
-    rekor_log_ids: frozenset[str] = frozenset()
+    #: one of these logs (an empty set verifies none, as Oak's verifier finds no key in it);
+    #: None: any log the auditor's own log keys trust (the auditor's config, Oak without `rekor`).
+    rekor_log_ids: frozenset[str] | None = None
     #: Oak's `signed_timestamp.not_before_absolute`: a Rekor entry integrated earlier fails.
     rekor_not_before: datetime | None = None
 
@@ -93,13 +94,14 @@ DEFAULT_REQUIREMENT = TLogRequirement("the auditor's default: a valid receipt of
 
 
 def oak_requirement(policy: TLogPolicy, source: str, signers: Iterable[str],
-                    rekor_log_ids: Iterable[str]) -> TLogRequirement:
+                    rekor_log_ids: Iterable[str] | None) -> TLogRequirement:
     """The requirement of one Oak `TLogReferenceValues`, for the endorsements of `signers`."""
     floor = policy.rekor.not_before if policy.rekor is not None else None
     return TLogRequirement(
         source=source, strategy=policy.strategy,
         receipts=tuple(ReceiptKind(kind) for kind in policy.populated),
-        signers=frozenset(signers), rekor_log_ids=frozenset(rekor_log_ids),
+        signers=frozenset(signers),
+        rekor_log_ids=frozenset(rekor_log_ids) if rekor_log_ids is not None else None,
         rekor_not_before=floor)
 
 
@@ -111,7 +113,7 @@ def add_oak_receipts(spec: ComponentSpec, component: ComponentKeys, source: str)
     signers = [load_public_key(raw, source=source).key_id.hex() for raw in component.keys]
     # A Rekor v1 logID is the sha256 of the log key's SPKI.
     logs = [PublicKey(key.spki_der).key_id.hex() for key in policy.rekor.keys] \
-        if policy.rekor is not None else []
+        if policy.rekor is not None else None
     _add_once(spec.tlog, oak_requirement(policy, label, signers, logs))
     if policy.c2sp_policy is not None:
         parsed = load_tlog_policy(policy.c2sp_policy.encode(),
@@ -251,9 +253,10 @@ def _for(requirement: TLogRequirement, view: EndorsementView,
     state, why = states[ReceiptKind.REKOR]
     if state is not ReceiptState.VALID:
         return dict(states)
-    if requirement.rekor_log_ids and view.log_id not in requirement.rekor_log_ids:
-        state, why = ReceiptState.INVALID, (f"the Rekor entry is in log {view.log_id}, which "
-                                            "is not in the policy's rekor key set")
+    if requirement.rekor_log_ids is not None and view.log_id not in requirement.rekor_log_ids:
+        state, why = ReceiptState.INVALID, (
+            f"the Rekor entry is in log {view.log_id}, which is not in the policy's rekor key "
+            f"set{'' if requirement.rekor_log_ids else ' (it holds no key: no log can meet it)'}")
     floor = requirement.rekor_not_before
     if floor is not None and (view.when is None or view.when < floor):
         state, why = ReceiptState.INVALID, (

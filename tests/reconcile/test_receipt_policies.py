@@ -149,11 +149,14 @@ AFTER_INTEGRATION = 1767225600
         (f"rekor {{ verify {{ {text_key(REKOR_DER)} }} }}", "MATCH", "sha256 equals"),
         (f"tlog {{ all {{}} rekor {{ {text_key(spki_der(Endorser('log').public_pem))} }} }}",
          "TLOG_POLICY_UNMET", "the Rekor entry is in log c0d23d6a"),
+        # Oak's verifier finds no key in an empty set: it verifies no Rekor entry (it was any).
+        ("tlog { all {} rekor {} }", "TLOG_POLICY_UNMET", "(it holds no key: no log can meet it)"),
         (f"tlog {{ all {{}} rekor {{ {text_key(REKOR_DER)} signed_timestamp {{ "
          f"not_before_absolute {{ seconds: {AFTER_INTEGRATION} }} }} }} }}",
          "TLOG_POLICY_UNMET", "before the policy's signed-timestamp floor 2026-01-01"),
     ],
-    ids=["rekor-key-set", "deprecated-rekor-field", "another-log", "signed-timestamp-floor"],
+    ids=["rekor-key-set", "deprecated-rekor-field", "another-log", "empty-rekor-key-set",
+         "signed-timestamp-floor"],
 )
 def test_oaks_rekor_key_set_on_the_real_release(audit: RunAudit, tmp_path: Path, db_url: str,
                                                 tlog: str, rule: str, phrase: str) -> None:
