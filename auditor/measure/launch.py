@@ -32,6 +32,7 @@ from auditor.measure.launch_digest import LaunchDigest
 from auditor.measure.vmm import Vmm, add_sections
 from auditor.measure.vmsa import (
     BOOT_RESET_ADDRESS,
+    MAX_VCPUS,
     VcpuProfile,
     ec2_profile,
     gce_profile,
@@ -116,8 +117,8 @@ def measure_launch(image: bytes, config: LaunchConfig) -> LaunchMeasurement:
 
 
 def _profile(config: LaunchConfig) -> VcpuProfile:
-    if config.vcpus < 1:
-        raise InputError(f"--vcpus {config.vcpus} is not a positive number")
+    if not 1 <= config.vcpus <= MAX_VCPUS:
+        raise InputError(f"--vcpus {config.vcpus} is not a vCPU count from 1 to {MAX_VCPUS}")
     if config.vmm_type not in LAUNCH_VMMS:
         raise InputError(f"VMM type {config.vmm_type} is not one of qemu, gce, ec2")
     if not 0 <= config.guest_features < 1 << 64:

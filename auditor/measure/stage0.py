@@ -24,6 +24,7 @@ from auditor.measure.vmm import Vmm, add_sections
 from auditor.measure.vmsa import (
     BOOT_RESET_ADDRESS,
     DEFAULT_VCPU_SIG,
+    MAX_VCPUS,
     OAK_PROFILE,
     VcpuProfile,
     qemu_profile,
@@ -107,6 +108,8 @@ def _checked_counts(vcpu_counts: Iterable[int]) -> list[int]:
         raise InputError("no vCPU count given")
     if counts[0] < 1:
         raise InputError(f"vCPU count {counts[0]} is not a positive number")
+    if counts[-1] > MAX_VCPUS:
+        raise InputError(f"vCPU count {counts[-1]} is more than a VM can have ({MAX_VCPUS})")
     return counts
 
 

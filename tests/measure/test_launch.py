@@ -108,7 +108,8 @@ def test_kernel_with_firmware_without_kernel_hashes(files: dict[str, Path]) -> N
     [
         (LaunchConfig(vmm_type=Vmm.QEMU), "needs --vcpu-type or --vcpu-sig"),
         (LaunchConfig(vmm_type=Vmm.GCE, vcpu_sig=0x600), "apply to --vmm-type qemu only"),
-        (LaunchConfig(vcpus=0, vcpu_sig=0x600), "not a positive number"),
+        (LaunchConfig(vcpus=0, vcpu_sig=0x600), "not a vCPU count from 1 to 4096"),
+        (LaunchConfig(vcpus=4097, vcpu_sig=0x600), "not a vCPU count from 1 to 4096"),
         (LaunchConfig(vmm_type=Vmm.OAK), "not one of qemu, gce, ec2"),
         (LaunchConfig(vcpu_sig=1 << 32), "does not fit in 32 bits"),
     ],

@@ -135,6 +135,8 @@ def test_file_text_is_not_markup_or_ansi(run_audit: RunAudit) -> None:
         (("stage0", "{missing}"), "cannot read stage0 ROM"),
         (("stage0", "{rom}", "--mode", "tdx"), "--mode 'tdx' is not one of oak, qemu"),
         (("stage0", "{rom}", "--vcpus", "1,x"), "is not a comma-separated list"),
+        (("stage0", "{rom}", "--vcpus", "1,2000000000"), "is more than a VM can have (4096)"),
+        (("launch", "--ovmf", "{rom}", "--vcpus", "2000000000"), "from 1 to 4096"),
         (("stage0", "{junk}"), "no GUID table footer"),
         (("kernel", "{junk}"), "no 'HdrS' boot header magic"),
         (("initrd", "{missing}"), "cannot read initrd"),
