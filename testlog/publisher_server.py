@@ -7,6 +7,7 @@ missing file or link is a 404), with fault switches and request counters:
         server.faults.hide(sha256_hex)       # 404 for a file that links still name
         server.faults.server_errors(3, status=503)
         server.faults.cut_links(1)           # a link answer cut short in transit
+        server.faults.relink(16, signature_hex, [other_key_hex])  # a link lists other files
         assert server.requests.links(21) == 3
 """
 
@@ -38,6 +39,8 @@ class IndexFaults:
     #: (status, kind or None for any) of the next failing answers
     _errors: list[tuple[int, str | None]] = field(default_factory=list)
     _cut: int = 0
+    #: (link type, source) -> the targets served instead of the index's own
+    _relinked: dict[tuple[int, str], list[str]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def alter(self, sha256_hex: str) -> None:
@@ -64,9 +67,16 @@ class IndexFaults:
         with self._lock:
             self._cut += count
 
+    def relink(self, link_type: int, source_hex: str, targets: list[str]) -> None:
+        """Serve link ``<link_type>/sha2-256:<source_hex>`` as listing ``targets`` (hex), the
+        index's own files and links unchanged: an index that names the wrong file."""
+        with self._lock:
+            self._relinked[(link_type, source_hex)] = list(targets)
+
     def clear(self) -> None:
         with self._lock:
             self._altered.clear()
+            self._relinked.clear()
             self._hidden.clear()
             self._errors.clear()
             self._cut = 0
@@ -84,6 +94,14 @@ class IndexFaults:
                     del self._errors[at]
                     return status
             return None
+
+    def link(self, link_type: int, source_hex: str, body: bytes | None) -> bytes | None:
+        """What the store serves for a link: the index's own body, or a relinked one."""
+        with self._lock:
+            targets = self._relinked.get((link_type, source_hex))
+        if targets is None:
+            return body
+        return "".join(f"sha2-256:{target}\n" for target in targets).encode()
 
     def file(self, sha256_hex: str, content: bytes | None) -> bytes | None:
         """What the store serves for a file: None (404), its bytes, or altered bytes."""
@@ -148,7 +166,9 @@ class _Handler(BaseHTTPRequestHandler):
                 content = server.index.files.get(file["hash"])
             body = server.faults.file(file["hash"], content)
         elif link is not None:
-            body = server.index.link_body(int(link["type"]), link["hash"])
+            link_type, source = int(link["type"]), link["hash"]
+            body = server.faults.link(link_type, source,
+                                      server.index.link_body(link_type, source))
             if body is not None and server.faults.take_cut():
                 body = body[:-3]
         if body is None:

@@ -153,6 +153,8 @@ class IndexCrawl:
         #: and a file is fetched once.
         self._file_locks: dict[str, threading.Lock] = {}
         self._file_locks_lock = threading.Lock()
+        #: key file hash -> the SHA-256 of the SPKI it holds, for every key file on record.
+        self._key_spki: dict[str, str] = {}
 
     def run(self) -> CrawlSummary:
         try:
@@ -334,6 +336,9 @@ class IndexCrawl:
         with self.job.sessions() as session:
             pending = [(p.id, p.endorsement_sha256, p.key_file_sha256, p.component)
                        for p in publisher.pending_packages(session, self.index)]
+            self._key_spki = {k.key_file_sha256: k.spki_sha256
+                              for k in publisher.keys(session, self.index)
+                              if k.spki_sha256 is not None}
         fetched = prefetched(lambda package: self._pieces(package[1], package[2]), pending,
                              ahead=PACKAGES_AHEAD)
         with contextlib.closing(fetched):  # ended early: the fetches ahead are not waited for
@@ -386,6 +391,7 @@ class IndexCrawl:
             key = self._single(pieces, LinkType.PUBLIC_KEY, signature, required=True)
             if key is not None:
                 self._piece(pieces, "public key", key, f"link 16 of {typed(signature)}")
+                self._listed_key(pieces, signature, key_file)
         for name, link in (("rekor", LinkType.REKOR_ENTRY), ("tlog-proof", LinkType.TLOG_PROOF),
                            ("pes", LinkType.PES_CONFIRMATION)):
             receipt = self._single(pieces, link, endorsement, required=False)
@@ -404,6 +410,24 @@ class IndexCrawl:
         elif required:
             pieces.missing.append(f"link {int(link)} of {typed(source)} does not exist")
         return None
+
+    def _listed_key(self, pieces: _Pieces, signature: str, listed_under: str) -> None:
+        """The key file a package's signature links to (16) must hold the key whose list (21)
+        names the package: one naming another key sends whoever verifies from the store to the
+        wrong key, so the package cannot be verified from the store (like a missing piece)."""
+        key_file, content = pieces.hashes["public key"], pieces.contents.get("public key")
+        if content is None or key_file == listed_under:
+            return
+        where = f"key file {typed(key_file)}"
+        try:
+            spki = load_public_key(content, source=where).key_id.hex()
+        except InputError:
+            why = "which is not a public key"
+        else:
+            if spki == self._key_spki.get(listed_under):
+                return  # the same key in another form
+            why = f"whose key sha256:{spki} is not the key the package is listed under"
+        pieces.missing.append(f"link 16 of {typed(signature)} names {where}, {why}")
 
     def _piece(self, pieces: _Pieces, name: str, sha256: str, wanted_by: str) -> None:
         pieces.hashes[name] = sha256

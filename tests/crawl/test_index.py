@@ -404,6 +404,30 @@ def test_a_link_to_a_missing_file_is_an_incomplete_package(audit: RunAudit, worl
     assert packages(db_url)[victim.endorsement].log_answer == "same"
 
 
+def test_a_package_whose_key_link_names_another_key_is_incomplete(
+        audit: RunAudit, world: World, db_url: str) -> None:
+    # A stage0 package listed under stage0's key whose signature's key link (16) names the
+    # kernel's key file, or a file that is no key: whoever verifies from the store is sent to
+    # the wrong key, so the package is not counted as verified from the publisher's store.
+    stage0, other_stage0 = world.published[3], world.published[6]
+    kernel_key = world.published[1].key
+    junk = world.index.add_file(b"<html>not a key</html>\n")
+    world.store.faults.relink(16, stage0.signature, [kernel_key])
+    world.store.faults.relink(16, other_stage0.signature, [junk])
+    code, summary = crawl(audit, world)
+    assert code == 0 and summary["complete"] is True, summary  # medium, as a missing piece
+    found = {f["evidence"]["package"]: f for f in of_rule(summary, "PUBLISHED_FILE_MISSING")}
+    assert rules(summary) == ["PUBLISHED_FILE_MISSING"] * 2
+    named = found[f"sha2-256:{stage0.endorsement}"]
+    assert named["component"] == "stage0"
+    assert f"link 16 of sha2-256:{stage0.signature} names key file sha2-256:{kernel_key}" \
+        in named["detail"]
+    assert "is not a public key" in found[f"sha2-256:{other_stage0.endorsement}"]["detail"]
+    stored = packages(db_url)
+    assert stored[stage0.endorsement].pending and stored[other_stage0.endorsement].pending
+    assert index_part(summary, world)["verified"] == 7
+
+
 def test_server_errors_make_the_run_incomplete_never_clean(audit: RunAudit, world: World,
                                                            db_url: str) -> None:
     config = str(world.config())
