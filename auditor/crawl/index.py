@@ -117,6 +117,8 @@ class _Pieces:
     contents: dict[str, bytes] = field(default_factory=dict)
     missing: list[str] = field(default_factory=list)
     altered: bool = False
+    #: Its links are read again rather than taken from the store (it was incomplete).
+    fresh: bool = False
 
 
 class _PackageFiles(StatementSource):
@@ -334,13 +336,15 @@ class IndexCrawl:
 
     def _packages(self) -> None:
         with self.job.sessions() as session:
+            rows = publisher.pending_packages(session, self.index)
             pending = [(p.id, p.endorsement_sha256, p.key_file_sha256, p.component)
-                       for p in publisher.pending_packages(session, self.index)]
+                       for p in rows]
+            incomplete = {p.id for p in rows if p.missing is not None}  # links read again
             self._key_spki = {k.key_file_sha256: k.spki_sha256
                               for k in publisher.keys(session, self.index)
                               if k.spki_sha256 is not None}
-        fetched = prefetched(lambda package: self._pieces(package[1], package[2]), pending,
-                             ahead=PACKAGES_AHEAD)
+        fetched = prefetched(lambda package: self._pieces(
+            package[1], package[2], fresh=package[0] in incomplete), pending, ahead=PACKAGES_AHEAD)
         with contextlib.closing(fetched):  # ended early: the fetches ahead are not waited for
             for done, (package, pieces) in enumerate(zip(pending, fetched, strict=True)):
                 self.job.progress("loading published packages", done, len(pending))
@@ -380,9 +384,14 @@ class IndexCrawl:
         else:
             self.summary.failed += 1
 
-    def _pieces(self, endorsement: str, key_file: str) -> _Pieces:
-        """Every file of a package; what it lacks and whether a file was altered."""
-        pieces = _Pieces()
+    def _pieces(self, endorsement: str, key_file: str, *, fresh: bool) -> _Pieces:
+        """Every file of a package; what it lacks and whether a file was altered.
+
+        A package's links are read once and remembered, but those of a package found
+        incomplete are read again (`fresh`): a link that listed two signatures or the wrong
+        key would otherwise keep it incomplete after the index is mended.
+        """
+        pieces = _Pieces(fresh=fresh)
         listed = f"link 21 of {typed(key_file)}"
         self._piece(pieces, "statement", endorsement, listed)
         signature = self._single(pieces, LinkType.SIGNATURE, endorsement, required=True)
@@ -401,7 +410,7 @@ class IndexCrawl:
 
     def _single(self, pieces: _Pieces, link: LinkType, source: str, *,
                 required: bool) -> str | None:
-        targets = self._link(link, source) or ()
+        targets = self._link(link, source, fresh=pieces.fresh) or ()
         if len(targets) == 1:
             return targets[0]
         if targets:

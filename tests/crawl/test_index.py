@@ -428,6 +428,23 @@ def test_a_package_whose_key_link_names_another_key_is_incomplete(
     assert index_part(summary, world)["verified"] == 7
 
 
+def test_an_incomplete_package_reads_its_links_again(audit: RunAudit, world: World,
+                                                     db_url: str) -> None:
+    # Links a package was found incomplete by are read afresh when it is tried again: once the
+    # index is mended, the package verifies and the finding goes.
+    two, wrong_key = world.published[2], world.published[3]
+    world.store.faults.relink(14, two.endorsement, [two.signature, wrong_key.signature])
+    world.store.faults.relink(16, wrong_key.signature, [world.published[1].key])
+    code, summary = crawl(audit, world)
+    assert rules(summary) == ["PUBLISHED_FILE_MISSING"] * 2
+    world.store.faults.clear()
+    code, summary = crawl(audit, world)
+    assert code == 0 and summary["findings"] == [], summary
+    stored = packages(db_url)
+    assert not stored[two.endorsement].pending and not stored[wrong_key.endorsement].pending
+    assert index_part(summary, world)["verified"] == 2
+
+
 def test_server_errors_make_the_run_incomplete_never_clean(audit: RunAudit, world: World,
                                                            db_url: str) -> None:
     config = str(world.config())
