@@ -261,12 +261,13 @@ def unpublished_findings(listings: list[KeyListing], entries: Iterable[SignedEnt
         by_key.setdefault(listing.spki_sha256, []).append(listing)
     for entry in entries:
         mine = by_key.get(entry.signer_key_sha256, [])
-        if not mine or any(entry.signed_digest in listing.listed for listing in mine):
+        if not mine or any(listing.publishes(entry.signed_digest) for listing in mine):
             continue
         if expected_since is not None and entry.integrated_time is not None and \
                 datetime.fromtimestamp(entry.integrated_time, UTC) < expected_since:
             continue
-        yield unpublished_finding(entry, mine[0])
+        listing = next((m for m in mine if entry.signed_digest in m.listed), mine[0])
+        yield unpublished_finding(entry, listing)
 
 
 def unpublished_finding(entry: SignedEntry, listing: KeyListing) -> Finding:
@@ -274,10 +275,13 @@ def unpublished_finding(entry: SignedEntry, listing: KeyListing) -> Finding:
                 "statement_sha256": entry.signed_digest,
                 "signer_key_sha256": entry.signer_key_sha256, "index": listing.store,
                 "key": typed(listing.key_file_sha256)}
+    which = (f"which {listing.store} lists under key {evidence['key']} but does not serve "
+             "its statement" if entry.signed_digest in listing.unserved else
+             f"which {listing.store} does not list under key {evidence['key']}")
     return Finding(RuleId.UNPUBLISHED_LOG_ENTRY, entry.component, f"entry {entry.uuid} (log "
                    f"index {entry.log_index}) under a pinned {shown(entry.component)} key "
-                   f"signs statement sha256:{entry.signed_digest}, which {listing.store} does "
-                   f"not list under key {evidence['key']}", evidence, identity=("uuid",))
+                   f"signs statement sha256:{entry.signed_digest}, {which}", evidence,
+                   identity=("uuid",))
 
 
 def unpinned_key_finding(key: KeysetKey, component: str | None) -> Finding:

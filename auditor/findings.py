@@ -124,8 +124,8 @@ _RULES = [
          "applies to it (such as Oak's `skip`) lets it go unlogged; reported for the record."),
     Rule(RuleId.UNPUBLISHED_LOG_ENTRY, Severity.HIGH, "Logged but never published",
          "A log entry under a pinned component key signs a statement that the publisher's own "
-         "endorsement index does not list under that key: the key signed something outside "
-         "the release process."),
+         "endorsement index does not list under that key (or lists without serving the "
+         "statement): the key signed something outside the release process."),
     Rule(RuleId.UNPINNED_PUBLISHER_KEY, Severity.MEDIUM, "Publisher lists a key nobody pins",
          "The publisher's index lists, for a configured keyset, a key that no component pins: "
          "a rotation the configuration has not caught up with, or a key nobody told the "

@@ -114,6 +114,14 @@ class PublisherIndex:
                 self.link(REKOR_ENTRY, statement, receipt_hash)
         return Published(statement, signature, key, subject, receipt_hash)
 
+    def list_only(self, endorsement: Endorsement) -> str:
+        """List ``endorsement`` under its key (21) without storing any of its files: a hash
+        the store never serves. Its statement's hash."""
+        with self.lock:
+            key = self.add_file(endorsement.endorser.public_pem)
+            self.link(ENDORSEMENTS_FOR_KEY, key, endorsement.statement_sha256)
+        return endorsement.statement_sha256
+
     def keyset(self, name: str, endorsers: Iterable[Endorser]) -> str:
         """A keyset listing these endorsers' keys (link 22); its hash."""
         with self.lock:

@@ -222,6 +222,13 @@ class KeyListing:
     key_file_sha256: str
     spki_sha256: str
     listed: frozenset[str]
+    #: Listed statements the store was asked for and did not serve (404 or altered bytes).
+    unserved: frozenset[str] = frozenset()
+
+    def publishes(self, statement_sha256: str) -> bool:
+        """Listed with its statement readable: a hash alone publishes nothing (nobody can read
+        what was signed), so listing it cannot hide a signing outside the release process."""
+        return statement_sha256 in self.listed and statement_sha256 not in self.unserved
 
 
 def key_listings(session: Session) -> list[KeyListing]:
@@ -229,6 +236,7 @@ def key_listings(session: Session) -> list[KeyListing]:
     lists now and every package it listed before (a link that shrank forgets nothing)."""
     fetched = {(r.store, r.source_sha256): set(r.targets.split()) for r in session.scalars(
         select(models.PublisherLink).where(models.PublisherLink.link_type == 21))}
+    unserved = unserved_statements(session)
     listings = []
     for key in session.scalars(select(models.PublisherKey).where(
             models.PublisherKey.spki_sha256.is_not(None)).order_by(models.PublisherKey.id)):
@@ -239,8 +247,17 @@ def key_listings(session: Session) -> list[KeyListing]:
             models.PublishedPackage.store == key.store,
             models.PublishedPackage.key_file_sha256 == key.key_file_sha256)))
         listings.append(KeyListing(key.store, key.key_file_sha256, key.spki_sha256,
-                                   frozenset(listed)))
+                                   frozenset(listed), frozenset(listed & unserved)))
     return listings
+
+
+def unserved_statements(session: Session) -> set[str]:
+    """Statements of packages found incomplete whose file the store did not serve with the
+    right bytes (a package not yet tried is not judged: its statement may yet be served)."""
+    served = select(models.PublisherFile.sha256).where(models.PublisherFile.content.is_not(None))
+    return set(session.scalars(select(models.PublishedPackage.endorsement_sha256).where(
+        models.PublishedPackage.missing.is_not(None),
+        models.PublishedPackage.endorsement_sha256.not_in(served))))
 
 
 @dataclass(frozen=True)

@@ -226,6 +226,25 @@ def test_a_log_entry_the_index_does_not_list_is_unpublished(audit: RunAudit, wor
     assert code == 0 and summary["findings"] == []
 
 
+def test_listing_a_statement_the_store_never_serves_does_not_publish_it(
+        audit: RunAudit, world: World, db_url: str) -> None:
+    # The key signed outside the release process; the index lists the statement's hash under
+    # the key but the store never serves the statement: nobody can read what was signed, so
+    # the entry is still unpublished (high), not only an incomplete package (medium).
+    secret = endorse(world.log, world.endorsers[0], b"stage0 built outside the release")
+    world.index.list_only(secret)
+    code, summary = crawl(audit, world)
+    assert code == 1, summary
+    assert "UNPUBLISHED_LOG_ENTRY" in rules(summary) and "PUBLISHED_FILE_MISSING" in rules(summary)
+    [finding] = of_rule(summary, "UNPUBLISHED_LOG_ENTRY")
+    assert finding["evidence"]["uuid"] == secret.entry.uuid
+    assert "does not serve its statement" in finding["detail"]
+    # Served at last: published, and both findings go.
+    world.index.publish(secret, log=world.log)
+    code, summary = crawl(audit, world)
+    assert code == 0 and summary["findings"] == [], summary
+
+
 def test_a_split_view_in_the_logs_copy_of_a_receipt_is_found(audit: RunAudit, world: World,
                                                               db_url: str) -> None:
     assert crawl(audit, world)[0] == 0
