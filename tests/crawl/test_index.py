@@ -464,6 +464,23 @@ def test_an_incomplete_package_reads_its_links_again(audit: RunAudit, world: Wor
     assert index_part(summary, world)["verified"] == 2
 
 
+def test_a_listed_hash_the_store_does_not_serve_costs_one_request(
+        audit: RunAudit, world: World, db_url: str) -> None:
+    # A list padded with hashes of nothing: each is tried again on every run, so each costs
+    # one request for its statement, not one for every link of a package it does not have.
+    key = world.published[0].key
+    padding = [f"{n:064x}" for n in range(40)]
+    world.index.links[(ENDORSEMENTS_FOR_KEY, key)] += padding
+    assert crawl(audit, world)[0] == 0
+    world.store.requests.reset()
+    code, summary = crawl(audit, world)
+    assert code == 0 and summary["complete"] is True
+    assert len(of_rule(summary, "PUBLISHED_FILE_MISSING")) == len(padding)
+    assert world.store.requests.snapshot() == {"links/21": 3, "files": len(padding)}
+    missing = packages(db_url)[padding[0]].missing or ""
+    assert missing.startswith("the store does not serve its statement") and "link 14" not in missing
+
+
 def test_server_errors_make_the_run_incomplete_never_clean(audit: RunAudit, world: World,
                                                            db_url: str) -> None:
     config = str(world.config())
