@@ -4,6 +4,7 @@ importing the database layer."""
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -20,3 +21,9 @@ class EndorsementRecord:
     source: str
     #: Every receipt that travelled with the endorsement (stored byte-exact, one row each).
     receipts: tuple[Receipt, ...] = ()
+
+    @property
+    def statement_sha256(self) -> str | None:
+        """The statement's SHA-256 hex; None only without a statement (an empty one has a
+        hash: a key can sign the empty file)."""
+        return None if self.statement is None else hashlib.sha256(self.statement).hexdigest()

@@ -470,7 +470,7 @@ def _endorsement_values(item: Storable, entry: tuple[dict[str, Any], RowId] | No
     record, verification = item.record, item.verification
     if record.statement is None and record.signature is None:
         return None
-    statement_sha = hashlib.sha256(record.statement).hexdigest() if record.statement else None
+    statement_sha = record.statement_sha256
     key = (f"{record.component or '-'}:{statement_sha}:"
            f"{entry[0]['leaf_hash'] if entry else 'unlogged'}{_receipts_key(record.receipts)}")
     statement = verification.statement

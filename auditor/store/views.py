@@ -279,8 +279,7 @@ def inserted_view(item: Storable, stored: StoredItem) -> EndorsementView:
         ok=verification.ok,
         checks=checks,
         statement_format=statement.format.value if statement else None,
-        statement_sha256=hashlib.sha256(record.statement).hexdigest() if record.statement
-        else None,
+        statement_sha256=record.statement_sha256,
         subject_name=tables.subject_name(subject.name) if subject else None,
         subject_digests=dict(subject.digests) if v1 and subject else {},
         subject=record.subject,

@@ -8,6 +8,7 @@ the outcome through the CLI, on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -295,6 +296,21 @@ def test_a_published_endorsement_without_receipt_is_not_logged(audit: RunAudit, 
     assert code == 1
     assert [f["evidence"]["package"] for f in of_rule(document, "ENDORSED_NOT_LOGGED")] == [
         f"sha2-256:{published.endorsement}"]
+
+
+def test_an_empty_statement_is_named_by_its_hash(audit: RunAudit, world: World,
+                                                 db_url: str) -> None:
+    # The key signed an empty file: its statement is the empty string, not no statement.
+    endorser = world.endorsers[1]
+    unlogged = world.unlogged(endorser, b"kernel")
+    empty = dataclasses.replace(unlogged, statement=b"", signature=endorser.sign(b""))
+    published = world.index.publish(empty)
+    code, summary = crawl(audit, world)
+    assert code == 0, summary  # medium: an unlogged endorsement
+    [finding] = of_rule(summary, "ENDORSED_NOT_LOGGED")
+    assert finding["evidence"]["package"] == f"sha2-256:{published.endorsement}"
+    assert finding["evidence"]["statement_sha256"] == sha256(b"") == published.endorsement
+    assert "None" not in finding["detail"]
 
 
 def test_a_receipt_the_log_does_not_serve_is_entry_invalid(audit: RunAudit, world: World,
