@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from auditor.errors import ConfigError, InputError
 from auditor.findings import RuleId, Severity, Suppression
@@ -490,6 +491,24 @@ def check_index(index: IndexSettings, where: str) -> None:
     if index.keysets and not index.configured:
         raise ConfigError(f"{where}: keysets are listed in the publisher's index: give its "
                           "files and links URLs too")
+    for name in ("files", "links"):
+        url = getattr(index, name)
+        if url is not None:
+            _check_store_url(url, f"{where}: the publisher's {name} URL")
+
+
+def _check_store_url(url: str, what: str) -> None:
+    """A store's base URL: file and link names are appended to it, so it must be http(s)
+    with a host and nothing after its path (a query or fragment would swallow the names)."""
+    try:
+        parts = urlsplit(url)
+        web = parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:  # e.g. an unclosed "[" IPv6 host
+        web = False
+    if not web or any(c.isspace() for c in url):
+        raise ConfigError(f"{what} must be an http(s) URL with a host, not {url!r}")
+    if parts.query or parts.fragment:
+        raise ConfigError(f"{what} must not have a query or fragment: {url!r}")
 
 
 def parse_severity(value: str, where: str) -> Severity:

@@ -68,8 +68,9 @@ class World:
         lines = [f'[[releases]]\nmanifest = "{release}"\n'] if release else []
         lines += ["[log]", f'url = "{self.server.url}"', f'rekor_keys = ["{self.log_key}"]',
                  "requests_per_second = 1000", "max_retries = 1", "backoff_base = 0", "",
-                 "[index]", f'files = "{self.store.files_url}"',
-                 f'links = "{self.store.links_url}"', "requests_per_second = 1000"]
+                 "[index]"]
+        index = {"files": self.store.files_url, "links": self.store.links_url,
+                 "requests_per_second": 1000, **index}
         lines += [f"{name} = {json.dumps(value)}" for name, value in index.items()]
         for endorser in self.endorsers:
             pem = endorser.public_pem.decode()
@@ -589,6 +590,21 @@ def test_the_index_needs_both_urls(audit: RunAudit, world: World, db_url: str) -
     result = audit("run", "--config", str(config))
     assert result.exit_code == 2
     assert "index.keysets[0]" in result.stderr and "sha2-256:<hex>" in result.stderr
+
+    # Names are appended to the URLs: anything but an http(s) base is a usage error, before
+    # any request (not an incomplete run that blames the index).
+    for files in ("ftp://host/files", "not a url", "http://a b/files",
+                  f"{world.store.files_url}?token=1", f"{world.store.files_url}#x"):
+        flags = world.flags()
+        flags[flags.index("--index-files") + 1] = files
+        result = audit("crawl", *flags)
+        assert result.exit_code == 2, (files, result.stderr)
+        assert "--index-files" in result.stderr and "files URL" in result.stderr
+        assert "Traceback" not in result.stderr
+    config = world.config(links=f"{world.store.links_url}?x=1")
+    result = audit("run", "--config", str(config))
+    assert result.exit_code == 2 and "[index]" in result.stderr
+    assert "must not have a query or fragment" in result.stderr
 
 
 def test_receipt_checks_use_the_package_signature(audit: RunAudit, world: World,
