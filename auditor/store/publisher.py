@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from auditor.store import models
@@ -252,12 +252,16 @@ def key_listings(session: Session) -> list[KeyListing]:
 
 
 def unserved_statements(session: Session) -> set[str]:
-    """Statements of packages found incomplete whose file the store did not serve with the
-    right bytes (a package not yet tried is not judged: its statement may yet be served)."""
-    served = select(models.PublisherFile.sha256).where(models.PublisherFile.content.is_not(None))
-    return set(session.scalars(select(models.PublishedPackage.endorsement_sha256).where(
-        models.PublishedPackage.missing.is_not(None),
-        models.PublishedPackage.endorsement_sha256.not_in(served))))
+    """Statements of packages tried whose file the store never served with the right bytes:
+    a 404 (the package is missing something) or altered bytes. A package not yet tried is
+    not judged: its statement may yet be served."""
+    file = models.PublisherFile
+    served = select(file.sha256).where(file.content.is_not(None))
+    altered = select(file.sha256).where(file.altered.is_not(None))
+    package = models.PublishedPackage
+    return set(session.scalars(select(package.endorsement_sha256).where(
+        or_(package.missing.is_not(None), package.endorsement_sha256.in_(altered)),
+        package.endorsement_sha256.not_in(served))))
 
 
 @dataclass(frozen=True)

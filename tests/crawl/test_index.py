@@ -247,6 +247,19 @@ def test_listing_a_statement_the_store_never_serves_does_not_publish_it(
     assert code == 0 and summary["findings"] == [], summary
 
 
+def test_a_statement_served_altered_does_not_publish_it(audit: RunAudit, world: World,
+                                                        db_url: str) -> None:
+    secret = endorse(world.log, world.endorsers[0], b"stage0 built outside the release")
+    world.index.publish(secret, log=world.log)
+    world.store.faults.alter(secret.statement_sha256)
+    code, summary = crawl(audit, world)
+    assert code == 1
+    assert rules(summary) == ["PUBLISHED_FILE_ALTERED", "STATEMENT_UNAVAILABLE",
+                              "UNPUBLISHED_LOG_ENTRY"], summary
+    assert "does not serve its statement" in of_rule(summary, "UNPUBLISHED_LOG_ENTRY")[0][
+        "detail"]
+
+
 def test_a_split_view_in_the_logs_copy_of_a_receipt_is_found(audit: RunAudit, world: World,
                                                               db_url: str) -> None:
     assert crawl(audit, world)[0] == 0
