@@ -212,7 +212,14 @@ class IndexCrawl:
     def _keysets(self) -> None:
         """List each configured keyset's keys (22) and read their key files."""
         for keyset in self.source.keysets:
-            listed = self._link(LinkType.KEYS_FOR_KEYSET, keyset, fresh=True) or ()
+            listed = self._link(LinkType.KEYS_FOR_KEYSET, keyset, fresh=True)
+            if listed is None:
+                # Oak reads a missing link as an empty list, but a keyset named in the
+                # configuration and gone from the index compares nothing: not a clean run.
+                self.summary.fail(f"keyset {typed(keyset)} is not in the publisher's index "
+                                  "(its link 22 does not exist): its keys cannot be compared "
+                                  "with the pinned ones")
+                continue
             with self.job.sessions() as session:
                 known = {k.key_file_sha256 for k in publisher.keys(session, self.index)
                          if k.spki_sha256 is not None}

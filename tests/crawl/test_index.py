@@ -412,6 +412,20 @@ def test_a_key_the_publisher_lists_but_nobody_pins(audit: RunAudit, world: World
     assert [f["component"] for f in of_rule(document, "UNPINNED_PUBLISHER_KEY")] == ["kernel"]
 
 
+def test_a_configured_keyset_the_index_lacks_leaves_the_run_incomplete(
+        audit: RunAudit, world: World, db_url: str) -> None:
+    # A keyset the operator names but the index does not have (its link 22 is a 404): the
+    # keys it lists cannot be compared with the pinned ones, so the run cannot be clean.
+    keyset = world.index.keyset("kernel release", [world.endorsers[1]])
+    world.extra += ["--index-keyset", f"kernel=sha2-256:{keyset}"]
+    assert crawl(audit, world)[0] == 0
+    del world.index.links[(22, keyset)]
+    code, summary = crawl(audit, world)
+    assert code == 3 and summary["complete"] is False, summary
+    assert f"keyset sha2-256:{keyset}" in summary["incomplete_reason"]
+    assert "link 22" in summary["incomplete_reason"]
+
+
 # -- the store's faults --------------------------------------------------------------------------
 
 
