@@ -19,7 +19,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from sqlalchemy import select
 
-from auditor.crawl.index import PACKAGES_AHEAD
+from auditor.crawl.index import PACKAGES_AHEAD, IndexCrawl
 from auditor.store import models
 from auditor.store.database import open_database
 from testlog import Endorser, PublisherIndex, RekorLog, RunningIndexServer, RunningServer
@@ -523,6 +523,27 @@ def test_a_listed_hash_the_store_does_not_serve_costs_one_request(
     assert world.store.requests.snapshot() == {"links/21": 3, "files": len(padding)}
     missing = packages(db_url)[padding[0]].missing or ""
     assert missing.startswith("the store does not serve its statement") and "link 14" not in missing
+
+
+def test_a_long_list_keeps_no_lock_per_file_fetched(audit: RunAudit, world: World,
+                                                     db_url: str,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    # A list of 100,000 hashes fetches 100,000 files: what makes packages fetched side by side
+    # share a file is kept while the file is fetched, not for the rest of the crawl.
+    crawls: list[IndexCrawl] = []
+    run_crawl = IndexCrawl.run
+
+    def recorded(self: IndexCrawl) -> Any:
+        crawls.append(self)
+        return run_crawl(self)
+
+    monkeypatch.setattr(IndexCrawl, "run", recorded)
+    world.index.links[(ENDORSEMENTS_FOR_KEY, world.published[0].key)] += [
+        f"{n:064x}" for n in range(200)]
+    code, summary = crawl(audit, world)
+    assert code == 0 and index_part(summary, world)["verified"] == 9
+    [index_crawl] = crawls
+    assert len(index_crawl._file_locks) == 0
 
 
 def test_server_errors_make_the_run_incomplete_never_clean(audit: RunAudit, world: World,
