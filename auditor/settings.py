@@ -15,7 +15,6 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from auditor.errors import ConfigError, InputError
 from auditor.findings import RuleId, Severity, Suppression
@@ -44,6 +43,7 @@ from auditor.toml_schema import (
     check,
     read_toml,
 )
+from auditor.web_url import checked_http_url
 
 if TYPE_CHECKING:
     from auditor.notify.settings import NotifySettings
@@ -494,21 +494,7 @@ def check_index(index: IndexSettings, where: str) -> None:
     for name in ("files", "links"):
         url = getattr(index, name)
         if url is not None:
-            _check_store_url(url, f"{where}: the publisher's {name} URL")
-
-
-def _check_store_url(url: str, what: str) -> None:
-    """A store's base URL: file and link names are appended to it, so it must be http(s)
-    with a host and nothing after its path (a query or fragment would swallow the names)."""
-    try:
-        parts = urlsplit(url)
-        web = parts.scheme in ("http", "https") and bool(parts.hostname)
-    except ValueError:  # e.g. an unclosed "[" IPv6 host
-        web = False
-    if not web or any(c.isspace() for c in url):
-        raise ConfigError(f"{what} must be an http(s) URL with a host, not {url!r}")
-    if parts.query or parts.fragment:
-        raise ConfigError(f"{what} must not have a query or fragment: {url!r}")
+            checked_http_url(url, f"{where}: the publisher's {name} URL", base=True)
 
 
 def parse_severity(value: str, where: str) -> Severity:

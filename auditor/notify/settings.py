@@ -36,7 +36,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from auditor.errors import ConfigError
 from auditor.findings import Severity
@@ -47,6 +46,7 @@ from auditor.notify.interface import Channel
 from auditor.notify.transport import Timeouts
 from auditor.notify.webhook import REQUESTS_PER_SECOND as WEBHOOK_RATE
 from auditor.notify.webhook import WebhookChannel
+from auditor.web_url import checked_http_url
 
 CHANNELS = ("webhook", "email", "github")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -317,10 +317,7 @@ def _severity(value: Any, where: str) -> Severity:
 
 
 def _url(value: Any, where: str) -> str:
-    parts = urlsplit(value) if isinstance(value, str) else None
-    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"{where} must be an http(s) URL")
-    return str(value)
+    return checked_http_url(value, where, shown=False)  # a webhook's URL is its secret
 
 
 def _env_name(value: Any, where: str) -> str:

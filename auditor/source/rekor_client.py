@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 import requests
 from cryptography.hazmat.primitives import serialization
 
-from auditor.errors import ConfigError, IncompleteError, InputError
+from auditor.errors import IncompleteError, InputError
 from auditor.http_client import (
     MAX_RESPONSE_BYTES,
     Deadline,
@@ -36,6 +36,7 @@ from auditor.http_client import (
 from auditor.source.entry import LogEntry
 from auditor.source.json_input import JsonInputError, loads
 from auditor.source.rekor_v1 import parse_entry
+from auditor.web_url import checked_http_url
 
 #: Rekor refuses more than 10 items (entryUUIDs + logIndexes + entries) per retrieve (422).
 RETRIEVE_LIMIT = 10
@@ -308,13 +309,8 @@ class RekorClient:
 
 
 def _api_base(base_url: str) -> str:
-    if not isinstance(base_url, str):
-        raise ConfigError(f"the Rekor URL must be a string, not {base_url!r}")
-    parts = urlsplit(base_url.strip())
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ConfigError(f"the Rekor URL must be an http(s) URL, not {base_url!r}")
-    if parts.query or parts.fragment:
-        raise ConfigError(f"the Rekor URL must not have a query or fragment: {base_url!r}")
+    url = base_url.strip() if isinstance(base_url, str) else base_url
+    parts = urlsplit(checked_http_url(url, "the Rekor URL", base=True))
     path = parts.path.rstrip("/").removesuffix(_API)
     return f"{parts.scheme}://{parts.netloc}{path}{_API}"
 
