@@ -369,22 +369,21 @@ class IndexCrawl:
 
     def _packages(self) -> None:
         with self.job.sessions() as session:
-            rows = publisher.pending_packages(session, self.index)
-            pending = [(p.id, p.endorsement_sha256, p.key_file_sha256, p.component)
-                       for p in rows]
-            incomplete = {p.id for p in rows if p.missing is not None}  # links read again
+            pending = publisher.pending_packages(session, self.index)
             self._key_spki = {k.key_file_sha256: k.spki_sha256
                               for k in publisher.keys(session, self.index)
                               if k.spki_sha256 is not None}
         fetched = prefetched(lambda package: self._pieces(
-            package[1], package[2], fresh=package[0] in incomplete), pending, ahead=PACKAGES_AHEAD)
+            package.endorsement_sha256, package.key_file_sha256, fresh=package.incomplete),
+            pending, ahead=PACKAGES_AHEAD)
         with contextlib.closing(fetched):  # ended early: the fetches ahead are not waited for
             for done, (package, pieces) in enumerate(zip(pending, fetched, strict=True)):
                 self.job.progress("loading published packages", done, len(pending))
-                self._package(*package, pieces)
+                self._package(package, pieces)
 
-    def _package(self, package_id: int, endorsement: str, key_file: str,
-                 component: str | None, pieces: _Pieces) -> None:
+    def _package(self, package: publisher.PendingPackage, pieces: _Pieces) -> None:
+        package_id, endorsement, component = package.id, package.endorsement_sha256, \
+            package.component
         if pieces.missing or pieces.altered:  # tried again next run
             with self.job.sessions.begin() as session:
                 row = publisher.package(session, package_id)
