@@ -389,11 +389,12 @@ class TiledCrawl:
         """Read one claimed range and store what its keys signed, in the claim's transaction."""
         matcher = self._matcher(claimed.keys)
         prepared: list[Prepared] = []
-        unparsable, sample = 0, None
+        scanned, unparsable, sample = 0, 0, None
         if matcher is not None:
             seen_at = datetime.now(UTC)
             for batch in self._batches(checkpoint, claimed, matcher):
                 prepared.extend(self._prepare(batch, seen_at))
+                scanned += batch.scanned
                 unparsable += len(batch.unparsable)
                 if sample is None and batch.unparsable:
                     first = batch.unparsable[0]
@@ -404,6 +405,8 @@ class TiledCrawl:
         tile_scan.finish(session, claimed, len(prepared), unparsable, sample)
         # Every entry is stored under this log's row: its log id is the log key's.
         self._touched.update(r.entry_id for r in stored if r.entry_id is not None)
+        # Counted with the range: a range that fails midway is read again, not scanned.
+        self.summary.scanned += scanned
         self.summary.discovered += len(prepared)
         self.summary.unparsable += unparsable
 
@@ -415,7 +418,6 @@ class TiledCrawl:
         with closing(self.scanner.scan(checkpoint, claimed.start_index,
                                        claimed.end_index)) as batches:
             for batch in batches:
-                self.summary.scanned += batch.scanned
                 self.job.progress(f"scanning {self.spec.origin}", batch.end, total)
                 yield batch
 
