@@ -18,8 +18,7 @@ from auditor.crawl.interface import CrawlJob
 from auditor.crawl.prepare import Fetched, Prepared, Preparer
 from auditor.crawl.summary import CrawlSummary
 from auditor.findings import Finding, RuleId
-from auditor.store import models
-from auditor.store.repository import Storable, StoredItem, store_verifications
+from auditor.store.repository import Storable, StoredItem, log_of, store_verifications
 from auditor.store.views import inserted_view
 from auditor.verify.trust import LogKeyring
 
@@ -97,16 +96,23 @@ def count(summary: CrawlSummary, item: Prepared, new: bool, again: bool) -> None
         summary.failed += 1
 
 
-def crawl_findings(job: CrawlJob, log: models.Log | None, touched: Iterable[int]) -> list[Finding]:
-    """A crawl's findings: the log's stored faults, and what the entries it touched amount to
-    (`touched`: without those `Ingest.settled`, whose findings are left out)."""
+def crawl_findings(job: CrawlJob, log_id: str | None, touched: Iterable[int]) -> list[Finding]:
+    """A crawl's findings: the stored faults of the log whose log id (hex) is `log_id`, and
+    what the entries it touched amount to (`touched`: without those `Ingest.settled`, whose
+    findings are left out).
+
+    The log's row is read here, in a session of its own: the crawl's copy may come from a
+    transaction that rolled back (a proof the log did not serve), expired and detached, or
+    gone with it if the transaction created it.
+    """
     from auditor.assessment import store_findings
     from auditor.store import history as stored_history
     from auditor.store import views
 
-    if log is None:
-        return []
     with job.sessions() as session:
+        log = log_of(session, log_id) if log_id is not None else None
+        if log is None:
+            return []
         faults = [stored_history.fault_finding(row)
                   for row in stored_history.faults(session, [log.id])]
         entries = sorted(touched)

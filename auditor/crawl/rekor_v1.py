@@ -47,7 +47,7 @@ from auditor.source.rekor_client import (
 from auditor.store import crawl_state, models
 from auditor.store import history as stored_history
 from auditor.store.database import works_apart
-from auditor.store.repository import lock_log, log_of, log_row
+from auditor.store.repository import lock_log, log_row
 from auditor.verify.checkpoint import Checkpoint
 from auditor.verify.entry import Verification
 from auditor.verify.merkle import ProofError, verify_consistency
@@ -190,7 +190,8 @@ class RekorV1Crawl:
             self.summary.requests = self.client.requests
             self.summary.retries = self.client.retries
             self.summary.findings = unique(self._findings + crawl_findings(
-                self.job, self.log, self._touched - self.ingest.settled))
+                self.job, self.log_key.log_id.hex() if self.log_key else None,
+                self._touched - self.ingest.settled))
         return self.summary
 
     def _last_store(self) -> None:
@@ -210,17 +211,13 @@ class RekorV1Crawl:
         try:
             with self.job.sessions.begin() as session:
                 self._findings.extend(self.observe_heads(session))
-        except BaseException as error:
-            # Rolled back (a consistency proof the log did not serve): the log's row the
-            # transaction read is expired and detached, one it created is gone, and the run's
-            # findings are gathered from it. Read it again, once the heads it verified are kept.
-            if self.log_key is not None:
-                if isinstance(error, IncompleteError) and self._signed_heads:
-                    with self.job.sessions.begin() as session:
-                        keep_unproven(session, log_row(session, self.log_key.log_id,
-                                                       self.log_key), self._signed_heads)
-                with self.job.sessions() as session:
-                    self.log = log_of(session, self.log_key.log_id.hex())
+        except IncompleteError:
+            # Rolled back (a consistency proof the log did not serve): the heads it verified
+            # are kept all the same.
+            if self.log_key is not None and self._signed_heads:
+                with self.job.sessions.begin() as session:
+                    keep_unproven(session, log_row(session, self.log_key.log_id, self.log_key),
+                                  self._signed_heads)
             raise
 
     def observe_heads(self, session: Session) -> list[Finding]:

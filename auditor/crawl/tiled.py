@@ -61,7 +61,7 @@ from auditor.source.tiles.layout import TILE_WIDTH
 from auditor.source.tiles.scanner import ScanBatch
 from auditor.store import crawl_state, models, tile_scan
 from auditor.store import history as stored_history
-from auditor.store.repository import log_of, log_row
+from auditor.store.repository import log_row
 from auditor.verify.checkpoint import Checkpoint
 from auditor.verify.keys import PublicKey
 from auditor.verify.note_keys import NoteKey, SignatureType
@@ -202,7 +202,7 @@ class TiledCrawl:
             self.summary.requests = now_requests - requests
             self.summary.retries = now_retries - retries
             self.summary.findings = unique(self._findings + crawl_findings(
-                self.job, self.log, self._touched - self.ingest.settled))
+                self.job, self.spec.log_key.log_id.hex(), self._touched - self.ingest.settled))
         return self.summary
 
     def _finished(self) -> bool:
@@ -341,20 +341,12 @@ class TiledCrawl:
 
     @contextmanager
     def _locked_log(self) -> Iterator[Session]:
-        """A transaction holding the log's row (`self.log`) locked to its end.
-
-        If it rolls back (the checkpoint did not come, a consistency tile did not verify),
-        `self.log` is read again: a row the transaction created is gone, and one it read is
-        expired and detached, which the run's findings and a fault's record could not use.
-        """
-        try:
-            with self.job.sessions.begin() as session:
-                self.log = log_row(session, self.spec.log_key.log_id, self.spec.log_key)
-                yield session
-        except BaseException:
-            with self.job.sessions() as session:
-                self.log = log_of(session, self.spec.log_key.log_id.hex())
-            raise
+        """A transaction holding the log's row (`self.log`) locked to its end, read anew: one
+        read by a transaction that rolled back (the checkpoint did not come, a consistency
+        tile did not verify) is expired and detached, and one it created is gone."""
+        with self.job.sessions.begin() as session:
+            self.log = log_row(session, self.spec.log_key.log_id, self.spec.log_key)
+            yield session
 
     def _log(self) -> models.Log:
         assert self.log is not None

@@ -156,8 +156,7 @@ def log_row(session: Session, log_id: bytes, log_key: LogKey | None) -> models.L
 
 
 def log_of(session: Session, log_id: str) -> models.Log | None:
-    """The stored log whose log id (hex) is `log_id`, if any (read, not created or locked:
-    what a crawl holds again after a transaction that held its row rolled back)."""
+    """The stored log whose log id (hex) is `log_id`, if any (read, not created or locked)."""
     return session.scalar(select(models.Log).where(models.Log.log_id == log_id))
 
 
