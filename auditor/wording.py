@@ -20,19 +20,19 @@ def counted(number: int, noun: str, plural: str | None = None) -> str:
 #: The most of a value from a log or a statement a message quotes (a stored subject name is cut
 #: at the same length: auditor.store.tables.SUBJECT_NAME_CHARS). A check detail is stored with
 #: every entry and shown in every report: a statement may be a megabyte, and its subject name
-#: with it.
+#: with it. Messages that name a value in passing (a checkpoint's line) quote less.
 QUOTED_CHARS = 512
 
 
-def quoted(value: object) -> str:
-    """`value` as `repr` quotes it, cut at QUOTED_CHARS characters when longer (saying how
-    long the quote was)."""
-    return bounded(repr(value))
+def quoted(value: object, limit: int = QUOTED_CHARS) -> str:
+    """`value` as `repr` quotes it, cut at `limit` characters when longer (saying how long the
+    quote was)."""
+    return bounded(repr(value), limit)
 
 
-def bounded(text: str) -> str:
-    """`text` as it is, cut at QUOTED_CHARS characters when longer (saying how long it was):
-    `quoted` without the quotes, for details that show a value bare."""
-    if len(text) <= QUOTED_CHARS:
+def bounded(text: str, limit: int = QUOTED_CHARS) -> str:
+    """`text` as it is, cut at `limit` characters when longer (saying how long it was): `quoted`
+    without the quotes, for details that show a value bare."""
+    if len(text) <= limit:
         return text
-    return f"{text[:QUOTED_CHARS]}… ({len(text):,} characters)"
+    return f"{text[:limit]}… ({len(text):,} characters)"

@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from auditor.errors import InputError
 from auditor.source.fields import INT64_MAX
-from auditor.wording import counted
+from auditor.wording import counted, quoted
 
 # signed-note: a signature line starts with an em dash (U+2014) and a space.
 SIGNATURE_PREFIX = "\u2014 "
@@ -228,7 +228,7 @@ def strict_b64decode(
 
 def excerpt(value: str) -> str:
     """A hostile note's text as a message quotes it: its first 40 characters."""
-    return repr(value if len(value) <= 40 else value[:40] + "...")
+    return quoted(value, 40)
 
 
 # --- verifying -------------------------------------------------------------------------------

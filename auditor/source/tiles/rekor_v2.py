@@ -39,6 +39,7 @@ from cryptography.hazmat.primitives.serialization import (
 from auditor.errors import InputError
 from auditor.source import json_input
 from auditor.source.json_input import DuplicateKeyError, JsonInputError
+from auditor.wording import quoted
 
 #: (kind, apiVersion) of the entries Rekor v2 logs, and the `spec` member holding each.
 ENTRY_KINDS = {("hashedrekord", "0.0.2"): "hashedRekordV002", ("dsse", "0.0.2"): "dsseV002"}
@@ -88,7 +89,7 @@ def entry_verifiers(entry: bytes) -> tuple[str, list[EntryVerifier]]:
         member = ENTRY_KINDS.get((kind, version))
     if member is None or not isinstance(kind, str):
         raise UnparsableEntryError(
-            f"kind {_excerpt(kind)} apiVersion {_excerpt(version)} is not a Rekor v2 entry "
+            f"kind {quoted(kind, 40)} apiVersion {quoted(version, 40)} is not a Rekor v2 entry "
             "(hashedrekord or dsse 0.0.2)"
         )
     spec = _member(_member(document, "spec", "entry"), member, "spec")
@@ -261,8 +262,3 @@ def _object(value: Any, where: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise UnparsableEntryError(f"{where} is missing or not an object")
     return value
-
-
-def _excerpt(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:40] + "..."
