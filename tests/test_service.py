@@ -138,7 +138,7 @@ class FakeLog(LogSource):
         except IncompleteError as error:  # the statement source gave up
             summary.fail(error.diagnostics())
         finally:
-            summary.findings = crawl_findings(job, log, touched)
+            summary.findings = crawl_findings(job, log.log_id, touched)
         return summary
 
     def close(self) -> None:

@@ -92,8 +92,8 @@ def test_settled_entries_are_judged_as_read_back(crawl_setup: CrawlSetup, db_url
     bare = touched - set(rules)
     assert len(bare) == 6 and not bare & settled
     job = with_statements.job
-    everything = crawl_findings(job, log, touched)
-    assert crawl_findings(job, log, touched - settled) == everything
+    everything = crawl_findings(job, log.log_id, touched)
+    assert crawl_findings(job, log.log_id, touched - settled) == everything
     assert {f.rule for f in everything} == {RuleId.WRONG_KEY, RuleId.STATEMENT_UNAVAILABLE}
     engine_of(sessions).dispose()
 
