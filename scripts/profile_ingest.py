@@ -33,9 +33,11 @@ def profile_crawl(info: dict[str, object], db_url: str, out: Path, top: int) -> 
     from auditor.store.database import engine_of, open_database
 
     engine_of(open_database(db_url)).dispose()
-    # Every call on this thread, so that cProfile sees the requests too.
+    # Every call on this thread, so that cProfile sees the requests and the verifications too
+    # (no retrieve ahead, no verification worker).
     defaults = rekor_v1.RekorV1Source.__init__.__kwdefaults__ or {}
-    rekor_v1.RekorV1Source.__init__.__kwdefaults__ = {**defaults, "ahead": 0}
+    rekor_v1.RekorV1Source.__init__.__kwdefaults__ = {**defaults, "ahead": 0,
+                                                      "worker_from": sys.maxsize}
     flags = Flags(db=db_url, rekor_url=str(info["url"]), rekor_keys=(Path(str(info["log_key"])),),
                   keys=tuple(info["keys"]), statements=str(info["statements"]),  # type: ignore
                   rate=1e9)
@@ -71,10 +73,15 @@ def main() -> int:
         stop = context.Event()
         server_end, here = context.Pipe()
         server = context.Process(target=serve_log,
-                                 args=(args.entries, temporary, server_end, stop))
+                                 args=(args.entries, temporary, 0.0, False, server_end, stop))
         server.start()
+        server_end.close()  # so that a server that dies is an EOFError here, not a wait
         try:
-            info = here.recv()
+            try:
+                info = here.recv()
+            except EOFError:
+                print("profile_ingest: the log server ended before it served", file=sys.stderr)
+                return 1
             profile_crawl(info, args.db or f"sqlite:///{temporary}/profile.db", args.out,
                           args.top)
         finally:
