@@ -51,6 +51,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from bench_processes import answer, in_process, started
+
 #: Signature verifications an entry needs at least: the signed entry timestamp and the
 #: endorser's signature (the checkpoint's is shared by every entry under it).
 MINIMUM_VERIFICATIONS = 2
@@ -73,7 +75,7 @@ def openssl_verify_rate(seconds: int = 3) -> float:
 
 
 def serve_log(entries: int, directory: str, latency: float, http_statements: bool,
-              out: Connection, stop: Any) -> None:
+              stop: Any, out: Connection) -> None:
     """Build a log of `entries` endorsements, write its keys and statements under
     `directory`, serve it (`latency` seconds before each answer, the statements too if
     `http_statements`) until `stop` is set."""
@@ -215,17 +217,6 @@ def postgres_database(given: str | None) -> Iterator[Database]:
 # --- orchestration -----------------------------------------------------------------------------
 
 
-def _in_process(context: Any, target: Any, *args: Any) -> Any:
-    """`target(*args, pipe)` in a fresh process: what it sent."""
-    child, here = context.Pipe()
-    process = context.Process(target=target, args=(*args, child))
-    process.start()
-    try:
-        return here.recv()
-    finally:
-        process.join()
-
-
 def bench(entries: int, backends: list[str], postgres_url: str | None,
           bound: float, worker_from: int | None = None, repeat: int = 1,
           latency: float = 0.0, rate: float | None = None,
@@ -235,14 +226,11 @@ def bench(entries: int, backends: list[str], postgres_url: str | None,
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as temporary:
         work = Path(temporary)
         stop = context.Event()
-        server_end, here = context.Pipe()
-        server = context.Process(target=serve_log,
-                                 args=(entries, temporary, latency, http_statements, server_end,
-                                       stop))
-        server.start()
+        server, here = started(context, serve_log, entries, temporary, latency,
+                               http_statements, stop)
         try:
-            info = {**here.recv(), "entries": entries, "worker_from": worker_from,
-                    "rate": rate}
+            info = {**answer(here, "the log server"), "entries": entries,
+                    "worker_from": worker_from, "rate": rate}
             assert server.pid is not None
             print(f"\n{entries:,} entries: log built in {info['build_seconds']:.1f} s "
                   "(not timed)")
@@ -255,7 +243,7 @@ def bench(entries: int, backends: list[str], postgres_url: str | None,
                         db_cpu = cluster_cpu_seconds(database.postmaster) \
                             if database.postmaster else None
                         log_cpu = _process_cpu_seconds(server.pid)
-                        result: CrawlResult = _in_process(context, crawl_log, info,
+                        result: CrawlResult = in_process(context, crawl_log, info,
                                                           database.url)
                         log_cpu = _process_cpu_seconds(server.pid) - log_cpu
                         if db_cpu is not None and database.postmaster:
@@ -336,8 +324,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.latency < 0 or (args.rate is not None and not args.rate > 0):
         parser.error("--latency takes 0 or more seconds, --rate a positive rate")
-    if args.repeat < 1:
-        parser.error("--repeat takes 1 or more")
+    if args.repeat < 1 or min(args.entries) < 1:
+        parser.error("--repeat and --entries take 1 or more")
     if args.repeat > 1 and args.postgres_url:
         parser.error("--repeat needs a throwaway cluster per crawl: leave out --postgres-url")
 

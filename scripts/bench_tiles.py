@@ -48,7 +48,9 @@ from pathlib import Path
 from typing import Any, overload
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from bench_processes import answer, in_process, started
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
@@ -148,7 +150,7 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
 
-def serve_log(size: int, directory: Path, out: Connection, stop: Any) -> None:
+def serve_log(size: int, directory: Path, stop: Any, out: Connection) -> None:
     """Build a log of `size` entries, serve it, send what a scanner needs, serve until stop."""
     from testlog.tiles import TiledLog, spki_der
     from testlog.tiles_server import serve_tiles
@@ -180,6 +182,7 @@ def serve_log(size: int, directory: Path, out: Connection, stop: Any) -> None:
             "keys": keys,
             "statements": str(statements),
             "expected_matches": len(entries.pinned_entries),
+            "size": size,
             "build_seconds": build,
             "entry_bytes": total,
         })
@@ -242,7 +245,7 @@ def scan_log(info: dict[str, Any], parallelism: int, out: Connection) -> None:
     assert list(scanner.scan(again, start=checkpoint.size)) == []
     rescan = dict(client.requests)
 
-    baseline = _sha256_baseline(client)
+    baseline = _sha256_baseline(client, info["size"])
     client.close()
     fetcher.close()
     out.send(ScanResult(
@@ -253,14 +256,17 @@ def scan_log(info: dict[str, Any], parallelism: int, out: Connection) -> None:
     ))
 
 
-def _sha256_baseline(client: Any) -> tuple[float, float]:
-    """Bare SHA-256 leaf hashing of the log's first 40 bundles, in this process: (entries/s,
-    MB/s) of CPU time."""
+def _sha256_baseline(client: Any, size: int) -> tuple[float, float]:
+    """Bare SHA-256 leaf hashing of the log's first 40 bundles (of a log of `size` entries),
+    in this process: (entries/s, MB/s) of CPU time."""
     from auditor.source.tiles.codec import parse_entry_bundle
-    from auditor.source.tiles.layout import ENTRY_LEVEL, TileId
+    from auditor.source.tiles.layout import ENTRY_LEVEL, TILE_WIDTH, TileId
 
-    sample = [e for d in client.read([TileId(ENTRY_LEVEL, i) for i in range(40)])
-              for e in parse_entry_bundle(d.tile, d.data)]
+    full = size // TILE_WIDTH
+    bundles = [TileId(ENTRY_LEVEL, i) for i in range(min(40, full))]
+    if len(bundles) < 40 and size % TILE_WIDTH:  # a small log: its partial bundle too
+        bundles.append(TileId(ENTRY_LEVEL, full, size % TILE_WIDTH))
+    sample = [e for d in client.read(bundles) for e in parse_entry_bundle(d.tile, d.data)]
     sha256 = hashlib.sha256
     started = time.process_time()
     for _ in range(10):
@@ -298,7 +304,7 @@ def store_log(info: dict[str, Any], db_url: str, out: Connection) -> None:
         again = auditor.crawl().crawl
     assert again is not None and again.complete and again.new == 0
     with TileClient(info["url"], RequestsFetcher()) as client:
-        baseline = _sha256_baseline(client)
+        baseline = _sha256_baseline(client, info["size"])
     out.send(ScanResult(
         entries=crawl.scanned, matches=crawl.verified, unparsable=crawl.unparsable,
         cpu_seconds=cpu, wall_seconds=wall, rss_before_mb=rss_before, peak_rss_mb=peak_rss,
@@ -316,13 +322,11 @@ def _peak_rss_mb() -> float:
 def bench(size: int, parallelism: int, db_url: str | None) -> None:
     context = mp.get_context("spawn")
     stop = context.Event()
-    server_end, here = context.Pipe()
     with tempfile.TemporaryDirectory(prefix="bench-tiles-") as temporary:
         directory = Path(temporary)
-        server = context.Process(target=serve_log, args=(size, directory, server_end, stop))
-        server.start()
+        server, here = started(context, serve_log, size, directory, stop)
         try:
-            info = here.recv()
+            info = answer(here, "the log server")
             library = _measure(context, scan_log, (info, parallelism))
             store = _measure(context, store_log,
                              (info, db_url or f"sqlite:///{directory / 'bench.db'}"))
@@ -338,13 +342,7 @@ def bench(size: int, parallelism: int, db_url: str | None) -> None:
 
 def _measure(context: Any, target: Any, args: tuple[Any, ...]) -> ScanResult:
     """Run `target(*args, pipe)` in a fresh process; its ScanResult."""
-    child, results = context.Pipe()
-    process = context.Process(target=target, args=(*args, child))
-    process.start()
-    try:
-        result: ScanResult = results.recv()
-    finally:
-        process.join()
+    result: ScanResult = in_process(context, target, *args)
     return result
 
 
@@ -368,6 +366,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--parallelism", type=int, default=8)
     parser.add_argument("--db", help="the store path's database (default: a new SQLite file)")
     args = parser.parse_args(argv)
+    if min(args.sizes) < 1 or args.parallelism < 1:
+        parser.error("--sizes and --parallelism take positive numbers")
     for size in args.sizes:
         bench(size, args.parallelism, args.db)
     return 0

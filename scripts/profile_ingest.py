@@ -24,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_ingest import serve_log
+from bench_processes import answer, started
 
 
 def profile_crawl(info: dict[str, object], db_url: str, out: Path, top: int) -> None:
@@ -71,17 +72,9 @@ def main() -> int:
     context = mp.get_context("spawn")
     with tempfile.TemporaryDirectory(prefix="profile-ingest-") as temporary:
         stop = context.Event()
-        server_end, here = context.Pipe()
-        server = context.Process(target=serve_log,
-                                 args=(args.entries, temporary, 0.0, False, server_end, stop))
-        server.start()
-        server_end.close()  # so that a server that dies is an EOFError here, not a wait
+        server, here = started(context, serve_log, args.entries, temporary, 0.0, False, stop)
         try:
-            try:
-                info = here.recv()
-            except EOFError:
-                print("profile_ingest: the log server ended before it served", file=sys.stderr)
-                return 1
+            info = answer(here, "the log server")
             profile_crawl(info, args.db or f"sqlite:///{temporary}/profile.db", args.out,
                           args.top)
         finally:

@@ -51,3 +51,29 @@ def test_a_distant_log_is_measured_against_the_rate() -> None:
     wall = re.search(r"([\d,]+) entries/s wall", out)
     assert reached and wall, out
     assert int(reached.group(1)) == pytest.approx(int(wall.group(1)) / 500 * 100, abs=1)
+
+
+@pytest.mark.slow
+def test_the_profile_runs_the_same_crawl(tmp_path: Path) -> None:
+    """scripts/profile_ingest.py starts bench_ingest's log server and profiles one crawl: a
+    change to the server's arguments once killed it at its start, and the script said nothing
+    and exited 0."""
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT.with_name("profile_ingest.py")), "--entries", "30",
+         "--top", "3", "--out", str(tmp_path / "ingest.prof")],
+        capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"^30 entries in [\d.]+ s under cProfile", result.stdout, re.M), result.stdout
+    assert "--- by cumulative ---" in result.stdout
+
+
+@pytest.mark.slow
+def test_the_tiles_benchmark_takes_a_log_smaller_than_its_sample() -> None:
+    """scripts/bench_tiles.py on a log of fewer than 40 bundles (its hashing baseline's
+    sample) ran, then died on a bundle the log does not have and waited forever."""
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT.with_name("bench_tiles.py")), "--sizes", "300"],
+        capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"^300 entries \(", result.stdout, re.M), result.stdout
+    assert result.stdout.count("SHA-256 baseline (leaf hashes of the same entries)") == 2
