@@ -386,7 +386,7 @@ class HttpClient:
                                   f"{self.deadline.seconds:g} s has passed{tail}")
 
     def _back_off(self, attempt: int, retry_after: float | None, where: str, last: str) -> None:
-        delay = self._delay(attempt, retry_after)
+        delay = self._delay(attempt, retry_after, where, last)
         if delay >= self.deadline.remaining():
             raise IncompleteError(f"{self.service} {where}: waiting {delay:.1f} s more would "
                                   f"pass the run's deadline; last: {last}")
@@ -396,12 +396,22 @@ class HttpClient:
         else:
             self._sleep(delay)
 
-    def _delay(self, attempt: int, retry_after: float | None) -> float:
-        """Seconds to wait before attempt ``attempt + 1``."""
+    def _delay(self, attempt: int, retry_after: float | None, where: str, last: str) -> float:
+        """Seconds to wait before attempt ``attempt + 1``.
+
+        A ``Retry-After`` is waited out (up to ``retry_after_max``) or not retried at all: once
+        the client's budget cannot cover the wait, an earlier retry is one the server said not
+        to make, which cannot succeed (it was sent at once, hammering the server).
+        """
         if retry_after is not None:
+            wait = min(retry_after, self.policy.retry_after_max)
             with self._budget_lock:
                 left = max(0.0, self.policy.retry_after_budget - self._retry_after_spent)
-                wait = min(retry_after, self.policy.retry_after_max, left)
+                if wait > left:
+                    raise IncompleteError(
+                        f"{self.service} {where}: asked to wait {retry_after:g} s (Retry-After)"
+                        f", more than the {left:g} s left of the client's Retry-After budget of"
+                        f" {self.policy.retry_after_budget:g} s; last: {last}")
                 self._retry_after_spent += wait
             return wait
         # Exponential backoff with full jitter (AWS Architecture Blog, "Exponential Backoff

@@ -9,10 +9,12 @@ from dataclasses import replace
 
 import pytest
 
+from auditor.http_client import HttpClient
 from auditor.notify.interface import Alert, AlertKind, DeliveryStatus
-from auditor.notify.transport import MAX_ANSWER_BYTES, Timeouts
+from auditor.notify.transport import MAX_ANSWER_BYTES, RETRY_AFTER_BUDGET, RETRY_AFTER_MAX, Timeouts
 from auditor.notify.webhook import WebhookChannel, slack_text
 from auditor.report.text import visible
+from tests.fake_time import FakeTime
 from tests.notify.conftest import RATE
 from tests.notify.findings import REPORT, RUN_TIME, finding
 from tests.notify.servers import LocalServer, Reply, unused_port
@@ -102,6 +104,28 @@ def test_an_answer_saying_the_message_was_not_taken_is_retried(receiver: LocalSe
     assert delivery.status is DeliveryStatus.SENT
     assert len(receiver.requests) == 2
     assert receiver.requests[0].body == receiver.requests[1].body
+
+
+def test_a_retry_after_the_budget_cannot_wait_out_is_not_retried_early(
+        receiver: LocalServer) -> None:
+    # A receiver that keeps asking for a minute's pause: the channel waits it out twice (its
+    # whole Retry-After budget), then gives each later alert up at its first 429 instead of
+    # retrying at once, which the server said not to do and which cannot succeed.
+    receiver.route = lambda request: Reply(429, b"slow down", {"Retry-After": "60"})
+    fake = FakeTime()
+    with hook_at(receiver.url) as channel:
+        channel.http = HttpClient("webhook", requests_per_second=RATE,
+                                  policy=channel.http.policy, sleep=fake.sleep,
+                                  clock=fake.clock)
+        deliveries = [channel.send(kernel_alert()) for _ in range(3)]
+    assert [d.status for d in deliveries] == [DeliveryStatus.FAILED] * 3
+    waits = [s for s in fake.sleeps if s >= 1]
+    assert waits == [RETRY_AFTER_MAX] * 2 and sum(waits) == RETRY_AFTER_BUDGET
+    assert len(receiver.requests) == 3 + 1 + 1
+    assert "gave up after 3 attempts; last: HTTP 429" in (deliveries[0].reason or "")
+    for later in deliveries[1:]:
+        assert later.reason is not None and "Retry-After budget" in later.reason
+        assert "asked to wait 60 s" in later.reason
 
 
 def test_a_redirect_is_not_followed(receiver: LocalServer) -> None:
