@@ -3,8 +3,12 @@
 Before opening an issue the channel searches the repository's open issues for the finding's
 fingerprint (`GET /search/issues`), and reports an issue it finds as already present: a rerun
 after a lost ledger, or a second host, never opens a duplicate. A search hit counts only if its
-body really carries the fingerprint line (search matches loosely). A "resolved" alert comments
-on that issue and closes it.
+body really carries the fingerprint line (search matches loosely) and its author could write to
+the repository (`author_association` OWNER, MEMBER or COLLABORATOR, or a GitHub App's bot, which
+acts only where it is installed): anyone may open an issue in a public repository, and whoever
+made a finding can compute its fingerprint, so an issue planted with the line (and closed after
+the run) would otherwise pass for the auditor's own and silence the alert. A "resolved" alert
+comments on that issue and closes it.
 
 The issue body is GitHub Markdown built with the report's escaping (`auditor.report.markdown`):
 a value from a log stays text, never a link, mention, image or HTML. The title goes through the
@@ -56,6 +60,8 @@ REQUESTS_PER_SECOND = 0.5
 #: Methods whose repetition does no harm here (PATCH only ever closes an issue).
 _IDEMPOTENT = frozenset({"GET", "PATCH"})
 _FINGERPRINT = re.compile(r"[0-9a-f]{8,64}")
+#: Authors who can write to the repository ("author_association", GitHub REST API).
+_WRITERS = frozenset({"OWNER", "MEMBER", "COLLABORATOR"})
 
 
 @dataclass(frozen=True)
@@ -165,7 +171,7 @@ class GitHubChannel(Channel):
             issue = _issue(item, "GitHub search answer item")
             body = item.get("body")
             if (item.get("state") == "open" and "pull_request" not in item
-                    and isinstance(body, str) and line in body):
+                    and isinstance(body, str) and line in body and _by_a_writer(item)):
                 return issue
         return None
 
@@ -204,6 +210,13 @@ def _issue(item: Any, where: str) -> Issue:
     if not isinstance(url, str) or not url.startswith(("https://", "http://")):
         raise InputError(f"{where}: no html_url")
     return Issue(number, one_line(url, 300))
+
+
+def _by_a_writer(item: dict[str, Any]) -> bool:
+    """The issue's author can write to the repository: not just anyone who may open one."""
+    user = item.get("user")
+    return item.get("author_association") in _WRITERS or (
+        isinstance(user, dict) and user.get("type") == "Bot")
 
 
 def _refusal(answer: Answer) -> str:

@@ -201,14 +201,20 @@ class FakeGitHub:
         return json_reply(404, {"message": "Not Found"})
 
     def add_issue(self, repo: str, title: str, body: str, *, state: str = "open",
-                  pull_request: bool = False) -> dict[str, Any]:
+                  pull_request: bool = False, author: str = "auditor-bot",
+                  author_association: str = "COLLABORATOR",
+                  author_type: str = "User") -> dict[str, Any]:
+        """An issue as GitHub serves it; by default opened by the token's user, a collaborator
+        (`author_association` is how GitHub says what the author may do in the repository:
+        `NONE` or `CONTRIBUTOR` for anyone who may open an issue in a public one)."""
         number = sum(len(v) for v in self.issues.values()) + 1
         issue: dict[str, Any] = {
             "id": 1000 + number, "node_id": f"I_{number}", "number": number,
             "url": f"https://api.github.test/repos/{repo}/issues/{number}",
             "html_url": f"{self.web}/{repo}/{'pull' if pull_request else 'issues'}/{number}",
             "title": title, "body": body, "state": state, "state_reason": None,
-            "labels": [], "user": {"login": "auditor-bot"}, "comments": 0,
+            "labels": [], "user": {"login": author, "type": author_type}, "comments": 0,
+            "author_association": author_association,
             "created_at": "2026-01-01T00:00:00Z", "repository_url": f"{self.web}/{repo}",
         }
         if pull_request:

@@ -78,6 +78,43 @@ def test_only_an_open_issue_carrying_the_fingerprint_line_counts(github: Fake) -
     assert len(fake.open_issues()) == 2  # the human's issue and the new one
 
 
+@pytest.mark.parametrize("association", ["NONE", "CONTRIBUTOR", "FIRST_TIME_CONTRIBUTOR"])
+def test_an_issue_anyone_could_open_does_not_silence_the_alert(github: Fake,
+                                                               association: str) -> None:
+    # Anyone may open an issue in a public repository, and a fingerprint is computable by
+    # whoever made the finding (rule, component, the entry's UUID and statement hash): an issue
+    # carrying the line, opened before the run and closed after it, must not pass for the
+    # auditor's own, or the alert would never be sent.
+    fake, server = github
+    alert = kernel_alert()
+    planted = fake.add_issue(REPO, "routine kernel build, nothing to do",
+                             fingerprint_line(alert.fingerprint), author="mallory",
+                             author_association=association)
+    with channel(server) as hub:
+        delivery = hub.send(alert)
+        assert delivery.status is DeliveryStatus.SENT
+        assert delivery.reference != planted["html_url"]
+        done = hub.send(alert.resolved(report=REPORT, run_time=RUN_TIME))
+    assert done.status is DeliveryStatus.SENT and done.reference == delivery.reference
+    assert planted["state"] == "open" and (REPO, planted["number"]) not in fake.comments
+    assert [i["author_association"] for i in fake.issues[REPO]] == [association,
+                                                                    "COLLABORATOR"]
+
+
+def test_an_issue_a_github_app_opened_counts_as_present(github: Fake) -> None:
+    # An app's bot (the auditor run from Actions with its GITHUB_TOKEN) acts only where the
+    # app is installed; GitHub gives it no write association.
+    fake, server = github
+    alert = kernel_alert()
+    opened = fake.add_issue(REPO, "[auditor] ...", fingerprint_line(alert.fingerprint),
+                            author="github-actions[bot]", author_association="NONE",
+                            author_type="Bot")
+    with channel(server) as hub:
+        delivery = hub.send(alert)
+    assert delivery.status is DeliveryStatus.ALREADY_PRESENT
+    assert delivery.reference == opened["html_url"] and len(fake.open_issues()) == 1
+
+
 def test_resolved_comments_on_the_issue_and_closes_it_once(github: Fake) -> None:
     fake, server = github
     alert = kernel_alert()
