@@ -226,17 +226,31 @@ def status_command(config_path: ConfigOption = None, db: DbOption = None,
             f"alerts on {channel}: {held['open']} open, {held['resolved']} resolved, "
             f"{held['unsent']} not yet delivered"
             + (f" (last error: {held['last_error']})" if held["last_error"] else "")))
+        for claim in held["claimed"]:
+            console.print(terminal_safe(
+                f"  {claim['fingerprint']} ({claim['state']}) claimed by {claim['claimed_by']} "
+                f"at {claim['claimed_at'][:19]}: a run is sending it, or died doing so; "
+                f"if so, the first run after {claim['free_after'][:19]} sends it"))
 
 
 def _alerts_by_channel(rows: list[DeliveryRow]) -> dict[str, dict[str, Any]]:
-    """Per channel: alerts by delivery state, and the latest error of one not yet delivered."""
+    """Per channel: alerts by delivery state, the latest error of one not yet delivered, and
+    the claims held (a run sending the alert now, or one killed while it did: its claim is
+    taken over only once the lease has passed, and nothing else would say why it waits)."""
+    from auditor.store.deliveries import LEASE
+
     channels: dict[str, dict[str, Any]] = {}
     for row in rows:
         held = channels.setdefault(row.channel, {"open": 0, "resolved": 0, "unsent": 0,
-                                                 "last_error": None})
+                                                 "last_error": None, "claimed": []})
         held[row.state.value] += 1
         if row.state.value == "unsent" and row.last_error:
             held["last_error"] = row.last_error
+        if row.claimed_by is not None and row.claimed_at is not None:
+            held["claimed"].append({
+                "fingerprint": row.fingerprint, "state": row.state.value,
+                "claimed_by": row.claimed_by, "claimed_at": row.claimed_at.isoformat(),
+                "free_after": (row.claimed_at + LEASE).isoformat()})
     return channels
 
 

@@ -148,6 +148,7 @@ class DeliveryRow:
     fingerprint: str
     state: DeliveryState
     claimed_by: str | None
+    claimed_at: datetime | None
     attempts: int
     last_error: str | None
     reference: str | None
@@ -157,6 +158,7 @@ class DeliveryRow:
 def deliveries(session: Session) -> list[DeliveryRow]:
     """The whole ledger, by channel then fingerprint."""
     return [DeliveryRow(row.channel, row.fingerprint, DeliveryState(row.state), row.claimed_by,
+                        aware(row.claimed_at) if row.claimed_at else None,
                         row.attempts, row.last_error, row.reference,
                         aware(row.delivered_at) if row.delivered_at else None)
             for row in session.scalars(select(_ROW).order_by(_ROW.channel, _ROW.fingerprint))]

@@ -10,15 +10,20 @@ import email
 import email.policy
 import hashlib
 import json
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import update
 
 from auditor.alerting import send_alerts
 from auditor.errors import Interrupted
@@ -27,7 +32,8 @@ from auditor.notify.interface import Alert, Delivery
 from auditor.notify.settings import NotifySettings
 from auditor.notify.webhook import WebhookChannel
 from auditor.store.database import open_database
-from auditor.store.deliveries import DeliveryState, deliveries
+from auditor.store.deliveries import LEASE, DeliveryState, deliveries
+from auditor.store.tables import alert_deliveries
 from testlog import Endorser, RekorLog, RunningServer
 from testlog.synthetic import Endorsement, endorse
 from tests.cli_runner import RunAudit
@@ -138,7 +144,7 @@ def test_a_channel_that_is_down_is_retried_next_run_and_nothing_is_lost(
     status = audit("status", "--json")
     assert json.loads(status.stdout)["alerts"] == {"webhook": {
         "open": 0, "resolved": 0, "unsent": 2,
-        "last_error": f"{receiver.url}: HTTP 500: upstream down"}}
+        "last_error": f"{receiver.url}: HTTP 500: upstream down", "claimed": []}}
 
     receiver.route = lambda request: Reply()
     code, summary, _ = run(audit, *flags)
@@ -260,6 +266,53 @@ def test_two_hosts_sharing_the_database_send_each_alert_once(
     assert sorted(sent) == sorted(fired)  # each once, none lost
     assert sum(r.delivered("webhook") for r in reports) == len(fired)
     assert sum(r.skipped.get("webhook", 0) for r in reports) == len(fired)
+
+
+def test_status_shows_the_claim_a_killed_run_left_and_when_it_is_sent(
+        audit: RunAudit, receiver: LocalServer, tmp_path: Path, db_url: str) -> None:
+    # SIGKILL while the first alert is on the wire: the claim is committed, its outcome never
+    # recorded, and the lease keeps it from the runs of the next 15 minutes. `audit status`
+    # said only "1 not yet delivered", with no error and no word of when it would go.
+    arrived = threading.Event()
+
+    def hang(request: object) -> Reply:
+        arrived.set()
+        return Reply(delay=30)
+
+    receiver.route = hang
+    config = demo_config(tmp_path)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "auditor", "run", "--config", str(config), "--offline",
+         "--notify-webhook", receiver.url, "--notify-min-severity", "critical"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "AUDITOR_DB": db_url})
+    try:
+        assert arrived.wait(120), process.stderr.read() if process.poll() is not None else ""
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    [held] = json.loads(audit("status", "--json").stdout)["alerts"]["webhook"]["claimed"]
+    claimed_at = datetime.fromisoformat(held["claimed_at"])
+    assert held["claimed_by"].split()[1:3] == ["pid", str(process.pid)]
+    assert held["state"] == "unsent"
+    assert datetime.fromisoformat(held["free_after"]) - claimed_at == LEASE
+    text = audit("status").stderr
+    assert (f"  {held['fingerprint']} (unsent) claimed by {held['claimed_by']} at "
+            f"{held['claimed_at'][:19]}: a run is sending it, or died doing so; if so, the "
+            f"first run after {held['free_after'][:19]} sends it") in text
+
+    # A run within the lease leaves it; once the lease has passed it is sent.
+    receiver.route = lambda request: Reply()
+    _, summary, _ = run(audit, "--config", str(config), "--offline", "--notify-webhook",
+                        receiver.url, "--notify-min-severity", "critical")
+    assert summary["alerts"]["skipped"] == {"webhook": 1}
+    with open_database(db_url).begin() as session:
+        session.execute(update(alert_deliveries).values(
+            claimed_at=claimed_at - LEASE - timedelta(seconds=1)))
+    _, summary, _ = run(audit, "--config", str(config), "--offline", "--notify-webhook",
+                        receiver.url, "--notify-min-severity", "critical")
+    assert summary["alerts"]["delivered"] == {"webhook": 1}
+    assert json.loads(audit("status", "--json").stdout)["alerts"]["webhook"]["claimed"] == []
 
 
 class StoppedMidRun(WebhookChannel):
