@@ -193,6 +193,10 @@ def alerts_line(report: DeliveryReport) -> str:
                         + (f", {failed} FAILED" if failed else "")
                         + (f", {skipped} held by another run" if skipped else ""))
     line = "alerts: " + ("; ".join(channels) or "nothing new to send")
+    if report.notes:
+        first, more = report.notes[0], len(report.notes) - 1
+        line += (f" (note: {first.channel}: {first.reason}"
+                 + (f"; {more} more in --json" if more else "") + ")")
     if report.failures:
         first = report.failures[0]
         line += (" (failed alerts are sent again by the next run; first failure: "

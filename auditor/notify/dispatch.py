@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from auditor.notify.interface import Alert, Channel, Delivery
+from auditor.notify.interface import Alert, Channel, Delivery, DeliveryStatus
 
 GIVE_UP_AFTER = 3
 
@@ -46,6 +46,13 @@ class DeliveryReport:
     def failures(self) -> list[Delivery]:
         return [d for d in self.deliveries if not d.delivered]
 
+    @property
+    def notes(self) -> list[Delivery]:
+        """Alerts sent with a caveat the operator must see: e-mail some recipients refused
+        (the others got it, so it is not sent again; the refusal is said here or nowhere)."""
+        return [d for d in self.deliveries
+                if d.status is DeliveryStatus.SENT and d.reason is not None]
+
     def to_json(self) -> dict[str, Any]:
         """Counts per channel and every failure (what the run's summary stores)."""
         channels = sorted({d.channel for d in self.deliveries} | set(self.skipped))
@@ -54,7 +61,9 @@ class DeliveryReport:
                 "skipped": {c: self.skipped.get(c, 0) for c in channels},
                 "failures": [{"channel": d.channel, "fingerprint": d.fingerprint,
                               "kind": d.kind.value, "reason": d.reason}
-                             for d in self.failures]}
+                             for d in self.failures],
+                "notes": [{"channel": d.channel, "fingerprint": d.fingerprint,
+                           "kind": d.kind.value, "note": d.reason} for d in self.notes]}
 
 
 def deliver(plan: Mapping[str, Sequence[Alert]], channels: Sequence[Channel],

@@ -328,6 +328,15 @@ class MailSink:
 
     def __init__(self) -> None:
         self.envelopes: list[Envelope] = []
+        #: Recipients refused at RCPT TO (a mailbox that does not exist, or is over quota).
+        self.refused: set[str] = set()
+
+    async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope,
+                          address: str, rcpt_options: list[str]) -> str:
+        if address in self.refused:
+            return "550 5.1.1 mailbox unavailable"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         self.envelopes.append(envelope)

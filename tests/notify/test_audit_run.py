@@ -239,6 +239,29 @@ requests_per_second = {RATE}
         assert len(receiver.requests) == 5 + 8
 
 
+def test_a_recipient_the_mail_server_refuses_is_named_in_the_run_summary(
+        audit: RunAudit, tmp_path: Path, db_url: str) -> None:
+    # The others got the message, so it counts as sent (a retry would send them a duplicate);
+    # but the refusal was dropped: the run said "email 1 delivered" and the on-call address
+    # could bounce every alert for months unseen.
+    with smtp_server(tls=None) as smtp:
+        smtp.sink.refused.add("oncall@example.org")
+        notify = (f'[notify]\nmin_severity = "critical"\n[notify.email]\nhost = "127.0.0.1"\n'
+                  f'port = {smtp.port}\nfrom = "auditor@example.org"\n'
+                  'to = ["sre@example.org", "oncall@example.org"]\nstarttls = false\n'
+                  'timeout = 5\n')
+        code, summary, stderr = run(audit, "--config", str(demo_config(tmp_path, extra=notify)),
+                                    "--offline")
+    [envelope] = smtp.sink.envelopes
+    assert envelope.rcpt_tos == ["sre@example.org"]
+    assert code == 1 and summary["alerts"]["delivered"] == {"email": 1}
+    [note] = summary["alerts"]["notes"]
+    assert (note["channel"], note["note"]) == ("email",
+                                               "refused recipients: oncall@example.org")
+    assert ("alerts: email 1 delivered (note: email: refused recipients: oncall@example.org)"
+            in stderr)
+
+
 def test_two_hosts_sharing_the_database_send_each_alert_once(
         receiver: LocalServer, db_url: str) -> None:
     # The run lock keeps two `audit run`s on one database apart, so two hosts are played by
