@@ -44,6 +44,10 @@ class StoredLedger:
                            error=None if delivery.delivered else delivery.reason,
                            reference=delivery.reference)
 
+    def pending(self, channel: str, alert: Alert) -> str | None:
+        return self.ledger.pending(channel, alert.fingerprint,
+                                   resolving=alert.kind is AlertKind.RESOLVED)
+
 
 def claimant() -> str:
     """Who claims this run's alerts: host and process name the run for an operator reading the

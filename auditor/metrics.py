@@ -66,7 +66,8 @@ class RunMetrics:
     #: HTTP requests and retries this run, per log.
     requests: Mapping[str, int] = field(default_factory=dict)
     retries: Mapping[str, int] = field(default_factory=dict)
-    #: Alerts this run delivered and failed to deliver, per channel.
+    #: Alerts this run delivered, and those due that the channel does not have (failed here,
+    #: or held by another run that has not delivered them), per channel.
     alerts_delivered: Mapping[str, int] = field(default_factory=dict)
     alert_failures: Mapping[str, int] = field(default_factory=dict)
 
@@ -89,7 +90,7 @@ def gather(session: Session, *, started: datetime, duration_seconds: float, exit
         requests={c.source: c.requests for c in crawls},
         retries={c.source: c.retries for c in crawls},
         alerts_delivered={name: report.delivered(name) for name in channels},
-        alert_failures={name: report.failed(name) for name in channels})
+        alert_failures={name: report.undelivered_on(name) for name in channels})
 
 
 def count_findings(findings: Iterable[Finding]) -> dict[tuple[Severity, str], int]:
@@ -144,7 +145,8 @@ def metrics_registry(metrics: RunMetrics) -> CollectorRegistry:
                      "Alerts the last run delivered per channel.", ("channel",)),
                metrics.alerts_delivered)
     _per_label(gauge("auditor_last_run_alert_failures",
-                     "Alerts the last run failed to deliver per channel (retried next run).",
+                     "Alerts due that the last run left undelivered per channel (failed, or "
+                     "held by another run that had not delivered them; retried next run).",
                      ("channel",)), metrics.alert_failures)
     return registry
 

@@ -132,7 +132,7 @@ def run_exit_code(result: AuditResult, fail_on: Severity) -> ExitCode:
     be delivered: they are what pages. Either of those is exit 3, never "clean"."""
     if result.failing(fail_on):
         return ExitCode.FINDINGS
-    undelivered = result.alerts is not None and bool(result.alerts.failures)
+    undelivered = result.alerts is not None and bool(result.alerts.undelivered)
     return ExitCode.CLEAN if result.complete and not undelivered else ExitCode.INCOMPLETE
 
 

@@ -201,6 +201,10 @@ def alerts_line(report: DeliveryReport) -> str:
         first = report.failures[0]
         line += (" (failed alerts are sent again by the next run; first failure: "
                  f"{first.channel}: {first.reason})")
+    if report.held:
+        first, more = report.held[0], len(report.held) - 1
+        line += (f" ({len(report.held)} held by another run not delivered: {first.channel}: "
+                 f"{first.reason}" + (f"; {more} more in --json" if more else "") + ")")
     return line
 
 

@@ -4,6 +4,10 @@ The ledger (a database table the store owns) is behind a two-call protocol so th
 lost, none is recorded before it was sent, and two hosts sharing a database do not both send it:
 `claim` reserves (channel, fingerprint) before sending (one of two racing hosts wins the unique
 row); `record` stores the outcome right after, delivered or released for the next run's retry.
+An alert another run holds is not sent here; once the channel's alerts are done, `pending` says
+whether the channel has it by then. If not (that run is still sending, failed, or was killed
+and its claim waits out its lease), the alert is not delivered as far as this run can tell, and
+the run says so: a killed run's claim must not turn the next run's exit into "clean".
 
 A channel that keeps failing is not hammered for every remaining alert of the run (a dead SMTP
 server would cost one timeout per alert): after `GIVE_UP_AFTER` failures in a row the rest are
@@ -29,12 +33,19 @@ class DeliveryLedger(Protocol):
     def record(self, delivery: Delivery) -> None:
         """Store the outcome: delivered, or failed (which releases the claim)."""
 
+    def pending(self, channel: str, alert: Alert) -> str | None:
+        """For an alert `claim` refused: None when the channel has it (or there was nothing to
+        resolve), else why it does not yet (who holds it, or how its last try failed)."""
+
 
 @dataclass
 class DeliveryReport:
     deliveries: list[Delivery] = field(default_factory=list)
     #: Alerts another run had claimed or delivered, per channel.
     skipped: dict[str, int] = field(default_factory=dict)
+    #: Of those, the ones the channel still did not have when this run was done with it: not
+    #: delivered as far as this run can tell (status FAILED, the reason from the ledger).
+    held: list[Delivery] = field(default_factory=list)
 
     def delivered(self, channel: str) -> int:
         return sum(1 for d in self.deliveries if d.channel == channel and d.delivered)
@@ -45,6 +56,15 @@ class DeliveryReport:
     @property
     def failures(self) -> list[Delivery]:
         return [d for d in self.deliveries if not d.delivered]
+
+    @property
+    def undelivered(self) -> list[Delivery]:
+        """Every alert the run found due that its channel does not have: failed here, or
+        held by another run that has not delivered it."""
+        return self.failures + self.held
+
+    def undelivered_on(self, channel: str) -> int:
+        return sum(1 for d in self.undelivered if d.channel == channel)
 
     @property
     def notes(self) -> list[Delivery]:
@@ -62,6 +82,8 @@ class DeliveryReport:
                 "failures": [{"channel": d.channel, "fingerprint": d.fingerprint,
                               "kind": d.kind.value, "reason": d.reason}
                              for d in self.failures],
+                "held": [{"channel": d.channel, "fingerprint": d.fingerprint,
+                          "kind": d.kind.value, "reason": d.reason} for d in self.held],
                 "notes": [{"channel": d.channel, "fingerprint": d.fingerprint,
                            "kind": d.kind.value, "note": d.reason} for d in self.notes]}
 
@@ -71,9 +93,11 @@ def deliver(plan: Mapping[str, Sequence[Alert]], channels: Sequence[Channel],
     report = DeliveryReport()
     for channel in channels:
         failures_in_a_row = 0
+        elsewhere: list[Alert] = []
         for alert in plan.get(channel.name, ()):
             if not ledger.claim(channel.name, alert):
                 report.skipped[channel.name] = report.skipped.get(channel.name, 0) + 1
+                elsewhere.append(alert)
                 continue
             if failures_in_a_row >= GIVE_UP_AFTER:
                 delivery = Delivery.failed(channel.name, alert, f"not tried: {GIVE_UP_AFTER} "
@@ -83,4 +107,8 @@ def deliver(plan: Mapping[str, Sequence[Alert]], channels: Sequence[Channel],
                 failures_in_a_row = 0 if delivery.delivered else failures_in_a_row + 1
             ledger.record(delivery)
             report.deliveries.append(delivery)
+        for alert in elsewhere:  # asked last: the run holding them had this run's time
+            reason = ledger.pending(channel.name, alert)
+            if reason is not None:
+                report.held.append(Delivery.failed(channel.name, alert, reason))
     return report

@@ -121,6 +121,26 @@ class AlertLedger:
                                                _ROW.claimed_by == self.claimant)
                             .values(**values).execution_options(synchronize_session=False))
 
+    def pending(self, channel: str, fingerprint: str, *, resolving: bool) -> str | None:
+        """For an alert another claimant was in the way of: None when the channel has it
+        (or, resolving, there is nothing open to resolve), else why it does not."""
+        with self._sessions() as session:
+            row = session.scalars(select(_ROW).where(_key(channel, fingerprint))).one_or_none()
+        if row is None:
+            return None
+        state = DeliveryState(row.state)
+        if state is (DeliveryState.RESOLVED if resolving else DeliveryState.OPEN) or (
+                resolving and state is not DeliveryState.OPEN):
+            return None
+        if row.claimed_by is not None and row.claimed_at is not None:
+            claimed_at = aware(row.claimed_at)
+            free_after = (claimed_at + self._lease).isoformat(timespec="seconds")
+            return (f"held by another run ({row.claimed_by}, claimed at "
+                    f"{claimed_at.isoformat(timespec='seconds')}): that run sends it, or, if it "
+                    f"died, the first run after {free_after}")
+        return ("another run tried and did not deliver it"
+                + (f" ({row.last_error})" if row.last_error else "") + "; the next run sends it")
+
     def release(self) -> None:
         """Drop every claim this claimant still holds (it stops before recording them)."""
         with self._sessions.begin() as session:

@@ -32,7 +32,7 @@ from auditor.notify.interface import Alert, Delivery
 from auditor.notify.settings import NotifySettings
 from auditor.notify.webhook import WebhookChannel
 from auditor.store.database import open_database
-from auditor.store.deliveries import LEASE, DeliveryState, deliveries
+from auditor.store.deliveries import LEASE, AlertLedger, DeliveryState, deliveries
 from auditor.store.tables import alert_deliveries
 from testlog import Endorser, RekorLog, RunningServer
 from testlog.synthetic import Endorsement, endorse
@@ -336,6 +336,45 @@ def test_status_shows_the_claim_a_killed_run_left_and_when_it_is_sent(
                         receiver.url, "--notify-min-severity", "critical")
     assert summary["alerts"]["delivered"] == {"webhook": 1}
     assert json.loads(audit("status", "--json").stdout)["alerts"]["webhook"]["claimed"] == []
+
+
+def test_an_alert_a_dead_run_still_holds_is_not_delivered_and_the_run_says_so(
+        audit: RunAudit, kernel_log: KernelLog, receiver: LocalServer, db_url: str,
+        tmp_path: Path) -> None:
+    # A run killed while sending leaves its claim for the lease. The next run skipped the alert
+    # and, its findings below --fail-on, exited 0 with no failure in its metrics: a cron job
+    # paging on the exit code never heard of an alert nobody had delivered.
+    for _ in range(2):
+        kernel_log.publish()
+    receiver.route = lambda request: Reply(500, b"upstream down")
+    flags = ("--config", str(kernel_log.config()), "--notify-webhook", receiver.url,
+             "--fail-on", "critical", "--metrics-file", str(tmp_path / "auditor.prom"))
+    assert run(audit, *flags)[0] == 3  # two alerts due, none delivered, none claimed
+    sessions = open_database(db_url)
+    with sessions() as session:
+        due = [row.fingerprint for row in deliveries(session)]
+    dead = AlertLedger(sessions, "elsewhere pid 4242 0000")
+    assert all(dead.claim("webhook", f, resolving=False, alert={}) for f in due)
+
+    receiver.route = lambda request: Reply()
+    tried = len(receiver.requests)
+    code, summary, stderr = run(audit, *flags)
+    assert code == 3 and summary["complete"] is True
+    assert len(receiver.requests) == tried and summary["alerts"]["skipped"] == {"webhook": 2}
+    held = summary["alerts"]["held"]
+    assert sorted(h["fingerprint"] for h in held) == sorted(due)
+    assert all(h["reason"].startswith("held by another run (elsewhere pid 4242 0000, claimed at ")
+               and "if it died, the first run after " in h["reason"] for h in held)
+    assert "2 held by another run not delivered: webhook: held by another run" in stderr
+    metrics = samples(tmp_path / "auditor.prom")
+    assert metrics[("auditor_last_run_alert_failures", (("channel", "webhook"),))] == 2
+    assert metrics[("auditor_last_run_exit_code", ())] == 3
+
+    # Once the other run has delivered them, a run that skips them is clean.
+    for fingerprint in due:
+        dead.record("webhook", fingerprint, resolving=False, delivered=True)
+    code, summary, _ = run(audit, *flags)
+    assert code == 0 and summary["alerts"]["held"] == []
 
 
 class StoppedMidRun(WebhookChannel):

@@ -38,6 +38,10 @@ class MemoryLedger:
         self.claims.append(key)
         return True
 
+    def pending(self, channel: str, alert: Alert) -> str | None:
+        key = (channel, alert.fingerprint)
+        return "held elsewhere" if key in self.held_elsewhere and key not in self.open else None
+
     def record(self, delivery: Delivery) -> None:
         assert (delivery.channel, delivery.fingerprint) == self.claims[-1], "record before claim"
         self.records.append(delivery)
@@ -116,6 +120,11 @@ def test_an_alert_another_run_holds_is_skipped(receiver: LocalServer) -> None:
         report = deliver(plan, [hook], ledger)
     assert report.deliveries == [] and report.skipped == {"webhook": 1}
     assert receiver.requests == []
+    # The other run never delivered it: as far as this run can tell, it is not delivered.
+    assert [(d.fingerprint, d.delivered, d.reason) for d in report.undelivered] == [
+        (kernel.fingerprint, False, "held elsewhere")]
+    ledger.open.add(("webhook", kernel.fingerprint))  # the other run delivered it after all
+    assert deliver(plan, [hook], ledger).undelivered == []
 
 
 def test_resolved_then_back_again(receiver: LocalServer) -> None:
