@@ -107,6 +107,7 @@ class AuditResult:
             "suppressed": self.tally.suppressed,
             "findings": self.tally.total,
             "alerts": self.alerts.to_json() if self.alerts is not None else None,
+            "problems": self.problems,
         }
 
     def _matched(self) -> dict[str, list[str]]:
@@ -286,6 +287,10 @@ class Auditor:
             for channel in channels:
                 channel.close()
         self._write_metrics(result, [c.name for c in channels])
+        if result.problems and result.run_id is not None:
+            # A report or metrics file not written is part of the run's outcome: the stored run
+            # (`audit status`, `audit report`) says the exit code the process gives.
+            update_run(self.sessions, result.run_id, result.process_exit_code, result.summary())
         return result
 
     def alert_channels(self) -> list[Channel]:

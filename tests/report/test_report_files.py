@@ -40,6 +40,22 @@ def test_a_symlink_planted_in_the_report_dir_is_refused(audit: RunAudit, tmp_pat
     assert "refusing to write the report" in result.stderr and "symbolic link" in result.stderr
 
 
+def test_a_clean_run_whose_report_was_refused_is_stored_with_the_exit_it_gave(
+        audit: RunAudit, tmp_path: Path, db_url: str) -> None:
+    # The run was recorded (exit 0) before its reports were written; the refused report made
+    # the process exit 2, and `audit status` and `audit report` still said exit 0.
+    out = tmp_path / "reports"
+    out.mkdir()
+    (out / "audit-report.json").symlink_to(tmp_path / "elsewhere.json")
+    result = audit("run", "--config", str(config(tmp_path, staging=False)), "--offline",
+                   "--report-dir", str(out), "--metrics-file", str(tmp_path / "auditor.prom"))
+    assert result.exit_code == 2, result.stderr
+    assert "auditor_last_run_exit_code 2.0" in (tmp_path / "auditor.prom").read_text()
+    assert json.loads(audit("status", "--json").stdout)["last_run"]["exit_code"] == 2
+    assert "exit 2" in audit("status").stderr
+    assert json.loads(audit("report", "--format", "json").stdout)["summary"]["exit_code"] == 2
+
+
 def test_report_output_never_follows_a_symlink(audit: RunAudit, tmp_path: Path,
                                                db_url: str) -> None:
     audit("run", "--config", str(config(tmp_path)), "--offline")
