@@ -409,6 +409,10 @@ def _apply_tiled(settings: Settings, flags: Flags, choose: _Chooser) -> None:
         if not verifier:
             raise ConfigError("--tiled-log needs --log-verifier VKEY, the signed-note verifier "
                               "key of the log's checkpoints")
+        # Checked now, as every URL is: an "ftp:" log was a crawl that could never finish
+        # (exit 3 on every run), and a query swallowed the tile paths appended to it.
+        checked_http_url(url, choose.origin("tiled_log", "--tiled-log") or "--tiled-log",
+                         base=True)
         settings.tiled_logs = [TiledLogSettings(url, verifier, policy)]
         settings.rekor_v1, settings.rekor_v2 = False, None
         settings.overrides["tiled log"] = choose.origin("tiled_log", "--tiled-log") or ""
@@ -634,7 +638,7 @@ def _tiled_log(table: dict[str, Any], base: Path, where: str) -> TiledLogSetting
     if "url" not in table or "verifier" not in table:
         raise ConfigError(f"{where} needs a url and a verifier (the log's signed-note key)")
     return TiledLogSettings(
-        url=table["url"], verifier=table["verifier"],
+        url=checked_http_url(table["url"], f"{where}.url", base=True), verifier=table["verifier"],
         policy=_path(base, table["policy"]) if "policy" in table else None,
         requests_per_second=_positive(
             table.get("requests_per_second", TILED_REQUESTS_PER_SECOND),

@@ -74,7 +74,14 @@ instance = "staging"
     ('[[tiled_logs]]\nurl = "https://x.example"\n', "needs a url and a verifier"),
     ('[[tiled_logs]]\nurll = "x"\n', "did you mean 'url'"),
     ('[rekor_v2]\ninstance = "prod"\n', "choose production or staging"),
-    ('[[tiled_logs]]\nurl = "u"\nverifier = "v"\nrequests_per_second = 0\n', "positive"),
+    ('[[tiled_logs]]\nurl = "https://x.example"\nverifier = "v"\nrequests_per_second = 0\n',
+     "positive"),
+    # Checked when read, as every URL is (it was a crawl that could never finish, exit 3).
+    ('[[tiled_logs]]\nurl = "ftp://x.example"\nverifier = "v"\n',
+     r"tiled_logs\[0\]\.url must be an http\(s\) URL with a host: 'ftp://x.example'"),
+    ('[[tiled_logs]]\nurl = "not a url"\nverifier = "v"\n', "must be an http"),
+    ('[[tiled_logs]]\nurl = "http://127.0.0.1:1/?q=1#x"\nverifier = "v"\n',
+     "must not have a query or fragment"),
     ('[log]\nfollow = "no"\n', "true or false"),
 ])
 def test_config_mistakes_are_named(tmp_path: Path, text: str, message: str) -> None:
@@ -100,6 +107,11 @@ def test_the_tiled_log_flag_and_environment_replace_the_configured_logs(tmp_path
         resolve(Flags(log_verifier="x"), {}, default_keys=False)
     with pytest.raises(ConfigError, match="needs --log-verifier"):
         resolve(Flags(tiled_log="https://c.example"), {}, default_keys=False)
+    with pytest.raises(ConfigError, match="flag --tiled-log must be an http"):
+        resolve(Flags(tiled_log="ftp://x", log_verifier="x"), {}, default_keys=False)
+    with pytest.raises(ConfigError, match="environment AUDITOR_TILED_LOG must not have a query"):
+        resolve(Flags(), {"AUDITOR_TILED_LOG": "https://b.example/?q", "AUDITOR_LOG_VERIFIER": "w"},
+                default_keys=False)
 
 
 def test_rekor_v2_shards_come_from_sigstore_offline(tmp_path: Path) -> None:
