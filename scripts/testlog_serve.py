@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import base64
 import hashlib
+import shutil
 import signal
 import sys
 import tempfile
@@ -77,7 +78,19 @@ def main(argv: list[str] | None = None) -> int:
     if args.tiled and args.index:
         parser.error("--index publishes a Rekor v1 log's endorsements: not with --tiled")
 
-    out: Path = args.out or Path(tempfile.mkdtemp(prefix="testlog-"))
+    if args.out is not None:
+        return serve_demo(args, args.out)
+    # Keys and statements only this run's log answers for: gone with it (Ctrl-C, SIGTERM).
+    out = Path(tempfile.mkdtemp(prefix="testlog-"))
+    try:
+        return serve_demo(args, out)
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
+
+
+def serve_demo(args: argparse.Namespace, out: Path) -> int:
+    """Build the log the arguments ask for, write its keys and statements under `out`, and
+    serve it until SIGINT or SIGTERM."""
     (out / "endorsers").mkdir(parents=True, exist_ok=True)
     (out / "statements").mkdir(exist_ok=True)
     endorsers = [Endorser(name) for name in COMPONENTS[: args.keys]]
