@@ -22,17 +22,21 @@ _MARK = {True: "pass", False: "FAIL", None: "skip"}
 _UNCHECKED = {"endorser_key": "the signer (no endorser key pinned: --key)",
               "statement": "the statement (no --artifact)",
               "endorsement_signature": "the endorsement signature (no --artifact)"}
+#: The checks --artifact feeds: given one, a check still skipped says its own reason (the file
+#: is no statement, or not the one signed), not "no --artifact".
+_OF_THE_ARTIFACT = frozenset({"statement", "endorsement_signature"})
 
 
 def verdict(verifications: list[Verification], what: str = "the log entry",
-            reasons: bool = False) -> str:
+            reasons: bool = False, artifact: bool = False) -> str:
     """One line: verified or not, and which part of the chain was not checked (`reasons`:
     with each skipped check's own reason, for a receipt on its own)."""
     failures = [c.name for v in verifications for c in v.failures]
     if failures:
         return "NOT verified: " + ", ".join(dict.fromkeys(failures))
     skipped = {c.name: c.detail for v in verifications for c in v.checks if c.ok is None}
-    unchecked = [f"{name} ({skipped[name]})" if reasons else part
+    unchecked = [f"{name} ({skipped[name]})"
+                 if reasons or (artifact and name in _OF_THE_ARTIFACT) else part
                  for name, part in _UNCHECKED.items() if name in skipped]
     if not unchecked:
         return "verified: all applicable checks pass"
@@ -142,7 +146,7 @@ def verify_entry_command(
     else:
         for verification in verifications:
             err_console().print(render_checks(verification))
-        err_console().print(verdict(verifications))
+        err_console().print(verdict(verifications, artifact=material.artifact is not None))
     raise typer.Exit(ExitCode.CLEAN if ok else ExitCode.FINDINGS)
 
 

@@ -56,6 +56,19 @@ def test_real_rekor_v2_bundle_verifies(audit: RunAudit) -> None:
     assert document["entry"]["api_version"] == "0.0.2"
 
 
+def test_the_verdict_says_why_a_check_was_skipped_when_an_artifact_was_given(
+        audit: RunAudit) -> None:
+    # The artifact is a plain file: "not checked: the statement (no --artifact)" blamed a flag
+    # that was given.
+    result = audit("verify-entry", str(V2_BUNDLE), "--trusted-root", str(STAGING_ROOT),
+                   "--artifact", str(V2_ARTIFACT))
+    assert result.exit_code == 0, result.stderr
+    verdict = result.stderr.strip().splitlines()[-1]
+    assert "no --artifact" not in verdict
+    assert verdict.endswith("not checked: the signer (no endorser key pinned: --key); "
+                            "statement (the artifact is not an in-toto statement)")
+
+
 def test_rekor_v2_bundle_under_the_production_root_is_not_trusted(audit: RunAudit) -> None:
     code, document = run_json(audit, str(V2_BUNDLE))
     assert code == 1
