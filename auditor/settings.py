@@ -475,6 +475,13 @@ def _apply_notify(settings: Settings, flags: Flags, choose: _Chooser) -> None:
     metrics = flags.metrics_file or (Path(m) if (m := choose.env("metrics_file")) else None)
     if metrics:
         settings.metrics_file = metrics
+    if settings.metrics_file is not None and settings.metrics_file.is_dir():
+        # Said now, not after the whole run (an empty --metrics-file is ".", the directory
+        # the run started in).
+        where = (choose.origin("metrics_file", "--metrics-file")
+                 or "the configuration's metrics.file")
+        raise ConfigError(f"{where}: {str(settings.metrics_file)!r} is a directory; the metrics "
+                          "file needs a file name (e.g. auditor.prom)")
 def _apply_index(settings: Settings, flags: Flags, choose: _Chooser) -> None:
     """The index's URLs replace the config's; keysets given by flag add to them."""
     index = settings.index

@@ -153,3 +153,23 @@ def test_import_refuses_what_it_cannot_import(audit: RunAudit, tmp_path: Path,
     textproto.write_bytes(b"\x08\x96\x01 binary, not text format")
     wrong = audit("import", str(textproto))
     assert wrong.exit_code == 1 and "not protobuf text format" in wrong.stderr
+
+
+def test_a_metrics_file_that_is_a_directory_is_refused_before_the_run(
+        audit: RunAudit, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # An empty --metrics-file is "." (typer makes it a Path): the run went through to its end,
+    # then failed to replace the directory with "Device or resource busy".
+    from auditor.errors import ConfigError
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ConfigError, match=r"^flag --metrics-file: '\.' is a directory"):
+        resolve(Flags(metrics_file=Path("")), {}, default_keys=False)
+    with pytest.raises(ConfigError, match=r"environment AUDITOR_METRICS_FILE: .* is a directory"):
+        resolve(Flags(), {"AUDITOR_METRICS_FILE": str(tmp_path)}, default_keys=False)
+    config = tmp_path / "auditor.toml"
+    config.write_text(f'[metrics]\nfile = "{tmp_path}"\n')
+    with pytest.raises(ConfigError, match=r"the configuration.s metrics\.file: .* is a directory"):
+        resolve(Flags(config=config), {}, default_keys=False)
+    result = audit("run", "--config", str(config), "--metrics-file", "", "--offline")
+    assert result.exit_code == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert "is a directory; the metrics file needs a file name" in result.stderr
