@@ -167,6 +167,8 @@ def build_channels(settings: NotifySettings, environ: Mapping[str, str]) -> list
                                            requests_per_second=hook.requests_per_second))
         elif name == "email" and settings.email is not None:
             mail = settings.email
+            if mail.ca_file is not None:
+                _check_ca_file(mail.ca_file)
             channels.append(EmailChannel(SmtpAccount(
                 host=mail.host, port=mail.port, sender=mail.sender, recipients=mail.recipients,
                 starttls=mail.starttls, ca_file=mail.ca_file, timeout=mail.timeout,
@@ -339,3 +341,16 @@ def _address(value: Any, where: str) -> str:
             or any(c.isspace() or not c.isprintable() for c in value)):
         raise ConfigError(f"{where}: {value!r} is not an e-mail address")
     return value
+
+
+def _check_ca_file(path: Path) -> None:
+    """A CA file that cannot be read stops the run before it starts, like a missing secret:
+    found only at the first STARTTLS, every alert of every run failed on it."""
+    import ssl
+
+    try:
+        ssl.create_default_context(cafile=str(path))
+    except (OSError, ssl.SSLError, ValueError) as error:
+        reason = getattr(error, "strerror", None) or getattr(error, "reason", None) or error
+        raise ConfigError(f"notify.email.ca_file {str(path)!r}: not readable as CA certificates "
+                          f"({reason})") from None

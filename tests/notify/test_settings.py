@@ -23,6 +23,7 @@ from auditor.notify.transport import Timeouts
 from auditor.notify.webhook import WebhookChannel
 from auditor.settings import Flags, resolve
 from tests.notify.conftest import readme_section
+from tests.notify.servers import Certificates
 
 BASE = Path("/etc/auditor")
 ENVIRON = {"SLACK_WEBHOOK_URL": "https://hooks.slack.example/services/T/B/X",
@@ -195,3 +196,22 @@ def test_a_bad_setting_says_where_it_came_from(tmp_path: Path, text: str,
     with pytest.raises(ConfigError) as raised:
         resolve(Flags(config=config), environ)
     assert message in raised.value.diagnostics()
+
+
+def test_an_email_ca_file_that_cannot_be_read_stops_the_run_before_it_starts(
+        tmp_path: Path, certificates: Certificates) -> None:
+    # Found only at STARTTLS before: every alert of every run failed on it.
+    table = ('[notify.email]\nhost = "smtp.example.org"\nfrom = "a@example.org"\n'
+             'to = ["b@example.org"]\nca_file = "{}"\n')
+    (tmp_path / "garbage.pem").write_text("not a certificate\n")
+    for name, reason in (("absent.pem", "No such file or directory"),
+                         ("garbage.pem", "")):
+        settings = parse_notify(tomllib.loads(table.format(name))["notify"], "auditor.toml",
+                                tmp_path)
+        with pytest.raises(ConfigError, match=f"notify.email.ca_file '{tmp_path / name}': not "
+                           f"readable as CA certificates \\(.*{reason}"):
+            build_channels(settings, {})
+    good = parse_notify(tomllib.loads(table.format(certificates.ca_file))["notify"],
+                        "auditor.toml", tmp_path)
+    [channel] = build_channels(good, {})
+    channel.close()
