@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from auditor.cli import main
+from auditor.errors import AuditorError
 from tests.cli_runner import RunAudit
 from tests.oakdata import RELEASE
 
@@ -70,3 +71,32 @@ def test_main_takes_its_arguments(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as stopped:
         main(["version"])
     assert stopped.value.code == 0 and capsys.readouterr().out.strip() == __version__
+
+
+@pytest.mark.parametrize("command", [("status",), ("db", "upgrade"), ("findings",)])
+def test_a_refused_database_connection_is_one_line_of_error(audit: RunAudit,
+                                                            command: tuple[str, ...]) -> None:
+    # libpq says "Connection refused" and adds a hint on a line of its own; nothing listens on
+    # port 1, so no server is needed.
+    result = audit(*command, "--db", "postgresql+psycopg://nobody@127.0.0.1:1/x")
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.startswith("error: ") and "Connection refused; Is the server" in \
+        result.stderr
+    assert len(result.stderr.splitlines()) == 1, result.stderr
+
+
+@pytest.mark.parametrize("raised, prefix", [
+    (RuntimeError("first line\n  second line\n"), "internal error: RuntimeError: "),
+    (AuditorError("first line\n\n  second line"), "error: "),
+])
+def test_every_error_is_one_line(audit: RunAudit, monkeypatch: pytest.MonkeyPatch,
+                                 raised: Exception, prefix: str) -> None:
+    import auditor.cli.query
+
+    def fail(*_args: object) -> None:
+        raise raised
+
+    monkeypatch.setattr(auditor.cli.query, "read_store", fail)
+    result = audit("status")
+    assert result.stderr.startswith(prefix + "first line; second line")
+    assert len(result.stderr.splitlines()) == 1, result.stderr

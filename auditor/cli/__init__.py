@@ -80,7 +80,7 @@ def _install_signal_handlers() -> None:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Run `audit` with `argv` (default: the process arguments); always exits."""
-    from auditor.cli.app import app, err_console, summaries_only
+    from auditor.cli.app import app, err_console, say_error, summaries_only
 
     _install_signal_handlers()
     _skip_shutdown_collections()
@@ -95,7 +95,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     except SystemExit as exited:
         code = exited.code if isinstance(exited.code, int) else (0 if exited.code is None else 1)
     except AuditorError as error:
-        err_console().print(f"error: {error.diagnostics()}")
+        say_error(error.diagnostics())
         code = error.exit_code
     except Interrupted as stop:
         err_console().print(f"interrupted ({stop.signal_name}): stopped; everything verified "
@@ -110,18 +110,16 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 def _unexpected(error: Exception) -> int:
-    from auditor.cli.app import err_console
+    from auditor.cli.app import say_error
 
     known = _environment_error(error)
     if known is not None:
-        err_console().print(f"error: {known}")
+        say_error(known)
         return ExitCode.USAGE
     if os.environ.get("AUDITOR_DEBUG"):
         traceback.print_exc()
-    err_console().print(
-        f"internal error: {type(error).__name__}: {error} "
-        "(set AUDITOR_DEBUG=1 for the traceback)"
-    )
+    say_error(f"{type(error).__name__}: {error} (set AUDITOR_DEBUG=1 for the traceback)",
+              "internal error")
     return ExitCode.INTERNAL
 
 

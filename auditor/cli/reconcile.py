@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from auditor.cli.app import EXIT_CODES_HELP, app, print_json_stream, say
+from auditor.cli.app import EXIT_CODES_HELP, app, print_json_stream, say, say_error
 from auditor.cli.options import (
     ConfigOption,
     DbOption,
@@ -179,7 +179,7 @@ def run_command(
             _print_run_json(auditor, result)
     _print_run_summary(result)
     for problem in result.problems:
-        say(f"error: {problem}")
+        say_error(problem)
     raise typer.Exit(result.process_exit_code)
 
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from auditor.cli.app import ExitCode, JsonStream, app, say
+from auditor.cli.app import ExitCode, JsonStream, app, say, say_error
 from auditor.cli.options import (
     ConfigOption,
     DbOption,
@@ -86,7 +86,7 @@ def import_command(
         stream.close({"errors": [{"path": p, "reason": r} for p, r in report.errors],
                       "new": report.new})
     for _path, reason in report.errors:
-        say(f"error: {reason}")
+        say_error(reason)
     for failed_source, names in report.failed:
         say(f"failed checks in {failed_source}: {', '.join(names)}")
     say(f"imported {counted(report.count, 'item')}, {report.new} new, {len(report.failed)} "
