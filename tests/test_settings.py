@@ -103,12 +103,39 @@ def test_a_plain_path_is_a_sqlite_database(audit: RunAudit, tmp_path: Path) -> N
     assert audit("status", "--db", str(path)).exit_code == 0
 
 
-def test_a_file_that_is_not_a_database_is_one_line(audit: RunAudit, tmp_path: Path) -> None:
+#: A command of each way the CLI opens the database: to read it, to write (creating it), to
+#: create or migrate its schema.
+OPENING_COMMANDS = (["status"], ["entries"], ["db", "upgrade"], ["import", "."],
+                    ["run", "--offline", "--config", str(DEMO / "oak.toml")],
+                    ["crawl", "--rekor-url", "http://127.0.0.1:1"])
+
+
+@pytest.mark.parametrize("command", OPENING_COMMANDS)
+def test_a_file_that_is_not_a_database_is_one_line(audit: RunAudit, tmp_path: Path,
+                                                   command: list[str]) -> None:
     path = tmp_path / "notes.db"
-    path.write_text("these are my notes, not a database\n" * 100)
-    result = audit("status", "--db", str(path))
-    assert result.exit_code == 2 and "is not an auditor database" in result.stderr
-    assert len(result.stderr.strip().splitlines()) == 1
+    notes = "these are my notes, not a database\n" * 100
+    path.write_text(notes)
+    result = audit(*command, "--db", str(path))
+    assert result.exit_code == 2, result.stderr
+    assert result.stderr == f"error: {path} is not an auditor database (file is not a " \
+        "database)\n"
+    assert path.read_text() == notes
+
+
+def test_db_upgrade_refuses_another_programs_database_whose_tables_are_in_the_way(
+        audit: RunAudit, tmp_path: Path) -> None:
+    path = tmp_path / "theirs.db"
+    with sqlite3.connect(path) as connection:
+        connection.execute("CREATE TABLE endorsements (mine TEXT)")
+    result = audit("db", "upgrade", "--db", str(path))
+    assert result.exit_code == 2, result.stderr
+    assert result.stderr.startswith(f"error: {path} is not an auditor database: it holds other "
+                                    "tables")
+    assert "table endorsements already exists" in result.stderr
+    with sqlite3.connect(path) as connection:  # rolled back: their database as it was
+        assert connection.execute("SELECT name FROM sqlite_master").fetchall() == [
+            ("endorsements",)]
 
 
 def test_a_database_from_a_newer_auditor_is_named_as_such(audit: RunAudit,

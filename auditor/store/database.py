@@ -107,17 +107,40 @@ def current_revision(engine: Engine) -> str | None:
     delay = 0.02
     while True:
         try:
-            with engine.connect() as connection:
+            with connect(engine) as connection:
                 return _revision(connection)
-        except OperationalError as error:
-            locked = "locked" in str(error.orig)
-            if not locked or time.monotonic() + delay > deadline:
-                raise ConfigError(f"cannot open the database: {error.orig}") from None
-        except DatabaseError as error:  # opening it already failed: "file is not a database"
-            raise ConfigError(f"{_shown(engine.url)} is not an auditor database "
-                              f"({_first_line(error.orig)})") from None
+        except _Locked:
+            if time.monotonic() + delay > deadline:
+                raise ConfigError(f"cannot open the database {_shown(engine.url)}: it stayed "
+                                  f"locked for {_LOCKED_BUDGET:g} s") from None
             time.sleep(delay)
             delay = min(delay * 2, 0.5)
+
+
+class _Locked(Exception):
+    """SQLite said "database is locked": transient, for the caller to wait out."""
+
+
+def connect(engine: Engine) -> Connection:
+    """A connection to the database, or the one reason a command cannot have one (see
+    `_refusal`): every command opens the database through this, to read, create or migrate it.
+    """
+    try:
+        return engine.connect()
+    except DatabaseError as error:
+        raise _refusal(error, engine.url) from None
+
+
+def _refusal(error: DatabaseError, url: object) -> Exception:
+    """What to raise for a database that failed to open or to answer: a server that refuses, a
+    missing database or bad credentials is "cannot open the database"; a file that is not a
+    database (SQLite fails as it opens one: "file is not a database") or holds a foreign schema
+    is "not an auditor database"; a SQLite lock is `_Locked`."""
+    if isinstance(error, OperationalError):
+        if "locked" in str(error.orig):
+            return _Locked()
+        return ConfigError(f"cannot open the database: {error.orig}")
+    return ConfigError(f"{_shown(url)} is not an auditor database ({_first_line(error.orig)})")
 
 
 def _revision(connection: Connection) -> str | None:
@@ -126,8 +149,7 @@ def _revision(connection: Connection) -> str | None:
             return None
         return connection.execute(text("SELECT version_num FROM alembic_version")).scalar()
     except DatabaseError as error:  # "file is not a database", a foreign schema
-        raise ConfigError(f"{_shown(connection.engine.url)} is not an auditor database "
-                          f"({_first_line(error.orig)})") from None
+        raise _refusal(error, connection.engine.url) from None
 
 
 def _shown(url: object) -> str:
@@ -170,9 +192,10 @@ def _schema_lock(url: str) -> Iterator[Connection]:
         event.listen(engine, "begin", _begin_immediate)
     try:
         try:
-            connection = engine.connect()
-        except OperationalError as error:
-            raise ConfigError(f"cannot connect to the database: {error.orig}") from None
+            connection = connect(engine)  # a lock: SQLite's busy timeout already waited
+        except _Locked:
+            raise ConfigError(f"the database {_shown(url)} is locked by another process; try "
+                              "again") from None
         with connection, connection.begin():
             if engine.dialect.name == "postgresql":
                 connection.execute(text("SELECT pg_advisory_xact_lock(:key)"),
@@ -219,9 +242,19 @@ def upgrade(url: str) -> tuple[str | None, str, Path | None]:
         before = _revision(connection)
         _refuse_newer(before, url)
         backup = None
-        if before != head_revision() and not _is_empty(connection):
+        foreign = before is None and not _is_empty(connection)
+        if before != head_revision() and (foreign or before is not None):
             backup = backup_sqlite(url)
-        _migrate(connection, url)
+        try:
+            _migrate(connection, url)
+        except DatabaseError as error:
+            if not foreign:
+                raise
+            # Tables but no revision: another program's database, whose tables are in the way
+            # (rolled back: nothing of the auditor's schema is left in it).
+            raise ConfigError(f"{_shown(url)} is not an auditor database: it holds other "
+                              "tables and the auditor's schema cannot be created beside them "
+                              f"({_first_line(error.orig)})") from None
     return before, head_revision(), backup
 
 
