@@ -7,6 +7,7 @@ one line and exit code 2 (choices are plain strings for that reason, not click c
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, TypeVar
@@ -23,6 +24,7 @@ measure_app = typer.Typer(
 app.add_typer(measure_app, name="measure")
 
 E = TypeVar("E", bound=StrEnum)
+T = TypeVar("T")
 
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print the contract JSON on stdout.")]
 
@@ -58,9 +60,9 @@ def stage0(
         _emit(measure_tdx_file(rom), json_output)
         return
 
-    from auditor.measure.stage0 import Stage0Mode, measure_stage0_file, parse_vcpu_counts
+    from auditor.measure.stage0 import MODE_CHOICES, measure_stage0_file, parse_vcpu_counts
 
-    modes = tuple(Stage0Mode) if mode == "both" else (_choice(Stage0Mode, mode, "--mode"),)
+    modes = _pick(MODE_CHOICES, mode, "--mode")
     _emit(measure_stage0_file(rom, parse_vcpu_counts(vcpus), modes), json_output)
 
 
@@ -197,11 +199,15 @@ def _scalar(value: JsonValue) -> str:
 
 
 def _choice(enum: type[E], value: str, flag: str, allowed: tuple[E, ...] = ()) -> E:
-    allowed = allowed or tuple(enum)
-    for member in allowed:
-        if member.value == value.lower():
-            return member
-    raise InputError(f"{flag} {value!r} is not one of {', '.join(allowed)}")
+    return _pick({member.value: member for member in allowed or tuple(enum)}, value, flag)
+
+
+def _pick(choices: Mapping[str, T], value: str, flag: str) -> T:
+    """What `value` (any case) names among `choices`; an error lists every name accepted."""
+    try:
+        return choices[value.lower()]
+    except KeyError:
+        raise InputError(f"{flag} {value!r} is not one of {', '.join(choices)}") from None
 
 
 def _integer(text: str, flag: str) -> int:

@@ -42,6 +42,11 @@ class Stage0Mode(StrEnum):
     QEMU = "qemu"
 
 
+#: What `audit measure stage0 --mode` accepts: one mode, or `both` (every mode, the default).
+MODE_CHOICES: Mapping[str, tuple[Stage0Mode, ...]] = {
+    **{mode.value: (mode,) for mode in Stage0Mode}, "both": tuple(Stage0Mode)}
+
+
 _MODE_VMM: Mapping[Stage0Mode, tuple[Vmm, VcpuProfile]] = {
     Stage0Mode.OAK: (Vmm.OAK, OAK_PROFILE),
     Stage0Mode.QEMU: (Vmm.QEMU, qemu_profile(DEFAULT_VCPU_SIG, sev_features=1)),

@@ -61,6 +61,24 @@ def test_stage0_single_mode(run_audit: RunAudit, rom: Path) -> None:
     assert list(launch_digests["qemu"]) == ["1", "2", "4", "8", "16", "32", "64"]
 
 
+def test_stage0_mode_accepts_every_value_its_error_lists(run_audit: RunAudit, rom: Path) -> None:
+    # The error listed oak and qemu but not both, the default; and BOTH was refused although
+    # every other choice is taken in any case.
+    result = run_audit("measure", "stage0", str(rom), "--vcpus", "1", "--mode", "foo")
+    assert_input_error(result, "--mode 'foo' is not one of ")
+    listed = result.stderr.strip().rpartition(" is not one of ")[2].split(", ")
+    assert listed == ["oak", "qemu", "both"]
+    default = as_json(run_audit("measure", "stage0", str(rom), "--vcpus", "1", "--json"))
+    for value in listed:
+        document = as_json(run_audit("measure", "stage0", str(rom), "--vcpus", "1", "--mode",
+                                     value.upper(), "--json"))
+        modes = document["launch_digests"]
+        assert isinstance(modes, dict)
+        assert list(modes) == (["oak", "qemu"] if value == "both" else [value])
+        assert all(modes[mode] == default["launch_digests"][mode]  # type: ignore[index]
+                   for mode in modes)
+
+
 def test_stage0_table_goes_to_stderr_whole(run_audit: RunAudit, rom: Path) -> None:
     result = run_audit("measure", "stage0", str(rom), "--vcpus", "1", "--mode", "oak")
     assert result.exit_code == 0
@@ -133,7 +151,7 @@ def test_file_text_is_not_markup_or_ansi(run_audit: RunAudit) -> None:
     ("args", "phrase"),
     [
         (("stage0", "{missing}"), "cannot read stage0 ROM"),
-        (("stage0", "{rom}", "--mode", "tdx"), "--mode 'tdx' is not one of oak, qemu"),
+        (("stage0", "{rom}", "--mode", "tdx"), "--mode 'tdx' is not one of oak, qemu, both"),
         (("stage0", "{rom}", "--vcpus", "1,x"), "is not a comma-separated list"),
         (("stage0", "{rom}", "--vcpus", "1,2000000000"), "is more than a VM can have (4096)"),
         (("launch", "--ovmf", "{rom}", "--vcpus", "2000000000"), "from 1 to 4096"),
