@@ -168,6 +168,23 @@ def test_unknown_component_or_rule_lists_the_known_names(audit: RunAudit, tmp_pa
     assert since.exit_code == 2 and "--since" in since.stderr and "--at" not in since.stderr
 
 
+@pytest.mark.parametrize("flag", [("findings", "--since"), ("import", ".", "--at")])
+@pytest.mark.parametrize("value, why", [
+    # Valid RFC 3339, but in UTC before year 1 or after 9999: it was called not RFC 3339.
+    ("0001-01-01T00:00:00+01:00", "is out of range (in UTC it is before 0001-01-01"),
+    ("9999-12-31T23:59:59-00:30", "is out of range (in UTC it is before 0001-01-01"),
+    ("2025-02-29T00:00:00Z", "names a day or time that does not exist"),
+    ("2025-01-01T24:00:00Z", "names a day or time that does not exist"),
+    ("20250101T000000Z", "is not an RFC 3339 timestamp with its offset (e.g. "),
+])
+def test_a_timestamp_flag_says_why_it_refuses_a_value(audit: RunAudit, flag: tuple[str, ...],
+                                                      value: str, why: str) -> None:
+    result = audit(*flag, value)
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.startswith(f"error: {flag[-1]} {value!r} {why}"), result.stderr
+    assert len(result.stderr.splitlines()) == 1
+
+
 def test_import_refuses_what_it_cannot_import(audit: RunAudit, tmp_path: Path,
                                               db_url: str) -> None:
     missing = audit("import", str(tmp_path / "missing.json"))

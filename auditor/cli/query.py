@@ -32,15 +32,14 @@ def read_store(config: Path | None, db: str | None) -> sessionmaker[Session]:
 
 def parse_time(value: str | None, flag: str) -> datetime | None:
     from auditor.errors import InputError
-    from auditor.source.fields import rfc3339
+    from auditor.source.fields import read_rfc3339
 
     if value is None:
         return None
-    moment = rfc3339(value)
-    if moment is None:
-        raise InputError(f"{flag} {value!r} is not an RFC 3339 timestamp with its offset "
-                         "(e.g. 2026-11-30T00:00:00Z)")
-    return moment
+    try:
+        return read_rfc3339(value)
+    except ValueError as why:
+        raise InputError(f"{flag} {value!r} {why}") from None
 
 
 def _unknown(what: str, value: str, known: set[str]) -> None:

@@ -50,14 +50,34 @@ _RFC3339 = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}:[0-9]{2
 
 
 def rfc3339(text: str) -> datetime | None:
-    """`text` as an aware UTC datetime if it is an RFC 3339 timestamp Python can hold, else None.
+    """`text` as an aware UTC datetime if it is an RFC 3339 timestamp Python can hold, else None
+    (`read_rfc3339` says why not)."""
+    try:
+        return read_rfc3339(text)
+    except ValueError:
+        return None
+
+
+def read_rfc3339(text: str) -> datetime:
+    """`text` as an aware UTC datetime; a ValueError says why it is not one, completing "`text`
+    ...": not RFC 3339, a day or time that does not exist, or out of Python's range.
 
     datetime.fromisoformat alone reads any ISO 8601 (`20240101T000000Z`, `2024-W01-1`, a
     time without an offset), which a verifier parsing RFC 3339 refuses, and an offset can carry
     a time past either end of Python's range (`0001-01-01T00:00:00+01:00`): OverflowError.
     """
     if not _RFC3339.fullmatch(text):
-        return None
+        raise ValueError("is not an RFC 3339 timestamp with its offset (e.g. "
+                         "2026-11-30T00:00:00Z)")
+    try:
+        moment = datetime.fromisoformat(text.upper().replace(" ", "T"))
+    except ValueError:
+        raise ValueError("names a day or time that does not exist") from None
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("is out of range (in UTC it is before 0001-01-01T00:00:00Z or after "
+                         "9999-12-31T23:59:59Z)") from None
     try:
         return datetime.fromisoformat(text.upper().replace(" ", "T")).astimezone(UTC)
     except (ValueError, OverflowError):  # a day or hour that does not exist; out of range
