@@ -58,6 +58,8 @@ DEFAULT_REKOR_URL = "https://rekor.sigstore.dev"
 #: shard (39,000 bundles) takes minutes, where Rekor v1's 4/s would take hours.
 TILED_REQUESTS_PER_SECOND = 100.0
 SIGSTORE_INSTANCES = ("production", "staging")
+#: The largest log index: Rekor's are int64, as are the SQL integers they are stored in.
+LOG_INDEX_MAX = 2**63 - 1
 
 _TILED_LOG = Table({"url": STRING, "verifier": STRING, "policy": STRING,
                     "requests_per_second": NUMBER, "cache": STRING, "scan_range": INTEGER})
@@ -563,6 +565,10 @@ def load_config_file(path: Path | None, *, default_keys: bool = True) -> Setting
     crawl = document.get("crawl", {})
     settings.uuids = list(crawl.get("uuids", []))
     settings.log_indexes = list(crawl.get("log_indexes", []))
+    for i, index in enumerate(settings.log_indexes):
+        if not 0 <= index <= LOG_INDEX_MAX:
+            raise ConfigError(f"{source}: crawl.log_indexes[{i}] {index} is out of range: it "
+                              f"takes 0 to {LOG_INDEX_MAX}")
     settings.tiled_logs = [_tiled_log(table, base, f"{source}: tiled_logs[{i}]")
                            for i, table in enumerate(document.get("tiled_logs", []))]
     if "rekor_v2" in document:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from auditor.errors import ConfigError
 from auditor.settings import Flags, resolve
 from tests.cli_runner import RunAudit
 
@@ -166,6 +167,52 @@ def test_unknown_component_or_rule_lists_the_known_names(audit: RunAudit, tmp_pa
     assert rule.exit_code == 2 and "WRONG_KEY" in rule.stderr and "MATCH" in rule.stderr
     since = audit("findings", "--since", "yesterday")
     assert since.exit_code == 2 and "--since" in since.stderr and "--at" not in since.stderr
+
+
+@pytest.mark.parametrize("command", [("component", "kernel"), ("entries",)])
+def test_limit_takes_0_for_all_up_to_the_largest_sql_integer(
+        audit: RunAudit, db_url: str, command: tuple[str, ...]) -> None:
+    # Past it, SQLite's driver overflowed and PostgreSQL refused the LIMIT: internal errors
+    # (exit 70); a negative limit was taken as "all" on SQLite.
+    assert audit("import", str(RELEASE_KEY.parent / "logentry.json"), "--key",
+                 f"kernel={RELEASE_KEY}").exit_code == 0
+    for limit in (2**63, 10**23, -1, -(2**63)):
+        result = audit(*command, "--limit", str(limit), "--json")
+        assert result.exit_code == 2 and result.stdout == "", (limit, result.stderr)
+        assert result.stderr == (f"error: --limit {limit} is out of range: it takes 0 (all) to "
+                                 f"{2**63 - 1}\n")
+    shown = []
+    for limit in (2**63 - 1, 0, 1):
+        result = audit(*command, "--limit", str(limit), "--json")
+        assert result.exit_code == 0, result.stderr
+        shown.append(json.loads(result.stdout))
+    assert shown[0] == shown[1] == shown[2]
+    if command == ("entries",):
+        assert len(shown[0]["entries"]) == 1
+
+
+@pytest.mark.parametrize("flags, named", [
+    (("--log-index", "-1"), "--log-index -1"),
+    (("--log-index", "3", "--log-index", str(2**63)), f"--log-index {2**63}"),
+    (("--from-index", str(2**63), "--to-index", str(2**63)), f"--from-index {2**63}"),
+    (("--from-index", "0", "--to-index", str(10**30)), f"--to-index {10**30}"),
+])
+def test_crawl_refuses_a_log_index_no_log_can_have(audit: RunAudit, tmp_path: Path,
+                                                   flags: tuple[str, ...], named: str) -> None:
+    config = write(tmp_path, "[log]\nmax_retries = 0\n")
+    result = audit("crawl", "--config", str(config), "--rekor-url", "http://127.0.0.1:1",
+                   *flags)
+    assert result.exit_code == 2
+    assert result.stderr == f"error: {named} is out of range: it takes 0 to {2**63 - 1}\n"
+
+
+@pytest.mark.parametrize("index", [-1, 2**63])
+def test_the_config_files_log_indexes_are_held_to_the_same_range(tmp_path: Path,
+                                                                 index: int) -> None:
+    config = write(tmp_path, f"[crawl]\nlog_indexes = [0, {index}]\n")
+    with pytest.raises(ConfigError, match=rf"crawl.log_indexes\[1\] {index} is out of range: "
+                       rf"it takes 0 to {2**63 - 1}"):
+        resolve(Flags(config=config))
 
 
 @pytest.mark.parametrize("flag", [("findings", "--since"), ("import", ".", "--at")])

@@ -28,6 +28,7 @@ from auditor.cli.options import (
     TlogPolicyOption,
     TrustedRootOption,
     settings_for,
+    within,
 )
 from auditor.wording import counted
 
@@ -134,6 +135,9 @@ def crawl_command(
     from auditor.errors import ConfigError
     from auditor.service import Auditor, crawl_exit_code
 
+    for flag, value in (("--from-index", from_index), ("--to-index", to_index),
+                        *(("--log-index", index) for index in log_index or ())):
+        within(value, flag)
     if (from_index is None) != (to_index is None):
         raise ConfigError("--from-index and --to-index go together")
     if from_index is not None and to_index is not None and not 0 <= from_index <= to_index:

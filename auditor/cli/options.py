@@ -118,6 +118,23 @@ IndexKeysetOption = Annotated[
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")]
 
 
+#: The largest integer SQL holds (SQLite's INTEGER, PostgreSQL's bigint; a Rekor log index is an
+#: int64 too, `auditor.settings.LOG_INDEX_MAX`): a count or an index past it cannot reach a
+#: query, and is refused first.
+SQL_INT_MAX = 2**63 - 1
+
+
+def within(value: int | None, flag: str, low: int = 0, high: int = SQL_INT_MAX,
+           low_means: str = "") -> None:
+    """Refuse (exit 2, naming `flag` and its range) an integer flag's value outside
+    [`low`, `high`]; `low_means`: what the lowest value stands for (`all`)."""
+    from auditor.errors import InputError
+
+    if value is not None and not low <= value <= high:
+        lowest = f"{low} ({low_means})" if low_means else str(low)
+        raise InputError(f"{flag} {value} is out of range: it takes {lowest} to {high}")
+
+
 def settings_for(config: Path | None = None, *, db: str | None = None,
                  rekor_url: str | None = None, rekor_keys: list[Path] | None = None,
                  trusted_root: Path | None = None, keys: list[str] | None = None,

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from auditor.cli.app import ExitCode, app, err_console, print_json, say, terminal_safe
-from auditor.cli.options import ConfigOption, DbOption, JsonOption, settings_for
+from auditor.cli.options import ConfigOption, DbOption, JsonOption, settings_for, within
 from auditor.report.kinds import FORMAT_NAMES, OutputFormat
 from auditor.wording import counted
 
@@ -71,6 +71,7 @@ def component_command(
     from auditor.store.runs import latest_run, run_findings
     from auditor.store.views import endorsement_views
 
+    within(limit, "--limit", low_means="all")
     sessions = read_store(config_path, db)
     with sessions() as session:
         _check_component(session, name)
@@ -311,6 +312,7 @@ def entries_command(
     """List stored entries and endorsements with each check's outcome."""
     from auditor.store.queries import latest_records
 
+    within(limit, "--limit", low_means="all")
     sessions = read_store(config_path, db)
     with sessions() as session:
         _check_component(session, component)
