@@ -315,11 +315,23 @@ class _Chooser:
     def origin(self, name: str, flag: str) -> str | None:
         """Where a flag-or-environment value came from; None when neither gave it."""
         given = getattr(self.flags, name)
-        if given not in (None, (), False) or (name == "offline" and given is not None):
+        # `is`, not `in`: a flag given as 0 (0 == False) was given all the same.
+        if given is not None and given != () and (given is not False or name == "offline"):
             return f"flag {flag}"
         if self.env(name) is not None:
             return f"environment {ENV[name]}"
         return None
+
+    def positive(self, name: str, flag: str) -> float | None:
+        """A positive number from the flag or else the environment (None: neither gave one);
+        a value that is not positive is refused naming where it came from, `--rate 0` or
+        `AUDITOR_RATE='0'` (the library would name a key of the config file)."""
+        given = getattr(self.flags, name)
+        if given is None:
+            return _env_number(ENV[name], value) if (value := self.env(name)) else None
+        if not given > 0:  # NaN too
+            raise ConfigError(f"{flag} {given:g}: expected a positive number")
+        return float(given)
 
 
 def _env_list(value: str | None) -> tuple[str, ...]:
@@ -396,8 +408,7 @@ def _apply_log(settings: Settings, flags: Flags, choose: _Chooser) -> None:
 
 
 def _rate(flags: Flags, choose: _Chooser) -> float | None:
-    return flags.rate if flags.rate is not None else (
-        _env_number(ENV["rate"], r) if (r := choose.env("rate")) else None)
+    return choose.positive("rate", "--rate")
 
 
 def _apply_tiled(settings: Settings, flags: Flags, choose: _Chooser) -> None:
@@ -457,8 +468,7 @@ def _apply_run(settings: Settings, flags: Flags, choose: _Chooser) -> None:
         settings.reports.directory = report_dir
     if flags.formats:
         settings.reports.formats = [_report_format(f, "--format") for f in flags.formats]
-    deadline = flags.deadline if flags.deadline is not None else (
-        _env_number(ENV["deadline"], d) if (d := choose.env("deadline")) else None)
+    deadline = choose.positive("deadline", "--deadline")
     if deadline is not None:
         settings.deadline = deadline
 

@@ -206,6 +206,34 @@ def test_crawl_refuses_a_log_index_no_log_can_have(audit: RunAudit, tmp_path: Pa
     assert result.stderr == f"error: {named} is out of range: it takes 0 to {2**63 - 1}\n"
 
 
+@pytest.mark.parametrize("flags, named", [
+    (Flags(rate=0.0), "--rate 0: expected a positive number"),
+    (Flags(rate=-2.5), "--rate -2.5: expected a positive number"),
+    (Flags(rate=float("nan")), "--rate nan: expected a positive number"),
+    (Flags(deadline=-5.0), "--deadline -5: expected a positive number"),
+    (Flags(deadline=0.0), "--deadline 0: expected a positive number"),
+])
+def test_a_number_flag_out_of_range_is_named_by_its_flag(flags: Flags, named: str) -> None:
+    # --rate 0 was refused by the HTTP client as "requests_per_second" (a config key the user
+    # never wrote), --deadline -5 taken as a deadline long past.
+    with pytest.raises(ConfigError) as refused:
+        resolve(flags, {"AUDITOR_RATE": "3", "AUDITOR_DEADLINE": "60"}, default_keys=False)
+    assert str(refused.value) == named
+
+
+@pytest.mark.parametrize("variable", ["AUDITOR_RATE", "AUDITOR_DEADLINE"])
+def test_a_number_from_the_environment_is_named_by_its_variable(variable: str) -> None:
+    with pytest.raises(ConfigError, match=rf"^{variable}='0': expected a positive number$"):
+        resolve(Flags(), {variable: "0"}, default_keys=False)
+    assert resolve(Flags(rate=2.0, deadline=9.0), {variable: "0"}, default_keys=False)
+
+
+def test_crawl_rate_0_names_the_flag(audit: RunAudit) -> None:
+    result = audit("crawl", "--rekor-url", "http://127.0.0.1:1", "--rate", "0")
+    assert result.exit_code == 2
+    assert result.stderr == "error: --rate 0: expected a positive number\n"
+
+
 @pytest.mark.parametrize("index", [-1, 2**63])
 def test_the_config_files_log_indexes_are_held_to_the_same_range(tmp_path: Path,
                                                                  index: int) -> None:
