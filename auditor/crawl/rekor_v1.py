@@ -122,6 +122,16 @@ class EntryCheckpoints:
         return History(session, log, self.prove).observe(tree_id, checkpoint)
 
 
+def _entries(count: int) -> str:
+    return f"{count} entr{'y' if count == 1 else 'ies'}"
+
+
+def _first(items: Sequence[str], shown: int = 5) -> str:
+    """The first `shown` of `items`, and how many more."""
+    more = len(items) - shown
+    return ", ".join(items[:shown]) + (f" and {more} more" if more > 0 else "")
+
+
 class RekorV1Source(LogSource):
     def __init__(self, client: RekorClient, keyring: LogKeyring, *,
                  ahead: int = RETRIEVE_AHEAD, worker_from: int = WORKER_FROM) -> None:
@@ -155,6 +165,11 @@ class RekorV1Crawl:
         self.prove = consistency_prover(self.client)
         self.checkpoints = EntryCheckpoints(self.prove)
         self._touched: set[int] = set()
+        #: UUIDs fetched only because the request names them (`--uuid`, `[crawl] uuids`): no
+        #: index listed them, and one the log does not serve is not tried again next run.
+        self._requested: set[str] = set()
+        #: Why each index the request names (`--log-index`) was not served.
+        self._unserved: list[str] = []
         self._findings: list[Finding] = []
         #: The heads verified by the last `observe_heads`, with their tree ids.
         self._signed_heads: list[tuple[int, Checkpoint]] = []
@@ -175,14 +190,18 @@ class RekorV1Crawl:
             if request.from_index is not None and request.to_index is not None:
                 self._range_scan(request.from_index, request.to_index)
             self.summary.complete = True
-            if self.summary.missing:
-                shown = ", ".join(list(self.summary.missing)[:5])
-                more = len(self.summary.missing) - 5
+            listed = [u for u in self.summary.missing if u not in self._requested]
+            requested = [u for u in self.summary.missing if u in self._requested]
+            if listed:
                 self.summary.fail(
-                    f"the log did not serve {len(self.summary.missing)} entr"
-                    f"{'y' if len(self.summary.missing) == 1 else 'ies'} it lists under "
-                    f"component keys ({shown}{f' and {more} more' if more > 0 else ''}); "
-                    "they are tried again on every run")
+                    f"the log did not serve {_entries(len(listed))} it lists under component "
+                    f"keys ({_first(listed)}); they are tried again on every run")
+            if requested:
+                self.summary.fail(
+                    f"the log did not serve {_entries(len(requested))} asked for by UUID "
+                    f"(--uuid, [crawl] uuids): {_first(requested)}")
+            for why in self._unserved:
+                self.summary.fail(why)
         except IncompleteError as error:
             self.summary.fail(error.diagnostics())
         finally:
@@ -327,10 +346,12 @@ class RekorV1Crawl:
         for digest in hashes:
             for uuid in self.client.search_hash(digest):
                 listed.setdefault(uuid, None)
-        for uuid in self.job.request.uuids:
-            listed.setdefault(uuid.lower(), None)
         for withheld, listed_under in pending.items():
             listed.setdefault(withheld, listed_under)
+        for uuid in self.job.request.uuids:
+            if uuid.lower() not in listed:
+                self._requested.add(uuid.lower())
+                listed[uuid.lower()] = None
         self.summary.discovered = len(listed)
         with self.job.sessions() as session:
             known = crawl_state.known_leaves(session, self._log().id,
@@ -382,7 +403,8 @@ class RekorV1Crawl:
         log_pk = self._log().id
         crawl_state.clear_pending(session, log_pk, served)
         for uuid, reason in missing.items():
-            crawl_state.set_pending(session, log_pk, uuid, listed[uuid], reason)
+            if uuid not in self._requested:  # the user's request is the user's, this run
+                crawl_state.set_pending(session, log_pk, uuid, listed[uuid], reason)
 
     def _retrieve(self, uuids: Sequence[str]) -> tuple[dict[str, RawEntry], dict[str, str]]:
         """Fetched entries and, for the rest, why not. A malformed answer is narrowed down
@@ -404,19 +426,38 @@ class RekorV1Crawl:
                 else:
                     found[uuid] = raw
             return found, missing
-        missing = {uuid: "listed by the log's index but not returned by retrieve"
+        missing = {uuid: ("asked for by UUID (--uuid, [crawl] uuids)" if uuid in self._requested
+                          else "listed by the log's index") + " but not returned by retrieve"
                    for uuid in result.missing_uuids}
         return result.by_uuid, missing
 
     def _by_index(self, indexes: Sequence[int]) -> list[RawEntry]:
         return list(self.client.retrieve(indexes=indexes).by_index.values())
 
+    def _by_index_or_why(self, indexes: Sequence[int]) -> tuple[list[RawEntry], tuple[int, ...]]:
+        result = self.client.retrieve(indexes=indexes)
+        return list(result.by_index.values()), result.missing_indexes
+
     def _fetch_indexes(self, indexes: list[int]) -> None:
-        for batch in self._batches(self._by_index, indexes):
+        """The entries at the indexes the request names (`--log-index`, `[crawl] log_indexes`):
+        each is fetched, or the crawl is incomplete and says why (past the log's end, or not
+        served)."""
+        unserved: list[int] = []
+        for batch in self._batches(self._by_index_or_why, indexes):
+            unserved += [index for _, missing in batch for index in missing]
             self._store([Fetched(raw.entry, raw.raw, "rekor-v1",
                                  f"{self.client.base_url} {raw.uuid}")
-                         for served in batch for raw in served])
+                         for served, _ in batch for raw in served])
         self._stored_all()
+        size = self.total_size  # the virtual size: every shard's verified head
+        past = [index for index in unserved if index >= size]
+        held = [index for index in unserved if index < size]
+        if past:
+            self._unserved.append(f"--log-index {_first([str(i) for i in past])}: past the "
+                                  f"log's end (it holds {_entries(size)})")
+        if held:
+            self._unserved.append(f"the log did not serve --log-index "
+                                  f"{_first([str(i) for i in held])} (it holds {_entries(size)})")
 
     def _range_scan(self, first: int, last: int) -> None:
         """Inspect every entry in [first, last]: keep those signed by a component key."""

@@ -315,3 +315,53 @@ def test_hung_responses_time_out_and_are_retried(world: World, db_url: str) -> N
                                         DirectoryStore(world.statements)))
     assert summary.complete and summary.retries == 2
     assert summary.new == len(world.pinned())
+
+
+# -- entries the command line asks for ----------------------------------------------------------
+
+
+def test_a_uuid_asked_for_that_the_log_lacks_is_named_as_asked_for_not_as_listed(
+        audit: RunAudit, world: World, db_url: str) -> None:
+    absent = "ab" * 32
+    code, summary = crawl(audit, world, "--uuid", absent.upper())
+    assert code == 3 and not summary["complete"]
+    assert summary["missing"] == [{
+        "uuid": absent,
+        "reason": "asked for by UUID (--uuid, [crawl] uuids) but not returned by retrieve"}]
+    why = summary["incomplete_reason"]
+    assert f"the log did not serve 1 entry asked for by UUID (--uuid, [crawl] uuids): {absent}" \
+        in why
+    assert "index" not in why and "component keys" not in why, why
+    # The user's request is this run's: the next crawl, not asking, is complete.
+    code, summary = crawl(audit, world)
+    assert code == 0 and summary["missing"] == []
+
+
+def test_a_withheld_entry_both_listed_and_asked_for_is_named_as_listed(
+        audit: RunAudit, world: World, db_url: str) -> None:
+    victim = world.pinned()[1].entry
+    world.server.faults.withheld.add(victim.virtual_index)
+    code, summary = crawl(audit, world, "--uuid", victim.uuid)
+    assert code == 3
+    assert [m["reason"] for m in summary["missing"]] == [
+        "listed by the log's index but not returned by retrieve"]
+    assert "it lists under component keys" in summary["incomplete_reason"]
+
+
+def test_log_indexes_the_log_does_not_serve_make_the_crawl_incomplete(
+        audit: RunAudit, world: World, db_url: str) -> None:
+    size = world.log.size
+    withheld = next(
+        e.entry.virtual_index for e in world.endorsements if e.endorser is world.stranger)
+    world.server.faults.withheld.add(withheld)
+    code, summary = crawl(audit, world, "--log-index", str(size + 469), "--log-index", "0",
+                          "--log-index", str(size), "--log-index", str(withheld))
+    assert code == 3 and not summary["complete"]
+    why = summary["incomplete_reason"]
+    assert f"--log-index {size + 469}, {size}: past the log's end (it holds {size} entries)" \
+        in why
+    assert f"the log did not serve --log-index {withheld} (it holds {size} entries)" in why
+    # In range and served is complete (exit 1: the stranger's entry is a finding).
+    world.server.faults.withheld.clear()
+    code, summary = crawl(audit, world, "--log-index", "0", "--log-index", str(withheld))
+    assert code == 1 and summary["complete"], summary["incomplete_reason"]
