@@ -291,6 +291,9 @@ def default_database_url() -> str:
     import platformdirs
 
     data_dir = Path(platformdirs.user_data_dir("auditor", appauthor=False))
+    # The one directory the auditor makes for a database: its own. A directory named in --db
+    # or a URL must exist (a typo made one, anywhere the user could write, even at /).
+    data_dir.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{data_dir / 'auditor.db'}"
 
 

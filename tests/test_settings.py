@@ -13,6 +13,7 @@ import pytest
 from auditor.errors import ConfigError
 from auditor.settings import Flags, resolve
 from tests.cli_runner import RunAudit
+from tests.test_run import config as demo_config
 
 DEMO = Path(__file__).resolve().parents[1] / "reference_values" / "demo"
 RELEASE_KEY = Path(__file__).parent / "data/oak/oak-containers-milan-release/components/kernel/" \
@@ -292,3 +293,21 @@ def test_a_metrics_file_that_is_a_directory_is_refused_before_the_run(
     result = audit("run", "--config", str(config), "--metrics-file", "", "--offline")
     assert result.exit_code == 2 and result.stderr.count("\n") == 1, result.stderr
     assert "is a directory; the metrics file needs a file name" in result.stderr
+
+
+def test_a_database_in_a_directory_that_does_not_exist_is_refused_not_made(
+        audit: RunAudit, tmp_path: Path) -> None:
+    # `audit db upgrade --db /nonexistent/x.db` made /nonexistent at the root and a database
+    # in it: a typo in --db left directories wherever the user could write.
+    missing = tmp_path / "typo" / "deeper" / "auditor.db"
+    result = audit("db", "upgrade", "--db", str(missing))
+    assert result.exit_code == 2, result.stderr
+    assert result.stderr.strip() == (
+        f"error: the database {str(missing)!r} is in a directory that does not exist "
+        f"({str(missing.parent)!r}): create it, or name another")
+    result = audit("run", "--config", str(demo_config(tmp_path)), "--offline", "--db", str(missing))
+    assert result.exit_code == 2 and "directory that does not exist" in result.stderr
+    assert not (tmp_path / "typo").exists()
+    (tmp_path / "typo" / "deeper").mkdir(parents=True)
+    assert audit("db", "upgrade", "--db", str(missing)).exit_code == 0
+    assert missing.is_file()

@@ -75,7 +75,10 @@ def make_engine(url: str) -> Engine:
     except ArgumentError:
         raise ConfigError(f"database URL {url!r} is not a valid SQLAlchemy URL") from None
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        directory = Path(parsed.database).parent
+        if not directory.is_dir():
+            raise ConfigError(f"the database {parsed.database!r} is in a directory that does not "
+                              f"exist ({str(directory)!r}): create it, or name another")
     try:
         engine = create_engine(url)
     except Exception as error:  # missing driver, bad options: a config error, not a crash
