@@ -286,7 +286,8 @@ class RekorApi:
         out = set()
         for entry in entries:
             view = views.get(entry.tree_id)
-            if view is not None and view.entry(entry.shard_index) is entry:
+            if (view is not None and view.entry(entry.shard_index) is entry
+                    and entry.virtual_index not in self.faults.unlisted):
                 out.add(entry.uuid)
         return out
 

@@ -66,6 +66,8 @@ class ContentFaults:
     withheld: frozenset[int] = frozenset()
     #: UUIDs the search index adds to every public-key search (a foreign listing).
     extra_listings: tuple[str, ...] = ()
+    #: Virtual indexes the search index leaves out (it hides them; retrieve still serves them).
+    unlisted: frozenset[int] = frozenset()
     #: Virtual indexes whose entry documents carry text that is not text (see Faults).
     unstorable_text: frozenset[int] = frozenset()
 
@@ -104,6 +106,7 @@ class Faults:
     misreport: dict[str, str] = field(default_factory=dict)
     withheld: set[int] = field(default_factory=set)  # virtual indexes the log withholds
     extra_listings: list[str] = field(default_factory=list)  # UUIDs added to key searches
+    unlisted: set[int] = field(default_factory=set)  # virtual indexes the search index hides
     #: Virtual indexes whose entry documents carry a member holding U+0000 and an unpaired
     #: surrogate, escaped as JSON allows ("\u0000", "\ud800"): text no database stores.
     unstorable_text: set[int] = field(default_factory=set)
@@ -168,6 +171,7 @@ class Faults:
             self.misreport.clear()
             self.withheld.clear()
             self.extra_listings.clear()
+            self.unlisted.clear()
             self.unstorable_text.clear()
 
     def pending(self) -> int:
@@ -199,6 +203,7 @@ class Faults:
                 misreport=tuple(self.misreport.items()),
                 withheld=frozenset(self.withheld),
                 extra_listings=tuple(self.extra_listings),
+                unlisted=frozenset(self.unlisted),
                 unstorable_text=frozenset(self.unstorable_text),
             )
 

@@ -431,9 +431,6 @@ class RekorV1Crawl:
                    for uuid in result.missing_uuids}
         return result.by_uuid, missing
 
-    def _by_index(self, indexes: Sequence[int]) -> list[RawEntry]:
-        return list(self.client.retrieve(indexes=indexes).by_index.values())
-
     def _by_index_or_why(self, indexes: Sequence[int]) -> tuple[list[RawEntry], tuple[int, ...]]:
         result = self.client.retrieve(indexes=indexes)
         return list(result.by_index.values()), result.missing_indexes
@@ -460,24 +457,38 @@ class RekorV1Crawl:
                                   f"{_first([str(i) for i in held])} (it holds {_entries(size)})")
 
     def _range_scan(self, first: int, last: int) -> None:
-        """Inspect every entry in [first, last]: keep those signed by a component key."""
-        last = min(last, self.total_size - 1)  # past the log's end there is nothing to read
-        if last < first:
+        """Inspect every entry in [first, last]: keep those signed by a component key. An entry
+        of the range the log does not serve makes the crawl incomplete, and the scan's cursor
+        stops before it (the next run asks again): a log could otherwise hide an entry from a
+        scan that does not trust its search index by leaving it out of `retrieve`."""
+        size = self.total_size  # the virtual size: every shard's verified head
+        if first >= size:
+            self._unserved.append(f"--from-index {first}: past the log's end (it holds "
+                                  f"{_entries(size)})")
             return
+        last = min(last, size - 1)  # past the log's end there is nothing to read
         log_pk = self._log().id
         with self.job.sessions.begin() as session:
             start = crawl_state.scan_start(session, log_pk, first, last)
         indexes = range(start, last + 1)
         done = start
-        for batch in self._batches(self._by_index, indexes):
+        withheld: list[int] = []
+        for batch in self._batches(self._by_index_or_why, indexes):
             progress = functools.partial(self.job.progress, "range scan", done - first,
                                          last - first + 1)
             done = min(done + len(batch) * RETRIEVE_LIMIT, last + 1)
+            withheld += [index for _, missing in batch for index in missing]
             self._store([Fetched(raw.entry, raw.raw, "rekor-v1",
                                  f"{self.client.base_url} {raw.uuid}")
-                         for served in batch for raw in served], only_pinned=True,
-                        cursor=(first, last, done), progress=progress)
+                         for served, _ in batch for raw in served], only_pinned=True,
+                        cursor=(first, last, min(withheld) if withheld else done),
+                        progress=progress)
         self._stored_all()
+        if withheld:
+            self._unserved.append(
+                f"the log did not serve {_entries(len(withheld))} of the range {first}-{last} "
+                f"(--from-index/--to-index): {_first([str(i) for i in sorted(withheld)])}; the "
+                f"next scan of the range starts again at {min(withheld)}")
 
     def _recheck(self) -> None:
         """Entries marked for another look (a failure on what the log served, a statement

@@ -305,6 +305,36 @@ def test_a_range_scan_past_the_end_is_clamped(audit: RunAudit, world: World,
         -(-world.log.size // RETRIEVE_LIMIT) + len(world.pinned())
 
 
+def test_a_range_scan_names_what_the_log_withholds_and_scans_it_again(
+        audit: RunAudit, world: World, db_url: str) -> None:
+    # The index hides an entry and retrieve leaves it out: the range scan, which exists not to
+    # trust the index, stored the rest, moved its cursor past it and said "complete".
+    victim = world.pinned()[2].entry
+    world.server.faults.unlisted.add(victim.virtual_index)
+    world.server.faults.withheld.add(victim.virtual_index)
+    last = world.log.size - 1
+    scan = ("--from-index", "0", "--to-index", str(last))
+    code, summary = crawl(audit, world, *scan)
+    assert code == 3 and not summary["complete"]
+    assert (f"the log did not serve 1 entry of the range 0-{last} (--from-index/--to-index): "
+            f"{victim.virtual_index}; the next scan of the range starts again at "
+            f"{victim.virtual_index}") in summary["incomplete_reason"]
+    assert stored(db_url)["entries"] == len(world.pinned()) - 1
+    world.server.faults.withheld.clear()  # served now (the index still hides it)
+    code, summary = crawl(audit, world, *scan)
+    assert code == 0 and summary["new"] == 1, summary["incomplete_reason"]
+    assert stored(db_url)["entries"] == len(world.pinned())
+
+
+def test_a_range_past_the_logs_end_is_incomplete_not_clean(audit: RunAudit, world: World,
+                                                           db_url: str) -> None:
+    size = world.log.size
+    code, summary = crawl(audit, world, "--from-index", str(size), "--to-index", str(size + 9))
+    assert code == 3
+    assert (f"--from-index {size}: past the log's end (it holds {size} entries)"
+            in summary["incomplete_reason"])
+
+
 # -- 7 and 8. hostile documents and numbers ---------------------------------------------------
 
 
