@@ -120,15 +120,21 @@ def test_each_new_finding_alerts_once_across_runs(audit: RunAudit, kernel_log: K
     assert "alerts: nothing new to send" in stderr
 
 
-def test_a_channel_that_is_down_is_retried_next_run_and_nothing_is_lost(
-        audit: RunAudit, kernel_log: KernelLog, receiver: LocalServer, db_url: str,
-        tmp_path: Path) -> None:
+def two_alerts_and_a_receiver_down(kernel_log: KernelLog, receiver: LocalServer,
+                                   tmp_path: Path) -> tuple[str, ...]:
+    """Two high findings to alert on, a receiver answering 500, and the run's flags: findings
+    below --fail-on, so that only the delivery can make a run fail."""
     for _ in range(2):
         kernel_log.publish()
     receiver.route = lambda request: Reply(500, b"upstream down")
-    # Findings below --fail-on: only the delivery can make this run fail.
-    flags = ("--config", str(kernel_log.config()), "--notify-webhook", receiver.url,
-             "--fail-on", "critical", "--metrics-file", str(tmp_path / "auditor.prom"))
+    return ("--config", str(kernel_log.config()), "--notify-webhook", receiver.url,
+            "--fail-on", "critical", "--metrics-file", str(tmp_path / "auditor.prom"))
+
+
+def test_a_channel_that_is_down_is_retried_next_run_and_nothing_is_lost(
+        audit: RunAudit, kernel_log: KernelLog, receiver: LocalServer, db_url: str,
+        tmp_path: Path) -> None:
+    flags = two_alerts_and_a_receiver_down(kernel_log, receiver, tmp_path)
     code, summary, stderr = run(audit, *flags)
     assert code == 3 and summary["complete"] is True
     assert summary["alerts"]["failed"] == {"webhook": 2}
@@ -344,11 +350,7 @@ def test_an_alert_a_dead_run_still_holds_is_not_delivered_and_the_run_says_so(
     # A run killed while sending leaves its claim for the lease. The next run skipped the alert
     # and, its findings below --fail-on, exited 0 with no failure in its metrics: a cron job
     # paging on the exit code never heard of an alert nobody had delivered.
-    for _ in range(2):
-        kernel_log.publish()
-    receiver.route = lambda request: Reply(500, b"upstream down")
-    flags = ("--config", str(kernel_log.config()), "--notify-webhook", receiver.url,
-             "--fail-on", "critical", "--metrics-file", str(tmp_path / "auditor.prom"))
+    flags = two_alerts_and_a_receiver_down(kernel_log, receiver, tmp_path)
     assert run(audit, *flags)[0] == 3  # two alerts due, none delivered, none claimed
     sessions = open_database(db_url)
     with sessions() as session:
