@@ -497,6 +497,8 @@ def _apply_notify(settings: Settings, flags: Flags, choose: _Chooser) -> None:
                  or "the configuration's metrics.file")
         raise ConfigError(f"{where}: {str(settings.metrics_file)!r} is a directory; the metrics "
                           "file needs a file name (e.g. auditor.prom)")
+
+
 def _apply_index(settings: Settings, flags: Flags, choose: _Chooser) -> None:
     """The index's URLs replace the config's; keysets given by flag add to them."""
     index = settings.index

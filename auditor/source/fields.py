@@ -78,7 +78,3 @@ def read_rfc3339(text: str) -> datetime:
     except OverflowError:
         raise ValueError("is out of range (in UTC it is before 0001-01-01T00:00:00Z or after "
                          "9999-12-31T23:59:59Z)") from None
-    try:
-        return datetime.fromisoformat(text.upper().replace(" ", "T")).astimezone(UTC)
-    except (ValueError, OverflowError):  # a day or hour that does not exist; out of range
-        return None
