@@ -662,6 +662,8 @@ def _index_settings(table: dict[str, Any], source: str) -> IndexSettings:
         f"{source}: index.requests_per_second")
     check_index(index, f"{source}: [index]")
     return index
+
+
 def _tiled_log(table: dict[str, Any], base: Path, where: str) -> TiledLogSettings:
     if "url" not in table or "verifier" not in table:
         raise ConfigError(f"{where} needs a url and a verifier (the log's signed-note key)")

@@ -151,7 +151,6 @@ def counts(session: Session) -> dict[str, int]:
     }
 
 
-
 @dataclass(frozen=True)
 class ComponentCounts:
     """Stored endorsements and log entries per component (the metrics file's gauges)."""

@@ -124,7 +124,6 @@ def _view(run: Row[Any]) -> RunView:
                    summary if isinstance(summary, dict) else {})
 
 
-
 def latest_run(session: Session, kinds: tuple[str, ...] | None = ("run", "reconcile")
                ) -> RunView | None:
     """The newest run of these kinds (None: of any kind)."""

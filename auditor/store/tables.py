@@ -57,6 +57,7 @@ def subject_name(name: str | None) -> str | None:
     PostgreSQL cut it at the column's length (SQLite kept it whole): cut here, for both."""
     return name[:SUBJECT_NAME_CHARS] if name is not None else None
 
+
 # A transparency log, identified by its key (Rekor v1: logID = sha256 of the SPKI).
 logs = Table(
     "logs", metadata,

@@ -233,8 +233,6 @@ def test_a_statement_source_that_fails_stops_the_crawl_as_it_does_in_process(
     assert stored(db_url) == stored(f"sqlite:///{tmp_path / 'here.db'}")
 
 
-
-
 class Timed:
     """A task whose items take `here` seconds each to verify in the process `home`, and
     `there` seconds each in any other (the worker); an item verified is its double."""
@@ -279,6 +277,7 @@ def test_the_share_verified_in_the_crawl_balances_the_worker(here: float, there:
     assert handed == [2 * item for item in range(490)]  # whole, in order
     assert ahead.in_worker == 12 and ahead.redone == 0
     assert ahead.share == pytest.approx((there - store) / (there + here), abs=0.1)
+
 
 CRAWL_WITH_A_WORKER = """
 import sys, time

@@ -178,7 +178,6 @@ def test_required_claims_of_the_component_are_enforced(audit: RunAudit, tmp_path
             assert "lacks required claim(s) https://example.invalid/claim" in statement["detail"]
 
 
-
 def test_a_required_claim_that_is_not_text_is_refused_not_stored(audit: RunAudit,
                                                                  tmp_path: Path,
                                                                  db_url: str) -> None:

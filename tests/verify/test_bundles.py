@@ -18,6 +18,7 @@ V2_ARTIFACT = DATA / "sigstore/staging-rekor-v2.txt"
 STAGING_ROOT = DATA / "sigstore/staging_trusted_root.json"
 KERNEL = RELEASE / "components/kernel"
 
+
 def bundle_from_rekor_entry(directory: Path, version: str) -> dict[str, Any]:
     """A bundle carrying the real Rekor v1 entry of an Oak endorsement (field for field)."""
     ((_, entry),) = json.loads((directory / "logentry.json").read_bytes()).items()

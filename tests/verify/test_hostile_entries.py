@@ -27,6 +27,7 @@ MATERIAL = EndorsementMaterial(
     subject=(KERNEL / "subject.bin").read_bytes(),
     endorser_keys=(load_public_key((KERNEL / "endorser_public_key.pem").read_bytes()),))
 
+
 # Every path to a leaf value in the entry document (body decoded separately below).
 def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
     if isinstance(value, dict):
