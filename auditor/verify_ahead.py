@@ -335,7 +335,8 @@ def _serve(connection: Connection, task: Task[Any, Any], caller: int) -> None:
         signal.signal(signum, signal.SIG_IGN)
     fewer_collections().__enter__()  # for the process's life: see auditor.crawl.heap
     threading.Thread(target=_end_when_orphaned, args=(caller,), daemon=True).start()
-    connection.send(_STARTED)
+    if not _sent(connection, _STARTED):
+        return
     while True:
         try:
             message = connection.recv()
@@ -352,7 +353,19 @@ def _serve(connection: Connection, task: Task[Any, Any], caller: int) -> None:
             answer = task.packed(batch, option)
         except Exception:  # verified again by the caller, which raises it there
             answer = None
-        connection.send((answer, time.perf_counter() - started))
+        if not _sent(connection, (answer, time.perf_counter() - started)):
+            return
+
+
+def _sent(connection: Connection, message: object) -> bool:
+    """Whether `message` went to the caller. A caller that stopped (Ctrl-C, SIGTERM: it closes
+    the pipe and ends the worker) is no error of the worker's: raised, multiprocessing printed
+    "Process verify-ahead:" and a traceback under the caller's one line."""
+    try:
+        connection.send(message)
+    except OSError:
+        return False
+    return True
 
 
 def _end_when_orphaned(caller: int) -> None:

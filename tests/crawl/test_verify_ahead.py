@@ -279,6 +279,32 @@ def test_the_share_verified_in_the_crawl_balances_the_worker(here: float, there:
     assert ahead.share == pytest.approx((there - store) / (there + here), abs=0.1)
 
 
+@pytest.mark.parametrize("gone", ["before it started", "while it verified"])
+def test_a_worker_whose_caller_stopped_reading_ends_quietly(
+        gone: str, capfd: pytest.CaptureFixture[str]) -> None:
+    """A caller stopped by Ctrl-C or SIGTERM closes its end of the pipe; the worker's next send
+    raised BrokenPipeError, and multiprocessing printed "Process verify-ahead:" and a traceback
+    under the caller's one line (seen once in CI, as the worker was killed mid-print)."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    ours, theirs = context.Pipe()
+    process = context.Process(target=verify_ahead._serve, name="verify-ahead",
+                              args=(theirs, Timed(0.0, 0.5, os.getpid()), os.getpid()))
+    if gone == "before it started":
+        ours.close()
+        process.start()
+    else:
+        process.start()
+        assert ours.recv() == "started"
+        ours.send(([1, 2], False))  # a second of work, then its answer finds nobody
+        ours.close()
+    theirs.close()
+    process.join(60)
+    assert process.exitcode == 0
+    assert "Traceback" not in capfd.readouterr().err
+
+
 CRAWL_WITH_A_WORKER = """
 import sys, time
 from auditor.crawl.prepare import Preparer
