@@ -79,13 +79,13 @@ class DeliveryReport:
         return {"delivered": {c: self.delivered(c) for c in channels},
                 "failed": {c: self.failed(c) for c in channels},
                 "skipped": {c: self.skipped.get(c, 0) for c in channels},
-                "failures": [{"channel": d.channel, "fingerprint": d.fingerprint,
-                              "kind": d.kind.value, "reason": d.reason}
-                             for d in self.failures],
-                "held": [{"channel": d.channel, "fingerprint": d.fingerprint,
-                          "kind": d.kind.value, "reason": d.reason} for d in self.held],
-                "notes": [{"channel": d.channel, "fingerprint": d.fingerprint,
-                           "kind": d.kind.value, "note": d.reason} for d in self.notes]}
+                "failures": _listed(self.failures), "held": _listed(self.held),
+                "notes": _listed(self.notes, "note")}
+
+
+def _listed(deliveries: list[Delivery], said: str = "reason") -> list[dict[str, Any]]:
+    return [{"channel": d.channel, "fingerprint": d.fingerprint, "kind": d.kind.value,
+             said: d.reason} for d in deliveries]
 
 
 def deliver(plan: Mapping[str, Sequence[Alert]], channels: Sequence[Channel],
