@@ -51,7 +51,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_processes import answer, in_process, started
+from bench_processes import answer, in_process, serve_until, started
 
 #: Signature verifications an entry needs at least: the signed entry timestamp and the
 #: endorser's signature (the checkpoint's is shared by every entry under it).
@@ -99,7 +99,7 @@ def serve_log(entries: int, directory: str, latency: float, http_statements: boo
             statements = server.files_url
         out.send({"url": server.url, "log_key": str(work / "log.pem"), "keys": keys,
                   "statements": statements, "build_seconds": bench.build_seconds})
-        stop.wait()
+        serve_until(stop)
 
 
 # --- the crawl (auditor process) ---------------------------------------------------------------

@@ -8,6 +8,7 @@ with exit 1, rather than waiting forever for an answer that cannot come.
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 
@@ -35,3 +36,12 @@ def in_process(context: Any, target: Any, *args: Any) -> Any:
         return answer(ours, getattr(target, "__name__", "the measured process"))
     finally:
         process.join()
+
+
+def serve_until(stop: Any) -> None:
+    """In a server process: wait for `stop`, or for the benchmark that started it to end without
+    setting it (killed): a server left behind waited for ever."""
+    parent = os.getppid()
+    while not stop.wait(1.0):
+        if os.getppid() != parent:
+            return

@@ -50,7 +50,7 @@ from typing import Any, overload
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_processes import answer, in_process, started
+from bench_processes import answer, in_process, serve_until, started
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 
@@ -186,7 +186,7 @@ def serve_log(size: int, directory: Path, stop: Any, out: Connection) -> None:
             "build_seconds": build,
             "entry_bytes": total,
         })
-        stop.wait()
+        serve_until(stop)
 
 
 # --- the scan (scanner process) --------------------------------------------------------------
