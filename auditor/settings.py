@@ -28,6 +28,7 @@ from auditor.keyset import (
 )
 from auditor.report.kinds import DEFAULT_FORMATS as DEFAULT_REPORT_FORMATS
 from auditor.report.kinds import FORMAT_NAMES as REPORT_FORMATS
+from auditor.source.fields import INT64_MAX
 from auditor.source.publisher_index import parse_typed_hash
 from auditor.toml_schema import (
     BOOLEAN,
@@ -58,8 +59,6 @@ DEFAULT_REKOR_URL = "https://rekor.sigstore.dev"
 #: shard (39,000 bundles) takes minutes, where Rekor v1's 4/s would take hours.
 TILED_REQUESTS_PER_SECOND = 100.0
 SIGSTORE_INSTANCES = ("production", "staging")
-#: The largest log index: Rekor's are int64, as are the SQL integers they are stored in.
-LOG_INDEX_MAX = 2**63 - 1
 
 _TILED_LOG = Table({"url": STRING, "verifier": STRING, "policy": STRING,
                     "requests_per_second": NUMBER, "cache": STRING, "scan_range": INTEGER})
@@ -581,9 +580,9 @@ def load_config_file(path: Path | None, *, default_keys: bool = True) -> Setting
     settings.uuids = list(crawl.get("uuids", []))
     settings.log_indexes = list(crawl.get("log_indexes", []))
     for i, index in enumerate(settings.log_indexes):
-        if not 0 <= index <= LOG_INDEX_MAX:
+        if not 0 <= index <= INT64_MAX:
             raise ConfigError(f"{source}: crawl.log_indexes[{i}] {index} is out of range: it "
-                              f"takes 0 to {LOG_INDEX_MAX}")
+                              f"takes 0 to {INT64_MAX}")
     settings.tiled_logs = [_tiled_log(table, base, f"{source}: tiled_logs[{i}]")
                            for i, table in enumerate(document.get("tiled_logs", []))]
     if "rekor_v2" in document:

@@ -118,17 +118,16 @@ IndexKeysetOption = Annotated[
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON on stdout.")]
 
 
-#: The largest integer SQL holds (SQLite's INTEGER, PostgreSQL's bigint; a Rekor log index is an
-#: int64 too, `auditor.settings.LOG_INDEX_MAX`): a count or an index past it cannot reach a
-#: query, and is refused first.
-SQL_INT_MAX = 2**63 - 1
-
-
-def within(value: int | None, flag: str, low: int = 0, high: int = SQL_INT_MAX,
+def within(value: int | None, flag: str, low: int = 0, high: int | None = None,
            low_means: str = "") -> None:
     """Refuse (exit 2, naming `flag` and its range) an integer flag's value outside
-    [`low`, `high`]; `low_means`: what the lowest value stands for (`all`)."""
+    [`low`, `high`] (default: the largest int64, which SQL integers and Rekor's log indexes
+    are: a count or an index past it cannot reach a query); `low_means`: what the lowest value
+    stands for (`all`)."""
     from auditor.errors import InputError
+    from auditor.source.fields import INT64_MAX
+
+    high = INT64_MAX if high is None else high
 
     if value is not None and not low <= value <= high:
         lowest = f"{low} ({low_means})" if low_means else str(low)
