@@ -3,6 +3,8 @@ hostile text quoted at a length a message can carry."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 
 def counted(number: int, noun: str, plural: str | None = None) -> str:
     """`number` and `noun`, in the plural unless `number` is 1 (`plural` for irregular nouns:
@@ -15,6 +17,12 @@ def counted(number: int, noun: str, plural: str | None = None) -> str:
             else last + "s"
         plural = f"{head} {word}" if head else word
     return f"{number} {plural}"
+
+
+def first_of(items: Sequence[str], shown: int = 5) -> str:
+    """The first `shown` of `items`, and how many more ("a, b, c and 7 more")."""
+    more = len(items) - shown
+    return ", ".join(items[:shown]) + (f" and {more} more" if more > 0 else "")
 
 
 #: The most of a value from a log or a statement a message quotes (a stored subject name is cut

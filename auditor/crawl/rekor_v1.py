@@ -53,6 +53,7 @@ from auditor.verify.entry import Verification
 from auditor.verify.merkle import ProofError, verify_consistency
 from auditor.verify.trust import LogKey, LogKeyring
 from auditor.verify_ahead import WORKER_FROM, VerifyAhead
+from auditor.wording import counted, first_of
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -122,16 +123,6 @@ class EntryCheckpoints:
         return History(session, log, self.prove).observe(tree_id, checkpoint)
 
 
-def _entries(count: int) -> str:
-    return f"{count} entr{'y' if count == 1 else 'ies'}"
-
-
-def _first(items: Sequence[str], shown: int = 5) -> str:
-    """The first `shown` of `items`, and how many more."""
-    more = len(items) - shown
-    return ", ".join(items[:shown]) + (f" and {more} more" if more > 0 else "")
-
-
 class RekorV1Source(LogSource):
     def __init__(self, client: RekorClient, keyring: LogKeyring, *,
                  ahead: int = RETRIEVE_AHEAD, worker_from: int = WORKER_FROM) -> None:
@@ -194,12 +185,12 @@ class RekorV1Crawl:
             requested = [u for u in self.summary.missing if u in self._requested]
             if listed:
                 self.summary.fail(
-                    f"the log did not serve {_entries(len(listed))} it lists under component "
-                    f"keys ({_first(listed)}); they are tried again on every run")
+                    f"the log did not serve {counted(len(listed), 'entry')} it lists under "
+                    f"component keys ({first_of(listed)}); they are tried again on every run")
             if requested:
                 self.summary.fail(
-                    f"the log did not serve {_entries(len(requested))} asked for by UUID "
-                    f"(--uuid, [crawl] uuids): {_first(requested)}")
+                    f"the log did not serve {counted(len(requested), 'entry')} asked for by UUID "
+                    f"(--uuid, [crawl] uuids): {first_of(requested)}")
             for why in self._unserved:
                 self.summary.fail(why)
         except IncompleteError as error:
@@ -449,12 +440,13 @@ class RekorV1Crawl:
         size = self.total_size  # the virtual size: every shard's verified head
         past = [index for index in unserved if index >= size]
         held = [index for index in unserved if index < size]
+        holds = f"it holds {counted(size, 'entry')}"
         if past:
-            self._unserved.append(f"--log-index {_first([str(i) for i in past])}: past the "
-                                  f"log's end (it holds {_entries(size)})")
+            self._unserved.append(f"--log-index {first_of([str(i) for i in past])}: past the "
+                                  f"log's end ({holds})")
         if held:
             self._unserved.append(f"the log did not serve --log-index "
-                                  f"{_first([str(i) for i in held])} (it holds {_entries(size)})")
+                                  f"{first_of([str(i) for i in held])} ({holds})")
 
     def _range_scan(self, first: int, last: int) -> None:
         """Inspect every entry in [first, last]: keep those signed by a component key. An entry
@@ -464,7 +456,7 @@ class RekorV1Crawl:
         size = self.total_size  # the virtual size: every shard's verified head
         if first >= size:
             self._unserved.append(f"--from-index {first}: past the log's end (it holds "
-                                  f"{_entries(size)})")
+                                  f"{counted(size, 'entry')})")
             return
         last = min(last, size - 1)  # past the log's end there is nothing to read
         log_pk = self._log().id
@@ -486,9 +478,10 @@ class RekorV1Crawl:
         self._stored_all()
         if withheld:
             self._unserved.append(
-                f"the log did not serve {_entries(len(withheld))} of the range {first}-{last} "
-                f"(--from-index/--to-index): {_first([str(i) for i in sorted(withheld)])}; the "
-                f"next scan of the range starts again at {min(withheld)}")
+                f"the log did not serve {counted(len(withheld), 'entry')} of the range "
+                f"{first}-{last} (--from-index/--to-index): "
+                f"{first_of([str(i) for i in sorted(withheld)])}; the next scan of the range "
+                f"starts again at {min(withheld)}")
 
     def _recheck(self) -> None:
         """Entries marked for another look (a failure on what the log served, a statement
