@@ -26,8 +26,8 @@ if TYPE_CHECKING:
     from typer._click import Context, HelpFormatter, Parameter
     from typer.models import CommandInfo
 
-__all__ = ["EXIT_CODES_HELP", "ExitCode", "app", "err_console", "one_line", "out_console",
-           "print_json", "say_error", "terminal_safe"]
+__all__ = ["EXIT_CODES_HELP", "ExitCode", "app", "err_console", "out_console", "print_json",
+           "say_error", "terminal_safe"]
 
 EXIT_CODES_HELP = """\
 Exit codes: 0 clean; 1 findings (a failed check, a finding at or above --fail-on);
@@ -67,15 +67,17 @@ def out_console() -> Console:
     return Console(highlight=False, markup=False, emoji=False, soft_wrap=True, width=width)
 
 
-def one_line(text: str) -> str:
+def _lines_joined(text: str) -> str:
     """`text` on one line: its lines stripped and joined with "; " (a driver's message, such as
-    libpq's "Connection refused" and its "Is the server running ..." hint, spans several)."""
+    libpq's "Connection refused" and its "Is the server running ..." hint, spans several).
+    Unlike `terminal_safe(one_line=True)`, which shows a hostile value's newline as an escape,
+    this reads as prose: for the auditor's own messages."""
     return "; ".join(line.strip() for line in text.splitlines() if line.strip())
 
 
 def say_error(text: str, prefix: str = "error") -> None:
     """An error, as every error is shown: `prefix: text` on ONE line of stderr."""
-    err_console().print(terminal_safe(f"{prefix}: {one_line(text)}"))
+    err_console().print(terminal_safe(f"{prefix}: {_lines_joined(text)}"))
 
 
 def say(text: str) -> None:
