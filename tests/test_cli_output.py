@@ -100,3 +100,28 @@ def test_every_error_is_one_line(audit: RunAudit, monkeypatch: pytest.MonkeyPatc
     result = audit("status")
     assert result.stderr.startswith(prefix + "first line; second line")
     assert len(result.stderr.splitlines()) == 1, result.stderr
+
+
+@pytest.mark.parametrize("args, says", [
+    (("entries", "--limit", "abc"), "'abc' is not a valid int (see 'audit entries --help')"),
+    (("--bogus",), "No such option: --bogus (see 'audit --help')"),
+    (("nosuchcmd",), "No such command 'nosuchcmd' (see 'audit --help')"),
+    (("measure", "kernel"), "Missing argument 'BZIMAGE' (see 'audit measure kernel --help')"),
+    (("run", "--format", "x\x1b[2Jml"), "'x\\x1b[2Jml' is not one of 'json'"),
+])
+def test_a_usage_error_is_one_line_naming_the_help_to_read(audit: RunAudit,
+                                                           args: tuple[str, ...],
+                                                           says: str) -> None:
+    """click's own usage error is four lines on stderr (usage, hint, a blank, the error last):
+    a log line or a cron mail showed "Usage: ..." and the reason only at the end."""
+    result = audit(*args)
+    assert result.exit_code == 2 and result.stdout == ""
+    assert result.stderr.startswith("error: ") and says in result.stderr, result.stderr
+    assert len(result.stderr.splitlines()) == 1, result.stderr
+
+
+def test_a_group_named_alone_still_shows_its_help(audit: RunAudit) -> None:
+    result = audit("db")
+    assert result.exit_code == 2 and result.stderr.startswith("Usage: audit db")
+    assert "upgrade" in result.stderr
+    assert audit("db", "--help").exit_code == 0

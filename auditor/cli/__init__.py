@@ -16,9 +16,13 @@ import sys
 import traceback
 from collections.abc import Sequence
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from auditor.errors import AuditorError, Interrupted
 from auditor.exit_codes import ExitCode
+
+if TYPE_CHECKING:
+    import typer
 
 _COMMAND_MODULES = (
     "crawl", "measure", "notify", "query", "reconcile", "store", "verify", "version_cmd",
@@ -90,8 +94,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         _register_commands(_modules_for(args))
         # No command named: nothing can run but the root's help (or a usage error).
         application = app if _command_of(args) is not None else summaries_only(app)
-        application(args=args, prog_name="audit", standalone_mode=True)
-        code = 0
+        code = _invoke(application, args)
     except SystemExit as exited:
         code = exited.code if isinstance(exited.code, int) else (0 if exited.code is None else 1)
     except AuditorError as error:
@@ -107,6 +110,28 @@ def main(argv: Sequence[str] | None = None) -> None:
     except Exception as error:  # the contract says 70 (or 2), never a bare traceback
         code = _unexpected(error)
     sys.exit(code)
+
+
+def _invoke(application: typer.Typer, args: Sequence[str]) -> int:
+    """Run the command; a usage error (an unknown option, `--limit abc`) is one line, as every
+    error is: click's own is four (usage, hint, a blank line, the error), the error last."""
+    # The click typer vendors: its exceptions are not re-exported (typer is pinned below 0.29).
+    from typer._click.exceptions import ClickException, NoArgsIsHelpError
+
+    from auditor.cli.app import say_error
+
+    try:
+        # Not standalone: click raises its usage errors and returns a typer.Exit's code.
+        code = application(args=args, prog_name="audit", standalone_mode=False)
+    except NoArgsIsHelpError as bare:  # `audit db` alone: its help, as click gives it
+        bare.show()
+        return bare.exit_code
+    except ClickException as refused:
+        context = getattr(refused, "ctx", None)  # a UsageError's: the command refusing
+        command = context.command_path if context is not None else "audit"
+        say_error(f"{refused.format_message().rstrip('.')} (see '{command} --help')")
+        return refused.exit_code
+    return code if isinstance(code, int) else ExitCode.CLEAN
 
 
 def _unexpected(error: Exception) -> int:
