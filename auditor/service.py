@@ -276,12 +276,10 @@ class Auditor:
         alertable: list[Finding] = []
         try:
             with self._lock():
-                self._recorded(result, findings, lambda: run_exit_code(result, settings.fail_on))
+                self._recorded(result, findings, lambda: run_exit_code(result, settings.fail_on),
+                               ended=not channels)
                 if channels:
-                    result.alerts = self._alert(result, channels, alertable)
-                    result.exit_code = run_exit_code(result, settings.fail_on)
-                    update_run(self.sessions, self._run_id(result), result.exit_code,
-                               result.summary())
+                    self._alert_then_end(result, channels, alertable)
                 self._write_reports(result)
         finally:
             for channel in channels:
@@ -290,7 +288,7 @@ class Auditor:
         if result.problems and result.run_id is not None:
             # A report or metrics file not written is part of the run's outcome: the stored run
             # (`audit status`, `audit report`) says the exit code the process gives.
-            update_run(self.sessions, result.run_id, result.process_exit_code, result.summary())
+            self._record_end(result)
         return result
 
     def alert_channels(self) -> list[Channel]:
@@ -320,26 +318,43 @@ class Auditor:
                            overrides={k: v for k, v in self.settings.overrides.items() if v})
 
     def _recorded(self, result: AuditResult, work: Callable[[], Iterable[Finding]],
-                  exit_code: Callable[[], int]) -> None:
+                  exit_code: Callable[[], int], *, ended: bool = True) -> None:
         """Do the work (crawls and imports write as they go), then record the run with the
         findings it yields, streamed into the store, and its exit code and summary. An
-        interrupted run is recorded as such, with what it found so far."""
+        interrupted run is recorded as such, with what it found so far. Not `ended`: the run
+        has more to do and is recorded unfinished until it ends."""
         def finish(tally: FindingTally) -> tuple[int, dict[str, Any], bool]:
             result.tally = tally
             result.exit_code = exit_code() if result.interrupted is None else result.exit_code
             return result.exit_code, result.summary(), result.complete
 
         try:
-            recorded = record_run(self.sessions, result.kind, result.started, work(), finish)
+            recorded = record_run(self.sessions, result.kind, result.started, work(), finish,
+                                  ended=ended)
         except (Interrupted, KeyboardInterrupt) as stop:
-            result.interrupted = stop.signal_name if isinstance(stop, Interrupted) else "SIGINT"
-            result.exit_code = stop.exit_code if isinstance(stop, Interrupted) \
-                else ExitCode.INTERRUPTED
+            _stopped(result, stop)
             so_far = list(self._suppressed(result.crawl.findings if result.crawl else []))
             recorded = record_run(self.sessions, result.kind, result.started, so_far, finish)
             result.run_id = recorded.run_id
             raise
         result.run_id = recorded.run_id
+
+    def _alert_then_end(self, result: AuditResult, channels: list[Channel],
+                        alertable: list[Finding]) -> None:
+        """Send the run's alerts, then record its end (stopped by a signal: as interrupted,
+        with the signal's exit code). A run killed meanwhile stays unfinished in the store."""
+        try:
+            result.alerts = self._alert(result, channels, alertable)
+            result.exit_code = run_exit_code(result, self.settings.fail_on)
+        except (Interrupted, KeyboardInterrupt) as stop:
+            _stopped(result, stop)
+            self._record_end(result)
+            raise
+        self._record_end(result)
+
+    def _record_end(self, result: AuditResult) -> None:
+        update_run(self.sessions, self._run_id(result), result.process_exit_code,
+                   result.summary(), result.complete)
 
     def _record_keys(self) -> None:
         record_keys(self.sessions, self.settings.keyset)
@@ -464,6 +479,12 @@ class Auditor:
         assert result.run_id is not None
         with self.sessions() as session:
             yield from run_findings(session, result.run_id)
+
+
+def _stopped(result: AuditResult, stop: Interrupted | KeyboardInterrupt) -> None:
+    """`result` is of a run a signal stopped: which one, and the exit code it gives."""
+    result.interrupted = stop.signal_name if isinstance(stop, Interrupted) else "SIGINT"
+    result.exit_code = stop.exit_code if isinstance(stop, Interrupted) else ExitCode.INTERRUPTED
 
 
 def write_reports(sessions: sessionmaker[Session], result: AuditResult, directory: Path,

@@ -205,11 +205,7 @@ def status_command(config_path: ConfigOption = None, db: DbOption = None,
         return
     last = document["last_run"]
     console = err_console()
-    console.print("last run: " + ("none" if last is None else
-                  f"{last['kind']} at {last['started_at'][:19]}, "
-                  f"{'complete' if last['complete'] else 'INCOMPLETE'}, "
-                  f"exit {last['exit_code']}"
-                  + (f" (interrupted by {last['interrupted']})" if last["interrupted"] else "")))
+    console.print("last run: " + ("none" if last is None else _run_line(last)))
     for log in document["logs"]:
         for head in log["heads"]:
             console.print(terminal_safe(
@@ -231,6 +227,15 @@ def status_command(config_path: ConfigOption = None, db: DbOption = None,
                 f"  {claim['fingerprint']} ({claim['state']}) claimed by {claim['claimed_by']} "
                 f"at {claim['claimed_at'][:19]}: a run is sending it, or died doing so; "
                 f"if so, the first run after {claim['free_after'][:19]} sends it"))
+
+
+def _run_line(run: dict[str, Any]) -> str:
+    started = f"{run['kind']} at {run['started_at'][:19]}, "
+    if run["finished_at"] is None:  # recorded, then stopped before its end (its alerts) was
+        return started + "DID NOT FINISH (killed while sending its alerts, or sending them now)"
+    return (started + f"{'complete' if run['complete'] else 'INCOMPLETE'}, "
+            f"exit {run['exit_code']}"
+            + (f" (interrupted by {run['interrupted']})" if run["interrupted"] else ""))
 
 
 def _alerts_by_channel(rows: list[DeliveryRow]) -> dict[str, dict[str, Any]]:

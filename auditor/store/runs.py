@@ -23,11 +23,13 @@ _RUNS, _FINDINGS = tables.runs, tables.findings
 
 def record_run(sessions: sessionmaker[Session], kind: str, started: datetime,
                findings: Iterable[Finding],
-               finish: Callable[[FindingTally], tuple[int, dict[str, Any], bool]]
-               ) -> RecordedRun:
+               finish: Callable[[FindingTally], tuple[int, dict[str, Any], bool]], *,
+               ended: bool = True) -> RecordedRun:
     """Store the run and its findings (streamed: each fingerprint upserted once, first and last
     seen kept), then its exit code, summary and completeness, which `finish` derives once the
-    findings are all in."""
+    findings are all in. Not `ended` (alerts are still to be sent): stored unfinished and
+    incomplete until `update_run` says otherwise, so a run killed meanwhile never reads as a
+    complete one."""
     from auditor import __version__  # writes only: queries read runs without the writers
 
     tally = FindingTally()
@@ -46,17 +48,19 @@ def record_run(sessions: sessionmaker[Session], kind: str, started: datetime,
         _upsert_findings(session, batch, run_id, started)
         exit_code, summary, complete = finish(tally)
         session.execute(update(_RUNS).where(_RUNS.c.id == run_id).values(
-            finished_at=datetime.now(UTC), exit_code=exit_code, complete=complete,
-            summary=json.dumps(summary, default=str)))
+            finished_at=datetime.now(UTC) if ended else None, exit_code=exit_code,
+            complete=complete and ended, summary=json.dumps(summary, default=str)))
     return RecordedRun(run_id, exit_code, tally)
 
 
 def update_run(sessions: sessionmaker[Session], run_id: int, exit_code: int,
-               summary: dict[str, Any]) -> None:
-    """A recorded run's exit code and summary once it has alerted."""
+               summary: dict[str, Any], complete: bool) -> None:
+    """A recorded run's end: its exit code, summary and completeness once it has alerted (or
+    was stopped doing so), or once its reports were written."""
     with sessions.begin() as session:
         session.execute(update(_RUNS).where(_RUNS.c.id == run_id).values(
-            exit_code=exit_code, summary=json.dumps(summary, default=str)))
+            finished_at=datetime.now(UTC), exit_code=exit_code, complete=complete,
+            summary=json.dumps(summary, default=str)))
 
 
 @dataclass(frozen=True)

@@ -320,12 +320,17 @@ def test_status_shows_the_claim_a_killed_run_left_and_when_it_is_sent(
     finally:
         process.send_signal(signal.SIGKILL)
         process.wait()
-    [held] = json.loads(audit("status", "--json").stdout)["alerts"]["webhook"]["claimed"]
+    status = json.loads(audit("status", "--json").stdout)
+    # The run was stored before its alerts went out; it said "complete, exit 1" though it never
+    # sent them. It reads as what it is: a run that did not finish.
+    assert status["last_run"]["finished_at"] is None and not status["last_run"]["complete"]
+    [held] = status["alerts"]["webhook"]["claimed"]
     claimed_at = datetime.fromisoformat(held["claimed_at"])
     assert held["claimed_by"].split()[1:3] == ["pid", str(process.pid)]
     assert held["state"] == "unsent"
     assert datetime.fromisoformat(held["free_after"]) - claimed_at == LEASE
     text = audit("status").stderr
+    assert "DID NOT FINISH (killed while sending its alerts, or sending them now)" in text
     assert (f"  {held['fingerprint']} (unsent) claimed by {held['claimed_by']} at "
             f"{held['claimed_at'][:19]}: a run is sending it, or died doing so; if so, the "
             f"first run after {held['free_after'][:19]} sends it") in text
@@ -342,6 +347,34 @@ def test_status_shows_the_claim_a_killed_run_left_and_when_it_is_sent(
                         receiver.url, "--notify-min-severity", "critical")
     assert summary["alerts"]["delivered"] == {"webhook": 1}
     assert json.loads(audit("status", "--json").stdout)["alerts"]["webhook"]["claimed"] == []
+
+
+def test_a_run_stopped_by_sigterm_while_sending_is_stored_as_interrupted(
+        audit: RunAudit, receiver: LocalServer, tmp_path: Path, db_url: str) -> None:
+    # The process exited 143, and the stored run said "complete, exit 1": what it was before
+    # its alerts, which it never sent.
+    arrived = threading.Event()
+
+    def hang(request: object) -> Reply:
+        arrived.set()
+        return Reply(delay=30)
+
+    receiver.route = hang
+    process = subprocess.Popen(
+        [sys.executable, "-m", "auditor", "run", "--config", str(demo_config(tmp_path)),
+         "--offline", "--notify-webhook", receiver.url, "--notify-min-severity", "critical"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "AUDITOR_DB": db_url})
+    try:
+        assert arrived.wait(120), process.stderr.read() if process.poll() is not None else ""
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 143, stderr
+    last = json.loads(audit("status", "--json").stdout)["last_run"]
+    assert (last["exit_code"], last["interrupted"], last["complete"]) == (143, "SIGTERM", False)
+    assert last["finished_at"] is not None
+    assert "INCOMPLETE, exit 143 (interrupted by SIGTERM)" in audit("status").stderr
 
 
 def test_an_alert_a_dead_run_still_holds_is_not_delivered_and_the_run_says_so(
