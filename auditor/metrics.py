@@ -14,7 +14,9 @@ freeze while a timestamp lets the alerting rule compute `time() - ...` at evalua
 Label values (component and log names) may come from a log: the text format escapes only
 backslash, double quote and line feed, so a raw CR or other control character would reach every
 reader of the file (a universal-newline reader splits the line at a CR). They are made visible
-first, as in every other rendering (`auditor.report.text.visible`).
+first, as in every other rendering (`auditor.report.text.visible`), and a backslash already
+in them is doubled: a label value names its series, so a name holding a real NUL and one holding
+the text `\\x00` must not become one series (the second would overwrite the first).
 """
 
 from __future__ import annotations
@@ -133,7 +135,7 @@ def metrics_registry(metrics: RunMetrics) -> CollectorRegistry:
                  "When the shard's head was last seen to grow (Unix time).",
                  ("log", "shard", "state"))
     for head in metrics.log_heads:
-        labels = (visible(head.log, keep=""), visible(head.shard, keep=""),
+        labels = (_label(head.log), _label(head.shard),
                   "active" if head.active else "frozen")
         size.labels(*labels).set(head.size)
         grew.labels(*labels).set(head.grew_at.timestamp())
@@ -153,7 +155,12 @@ def metrics_registry(metrics: RunMetrics) -> CollectorRegistry:
 
 def _per_label(gauge: Gauge, values: Mapping[str, int]) -> None:
     for label, value in sorted(values.items()):
-        gauge.labels(visible(label, keep="")).set(value)
+        gauge.labels(_label(label)).set(value)
+
+
+def _label(text: str) -> str:
+    """`text` as a label value: visible, and one value per text (see the module's doc)."""
+    return visible(text.replace("\\", "\\\\"), keep="")
 
 
 def write_metrics_file(metrics: RunMetrics, path: Path) -> None:

@@ -70,7 +70,8 @@ def test_the_file_parses_back_to_the_numbers_given(tmp_path: Path) -> None:
     assert findings[(("rule", "MATCH"), ("severity", "info"))] == 1
     assert sum(findings.values()) == 4
     assert got[("auditor_endorsements", (("component", "kernel"),))] == 3
-    shown = visible(HOSTILE_COMPONENT, keep="")  # no raw CR or LF in the file
+    # No raw CR or LF in the file; its backslash doubled (one series per name).
+    shown = visible(HOSTILE_COMPONENT.replace("\\", "\\\\"), keep="")
     assert got[("auditor_endorsements", (("component", shown),))] == 1
     assert got[("auditor_log_entries", (("component", "stage0"),))] == 2
     active = (("log", "rekor.sigstore.dev"), ("shard", "1193050959916656506"),
@@ -89,6 +90,20 @@ def test_the_file_parses_back_to_the_numbers_given(tmp_path: Path) -> None:
     assert [v for (n, _), v in got.items() if n == "auditor_last_run_exit_code"] == [1]
     assert stat.S_IMODE(path.stat().st_mode) == 0o644
     assert b"\r" not in path.read_bytes()
+
+
+def test_names_that_look_alike_once_made_visible_stay_two_series(tmp_path: Path) -> None:
+    # A real NUL is shown as the four characters \x00: a component named so by a log took
+    # over the series of one whose name is those four characters (one value was lost).
+    path = tmp_path / "auditor.prom"
+    metrics = replace(run_metrics(), endorsements={"k\x00": 5, "k\\x00": 6},
+                      requests={"log\u202e": 7, "log\\u202e": 8})
+    write_metrics_file(metrics, path)
+    got = samples(path.read_text())
+    assert got[("auditor_endorsements", (("component", "k\\x00"),))] == 5
+    assert got[("auditor_endorsements", (("component", "k\\\\x00"),))] == 6
+    assert got[("auditor_last_run_http_requests", (("log", "log\\u202e"),))] == 7
+    assert got[("auditor_last_run_http_requests", (("log", "log\\\\u202e"),))] == 8
 
 
 def test_count_findings_counts_only_unsuppressed_findings() -> None:
