@@ -297,11 +297,10 @@ def test_two_hosts_sharing_the_database_send_each_alert_once(
     assert sum(r.skipped.get("webhook", 0) for r in reports) == len(fired)
 
 
-def test_status_shows_the_claim_a_killed_run_left_and_when_it_is_sent(
-        audit: RunAudit, receiver: LocalServer, tmp_path: Path, db_url: str) -> None:
-    # SIGKILL while the first alert is on the wire: the claim is committed, its outcome never
-    # recorded, and the lease keeps it from the runs of the next 15 minutes. `audit status`
-    # said only "1 not yet delivered", with no error and no word of when it would go.
+def sending_its_first_alert(receiver: LocalServer, config: Path,
+                            db_url: str) -> subprocess.Popen[str]:
+    """`audit run` of the demo in a process of its own, once its first alert is on the wire
+    (the receiver holds the answer for 30 s)."""
     arrived = threading.Event()
 
     def hang(request: object) -> Reply:
@@ -309,17 +308,26 @@ def test_status_shows_the_claim_a_killed_run_left_and_when_it_is_sent(
         return Reply(delay=30)
 
     receiver.route = hang
-    config = demo_config(tmp_path)
     process = subprocess.Popen(
         [sys.executable, "-m", "auditor", "run", "--config", str(config), "--offline",
          "--notify-webhook", receiver.url, "--notify-min-severity", "critical"],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "AUDITOR_DB": db_url})
-    try:
-        assert arrived.wait(120), process.stderr.read() if process.poll() is not None else ""
-    finally:
-        process.send_signal(signal.SIGKILL)
-        process.wait()
+    if not arrived.wait(120):
+        process.kill()
+        pytest.fail(f"no alert came: {process.communicate()[1]}")
+    return process
+
+
+def test_status_shows_the_claim_a_killed_run_left_and_when_it_is_sent(
+        audit: RunAudit, receiver: LocalServer, tmp_path: Path, db_url: str) -> None:
+    # SIGKILL while the first alert is on the wire: the claim is committed, its outcome never
+    # recorded, and the lease keeps it from the runs of the next 15 minutes. `audit status`
+    # said only "1 not yet delivered", with no error and no word of when it would go.
+    config = demo_config(tmp_path)
+    process = sending_its_first_alert(receiver, config, db_url)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
     status = json.loads(audit("status", "--json").stdout)
     # The run was stored before its alerts went out; it said "complete, exit 1" though it never
     # sent them. It reads as what it is: a run that did not finish.
@@ -353,23 +361,9 @@ def test_a_run_stopped_by_sigterm_while_sending_is_stored_as_interrupted(
         audit: RunAudit, receiver: LocalServer, tmp_path: Path, db_url: str) -> None:
     # The process exited 143, and the stored run said "complete, exit 1": what it was before
     # its alerts, which it never sent.
-    arrived = threading.Event()
-
-    def hang(request: object) -> Reply:
-        arrived.set()
-        return Reply(delay=30)
-
-    receiver.route = hang
-    process = subprocess.Popen(
-        [sys.executable, "-m", "auditor", "run", "--config", str(demo_config(tmp_path)),
-         "--offline", "--notify-webhook", receiver.url, "--notify-min-severity", "critical"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "AUDITOR_DB": db_url})
-    try:
-        assert arrived.wait(120), process.stderr.read() if process.poll() is not None else ""
-    finally:
-        process.send_signal(signal.SIGTERM)
-        _, stderr = process.communicate(timeout=60)
+    process = sending_its_first_alert(receiver, demo_config(tmp_path), db_url)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=60)
     assert process.returncode == 143, stderr
     last = json.loads(audit("status", "--json").stdout)["last_run"]
     assert (last["exit_code"], last["interrupted"], last["complete"]) == (143, "SIGTERM", False)
