@@ -76,7 +76,8 @@ CONFIG_FILE = Table({
     "components": Table(each=COMPONENT_TABLE),
     "crawl": Table({"uuids": STRINGS, "log_indexes": INTEGERS}),
     "tiled_logs": Tables(_TILED_LOG),
-    "rekor_v2": Table({"instance": STRING, "requests_per_second": NUMBER, "cache": STRING}),
+    "rekor_v2": Table({"instance": STRING, "requests_per_second": NUMBER, "cache": STRING,
+                       "refresh": BOOLEAN, "tuf_url": STRING, "tuf_root": STRING}),
     "releases": Tables(Table({"name": STRING, "manifest": STRING})),
     "reconcile": Table({"expected_since": DATE}),
     "suppressions": Tables(Table({"rule": STRING, "component": STRING, "entry": STRING,
@@ -183,6 +184,13 @@ class RekorV2Settings:
     instance: str = "production"
     requests_per_second: float = TILED_REQUESTS_PER_SECOND
     cache: Path | None = None
+    #: Bring the signing config and trusted root up to date from the TUF repository at each
+    #: crawl (shards are added and retired there); False: the copy cached, as offline.
+    refresh: bool = True
+    #: A TUF repository other than the instance's own (a mirror, a private Sigstore), and the
+    #: root.json that anchors trust in it (Sigstore's own come with the `sigstore` package).
+    tuf_url: str | None = None
+    tuf_root: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -680,10 +688,21 @@ def _rekor_v2(table: dict[str, Any], base: Path, where: str) -> RekorV2Settings:
     instance = table.get("instance", "production")
     if instance not in SIGSTORE_INSTANCES:
         raise ConfigError(f"{where}.instance {instance!r}: choose production or staging")
+    tuf_url = table.get("tuf_url")
+    if tuf_url is not None:
+        tuf_url = checked_http_url(tuf_url, f"{where}.tuf_url", base=True).rstrip("/")
+        if "tuf_root" not in table:
+            raise ConfigError(f"{where}.tuf_url needs tuf_root: the repository's root.json "
+                              "that anchors trust in it")
+    elif "tuf_root" in table:
+        raise ConfigError(f"{where}.tuf_root goes with tuf_url (Sigstore's own roots come "
+                          "with the sigstore package)")
     return RekorV2Settings(
         instance, _positive(table.get("requests_per_second", TILED_REQUESTS_PER_SECOND),
                             f"{where}.requests_per_second"),
-        _path(base, table["cache"]) if "cache" in table else None)
+        _path(base, table["cache"]) if "cache" in table else None,
+        refresh=table.get("refresh", True), tuf_url=tuf_url,
+        tuf_root=_path(base, table["tuf_root"]) if "tuf_root" in table else None)
 
 
 def _suppression(item: dict[str, Any], index: int, source: str) -> Suppression:

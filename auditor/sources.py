@@ -11,13 +11,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from auditor.crawl.interface import LogSource
+from auditor.crawl.interface import CrawlJob, LogSource
 from auditor.http_client import Deadline, HttpClient, RetryPolicy
 from auditor.settings import RekorV2Settings, Settings
 from auditor.source.interface import StatementSource
-from auditor.verify.trust import LogKeyring
+from auditor.verify.trust import LogKeyring, SigstoreInstance
 
 if TYPE_CHECKING:
+    from auditor.crawl.summary import CrawlSummary
     from auditor.crawl.tiled import TiledLogSpec
 
 
@@ -99,14 +100,30 @@ def tiled_log_sources(settings: Settings, deadline: Deadline) -> list[LogSource]
 
 def _rekor_v2_sources(settings: Settings, rekor_v2: RekorV2Settings,
                       deadline: Deadline) -> list[LogSource]:
-    """Sigstore's Rekor v2 shards from its signing config and trusted root (the copies the
-    `sigstore` package embeds: no network). A shard whose key's validity ended is retired."""
+    """Sigstore's Rekor v2 shards from its signing config and trusted root, brought up to date
+    from TUF first (unless `refresh = false`). A refresh that fails leaves the crawl
+    incomplete, naming why, and the shards of the cached copy are still followed. A shard
+    whose key's validity ended is retired."""
     from auditor.crawl.tiled import TiledLogSpec
-    from auditor.verify.trust import rekor_v2_shards, sigstore_trust_config
+    from auditor.errors import InputError
+    from auditor.verify.trust import refreshed_trust_config, rekor_v2_shards, sigstore_trust_config
 
-    config = sigstore_trust_config("staging" if rekor_v2.instance == "staging" else "production")
+    instance: SigstoreInstance = "staging" if rekor_v2.instance == "staging" else "production"
+    sources: list[LogSource] = []
+    config = None
+    if rekor_v2.refresh:
+        try:
+            config = refreshed_trust_config(instance, rekor_v2.tuf_url, rekor_v2.tuf_root)
+        except InputError as error:
+            sources.append(Unfollowable("Rekor v2 trust config", f"not refreshed: {error}; "
+                                        "the shards of the cached copy are followed"))
+    if config is None:
+        try:
+            config = sigstore_trust_config(instance, rekor_v2.tuf_url)
+        except InputError as error:  # a repository never refreshed has no cached copy
+            return [*sources, Unfollowable("Rekor v2 trust config",
+                                           f"no cached copy to follow ({error})")]
     now = datetime.now(UTC)
-    sources = []
     for shard in rekor_v2_shards(config.signing_config, config.trusted_root):
         until = shard.log_key.valid_until
         spec = TiledLogSpec(f"{shard.url}/api/v2", shard.log_key,
@@ -114,6 +131,20 @@ def _rekor_v2_sources(settings: Settings, rekor_v2: RekorV2Settings,
         sources.append(_tiled_source(settings, spec, rekor_v2.requests_per_second,
                                      rekor_v2.cache, deadline))
     return sources
+
+
+class Unfollowable(LogSource):
+    """A log the crawl cannot follow as configured: its crawl is incomplete, saying why."""
+
+    def __init__(self, name: str, reason: str) -> None:
+        self.name, self.reason = name, reason
+
+    def crawl(self, job: CrawlJob) -> CrawlSummary:
+        from auditor.crawl.summary import CrawlSummary
+
+        summary = CrawlSummary(source=self.name)
+        summary.fail(self.reason)
+        return summary
 
 
 def _tiled_source(settings: Settings, spec: TiledLogSpec, rate: float, cache: Path | None,

@@ -20,7 +20,8 @@ counters. Pytest fixtures live in ``testlog.pytest_plugin``.
 ``TiledLog`` is a tiled log (C2SP tlog-tiles, like Rekor v2) and ``serve_tiles()`` its
 static read API, with ``TileFaults`` (see ``testlog.tiles_server``). ``PublisherIndex`` is a
 publisher's own endorsement index in Oak's layout (content-addressed files and links) and
-``serve_index()`` serves it, with ``IndexFaults`` (see ``testlog.publisher``).
+``serve_index()`` serves it, with ``IndexFaults`` (see ``testlog.publisher``). ``testlog.tuf``
+is a TUF repository serving a Sigstore trust config (Rekor v2 shards), with ``TufFaults``.
 """
 
 from testlog.api import MAX_SEARCH_QUERIES, ApiError, RekorApi

@@ -91,9 +91,11 @@ def _undeclared_database(request: pytest.FixtureRequest, tmp_path: Path,
 @pytest.fixture(autouse=True)
 def _sigstore_cache(tmp_path_factory: pytest.TempPathFactory,
                     monkeypatch: pytest.MonkeyPatch) -> None:
-    """sigstore keeps its offline trust roots in the user cache directory: tests use their own,
-    seeded from the roots embedded in the `sigstore` package, never the user's."""
+    """sigstore keeps its offline trust roots in the user cache directory, and TUF metadata in
+    the user data directory: tests use their own, seeded from the roots embedded in the
+    `sigstore` package, never the user's."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.getbasetemp() / "xdg-cache"))
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path_factory.getbasetemp() / "xdg-data"))
 
 
 @pytest.fixture

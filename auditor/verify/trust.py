@@ -3,7 +3,8 @@
 A log key is trusted only inside its validity window (trusted_root.json `validFor`), judged at
 the entry's integration time: a retired shard's key must not vouch for entries made after it
 was retired. Sigstore's own roots come through `sigstore`'s public API (`ClientTrustConfig`),
-offline; so do the Rekor v2 shards a tiled-log crawler follows.
+offline; so do the Rekor v2 shards a tiled-log crawler follows, brought up to date from
+Sigstore's TUF repository (or another) first when the crawl asks for it.
 """
 
 from __future__ import annotations
@@ -193,22 +194,69 @@ def _tlogs(document: Any, source: str) -> list[Any]:
 # --- Sigstore's own roots, through sigstore's public API -------------------------------------
 
 
-def sigstore_trust_config(instance: SigstoreInstance) -> ClientTrustConfig:
-    """Sigstore's production or staging trust config (trusted root and signing config), offline.
+#: The TUF repositories of Sigstore's instances (their root.json comes with `sigstore`).
+SIGSTORE_TUF_URLS: dict[str, str] = {"production": "https://tuf-repo-cdn.sigstore.dev",
+                                     "staging": "https://tuf-repo-cdn.sigstage.dev"}
 
-    Offline, `sigstore` reads its TUF cache (platformdirs' user cache directory), which it seeds
-    from the roots embedded in the package on first use and never updates offline.
+
+def sigstore_trust_config(instance: SigstoreInstance,
+                          tuf_url: str | None = None) -> ClientTrustConfig:
+    """Sigstore's production or staging trust config (trusted root and signing config), or
+    that of the TUF repository at `tuf_url`, offline.
+
+    Offline, `sigstore` reads its TUF cache (platformdirs' user cache directory): what the last
+    refresh fetched, or for its own instances the roots embedded in the package.
     """
     # Deferred: importing sigstore.models costs about 0.15 s, which only this path pays.
     from sigstore.errors import Error as SigstoreError
     from sigstore.models import ClientTrustConfig
 
-    load = ClientTrustConfig.production if instance == "production" else ClientTrustConfig.staging
     try:
         with _quiet("sigstore"):
+            if tuf_url is not None:
+                return ClientTrustConfig.from_tuf(tuf_url, offline=True)
+            load = ClientTrustConfig.production if instance == "production" \
+                else ClientTrustConfig.staging
             return load(offline=True)
     except (SigstoreError, OSError, ValueError) as error:
-        raise InputError(f"sigstore {instance} trust config (offline): {error}") from None
+        raise InputError(f"{tuf_url or f'sigstore {instance}'} trust config (offline): "
+                         f"{error}") from None
+
+
+def refreshed_trust_config(instance: SigstoreInstance, tuf_url: str | None = None,
+                           tuf_root: Path | None = None) -> ClientTrustConfig:
+    """The trust config brought up to date from its TUF repository now: Sigstore's for
+    `instance`, or the one at `tuf_url` anchored by the root.json `tuf_root`. `sigstore`
+    verifies every piece of TUF metadata (signatures, versions, expiry) and caches what it
+    fetched, which later offline reads use. InputError naming the repository and why, if not.
+    """
+    from sigstore.models import ClientTrustConfig
+
+    url = tuf_url or SIGSTORE_TUF_URLS[instance]
+    try:
+        with _quiet("sigstore"), _quiet("tuf"):
+            if tuf_url is not None:
+                return ClientTrustConfig.from_tuf(tuf_url, offline=False, bootstrap_root=tuf_root)
+            load = ClientTrustConfig.production if instance == "production" \
+                else ClientTrustConfig.staging
+            return load(offline=False)
+    # Whatever the repository or the network does (sigstore wraps most of it in TUFError,
+    # not all): the refresh failed, which the crawl reports; nothing unverified is used.
+    except Exception as error:
+        raise InputError(f"TUF repository {url}: {_causes(error)}") from None
+
+
+def _causes(error: BaseException) -> str:
+    """`error` and what caused it, on one line (sigstore's "Failed to refresh TUF metadata"
+    says nothing of why without its cause)."""
+    reasons: list[str] = []
+    cause: BaseException | None = error
+    while cause is not None and len(reasons) < 4:
+        text = " ".join(str(cause).split()) or type(cause).__name__
+        if text not in reasons:
+            reasons.append(text[:300])
+        cause = cause.__cause__ or cause.__context__
+    return ": ".join(reasons)
 
 
 @contextmanager

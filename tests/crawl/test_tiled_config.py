@@ -74,6 +74,10 @@ instance = "staging"
     ('[[tiled_logs]]\nurl = "https://x.example"\n', "needs a url and a verifier"),
     ('[[tiled_logs]]\nurll = "x"\n', "did you mean 'url'"),
     ('[rekor_v2]\ninstance = "prod"\n', "choose production or staging"),
+    ('[rekor_v2]\ntuf_url = "https://tuf.example"\n', r"tuf_url needs tuf_root"),
+    ('[rekor_v2]\ntuf_root = "root.json"\n', r"tuf_root goes with tuf_url"),
+    ('[rekor_v2]\ntuf_url = "tuf.example"\ntuf_root = "r.json"\n', r"tuf_url must be an http"),
+    ('[rekor_v2]\nrefresh = 1\n', "true or false"),
     ('[[tiled_logs]]\nurl = "https://x.example"\nverifier = "v"\nrequests_per_second = 0\n',
      "positive"),
     # Checked when read, as every URL is (it was a crawl that could never finish, exit 3).
@@ -115,8 +119,10 @@ def test_the_tiled_log_flag_and_environment_replace_the_configured_logs(tmp_path
 
 
 def test_rekor_v2_shards_come_from_sigstore_offline(tmp_path: Path) -> None:
+    # `refresh = false`: the copy the `sigstore` package embeds (TUF refresh: test_rekor_v2_tuf).
     settings = load_config_file(write(tmp_path, '[log]\nfollow = false\n'
-                                      '[rekor_v2]\ninstance = "staging"\n'), default_keys=False)
+                                      '[rekor_v2]\ninstance = "staging"\nrefresh = false\n'),
+                                default_keys=False)
     sources = log_sources(settings, load_keyring([], None))
     try:
         assert all(isinstance(s, TiledLogSource) for s in sources)
