@@ -20,8 +20,13 @@ from auditor.local_files import open_input
 from auditor.measure.interface import JsonValue
 
 SETUP_SECTS_OFFSET = 0x1F1
+SYSSIZE_OFFSET = 0x1F4  # u32: the protected-mode kernel's size in 16-byte paragraphs
 HEADER_MAGIC_OFFSET = 0x202
 HEADER_MAGIC = b"HdrS"
+PROTOCOL_OFFSET = 0x206
+# boot.rst: before protocol 2.04 syssize is two bytes wide and "cannot be trusted".
+SYSSIZE_PROTOCOL = 0x0204
+PARAGRAPH = 16
 _CHUNK = 1 << 20
 
 
@@ -82,6 +87,7 @@ def measure_kernel(stream: BinaryIO, name: str = "kernel") -> KernelMeasurement:
         kernel_size += len(chunk)
     if kernel_size == 0:
         raise InputError(f"{name} ends after its setup: no protected-mode kernel, not a bzImage")
+    _check_kernel_size(setup, kernel_size, name)
     return KernelMeasurement(
         sha256=file_hash.digest(),
         kernel_measurement=kernel_hash.digest(),
@@ -89,6 +95,26 @@ def measure_kernel(stream: BinaryIO, name: str = "kernel") -> KernelMeasurement:
             v: hashlib.sha256(setup_as_measured(setup, v)).digest() for v in SetupVariant
         },
     )
+
+
+def _check_kernel_size(setup: bytes, kernel_size: int, name: str) -> None:
+    """Refuse a bzImage shorter than its header says: hashing what is there of a truncated
+    download or copy gives a kernel_measurement no VM ever reports, with no sign of why.
+
+    The kernel build writes exactly `syssize` paragraphs after the setup (arch/x86/boot:
+    build.c before Linux 6.7, `syssize = ZO__edata / 16` since); a signed image carries its
+    signature after them, so a longer file is whole, and the VMM hands all of it to stage0.
+    """
+    protocol = int.from_bytes(setup[PROTOCOL_OFFSET : PROTOCOL_OFFSET + 2], "little")
+    if protocol < SYSSIZE_PROTOCOL:
+        return
+    declared = PARAGRAPH * int.from_bytes(setup[SYSSIZE_OFFSET : SYSSIZE_OFFSET + 4], "little")
+    if kernel_size < declared:
+        raise InputError(
+            f"{name} is {len(setup) + kernel_size} bytes but its boot header declares "
+            f"{len(setup) + declared} ({len(setup)}-byte setup and syssize {declared // PARAGRAPH} "
+            "paragraphs): truncated"
+        )
 
 
 def setup_size_of(setup_sects: int) -> int:

@@ -98,22 +98,31 @@ def ovmf_spec(**changes: object) -> FirmwareSpec:
 
 
 def build_bzimage(
-    setup_sects: int = 27, kernel_size: int = 300_000, seed: int = 3, magic: bytes = b"HdrS"
+    setup_sects: int = 27,
+    kernel_size: int = 300_000,
+    seed: int = 3,
+    magic: bytes = b"HdrS",
+    protocol: int = 0x020F,
 ) -> bytes:
-    """A bzImage whose boot header carries real field values at their protocol offsets."""
+    """A bzImage whose boot header carries real field values at their protocol offsets.
+
+    The protected-mode part is padded to whole 16-byte paragraphs and `syssize` counts them,
+    as the kernel build writes it (arch/x86/boot/tools/build.c, header.S)."""
     sects = setup_sects or 4
     rng = random.Random(seed)
     setup = bytearray(rng.randbytes(512 * (sects + 1)))
+    kernel = rng.randbytes(kernel_size) + bytes(-kernel_size % 16)
     setup[0x1F1] = setup_sects
+    struct.pack_into("<I", setup, 0x1F4, len(kernel) // 16)  # syssize, in paragraphs
     struct.pack_into("<H", setup, 0x1FE, 0xAA55)  # boot_flag
     setup[0x202:0x206] = magic  # header signature
-    struct.pack_into("<H", setup, 0x206, 0x020F)  # boot protocol 2.15
+    struct.pack_into("<H", setup, 0x206, protocol)  # boot protocol, 2.15 by default
     setup[0x210] = 0x00  # type_of_loader: filled in by the boot loader
     setup[0x211] = 0x01  # loadflags: LOADED_HIGH
     struct.pack_into("<II", setup, 0x218, 0, 0)  # ramdisk_image, ramdisk_size
     struct.pack_into("<H", setup, 0x224, 0)  # heap_end_ptr
     struct.pack_into("<I", setup, 0x228, 0)  # cmd_line_ptr
-    return bytes(setup) + rng.randbytes(kernel_size)
+    return bytes(setup) + kernel
 
 
 TDX_METADATA_OFFSET_GUID = uuid.UUID("e47a6535-984a-4798-865e-4685a7bf8ec2")

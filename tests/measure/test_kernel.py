@@ -80,6 +80,32 @@ def test_refuses_non_bzimage(data: bytes, message: str) -> None:
         measure_kernel(io.BytesIO(data))
 
 
+@pytest.mark.parametrize("cut", [1, 16, 4096, 299_999])
+def test_refuses_a_bzimage_shorter_than_its_header_declares(cut: int) -> None:
+    # A cut download or copy still has its header and a kernel part, so only syssize tells.
+    whole = build_bzimage(setup_sects=27, kernel_size=300_000)
+    with pytest.raises(InputError, match=rf"is {len(whole) - cut} bytes but its boot header "
+                       rf"declares {len(whole)} \(14336-byte setup and syssize 18750 "
+                       r"paragraphs\): truncated"):
+        measure_kernel(io.BytesIO(whole[:-cut]))
+
+
+def test_measures_a_bzimage_as_long_as_declared_or_longer() -> None:
+    # Real images are exactly setup + syssize paragraphs (Debian's 6.1 and 6.12 kernels); a
+    # signed one (sbsign) carries its signature after them, and the VMM hands all of it over.
+    whole = build_bzimage(kernel_size=300_007)  # padded to whole paragraphs, as the build does
+    signed = whole + b"\x30\x82" + bytes(1470)
+    for image in (whole, signed):
+        assert measure_kernel(io.BytesIO(image)).kernel_measurement == reference(image)[0]
+
+
+def test_syssize_is_not_trusted_before_protocol_2_04() -> None:
+    # boot.rst: before 2.04 syssize is 16 bits and "cannot be trusted" for a big kernel.
+    image = bytearray(build_bzimage(protocol=0x0203))
+    struct.pack_into("<I", image, 0x1F4, 0xFFFF_FFFF)
+    assert measure_kernel(io.BytesIO(image)).kernel_measurement == reference(bytes(image))[0]
+
+
 def test_unreadable(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="cannot read kernel"):
         measure_kernel_file(tmp_path / "missing")

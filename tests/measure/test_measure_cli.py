@@ -157,6 +157,8 @@ def test_file_text_is_not_markup_or_ansi(run_audit: RunAudit) -> None:
         (("launch", "--ovmf", "{rom}", "--vcpus", "2000000000"), "from 1 to 4096"),
         (("stage0", "{junk}"), "no GUID table footer"),
         (("kernel", "{junk}"), "no 'HdrS' boot header magic"),
+        (("kernel", "{cut}"), "but its boot header declares 314336 (14336-byte setup and "
+                              "syssize 18750 paragraphs): truncated"),
         (("initrd", "{missing}"), "cannot read initrd"),
         (("cmdline", "x", "--regex", "("), "invalid cmdline regex '('"),
         (
@@ -175,7 +177,10 @@ def test_bad_input_exits_2(
 ) -> None:
     junk = tmp_path / "junk.bin"
     junk.write_bytes(b"\x7fELF" + bytes(8188))  # page-sized, no footer
-    paths = {"rom": str(rom), "missing": str(tmp_path / "missing"), "junk": str(junk)}
+    cut = tmp_path / "bzImage.part"  # an interrupted download: header and setup whole
+    cut.write_bytes(build_bzimage()[:-4096])
+    paths = {"rom": str(rom), "missing": str(tmp_path / "missing"), "junk": str(junk),
+             "cut": str(cut)}
     assert_input_error(run_audit("measure", *(a.format(**paths) for a in args)), phrase)
 
 
