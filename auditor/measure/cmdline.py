@@ -50,7 +50,8 @@ class CmdlineMeasurement:
 
 
 def measure_cmdline(cmdline: str, regexes: Sequence[str] = ()) -> CmdlineMeasurement:
-    encoded = cmdline.encode("utf-8")
+    # Stage0 reads the command line into a Rust String and stops on one that is not UTF-8.
+    encoded = utf8(cmdline, "the command line")
     return CmdlineMeasurement(
         cmdline=cmdline,
         sha256=hashlib.sha256(encoded).digest(),
@@ -70,6 +71,7 @@ def _compiled(regex: str) -> Any:
     """`regex` compiled by RE2 (an `re2._Regexp`: the package has no types), or InputError."""
     import re2  # type: ignore[import-untyped]  # 4 ms, for the commands that match
 
+    utf8(regex, f"cmdline regex {quoted(regex)}")  # Oak's verifier takes a Rust str
     options = re2.Options()
     options.log_errors = False  # the error is raised, with its reason, not logged to stderr
     try:
@@ -78,3 +80,14 @@ def _compiled(regex: str) -> Any:
         reason = error.args[0].decode("utf-8", "replace") if error.args and \
             isinstance(error.args[0], bytes) else str(error)
         raise InputError(f"invalid cmdline regex {quoted(regex)}: {reason}") from None
+
+
+def utf8(text: str, what: str) -> bytes:
+    """`text` in UTF-8, or an InputError naming the first byte that is not. An argument that
+    is not UTF-8 reaches Python holding its bytes as lone surrogates (PEP 383), which no UTF-8
+    encoder takes: the CLI ended with an internal error."""
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        byte = len(text[: error.start].encode("utf-8"))
+        raise InputError(f"{what} is not UTF-8 text (byte {byte})") from None

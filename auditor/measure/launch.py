@@ -167,7 +167,11 @@ def _hash_table(boot: DirectBoot) -> bytes:
     kernel = sha256_file(boot.kernel, "kernel")
     # An absent initrd is hashed as empty here (unlike stage0's 32 zero bytes).
     initrd = sha256_file(boot.initrd, "initrd") if boot.initrd else hashlib.sha256().digest()
-    cmdline = hashlib.sha256((boot.append or "").encode() + b"\0").digest()
+    # QEMU hashes -append as the C string it was given: its bytes, UTF-8 or not (an argument
+    # that is not UTF-8 holds its bytes as lone surrogates, PEP 383; encoding it strictly was
+    # an internal error).
+    append = (boot.append or "").encode("utf-8", "surrogateescape")
+    cmdline = hashlib.sha256(append + b"\0").digest()
     table = _TABLE_HEADER_GUID.bytes_le + struct.pack("<H", _TABLE_SIZE)
     for guid, digest in ((_CMDLINE_GUID, cmdline), (_INITRD_GUID, initrd), (_KERNEL_GUID, kernel)):
         table += guid.bytes_le + struct.pack("<H", _ENTRY_SIZE) + digest

@@ -94,3 +94,17 @@ def test_real_endorsed_regex_matches_real_cmdline(release: str) -> None:
     measured = measure_cmdline(cmdline, [regex, regex.replace("quiet", "loud")])
     assert measured.matches == (True, False)
     assert measured.length_ok
+
+
+# An argument that is not UTF-8 reaches Python holding its bytes as lone surrogates (PEP 383):
+# encoding it ended the command with an internal error (exit 70).
+def test_a_command_line_that_is_not_utf8_is_refused_naming_the_byte() -> None:
+    # Stage0 reads the command line into a Rust String and stops on one that is not UTF-8.
+    # The byte is counted in UTF-8: è before it is two.
+    with pytest.raises(InputError, match=r"^the command line is not UTF-8 text \(byte 5\)$"):
+        measure_cmdline("cafè\udce9 quiet")
+
+
+def test_a_regex_that_is_not_utf8_is_refused_naming_the_byte() -> None:
+    with pytest.raises(InputError, match=r"cmdline regex '\^\\udcff' is not UTF-8 text \(byte 1\)"):
+        measure_cmdline("x", ["^\udcff"])

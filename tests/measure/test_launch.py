@@ -130,3 +130,21 @@ def test_vcpu_type_errors() -> None:
         vcpu_sig_for("EPYC-Nope", None)
     with pytest.raises(InputError, match="not both"):
         vcpu_sig_for("EPYC", 0x600)
+
+
+class ArgvBytes(str):
+    """A command-line argument as the oracle should hash it: the bytes argv held."""
+
+    def encode(self, encoding: str = "utf-8", errors: str = "strict") -> bytes:
+        return super().encode("utf-8", "surrogateescape")
+
+
+def test_an_append_that_is_not_utf8_is_hashed_as_its_bytes(files: dict[str, Path]) -> None:
+    # QEMU hashes -append as the C string it was given; encoding it strictly was exit 70.
+    append = "console=ttyS0 caf\udce9"  # b"...caf\xe9" (Latin-1) as Python decodes argv
+    config = LaunchConfig(vcpu_sig=0x600, direct_boot=DirectBoot(files["kernel"], None, append))
+    expected = oracle(files, LaunchConfig(
+        vcpu_sig=0x600, direct_boot=DirectBoot(files["kernel"], None, ArgvBytes(append))))
+    assert measure_launch_file(files["ovmf"], config).launch_digest == expected
+    latin1 = LaunchConfig(vcpu_sig=0x600, direct_boot=DirectBoot(files["kernel"], None, "café"))
+    assert measure_launch_file(files["ovmf"], latin1).launch_digest != expected

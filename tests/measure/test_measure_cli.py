@@ -161,6 +161,7 @@ def test_file_text_is_not_markup_or_ansi(run_audit: RunAudit) -> None:
                               "syssize 18750 paragraphs): truncated"),
         (("initrd", "{missing}"), "cannot read initrd"),
         (("cmdline", "x", "--regex", "("), "invalid cmdline regex '('"),
+        (("cmdline", "caf\udce9"), "the command line is not UTF-8 text (byte 3)"),
         (
             ("launch", "--ovmf", "{rom}", "--kernel", "{junk}", "--vmm-type", "gce"),
             "no SNP_KERNEL_HASHES section",
