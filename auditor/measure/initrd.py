@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from auditor.errors import InputError
 from auditor.measure.artifact import sha256_file
 from auditor.measure.interface import JsonValue
 
 # Stage0 records 32 zero bytes when the VMM supplies no initrd (Stage0Measurements).
 ABSENT_RAM_DISK_DIGEST = bytes(32)
+_EMPTY_SHA256 = hashlib.sha256().digest()
 
 
 @dataclass(frozen=True)
@@ -24,4 +27,12 @@ def measure_initrd(path: Path | None) -> InitrdMeasurement:
     """The ram_disk_digest stage0 reports for `path`, or for no initrd at all."""
     if path is None:
         return InitrdMeasurement(ABSENT_RAM_DISK_DIGEST)
-    return InitrdMeasurement(sha256_file(path, "initrd"))
+    digest = sha256_file(path, "initrd")
+    if digest == _EMPTY_SHA256:
+        # Stage0 takes an initrd of size 0 for none (fw_cfg get_initrd_file) and reports 32
+        # zero bytes, never this digest; a FIFO without a writer reads as empty too.
+        raise InputError(
+            f"initrd {path} is empty: stage0 boots without an initrd then and reports "
+            "ram_disk_digest as 32 zero bytes, not the SHA-256 of an empty file"
+        )
+    return InitrdMeasurement(digest)

@@ -51,3 +51,16 @@ def test_unreadable(tmp_path: Path) -> None:
         measure_initrd(tmp_path / "missing")
     with pytest.raises(InputError, match="cannot read initrd"):
         measure_initrd(tmp_path)
+
+
+def test_an_empty_initrd_is_refused_not_given_the_empty_files_digest(tmp_path: Path) -> None:
+    # Stage0 takes a zero-size initrd for none and reports 32 zero bytes, so sha256(b"") was a
+    # ram_disk_digest no VM reports; a FIFO without a writer (read without blocking) is empty.
+    empty = tmp_path / "initrd.img"
+    empty.write_bytes(b"")
+    fifo = tmp_path / "initrd.fifo"
+    os.mkfifo(fifo)
+    for path in (empty, fifo):
+        with pytest.raises(InputError, match=r"is empty: stage0 boots without an initrd then "
+                           r"and reports ram_disk_digest as 32 zero bytes"):
+            measure_initrd(path)
