@@ -28,6 +28,7 @@ from auditor.measure.firmware import (
     parse_firmware,
 )
 from auditor.measure.interface import JsonValue
+from auditor.measure.kernel import measure_kernel_file
 from auditor.measure.launch_digest import LaunchDigest
 from auditor.measure.vmm import Vmm, add_sections
 from auditor.measure.vmsa import (
@@ -164,7 +165,9 @@ def _kernel_hashes_page(layout: FirmwareLayout, boot: DirectBoot | None) -> byte
 
 
 def _hash_table(boot: DirectBoot) -> bytes:
-    kernel = sha256_file(boot.kernel, "kernel")
+    # QEMU hashes the whole file (setup and kernel); measured as a bzImage, so that one cut
+    # short or no kernel at all (an empty file, a FIFO without a writer) is refused, not hashed.
+    kernel = measure_kernel_file(boot.kernel).sha256
     # An absent initrd is hashed as empty here (unlike stage0's 32 zero bytes).
     initrd = sha256_file(boot.initrd, "initrd") if boot.initrd else hashlib.sha256().digest()
     # QEMU hashes -append as the C string it was given: its bytes, UTF-8 or not (an argument

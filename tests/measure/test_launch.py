@@ -148,3 +148,18 @@ def test_an_append_that_is_not_utf8_is_hashed_as_its_bytes(files: dict[str, Path
     assert measure_launch_file(files["ovmf"], config).launch_digest == expected
     latin1 = LaunchConfig(vcpu_sig=0x600, direct_boot=DirectBoot(files["kernel"], None, "café"))
     assert measure_launch_file(files["ovmf"], latin1).launch_digest != expected
+
+
+@pytest.mark.parametrize(("kernel", "message"), [
+    (build_bzimage()[:-4096], "but its boot header declares .*: truncated"),
+    (b"", "too short for a bzImage boot header"),
+])
+def test_a_kernel_that_is_no_whole_bzimage_is_refused(
+        files: dict[str, Path], tmp_path: Path, kernel: bytes, message: str) -> None:
+    # Hashed as it was, a cut kernel (or an empty file, a FIFO without a writer) gave a launch
+    # digest no VM reports; QEMU refuses an empty kernel, and OVMF boots only a whole one.
+    path = tmp_path / "bzImage"
+    path.write_bytes(kernel)
+    config = LaunchConfig(vcpu_sig=0x600, direct_boot=DirectBoot(path))
+    with pytest.raises(InputError, match=message):
+        measure_launch_file(files["ovmf"], config)
