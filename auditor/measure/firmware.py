@@ -21,6 +21,11 @@ from auditor.errors import InputError
 
 PAGE_SIZE = 4096
 FOUR_GIB = 1 << 32
+#: The most bytes a firmware image file is read into memory with. Stage0 is 512 KiB (2 MiB for
+#: TDX) and OVMF 2 to 4 MiB; QEMU maps at most 8 MiB of x86 flash. Read up to 4 GiB (what fits
+#: below 4 GiB), `/dev/zero` or a disk image named by mistake took gigabytes of memory twice over
+#: (an internal error where memory is limited) before being refused.
+MAX_IMAGE_SIZE = 64 << 20
 #: The most guest memory a firmware's metadata sections may declare in all. Every 4 KiB page of
 #: it is a hash update of the measurement (about a second per GiB): a real firmware declares
 #: megabytes, and a corrupt or hostile table declaring terabytes would never finish measuring.

@@ -21,7 +21,7 @@ from sevsnpmeasure.vcpu_types import CPU_SIGS
 from auditor.errors import InputError
 from auditor.measure.artifact import read_artifact, sha256_file
 from auditor.measure.firmware import (
-    FOUR_GIB,
+    MAX_IMAGE_SIZE,
     PAGE_SIZE,
     FirmwareLayout,
     SectionType,
@@ -100,7 +100,7 @@ def vcpu_sig_for(vcpu_type: str | None, vcpu_sig: int | None) -> int | None:
 
 
 def measure_launch_file(ovmf: Path, config: LaunchConfig) -> LaunchMeasurement:
-    return measure_launch(read_artifact(ovmf, "OVMF image", FOUR_GIB), config)
+    return measure_launch(read_artifact(ovmf, "OVMF image", MAX_IMAGE_SIZE), config)
 
 
 def measure_launch(image: bytes, config: LaunchConfig) -> LaunchMeasurement:

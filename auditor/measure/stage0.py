@@ -17,7 +17,7 @@ from pathlib import Path
 
 from auditor.errors import InputError
 from auditor.measure.artifact import read_artifact
-from auditor.measure.firmware import FOUR_GIB, FirmwareLayout, parse_firmware
+from auditor.measure.firmware import MAX_IMAGE_SIZE, FirmwareLayout, parse_firmware
 from auditor.measure.interface import JsonValue
 from auditor.measure.launch_digest import LaunchDigest
 from auditor.measure.vmm import Vmm, add_sections
@@ -71,7 +71,7 @@ def measure_stage0_file(
     vcpu_counts: Iterable[int] = DEFAULT_VCPU_COUNTS,
     modes: Iterable[Stage0Mode] = tuple(Stage0Mode),
 ) -> Stage0Measurement:
-    return measure_stage0(read_artifact(path, "stage0 ROM", FOUR_GIB), vcpu_counts, modes)
+    return measure_stage0(read_artifact(path, "stage0 ROM", MAX_IMAGE_SIZE), vcpu_counts, modes)
 
 
 def measure_stage0(

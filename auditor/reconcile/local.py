@@ -10,14 +10,11 @@ from auditor.errors import InputError
 from auditor.local_files import MAX_DOCUMENT_SIZE
 from auditor.measure.artifact import read_artifact, sha256_file
 from auditor.measure.evidence import ObservedEvidence, read_evidence
-from auditor.measure.firmware import SEV_METADATA_GUID, parse_guid_table
+from auditor.measure.firmware import MAX_IMAGE_SIZE, SEV_METADATA_GUID, parse_guid_table
 from auditor.measure.kernel import measure_kernel_file
 from auditor.measure.stage0 import measure_stage0
 from auditor.measure.tdx import TDX_METADATA_OFFSET_GUID, measure_tdx
 from auditor.reconcile.manifest import ComponentInput, Release
-
-#: stage0 ROMs are 512 KiB; refuse to load anything absurd into memory.
-_MAX_ROM = 64 << 20
 
 
 @dataclass(frozen=True)
@@ -79,7 +76,7 @@ def from_artifact(given: ComponentInput) -> LocalValue:
     assert given.artifact is not None
     if given.kind is Kind.STAGE0:
         return _stage0(given.component, source, read_artifact(given.artifact, "stage0 ROM",
-                                                              _MAX_ROM))
+                                                              MAX_IMAGE_SIZE))
     if given.kind is Kind.KERNEL:
         kernel = measure_kernel_file(given.artifact)
         return LocalValue(given.component, Kind.KERNEL, source, sha256=kernel.sha256,

@@ -242,3 +242,15 @@ def test_sections_declaring_terabytes_are_refused_not_measured_for_hours(
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, previous)
+
+
+@pytest.mark.parametrize("command", ["stage0 {}", "launch --vcpu-sig 1 --ovmf {}"])
+def test_a_firmware_image_past_64_mib_is_refused_unread(
+        run_audit: RunAudit, tmp_path: Path, command: str) -> None:
+    """A disk image named by mistake (or `/dev/zero`) was read up to 4 GiB into memory, twice
+    over, before being refused: an internal error where memory is limited."""
+    image = tmp_path / "disk.img"
+    with image.open("wb") as handle:
+        handle.truncate((64 << 20) + 4096)  # sparse: refused by its size, never read
+    result = run_audit("measure", *command.format(image).split())
+    assert_input_error(result, "is larger than 67108864 bytes")
