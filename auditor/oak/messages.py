@@ -30,6 +30,7 @@ from google.protobuf import text_format
 from auditor.errors import InputError
 from auditor.oak.proto import digest_pb2
 from auditor.oak.proto.attestation import attachment_pb2, endorsement_pb2, reference_value_pb2
+from auditor.wording import bounded
 
 M = TypeVar("M", bound=_message.Message)
 
@@ -87,7 +88,9 @@ def _parse_text(text: str, message_cls: type[M]) -> M:
         # Rejects unknown fields and unknown Any types by default.
         text_format.Parse(text, parsed)
     except text_format.ParseError as error:
-        raise InputError(f"malformed text {name} message: {error}") from None
+        # The parser quotes the token it stopped at, twice: an unterminated string of 5 MB
+        # made a 10 MB error line.
+        raise InputError(f"malformed text {name} message: {bounded(str(error))}") from None
     return parsed
 
 

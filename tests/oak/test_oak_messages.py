@@ -397,6 +397,17 @@ def test_bad_text_is_an_input_error_naming_the_text_problem() -> None:
         read_endorsements(b"oak_containers { root_layer { ")
 
 
+def test_a_text_error_quotes_a_huge_token_cut_not_whole() -> None:
+    # A cut evidence.textproto ends inside its report string; the parser's error quotes that
+    # token twice, so an unterminated string of 1 MB made a 2 MB error line.
+    text = b'root_layer { remote_attestation_report: "' + b"A" * 1_000_000 + b"\n"
+    with pytest.raises(InputError) as raised:
+        parse_message(text, evidence_pb2.Evidence)
+    message = str(raised.value)
+    assert message.startswith("malformed text oak.attestation.v1.Evidence message: 1:")
+    assert len(message) < 700 and message.endswith(" characters)")
+
+
 def test_unknown_text_field_is_an_input_error() -> None:
     with pytest.raises(InputError, match="no_such_field"):
         read_endorsements(b"oak_containers { no_such_field: 1 }")
