@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import stat
 from pathlib import Path
+from typing import BinaryIO
 
 from auditor.errors import InputError
 from auditor.local_files import open_input, read_at_most
+
+_CHUNK = 1 << 20
 
 
 def read_artifact(path: Path, what: str, max_size: int) -> bytes:
@@ -22,10 +27,27 @@ def read_artifact(path: Path, what: str, max_size: int) -> bytes:
     return data
 
 
-def sha256_file(path: Path, what: str) -> bytes:
-    """SHA-256 of a file in constant memory (hashlib.file_digest reads into one buffer)."""
+def sha256_file(path: Path, what: str, max_size: int | None = None) -> bytes:
+    """SHA-256 of a file in constant memory (hashlib.file_digest reads into one buffer), read
+    no further than `max_size` bytes when given (`/dev/zero` or an endless pipe never ends)."""
     try:
         with open_input(path) as handle:
-            return hashlib.file_digest(handle, "sha256").digest()
+            if max_size is None:
+                return hashlib.file_digest(handle, "sha256").digest()
+            return _bounded_sha256(handle, f"{what} {path}", max_size)
     except OSError as error:
         raise InputError(f"cannot read {what} {path}: {error.strerror or error}") from None
+
+
+def _bounded_sha256(handle: BinaryIO, name: str, max_size: int) -> bytes:
+    info = os.fstat(handle.fileno())
+    if stat.S_ISREG(info.st_mode) and info.st_size > max_size:
+        raise InputError(f"{name} is larger than {max_size} bytes")  # refused unread
+    digest = hashlib.sha256()
+    total = 0
+    while chunk := handle.read(_CHUNK):
+        total += len(chunk)
+        if total > max_size:
+            raise InputError(f"{name} is larger than {max_size} bytes")
+        digest.update(chunk)
+    return digest.digest()

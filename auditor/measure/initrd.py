@@ -13,6 +13,9 @@ from auditor.measure.interface import JsonValue
 # Stage0 records 32 zero bytes when the VMM supplies no initrd (Stage0Measurements).
 ABSENT_RAM_DISK_DIGEST = bytes(32)
 _EMPTY_SHA256 = hashlib.sha256().digest()
+#: The largest initrd a VMM can hand over: fw_cfg's initrd size, which stage0 reads (and QEMU's
+#: kernel-hashes table covers), is a u32. A larger file, or an endless pipe, boots no VM.
+MAX_INITRD_SIZE = (1 << 32) - 1
 
 
 @dataclass(frozen=True)
@@ -27,7 +30,7 @@ def measure_initrd(path: Path | None) -> InitrdMeasurement:
     """The ram_disk_digest stage0 reports for `path`, or for no initrd at all."""
     if path is None:
         return InitrdMeasurement(ABSENT_RAM_DISK_DIGEST)
-    digest = sha256_file(path, "initrd")
+    digest = sha256_file(path, "initrd", MAX_INITRD_SIZE)
     if digest == _EMPTY_SHA256:
         # Stage0 takes an initrd of size 0 for none (fw_cfg get_initrd_file) and reports 32
         # zero bytes, never this digest; a FIFO without a writer reads as empty too.

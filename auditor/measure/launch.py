@@ -27,6 +27,7 @@ from auditor.measure.firmware import (
     SectionType,
     parse_firmware,
 )
+from auditor.measure.initrd import MAX_INITRD_SIZE
 from auditor.measure.interface import JsonValue
 from auditor.measure.kernel import measure_kernel_file
 from auditor.measure.launch_digest import LaunchDigest
@@ -169,7 +170,8 @@ def _hash_table(boot: DirectBoot) -> bytes:
     # short or no kernel at all (an empty file, a FIFO without a writer) is refused, not hashed.
     kernel = measure_kernel_file(boot.kernel).sha256
     # An absent initrd is hashed as empty here (unlike stage0's 32 zero bytes).
-    initrd = sha256_file(boot.initrd, "initrd") if boot.initrd else hashlib.sha256().digest()
+    initrd = (sha256_file(boot.initrd, "initrd", MAX_INITRD_SIZE) if boot.initrd
+              else hashlib.sha256().digest())
     # QEMU hashes -append as the C string it was given: its bytes, UTF-8 or not (an argument
     # that is not UTF-8 holds its bytes as lone surrogates, PEP 383; encoding it strictly was
     # an internal error).

@@ -64,3 +64,29 @@ def test_an_empty_initrd_is_refused_not_given_the_empty_files_digest(tmp_path: P
         with pytest.raises(InputError, match=r"is empty: stage0 boots without an initrd then "
                            r"and reports ram_disk_digest as 32 zero bytes"):
             measure_initrd(path)
+
+
+def test_an_initrd_past_fw_cfgs_u32_size_is_refused(tmp_path: Path) -> None:
+    # fw_cfg's initrd size is a u32: a larger file boots no VM. A file says its size and is
+    # refused unread (sparse here); a pipe or /dev/zero is read no further than the bound.
+    huge = tmp_path / "initrd.img"
+    with huge.open("wb") as handle:
+        handle.truncate(1 << 32)
+    with pytest.raises(InputError, match=r"initrd .* is larger than 4294967295 bytes"):
+        measure_initrd(huge)
+
+
+def test_a_pipe_is_hashed_no_further_than_the_bound(tmp_path: Path) -> None:
+    from auditor.measure.artifact import sha256_file
+
+    read_end, write_end = os.pipe()
+    os.write(write_end, b"x" * 11)
+    os.close(write_end)
+    try:
+        with pytest.raises(InputError, match="is larger than 10 bytes"):
+            sha256_file(Path(f"/proc/self/fd/{read_end}"), "initrd", 10)
+    finally:
+        os.close(read_end)
+    path = tmp_path / "ten"
+    path.write_bytes(b"x" * 10)
+    assert sha256_file(path, "initrd", 10) == hashlib.sha256(b"x" * 10).digest()
