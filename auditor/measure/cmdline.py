@@ -9,10 +9,10 @@ text, with its syntax (no lookaround, no backreferences: refused, as Rust refuse
 end of text (`$` without the `m` flag and `\\z` match only at the very end; `\\Z` is refused).
 Python's `re` accepted what Rust refuses, and backtracked: an endorsed `^(.|.|.|.)*X$` took 4^n
 steps on an n-byte command line, so an endorsement under a compromised cmdline key stopped every
-later run at its reconcile. One difference remains, on the strict side: RE2's `\\d`, `\\w`,
-`\\s` and `\\b` are ASCII, Rust's Unicode, so a command line with non-ASCII digits or letters
-where such a class stands does not match here though Oak's verifier accepts it (a finding to
-look at, never a match Oak would refuse).
+later run at its reconcile. Where RE2 still reads a regex unlike Rust (`\\C`, octal,
+`[a&&b]`, `\\<`: auditor.measure.rust_regex) it is refused, and where the Perl classes `\\d`,
+`\\w`, `\\s`, `\\b` (ASCII in RE2, Unicode in Rust) meet non-ASCII text the match is not
+decided: RE2 matched `^\\D$` on an Arabic-Indic digit, a match Oak's verifier never finds.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from typing import Any
 
 from auditor.errors import InputError
 from auditor.measure.interface import JsonValue
+from auditor.measure.rust_regex import RegexSyntax, perl_classes_agree_on, scan
 from auditor.wording import quoted
 
 # Oak's verifier refuses command lines of 256 bytes or more unless told to skip the check.
@@ -62,24 +63,40 @@ def measure_cmdline(cmdline: str, regexes: Sequence[str] = ()) -> CmdlineMeasure
 
 
 def cmdline_matches(regex: str, cmdline: str) -> bool:
-    """Oak's semantics: does `regex` match anywhere in `cmdline`?"""
-    return _compiled(regex).search(cmdline) is not None
+    """Oak's semantics: does `regex` match anywhere in `cmdline`? An InputError when RE2
+    cannot tell (auditor.measure.rust_regex): never a match Oak's verifier would not find."""
+    compiled, syntax = _compiled(regex)
+    if syntax.perl_classes and not perl_classes_agree_on(cmdline):
+        raise InputError(
+            f"cannot match cmdline regex {quoted(regex)} as Oak does: its \\d, \\w, \\s or "
+            "\\b classes are ASCII in RE2 and Unicode in Oak's Rust regex, and the command line "
+            "holds non-ASCII text or a vertical tab"
+        )
+    return compiled.search(cmdline) is not None
 
 
 @functools.lru_cache(maxsize=256)
-def _compiled(regex: str) -> Any:
-    """`regex` compiled by RE2 (an `re2._Regexp`: the package has no types), or InputError."""
+def _compiled(regex: str) -> tuple[Any, RegexSyntax]:
+    """`regex` compiled by RE2 (an `re2._Regexp`: the package has no types) and what in it RE2
+    may read unlike Rust, or InputError."""
     import re2  # type: ignore[import-untyped]  # 4 ms, for the commands that match
 
     utf8(regex, f"cmdline regex {quoted(regex)}")  # Oak's verifier takes a Rust str
     options = re2.Options()
     options.log_errors = False  # the error is raised, with its reason, not logged to stderr
     try:
-        return re2.compile(regex, options)
+        compiled = re2.compile(regex, options)
     except re2.error as error:
         reason = error.args[0].decode("utf-8", "replace") if error.args and \
             isinstance(error.args[0], bytes) else str(error)
         raise InputError(f"invalid cmdline regex {quoted(regex)}: {reason}") from None
+    syntax = scan(regex)
+    if syntax.unlike_rust is not None:
+        raise InputError(
+            f"invalid cmdline regex {quoted(regex)}: Rust's regex, which Oak's verifier uses, "
+            f"does not read {syntax.unlike_rust!r} as RE2 does"
+        )
+    return compiled, syntax
 
 
 def utf8(text: str, what: str) -> bytes:

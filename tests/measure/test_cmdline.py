@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import signal
 from pathlib import Path
 
@@ -108,3 +109,61 @@ def test_a_command_line_that_is_not_utf8_is_refused_naming_the_byte() -> None:
 def test_a_regex_that_is_not_utf8_is_refused_naming_the_byte() -> None:
     with pytest.raises(InputError, match=r"cmdline regex '\^\\udcff' is not UTF-8 text \(byte 1\)"):
         measure_cmdline("x", ["^\udcff"])
+
+
+# RE2 matched each of these, reading it its own way; Rust's regex (Oak's verifier) refuses it
+# or reads it otherwise, so Oak's verifier would not find that match.
+@pytest.mark.parametrize(
+    ("regex", "text", "construct"),
+    [
+        (r"^\C$", "x", r"\C"),  # any byte
+        (r"^\Q.*\E$", ".*", r"\Q"),  # quoting
+        (r"^\141$", "a", r"\1"),  # octal
+        ("^\\0$", "\0", r"\0"),
+        (r"^\<q", "<q", r"\<"),  # Rust: a word start
+        (r"q\>$", "q>", r"\>"),
+        (r"\b{start}", "b{start}", r"\b{"),
+        ("^[a&&b]$", "a", "&&"),  # Rust: an intersection, empty here
+        ("^[a~~b]$", "~", "~~"),
+        ("^[a[b]]$", "a]", "["),  # Rust: a nested class
+        ("^x{$", "x{", "{"),  # Rust: an unclosed repetition
+        ("^a{,5}$", "a{,5}", "{"),
+        ("^a{1, 2}$", "a{1, 2}", "{"),
+    ],
+)
+def test_syntax_re2_reads_unlike_rust_is_refused(regex: str, text: str, construct: str) -> None:
+    with pytest.raises(InputError, match=re.escape(f"Rust's regex, which Oak's verifier uses, "
+                                                   f"does not read {construct!r} as RE2 does")):
+        cmdline_matches(regex, text)
+
+
+# RE2's \d, \w, \s and \b are ASCII, Rust's Unicode: RE2 matched `^\D$` on an Arabic-Indic
+# digit and `^\S+$` across a vertical tab, where Oak's verifier does not.
+@pytest.mark.parametrize(
+    ("regex", "text"), [(r"^\D$", "\u0663"), (r"^\S+$", "a\vb"), (r"^[^\d]$", "\u0663"),
+                        (r"^\W$", "é"), (r"^\w+$", "kérnel")],
+)
+def test_perl_classes_on_text_they_read_unlike_rust_are_undecidable(regex: str,
+                                                                    text: str) -> None:
+    with pytest.raises(InputError, match=r"cannot match cmdline regex .* as Oak does: its "
+                                         r"\\d, \\w, \\s or \\b classes are ASCII in RE2"):
+        cmdline_matches(regex, text)
+
+
+@pytest.mark.parametrize(
+    ("regex", "text", "expected"),
+    [
+        (r"^\d+ \w+\s\S$", "12 ab x", True),  # on ASCII text both engines agree
+        (r"\bquiet\b", "a quiet b", True),
+        (r"^\p{Greek}+ \x{61}$", "αβ a", True),  # braces that belong to the escape
+        ("^[[:digit:]]+$", "42", True),
+        ("^[]a]+$", "]a", True),  # a `]` first in a class is a member, in both
+        ("^[^]a]$", "b", True),
+        ("^a{2}b{1,}c{0,1}$", "aabc", True),
+        (r"^\{x\}$", "{x}", True),
+        ("^[a-z{}]+$", "a{b}", True),  # braces in a class are characters, in both
+        ("^a-b--c$", "a-b--c", True),  # `--` outside a class is two hyphens, in both
+    ],
+)
+def test_syntax_both_engines_read_alike_is_matched(regex: str, text: str, expected: bool) -> None:
+    assert cmdline_matches(regex, text) is expected
