@@ -113,7 +113,8 @@ def launch(
         metavar="FILE", help="Initrd (needs --kernel).")] = None,
     append: Annotated[str | None, typer.Option(
         metavar="TEXT", help="Command line (needs --kernel).")] = None,
-    vcpus: Annotated[int, typer.Option(metavar="N", help="Number of vCPUs.")] = 1,
+    # A string, like every value here: click's own refusal of "abc" is a four-line usage text.
+    vcpus: Annotated[str, typer.Option(metavar="N", help="Number of vCPUs.")] = "1",
     vcpu_type: Annotated[str | None, typer.Option(
         metavar="MODEL", help="QEMU CPU model, e.g. EPYC-Milan.")] = None,
     vcpu_sig: Annotated[str | None, typer.Option(
@@ -138,7 +139,7 @@ def launch(
         raise InputError("--initrd and --append need --kernel")
     sig = None if vcpu_sig is None else _integer(vcpu_sig, "--vcpu-sig")
     config = LaunchConfig(
-        vcpus=vcpus,
+        vcpus=_integer(vcpus, "--vcpus"),
         vmm_type=_choice(Vmm, vmm_type, "--vmm-type", LAUNCH_VMMS),
         vcpu_sig=vcpu_sig_for(vcpu_type, sig),
         guest_features=_integer(guest_features, "--guest-features"),

@@ -155,6 +155,8 @@ def test_file_text_is_not_markup_or_ansi(run_audit: RunAudit) -> None:
         (("stage0", "{rom}", "--vcpus", "1,x"), "is not a comma-separated list"),
         (("stage0", "{rom}", "--vcpus", "1,2000000000"), "is more than a VM can have (4096)"),
         (("launch", "--ovmf", "{rom}", "--vcpus", "2000000000"), "from 1 to 4096"),
+        # One line like every other refusal, not click's four-line usage text.
+        (("launch", "--ovmf", "{rom}", "--vcpus", "two"), "--vcpus 'two' is not a number"),
         (("stage0", "{junk}"), "no GUID table footer"),
         (("kernel", "{junk}"), "no 'HdrS' boot header magic"),
         (("kernel", "{cut}"), "but its boot header declares 314336 (14336-byte setup and "
