@@ -78,6 +78,7 @@ class FirmwareLayout:
     sections: tuple[MetadataSection, ...]
     ap_reset_address: int
     hash_table_gpa: int | None  # OVMF's kernel-hashes table address, when it declares one
+    hash_table_size: int | None = None  # the bytes it reserves there, when the entry says
 
     @property
     def gpa(self) -> int:
@@ -97,6 +98,7 @@ def parse_firmware(image: bytes) -> FirmwareLayout:
         sections=_parse_sev_metadata(image, _entry(table, SEV_METADATA_GUID, "SEV metadata")),
         ap_reset_address=_u32_entry(table, SEV_ES_RESET_BLOCK_GUID, "SEV-ES reset block"),
         hash_table_gpa=_hash_table_gpa(table),
+        hash_table_size=_hash_table_size(table),
     )
 
 
@@ -177,6 +179,14 @@ def _hash_table_gpa(table: Mapping[uuid.UUID, bytes]) -> int | None:
         raise InputError(f"SEV hash table entry holds {len(data)} bytes, expected at least 4")
     gpa: int = struct.unpack_from("<I", data)[0]
     return gpa or None
+
+
+def _hash_table_size(table: Mapping[uuid.UUID, bytes]) -> int | None:
+    data = table.get(SEV_HASH_TABLE_GUID)
+    if data is None or len(data) < 8:
+        return None
+    size: int = struct.unpack_from("<I", data, 4)[0]
+    return size
 
 
 def _parse_sev_metadata(image: bytes, entry: bytes) -> tuple[MetadataSection, ...]:

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import struct
 from pathlib import Path
 
 import pytest
 from sevsnpmeasure import guest
 from sevsnpmeasure.vcpu_types import CPU_SIGS
 from sevsnpmeasure.vmm_types import VMMType
-from synthetic_artifacts import build_bzimage, build_firmware, ovmf_spec
+from synthetic_artifacts import (
+    HASH_TABLE_GPA,
+    HASH_TABLE_GUID,
+    build_bzimage,
+    build_firmware,
+    ovmf_spec,
+)
 
 from auditor.errors import InputError
 from auditor.measure.launch import (
@@ -163,3 +170,18 @@ def test_a_kernel_that_is_no_whole_bzimage_is_refused(
     config = LaunchConfig(vcpu_sig=0x600, direct_boot=DirectBoot(path))
     with pytest.raises(InputError, match=message):
         measure_launch_file(files["ovmf"], config)
+
+
+@pytest.mark.parametrize("entry", [struct.pack("<II", HASH_TABLE_GPA, 0xA8),
+                                   struct.pack("<I", HASH_TABLE_GPA)], ids=["168 bytes", "no size"])
+def test_a_hash_table_area_qemu_refuses_gives_no_digest(tmp_path: Path, files: dict[str, Path],
+                                                        entry: bytes) -> None:
+    # QEMU launches no guest whose firmware reserves less than its 176-byte padded table (or
+    # says nothing of the size): "SEV: guest firmware hashes table area is invalid".
+    ovmf = tmp_path / "OVMF.fd"
+    ovmf.write_bytes(build_firmware(ovmf_spec(hash_table_gpa=None,
+                                              extra_entries=[(HASH_TABLE_GUID, entry)])))
+    config = LaunchConfig(vcpu_sig=0x600, direct_boot=DirectBoot(files["kernel"]))
+    with pytest.raises(InputError, match=r"SEV hash table area is (168|0) bytes, less than "
+                                         r"QEMU's 176-byte table"):
+        measure_launch_file(ovmf, config)
