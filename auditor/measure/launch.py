@@ -35,6 +35,7 @@ from auditor.measure.vmm import Vmm, add_sections
 from auditor.measure.vmsa import (
     BOOT_RESET_ADDRESS,
     MAX_VCPUS,
+    SNP_ACTIVE,
     VcpuProfile,
     ec2_profile,
     gce_profile,
@@ -125,6 +126,13 @@ def _profile(config: LaunchConfig) -> VcpuProfile:
         raise InputError(f"VMM type {config.vmm_type} is not one of qemu, gce, ec2")
     if not 0 <= config.guest_features < 1 << 64:
         raise InputError(f"--guest-features {config.guest_features:#x} does not fit in 64 bits")
+    if not config.guest_features & SNP_ACTIVE:
+        # The VMSA a VM is launched with has the bit whatever was asked for: a digest without it
+        # is one no SNP guest reports.
+        raise InputError(
+            f"--guest-features {config.guest_features:#x} lacks SNPActive (bit 0), which every "
+            f"SEV-SNP guest's VMSA has (KVM sets it): give {config.guest_features | SNP_ACTIVE:#x}"
+        )
     if config.vmm_type is not Vmm.QEMU:
         if config.vcpu_sig is not None:
             raise InputError(

@@ -19,6 +19,9 @@ BOOT_RESET_ADDRESS = 0xFFFFFFF0
 QEMU_G_PAT = 0x0007040600070406  # PAT MSR power-on value (AMD APM vol. 2 §A.3)
 GCE_G_PAT = 0x00070106  # what GCE's (and Oak's) VMM programs instead
 DEFAULT_VCPU_SIG = 0x600  # Oak's family 6 / model 0 / stepping 0 signature
+#: SEV_FEATURES bit 0, SNPActive: set in every SNP guest's VMSA (KVM ORs it into whatever
+#: features the VMM asks for, __sev_guest_init; the hardware runs no SNP VMSA without it).
+SNP_ACTIVE = 0x1
 #: The most vCPUs a launch is measured for: KVM's KVM_MAX_VCPUS on x86 (4096 since Linux 6.3).
 #: Each adds a VMSA page to the digest; a count of two billion measured for hours.
 MAX_VCPUS = 4096

@@ -119,6 +119,10 @@ def test_kernel_with_firmware_without_kernel_hashes(files: dict[str, Path]) -> N
         (LaunchConfig(vcpus=4097, vcpu_sig=0x600), "not a vCPU count from 1 to 4096"),
         (LaunchConfig(vmm_type=Vmm.OAK), "not one of qemu, gce, ec2"),
         (LaunchConfig(vcpu_sig=1 << 32), "does not fit in 32 bits"),
+        # KVM sets SNPActive in every SNP guest's VMSA: without it, a digest no VM reports.
+        (LaunchConfig(vcpu_sig=0x600, guest_features=0x20),
+         r"--guest-features 0x20 lacks SNPActive \(bit 0\).*give 0x21"),
+        (LaunchConfig(vmm_type=Vmm.GCE, guest_features=0), "lacks SNPActive.*give 0x1"),
     ],
 )
 def test_bad_config(files: dict[str, Path], config: LaunchConfig, message: str) -> None:
