@@ -182,6 +182,7 @@ def _hash_table_gpa(table: Mapping[uuid.UUID, bytes]) -> int | None:
 
 
 def _hash_table_size(table: Mapping[uuid.UUID, bytes]) -> int | None:
+    # The `DD size` after the base; QEMU refuses a table area smaller than its own table.
     data = table.get(SEV_HASH_TABLE_GUID)
     if data is None or len(data) < 8:
         return None

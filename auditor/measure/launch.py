@@ -164,11 +164,13 @@ def _kernel_hashes_page(layout: FirmwareLayout, boot: DirectBoot | None) -> byte
         raise InputError("firmware has an SNP_KERNEL_HASHES section but no SEV hash table entry")
     if any(s.size != PAGE_SIZE for s in sections):
         raise InputError("firmware's SNP_KERNEL_HASHES section is not exactly one 4 KiB page")
-    if layout.hash_table_size is None or layout.hash_table_size < _PADDED_TABLE_SIZE:
+    size = layout.hash_table_size
+    if size is None or size < _PADDED_TABLE_SIZE:
         # QEMU refuses to launch such firmware ("hashes table area is invalid"): no digest.
         raise InputError(
-            f"firmware's SEV hash table area is {layout.hash_table_size or 0} bytes, less than "
-            f"QEMU's {_PADDED_TABLE_SIZE}-byte table: QEMU refuses to launch it with a kernel"
+            f"firmware's SEV hash table entry declares {'no size' if size is None else size}, "
+            f"less than QEMU's {_PADDED_TABLE_SIZE}-byte table: QEMU refuses to launch it "
+            "with a kernel"
         )
     offset = layout.hash_table_gpa % PAGE_SIZE
     if offset + _PADDED_TABLE_SIZE > PAGE_SIZE:
