@@ -9,9 +9,15 @@ from pathlib import Path
 from typing import BinaryIO
 
 from auditor.errors import InputError
-from auditor.local_files import open_input, read_at_most
+from auditor.local_files import open_input, path_name, read_at_most
 
 _CHUNK = 1 << 20
+
+
+def unreadable(what: str, path: Path, error: OSError) -> InputError:
+    """The error for a file that cannot be read, naming it as path_name shows names (a name
+    that is not UTF-8 with its bytes escaped, `k\\xffernel`, not as Python's surrogates)."""
+    return InputError(f"cannot read {what} {path_name(path)}: {error.strerror or error}")
 
 
 def read_artifact(path: Path, what: str, max_size: int) -> bytes:
@@ -21,9 +27,9 @@ def read_artifact(path: Path, what: str, max_size: int) -> bytes:
         with open_input(path) as handle:
             data = read_at_most(handle, max_size)
     except OSError as error:
-        raise InputError(f"cannot read {what} {path}: {error.strerror or error}") from None
+        raise unreadable(what, path, error) from None
     if data is None:
-        raise InputError(f"{what} {path} is larger than {max_size} bytes")
+        raise InputError(f"{what} {path_name(path)} is larger than {max_size} bytes")
     return data
 
 
@@ -34,9 +40,9 @@ def sha256_file(path: Path, what: str, max_size: int | None = None) -> bytes:
         with open_input(path) as handle:
             if max_size is None:
                 return hashlib.file_digest(handle, "sha256").digest()
-            return _bounded_sha256(handle, f"{what} {path}", max_size)
+            return _bounded_sha256(handle, f"{what} {path_name(path)}", max_size)
     except OSError as error:
-        raise InputError(f"cannot read {what} {path}: {error.strerror or error}") from None
+        raise unreadable(what, path, error) from None
 
 
 def _bounded_sha256(handle: BinaryIO, name: str, max_size: int) -> bytes:

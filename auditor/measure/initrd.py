@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from auditor.errors import InputError
+from auditor.local_files import path_name
 from auditor.measure.artifact import sha256_file
 from auditor.measure.interface import JsonValue
 
@@ -35,7 +36,7 @@ def measure_initrd(path: Path | None) -> InitrdMeasurement:
         # Stage0 takes an initrd of size 0 for none (fw_cfg get_initrd_file) and reports 32
         # zero bytes, never this digest; a FIFO without a writer reads as empty too.
         raise InputError(
-            f"initrd {path} is empty: stage0 boots without an initrd then and reports "
+            f"initrd {path_name(path)} is empty: stage0 boots without an initrd then and reports "
             "ram_disk_digest as 32 zero bytes, not the SHA-256 of an empty file"
         )
     return InitrdMeasurement(digest)

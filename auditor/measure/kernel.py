@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 from auditor.errors import InputError
-from auditor.local_files import open_input
+from auditor.local_files import open_input, path_name
+from auditor.measure.artifact import unreadable
 from auditor.measure.interface import JsonValue
 
 SETUP_SECTS_OFFSET = 0x1F1
@@ -59,9 +60,9 @@ class KernelMeasurement:
 def measure_kernel_file(path: Path) -> KernelMeasurement:
     try:
         with open_input(path) as handle:
-            return measure_kernel(handle, str(path))
+            return measure_kernel(handle, path_name(path))
     except OSError as error:
-        raise InputError(f"cannot read kernel {path}: {error.strerror or error}") from None
+        raise unreadable("kernel", path, error) from None
 
 
 def measure_kernel(stream: BinaryIO, name: str = "kernel") -> KernelMeasurement:

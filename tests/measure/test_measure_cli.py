@@ -256,3 +256,14 @@ def test_a_firmware_image_past_64_mib_is_refused_unread(
         handle.truncate((64 << 20) + 4096)  # sparse: refused by its size, never read
     result = run_audit("measure", *command.format(image).split())
     assert_input_error(result, "is larger than 67108864 bytes")
+
+
+@pytest.mark.parametrize("command", ["stage0", "kernel", "initrd", "evidence",
+                                     "launch --vcpu-sig 1 --ovmf"])
+def test_a_file_name_that_is_not_utf8_is_shown_with_its_bytes_escaped(
+        run_audit: RunAudit, tmp_path: Path, command: str) -> None:
+    # As every other command shows such names (local_files.path_name), not as the surrogate
+    # Python decodes the byte to ('k\udcffernel').
+    missing = str(tmp_path / "k\udcffernel")
+    result = run_audit("measure", *command.split(), missing)
+    assert_input_error(result, "k\\xffernel: No such file or directory")
