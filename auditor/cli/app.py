@@ -18,6 +18,7 @@ import typer
 import typer.core
 
 from auditor.exit_codes import ExitCode
+from auditor.report.text import visible
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -204,20 +205,13 @@ def _root() -> None:
 
 
 def terminal_safe(text: str, *, one_line: bool = False) -> str:
-    """Escape control characters (ANSI sequences, bidi overrides) in text from a log entry;
-    `one_line`: newlines and tabs too (a value in a table cell: a subject name holding a
-    newline would otherwise show as a line of its own).
+    """Escape what a terminal would act on or show as nothing in text from a log entry: ANSI
+    sequences, bidi overrides and marks, zero-width and other invisible characters, line
+    separators (`auditor.report.text.visible`, as every report escapes them); `one_line`:
+    newlines and tabs too (a value in a table cell: a subject name holding a newline would
+    otherwise show as a line of its own).
 
     Everything read from a log is hostile; the consoles already ignore rich markup, and this
     keeps a terminal from interpreting escape sequences a hostile entry smuggles in.
     """
-    kept = "" if one_line else "\n\t"
-    out = []
-    for char in text:
-        code = ord(char)
-        if char in kept or not (code < 0x20 or 0x7F <= code < 0xA0 or 0x202A <= code <= 0x202E
-                                or 0x2066 <= code <= 0x2069):
-            out.append(char)
-        else:
-            out.append(f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
-    return "".join(out)
+    return visible(text, keep="" if one_line else "\n\t")

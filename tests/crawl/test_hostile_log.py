@@ -592,17 +592,23 @@ def test_a_statement_holding_text_no_store_holds_is_a_failed_statement(
 
 def test_a_subject_name_with_escapes_and_newlines_stays_on_its_line_in_the_terminal(
         audit: RunAudit, world: World, db_url: str) -> None:
-    """Text a store holds but a terminal would act on: an ANSI sequence, a newline that would
-    show a line of its own in a table cell."""
+    """Text a store holds but a terminal would act on: an ANSI sequence, a newline or a Unicode
+    line separator that would show a line of its own in a table cell, and characters a terminal
+    shows as nothing (a zero-width space, a right-to-left mark, a byte order mark, a tag
+    character: the reports escaped them, the terminal's tables did not)."""
     entry = logged_under_a_pinned_key(world, oak_statement(
-        "kern\u001b[31mel\nFORGED LINE", b"build", world.log.clock()))
+        "kern\u001b[31mel\nFORGED LINE\u2028SEPARATED\u200b\u200f\ufeff\U000e0041",
+        b"build", world.log.clock()))
     assert crawl(audit, world)[0] == 0
-    result = audit("component", world.endorsers[0].name, "--limit", "0")
-    shown = result.stdout + result.stderr  # the table goes where the console writes
-    assert result.exit_code == 0 and "\x1b" not in shown
-    assert "kern\\x1b[31mel\\x0aFORGED LINE" in shown, shown
-    assert str(entry.virtual_index) in shown
-    assert not [line for line in shown.splitlines() if "FORGED" in line and "kern" not in line]
+    for command in (("component", world.endorsers[0].name), ("entries",)):
+        result = audit(*command, "--limit", "0")
+        shown = result.stdout + result.stderr  # the table goes where the console writes
+        assert result.exit_code == 0 and "\x1b" not in shown
+        assert ("kern\\x1b[31mel\\x0aFORGED LINE\\u2028SEPARATED\\u200b\\u200f\\ufeff"
+                "\\U000e0041") in shown, shown
+        assert str(entry.virtual_index) in shown
+        assert not [line for line in shown.splitlines()
+                    if ("FORGED" in line or "SEPARATED" in line) and "kern" not in line]
 
 
 def test_a_subject_name_of_megabytes_is_stored_cut_alike_on_every_database(
