@@ -109,8 +109,9 @@ def _endorsement_table(name: str, views: list[EndorsementView],
         logged = f"by {value.logged_by}" if value.logged else "not logged"
         table.add_row(
             value.when.isoformat()[:19] if value.when else logged,
-            str(value.log_index or "-"),
-            terminal_safe(str(value.subject_name), one_line=True) + "\n"
+            "-" if value.log_index is None else str(value.log_index),  # a log starts at 0
+            terminal_safe("-" if value.subject_name is None else value.subject_name,
+                          one_line=True) + "\n"
             + terminal_safe(value.subject_digests.get("sha256", ""), one_line=True),
             f"{_day(value.valid_from)} .. {_day(value.valid_until)}",
             "ok" if not failed else "FAILED: " + ", ".join(failed),

@@ -546,6 +546,25 @@ def test_bytes_that_are_no_statement_under_a_pinned_key_fail_the_statement_check
     failed_statement_finding(summary, entry.uuid)
 
 
+def test_the_component_table_shows_log_index_0_and_no_subject_as_none(
+        audit: RunAudit, world: World, db_url: str) -> None:
+    """The log's first entry is at index 0, and a statement that cannot be read has no subject:
+    the table showed the first as `-` (not logged in the log's numbering) and the second as
+    `None`."""
+    entry = logged_under_a_pinned_key(world, b"not a statement")
+    assert crawl(audit, world)[0] == 1
+    name = world.endorsers[0].name
+    rows = [[cell.strip() for cell in line.split("\u2502")[1:-1]]
+            for line in audit("component", name, "--limit", "0").stderr.splitlines()
+            if line.startswith("\u2502") and line.split("\u2502")[2].strip()]
+    stored = json.loads(audit("component", name, "--limit", "0", "--json").stdout)
+    assert sorted(int(row[1]) for row in rows) == sorted(
+        e["log_index"] for e in stored["endorsements"])
+    assert 0 in [int(row[1]) for row in rows]
+    (unread,) = [row for row in rows if row[1] == str(entry.virtual_index)]
+    assert unread[2] == "-" and unread[4].startswith("FAILED: ")
+
+
 @pytest.mark.parametrize("digest", [b"%2e%2e%2f%2e%2e%2fetc%2fpasswd", b"not a digest",
                                     b"A" * 64])
 def test_a_subject_digest_that_is_no_sha256_is_never_looked_up(
