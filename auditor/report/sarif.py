@@ -11,6 +11,10 @@
   findings, `fail` for the rest; the spec requires `level: "none"` unless the kind is `fail`.
 - `partialFingerprints["auditorFinding/v1"]` is the finding's stable fingerprint, so a
   dashboard follows one finding across runs.
+- Every message is SARIF plain text (§3.11.3), where `{0}` is a placeholder (§3.11.5) and
+  `[text](target)` an embedded link a viewer shows as a link (§3.11.6): text from a log (a
+  subject name `[x](javascript:...)`) is made literal with the spec's own escapes, braces
+  doubled, backslashes and square brackets escaped with a backslash.
 - Every result is anchored to the configuration file the run used (`run.config`): findings are
   about the deployment the configuration describes, and SARIF consumers need a file. A relative
   path is kept relative to `%SRCROOT%`; an absolute one becomes relative to `root` when given
@@ -54,6 +58,17 @@ SECURITY_SEVERITY = {
 }
 
 
+# §3.11.5: "{" and "}" SHALL be written "{{" and "}}"; §3.11.6: a literal "[" or "]" is escaped
+# with a backslash, and so is a literal backslash (one before an escaped bracket would escape
+# the escape instead, and the bracket would open a link).
+_PLAIN_TEXT = str.maketrans({"{": "{{", "}": "}}", "\\": "\\\\", "[": "\\[", "]": "\\]"})
+
+
+def plain_text(value: str) -> dict[str, str]:
+    """A message object (§3.11) whose text reads as `value`, with no placeholder or link."""
+    return {"text": value.translate(_PLAIN_TEXT)}
+
+
 def _rule_name(rule_id: str) -> str:
     return "".join(word.capitalize() for word in rule_id.split("_"))
 
@@ -67,8 +82,8 @@ def sarif_rule(rule: Rule) -> dict[str, Any]:
     return {
         "id": rule.id,
         "name": _rule_name(rule.id),
-        "shortDescription": {"text": rule.title},
-        "fullDescription": {"text": rule.explanation},
+        "shortDescription": plain_text(rule.title),
+        "fullDescription": plain_text(rule.explanation),
         "defaultConfiguration": {"level": LEVELS[rule.severity]},
         "properties": properties,
     }
@@ -111,7 +126,7 @@ def _result(finding: Mapping[str, Any], rule_index: dict[str, int],
         "ruleIndex": rule_index[finding["rule"]],
         "kind": kind,
         "level": level,
-        "message": {"text": _message(finding)},
+        "message": plain_text(_message(finding)),
         "locations": [{
             "physicalLocation": {"artifactLocation": location, "region": {"startLine": 1}},
             **({"logicalLocations": logical} if logical else {}),
@@ -163,7 +178,8 @@ class SarifFormat(ReportFormat):
                     "rules": [sarif_rule(rule) for rule in rules],
                 }},
                 "invocations": [_invocation(report)],
-                "originalUriBaseIds": {SOURCE_ROOT: {"description": {"text": _SOURCE_ROOT_TEXT}}},
+                "originalUriBaseIds": {
+                    SOURCE_ROOT: {"description": plain_text(_SOURCE_ROOT_TEXT)}},
                 "results": stream("results"),
                 "properties": {"generatedAt": report["generated_at"], "logs": report["logs"],
                                "summary": report["summary"]},

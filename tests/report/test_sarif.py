@@ -48,6 +48,20 @@ def _validator() -> Draft4Validator:
     return Draft4Validator(schema, format_checker=formats)
 
 
+# SARIF plain text (§3.11.5, §3.11.6) as a viewer reads it: an escaped backslash or bracket, a
+# doubled brace, or one character (a bare "[" or "]" may open or close an embedded link, a bare
+# brace a placeholder).
+_PLAIN_TOKEN = re.compile(r"\\[\\\[\]]|\{\{|\}\}|.", re.S)
+
+
+def literal(text: str) -> str:
+    """What a SARIF viewer shows for plain text `text`, which must hold no link or placeholder."""
+    tokens = _PLAIN_TOKEN.findall(text)
+    bare = {"[", "]", "{", "}", "\\"} & set(tokens)
+    assert not bare, f"{sorted(bare)} unescaped in {text!r}"
+    return "".join(token[-1] for token in tokens)
+
+
 def sarif(report: dict[str, Any], **options: Any) -> dict[str, Any]:
     text = SarifFormat(**options).render(report) if options else render(report, OutputFormat.SARIF)
     document: dict[str, Any] = json.loads(text)
@@ -58,6 +72,22 @@ def sarif(report: dict[str, Any], **options: Any) -> dict[str, Any]:
 def test_output_is_valid_sarif_2_1_0(build: Any) -> None:
     errors = sorted(_validator().iter_errors(sarif(build())), key=lambda e: e.json_path)
     assert not errors, [f"{e.json_path}: {e.message}" for e in errors[:5]]
+
+
+@pytest.mark.parametrize("hostile", [reports.MD_LINK, reports.MD_IMAGE, "{0} and {{1}}",
+                                     "\\[x\\](javascript:alert(1))", "a\\", "]("])
+def test_text_from_a_log_is_no_link_and_no_placeholder_in_a_message(hostile: str) -> None:
+    """SARIF plain text has its own syntax: `[x](javascript:...)` is an embedded link a viewer
+    shows as one, `{0}` a placeholder for an argument there is none of."""
+    report = hostile_report()
+    for finding in report["findings"]:
+        finding["detail"] = f"a valid endorsement of {hostile!r}: {hostile}"
+    run = sarif(report)["runs"][0]
+    for result, finding in zip(run["results"], report["findings"], strict=True):
+        shown = literal(result["message"]["text"])
+        assert shown.endswith(": " + finding["detail"]) and shown.startswith(finding["title"])
+    for rule in run["tool"]["driver"]["rules"]:
+        assert literal(rule["fullDescription"]["text"]) == RULES[rule["id"]].explanation
 
 
 def test_the_validator_can_fail() -> None:
@@ -99,7 +129,7 @@ def test_one_result_per_finding_with_fingerprint_and_kind() -> None:
         assert result["ruleId"] == finding["rule"] == rules[result["ruleIndex"]]["id"]
         assert result["partialFingerprints"] == {"auditorFinding/v1": finding["fingerprint"]}
         assert result["properties"]["evidence"] == finding["evidence"]
-        assert finding["detail"] in result["message"]["text"]
+        assert finding["detail"] in literal(result["message"]["text"])
     kinds = {(r["ruleId"], r["kind"], r["level"]) for r in results}
     assert ("MATCH", "pass", "none") in kinds
     assert ("SHARD_ROTATED", "informational", "none") in kinds
