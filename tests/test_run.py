@@ -172,3 +172,5 @@ def test_queries_after_a_run(audit: RunAudit, tmp_path: Path, db_url: str) -> No
     assert status["last_run"]["kind"] == "run" and status["last_run"]["exit_code"] == 1
     assert status["counts"]["entries"] == 5 and status["counts"]["endorsements"] == 10
     assert status["logs"][0]["name"] == "rekor.sigstore.dev"
+    assert "5 entries, 10 endorsements, 1 failed verification, 15 findings, " in \
+        audit("status").stderr  # it said "1 failed verifications"

@@ -216,8 +216,7 @@ def status_command(config_path: ConfigOption = None, db: DbOption = None,
         if log["scan"] is not None:
             size = max([log["scan"]["planned"], *(head["tree_size"] for head in log["heads"])])
             console.print(terminal_safe(_scan_line(log["scan"], size)))
-    console.print(", ".join(f"{v} {k.replace('_', ' ')}"
-                            for k, v in document["counts"].items()))
+    console.print(", ".join(counted(v, _singular(k)) for k, v in document["counts"].items()))
     for channel, held in document["alerts"].items():
         console.print(terminal_safe(
             f"alerts on {channel}: {held['open']} open, {held['resolved']} resolved, "
@@ -237,6 +236,12 @@ def _run_line(run: dict[str, Any]) -> str:
     return (started + f"{'complete' if run['complete'] else 'INCOMPLETE'}, "
             f"exit {run['exit_code']}"
             + (f" (interrupted by {run['interrupted']})" if run["interrupted"] else ""))
+
+
+def _singular(key: str) -> str:
+    """A count's key as the noun `counted` takes ("pending_entries" -> "pending entry")."""
+    noun = key.replace("_", " ")
+    return noun[:-3] + "y" if noun.endswith("ies") else noun.removesuffix("s")
 
 
 def _alerts_by_channel(rows: list[DeliveryRow]) -> dict[str, dict[str, Any]]:
