@@ -112,7 +112,10 @@ def _subjects(document: dict[str, Any]) -> tuple[Subject, ...]:
             isinstance(k, str) and isinstance(v, str) for k, v in digests.items()
         ):
             raise StatementError(f"subject[{i}].digest must map algorithm names to hex strings")
-        subjects.append(Subject(name=str(item.get("name", "")), digests=dict(digests)))
+        name = item.get("name", "")
+        if not isinstance(name, str):  # Oak's (serde) Subject takes a string, nothing else
+            raise StatementError(f"subject[{i}].name is not a string")
+        subjects.append(Subject(name=name, digests=dict(digests)))
     return tuple(subjects)
 
 

@@ -62,6 +62,10 @@ def test_non_statements(raw: bytes) -> None:
     [
         {"subject": []},
         {"subject": [{"name": "a", "digest": {}}]},
+        # A name that is no string was reported as its Python spelling ('None', '7').
+        {"subject": [{"name": None, "digest": {"sha256": "aa"}}]},
+        {"subject": [{"name": 7, "digest": {"sha256": "aa"}}]},
+        {"subject": [{"name": ["a"], "digest": {"sha256": "aa"}}]},
         {"subject": [{"name": "a", "digest": {"sha256": "aa"}}, {"name": "b",
                                                                   "digest": {"sha256": "bb"}}]},
         {"predicate": {"issuedOn": "2024-01-01T00:00:00Z"}},
