@@ -290,7 +290,7 @@ def _timeline(report: Report, sample: Sample) -> str:
             f'stroke-dasharray="3,3"/><text x="{tx:.1f}" y="{axis_y + 20}" text-anchor="middle">'
             f"{esc(moment.astimezone(UTC).strftime('%Y-%m-%d'))}</text>")
     height = axis_y + _AXIS
-    return (f'<svg class="timeline" id="timeline" xmlns="http://www.w3.org/2000/svg" '
+    return (f'<svg class="timeline" id="timeline-chart" xmlns="http://www.w3.org/2000/svg" '
             f'viewBox="0 0 {_WIDTH} {height}" role="img" '
             f'aria-label="Endorsements per component by integrated time">{"".join(parts)}</svg>'
             '<p class="legend muted"><span>● verified entry</span><span>✘ entry that failed '

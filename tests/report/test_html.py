@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -87,6 +89,14 @@ def test_matrix_cells_carry_text_and_a_status_colour() -> None:
             assert STATUS_LABELS[status] in content  # never colour alone
     for status, colour in STATUS_COLOURS.items():
         assert f"td.st-{status}{{background:{colour}}}" in page
+
+
+@pytest.mark.parametrize("build", [oak_report, hostile_report])
+def test_every_id_is_unique(build: Callable[[], dict[str, Any]]) -> None:
+    """A fragment link (#timeline) names one element; the timeline's heading and its chart
+    both had the id `timeline`, which HTML does not allow."""
+    ids = re.findall(r' id="([^"]*)"', render(build(), OutputFormat.HTML))
+    assert len(ids) == len(set(ids)) >= 8, ids
 
 
 def test_timeline_marks_every_logged_endorsement() -> None:
