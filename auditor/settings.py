@@ -10,7 +10,7 @@ say that an environment variable, not the config file, chose them.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -477,7 +477,10 @@ def _apply_run(settings: Settings, flags: Flags, choose: _Chooser) -> None:
     if report_dir:
         settings.reports.directory = report_dir
     if flags.formats:
-        settings.reports.formats = [_report_format(f, "--format") for f in flags.formats]
+        if settings.reports.directory is None:  # else the flag would be passed over in silence
+            raise ConfigError("--format names a report to write into --report-dir DIR (or "
+                              "[reports] directory), and none is given")
+        settings.reports.formats = _report_formats(flags.formats, "--format")
     deadline = choose.positive("deadline", "--deadline")
     if deadline is not None:
         settings.deadline = deadline
@@ -540,11 +543,13 @@ def parse_severity(value: str, where: str) -> Severity:
         raise ConfigError(f"{where} {value!r}: choose one of {choices}") from None
 
 
-def _report_format(value: str, where: str) -> str:
-    if value not in REPORT_FORMATS:
-        raise ConfigError(f"{where}: unknown report format {value!r}; choose from "
-                          f"{', '.join(REPORT_FORMATS)}")
-    return value
+def _report_formats(values: Sequence[str], where: str) -> list[str]:
+    """The formats named, each once (`--format json --format json` wrote one file twice)."""
+    for value in values:
+        if value not in REPORT_FORMATS:
+            raise ConfigError(f"{where}: unknown report format {value!r}; choose from "
+                              f"{', '.join(REPORT_FORMATS)}")
+    return list(dict.fromkeys(values))
 
 
 # --- the config file ---------------------------------------------------------------------------
@@ -609,8 +614,8 @@ def load_config_file(path: Path | None, *, default_keys: bool = True) -> Setting
     reports = document.get("reports", {})
     if reports.get("directory"):
         settings.reports.directory = _path(base, reports["directory"])
-    settings.reports.formats = [_report_format(f, f"{source}: reports.formats")
-                                for f in reports.get("formats", [])]
+    settings.reports.formats = _report_formats(reports.get("formats", []),
+                                               f"{source}: reports.formats")
     settings.index = _index_settings(document.get("index", {}), source)
     run = document.get("run", {})
     if "deadline" in run:

@@ -54,6 +54,17 @@ def test_strict_config_names_the_key_and_the_nearest_valid_one(
         assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
 
 
+def test_a_report_format_without_a_directory_is_refused_and_each_is_written_once(
+        audit: RunAudit, tmp_path: Path) -> None:
+    """`audit run --format md` without --report-dir wrote nothing and said nothing."""
+    result = audit("run", "--offline", "--config", str(DEMO / "oak.toml"), "--format", "md",
+                   "--db", f"sqlite:///{tmp_path / 'a.db'}")
+    assert result.exit_code == 2 and "--report-dir" in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    settings = resolve(Flags(report_dir=tmp_path, formats=("json", "md", "json")), {})
+    assert settings.reports.formats_to_write() == ["json", "md"]
+
+
 def test_precedence_is_flag_then_environment_then_file_then_default(tmp_path: Path) -> None:
     config = write(tmp_path, '[database]\nurl = "sqlite:///from-file.db"\n'
                    '[log]\nurl = "https://file.example"\n')
