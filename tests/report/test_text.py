@@ -14,6 +14,14 @@ def test_controls_and_bidi_are_escaped() -> None:
     assert visible("\U000e0001tag") == "\\U000e0001tag"
 
 
+def test_letters_and_marks_drawn_as_nothing_are_escaped() -> None:
+    """Default-ignorable code points that are letters or marks, not format characters: a
+    subject name `kernel` followed by Hangul fillers read as `kernel`."""
+    assert visible("kernel\u3164\uffa0\u115f") == "kernel\\u3164\\uffa0\\u115f"
+    assert visible("a\u034fb\ufe0fc\U000e0100d\u17b4") == \
+        "a\\u034fb\\ufe0fc\\U000e0100d\\u17b4"
+
+
 def test_printable_text_is_untouched() -> None:
     text = "kernel_cmd_line — Größe 𝔘 日本 <b>&"
     assert visible(text) == text
