@@ -26,11 +26,11 @@ def _iso(moment: datetime | None) -> str | None:
     return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).isoformat()
 
 
-def logs_section(session: Session) -> list[dict[str, Any]]:
+def logs_section(session: Session, until: datetime | None = None) -> list[dict[str, Any]]:
     return [{"log_id": log.log_id, "name": log.name,
              "heads": [{"tree_id": h.tree_id, "tree_size": h.tree_size, "root_hash": h.root_hash,
                         "checkpoint": h.checkpoint, "frozen": h.frozen} for h in log.heads]}
-            for log in reads.log_heads(session)]
+            for log in reads.log_heads(session, until)]
 
 
 def _components(session: Session) -> list[dict[str, Any]]:
@@ -82,7 +82,10 @@ def build_report(session: Session, run: RunView, exit_code: int | None = None) -
     summary = run.summary
     matched: dict[str, list[str]] = summary.get("matched", {})
     counts = run_finding_counts(session, run.id)
-    endorsements, failed = endorsement_counts(session)
+    # The store as the run left it: a crawl since stored entries and heads no finding of the
+    # run judged, and `audit report` would list them beside its findings.
+    until = run.finished_at
+    endorsements, failed = endorsement_counts(session, until)
     return {
         "schema_version": SCHEMA_VERSION,
         "generated_at": datetime.now(UTC).isoformat(),
@@ -96,10 +99,11 @@ def build_report(session: Session, run: RunView, exit_code: int | None = None) -
             "offline": bool(summary.get("offline", True)),
             "overrides": dict(summary.get("overrides") or {}),
         },
-        "logs": logs_section(session),
+        "logs": logs_section(session, until),
         "components": _components(session),
         "endorsements": Rows(lambda: (endorsement_item(v, matched)
-                                      for v in endorsement_views(session)), endorsements),
+                                      for v in endorsement_views(session, until=until)),
+                             endorsements),
         "releases": summary.get("releases", []),
         "findings": Rows(lambda: (finding_item(f) for f in run_findings(session, run.id)),
                          counts.total, ordered=True),

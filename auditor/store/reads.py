@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import case, func, select, true
 from sqlalchemy.orm import Session
 
 from auditor.findings import Severity
@@ -34,16 +34,17 @@ class LogHeads:
     heads: list[ShardHead]
 
 
-def log_heads(session: Session) -> list[LogHeads]:
-    """Each log with the largest checkpoint stored per shard."""
+def log_heads(session: Session, until: datetime | None = None) -> list[LogHeads]:
+    """Each log with the largest checkpoint stored per shard (`until`: stored by then)."""
     logs = []
     shards, checkpoints = tables.shards, tables.checkpoints
+    seen = checkpoints.c.seen_at <= until if until is not None else true()
     for log in session.execute(select(tables.logs).order_by(tables.logs.c.id)).all():
         heads = []
         for shard in session.execute(select(shards).where(shards.c.log_pk == log.id)
                                      .order_by(shards.c.id)).all():
             head = session.execute(select(checkpoints)
-                                   .where(checkpoints.c.shard_pk == shard.id)
+                                   .where(checkpoints.c.shard_pk == shard.id, seen)
                                    .order_by(checkpoints.c.size.desc()).limit(1)).first()
             if head is not None:
                 heads.append(ShardHead(shard.tree_id, head.size, head.root_hash, head.note,

@@ -147,14 +147,20 @@ BATCH = 500
 
 def endorsement_views(session: Session, component: str | None = None,
                       limit: int | None = None,
-                      ids: Sequence[int] | None = None) -> Iterator[EndorsementView]:
+                      ids: Sequence[int] | None = None,
+                      until: datetime | None = None) -> Iterator[EndorsementView]:
     """Stored endorsements (of one component, or these ids, or all), newest first, each with
-    its latest verification; `limit`: the newest N. Streamed in batches of plain rows (no ORM
-    object per row: a store of 200,000 endorsements is read at the speed of its rows)."""
+    its latest verification; `limit`: the newest N; `until`: as the store held them then (a
+    run's report). Streamed in batches of plain rows (no ORM object per row: a store of
+    200,000 endorsements is read at the speed of its rows)."""
     endorsements, entries, verifications = tables.endorsements, tables.entries, tables.verifications
     endorsement, entry, verification = endorsements.c, entries.c, verifications.c
     newest = select(endorsement.id).order_by(endorsement.integrated_time.desc().nulls_last(),
                                              endorsement.id.desc())
+    verified = verification.endorsement_pk == endorsement.id
+    if until is not None:
+        newest = newest.where(endorsement.imported_at <= until)
+        verified &= verification.verified_at <= until
     if component is not None:
         newest = newest.where(endorsement.component == component)
     if ids is not None:
@@ -175,7 +181,7 @@ def endorsement_views(session: Session, component: str | None = None,
         .outerjoin(entries, endorsement.entry_pk == entry.id)
         .outerjoin(tables.logs, tables.logs.c.id == entry.log_pk)
         .outerjoin(tables.checkpoints, tables.checkpoints.c.id == entry.checkpoint_pk)
-        .join(verifications, verification.endorsement_pk == endorsement.id)
+        .join(verifications, verified)
         .order_by(endorsement.integrated_time.desc().nulls_last(), endorsement.id.desc(),
                   verification.id.desc())
         .execution_options(yield_per=BATCH)
@@ -386,14 +392,18 @@ def endorsed_components(session: Session) -> set[str]:
     return {c for c in session.scalars(select(tables.endorsements.c.component).distinct()) if c}
 
 
-def endorsement_counts(session: Session) -> tuple[int, int]:
-    """(stored endorsements, those whose latest verification failed)."""
+def endorsement_counts(session: Session, until: datetime | None = None) -> tuple[int, int]:
+    """(stored endorsements, those whose latest verification failed); `until`: as then."""
     verification = tables.verifications.c
     latest = (select(func.max(verification.id).label("id"))
               .where(verification.endorsement_pk.is_not(None))
-              .group_by(verification.endorsement_pk).subquery())
+              .group_by(verification.endorsement_pk))
+    stored = select(func.count()).select_from(tables.endorsements)
+    if until is not None:
+        latest = latest.where(verification.verified_at <= until)
+        stored = stored.where(tables.endorsements.c.imported_at <= until)
+    newest = latest.subquery()
     failed = session.scalar(select(func.count()).select_from(tables.verifications)
-                            .join(latest, latest.c.id == verification.id)
+                            .join(newest, newest.c.id == verification.id)
                             .where(verification.ok.is_(False))) or 0
-    total = session.scalar(select(func.count()).select_from(tables.endorsements)) or 0
-    return total, failed
+    return session.scalar(stored) or 0, failed

@@ -365,3 +365,21 @@ def test_log_indexes_the_log_does_not_serve_make_the_crawl_incomplete(
     world.server.faults.withheld.clear()
     code, summary = crawl(audit, world, "--log-index", "0", "--log-index", str(withheld))
     assert code == 1 and summary["complete"], summary["incomplete_reason"]
+
+
+def test_the_report_of_a_run_shows_what_that_run_saw_not_what_a_later_crawl_stored(
+        audit: RunAudit, world: World, db_url: str) -> None:
+    """`audit report` renders the latest run; a crawl after it stored new entries and a larger
+    head, and the report listed them beside the run's findings, none of which judged them."""
+    result = audit("run", *world.flags(), "--json")
+    assert result.exit_code == 1, result.stderr
+    seen = json.loads(audit("report").stdout)
+    world.publish(world.endorsers[0], b"built after the run")
+    assert crawl(audit, world)[0] == 0
+    later = json.loads(audit("report").stdout)
+    assert later["run"] == seen["run"] and later["findings"] == seen["findings"]
+    assert later["summary"] == seen["summary"]
+    assert later["endorsements"] == seen["endorsements"] and later["logs"] == seen["logs"]
+    stored_now = json.loads(audit("component", world.endorsers[0].name, "--limit", "0",
+                                  "--json").stdout)["endorsements"]
+    assert world.log.size - 1 in [e["log_index"] for e in stored_now]  # queries: the store now
