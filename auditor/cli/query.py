@@ -281,8 +281,9 @@ def report_command(
     report_format: Annotated[OutputFormat, typer.Option(
         "--format", metavar="FORMAT",
         help=f"Output format: {', '.join(FORMAT_NAMES)}.")] = OutputFormat.JSON,
-    output: Annotated[Path | None, typer.Option("-o", "--output", metavar="FILE",
-                                                help="Write to FILE (not stdout).")] = None,
+    output: Annotated[Path | None, typer.Option(
+        "-o", "--output", metavar="FILE",
+        help="Write to FILE (atomically) instead of stdout; - is stdout.")] = None,
     config_path: ConfigOption = None,
     db: DbOption = None,
 ) -> None:
@@ -295,6 +296,8 @@ def report_command(
     from auditor.report.formats import write
     from auditor.store.runs import latest_run
 
+    if output is not None and str(output) == "-":  # the convention, not a file named "-"
+        output = None
     sessions = read_store(config_path, db)
     with sessions() as session:  # the report's rows stream from the store while written
         run = latest_run(session)

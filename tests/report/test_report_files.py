@@ -7,6 +7,8 @@ import json
 import os
 from pathlib import Path
 
+import pytest
+
 from tests.cli_runner import RunAudit
 from tests.test_run import config
 
@@ -56,8 +58,8 @@ def test_a_clean_run_whose_report_was_refused_is_stored_with_the_exit_it_gave(
     assert json.loads(audit("report", "--format", "json").stdout)["summary"]["exit_code"] == 2
 
 
-def test_report_output_never_follows_a_symlink(audit: RunAudit, tmp_path: Path,
-                                               db_url: str) -> None:
+def test_report_output_never_follows_a_symlink(audit: RunAudit, tmp_path: Path, db_url: str,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
     audit("run", "--config", str(config(tmp_path)), "--offline")
     victim = tmp_path / "passwd"
     victim.write_text("root:x:0:0\n")
@@ -69,6 +71,12 @@ def test_report_output_never_follows_a_symlink(audit: RunAudit, tmp_path: Path,
     written = audit("report", "--format", "md", "-o", str(tmp_path / "real.md"))
     assert written.exit_code == 0 and (tmp_path / "real.md").read_text().startswith("#")
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+    # `-o -` is stdout, as for other tools; it wrote a file named "-" in the working directory.
+    monkeypatch.chdir(tmp_path)
+    dashed = audit("report", "--format", "md", "-o", "-")
+    assert dashed.exit_code == 0 and dashed.stdout.startswith("## ") and "wrote" not in \
+        dashed.stderr
+    assert not (tmp_path / "-").exists()
 
 
 def test_unwritable_report_paths_are_one_line_and_exit_2(audit: RunAudit, tmp_path: Path,
