@@ -85,6 +85,20 @@ def test_a_refused_database_connection_is_one_line_of_error(audit: RunAudit,
     assert len(result.stderr.splitlines()) == 1, result.stderr
 
 
+@pytest.mark.parametrize("command", [("status",), ("findings",), ("entries",), ("report",),
+                                     ("component", "kernel")])
+def test_a_query_on_an_empty_file_says_so_and_leaves_it_empty(
+        audit: RunAudit, tmp_path: Path, command: tuple[str, ...]) -> None:
+    """An empty file is no database: the query refused it, but wrote SQLite's header (and
+    WAL mode) into it first."""
+    empty = tmp_path / "placeholder.db"
+    empty.touch()
+    result = audit(*command, "--db", f"sqlite:///{empty}")
+    assert result.exit_code == 2 and result.stderr.startswith("error: no database at ")
+    assert empty.stat().st_size == 0 and sorted(p.name for p in tmp_path.iterdir()) == [
+        "placeholder.db"]
+
+
 @pytest.mark.parametrize("raised, prefix", [
     (RuntimeError("first line\n  second line\n"), "internal error: RuntimeError: "),
     (AuditorError("first line\n\n  second line"), "error: "),

@@ -277,11 +277,13 @@ def _refuse_newer(revision: str | None, url: str) -> None:
 
 
 def _exists(url: str) -> bool:
-    """Whether a database is there to read (a SQLite file; any server database)."""
+    """Whether a database is there to read (a SQLite file; any server database). An empty file
+    holds none, and opening it would write SQLite's header into it."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
         return True
-    return Path(parsed.database).exists()
+    path = Path(parsed.database)
+    return path.exists() and (not path.is_file() or path.stat().st_size > 0)
 
 
 def open_database(url: str, *, create: bool = True) -> sessionmaker[Session]:
