@@ -166,6 +166,11 @@ def test_queries_after_a_run(audit: RunAudit, tmp_path: Path, db_url: str) -> No
     assert [f["rule"] for f in component["open_findings"]] == ["ENDORSED_NOT_LOGGED"]
     findings = json.loads(audit("findings", "--rule", "WRONG_KEY", "--json").stdout)["findings"]
     assert [f["component"] for f in findings] == ["kernel_cmd_line"]
+    # A component only findings name (an observed value no key covers) can be asked about;
+    # `audit findings` listed it and refused it as unknown.
+    acpi = audit("findings", "--component", "acpi", "--json")
+    assert acpi.exit_code == 0, acpi.stderr
+    assert {f["rule"] for f in json.loads(acpi.stdout)["findings"]} == {"OBSERVED_UNCOVERED"}
     since_future = audit("findings", "--since", "2999-01-01T00:00:00Z", "--json")
     assert json.loads(since_future.stdout)["findings"] == []
     status = json.loads(audit("status", "--json").stdout)

@@ -104,10 +104,13 @@ def pinned_keys(session: Session) -> list[PinnedKey]:
 
 
 def known_components(session: Session) -> set[str]:
-    """Components the store knows: pinned keys and endorsements name them."""
-    keys = set(session.scalars(select(tables.component_keys.c.component).distinct()))
-    endorsed = set(session.scalars(select(tables.endorsements.c.component).distinct()))
-    return {c for c in keys | endorsed if c}
+    """Components the store knows: pinned keys, endorsements and findings name them (an
+    observed value no key covers, such as Oak's acpi digest, has findings and nothing else)."""
+    named = set()
+    for column in (tables.component_keys.c.component, tables.endorsements.c.component,
+                   tables.findings.c.component):
+        named |= set(session.scalars(select(column).distinct()))
+    return {c for c in named if c}
 
 
 @dataclass(frozen=True)
