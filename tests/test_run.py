@@ -179,3 +179,21 @@ def test_queries_after_a_run(audit: RunAudit, tmp_path: Path, db_url: str) -> No
     assert status["logs"][0]["name"] == "rekor.sigstore.dev"
     assert "5 entries, 10 endorsements, 1 failed verification, 15 findings, " in \
         audit("status").stderr  # it said "1 failed verifications"
+
+
+def test_times_read_back_in_utc_whatever_the_database_session_zone(
+        audit: RunAudit, tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """PostgreSQL gives a timestamptz back in the session's zone (the server's TimeZone, or
+    libpq's PGTZ): the tables' "(UTC)" columns showed local time, and reports and evidence read
+    differently by server."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("SQLite has no session zone")
+    monkeypatch.setenv("PGTZ", "Asia/Kolkata")  # UTC+05:30
+    run(audit, "--config", str(config(tmp_path)), "--offline")
+    component = json.loads(audit("component", "kernel", "--json").stdout)
+    logged = component["endorsements"][0]
+    assert logged["integrated_time"].endswith("+00:00"), logged["integrated_time"]
+    assert logged["integrated_time"][:19] in audit("component", "kernel").stderr
+    report = json.loads(audit("report").stdout)
+    assert report["run"]["started_at"].endswith("+00:00"), report["run"]
+    assert f"run at {report['run']['started_at'][:19]}," in audit("status").stderr

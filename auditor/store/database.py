@@ -58,6 +58,19 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _postgresql_utc(dbapi_connection: Any, _record: Any) -> None:
+    # A timestamptz comes back in the session's zone (the server's TimeZone, or libpq's PGTZ):
+    # every stored time is read in UTC, as SQLite gives it, so tables labelled UTC, reports
+    # and evidence read alike whatever the server. Outside a transaction, so no rollback of
+    # the connection's first transaction undoes it (SQLAlchemy's documented way).
+    autocommit = dbapi_connection.autocommit
+    dbapi_connection.autocommit = True
+    cursor = dbapi_connection.cursor()
+    cursor.execute("SET TIME ZONE 'UTC'")
+    cursor.close()
+    dbapi_connection.autocommit = autocommit
+
+
 def _begin_before_savepoint(connection: Connection, _name: str) -> None:
     # A SAVEPOINT outside a transaction starts one, and its RELEASE commits it. pysqlite opens
     # transactions lazily, at the first INSERT/UPDATE/DELETE, so a session whose first write
@@ -86,6 +99,8 @@ def make_engine(url: str) -> Engine:
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "savepoint", _begin_before_savepoint)
+    elif engine.dialect.name == "postgresql":
+        event.listen(engine, "connect", _postgresql_utc)
     return engine
 
 
