@@ -489,7 +489,8 @@ def _validity(statement: Statement | None, when: datetime | None, source: str) -
         return skipped("validity", "no Oak endorsement v1 statement")
     assert statement.not_before is not None and statement.not_after is not None
     if when is None:
-        return skipped("validity", "no trusted time: the entry has no integratedTime; give --at")
+        return skipped("validity", "no trusted time: the entry has no integratedTime signed by "
+                       "a verified signed entry timestamp; give --at")
     window = f"[{statement.not_before.isoformat()}, {statement.not_after.isoformat()}]"
     if statement.not_before <= when <= statement.not_after:
         return passed("validity", f"{source} {when.isoformat()} is inside {window}")
@@ -525,11 +526,14 @@ def _endorsement_checks(
     ]
 
 
-def _judgement_time(entry: LogEntry | None, at: datetime | None,
-                    at_source: str = "--at") -> tuple[datetime | None, str]:
+def _judgement_time(entry: LogEntry | None, at: datetime | None, at_source: str = "--at",
+                    signed: bool = False) -> tuple[datetime | None, str]:
+    """When validity is judged: `at`, else the entry's integratedTime if `signed` (its signed
+    entry timestamp verified). Nothing else signs the time: a bundle without its promise, or
+    a Rekor v2 entry, could carry any integratedTime, and an expired endorsement would pass."""
     if at is not None:
         return at, at_source
-    if entry is not None and entry.integrated_time:
+    if entry is not None and entry.integrated_time and signed:
         return _utc(entry.integrated_time), "integratedTime"
     return None, ""
 
@@ -547,7 +551,9 @@ def verify_entry(entry: LogEntry, keyring: LogKeyring,
     body, body_check = _body(entry, material.bundle, body)
     signer = body.key if body else None
     checkpoint_signature, checkpoint_matches, checkpoint = _checkpoint(entry, log_key)
-    when, when_source = _judgement_time(entry, material.at, material.at_source)
+    set_check = _set(entry, log_key, material.bundle is not None)
+    when, when_source = _judgement_time(entry, material.at, material.at_source,
+                                        signed=set_check.ok is True)
     content = SignedContent.of(material)
     statement, endorsement = _endorsement_checks(body, signer, material, when, when_source,
                                                  content)
@@ -557,7 +563,7 @@ def verify_entry(entry: LogEntry, keyring: LogKeyring,
         _inclusion(entry),
         checkpoint_signature,
         checkpoint_matches,
-        _set(entry, log_key, material.bundle is not None),
+        set_check,
         body_check,
         _body_signature(body, content),
         *endorsement,

@@ -210,3 +210,23 @@ def test_an_int64_in_other_digits_is_refused(audit: RunAudit, tmp_path: Path) ->
     path.write_text(json.dumps(document))
     result = audit("verify-entry", str(path), "--rekor-key", str(REKOR_KEY))
     assert result.exit_code == 2 and "is not a decimal integer" in result.stderr
+
+
+def test_an_integrated_time_no_promise_signs_is_not_a_time_to_judge_validity_at(
+        audit: RunAudit, tmp_path: Path) -> None:
+    """Without its inclusion promise a bundle's integratedTime is signed by nothing (the proof
+    covers the body only): moved into an expired endorsement's validity window, it passed."""
+    document = bundle_from_rekor_entry(KERNEL, "0.3")
+    (entry,) = document["verificationMaterial"]["tlogEntries"]
+    del entry["inclusionPromise"]
+    entry["integratedTime"] = "4102444800"  # 2100-01-01: long after the statement expired
+    path = tmp_path / "b.json"
+    path.write_text(json.dumps(document))
+    artifact = ("--artifact", str(KERNEL / "endorsement.json"))
+    code, result = run_json(audit, str(path), "--rekor-key", str(REKOR_KEY), *artifact)
+    validity = next(c for c in result["checks"] if c["name"] == "validity")
+    assert validity["ok"] is None and "signed entry timestamp" in validity["detail"]
+    # Judged at a time the caller names, as ever.
+    code, result = run_json(audit, str(path), "--rekor-key", str(REKOR_KEY), *artifact,
+                            "--at", "2100-01-01T00:00:00Z")
+    assert code == 1 and outcomes(result)["validity"] is False
