@@ -190,8 +190,24 @@ def _inclusion(entry: LogEntry) -> Check:
                          proof.hashes, proof.root_hash)
     except ProofError as error:
         return failed("inclusion_proof", f"RFC 9162 inclusion proof does not verify: {error}")
+    misplaced = _misplaced(entry, proof.log_index)
+    if misplaced:
+        return failed("inclusion_proof", misplaced)
     return passed("inclusion_proof", f"leaf {proof.log_index} is in the tree of size "
                   f"{proof.tree_size} with root {proof.root_hash.hex()}")
+
+
+def _misplaced(entry: LogEntry, leaf: int) -> str | None:
+    """Why the entry's logIndex cannot be the leaf the proof proves, if it cannot. A Rekor v2
+    log is one tree: its index is the leaf's, and nothing but the proof signs it (a bundle's
+    logIndex could say anything, and was stored as said). A Rekor v1 virtual index adds the
+    sizes of earlier shards to the leaf's: it is never below it."""
+    if entry.rekor_version == 2 and entry.log_index != leaf:
+        return f"the entry's logIndex {entry.log_index} is not the proven leaf index {leaf}"
+    if entry.log_index < leaf:
+        return (f"the entry's logIndex {entry.log_index} is below the proven shard index "
+                f"{leaf}, which a virtual index (earlier shards' sizes + shard index) never is")
+    return None
 
 
 def note_verifiers(log_key: LogKey, checkpoint: Checkpoint) -> list[NoteVerifier]:

@@ -230,3 +230,33 @@ def test_an_integrated_time_no_promise_signs_is_not_a_time_to_judge_validity_at(
     code, result = run_json(audit, str(path), "--rekor-key", str(REKOR_KEY), *artifact,
                             "--at", "2100-01-01T00:00:00Z")
     assert code == 1 and outcomes(result)["validity"] is False
+
+
+@pytest.mark.parametrize("log_index", ["7", "646"])
+def test_a_rekor_v2_log_index_is_the_proven_leaf_index(audit: RunAudit, tmp_path: Path,
+                                                       log_index: str) -> None:
+    """A Rekor v2 entry's logIndex is signed by nothing but its inclusion proof: one that is
+    not the proven leaf's verified, and was reported (and imported) as said."""
+    document = json.loads(V2_BUNDLE.read_bytes())
+    document["verificationMaterial"]["tlogEntries"][0]["logIndex"] = log_index
+    path = tmp_path / "b.json"
+    path.write_text(json.dumps(document))
+    code, result = run_json(audit, str(path), "--trusted-root", str(STAGING_ROOT),
+                            "--artifact", str(V2_ARTIFACT))
+    assert code == 1
+    assert {n for n, ok in outcomes(result).items() if ok is False} == {"inclusion_proof"}
+    proof = next(c for c in result["checks"] if c["name"] == "inclusion_proof")
+    assert f"logIndex {log_index} is not the proven leaf index 645" in proof["detail"]
+
+
+def test_a_rekor_v1_virtual_index_below_the_shard_index_fails(audit: RunAudit,
+                                                              tmp_path: Path) -> None:
+    document = bundle_from_rekor_entry(KERNEL, "0.3")
+    (entry,) = document["verificationMaterial"]["tlogEntries"]
+    del entry["inclusionPromise"]  # nothing else signs the virtual index
+    entry["logIndex"] = str(int(entry["inclusionProof"]["logIndex"]) - 1)
+    path = tmp_path / "b.json"
+    path.write_text(json.dumps(document))
+    code, result = run_json(audit, str(path), "--rekor-key", str(REKOR_KEY))
+    assert code == 1
+    assert {n for n, ok in outcomes(result).items() if ok is False} == {"inclusion_proof"}
