@@ -105,7 +105,9 @@ def endorsements_message(path: Path) -> list[ImportItem]:
             document=parse_log_document(raw, source=source) if raw else None,
             raw=raw,
             statement=component.statement,
-            signature=component.signature,
+            # proto3 cannot tell an absent signature from an empty one: absent it is (a
+            # file's empty signature, by contrast, is checked as given).
+            signature=component.signature or None,
             subject=component.subject,
             receipts=tuple(Receipt(kind, data) for kind, data in carried if data is not None),
         ))

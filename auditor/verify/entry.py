@@ -451,7 +451,10 @@ def _endorsement_signature(signer: PublicKey | None, body: EntryBody | None,
                            material: EndorsementMaterial, content: SignedContent) -> Check:
     if content.signed_bytes is None:
         return skipped("endorsement_signature", "no artifact given")
-    signature = material.signature or (body.signature if body else None)
+    # A detached signature given is the one checked, even empty: falling back to the logged
+    # one would call an empty or lost signature file verified.
+    signature = material.signature if material.signature is not None else (
+        body.signature if body else None)
     if signature is None:
         return skipped("endorsement_signature", "no signature to check")
     if signer is None:
@@ -461,7 +464,8 @@ def _endorsement_signature(signer: PublicKey | None, body: EntryBody | None,
     if not signer.verify(signature, content.signed_bytes):
         return failed("endorsement_signature", f"the signature does not verify over {what}")
     note = ""
-    if body is not None and material.signature and material.signature != body.signature:
+    if body is not None and material.signature is not None \
+            and material.signature != body.signature:
         note = " (the detached signature differs from the logged one; both are by this key)"
     return passed("endorsement_signature", f"signature over {what} verifies" + note)
 

@@ -233,7 +233,7 @@ def verify_receipt(receipt: Receipt, material: EndorsementMaterial,
     endorser signature), whether a pinned endorser key made it. Then the receipt's checks.
     """
     carried = _carried_signature(receipt)
-    signature = material.signature or carried
+    signature = material.signature if material.signature is not None else carried
     base = verify_unlogged(replace(material, signature=signature))
     checks = [check for check in base.checks if check.name not in _NOT_FOR_RECEIPTS]
     if signature is None:

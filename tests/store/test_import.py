@@ -283,3 +283,20 @@ def test_a_tree_nested_a_thousand_deep_is_walked(audit: RunAudit, tmp_path: Path
         for level in reversed(levels):
             if level.exists():
                 level.rmdir()
+
+
+def test_an_empty_signature_file_is_checked_not_replaced_by_the_logged_one(
+        audit: RunAudit, tmp_path: Path, db_url: str) -> None:
+    """An empty (truncated, lost) `endorsement.json.sig` was passed over for the signature in
+    the log entry, and the endorsement stored as verified; so was `verify-entry --signature`."""
+    kernel = tmp_path / "components" / "kernel"
+    shutil.copytree(RELEASE / "components/kernel", kernel)
+    (kernel / "endorsement.json.sig").write_bytes(b"")
+    result = audit("import", str(kernel))
+    assert result.exit_code == 1 and "endorsement_signature" in result.stderr
+    (entry,) = entries_json(audit)
+    assert entry["ok"] is False
+    result = audit("verify-entry", str(kernel / "logentry.json"), "--artifact",
+                   str(kernel / "endorsement.json"), "--signature",
+                   str(kernel / "endorsement.json.sig"))
+    assert result.exit_code == 1 and "NOT verified: endorsement_signature" in result.stderr
