@@ -41,6 +41,9 @@ class LogEntry:
     signed_entry_timestamp: bytes | None
     #: (kind, version) as declared by a bundle; the body is authoritative.
     declared_kind: tuple[str, str] | None = None
+    #: The logID text exactly as received, where the source sends it as text (Rekor v1's
+    #: API): the SET signs that text, not any other spelling of the same bytes.
+    log_id_text: str | None = None
 
     @property
     def tree_id(self) -> int | None:

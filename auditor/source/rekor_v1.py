@@ -76,6 +76,7 @@ def parse_entry(uuid: str, entry: Any, *, source: str) -> LogEntry:
         raise InputError(f"{where}: verification is not an object")
     proof_obj = verification.get("inclusionProof")
     set_text = verification.get("signedEntryTimestamp")
+    log_id = _field(entry, "logID", str, where)
     if set_text is not None and not isinstance(set_text, str):
         raise InputError(f"{where}: signedEntryTimestamp is not a string")
     return LogEntry(
@@ -85,10 +86,11 @@ def parse_entry(uuid: str, entry: Any, *, source: str) -> LogEntry:
         body_text=body_text,
         integrated_time=bounded(_field(entry, "integratedTime", int, where),
                                 f"{where}.integratedTime", TIME_MAX),
-        log_id=hex_field(_field(entry, "logID", str, where), f"{where}.logID", 32),
+        log_id=hex_field(log_id, f"{where}.logID", 32),
         log_index=bounded(_field(entry, "logIndex", int, where), f"{where}.logIndex"),
         proof=None if proof_obj is None else _proof(proof_obj, f"{where}.inclusionProof"),
         signed_entry_timestamp=None if not set_text else b64_field(set_text, f"{where}.SET"),
+        log_id_text=log_id,
     )
 
 

@@ -315,10 +315,12 @@ def _matches(entry: LogEntry, cp: Checkpoint, log_key: LogKey | None, signer: st
 
 def signed_entry_timestamp_payload(entry: LogEntry) -> bytes:
     # RFC 8785 canonical JSON; for these four fields sorted compact json.dumps is identical.
+    # The logID as received: bytes.fromhex also reads "C0D2..." and "c0 d2 ...", which the
+    # log never signed.
     payload = {
         "body": entry.body_text,
         "integratedTime": entry.integrated_time,
-        "logID": entry.log_id.hex(),
+        "logID": entry.log_id_text if entry.log_id_text is not None else entry.log_id.hex(),
         "logIndex": entry.log_index,
     }
     return json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()

@@ -80,6 +80,11 @@ def _change_integrated_time(d: Document) -> None:
     inner(d)["integratedTime"] += 1
 
 
+def _capitalise_log_id(d: Document) -> None:
+    # The same 32 bytes, but not the text the SET signed: it verified over the lower case.
+    inner(d)["logID"] = inner(d)["logID"].upper()
+
+
 def _swap_body_key(d: Document) -> None:
     body = json.loads(base64.b64decode(inner(d)["body"]))
     other = ec.generate_private_key(ec.SECP256R1()).public_key()
@@ -113,6 +118,7 @@ def _alter_size(note: str) -> str:
 TAMPERS: dict[str, tuple[Callable[[Document], None], set[str]]] = {
     "flip a proof hash": (_flip_proof_hash, {"inclusion_proof"}),
     "change integratedTime": (_change_integrated_time, {"set"}),
+    "spell the logID in capitals": (_capitalise_log_id, {"set"}),
     "swap the body key": (_swap_body_key, {"leaf_hash", "inclusion_proof", "set",
                                            "body_signature", "endorser_key",
                                            "endorsement_signature"}),
