@@ -125,13 +125,15 @@ def verify_entry_command(
     if kind is not None:
         _verify_receipt(str(path), Receipt(kind, data), material, tlog_policy, pes_key or [],
                         pes_root or [], json_output)
+    # Parsed first: a receipt that is not even JSON (cut, a key twice) is refused for what it
+    # is, not called "a log entry or bundle" for the options given with it.
+    document = parse_log_document(data, source=str(path))
     if tlog_policy is not None or pes_key or pes_root:
         raise ConfigError(f"{path} is a log entry or bundle: --tlog-policy, --pes-key and "
                           "--pes-root apply to a tlog-proof or PES confirmation")
     settings = settings_for(config_path, rekor_keys=rekor_key, trusted_root=trusted_root,
                             default_keys=False)
     keyring = Auditor(settings).keyring
-    document = parse_log_document(data, source=str(path))
     if isinstance(document, Bundle):
         verifications = verify_bundle(document, keyring, material)
     else:

@@ -370,3 +370,20 @@ def test_human_output_names_the_receipt_and_the_verdict(audit: RunAudit, tmp_pat
     assert "C2SP tlog-proof · fake.log.origin/log · index 3 of 4" in result.stderr
     assert "verified the C2SP tlog-proof; not checked: endorser_key (no signature given" in (
         result.stderr)
+
+
+@pytest.mark.parametrize(("damage", "said"), [
+    (lambda text: text[:300], "not valid JSON"),
+    (lambda text: text.rstrip()[:-1] + ', "name": "endorsements/x"}', "duplicate JSON key 'name'"),
+])
+def test_a_confirmation_that_is_not_json_is_refused_for_that(
+        audit: RunAudit, tmp_path: Path, damage: Any, said: str) -> None:
+    """A cut confirmation, or one with a key twice, was called 'a log entry or bundle' to
+    which --pes-key does not apply."""
+    parts = tr_pes_parts(tmp_path)
+    broken = write(tmp_path, "broken.json", damage(TR_PES.read_text()))
+    result = audit("verify-entry", broken, "--artifact", parts["statement"],
+                   "--pes-key", parts["pes"])
+    assert result.exit_code == 2 and said in result.stderr
+    assert "log entry or bundle" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
