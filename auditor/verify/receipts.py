@@ -205,8 +205,11 @@ def _under_each(name: str, outcomes: Sequence[tuple[str, Check]]) -> Check:
 
 # --- one receipt on its own (`audit verify-entry`) -------------------------------------------
 
-#: Top-level fields of the JSON form of a google.pes.v1.PublicEndorsement.
-_PES_FIELDS = {"statementSignature", "endorsementSignatures", "tlogReceipt"}
+#: Top-level fields of the JSON form of a google.pes.v1.PublicEndorsement, under their JSON
+#: names and their proto names (a protobuf JSON parser takes both, as parse_pes_confirmation
+#: does).
+_PES_FIELDS = {"statementSignature", "endorsementSignatures", "tlogReceipt",
+               "statement_signature", "endorsement_signatures", "tlog_receipt"}
 
 
 def receipt_kind_of(data: bytes) -> ReceiptKind | None:

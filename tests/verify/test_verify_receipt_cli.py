@@ -387,3 +387,19 @@ def test_a_confirmation_that_is_not_json_is_refused_for_that(
     assert result.exit_code == 2 and said in result.stderr
     assert "log entry or bundle" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_confirmation_under_its_proto_field_names_is_recognised(audit: RunAudit,
+                                                                  tmp_path: Path) -> None:
+    """Protobuf JSON parsers take a field's proto name too (statement_signature); such a
+    confirmation parses, but was not recognised as one and was refused as a log entry."""
+    parts = tr_pes_parts(tmp_path)
+    text = TR_PES.read_text()
+    for json_name, proto_name in (("statementSignature", "statement_signature"),
+                                  ("endorsementSignatures", "endorsement_signatures"),
+                                  ("tlogReceipt", "tlog_receipt")):
+        text = text.replace(f'"{json_name}"', f'"{proto_name}"')
+    code, document = verify(audit, write(tmp_path, "snake.json", text), "--artifact",
+                            parts["statement"], "--pes-key", parts["pes"], "--key",
+                            parts["endorser"], "--at", "2026-06-01T00:00:00Z")
+    assert code == 0 and outcomes(document)["pes_confirmation"] is True
