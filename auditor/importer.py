@@ -93,8 +93,13 @@ def endorsements_message(path: Path) -> list[ImportItem]:
     data = read_file(path)
     if path.suffix in _TEXT_SUFFIXES:
         _require_text(data, path)
+    components = read_endorsements(data)
+    if not components:
+        # Blank text (or one of whitespace, such as vertical tabs) parses as an empty message,
+        # as does one holding only a platform Variant: it was "imported 0 items", exit 0.
+        raise InputError(f"{path}: an Endorsements message holding no endorsement")
     items = []
-    for component in read_endorsements(data):
+    for component in components:
         source = f"{path_name(path)}#{component.component}"
         raw = component.rekor_log_entry
         carried = ((ReceiptKind.C2SP, component.c2sp_tlog_proof),

@@ -6,6 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
 from sqlalchemy import func, select, text
 
 from auditor.store import models, tables
@@ -300,3 +301,19 @@ def test_an_empty_signature_file_is_checked_not_replaced_by_the_logged_one(
                    str(kernel / "endorsement.json"), "--signature",
                    str(kernel / "endorsement.json.sig"))
     assert result.exit_code == 1 and "NOT verified: endorsement_signature" in result.stderr
+
+
+@pytest.mark.parametrize(("name", "content"), [
+    ("endorsements.textproto", b"\n# nothing\n"),  # text of no field: an empty message
+    ("endorsements.binarypb", b"\x0b\x0b"),  # vertical tabs: UTF-8, read as empty text
+    ("endorsements.binarypb", b"\x42\x00"),  # a platform Variant and no endorsement
+])
+def test_an_endorsements_message_without_endorsements_is_reported(
+        audit: RunAudit, tmp_path: Path, db_url: str, name: str, content: bytes) -> None:
+    """It was "imported 0 items", exit 0: a file of vertical tabs read as a clean import."""
+    empty = tmp_path / name
+    empty.write_bytes(content)
+    result = audit("import", str(empty), str(SINGLE / "logentry.json"))
+    assert result.exit_code == 1
+    assert f"{empty}: an Endorsements message holding no endorsement" in result.stderr
+    assert "1 item, 1 new, 0 with failed checks, 1 unreadable" in result.stderr
