@@ -28,7 +28,14 @@ from auditor.source.bundle import Bundle
 from auditor.source.documents import parse_log_document, read_file
 from auditor.source.entry import LogEntry
 from auditor.store.record import EndorsementRecord
-from auditor.store.repository import Storable, store_component_keys, store_verifications
+from auditor.store.repository import (
+    Storable,
+    StoredItem,
+    failed_served_check,
+    served_failures,
+    store_component_keys,
+    store_verifications,
+)
 from auditor.verify.entry import Verification
 from auditor.verify.receipt_state import ReceiptKind
 from auditor.verify.receipts import Receipt
@@ -228,9 +235,29 @@ def store_items(session: Session, items: Sequence[ImportItem],
         stored_items.extend((item, component, Storable(v, record, item.raw, _raw_format(item),
                                                        v.log_key, component))
                             for v in verifications)
-    stored = store_verifications(session, [storable for _, _, storable in stored_items])
+    storables = [storable for _, _, storable in stored_items]
+    stored = _mended(session, storables, store_verifications(session, storables))
     return [ImportedItem(item.source, component, storable.verification, result.verification_stored)
             for (item, component, storable), result in zip(stored_items, stored, strict=True)]
+
+
+def _mended(session: Session, storables: list[Storable],
+            stored: list[StoredItem]) -> list[StoredItem]:
+    """`stored`, with the entries a fresh copy mends stored again. A stored entry whose proof,
+    checkpoint or SET failed, imported again with ones that verify, is verified now (as a
+    crawl's recheck does): the import said so, and the store kept the failure."""
+    fresh = [i for i, (storable, result) in enumerate(zip(storables, stored, strict=True))
+             if not result.verification_stored and result.entry_id is not None
+             and not failed_served_check(storable.verification)]
+    broken = served_failures(session, [stored[i].entry_id or 0 for i in fresh])
+    again = [i for i in fresh if stored[i].entry_id in broken]
+    if not again:
+        return stored
+    results = store_verifications(session, [storables[i] for i in again], again=True)
+    mended = list(stored)
+    for i, result in zip(again, results, strict=True):
+        mended[i] = result
+    return mended
 
 
 def record_keys(sessions: sessionmaker[Session], keyset: KeySet) -> None:

@@ -518,10 +518,30 @@ def _receipts_key(receipts: tuple[Receipt, ...]) -> str:
     return ":" + hashlib.sha256("\n".join(others).encode()).hexdigest()[:32]
 
 
+def failed_served_check(verification: Verification) -> bool:
+    """Whether `verification` failed a check of what the log served (proof, checkpoint, SET)."""
+    return any(c.ok is False and c.name in SERVED_CHECKS for c in verification.checks)
+
+
+def served_failures(session: Session, entry_ids: Sequence[int]) -> set[int]:
+    """Of these stored entries, those whose latest verification failed a served check: what
+    a fresh copy of the entry, served again, can mend."""
+    verification, check = tables.verifications.c, tables.check_results.c
+    found: set[int] = set()
+    for start in range(0, len(entry_ids), _LOOKUP_CHUNK):
+        latest = (select(func.max(verification.id).label("id"))
+                  .where(verification.entry_pk.in_(entry_ids[start:start + _LOOKUP_CHUNK]))
+                  .group_by(verification.entry_pk).subquery())
+        found.update(session.scalars(
+            select(verification.entry_pk).join(latest, latest.c.id == verification.id)
+            .join(tables.check_results, check.verification_pk == verification.id)
+            .where(check.name.in_(SERVED_CHECKS), check.ok.is_(False)).distinct()))
+    return found
+
+
 def needs_recheck(verification: Verification, record: EndorsementRecord) -> bool:
     """Whether a later crawl should look at the entry again (see `models.Entry.recheck`)."""
-    served = not verification.ok and any(c.ok is False and c.name in SERVED_CHECKS
-                                         for c in verification.checks)
+    served = not verification.ok and failed_served_check(verification)
     return served or (verification.body is not None and record.statement is None)
 
 

@@ -317,3 +317,22 @@ def test_an_endorsements_message_without_endorsements_is_reported(
     assert result.exit_code == 1
     assert f"{empty}: an Endorsements message holding no endorsement" in result.stderr
     assert "1 item, 1 new, 0 with failed checks, 1 unreadable" in result.stderr
+
+
+def test_a_stored_entry_whose_proofs_failed_is_mended_by_a_copy_that_verifies(
+        audit: RunAudit, tmp_path: Path, db_url: str) -> None:
+    """An entry imported with a broken SET, then as served: the import said it verifies,
+    and the store kept the failure."""
+    ((uuid, entry),) = json.loads((SINGLE / "logentry.json").read_bytes()).items()
+    entry["verification"]["signedEntryTimestamp"] = "MAYCAQECAQE="  # a DER signature (1, 1)
+    broken = tmp_path / "broken.json"
+    broken.write_text(json.dumps({uuid: entry}))
+    assert audit("import", str(broken)).exit_code == 1
+    result = audit("import", str(SINGLE / "logentry.json"))
+    assert result.exit_code == 0 and "1 new" in result.stderr
+    (stored,) = entries_json(audit)
+    assert stored["ok"] is True
+    # Mended once: the same copy again adds nothing; a broken copy does not undo it.
+    assert "0 new" in audit("import", str(SINGLE / "logentry.json")).stderr
+    assert audit("import", str(broken)).exit_code == 1
+    assert [e["ok"] for e in entries_json(audit)] == [True]
