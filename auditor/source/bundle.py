@@ -148,6 +148,11 @@ def _envelope(obj: Any, where: str) -> DsseEnvelope:
     signatures = env.get("signatures")
     if not isinstance(signatures, list) or not signatures:
         raise InputError(f"{where}: no signatures")
+    if len(signatures) > 1:
+        # A bundle's envelope has one signature, the one logged (Sigstore's clients refuse
+        # more, as Rekor's DSSE bodies do): the others would stand there unchecked.
+        raise InputError(f"{where}: {len(signatures)} signatures; a bundle's DSSE envelope "
+                         "has exactly one")
     items = [_obj(s, f"{where}.signatures[{i}]") for i, s in enumerate(signatures)]
     keyids = tuple(item.get("keyid") or "" for item in items)
     if not all(isinstance(k, str) for k in keyids):
@@ -173,6 +178,10 @@ def parse_bundle(document: Any, *, source: str) -> Bundle:
     if not isinstance(entries, list):
         raise InputError(f"{source}: tlogEntries is not a list")
     message = envelope = None
+    if "messageSignature" in document and "dsseEnvelope" in document:
+        # Bundle.content is a oneof: with both, one would be verified and the other shown
+        # beside it unchecked.
+        raise InputError(f"{source}: bundle has both messageSignature and dsseEnvelope")
     if "messageSignature" in document:
         ms = _obj(document["messageSignature"], f"{source}: messageSignature")
         digest = _obj(ms.get("messageDigest"), f"{source}: messageSignature.messageDigest")

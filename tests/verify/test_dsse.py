@@ -14,6 +14,7 @@ import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from auditor.errors import InputError
 from auditor.source.bundle import parse_bundle
 from auditor.verify.body import pae
 from auditor.verify.bundle import verify_bundle
@@ -209,3 +210,28 @@ def test_rekor_v2_hashedrekord_over_another_envelope_fails_the_body() -> None:
     verification = verify_document(document, keyring, artifact=b"another kernel")
     assert {c.name for c in verification.failures} == {"body"}
     assert "not sha256 of the PAE" in verification.check("body").detail
+
+
+def _second_signature(document: dict[str, Any]) -> None:
+    envelope = document["dsseEnvelope"]
+    envelope["signatures"].append({"sig": b64(b"\x30" * 70), "keyid": ""})
+
+
+def _message_signature_too(document: dict[str, Any]) -> None:
+    document["messageSignature"] = {"messageDigest": {"algorithm": "SHA2_256",
+                                                      "digest": b64(bytes(32))},
+                                    "signature": b64(b"\x30" * 70)}
+
+
+@pytest.mark.parametrize(("change", "said"), [
+    (_second_signature, "2 signatures; a bundle's DSSE envelope has exactly one"),
+    (_message_signature_too, "both messageSignature and dsseEnvelope"),
+], ids=["two signatures", "two contents"])
+def test_a_bundle_carrying_what_nothing_checks_is_refused(
+        change: Callable[[dict[str, Any]], None], said: str) -> None:
+    """A second envelope signature, or a message signature beside the envelope, was passed
+    over: the bundle verified with it standing there unchecked."""
+    document = json.loads(HASHEDREKORD_DSSE.read_bytes())
+    change(document)
+    with pytest.raises(InputError, match=said):
+        parse_bundle(document, source="bundle")
