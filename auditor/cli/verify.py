@@ -110,8 +110,7 @@ def verify_entry_command(
     from auditor.verify.receipt_state import ReceiptKind
     from auditor.verify.receipts import Receipt, receipt_kind_of
 
-    pems = [spec.partition("=")[2] if "=" in spec else spec
-            for spec in [*(endorser_key or []), *(old_endorser_key or [])]]
+    pems = [_pem_path(spec) for spec in [*(endorser_key or []), *(old_endorser_key or [])]]
     material = EndorsementMaterial(
         artifact=read_file(artifact, max_size=None) if artifact else None,  # any size
         signature=read_file(signature) if signature else None,
@@ -150,6 +149,17 @@ def verify_entry_command(
             err_console().print(render_checks(verification))
         err_console().print(verdict(verifications, artifact=material.artifact is not None))
     raise typer.Exit(ExitCode.CLEAN if ok else ExitCode.FINDINGS)
+
+
+def _pem_path(spec: str) -> str:
+    """The key file of `--key [COMPONENT=]PEM`. An empty one was read as the directory '.'
+    ("error: .: cannot read (Is a directory)")."""
+    from auditor.errors import ConfigError
+
+    path = spec.partition("=")[2] if "=" in spec else spec
+    if not path:
+        raise ConfigError(f"--key {spec!r}: expected [COMPONENT=]PEM_FILE")
+    return path
 
 
 def _verify_receipt(source: str, receipt: Receipt, material: EndorsementMaterial,

@@ -161,6 +161,9 @@ def test_unreadable_inputs_exit_2(audit: RunAudit, tmp_path: Path) -> None:
     bad_key.write_text("not a key")
     result = audit("verify-entry", str(KERNEL / "logentry.json"), "--rekor-key", str(bad_key))
     assert result.exit_code == 2 and "key.pem" in result.stderr
+    for spec in ("kernel=", ""):  # read as the directory '.' before
+        result = audit("verify-entry", str(KERNEL / "logentry.json"), "--key", spec)
+        assert result.exit_code == 2 and "expected [COMPONENT=]PEM_FILE" in result.stderr
     result = audit("verify-entry", str(KERNEL / "logentry.json"), "--at", "yesterday")
     assert result.exit_code == 2 and "--at" in result.stderr
     # An offset past Python's first instant (OverflowError, exit 70 once).
