@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from auditor.store import models
@@ -61,7 +61,10 @@ def latest_records(session: Session, component: str | None = None,
                   models.Verification.id.desc())
     )
     if component is not None:
-        query = query.where(models.Endorsement.component == component)
+        # A bare entry's component is its own: the one whose pinned key signed it.
+        query = query.where(or_(models.Endorsement.component == component,
+                                (models.Endorsement.id.is_(None))
+                                & (models.Entry.component == component)))
     if limit is not None:
         query = query.limit(limit)
     seen: set[tuple[int | None, int | None]] = set()
@@ -73,7 +76,7 @@ def latest_records(session: Session, component: str | None = None,
         seen.add(key)
         checks = [(r.name, r.ok, r.detail) for r in verification.results]
         records.append(StoredRecord(
-            component=endorsement.component if endorsement else None,
+            component=endorsement.component if endorsement else entry.component if entry else None,
             uuid=entry.uuid if entry else None,
             log_index=entry.log_index if entry else None,
             integrated_time=entry.integrated_time if entry else None,

@@ -101,6 +101,10 @@ def test_bare_entry_is_attributed_to_the_component_whose_key_signed_it(audit: Ru
     assert result.exit_code == 0, result.stderr
     (entry,) = entries_json(audit)
     assert entry["logged"] is True and entry["ok"] is True
+    # Stored under it, and listed so (entries showed component null, and --component
+    # stage0 did not list it).
+    assert entry["component"] == "stage0"
+    assert entries_json(audit, "--component", "stage0") == [entry]
 
 
 def test_malformed_file_is_reported_and_the_batch_goes_on(audit: RunAudit,
