@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from auditor.errors import InputError
@@ -255,9 +256,10 @@ def pae(payload_type: str, payload: bytes) -> bytes:
 
 def bundle_mismatch(body: EntryBody, bundle: Bundle) -> str | None:
     """Why the entry does not record this bundle's signature and content; None when it does."""
-    if (bundle.certificate is not None and body.certificate is not None
-            and bundle.certificate != body.certificate):
-        return "the entry's certificate is not the bundle's signing certificate"
+    if bundle.certificate is not None:
+        mismatch = _certificate_mismatch(body, bundle.certificate)
+        if mismatch:
+            return mismatch
     if bundle.envelope is not None:
         return _envelope_mismatch(body, bundle.envelope)
     if bundle.message is None or body.is_dsse:
@@ -268,6 +270,23 @@ def bundle_mismatch(body: EntryBody, bundle: Bundle) -> str | None:
         return "the entry is for a different artifact than the bundle's message digest"
     if bundle.message.signature != body.signature:
         return "the entry's signature differs from the bundle's signature"
+    return None
+
+
+def _certificate_mismatch(body: EntryBody, certificate: bytes) -> str | None:
+    """Why the bundle's signing certificate is not the entry's signer, if it is not. An entry
+    that logs a bare key is compared by key: a certificate for another key, or bytes that are
+    no certificate at all, stood beside a verified bundle unchecked."""
+    if body.certificate is not None:
+        if certificate != body.certificate:
+            return "the entry's certificate is not the bundle's signing certificate"
+        return None
+    try:
+        key = PublicKey.from_crypto(x509.load_der_x509_certificate(certificate).public_key())
+    except (ValueError, UnsupportedAlgorithm):
+        return "the bundle's signing certificate is not a DER X.509 certificate"
+    if key != body.key:
+        return "the bundle's signing certificate is for another key than the entry's"
     return None
 
 

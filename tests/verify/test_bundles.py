@@ -263,3 +263,19 @@ def test_a_rekor_v1_virtual_index_below_the_shard_index_fails(audit: RunAudit,
     code, result = run_json(audit, str(path), "--rekor-key", str(REKOR_KEY))
     assert code == 1
     assert {n for n, ok in outcomes(result).items() if ok is False} == {"inclusion_proof"}
+
+
+def test_a_bundle_certificate_that_is_not_the_entry_signers_fails_the_body(
+        audit: RunAudit, tmp_path: Path) -> None:
+    """The entry logs a bare key; a certificate beside it for another key (or bytes that are
+    no certificate) was never compared with it, and the bundle verified."""
+    other_certificate = json.loads(V2_BUNDLE.read_bytes())["verificationMaterial"]["certificate"]
+    for certificate, said in ((other_certificate, "for another key than the entry's"),
+                              ({"rawBytes": "AAAA"}, "not a DER X.509 certificate")):
+        document = bundle_from_rekor_entry(KERNEL, "0.3")
+        document["verificationMaterial"]["certificate"] = certificate
+        path = tmp_path / "b.json"
+        path.write_text(json.dumps(document))
+        code, result = run_json(audit, str(path), "--rekor-key", str(REKOR_KEY))
+        assert code == 1 and {n for n, ok in outcomes(result).items() if ok is False} == {"body"}
+        assert said in next(c["detail"] for c in result["checks"] if c["name"] == "body")
