@@ -94,7 +94,9 @@ def component_directory(path: Path) -> ImportItem:
     )
 
 
-def endorsements_message(path: Path) -> list[ImportItem]:
+def endorsements_message(path: Path) -> list[ImportItem | InputError]:
+    """The endorsements of an Oak `Endorsements` message; one whose Rekor entry is malformed is
+    its own error, not the message's (the rest of a release set was dropped with it)."""
     from auditor.oak.messages import read_endorsements
 
     data = read_file(path)
@@ -105,16 +107,21 @@ def endorsements_message(path: Path) -> list[ImportItem]:
         # Blank text (or one of whitespace, such as vertical tabs) parses as an empty message,
         # as does one holding only a platform Variant: it was "imported 0 items", exit 0.
         raise InputError(f"{path}: an Endorsements message holding no endorsement")
-    items = []
+    items: list[ImportItem | InputError] = []
     for component in components:
         source = f"{path_name(path)}#{component.component}"
         raw = component.rekor_log_entry
         carried = ((ReceiptKind.C2SP, component.c2sp_tlog_proof),
                    (ReceiptKind.PES, component.pes_confirmation))
+        try:
+            document = parse_log_document(raw, source=source) if raw else None
+        except InputError as error:
+            items.append(error)
+            continue
         items.append(ImportItem(
             source=source,
             component=component.component,
-            document=parse_log_document(raw, source=source) if raw else None,
+            document=document,
             raw=raw,
             statement=component.statement,
             # proto3 cannot tell an absent signature from an empty one: absent it is (a
@@ -151,8 +158,9 @@ def _is_endorsements_message(path: Path) -> bool:
     return path.name in _ENDORSEMENT_MESSAGES or path.suffix in (".binarypb", ".textproto")
 
 
-def items_for(path: Path) -> Iterator[ImportItem]:
-    """Everything importable at `path`. Raises InputError for a file that is not."""
+def items_for(path: Path) -> Iterator[ImportItem | InputError]:
+    """Everything importable at `path`, and why a part of it is not. Raises InputError for a
+    file that is not."""
     if path.is_dir():
         if (path / "endorsement.json").is_file():
             yield component_directory(path)
@@ -302,12 +310,12 @@ def _import_all(sessions: sessionmaker[Session], expanded: list[Path],
             try:
                 items = list(items_for(path))
             except InputError as error:
-                # Named as stored: a path that is not UTF-8 (see path_name) is shown escaped.
-                shown, reason = path_name(path), path_name(error.diagnostics())
-                named = reason if shown in reason else f"{shown}: {reason}"
-                report.errors.append((shown, named))
-                continue
-            batch.extend(items)
+                items = [error]
+            for item in items:
+                if isinstance(item, InputError):
+                    _unreadable(report, path, item)
+                else:
+                    batch.append(item)
             if len(batch) >= IMPORT_BATCH:
                 verifying.submit(batch, functools.partial(_store_batch, sessions, batch, report,
                                                           each))
@@ -315,6 +323,13 @@ def _import_all(sessions: sessionmaker[Session], expanded: list[Path],
         verifying.submit(batch, functools.partial(_store_batch, sessions, batch, report, each))
     finally:
         verifying.close()
+
+
+def _unreadable(report: ImportReport, path: Path, error: InputError) -> None:
+    # Named as stored: a path that is not UTF-8 (see path_name) is shown escaped.
+    shown, reason = path_name(path), path_name(error.diagnostics())
+    named = reason if shown in reason else f"{shown}: {reason}"
+    report.errors.append((shown, named))
 
 
 def _store_batch(sessions: sessionmaker[Session], items: list[ImportItem], report: ImportReport,

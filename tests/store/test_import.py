@@ -340,3 +340,22 @@ def test_a_stored_entry_whose_proofs_failed_is_mended_by_a_copy_that_verifies(
     assert "0 new" in audit("import", str(SINGLE / "logentry.json")).stderr
     assert audit("import", str(broken)).exit_code == 1
     assert [e["ok"] for e in entries_json(audit)] == [True]
+
+
+def test_a_malformed_rekor_entry_in_a_message_loses_only_its_endorsement(
+        audit: RunAudit, tmp_path: Path, db_url: str) -> None:
+    """One component's Rekor entry that is no entry made the whole Endorsements message
+    unreadable: the other four endorsements of the release were not imported."""
+    from auditor.oak.proto.attestation import endorsement_pb2
+
+    message = endorsement_pb2.Endorsements.FromString(
+        (RELEASE / "endorsements.binarypb").read_bytes())
+    message.oak_containers.kernel_layer.kernel.rekor_log_entry = b'{"abc": 1}'
+    path = tmp_path / "endorsements.binarypb"
+    path.write_bytes(message.SerializeToString())
+    result = audit("import", str(path))
+    assert result.exit_code == 1
+    assert f"{path}#kernel: 'abc' is not a 64- or 80-hex Rekor entry UUID" in result.stderr
+    # The others import (the kernel's too, from the message's Variant copy of it).
+    assert "imported 5 items, 5 new, 0 with failed checks, 1 unreadable" in result.stderr
+    assert {e["component"] for e in entries_json(audit)} == set(RELEASE_COMPONENTS)
