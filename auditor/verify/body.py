@@ -23,7 +23,7 @@ from auditor.errors import InputError
 from auditor.source.bundle import Bundle, DsseEnvelope
 from auditor.source.json_input import JsonInputError, loads
 from auditor.verify.keys import PublicKey, load_public_key
-from auditor.wording import quoted
+from auditor.wording import bounded, quoted
 
 SUPPORTED = {("rekord", "0.0.1"), ("hashedrekord", "0.0.1"), ("hashedrekord", "0.0.2"),
              ("dsse", "0.0.1"), ("dsse", "0.0.2"), ("intoto", "0.0.2")}
@@ -234,7 +234,8 @@ def parse_body(body: bytes) -> EntryBody:
                         else f"body refused: {reason}") from None
     kind, version = _kind(document)
     if (kind, version) not in SUPPORTED:
-        raise BodyError(f"unsupported kind {kind} v{version}")
+        # A log (or a bundle) may say anything here: quoted as every hostile value is.
+        raise BodyError(f"unsupported kind {bounded(kind)} v{bounded(version)}")
     spec = _get(document, "spec")
     if kind == "intoto":
         return _intoto_v002(spec)

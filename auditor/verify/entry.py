@@ -349,8 +349,8 @@ def _body(entry: LogEntry, bundle: Bundle | None,
         return None, failed("body", str(error))
     where = f"{body.kind} v{body.api_version}"
     if entry.declared_kind is not None and entry.declared_kind != (body.kind, body.api_version):
-        return body, failed("body", f"bundle declares {entry.declared_kind[0]} "
-                            f"v{entry.declared_kind[1]} but the body is {where}")
+        return body, failed("body", f"bundle declares {bounded(entry.declared_kind[0])} "
+                            f"v{bounded(entry.declared_kind[1])} but the body is {where}")
     note = ""
     if bundle is not None:
         mismatch = bundle_mismatch(body, bundle)

@@ -95,3 +95,12 @@ def test_staging_trusted_root_gives_the_rekor_v2_log_its_c2sp_key_id() -> None:
 def test_bad_trusted_roots(document: bytes) -> None:
     with pytest.raises(InputError):
         keyring_from_trusted_root(document, source="x")
+
+
+def test_a_hostile_kind_is_quoted_cut_not_whole() -> None:
+    """A body's kind and apiVersion are whatever a log or bundle says: a megabyte of either
+    was quoted whole in the check detail, stored with the entry and shown in every report."""
+    body = json.dumps({"kind": "k" * 1_000_000, "apiVersion": "v" * 1_000_000, "spec": {}})
+    with pytest.raises(BodyError) as raised:
+        parse_body(body.encode())
+    assert len(str(raised.value)) < 1200 and "(1,000,000 characters)" in str(raised.value)

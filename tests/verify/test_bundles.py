@@ -279,3 +279,13 @@ def test_a_bundle_certificate_that_is_not_the_entry_signers_fails_the_body(
         code, result = run_json(audit, str(path), "--rekor-key", str(REKOR_KEY))
         assert code == 1 and {n for n, ok in outcomes(result).items() if ok is False} == {"body"}
         assert said in next(c["detail"] for c in result["checks"] if c["name"] == "body")
+
+
+def test_a_hostile_declared_kind_is_quoted_cut(audit: RunAudit, tmp_path: Path) -> None:
+    document = bundle_from_rekor_entry(KERNEL, "0.3")
+    document["verificationMaterial"]["tlogEntries"][0]["kindVersion"]["kind"] = "k" * 1_000_000
+    path = tmp_path / "b.json"
+    path.write_text(json.dumps(document))
+    code, result = run_json(audit, str(path), "--rekor-key", str(REKOR_KEY))
+    body = next(c["detail"] for c in result["checks"] if c["name"] == "body")
+    assert code == 1 and len(body) < 1200 and "(1,000,000 characters)" in body
