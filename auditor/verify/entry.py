@@ -229,7 +229,8 @@ def expected_origin(entry: LogEntry, log_key: LogKey, signer_name: str) -> tuple
         return name, "Rekor v2 origin is the log name"
     if entry.uuid is not None and len(entry.uuid) == 80:
         return f"{name} - {int(entry.uuid[:16], 16)}", "from the UUID's tree id"
-    return None, f"the entry carries no tree id; origin must read '{name} - <treeID>'"
+    return None, (f"the entry carries no tree id; origin must read "
+                  f"'{bounded(name, _ORIGIN_CHARS)} - <treeID>'")
 
 
 @dataclass(frozen=True)
@@ -292,6 +293,11 @@ def _checkpoint(entry: LogEntry,
     return signature, _matches(entry, checkpoint, log_key, line.name), checkpoint
 
 
+#: The most of an origin (or a signer's name) a detail quotes: a log signs its origin, but a
+#: hostile one may sign a megabyte of it; a real one is a host name and a tree id.
+_ORIGIN_CHARS = 200
+
+
 def _matches(entry: LogEntry, cp: Checkpoint, log_key: LogKey | None, signer: str) -> Check:
     assert entry.proof is not None
     problems = []
@@ -303,14 +309,15 @@ def _matches(entry: LogEntry, cp: Checkpoint, log_key: LogKey | None, signer: st
     if log_key is not None:
         origin, why = expected_origin(entry, log_key, signer)
         if origin is not None and cp.origin != origin:
-            problems.append(f"origin {cp.origin!r} != {origin!r} ({why})")
+            problems.append(f"origin {quoted(cp.origin, _ORIGIN_CHARS)} != "
+                            f"{quoted(origin, _ORIGIN_CHARS)} ({why})")
         if origin is None and not cp.origin.startswith(f"{log_key.name or signer} - "):
-            problems.append(f"origin {cp.origin!r}: {why}")
+            problems.append(f"origin {quoted(cp.origin, _ORIGIN_CHARS)}: {why}")
     if problems:
         return failed("checkpoint_matches_proof", "; ".join(problems))
     unauth = "" if log_key is not None else " (but the checkpoint itself is unauthenticated)"
     return passed("checkpoint_matches_proof", f"size {cp.size}, root and origin "
-                  f"{cp.origin!r} match the proof{unauth}")
+                  f"{quoted(cp.origin, _ORIGIN_CHARS)} match the proof{unauth}")
 
 
 def signed_entry_timestamp_payload(entry: LogEntry) -> bytes:

@@ -8,8 +8,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
 
-from tests.bundles import b64, bundle, tlog_entry
+from auditor.source.bundle import parse_bundle
+from auditor.verify.bundle import verify_bundle
+from auditor.verify.entry import EndorsementMaterial
+from auditor.verify.trust import keyring_from_trusted_root
+from tests.bundles import TiledLog, b64, bundle, hashedrekord_v002, tlog_entry
 from tests.cli_runner import RunAudit
 from tests.oakdata import DATA, REKOR_KEY, RELEASE
 
@@ -289,3 +295,27 @@ def test_a_hostile_declared_kind_is_quoted_cut(audit: RunAudit, tmp_path: Path) 
     code, result = run_json(audit, str(path), "--rekor-key", str(REKOR_KEY))
     body = next(c["detail"] for c in result["checks"] if c["name"] == "body")
     assert code == 1 and len(body) < 1200 and "(1,000,000 characters)" in body
+
+
+def test_a_megabyte_origin_a_log_signed_is_quoted_cut() -> None:
+    """A hostile log may sign any origin: checkpoint_matches_proof quoted a megabyte of it."""
+    log = TiledLog("log2099-1.rekor.example")
+    signer = ec.generate_private_key(ec.SECP256R1())
+    signature = signer.sign(b"artifact", ec.ECDSA(hashes.SHA256()))
+    index = log.add(hashedrekord_v002(hashlib.sha256(b"artifact").digest(), signature,
+                                      signer.public_key()))
+    item = log.tlog_entry(index, "hashedrekord")
+    note = f"{'o' * 1_000_000}\n{log.tree.size}\n{b64(log.tree.root())}\n"
+    item["inclusionProof"]["checkpoint"]["envelope"] = (
+        f"{note}\n\u2014 {log.name} {b64(log.log_id[:4] + log.key.sign(note.encode()))}\n")
+    document = bundle("0.3", [item], "messageSignature", {
+        "messageDigest": {"algorithm": "SHA2_256", "digest": b64(hashlib.sha256(b"artifact")
+                                                                 .digest())},
+        "signature": b64(signature)})
+    keyring = keyring_from_trusted_root(
+        json.dumps(log.trusted_root("https://log2099-1.rekor.example")).encode(), source="root")
+    (verification,) = verify_bundle(parse_bundle(document, source="b"), keyring,
+                                    EndorsementMaterial())
+    check = verification.check("checkpoint_matches_proof")
+    assert check.ok is False and len(check.detail) < 1000
+    assert "(1,000,002 characters)" in check.detail  # quoted
