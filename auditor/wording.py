@@ -32,6 +32,11 @@ def first_of(items: Sequence[str], shown: int = 5) -> str:
 QUOTED_CHARS = 512
 
 
+#: The most of a checkpoint origin (or a signer's name) a detail quotes: a real one is a host
+#: name and a tree id; a hostile receipt's, or even a hostile log's signed one, a megabyte.
+ORIGIN_CHARS = 200
+
+
 def quoted(value: object, limit: int = QUOTED_CHARS) -> str:
     """`value` as `repr` quotes it, cut at `limit` characters when longer (saying how long the
     quote was)."""

@@ -56,7 +56,7 @@ from auditor.verify.statement import (
     parse_statement,
 )
 from auditor.verify.trust import LogKey, LogKeyring
-from auditor.wording import bounded, quoted
+from auditor.wording import ORIGIN_CHARS, bounded, quoted
 
 
 @dataclass(frozen=True)
@@ -230,7 +230,7 @@ def expected_origin(entry: LogEntry, log_key: LogKey, signer_name: str) -> tuple
     if entry.uuid is not None and len(entry.uuid) == 80:
         return f"{name} - {int(entry.uuid[:16], 16)}", "from the UUID's tree id"
     return None, (f"the entry carries no tree id; origin must read "
-                  f"'{bounded(name, _ORIGIN_CHARS)} - <treeID>'")
+                  f"'{bounded(name, ORIGIN_CHARS)} - <treeID>'")
 
 
 @dataclass(frozen=True)
@@ -293,11 +293,6 @@ def _checkpoint(entry: LogEntry,
     return signature, _matches(entry, checkpoint, log_key, line.name), checkpoint
 
 
-#: The most of an origin (or a signer's name) a detail quotes: a log signs its origin, but a
-#: hostile one may sign a megabyte of it; a real one is a host name and a tree id.
-_ORIGIN_CHARS = 200
-
-
 def _matches(entry: LogEntry, cp: Checkpoint, log_key: LogKey | None, signer: str) -> Check:
     assert entry.proof is not None
     problems = []
@@ -309,15 +304,15 @@ def _matches(entry: LogEntry, cp: Checkpoint, log_key: LogKey | None, signer: st
     if log_key is not None:
         origin, why = expected_origin(entry, log_key, signer)
         if origin is not None and cp.origin != origin:
-            problems.append(f"origin {quoted(cp.origin, _ORIGIN_CHARS)} != "
-                            f"{quoted(origin, _ORIGIN_CHARS)} ({why})")
+            problems.append(f"origin {quoted(cp.origin, ORIGIN_CHARS)} != "
+                            f"{quoted(origin, ORIGIN_CHARS)} ({why})")
         if origin is None and not cp.origin.startswith(f"{log_key.name or signer} - "):
-            problems.append(f"origin {quoted(cp.origin, _ORIGIN_CHARS)}: {why}")
+            problems.append(f"origin {quoted(cp.origin, ORIGIN_CHARS)}: {why}")
     if problems:
         return failed("checkpoint_matches_proof", "; ".join(problems))
     unauth = "" if log_key is not None else " (but the checkpoint itself is unauthenticated)"
     return passed("checkpoint_matches_proof", f"size {cp.size}, root and origin "
-                  f"{quoted(cp.origin, _ORIGIN_CHARS)} match the proof{unauth}")
+                  f"{quoted(cp.origin, ORIGIN_CHARS)} match the proof{unauth}")
 
 
 def signed_entry_timestamp_payload(entry: LogEntry) -> bytes:

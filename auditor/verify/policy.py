@@ -22,7 +22,7 @@ from enum import StrEnum
 from auditor.errors import InputError
 from auditor.verify.checkpoint import Checkpoint, CheckpointSignatureError, verify_checkpoint
 from auditor.verify.note_keys import NoteKey, SignatureType, VerifierKeyError, parse_vkey
-from auditor.wording import counted
+from auditor.wording import ORIGIN_CHARS, counted, quoted
 
 # tlog-policy: the predefined name; usable as the quorum, never defined or a group member.
 NONE = "none"
@@ -291,7 +291,9 @@ def _log_signature(policy: Policy, cp: Checkpoint) -> tuple[NoteKey | None, str]
     eligible = [key for key in policy.log_keys if key.name == cp.origin]
     if not eligible:
         names = ", ".join(sorted({key.name for key in policy.log_keys})) or "none"
-        return None, f"checkpoint origin {cp.origin!r} is no policy log's name (logs: {names})"
+        # The origin is whatever the receipt says (unsigned until a key is found): cut.
+        return None, (f"checkpoint origin {quoted(cp.origin, ORIGIN_CHARS)} is no policy "
+                      f"log's name (logs: {names})")
     try:
         line = verify_checkpoint(cp, eligible)
     except CheckpointSignatureError as error:

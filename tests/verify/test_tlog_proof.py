@@ -474,3 +474,13 @@ def test_round_trip_of_generated_proof_text() -> None:
     assert parsed.index == 1 and len(parsed.hashes) == 2
     assert [s.name for s in parsed.checkpoint.signatures] == [LOG.name, WITNESS.name]
     assert parsed.checkpoint.raw == proof.split("\n\n", 1)[1]
+
+
+def test_a_hostile_origin_is_quoted_cut_in_tlog_checkpoint() -> None:
+    """An origin that is no policy log's was quoted whole: half a megabyte of detail, stored
+    with the endorsement that carried the receipt."""
+    text = GOOD.replace("fake.log.origin/log\n4", "o" * 500_000 + "\n4")
+    verification = check_tlog_proof(text, parse_policy(OAK_POLICY), TEST_ENTRY, [])
+    check = verification.check("tlog_checkpoint")
+    assert check.ok is False and len(check.detail) < 500
+    assert "(500,002 characters)" in check.detail
