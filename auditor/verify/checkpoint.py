@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from auditor.errors import InputError
 from auditor.source.fields import INT64_MAX
-from auditor.wording import counted, quoted
+from auditor.wording import ORIGIN_CHARS, bounded, counted, quoted
 
 # signed-note: a signature line starts with an em dash (U+2014) and a space.
 SIGNATURE_PREFIX = "\u2014 "
@@ -325,7 +325,9 @@ def verify_checkpoint(cp: Checkpoint, verifiers: Sequence[NoteVerifier]) -> Note
             continue
         if not any(key.verify(cp.signed_text, line.signature) for key in keys):
             raise CheckpointSignatureError(
-                f"signature by {line.name} (key hint {line.key_hint.hex()}) does not verify"
+                # The name is the line's: a key pinned without one (ECDSA) is tried under any.
+                f"signature by {bounded(line.name, ORIGIN_CHARS)} (key hint "
+                f"{line.key_hint.hex()}) does not verify"
             )
         if verified is None:
             verified = line

@@ -214,3 +214,20 @@ def test_checkpoint_origin_must_name_the_entry_tree() -> None:
     failures = {c.name: c.detail for c in verification.failures}
     assert set(failures) == {"checkpoint_matches_proof"}
     assert "origin" in failures["checkpoint_matches_proof"]
+
+
+@pytest.mark.parametrize("forged", [False, True], ids=["signature kept", "signature altered"])
+def test_a_hostile_signer_name_is_quoted_cut(forged: bool) -> None:
+    """An ECDSA signature line's name is not signed: under a log key pinned without a name
+    (--rekor-key), a line renamed to half a megabyte was quoted whole, verified or not."""
+    document = copy.deepcopy(load(SINGLE))
+    proof = inner(document)["verification"]["inclusionProof"]
+    text, line = proof["checkpoint"].rsplit("\n— ", 1)
+    _, signature = line.strip().split(" ")
+    if forged:
+        signature = signature[:-8] + ("A" * 8 if signature[-8:] != "A" * 8 else "B" * 8)
+    proof["checkpoint"] = f"{text}\n— {'n' * 500_000} {signature}\n"
+    verification = verify_document(document, SINGLE)
+    details = [c.detail for c in verification.checks]
+    assert max(len(d) for d in details) < 1000
+    assert verification.check("checkpoint_signature").ok is (not forged)
