@@ -112,7 +112,7 @@ def verify_entry_command(
 
     pems = [_pem_path(spec) for spec in [*(endorser_key or []), *(old_endorser_key or [])]]
     material = EndorsementMaterial(
-        artifact=read_file(artifact, max_size=None) if artifact else None,  # any size
+        artifact=_read_artifact(artifact) if artifact else None,
         signature=read_file(signature) if signature else None,
         subject=read_file(subject) if subject else None,
         endorser_keys=tuple(load_public_key(read_file(Path(p)), source=p) for p in pems),
@@ -149,6 +149,28 @@ def verify_entry_command(
             err_console().print(render_checks(verification))
         err_console().print(verdict(verifications, artifact=material.artifact is not None))
     raise typer.Exit(ExitCode.CLEAN if ok else ExitCode.FINDINGS)
+
+
+def _read_artifact(path: Path) -> bytes:
+    """The signed file, of any size when it is a file (it says its size). A device or pipe says
+    none and may never end (--artifact /dev/zero read until memory ran out, exit 70): it is
+    read no further than a document's bound."""
+    import os
+    import stat
+
+    from auditor.errors import InputError
+    from auditor.local_files import MAX_DOCUMENT_SIZE, open_input, read_at_most
+
+    try:
+        with open_input(path) as handle:
+            regular = stat.S_ISREG(os.fstat(handle.fileno()).st_mode)
+            data = read_at_most(handle, None if regular else MAX_DOCUMENT_SIZE)
+    except OSError as error:
+        raise InputError(f"{path}: cannot read ({error.strerror or error})") from None
+    if data is None:
+        raise InputError(f"{path}: not a file and more than {MAX_DOCUMENT_SIZE} bytes; give the "
+                         "artifact as a file")
+    return data
 
 
 def _pem_path(spec: str) -> str:

@@ -319,3 +319,10 @@ def test_a_megabyte_origin_a_log_signed_is_quoted_cut() -> None:
     check = verification.check("checkpoint_matches_proof")
     assert check.ok is False and len(check.detail) < 1000
     assert "(1,000,002 characters)" in check.detail  # quoted
+
+
+def test_an_artifact_that_never_ends_is_refused(audit: RunAudit) -> None:
+    """--artifact /dev/zero (or an endless pipe) was read until memory ran out: exit 70."""
+    result = audit("verify-entry", str(KERNEL / "logentry.json"), "--artifact", "/dev/zero")
+    assert result.exit_code == 2
+    assert "/dev/zero: not a file and more than 67108864 bytes" in result.stderr
