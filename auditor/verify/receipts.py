@@ -47,6 +47,7 @@ from auditor.verify.tlog_proof import (
 from auditor.verify.tlog_proof import (
     HEADER,
     TlogProofFormatError,
+    entry_inclusion,
     parse_tlog_proof,
     verify_tlog_proof,
 )
@@ -153,6 +154,11 @@ def tlog_proof_checks(raw: bytes, statement: bytes | None, endorser_keys: Sequen
     if not trust.tlog_policies:
         why = ("a C2SP tlog-proof is carried, but no tlog-policy is configured for the component "
                "(Oak reference values tlog.c2sp, or tlog_policy in the config)")
+        # What does not depend on a policy still counts, as for a PES confirmation: an entry
+        # that is not the statement, or a proof that does not reach the root, is broken.
+        _, inclusion = entry_inclusion(proof, statement, endorser_keys, pinned=False)
+        if inclusion.ok is False:
+            return (inclusion, *(skipped(name, why) for name in TLOG_CHECKS[1:]))
         return tuple(skipped(name, why) for name in TLOG_CHECKS)
     outcomes = [(p.source, verify_tlog_proof(proof, p.policy, statement, endorser_keys).checks)
                 for p in trust.tlog_policies]

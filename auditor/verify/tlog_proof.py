@@ -187,15 +187,25 @@ def verify_tlog_proof(
     `endorser_keys` are the keys trusted to sign the statement: with `extra`, the logged
     HashedRekord's key must be one of them (Oak's "endorser public key mismatch").
     """
-    body, entry, binding = _logged_entry(proof.extra, statement, endorser_keys)
+    body, inclusion = entry_inclusion(proof, statement, endorser_keys)
     verdict = evaluate_checkpoint(policy, proof.checkpoint)
     cp = proof.checkpoint
     log_check = (passed("tlog_checkpoint", f"{verdict.log_detail}; {cp.origin} size {cp.size}")
                  if verdict.log_key is not None
                  else failed("tlog_checkpoint", verdict.log_detail))
     quorum_check = Check("witness_quorum", verdict.quorum_satisfied, verdict.quorum_detail)
-    checks = (_inclusion(proof, entry, binding), log_check, quorum_check)
-    return TlogProofVerification(checks, proof, verdict, body)
+    return TlogProofVerification((inclusion, log_check, quorum_check), proof, verdict, body)
+
+
+def entry_inclusion(proof: TlogProof, statement: bytes, endorser_keys: Sequence[PublicKey],
+                    *, pinned: bool = True) -> tuple[EntryBody | None, Check]:
+    """The `tlog_proof` check: the logged entry binds `statement` and is included under the
+    checkpoint's root. It needs no policy; what it proves does (the root is the log's only once
+    the checkpoint is), but a failure is a broken receipt under any policy. `pinned=False`:
+    with no endorser key pinned, `extra`'s own key is taken (no key to hold it to is no fault
+    of the receipt)."""
+    body, entry, binding = _logged_entry(proof.extra, statement, endorser_keys, pinned)
+    return body, _inclusion(proof, entry, binding)
 
 
 def _inclusion(proof: TlogProof, entry: bytes | None, binding: str) -> Check:
@@ -212,7 +222,8 @@ def _inclusion(proof: TlogProof, entry: bytes | None, binding: str) -> Check:
 
 
 def _logged_entry(
-    extra: bytes | None, statement: bytes, endorser_keys: Sequence[PublicKey]
+    extra: bytes | None, statement: bytes, endorser_keys: Sequence[PublicKey],
+    pinned: bool = True,
 ) -> tuple[EntryBody | None, bytes | None, str]:
     """(parsed body, the logged entry's bytes or None if unbound, what binds or why not)."""
     if extra is None:
@@ -231,6 +242,8 @@ def _logged_entry(
     if not body.key.verify(body.signature, statement):
         return body, None, f"{what}: its signature does not verify over the statement"
     signer = f"sha256:{body.key.key_id.hex()}"
+    if not endorser_keys and not pinned:
+        return body, extra, f"{what} binds the statement, signed by {signer}"
     if not endorser_keys:
         return body, None, f"{what} is signed by {signer}, but no endorser key is pinned"
     if body.key not in endorser_keys:

@@ -213,3 +213,19 @@ def test_a_pes_key_that_is_not_a_key_is_a_config_error(audit: RunAudit, tmp_path
     result = audit("import", str(message), "--config", str(broken))
     assert result.exit_code == 2
     assert "components.kernel.tlog_policy: " in result.stderr and "policy line 1" in result.stderr
+
+
+def test_a_broken_tlog_proof_fails_without_a_policy_too(
+        audit: RunAudit, tmp_path: Path, db_url: str) -> None:
+    """Whether the entry is the statement and reaches the checkpoint's root needs no policy;
+    a proof of another leaf was 'skipped: no tlog-policy', and the endorsement stored clean."""
+    proof = LOG.proof(KERNEL.statement).replace(b"\nindex 3\n", b"\nindex 2\n")
+    message = tmp_path / "endorsements.binarypb"
+    message.write_bytes(endorsements_message(kernel_with_receipts(c2sp_tlog_proof=proof)))
+    result = audit("import", str(message), "--json")  # the shipped keys, no receipt trust
+    assert result.exit_code == 1, result.stderr
+    (item,) = json.loads(result.stdout)["imported"]
+    checks = {c["name"]: c for c in item["checks"]}
+    assert checks["tlog_proof"]["ok"] is False
+    assert "inclusion proof does not verify" in checks["tlog_proof"]["detail"]
+    assert checks["tlog_checkpoint"]["ok"] is None and checks["witness_quorum"]["ok"] is None
