@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from auditor.store import models
@@ -49,7 +49,8 @@ class StoredRecord:
 
 def latest_records(session: Session, component: str | None = None,
                    limit: int | None = None) -> list[StoredRecord]:
-    """Each stored entry/endorsement pair with its latest verification, newest first."""
+    """Each stored entry/endorsement pair with its latest verification, newest first;
+    `limit`: the newest N pairs."""
     query = (
         select(models.Verification, models.Entry, models.Endorsement)
         .outerjoin(models.Entry, models.Verification.entry_pk == models.Entry.id)
@@ -65,11 +66,30 @@ def latest_records(session: Session, component: str | None = None,
         query = query.where(or_(models.Endorsement.component == component,
                                 (models.Endorsement.id.is_(None))
                                 & (models.Entry.component == component)))
-    if limit is not None:
-        query = query.limit(limit)
+    if limit is None:
+        return _latest(session, query)[0]
+    # A SQL LIMIT counts verification rows: a pair verified twice takes two places. Rows are
+    # read in a window twice as large until it holds `limit` pairs or the store ends (once, in
+    # a store where nothing was verified again).
+    window = limit
+    while True:
+        records, read = _latest(session, query.limit(window))
+        if len(records) >= limit or read < window:
+            return records[:limit]
+        window *= 2
+
+
+_Listing = Select[models.Verification, models.Entry, models.Endorsement]
+
+
+def _latest(session: Session, query: _Listing) -> tuple[list[StoredRecord], int]:
+    """The records of `query`'s rows, the latest verification of each pair (the rows are
+    ordered newest verification first), and how many rows were read."""
     seen: set[tuple[int | None, int | None]] = set()
-    records = []
+    records: list[StoredRecord] = []
+    read = 0
     for verification, entry, endorsement in session.execute(query):
+        read += 1
         key = (verification.entry_pk, verification.endorsement_pk)
         if key in seen:
             continue
@@ -91,5 +111,4 @@ def latest_records(session: Session, component: str | None = None,
             checks=checks,
             source=endorsement.source if endorsement else None,
         ))
-    return records
-
+    return records, read

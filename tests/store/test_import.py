@@ -359,3 +359,21 @@ def test_a_malformed_rekor_entry_in_a_message_loses_only_its_endorsement(
     # The others import (the kernel's too, from the message's Variant copy of it).
     assert "imported 5 items, 5 new, 0 with failed checks, 1 unreadable" in result.stderr
     assert {e["component"] for e in entries_json(audit)} == set(RELEASE_COMPONENTS)
+
+
+def test_entries_limit_counts_items_not_their_verifications(audit: RunAudit, tmp_path: Path,
+                                                            db_url: str) -> None:
+    # Two entries, each verified twice (a broken copy, then the mended one). `--limit 2` took
+    # the newest two verification rows, both of one entry, and listed one entry.
+    for name in ("kernel", "stage0"):
+        served = RELEASE / "components" / name / "logentry.json"
+        ((uuid, entry),) = json.loads(served.read_bytes()).items()
+        entry["verification"]["signedEntryTimestamp"] = "MAYCAQECAQE="
+        broken = tmp_path / f"{name}.json"
+        broken.write_text(json.dumps({uuid: entry}))
+        assert audit("import", str(broken)).exit_code == 1
+        assert audit("import", str(served)).exit_code == 0
+    everything = entries_json(audit, "--limit", "0")
+    assert len(everything) == 2 and all(e["ok"] for e in everything)
+    assert entries_json(audit, "--limit", "2") == everything
+    assert entries_json(audit, "--limit", "1") == everything[:1]
