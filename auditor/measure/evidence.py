@@ -116,14 +116,15 @@ def _snp_measurement(root: evidence_pb2.RootLayerEvidence) -> bytes | None:
     if not report or root.platform == evidence_pb2.INTEL_TDX:
         # A TDX quote has no SNP MEASUREMENT; reading offset 0x90 of it would be garbage.
         return None
-    if root.platform == evidence_pb2.AMD_SEV_SNP and len(report) != SNP_REPORT_SIZE:
-        raise InputError(
-            f"SEV-SNP attestation report is {len(report)} bytes, expected {SNP_REPORT_SIZE}"
-        )
-    end = SNP_MEASUREMENT_OFFSET + SNP_MEASUREMENT_SIZE
-    if len(report) < end:
-        raise InputError(f"attestation report is {len(report)} bytes, too short for MEASUREMENT")
-    return report[SNP_MEASUREMENT_OFFSET:end]
+    if len(report) != SNP_REPORT_SIZE:
+        # Fake hardware (platform NONE or unspecified) is read as an SEV-SNP report too (an
+        # all-zero one is UNDECIDABLE_DIGEST), but only one of that size: any 0xC0 bytes gave
+        # a "measurement" read from a report of no known layout.
+        platform = ("SEV-SNP" if root.platform == evidence_pb2.AMD_SEV_SNP
+                    else f"{evidence_pb2.TeePlatform.Name(root.platform)} (read as SEV-SNP)")
+        raise InputError(f"{platform} attestation report is {len(report)} bytes, expected "
+                         f"{SNP_REPORT_SIZE}")
+    return report[SNP_MEASUREMENT_OFFSET:SNP_MEASUREMENT_OFFSET + SNP_MEASUREMENT_SIZE]
 
 
 def _decode_events(log: eventlog_pb2.EventLog) -> list[any_pb2.Any]:

@@ -153,6 +153,18 @@ def test_a_truncated_snp_report_is_an_input_error() -> None:
         read_evidence(evidence.SerializeToString())
 
 
+@pytest.mark.parametrize("platform", [evidence_pb2.TEE_PLATFORM_NONE,
+                                      evidence_pb2.TEE_PLATFORM_UNSPECIFIED])
+def test_a_fake_report_of_another_size_is_an_input_error(platform: int) -> None:
+    # It was read at 0x90 as long as it held 0xC0 bytes: a "measurement" of no known layout.
+    evidence = _real_evidence()
+    evidence.root_layer.platform = platform  # type: ignore[assignment]
+    evidence.root_layer.remote_attestation_report = bytes(range(0xC0))
+    with pytest.raises(InputError, match=r"^TEE_PLATFORM_\w+ \(read as SEV-SNP\) attestation "
+                                         r"report is 192 bytes, expected 1184$"):
+        read_evidence(evidence.SerializeToString())
+
+
 def _replace_events(evidence: evidence_pb2.Evidence, events: list[bytes]) -> bytes:
     evidence.event_log.ClearField("encoded_events")
     evidence.event_log.encoded_events.extend(events)
