@@ -29,4 +29,10 @@ def parse_log_document(raw: bytes, *, source: str) -> LogEntry | Bundle:
     document = loads(raw, source)
     if is_bundle(document):
         return parse_bundle(document, source=source)
+    if isinstance(document, dict) and "media_type" in document:
+        # protobuf JSON lets a writer use the proto field names; bundles are read in the JSON
+        # names sigstore writes, never both (a key in each spelling would be two answers).
+        raise InputError(f"{source}: a Sigstore bundle in protobuf field names (media_type, "
+                          "verification_material): give it in its JSON names (mediaType, "
+                          "verificationMaterial), as sigstore writes it")
     return parse_entry_document(document, source=source)

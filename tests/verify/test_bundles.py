@@ -326,3 +326,16 @@ def test_an_artifact_that_never_ends_is_refused(audit: RunAudit) -> None:
     result = audit("verify-entry", str(KERNEL / "logentry.json"), "--artifact", "/dev/zero")
     assert result.exit_code == 2
     assert "/dev/zero: not a file and more than 67108864 bytes" in result.stderr
+
+
+def test_a_bundle_in_protobuf_field_names_is_named_as_such(audit: RunAudit,
+                                                           tmp_path: Path) -> None:
+    # It was refused as "expected a JSON object with exactly one entry UUID key".
+    document = json.loads(V2_BUNDLE.read_bytes())
+    document["media_type"] = document.pop("mediaType")
+    document["verification_material"] = document.pop("verificationMaterial")
+    path = tmp_path / "snake.json"
+    path.write_text(json.dumps(document))
+    result = audit("verify-entry", str(path), "--trusted-root", str(STAGING_ROOT))
+    assert result.exit_code == 2 and len(result.stderr.splitlines()) == 1, result.stderr
+    assert "a Sigstore bundle in protobuf field names (media_type" in result.stderr
