@@ -103,9 +103,11 @@ class PesVerification:
     @property
     def check(self) -> Check:
         if self.ok:
+            # The name is not in what PES signs (the PAE): said so, never shown as verified.
             detail = (
-                f"PES confirmation {_short(self.confirmation.name)} verifies under PES key id "
-                f"{self.pes_key_id}; logged as {_short(self.confirmation.entry_id)}"
+                f"PES confirmation verifies under PES key id {self.pes_key_id}; logged as "
+                f"{_short(self.confirmation.entry_id)} (its name, "
+                f"{_short(self.confirmation.name)}, is not signed)"
             )
             return Check(CHECK_NAME, True, detail)
         return Check(CHECK_NAME, False, "; ".join(self.reasons))

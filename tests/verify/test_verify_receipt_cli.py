@@ -240,6 +240,21 @@ def test_oaks_tr_pes_confirmation_verifies(audit: RunAudit, tmp_path: Path) -> N
     assert document["receipt"]["entry_id"].startswith("entries/1b71272824ca62894647e6c0")
 
 
+def test_the_unsigned_name_of_a_confirmation_is_never_shown_as_verified(
+        audit: RunAudit, tmp_path: Path) -> None:
+    # PES signs no name: renamed, the confirmation still verifies, and the detail said
+    # "PES confirmation endorsements/<whatever> verifies".
+    parts = tr_pes_parts(tmp_path)
+    renamed = write(tmp_path, "renamed.json", _tampered(["name"], "endorsements/forged"))
+    code, document = verify(audit, renamed, "--artifact", parts["statement"],
+                            "--pes-key", parts["pes"], "--endorser-key", parts["endorser"],
+                            "--at", "2026-06-01T00:00:00Z")
+    assert code == 0 and outcomes(document)["pes_confirmation"] is True
+    text = detail(document, "pes_confirmation")
+    assert text.startswith("PES confirmation verifies under PES key id 0; logged as entries/")
+    assert text.endswith("(its name, endorsements/forged, is not signed)")
+
+
 def oav_confirmation(tmp_path: Path) -> str:
     """Oak's oak_attestation_verification/testdata/pes parts, assembled into the JSON form as
     Oak's EndorsementData::load_for_pes_verification assembles them."""
