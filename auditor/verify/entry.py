@@ -620,8 +620,10 @@ def verify_unlogged(material: EndorsementMaterial) -> Verification:
 
 
 def _find_signer(material: EndorsementMaterial) -> PublicKey | None:
-    """The pinned endorser key the detached signature verifies under, if any."""
-    if material.artifact is None or material.signature is None:
+    """The pinned endorser key the signature verifies under, if any: over the artifact, or
+    over a bundle's DSSE envelope (whose subject the artifact is)."""
+    signed = SignedContent.of(material).signed_bytes
+    if signed is None or material.signature is None:
         return None
-    artifact, signature = material.artifact, material.signature
-    return next((k for k in material.endorser_keys if k.verify(signature, artifact)), None)
+    signature = material.signature
+    return next((k for k in material.endorser_keys if k.verify(signature, signed)), None)

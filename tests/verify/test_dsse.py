@@ -235,3 +235,25 @@ def test_a_bundle_carrying_what_nothing_checks_is_refused(
     change(document)
     with pytest.raises(InputError, match=said):
         parse_bundle(document, source="bundle")
+
+
+def test_an_unlogged_dsse_bundle_finds_its_signer_over_the_envelope() -> None:
+    # No tlog entry: the signer was looked for over the artifact (the statement's subject), not
+    # the envelope the signature covers, so endorser_key said "verifies under no pinned
+    # endorser key" of the pinned key that signed it.
+    log = TiledLog("log2099-1.rekor.example")
+    signer = ec.generate_private_key(ec.SECP256R1())
+    document = rekor_v2_dsse_bundle(log, in_toto_statement(b"kernel image"), signer)
+    document["verificationMaterial"]["tlogEntries"] = []
+    verification = verify_document(
+        document, production_keyring(), artifact=b"kernel image",
+        endorser_keys=(PublicKey.from_crypto(signer.public_key()),))
+    result = checks(verification)
+    assert result["endorser_key"] is True, verification.check("endorser_key").detail
+    assert result["endorsement_signature"] is True and result["artifact_hash"] is True
+    assert result["inclusion_proof"] is False and not verification.ok
+    other = ec.generate_private_key(ec.SECP256R1())
+    stranger = verify_document(
+        document, production_keyring(), artifact=b"kernel image",
+        endorser_keys=(PublicKey.from_crypto(other.public_key()),))
+    assert checks(stranger)["endorser_key"] is False
