@@ -1,7 +1,9 @@
-"""The shipped crontab line and systemd units run a command line the CLI accepts."""
+"""The shipped crontab line and systemd units run a command line the CLI accepts, and cron
+mails only what needs a person."""
 
 from __future__ import annotations
 
+import re
 import shlex
 import shutil
 import subprocess
@@ -22,11 +24,17 @@ def exec_start() -> list[str]:
     return shlex.split(line.removeprefix("ExecStart="))
 
 
-def cron_command() -> list[str]:
+def cron_line() -> str:
+    """The job's shell command: the crontab line after its five time fields."""
     line = next(line for line in (SCRIPTS / "auditor.crontab").read_text().splitlines()
                 if line and line[0].isdigit())
-    command = line.split(None, 5)[5].split(";")[0]
-    return shlex.split(command)
+    return line.split(None, 5)[5]
+
+
+def cron_command() -> list[str]:
+    match = re.search(r"\$\((audit run .*?) 2>&1\)", cron_line())
+    assert match, cron_line()
+    return shlex.split(match.group(1))
 
 
 @pytest.mark.parametrize("command", [exec_start, cron_command], ids=["systemd", "cron"])
@@ -56,3 +64,26 @@ def test_systemd_units_verify(tmp_path: Path) -> None:
                             capture_output=True, text=True, check=False)
     problems = [line for line in result.stderr.splitlines() if str(tmp_path) in line]
     assert result.returncode == 0 and problems == [], result.stderr
+
+
+@pytest.mark.parametrize(("code", "mailed"), [(0, False), (75, False), (1, True), (2, True),
+                                              (3, True), (70, True)])
+def test_cron_mails_only_a_run_that_needs_a_person(tmp_path: Path, code: int,
+                                                   mailed: bool) -> None:
+    """cron mails any output, and `audit run` prints its summary on every run: the shipped line
+    mailed every clean hour. An `audit` that prints what a run prints (the shell's handling of
+    its output is what is tested) and exits `code`."""
+    command = cron_line()
+    assert "%" not in command  # cron makes a newline of it
+    (tmp_path / "audit").write_text("#!/bin/sh\necho 'HIGH NOT_ENDORSED kernel'\n"
+                                    "echo 'audit run: 1 release; exit $1' >&2\n"
+                                    f"exit {code}\n")
+    (tmp_path / "audit").chmod(0o755)
+    result = subprocess.run(["/bin/sh", "-c", command], capture_output=True, text=True,
+                            env={"PATH": f"{tmp_path}:/usr/bin:/bin"}, check=False)
+    mail = result.stdout + result.stderr
+    if mailed:
+        assert "HIGH NOT_ENDORSED kernel" in mail and "audit run: 1 release" in mail
+        assert f"audit run exited {code}" in mail
+    else:
+        assert mail == ""
