@@ -344,6 +344,11 @@ class _Chooser:
         return float(given)
 
 
+def _named(origin: str) -> str:
+    """An origin as an error names it: `--fail-on`, `AUDITOR_FAIL_ON`."""
+    return origin.removeprefix("flag ").removeprefix("environment ")
+
+
 def _env_list(value: str | None) -> tuple[str, ...]:
     # Lists in environment variables are whitespace-separated, as typer and click split them.
     return tuple(value.split()) if value else ()
@@ -396,10 +401,7 @@ def _apply_log(settings: Settings, flags: Flags, choose: _Chooser) -> None:
     if url:
         settings.log.url = url
         settings.overrides["log URL"] = choose.origin("rekor_url", "--rekor-url") or ""
-    keys = flags.rekor_keys or tuple(Path(p) for p in _env_list(choose.env("rekor_keys")))
-    root = flags.trusted_root or (Path(p) if (p := choose.env("trusted_root")) else None)
-    if keys and root:
-        raise ConfigError("give either --rekor-key or --trusted-root, not both")
+    keys, root = _log_keys(flags, choose)
     if keys:
         settings.log.rekor_keys = list(keys)
         settings.log.trusted_root = SIGSTORE_PRODUCTION
@@ -415,6 +417,21 @@ def _apply_log(settings: Settings, flags: Flags, choose: _Chooser) -> None:
     if rate is not None:
         settings.log.requests_per_second = rate
         settings.index.requests_per_second = rate
+
+
+def _log_keys(flags: Flags, choose: _Chooser) -> tuple[tuple[Path, ...], Path | None]:
+    """The log keys or trusted root the flags give, else those the environment gives: the two
+    are one setting, so a flag overrides either variable (`--rekor-key` run where the service
+    environment sets AUDITOR_TRUSTED_ROOT was refused as giving both)."""
+    if flags.rekor_keys or flags.trusted_root:
+        if flags.rekor_keys and flags.trusted_root:
+            raise ConfigError("give either --rekor-key or --trusted-root, not both")
+        return flags.rekor_keys, flags.trusted_root
+    keys = tuple(Path(p) for p in _env_list(choose.env("rekor_keys")))
+    root = Path(p) if (p := choose.env("trusted_root")) else None
+    if keys and root:
+        raise ConfigError(f"set either {ENV['rekor_keys']} or {ENV['trusted_root']}, not both")
+    return keys, root
 
 
 def _rate(flags: Flags, choose: _Chooser) -> float | None:
@@ -460,9 +477,11 @@ def _apply_keys(settings: Settings, flags: Flags, choose: _Chooser,
     if config_path is None:
         settings.keyset.components.clear()
     settings.keys_chosen = True
+    origin = choose.origin("keys", "--key") or ""
     for spec in specs:
-        add_component_key(settings.keyset, spec)
-    settings.overrides["component keys"] = choose.origin("keys", "--key") or ""
+        # Named as given: an AUDITOR_KEY the service sets was reported as a `--key` flag.
+        add_component_key(settings.keyset, spec, flag=_named(origin))
+    settings.overrides["component keys"] = origin
 
 
 def _apply_run(settings: Settings, flags: Flags, choose: _Chooser) -> None:
@@ -472,7 +491,8 @@ def _apply_run(settings: Settings, flags: Flags, choose: _Chooser) -> None:
         settings.offline = offline
     fail_on = flags.fail_on or choose.env("fail_on")
     if fail_on:
-        settings.fail_on = parse_severity(fail_on, "--fail-on")
+        settings.fail_on = parse_severity(
+            fail_on, _named(choose.origin("fail_on", "--fail-on") or "--fail-on"))
     report_dir = flags.report_dir or (Path(d) if (d := choose.env("report_dir")) else None)
     if report_dir:
         settings.reports.directory = report_dir
@@ -517,8 +537,9 @@ def _apply_index(settings: Settings, flags: Flags, choose: _Chooser) -> None:
         if value:
             setattr(index, name, value)
             settings.overrides["publisher index"] = choose.origin(f"index_{name}", flag) or ""
+    where = _named(choose.origin("index_keysets", "--index-keyset") or "--index-keyset")
     for spec in flags.index_keysets or _env_list(choose.env("index_keysets")):
-        add_keyset(index, spec, "--index-keyset")
+        add_keyset(index, spec, where)
     check_index(index, "--index-files/--index-links")
 
 

@@ -84,6 +84,44 @@ def test_precedence_is_flag_then_environment_then_file_then_default(tmp_path: Pa
     assert via_env.database_url == "sqlite:///from-file.db"
 
 
+def test_a_log_key_flag_overrides_the_environments_trusted_root_and_the_other_way_round(
+        tmp_path: Path) -> None:
+    """Log keys and a trusted root are one setting: `--rekor-key` where the service environment
+    sets AUDITOR_TRUSTED_ROOT (or `--trusted-root` over AUDITOR_REKOR_KEY) was refused as giving
+    both, where the flag outranks the environment."""
+    pem, root = tmp_path / "log.pem", tmp_path / "root.json"
+    keyed = resolve(Flags(rekor_keys=(pem,)), {"AUDITOR_TRUSTED_ROOT": str(root)},
+                    default_keys=False)
+    assert keyed.log.rekor_keys == [pem] and keyed.log.trusted_root == "sigstore-production"
+    assert keyed.overrides["log keys"] == "flag --rekor-key"
+    rooted = resolve(Flags(trusted_root=root), {"AUDITOR_REKOR_KEY": str(pem)},
+                     default_keys=False)
+    assert rooted.log.trusted_root == str(root) and rooted.log.rekor_keys == []
+    assert rooted.overrides["log keys"] == "flag --trusted-root"
+    with pytest.raises(ConfigError, match=r"^give either --rekor-key or --trusted-root"):
+        resolve(Flags(rekor_keys=(pem,), trusted_root=root), {}, default_keys=False)
+    with pytest.raises(ConfigError,
+                       match=r"^set either AUDITOR_REKOR_KEY or AUDITOR_TRUSTED_ROOT, not both$"):
+        resolve(Flags(), {"AUDITOR_REKOR_KEY": str(pem), "AUDITOR_TRUSTED_ROOT": str(root)},
+                default_keys=False)
+
+
+@pytest.mark.parametrize(("variable", "value", "named"), [
+    ("AUDITOR_FAIL_ON", "severe", "AUDITOR_FAIL_ON 'severe': choose one of info, low"),
+    ("AUDITOR_KEY", "kernel", "AUDITOR_KEY 'kernel': expected COMPONENT=PEM_FILE"),
+    ("AUDITOR_KEY", "kernel=/nonexistent.pem", "AUDITOR_KEY 'kernel=/nonexistent.pem': cannot"),
+    ("AUDITOR_INDEX_KEYSET", "x", "AUDITOR_INDEX_KEYSET: 'x' is not a typed hash"),
+])
+def test_a_bad_value_from_the_environment_names_the_variable_not_a_flag(
+        audit: RunAudit, variable: str, value: str, named: str,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Set by a unit's Environment=, it was reported as a flag nobody typed (`--fail-on`)."""
+    monkeypatch.setenv(variable, value)
+    result = audit("run", "--offline", "--db", "sqlite://")
+    assert result.exit_code == 2 and result.stderr.startswith(f"error: {named}"), result.stderr
+    assert len(result.stderr.splitlines()) == 1
+
+
 def test_every_command_reads_the_database_the_config_names(
         audit: RunAudit, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, db_url: str) -> None:
     """AUDITOR_CONFIG=c.toml audit status reads `[database] url`, not the default database."""
