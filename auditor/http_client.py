@@ -416,7 +416,9 @@ class HttpClient:
             return wait
         # Exponential backoff with full jitter (AWS Architecture Blog, "Exponential Backoff
         # and Jitter", 2015): clients that failed together do not retry together.
-        ceiling = min(self.policy.backoff_max, self.policy.backoff_base * 2.0**attempt)
+        # The exponent stops at 64, past any backoff_max: 2.0**1024 overflows, which ended a
+        # client with max_retries over 1,023 in an internal error at its 1,025th attempt.
+        ceiling = min(self.policy.backoff_max, self.policy.backoff_base * 2.0**min(attempt, 64))
         return self._rng.uniform(0.0, ceiling)
 
     def _attempt(self, method: str, url: str, params: Mapping[str, str] | None,

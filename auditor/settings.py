@@ -9,6 +9,7 @@ say that an environment variable, not the config file, chose them.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -47,6 +48,7 @@ from auditor.toml_schema import (
 from auditor.web_url import checked_http_url
 
 if TYPE_CHECKING:
+    from auditor.http_client import RetryPolicy
     from auditor.notify.settings import NotifySettings
 
 SIGSTORE_PRODUCTION = "sigstore-production"
@@ -130,6 +132,12 @@ class LogSettings:
     backoff_base: float = 0.5
     #: The longest one request may take, body included (seconds).
     request_deadline: float = 120.0
+
+    def retry_policy(self) -> RetryPolicy:
+        from auditor.http_client import RetryPolicy
+
+        return RetryPolicy(max_retries=self.max_retries, backoff_base=self.backoff_base,
+                           request_deadline=self.request_deadline)
 
 
 @dataclass
@@ -339,7 +347,7 @@ class _Chooser:
         given = getattr(self.flags, name)
         if given is None:
             return _env_number(ENV[name], value) if (value := self.env(name)) else None
-        if not given > 0:  # NaN too
+        if not 0 < given < math.inf:  # NaN too
             raise ConfigError(f"{flag} {given:g}: expected a positive number")
         return float(given)
 
@@ -368,7 +376,7 @@ def _env_number(name: str, value: str) -> float:
         number = float(value)
     except ValueError:
         raise ConfigError(f"{name}={value!r}: expected a number") from None
-    if not number > 0:
+    if not 0 < number < math.inf:
         raise ConfigError(f"{name}={value!r}: expected a positive number")
     return number
 
@@ -674,16 +682,20 @@ def _log_settings(table: dict[str, Any], base: Path, source: str) -> LogSettings
     settings.requests_per_second = _positive(
         table.get("requests_per_second", settings.requests_per_second),
         f"{source}: log.requests_per_second")
-    retries = table.get("max_retries", settings.max_retries)
-    if retries < 0:
-        raise ConfigError(f"{source}: log.max_retries must be a non-negative integer")
-    backoff = table.get("backoff_base", settings.backoff_base)
-    if backoff < 0:
-        raise ConfigError(f"{source}: log.backoff_base must be a non-negative number")
-    settings.max_retries, settings.backoff_base = retries, float(backoff)
-    settings.request_deadline = _positive(table.get("request_deadline", 120.0),
-                                          f"{source}: log.request_deadline")
+    settings.max_retries = table.get("max_retries", settings.max_retries)
+    settings.backoff_base = float(table.get("backoff_base", settings.backoff_base))
+    settings.request_deadline = float(table.get("request_deadline", settings.request_deadline))
+    _check_retries(settings, f"{source}: log.")
     return settings
+
+
+def _check_retries(settings: LogSettings, where: str) -> None:
+    """The retry settings, checked now by the client's own rules (they were checked at the
+    first request: an `--offline` trial passed a config every online run refused)."""
+    try:
+        settings.retry_policy()
+    except ConfigError as error:
+        raise ConfigError(f"{where}{error}") from None
 
 
 def _index_settings(table: dict[str, Any], source: str) -> IndexSettings:

@@ -23,9 +23,7 @@ if TYPE_CHECKING:
 
 
 def retry_policy(settings: Settings) -> RetryPolicy:
-    log = settings.log
-    return RetryPolicy(max_retries=log.max_retries, backoff_base=log.backoff_base,
-                       request_deadline=log.request_deadline)
+    return settings.log.retry_policy()
 
 
 def run_deadline(settings: Settings) -> Deadline:

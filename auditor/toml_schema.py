@@ -10,6 +10,7 @@ the nearest valid name.
 from __future__ import annotations
 
 import difflib
+import math
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -99,6 +100,10 @@ def _check_value(value: Any, spec: Value | Table | Tables, source: str, where: s
             raise ConfigError(f"{source}: {where} must be {spec.description}")
     elif not _is(value, spec.kinds):
         raise ConfigError(f"{source}: {where} must be {spec.description}")
+    elif isinstance(value, float) and not math.isfinite(value):
+        # TOML has nan and inf; no setting means either (a NaN rate passed every `< 0` check,
+        # an infinite backoff or deadline ended the crawl at its first request).
+        raise ConfigError(f"{source}: {where} must be a finite number, not {value}")
 
 
 def _is(value: Any, kinds: tuple[type, ...]) -> bool:

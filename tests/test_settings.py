@@ -43,6 +43,14 @@ def write(tmp_path: Path, text: str, name: str = "auditor.toml") -> Path:
     ('[[suppressions]]\nrule = "WRONG_KEY"\nreason = "x"\nexpires = "soon"\n',
      "suppressions[0].expires must be a date"),
     ('[components.kernel]\nkeys = "not a list"\n', "components.kernel.keys must be a list"),
+    # TOML's nan and inf: a NaN backoff passed the `< 0` check, and it and an infinite request
+    # deadline were refused only at the first request, unnamed (an --offline trial passed).
+    ('[log]\nbackoff_base = nan\n', "log.backoff_base must be a finite number, not nan"),
+    ('[log]\nrequest_deadline = inf\n', "log.request_deadline must be a finite number, not inf"),
+    ('[run]\ndeadline = inf\n', "run.deadline must be a finite number, not inf"),
+    ('[index]\nrequests_per_second = -inf\n',
+     "index.requests_per_second must be a finite number, not -inf"),
+    ('[log]\nrequest_deadline = 0\n', "log.request_deadline must be a positive finite number"),
 ])
 def test_strict_config_names_the_key_and_the_nearest_valid_one(
         audit: RunAudit, tmp_path: Path, text: str, complaint: str) -> None:
@@ -262,6 +270,8 @@ def test_crawl_refuses_a_log_index_no_log_can_have(audit: RunAudit, tmp_path: Pa
     (Flags(rate=float("nan")), "--rate nan: expected a positive number"),
     (Flags(deadline=-5.0), "--deadline -5: expected a positive number"),
     (Flags(deadline=0.0), "--deadline 0: expected a positive number"),
+    (Flags(deadline=float("inf")), "--deadline inf: expected a positive number"),
+    (Flags(rate=float("inf")), "--rate inf: expected a positive number"),
 ])
 def test_a_number_flag_out_of_range_is_named_by_its_flag(flags: Flags, named: str) -> None:
     # --rate 0 was refused by the HTTP client as "requests_per_second" (a config key the user
@@ -273,8 +283,10 @@ def test_a_number_flag_out_of_range_is_named_by_its_flag(flags: Flags, named: st
 
 @pytest.mark.parametrize("variable", ["AUDITOR_RATE", "AUDITOR_DEADLINE"])
 def test_a_number_from_the_environment_is_named_by_its_variable(variable: str) -> None:
-    with pytest.raises(ConfigError, match=rf"^{variable}='0': expected a positive number$"):
-        resolve(Flags(), {variable: "0"}, default_keys=False)
+    for value in ("0", "inf"):
+        with pytest.raises(ConfigError,
+                           match=rf"^{variable}='{value}': expected a positive number$"):
+            resolve(Flags(), {variable: value}, default_keys=False)
     assert resolve(Flags(rate=2.0, deadline=9.0), {variable: "0"}, default_keys=False)
 
 

@@ -30,7 +30,13 @@ from hypothesis import strategies as st
 from requests.structures import CaseInsensitiveDict
 
 from auditor.errors import AuditorError, ConfigError, IncompleteError, InputError
-from auditor.http_client import ResponseTooLarge, TokenBucket, retry_after_seconds
+from auditor.http_client import (
+    HttpClient,
+    ResponseTooLarge,
+    RetryPolicy,
+    TokenBucket,
+    retry_after_seconds,
+)
 from auditor.source import rekor_client
 from auditor.source.rekor_client import (
     RETRIEVE_LIMIT,
@@ -439,6 +445,15 @@ def test_a_burst_of_server_errors_is_retried_with_jittered_backoff(
     ceilings = [0.5, 1.0, 2.0, 3.0, 3.0]  # base·2^k, capped at backoff_max
     assert len(fake.sleeps) == 5
     assert all(0 <= s <= c for s, c in zip(fake.sleeps, ceilings, strict=True))
+
+
+def test_backoff_past_a_thousand_retries_stays_at_its_ceiling() -> None:
+    """2.0**1024 overflows: a client allowed 1,024 retries or more ended in an internal error
+    at its 1,025th attempt instead of waiting backoff_max."""
+    client = HttpClient("Rekor", policy=RetryPolicy(max_retries=5000, backoff_max=2.0),
+                        rng=random.Random(1))
+    assert all(0 <= client._delay(attempt, None, "GET /", "HTTP 500") <= 2.0
+               for attempt in (1023, 1024, 4999))
 
 
 def test_backoff_jitter_is_full_jitter(populated: Populated, rekor_server: RunningServer) -> None:
