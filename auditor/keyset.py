@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from auditor.errors import ConfigError, InputError
-from auditor.toml_schema import STRING, STRINGS, Table, check, read_toml
+from auditor.toml_schema import TEXT, TEXTS, Table, check, read_toml
 
 if TYPE_CHECKING:
     # Imported where used: they pull in protobuf and cryptography, which a TOML-only key set
@@ -33,12 +33,12 @@ DEFAULT_DEPLOYMENT = "oak_containers_release"
 
 #: Keys of a component table that set the auditor's own receipt policy and trust (the
 #: configuration's counterpart of Oak's TLogReferenceValues, see auditor.receipt_policy).
-RECEIPT_SETTINGS = {"tlog": STRING, "receipts": STRINGS, "tlog_policy": STRING,
-                    "pes_keys": STRINGS, "pes_roots": STRINGS}
-COMPONENT_TABLE = Table({"keys": STRINGS, "required_claims": STRINGS, **RECEIPT_SETTINGS})
+RECEIPT_SETTINGS = {"tlog": TEXT, "receipts": TEXTS, "tlog_policy": TEXT,
+                    "pes_keys": TEXTS, "pes_roots": TEXTS}
+COMPONENT_TABLE = Table({"keys": TEXTS, "required_claims": TEXTS, **RECEIPT_SETTINGS})
 #: A key file: `[components.<name>]` tables, and the `[log]` the keys belong with (informative).
 KEY_FILE = Table({
-    "log": Table({"name": STRING, "url": STRING, "trusted_root": STRING}),
+    "log": Table({"name": TEXT, "url": TEXT, "trusted_root": TEXT}),
     "components": Table(each=COMPONENT_TABLE),
 })
 

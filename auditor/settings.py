@@ -37,8 +37,8 @@ from auditor.toml_schema import (
     INTEGER,
     INTEGERS,
     NUMBER,
-    STRING,
-    STRINGS,
+    TEXT,
+    TEXTS,
     Table,
     Tables,
     Value,
@@ -62,34 +62,34 @@ DEFAULT_REKOR_URL = "https://rekor.sigstore.dev"
 TILED_REQUESTS_PER_SECOND = 100.0
 SIGSTORE_INSTANCES = ("production", "staging")
 
-_TILED_LOG = Table({"url": STRING, "verifier": STRING, "policy": STRING,
-                    "requests_per_second": NUMBER, "cache": STRING, "scan_range": INTEGER})
+_TILED_LOG = Table({"url": TEXT, "verifier": TEXT, "policy": TEXT,
+                    "requests_per_second": NUMBER, "cache": TEXT, "scan_range": INTEGER})
 
 CONFIG_FILE = Table({
-    "key_sources": STRINGS,
-    "import": STRINGS,
-    "database": Table({"url": STRING}),
+    "key_sources": TEXTS,
+    "import": TEXTS,
+    "database": Table({"url": TEXT}),
     "log": Table({
-        "url": STRING, "name": STRING, "trusted_root": STRING, "rekor_keys": STRINGS,
+        "url": TEXT, "name": TEXT, "trusted_root": TEXT, "rekor_keys": TEXTS,
         "requests_per_second": NUMBER, "max_retries": INTEGER, "backoff_base": NUMBER,
         "request_deadline": NUMBER, "follow": BOOLEAN,
     }),
-    "statements": Table({"source": STRING}),
+    "statements": Table({"source": TEXT}),
     "components": Table(each=COMPONENT_TABLE),
-    "crawl": Table({"uuids": STRINGS, "log_indexes": INTEGERS}),
+    "crawl": Table({"uuids": TEXTS, "log_indexes": INTEGERS}),
     "tiled_logs": Tables(_TILED_LOG),
-    "rekor_v2": Table({"instance": STRING, "requests_per_second": NUMBER, "cache": STRING,
-                       "refresh": BOOLEAN, "tuf_url": STRING, "tuf_root": STRING}),
-    "releases": Tables(Table({"name": STRING, "manifest": STRING})),
+    "rekor_v2": Table({"instance": TEXT, "requests_per_second": NUMBER, "cache": TEXT,
+                       "refresh": BOOLEAN, "tuf_url": TEXT, "tuf_root": TEXT}),
+    "releases": Tables(Table({"name": TEXT, "manifest": TEXT})),
     "reconcile": Table({"expected_since": DATE}),
-    "suppressions": Tables(Table({"rule": STRING, "component": STRING, "entry": STRING,
-                                  "reason": STRING, "expires": DATE})),
-    "reports": Table({"directory": STRING, "formats": STRINGS}),
-    "run": Table({"deadline": NUMBER, "fail_on": STRING}),
+    "suppressions": Tables(Table({"rule": TEXT, "component": TEXT, "entry": TEXT,
+                                  "reason": TEXT, "expires": DATE})),
+    "reports": Table({"directory": TEXT, "formats": TEXTS}),
+    "run": Table({"deadline": NUMBER, "fail_on": TEXT}),
     # Checked key by key by auditor.notify.settings.parse_notify (nearest-key errors too).
     "notify": Value((dict,), "a table ([notify])"),
-    "metrics": Table({"file": STRING}),
-    "index": Table({"files": STRING, "links": STRING, "keysets": STRINGS,
+    "metrics": Table({"file": TEXT}),
+    "index": Table({"files": TEXT, "links": TEXT, "keysets": TEXTS,
                     "requests_per_second": NUMBER}),
 })
 

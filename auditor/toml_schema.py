@@ -28,6 +28,8 @@ class Value:
     kinds: tuple[type, ...]
     description: str
     is_list: bool = False
+    #: A string that must say something (not "" nor blanks).
+    nonempty: bool = False
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,10 @@ class Tables:
 
 STRING = Value((str,), "a string")
 STRINGS = Value((str,), "a list of strings", is_list=True)
+#: A path, URL or name: `""` is a mistake, never "none" (an empty path was the config file's
+#: own directory, an empty report directory or statement store was taken as none given).
+TEXT = Value((str,), "a non-empty string", nonempty=True)
+TEXTS = Value((str,), "a list of non-empty strings", is_list=True, nonempty=True)
 INTEGERS = Value((int,), "a list of integers", is_list=True)
 NUMBER = Value((int, float), "a number")
 INTEGER = Value((int,), "an integer")
@@ -98,9 +104,19 @@ def _check_value(value: Any, spec: Value | Table | Tables, source: str, where: s
     elif spec.is_list:
         if not isinstance(value, list) or not all(_is(v, spec.kinds) for v in value):
             raise ConfigError(f"{source}: {where} must be {spec.description}")
+        for index, item in enumerate(value):
+            _check_said(item, spec, source, f"{where}[{index}]")
     elif not _is(value, spec.kinds):
         raise ConfigError(f"{source}: {where} must be {spec.description}")
-    elif isinstance(value, float) and not math.isfinite(value):
+    else:
+        _check_said(value, spec, source, where)
+
+
+def _check_said(value: Any, spec: Value, source: str, where: str) -> None:
+    """A non-empty string says something; a number is finite."""
+    if spec.nonempty and isinstance(value, str) and not value.strip():
+        raise ConfigError(f"{source}: {where} is empty: give a value or leave the key out")
+    if isinstance(value, float) and not math.isfinite(value):
         # TOML has nan and inf; no setting means either (a NaN rate passed every `< 0` check,
         # an infinite backoff or deadline ended the crawl at its first request).
         raise ConfigError(f"{source}: {where} must be a finite number, not {value}")

@@ -62,6 +62,25 @@ def test_strict_config_names_the_key_and_the_nearest_valid_one(
         assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize(("text", "key"), [
+    ('[reports]\ndirectory = ""\n', "reports.directory"),  # no reports, said nothing
+    ('[statements]\nsource = " "\n', "statements.source"),  # no statement store
+    ('[database]\nurl = ""\n', "database.url"),  # the default database
+    ('key_sources = [""]\n', "key_sources[0]"),  # the config's directory, "cannot read"
+    ('[rekor_v2]\ncache = ""\n', "rekor_v2.cache"),  # tiles cached beside the config
+    ('[[releases]]\nname = ""\nmanifest = "m.toml"\n', "releases[0].name"),
+    ('[components.kernel]\ntlog_policy = ""\n', "components.kernel.tlog_policy"),
+])
+def test_an_empty_string_is_refused_naming_its_key(tmp_path: Path, text: str, key: str) -> None:
+    """An empty value is a mistake, never "none": a path was the config's own directory and an
+    empty report directory, statement store or database URL was taken as not given."""
+    config = write(tmp_path, text)
+    with pytest.raises(ConfigError) as refused:
+        resolve(Flags(config=config), {})
+    assert str(refused.value) == (f"{config}: {key} is empty: give a value or leave the key "
+                                  "out")
+
+
 def test_a_report_format_without_a_directory_is_refused_and_each_is_written_once(
         audit: RunAudit, tmp_path: Path) -> None:
     """`audit run --format md` without --report-dir wrote nothing and said nothing."""
