@@ -164,9 +164,9 @@ def _require_text(component: str, claims: tuple[str, ...], source: str) -> None:
 def _public_key(data: bytes, source: str) -> PublicKey:
     # Loaded here, not at import: cryptography is not needed by the commands that resolve
     # settings without reading any key (the queries).
-    from auditor.verify.keys import load_public_key
+    from auditor.verify.keys import load_pinned_key
 
-    return load_public_key(data, source=source)
+    return load_pinned_key(data, source=source)
 
 
 def add_toml_components(components: dict[str, Any], keyset: KeySet, source: str,

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from auditor.errors import ConfigError
+from auditor.errors import ConfigError, InputError
 from auditor.settings import Flags, resolve
 from tests.cli_runner import RunAudit
 from tests.test_run import config as demo_config
@@ -147,6 +147,25 @@ def test_a_bad_value_from_the_environment_names_the_variable_not_a_flag(
     result = audit("run", "--offline", "--db", "sqlite://")
     assert result.exit_code == 2 and result.stderr.startswith(f"error: {named}"), result.stderr
     assert len(result.stderr.splitlines()) == 1
+
+
+def test_a_key_file_of_two_keys_is_refused_not_cut_to_its_first(
+        audit: RunAudit, tmp_path: Path) -> None:
+    """Two PEM keys pasted into one file: `--key` and `--rekor-key` pinned the first and
+    silently not the second (a config's `keys` entry of two blocks too)."""
+    tests_data = Path(__file__).parent / "data/oak"
+    two = tmp_path / "two.pem"
+    two.write_bytes(RELEASE_KEY.read_bytes() + (tests_data / "rekor_public_key.pem").read_bytes())
+    for command in (["run", "--offline", "--key", f"kernel={two}"],
+                    ["crawl", "--rekor-url", "http://127.0.0.1:9", "--rekor-key", str(two)]):
+        result = audit(*command, "--db", "sqlite://")
+        assert result.exit_code == 2, result.stderr
+        assert result.stderr == f"error: {two}: holds 2 PEM blocks, where one key or " \
+            "certificate is read: give each key on its own\n"
+    pem = two.read_text()
+    config = write(tmp_path, f'[components.kernel]\nkeys = ["""{pem}"""]\n')
+    with pytest.raises(InputError, match=r"components\.kernel\.keys\[0\]: holds 2 PEM blocks"):
+        resolve(Flags(config=config), {})
 
 
 def test_every_command_reads_the_database_the_config_names(

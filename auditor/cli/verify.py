@@ -106,7 +106,7 @@ def verify_entry_command(
     from auditor.source.documents import parse_log_document, read_file
     from auditor.verify.bundle import verify_bundle
     from auditor.verify.entry import EndorsementMaterial, verify_entry
-    from auditor.verify.keys import load_public_key
+    from auditor.verify.keys import load_pinned_key
     from auditor.verify.receipt_state import ReceiptKind
     from auditor.verify.receipts import Receipt, receipt_kind_of
 
@@ -115,7 +115,7 @@ def verify_entry_command(
         artifact=_read_artifact(artifact) if artifact else None,
         signature=read_file(signature) if signature else None,
         subject=read_file(subject) if subject else None,
-        endorser_keys=tuple(load_public_key(read_file(Path(p)), source=p) for p in pems),
+        endorser_keys=tuple(load_pinned_key(read_file(Path(p)), source=p) for p in pems),
         at=parse_time(at, "--at"),
     )
     data = read_file(path)

@@ -130,6 +130,17 @@ def load_public_key(data: bytes, *, source: str = "key") -> PublicKey:
         raise InputError(f"{source}: not a PEM or DER public key or certificate") from None
 
 
+def load_pinned_key(data: bytes, *, source: str = "key") -> PublicKey:
+    """A key someone pins (`--key`, `--rekor-key`, a config's key or PES key): one key or
+    certificate. Several PEM blocks (two keys pasted into one file, a certificate and its
+    chain) are refused: only the first was read, and the others were silently not pinned."""
+    blocks = data.count(b"-----BEGIN ")
+    if blocks > 1:
+        raise InputError(f"{source}: holds {blocks} PEM blocks, where one key or certificate is "
+                         "read: give each key on its own")
+    return load_public_key(data, source=source)
+
+
 def load_public_key_b64(text: str, *, source: str = "key") -> PublicKey:
     try:
         raw = base64.b64decode(text, validate=True)

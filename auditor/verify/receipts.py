@@ -37,7 +37,7 @@ from auditor.verify.entry import (
     skipped,
     verify_unlogged,
 )
-from auditor.verify.keys import PublicKey, load_public_key
+from auditor.verify.keys import PublicKey, load_pinned_key
 from auditor.verify.pes import PesFailure, parse_pes_confirmation, verify_pes_confirmation
 from auditor.verify.policy import Policy, parse_policy
 from auditor.verify.receipt_state import ReceiptKind
@@ -89,7 +89,7 @@ class ReceiptTrust:
 def load_pes_key(data: bytes, key_id: int, *, source: str) -> VerifyingKey:
     """A PES key from a PEM or DER public key or certificate: RSA or ECDSA P-256, the two key
     types of an Oak VerifyingKeySet (PES matches keys, not ids: `key_id` only names it)."""
-    key = load_public_key(data, source=source)
+    key = load_pinned_key(data, source=source)
     crypto = key.crypto
     if isinstance(crypto, rsa.RSAPublicKey):
         return VerifyingKey(key_id, KeyType.RSA_SHA2_256, key.spki_der)

@@ -26,7 +26,7 @@ from auditor.errors import InputError
 from auditor.source.fields import b64_field
 from auditor.source.json_input import loads
 from auditor.verify.checkpoint import ed25519_key_id
-from auditor.verify.keys import PublicKey, load_public_key
+from auditor.verify.keys import PublicKey, load_pinned_key, load_public_key
 
 if TYPE_CHECKING:
     from sigstore.models import ClientTrustConfig, SigningConfig, TrustedRoot
@@ -70,7 +70,7 @@ def c2sp_key_id(name: str, key: ed25519.Ed25519PublicKey) -> bytes:
 
 
 def log_key_from_pem(data: bytes, *, name: str | None = None, source: str = "log key") -> LogKey:
-    key = load_public_key(data, source=source)
+    key = load_pinned_key(data, source=source)
     crypto = key.crypto
     if isinstance(crypto, ed25519.Ed25519PublicKey):
         if name is None:
