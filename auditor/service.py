@@ -255,7 +255,7 @@ class Auditor:
                               "import" + (", and the run is offline" if settings.offline
                                           else " and no component key") +
                               " (see the README, Configuration)")
-        releases = [load_manifest(r.manifest, r.name) for r in settings.releases]
+        releases = _distinct([load_manifest(r.manifest, r.name) for r in settings.releases])
         result = self._result("run", offline=settings.offline)
         channels = self.alert_channels()  # a missing secret stops the run before it starts
 
@@ -479,6 +479,18 @@ class Auditor:
         assert result.run_id is not None
         with self.sessions() as session:
             yield from run_findings(session, result.run_id)
+
+
+def _distinct(releases: list[Release]) -> list[Release]:
+    """The releases, refused if two share a name: findings, their fingerprints (so alerts)
+    and reports tell releases apart by name, and two manifests under one were reported as
+    one release."""
+    seen: dict[str, Release] = {}
+    for release in releases:
+        if (other := seen.setdefault(release.name, release)) is not release:
+            raise ConfigError(f"releases: {other.manifest} and {release.manifest} are both "
+                              f"named {release.name!r}: give each release its own name")
+    return releases
 
 
 def _stopped(result: AuditResult, stop: Interrupted | KeyboardInterrupt) -> None:

@@ -203,7 +203,8 @@ class RekorV2Settings:
 
 @dataclass(frozen=True)
 class ReleaseRef:
-    name: str
+    #: The config's name for it; None: the manifest's own `name`, else its file name.
+    name: str | None
     manifest: Path
 
 
@@ -633,7 +634,7 @@ def load_config_file(path: Path | None, *, default_keys: bool = True) -> Setting
         if "manifest" not in release:
             raise ConfigError(f"{source}: releases[{i}] needs a manifest path")
         manifest = _path(base, release["manifest"])
-        settings.releases.append(ReleaseRef(str(release.get("name", manifest.stem)), manifest))
+        settings.releases.append(ReleaseRef(release.get("name"), manifest))
     settings.suppressions = [_suppression(item, i, source)
                              for i, item in enumerate(document.get("suppressions", []))]
     settings.imports = [_path(base, p) for p in document.get("import", [])]

@@ -168,6 +168,46 @@ def test_a_key_file_of_two_keys_is_refused_not_cut_to_its_first(
         resolve(Flags(config=config), {})
 
 
+@pytest.mark.parametrize(("manifest", "complaint"), [
+    ('evidense = "evidence.binarypb"\n[components.kernel_cmd_line]\ncmdline = "x"\n',
+     "unknown key 'evidense' in the top level; did you mean 'evidence'?"),
+    ('evidence = "e.binarypb"\n[component.kernel]\nartifact = "bzImage"\n',
+     "unknown key 'component' in the top level; did you mean 'components'?"),
+    ('[components.kernel_cmd_line]\ncmdline = "x"\nartifact = "cmdline.txt"\n',
+     "components.kernel_cmd_line needs an artifact or a cmdline (one of them)"),
+    ('name = 7\n[components.kernel_cmd_line]\ncmdline = "x"\n', "name must be a non-empty string"),
+])
+def test_a_release_manifest_is_read_strictly(audit: RunAudit, tmp_path: Path, manifest: str,
+                                             complaint: str) -> None:
+    """A misspelt key of a manifest was ignored (the release reconciled without its evidence
+    or a component), as was one of an artifact and a cmdline given together."""
+    write(tmp_path, manifest, "m.toml")
+    config = write(tmp_path, '[[releases]]\nmanifest = "m.toml"\n')
+    result = audit("run", "--offline", "--config", str(config), "--db", "sqlite://")
+    assert result.exit_code == 2
+    assert result.stderr == f"error: {tmp_path / 'm.toml'}: {complaint}\n"
+
+
+def test_a_release_is_named_by_its_manifest_unless_the_config_names_it(
+        audit: RunAudit, tmp_path: Path, db_url: str) -> None:
+    """Without a `name` in `[[releases]]` the release was named after the manifest's file
+    (`m`), its own `name` ignored; two releases of one name were reported as one."""
+    write(tmp_path, 'name = "2025-06"\n[components.kernel_cmd_line]\ncmdline = "x"\n', "m.toml")
+    write(tmp_path, '[components.kernel_cmd_line]\ncmdline = "y"\n', "other.toml")
+    config = write(tmp_path, '[[releases]]\nmanifest = "m.toml"\n'
+                   '[[releases]]\nmanifest = "other.toml"\n')
+    result = audit("run", "--offline", "--config", str(config), "--json")
+    names = [r["name"] for r in json.loads(result.stdout)["releases"]]
+    assert names == ["2025-06", "other"]
+    config = write(tmp_path, '[[releases]]\nmanifest = "m.toml"\n'
+                   '[[releases]]\nname = "2025-06"\nmanifest = "other.toml"\n')
+    result = audit("run", "--offline", "--config", str(config))
+    assert result.exit_code == 2
+    assert result.stderr == (f"error: releases: {tmp_path / 'm.toml'} and "
+                             f"{tmp_path / 'other.toml'} are both named '2025-06': give each "
+                             "release its own name\n")
+
+
 def test_every_command_reads_the_database_the_config_names(
         audit: RunAudit, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, db_url: str) -> None:
     """AUDITOR_CONFIG=c.toml audit status reads `[database] url`, not the default database."""

@@ -19,13 +19,21 @@ Relative paths are relative to the manifest. `audit reconcile` flags build the s
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from auditor.components import Kind, kind_of
 from auditor.errors import ConfigError
+from auditor.toml_schema import STRING, TEXT, Table, check, read_toml
+
+#: Read strictly, as the config is: a misspelt `evidense` or `[component.kernel]` was ignored,
+#: and the release reconciled without it.
+MANIFEST = Table({
+    "name": TEXT,
+    "evidence": TEXT,
+    # An empty cmdline is a command line (a kernel booted with none); an empty path is not.
+    "components": Table(each=Table({"artifact": TEXT, "cmdline": STRING})),
+})
 
 
 @dataclass(frozen=True)
@@ -47,38 +55,26 @@ class Release:
     evidence: Path | None = None
 
 
-def _path(base: Path, value: Any, where: str) -> Path:
-    if not isinstance(value, str) or not value:
-        raise ConfigError(f"{where} must be a path")
+def _path(base: Path, value: str) -> Path:
     path = Path(value).expanduser()
     return path if path.is_absolute() else base / path
 
 
 def load_manifest(path: Path, name: str | None = None) -> Release:
-    try:
-        document = tomllib.loads(path.read_text())
-    except OSError as error:
-        raise ConfigError(f"{path}: cannot read ({error.strerror})") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
-        raise ConfigError(f"{path}: not a valid TOML manifest ({error})") from None
+    """The manifest at `path`; `name` (the config's) over the manifest's own, else its stem."""
+    document = read_toml(path, "TOML manifest")
+    check(document, MANIFEST, str(path))
     base = path.resolve().parent
-    release = Release(name=name or str(document.get("name", path.stem)), manifest=path)
+    release = Release(name=name or document.get("name", path.stem), manifest=path)
     if "evidence" in document:
-        release.evidence = _path(base, document["evidence"], f"{path}: evidence")
-    components = document.get("components", {})
-    if not isinstance(components, dict):
-        raise ConfigError(f"{path}: [components] must be a table")
-    for component, table in components.items():
+        release.evidence = _path(base, document["evidence"])
+    for component, table in document.get("components", {}).items():
         where = f"{path}: components.{component}"
-        if not isinstance(table, dict):
-            raise ConfigError(f"{where} must be a table")
         cmdline = table.get("cmdline")
-        if cmdline is not None and not isinstance(cmdline, str):
-            raise ConfigError(f"{where}.cmdline must be a string")
-        artifact = _path(base, table["artifact"], f"{where}.artifact") \
-            if "artifact" in table else None
-        if artifact is None and cmdline is None:
-            raise ConfigError(f"{where} needs an artifact (or a cmdline)")
+        artifact = _path(base, table["artifact"]) if "artifact" in table else None
+        if (artifact is None) == (cmdline is None):
+            # Both was one of them silently passed over.
+            raise ConfigError(f"{where} needs an artifact or a cmdline (one of them)")
         release.components[component] = ComponentInput(component, artifact, cmdline)
     if not release.components and release.evidence is None:
         raise ConfigError(f"{path}: the manifest names no component and no evidence")
