@@ -604,7 +604,8 @@ def load_config_file(path: Path | None, *, default_keys: bool = True) -> Setting
     check(document, CONFIG_FILE, source)
     base = path.resolve().parent
     settings = Settings(config_path=path)
-    settings.database_url = document.get("database", {}).get("url", "")
+    if "url" in document.get("database", {}):
+        settings.database_url = _database_url(document["database"]["url"], base)
     settings.log = _log_settings(document.get("log", {}), base, source)
     settings.rekor_v1 = document.get("log", {}).get("follow", True)
     statements = document.get("statements", {}).get("source")
@@ -659,6 +660,19 @@ def load_config_file(path: Path | None, *, default_keys: bool = True) -> Setting
     if "file" in document.get("metrics", {}):
         settings.metrics_file = _path(base, document["metrics"]["file"])
     return settings
+
+
+def _database_url(value: str, base: Path) -> str:
+    """`[database] url`: a SQLite file named by a relative path (`auditor.db`,
+    `sqlite:///auditor.db`) is relative to the config file, as every path in it is (it was
+    relative to the working directory: `/` under systemd, the home directory under cron)."""
+    sqlite = "sqlite:///"
+    if "://" not in value:
+        return database_url(str(_path(base, value)))
+    path = value.removeprefix(sqlite)
+    if value.startswith(sqlite) and path and not path.startswith(("/", ":memory:")):
+        return sqlite + str(_path(base, path))
+    return value
 
 
 def _moment(value: date) -> datetime:

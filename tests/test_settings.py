@@ -233,6 +233,21 @@ def test_read_only_commands_refuse_a_database_that_does_not_exist(
     assert not missing.exists() and not missing.parent.exists()
 
 
+@pytest.mark.parametrize("url", ["auditor.db", "sqlite:///auditor.db"])
+def test_a_relative_database_in_the_config_is_relative_to_the_config(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, url: str) -> None:
+    """As every path in the config: it was relative to the working directory (`/` under
+    systemd, the home directory under cron), a database other than the one a trial run
+    beside the config had used."""
+    etc, elsewhere = tmp_path / "etc", tmp_path / "elsewhere"
+    etc.mkdir(), elsewhere.mkdir()
+    config = write(etc, f'[database]\nurl = "{url}"\n')
+    monkeypatch.chdir(elsewhere)
+    assert resolve(Flags(config=config), {}).database_url == f"sqlite:///{etc / 'auditor.db'}"
+    absolute = write(etc, f'[database]\nurl = "sqlite:///{tmp_path}/a.db"\n', "abs.toml")
+    assert resolve(Flags(config=absolute), {}).database_url == f"sqlite:///{tmp_path}/a.db"
+
+
 def test_a_plain_path_is_a_sqlite_database(audit: RunAudit, tmp_path: Path) -> None:
     path = tmp_path / "plain.db"
     assert audit("db", "upgrade", "--db", str(path)).exit_code == 0
