@@ -101,14 +101,14 @@ def test_precedence_is_flag_then_environment_then_file_then_default(tmp_path: Pa
     assert flagged.log.url == "https://env.example"
     assert flagged.overrides == {"log URL": "environment AUDITOR_REKOR_URL"}
     from_file = resolve(Flags(config=config), {})
-    assert (from_file.database_url, from_file.log.url) == ("sqlite:///from-file.db",
-                                                           "https://file.example")
+    in_file = f"sqlite:///{tmp_path / 'from-file.db'}"  # relative to the config file
+    assert (from_file.database_url, from_file.log.url) == (in_file, "https://file.example")
     assert from_file.overrides == {}
     default = resolve(Flags(), {})
     assert default.log.url == "https://rekor.sigstore.dev" and default.database_url.endswith(
         "auditor.db")
     via_env = resolve(Flags(), {"AUDITOR_CONFIG": str(config)})
-    assert via_env.database_url == "sqlite:///from-file.db"
+    assert via_env.database_url == in_file
 
 
 def test_a_log_key_flag_overrides_the_environments_trusted_root_and_the_other_way_round(
