@@ -171,6 +171,16 @@ class Auditor:
             return load_keyring([], Path(log.trusted_root))
         return load_keyring([], None)
 
+    def _check_sources(self) -> None:
+        """Refuse offline what an online run would refuse before its first request (the log
+        keys or trusted root, each tiled log's key, policy and scan range): an `--offline`
+        trial is how a config is tried before cron runs it, and it passed these."""
+        from auditor.sources import tiled_log_specs
+
+        if self.settings.rekor_v1:
+            self.keyring  # noqa: B018 - loaded (and cached) for what it refuses
+        tiled_log_specs(self.settings)
+
     def log_sources(self) -> list[LogSource]:
         if self._log_sources is None:
             from auditor.sources import log_sources
@@ -256,6 +266,8 @@ class Auditor:
                                           else " and no component key") +
                               " (see the README, Configuration)")
         releases = _distinct([load_manifest(r.manifest, r.name) for r in settings.releases])
+        if settings.offline:
+            self._check_sources()
         result = self._result("run", offline=settings.offline)
         channels = self.alert_channels()  # a missing secret stops the run before it starts
 

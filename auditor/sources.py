@@ -73,24 +73,33 @@ def publisher_index(settings: Settings, keyring: LogKeyring, deadline: Deadline)
                                 index.keysets, settings.expected_since)
 
 
-def tiled_log_sources(settings: Settings, deadline: Deadline) -> list[LogSource]:
-    """The configured tiled logs, then Sigstore's Rekor v2 shards (oldest first) if followed."""
+def tiled_log_specs(settings: Settings) -> list[TiledLogSpec]:
+    """The configured tiled logs, their keys parsed and witness policies read: a ConfigError
+    naming the log for any that cannot be followed. Nothing is fetched, so that `--offline`
+    refuses what every online run would."""
     from auditor.crawl.tiled import DEFAULT_SCAN_RANGE, TiledLogSpec, log_key_of
     from auditor.errors import ConfigError, InputError
     from auditor.verify.note_keys import parse_vkey
     from auditor.verify.policy import parse_policy
 
-    sources = []
+    specs = []
     for log in settings.tiled_logs:
         try:
             key = log_key_of(parse_vkey(log.verifier))
             policy = parse_policy(_read_text(log.policy)) if log.policy else None
         except InputError as error:
             raise ConfigError(f"tiled log {log.url}: {error}") from None
-        spec = TiledLogSpec(log.url.rstrip("/"), key, policy, scan_range=DEFAULT_SCAN_RANGE
-                            if log.scan_range is None else log.scan_range)
-        sources.append(_tiled_source(settings, spec, log.requests_per_second, log.cache,
-                                     deadline))
+        specs.append(TiledLogSpec(log.url.rstrip("/"), key, policy,
+                                  scan_range=DEFAULT_SCAN_RANGE if log.scan_range is None
+                                  else log.scan_range))
+    return specs
+
+
+def tiled_log_sources(settings: Settings, deadline: Deadline) -> list[LogSource]:
+    """The configured tiled logs, then Sigstore's Rekor v2 shards (oldest first) if followed."""
+    sources = [_tiled_source(settings, spec, log.requests_per_second, log.cache, deadline)
+               for spec, log in zip(tiled_log_specs(settings), settings.tiled_logs,
+                                    strict=True)]
     if settings.rekor_v2 is not None:
         sources.extend(_rekor_v2_sources(settings, settings.rekor_v2, deadline))
     return sources

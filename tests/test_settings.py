@@ -12,6 +12,7 @@ import pytest
 
 from auditor.errors import ConfigError, InputError
 from auditor.settings import Flags, resolve
+from testlog.tlog_proof import LogSigner
 from tests.cli_runner import RunAudit
 from tests.test_run import config as demo_config
 
@@ -206,6 +207,29 @@ def test_a_release_is_named_by_its_manifest_unless_the_config_names_it(
     assert result.stderr == (f"error: releases: {tmp_path / 'm.toml'} and "
                              f"{tmp_path / 'other.toml'} are both named '2025-06': give each "
                              "release its own name\n")
+
+
+@pytest.mark.parametrize(("text", "complaint"), [
+    ('[[tiled_logs]]\nurl = "https://log.example/t"\nverifier = "log.example/t"\n',
+     "tiled log https://log.example/t: verifier key 'log.example/t' is not <name>+<key id>+<key>"),
+    ('[[tiled_logs]]\nurl = "https://log.example/t"\nverifier = "VKEY"\nscan_range = 100\n',
+     "tiled log https://log.example/t: scan_range must be a positive multiple of 256, not 100"),
+    ('[[tiled_logs]]\nurl = "https://log.example/t"\nverifier = "VKEY"\npolicy = "no.txt"\n',
+     "cannot read"),
+    ('[log]\nrekor_keys = ["no.pem"]\n', "no.pem: cannot read (No such file or directory)"),
+    ('[log]\ntrusted_root = "no.json"\n', "no.json: cannot read (No such file or directory)"),
+])
+def test_an_offline_run_refuses_the_log_settings_an_online_one_would(
+        audit: RunAudit, tmp_path: Path, text: str, complaint: str) -> None:
+    """`audit run --offline` is how a config is tried before cron runs it online: it passed
+    a tiled log's bad key or scan range and missing log keys, which every online run refused."""
+    write(tmp_path, 'name = "r"\n[components.kernel_cmd_line]\ncmdline = "x"\n', "m.toml")
+    vkey = LogSigner("log.example/t").vkey
+    config = write(tmp_path, text.replace("VKEY", vkey)
+                   + '[[releases]]\nmanifest = "m.toml"\n')
+    result = audit("run", "--offline", "--config", str(config), "--db", "sqlite://")
+    assert result.exit_code == 2 and complaint in result.stderr, result.stderr
+    assert len(result.stderr.splitlines()) == 1
 
 
 def test_every_command_reads_the_database_the_config_names(
