@@ -29,7 +29,7 @@ from auditor.crawl.interface import CrawlJob, CrawlRequest, LogSource, Progress
 from auditor.crawl.summary import CrawlSummary
 from auditor.errors import AuditorError, ConfigError, Interrupted
 from auditor.exit_codes import ExitCode
-from auditor.findings import Finding, FindingTally, RuleId, Severity
+from auditor.findings import Finding, FindingTally, RuleId, Severity, Suppression
 from auditor.http_client import Deadline
 from auditor.importer import ImportedItem, ImportReport, import_paths, record_keys
 from auditor.reconcile.engine import ReleaseResult, reconcile_release, unaccounted
@@ -75,6 +75,9 @@ class AuditResult:
     #: The report files written, and what could not be written (a report, the metrics file).
     reports: list[Path] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    #: Configured suppressions past their expiry: what they suppressed is reported again, and
+    #: the run says why (a finding silenced for months came back with no word of the cause).
+    expired: list[Suppression] = field(default_factory=list)
 
     @property
     def process_exit_code(self) -> int:
@@ -326,8 +329,10 @@ class Auditor:
     # -- steps ----------------------------------------------------------------------------------
 
     def _result(self, kind: str, *, offline: bool) -> AuditResult:
+        today = self._today()
         return AuditResult(kind, self.clock(), config=self.settings.config_name, offline=offline,
-                           overrides={k: v for k, v in self.settings.overrides.items() if v})
+                           overrides={k: v for k, v in self.settings.overrides.items() if v},
+                           expired=[s for s in self.settings.suppressions if today > s.expires])
 
     def _recorded(self, result: AuditResult, work: Callable[[], Iterable[Finding]],
                   exit_code: Callable[[], int], *, ended: bool = True) -> None:

@@ -78,15 +78,19 @@ def test_fail_on_and_suppressions(audit: RunAudit, tmp_path: Path, db_url: str) 
     suppress = (
         f'\n[[suppressions]]\nrule = "WRONG_KEY"\ncomponent = "kernel_cmd_line"\n'
         f'reason = "staging cmdline is not pinned"\nexpires = {tomorrow}\n')
-    code, summary, _ = run(audit, "--config", str(config(tmp_path, extra=suppress)),
-                           "--offline", "--fail-on", "high")
+    code, summary, stderr = run(audit, "--config", str(config(tmp_path, extra=suppress)),
+                                "--offline", "--fail-on", "high")
     assert code == 0, problems(summary)
     (suppressed,) = [f for f in summary["findings"] if f["suppressed"]]
     assert suppressed["rule"] == "WRONG_KEY" and suppressed["suppressed"]["expires"] == tomorrow
+    assert "expired" not in stderr
     expired = suppress.replace(tomorrow, yesterday)
-    code, summary, _ = run(audit, "--config", str(config(tmp_path, extra=expired)),
-                           "--offline", "--fail-on", "high")
+    code, summary, stderr = run(audit, "--config", str(config(tmp_path, extra=expired)),
+                                "--offline", "--fail-on", "high")
     assert code == 1 and not [f for f in summary["findings"] if f["suppressed"]]
+    # The finding is back, and the run says why (it said nothing of the suppression).
+    assert (f"note: the suppression of WRONG_KEY kernel_cmd_line expired on {yesterday}: what "
+            "it suppressed is reported\n") in stderr
 
 
 def test_config_errors_exit_2(audit: RunAudit, tmp_path: Path) -> None:

@@ -234,6 +234,10 @@ def _print_run_summary(result: AuditResult) -> None:
         say(alerts_line(result.alerts))
     for name, origin in result.overrides.items():
         say(f"note: {name} set by {origin}, not by the config file")
+    for suppression in result.expired:
+        say(f"note: the suppression of {suppression.rule}"
+            f"{' ' + suppression.component if suppression.component else ''} expired on "
+            f"{suppression.expires.isoformat()}: what it suppressed is reported")
     # The same counts as the reports' headline (MATCH is an info finding there too).
     by_severity = ", ".join(f"{counts[s]} {s}" for s in reversed(SEVERITIES) if counts.get(s))
     matches = f" ({result.tally.matches} MATCH)" if result.tally.matches else ""
