@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from auditor.errors import ConfigError
+from auditor.local_files import open_input, read_at_most
 
 
 @dataclass(frozen=True)
@@ -60,9 +61,18 @@ BOOLEAN = Value((bool,), "true or false")
 DATE = Value((date, datetime), "a date (2026-12-31)")
 
 
+#: Far past any config, key file or manifest. A device or an endless pipe (`--config
+#: /dev/zero`) was read whole: an internal error (MemoryError) once memory ran out.
+MAX_TOML_SIZE = 4 << 20
+
+
 def read_toml(path: Path, what: str = "TOML") -> dict[str, Any]:
     try:
-        return tomllib.loads(path.read_text())
+        with open_input(path) as handle:
+            data = read_at_most(handle, MAX_TOML_SIZE)
+        if data is None:
+            raise ConfigError(f"{path}: larger than {MAX_TOML_SIZE} bytes, not a {what} file")
+        return tomllib.loads(data.decode())
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such file") from None
     except IsADirectoryError:

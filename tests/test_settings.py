@@ -82,6 +82,13 @@ def test_an_empty_string_is_refused_naming_its_key(tmp_path: Path, text: str, ke
                                   "out")
 
 
+def test_a_config_that_never_ends_is_refused_unread_past_its_bound() -> None:
+    """`--config /dev/zero` (or a pipe that never ends) was read whole: exit 70, MemoryError."""
+    with pytest.raises(ConfigError) as refused:
+        resolve(Flags(config=Path("/dev/zero")), {})
+    assert str(refused.value) == "/dev/zero: larger than 4194304 bytes, not a TOML config file"
+
+
 def test_a_report_format_without_a_directory_is_refused_and_each_is_written_once(
         audit: RunAudit, tmp_path: Path) -> None:
     """`audit run --format md` without --report-dir wrote nothing and said nothing."""
