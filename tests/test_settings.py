@@ -89,6 +89,14 @@ def test_a_config_that_never_ends_is_refused_unread_past_its_bound() -> None:
     assert str(refused.value) == "/dev/zero: larger than 4194304 bytes, not a TOML config file"
 
 
+def test_a_severity_is_read_in_any_case_in_the_file_as_in_flags(tmp_path: Path) -> None:
+    """`[run] fail_on = "HIGH"` was taken and `[notify] min_severity = "HIGH"` refused."""
+    config = write(tmp_path, '[run]\nfail_on = "HIGH"\n[notify]\nmin_severity = "Critical"\n')
+    settings = resolve(Flags(config=config), {}, default_keys=False)
+    assert settings.fail_on.value == "high"
+    assert settings.notify is not None and settings.notify.min_severity.value == "critical"
+
+
 def test_a_report_format_without_a_directory_is_refused_and_each_is_written_once(
         audit: RunAudit, tmp_path: Path) -> None:
     """`audit run --format md` without --report-dir wrote nothing and said nothing."""

@@ -312,7 +312,8 @@ def _rate(values: dict[str, Any], where: str, default: float) -> float:
 
 def _severity(value: Any, where: str) -> Severity:
     try:
-        return Severity(value)
+        # Any case, as --fail-on, [run] fail_on and AUDITOR_NOTIFY_MIN_SEVERITY take it.
+        return Severity(value.lower() if isinstance(value, str) else value)
     except ValueError:
         raise ConfigError(f"{where}: {value!r} is not a severity (one of "
                           f"{', '.join(s.value for s in Severity)})") from None
