@@ -188,8 +188,11 @@ class Auditor:
         if self._log_sources is None:
             from auditor.sources import log_sources
 
-            # Rekor v1's keys (Sigstore's trusted root unless pinned) only when it is followed.
-            keyring = self.keyring if self.settings.rekor_v1 else None
+            # Rekor v1's keys (Sigstore's trusted root unless pinned) only when it is followed
+            # or the publisher's index is, whose packages carry Rekor receipts (`follow =
+            # false` with an [index] was an internal error).
+            settings = self.settings
+            keyring = self.keyring if settings.rekor_v1 or settings.index.configured else None
             self._log_sources = log_sources(self.settings, keyring, self.deadline)
         return self._log_sources
 
@@ -271,6 +274,12 @@ class Auditor:
         releases = _distinct([load_manifest(r.manifest, r.name) for r in settings.releases])
         if settings.offline:
             self._check_sources()
+        elif not (settings.rekor_v1 or settings.tiled_logs or settings.rekor_v2
+                  or settings.index.configured):
+            raise ConfigError(f"{settings.config_name}: [log] follow = false and no "
+                              "[[tiled_logs]], [rekor_v2] or "
+                              "[index]: the run would follow no log (--offline judges the "
+                              "store alone)")
         result = self._result("run", offline=settings.offline)
         channels = self.alert_channels()  # a missing secret stops the run before it starts
 

@@ -247,6 +247,28 @@ def test_an_offline_run_refuses_the_log_settings_an_online_one_would(
     assert len(result.stderr.splitlines()) == 1
 
 
+def test_a_run_that_follows_only_the_publishers_index_has_its_log_keys(
+        audit: RunAudit, tmp_path: Path, db_url: str) -> None:
+    """`[log] follow = false` with an `[index]`: exit 70 (AssertionError: the publisher's Rekor
+    receipts need the log keys) before the first request; now the index is crawled."""
+    config = write(tmp_path, '[log]\nfollow = false\nmax_retries = 0\n[index]\n'
+                   'files = "http://127.0.0.1:9/f"\nlinks = "http://127.0.0.1:9/l"\n')
+    result = audit("run", "--config", str(config))
+    assert result.exit_code == 3, result.stderr
+    assert "publisher index GET http://127.0.0.1:9/" in result.stderr
+
+
+def test_an_online_run_that_follows_no_log_is_refused(audit: RunAudit, tmp_path: Path) -> None:
+    """`[log] follow = false` and nothing else to follow: the run crawled nothing and said
+    nothing of it."""
+    config = write(tmp_path, '[log]\nfollow = false\n')
+    result = audit("run", "--config", str(config), "--db", "sqlite://")
+    assert result.exit_code == 2
+    assert result.stderr == (f"error: {config}: [log] follow = false and no [[tiled_logs]], "
+                             "[rekor_v2] or [index]: the run would follow no log (--offline "
+                             "judges the store alone)\n")
+
+
 def test_every_command_reads_the_database_the_config_names(
         audit: RunAudit, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, db_url: str) -> None:
     """AUDITOR_CONFIG=c.toml audit status reads `[database] url`, not the default database."""
