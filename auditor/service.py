@@ -174,6 +174,16 @@ class Auditor:
             return load_keyring([], Path(log.trusted_root))
         return load_keyring([], None)
 
+    def _check_follows(self, job: str, hint: str = "") -> None:
+        """Refuse a crawl of no log (`[log] follow = false` and nothing else): a run crawled
+        nothing and said nothing of it, `audit crawl` ended in an internal error."""
+        settings = self.settings
+        if not (settings.rekor_v1 or settings.tiled_logs or settings.rekor_v2
+                or settings.index.configured):
+            raise ConfigError(f"{settings.config_name}: [log] follow = false and no "
+                              f"[[tiled_logs]], [rekor_v2] or [index]: {job} would follow no "
+                              f"log{hint}")
+
     def _check_sources(self) -> None:
         """Refuse offline what an online run would refuse before its first request (the log
         keys or trusted root, each tiled log's key, policy and scan range): an `--offline`
@@ -237,6 +247,7 @@ class Auditor:
                 and not request.log_indexes:
             raise ConfigError("no component keys configured: give --key COMPONENT=PEM or "
                               "--config")
+        self._check_follows("the crawl")
         result = self._result("crawl", offline=False)
 
         def findings() -> Iterable[Finding]:
@@ -274,12 +285,8 @@ class Auditor:
         releases = _distinct([load_manifest(r.manifest, r.name) for r in settings.releases])
         if settings.offline:
             self._check_sources()
-        elif not (settings.rekor_v1 or settings.tiled_logs or settings.rekor_v2
-                  or settings.index.configured):
-            raise ConfigError(f"{settings.config_name}: [log] follow = false and no "
-                              "[[tiled_logs]], [rekor_v2] or "
-                              "[index]: the run would follow no log (--offline judges the "
-                              "store alone)")
+        else:
+            self._check_follows("the run", " (--offline judges the store alone)")
         result = self._result("run", offline=settings.offline)
         channels = self.alert_channels()  # a missing secret stops the run before it starts
 

@@ -267,6 +267,11 @@ def test_an_online_run_that_follows_no_log_is_refused(audit: RunAudit, tmp_path:
     assert result.stderr == (f"error: {config}: [log] follow = false and no [[tiled_logs]], "
                              "[rekor_v2] or [index]: the run would follow no log (--offline "
                              "judges the store alone)\n")
+    # `audit crawl` ended in an internal error (exit 70).
+    result = audit("crawl", "--config", str(config), "--db", "sqlite://")
+    assert result.exit_code == 2
+    assert result.stderr == (f"error: {config}: [log] follow = false and no [[tiled_logs]], "
+                             "[rekor_v2] or [index]: the crawl would follow no log\n")
 
 
 def test_every_command_reads_the_database_the_config_names(
