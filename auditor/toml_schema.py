@@ -72,7 +72,8 @@ def read_toml(path: Path, what: str = "TOML") -> dict[str, Any]:
             data = read_at_most(handle, MAX_TOML_SIZE)
         if data is None:
             raise ConfigError(f"{path}: larger than {MAX_TOML_SIZE} bytes, not a {what} file")
-        return tomllib.loads(data.decode())
+        # A byte order mark (Windows editors write one) was "Invalid statement at line 1".
+        return tomllib.loads(data.decode("utf-8-sig"))
     except FileNotFoundError:
         raise ConfigError(f"{path}: no such file") from None
     except IsADirectoryError:

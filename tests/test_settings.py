@@ -82,6 +82,14 @@ def test_an_empty_string_is_refused_naming_its_key(tmp_path: Path, text: str, ke
                                   "out")
 
 
+def test_a_config_saved_with_a_byte_order_mark_is_read(tmp_path: Path) -> None:
+    """A UTF-8 byte order mark (Windows editors write one) was "not valid TOML config
+    (Invalid statement (at line 1, column 1))"."""
+    config = tmp_path / "auditor.toml"
+    config.write_bytes(b'\xef\xbb\xbf[log]\nurl = "https://bom.example"\n')
+    assert resolve(Flags(config=config), {}, default_keys=False).log.url == "https://bom.example"
+
+
 def test_a_config_that_never_ends_is_refused_unread_past_its_bound() -> None:
     """`--config /dev/zero` (or a pipe that never ends) was read whole: exit 70, MemoryError."""
     with pytest.raises(ConfigError) as refused:
