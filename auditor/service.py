@@ -190,7 +190,9 @@ class Auditor:
         trial is how a config is tried before cron runs it, and it passed these."""
         from auditor.sources import tiled_log_specs
 
-        if self.settings.rekor_v1:
+        log = self.settings.log
+        # Sigstore's embedded root cannot be missing: only a key or root someone named is read.
+        if self.settings.rekor_v1 and (log.rekor_keys or log.trusted_root != SIGSTORE_PRODUCTION):
             self.keyring  # noqa: B018 - loaded (and cached) for what it refuses
         tiled_log_specs(self.settings)
 
