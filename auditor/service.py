@@ -285,6 +285,12 @@ class Auditor:
                                           else " and no component key") +
                               " (see the README, Configuration)")
         releases = _distinct([load_manifest(r.manifest, r.name) for r in settings.releases])
+        if settings.expected_since is not None and settings.expected_since > self.clock():
+            # Every endorsement is older: UNEXPECTED_ENDORSEMENT and UNPUBLISHED_LOG_ENTRY
+            # were silently off (a typo of a year, 2205 for 2025, did it).
+            raise ConfigError(f"{settings.config_name}: reconcile.expected_since "
+                              f"{settings.expected_since.date().isoformat()} is in the future: "
+                              "no endorsement would be reported as unexpected")
         if settings.offline:
             self._check_sources()
         else:

@@ -282,6 +282,17 @@ def test_an_online_run_that_follows_no_log_is_refused(audit: RunAudit, tmp_path:
                              "[rekor_v2] or [index]: the crawl would follow no log\n")
 
 
+def test_an_expected_since_in_the_future_is_refused(audit: RunAudit, tmp_path: Path) -> None:
+    """It made every endorsement "older", and so none unexpected: two rules silently off."""
+    write(tmp_path, '[components.kernel_cmd_line]\ncmdline = "x"\n', "m.toml")
+    config = write(tmp_path, '[reconcile]\nexpected_since = 2205-01-01\n'
+                   '[[releases]]\nmanifest = "m.toml"\n')
+    result = audit("run", "--offline", "--config", str(config), "--db", "sqlite://")
+    assert result.exit_code == 2
+    assert result.stderr == (f"error: {config}: reconcile.expected_since 2205-01-01 is in the "
+                             "future: no endorsement would be reported as unexpected\n")
+
+
 def test_every_command_reads_the_database_the_config_names(
         audit: RunAudit, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, db_url: str) -> None:
     """AUDITOR_CONFIG=c.toml audit status reads `[database] url`, not the default database."""

@@ -217,9 +217,10 @@ def test_a_log_entry_the_index_does_not_list_is_unpublished(audit: RunAudit, wor
     prints = {f["fingerprint"] for f in of_rule(first, "UNPUBLISHED_LOG_ENTRY")}
     assert prints == {f["fingerprint"] for f in of_rule(again, "UNPUBLISHED_LOG_ENTRY")}
     assert prints == {finding["fingerprint"]}
-    # An index younger than the log: entries before `expected_since` are not reported.
+    # An index younger than the log (its entries are of June 2025, testlog.ManualClock): entries
+    # before `expected_since` are not reported.
     with config.open("a") as text:
-        text.write("\n[reconcile]\nexpected_since = 2100-01-01\n")
+        text.write("\n[reconcile]\nexpected_since = 2025-07-01\n")
     code, later = run(audit, "--config", str(config), "--offline")
     assert of_rule(later, "UNPUBLISHED_LOG_ENTRY") == []
     # Published late: the finding goes with the evidence.
