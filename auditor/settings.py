@@ -421,7 +421,8 @@ def _apply_log(settings: Settings, flags: Flags, choose: _Chooser) -> None:
         settings.overrides["log keys"] = choose.origin("trusted_root", "--trusted-root") or ""
     statements = flags.statements or choose.env("statements")
     if statements:
-        settings.statements = statements
+        settings.statements = statement_store(
+            statements, choose.origin("statements", "--statements") or "--statements")
     rate = _rate(flags, choose)
     if rate is not None:
         settings.log.requests_per_second = rate
@@ -552,6 +553,18 @@ def _apply_index(settings: Settings, flags: Flags, choose: _Chooser) -> None:
     check_index(index, "--index-files/--index-links")
 
 
+def statement_store(value: str, where: str) -> str:
+    """An http(s) base URL or a directory (one not made yet is taken: statements may be synced
+    into it later). Anything else was a store that never held a statement: `ftp://...` or a
+    file was read as an empty directory, every statement unavailable with no word of why."""
+    if "://" in value:
+        return checked_http_url(value, where, base=True)
+    if Path(value).exists() and not Path(value).is_dir():
+        raise ConfigError(f"{where}: {value!r} is not a directory (the statement store is a "
+                          "directory or an http(s) URL)")
+    return value
+
+
 def check_index(index: IndexSettings, where: str) -> None:
     if (index.files is None) != (index.links is None):
         raise ConfigError(f"{where}: the publisher's index needs both its files URL and its "
@@ -610,7 +623,9 @@ def load_config_file(path: Path | None, *, default_keys: bool = True) -> Setting
     settings.rekor_v1 = document.get("log", {}).get("follow", True)
     statements = document.get("statements", {}).get("source")
     if statements:
-        settings.statements = statements if "://" in statements else str(_path(base, statements))
+        settings.statements = statement_store(
+            statements if "://" in statements else str(_path(base, statements)),
+            f"{source}: statements.source")
     key_sources = [_path(base, p) for p in document.get("key_sources", [])]
     components = document.get("components", {})
     # A component table that only sets a receipt policy pins no key: the defaults still apply.

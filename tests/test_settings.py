@@ -293,6 +293,21 @@ def test_an_expected_since_in_the_future_is_refused(audit: RunAudit, tmp_path: P
                              "future: no endorsement would be reported as unexpected\n")
 
 
+def test_a_statement_store_is_an_http_url_or_a_directory(tmp_path: Path) -> None:
+    """`ftp://...`, a query that would swallow the names appended, or a file were each read
+    as a directory that held no statement: every statement unavailable, nothing said why."""
+    config = write(tmp_path, '[statements]\nsource = "ftp://files.example/oak/"\n')
+    with pytest.raises(ConfigError, match=r"statements\.source must be an http\(s\) URL"):
+        resolve(Flags(config=config), {}, default_keys=False)
+    with pytest.raises(ConfigError, match=r"^flag --statements must not have a query"):
+        resolve(Flags(statements="https://files.example/?x=1"), {}, default_keys=False)
+    with pytest.raises(ConfigError,
+                       match=r"^environment AUDITOR_STATEMENTS: '.*auditor.toml' is not a dir"):
+        resolve(Flags(), {"AUDITOR_STATEMENTS": str(config)}, default_keys=False)
+    assert resolve(Flags(statements=str(tmp_path)), {}, default_keys=False).statements == str(
+        tmp_path)
+
+
 def test_every_command_reads_the_database_the_config_names(
         audit: RunAudit, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, db_url: str) -> None:
     """AUDITOR_CONFIG=c.toml audit status reads `[database] url`, not the default database."""
