@@ -637,6 +637,15 @@ def load_config_file(path: Path | None, *, default_keys: bool = True) -> Setting
     add_toml_components(components, settings.keyset, source, base)
     crawl = document.get("crawl", {})
     settings.uuids = list(crawl.get("uuids", []))
+    if settings.uuids:
+        # Checked now, not at the crawl's first request (an --offline trial passed them).
+        from auditor.source.rekor_client import check_uuid
+
+        for i, uuid in enumerate(settings.uuids):
+            try:
+                check_uuid(uuid)
+            except InputError as error:
+                raise ConfigError(f"{source}: crawl.uuids[{i}]: {error}") from None
     settings.log_indexes = list(crawl.get("log_indexes", []))
     for i, index in enumerate(settings.log_indexes):
         if not 0 <= index <= INT64_MAX:

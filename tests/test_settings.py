@@ -52,6 +52,8 @@ def write(tmp_path: Path, text: str, name: str = "auditor.toml") -> Path:
     ('[index]\nrequests_per_second = -inf\n',
      "index.requests_per_second must be a finite number, not -inf"),
     ('[log]\nrequest_deadline = 0\n', "log.request_deadline must be a positive finite number"),
+    ('[crawl]\nuuids = ["../index"]\n',
+     "crawl.uuids[0]: not a 64- or 80-hex Rekor entry UUID: '../index'"),
 ])
 def test_strict_config_names_the_key_and_the_nearest_valid_one(
         audit: RunAudit, tmp_path: Path, text: str, complaint: str) -> None:

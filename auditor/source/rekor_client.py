@@ -198,7 +198,7 @@ class RekorClient:
 
     def entry_by_uuid(self, uuid: str) -> RawEntry | None:
         """``GET /log/entries/{uuid}`` (64- or 80-hex); None when the log has no such entry."""
-        wanted = _check_uuid(uuid)
+        wanted = check_uuid(uuid)
 
         def decode(content: bytes, where: str) -> RawEntry:
             raw = _single_entry(content, where)
@@ -218,7 +218,7 @@ class RekorClient:
         what it does not have and may answer in any order, with duplicates; two *different*
         entries for one key are a MalformedResponseError.
         """
-        wanted_uuids = _unique(_check_uuid(u) for u in uuids)
+        wanted_uuids = _unique(check_uuid(u) for u in uuids)
         wanted_indexes = _unique(_check_int(i, "index", minimum=0) for i in indexes)
         items: list[str | int] = [*wanted_uuids, *wanted_indexes]
         by_uuid: dict[str, RawEntry] = {}
@@ -327,7 +327,7 @@ def _check_tree_id(value: object) -> int:
     return value
 
 
-def _check_uuid(value: object) -> str:
+def check_uuid(value: object) -> str:
     uuid = value.lower() if isinstance(value, str) else None
     if uuid is None or not _UUID.fullmatch(uuid):
         raise InputError(f"not a 64- or 80-hex Rekor entry UUID: {value!r}")
