@@ -310,6 +310,18 @@ def test_a_statement_store_is_an_http_url_or_a_directory(tmp_path: Path) -> None
         tmp_path)
 
 
+def test_online_overrides_auditor_offline(audit: RunAudit, tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """AUDITOR_OFFLINE=1 (a unit's Environment=) could not be overridden: there was no flag
+    for a run that contacts the logs, where a flag outranks the environment."""
+    monkeypatch.setenv("AUDITOR_OFFLINE", "1")
+    config = write(tmp_path, '[log]\nfollow = false\n')
+    offline = audit("run", "--config", str(config), "--db", "sqlite://")
+    assert "nothing to audit" in offline.stderr and "the run is offline" in offline.stderr
+    online = audit("run", "--online", "--config", str(config), "--db", "sqlite://")
+    assert online.exit_code == 2 and "the run would follow no log" in online.stderr
+
+
 def test_every_command_reads_the_database_the_config_names(
         audit: RunAudit, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, db_url: str) -> None:
     """AUDITOR_CONFIG=c.toml audit status reads `[database] url`, not the default database."""

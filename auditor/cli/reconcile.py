@@ -129,8 +129,9 @@ def reconcile_command(
              "write the configured reports, print a summary.\n\n" + EXIT_CODES_HELP)
 def run_command(
     config_path: ConfigOption = None,
-    offline: Annotated[bool, typer.Option(
-        "--offline", help="Do not contact any log. [env: AUDITOR_OFFLINE]")] = False,
+    offline: Annotated[bool | None, typer.Option(
+        "--offline/--online", help="Do not contact any log (--online: do, whatever "
+        "AUDITOR_OFFLINE says). [env: AUDITOR_OFFLINE]")] = None,
     fail_on: Annotated[str | None, typer.Option(
         "--fail-on", metavar="SEVERITY",
         help="Exit 1 for findings at or above this severity: info, low, medium, high, "
@@ -168,7 +169,7 @@ def run_command(
                             trusted_root=trusted_root, keys=key, statements=statements,
                             rate=rate, deadline=deadline, index_files=index_files,
                             index_links=index_links, index_keysets=index_keyset,
-                            offline=offline or None,
+                            offline=offline,
                             fail_on=fail_on, report_dir=report_dir,
                             formats=tuple(f.value for f in report_format or ()),
                             notify_webhook=notify_webhook,
