@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 REVISIONS = ("0001", "0002", "0003", "0004", "0006", "0007", "0008", "0009")
 HEAD_REVISION = REVISIONS[-1]
 #: How long to wait out a transiently locked SQLite database when opening it (seconds).
-_LOCKED_BUDGET = 30.0
+LOCKED_BUDGET = 30.0
 #: pg_advisory_xact_lock key (a bigint): one process at a time creates or migrates the schema.
 _SCHEMA_LOCK = int.from_bytes(hashlib.sha256(b"auditor schema").digest()[:8], "big") >> 1
 
@@ -52,7 +52,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # The busy timeout makes a connection wait for another writer instead of failing at once;
     # it comes first because switching to WAL itself may wait for a writer. WAL lets readers
     # work beside a writer; foreign keys are off by default in SQLite.
-    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute(f"PRAGMA busy_timeout={int(LOCKED_BUDGET * 1000)}")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
@@ -92,8 +92,12 @@ def make_engine(url: str) -> Engine:
         if not directory.is_dir():
             raise ConfigError(f"the database {parsed.database!r} is in a directory that does not "
                               f"exist ({str(directory)!r}): create it, or name another")
+    # A server's connection may end while it waits in the pool (idle_session_timeout, a
+    # restart between batches): tested as it is taken out, and replaced, so the next batch
+    # is stored instead of the run ending on a dead connection. SQLite's never end.
+    options = {} if parsed.get_backend_name() == "sqlite" else {"pool_pre_ping": True}
     try:
-        engine = create_engine(url)
+        engine = create_engine(url, **options)
     except Exception as error:  # missing driver, bad options: a config error, not a crash
         raise ConfigError(f"cannot open database {parsed!r}: {error}") from None
     if engine.dialect.name == "sqlite":
@@ -121,7 +125,7 @@ def current_revision(engine: Engine) -> str | None:
     # SQLite answers "database is locked" without waiting in a few cases its busy handler
     # does not cover (switching a new file to WAL while another connection creates the
     # schema, lock upgrades that could deadlock): such a lock is transient, so wait it out.
-    deadline = time.monotonic() + _LOCKED_BUDGET
+    deadline = time.monotonic() + LOCKED_BUDGET
     delay = 0.02
     while True:
         try:
@@ -130,7 +134,7 @@ def current_revision(engine: Engine) -> str | None:
         except _Locked:
             if time.monotonic() + delay > deadline:
                 raise ConfigError(f"cannot open the database {_shown(engine.url)}: it stayed "
-                                  f"locked for {_LOCKED_BUDGET:g} s") from None
+                                  f"locked for {LOCKED_BUDGET:g} s") from None
             time.sleep(delay)
             delay = min(delay * 2, 0.5)
 

@@ -17,6 +17,7 @@ from typing import IO
 
 from sqlalchemy import Connection, Engine, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
 from auditor.errors import LockedError
 
@@ -64,7 +65,13 @@ class RunLock:
         self._file = handle
 
     def _acquire_advisory(self) -> None:
-        connection = self._engine.connect()
+        # The lock lives as long as this session: outside a transaction (autocommit), and with
+        # idle sessions never timed out, so a shared server's idle_in_transaction_session_timeout
+        # or idle_session_timeout cannot end it while the run works on other connections (it
+        # did: the lock went silently and a second run started beside the first).
+        connection = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+        if (connection.dialect.server_version_info or (0,)) >= (14,):
+            connection.execute(text("SET idle_session_timeout = 0"))
         locked = connection.execute(text(f"SELECT pg_try_advisory_lock{self._mode}(:k)"),
                                     {"k": _ADVISORY_KEY}).scalar()
         if not locked:
@@ -79,11 +86,20 @@ class RunLock:
             fcntl.flock(self._file.fileno(), fcntl.LOCK_UN)
             self._file.close()
             self._file = None
-        if self._connection is not None:
-            self._connection.execute(text(f"SELECT pg_advisory_unlock{self._mode}(:k)"),
-                                     {"k": _ADVISORY_KEY})
-            self._connection.close()
-            self._connection = None
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            try:
+                connection.execute(text(f"SELECT pg_advisory_unlock{self._mode}(:k)"),
+                                   {"k": _ADVISORY_KEY})
+                if (connection.dialect.server_version_info or (0,)) >= (14,):
+                    connection.execute(text("RESET idle_session_timeout"))  # back to the pool
+            except DBAPIError as error:
+                # A session that is gone took its lock with it; raising here would hide the
+                # error that ended the run (the connection lost beneath the run) behind this one.
+                if not error.connection_invalidated:
+                    raise
+            finally:
+                connection.close()
 
     def __enter__(self) -> RunLock:
         self.acquire()

@@ -1,0 +1,66 @@
+"""The run lock on a shared server: held for the whole run whatever the server's idle timeouts,
+and released without hiding why a run ended.
+
+Each test runs on SQLite (a file lock) and PostgreSQL (a session advisory lock), where the
+server settings a team's database may have (idle timeouts, a terminated session) apply.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from auditor.errors import LockedError
+from auditor.store.database import engine_of, open_database
+from auditor.store.lock import RunLock
+
+
+def _server_sets(db_url: str, setting: str, value: str) -> None:
+    """What a DBA sets for every session of the database (new sessions take it)."""
+    engine = create_engine(db_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        name = make_url(db_url).database
+        connection.execute(text(f'ALTER DATABASE "{name}" SET {setting} = \'{value}\''))
+    engine.dispose()
+
+
+@pytest.mark.parametrize("setting", ["idle_in_transaction_session_timeout",
+                                     "idle_session_timeout"])
+def test_an_idle_timeout_of_the_server_does_not_end_the_lock_of_a_running_run(
+        db_url: str, setting: str) -> None:
+    """The lock's session sat idle in a transaction for the whole run: the server ended it
+    after its timeout, the lock went with it, and a second run started beside the first."""
+    if db_url.startswith("postgresql"):
+        _server_sets(db_url, setting, "200ms")
+    first, second = engine_of(open_database(db_url)), engine_of(open_database(db_url))
+    with RunLock(first):
+        time.sleep(0.5)  # the run works on other connections meanwhile
+        with pytest.raises(LockedError):
+            RunLock(second).acquire()
+    with RunLock(second):  # released as the first run ended: the next run takes it
+        pass
+    first.dispose()
+    second.dispose()
+
+
+def test_a_lock_whose_session_the_server_ended_is_released_without_an_error(
+        db_url: str) -> None:
+    """A session that is gone (a server restart, an administrator) took its lock with it:
+    releasing it raised, and the CLI showed that error instead of the one that ended the run."""
+    engine = engine_of(open_database(db_url))
+    lock = RunLock(engine)
+    lock.acquire()
+    if db_url.startswith("postgresql"):
+        killer = create_engine(db_url, isolation_level="AUTOCOMMIT")
+        with killer.connect() as connection:
+            connection.execute(text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"))
+        killer.dispose()
+    lock.release()
+    with RunLock(engine):
+        pass
+    engine.dispose()
