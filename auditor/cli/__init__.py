@@ -141,6 +141,10 @@ def _unexpected(error: Exception) -> int:
     if known is not None:
         say_error(known)
         return ExitCode.USAGE
+    lost = _database_failure(error)
+    if lost is not None:
+        say_error(lost)
+        return ExitCode.INCOMPLETE
     if os.environ.get("AUDITOR_DEBUG"):
         traceback.print_exc()
     say_error(f"{type(error).__name__}: {error} (set AUDITOR_DEBUG=1 for the traceback)",
@@ -162,3 +166,29 @@ def _environment_error(error: Exception) -> str | None:
     if isinstance(error, OSError) and error.errno is not None:
         return f"{error.strerror}: {error.filename}" if error.filename else str(error)
     return None
+
+
+def _database_failure(error: Exception) -> str | None:
+    """A database that stopped answering mid-run: the server gone (stopped, restarted, the
+    session ended by an administrator or a timeout), a statement cancelled by its timeout,
+    SQLite locked by another process past the busy timeout. The run could not finish, as
+    when a log stops answering (exit 3); what it stored is whole, each batch one
+    transaction. One line: it was an internal error quoting the SQL and its parameters."""
+    from sqlalchemy.exc import DBAPIError, OperationalError
+
+    from auditor.store.database import LOCKED_BUDGET
+
+    if not isinstance(error, DBAPIError):
+        return None
+    reason = _first_line(error.orig)
+    if "database is locked" in reason:
+        return (f"the database stayed locked by another process for {LOCKED_BUDGET:g} s: what "
+                "was stored before is kept; try again")
+    if isinstance(error, OperationalError) or error.connection_invalidated:
+        return f"the database failed mid-run ({reason}): what was stored before is kept"
+    return None
+
+
+def _first_line(error: BaseException | None) -> str:
+    text = str(error).strip() if error is not None else ""
+    return text.splitlines()[0] if text else type(error).__name__
