@@ -10,6 +10,7 @@ only to create or migrate a schema: queries start without it.
 from __future__ import annotations
 
 import hashlib
+import re
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, create_engine, event, inspect, text
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DatabaseError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -82,11 +83,24 @@ def _begin_before_savepoint(connection: Connection, _name: str) -> None:
         dbapi_connection.execute("BEGIN IMMEDIATE")
 
 
-def make_engine(url: str) -> Engine:
+def parse_url(url: str | URL) -> URL:
+    """The URL parsed, or a ConfigError that shows it without its password (a port that is no
+    number was an internal error, and a query's first look at the URL one too)."""
     try:
-        parsed = make_url(url)
-    except ArgumentError:
-        raise ConfigError(f"database URL {url!r} is not a valid SQLAlchemy URL") from None
+        return make_url(url)
+    except (ArgumentError, ValueError):
+        raise ConfigError(f"the database URL {_masked(str(url))!r} is not a valid SQLAlchemy "
+                          "URL (dialect+driver://user:password@host:port/database)") from None
+
+
+def _masked(url: str) -> str:
+    """A URL with its password (after `user:`, or a `password=` parameter) shown as ***."""
+    url = re.sub(r"(://[^/?#@:]*:)[^@]*@", r"\1***@", url)
+    return re.sub(r"(?i)(password=)[^&#]*", r"\1***", url)
+
+
+def make_engine(url: str) -> Engine:
+    parsed = parse_url(url)
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         directory = Path(parsed.database).parent
         if not directory.is_dir():
@@ -99,7 +113,7 @@ def make_engine(url: str) -> Engine:
     try:
         engine = create_engine(url, **options)
     except Exception as error:  # missing driver, bad options: a config error, not a crash
-        raise ConfigError(f"cannot open database {parsed!r}: {error}") from None
+        raise ConfigError(f"cannot open database {_shown(parsed)}: {error}") from None
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "savepoint", _begin_before_savepoint)
@@ -150,10 +164,15 @@ def connect(engine: Engine) -> Connection:
     try:
         return engine.connect()
     except DatabaseError as error:
+        if engine.dialect.name != "sqlite" and not isinstance(error, OperationalError):
+            # A server refusing the connection's options (psycopg: ProgrammingError) has no
+            # database to be foreign: it was "not an auditor database".
+            raise ConfigError(f"cannot open the database {_shown(engine.url)}: "
+                              f"{_first_line(error.orig)}") from None
         raise _refusal(error, engine.url) from None
 
 
-def _refusal(error: DatabaseError, url: object) -> Exception:
+def _refusal(error: DatabaseError, url: str | URL) -> Exception:
     """What to raise for a database that failed to open or to answer: a server that refuses, a
     missing database or bad credentials is "cannot open the database"; a file that is not a
     database (SQLite fails as it opens one: "file is not a database") or holds a foreign schema
@@ -174,10 +193,13 @@ def _revision(connection: Connection) -> str | None:
         raise _refusal(error, connection.engine.url) from None
 
 
-def _shown(url: object) -> str:
-    parsed = make_url(str(url))
-    return parsed.database or "" if parsed.get_backend_name() == "sqlite" else \
-        parsed.render_as_string(hide_password=True)
+def _shown(url: str | URL) -> str:
+    """The database as messages name it: a SQLite file's path; a server's URL without its
+    password, in the user part or a libpq `password` parameter (printed whole before)."""
+    parsed = parse_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return parsed.database or ""
+    return _masked(parsed.render_as_string(hide_password=True))
 
 
 def _first_line(error: BaseException | None) -> str:
@@ -241,7 +263,7 @@ def backup_sqlite(url: str) -> Path | None:
     SQLite's online backup, not a file copy: in WAL mode committed pages may still live in
     the -wal file, which a copy of the main file alone would lose.
     """
-    parsed = make_url(url)
+    parsed = parse_url(url)
     if parsed.get_backend_name() != "sqlite" or not parsed.database:
         return None
     path = Path(parsed.database)
@@ -298,7 +320,7 @@ def _refuse_newer(revision: str | None, url: str) -> None:
 def _exists(url: str) -> bool:
     """Whether a database is there to read (a SQLite file; any server database). An empty file
     holds none, and opening it would write SQLite's header into it."""
-    parsed = make_url(url)
+    parsed = parse_url(url)
     if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
         return True
     path = Path(parsed.database)
