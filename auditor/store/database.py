@@ -10,6 +10,7 @@ only to create or migrate a schema: queries start without it.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import sqlite3
 import time
@@ -271,12 +272,25 @@ def backup_sqlite(url: str) -> Path | None:
         return None
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     backup = path.with_name(f"{path.name}.{stamp}.bak")
-    source, target = sqlite3.connect(path), sqlite3.connect(backup)
+    # Written under another name and renamed once whole: a full disk or a kill mid-copy left
+    # a cut file under the backup's name, which a restore would have taken for the database.
+    partial = path.with_name(f"{backup.name}.partial")
     try:
-        source.backup(target)
+        source, target = sqlite3.connect(path), sqlite3.connect(partial)
+        try:
+            source.backup(target)
+        finally:
+            target.close()
+            source.close()
+        with open(partial, "rb") as written:
+            os.fsync(written.fileno())
+        os.replace(partial, backup)
+    except (sqlite3.Error, OSError) as error:
+        raise ConfigError(f"cannot back up {path} to {backup} ({error}; a full disk?): nothing "
+                          "was migrated") from None
     finally:
-        target.close()
-        source.close()
+        for leftover in (partial, partial.with_name(f"{partial.name}-journal")):
+            leftover.unlink(missing_ok=True)
     return backup
 
 

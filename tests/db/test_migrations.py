@@ -8,7 +8,11 @@ schema can hold, down to an empty base. An out-of-date schema is refused through
 from __future__ import annotations
 
 import itertools
+import resource
+import signal
 import sqlite3
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -211,6 +215,34 @@ def test_db_upgrade_backs_up_a_sqlite_file_with_its_old_data_first(
             assert_kept(connection, rows)
     finally:
         upgraded.dispose()
+
+
+def test_a_backup_cut_short_by_a_full_disk_leaves_no_backup_and_nothing_migrated(
+        tmp_path: Path) -> None:
+    """SQLite only. A full disk (or a kill) mid-copy left a cut file under the backup's name,
+    which a restore would take for the database: it is written under another name, renamed
+    once whole, and removed when the copy fails."""
+    path = tmp_path / "old.db"
+    url = f"sqlite:///{path}"
+    previous = revisions()[-2]
+    command.upgrade(alembic_config(url), previous)
+    with sqlite3.connect(path) as padding:  # a database larger than the disk has room for
+        padding.execute("CREATE TABLE other_program (data BLOB)")
+        padding.execute("INSERT INTO other_program VALUES (zeroblob(2000000))")
+    limit = 1_000_000
+
+    def small_disk() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    result = subprocess.run([sys.executable, "-m", "auditor", "db", "upgrade", "--db", url],
+                            capture_output=True, text=True, timeout=60, preexec_fn=small_disk)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["old.db"]
+    assert result.returncode == 2, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "cannot back up" in result.stderr
+    with sqlite3.connect(path) as database:
+        assert database.execute("SELECT version_num FROM alembic_version").fetchall() == [
+            (previous,)]
 
 
 @pytest.mark.parametrize("args", [
