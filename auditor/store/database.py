@@ -102,8 +102,15 @@ def _masked(url: str) -> str:
 
 def make_engine(url: str) -> Engine:
     parsed = parse_url(url)
-    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-        directory = Path(parsed.database).parent
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database in (None, "", ":memory:"):
+            # Each connection would get a database of its own, dropped as it closes: `db
+            # upgrade` said it created the schema, then a crawl was refused as "at revision
+            # none".
+            raise ConfigError(f"the database URL {url!r} is an in-memory SQLite database, "
+                              "which keeps nothing past the connection that made it: name a "
+                              "file")
+        directory = Path(parsed.database or "").parent
         if not directory.is_dir():
             raise ConfigError(f"the database {parsed.database!r} is in a directory that does not "
                               f"exist ({str(directory)!r}): create it, or name another")

@@ -42,3 +42,16 @@ def test_a_server_refusing_the_connection_options_hides_a_password_parameter(
     assert result.exit_code == 2, result.stderr
     assert "cannot open the database" in result.stderr and "password=***" in result.stderr
     assert SECRET not in result.stderr and "not an auditor database" not in result.stderr
+
+
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:"])
+@pytest.mark.parametrize("command", [["entries"], ["db", "upgrade"],
+                                     ["crawl", "--rekor-url", "http://127.0.0.1:9"]])
+def test_an_in_memory_sqlite_database_is_refused(audit: RunAudit, url: str,
+                                                command: list[str]) -> None:
+    """Each connection had a database of its own: `db upgrade` said it created the schema
+    (exit 0, nothing kept), and a crawl was refused as "at revision none: run db upgrade"."""
+    result = audit(*command, "--db", url)
+    assert result.exit_code == 2, result.stderr
+    assert "in-memory SQLite database" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
