@@ -305,7 +305,7 @@ def upgrade(url: str) -> tuple[str | None, str, Path | None]:
     """Migrate to head; returns (revision before, revision after, SQLite backup path)."""
     with _schema_lock(url) as connection:
         before = _revision(connection)
-        _refuse_newer(before, url)
+        _refuse_unknown(before, url)
         backup = None
         foreign = before is None and not _is_empty(connection)
         if before != head_revision() and (foreign or before is not None):
@@ -330,12 +330,21 @@ def _create_schema(url: str) -> None:
             _migrate(connection, url)
 
 
-def _refuse_newer(revision: str | None, url: str) -> None:
-    # Revision ids are zero-padded counters: an unknown one beyond our head is from the future.
-    if revision is not None and revision not in REVISIONS and revision > HEAD_REVISION:
+def _refuse_unknown(revision: str | None, url: str) -> None:
+    """Refuse a schema revision none of our migrations made. Revision ids are zero-padded
+    counters: an unknown one beyond our head is from the future; one below it (0005 was never
+    released) is another build's, which no migration of ours starts from: commands said "run
+    `audit db upgrade`", and that ended with an internal error, after a backup."""
+    if revision is None or revision in REVISIONS:
+        return
+    if revision > HEAD_REVISION:
         raise ConfigError(
             f"the database {_shown(url)} was written by a newer auditor (schema revision "
             f"{revision}; this auditor knows up to {HEAD_REVISION}): upgrade the auditor")
+    raise ConfigError(
+        f"the database {_shown(url)} is at schema revision {revision!r}, which no release of "
+        f"this auditor made (it knows {', '.join(REVISIONS)}): it was written by another "
+        "build of the auditor; open it with that build, or restore a backup")
 
 
 def _exists(url: str) -> bool:
@@ -373,7 +382,7 @@ def open_database(url: str, *, create: bool = True) -> sessionmaker[Session]:
         if create:
             _create_schema(url)
         revision = current_revision(engine)
-    _refuse_newer(revision, url)
+    _refuse_unknown(revision, url)
     if revision != HEAD_REVISION:
         raise ConfigError(
             f"the database schema is at revision {revision or 'none'} but this auditor needs "

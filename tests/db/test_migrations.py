@@ -270,3 +270,21 @@ def test_commands_refuse_an_out_of_date_schema_with_exit_2(
         engine.dispose()
     assert audit("db", "upgrade", "--db", db_url).exit_code == 0
     assert audit("entries", "--db", db_url).exit_code == 0
+
+
+def test_a_revision_no_release_made_is_refused_before_any_backup(
+        audit: RunAudit, db_url: str, tmp_path: Path) -> None:
+    """0005 was never released: commands said "run `audit db upgrade`", which then ended with
+    an internal error (exit 70) after backing the file up."""
+    assert audit("db", "upgrade").exit_code == 0
+    engine = make_engine(db_url)
+    with engine.begin() as connection:
+        connection.exec_driver_sql("UPDATE alembic_version SET version_num = '0005'")
+    engine.dispose()
+    for args in (["entries"], ["db", "upgrade"], ["crawl", "--rekor-url", "http://127.0.0.1:9"]):
+        result = audit(*args)
+        assert result.exit_code == 2, (args, result.stderr)
+        assert "schema revision '0005', which no release of this auditor made" in result.stderr
+        assert "audit db upgrade" not in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
+    assert not list(tmp_path.glob("*.bak"))
