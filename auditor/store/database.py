@@ -306,21 +306,35 @@ def upgrade(url: str) -> tuple[str | None, str, Path | None]:
     with _schema_lock(url) as connection:
         before = _revision(connection)
         _refuse_unknown(before, url)
-        backup = None
         foreign = before is None and not _is_empty(connection)
-        if before != head_revision() and (foreign or before is not None):
-            backup = backup_sqlite(url)
-        try:
-            _migrate(connection, url)
-        except DatabaseError as error:
-            if not foreign:
-                raise
-            # Tables but no revision: another program's database, whose tables are in the way
-            # (rolled back: nothing of the auditor's schema is left in it).
-            raise ConfigError(f"{_shown(url)} is not an auditor database: it holds other "
-                              "tables and the auditor's schema cannot be created beside them "
-                              f"({_first_line(error.orig)})") from None
+        with _no_run_beside(connection, before):
+            backup = backup_sqlite(url) if before != head_revision() and (
+                foreign or before is not None) else None
+            try:
+                _migrate(connection, url)
+            except DatabaseError as error:
+                if not foreign:
+                    raise
+                # Tables but no revision: another program's database, whose tables are in the
+                # way (rolled back: nothing of the auditor's schema is left in it).
+                raise ConfigError(f"{_shown(url)} is not an auditor database: it holds other "
+                                  "tables and the auditor's schema cannot be created beside "
+                                  f"them ({_first_line(error.orig)})") from None
     return before, head_revision(), backup
+
+
+@contextmanager
+def _no_run_beside(connection: Connection, before: str | None) -> Iterator[None]:
+    """Hold the run lock while an existing schema is migrated: a run of an older auditor, still
+    going, would write on into tables changed beneath it (it was migrated regardless). Exit 75,
+    as for a second run; a schema already at head, or none yet, needs no lock."""
+    if before is None or before == HEAD_REVISION:
+        yield
+        return
+    from auditor.store.lock import RunLock
+
+    with RunLock(connection.engine):
+        yield
 
 
 def _create_schema(url: str) -> None:

@@ -36,6 +36,7 @@ from sqlalchemy import (
 )
 
 from auditor.store.database import alembic_config, head_revision, make_engine
+from auditor.store.lock import RunLock
 from auditor.store.models import Base
 from tests.cli_runner import RunAudit
 
@@ -237,7 +238,7 @@ def test_a_backup_cut_short_by_a_full_disk_leaves_no_backup_and_nothing_migrated
 
     result = subprocess.run([sys.executable, "-m", "auditor", "db", "upgrade", "--db", url],
                             capture_output=True, text=True, timeout=60, preexec_fn=small_disk)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["old.db"]
+    assert [p.name for p in tmp_path.iterdir() if ".bak" in p.name] == []
     assert result.returncode == 2, result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and "cannot back up" in result.stderr
     with sqlite3.connect(path) as database:
@@ -288,3 +289,24 @@ def test_a_revision_no_release_made_is_refused_before_any_backup(
         assert "audit db upgrade" not in result.stderr
         assert len(result.stderr.strip().splitlines()) == 1
     assert not list(tmp_path.glob("*.bak"))
+
+
+def test_a_schema_is_not_migrated_beneath_a_running_run(audit: RunAudit, db_url: str,
+                                                       tmp_path: Path) -> None:
+    """A run of the older auditor holds the run lock: `db upgrade` exits 75 and leaves the
+    schema as that run knows it (it was migrated beneath the run)."""
+    previous = revisions()[-2]
+    command.upgrade(alembic_config(db_url), previous)
+    engine = make_engine(db_url)
+    try:
+        with RunLock(engine):
+            result = audit("db", "upgrade")
+            assert result.exit_code == 75, result.stderr
+            assert "another audit run holds the lock" in result.stderr
+            assert not list(tmp_path.glob("*.bak"))  # nothing backed up either
+        with engine.connect() as connection:
+            assert connection.exec_driver_sql(
+                "SELECT version_num FROM alembic_version").scalar() == previous
+    finally:
+        engine.dispose()
+    assert audit("db", "upgrade").exit_code == 0
