@@ -36,7 +36,9 @@ class RunLock:
     def _lock_path(self) -> Path:
         url = make_url(str(self._engine.url))
         if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
-            return Path(f"{url.database}.lock")
+            # Beside the file itself: a URL naming it through a symlink (or relative to
+            # another directory) locked a file of its own, and two runs went on at once.
+            return Path(f"{Path(url.database).resolve()}.lock")
         import platformdirs
 
         runtime = Path(platformdirs.user_runtime_dir("auditor", appauthor=False))

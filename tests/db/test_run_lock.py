@@ -8,6 +8,7 @@ server settings a team's database may have (idle timeouts, a terminated session)
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -64,3 +65,20 @@ def test_a_lock_whose_session_the_server_ended_is_released_without_an_error(
     with RunLock(engine):
         pass
     engine.dispose()
+
+
+def test_a_database_named_through_a_symlink_has_the_same_lock(db_url: str,
+                                                              tmp_path: Path) -> None:
+    """SQLite: the lock file sat beside the name the URL gave, so a run through a symlink
+    locked a file of its own and went on beside the run holding the lock (PostgreSQL: one
+    database, one advisory lock, whatever the URL)."""
+    engine = engine_of(open_database(db_url))
+    url = make_url(db_url)
+    if db_url.startswith("sqlite"):
+        (tmp_path / "link.db").symlink_to(url.database or "")
+        url = url.set(database=str(tmp_path / "link.db"))
+    other = engine_of(open_database(url.render_as_string(hide_password=False)))
+    with RunLock(engine), pytest.raises(LockedError):
+        RunLock(other).acquire()
+    engine.dispose()
+    other.dispose()
