@@ -38,6 +38,12 @@ class LockedError(AuditorError):
     exit_code = 75
 
 
+class LockLostError(AuditorError):
+    """The database ended the session holding the run's lock mid-run: the run stops (exit 3)."""
+
+    exit_code = 3
+
+
 class Interrupted(BaseException):
     """The process was asked to stop (SIGINT, SIGTERM).
 

@@ -15,11 +15,11 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO
 
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Connection, Engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, PendingRollbackError
 
-from auditor.errors import LockedError
+from auditor.errors import LockedError, LockLostError
 
 # pg_advisory_lock takes a bigint: derive a stable one from the product name.
 _ADVISORY_KEY = int.from_bytes(hashlib.sha256(b"auditor run lock").digest()[:8], "big") >> 1
@@ -32,6 +32,7 @@ class RunLock:
         self._mode = "_shared" if shared else ""
         self._file: IO[str] | None = None
         self._connection: Connection | None = None
+        self._suspect = self._lost = False
 
     def _lock_path(self) -> Path:
         url = make_url(str(self._engine.url))
@@ -82,6 +83,34 @@ class RunLock:
             raise LockedError("another audit run holds the lock (PostgreSQL advisory lock "
                               f"{_ADVISORY_KEY} on this database)")
         self._connection = connection
+        self._suspect = self._lost = False
+        event.listen(self._engine, "invalidate", self._server_ended_a_session)
+        event.listen(self._engine, "checkout", self._still_held)
+
+    # A session the server ended (a restart, pg_terminate_backend) may have been the lock's:
+    # the pool replaces the others as they are taken (pool_pre_ping), and the run would go
+    # on without its lock, beside the next run to take it. Once the pool has met one such
+    # session, each connection taken out first asks whether the lock's session lives.
+
+    def _server_ended_a_session(self, *_args: object) -> None:
+        self._suspect = True
+
+    def _still_held(self, *_args: object) -> None:
+        lock = self._connection
+        if not self._suspect or lock is None:
+            return
+        if not self._lost:
+            try:
+                lock.execute(text("SELECT 1"))
+                self._suspect = False
+                return
+            except (DBAPIError, PendingRollbackError):
+                self._lost = True
+        # Raised at every later use too (the crawl's own cleanup reads the store): the run
+        # ends with this reason, not with a later one that hides it.
+        raise LockLostError("the database ended the session holding this run's lock (a server "
+                            "restart, an administrator): stopped, so that no other run goes on "
+                            "beside this one; what was stored is kept")
 
     def release(self) -> None:
         if self._file is not None:
@@ -90,7 +119,11 @@ class RunLock:
             self._file = None
         connection, self._connection = self._connection, None
         if connection is not None:
+            event.remove(self._engine, "invalidate", self._server_ended_a_session)
+            event.remove(self._engine, "checkout", self._still_held)
             try:
+                if self._lost:
+                    return
                 connection.execute(text(f"SELECT pg_advisory_unlock{self._mode}(:k)"),
                                    {"k": _ADVISORY_KEY})
                 if (connection.dialect.server_version_info or (0,)) >= (14,):

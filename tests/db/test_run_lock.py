@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from auditor.errors import LockedError
+from auditor.errors import LockedError, LockLostError
 from auditor.store.database import engine_of, open_database
 from auditor.store.lock import RunLock
 
@@ -82,3 +82,31 @@ def test_a_database_named_through_a_symlink_has_the_same_lock(db_url: str,
         RunLock(other).acquire()
     engine.dispose()
     other.dispose()
+
+
+def test_a_run_whose_lock_session_the_server_ended_stops(db_url: str) -> None:
+    """The pool replaces a session the server ended as it is taken out; the lock's session,
+    ended with it, is not replaced: the run went on without its lock, beside the next run to
+    take it. Now the first connection taken afterwards stops the run (exit 3), and every later
+    one says the same; SQLite's file lock cannot be ended so."""
+    engine = engine_of(open_database(db_url))
+    lock = RunLock(engine)
+    lock.acquire()
+    with engine.connect() as connection:  # the run at work: a session waits in the pool
+        connection.execute(text("SELECT 1"))
+    if db_url.startswith("postgresql"):
+        killer = create_engine(db_url, isolation_level="AUTOCOMMIT")
+        with killer.connect() as connection:
+            connection.execute(text(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"))
+        killer.dispose()
+        for _ in range(2):
+            with pytest.raises(LockLostError, match="ended the session holding this run's lock"):
+                engine.connect().close()
+    else:
+        engine.connect().close()
+    lock.release()
+    with RunLock(engine), engine.connect() as connection:  # the next run works
+        assert connection.execute(text("SELECT 1")).scalar() == 1
+    engine.dispose()
