@@ -134,7 +134,7 @@ def test_directory_import_finds_everything_once(audit: RunAudit, tmp_path: Path,
 def test_out_of_date_schema_is_refused(audit: RunAudit, db_url: str) -> None:
     assert audit("import", str(SINGLE / "logentry.json")).exit_code == 0
     with make_engine(db_url).begin() as connection:
-        connection.execute(text("UPDATE alembic_version SET version_num = '0000'"))
+        connection.execute(text("UPDATE alembic_version SET version_num = '0008'"))
     result = audit("entries")
     assert result.exit_code == 2
     assert "audit db upgrade" in result.stderr
