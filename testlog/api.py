@@ -9,6 +9,7 @@ like the real log.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -229,11 +230,23 @@ class RekorApi:
 
     def _find_by_index(self, virtual_index: int, endpoint: Endpoint
                        ) -> tuple[VisibleShard, LogEntry] | None:
+        served = dict(self.faults.relabel).get(virtual_index)
+        if served is not None:
+            hit = self._find_by_index(served, endpoint)
+            return None if hit is None else (hit[0], self._relabelled(hit[1], virtual_index))
         for view in self.visible_shards(endpoint):
             entry = view.entry(virtual_index - view.shard.offset)
             if entry is not None:
                 return view, entry
         return None
+
+    def _relabelled(self, entry: LogEntry, virtual_index: int) -> LogEntry:
+        """`entry` claiming virtual index `virtual_index`, under a signed entry timestamp the
+        log signs anew over it; its shard index (its inclusion proof) stays its own."""
+        payload = set_payload(entry.body_b64, entry.integrated_time, self.log.log_id,
+                              virtual_index)
+        return dataclasses.replace(entry, virtual_index=virtual_index,
+                                   signed_entry_timestamp=self.log.signer.sign(payload))
 
     def _find_by_uuid(self, uuid: str, endpoint: Endpoint
                       ) -> tuple[VisibleShard, LogEntry] | None:
@@ -246,8 +259,13 @@ class RekorApi:
             index = view.shard.by_leaf.get(leaf)
             entry = None if index is None else view.entry(index)
             if entry is not None:
-                return view, entry
+                return view, self._as_labelled(entry)
         return None
+
+    def _as_labelled(self, entry: LogEntry) -> LogEntry:
+        """`entry` under the index the log relabels it to, if it does (see Faults.relabel)."""
+        asked = next((a for a, s in self.faults.relabel if s == entry.virtual_index), None)
+        return entry if asked is None else self._relabelled(entry, asked)
 
     # -- POST /index/retrieve -------------------------------------------------------------
 

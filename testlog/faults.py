@@ -70,6 +70,8 @@ class ContentFaults:
     unlisted: frozenset[int] = frozenset()
     #: Virtual indexes whose entry documents carry text that is not text (see Faults).
     unstorable_text: frozenset[int] = frozenset()
+    #: (asked, served): the entry at virtual index `served` answers for `asked` (see Faults).
+    relabel: tuple[tuple[int, int], ...] = ()
 
     def tampers(self, virtual_index: int | None) -> bool:
         """Whether entry-level tampering applies to this entry (None: a log-level document)."""
@@ -110,6 +112,11 @@ class Faults:
     #: Virtual indexes whose entry documents carry a member holding U+0000 and an unpaired
     #: surrogate, escaped as JSON allows ("\u0000", "\ud800"): text no database stores.
     unstorable_text: set[int] = field(default_factory=set)
+    #: Asked virtual index -> the virtual index whose entry answers for it, by index: its
+    #: logIndex rewritten and its signed entry timestamp signed anew over the index asked for
+    #: (the log signs what it likes), its inclusion proof still its own leaf's; served by UUID
+    #: it carries the asked index too. The entry at the asked index goes unseen.
+    relabel: dict[int, int] = field(default_factory=dict)
     _rollback: dict[int | None, int] = field(default_factory=dict)
     _scheduled: list[ScheduledFailure] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -173,6 +180,7 @@ class Faults:
             self.extra_listings.clear()
             self.unlisted.clear()
             self.unstorable_text.clear()
+            self.relabel.clear()
 
     def pending(self) -> int:
         """How many scheduled failures have not fired yet."""
@@ -205,6 +213,7 @@ class Faults:
                 extra_listings=tuple(self.extra_listings),
                 unlisted=frozenset(self.unlisted),
                 unstorable_text=frozenset(self.unstorable_text),
+                relabel=tuple(self.relabel.items()),
             )
 
     def _schedule(self, failure: ScheduledFailure) -> None:

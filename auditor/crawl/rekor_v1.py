@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -31,6 +32,7 @@ from auditor.crawl.history import (
 )
 from auditor.crawl.ingest import Fetched, Ingest, Prepared, count, crawl_findings
 from auditor.crawl.interface import CrawlJob, LogSource
+from auditor.crawl.placement import ShardOffsets, origin_tree_id
 from auditor.crawl.store_behind import StoreBehind
 from auditor.crawl.summary import CrawlSummary
 from auditor.errors import IncompleteError
@@ -49,7 +51,7 @@ from auditor.store import history as stored_history
 from auditor.store.database import works_apart
 from auditor.store.repository import lock_log, log_row
 from auditor.verify.checkpoint import Checkpoint
-from auditor.verify.entry import Verification
+from auditor.verify.entry import Verification, failed, with_check
 from auditor.verify.merkle import ProofError, verify_consistency
 from auditor.verify.trust import LogKey, LogKeyring
 from auditor.verify_ahead import WORKER_FROM, VerifyAhead
@@ -80,8 +82,7 @@ def _chunks(items: Sequence[T], size: int = RETRIEVE_LIMIT) -> Iterator[Sequence
 
 def signed_tree_id(checkpoint: Checkpoint) -> int | None:
     """The tree id a Rekor v1 checkpoint's origin signs (`<host> - <treeID>`)."""
-    _, sep, tree = checkpoint.origin.rpartition(" - ")
-    return int(tree) if sep and tree.isdigit() and len(tree) <= 19 else None
+    return origin_tree_id(checkpoint.origin)
 
 
 def consistency_prover(client: RekorClient) -> Prover:
@@ -164,6 +165,10 @@ class RekorV1Crawl:
         self._findings: list[Finding] = []
         #: The heads verified by the last `observe_heads`, with their tree ids.
         self._signed_heads: list[tuple[int, Checkpoint]] = []
+        #: Where each shard starts among the virtual indexes, from the verified heads.
+        self.offsets = ShardOffsets()
+        #: Indexes the log answered with another place's entry, and whose.
+        self._misanswered: list[str] = []
         self._behind = StoreBehind(inline=not works_apart(job.sessions))
         self._verifying: VerifyAhead[Fetched, Prepared] = VerifyAhead(
             self.ingest.preparer, worker_from=source.worker_from)
@@ -193,6 +198,11 @@ class RekorV1Crawl:
                     f"(--uuid, [crawl] uuids): {first_of(requested)}")
             for why in self._unserved:
                 self.summary.fail(why)
+            misanswered = list(dict.fromkeys(self._misanswered))  # a range and --log-index
+            if misanswered:
+                answered = counted(len(misanswered), "index", "indexes")
+                self.summary.fail(f"the log answered {answered} with entries from other places: "
+                                  f"{first_of(misanswered)}")
         except IncompleteError as error:
             self.summary.fail(error.diagnostics())
         finally:
@@ -242,25 +252,24 @@ class RekorV1Crawl:
                 session, [key.log_id.hex() for key in self.keyring.keys]):
             lock_log(session, log)
         info = self.client.log_info()
-        active: int | None = None
-        for head, frozen in [(info.active, False), *((h, True) for h in info.inactive)]:
-            tree_id = self._head(session, head, frozen, now)
-            if not frozen:
-                active = tree_id
+        active = self._head(session, info.active, False, now)
+        inactive = [self._head(session, head, True, now) for head in info.inactive]
+        self.offsets = ShardOffsets.of_heads(inactive, None if active is None else active[0])
         if self.log is None:
             # No head verified: entries are still verified one by one, against the pinned
             # keys; their checkpoints prove nothing about the log's history.
             self.log_key = self.keyring.keys[0]
             self.log = log_row(session, self.log_key.log_id, self.log_key)
         elif active is not None:
-            self._findings.extend(self._rotations(session, active))
+            self._findings.extend(self._rotations(session, active[0]))
         heads = self._findings[found:]
         del self._findings[found:]
         return heads
 
     def _head(self, session: Session, head: ShardHead, frozen: bool,
-              now: datetime) -> int | None:
-        """Observe one head; the tree id its signed origin names, None if it does not verify."""
+              now: datetime) -> tuple[int, int] | None:
+        """Observe one head; the tree id its signed origin names and its signed size, None if
+        it does not verify."""
         result = verified_checkpoint(head.checkpoint, self.keyring, now)
         if isinstance(result, str):
             self._fault(session, head.tree_id, "head_signature", f"log head of tree "
@@ -288,7 +297,7 @@ class RekorV1Crawl:
         history = History(session, self._log(), self.prove)
         self._findings.extend(history.observe(tree_id, checkpoint, head=True, frozen=frozen))
         self.total_size += checkpoint.size
-        return tree_id
+        return tree_id, checkpoint.size
 
     def _fault(self, session: Session, tree_id: int, kind: str, detail: str, head: ShardHead,
                checkpoint: Checkpoint | None) -> None:
@@ -423,8 +432,18 @@ class RekorV1Crawl:
         return result.by_uuid, missing
 
     def _by_index_or_why(self, indexes: Sequence[int]) -> tuple[list[RawEntry], tuple[int, ...]]:
+        """The entries at `indexes`, and the indexes not served. An entry whose inclusion proof
+        puts it elsewhere does not stand for the index it answers: the one there is unseen."""
         result = self.client.retrieve(indexes=indexes)
-        return list(result.by_index.values()), result.missing_indexes
+        served, missing = [], list(result.missing_indexes)
+        for index, raw in result.by_index.items():
+            why = self.offsets.answered_by(index, raw.entry)
+            if why is None:
+                served.append(raw)
+            else:
+                missing.append(index)
+                self._misanswered.append(why)  # list.append: one step, safe across threads
+        return served, tuple(missing)
 
     def _fetch_indexes(self, indexes: list[int]) -> None:
         """The entries at the indexes the request names (`--log-index`, `[crawl] log_indexes`):
@@ -522,6 +541,7 @@ class RekorV1Crawl:
 
     def _write(self, prepared: list[Prepared], again: bool, cursor: tuple[int, int, int] | None,
                also: Callable[[Session], None] | None) -> None:
+        prepared = [self._placed(item) for item in prepared]
         with self.job.sessions.begin() as session:
             # Judged before they are stored: storing an entry stores its checkpoint too, and a
             # checkpoint already stored is never judged again.
@@ -537,6 +557,19 @@ class RekorV1Crawl:
                 crawl_state.advance_scan(session, self._log().id, *cursor)
             if also is not None:
                 also(session)
+
+    def _placed(self, item: Prepared) -> Prepared:
+        """`item`, its inclusion check failed if its logIndex is not where its verified
+        checkpoint's tree and its proof place it (see `crawl.placement`)."""
+        verification = item.verification
+        entry, checkpoint = verification.entry, verification.checkpoint
+        if entry is None or checkpoint is None or not verification.checkpoint_verified:
+            return item
+        why = self.offsets.misplaced(entry, signed_tree_id(checkpoint))
+        if why is None:
+            return item
+        return replace(item, verification=with_check(verification,
+                                                     failed("inclusion_proof", why)))
 
     def _bind(self, session: Session, item: Prepared) -> None:
         """Judge the entry's checkpoint against the stored history of the tree it signs."""

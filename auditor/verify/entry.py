@@ -605,6 +605,13 @@ def with_inline_subject(verification: Verification, subject: bytes) -> Verificat
     return dataclasses.replace(verification, checks=checks)
 
 
+def with_check(verification: Verification, check: Check) -> Verification:
+    """`verification` with its check of the same name replaced by `check` (a crawl judges
+    what one entry alone cannot show, such as its place among the log's shards)."""
+    checks = tuple(check if c.name == check.name else c for c in verification.checks)
+    return dataclasses.replace(verification, checks=checks)
+
+
 def verify_unlogged(material: EndorsementMaterial) -> Verification:
     """An endorsement that never reached the log: only its own signature and statement."""
     reason = "not logged: the endorsement carries no transparency-log entry"

@@ -683,3 +683,62 @@ def test_a_statement_time_before_the_first_instant_is_a_failed_statement(
     (row,) = [r for r in rows if r["uuid"] == entry.uuid]
     (check,) = [c for c in row["checks"] if c["name"] == "statement"]
     assert not check["ok"] and "in the years 1 to 9999" in check["detail"], check
+
+
+# -- 9. an entry answering for an index that is not its own -----------------------------------
+
+
+def test_an_entry_relabelled_to_another_index_does_not_stand_for_the_one_there(
+        audit: RunAudit, world: World, db_url: str) -> None:
+    # The log answers index v with a stranger's entry from an earlier leaf, its logIndex and
+    # signed entry timestamp rewritten to v (the log signs what it likes), its inclusion proof
+    # its own leaf's; the index hides the endorsement at v. Before, the range scan and
+    # --log-index took the answer for index v: the endorsement was never seen, the run clean.
+    victim = world.pinned()[5].entry
+    decoy = next(e.entry for e in world.endorsements
+                 if e.endorser is world.stranger and e.entry.virtual_index < victim.virtual_index)
+    world.server.faults.unlisted.add(victim.virtual_index)
+    world.server.faults.relabel[victim.virtual_index] = decoy.virtual_index
+    last = world.log.size - 1
+    scan = ("--from-index", "0", "--to-index", str(last))
+    code, summary = crawl(audit, world, *scan, "--log-index", str(victim.virtual_index))
+    assert code == 3 and not summary["complete"]
+    reason = summary["incomplete_reason"]
+    assert (f"the log did not serve 1 entry of the range 0-{last} (--from-index/--to-index): "
+            f"{victim.virtual_index}") in reason
+    assert f"the log did not serve --log-index {victim.virtual_index}" in reason
+    assert (f"index {victim.virtual_index} was answered by the entry at leaf "
+            f"{decoy.shard_index} of tree {decoy.tree_id} (index {decoy.virtual_index})") in reason
+    assert stored(db_url)["entries"] == len(world.pinned()) - 1
+    world.server.faults.relabel.clear()
+    code, summary = crawl(audit, world, *scan)
+    assert code == 0 and summary["new"] == 1, summary["incomplete_reason"]
+
+
+def test_an_entry_served_under_another_index_fails_its_inclusion_check(
+        audit: RunAudit, world: World, db_url: str) -> None:
+    # Fetched by UUID, a pinned entry labelled with a later index (SET signed over it): its
+    # proof places it at its own leaf. Before, it verified and was stored under the false index.
+    victim = world.pinned()[0].entry
+    world.server.faults.relabel[victim.virtual_index + 3] = victim.virtual_index
+    code, summary = crawl(audit, world)
+    assert code == 1
+    (invalid,) = findings_of(summary, "ENTRY_INVALID")
+    assert invalid["evidence"]["failed_checks"] == ["inclusion_proof"]
+    shown = audit("entries", "--db", db_url, "--json").stdout
+    assert (f"the entry's logIndex {victim.virtual_index + 3} is not where its inclusion proof "
+            f"places it: leaf {victim.shard_index} of tree {victim.tree_id}, virtual index "
+            f"{victim.virtual_index}") in shown
+
+
+def test_entries_of_every_shard_stand_for_their_virtual_indexes(
+        audit: RunAudit, world: World, db_url: str) -> None:
+    # The place an entry's proof gives it counts the shards before its tree: after a rotation
+    # every index still answers for itself, and nothing is misplaced.
+    world.log.rotate()
+    later = world.publish(world.endorsers[1], b"after rotation").entry
+    last = world.log.size - 1
+    code, summary = crawl(audit, world, "--from-index", "0", "--to-index", str(last),
+                          "--log-index", str(later.virtual_index))
+    assert code == 0 and summary["complete"], summary["incomplete_reason"]
+    assert later.virtual_index > later.shard_index and stored(db_url)["failed"] == 0
