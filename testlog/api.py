@@ -102,7 +102,8 @@ class RekorApi:
         doc: Json = self._tree_head(active, tamper)
         for name, value in self.faults.misreport:
             doc[name] = int(value) if name == "treeSize" else value
-        inactive = [self._tree_head(v, tamper) for v in views[:-1]]
+        inactive = [self._tree_head(v, tamper) for v in views[:-1]
+                    if v.shard.tree_id not in self.faults.unlisted_shards]
         if inactive:
             doc["inactiveShards"] = inactive
         return doc

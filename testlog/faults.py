@@ -72,6 +72,8 @@ class ContentFaults:
     unstorable_text: frozenset[int] = frozenset()
     #: (asked, served): the entry at virtual index `served` answers for `asked` (see Faults).
     relabel: tuple[tuple[int, int], ...] = ()
+    #: Tree ids of inactive shards GET /log leaves out.
+    unlisted_shards: frozenset[int] = frozenset()
 
     def tampers(self, virtual_index: int | None) -> bool:
         """Whether entry-level tampering applies to this entry (None: a log-level document)."""
@@ -117,6 +119,9 @@ class Faults:
     #: (the log signs what it likes), its inclusion proof still its own leaf's; served by UUID
     #: it carries the asked index too. The entry at the asked index goes unseen.
     relabel: dict[int, int] = field(default_factory=dict)
+    #: Tree ids of inactive shards GET /log no longer lists (a log that drops a frozen shard
+    #: from its history; its entries are still served).
+    unlisted_shards: set[int] = field(default_factory=set)
     _rollback: dict[int | None, int] = field(default_factory=dict)
     _scheduled: list[ScheduledFailure] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -181,6 +186,7 @@ class Faults:
             self.unlisted.clear()
             self.unstorable_text.clear()
             self.relabel.clear()
+            self.unlisted_shards.clear()
 
     def pending(self) -> int:
         """How many scheduled failures have not fired yet."""
@@ -214,6 +220,7 @@ class Faults:
                 unlisted=frozenset(self.unlisted),
                 unstorable_text=frozenset(self.unstorable_text),
                 relabel=tuple(self.relabel.items()),
+                unlisted_shards=frozenset(self.unlisted_shards),
             )
 
     def _schedule(self, failure: ScheduledFailure) -> None:

@@ -260,8 +260,12 @@ class RekorV1Crawl:
             # keys; their checkpoints prove nothing about the log's history.
             self.log_key = self.keyring.keys[0]
             self.log = log_row(session, self.log_key.log_id, self.log_key)
-        elif active is not None:
-            self._findings.extend(self._rotations(session, active[0]))
+        else:
+            listed = {h.tree_id for h in (info.active, *info.inactive)} | {
+                tree_id for tree_id, _ in self._signed_heads}
+            self._findings.extend(self._dropped(session, listed))
+            if active is not None:
+                self._findings.extend(self._rotations(session, active[0]))
         heads = self._findings[found:]
         del self._findings[found:]
         return heads
@@ -312,6 +316,28 @@ class RekorV1Crawl:
                                     "response_root_hash"))
         stored_history.record_fault(session, self.log, tree_id, kind, finding)
         self._findings.append(finding)
+
+    def _dropped(self, session: Session, listed: set[int]) -> list[Finding]:
+        """A tree whose checkpoint the log signed before, and that its heads no longer list
+        (as active or inactive): Rekor v1 lists every shard, and a frozen shard is never gone.
+        A log that dropped one would hide its entries and shift every later virtual index."""
+        findings = []
+        for shard in stored_history.shards(session, self._log()):
+            last = stored_history.largest(session, shard)
+            if shard.tree_id in listed or last is None:
+                continue
+            finding = Finding(
+                RuleId.LOG_INCONSISTENT, None, f"tree {shard.tree_id}, signed by the log at size "
+                f"{last.size}, is no longer listed among its shards (the heads list "
+                f"{', '.join(map(str, sorted(listed)))})",
+                {"tree_id": shard.tree_id, "kind": "shard_dropped", "checkpoint_before":
+                 last.note, "stored_size": last.size, "stored_root": last.root_hash,
+                 "listed_tree_ids": sorted(listed)},
+                identity=("tree_id", "kind", "stored_size", "stored_root"))
+            stored_history.record_fault(session, self.log, shard.tree_id, "shard_dropped",
+                                        finding)
+            findings.append(finding)
+        return findings
 
     def _rotations(self, session: Session, active: int) -> list[Finding]:
         """A known shard other than the signed active one is frozen: the log rotated."""

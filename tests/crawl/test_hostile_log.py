@@ -742,3 +742,21 @@ def test_entries_of_every_shard_stand_for_their_virtual_indexes(
                           "--log-index", str(later.virtual_index))
     assert code == 0 and summary["complete"], summary["incomplete_reason"]
     assert later.virtual_index > later.shard_index and stored(db_url)["failed"] == 0
+
+
+def test_a_frozen_shard_the_log_stops_listing_is_log_inconsistent(
+        audit: RunAudit, world: World, db_url: str) -> None:
+    # Rekor v1 lists every shard; one that is gone from GET /log takes its entries (and the
+    # virtual indexes after it) out of the log's history. Before, the run was clean.
+    old = world.log.active.tree_id
+    world.log.rotate()
+    assert crawl(audit, world)[0] == 0
+    world.server.faults.unlisted_shards.add(old)
+    for _ in range(2):  # reported by every run, once
+        code, summary = crawl(audit, world)
+        assert code == 1
+        (dropped,) = findings_of(summary, "LOG_INCONSISTENT")
+        assert dropped["evidence"]["kind"] == "shard_dropped"
+        assert dropped["evidence"]["tree_id"] == old
+        assert dropped["evidence"]["stored_size"] == 40
+
