@@ -33,6 +33,7 @@ from auditor.crawl.history import (
 from auditor.crawl.ingest import Fetched, Ingest, Prepared, count, crawl_findings
 from auditor.crawl.interface import CrawlJob, LogSource
 from auditor.crawl.placement import ShardOffsets, origin_tree_id
+from auditor.crawl.signed_time import from_the_future
 from auditor.crawl.store_behind import StoreBehind
 from auditor.crawl.summary import CrawlSummary
 from auditor.errors import IncompleteError
@@ -586,16 +587,21 @@ class RekorV1Crawl:
 
     def _placed(self, item: Prepared) -> Prepared:
         """`item`, its inclusion check failed if its logIndex is not where its verified
-        checkpoint's tree and its proof place it (see `crawl.placement`)."""
+        checkpoint's tree and its proof place it (see `crawl.placement`), its `set` check
+        failed if the time it signs has not come (see `crawl.signed_time`)."""
         verification = item.verification
         entry, checkpoint = verification.entry, verification.checkpoint
-        if entry is None or checkpoint is None or not verification.checkpoint_verified:
+        if entry is None:
             return item
-        why = self.offsets.misplaced(entry, signed_tree_id(checkpoint))
-        if why is None:
-            return item
-        return replace(item, verification=with_check(verification,
-                                                     failed("inclusion_proof", why)))
+        future = from_the_future(entry, datetime.now(UTC))
+        if future is not None and verification.check("set").ok:
+            verification = with_check(verification, failed("set", future))
+        if checkpoint is not None and verification.checkpoint_verified:
+            why = self.offsets.misplaced(entry, signed_tree_id(checkpoint))
+            if why is not None:
+                verification = with_check(verification, failed("inclusion_proof", why))
+        return item if verification is item.verification else \
+            replace(item, verification=verification)
 
     def _bind(self, session: Session, item: Prepared) -> None:
         """Judge the entry's checkpoint against the stored history of the tree it signs."""

@@ -760,3 +760,22 @@ def test_a_frozen_shard_the_log_stops_listing_is_log_inconsistent(
         assert dropped["evidence"]["tree_id"] == old
         assert dropped["evidence"]["stored_size"] == 40
 
+
+def test_an_entry_dated_after_it_was_served_fails_its_signed_timestamp(
+        audit: RunAudit, world: World, db_url: str) -> None:
+    # A release not yet valid (its window opens in ten days), logged with an integratedTime
+    # the log signed ten days ahead: judged at that time, it was a valid endorsement.
+    endorser = world.endorsers[0]
+    ahead = int(time.time()) + 10 * 86_400
+    statement = oak_statement(endorser.name, b"a future release", ahead)
+    entry = world.log.add_rekord(statement, endorser.sign(statement), endorser.public_pem,
+                                 integrated_time=ahead)
+    (world.statements / f"sha2-256:{hashlib.sha256(statement).hexdigest()}").write_bytes(
+        statement)
+    code, summary = crawl(audit, world)
+    assert code == 1
+    (finding,) = [f for f in summary["findings"] if f["evidence"].get("uuid") == entry.uuid]
+    assert finding["rule"] == "ENTRY_INVALID"
+    assert finding["evidence"]["failed_checks"] == ["set"]
+    assert "the log signed a time that had not come" in audit(
+        "entries", "--db", db_url, "--json").stdout
