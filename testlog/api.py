@@ -198,12 +198,17 @@ class RekorApi:
             )
             sig = self.log.signer.sign(payload)
         checkpoint = self.checkpoint(view, tamper and self.faults.tamper_checkpoint)
+        uuid = entry.uuid
+        if self.faults.nameless_tree:
+            uuid = entry.leaf_hash.hex()
+            checkpoint = self.log.signer.checkpoint(f"{self.log.hostname} - nameless", view.size,
+                                                    view.root())
         # A member Rekor may add (an attestation), holding what JSON can escape but no
         # database can store.
         unstorable = ({"attestation": {"data": "\u0000\ud800"}}
                       if entry.virtual_index in self.faults.unstorable_text else {})
         return {
-            entry.uuid: {
+            uuid: {
                 **unstorable,
                 "body": entry.body_b64,
                 "integratedTime": entry.integrated_time,

@@ -74,6 +74,9 @@ class ContentFaults:
     relabel: tuple[tuple[int, int], ...] = ()
     #: Tree ids of inactive shards GET /log leaves out.
     unlisted_shards: frozenset[int] = frozenset()
+    #: Entry documents keyed by the bare leaf hash, their checkpoints under a tree id that is
+    #: no number (see Faults).
+    nameless_tree: bool = False
 
     def tampers(self, virtual_index: int | None) -> bool:
         """Whether entry-level tampering applies to this entry (None: a log-level document)."""
@@ -122,6 +125,9 @@ class Faults:
     #: Tree ids of inactive shards GET /log no longer lists (a log that drops a frozen shard
     #: from its history; its entries are still served).
     unlisted_shards: set[int] = field(default_factory=set)
+    #: Entry documents keyed by the 64-hex leaf hash (no tree id), their checkpoints signed
+    #: under the origin `<host> - nameless`: a tree no history holds.
+    nameless_tree: bool = False
     _rollback: dict[int | None, int] = field(default_factory=dict)
     _scheduled: list[ScheduledFailure] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -187,6 +193,7 @@ class Faults:
             self.unstorable_text.clear()
             self.relabel.clear()
             self.unlisted_shards.clear()
+            self.nameless_tree = False
 
     def pending(self) -> int:
         """How many scheduled failures have not fired yet."""
@@ -221,6 +228,7 @@ class Faults:
                 unstorable_text=frozenset(self.unstorable_text),
                 relabel=tuple(self.relabel.items()),
                 unlisted_shards=frozenset(self.unlisted_shards),
+                nameless_tree=self.nameless_tree,
             )
 
     def _schedule(self, failure: ScheduledFailure) -> None:

@@ -16,13 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from auditor.source.entry import LogEntry
-from auditor.verify.checkpoint import CheckpointFormatError, parse_checkpoint
-
-
-def origin_tree_id(origin: str) -> int | None:
-    """The tree id a Rekor v1 checkpoint's origin names (`<host> - <treeID>`)."""
-    _, sep, tree = origin.rpartition(" - ")
-    return int(tree) if sep and tree.isdigit() and len(tree) <= 19 else None
+from auditor.verify.checkpoint import CheckpointFormatError, origin_tree_id, parse_checkpoint
 
 
 def proof_tree_id(entry: LogEntry) -> int | None:

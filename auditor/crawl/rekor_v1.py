@@ -32,7 +32,7 @@ from auditor.crawl.history import (
 )
 from auditor.crawl.ingest import Fetched, Ingest, Prepared, count, crawl_findings
 from auditor.crawl.interface import CrawlJob, LogSource
-from auditor.crawl.placement import ShardOffsets, origin_tree_id
+from auditor.crawl.placement import ShardOffsets
 from auditor.crawl.signed_time import from_the_future
 from auditor.crawl.store_behind import StoreBehind
 from auditor.crawl.summary import CrawlSummary
@@ -51,7 +51,7 @@ from auditor.store import crawl_state, models
 from auditor.store import history as stored_history
 from auditor.store.database import works_apart
 from auditor.store.repository import lock_log, log_row
-from auditor.verify.checkpoint import Checkpoint
+from auditor.verify.checkpoint import Checkpoint, origin_tree_id
 from auditor.verify.entry import Verification, failed, with_check
 from auditor.verify.merkle import ProofError, verify_consistency
 from auditor.verify.trust import LogKey, LogKeyring

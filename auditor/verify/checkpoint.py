@@ -50,8 +50,23 @@ ED25519_SIGNATURE_SIZE = 64
 # above INT64_MAX is refused: stored, it ended the run. No log comes near either bound.
 _MAX_TREE_SIZE = INT64_MAX
 CANONICAL_DECIMAL = re.compile(r"0|[1-9][0-9]*")
+#: A Rekor v1 origin `<log name> - <treeID>`; Trillian tree ids are positive int64s, the
+#: origin spells one in canonical decimal.
+_TREE_ID_DIGITS = len(str(INT64_MAX))
 # signed-note: the algorithm byte of Ed25519 keys in the key id.
 _ED25519_ALGORITHM = 0x01
+
+
+def origin_tree_id(origin: str, name: str | None = None) -> int | None:
+    """The tree id a Rekor v1 checkpoint origin names (`<name> - <treeID>`, in canonical
+    decimal, under `name` when given); None if it names none. One spelling per tree: an id
+    with a leading zero or in other digits (`０１`) would be a second name for it, and an
+    origin naming no tree id puts its checkpoint beyond any tree's history."""
+    head, sep, tree = origin.rpartition(" - ")
+    if not sep or (name is not None and head != name) or len(tree) > _TREE_ID_DIGITS \
+            or not CANONICAL_DECIMAL.fullmatch(tree) or int(tree) > INT64_MAX:
+        return None
+    return int(tree)
 
 
 class CheckpointFormatError(InputError):

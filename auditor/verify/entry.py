@@ -41,6 +41,7 @@ from auditor.verify.checkpoint import (
     Ed25519NoteVerifier,
     NoteSignature,
     NoteVerifier,
+    origin_tree_id,
     parse_checkpoint,
     verify_checkpoint,
 )
@@ -307,7 +308,7 @@ def _matches(entry: LogEntry, cp: Checkpoint, log_key: LogKey | None, signer: st
         if origin is not None and cp.origin != origin:
             problems.append(f"origin {quoted(cp.origin, ORIGIN_CHARS)} != "
                             f"{quoted(origin, ORIGIN_CHARS)} ({why})")
-        if origin is None and not cp.origin.startswith(f"{log_key.name or signer} - "):
+        if origin is None and origin_tree_id(cp.origin, log_key.name or signer) is None:
             problems.append(f"origin {quoted(cp.origin, ORIGIN_CHARS)}: {why}")
     if problems:
         return failed("checkpoint_matches_proof", "; ".join(problems))

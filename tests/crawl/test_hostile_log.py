@@ -779,3 +779,23 @@ def test_an_entry_dated_after_it_was_served_fails_its_signed_timestamp(
     assert finding["evidence"]["failed_checks"] == ["set"]
     assert "the log signed a time that had not come" in audit(
         "entries", "--db", db_url, "--json").stdout
+
+
+def test_a_split_view_under_a_tree_id_that_is_no_number_is_not_verified(
+        audit: RunAudit, world: World, db_url: str) -> None:
+    # The entries prove inclusion in a forked tree whose checkpoints the log signs under
+    # `<host> - nameless`, keyed by the bare leaf hash: no tree id to hold them against. Before,
+    # they verified (the origin only had to start with the log's name) and the split view
+    # went unseen: no history judged a checkpoint that names no tree.
+    world.log.fork()
+    world.server.faults.fork_entries.update({Endpoint.SEARCH_INDEX, Endpoint.RETRIEVE})
+    world.server.faults.nameless_tree = True
+    code, summary = crawl(audit, world)
+    assert code == 1
+    invalid = findings_of(summary, "ENTRY_INVALID")
+    assert len(invalid) == len(world.pinned())
+    assert {tuple(f["evidence"]["failed_checks"]) for f in invalid} == {
+        ("checkpoint_matches_proof",)}
+    assert ("origin 'rekor.sigstore.dev - nameless': the entry carries no tree id; origin must "
+            "read 'rekor.sigstore.dev - <treeID>'") in audit("entries", "--db", db_url,
+                                                              "--json").stdout

@@ -33,6 +33,7 @@ from auditor.verify.checkpoint import (
     NoteVerifier,
     ecdsa_key_hint,
     note_verifier,
+    origin_tree_id,
     parse_checkpoint,
     verify_checkpoint,
 )
@@ -545,3 +546,22 @@ def test_mutated_real_checkpoints_raise_only_format_errors(
         if cp.signed_text != parse_checkpoint(_real_checkpoint()).signed_text:
             with pytest.raises(CheckpointSignatureError):
                 verify_checkpoint(cp, [REKOR])
+
+
+@pytest.mark.parametrize(("origin", "tree_id"), [
+    ("rekor.sigstore.dev - 1193050959916656506", 1193050959916656506),
+    ("rekor.sigstore.dev - 0", 0),
+    ("rekor.sigstore.dev - 9223372036854775807", 2**63 - 1),
+    # A second spelling of a tree, or none: each put a checkpoint beyond its tree's history.
+    ("rekor.sigstore.dev - 01", None),
+    ("rekor.sigstore.dev - \uff11", None),
+    ("rekor.sigstore.dev - +1", None),
+    ("rekor.sigstore.dev - nameless", None),
+    ("rekor.sigstore.dev - 9223372036854775808", None),
+    ("rekor.sigstore.dev - 1" + "0" * 30, None),
+    ("rekor.sigstore.dev 1", None),
+])
+def test_a_rekor_origin_names_a_tree_id_in_one_spelling(origin: str, tree_id: int | None) -> None:
+    assert origin_tree_id(origin) == tree_id
+    assert origin_tree_id(origin, "rekor.sigstore.dev") == tree_id
+    assert origin_tree_id(origin, "other.example") is None
