@@ -74,6 +74,8 @@ RETRIEVE_AHEAD = 8
 #: Retrieve answers held ahead of their use: the next store batch is fetched while this one is
 #: stored.
 RETRIEVE_HELD = STORE_BATCH // RETRIEVE_LIMIT
+#: Why the log's answer is not the entry asked for, said for this many indexes at most.
+_REASONS_SHOWN = 5
 
 
 def _chunks(items: Sequence[T], size: int = RETRIEVE_LIMIT) -> Iterator[Sequence[T]]:
@@ -168,8 +170,9 @@ class RekorV1Crawl:
         self._signed_heads: list[tuple[int, Checkpoint]] = []
         #: Where each shard starts among the virtual indexes, from the verified heads.
         self.offsets = ShardOffsets()
-        #: Indexes the log answered with another place's entry, and whose.
-        self._misanswered: list[str] = []
+        #: Indexes the log answered with another place's entry, and whose (for the first few:
+        #: a range of millions answered so holds no sentence for each).
+        self._misanswered: dict[int, str | None] = {}
         self._behind = StoreBehind(inline=not works_apart(job.sessions))
         self._verifying: VerifyAhead[Fetched, Prepared] = VerifyAhead(
             self.ingest.preparer, worker_from=source.worker_from)
@@ -199,11 +202,12 @@ class RekorV1Crawl:
                     f"(--uuid, [crawl] uuids): {first_of(requested)}")
             for why in self._unserved:
                 self.summary.fail(why)
-            misanswered = list(dict.fromkeys(self._misanswered))  # a range and --log-index
-            if misanswered:
-                answered = counted(len(misanswered), "index", "indexes")
+            if self._misanswered:
+                answered = counted(len(self._misanswered), "index", "indexes")
+                said = [why for why in self._misanswered.values() if why is not None]
+                more = len(self._misanswered) - len(said)
                 self.summary.fail(f"the log answered {answered} with entries from other places: "
-                                  f"{first_of(misanswered)}")
+                                  f"{', '.join(said)}" + (f" and {more} more" if more else ""))
         except IncompleteError as error:
             self.summary.fail(error.diagnostics())
         finally:
@@ -469,7 +473,10 @@ class RekorV1Crawl:
                 served.append(raw)
             else:
                 missing.append(index)
-                self._misanswered.append(why)  # list.append: one step, safe across threads
+                # One dict store: safe across the fetching threads. A range and --log-index
+                # may both ask for an index: it is one.
+                shown = len(self._misanswered) < _REASONS_SHOWN
+                self._misanswered.setdefault(index, why if shown else None)
         return served, tuple(missing)
 
     def _fetch_indexes(self, indexes: list[int]) -> None:
