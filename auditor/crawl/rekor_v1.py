@@ -47,13 +47,13 @@ from auditor.source.rekor_client import (
     RekorClient,
     ShardHead,
 )
-from auditor.store import crawl_state, models
+from auditor.store import crawl_state, models, repository
 from auditor.store import history as stored_history
 from auditor.store.database import works_apart
 from auditor.store.repository import lock_log, log_row
 from auditor.verify.checkpoint import Checkpoint, origin_tree_id
 from auditor.verify.entry import Verification, failed, with_check
-from auditor.verify.merkle import ProofError, verify_consistency
+from auditor.verify.merkle import ProofError, leaf_hash, verify_consistency
 from auditor.verify.trust import LogKey, LogKeyring
 from auditor.verify_ahead import WORKER_FROM, VerifyAhead
 from auditor.wording import counted, first_of
@@ -575,8 +575,14 @@ class RekorV1Crawl:
 
     def _write(self, prepared: list[Prepared], again: bool, cursor: tuple[int, int, int] | None,
                also: Callable[[Session], None] | None) -> None:
-        prepared = [self._placed(item) for item in prepared]
         with self.job.sessions.begin() as session:
+            # A time the log signed is held against when the entry was first seen: verified
+            # again once that time has passed, an entry dated in the future stays a lie.
+            seen = crawl_state.first_seen(session, self._log().id,
+                                          (leaf_hash(p.fetched.entry.body).hex() for p in prepared))
+            at = repository.now()
+            prepared = [self._placed(item, seen.get(leaf_hash(item.fetched.entry.body).hex(), at))
+                        for item in prepared]
             # Judged before they are stored: storing an entry stores its checkpoint too, and a
             # checkpoint already stored is never judged again.
             for item in prepared:
@@ -592,15 +598,16 @@ class RekorV1Crawl:
             if also is not None:
                 also(session)
 
-    def _placed(self, item: Prepared) -> Prepared:
+    def _placed(self, item: Prepared, seen: datetime) -> Prepared:
         """`item`, its inclusion check failed if its logIndex is not where its verified
         checkpoint's tree and its proof place it (see `crawl.placement`), its `set` check
-        failed if the time it signs has not come (see `crawl.signed_time`)."""
+        failed if the time it signs had not come when it was first `seen` (see
+        `crawl.signed_time`)."""
         verification = item.verification
         entry, checkpoint = verification.entry, verification.checkpoint
         if entry is None:
             return item
-        future = from_the_future(entry, datetime.now(UTC))
+        future = from_the_future(entry, seen)
         if future is not None and verification.check("set").ok:
             verification = with_check(verification, failed("set", future))
         if checkpoint is not None and verification.checkpoint_verified:

@@ -4,12 +4,14 @@ the log withheld, and range-scan cursors."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from auditor.store import models
 from auditor.store.repository import get_or_create, now
+from auditor.store.tables import aware
 
 #: Leaf hashes looked up per query (an `IN` list the databases handle comfortably).
 _CHUNK = 500
@@ -23,6 +25,21 @@ def known_leaves(session: Session, log_pk: int, leaves: Iterable[str]) -> set[st
         chunk = wanted[start:start + _CHUNK]
         found.update(session.scalars(select(models.Entry.leaf_hash).where(
             models.Entry.log_pk == log_pk, models.Entry.leaf_hash.in_(chunk))))
+    return found
+
+
+def first_seen(session: Session, log_pk: int, leaves: Iterable[str]) -> dict[str, datetime]:
+    """When each of `leaves` (64-hex) the store holds for this log was first verified."""
+    wanted = list(dict.fromkeys(leaves))
+    found: dict[str, datetime] = {}
+    for start in range(0, len(wanted), _CHUNK):
+        rows = session.execute(
+            select(models.Entry.leaf_hash, func.min(models.Verification.verified_at))
+            .join(models.Verification, models.Verification.entry_pk == models.Entry.id)
+            .where(models.Entry.log_pk == log_pk,
+                   models.Entry.leaf_hash.in_(wanted[start:start + _CHUNK]))
+            .group_by(models.Entry.leaf_hash))
+        found.update((leaf, aware(seen)) for leaf, seen in rows)
     return found
 
 

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ import pytest
 
 from auditor.source.fields import TIME_MAX
 from auditor.source.rekor_client import RETRIEVE_LIMIT
+from auditor.store import repository
 from testlog.faults import Endpoint
 from testlog.synthetic import oak_statement
 from tests.cli_runner import RunAudit
@@ -762,11 +764,11 @@ def test_a_frozen_shard_the_log_stops_listing_is_log_inconsistent(
 
 
 def test_an_entry_dated_after_it_was_served_fails_its_signed_timestamp(
-        audit: RunAudit, world: World, db_url: str) -> None:
-    # A release not yet valid (its window opens in ten days), logged with an integratedTime
-    # the log signed ten days ahead: judged at that time, it was a valid endorsement.
+        audit: RunAudit, world: World, db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A release not yet valid (its window opens in two hours), logged with an integratedTime
+    # the log signed two hours ahead: judged at that time, it was a valid endorsement.
     endorser = world.endorsers[0]
-    ahead = int(time.time()) + 10 * 86_400
+    ahead = int(time.time()) + 2 * 3600
     statement = oak_statement(endorser.name, b"a future release", ahead)
     entry = world.log.add_rekord(statement, endorser.sign(statement), endorser.public_pem,
                                  integrated_time=ahead)
@@ -779,6 +781,13 @@ def test_an_entry_dated_after_it_was_served_fails_its_signed_timestamp(
     assert finding["evidence"]["failed_checks"] == ["set"]
     assert "the log signed a time that had not come" in audit(
         "entries", "--db", db_url, "--json").stdout
+    # Three hours on, the time has come: verified again, the entry still lied when first held.
+    later = datetime.now(UTC) + timedelta(hours=3)
+    monkeypatch.setattr(repository, "now", lambda: later)
+    code, summary = crawl(audit, world)
+    assert code == 1 and summary["rechecked"] == 1
+    (finding,) = [f for f in summary["findings"] if f["evidence"].get("uuid") == entry.uuid]
+    assert finding["evidence"]["failed_checks"] == ["set"]
 
 
 def test_a_split_view_under_a_tree_id_that_is_no_number_is_not_verified(
