@@ -581,7 +581,8 @@ class RekorV1Crawl:
             seen = crawl_state.first_seen(session, self._log().id,
                                           (leaf_hash(p.fetched.entry.body).hex() for p in prepared))
             at = repository.now()
-            prepared = [self._placed(item, seen.get(leaf_hash(item.fetched.entry.body).hex(), at))
+            prepared = [self._placed(session, item,
+                                     seen.get(leaf_hash(item.fetched.entry.body).hex(), at))
                         for item in prepared]
             # Judged before they are stored: storing an entry stores its checkpoint too, and a
             # checkpoint already stored is never judged again.
@@ -598,7 +599,7 @@ class RekorV1Crawl:
             if also is not None:
                 also(session)
 
-    def _placed(self, item: Prepared, seen: datetime) -> Prepared:
+    def _placed(self, session: Session, item: Prepared, seen: datetime) -> Prepared:
         """`item`, its inclusion check failed if its logIndex is not where its verified
         checkpoint's tree and its proof place it (see `crawl.placement`), its `set` check
         failed if the time it signs had not come when it was first `seen` (see
@@ -611,11 +612,29 @@ class RekorV1Crawl:
         if future is not None and verification.check("set").ok:
             verification = with_check(verification, failed("set", future))
         if checkpoint is not None and verification.checkpoint_verified:
-            why = self.offsets.misplaced(entry, signed_tree_id(checkpoint))
+            tree_id = signed_tree_id(checkpoint)
+            why = self.offsets.misplaced(entry, tree_id)
             if why is not None:
+                if verification.check("set").ok:
+                    self._signed_misplacement(session, item, tree_id, why)
                 verification = with_check(verification, failed("inclusion_proof", why))
         return item if verification is item.verification else \
             replace(item, verification=verification)
+
+    def _signed_misplacement(self, session: Session, item: Prepared, tree_id: int | None,
+                             why: str) -> None:
+        """A logIndex the log's signed entry timestamp signs, which its own signed checkpoint
+        and proof contradict: the log's fault, kept (an entry verified again after the log
+        mends its answer passes, and the failed check with it would be forgotten)."""
+        entry = item.fetched.entry
+        finding = Finding(
+            RuleId.LOG_INCONSISTENT, None, f"the log signed logIndex {entry.log_index} for entry "
+            f"{entry.uuid}: {why}",
+            {"tree_id": tree_id, "kind": "signed_index", "uuid": entry.uuid,
+             "log_index": entry.log_index, "entry": item.fetched.raw.decode("utf-8", "replace")},
+            identity=("tree_id", "kind", "uuid", "log_index"))
+        stored_history.record_fault(session, self.log, tree_id, "signed_index", finding)
+        self._findings.append(finding)
 
     def _bind(self, session: Session, item: Prepared) -> None:
         """Judge the entry's checkpoint against the stored history of the tree it signs."""

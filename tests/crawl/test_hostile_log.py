@@ -731,6 +731,13 @@ def test_an_entry_served_under_another_index_fails_its_inclusion_check(
     assert (f"the entry's logIndex {victim.virtual_index + 3} is not where its inclusion proof "
             f"places it: leaf {victim.shard_index} of tree {victim.tree_id}, virtual index "
             f"{victim.virtual_index}") in shown
+    # The log mends its answer: the entry verifies, and the index it signed stays its fault.
+    world.server.faults.relabel.clear()
+    code, summary = crawl(audit, world)
+    assert code == 1 and not findings_of(summary, "ENTRY_INVALID")
+    (signed,) = findings_of(summary, "LOG_INCONSISTENT")
+    assert signed["evidence"]["kind"] == "signed_index"
+    assert signed["evidence"]["log_index"] == victim.virtual_index + 3
 
 
 def test_entries_of_every_shard_stand_for_their_virtual_indexes(
