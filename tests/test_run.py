@@ -185,13 +185,12 @@ def test_queries_after_a_run(audit: RunAudit, tmp_path: Path, db_url: str) -> No
         audit("status").stderr  # it said "1 failed verifications"
 
 
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)  # SQLite has no session zone
 def test_times_read_back_in_utc_whatever_the_database_session_zone(
         audit: RunAudit, tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """PostgreSQL gives a timestamptz back in the session's zone (the server's TimeZone, or
     libpq's PGTZ): the tables' "(UTC)" columns showed local time, and reports and evidence read
     differently by server."""
-    if not db_url.startswith("postgresql"):
-        pytest.skip("SQLite has no session zone")
     monkeypatch.setenv("PGTZ", "Asia/Kolkata")  # UTC+05:30
     run(audit, "--config", str(config(tmp_path)), "--offline")
     component = json.loads(audit("component", "kernel", "--json").stdout)
