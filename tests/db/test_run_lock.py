@@ -47,6 +47,16 @@ def test_an_idle_timeout_of_the_server_does_not_end_the_lock_of_a_running_run(
     second.dispose()
 
 
+def end_other_sessions(db_url: str) -> None:
+    """As a server restart or an administrator does: every other session of the database."""
+    killer = create_engine(db_url, isolation_level="AUTOCOMMIT")
+    with killer.connect() as connection:
+        connection.execute(text(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"))
+    killer.dispose()
+
+
 def test_a_lock_whose_session_the_server_ended_is_released_without_an_error(
         db_url: str) -> None:
     """A session that is gone (a server restart, an administrator) took its lock with it:
@@ -55,12 +65,7 @@ def test_a_lock_whose_session_the_server_ended_is_released_without_an_error(
     lock = RunLock(engine)
     lock.acquire()
     if db_url.startswith("postgresql"):
-        killer = create_engine(db_url, isolation_level="AUTOCOMMIT")
-        with killer.connect() as connection:
-            connection.execute(text(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE datname = current_database() AND pid <> pg_backend_pid()"))
-        killer.dispose()
+        end_other_sessions(db_url)
     lock.release()
     with RunLock(engine):
         pass
@@ -95,12 +100,7 @@ def test_a_run_whose_lock_session_the_server_ended_stops(db_url: str) -> None:
     with engine.connect() as connection:  # the run at work: a session waits in the pool
         connection.execute(text("SELECT 1"))
     if db_url.startswith("postgresql"):
-        killer = create_engine(db_url, isolation_level="AUTOCOMMIT")
-        with killer.connect() as connection:
-            connection.execute(text(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                "WHERE datname = current_database() AND pid <> pg_backend_pid()"))
-        killer.dispose()
+        end_other_sessions(db_url)
         for _ in range(2):
             with pytest.raises(LockLostError, match="ended the session holding this run's lock"):
                 engine.connect().close()
