@@ -7,8 +7,9 @@ body really carries the fingerprint line (search matches loosely) and its author
 the repository (`author_association` OWNER, MEMBER or COLLABORATOR, or a GitHub App's bot, which
 acts only where it is installed): anyone may open an issue in a public repository, and whoever
 made a finding can compute its fingerprint, so an issue planted with the line (and closed after
-the run) would otherwise pass for the auditor's own and silence the alert. A "resolved" alert
-comments on that issue and closes it.
+the run) would otherwise pass for the auditor's own and silence the alert. The search reads one
+page, oldest first, where the auditor's own issue precedes copies planted after it. A
+"resolved" alert comments on that issue and closes it.
 
 The issue body is GitHub Markdown built with the report's escaping (`auditor.report.markdown`):
 a value from a log stays text, never a link, mention, image or HTML. The title goes through the
@@ -161,8 +162,12 @@ class GitHubChannel(Channel):
             raise GitHubError(f"not a fingerprint: {one_line(fingerprint, 80)!r}")
         query = f'repo:{self.repository} is:issue is:open in:body "{fingerprint}"'
         # advanced_search: the syntax GitHub moved the issue search to (changelog 2025-03-06).
+        # One page, oldest first: the auditor's own issue precedes copies of its line planted
+        # after it (by best match, hits alike come in any order, and 100 copies could push it
+        # off the page: a duplicate on every run).
         found = self._call("GET", "/search/issues", 200, params={
-            "q": query, "advanced_search": "true", "per_page": "100"})
+            "q": query, "advanced_search": "true", "per_page": "100", "sort": "created",
+            "order": "asc"})
         items = found.get("items") if isinstance(found, dict) else None
         if not isinstance(items, list):
             raise InputError("GitHub search answer: no items list")

@@ -176,7 +176,7 @@ class FakeGitHub:
             return json_reply(403, {"message": "API rate limit exceeded"}, {
                 "x-ratelimit-remaining": "0", "x-ratelimit-reset": "1767225600"})
         if request.method == "GET" and request.path == "/search/issues":
-            return self._search(request.query.get("q", [""])[0])
+            return self._search(request.query.get("q", [""])[0], request.query)
         match = re.fullmatch(r"/repos/([^/]+/[^/]+)(/issues(?:/(\d+)(/comments)?)?)?",
                              request.path)
         if not match or match.group(1) not in self.issues:
@@ -239,7 +239,7 @@ class FakeGitHub:
                            for i, name in enumerate(document.get("labels") or [])]
         return json_reply(201, issue)
 
-    def _search(self, query: str) -> Reply:
+    def _search(self, query: str, params: dict[str, list[str]]) -> Reply:
         repo, kind, state, terms = None, None, None, []
         for token in shlex.split(query):
             key, _, value = token.partition(":")
@@ -260,9 +260,15 @@ class FakeGitHub:
                  and (kind is None or ("pull_request" in i) == (kind == "pr"))
                  and all(t in (i["body"] or "").lower() for t in terms)]
         if self.search_items_override is not None:
-            items = self.search_items_override  # type: ignore[assignment]
+            return json_reply(200, {"total_count": 1, "incomplete_results": False,
+                                    "items": self.search_items_override})
+        # As GitHub: one page (per_page, at most 100), best match first, which for hits
+        # alike is anyone's guess (here the newest); `sort=created&order=asc` oldest first.
+        oldest_first = (params.get("sort") == ["created"] and params.get("order") == ["asc"])
+        items = sorted(items, key=lambda i: i["number"], reverse=not oldest_first)
+        per_page = min(int(params.get("per_page", ["30"])[0]), 100)
         return json_reply(200, {"total_count": len(items), "incomplete_results": False,
-                                "items": items})
+                                "items": items[:per_page]})
 
 
 # -- TLS and SMTP -----------------------------------------------------------------------------

@@ -101,6 +101,24 @@ def test_an_issue_anyone_could_open_does_not_silence_the_alert(github: Fake,
                                                                     "COLLABORATOR"]
 
 
+def test_issues_planted_after_the_auditors_own_cannot_push_it_off_the_search_page(
+        github: Fake) -> None:
+    # Search answers one page of 100, best match first (for hits alike, any order): 150
+    # planted copies of the line, newer than the auditor's issue, pushed it off the page and
+    # every rerun opened a duplicate. Oldest first, the auditor's own comes first.
+    fake, server = github
+    alert = kernel_alert()
+    with channel(server) as hub:
+        opened = hub.send(alert)
+    for n in range(150):
+        fake.add_issue(REPO, f"copy {n}", fingerprint_line(alert.fingerprint),
+                       author="mallory", author_association="NONE")
+    with channel(server) as rerun:
+        again = rerun.send(alert)
+    assert again.status is DeliveryStatus.ALREADY_PRESENT, again.reason
+    assert again.reference == opened.reference
+
+
 def test_an_issue_a_github_app_opened_counts_as_present(github: Fake) -> None:
     # An app's bot (the auditor run from Actions with its GITHUB_TOKEN) acts only where the
     # app is installed; GitHub gives it no write association.
