@@ -176,19 +176,14 @@ def _database_failure(error: Exception) -> str | None:
     transaction. One line: it was an internal error quoting the SQL and its parameters."""
     from sqlalchemy.exc import DBAPIError, OperationalError
 
-    from auditor.store.database import LOCKED_BUDGET
+    from auditor.store.database import LOCKED_BUDGET, first_line
 
     if not isinstance(error, DBAPIError):
         return None
-    reason = _first_line(error.orig)
+    reason = first_line(error.orig)
     if "database is locked" in reason:
         return (f"the database stayed locked by another process for {LOCKED_BUDGET:g} s: what "
                 "was stored before is kept; try again")
     if isinstance(error, OperationalError) or error.connection_invalidated:
         return f"the database failed mid-run ({reason}): what was stored before is kept"
     return None
-
-
-def _first_line(error: BaseException | None) -> str:
-    text = str(error).strip() if error is not None else ""
-    return text.splitlines()[0] if text else type(error).__name__

@@ -176,7 +176,7 @@ def connect(engine: Engine) -> Connection:
             # A server refusing the connection's options (psycopg: ProgrammingError) has no
             # database to be foreign: it was "not an auditor database".
             raise ConfigError(f"cannot open the database {_shown(engine.url)}: "
-                              f"{_first_line(error.orig)}") from None
+                              f"{first_line(error.orig)}") from None
         raise _refusal(error, engine.url) from None
 
 
@@ -189,7 +189,7 @@ def _refusal(error: DatabaseError, url: str | URL) -> Exception:
         if "locked" in str(error.orig):
             return _Locked()
         return ConfigError(f"cannot open the database: {error.orig}")
-    return ConfigError(f"{_shown(url)} is not an auditor database ({_first_line(error.orig)})")
+    return ConfigError(f"{_shown(url)} is not an auditor database ({first_line(error.orig)})")
 
 
 def _revision(connection: Connection) -> str | None:
@@ -210,8 +210,11 @@ def _shown(url: str | URL) -> str:
     return _masked(parsed.render_as_string(hide_password=True))
 
 
-def _first_line(error: BaseException | None) -> str:
-    return str(error).splitlines()[0] if error is not None and str(error) else "unreadable"
+def first_line(error: BaseException | None) -> str:
+    """A driver error's first line (libpq adds hints and the SQL on lines of their own), or
+    its type when it says nothing."""
+    text = str(error).strip() if error is not None else ""
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 def _is_empty(engine: Engine | Connection) -> bool:
@@ -319,7 +322,7 @@ def upgrade(url: str) -> tuple[str | None, str, Path | None]:
                 # way (rolled back: nothing of the auditor's schema is left in it).
                 raise ConfigError(f"{_shown(url)} is not an auditor database: it holds other "
                                   "tables and the auditor's schema cannot be created beside "
-                                  f"them ({_first_line(error.orig)})") from None
+                                  f"them ({first_line(error.orig)})") from None
     return before, head_revision(), backup
 
 
