@@ -73,7 +73,7 @@ class RunLock:
         # or idle_session_timeout cannot end it while the run works on other connections (it
         # did: the lock went silently and a second run started beside the first).
         connection = self._engine.connect().execution_options(isolation_level="AUTOCOMMIT")
-        if (connection.dialect.server_version_info or (0,)) >= (14,):
+        if _times_out_idle_sessions(connection):
             connection.execute(text("SET idle_session_timeout = 0"))
         locked = connection.execute(text(f"SELECT pg_try_advisory_lock{self._mode}(:k)"),
                                     {"k": _ADVISORY_KEY}).scalar()
@@ -126,7 +126,7 @@ class RunLock:
                     return
                 connection.execute(text(f"SELECT pg_advisory_unlock{self._mode}(:k)"),
                                    {"k": _ADVISORY_KEY})
-                if (connection.dialect.server_version_info or (0,)) >= (14,):
+                if _times_out_idle_sessions(connection):
                     connection.execute(text("RESET idle_session_timeout"))  # back to the pool
             except DBAPIError as error:
                 # A session that is gone took its lock with it; raising here would hide the
@@ -143,3 +143,8 @@ class RunLock:
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  traceback: TracebackType | None) -> None:
         self.release()
+
+
+def _times_out_idle_sessions(connection: Connection) -> bool:
+    # idle_session_timeout came with PostgreSQL 14; an older server has none to turn off.
+    return (connection.dialect.server_version_info or (0,)) >= (14,)
