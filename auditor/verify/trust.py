@@ -207,17 +207,11 @@ def sigstore_trust_config(instance: SigstoreInstance,
     Offline, `sigstore` reads its TUF cache (platformdirs' user cache directory): what the last
     refresh fetched, or for its own instances the roots embedded in the package.
     """
-    # Deferred: importing sigstore.models costs about 0.15 s, which only this path pays.
     from sigstore.errors import Error as SigstoreError
-    from sigstore.models import ClientTrustConfig
 
     try:
         with _quiet("sigstore"):
-            if tuf_url is not None:
-                return ClientTrustConfig.from_tuf(tuf_url, offline=True)
-            load = ClientTrustConfig.production if instance == "production" \
-                else ClientTrustConfig.staging
-            return load(offline=True)
+            return _trust_config(instance, tuf_url, offline=True)
     except (SigstoreError, OSError, ValueError) as error:
         raise InputError(f"{tuf_url or f'sigstore {instance}'} trust config (offline): "
                          f"{error}") from None
@@ -230,20 +224,26 @@ def refreshed_trust_config(instance: SigstoreInstance, tuf_url: str | None = Non
     verifies every piece of TUF metadata (signatures, versions, expiry) and caches what it
     fetched, which later offline reads use. InputError naming the repository and why, if not.
     """
-    from sigstore.models import ClientTrustConfig
-
     url = tuf_url or SIGSTORE_TUF_URLS[instance]
     try:
         with _quiet("sigstore"), _quiet("tuf"):
-            if tuf_url is not None:
-                return ClientTrustConfig.from_tuf(tuf_url, offline=False, bootstrap_root=tuf_root)
-            load = ClientTrustConfig.production if instance == "production" \
-                else ClientTrustConfig.staging
-            return load(offline=False)
+            return _trust_config(instance, tuf_url, offline=False, tuf_root=tuf_root)
     # Whatever the repository or the network does (sigstore wraps most of it in TUFError,
     # not all): the refresh failed, which the crawl reports; nothing unverified is used.
     except Exception as error:
         raise InputError(f"TUF repository {url}: {_causes(error)}") from None
+
+
+def _trust_config(instance: SigstoreInstance, tuf_url: str | None, *, offline: bool,
+                  tuf_root: Path | None = None) -> ClientTrustConfig:
+    """Sigstore's own instance's trust config, or the TUF repository at `tuf_url`'s."""
+    # Deferred: importing sigstore.models costs about 0.15 s, which only this path pays.
+    from sigstore.models import ClientTrustConfig
+
+    if tuf_url is not None:
+        return ClientTrustConfig.from_tuf(tuf_url, offline=offline, bootstrap_root=tuf_root)
+    load = ClientTrustConfig.production if instance == "production" else ClientTrustConfig.staging
+    return load(offline=offline)
 
 
 def _causes(error: BaseException) -> str:
