@@ -31,7 +31,6 @@ from auditor.verify.body import (
 )
 from auditor.verify.check_names import (
     LOG_CHECKS,
-    CheckName,
 )
 from auditor.verify.checkpoint import (
     Checkpoint,
@@ -601,9 +600,7 @@ def verify_entry(entry: LogEntry, keyring: LogKeyring,
 def with_inline_subject(verification: Verification, subject: bytes) -> Verification:
     """`verification` with its `subject` check redone for an inline subject found afterwards
     (the statement names it, so it can only be fetched once the statement is read)."""
-    check = _subject(verification.statement, subject)
-    checks = tuple(check if c.name == CheckName.SUBJECT else c for c in verification.checks)
-    return dataclasses.replace(verification, checks=checks)
+    return with_check(verification, _subject(verification.statement, subject))
 
 
 def with_check(verification: Verification, check: Check) -> Verification:
