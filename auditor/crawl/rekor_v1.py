@@ -578,12 +578,11 @@ class RekorV1Crawl:
         with self.job.sessions.begin() as session:
             # A time the log signed is held against when the entry was first seen: verified
             # again once that time has passed, an entry dated in the future stays a lie.
-            seen = crawl_state.first_seen(session, self._log().id,
-                                          (leaf_hash(p.fetched.entry.body).hex() for p in prepared))
+            leaves = [leaf_hash(item.fetched.entry.body).hex() for item in prepared]
+            seen = crawl_state.first_seen(session, self._log().id, leaves)
             at = repository.now()
-            prepared = [self._placed(session, item,
-                                     seen.get(leaf_hash(item.fetched.entry.body).hex(), at))
-                        for item in prepared]
+            prepared = [self._placed(session, item, seen.get(leaf, at))
+                        for item, leaf in zip(prepared, leaves, strict=True)]
             # Judged before they are stored: storing an entry stores its checkpoint too, and a
             # checkpoint already stored is never judged again.
             for item in prepared:
