@@ -77,3 +77,20 @@ def test_the_tiles_benchmark_takes_a_log_smaller_than_its_sample() -> None:
     assert result.returncode == 0, result.stderr
     assert re.search(r"^300 entries \(", result.stdout, re.M), result.stdout
     assert result.stdout.count("SHA-256 baseline (leaf hashes of the same entries)") == 2
+
+
+@pytest.mark.slow
+def test_the_kill_soak_runs_and_finds_the_store_whole(tmp_path: Path) -> None:
+    """scripts/soak_kill.py (README, Reliability): one kill and the uninterrupted run after it,
+    compared with a run of its own; it had no test, and a script that stops running says
+    nothing until someone needs it."""
+    result = subprocess.run(
+        [sys.executable, str(SCRIPT.with_name("soak_kill.py")),
+         "--db", f"sqlite:///{tmp_path / 'soak.db'}",
+         "--reference-db", f"sqlite:///{tmp_path / 'reference.db'}",
+         "--entries", "60", "--iterations", "1", "--max-delay", "0.5"],
+        capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "uninterrupted: 0 " in result.stdout, result.stdout
+    assert re.search(r"^as one uninterrupted run .*'entries stored twice': 0\}",
+                     result.stdout, re.M), result.stdout
