@@ -14,6 +14,7 @@ metadata (root, timestamp, snapshot, targets, signed with python-tuf's own API) 
 from __future__ import annotations
 
 import base64
+import json
 import sys
 import threading
 from collections import Counter
@@ -97,8 +98,6 @@ def trust_config(shards: list[tuple[TiledLog, str]],
     """The two targets for Rekor v2 `shards` (a tiled log and the URL that serves it, whose
     host is the log's name): the trusted root with each shard's key (valid until
     `retired[url]`, if given) and a signing config listing each with API version 2."""
-    import json
-
     retired = retired or {}
     tlogs = [_tlog(log, url, retired.get(url)) for log, url in shards]
     root = {"mediaType": "application/vnd.dev.sigstore.trustedroot+json;version=0.1",
