@@ -176,14 +176,13 @@ def _database_failure(error: Exception) -> str | None:
     transaction. One line: it was an internal error quoting the SQL and its parameters."""
     from sqlalchemy.exc import DBAPIError, OperationalError
 
-    from auditor.store.database import LOCKED_BUDGET, first_line
+    from auditor.store.database import first_line, locked_too_long
 
     if not isinstance(error, DBAPIError):
         return None
     reason = first_line(error.orig)
     if "database is locked" in reason:
-        return (f"the database stayed locked by another process for {LOCKED_BUDGET:g} s: what "
-                "was stored before is kept; try again")
+        return locked_too_long()
     if isinstance(error, OperationalError) or error.connection_invalidated:
         return f"the database failed mid-run ({reason}): what was stored before is kept"
     return None

@@ -26,7 +26,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DatabaseError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from auditor.errors import ConfigError
+from auditor.errors import ConfigError, IncompleteError
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -155,14 +155,24 @@ def current_revision(engine: Engine) -> str | None:
                 return _revision(connection)
         except _Locked:
             if time.monotonic() + delay > deadline:
-                raise ConfigError(f"cannot open the database {_shown(engine.url)}: it stayed "
-                                  f"locked for {LOCKED_BUDGET:g} s") from None
+                raise IncompleteError(locked_too_long()) from None
             time.sleep(delay)
             delay = min(delay * 2, 0.5)
 
 
 class _Locked(Exception):
     """SQLite said "database is locked": transient, for the caller to wait out."""
+
+
+def locked_too_long() -> str:
+    """Why a command stopped on a SQLite database another process held past the busy timeout.
+
+    One wording and one exit code (3, incomplete: cron tries again) whether the lock is met as
+    the database is opened or mid-run: at the open it was a usage error (exit 2), which a job
+    treats as a configuration to mend, not a moment to retry.
+    """
+    return (f"the database stayed locked by another process for {LOCKED_BUDGET:g} s: what was "
+            "stored before is kept; try again")
 
 
 def connect(engine: Engine) -> Connection:
@@ -249,8 +259,7 @@ def _schema_lock(url: str) -> Iterator[Connection]:
         try:
             connection = connect(engine)  # a lock: SQLite's busy timeout already waited
         except _Locked:
-            raise ConfigError(f"the database {_shown(url)} is locked by another process; try "
-                              "again") from None
+            raise IncompleteError(locked_too_long()) from None
         with connection, connection.begin():
             if engine.dialect.name == "postgresql":
                 connection.execute(text("SELECT pg_advisory_xact_lock(:key)"),

@@ -59,3 +59,43 @@ def test_a_database_held_by_another_writer_ends_an_import_in_one_line(
             if db_url.startswith("sqlite") else "lock timeout" in result.stderr), result.stderr
     again = audit("import", str(RELEASE / "endorsements.binarypb"), "--db", db_url)
     assert again.exit_code == 0, again.stderr
+
+
+@contextmanager
+def _held_exclusively(path: Path) -> Iterator[None]:
+    """Another process's exclusive lock, which keeps even readers out (`PRAGMA locking_mode =
+    EXCLUSIVE`, an open EXCLUSIVE transaction): a run meets it as it opens the database."""
+    holder = sqlite3.connect(path, isolation_level=None)
+    holder.execute("PRAGMA locking_mode=EXCLUSIVE")
+    holder.execute("BEGIN EXCLUSIVE")
+    holder.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    try:
+        yield
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+
+
+@pytest.mark.parametrize("moment", ["opening", "creating"])
+def test_a_database_locked_as_a_command_opens_it_is_incomplete_as_mid_run(
+        moment: str, audit: RunAudit, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same lock exited 2 (a usage error: mend the config) when met as the database was
+    opened or its schema created, and 3 (incomplete: try again) when met mid-run; cron
+    retries only the second. Now both are exit 3, in the same words."""
+    path = tmp_path / "auditor.db"
+    url = f"sqlite:///{path}"
+    if moment == "opening":
+        engine_of(open_database(url)).dispose()
+        holding = _held_exclusively(path)
+    else:  # a new, empty database another process is writing to
+        path.touch()
+        holding = _writer_holding_the_database(url)
+    monkeypatch.setattr(database, "LOCKED_BUDGET", 0.3)
+    with holding:
+        result = audit("import", str(RELEASE / "endorsements.binarypb"), "--db", url)
+    assert result.exit_code == 3, result.stderr
+    assert result.stderr.strip().splitlines() == [
+        "error: the database stayed locked by another process for 0.3 s: what was stored "
+        "before is kept; try again"], result.stderr
+    again = audit("import", str(RELEASE / "endorsements.binarypb"), "--db", url)
+    assert again.exit_code == 0, again.stderr
