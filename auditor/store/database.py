@@ -60,6 +60,12 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def _sqlite_read_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    # A query's connection is read-only: it waits for a writer as the others do, and leaves
+    # the journal mode as the file has it (switching to WAL writes).
+    dbapi_connection.execute(f"PRAGMA busy_timeout={int(LOCKED_BUDGET * 1000)}")
+
+
 def _postgresql_utc(dbapi_connection: Any, _record: Any) -> None:
     # A timestamptz comes back in the session's zone (the server's TimeZone, or libpq's PGTZ):
     # every stored time is read in UTC, as SQLite gives it, so tables labelled UTC, reports
@@ -100,7 +106,9 @@ def _masked(url: str) -> str:
     return re.sub(r"(?i)(password=)[^&#]*", r"\1***", url)
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, *, read_only: bool = False) -> Engine:
+    """An engine on the database; `read_only`: SQLite opened for queries alone (see
+    `auditor.store.read_only`), which work on a file or directory they cannot write."""
     parsed = parse_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database in (None, "", ":memory:"):
@@ -122,12 +130,29 @@ def make_engine(url: str) -> Engine:
         engine = create_engine(url, **options)
     except Exception as error:  # missing driver, bad options: a config error, not a crash
         raise ConfigError(f"cannot open database {_shown(parsed)}: {error}") from None
-    if engine.dialect.name == "sqlite":
+    if engine.dialect.name == "sqlite" and read_only:
+        _open_read_only(engine, parsed.database or "")
+    elif engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "savepoint", _begin_before_savepoint)
     elif engine.dialect.name == "postgresql":
         event.listen(engine, "connect", _postgresql_utc)
     return engine
+
+
+def _open_read_only(engine: Engine, database: str) -> None:
+    """Every connection of the engine opens the file by its read-only URI; the engine's URL,
+    which messages and the run lock name, stays the file's."""
+    from auditor.store.read_only import read_only_uri
+
+    uri = read_only_uri(database)
+
+    def by_uri(_dialect: Any, _record: Any, cargs: list[Any], cparams: dict[str, Any]) -> None:
+        cargs[0] = uri
+        cparams["uri"] = True
+
+    event.listen(engine, "do_connect", by_uri)
+    event.listen(engine, "connect", _sqlite_read_pragmas)
 
 
 def alembic_config(url: str) -> Config:
@@ -388,13 +413,13 @@ def open_database(url: str, *, create: bool = True) -> sessionmaker[Session]:
 
     `create`: a new, empty database is created at head (commands that write); otherwise a
     missing or empty database is a ConfigError (queries must not invent an empty store and
-    report "nothing found").
+    report "nothing found"), and a SQLite file is opened read-only.
     """
     missing = (f"no database at {_shown(url)}: run `audit run` (or `audit db upgrade`) "
                "first, or point --db / AUDITOR_DB at the right one")
     if not create and not _exists(url):
         raise ConfigError(missing)
-    engine = make_engine(url)
+    engine = make_engine(url, read_only=not create)
     revision = current_revision(engine)
     if revision is None:
         # No schema, or another process creating it right now: what it creates appears at
