@@ -343,6 +343,8 @@ def upgrade(url: str) -> tuple[str | None, str, Path | None]:
     with _schema_lock(url) as connection:
         before = _revision(connection)
         _refuse_unknown(before, url)
+        if before is None:
+            _refuse_unrevisioned(connection, url)
         foreign = before is None and not _is_empty(connection)
         with _no_run_beside(connection, before):
             backup = backup_sqlite(url) if before != head_revision() and (
@@ -398,6 +400,38 @@ def _refuse_unknown(revision: str | None, url: str) -> None:
         "build of the auditor; open it with that build, or restore a backup")
 
 
+def _refuse_unrevisioned(connection: Engine | Connection, url: str) -> None:
+    """Refuse tables of the auditor's schema without the revision they are at (no
+    alembic_version: dropped, or the tables copied without it). Every command said "run `audit
+    db upgrade`", which could not create the schema over them and refused: no migration can
+    start from a revision nobody knows, so both now say what can be done."""
+    ours = _auditor_tables(connection)
+    if not ours:
+        return
+    named = ", ".join(ours[:3]) + (f" and {len(ours) - 3} more" if len(ours) > 3 else "")
+    raise ConfigError(
+        f"the database {_shown(url)} holds tables of the auditor's schema ({named}) but no "
+        "schema revision (no alembic_version table), so no migration can start from it and "
+        "`audit db upgrade` refuses it too: restore the database from a backup (`audit db "
+        "upgrade` keeps a SQLite file's beside it as <file>.<timestamp>.bak), or name another "
+        "database")
+
+
+def _auditor_tables(connection: Engine | Connection) -> list[str]:
+    """The tables that are the auditor's, at whatever revision: named as one of the schema's,
+    with at least half their columns its columns (another program's `endorsements (mine)` is
+    not; a table of an older revision lacks only columns added since)."""
+    from auditor.store.tables import metadata
+
+    inspector = inspect(connection)
+    ours = []
+    for name in sorted(set(metadata.tables) & set(inspector.get_table_names())):
+        columns = {column["name"] for column in inspector.get_columns(name)}
+        if 2 * len(columns & set(metadata.tables[name].columns.keys())) >= len(columns):
+            ours.append(name)
+    return ours
+
+
 def _exists(url: str) -> bool:
     """Whether a database is there to read (a SQLite file; any server database). An empty file
     holds none, and opening it would write SQLite's header into it."""
@@ -433,6 +467,8 @@ def open_database(url: str, *, create: bool = True) -> sessionmaker[Session]:
         if create:
             _create_schema(url)
         revision = current_revision(engine)
+        if revision is None:
+            _refuse_unrevisioned(engine, url)
     _refuse_unknown(revision, url)
     if revision != HEAD_REVISION:
         raise ConfigError(

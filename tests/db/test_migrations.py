@@ -291,6 +291,28 @@ def test_a_revision_no_release_made_is_refused_before_any_backup(
     assert not list(tmp_path.glob("*.bak"))
 
 
+def test_the_auditors_tables_without_a_revision_get_one_answer_from_every_command(
+        audit: RunAudit, db_url: str, tmp_path: Path) -> None:
+    """No alembic_version (dropped, or the tables copied without it): commands said "run `audit
+    db upgrade`", and `db upgrade` (after a backup) said "not an auditor database: it holds
+    other tables". Now each command, `db upgrade` too, says the same: what can be done."""
+    assert audit("db", "upgrade").exit_code == 0
+    engine = make_engine(db_url)
+    with engine.begin() as connection:
+        connection.exec_driver_sql("DROP TABLE alembic_version")
+    engine.dispose()
+    for args in (["entries"], ["db", "upgrade"], ["import", "."]):
+        result = audit(*args)
+        assert result.exit_code == 2, (args, result.stderr)
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+        assert "holds tables of the auditor's schema (alert_deliveries, check_results, " \
+            "checkpoints and " in result.stderr, result.stderr
+        assert "more) but no schema revision (no alembic_version table), so no migration can " \
+            "start from it and `audit db upgrade` refuses it too: restore the database from a " \
+            "backup" in result.stderr, result.stderr
+    assert not list(tmp_path.glob("*.bak"))
+
+
 def test_a_schema_is_not_migrated_beneath_a_running_run(audit: RunAudit, db_url: str,
                                                        tmp_path: Path) -> None:
     """A run of the older auditor holds the run lock: `db upgrade` exits 75 and leaves the
