@@ -106,6 +106,27 @@ def _masked(url: str) -> str:
     return re.sub(r"(?i)(password=)[^&#]*", r"\1***", url)
 
 
+def _refuse_other_names(path: Path) -> None:
+    """Refuse a SQLite file with more than one name (hard links; a symlink is resolved).
+
+    SQLite keeps its -wal and -shm beside the name a file is opened by, and documents a link
+    count other than 1 as undefined behaviour: runs under two names wrote through two logs,
+    and each took a run lock of its own (the lock sits beside the name too), so they went on
+    at once; a query under one name missed what the other's log held. No lock can mend the
+    logs, so the file is refused under every name.
+    """
+    try:
+        links = path.stat().st_nlink if path.is_file() else 1
+    except OSError:
+        return  # a file that cannot be looked at: opening it says why
+    if links > 1:
+        raise ConfigError(
+            f"the database {path} has {links} names (hard links), and SQLite keeps its journal "
+            "beside the name it opens, so runs under two names lose or corrupt what is "
+            "stored: keep one name (`find / -xdev -samefile FILE` lists them) and remove the "
+            "others, or copy the file")
+
+
 def make_engine(url: str, *, read_only: bool = False) -> Engine:
     """An engine on the database; `read_only`: SQLite opened for queries alone (see
     `auditor.store.read_only`), which work on a file or directory they cannot write."""
@@ -122,6 +143,7 @@ def make_engine(url: str, *, read_only: bool = False) -> Engine:
         if not directory.is_dir():
             raise ConfigError(f"the database {parsed.database!r} is in a directory that does not "
                               f"exist ({str(directory)!r}): create it, or name another")
+        _refuse_other_names(Path(parsed.database or ""))
     # A server's connection may end while it waits in the pool (idle_session_timeout, a
     # restart between batches): tested as it is taken out, and replaced, so the next batch
     # is stored instead of the run ending on a dead connection. SQLite's never end.

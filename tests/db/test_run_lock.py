@@ -7,6 +7,7 @@ server settings a team's database may have (idle timeouts, a terminated session)
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -17,6 +18,9 @@ from sqlalchemy.engine import make_url
 from auditor.errors import LockedError, LockLostError
 from auditor.store.database import engine_of, open_database
 from auditor.store.lock import RunLock
+from tests.cli_runner import RunAudit
+
+RELEASE = Path(__file__).parents[1] / "data" / "oak" / "oak-containers-milan-release"
 
 
 def _server_sets(db_url: str, setting: str, value: str) -> None:
@@ -110,3 +114,25 @@ def test_a_run_whose_lock_session_the_server_ended_stops(db_url: str) -> None:
     with RunLock(engine), engine.connect() as connection:  # the next run works
         assert connection.execute(text("SELECT 1")).scalar() == 1
     engine.dispose()
+
+
+def test_a_database_with_two_names_is_refused_under_either(audit: RunAudit,
+                                                           tmp_path: Path) -> None:
+    """SQLite: each name of a hard-linked file took a run lock of its own (the lock sits beside
+    the name), and each keeps a -wal of its own (SQLite: undefined behaviour), so two runs went
+    on at once through two logs. No shared lock mends the logs: every command refuses the
+    file under either name (exit 2, one line), and the one name left works again."""
+    path, other = tmp_path / "auditor.db", tmp_path / "other.db"
+    engine_of(open_database(f"sqlite:///{path}")).dispose()
+    os.link(path, other)
+    for name in (path, other):
+        for command in (["import", str(RELEASE / "endorsements.binarypb")], ["status"]):
+            result = audit(*command, "--db", str(name))
+            assert result.exit_code == 2, (command, result.stderr)
+            assert result.stderr.strip().splitlines() == [
+                f"error: the database {name} has 2 names (hard links), and SQLite keeps its "
+                "journal beside the name it opens, so runs under two names lose or corrupt "
+                "what is stored: keep one name (`find / -xdev -samefile FILE` lists them) and "
+                "remove the others, or copy the file"]
+    other.unlink()
+    assert audit("import", str(RELEASE / "endorsements.binarypb"), "--db", str(path)).exit_code == 0
