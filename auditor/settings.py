@@ -27,6 +27,7 @@ from auditor.keyset import (
     add_toml_components,
     shipped_reference_values,
 )
+from auditor.numbers import is_number
 from auditor.report.kinds import DEFAULT_FORMATS as DEFAULT_REPORT_FORMATS
 from auditor.report.kinds import FORMAT_NAMES as REPORT_FORMATS
 from auditor.source.fields import INT64_MAX
@@ -373,10 +374,10 @@ def _env_bool(name: str, value: str) -> bool:
 
 
 def _env_number(name: str, value: str) -> float:
-    try:
-        number = float(value)
-    except ValueError:
-        raise ConfigError(f"{name}={value!r}: expected a number") from None
+    if not is_number(value):  # float() also takes `1_0`, `1e3`, `inf`, ` 7\n`
+        raise ConfigError(f"{name}={value[:40]!r}: expected a number (decimal digits, "
+                          "e.g. 2.5)")
+    number = float(value)
     if not 0 < number < math.inf:
         raise ConfigError(f"{name}={value!r}: expected a positive number")
     return number

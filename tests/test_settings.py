@@ -490,11 +490,51 @@ def test_a_number_flag_out_of_range_is_named_by_its_flag(flags: Flags, named: st
 
 @pytest.mark.parametrize("variable", ["AUDITOR_RATE", "AUDITOR_DEADLINE"])
 def test_a_number_from_the_environment_is_named_by_its_variable(variable: str) -> None:
-    for value in ("0", "inf"):
+    for value in ("0", "-2.5"):
         with pytest.raises(ConfigError,
                            match=rf"^{variable}='{value}': expected a positive number$"):
             resolve(Flags(), {variable: value}, default_keys=False)
     assert resolve(Flags(rate=2.0, deadline=9.0), {variable: "0"}, default_keys=False)
+
+
+@pytest.mark.parametrize("variable", ["AUDITOR_RATE", "AUDITOR_DEADLINE"])
+@pytest.mark.parametrize("value", ["1_0", "1e3", "inf", "nan", " 7", "+7", "\u0667", "0x10", ""])
+def test_a_number_from_the_environment_is_plain_decimal(variable: str, value: str) -> None:
+    # float() took `1_0` as 10 and `1e3` as 1000: a typo read as another number.
+    if value == "":  # an empty variable is an unset one
+        assert resolve(Flags(), {variable: value}, default_keys=False)
+        return
+    with pytest.raises(ConfigError) as refused:
+        resolve(Flags(), {variable: value}, default_keys=False)
+    assert str(refused.value) == (f"{variable}={value!r}: expected a number (decimal digits, "
+                                  "e.g. 2.5)")
+    for plain in ("10", "2.5", "0.25", ".5"):
+        assert resolve(Flags(), {variable: plain}, default_keys=False)
+
+
+@pytest.mark.parametrize("args", [
+    ("entries", "--limit", "1_0"),
+    ("entries", "--limit", "+5"),
+    ("entries", "--limit", " 7"),
+    ("component", "kernel", "--limit", "\u0667"),
+    ("crawl", "--log-index", "3", "--log-index", "1_0"),
+    ("crawl", "--to-index", "20", "--from-index", "0x10"),
+    ("crawl", "--from-index", "0", "--to-index", "1_0"),
+    ("crawl", "--rate", "1e3"),
+    ("crawl", "--rate", "inf"),
+    ("crawl", "--deadline", "1_0"),
+    ("run", "--deadline", "nan"),
+])
+def test_a_numeric_flag_takes_plain_decimal_only(audit: RunAudit, tmp_path: Path,
+                                                 args: tuple[str, ...]) -> None:
+    # click's INT and FLOAT are Python's int() and float(): `--log-index 1_0` fetched index 10.
+    config = write(tmp_path, "[log]\nmax_retries = 0\n")
+    result = audit(*args, "--config", str(config))
+    flag, value = args[-2:]
+    form = "in decimal digits, e.g. 2.5" if flag in ("--rate", "--deadline") else \
+        "whole, in decimal digits"
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr == f"error: {flag} {value!r} is not a number ({form})\n"
 
 
 def test_crawl_rate_0_names_the_flag(audit: RunAudit) -> None:

@@ -11,6 +11,7 @@ import typer
 
 from auditor.cli.app import app, err_console, print_json, say
 from auditor.cli.options import (
+    INTEGER,
     ConfigOption,
     DbOption,
     DeadlineOption,
@@ -107,11 +108,14 @@ def crawl_command(
     uuid: Annotated[list[str] | None, typer.Option(
         "--uuid", metavar="UUID", help="Also fetch this entry (repeatable).")] = None,
     log_index: Annotated[list[int] | None, typer.Option(
-        "--log-index", metavar="N", help="Also fetch this virtual index (repeatable).")] = None,
+        "--log-index", metavar="N", click_type=INTEGER,
+        help="Also fetch this virtual index (repeatable).")] = None,
     from_index: Annotated[int | None, typer.Option(
-        metavar="N", help="Range scan: first virtual index (inclusive).")] = None,
+        metavar="N", click_type=INTEGER,
+        help="Range scan: first virtual index (inclusive).")] = None,
     to_index: Annotated[int | None, typer.Option(
-        metavar="N", help="Range scan: last virtual index (inclusive; clamped to the log's "
+        metavar="N", click_type=INTEGER,
+        help="Range scan: last virtual index (inclusive; clamped to the log's "
         "size).")] = None,
     index_files: IndexFilesOption = None,
     index_links: IndexLinksOption = None,

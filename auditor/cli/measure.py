@@ -17,6 +17,7 @@ import typer
 from auditor.cli.app import app, err_console, print_json, terminal_safe
 from auditor.errors import InputError
 from auditor.measure.interface import JsonValue, Measurement
+from auditor.numbers import integer
 
 measure_app = typer.Typer(
     help="Recompute boot-component measurements from local artifacts.", no_args_is_help=True
@@ -137,12 +138,12 @@ def launch(
 
     if kernel is None and (initrd is not None or append is not None):
         raise InputError("--initrd and --append need --kernel")
-    sig = None if vcpu_sig is None else _integer(vcpu_sig, "--vcpu-sig")
+    sig = None if vcpu_sig is None else integer(vcpu_sig, "--vcpu-sig", hex_too=True)
     config = LaunchConfig(
-        vcpus=_integer(vcpus, "--vcpus"),
+        vcpus=integer(vcpus, "--vcpus"),
         vmm_type=_choice(Vmm, vmm_type, "--vmm-type", LAUNCH_VMMS),
         vcpu_sig=vcpu_sig_for(vcpu_type, sig),
-        guest_features=_integer(guest_features, "--guest-features"),
+        guest_features=integer(guest_features, "--guest-features", hex_too=True),
         direct_boot=None if kernel is None else DirectBoot(kernel, initrd, append),
     )
     _emit(measure_launch_file(ovmf, config), json_output)
@@ -211,8 +212,3 @@ def _pick(choices: Mapping[str, T], value: str, flag: str) -> T:
         raise InputError(f"{flag} {value!r} is not one of {', '.join(choices)}") from None
 
 
-def _integer(text: str, flag: str) -> int:
-    try:
-        return int(text, 0)
-    except ValueError:
-        raise InputError(f"{flag} {text!r} is not a number (decimal or 0x-prefixed hex)") from None

@@ -7,13 +7,40 @@ default) for every command. Each option's help names its environment variable.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from typer._click.types import ParamType
+
+from auditor.numbers import integer, number
 
 if TYPE_CHECKING:
+    from typer._click import Context, Parameter
+
     from auditor.settings import Settings
+
+
+class _Decimal(ParamType):
+    """A numeric flag's type: click's INT and FLOAT take what Python's int() and float() take
+    (`--vcpus 1_0` was 10, `--rate 1e3` 1000); this takes plain decimal (auditor.numbers), and
+    a refusal is one line naming the flag (exit 2)."""
+
+    def __init__(self, name: str, parse: Callable[[str, str], Any]) -> None:
+        self.name = name
+        self._parse = parse
+
+    def convert(self, value: Any, param: Parameter | None, ctx: Context | None) -> Any:
+        if not isinstance(value, str):  # a default, already a number
+            return value
+        flag = param.opts[0] if param is not None and param.opts else self.name
+        return self._parse(value, flag)
+
+
+#: The click types of integer and decimal-number flags (`click_type=` of typer.Option).
+INTEGER = _Decimal("integer", integer)
+NUMBER = _Decimal("number", number)
 
 ConfigOption = Annotated[
     Path | None,
@@ -56,7 +83,8 @@ StatementsOption = Annotated[
 ]
 RateOption = Annotated[
     float | None,
-    typer.Option("--rate", metavar="RPS", help="Requests per second to each source (default: "
+    typer.Option("--rate", metavar="RPS", click_type=NUMBER,
+                 help="Requests per second to each source (default: "
                  "4 to Rekor v1, 100 to a tiled log, 20 to the publisher's index). "
                  "[env: AUDITOR_RATE]"),
 ]
@@ -81,8 +109,9 @@ TlogPolicyOption = Annotated[
 ]
 DeadlineOption = Annotated[
     float | None,
-    typer.Option("--deadline", metavar="SECONDS", help="Give up (exit 3) once the run has "
-                 "taken this long. [env: AUDITOR_DEADLINE]"),
+    typer.Option("--deadline", metavar="SECONDS", click_type=NUMBER,
+                 help="Give up (exit 3) once the run has taken this long. "
+                 "[env: AUDITOR_DEADLINE]"),
 ]
 NotifyWebhookOption = Annotated[
     str | None,

@@ -11,7 +11,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from auditor.cli.app import ExitCode, app, err_console, print_json, say, terminal_safe
-from auditor.cli.options import ConfigOption, DbOption, JsonOption, settings_for, within
+from auditor.cli.options import (
+    INTEGER,
+    ConfigOption,
+    DbOption,
+    JsonOption,
+    settings_for,
+    within,
+)
 from auditor.report.kinds import FORMAT_NAMES, OutputFormat
 from auditor.wording import counted
 
@@ -61,7 +68,7 @@ def _check_component(session: Session, name: str | None) -> None:
 def component_command(
     name: Annotated[str, typer.Argument(metavar="NAME",
                                         help="Component name (stage0, kernel, ...).")],
-    limit: Annotated[int, typer.Option(metavar="N",
+    limit: Annotated[int, typer.Option(metavar="N", click_type=INTEGER,
                                        help="Show the newest N endorsements (0: all).")] = 100,
     config_path: ConfigOption = None,
     db: DbOption = None,
@@ -318,7 +325,8 @@ def report_command(
 def entries_command(
     component: Annotated[str | None, typer.Option(metavar="NAME",
                                                   help="Only this component.")] = None,
-    limit: Annotated[int, typer.Option(metavar="N", help="The newest N (0: all).")] = 100,
+    limit: Annotated[int, typer.Option(metavar="N", click_type=INTEGER,
+                                       help="The newest N (0: all).")] = 100,
     config_path: ConfigOption = None,
     db: DbOption = None,
     json_output: JsonOption = False,

@@ -30,6 +30,7 @@ from auditor.measure.vmsa import (
     qemu_profile,
     vmsa_page,
 )
+from auditor.numbers import is_integer
 
 # The counts Oak publishes in FirmwareAttachment.configs.
 DEFAULT_VCPU_COUNTS = (1, 2, 4, 8, 16, 32, 64)
@@ -119,8 +120,10 @@ def _checked_counts(vcpu_counts: Iterable[int]) -> list[int]:
 
 
 def parse_vcpu_counts(text: str) -> list[int]:
-    """`"1,2,4"` → [1, 2, 4], for the CLI's --vcpus."""
-    try:
-        return _checked_counts(int(part) for part in text.split(","))
-    except ValueError:
-        raise InputError(f"--vcpus {text!r} is not a comma-separated list of numbers") from None
+    """`"1,2,4"` → [1, 2, 4], for the CLI's --vcpus (each count in plain decimal digits:
+    `1_0` is refused, not taken as 10)."""
+    parts = [part.strip() for part in text.split(",")]
+    if not all(map(is_integer, parts)):
+        raise InputError(f"--vcpus {text[:40]!r} is not a comma-separated list of numbers "
+                         "(decimal digits)")
+    return _checked_counts(int(part) for part in parts)

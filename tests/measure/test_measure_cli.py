@@ -157,6 +157,12 @@ def test_file_text_is_not_markup_or_ansi(run_audit: RunAudit) -> None:
         (("launch", "--ovmf", "{rom}", "--vcpus", "2000000000"), "from 1 to 4096"),
         # One line like every other refusal, not click's four-line usage text.
         (("launch", "--ovmf", "{rom}", "--vcpus", "two"), "--vcpus 'two' is not a number"),
+        # Plain decimal only: int() took `1_0` as 10 (and `0x_1` as 1), as sev-snp-measure does.
+        (("launch", "--ovmf", "{rom}", "--vcpus", "1_0"), "--vcpus '1_0' is not a number"),
+        (("launch", "--ovmf", "{rom}", "--vcpus", "+4"), "--vcpus '+4' is not a number"),
+        (("launch", "--ovmf", "{rom}", "--guest-features", "0x_1"),
+         "--guest-features '0x_1' is not a number (whole, in decimal digits or 0x-prefixed hex)"),
+        (("stage0", "{rom}", "--vcpus", "1,1_0"), "--vcpus '1,1_0' is not a comma-separated"),
         (("stage0", "{junk}"), "no GUID table footer"),
         (("kernel", "{junk}"), "no 'HdrS' boot header magic"),
         (("kernel", "{cut}"), "but its boot header declares 314336 (14336-byte setup and "
