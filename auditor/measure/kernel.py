@@ -17,7 +17,7 @@ from typing import BinaryIO
 
 from auditor.errors import InputError
 from auditor.local_files import open_input, path_name
-from auditor.measure.artifact import unreadable
+from auditor.measure.artifact import bounded_chunks, refuse_oversized, unreadable
 from auditor.measure.interface import JsonValue
 
 SETUP_SECTS_OFFSET = 0x1F1
@@ -28,7 +28,11 @@ PROTOCOL_OFFSET = 0x206
 # boot.rst: before protocol 2.04 syssize is two bytes wide and "cannot be trusted".
 SYSSIZE_PROTOCOL = 0x0204
 PARAGRAPH = 16
-_CHUNK = 1 << 20
+#: The most bytes of a bzImage read. fw_cfg's kernel size is a u32 (4 GiB), but a bzImage is a
+#: compressed kernel loaded below 4 GiB with its decompression room: a distribution's is 10 to
+#: 20 MiB, and this is far beyond any. A FIFO or pipe that never ends after a valid header was
+#: hashed for ever; a larger file is refused unread.
+MAX_KERNEL_SIZE = 1 << 30
 
 
 class SetupVariant(StrEnum):
@@ -57,16 +61,19 @@ class KernelMeasurement:
         }
 
 
-def measure_kernel_file(path: Path) -> KernelMeasurement:
+def measure_kernel_file(path: Path, max_size: int = MAX_KERNEL_SIZE) -> KernelMeasurement:
     try:
         with open_input(path) as handle:
-            return measure_kernel(handle, path_name(path))
+            refuse_oversized(handle, path_name(path), "kernel", max_size)
+            return measure_kernel(handle, path_name(path), max_size)
     except OSError as error:
         raise unreadable("kernel", path, error) from None
 
 
-def measure_kernel(stream: BinaryIO, name: str = "kernel") -> KernelMeasurement:
-    """Measure a bzImage read from `stream`, hashing the kernel part in constant memory."""
+def measure_kernel(stream: BinaryIO, name: str = "kernel",
+                   max_size: int = MAX_KERNEL_SIZE) -> KernelMeasurement:
+    """Measure a bzImage read from `stream`, hashing the kernel part in constant memory and
+    reading no more than `max_size` bytes in all."""
     head = stream.read(SETUP_SECTS_OFFSET + 1)
     if len(head) <= SETUP_SECTS_OFFSET:
         raise InputError(f"{name} is {len(head)} bytes, too short for a bzImage boot header")
@@ -82,7 +89,7 @@ def measure_kernel(stream: BinaryIO, name: str = "kernel") -> KernelMeasurement:
     file_hash = hashlib.sha256(setup)
     kernel_hash = hashlib.sha256()
     kernel_size = 0
-    while chunk := stream.read(_CHUNK):
+    for chunk in bounded_chunks(stream, name, "kernel", max_size, already=len(setup)):
         file_hash.update(chunk)
         kernel_hash.update(chunk)
         kernel_size += len(chunk)

@@ -8,9 +8,10 @@ from pathlib import Path
 from auditor.components import Kind, kind_of
 from auditor.errors import InputError
 from auditor.local_files import MAX_DOCUMENT_SIZE
-from auditor.measure.artifact import read_artifact, sha256_file
+from auditor.measure.artifact import MAX_FILE_SIZE, read_artifact, sha256_file
 from auditor.measure.evidence import ObservedEvidence, read_evidence
 from auditor.measure.firmware import MAX_IMAGE_SIZE, SEV_METADATA_GUID, parse_guid_table
+from auditor.measure.initrd import MAX_INITRD_SIZE
 from auditor.measure.kernel import measure_kernel_file
 from auditor.measure.stage0 import measure_stage0
 from auditor.measure.tdx import TDX_METADATA_OFFSET_GUID, measure_tdx
@@ -82,8 +83,13 @@ def from_artifact(given: ComponentInput) -> LocalValue:
         return LocalValue(given.component, Kind.KERNEL, source, sha256=kernel.sha256,
                           kernel_measurement=kernel.kernel_measurement,
                           setup_digests={str(v): d for v, d in kernel.setup_data_digest.items()})
+    max_size, limit = _FILE_LIMITS.get(given.component, (MAX_FILE_SIZE, "file"))
     return LocalValue(given.component, Kind.FILE, source,
-                      sha256=sha256_file(given.artifact, given.component))
+                      sha256=sha256_file(given.artifact, given.component, max_size, limit))
+
+
+#: The most bytes hashed of a `file` component: an initrd's is what fw_cfg can hand over.
+_FILE_LIMITS = {"init_ram_fs": (MAX_INITRD_SIZE, "initrd")}
 
 
 def _stage0(component: str, source: str, rom: bytes) -> LocalValue:

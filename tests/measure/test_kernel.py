@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
+import os
 import struct
+import threading
 from pathlib import Path
 
 import pytest
@@ -111,3 +114,36 @@ def test_unreadable(tmp_path: Path) -> None:
         measure_kernel_file(tmp_path / "missing")
     with pytest.raises(InputError, match="cannot read kernel"):
         measure_kernel_file(tmp_path)
+
+
+def test_a_pipe_that_never_ends_after_a_valid_header_is_read_no_further_than_the_bound(
+        tmp_path: Path) -> None:
+    """A FIFO fed a valid bzImage and then zeros for ever was hashed for ever (the run lock
+    held, the job never done); it is refused once past the kernel limit."""
+    fifo = tmp_path / "bzImage.fifo"
+    os.mkfifo(fifo)
+    # Both ends open before the measure opens its own: it then reads what the writer writes.
+    holder = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    sink = os.fdopen(os.open(fifo, os.O_WRONLY), "wb")
+
+    def feed() -> None:
+        with contextlib.suppress(BrokenPipeError), sink:
+            sink.write(build_bzimage())
+            while True:  # endless, until every reader has closed its end
+                sink.write(bytes(1 << 16))
+
+    writer = threading.Thread(target=feed, daemon=True)
+    writer.start()
+    try:
+        with pytest.raises(InputError, match=r"^\S+bzImage.fifo is larger than 1048576 bytes, "
+                           r"the kernel limit \(1 MiB\)$"):
+            measure_kernel_file(fifo, max_size=1 << 20)
+    finally:
+        os.close(holder)
+        writer.join(5)
+    assert not writer.is_alive()
+    whole = build_bzimage()
+    assert measure_kernel(io.BytesIO(whole), max_size=len(whole)).sha256 == \
+        hashlib.sha256(whole).digest()
+    with pytest.raises(InputError, match="larger than"):
+        measure_kernel(io.BytesIO(whole), max_size=len(whole) - 1)

@@ -273,3 +273,42 @@ def test_a_file_name_that_is_not_utf8_is_shown_with_its_bytes_escaped(
     missing = str(tmp_path / "k\udcffernel")
     result = run_audit("measure", *command.split(), missing)
     assert_input_error(result, "k\\xffernel: No such file or directory")
+
+
+@pytest.mark.parametrize("command, limit", [
+    ("kernel {}", "the kernel limit (1 GiB)"),
+    ("launch --vcpu-sig 1 --ovmf {ovmf} --kernel {}", "the kernel limit (1 GiB)"),
+    ("launch --vcpu-sig 1 --ovmf {ovmf} --kernel {kernel} --initrd {}",
+     "the initrd limit (4 GiB - 1 byte)"),
+    ("launch --vcpu-sig 1 --ovmf {}", "the OVMF image limit (64 MiB)"),
+    ("stage0 {}", "the stage0 ROM limit (64 MiB)"),
+])
+def test_an_artifact_past_its_kinds_limit_is_refused_unread_naming_the_limit(
+        run_audit: RunAudit, tmp_path: Path, command: str, limit: str) -> None:
+    """A bzImage had no limit: a file (or a pipe) of any size was hashed whole. Each kind's
+    limit is named; a file that says its size is refused unread (sparse here, never read)."""
+    kernel, ovmf = tmp_path / "bzImage", tmp_path / "OVMF.fd"
+    kernel.write_bytes(build_bzimage())
+    ovmf.write_bytes(build_firmware(ovmf_spec()))
+    huge = tmp_path / "huge.img"
+    with huge.open("wb") as handle:
+        handle.write(build_bzimage())  # a valid header: only the size is wrong
+        handle.truncate(5 << 30)
+    result = run_audit("measure", *command.format(huge, ovmf=ovmf, kernel=kernel).split())
+    assert_input_error(result, "huge.img is larger than ")
+    assert " ".join(result.stderr.split()).endswith(f", {limit}"), result.stderr
+
+
+@pytest.mark.parametrize("flag, size, limit", [
+    ("--system-image", (16 << 30) + 1, "the file limit (16 GiB)"),
+    ("--initrd", 4 << 30, "the initrd limit (4 GiB - 1 byte)"),
+])
+def test_reconcile_hashes_an_artifact_no_further_than_its_kinds_limit(
+        run_audit: RunAudit, tmp_path: Path, flag: str, size: int, limit: str) -> None:
+    # A system image (any `file` component) was hashed whatever its size: a pipe, for ever.
+    huge = tmp_path / "huge.img"
+    with huge.open("wb") as handle:
+        handle.truncate(size)
+    result = run_audit("reconcile", flag, str(huge), "--db", f"sqlite:///{tmp_path / 'a.db'}")
+    assert_input_error(result, "huge.img is larger than ")
+    assert " ".join(result.stderr.split()).endswith(f", {limit}"), result.stderr
