@@ -1,4 +1,4 @@
-"""`sarif`: SARIF 2.1.0 (OASIS Standard) for code-scanning dashboards.
+r"""`sarif`: SARIF 2.1.0 (OASIS Standard) for code-scanning dashboards.
 
 - `tool.driver` is auditor with one rule per `auditor.findings.RULES` entry; a rule's
   `defaultConfiguration.level` follows its severity (critical/high → error, medium → warning,
@@ -14,7 +14,14 @@
 - Every message is SARIF plain text (§3.11.3), where `{0}` is a placeholder (§3.11.5) and
   `[text](target)` an embedded link a viewer shows as a link (§3.11.6): text from a log (a
   subject name `[x](javascript:...)`) is made literal with the spec's own escapes, braces
-  doubled, backslashes and square brackets escaped with a backslash.
+  doubled, backslashes and square brackets escaped with a backslash. A viewer that ignores
+  those escapes (a Markdown renderer, a link regex: `\[x\](...)` still holds `[x\](...)`)
+  must find no link, image or HTML either, so every string a viewer shows (messages,
+  justifications, location names) is also defused: control and invisible characters,
+  newlines included, are shown escaped (one line, no bidi reordering), a space separates a
+  `]` from a `(` or `[` after it, and a `<` from a letter, `/`, `!` or `?` after it (no tag,
+  comment or `<scheme:...>` autolink). No `markdown` message is written. Property bags keep
+  the exact values: they are data, which viewers show as JSON.
 - Every result is anchored to the configuration file the run used (`run.config`): findings are
   about the deployment the configuration describes, and SARIF consumers need a file. A relative
   path is kept relative to `%SRCROOT%`; an absolute one becomes relative to `root` when given
@@ -24,6 +31,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from pathlib import PurePosixPath
 from typing import Any, TextIO
@@ -33,6 +41,7 @@ from auditor.findings import RULES, Rule, Severity
 from auditor.report.interface import ReportFormat
 from auditor.report.json_document import stream, write_streamed
 from auditor.report.model import Report
+from auditor.report.text import visible
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 SARIF_VERSION = "2.1.0"
@@ -64,9 +73,20 @@ SECURITY_SEVERITY = {
 _PLAIN_TEXT = str.maketrans({"{": "{{", "}": "}}", "\\": "\\\\", "[": "\\[", "]": "\\]"})
 
 
+# After "]": a link's "(target)" or a reference's "[label]"; after "<": a tag, a comment or
+# declaration, a processing instruction, an autolink's scheme.
+_MARKUP_START = re.compile(r"(?<=\])(?=[(\[])|(?<=<)(?=[A-Za-z/!?])")
+
+
+def defused(value: str) -> str:
+    """A string a viewer shows, made unable to form a link, image or HTML in any viewer: on
+    one line, its invisible characters shown escaped, its markup openings broken by a space."""
+    return _MARKUP_START.sub(" ", visible(value, keep=""))
+
+
 def plain_text(value: str) -> dict[str, str]:
     """A message object (§3.11) whose text reads as `value`, with no placeholder or link."""
-    return {"text": value.translate(_PLAIN_TEXT)}
+    return {"text": _MARKUP_START.sub(" ", visible(value, keep="").translate(_PLAIN_TEXT))}
 
 
 def _rule_name(rule_id: str) -> str:
@@ -119,7 +139,7 @@ def _message(finding: Mapping[str, Any]) -> str:
 def _result(finding: Mapping[str, Any], rule_index: dict[str, int],
             location: dict[str, Any]) -> dict[str, Any]:
     kind, level = _kind_and_level(finding)
-    logical = [{"name": finding[name], "kind": name} for name in ("component", "release")
+    logical = [{"name": defused(finding[name]), "kind": name} for name in ("component", "release")
                if finding[name] is not None]
     result: dict[str, Any] = {
         "ruleId": finding["rule"],
@@ -139,7 +159,7 @@ def _result(finding: Mapping[str, Any], rule_index: dict[str, int],
         result["suppressions"] = [{
             "kind": "external",
             "status": "accepted",
-            "justification": finding["suppressed"]["reason"],
+            "justification": defused(finding["suppressed"]["reason"]),
             "properties": {"expires": finding["suppressed"]["expires"]},
         }]
     return result

@@ -15,6 +15,7 @@ from jsonschema import Draft4Validator, FormatChecker
 from auditor.findings import RULES
 from auditor.report.formats import OutputFormat, render
 from auditor.report.sarif import SarifFormat, config_location
+from auditor.report.text import visible
 from tests.report import reports
 from tests.report.reports import hostile_report, oak_report
 
@@ -74,20 +75,70 @@ def test_output_is_valid_sarif_2_1_0(build: Any) -> None:
     assert not errors, [f"{e.json_path}: {e.message}" for e in errors[:5]]
 
 
-@pytest.mark.parametrize("hostile", [reports.MD_LINK, reports.MD_IMAGE, "{0} and {{1}}",
-                                     "\\[x\\](javascript:alert(1))", "a\\", "]("])
+# What a naive viewer takes for markup, whatever SARIF's escapes: a link (a regex that reads
+# `\[x\](...)` as holding `[x\](...)`) or an image (`!` before one), a reference link, an
+# HTML tag, comment or `<scheme:...>` autolink, a second line (a viewer showing the first line
+# of a message).
+NAIVE_MARKUP = re.compile(r"\[[^\]]*\][(\[]|<[A-Za-z/!?]|[\n\r\u2028\u2029]")
+HOSTILE_TEXT = [reports.MD_LINK, reports.MD_IMAGE, "{0} and {{1}}", "\\[x\\](javascript:alert(1))",
+                "[x\\](javascript:alert(1))", "a\\", "](", "[a][b]", "[a]\n[a]: https://evil",
+                "`[x](y)` ``<b>``", reports.SCRIPT, "<!-- x -->", "<https://evil.example>",
+                reports.NEWLINES, reports.BIDI, reports.ANSI, "x\u2028y"]
+
+
+def _unspaced(text: str) -> str:
+    """`text` without the spaces defusing puts after a `]` or a `<`."""
+    return re.sub(r"(?<=[\]<]) ", "", text)
+
+
+@pytest.mark.parametrize("hostile", HOSTILE_TEXT)
 def test_text_from_a_log_is_no_link_and_no_placeholder_in_a_message(hostile: str) -> None:
     """SARIF plain text has its own syntax: `[x](javascript:...)` is an embedded link a viewer
-    shows as one, `{0}` a placeholder for an argument there is none of."""
+    shows as one, `{0}` a placeholder for an argument there is none of; and a viewer that
+    ignores its escapes (renders Markdown, matches links by regex) finds no link, image, HTML
+    or second line either. Nothing is lost: what a SARIF viewer shows is the text with its
+    invisible characters escaped, a space after a `]` or `<` that would open markup."""
     report = hostile_report()
     for finding in report["findings"]:
         finding["detail"] = f"a valid endorsement of {hostile!r}: {hostile}"
     run = sarif(report)["runs"][0]
     for result, finding in zip(run["results"], report["findings"], strict=True):
-        shown = literal(result["message"]["text"])
-        assert shown.endswith(": " + finding["detail"]) and shown.startswith(finding["title"])
+        assert not NAIVE_MARKUP.search(result["message"]["text"]), result["message"]["text"]
+        shown = _unspaced(literal(result["message"]["text"]))
+        assert shown.endswith(": " + _unspaced(visible(finding["detail"], keep="")))
+        assert shown.startswith(finding["title"])
     for rule in run["tool"]["driver"]["rules"]:
-        assert literal(rule["fullDescription"]["text"]) == RULES[rule["id"]].explanation
+        assert _unspaced(literal(rule["fullDescription"]["text"])) == \
+            RULES[rule["id"]].explanation
+
+
+def _shown(node: Any, key: str = "") -> list[str]:
+    """Every string of a SARIF document a viewer shows: all but property bags (data, shown as
+    JSON) and URIs (%-encoded)."""
+    if isinstance(node, dict):
+        return [text for k, value in node.items() if k != "properties"
+                for text in _shown(value, k)]
+    if isinstance(node, list):
+        return [text for value in node for text in _shown(value, key)]
+    return [node] if isinstance(node, str) and key not in ("uri", "$schema") else []
+
+
+@pytest.mark.parametrize("hostile", HOSTILE_TEXT)
+def test_no_string_a_viewer_shows_holds_markup(hostile: str) -> None:
+    """Suppression justifications and location names (a component, a release) were written
+    as given: `[x](javascript:...)` or `<script>` reached a viewer whole."""
+    report = hostile_report()
+    for finding in report["findings"]:
+        finding["detail"] = finding["component"] = hostile
+        finding["release"] = hostile + " release"
+        if finding["suppressed"]:
+            finding["suppressed"]["reason"] = hostile
+    document = sarif(report)
+    assert not [text for text in _shown(document) if NAIVE_MARKUP.search(text)]
+    assert "markdown" not in json.dumps(document)
+    result = next(r for r in document["runs"][0]["results"] if "suppressions" in r)
+    assert _unspaced(result["suppressions"][0]["justification"]) == \
+        _unspaced(visible(hostile, keep=""))
 
 
 def test_the_validator_can_fail() -> None:
