@@ -27,5 +27,11 @@ _KINDS = {
 }
 
 
+#: The components an Oak Evidence message reports values of (auditor.reconcile.local): a
+#: finding may name them though no key or manifest does.
+OBSERVED_COMPONENTS = frozenset({"stage0", "kernel", "init_ram_fs", "kernel_cmd_line",
+                                 "system_image", "memory_map", "acpi"})
+
+
 def kind_of(component: str) -> Kind:
     return _KINDS.get(component, Kind.FILE)

@@ -141,6 +141,12 @@ _RULES = [
 RULES: dict[str, Rule] = {rule.id: rule for rule in _RULES}
 assert set(RULES) == set(RuleId), "every rule id has exactly one rule"
 
+#: Rules about a log or the publisher's store, never about a component: their findings name
+#: none, so a suppression naming one can never match them.
+COMPONENTLESS_RULES = frozenset({RuleId.LOG_INCONSISTENT, RuleId.CHECKPOINT_INVALID,
+                                 RuleId.SHARD_ROTATED, RuleId.UNWITNESSED_CHECKPOINT,
+                                 RuleId.PUBLISHED_FILE_ALTERED})
+
 
 @dataclass(frozen=True)
 class Suppression:

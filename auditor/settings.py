@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from auditor.components import OBSERVED_COMPONENTS
 from auditor.errors import ConfigError, InputError
-from auditor.findings import RuleId, Severity, Suppression
+from auditor.findings import COMPONENTLESS_RULES, RuleId, Severity, Suppression
 from auditor.keyset import (
     COMPONENT_TABLE,
     KeySet,
@@ -398,6 +400,7 @@ def resolve(flags: Flags, environ: Mapping[str, str] | None = None, *,
     _apply_run(settings, flags, choose)
     _apply_notify(settings, flags, choose)
     _apply_index(settings, flags, choose)
+    _check_suppressed_components(settings)
     return settings
 
 
@@ -792,6 +795,53 @@ def _suppression(item: dict[str, Any], index: int, source: str) -> Suppression:
         raise ConfigError(f"{where}: a suppression needs a reason")
     if expires is None:
         raise ConfigError(f"{where}: a suppression needs an expiry date (expires = 2026-12-31)")
+    component = item.get("component")
+    if component is not None and rule in COMPONENTLESS_RULES:
+        raise ConfigError(f"{where}: {rule} findings name no component, so component "
+                          f"{component!r} never matches one (leave it out)")
     expiry = expires.date() if isinstance(expires, datetime) else expires
-    return Suppression(rule=RuleId(rule), component=item.get("component"), reason=reason,
-                       expires=expiry, entry=item.get("entry"))
+    return Suppression(rule=RuleId(rule), component=component, reason=reason,
+                       expires=expiry, entry=_suppressed_entry(item.get("entry"), where))
+
+
+def _suppressed_entry(entry: str | None, where: str) -> str | None:
+    """A suppression's entry as findings name it: a Rekor entry UUID (64 or 80 hex, any case)
+    or a log index in decimal. An entry not logged yet is taken: only the form is checked,
+    since any other text (`0x1f`, `+7`, a digest) could never match a finding."""
+    if entry is None:
+        return None
+    uuid = entry.lower()
+    if _ENTRY_UUID.fullmatch(uuid):
+        return uuid
+    if _LOG_INDEX.fullmatch(entry) and int(entry) <= INT64_MAX:
+        return entry
+    raise ConfigError(f"{where}.entry {entry[:90]!r} is neither a Rekor entry UUID (64 or 80 "
+                      "hex) nor a log index (decimal), so it never matches a finding")
+
+
+_ENTRY_UUID = re.compile(r"(?:[0-9a-f]{16})?[0-9a-f]{64}")
+_LOG_INDEX = re.compile(r"0|[1-9][0-9]{0,18}")
+
+
+def _check_suppressed_components(settings: Settings) -> None:
+    """Refuse a suppression naming a component no finding can name: none of the keys, the
+    publisher's index keysets, the configured releases or an Oak evidence message names it
+    (a typo suppressed nothing, silently). Without keys (a query run with none configured),
+    the components are not known here: nothing is refused."""
+    named = {s.component for s in settings.suppressions} - {None}
+    if not named or not settings.keyset.components:
+        return
+    known = set(settings.keyset.components) | OBSERVED_COMPONENTS | {
+        c for c in settings.index.keysets.values() if c is not None}
+    if named <= known:
+        return
+    from auditor.reconcile.manifest import load_manifest  # read only when needed
+
+    for release in settings.releases:
+        known |= set(load_manifest(release.manifest, release.name).components)
+    for index, suppression in enumerate(settings.suppressions):
+        if suppression.component is not None and suppression.component not in known:
+            raise ConfigError(
+                f"{settings.config_path}: suppressions[{index}].component "
+                f"{suppression.component[:90]!r} is not a configured component (known: "
+                f"{', '.join(sorted(known))}), so it never matches a finding")

@@ -619,3 +619,72 @@ def test_a_database_in_a_directory_that_does_not_exist_is_refused_not_made(
     (tmp_path / "typo" / "deeper").mkdir(parents=True)
     assert audit("db", "upgrade", "--db", str(missing)).exit_code == 0
     assert missing.is_file()
+
+
+SUPPRESSION = '[[suppressions]]\nreason = "known"\nexpires = 2099-12-31\n'
+KERNEL_KEY = f'[components.kernel]\nkeys = ["""{RELEASE_KEY.read_text()}"""]\n'
+UUID80 = "24296fb24b8ad77a" + "ab" * 32
+
+
+@pytest.mark.parametrize(("fields", "complaint"), [
+    # A component no key, manifest, keyset or evidence names: a typo suppressed nothing.
+    ('rule = "NOT_ENDORSED"\ncomponent = "kernle"\n',
+     "suppressions[0].component 'kernle' is not a configured component (known: acpi, "
+     "init_ram_fs, kernel, kernel_cmd_line, memory_map, stage0, system_image), so it never "
+     "matches a finding"),
+    # Log findings name no component.
+    ('rule = "LOG_INCONSISTENT"\ncomponent = "kernel"\n',
+     "suppressions[0]: LOG_INCONSISTENT findings name no component, so component 'kernel' "
+     "never matches one (leave it out)"),
+    ('rule = "CHECKPOINT_INVALID"\ncomponent = "kernel"\n', "CHECKPOINT_INVALID findings name"),
+    # Findings name an entry by its UUID or its decimal log index, and nothing else.
+    ('rule = "WRONG_KEY"\nentry = "0x1f"\n', "suppressions[0].entry '0x1f' is neither a Rekor "
+     "entry UUID (64 or 80 hex) nor a log index (decimal), so it never matches a finding"),
+    ('rule = "WRONG_KEY"\nentry = "+7"\n', "suppressions[0].entry '+7' is neither"),
+    ('rule = "WRONG_KEY"\nentry = "007"\n', "suppressions[0].entry '007' is neither"),
+    ('rule = "WRONG_KEY"\nentry = "1_0"\n', "suppressions[0].entry '1_0' is neither"),
+    ('rule = "WRONG_KEY"\nentry = "sha256:abcd"\n', "entry 'sha256:abcd' is neither"),
+    (f'rule = "WRONG_KEY"\nentry = "{"a" * 63}"\n', "is neither a Rekor entry UUID"),
+    (f'rule = "WRONG_KEY"\nentry = "{2**63}"\n', f"entry '{2**63}' is neither"),
+])
+def test_a_suppression_that_can_never_match_is_refused(
+        audit: RunAudit, tmp_path: Path, fields: str, complaint: str) -> None:
+    # Each was accepted and suppressed nothing, while the user thought it did.
+    config = write(tmp_path, KERNEL_KEY + SUPPRESSION + fields)
+    for command in (["run", "--offline"], ["findings"], ["crawl"]):
+        result = audit(*command, "--config", str(config))
+        assert result.exit_code == 2, (command, result.stderr)
+        assert complaint in " ".join(result.stderr.split()), result.stderr
+        assert str(config) in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+
+
+def test_a_suppression_that_may_match_later_is_kept(tmp_path: Path) -> None:
+    """An entry not logged yet, a component a release manifest, an evidence message, a --key
+    flag or an index keyset names, a component of a config with no keys (queries)."""
+    (tmp_path / "app.bin").write_bytes(b"app")
+    write(tmp_path, '[components.app]\nartifact = "app.bin"\n', "release.toml")
+    config = write(tmp_path, (
+        KERNEL_KEY + '[[releases]]\nmanifest = "release.toml"\n'
+        '[index]\nfiles = "https://index.example/files"\n'
+        f'links = "https://index.example/links"\nkeysets = ["pub=sha2-256:{"c" * 64}"]\n'
+        + "".join(SUPPRESSION + fields for fields in (
+            f'rule = "WRONG_KEY"\nentry = "{UUID80.upper()}"\n',  # as a browser shows it
+            f'rule = "WRONG_KEY"\nentry = "{"d" * 64}"\n',
+            'rule = "WRONG_KEY"\nentry = "0"\n',
+            f'rule = "WRONG_KEY"\nentry = "{2**63 - 1}"\n',
+            'rule = "NOT_ENDORSED"\ncomponent = "app"\n',
+            'rule = "OBSERVED_UNCOVERED"\ncomponent = "acpi"\n',
+            'rule = "UNPINNED_PUBLISHER_KEY"\ncomponent = "pub"\n',
+            'rule = "LOG_INCONSISTENT"\n'))))
+    settings = resolve(Flags(config=config), {})
+    assert [s.entry for s in settings.suppressions] == [
+        UUID80, "d" * 64, "0", str(2**63 - 1), None, None, None, None]
+    flagged = write(tmp_path, SUPPRESSION + 'rule = "WRONG_KEY"\ncomponent = "extra"\n',
+                    "flagged.toml")
+    with pytest.raises(ConfigError, match="'extra' is not a configured component"):
+        resolve(Flags(config=flagged), {})
+    assert resolve(Flags(config=flagged, keys=(f"extra={RELEASE_KEY}",)), {})
+    assert resolve(Flags(config=write(tmp_path, 'key_sources = []\n' + SUPPRESSION
+                                      + 'rule = "WRONG_KEY"\ncomponent = "any"\n', "bare.toml")),
+                   {}, default_keys=False).suppressions[0].component == "any"
