@@ -50,4 +50,6 @@ def number(text: str, where: str, *, error: type[AuditorError] = InputError) -> 
 
 
 def not_a_number(text: str, where: str, form: str) -> str:
-    return f"{where} {text[:_LONGEST]!r} is not {form}"
+    """`--vcpus '1_0' is not ...`; without `where`, `'1_0' is not ...`."""
+    quoted = repr(text[:_LONGEST])
+    return f"{where} {quoted} is not {form}" if where else f"{quoted} is not {form}"

@@ -117,7 +117,8 @@ def test_every_error_is_one_line(audit: RunAudit, monkeypatch: pytest.MonkeyPatc
 
 
 @pytest.mark.parametrize("args, says", [
-    (("entries", "--limit", "abc"), "'abc' is not a valid int (see 'audit entries --help')"),
+    (("entries", "--limit", "abc"), "Invalid value for '--limit': 'abc' is not a number "
+     "(whole, in decimal digits) (see 'audit entries --help')"),
     (("--bogus",), "No such option: --bogus (see 'audit --help')"),
     (("nosuchcmd",), "No such command 'nosuchcmd' (see 'audit --help')"),
     (("measure", "kernel"), "Missing argument 'BZIMAGE' (see 'audit measure kernel --help')"),

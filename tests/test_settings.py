@@ -534,7 +534,9 @@ def test_a_numeric_flag_takes_plain_decimal_only(audit: RunAudit, tmp_path: Path
     form = "in decimal digits, e.g. 2.5" if flag in ("--rate", "--deadline") else \
         "whole, in decimal digits"
     assert (result.exit_code, result.stdout) == (2, "")
-    assert result.stderr == f"error: {flag} {value!r} is not a number ({form})\n"
+    command = "audit run" if args[0] == "run" else f"audit {args[0]}"
+    assert result.stderr == (f"error: Invalid value for '{flag}': {value!r} is not a number "
+                             f"({form}) (see '{command} --help')\n")
 
 
 def test_crawl_rate_0_names_the_flag(audit: RunAudit) -> None:

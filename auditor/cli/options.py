@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from typer._click.types import ParamType
 
+from auditor.errors import InputError
 from auditor.numbers import integer, number
 
 if TYPE_CHECKING:
@@ -24,8 +25,8 @@ if TYPE_CHECKING:
 
 class _Decimal(ParamType):
     """A numeric flag's type: click's INT and FLOAT take what Python's int() and float() take
-    (`--vcpus 1_0` was 10, `--rate 1e3` 1000); this takes plain decimal (auditor.numbers), and
-    a refusal is one line naming the flag (exit 2)."""
+    (`--limit 1_0` was 10, `--rate 1e3` 1000); this takes plain decimal (auditor.numbers). A
+    refusal is a usage error, one line naming the flag and its help (exit 2)."""
 
     def __init__(self, name: str, parse: Callable[[str, str], Any]) -> None:
         self.name = name
@@ -34,8 +35,10 @@ class _Decimal(ParamType):
     def convert(self, value: Any, param: Parameter | None, ctx: Context | None) -> Any:
         if not isinstance(value, str):  # a default, already a number
             return value
-        flag = param.opts[0] if param is not None and param.opts else self.name
-        return self._parse(value, flag)
+        try:
+            return self._parse(value, "")
+        except InputError as refused:
+            self.fail(str(refused), param, ctx)
 
 
 #: The click types of integer and decimal-number flags (`click_type=` of typer.Option).
