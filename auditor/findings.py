@@ -161,8 +161,13 @@ class Suppression:
             return False
         if self.component is not None and finding.component != self.component:
             return False
-        return self.entry is None or self.entry in (
-            finding.evidence.get("uuid"), str(finding.evidence.get("log_index")))
+        if self.entry is None or self.entry == str(finding.evidence.get("log_index")):
+            return True
+        uuid = finding.evidence.get("uuid")
+        # A Rekor v1 UUID is the shard's tree id (16 hex) and the leaf hash (64 hex); Rekor
+        # and its tools name one entry either way, so the leaf hash decides.
+        return (isinstance(uuid, str) and len(self.entry) >= 64
+                and uuid[-64:].lower() == self.entry[-64:])
 
 
 @dataclass(frozen=True)

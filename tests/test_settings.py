@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from dataclasses import replace
+from datetime import date
 from pathlib import Path
 
 import pytest
 
 from auditor.errors import ConfigError, InputError
+from auditor.findings import Finding, RuleId, Suppression
 from auditor.settings import Flags, resolve
 from testlog.tlog_proof import LogSigner
 from tests.cli_runner import RunAudit
@@ -659,6 +662,19 @@ def test_a_suppression_that_can_never_match_is_refused(
         assert complaint in " ".join(result.stderr.split()), result.stderr
         assert str(config) in result.stderr
         assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("entry, matches", [
+    (UUID80, True), ("ab" * 32, True),  # Rekor's UUID, or the leaf hash alone, as tools show it
+    ("42", True), ("cd" * 32, False), ("43", False)])
+def test_a_suppressed_entry_matches_its_finding_by_uuid_leaf_hash_or_index(
+        entry: str, matches: bool) -> None:
+    finding = Finding(RuleId.WRONG_KEY, "kernel", "not the pinned key",
+                      evidence={"uuid": UUID80, "log_index": 42})
+    for uuid in (UUID80, "ab" * 32):  # a finding may name the entry either way too
+        named = replace(finding, evidence={**finding.evidence, "uuid": uuid})
+        suppression = Suppression(RuleId.WRONG_KEY, None, "tracked", date(2099, 1, 1), entry)
+        assert suppression.applies(named, date(2026, 12, 2)) is matches
 
 
 def test_a_suppression_that_may_match_later_is_kept(tmp_path: Path) -> None:
