@@ -246,6 +246,8 @@ class Flags:
     tiled_log: str | None = None
     log_verifier: str | None = None
     tlog_policy: Path | None = None
+    #: Components a one-off release names (`audit reconcile MANIFEST`): a suppression may name them.
+    release_components: tuple[str, ...] = ()
 
 
 @dataclass
@@ -400,7 +402,7 @@ def resolve(flags: Flags, environ: Mapping[str, str] | None = None, *,
     _apply_run(settings, flags, choose)
     _apply_notify(settings, flags, choose)
     _apply_index(settings, flags, choose)
-    _check_suppressed_components(settings)
+    _check_suppressed_components(settings, flags.release_components)
     return settings
 
 
@@ -823,7 +825,7 @@ _ENTRY_UUID = re.compile(r"(?:[0-9a-f]{16})?[0-9a-f]{64}")
 _LOG_INDEX = re.compile(r"0|[1-9][0-9]{0,18}")
 
 
-def _check_suppressed_components(settings: Settings) -> None:
+def _check_suppressed_components(settings: Settings, release_components: tuple[str, ...]) -> None:
     """Refuse a suppression naming a component no finding can name: none of the keys, the
     publisher's index keysets, the configured releases or an Oak evidence message names it
     (a typo suppressed nothing, silently). Without keys (a query run with none configured),
@@ -831,7 +833,7 @@ def _check_suppressed_components(settings: Settings) -> None:
     named = {s.component for s in settings.suppressions} - {None}
     if not named or not settings.keyset.components:
         return
-    known = set(settings.keyset.components) | OBSERVED_COMPONENTS | {
+    known = set(settings.keyset.components) | OBSERVED_COMPONENTS | set(release_components) | {
         c for c in settings.index.keysets.values() if c is not None}
     if named <= known:
         return

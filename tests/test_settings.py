@@ -664,6 +664,22 @@ def test_a_suppression_that_can_never_match_is_refused(
         assert len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
 
 
+def test_a_suppression_may_name_a_component_the_reconciled_manifest_names(
+        audit: RunAudit, tmp_path: Path) -> None:
+    """`audit reconcile MANIFEST` with the team's config: its suppression of a component only
+    that manifest names was refused as never matching, and it matches."""
+    (tmp_path / "app.bin").write_bytes(b"app")
+    manifest = write(tmp_path, '[components.app]\nartifact = "app.bin"\n', "release.toml")
+    config = write(tmp_path,
+                   KERNEL_KEY + SUPPRESSION + 'rule = "NOT_ENDORSED"\ncomponent = "app"\n')
+    result = audit("reconcile", str(manifest), "--config", str(config),
+                   "--db", f"sqlite:///{tmp_path / 'a.db'}", "--json")
+    assert result.exit_code == 0, result.stderr
+    (finding,) = [f for f in json.loads(result.stdout)["findings"]
+                  if f["rule"] == "NOT_ENDORSED"]
+    assert finding["component"] == "app" and finding["suppressed"]["reason"] == "known"
+
+
 @pytest.mark.parametrize("entry, matches", [
     (UUID80, True), ("ab" * 32, True),  # Rekor's UUID, or the leaf hash alone, as tools show it
     ("42", True), ("cd" * 32, False), ("43", False)])

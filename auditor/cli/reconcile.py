@@ -109,10 +109,10 @@ def reconcile_command(
     """
     from auditor.service import Auditor
 
-    settings = settings_for(config_path, db=db)
     release = one_off_release(manifest, {"stage0": stage0, "kernel": kernel,
                                          "init_ram_fs": initrd, "kernel_cmd_line": cmdline,
                                          "system_image": system_image}, evidence)
+    settings = settings_for(config_path, db=db, release_components=tuple(release.components))
     from auditor.report.build import finding_item
 
     with Auditor(settings) as auditor:
