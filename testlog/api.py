@@ -38,6 +38,10 @@ class ApiError(Exception):
         self.empty = empty
 
 
+class Unanswered(Exception):
+    """The request asks for an entry the log never answers for (``Faults.hung``)."""
+
+
 @dataclass(frozen=True)
 class VisibleShard:
     """A shard as served for one request: possibly its fork, possibly rolled back."""
@@ -139,7 +143,7 @@ class RekorApi:
     # -- entries --------------------------------------------------------------------------
 
     def entry_by_index(self, virtual_index: int) -> Json:
-        found = self._find_by_index(virtual_index, Endpoint.ENTRY_BY_INDEX)
+        found = self._unhung(self._find_by_index(virtual_index, Endpoint.ENTRY_BY_INDEX))
         if found is None:
             # Rekor answers a logIndex past the end with 404 and no body at all.
             raise ApiError(404, "", empty=True)
@@ -230,8 +234,16 @@ class RekorApi:
     def _served(self, hit: tuple[VisibleShard, LogEntry] | None
                 ) -> tuple[VisibleShard, LogEntry] | None:
         """`hit`, unless the log withholds that entry."""
+        hit = self._unhung(hit)
         if hit is not None and hit[1].virtual_index in self.faults.withheld:
             return None
+        return hit
+
+    def _unhung(self, hit: tuple[VisibleShard, LogEntry] | None
+                ) -> tuple[VisibleShard, LogEntry] | None:
+        """`hit`; Unanswered if the log never answers for that entry."""
+        if hit is not None and hit[1].virtual_index in self.faults.hung:
+            raise Unanswered(hit[1].virtual_index)
         return hit
 
     def _find_by_index(self, virtual_index: int, endpoint: Endpoint

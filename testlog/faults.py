@@ -64,6 +64,8 @@ class ContentFaults:
     misreport: tuple[tuple[str, str], ...] = ()
     #: Virtual indexes the log withholds: retrieve omits them, GET by UUID answers 404.
     withheld: frozenset[int] = frozenset()
+    #: Virtual indexes the log never answers for (see Faults).
+    hung: frozenset[int] = frozenset()
     #: UUIDs the search index adds to every public-key search (a foreign listing).
     extra_listings: tuple[str, ...] = ()
     #: Virtual indexes the search index leaves out (it hides them; retrieve still serves them).
@@ -112,6 +114,10 @@ class Faults:
     #: GET /log's unsigned fields replaced ("treeID"/"treeSize"/"rootHash" -> value).
     misreport: dict[str, str] = field(default_factory=dict)
     withheld: set[int] = field(default_factory=set)  # virtual indexes the log withholds
+    #: Virtual indexes the log never answers for: a request that asks for one of them (by
+    #: retrieve, UUID or index) hangs until ``hang_limit`` or server close, each time it is
+    #: asked. A crawl stalls at the batch that holds one, whatever the timing.
+    hung: set[int] = field(default_factory=set)
     extra_listings: list[str] = field(default_factory=list)  # UUIDs added to key searches
     unlisted: set[int] = field(default_factory=set)  # virtual indexes the search index hides
     #: Virtual indexes whose entry documents carry a member holding U+0000 and an unpaired
@@ -188,6 +194,7 @@ class Faults:
             self.fork_entries.clear()
             self.misreport.clear()
             self.withheld.clear()
+            self.hung.clear()
             self.extra_listings.clear()
             self.unlisted.clear()
             self.unstorable_text.clear()
@@ -223,6 +230,7 @@ class Faults:
                 tamper_only=None if self.tamper_only is None else frozenset(self.tamper_only),
                 misreport=tuple(self.misreport.items()),
                 withheld=frozenset(self.withheld),
+                hung=frozenset(self.hung),
                 extra_listings=tuple(self.extra_listings),
                 unlisted=frozenset(self.unlisted),
                 unstorable_text=frozenset(self.unstorable_text),

@@ -18,7 +18,7 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import SplitResult, parse_qs, urlsplit
 
-from testlog.api import ApiError, RekorApi
+from testlog.api import ApiError, RekorApi, Unanswered
 from testlog.counter import RequestCounter
 from testlog.faults import Endpoint, FailureKind, Faults, ScheduledFailure
 from testlog.log import RekorLog
@@ -150,6 +150,9 @@ class _Handler(BaseHTTPRequestHandler):
             response = route(self, parse_qs(url.query), body)
         except ApiError as exc:
             response = _error(exc)
+        except Unanswered:
+            self._fail(ScheduledFailure(FailureKind.HANG, 1, endpoint))
+            return
         except Exception as exc:  # a bug in the test log: answer, and keep it for the test
             server.errors.append(traceback.format_exc())
             response = _json(500, {"code": 500, "message": f"test log error: {exc!r}"})

@@ -101,6 +101,23 @@ def test_hung_responses_time_out_and_are_bounded(
         _get(rekor_server, "/log", timeout=5)
 
 
+def test_hung_entries_are_never_answered_however_asked(
+    populated: RekorLog, rekor_server: RunningServer
+) -> None:
+    rekor_server.faults.hung = {3}
+    url = rekor_server.url + API + "/log/entries/retrieve"
+    uuid = populated.entry(3).uuid
+    for ask in (lambda: requests.post(url, json={"logIndexes": [2, 3]}, timeout=0.3),
+                lambda: requests.post(url, json={"entryUUIDs": [uuid]}, timeout=0.3),
+                lambda: _get(rekor_server, f"/log/entries/{uuid}", timeout=0.3),
+                lambda: _get(rekor_server, "/log/entries", timeout=0.3, logIndex=3)):
+        with pytest.raises(requests.Timeout):
+            ask()
+    assert sorted(_retrieve(rekor_server, [2, 4])) == [2, 4]  # the others are served
+    rekor_server.faults.clear()
+    assert _retrieve(rekor_server, [3]) == [3]
+
+
 def test_close_releases_hung_requests(populated: RekorLog, rekor_server: RunningServer) -> None:
     rekor_server.faults.hang(1)
     with pytest.raises(requests.Timeout):
