@@ -77,6 +77,7 @@ def send_alerts(sessions: sessionmaker[Session], notify: NotifySettings,
                           run_time=run_time, present=present)
     ledger = AlertLedger(sessions, claimed_by or claimant())
     try:
-        return deliver(plan, channels, StoredLedger(ledger))
+        with ledger.renewing():
+            return deliver(plan, channels, StoredLedger(ledger))
     finally:
         ledger.release()  # claims of a run stopped mid-send (SIGTERM) wait for no lease

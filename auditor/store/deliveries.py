@@ -15,13 +15,19 @@ database exactly one gets it:
   Either way one claimant sees the row come back from RETURNING, the other sees none.
 
 A claim older than `LEASE` belongs to a run that died between claiming and recording: it may be
-taken over. A run that stops early releases its own claims (`release`).
+taken over. A run renews its claims while it sends (`renewing`): one send may take longer than
+the lease (a channel's deadline is per attempt, up to an hour, and an alert may take several
+attempts and requests), and a live run's claim taken over is an alert sent twice. A run that
+stops early releases its own claims (`release`).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -35,9 +41,12 @@ from auditor.store import models
 from auditor.store.repository import get_or_create, now
 from auditor.store.tables import aware
 
-#: Far longer than one send takes (each request is bounded by the channel's deadline, 30 s by
-#: default) and shorter than the schedule, so a dead run's claims are free by the next run.
+#: How long a claim nobody renews is held: shorter than the schedule, so a dead run's claims are
+#: free by the next run. A live run renews its claims every `RENEWALS`th of it.
 LEASE = timedelta(minutes=15)
+RENEWALS = 5
+
+log = logging.getLogger(__name__)
 
 _ROW = models.AlertDelivery
 
@@ -70,6 +79,32 @@ class AlertLedger:
         self.claimant = claimant[:255]
         self._clock = clock
         self._lease = lease
+
+    @contextmanager
+    def renewing(self) -> Iterator[None]:
+        """Renew this claimant's claims, from a thread, until the block ends: a claim is taken
+        over only once its run stopped renewing it (it died), however long a send takes."""
+        stop = threading.Event()
+        renewer = threading.Thread(target=self._renew, args=(stop,), name="alert-claims",
+                                   daemon=True)
+        renewer.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            renewer.join()
+
+    def _renew(self, stop: threading.Event) -> None:
+        while not stop.wait((self._lease / RENEWALS).total_seconds()):
+            try:
+                with self._sessions.begin() as session:
+                    session.execute(update(_ROW).where(_ROW.claimed_by == self.claimant)
+                                    .values(claimed_at=self._clock())
+                                    .execution_options(synchronize_session=False))
+            except Exception as error:  # the store is gone or the run lock lost: the run
+                # stops at its next use of the store, and its claims age out
+                log.warning("alert claims of %s no longer renewed: %s", self.claimant, error)
+                return
 
     def claim(self, channel: str, fingerprint: str, *, resolving: bool,
               alert: dict[str, Any]) -> bool:

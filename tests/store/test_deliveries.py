@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -110,6 +111,23 @@ def test_a_dead_claim_is_taken_over_after_the_lease_and_its_late_record_is_ignor
     assert state(db_url) == (DeliveryState.UNSENT, "host-b", 0)
     alive.record("webhook", FINGERPRINT, resolving=False, delivered=True)
     assert state(db_url) == (DeliveryState.OPEN, None, 1)
+
+
+def test_a_claim_is_renewed_while_its_run_sends_and_ages_out_once_it_stops(db_url: str) -> None:
+    """A send may outlast the lease (a channel's deadline is per attempt, up to an hour): the
+    claim of a run still sending was taken over by the next run to get the run lock (say after
+    the lock's session ended), which sent the alert a second time."""
+    sessions, lease = open_database(db_url), timedelta(seconds=1)
+    sending = AlertLedger(sessions, "host-a", lease=lease)
+    other = AlertLedger(sessions, "host-b", lease=lease)
+    with sending.renewing():
+        assert sending.claim("webhook", FINGERPRINT, resolving=False, alert=ALERT)
+        time.sleep(2 * lease.total_seconds())  # a send twice as long as the lease
+        assert not other.claim("webhook", FINGERPRINT, resolving=False, alert=ALERT)
+    # No longer renewed (a run that died): taken over once the lease has passed.
+    assert not other.claim("webhook", FINGERPRINT, resolving=False, alert=ALERT)
+    time.sleep(lease.total_seconds() + 0.2)
+    assert other.claim("webhook", FINGERPRINT, resolving=False, alert=ALERT)
 
 
 def test_release_drops_only_the_claimants_own_claims(db_url: str) -> None:
