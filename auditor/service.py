@@ -40,7 +40,7 @@ from auditor.store import history as stored_history
 from auditor.store.database import engine_of, open_database
 from auditor.store.lock import RunLock
 from auditor.store.runs import FindingRecord, record_run, run_findings, update_run
-from auditor.verify.trust import LogKeyring, load_keyring
+from auditor.verify.trust import LogKeyring, load_keyring, refreshed_keyring, sigstore_keyring
 
 if TYPE_CHECKING:
     from auditor.notify.dispatch import DeliveryReport
@@ -151,6 +151,10 @@ class Auditor:
         self._statements = statements
         self.progress = progress or _quiet
         self.clock = clock or (lambda: datetime.now(UTC))
+        self._keyring: LogKeyring | None = None
+        self._log_keys_refreshed = False
+        #: Why the log keys could not be brought up to date: the crawl is incomplete for it.
+        self._trust_problems: list[LogSource] = []
 
     # -- what the service works with ----------------------------------------------------------
 
@@ -165,14 +169,40 @@ class Auditor:
         """The run's overall deadline, shared by every source's requests."""
         return Deadline(self.settings.deadline)
 
-    @cached_property
+    @property
     def keyring(self) -> LogKeyring:
+        """Rekor v1's log keys: pinned, a trusted_root.json, or Sigstore's trusted root as
+        cached (a crawl brings it up to date first: `_refresh_log_keys`)."""
+        if self._keyring is None:
+            log = self.settings.log
+            if log.rekor_keys:
+                self._keyring = load_keyring(log.rekor_keys, None)
+            elif log.trusted_root != SIGSTORE_PRODUCTION:
+                self._keyring = load_keyring([], Path(log.trusted_root))
+            else:
+                self._keyring = sigstore_keyring("production", log.tuf_url)
+        return self._keyring
+
+    def _refresh_log_keys(self) -> None:
+        """Online, before Rekor v1's keys are first used: Sigstore's trusted root brought up to
+        date from its TUF repository, so a log key rotated there reaches this crawl (it was
+        refreshed only for `[rekor_v2]`, and a v1-only crawl distrusted the new key's entries).
+        Not for pinned keys or a trusted_root.json, nor with `refresh = false`. A refresh that
+        fails leaves the crawl incomplete, naming why, and the cached root's keys are used."""
         log = self.settings.log
-        if log.rekor_keys:
-            return load_keyring(log.rekor_keys, None)
-        if log.trusted_root != SIGSTORE_PRODUCTION:
-            return load_keyring([], Path(log.trusted_root))
-        return load_keyring([], None)
+        if self._log_keys_refreshed or log.rekor_keys or not log.refresh \
+                or log.trusted_root != SIGSTORE_PRODUCTION:
+            return
+        self._log_keys_refreshed = True
+        from auditor.errors import InputError
+        from auditor.sources import Unfollowable
+
+        try:
+            self._keyring = refreshed_keyring("production", log.tuf_url, log.tuf_root)
+        except InputError as error:
+            self._trust_problems.append(Unfollowable(
+                "Rekor v1 trusted root", f"not refreshed: {error}; the log keys of the cached "
+                "copy are used"))
 
     def _check_follows(self, job: str, hint: str = "") -> None:
         """Refuse a crawl of no log (`[log] follow = false` and nothing else): a run crawled
@@ -204,8 +234,12 @@ class Auditor:
             # or the publisher's index is, whose packages carry Rekor receipts (`follow =
             # false` with an [index] was an internal error).
             settings = self.settings
-            keyring = self.keyring if settings.rekor_v1 or settings.index.configured else None
-            self._log_sources = log_sources(self.settings, keyring, self.deadline)
+            keyring = None
+            if settings.rekor_v1 or settings.index.configured:
+                self._refresh_log_keys()
+                keyring = self.keyring
+            self._log_sources = [*self._trust_problems,
+                                 *log_sources(self.settings, keyring, self.deadline)]
         return self._log_sources
 
     def statement_source(self) -> StatementSource:
@@ -256,6 +290,9 @@ class Auditor:
             self._crawl_into(result, request)
             return self._crawl_of(result).findings
 
+        # The database first: one refused is refused before the sources ask anything of the
+        # network (Sigstore's TUF repository).
+        self.sessions  # noqa: B018
         with self._lock(shared=all(source.concurrent for source in self.log_sources())):
             self._record_keys()
             self._recorded(result, findings, lambda: crawl_exit_code(self._crawl_of(result)))
@@ -301,6 +338,8 @@ class Auditor:
         def findings() -> Iterable[Finding]:
             self._record_keys()
             if settings.imports:
+                if not settings.offline:  # the crawl's keys verify the imports too
+                    self._refresh_log_keys()
                 # The items are in the store, where the run judges them: none kept here.
                 result.imported = self.import_paths(settings.imports, each=lambda _item: None)
                 for path, reason in result.imported.errors:

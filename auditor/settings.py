@@ -75,7 +75,8 @@ CONFIG_FILE = Table({
     "log": Table({
         "url": TEXT, "name": TEXT, "trusted_root": TEXT, "rekor_keys": TEXTS,
         "requests_per_second": NUMBER, "max_retries": INTEGER, "backoff_base": NUMBER,
-        "request_deadline": NUMBER, "follow": BOOLEAN,
+        "request_deadline": NUMBER, "follow": BOOLEAN, "refresh": BOOLEAN, "tuf_url": TEXT,
+        "tuf_root": TEXT,
     }),
     "statements": Table({"source": TEXT}),
     "components": Table(each=COMPONENT_TABLE),
@@ -126,9 +127,15 @@ ENV = {
 class LogSettings:
     url: str = DEFAULT_REKOR_URL
     name: str | None = None
-    #: A trusted_root.json path, or "sigstore-production" (the root embedded in `sigstore`).
+    #: A trusted_root.json path, or "sigstore-production": Sigstore's, brought up to date from
+    #: its TUF repository at each crawl (Rekor v1's keys rotate there too).
     trusted_root: str = SIGSTORE_PRODUCTION
     rekor_keys: list[Path] = field(default_factory=list)
+    #: Sigstore's trusted root: refreshed at each crawl (False: the copy cached), from another
+    #: TUF repository than Sigstore's if `tuf_url` (anchored by the root.json `tuf_root`).
+    refresh: bool = True
+    tuf_url: str | None = None
+    tuf_root: Path | None = None
     requests_per_second: float = 4.0
     #: The retry budget: attempts beyond the first, and the first backoff delay (seconds).
     max_retries: int = 6
@@ -724,6 +731,11 @@ def _log_settings(table: dict[str, Any], base: Path, source: str) -> LogSettings
     root = table.get("trusted_root", SIGSTORE_PRODUCTION)
     settings.trusted_root = root if root == SIGSTORE_PRODUCTION else str(_path(base, root))
     settings.rekor_keys = [_path(base, p) for p in table.get("rekor_keys", [])]
+    settings.refresh = table.get("refresh", True)
+    settings.tuf_url, settings.tuf_root = _tuf_repository(table, base, f"{source}: log")
+    if settings.tuf_url is not None and (settings.rekor_keys or root != SIGSTORE_PRODUCTION):
+        raise ConfigError(f"{source}: log.tuf_url is where Sigstore's trusted root comes from: "
+                          "it goes with neither rekor_keys nor a trusted_root file")
     settings.requests_per_second = _positive(
         table.get("requests_per_second", settings.requests_per_second),
         f"{source}: log.requests_per_second")
@@ -771,6 +783,18 @@ def _rekor_v2(table: dict[str, Any], base: Path, where: str) -> RekorV2Settings:
     instance = table.get("instance", "production")
     if instance not in SIGSTORE_INSTANCES:
         raise ConfigError(f"{where}.instance {instance!r}: choose production or staging")
+    tuf_url, tuf_root = _tuf_repository(table, base, where)
+    return RekorV2Settings(
+        instance, _positive(table.get("requests_per_second", TILED_REQUESTS_PER_SECOND),
+                            f"{where}.requests_per_second"),
+        _path(base, table["cache"]) if "cache" in table else None,
+        refresh=table.get("refresh", True), tuf_url=tuf_url, tuf_root=tuf_root)
+
+
+def _tuf_repository(table: dict[str, Any], base: Path, where: str) -> tuple[str | None,
+                                                                           Path | None]:
+    """`tuf_url` and `tuf_root`: a TUF repository other than Sigstore's, and the root.json that
+    anchors trust in it; both or neither."""
     tuf_url = table.get("tuf_url")
     if tuf_url is not None:
         tuf_url = checked_http_url(tuf_url, f"{where}.tuf_url", base=True).rstrip("/")
@@ -780,12 +804,7 @@ def _rekor_v2(table: dict[str, Any], base: Path, where: str) -> RekorV2Settings:
     elif "tuf_root" in table:
         raise ConfigError(f"{where}.tuf_root goes with tuf_url (Sigstore's own roots come "
                           "with the sigstore package)")
-    return RekorV2Settings(
-        instance, _positive(table.get("requests_per_second", TILED_REQUESTS_PER_SECOND),
-                            f"{where}.requests_per_second"),
-        _path(base, table["cache"]) if "cache" in table else None,
-        refresh=table.get("refresh", True), tuf_url=tuf_url,
-        tuf_root=_path(base, table["tuf_root"]) if "tuf_root" in table else None)
+    return tuf_url, _path(base, table["tuf_root"]) if "tuf_root" in table else None
 
 
 def _suppression(item: dict[str, Any], index: int, source: str) -> Suppression:

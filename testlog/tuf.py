@@ -3,7 +3,8 @@ metadata (root, timestamp, snapshot, targets, signed with python-tuf's own API) 
 ``trusted_root.json`` and ``signing_config.v0.2.json``, on 127.0.0.1, with fault switches:
 
     repository = TufRepository()
-    repository.publish(trust_config(shards=[(tiled_log, tiles_url)]))
+    repository.publish(trust_config(shards=[(tiled_log, tiles_url)],
+                                    rekor_v1=[(rekor_log.signer, rekor_url)]))
     with serve_tuf(repository) as server:     # server.url; repository.root_json() anchors it
         server.faults.server_errors(2)        # the next answers are 503
         server.faults.tamper("trusted_root.json")   # a target altered, metadata unchanged
@@ -18,6 +19,7 @@ import json
 import sys
 import threading
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -37,6 +39,7 @@ from tuf.api.metadata import (
 )
 from tuf.api.serialization.json import JSONSerializer
 
+from testlog.signing import LogSigner
 from testlog.tiles import TiledLog
 
 TRUSTED_ROOT = "trusted_root.json"
@@ -94,20 +97,27 @@ class TufRepository:
 
 
 def trust_config(shards: list[tuple[TiledLog, str]],
-                 retired: dict[str, datetime] | None = None) -> dict[str, bytes]:
+                 retired: dict[str, datetime] | None = None, *,
+                 rekor_v1: Sequence[tuple[LogSigner, str]] = ()) -> dict[str, bytes]:
     """The two targets for Rekor v2 `shards` (a tiled log and the URL that serves it, whose
     host is the log's name): the trusted root with each shard's key (valid until
-    `retired[url]`, if given) and a signing config listing each with API version 2."""
+    `retired[url]`, if given) and a signing config listing each with API version 2; and for
+    each Rekor v1 log in `rekor_v1` (its signer and URL), its ECDSA key, listed with API
+    version 1."""
     retired = retired or {}
     tlogs = [_tlog(log, url, retired.get(url)) for log, url in shards]
+    tlogs += [_rekor_v1_tlog(signer, url) for signer, url in rekor_v1]
     root = {"mediaType": "application/vnd.dev.sigstore.trustedroot+json;version=0.1",
             "tlogs": tlogs, "certificateAuthorities": [], "ctlogs": []}
     since = {"start": "2025-01-01T00:00:00Z"}
     config = {"mediaType": "application/vnd.dev.sigstore.signingconfig.v0.2+json",
               "caUrls": [{"url": "https://fulcio.example", "majorApiVersion": 1,
                           "operator": "example", "validFor": since}],
-              "rekorTlogUrls": [{"url": url, "majorApiVersion": 2, "operator": "example",
-                                 "validFor": since} for _, url in shards]}
+              "rekorTlogUrls": [{"url": url, "majorApiVersion": version, "operator": "example",
+                                 "validFor": since}
+                                for version, urls in ((2, [u for _, u in shards]),
+                                                      (1, [u for _, u in rekor_v1]))
+                                for url in urls]}
     return {TRUSTED_ROOT: json.dumps(root).encode(), SIGNING_CONFIG: json.dumps(config).encode()}
 
 
@@ -120,6 +130,14 @@ def _tlog(log: TiledLog, url: str, until: datetime | None) -> dict[str, Any]:
             "publicKey": {"rawBytes": base64.b64encode(spki).decode(),
                           "keyDetails": "PKIX_ED25519", "validFor": valid},
             "logId": {"keyId": base64.b64encode(log.key_id).decode()}}
+
+
+def _rekor_v1_tlog(signer: LogSigner, url: str) -> dict[str, Any]:
+    return {"baseUrl": url, "hashAlgorithm": "SHA2_256",
+            "publicKey": {"rawBytes": base64.b64encode(signer.spki_der).decode(),
+                          "keyDetails": "PKIX_ECDSA_P256_SHA_256",
+                          "validFor": {"start": "2025-01-01T00:00:00Z"}},
+            "logId": {"keyId": base64.b64encode(signer.log_id_bytes).decode()}}
 
 
 @dataclass

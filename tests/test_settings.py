@@ -264,8 +264,8 @@ def test_a_run_that_follows_only_the_publishers_index_has_its_log_keys(
         audit: RunAudit, tmp_path: Path, db_url: str) -> None:
     """`[log] follow = false` with an `[index]`: exit 70 (AssertionError: the publisher's Rekor
     receipts need the log keys) before the first request; now the index is crawled."""
-    config = write(tmp_path, '[log]\nfollow = false\nmax_retries = 0\n[index]\n'
-                   'files = "http://127.0.0.1:9/f"\nlinks = "http://127.0.0.1:9/l"\n')
+    config = write(tmp_path, '[log]\nfollow = false\nmax_retries = 0\nrefresh = false\n'
+                   '[index]\nfiles = "http://127.0.0.1:9/f"\nlinks = "http://127.0.0.1:9/l"\n')
     result = audit("run", "--config", str(config))
     assert result.exit_code == 3, result.stderr
     assert "publisher index GET http://127.0.0.1:9/" in result.stderr

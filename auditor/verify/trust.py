@@ -3,8 +3,8 @@
 A log key is trusted only inside its validity window (trusted_root.json `validFor`), judged at
 the entry's integration time: a retired shard's key must not vouch for entries made after it
 was retired. Sigstore's own roots come through `sigstore`'s public API (`ClientTrustConfig`),
-offline; so do the Rekor v2 shards a tiled-log crawler follows, brought up to date from
-Sigstore's TUF repository (or another) first when the crawl asks for it.
+offline; so do the Rekor v1 keys and the Rekor v2 shards a crawl follows, brought up to date
+from Sigstore's TUF repository (or another) first when the crawl asks for it.
 """
 
 from __future__ import annotations
@@ -276,10 +276,27 @@ def _quiet(logger_name: str) -> Iterator[None]:
         logger.removeHandler(handler)
 
 
-def sigstore_keyring(instance: SigstoreInstance = "production") -> LogKeyring:
-    """The log keys of Sigstore's production or staging trusted root, offline."""
-    root = sigstore_trust_config(instance).trusted_root
-    return keyring_from_sigstore(root, source=f"sigstore {instance} trusted root (embedded)")
+def sigstore_keyring(instance: SigstoreInstance = "production",
+                     tuf_url: str | None = None) -> LogKeyring:
+    """The log keys of Sigstore's production or staging trusted root (or that of the TUF
+    repository at `tuf_url`) as cached, offline: what the last refresh fetched, else for
+    Sigstore's own the root the `sigstore` package embeds."""
+    root = sigstore_trust_config(instance, tuf_url).trusted_root
+    return keyring_from_sigstore(root, source=f"{_repository(instance, tuf_url)} trusted root "
+                                              "(cached)")
+
+
+def refreshed_keyring(instance: SigstoreInstance, tuf_url: str | None = None,
+                      tuf_root: Path | None = None) -> LogKeyring:
+    """The log keys of that trusted root brought up to date from its TUF repository now (see
+    `refreshed_trust_config`): a log key Sigstore rotates in is trusted from the next crawl."""
+    root = refreshed_trust_config(instance, tuf_url, tuf_root).trusted_root
+    return keyring_from_sigstore(root, source=f"{_repository(instance, tuf_url)} trusted root "
+                                              "(refreshed)")
+
+
+def _repository(instance: SigstoreInstance, tuf_url: str | None) -> str:
+    return tuf_url or f"sigstore {instance}"
 
 
 def production_keyring() -> LogKeyring:

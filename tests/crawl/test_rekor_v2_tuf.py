@@ -20,13 +20,7 @@ from tests.cli_runner import RunAudit
 from tests.crawl.tiled_world import TiledWorld, stored_entries
 from tests.notify.servers import unused_port
 
-
-@pytest.fixture(autouse=True)
-def _own_tuf_directories(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # sigstore keeps TUF metadata and targets per repository URL; a port used by an earlier
-    # test's repository (other keys) must not be this one's.
-    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+pytestmark = pytest.mark.usefixtures("own_tuf_directories")
 
 
 class Shards:

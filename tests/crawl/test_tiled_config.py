@@ -78,6 +78,10 @@ instance = "staging"
     ('[rekor_v2]\ntuf_root = "root.json"\n', r"tuf_root goes with tuf_url"),
     ('[rekor_v2]\ntuf_url = "tuf.example"\ntuf_root = "r.json"\n', r"tuf_url must be an http"),
     ('[rekor_v2]\nrefresh = 1\n', "true or false"),
+    ('[log]\ntuf_url = "https://tuf.example"\n', r"log\.tuf_url needs tuf_root"),
+    ('[log]\ntuf_url = "https://tuf.example"\ntuf_root = "r.json"\nrekor_keys = ["k.pem"]\n',
+     "goes with neither rekor_keys nor a trusted_root file"),
+    ('[log]\nrefresh = "yes"\n', "true or false"),
     ('[[tiled_logs]]\nurl = "https://x.example"\nverifier = "v"\nrequests_per_second = 0\n',
      "positive"),
     # Checked when read, as every URL is (it was a crawl that could never finish, exit 3).

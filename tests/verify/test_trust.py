@@ -177,7 +177,7 @@ def test_sigstore_roots_through_the_public_api_give_the_embedded_keys(
     keyring = sigstore_keyring(instance)
     assert keyring.keys == keyring_from_trusted_root(copy.read_bytes(), source="copy").keys
     assert [k.name for k in keyring.keys] == names
-    assert keyring.source == f"sigstore {instance} trusted root (embedded)"
+    assert keyring.source == f"sigstore {instance} trusted root (cached)"
     assert production_keyring().keys == sigstore_keyring("production").keys
     assert (sigstore_cache / "sigstore-python").is_dir()  # read through sigstore's TUF cache
 
