@@ -290,8 +290,9 @@ class Auditor:
             self._crawl_into(result, request)
             return self._crawl_of(result).findings
 
-        # The database first: one refused is refused before the sources ask anything of the
-        # network (Sigstore's TUF repository).
+        # What is local first, key files then the database: either refused is refused before
+        # the sources ask anything of the network (Sigstore's TUF repository).
+        self._check_sources()
         self.sessions  # noqa: B018
         with self._lock(shared=all(source.concurrent for source in self.log_sources())):
             self._record_keys()
