@@ -79,6 +79,7 @@ class ContentFaults:
     #: Entry documents keyed by the bare leaf hash, their checkpoints under a tree id that is
     #: no number (see Faults).
     nameless_tree: bool = False
+    repeat_signature: bool = False
 
     def tampers(self, virtual_index: int | None) -> bool:
         """Whether entry-level tampering applies to this entry (None: a log-level document)."""
@@ -134,6 +135,8 @@ class Faults:
     #: Entry documents keyed by the 64-hex leaf hash (no tree id), their checkpoints signed
     #: under the origin `<host> - nameless`: a tree no history holds.
     nameless_tree: bool = False
+    #: Every checkpoint (heads and entries) carries the log's signature line twice.
+    repeat_signature: bool = False
     _rollback: dict[int | None, int] = field(default_factory=dict)
     _scheduled: list[ScheduledFailure] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -201,6 +204,7 @@ class Faults:
             self.relabel.clear()
             self.unlisted_shards.clear()
             self.nameless_tree = False
+            self.repeat_signature = False
 
     def pending(self) -> int:
         """How many scheduled failures have not fired yet."""
@@ -237,6 +241,7 @@ class Faults:
                 relabel=tuple(self.relabel.items()),
                 unlisted_shards=frozenset(self.unlisted_shards),
                 nameless_tree=self.nameless_tree,
+                repeat_signature=self.repeat_signature,
             )
 
     def _schedule(self, failure: ScheduledFailure) -> None:

@@ -325,15 +325,18 @@ def note_verifier(
 
 
 def verify_checkpoint(cp: Checkpoint, verifiers: Sequence[NoteVerifier]) -> NoteSignature:
-    """Return the first signature line made by one of `verifiers`.
+    """Return the one signature line made by one of `verifiers` (the log's keys).
 
     Lines whose (name, key hint) match no verifier are ignored (witness cosignatures,
     signed-note §"Verifying"). Like golang.org/x/mod/sumdb/note, a line that does match a trusted
     key but does not verify rejects the whole checkpoint: the log's key never signs other bytes.
+    Like Oak's `TLogProof::verify`, exactly one line may be the log's: a log signs a checkpoint
+    once, and a second line (even the first repeated) is a note no honest log serves. Every
+    checkpoint the auditor reads (Rekor v1, tiled logs, tlog-proofs) is held to this one rule.
     Only the signature is checked here; comparing origin, size and root with what the caller
     expects is the caller's job.
     """
-    verified: NoteSignature | None = None
+    verified: list[NoteSignature] = []
     for line in cp.signatures:
         keys = [v for v in verifiers if v.name == line.name and v.key_hint == line.key_hint]
         if not keys:
@@ -344,13 +347,15 @@ def verify_checkpoint(cp: Checkpoint, verifiers: Sequence[NoteVerifier]) -> Note
                 f"signature by {bounded(line.name, ORIGIN_CHARS)} (key hint "
                 f"{line.key_hint.hex()}) does not verify"
             )
-        if verified is None:
-            verified = line
-    if verified is None:
+        verified.append(line)
+    if not verified:
         # The names are the note's: up to 100 lines of any length (892 kB quoted whole).
         seen = ", ".join(f"{excerpt(s.name)}+{s.key_hint.hex()}"
                          for s in cp.signatures[:_NAMED_LINES])
         more = len(cp.signatures) - _NAMED_LINES
         raise CheckpointSignatureError(f"no signature line from a known key (lines from {seen}"
                                        f"{f' and {more} more' if more > 0 else ''})")
-    return verified
+    if len(verified) > 1:
+        raise CheckpointSignatureError(f"{len(verified)} signature lines by the log's keys; "
+                                       "exactly one is expected (a log signs a checkpoint once)")
+    return verified[0]

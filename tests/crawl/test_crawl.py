@@ -147,6 +147,16 @@ def test_tampered_checkpoint_is_a_finding(audit: RunAudit, world: World, db_url:
     assert summary["failed"] == len(world.pinned())  # every entry's checkpoint is bad too
 
 
+def test_a_checkpoint_with_the_log_line_twice_is_a_finding(audit: RunAudit, world: World,
+                                                           db_url: str) -> None:
+    # One rule with tlog-proofs: a log signs a checkpoint once. Rekor v1 checkpoints took it.
+    world.server.faults.repeat_signature = True
+    code, summary = crawl(audit, world)
+    assert code == 1
+    assert "CHECKPOINT_INVALID" in rules(summary)
+    assert summary["failed"] == len(world.pinned())
+
+
 def test_split_view_is_detected(audit: RunAudit, world: World, db_url: str) -> None:
     assert crawl(audit, world)[0] == 0
     world.log.fork()

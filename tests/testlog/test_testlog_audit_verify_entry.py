@@ -87,7 +87,8 @@ def test_a_served_rekord_entry_passes_audit_verify_entry(
 @pytest.mark.parametrize(
     ("switch", "check"),
     [("tamper_inclusion_proof", "inclusion_proof"), ("tamper_set", "set"),
-     ("tamper_checkpoint", "checkpoint_signature")],
+     ("tamper_checkpoint", "checkpoint_signature"),
+     ("repeat_signature", "checkpoint_signature")],
 )  # fmt: skip
 def test_audit_verify_entry_names_each_tampering(
     tmp_path: Path,

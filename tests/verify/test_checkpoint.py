@@ -565,3 +565,14 @@ def test_a_rekor_origin_names_a_tree_id_in_one_spelling(origin: str, tree_id: in
     assert origin_tree_id(origin) == tree_id
     assert origin_tree_id(origin, "rekor.sigstore.dev") == tree_id
     assert origin_tree_id(origin, "other.example") is None
+
+
+def test_the_log_line_twice_is_refused_as_in_a_tlog_proof() -> None:
+    """One rule for every checkpoint (Oak's for tlog-proofs): a log signs a checkpoint once.
+    The same Rekor v1 line twice was accepted, where a tlog-proof refused it."""
+    cp = parse_checkpoint(_real_checkpoint())
+    origin, size, root, ext, (sig,) = _parts(cp)
+    doubled = parse_checkpoint(_render(origin, size, root, ext, [sig, sig]))
+    with pytest.raises(CheckpointSignatureError, match=r"^2 signature lines by the log's keys; "
+                       r"exactly one is expected \(a log signs a checkpoint once\)$"):
+        verify_checkpoint(doubled, [REKOR])

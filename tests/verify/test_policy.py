@@ -310,7 +310,8 @@ def test_two_log_signatures_are_refused() -> None:
     policy = parse_policy(f"log {LOG.vkey}\nlog {rotated.vkey}\nquorum none\n")
     verdict = evaluate_checkpoint(policy, _checkpoint(rotated))
     assert verdict.log_key is None
-    assert verdict.log_detail == "2 signature lines by policy log keys; exactly one is expected"
+    assert verdict.log_detail == ("log signature: 2 signature lines by the log's keys; exactly one "
+                                  "is expected (a log signs a checkpoint once)")
 
 
 def test_ml_dsa_log_signature() -> None:

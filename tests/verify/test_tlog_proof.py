@@ -175,6 +175,13 @@ def test_missing_cosignature_fails_witness_quorum() -> None:
                        "test-witness+26349ef0")
 
 
+def test_the_log_line_twice_fails_tlog_checkpoint() -> None:
+    log_line = OAK_PROOF.split(b"\n")[-3] + b"\n"
+    failure = _only_failure(_verify(_replace(log_line, log_line * 2)))
+    assert failure == ("tlog_checkpoint: log signature: 2 signature lines by the log's keys; "
+                       "exactly one is expected (a log signs a checkpoint once)")
+
+
 def test_wrong_witness_key_fails_witness_quorum() -> None:
     # Same witness name, another key: its key ID matches no line, so the witness is missing.
     other = Cosigner("test-witness", _seed(0))

@@ -109,6 +109,12 @@ def _corrupt_signature(note: str) -> str:
     return f"{text}\n— {name} {base64.b64encode(bytes(raw)).decode()}\n"
 
 
+def _repeat_signature(note: str) -> str:
+    """The log's line twice: a tlog-proof refused it, a Rekor v1 checkpoint took it."""
+    line = note.rsplit("\n— ", 1)[1]
+    return f"{note}— {line}"
+
+
 def _alter_size(note: str) -> str:
     origin, size, rest = note.split("\n", 2)
     return f"{origin}\n{int(size) + 1}\n{rest}"
@@ -124,6 +130,8 @@ TAMPERS: dict[str, tuple[Callable[[Document], None], set[str]]] = {
                                            "endorsement_signature"}),
     "corrupt the checkpoint signature": (_checkpoint_edit(_corrupt_signature),
                                          {"checkpoint_signature"}),
+    "repeat the checkpoint's signature line": (_checkpoint_edit(_repeat_signature),
+                                               {"checkpoint_signature"}),
     "alter the checkpoint size": (_checkpoint_edit(_alter_size),
                                   {"checkpoint_signature", "checkpoint_matches_proof"}),
 }
