@@ -58,11 +58,15 @@ class Witness:
     name: str
     key: ed25519.Ed25519PrivateKey
 
-    def cosign(self, body: str, timestamp: int) -> str:
-        """The signature line: ``— name base64(key id ‖ u64 time ‖ signature)``."""
+    def cosign(self, body: str, timestamp: int, *, corrupt: bool = False) -> str:
+        """The signature line: ``— name base64(key id ‖ u64 time ‖ signature)``; ``corrupt``
+        flips a bit of the signature (the line's name and key id stay the witness's)."""
         message = f"cosignature/v1\ntime {timestamp}\n".encode() + body.encode()
+        signature = bytearray(self.key.sign(message))
+        if corrupt:
+            signature[0] ^= 1
         blob = (note_key_id(self.name, _COSIGNATURE_V1, self.key.public_key())[:4]
-                + timestamp.to_bytes(8, "big") + self.key.sign(message))
+                + timestamp.to_bytes(8, "big") + bytes(signature))
         return f"{EM_DASH} {self.name} {base64.b64encode(blob).decode()}\n"
 
 
@@ -195,9 +199,10 @@ class TiledLog:
             return self.sign(size, self.root(size), timestamp=timestamp)
 
     def sign(self, size: int, root: bytes, *, timestamp: int | None = None,
-             origin: str | None = None) -> str:
+             origin: str | None = None, corrupt_witness: str | None = None) -> str:
         """A checkpoint for any ``size``, ``root`` and ``origin`` (default: the log's name),
-        signed by the log and every witness: what a hostile log can say about itself."""
+        signed by the log and every witness (the one named ``corrupt_witness`` with a flipped
+        bit in its signature): what a hostile log can say about itself."""
         encoded = base64.b64encode(root).decode()
         text = (origin or self.name, str(size), encoded, *self.extensions)
         body = "".join(f"{line}\n" for line in text)
@@ -205,7 +210,8 @@ class TiledLog:
         signature = base64.b64encode(hint + self.key.sign(body.encode())).decode()
         lines = [f"{EM_DASH} {self.name} {signature}\n"]
         when = self.clock() if timestamp is None else timestamp
-        lines += [witness.cosign(body, when) for witness in self.witnesses]
+        lines += [witness.cosign(body, when, corrupt=witness.name == corrupt_witness)
+                  for witness in self.witnesses]
         return body + "\n" + "".join(lines)
 
     def tile_width(self, level: int, index: int, size: int | None = None) -> int:

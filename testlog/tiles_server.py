@@ -14,6 +14,7 @@ full tile only once it is full. ``TileFaults`` switches misbehaviour on while th
         server.faults.rollback(50)                   # an older, smaller checkpoint
         server.faults.overstate = 2**40              # a signed size the log does not hold
         server.faults.origin = "x" * 100_000         # a checkpoint signed under another name
+        server.faults.bad_cosignature = "witness0.example"  # that witness's line, a bit flipped
         server.faults.rate_limit(2, retry_after=1)   # 429s with Retry-After
         server.faults.stall(1, seconds=5)            # a body that trickles
         server.faults.server_errors(3, status=503)
@@ -79,6 +80,9 @@ class TileFaults:
     overstate: int | None = None
     #: Sign and serve checkpoints under this origin instead of the log's name.
     origin: str | None = None
+    #: Serve checkpoints whose cosignature by the witness of this name has a flipped bit: a
+    #: log (or witness) that serves a known witness's line the witness never made.
+    bad_cosignature: str | None = None
     _corrupt: set[str] = field(default_factory=set)
     _truncated: set[int] = field(default_factory=set)
     _padded: dict[str, int] = field(default_factory=dict)
@@ -133,6 +137,7 @@ class TileFaults:
             self.keep_partials = True
             self.overstate = None
             self.origin = None
+            self.bad_cosignature = None
 
     def take(self, kind: RequestKind) -> _Scheduled | None:
         with self._lock:
@@ -240,7 +245,8 @@ class _Handler(BaseHTTPRequestHandler):
             size = log.size if rollback is None else min(rollback, log.size)
             if kind is RequestKind.CHECKPOINT:
                 signed = size if faults.overstate is None else faults.overstate
-                return 200, log.sign(signed, log.root(size), origin=faults.origin).encode()
+                return 200, log.sign(signed, log.root(size), origin=faults.origin,
+                                     corrupt_witness=faults.bad_cosignature).encode()
             match = _PATH.fullmatch(path.removeprefix(API))
             if match is None:
                 return 404, b"not found\n"

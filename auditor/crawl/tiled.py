@@ -44,6 +44,7 @@ from auditor.findings import Finding, RuleId, unique
 from auditor.http_client import HttpClient
 from auditor.source.entry import TILED_TREE_ID
 from auditor.source.tiles import (
+    CheckpointRejectedError,
     KeyMatcher,
     LogKeyVerifier,
     Scanner,
@@ -252,11 +253,16 @@ class TiledCrawl:
     def _trusted(self, session: Session) -> Checkpoint | None:
         """The log's checkpoint if the log key and the witness policy accept it; else a stored
         fault."""
-        text = ""
+        text, verdict = "", None
         try:
             text = self.client.checkpoint()
             checkpoint = LogKeyVerifier(self.spec.origin, self.spec.ed25519_key)(text)
-        except InputError as error:  # not text, malformed, another origin, no log signature
+            if self.spec.policy is not None:
+                verdict = evaluate_checkpoint(self.spec.policy, checkpoint)
+                if verdict.rejection is not None:  # a policy witness's line does not verify
+                    raise CheckpointRejectedError(verdict.rejection)
+        # Not text, malformed, another origin, no log signature, a policy witness's bad line.
+        except InputError as error:
             self._fault(session, Finding(
                 RuleId.CHECKPOINT_INVALID, None, f"checkpoint of {self.spec.origin}: {error}",
                 self._evidence("checkpoint_signature", checkpoint=text[:_EVIDENCE_TEXT],
@@ -264,10 +270,7 @@ class TiledCrawl:
                                problem=str(error)),
                 identity=("tree_id", "kind", "url", "checkpoint_sha256")))
             return None
-        if self.spec.policy is None:
-            return checkpoint
-        verdict = evaluate_checkpoint(self.spec.policy, checkpoint)
-        if verdict.ok:
+        if verdict is None or verdict.ok:
             return checkpoint
         why = verdict.log_detail if verdict.log_key is None else verdict.quorum_detail
         self._fault(session, Finding(

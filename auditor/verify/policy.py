@@ -9,8 +9,11 @@ reused group members, thresholds outside 1..n, a missing or second quorum line.
 `evaluate_checkpoint` judges a checkpoint like Oak's `TLogProof::verify`: exactly one valid
 signature line from a policy log key named after the checkpoint's origin (lines of unknown
 keys are ignored, a known key's bad signature fails), then the distinct witnesses with a
-valid cosignature, then the groups and the quorum. The verdict is a value saying which key
-signed, which witnesses cosigned, and why a quorum does not hold.
+valid cosignature, then the groups and the quorum. Unlike Oak, which leaves a policy witness's
+cosignature that does not verify uncounted, the whole note is rejected for it (signed-note:
+"If a signature from a known key fails to verify, clients SHOULD reject the whole note"). The
+verdict is a value saying which key signed, which witnesses cosigned, why a quorum does not
+hold, and why the note is rejected.
 """
 
 from __future__ import annotations
@@ -265,10 +268,13 @@ class PolicyVerdict:
     groups: tuple[GroupOutcome, ...]
     quorum_satisfied: bool
     quorum_detail: str
+    #: Why the whole note is rejected (a policy witness's cosignature that does not verify),
+    #: or None.
+    rejection: str | None = None
 
     @property
     def ok(self) -> bool:
-        return self.log_key is not None and self.quorum_satisfied
+        return self.rejection is None and self.log_key is not None and self.quorum_satisfied
 
     @property
     def cosigned_by(self) -> tuple[str, ...]:
@@ -283,7 +289,24 @@ def evaluate_checkpoint(policy: Policy, checkpoint: Checkpoint) -> PolicyVerdict
     cosigned = {o.witness.name for o in witnesses if o.status is WitnessStatus.COSIGNED}
     groups = _groups(policy.groups, cosigned)
     satisfied, detail = _quorum(policy.quorum, witnesses, groups)
-    return PolicyVerdict(log_key, log_detail, witnesses, groups, satisfied, detail)
+    return PolicyVerdict(log_key, log_detail, witnesses, groups, satisfied, detail,
+                         _rejection(witnesses))
+
+
+def _rejection(witnesses: tuple[WitnessOutcome, ...]) -> str | None:
+    """Why the note is rejected, naming each policy witness whose line does not verify.
+
+    signed-note: a line whose key name and ID match a known key MUST be verified, and if it
+    fails "clients SHOULD reject the whole note". A witness the policy names is a known key.
+    Oak only leaves such a line uncounted; an auditor rejects the note: a cosignature its
+    witness did not make (forged, or corrupted by the log serving it) is a fault to report,
+    and dropping it would let a quorum hold beside it unremarked. Lines of unknown keys stay
+    ignored (a MUST)."""
+    bad = [o for o in witnesses if o.status is WitnessStatus.BAD_SIGNATURE]
+    if not bad:
+        return None
+    return ("checkpoint rejected: a known witness's cosignature does not verify ("
+            + "; ".join(f"witness {o.witness.name}: {o.detail}" for o in bad) + ")")
 
 
 def _log_signature(policy: Policy, cp: Checkpoint) -> tuple[NoteKey | None, str]:
@@ -314,17 +337,17 @@ def _witness(witness: Witness, cp: Checkpoint) -> WitnessOutcome:
     if not lines:
         return WitnessOutcome(witness, WitnessStatus.MISSING,
                               f"no cosignature from {key.name}+{key.key_hint.hex()}")
-    failures = []
-    for line in lines:
-        failure = key.failure(cp.signed_text, line.signature)
-        if failure is None:
-            timestamp = key.timestamp(line.signature)
-            return WitnessOutcome(witness, WitnessStatus.COSIGNED,
-                                  f"cosigned by {key.name} at time {timestamp}", timestamp)
-        failures.append(failure)
-    # Like Oak, a bad cosignature only fails to count; it is reported, never trusted.
-    return WitnessOutcome(witness, WitnessStatus.BAD_SIGNATURE,
-                          f"bad cosignature by {key.name}: {'; '.join(failures)}")
+    # Every line by a known key is verified (signed-note MUST): a bad one beside a good one
+    # is still a bad cosignature, and it rejects the note (`_rejection`).
+    failures = [f for line in lines if (f := key.failure(cp.signed_text, line.signature))]
+    if failures:
+        return WitnessOutcome(witness, WitnessStatus.BAD_SIGNATURE,
+                              f"bad cosignature by {key.name}: "
+                              f"{'; '.join(dict.fromkeys(failures))}")
+    # Two lines by one witness are one witness (distinct witnesses count).
+    timestamp = key.timestamp(lines[0].signature)
+    return WitnessOutcome(witness, WitnessStatus.COSIGNED,
+                          f"cosigned by {key.name} at time {timestamp}", timestamp)
 
 
 def _groups(groups: tuple[Group, ...], cosigned: set[str]) -> tuple[GroupOutcome, ...]:
@@ -355,8 +378,5 @@ def _quorum(
             missing = "; ".join(f"{m}: {why[m]}" for m in group.members if m in why)
             why[group.name] = f"{summary} ({missing})"
     if quorum in held:
-        # A bad cosignature is not needed for the quorum, but it is not hidden either.
-        bad = [o.detail for o in witnesses if o.status is WitnessStatus.BAD_SIGNATURE]
-        ignored = f"; ignored: {'; '.join(bad)}" if bad else ""
-        return True, f"quorum {quorum} holds: {held[quorum]}{ignored}"
+        return True, f"quorum {quorum} holds: {held[quorum]}"
     return False, f"quorum {quorum} does not hold: {why[quorum]}"

@@ -189,12 +189,22 @@ def verify_tlog_proof(
     """
     body, inclusion = entry_inclusion(proof, statement, endorser_keys)
     verdict = evaluate_checkpoint(policy, proof.checkpoint)
-    cp = proof.checkpoint
-    log_check = (passed("tlog_checkpoint", f"{verdict.log_detail}; {cp.origin} size {cp.size}")
-                 if verdict.log_key is not None
-                 else failed("tlog_checkpoint", verdict.log_detail))
-    quorum_check = Check("witness_quorum", verdict.quorum_satisfied, verdict.quorum_detail)
-    return TlogProofVerification((inclusion, log_check, quorum_check), proof, verdict, body)
+    return TlogProofVerification((inclusion, *_checkpoint_checks(proof.checkpoint, verdict)),
+                                 proof, verdict, body)
+
+
+def _checkpoint_checks(cp: Checkpoint, verdict: PolicyVerdict) -> tuple[Check, Check]:
+    """`tlog_checkpoint` and `witness_quorum`. A rejected note (a policy witness's line that
+    does not verify) fails both: nothing it says is trusted, its quorum included."""
+    quorum = Check("witness_quorum", verdict.quorum_satisfied, verdict.quorum_detail)
+    if verdict.rejection is not None:
+        quorum = failed("witness_quorum", "no quorum: the checkpoint is rejected (a known "
+                        "witness's cosignature does not verify)")
+    elif verdict.log_key is not None:
+        return passed("tlog_checkpoint", f"{verdict.log_detail}; {cp.origin} size {cp.size}"), \
+            quorum
+    problems = (None if verdict.log_key else verdict.log_detail, verdict.rejection)
+    return failed("tlog_checkpoint", "; ".join(p for p in problems if p)), quorum
 
 
 def entry_inclusion(proof: TlogProof, statement: bytes, endorser_keys: Sequence[PublicKey],

@@ -577,6 +577,31 @@ def test_a_checkpoint_without_its_witness_quorum_is_unwitnessed_and_not_read(
         assert session.scalars(select(models.StoredCheckpoint)).all() == []
 
 
+@pytest.mark.parametrize("known", [True, False], ids=["known", "unknown"])
+def test_a_known_witness_bad_cosignature_rejects_the_checkpoint(
+        audit: RunAudit, witnessed: TiledWorld, witnesses: list[Witness], db_url: str,
+        known: bool) -> None:
+    """signed-note: a line whose key name and ID are a known key's MUST be verified, and a bad
+    one SHOULD reject the note. The log serves witness 0's line corrupted: it was ignored, and
+    witness 1 met the quorum (a clean crawl). A witness the policy does not name stays ignored."""
+    witnessed.server.faults.bad_cosignature = witnesses[0].name
+    lines = [f"witness a {cosigner(witnesses[0])}"] if known else []
+    rules_file = policy(witnessed, *lines, f"witness b {cosigner(witnesses[1])}",
+                        f"group G any {'a b' if known else 'b'}", "quorum G")
+    code, summary = crawl(audit, witnessed, "--tlog-policy", rules_file)
+    if not known:
+        assert code == 0 and stored_entries(db_url) == witnessed.expected()
+        return
+    assert code == 1 and summary["complete"] is False
+    finding = only(summary, "CHECKPOINT_INVALID")
+    assert finding["evidence"]["kind"] == "checkpoint_signature"
+    assert finding["detail"] == (
+        f"checkpoint of {witnessed.log.name}: checkpoint rejected: a known witness's "
+        "cosignature does not verify (witness a: bad cosignature by witness0.example: "
+        "cosignature/v1 (Ed25519) signature does not verify)")
+    assert summary["requests"] == 1 and stored_entries(db_url) == set()
+
+
 def test_a_policy_for_another_log_key_is_a_usage_error(
         audit: RunAudit, witnessed: TiledWorld, witnesses: list[Witness], db_url: str) -> None:
     other = TiledLog(witnessed.log.name)

@@ -8,6 +8,7 @@ stored byte-exact; every check is stored and reported; a broken receipt fails it
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 from typing import Any
@@ -167,6 +168,36 @@ def test_a_broken_receipt_fails_its_check_on_import_and_in_the_run(
     result = audit("run", "--config", str(tmp_path / "auditor.toml"), "--offline", "--json")
     (finding,) = [f for f in json.loads(result.stdout)["findings"] if f["component"] == "kernel"]
     assert finding["rule"] == "ENTRY_INVALID" and finding["evidence"]["failed_checks"] == [check]
+
+
+def test_a_known_witness_bad_cosignature_is_a_broken_receipt(
+        audit: RunAudit, tmp_path: Path, db_url: str) -> None:
+    """The policy's witness's line with a flipped signature bit: signed-note says reject the
+    note. It was ignored, and with a second witness meeting the quorum the receipt verified."""
+    proof = kernel_with_receipts().c2sp_tlog_proof
+    assert proof is not None
+    line = next(x for x in proof.split(b"\n") if x.startswith("— witness".encode()))
+    name, encoded = line.rsplit(b" ", 1)
+    blob = bytearray(base64.b64decode(encoded))
+    blob[-1] ^= 1
+    tampered = _replace(proof, line, name + b" " + base64.b64encode(bytes(blob)))
+    second = Cosigner("witness.example/w2")
+    tampered += second.line(tampered.split(b"\n\n", 1)[1].split(b"\n\n")[0] + b"\n",
+                            1767225601).encode()
+    either = LOG.policy.replace("quorum w1\n", f"witness w2 {second.vkey}\ngroup G any w1 w2\n"
+                                "quorum G\n")
+    code, document, _ = import_message(audit, tmp_path,
+                                       kernel_with_receipts(c2sp_tlog_proof=tampered),
+                                       policy=either)
+    assert code == 1
+    (item,) = document["imported"]
+    details = {c["name"]: c["detail"] for c in item["checks"]}
+    assert [n for n, ok in checks_of(item).items() if ok is False] == [
+        "tlog_checkpoint", "witness_quorum"]
+    assert "witness w1: bad cosignature by witness.example/w1" in details["tlog_checkpoint"]
+    result = audit("run", "--config", str(tmp_path / "auditor.toml"), "--offline", "--json")
+    (finding,) = [f for f in json.loads(result.stdout)["findings"] if f["component"] == "kernel"]
+    assert finding["rule"] == "ENTRY_INVALID"
 
 
 def test_receipts_without_configured_trust_are_kept_and_skipped(

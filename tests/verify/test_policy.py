@@ -360,15 +360,41 @@ def test_nested_explanation_and_bad_cosignatures_never_count() -> None:
         ("left", False), ("root", False)]
 
 
-def test_a_satisfied_quorum_still_reports_bad_cosignatures() -> None:
+def test_a_known_witness_bad_cosignature_rejects_the_note_though_the_quorum_holds() -> None:
+    """signed-note: a line whose name and key ID match a known key MUST be verified, and if it
+    fails the client SHOULD reject the whole note. It was only left uncounted (as Oak does)."""
     policy = _policy(f"witness w1 {W1.vkey}", f"witness w2 {W2.vkey}", "group G any w1 w2",
                      "quorum G")
     cp = _checkpoint(W1)
     cp = parse_checkpoint(cp.raw + W2.line(b"other text\n", TIME))
     verdict = evaluate_checkpoint(policy, cp)
-    assert verdict.ok
-    assert verdict.quorum_detail.startswith("quorum G holds: group G has 1 of the 1 needed (w1); "
-                                            "ignored: bad cosignature by witness.example.com/w2")
+    assert verdict.quorum_satisfied and verdict.log_key is not None
+    assert not verdict.ok
+    assert verdict.rejection == (
+        "checkpoint rejected: a known witness's cosignature does not verify (witness w2: bad "
+        "cosignature by witness.example.com/w2: cosignature/v1 (Ed25519) signature does not "
+        "verify)")
+
+
+def test_a_bad_line_beside_a_good_one_by_the_same_witness_rejects_the_note() -> None:
+    # Every line by a known key is verified, not only until one verifies.
+    policy = _policy(f"witness w1 {W1.vkey}", "quorum w1")
+    cp = _checkpoint(W1)
+    verdict = evaluate_checkpoint(policy, parse_checkpoint(cp.raw + W1.line(b"x\n", TIME)))
+    assert verdict.witnesses[0].status is WitnessStatus.BAD_SIGNATURE
+    assert verdict.rejection is not None and "witness w1:" in verdict.rejection
+    assert not verdict.ok
+
+
+def test_bad_lines_of_unknown_keys_stay_ignored() -> None:
+    """signed-note MUST: a line sharing a known key's name but not its key ID (or from a
+    witness no policy names) is ignored, however bad its signature."""
+    policy = _policy(f"witness w1 {W1.vkey}", "quorum w1")
+    impostor = Cosigner(W1.name, _seed(0x77))
+    cp = _checkpoint(W1)
+    cp = parse_checkpoint(cp.raw + impostor.line(b"x\n", TIME) + W4.line(b"y\n", TIME))
+    verdict = evaluate_checkpoint(policy, cp)
+    assert verdict.ok and verdict.rejection is None
 
 
 def test_witnesses_are_counted_once() -> None:

@@ -175,6 +175,35 @@ def test_missing_cosignature_fails_witness_quorum() -> None:
                        "test-witness+26349ef0")
 
 
+def _corrupt_line(line: bytes) -> bytes:
+    name, encoded = line.rsplit(b" ", 1)
+    blob = bytearray(base64.b64decode(encoded))
+    blob[-1] ^= 1  # the signature's last byte: the key ID and the timestamp stay
+    return name + b" " + base64.b64encode(bytes(blob))
+
+
+def test_a_known_witness_bad_cosignature_rejects_the_checkpoint() -> None:
+    """Oak's vector with its test-witness line corrupted: the key name and ID are the policy
+    witness's, so signed-note says verify it and reject the note when it fails. It was ignored
+    (and the policy failed only for want of the quorum); with a second witness meeting the
+    quorum it was a clean receipt."""
+    tampered = _replace(OAK_PROOF.split(b"\n")[-2], _corrupt_line(OAK_PROOF.split(b"\n")[-2]))
+    result = _verify(tampered)
+    assert not result.ok and result.check("tlog_proof").ok
+    assert result.check("tlog_checkpoint").detail == (
+        "checkpoint rejected: a known witness's cosignature does not verify (witness w1: bad "
+        "cosignature by test-witness: cosignature/v1 (Ed25519) signature does not verify)")
+    assert result.check("witness_quorum").ok is False
+    other = Cosigner("other-witness", _seed(44))
+    text = tampered.decode() + other.line(parse_tlog_proof(tampered).checkpoint.signed_text,
+                                          TIME)
+    either = (f"log {TEST_MAIN_VKEY}\nwitness w1 {TEST_WITNESS_VKEY}\nwitness w2 {other.vkey}\n"
+              "group G any w1 w2\nquorum G\n")
+    result = _verify(text, either)
+    assert result.check("tlog_checkpoint").ok is False
+    assert "witness w1: bad cosignature by test-witness" in result.check("tlog_checkpoint").detail
+
+
 def test_the_log_line_twice_fails_tlog_checkpoint() -> None:
     log_line = OAK_PROOF.split(b"\n")[-3] + b"\n"
     failure = _only_failure(_verify(_replace(log_line, log_line * 2)))
