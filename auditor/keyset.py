@@ -31,6 +31,11 @@ if TYPE_CHECKING:
 #: The deployment whose keys apply when no key source is configured.
 DEFAULT_DEPLOYMENT = "oak_containers_release"
 
+#: The one endorser key type (`PublicKey.algorithm`): Oak signs endorsements with ECDSA P-256 /
+#: SHA-256 (DOMAIN.md §2), and its reference values refuse any other endorser key
+#: (auditor.oak.messages). A P-384, RSA or Ed25519 key pins no Oak endorsement.
+ENDORSER_ALGORITHM = "ecdsa-secp256r1"
+
 #: Keys of a component table that set the auditor's own receipt policy and trust (the
 #: configuration's counterpart of Oak's TLogReferenceValues, see auditor.receipt_policy).
 RECEIPT_SETTINGS = {"tlog": TEXT, "receipts": TEXTS, "tlog_policy": TEXT,
@@ -71,6 +76,11 @@ class KeySet:
     def add(self, component: str, key: PublicKey, source: str, claims: Iterable[str] = ()) -> None:
         claims = tuple(claims)
         _require_text(component, claims, source)
+        if key.algorithm != ENDORSER_ALGORITHM:
+            # Every key source comes through here: a config table, a key file, `--key`.
+            raise ConfigError(f"{source}: component {component!r}: its key is {key.algorithm}, "
+                              "where endorser keys are ECDSA P-256 (ecdsa-secp256r1), the one "
+                              "type Oak signs endorsements with")
         spec = self.spec(component)
         if key not in spec.keys:
             spec.keys.append(key)

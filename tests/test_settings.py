@@ -197,6 +197,36 @@ def test_a_key_file_of_two_keys_is_refused_not_cut_to_its_first(
         resolve(Flags(config=config), {})
 
 
+def _other_key(kind: str) -> bytes:
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    private = {"ecdsa-secp384r1": lambda: ec.generate_private_key(ec.SECP384R1()),
+               "rsa-2048": lambda: rsa.generate_private_key(65537, 2048),
+               "ed25519": ed25519.Ed25519PrivateKey.generate}[kind]()
+    return private.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo)
+
+
+@pytest.mark.parametrize("kind", ["ecdsa-secp384r1", "rsa-2048", "ed25519"])
+def test_an_endorser_key_oak_does_not_sign_with_is_refused_naming_its_component(
+        audit: RunAudit, tmp_path: Path, kind: str) -> None:
+    """Oak signs endorsements with ECDSA P-256 only (its reference values refuse any other
+    endorser key): a P-384, RSA or Ed25519 component key was pinned, matched no endorsement,
+    and every one under the real key looked unexpected."""
+    pem = tmp_path / "other.pem"
+    pem.write_bytes(_other_key(kind))
+    result = audit("run", "--offline", "--key", f"kernel={pem}", "--db", "sqlite://")
+    assert result.exit_code == 2, result.stderr
+    assert result.stderr == (f"error: --key kernel: component 'kernel': its key is {kind}, where "
+                             "endorser keys are ECDSA P-256 (ecdsa-secp256r1), the one type Oak "
+                             "signs endorsements with\n")
+    config = write(tmp_path, f'[components.stage0]\nkeys = ["""{pem.read_text()}"""]\n')
+    with pytest.raises(ConfigError, match=rf"^{config}: component 'stage0': its key is {kind},"):
+        resolve(Flags(config=config), {})
+    # The real release key (P-256) is taken.
+    assert resolve(Flags(keys=(f"kernel={RELEASE_KEY}",)), {}).keyset.keys_for("kernel")
+
+
 @pytest.mark.parametrize(("manifest", "complaint"), [
     ('evidense = "evidence.binarypb"\n[components.kernel_cmd_line]\ncmdline = "x"\n',
      "unknown key 'evidense' in the top level; did you mean 'evidence'?"),
