@@ -35,6 +35,7 @@ from auditor.store.repository import (
     served_failures,
     store_component_keys,
     store_verifications,
+    unsigned_entries,
 )
 from auditor.verify.entry import Verification
 from auditor.verify.receipt_state import ReceiptKind
@@ -253,12 +254,17 @@ def _mended(session: Session, storables: list[Storable],
             stored: list[StoredItem]) -> list[StoredItem]:
     """`stored`, with the entries a fresh copy mends stored again. A stored entry whose proof,
     checkpoint or SET failed, imported again with ones that verify, is verified now (as a
-    crawl's recheck does): the import said so, and the store kept the failure."""
+    crawl's recheck does): the import said so, and the store kept the failure. So is one stored
+    without a SET (a bundle without its promise) when the copy's SET verifies: it signs the
+    index and time the store held unsigned."""
     fresh = [i for i, (storable, result) in enumerate(zip(storables, stored, strict=True))
              if not result.verification_stored and result.entry_id is not None
              and not failed_served_check(storable.verification)]
     broken = served_failures(session, [stored[i].entry_id or 0 for i in fresh])
-    again = [i for i in fresh if stored[i].entry_id in broken]
+    signed = {i for i in fresh if storables[i].verification.set_verified}
+    unsigned = unsigned_entries(session, [stored[i].entry_id or 0 for i in signed])
+    again = [i for i in fresh if stored[i].entry_id in broken
+             or (i in signed and stored[i].entry_id in unsigned)]
     if not again:
         return stored
     results = store_verifications(session, [storables[i] for i in again], again=True)

@@ -356,7 +356,8 @@ def entries_command(
         status = ("ok" if record.ok else "FAILED") + ("" if record.logged else ", not logged")
         table.add_row(
             terminal_safe(record.component or "-", one_line=True),
-            str(record.log_index) if record.log_index is not None else "-",
+            "-" if record.log_index is None else
+            f"{record.log_index}{' (unsigned)' if record.unsigned_index else ''}",
             (data["integrated_time_utc"] or "-")[:19],
             terminal_safe(record.subject_name or "-", one_line=True),
             status,

@@ -48,7 +48,9 @@ def render_checks(verification: Verification, title: str | None = None) -> Table
 
     if title is None:
         summary = verification.summary()
-        title = f"entry {summary['uuid'] or '(no uuid)'} · log index {summary['log_index']}"
+        unsigned = " (unsigned)" if "log_index" in summary.get("unsigned", ()) else ""
+        title = (f"entry {summary['uuid'] or '(no uuid)'} · log index {summary['log_index']}"
+                 f"{unsigned}")
     table = Table(title=terminal_safe(title), title_justify="left")
     table.add_column("check")
     table.add_column("result")

@@ -27,6 +27,14 @@ class StoredRecord:
     ok: bool
     checks: list[tuple[str, bool | None, str]]
     source: str | None
+    rekor_version: int | None = None
+
+    @property
+    def unsigned_index(self) -> bool:
+        """A Rekor v1 log index its signed entry timestamp did not sign (a bundle without its
+        promise); the store holds no integrated time for it (Verification.unsigned_fields)."""
+        return self.rekor_version == 1 and not any(
+            name == "set" and ok is True for name, ok, _ in self.checks)
 
     def to_json(self) -> dict[str, Any]:
         when = self.integrated_time
@@ -44,6 +52,7 @@ class StoredRecord:
             "ok": self.ok,
             "checks": [{"name": n, "ok": ok, "detail": d} for n, ok, d in self.checks],
             "source": self.source,
+            **({"unsigned": ["log_index"]} if self.unsigned_index else {}),
         }
 
 
@@ -110,5 +119,6 @@ def _latest(session: Session, query: _Listing) -> tuple[list[StoredRecord], int]
             ok=verification.ok,
             checks=checks,
             source=endorsement.source if endorsement else None,
+            rekor_version=entry.rekor_version if entry else None,
         ))
     return records, read

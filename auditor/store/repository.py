@@ -403,7 +403,9 @@ def _entry_values(session: Session, item: Storable, entry: LogEntry,
         "log_pk": log_pk, "leaf_hash": leaf_hash(entry.body).hex(), "uuid": entry.uuid,
         "rekor_version": entry.rekor_version, "tree_id": tree_id, "log_index": entry.log_index,
         "shard_index": entry.proof.log_index if entry.proof else None,
-        "integrated_time": entry.integrated_time, "kind": kind, "api_version": api_version,
+        # Only a time the log signed: a bundle without its promise could say any.
+        "integrated_time": verification.signed_integrated_time, "kind": kind,
+        "api_version": api_version,
         "signed_digest": body.digest.hex() if body else None,
         "signer_key_sha256": body.key.key_id.hex() if body else None, "raw": item.raw,
         "raw_format": item.raw_format, "checkpoint_pk": checkpoint_pk,
@@ -429,17 +431,27 @@ def _entry_rows(session: Session, items: Sequence[Storable],
     if again:
         # A fresh copy of a stored entry (the earlier one failed a served check): keep the
         # document that is verified now, so a later re-check starts from it.
-        refreshed = [{"row_id": row_id, "new_raw": row["raw"], "new_format": row["raw_format"],
-                      "new_checkpoint": row["checkpoint_pk"], "new_component": row["component"]}
-                     for row, (row_id, created) in filter(None, rows) if not created]
+        refreshed = [_refreshed(found[0], found[1][0], items[i].verification)
+                     for i, found in enumerate(rows) if found is not None and not found[1][1]]
         if refreshed:
             session.execute(_REFRESH_ENTRY, refreshed)
     return rows
 
 
+def _refreshed(row: dict[str, Any], row_id: int, verification: Verification) -> dict[str, Any]:
+    """The parameters of `_REFRESH_ENTRY`: the fresh copy's document, and its log index only
+    if its signed entry timestamp signed it (the stored one may be a bundle's unsigned one)."""
+    signed_index = "log_index" not in verification.unsigned_fields
+    return {"row_id": row_id, "new_raw": row["raw"], "new_format": row["raw_format"],
+            "new_checkpoint": row["checkpoint_pk"], "new_component": row["component"],
+            "new_index": row["log_index"] if signed_index else None}
+
+
 def _integrated_times(session: Session, values: list[dict[str, Any]],
                       ids: list[RowId]) -> dict[int, int | None]:
-    """The integratedTime each entry row holds: as inserted here, else as stored before."""
+    """The integratedTime each entry row holds: as inserted here, else as stored before; a
+    signed time fills a row that holds none (its first copy did not sign one), and the
+    endorsements of that entry with it."""
     times = {row_id: row["integrated_time"]
              for row, (row_id, created) in zip(values, ids, strict=True) if created}
     earlier = sorted({row_id for row_id, _ in ids} - set(times))
@@ -447,6 +459,13 @@ def _integrated_times(session: Session, values: list[dict[str, Any]],
         rows = session.execute(select(models.Entry.id, models.Entry.integrated_time).where(
             models.Entry.id.in_(earlier[start:start + _LOOKUP_CHUNK])))
         times.update({row_id: time for row_id, time in rows})
+    fills = {row_id: row["integrated_time"] for row, (row_id, _) in zip(values, ids, strict=True)
+             if times[row_id] is None and row["integrated_time"] is not None}
+    if fills:
+        params = [{"row_id": row_id, "new_time": time} for row_id, time in fills.items()]
+        session.execute(_FILL_ENTRY_TIME, params)
+        session.execute(_FILL_ENDORSEMENT_TIME, params)
+        times.update(fills)
     return times
 
 
@@ -459,7 +478,17 @@ _REFRESH_ENTRY = (
     update(_ENTRIES).where(_ENTRIES.c.id == bindparam("row_id"))
     .values(raw=bindparam("new_raw"), raw_format=bindparam("new_format"),
             checkpoint_pk=func.coalesce(bindparam("new_checkpoint"), _ENTRIES.c.checkpoint_pk),
-            component=func.coalesce(bindparam("new_component"), _ENTRIES.c.component)))
+            component=func.coalesce(bindparam("new_component"), _ENTRIES.c.component),
+            log_index=func.coalesce(bindparam("new_index"), _ENTRIES.c.log_index)))
+_FILL_ENTRY_TIME = (
+    update(_ENTRIES)
+    .where(_ENTRIES.c.id == bindparam("row_id"), _ENTRIES.c.integrated_time.is_(None))
+    .values(integrated_time=bindparam("new_time")))
+_FILL_ENDORSEMENT_TIME = (
+    update(tables.endorsements)
+    .where(tables.endorsements.c.entry_pk == bindparam("row_id"),
+           tables.endorsements.c.integrated_time.is_(None))
+    .values(integrated_time=bindparam("new_time")))
 _SET_RECHECK = (update(_ENTRIES).where(_ENTRIES.c.id == bindparam("row_id"))
                 .values(recheck=bindparam("new_recheck")))
 
@@ -526,6 +555,22 @@ def failed_served_check(verification: Verification) -> bool:
 def served_failures(session: Session, entry_ids: Sequence[int]) -> set[int]:
     """Of these stored entries, those whose latest verification failed a served check: what
     a fresh copy of the entry, served again, can mend."""
+    check = tables.check_results.c
+    return _latest_checked(session, entry_ids,
+                           check.name.in_(SERVED_CHECKS) & check.ok.is_(False))
+
+
+def unsigned_entries(session: Session, entry_ids: Sequence[int]) -> set[int]:
+    """Of these stored entries, those whose latest verification has no signed entry timestamp
+    (a bundle without its promise: its logIndex and integratedTime unsigned), which a copy
+    whose timestamp verifies can sign."""
+    check = tables.check_results.c
+    return _latest_checked(session, entry_ids, (check.name == "set") & check.ok.is_(None))
+
+
+def _latest_checked(session: Session, entry_ids: Sequence[int], condition: Any) -> set[int]:
+    """Of these stored entries, those whose latest verification has a check result meeting
+    `condition`."""
     verification, check = tables.verifications.c, tables.check_results.c
     found: set[int] = set()
     for start in range(0, len(entry_ids), _LOOKUP_CHUNK):
@@ -535,7 +580,7 @@ def served_failures(session: Session, entry_ids: Sequence[int]) -> set[int]:
         found.update(session.scalars(
             select(verification.entry_pk).join(latest, latest.c.id == verification.id)
             .join(tables.check_results, check.verification_pk == verification.id)
-            .where(check.name.in_(SERVED_CHECKS), check.ok.is_(False)).distinct()))
+            .where(condition).distinct()))
     return found
 
 

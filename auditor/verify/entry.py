@@ -130,11 +130,37 @@ class Verification:
     def check(self, name: str) -> Check:
         return next(c for c in self.checks if c.name == name)
 
+    @property
+    def set_verified(self) -> bool:
+        """Whether the entry's signed entry timestamp verified under the log's key."""
+        return any(c.name == "set" and c.ok is True for c in self.checks)
+
+    @property
+    def unsigned_fields(self) -> tuple[str, ...]:
+        """The entry's fields nothing verified signs. Only a Rekor v1 entry's signed entry
+        timestamp signs its `logIndex` (the inclusion proof signs the leaf in its shard, not the
+        virtual index) and its `integratedTime`; a bundle without its inclusion promise carries
+        both unsigned, and nothing signs a Rekor v2 entry's time (its index is the proven leaf)."""
+        entry = self.entry
+        if entry is None or self.set_verified:
+            return ()
+        fields = ("log_index",) if entry.rekor_version == 1 else ()
+        return fields + (("integrated_time",) if entry.integrated_time else ())
+
+    @property
+    def signed_integrated_time(self) -> int | None:
+        """The entry's integratedTime when its signed entry timestamp verified, else None: the
+        store keeps no time the log did not sign (it orders endorsements and excuses those
+        before `expected_since`)."""
+        unsigned = self.entry is None or "integrated_time" in self.unsigned_fields
+        return None if unsigned or self.entry is None else self.entry.integrated_time
+
     def summary(self) -> dict[str, Any]:
         entry = self.entry
         kind, version = kind_of(entry.body) if entry else ("", "")
         subject = self.statement.subject if self.statement else None
         when = entry.integrated_time if entry else None
+        unsigned = self.unsigned_fields
         return {
             "uuid": entry.uuid if entry else None,
             "log_index": entry.log_index if entry else None,
@@ -151,6 +177,8 @@ class Verification:
             "statement_format": self.statement.format.value if self.statement else None,
             "subject_name": subject.name if subject else None,
             "subject_digest": subject.digests if subject else None,
+            # As the document says them, but signed by nothing verified.
+            **({"unsigned": list(unsigned)} if unsigned else {}),
             **self.extra,
         }
 

@@ -10,8 +10,11 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
+from sqlalchemy import select
 
 from auditor.source.bundle import parse_bundle
+from auditor.store import models
+from auditor.store.database import open_database
 from auditor.verify.bundle import verify_bundle
 from auditor.verify.entry import EndorsementMaterial
 from auditor.verify.trust import keyring_from_trusted_root
@@ -239,6 +242,69 @@ def test_an_integrated_time_no_promise_signs_is_not_a_time_to_judge_validity_at(
     code, result = run_json(audit, str(path), "--rekor-key", str(REKOR_KEY), *artifact,
                             "--at", "2100-01-01T00:00:00Z")
     assert code == 1 and outcomes(result)["validity"] is False
+
+
+def _without_promise(integrated_time: str) -> dict[str, Any]:
+    document = bundle_from_rekor_entry(KERNEL, "0.3")
+    (entry,) = document["verificationMaterial"]["tlogEntries"]
+    del entry["inclusionPromise"]
+    entry["integratedTime"] = integrated_time
+    return document
+
+
+def test_a_bundle_without_its_promise_shows_its_index_and_time_as_unsigned(
+        audit: RunAudit, tmp_path: Path) -> None:
+    """Only the signed entry timestamp signs a Rekor v1 logIndex and integratedTime: without
+    it they were shown beside the verified facts as if the log had signed them."""
+    path = tmp_path / "b.json"
+    path.write_text(json.dumps(_without_promise("1")))
+    code, result = run_json(audit, str(path), "--rekor-key", str(REKOR_KEY))
+    assert code == 0 and result["entry"]["unsigned"] == ["log_index", "integrated_time"]
+    assert result["entry"]["integrated_time"] == 1  # what the bundle says, marked unsigned
+    text = audit("verify-entry", str(path), "--rekor-key", str(REKOR_KEY)).stderr
+    assert f"log index {result['entry']['log_index']} (unsigned)" in text
+    signed = tmp_path / "signed.json"
+    signed.write_text(json.dumps(bundle_from_rekor_entry(KERNEL, "0.3")))
+    code, result = run_json(audit, str(signed), "--rekor-key", str(REKOR_KEY))
+    assert code == 0 and "unsigned" not in result["entry"]
+
+
+def test_a_bundle_without_its_promise_stores_no_time_until_the_log_signs_one(
+        audit: RunAudit, tmp_path: Path, db_url: str) -> None:
+    """The unsigned integratedTime was stored as the entry's and its endorsement's: it ordered
+    them, and one dated before `[reconcile] expected_since` was excused from
+    UNEXPECTED_ENDORSEMENT (a bundle chose its own excuse). Kept first, it also stood when the
+    log's signed copy came, as did the bundle's logIndex. Now no time is stored, the index is
+    listed as unsigned, and a copy whose signed entry timestamp verifies mends both."""
+    directory = tmp_path / "components" / "kernel"
+    directory.mkdir(parents=True)
+    for name in ("endorsement.json", "endorsement.json.sig", "subject.bin"):
+        (directory / name).write_bytes((KERNEL / name).read_bytes())
+    document = _without_promise("1")
+    (entry,) = document["verificationMaterial"]["tlogEntries"]
+    entry["logIndex"] = str(int(entry["logIndex"]) + 5)  # another virtual index, unsigned
+    (directory / "logentry.json").write_text(json.dumps(document))
+    config = tmp_path / "auditor.toml"
+    pem = (KERNEL / "endorser_public_key.pem").read_text()
+    config.write_text(f'[log]\nrekor_keys = ["{REKOR_KEY}"]\n[reconcile]\n'
+                      "expected_since = 2000-01-01\n"
+                      f'[components.kernel]\nkeys = ["""{pem}"""]\n')
+    result = audit("import", str(directory), "--config", str(config), "--json")
+    assert result.exit_code == 0, result.stderr
+    entries = json.loads(audit("entries", "--json").stdout)["entries"]
+    assert [(e["integrated_time"], e["unsigned"]) for e in entries] == [(None, ["log_index"])]
+    findings = json.loads(audit("run", "--config", str(config), "--offline", "--json").stdout)
+    assert "UNEXPECTED_ENDORSEMENT" in {f["rule"] for f in findings["findings"]}
+    # The log's own copy, its signed entry timestamp verified, brings the signed time.
+    ((_, real),) = json.loads((KERNEL / "logentry.json").read_bytes()).items()
+    (directory / "logentry.json").write_bytes((KERNEL / "logentry.json").read_bytes())
+    assert audit("import", str(directory), "--config", str(config)).exit_code == 0
+    entries = json.loads(audit("entries", "--json").stdout)["entries"]
+    assert [(e["integrated_time"], e["log_index"], e.get("unsigned")) for e in entries] == [
+        (real["integratedTime"], real["logIndex"], None)]
+    with open_database(db_url)() as session:
+        times = session.scalars(select(models.Endorsement.integrated_time)).all()
+    assert times == [real["integratedTime"]]
 
 
 @pytest.mark.parametrize("log_index", ["7", "646"])
