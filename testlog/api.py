@@ -192,6 +192,7 @@ class RekorApi:
         return [self.entry_document(view, entry) for view, entry in ordered]
 
     def entry_document(self, view: VisibleShard, entry: LogEntry) -> Json:
+        entry = self._dated(entry)
         tamper = self.faults.tampers(entry.virtual_index)
         hashes = view.shard.tree.inclusion_proof(entry.shard_index, view.size)
         if tamper and self.faults.tamper_inclusion_proof:
@@ -266,6 +267,17 @@ class RekorApi:
         payload = set_payload(entry.body_b64, entry.integrated_time, self.log.log_id,
                               virtual_index)
         return dataclasses.replace(entry, virtual_index=virtual_index,
+                                   signed_entry_timestamp=self.log.signer.sign(payload))
+
+    def _dated(self, entry: LogEntry) -> LogEntry:
+        """`entry` dated back, under a signed entry timestamp the log signs anew over the
+        earlier time, if the log backdates it (see Faults.backdate)."""
+        earlier = dict(self.faults.backdate).get(entry.virtual_index)
+        if earlier is None:
+            return entry
+        integrated = entry.integrated_time - earlier
+        payload = set_payload(entry.body_b64, integrated, self.log.log_id, entry.virtual_index)
+        return dataclasses.replace(entry, integrated_time=integrated,
                                    signed_entry_timestamp=self.log.signer.sign(payload))
 
     def _find_by_uuid(self, uuid: str, endpoint: Endpoint

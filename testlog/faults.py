@@ -76,6 +76,8 @@ class ContentFaults:
     relabel: tuple[tuple[int, int], ...] = ()
     #: Tree ids of inactive shards GET /log leaves out.
     unlisted_shards: frozenset[int] = frozenset()
+    #: (virtual index, seconds): the entry served dated that much earlier (see Faults).
+    backdate: tuple[tuple[int, int], ...] = ()
     #: Entry documents keyed by the bare leaf hash, their checkpoints under a tree id that is
     #: no number (see Faults).
     nameless_tree: bool = False
@@ -132,6 +134,10 @@ class Faults:
     #: Tree ids of inactive shards GET /log no longer lists (a log that drops a frozen shard
     #: from its history; its entries are still served).
     unlisted_shards: set[int] = field(default_factory=set)
+    #: Virtual index -> seconds: the entry's integratedTime is served that much earlier, under
+    #: a signed entry timestamp the log signs anew over it (a log dating an entry back to when
+    #: an expired key or endorsement was still valid).
+    backdate: dict[int, int] = field(default_factory=dict)
     #: Entry documents keyed by the 64-hex leaf hash (no tree id), their checkpoints signed
     #: under the origin `<host> - nameless`: a tree no history holds.
     nameless_tree: bool = False
@@ -203,6 +209,7 @@ class Faults:
             self.unstorable_text.clear()
             self.relabel.clear()
             self.unlisted_shards.clear()
+            self.backdate.clear()
             self.nameless_tree = False
             self.repeat_signature = False
 
@@ -240,6 +247,7 @@ class Faults:
                 unstorable_text=frozenset(self.unstorable_text),
                 relabel=tuple(self.relabel.items()),
                 unlisted_shards=frozenset(self.unlisted_shards),
+                backdate=tuple(self.backdate.items()),
                 nameless_tree=self.nameless_tree,
                 repeat_signature=self.repeat_signature,
             )

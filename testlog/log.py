@@ -25,10 +25,12 @@ from testlog.signing import LogSigner
 
 
 class ManualClock:
-    """A clock for ``integratedTime`` that only moves when told to."""
+    """A clock for ``integratedTime`` that only moves when told to; it starts at the real time
+    unless told otherwise, as an auditor holds the log's times against its own clock (an
+    entry logged after a crawl, dated before the head that crawl saw, was dated back)."""
 
-    def __init__(self, start: int = 1_750_000_000) -> None:
-        self.now = start
+    def __init__(self, start: int | None = None) -> None:
+        self.now = int(time.time()) if start is None else start
 
     def __call__(self) -> int:
         return self.now

@@ -107,7 +107,8 @@ def keep_unproven(session: Session, log: models.Log,
     below one is a rollback; a proof is asked of them again), where forgetting them let a log
     sign a larger tree, withhold its proof, go back, and be clean."""
     for tree_id, checkpoint in heads:
-        stored.add_checkpoint(session, stored.shard(session, log, tree_id), checkpoint)
+        row, _ = stored.add_checkpoint(session, stored.shard(session, log, tree_id), checkpoint)
+        stored.served_as_head(row)
 
 
 class History:
@@ -134,6 +135,8 @@ class History:
         findings: list[Finding] = []
         if new or head:
             findings = self._judge(shard, tree_id, checkpoint, row, head)
+        if head:
+            stored.served_as_head(row)
         if frozen and not shard.frozen:
             shard.frozen = True
         for finding in findings:

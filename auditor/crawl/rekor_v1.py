@@ -33,7 +33,7 @@ from auditor.crawl.history import (
 from auditor.crawl.ingest import Fetched, Ingest, Prepared, count, crawl_findings
 from auditor.crawl.interface import CrawlJob, LogSource
 from auditor.crawl.placement import ShardOffsets
-from auditor.crawl.signed_time import from_the_future
+from auditor.crawl.signed_time import dated_back, from_the_future
 from auditor.crawl.store_behind import StoreBehind
 from auditor.crawl.summary import CrawlSummary
 from auditor.errors import IncompleteError
@@ -601,8 +601,8 @@ class RekorV1Crawl:
     def _placed(self, session: Session, item: Prepared, seen: datetime) -> Prepared:
         """`item`, its inclusion check failed if its logIndex is not where its verified
         checkpoint's tree and its proof place it (see `crawl.placement`), its `set` check
-        failed if the time it signs had not come when it was first `seen` (see
-        `crawl.signed_time`)."""
+        failed if the time it signs had not come when it was first `seen`, or was before a
+        head the log served without it (see `crawl.signed_time`)."""
         verification = item.verification
         entry, checkpoint = verification.entry, verification.checkpoint
         if entry is None:
@@ -612,6 +612,11 @@ class RekorV1Crawl:
             verification = with_check(verification, failed("set", future))
         if checkpoint is not None and verification.checkpoint_verified:
             tree_id = signed_tree_id(checkpoint)
+            # Only a time the log signed is its word against its own heads.
+            back = self._backdated(session, item, tree_id) if verification.check("set").ok \
+                else None
+            if back is not None:
+                verification = with_check(verification, failed("set", back))
             why = self.offsets.misplaced(entry, tree_id)
             if why is not None:
                 if verification.check("set").ok:
@@ -619,6 +624,28 @@ class RekorV1Crawl:
                 verification = with_check(verification, failed("inclusion_proof", why))
         return item if verification is item.verification else \
             replace(item, verification=verification)
+
+    def _backdated(self, session: Session, item: Prepared, tree_id: int | None) -> str | None:
+        """Why the entry's signed integratedTime is before a head the log served without it
+        (see `crawl.signed_time`), if it is; the log's fault is kept, as its lie stays one."""
+        entry = item.fetched.entry
+        found = None if tree_id is None or self.log is None else dated_back(
+            session, self.log, entry, tree_id)
+        if found is None or entry.proof is None:
+            return None
+        why, head, head_at = found
+        finding = Finding(
+            RuleId.LOG_INCONSISTENT, None, f"the log signed integratedTime "
+            f"{entry.integrated_time} for entry {entry.uuid}: {why}",
+            {"tree_id": tree_id, "kind": "backdated", "uuid": entry.uuid,
+             "log_index": entry.log_index, "leaf": entry.proof.log_index,
+             "integrated_time": entry.integrated_time, "head_size": head.size,
+             "head_root": head.root_hash, "head": head.note, "head_at": head_at.isoformat(),
+             "entry": item.fetched.raw.decode("utf-8", "replace")},
+            identity=("tree_id", "kind", "uuid", "integrated_time"))
+        stored_history.record_fault(session, self.log, tree_id, "backdated", finding)
+        self._findings.append(finding)
+        return why
 
     def _signed_misplacement(self, session: Session, item: Prepared, tree_id: int | None,
                              why: str) -> None:

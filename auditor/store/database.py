@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
 #: Every schema revision this auditor knows, oldest first (a test checks them against Alembic's
 #: scripts). Knowing them without Alembic keeps a query's start-up light.
-REVISIONS = ("0001", "0002", "0003", "0004", "0006", "0007", "0008", "0009")
+REVISIONS = ("0001", "0002", "0003", "0004", "0006", "0007", "0008", "0009", "0010")
 HEAD_REVISION = REVISIONS[-1]
 #: How long to wait out a transiently locked SQLite database when opening it (seconds).
 LOCKED_BUDGET = 30.0

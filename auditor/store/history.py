@@ -63,6 +63,25 @@ def add_checkpoint(session: Session, shard: models.Shard,
         note=checkpoint.raw, signature_ok=True, seen_at=now(), extended=False)
 
 
+def served_as_head(row: models.StoredCheckpoint) -> None:
+    """The log served `row` as its head (GET /log) now."""
+    row.head_at = now()
+
+
+def head_at_or_below(session: Session, log: models.Log, tree_id: int,
+                     size: int) -> models.StoredCheckpoint | None:
+    """The checkpoint of tree `tree_id`, of size `size` or less, that the log last served as
+    its head: the latest moment it said leaf `size` was not yet in the tree."""
+    return session.scalar(
+        select(models.StoredCheckpoint)
+        .join(models.Shard, models.Shard.id == models.StoredCheckpoint.shard_pk)
+        .where(models.Shard.log_pk == log.id, models.Shard.tree_id == tree_id,
+               models.StoredCheckpoint.size <= size,
+               models.StoredCheckpoint.head_at.is_not(None))
+        .order_by(models.StoredCheckpoint.head_at.desc(), models.StoredCheckpoint.size.desc())
+        .limit(1))
+
+
 def record_fault(session: Session, log: models.Log | None, tree_id: int | None, kind: str,
                  finding: Finding) -> None:
     """Store a proven log fault (once per fingerprint; later sightings update last_seen)."""

@@ -48,6 +48,7 @@ class StoredCheckpoint(Base):
     signature_ok: Mapped[bool]
     seen_at: Mapped[datetime]
     extended: Mapped[bool]
+    head_at: Mapped[datetime | None]
 
 
 class ComponentKey(Base):

@@ -95,6 +95,9 @@ checkpoints = Table(
     #: The others are the tips of the history we saw: one for an honest log, several once it
     #: showed a split view. Every new checkpoint is checked against every tip.
     Column("extended", Boolean, default=False, server_default=false(), nullable=False),
+    #: When the log last served it as its head (GET /log): its word that the tree had this
+    #: size then. Null: seen only in an entry's proof or a receipt, which may be years old.
+    Column("head_at", DateTime(timezone=True)),
     UniqueConstraint("shard_pk", "size", "root_hash"),
 )
 

@@ -797,6 +797,42 @@ def test_an_entry_dated_after_it_was_served_fails_its_signed_timestamp(
     assert finding["evidence"]["failed_checks"] == ["set"]
 
 
+def test_an_entry_dated_before_a_head_that_did_not_hold_it_was_dated_back(
+        audit: RunAudit, world: World, db_url: str) -> None:
+    # The crawl saw a head of 40 leaves; an endorsement whose validity ended ten days ago is
+    # logged since, and served dated 95 days back (into its window) under a signed entry
+    # timestamp over that time. Its leaf is past the head, so it was integrated after the head
+    # was served. Before, the signed time was taken as true: a valid endorsement.
+    assert crawl(audit, world)[0] == 0
+    honest = world.publish(world.endorsers[1], b"logged after the crawl").entry
+    endorser, issued = world.endorsers[0], int(time.time()) - 100 * 86_400
+    statement = oak_statement(endorser.name, b"an expired release", issued)
+    late = world.log.add_rekord(statement, endorser.sign(statement), endorser.public_pem)
+    (world.statements / f"sha2-256:{hashlib.sha256(statement).hexdigest()}").write_bytes(
+        statement)
+    world.server.faults.backdate[late.virtual_index] = 95 * 86_400
+    code, summary = crawl(audit, world)
+    assert code == 1 and summary["new"] == 2
+    (invalid,) = findings_of(summary, "ENTRY_INVALID")
+    assert invalid["evidence"]["uuid"] == late.uuid
+    assert invalid["evidence"]["failed_checks"] == ["set"]
+    (fault,) = findings_of(summary, "LOG_INCONSISTENT")
+    evidence = fault["evidence"]
+    assert (evidence["kind"], evidence["uuid"], evidence["leaf"], evidence["head_size"]) == (
+        "backdated", late.uuid, 41, 40)
+    assert evidence["integrated_time"] == late.integrated_time - 95 * 86_400
+    assert "the log dated it back" in audit("entries", "--db", db_url, "--json").stdout
+    assert honest.uuid not in json.dumps(summary["findings"])
+    # The log mends its answer: judged at its true time the endorsement had expired, and the
+    # time the log signed stays its fault.
+    world.server.faults.backdate.clear()
+    code, summary = crawl(audit, world)
+    assert code == 1 and summary["rechecked"] == 1
+    assert rules(summary) == ["EXPIRED_AT_INTEGRATION", "LOG_INCONSISTENT"]
+    assert [f["fingerprint"] for f in findings_of(summary, "LOG_INCONSISTENT")] == [
+        fault["fingerprint"]]
+
+
 def test_a_split_view_under_a_tree_id_that_is_no_number_is_not_verified(
         audit: RunAudit, world: World, db_url: str) -> None:
     # The entries prove inclusion in a forked tree whose checkpoints the log signs under

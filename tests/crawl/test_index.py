@@ -12,6 +12,7 @@ import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -195,7 +196,9 @@ def test_a_longer_list_fetches_only_the_new_package(audit: RunAudit, world: Worl
 
 def test_a_log_entry_the_index_does_not_list_is_unpublished(audit: RunAudit, world: World,
                                                             db_url: str) -> None:
-    secret = endorse(world.log, world.endorsers[0], b"stage0 built outside the release")
+    # Logged two days ago, before the publisher's index began (see expected_since below).
+    secret = endorse(world.log, world.endorsers[0], b"stage0 built outside the release",
+                     integrated_time=world.log.clock() - 2 * 86_400)
     code, summary = crawl(audit, world)
     assert code == 1, summary
     # Its statement is not in the publisher's files either.
@@ -217,10 +220,10 @@ def test_a_log_entry_the_index_does_not_list_is_unpublished(audit: RunAudit, wor
     prints = {f["fingerprint"] for f in of_rule(first, "UNPUBLISHED_LOG_ENTRY")}
     assert prints == {f["fingerprint"] for f in of_rule(again, "UNPUBLISHED_LOG_ENTRY")}
     assert prints == {finding["fingerprint"]}
-    # An index younger than the log (its entries are of June 2025, testlog.ManualClock): entries
-    # before `expected_since` are not reported.
+    # An index younger than the log: entries before `expected_since` are not reported.
+    since = datetime.fromtimestamp(world.log.clock(), UTC).date().isoformat()
     with config.open("a") as text:
-        text.write("\n[reconcile]\nexpected_since = 2025-07-01\n")
+        text.write(f"\n[reconcile]\nexpected_since = {since}\n")
     code, later = run(audit, "--config", str(config), "--offline")
     assert of_rule(later, "UNPUBLISHED_LOG_ENTRY") == []
     # Published late: the finding goes with the evidence.
