@@ -78,6 +78,8 @@ class ContentFaults:
     unlisted_shards: frozenset[int] = frozenset()
     #: (virtual index, seconds): the entry served dated that much earlier (see Faults).
     backdate: tuple[tuple[int, int], ...] = ()
+    #: (asked, other): retrieve answers `asked` with its entry and `other`'s (see Faults).
+    double_answer: tuple[tuple[int, int], ...] = ()
     #: Entry documents keyed by the bare leaf hash, their checkpoints under a tree id that is
     #: no number (see Faults).
     nameless_tree: bool = False
@@ -138,6 +140,10 @@ class Faults:
     #: a signed entry timestamp the log signs anew over it (a log dating an entry back to when
     #: an expired key or endorsement was still valid).
     backdate: dict[int, int] = field(default_factory=dict)
+    #: Asked virtual index -> another virtual index: retrieve answers the asked index with
+    #: two different entries, its own and the other's relabelled to it (logIndex and signed
+    #: entry timestamp over the asked index, as `relabel` makes it): the log contradicts itself.
+    double_answer: dict[int, int] = field(default_factory=dict)
     #: Entry documents keyed by the 64-hex leaf hash (no tree id), their checkpoints signed
     #: under the origin `<host> - nameless`: a tree no history holds.
     nameless_tree: bool = False
@@ -210,6 +216,7 @@ class Faults:
             self.relabel.clear()
             self.unlisted_shards.clear()
             self.backdate.clear()
+            self.double_answer.clear()
             self.nameless_tree = False
             self.repeat_signature = False
 
@@ -248,6 +255,7 @@ class Faults:
                 relabel=tuple(self.relabel.items()),
                 unlisted_shards=frozenset(self.unlisted_shards),
                 backdate=tuple(self.backdate.items()),
+                double_answer=tuple(self.double_answer.items()),
                 nameless_tree=self.nameless_tree,
                 repeat_signature=self.repeat_signature,
             )

@@ -15,6 +15,7 @@ checkpoint is bound to the history with consistency proofs.
 from __future__ import annotations
 
 import functools
+import hashlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -42,6 +43,7 @@ from auditor.http_client import HttpRefused
 from auditor.prefetch import prefetched
 from auditor.source.rekor_client import (
     RETRIEVE_LIMIT,
+    ConflictingAnswersError,
     MalformedResponseError,
     RawEntry,
     RekorClient,
@@ -103,6 +105,23 @@ def consistency_prover(client: RekorClient) -> Prover:
             return str(error)
         return None
     return prove
+
+
+def conflicting_answers(index: int, answers: tuple[RawEntry, RawEntry]) -> Finding:
+    """LOG_INCONSISTENT: the log answered `index` with two different entries at once."""
+    leaves = sorted(leaf_hash(raw.entry.body).hex() for raw in answers)
+    described = [{"uuid": raw.uuid, "leaf_hash": leaf_hash(raw.entry.body).hex(),
+                  "document_sha256": hashlib.sha256(raw.raw).hexdigest(),
+                  "log_index": raw.entry.log_index,
+                  "integrated_time": raw.entry.integrated_time} for raw in answers]
+    named = " and ".join(f"leaf hash {answer['leaf_hash']} (document sha256 "
+                         f"{answer['document_sha256']})" for answer in described)
+    return Finding(
+        RuleId.LOG_INCONSISTENT, None, f"the log answered index {index} with two different "
+        f"entries: {named}",
+        {"tree_id": None, "kind": "conflicting_answers", "log_index": index,
+         "leaf_hashes": leaves, "answers": described},
+        identity=("kind", "log_index", "leaf_hashes"))
 
 
 class EntryCheckpoints:
@@ -173,6 +192,10 @@ class RekorV1Crawl:
         #: Indexes the log answered with another place's entry, and whose (for the first few:
         #: a range of millions answered so holds no sentence for each).
         self._misanswered: dict[int, str | None] = {}
+        #: Indexes the log answered, asked for alone, with two different entries; and those it
+        #: answered with a malformed document, with why.
+        self._conflicting: dict[int, tuple[RawEntry, RawEntry]] = {}
+        self._malformed: dict[int, str] = {}
         self._behind = StoreBehind(inline=not works_apart(job.sessions))
         self._verifying: VerifyAhead[Fetched, Prepared] = VerifyAhead(
             self.ingest.preparer, worker_from=source.worker_from)
@@ -202,6 +225,7 @@ class RekorV1Crawl:
                     f"(--uuid, [crawl] uuids): {first_of(requested)}")
             for why in self._unserved:
                 self.summary.fail(why)
+            self._unanswered()
             if self._misanswered:
                 answered = counted(len(self._misanswered), "index", "indexes")
                 said = [why for why in self._misanswered.values() if why is not None]
@@ -218,6 +242,27 @@ class RekorV1Crawl:
                 self.job, self.log_key.log_id.hex() if self.log_key else None,
                 self._touched - self.ingest.settled))
         return self.summary
+
+    def _unanswered(self) -> None:
+        """Indexes no entry could be taken for: each contradiction is a stored fault naming
+        both answers, and the crawl says it is incomplete."""
+        if self._conflicting:
+            with self.job.sessions.begin() as session:
+                for index, answers in sorted(self._conflicting.items()):
+                    finding = conflicting_answers(index, answers)
+                    stored_history.record_fault(session, self.log, None, "conflicting_answers",
+                                                finding)
+                    self._findings.append(finding)
+            self.summary.fail(
+                f"the log answered {counted(len(self._conflicting), 'index', 'indexes')} with "
+                f"two different entries each: {first_of([str(i) for i in self._conflicting])}")
+        if self._malformed:
+            said = [f"{index}: {why}" for index, why in sorted(self._malformed.items())]
+            self.summary.fail(
+                f"the log answered {counted(len(said), 'index', 'indexes')} with a malformed "
+                f"entry: {'; '.join(said[:_REASONS_SHOWN])}"
+                + (f" and {len(said) - _REASONS_SHOWN} more" if len(said) > _REASONS_SHOWN
+                   else ""))
 
     def _last_store(self) -> None:
         """Whatever ended the run, the batches verified and being stored are stored (or rolled
@@ -464,8 +509,16 @@ class RekorV1Crawl:
 
     def _by_index_or_why(self, indexes: Sequence[int]) -> tuple[list[RawEntry], tuple[int, ...]]:
         """The entries at `indexes`, and the indexes not served. An entry whose inclusion proof
-        puts it elsewhere does not stand for the index it answers: the one there is unseen."""
-        result = self.client.retrieve(indexes=indexes)
+        puts it elsewhere does not stand for the index it answers: the one there is unseen.
+        A malformed answer is narrowed down to the indexes it concerns, each asked for alone:
+        one hostile index neither ends the scan nor hides the entries beside it."""
+        try:
+            result = self.client.retrieve(indexes=indexes)
+        except MalformedResponseError as error:
+            if len(indexes) > 1:
+                return self._one_by_one(indexes)
+            self._unreadable(indexes[0], error)
+            return [], (indexes[0],)
         served, missing = [], list(result.missing_indexes)
         for index, raw in result.by_index.items():
             why = self.offsets.answered_by(index, raw.entry)
@@ -478,6 +531,25 @@ class RekorV1Crawl:
                 shown = len(self._misanswered) < _REASONS_SHOWN
                 self._misanswered.setdefault(index, why if shown else None)
         return served, tuple(missing)
+
+    def _one_by_one(self, indexes: Sequence[int]) -> tuple[list[RawEntry], tuple[int, ...]]:
+        served: list[RawEntry] = []
+        missing: list[int] = []
+        for index in indexes:
+            found, lacking = self._by_index_or_why([index])
+            served += found
+            missing += lacking
+        return served, tuple(missing)
+
+    def _unreadable(self, index: int, error: MalformedResponseError) -> None:
+        """Index `index`, asked for alone, answered by no entry the crawl can take: two
+        different ones (the log contradicts itself: kept as a fault with both), or a malformed
+        document. Not served: the scan stops before it, and the next scan asks again."""
+        # One dict store each: safe across the fetching threads.
+        if isinstance(error, ConflictingAnswersError):
+            self._conflicting.setdefault(index, error.answers)
+        else:
+            self._malformed.setdefault(index, error.diagnostics())
 
     def _fetch_indexes(self, indexes: list[int]) -> None:
         """The entries at the indexes the request names (`--log-index`, `[crawl] log_indexes`):

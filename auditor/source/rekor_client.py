@@ -57,6 +57,15 @@ class MalformedResponseError(IncompleteError):
     """A complete HTTP answer whose document does not match the Rekor v1 API."""
 
 
+class ConflictingAnswersError(MalformedResponseError):
+    """One answer gave two different entries for one requested key (a UUID or an index)."""
+
+    def __init__(self, message: str, key: str | int, answers: tuple[RawEntry, RawEntry]):
+        super().__init__(message)
+        self.key = key
+        self.answers = answers
+
+
 @dataclass(frozen=True)
 class RawEntry:
     """One entry as served, its bytes for storage, and its parsed fields.
@@ -511,4 +520,6 @@ def _file(found: dict[Any, RawEntry], key: str | int, raw: RawEntry, where: str)
         found[key] = raw
     elif earlier.entry != raw.entry or earlier.uuid != raw.uuid:
         # A repeated item is tolerated; two different entries for one key is a lie.
-        raise _malformed(where, f"two different entries answer {key!r}")
+        raise ConflictingAnswersError(
+            f"Rekor {where}: malformed answer: two different entries answer {key!r}", key,
+            (earlier, raw))

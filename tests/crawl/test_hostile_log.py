@@ -717,6 +717,41 @@ def test_an_entry_relabelled_to_another_index_does_not_stand_for_the_one_there(
     assert code == 0 and summary["new"] == 1, summary["incomplete_reason"]
 
 
+def test_an_index_answered_by_two_entries_is_named_and_the_scan_goes_on(
+        audit: RunAudit, world: World, db_url: str) -> None:
+    # Retrieve answers one index with two different entries: the endorsement there (which the
+    # search index hides) and a stranger's relabelled to it. Before, the whole batch was a
+    # malformed answer and ended the crawl there: the endorsements after it went unscanned,
+    # the contradiction unnamed.
+    victim = world.pinned()[5].entry
+    decoy = next(e.entry for e in world.endorsements if e.endorser is world.stranger)
+    world.server.faults.unlisted.add(victim.virtual_index)
+    world.server.faults.double_answer[victim.virtual_index] = decoy.virtual_index
+    last = world.log.size - 1
+    scan = ("--from-index", "0", "--to-index", str(last))
+    code, summary = crawl(audit, world, *scan)
+    assert code == 1 and not summary["complete"]  # findings outrank incompleteness
+    reason = summary["incomplete_reason"]
+    assert (f"the log did not serve 1 entry of the range 0-{last} (--from-index/--to-index): "
+            f"{victim.virtual_index}; the next scan of the range starts again at "
+            f"{victim.virtual_index}") in reason
+    assert f"the log answered 1 index with two different entries each: {victim.virtual_index}" \
+        in reason
+    assert stored(db_url)["entries"] == len(world.pinned()) - 1
+    (fault,) = findings_of(summary, "LOG_INCONSISTENT")
+    evidence = fault["evidence"]
+    assert (evidence["kind"], evidence["log_index"]) == ("conflicting_answers",
+                                                         victim.virtual_index)
+    assert evidence["leaf_hashes"] == sorted([victim.leaf_hash.hex(), decoy.leaf_hash.hex()])
+    assert {a["uuid"] for a in evidence["answers"]} == {victim.uuid, decoy.uuid}
+    # The log mends its answer: the next scan takes the entry, and the contradiction stays.
+    world.server.faults.double_answer.clear()
+    code, summary = crawl(audit, world, *scan)
+    assert code == 1 and summary["complete"] and summary["new"] == 1
+    assert [f["fingerprint"] for f in findings_of(summary, "LOG_INCONSISTENT")] == [
+        fault["fingerprint"]]
+
+
 def test_an_entry_served_under_another_index_fails_its_inclusion_check(
         audit: RunAudit, world: World, db_url: str) -> None:
     # Fetched by UUID, a pinned entry labelled with a later index (SET signed over it): its
