@@ -110,6 +110,8 @@ class RekorApi:
             doc[name] = int(value) if name == "treeSize" else value
         inactive = [self._tree_head(v, tamper) for v in views[:-1]
                     if v.shard.tree_id not in self.faults.unlisted_shards]
+        if self.faults.reverse_shards:
+            inactive.reverse()
         if inactive:
             doc["inactiveShards"] = inactive
         return doc

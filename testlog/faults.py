@@ -76,6 +76,8 @@ class ContentFaults:
     relabel: tuple[tuple[int, int], ...] = ()
     #: Tree ids of inactive shards GET /log leaves out.
     unlisted_shards: frozenset[int] = frozenset()
+    #: GET /log lists its inactive shards newest first.
+    reverse_shards: bool = False
     #: (virtual index, seconds): the entry served dated that much earlier (see Faults).
     backdate: tuple[tuple[int, int], ...] = ()
     #: (asked, other): retrieve answers `asked` with its entry and `other`'s (see Faults).
@@ -136,6 +138,9 @@ class Faults:
     #: Tree ids of inactive shards GET /log no longer lists (a log that drops a frozen shard
     #: from its history; its entries are still served).
     unlisted_shards: set[int] = field(default_factory=set)
+    #: GET /log lists its inactive shards newest first (Rekor lists them oldest first, the
+    #: order their sizes add up in to the virtual indexes; nothing signs that order).
+    reverse_shards: bool = False
     #: Virtual index -> seconds: the entry's integratedTime is served that much earlier, under
     #: a signed entry timestamp the log signs anew over it (a log dating an entry back to when
     #: an expired key or endorsement was still valid).
@@ -215,6 +220,7 @@ class Faults:
             self.unstorable_text.clear()
             self.relabel.clear()
             self.unlisted_shards.clear()
+            self.reverse_shards = False
             self.backdate.clear()
             self.double_answer.clear()
             self.nameless_tree = False
@@ -254,6 +260,7 @@ class Faults:
                 unstorable_text=frozenset(self.unstorable_text),
                 relabel=tuple(self.relabel.items()),
                 unlisted_shards=frozenset(self.unlisted_shards),
+                reverse_shards=self.reverse_shards,
                 backdate=tuple(self.backdate.items()),
                 double_answer=tuple(self.double_answer.items()),
                 nameless_tree=self.nameless_tree,

@@ -2,17 +2,24 @@
 
 Rekor v1's logIndex is virtual: the sizes of the shards before the entry's tree plus its index
 in that tree, which the inclusion proof proves (sigstore/rekor `sharding.VirtualLogIndex`;
-`GET /log` lists the inactive shards oldest first). The signed entry timestamp signs the
-logIndex, but a hostile log signs what it likes: an entry from another leaf, relabelled, could
-answer for an index, and the entry really there would go unseen by a range scan or
-`--log-index` (which trust no search index), or be stored under a place it does not hold.
+`GET /log` lists the inactive shards oldest first, but nothing signs that order, and a log
+listing them in another order would move every index after the first it moved). Where a shard
+starts is kept once known (`shards.first_virtual_index`: frozen shards never change size, so
+it never moves) and decides from then on; the listing orders only shards first seen, after the
+known ones (the newest: an honest log adds shards at its end). An order the kept starts and
+the shards' sizes do not agree with is refused: no shard from there on is placed.
+
+The signed entry timestamp signs the logIndex, but a hostile log signs what it likes: an entry
+from another leaf, relabelled, could answer for an index, and the entry really there would go
+unseen by a range scan or `--log-index` (which trust no search index), or be stored under a
+place it does not hold.
 The shards' sizes come from this run's verified heads; an entry of a tree they do not name
 (the log rotated since) is not judged here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from auditor.source.entry import LogEntry
@@ -32,25 +39,38 @@ def proof_tree_id(entry: LogEntry) -> int | None:
 
 @dataclass(frozen=True)
 class ShardOffsets:
-    """The virtual index of each known tree's first entry."""
+    """The virtual index of each known tree's first entry; why the rest are not placed."""
 
     offsets: dict[int, int] = field(default_factory=dict)
+    #: Why the shards' kept starts and sizes disagree, if they do.
+    disorder: str | None = None
 
     @classmethod
-    def of_heads(cls, inactive: Sequence[tuple[int, int] | None],
-                 active: int | None) -> ShardOffsets:
-        """From the verified heads, (tree id, size) of each inactive shard oldest first (None:
-        its head did not verify), and the active tree id: past a shard of unknown size no
-        offset is known."""
+    def of_heads(cls, inactive: Sequence[tuple[int, int] | None], active: int | None,
+                 known: Mapping[int, int] | None = None) -> ShardOffsets:
+        """From the verified heads, (tree id, size) of each inactive shard as the log lists
+        them (None: its head did not verify), the active tree id, and the starts `known`
+        from earlier runs: past a shard of unknown size no offset is known."""
+        known = known or {}
+        if any(head is None for head in inactive):
+            inactive = list(inactive[:[h is None for h in inactive].index(True)])
+            active = None  # past a shard of unknown size
+        heads = [head for head in inactive if head is not None]
+        # Kept starts first, in their order; shards first seen after them, as listed.
+        ordered = sorted((h for h in heads if h[0] in known), key=lambda h: known[h[0]]) + [
+            h for h in heads if h[0] not in known]
         offsets: dict[int, int] = {}
         total = 0
-        for head in inactive:
-            if head is None:
-                return cls(offsets)
-            tree_id, size = head
+        for tree_id, size in ordered:
+            if known.get(tree_id, total) != total:
+                return cls(offsets, f"tree {tree_id} starts at index {known[tree_id]}, but the "
+                           f"shards before it hold {total} entries")
             offsets.setdefault(tree_id, total)
             total += size
         if active is not None:
+            if known.get(active, total) != total:
+                return cls(offsets, f"active tree {active} starts at index {known[active]}, "
+                           f"but the inactive shards hold {total} entries")
             offsets.setdefault(active, total)
         return cls(offsets)
 

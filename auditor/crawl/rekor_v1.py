@@ -226,6 +226,10 @@ class RekorV1Crawl:
             for why in self._unserved:
                 self.summary.fail(why)
             self._unanswered()
+            if self.offsets.disorder is not None:
+                self.summary.fail(f"the log's shards do not line up with where they started "
+                                  f"when first seen: {self.offsets.disorder}; entries of that "
+                                  f"tree and later ones are not held to their indexes")
             if self._misanswered:
                 answered = counted(len(self._misanswered), "index", "indexes")
                 said = [why for why in self._misanswered.values() if why is not None]
@@ -304,7 +308,7 @@ class RekorV1Crawl:
         info = self.client.log_info()
         active = self._head(session, info.active, False, now)
         inactive = [self._head(session, head, True, now) for head in info.inactive]
-        self.offsets = ShardOffsets.of_heads(inactive, None if active is None else active[0])
+        self._place_shards(session, inactive, None if active is None else active[0])
         if self.log is None:
             # No head verified: entries are still verified one by one, against the pinned
             # keys; their checkpoints prove nothing about the log's history.
@@ -319,6 +323,19 @@ class RekorV1Crawl:
         heads = self._findings[found:]
         del self._findings[found:]
         return heads
+
+    def _place_shards(self, session: Session, inactive: Sequence[tuple[int, int] | None],
+                      active: int | None) -> None:
+        """Where each shard starts among the virtual indexes (see `crawl.placement`): the
+        starts kept from earlier runs decide, and those first known now are kept."""
+        rows = {} if self.log is None else {
+            row.tree_id: row for row in stored_history.shards(session, self.log)}
+        known = {tree_id: row.first_virtual_index for tree_id, row in rows.items()
+                 if row.first_virtual_index is not None}
+        self.offsets = ShardOffsets.of_heads(inactive, active, known)
+        for tree_id, offset in self.offsets.offsets.items():
+            if tree_id in rows and rows[tree_id].first_virtual_index is None:
+                rows[tree_id].first_virtual_index = offset
 
     def _head(self, session: Session, head: ShardHead, frozen: bool,
               now: datetime) -> tuple[int, int] | None:

@@ -788,6 +788,27 @@ def test_entries_of_every_shard_stand_for_their_virtual_indexes(
     assert later.virtual_index > later.shard_index and stored(db_url)["failed"] == 0
 
 
+def test_shards_listed_in_another_order_keep_where_they_started(
+        audit: RunAudit, world: World, db_url: str) -> None:
+    # Three shards (40, 2 and 2 entries); the log then lists its inactive shards newest first.
+    # Before, the listing order placed them: the second tree started at index 0, every entry
+    # of the first two answered an index the placement said was another's, and the scan and
+    # --log-index were incomplete, naming 42 indexes answered "from other places".
+    for _ in range(2):
+        world.log.rotate()
+        for n in range(2):
+            world.publish(world.endorsers[n], f"shard {world.log.active.tree_id}".encode())
+    assert crawl(audit, world)[0] == 0
+    world.server.faults.reverse_shards = True
+    second = world.pinned()[-3].entry
+    assert second.virtual_index == 41 and second.shard_index == 1
+    last = world.log.size - 1
+    code, summary = crawl(audit, world, "--from-index", "0", "--to-index", str(last),
+                          "--log-index", str(second.virtual_index))
+    assert code == 0 and summary["complete"], summary["incomplete_reason"]
+    assert stored(db_url)["failed"] == 0
+
+
 def test_a_frozen_shard_the_log_stops_listing_is_log_inconsistent(
         audit: RunAudit, world: World, db_url: str) -> None:
     # Rekor v1 lists every shard; one that is gone from GET /log takes its entries (and the

@@ -38,3 +38,25 @@ def test_an_index_is_answered_only_by_the_entry_of_a_tree_the_heads_name() -> No
         f"index 8 was answered by an entry of tree {HIDDEN}, which the log's heads do not name")
     # No verified head: nothing to judge by (the heads' own faults say so).
     assert ShardOffsets().answered_by(8, entry(HIDDEN, 1, 8)) is None
+
+
+def test_kept_starts_place_shards_whatever_order_the_log_lists_them_in() -> None:
+    kept = {OLD: 0, MIDDLE: 5, ACTIVE: 12}
+    for listed in ([(OLD, 5), (MIDDLE, 7)], [(MIDDLE, 7), (OLD, 5)]):
+        offsets = ShardOffsets.of_heads(listed, ACTIVE, kept)
+        assert offsets.offsets == kept and offsets.disorder is None
+    # A rotation since: the shard first seen goes after the known ones, whatever its place in
+    # the listing.
+    rotated = ShardOffsets.of_heads([(ACTIVE, 4), (MIDDLE, 7), (OLD, 5)], HIDDEN, kept)
+    assert rotated.offsets == {**kept, HIDDEN: 16} and rotated.disorder is None
+
+
+def test_kept_starts_the_sizes_do_not_add_up_to_are_refused() -> None:
+    # A frozen shard that grew, or one dropped from the listing: the next start moved.
+    grown = ShardOffsets.of_heads([(OLD, 6), (MIDDLE, 7)], ACTIVE, {OLD: 0, MIDDLE: 5})
+    assert grown.offsets == {OLD: 0}
+    assert grown.disorder == f"tree {MIDDLE} starts at index 5, but the shards before it hold 6 " \
+        "entries"
+    assert grown.misplaced(entry(MIDDLE, 3, 99), MIDDLE) is None  # not judged
+    dropped = ShardOffsets.of_heads([(MIDDLE, 7)], ACTIVE, {OLD: 0, MIDDLE: 5, ACTIVE: 12})
+    assert dropped.offsets == {} and dropped.disorder is not None
