@@ -44,10 +44,11 @@ def sha256_hex(content: bytes) -> str:
     return hashlib.sha256(content).hexdigest()
 
 
-def entry_document(log: RekorLog, entry: LogEntry) -> bytes:
-    """The entry as ``GET /api/v1/log/entries/{uuid}`` serves it now (Oak's logentry.json)."""
+def entry_document(log: RekorLog, entry: LogEntry, faults: ContentFaults | None = None) -> bytes:
+    """The entry as ``GET /api/v1/log/entries/{uuid}`` serves it now (Oak's logentry.json),
+    with the content `faults` the log's server has on, if given."""
     with log.lock:
-        api = RekorApi(log, ContentFaults())
+        api = RekorApi(log, faults or ContentFaults())
         view = next(v for v in api.visible_shards() if v.shard.tree_id == entry.tree_id)
         document = api.entry_document(view, entry)
     return json.dumps(document, separators=(",", ":")).encode() + b"\n"

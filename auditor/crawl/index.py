@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session
 from auditor.crawl.ingest import Fetched, Ingest, Prepared
 from auditor.crawl.interface import CrawlJob, LogSource
 from auditor.crawl.prepare import subject_digest
-from auditor.crawl.rekor_v1 import EntryCheckpoints, consistency_prover
+from auditor.crawl.rekor_v1 import EntryCheckpoints, consistency_prover, held_to_heads
 from auditor.crawl.summary import CrawlSummary
 from auditor.errors import IncompleteError, InputError
 from auditor.findings import Finding, RuleId, unique
@@ -57,6 +57,7 @@ from auditor.verify.entry import (
     failed,
     verify_entry,
     verify_unlogged,
+    with_check,
     with_inline_subject,
 )
 from auditor.verify.keys import PublicKey, load_public_key
@@ -396,7 +397,12 @@ class IndexCrawl:
         log = self._log_answer(receipt, component) if receipt is not None else _LogAnswer()
         with self.job.sessions.begin() as session:
             if log.prepared is not None:
-                self._judge_checkpoint(session, log.prepared)
+                held = self._held_to_heads(session, log.prepared)
+                if held is not log.prepared and log.answer == "same":
+                    # The receipt is the log's copy: dated back alike.
+                    verification = with_check(verification, held.verification.check("set"))
+                log = dataclasses.replace(log, prepared=held)
+                self._judge_checkpoint(session, held)
             logged = self.ingest.store(session, log.prepared) if log.prepared else None
             row = publisher.package(session, package_id)
             _record_hashes(row, pieces)
@@ -531,6 +537,18 @@ class IndexCrawl:
             return _LogAnswer("different", "; ".join(differences), prepared)
         return _LogAnswer("same", f"{self.source.rekor.base_url} returns the same entry",
                           prepared)
+
+    def _held_to_heads(self, session: Session, prepared: Prepared) -> Prepared:
+        """The log's copy, its `set` check failed if the log dated it before a head it served
+        without it (see `crawl.signed_time`): a receipt dated back with it says the same."""
+        key = prepared.verification.log_key
+        if key is None:
+            return prepared
+        log = log_row(session, prepared.fetched.entry.log_id, key)
+        held, fault = held_to_heads(session, log, prepared)
+        if fault is not None:
+            self._log_faults.append(fault)
+        return held
 
     def _judge_checkpoint(self, session: Session, prepared: Prepared) -> None:
         """The log's copy names a checkpoint: held against the log's stored history before it

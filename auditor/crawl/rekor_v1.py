@@ -124,6 +124,45 @@ def conflicting_answers(index: int, answers: tuple[RawEntry, RawEntry]) -> Findi
         identity=("kind", "log_index", "leaf_hashes"))
 
 
+def backdated_fault(session: Session, log: models.Log, item: Prepared,
+                    tree_id: int) -> tuple[str, Finding] | None:
+    """Why the entry (of tree `tree_id`) was dated back before a head the log served without
+    it, and the LOG_INCONSISTENT fault that says so, stored (see `crawl.signed_time`)."""
+    entry = item.fetched.entry
+    found = dated_back(session, log, entry, tree_id)
+    if found is None or entry.proof is None:
+        return None
+    why, head, head_at = found
+    finding = Finding(
+        RuleId.LOG_INCONSISTENT, None, f"the log signed integratedTime "
+        f"{entry.integrated_time} for entry {entry.uuid}: {why}",
+        {"tree_id": tree_id, "kind": "backdated", "uuid": entry.uuid,
+         "log_index": entry.log_index, "leaf": entry.proof.log_index,
+         "integrated_time": entry.integrated_time, "head_size": head.size,
+         "head_root": head.root_hash, "head": head.note, "head_at": head_at.isoformat(),
+         "entry": item.fetched.raw.decode("utf-8", "replace")},
+        identity=("tree_id", "kind", "uuid", "integrated_time"))
+    stored_history.record_fault(session, log, tree_id, "backdated", finding)
+    return why, finding
+
+
+def held_to_heads(session: Session, log: models.Log,
+                  item: Prepared) -> tuple[Prepared, Finding | None]:
+    """`item`, its `set` check failed if the time the log signed is before a head it served
+    without the entry; the fault, if so."""
+    verification = item.verification
+    checkpoint = verification.checkpoint
+    if checkpoint is None or not verification.checkpoint_verified or \
+            not verification.check("set").ok:
+        return item, None  # only a time the log signed is its word against its own heads
+    tree_id = signed_tree_id(checkpoint)
+    found = None if tree_id is None else backdated_fault(session, log, item, tree_id)
+    if found is None:
+        return item, None
+    return replace(item, verification=with_check(verification, failed("set", found[0]))), \
+        found[1]
+
+
 class EntryCheckpoints:
     """Judges the checkpoint each entry's inclusion proof names against the stored history of
     its tree, once per checkpoint. It must run before the entry is stored: storing an entry
@@ -692,49 +731,26 @@ class RekorV1Crawl:
         checkpoint's tree and its proof place it (see `crawl.placement`), its `set` check
         failed if the time it signs had not come when it was first `seen`, or was before a
         head the log served without it (see `crawl.signed_time`)."""
-        verification = item.verification
-        entry, checkpoint = verification.entry, verification.checkpoint
+        entry = item.verification.entry
         if entry is None:
             return item
         future = from_the_future(entry, seen)
-        if future is not None and verification.check("set").ok:
-            verification = with_check(verification, failed("set", future))
+        if future is not None and item.verification.check("set").ok:
+            item = replace(item, verification=with_check(item.verification,
+                                                         failed("set", future)))
+        item, backdated = held_to_heads(session, self._log(), item)
+        if backdated is not None:
+            self._findings.append(backdated)
+        verification, checkpoint = item.verification, item.verification.checkpoint
         if checkpoint is not None and verification.checkpoint_verified:
             tree_id = signed_tree_id(checkpoint)
-            # Only a time the log signed is its word against its own heads.
-            back = self._backdated(session, item, tree_id) if verification.check("set").ok \
-                else None
-            if back is not None:
-                verification = with_check(verification, failed("set", back))
             why = self.offsets.misplaced(entry, tree_id)
             if why is not None:
                 if verification.check("set").ok:
                     self._signed_misplacement(session, item, tree_id, why)
-                verification = with_check(verification, failed("inclusion_proof", why))
-        return item if verification is item.verification else \
-            replace(item, verification=verification)
-
-    def _backdated(self, session: Session, item: Prepared, tree_id: int | None) -> str | None:
-        """Why the entry's signed integratedTime is before a head the log served without it
-        (see `crawl.signed_time`), if it is; the log's fault is kept, as its lie stays one."""
-        entry = item.fetched.entry
-        found = None if tree_id is None or self.log is None else dated_back(
-            session, self.log, entry, tree_id)
-        if found is None or entry.proof is None:
-            return None
-        why, head, head_at = found
-        finding = Finding(
-            RuleId.LOG_INCONSISTENT, None, f"the log signed integratedTime "
-            f"{entry.integrated_time} for entry {entry.uuid}: {why}",
-            {"tree_id": tree_id, "kind": "backdated", "uuid": entry.uuid,
-             "log_index": entry.log_index, "leaf": entry.proof.log_index,
-             "integrated_time": entry.integrated_time, "head_size": head.size,
-             "head_root": head.root_hash, "head": head.note, "head_at": head_at.isoformat(),
-             "entry": item.fetched.raw.decode("utf-8", "replace")},
-            identity=("tree_id", "kind", "uuid", "integrated_time"))
-        stored_history.record_fault(session, self.log, tree_id, "backdated", finding)
-        self._findings.append(finding)
-        return why
+                item = replace(item, verification=with_check(
+                    verification, failed("inclusion_proof", why)))
+        return item
 
     def _signed_misplacement(self, session: Session, item: Prepared, tree_id: int | None,
                              why: str) -> None:

@@ -26,7 +26,7 @@ from auditor.store.database import open_database
 from testlog import Endorser, PublisherIndex, RekorLog, RunningIndexServer, RunningServer
 from testlog.faults import Endpoint
 from testlog.publisher import ENDORSEMENTS_FOR_KEY, Published, entry_document
-from testlog.synthetic import Endorsement, add_endorsements, endorse
+from testlog.synthetic import Endorsement, add_endorsements, endorse, oak_statement
 from tests.cli_runner import RunAudit
 from tests.crawl.signals import crawl_stopped
 
@@ -230,6 +230,31 @@ def test_a_log_entry_the_index_does_not_list_is_unpublished(audit: RunAudit, wor
     world.index.publish(secret, log=world.log)
     code, summary = crawl(audit, world)
     assert code == 0 and summary["findings"] == []
+
+
+def test_a_receipt_the_log_dated_back_is_no_valid_package(audit: RunAudit, world: World,
+                                                         db_url: str) -> None:
+    # An endorsement whose validity ended ten days ago, logged after a crawl saw the log's
+    # head, dated 95 days back (into its window) in its receipt and in the log's own copy
+    # alike, and hidden from the log's search index: only the publisher's index leads to it.
+    # Before, receipt and copy agreed, and the package verified.
+    assert crawl(audit, world)[0] == 0
+    endorser, subject = world.endorsers[0], b"stage0 dated back"
+    statement = oak_statement(endorser.name, subject, world.log.clock() - 100 * 86_400)
+    signature = endorser.sign(statement)
+    late = Endorsement(endorser, statement, signature, subject,
+                       world.log.add_rekord(statement, signature, endorser.public_pem))
+    world.server.faults.unlisted.add(late.entry.virtual_index)
+    world.server.faults.backdate[late.entry.virtual_index] = 95 * 86_400
+    world.index.publish(late, receipt=entry_document(world.log, late.entry,
+                                                     world.server.faults.content()))
+    code, summary = crawl(audit, world)
+    assert code == 1
+    (fault,) = of_rule(summary, "LOG_INCONSISTENT")
+    assert (fault["evidence"]["kind"], fault["evidence"]["uuid"]) == ("backdated", late.entry.uuid)
+    package = packages(db_url)[sha256(late.statement)]
+    assert package.log_answer == "same" and not package.ok
+    assert "the log dated it back" in package.checks
 
 
 def test_listing_a_statement_the_store_never_serves_does_not_publish_it(
