@@ -50,6 +50,9 @@ def dated_back(session: Session, log: models.Log, entry: LogEntry,
     if entry.proof is None:
         return None
     leaf = entry.proof.log_index
+    smallest = stored_history.smallest_head(session, log, tree_id)
+    if smallest is None or leaf < smallest:
+        return None  # in every head the log served: the first crawl's entries, old ranges
     head = stored_history.head_at_or_below(session, log, tree_id, leaf)
     if head is None or head.head_at is None:
         return None

@@ -10,7 +10,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from auditor.findings import Finding, RuleId
@@ -66,6 +66,20 @@ def add_checkpoint(session: Session, shard: models.Shard,
 def served_as_head(row: models.StoredCheckpoint) -> None:
     """The log served `row` as its head (GET /log) now."""
     row.head_at = now()
+
+
+def smallest_head(session: Session, log: models.Log, tree_id: int) -> int | None:
+    """The smallest size of tree `tree_id` the log served as its head, if any: a leaf below it
+    was in every head. Asked once per transaction (a batch's entries share it); no head is
+    stored in a transaction that places entries."""
+    known: dict[tuple[int, int], int | None] = session.info.setdefault("smallest_heads", {})
+    if (log.id, tree_id) not in known:
+        known[(log.id, tree_id)] = session.scalar(
+            select(func.min(models.StoredCheckpoint.size))
+            .join(models.Shard, models.Shard.id == models.StoredCheckpoint.shard_pk)
+            .where(models.Shard.log_pk == log.id, models.Shard.tree_id == tree_id,
+                   models.StoredCheckpoint.head_at.is_not(None)))
+    return known[(log.id, tree_id)]
 
 
 def head_at_or_below(session: Session, log: models.Log, tree_id: int,
