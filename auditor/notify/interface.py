@@ -4,6 +4,7 @@ An `Alert` carries everything a message needs (rule, component, release, severit
 an evidence summary, where the full report is), built once from a `Finding` so every channel
 says the same thing. Its strings are the finding's own, unescaped: they may come from a log,
 and each channel escapes them for its medium (Slack mrkdwn, GitHub Markdown, e-mail headers).
+They are bounded (`bounded`), so no log can make a message too long for its channel.
 
 Sending is an expected outcome, never an exception: `Channel.send` returns a `Delivery` that is
 sent, failed (with the reason), or already present (GitHub found the issue a previous run
@@ -14,6 +15,7 @@ it was.
 from __future__ import annotations
 
 import json
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -28,6 +30,12 @@ from auditor.report.text import visible
 #: Bounds on the evidence summary: a message names the evidence, the report holds all of it.
 EVIDENCE_ITEMS = 8
 EVIDENCE_VALUE_CHARS = 160
+#: Bounds on the detail and release a message shows (the report holds them whole). Escaping
+#: grows a character tenfold at most (`\U000e0001`), so the largest GitHub issue body stays
+#: under GitHub's 65,536 characters: a longer one is refused (422) on every run.
+DETAIL_CHARS = 2000
+RELEASE_CHARS = 200
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class AlertKind(StrEnum):
@@ -64,8 +72,9 @@ class Alert:
             title=rule.title,
             severity=finding.severity,
             component=finding.component,
-            release=finding.release,
-            detail=finding.detail,
+            release=None if finding.release is None else bounded(finding.release,
+                                                                 RELEASE_CHARS),
+            detail=bounded(finding.detail, DETAIL_CHARS),
             evidence=summarize_evidence(finding.evidence, finding.identity),
             report=report,
             run_time=run_time,
@@ -154,6 +163,14 @@ def one_line(value: str | None, limit: int = 200) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def bounded(value: str, limit: int) -> str:
+    """Log text fit for every channel: cut to `limit` characters, and each lone surrogate (a
+    JSON string from a log may hold one; no UTF-8 can) written as its escape, `\\ud800`: JSON
+    carrying one is not I-JSON (RFC 7493 §2.1), and a strict receiver refuses the message."""
+    text = _LONE_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def summarize_evidence(evidence: Mapping[str, Any],
                        identity: tuple[str, ...] = ()) -> tuple[tuple[str, str], ...]:
     """The evidence a message shows: identifying keys first, scalars as text, the rest as
@@ -162,7 +179,9 @@ def summarize_evidence(evidence: Mapping[str, Any],
     present = {k: v for k, v in evidence.items() if v is not None}
     keys = [k for k in identity if k in present]
     keys += sorted(k for k in present if k not in keys)
-    items = [(str(key), _shorten(_as_text(present[key]))) for key in keys[:EVIDENCE_ITEMS]]
+    items = [(bounded(str(key), EVIDENCE_VALUE_CHARS),
+              bounded(_as_text(present[key]), EVIDENCE_VALUE_CHARS))
+             for key in keys[:EVIDENCE_ITEMS]]
     if len(keys) > EVIDENCE_ITEMS:
         items.append(("…", f"{len(keys) - EVIDENCE_ITEMS} more in the report"))
     return tuple(items)
@@ -172,10 +191,6 @@ def _as_text(value: Any) -> str:
     if isinstance(value, str):
         return value
     return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
-
-
-def _shorten(text: str) -> str:
-    return text if len(text) <= EVIDENCE_VALUE_CHARS else text[: EVIDENCE_VALUE_CHARS - 1] + "…"
 
 
 class DeliveryStatus(StrEnum):

@@ -8,7 +8,7 @@ applies no formatting (`*bold*`, `_italic_`, links, mentions). Slack has no back
 what could still act inside a code span is replaced: `&`, `<`, `>` by the HTML entities Slack
 asks for ("Escaping text", Slack mrkdwn reference), a backtick (which would end the span) by
 U+02CB, and control and invisible characters (CR/LF, ANSI, bidi overrides) by visible escapes.
-The structured `alert` keeps the exact values.
+The structured `alert` keeps the values as `Alert` bounds them (unescaped).
 
 The POST is not idempotent: it is retried only when the receiver surely did not take it
 (`auditor.notify.transport`). One message a second by default: Slack's limit for incoming

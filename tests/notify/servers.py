@@ -5,9 +5,10 @@ The fake GitHub answers the way GitHub's REST API (version 2022-11-28) shapes it
 `POST /repos/{owner}/{repo}/issues` returns 201 and the issue object (`number`, `html_url`,
 `state`, `labels` as objects, ...), `GET /search/issues` returns `total_count`,
 `incomplete_results` and `items`, 401 `{"message": "Bad credentials"}` without a valid token,
-422 "Validation Failed" for a title over 256 characters, and 403 with `x-ratelimit-remaining: 0`
-when rate limited. Its search implements the qualifiers the channel uses (`repo:`, `is:issue`,
-`is:pr`, `is:open`, `is:closed`, `in:body`) and quoted or bare terms, case-insensitively.
+422 "Validation Failed" for a title over 256 characters or a body over 65,536, and 403 with
+`x-ratelimit-remaining: 0` when rate limited. Its search implements the qualifiers the
+channel uses (`repo:`, `is:issue`, `is:pr`, `is:open`, `is:closed`, `in:body`) and quoted or
+bare terms, case-insensitively.
 """
 
 from __future__ import annotations
@@ -147,12 +148,25 @@ def unused_port() -> int:
         return port
 
 
+def strict_json_receiver(request: Request) -> Reply:
+    """A webhook receiver holding its input to I-JSON (RFC 7493 §2.1: no lone surrogate), as
+    Rust's serde_json or a PostgreSQL jsonb column does: 400 for a message it cannot read."""
+    try:
+        json.dumps(request.json(), ensure_ascii=False).encode("utf-8")
+    except (ValueError, UnicodeError):
+        return Reply(400, b"invalid JSON")
+    return Reply()
+
+
 def json_reply(status: int, document: object, headers: dict[str, str] | None = None) -> Reply:
     return Reply(status, json.dumps(document).encode(),
                  {"Content-Type": "application/json; charset=utf-8", **(headers or {})})
 
 
 # -- GitHub -----------------------------------------------------------------------------------
+
+#: GitHub refuses a longer issue body or comment (422 "body is too long").
+BODY_CHARS = 65536
 
 
 class FakeGitHub:
@@ -234,7 +248,12 @@ class FakeGitHub:
             return json_reply(422, {"message": "Validation Failed", "errors": [
                 {"resource": "Issue", "code": "custom", "field": "title",
                  "message": "title is too long (maximum is 256 characters)"}]})
-        issue = self.add_issue(repo, title, document.get("body") or "")
+        body = document.get("body") or ""
+        if len(body) > BODY_CHARS:
+            return json_reply(422, {"message": "Validation Failed", "errors": [
+                {"resource": "Issue", "code": "custom", "field": "body",
+                 "message": f"body is too long (maximum is {BODY_CHARS} characters)"}]})
+        issue = self.add_issue(repo, title, body)
         issue["labels"] = [{"id": i, "name": name, "color": "ededed", "default": False}
                            for i, name in enumerate(document.get("labels") or [])]
         return json_reply(201, issue)

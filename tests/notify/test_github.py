@@ -14,7 +14,7 @@ from auditor.notify.transport import Timeouts
 from auditor.report.text import visible
 from tests.notify.conftest import GITHUB_TOKEN, RATE
 from tests.notify.findings import REPORT, RUN_TIME, finding
-from tests.notify.servers import FakeGitHub, LocalServer, Reply, Request, unused_port
+from tests.notify.servers import BODY_CHARS, FakeGitHub, LocalServer, Reply, Request, unused_port
 from tests.report.htmltree import inspect
 from tests.report.reports import AUTOLINK, HOSTILE, LONG, MD_LINK, MENTION, NEWLINES
 
@@ -264,3 +264,23 @@ def test_the_title_is_one_bounded_line_github_accepts(github: Fake, payload: str
     assert delivery.status is DeliveryStatus.SENT
     title = fake.open_issues()[0]["title"]
     assert len(title) <= TITLE_CHARS and title.isprintable()
+
+
+#: The most each character grows by in Markdown: an invisible one outside the BMP, escaped.
+WIDEST = "\U000e0001"
+
+
+def test_an_enormous_hostile_finding_still_opens_an_issue(github: Fake) -> None:
+    # A log decides how long a detail, a release name or an evidence value is: a body over
+    # GitHub's 65,536 characters is refused on every run, so the issue would never open.
+    fake, server = github
+    wide = WIDEST * 100_000
+    evidence = {f"{WIDEST * 500}{n}": wide for n in range(20)}
+    alert = Alert.from_finding(replace(finding("kernel", detail=wide, **evidence),
+                                       release=wide), report=REPORT, run_time=RUN_TIME)
+    with channel(server) as hub:
+        delivery = hub.send(alert)
+    assert delivery.status is DeliveryStatus.SENT, delivery.reason
+    [issue] = fake.open_issues()
+    assert len(issue["body"]) <= BODY_CHARS
+    assert issue["body"].endswith(fingerprint_line(alert.fingerprint) + "\n")

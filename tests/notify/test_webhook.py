@@ -17,7 +17,7 @@ from auditor.report.text import visible
 from tests.fake_time import FakeTime
 from tests.notify.conftest import RATE
 from tests.notify.findings import REPORT, RUN_TIME, finding
-from tests.notify.servers import LocalServer, Reply, unused_port
+from tests.notify.servers import LocalServer, Reply, strict_json_receiver, unused_port
 from tests.report.reports import ANSI, BACKTICKS, BIDI, HOSTILE, MENTION, NEWLINES
 
 SLACK = ("<!channel> <@U024BE7LH> *bold* _it_ ~strike~ <https://evil.example|click> &amp; "
@@ -198,3 +198,18 @@ def test_hostile_text_stays_inside_inert_code_spans(payload: str) -> None:
               *[part for pair in alert.evidence for part in pair], alert.report,
               alert.fingerprint]
     assert [decoded(span) for span in spans] == [visible(v or "", keep="") for v in values]
+
+
+def test_a_lone_surrogate_from_the_log_does_not_make_the_message_unreadable(
+        receiver: LocalServer) -> None:
+    # A JSON string in a log may hold "\ud800"; sent on as is, a strict receiver refuses the
+    # message (on every run), so it arrives written as its escape.
+    receiver.route = strict_json_receiver
+    alert = Alert.from_finding(finding("kernel", detail="key \ud800 signed", subject="\udfff"),
+                               report=REPORT, run_time=RUN_TIME)
+    with hook_at(receiver.url + "/hook") as channel:
+        delivery = channel.send(alert)
+    assert delivery.status is DeliveryStatus.SENT, delivery.reason
+    sent = receiver.requests[0].json()["alert"]
+    assert sent["detail"] == "key \\ud800 signed"
+    assert sent["evidence"]["subject"] == "\\udfff"
