@@ -58,12 +58,14 @@ def claimant() -> str:
 def send_alerts(sessions: sessionmaker[Session], notify: NotifySettings,
                 channels: Sequence[Channel], findings: Sequence[Finding], *, report: str | None,
                 run_time: datetime, complete: bool, claimed_by: str | None = None,
-                present: Set[str] | None = None) -> DeliveryReport:
+                present: Set[str] | None = None,
+                unjudged: Set[str] = frozenset()) -> DeliveryReport:
     """Send what the run's findings call for on every channel; each outcome is in the ledger.
 
     "Resolved" messages need a `complete` run: an audit that could not finish cannot say that
     a finding stopped appearing. `present`: every fingerprint the run reported, when
-    `findings` holds only those that may fire.
+    `findings` holds only those that may fire. `unjudged`: rules the run did not look at (an
+    offline run's crawl-only rules), whose findings it cannot say are gone.
     """
     with sessions() as session:
         held = open_alerts(session)
@@ -74,7 +76,7 @@ def send_alerts(sessions: sessionmaker[Session], notify: NotifySettings,
                           notify.min_severity, previously_open,
                           channels=[c.name for c in channels],
                           resolved=notify.resolved and complete, report=report,
-                          run_time=run_time, present=present)
+                          run_time=run_time, present=present, unjudged=unjudged)
     ledger = AlertLedger(sessions, claimed_by or claimant())
     try:
         with ledger.renewing():

@@ -147,6 +147,10 @@ COMPONENTLESS_RULES = frozenset({RuleId.LOG_INCONSISTENT, RuleId.CHECKPOINT_INVA
                                  RuleId.SHARD_ROTATED, RuleId.UNWITNESSED_CHECKPOINT,
                                  RuleId.PUBLISHED_FILE_ALTERED})
 
+#: Rules only a run's crawl reports (nothing in the store says it again): a run that did not
+#: crawl cannot say that such a finding is gone.
+CRAWL_ONLY_RULES = frozenset({RuleId.SHARD_ROTATED})
+
 
 @dataclass(frozen=True)
 class Suppression:

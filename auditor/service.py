@@ -29,7 +29,14 @@ from auditor.crawl.interface import CrawlJob, CrawlRequest, LogSource, Progress
 from auditor.crawl.summary import CrawlSummary
 from auditor.errors import AuditorError, ConfigError, Interrupted
 from auditor.exit_codes import ExitCode
-from auditor.findings import Finding, FindingTally, RuleId, Severity, Suppression
+from auditor.findings import (
+    CRAWL_ONLY_RULES,
+    Finding,
+    FindingTally,
+    RuleId,
+    Severity,
+    Suppression,
+)
 from auditor.http_client import Deadline
 from auditor.importer import ImportedItem, ImportReport, import_paths, record_keys
 from auditor.reconcile.engine import ReleaseResult, reconcile_release, unaccounted
@@ -475,7 +482,8 @@ class Auditor:
         assert self.settings.notify is not None
         return send_alerts(self.sessions, self.settings.notify, channels, alertable,
                            present=result.tally.fingerprints, report=self._report_location(),
-                           run_time=result.started, complete=result.complete)
+                           run_time=result.started, complete=result.complete,
+                           unjudged=frozenset() if result.crawl else CRAWL_ONLY_RULES)
 
     def _run_id(self, result: AuditResult) -> int:
         assert result.run_id is not None
@@ -548,7 +556,7 @@ class Auditor:
             yield from publication_findings(session, pinned, self.settings.index.keysets,
                                             self.settings.expected_since)
         if result.crawl is not None:
-            yield from (f for f in result.crawl.findings if f.rule is RuleId.SHARD_ROTATED)
+            yield from (f for f in result.crawl.findings if f.rule in CRAWL_ONLY_RULES)
 
     def _suppressed(self, findings: Iterable[Finding]) -> Iterator[Finding]:
         today = self._today()

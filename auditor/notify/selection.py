@@ -31,13 +31,16 @@ def alerts_to_send(
     report: str | None,
     run_time: datetime,
     present: Set[str] | None = None,
+    unjudged: Set[str] = frozenset(),
 ) -> dict[str, list[Alert]]:
     """Per channel, the alerts this run sends, most severe first.
 
     `already_delivered` holds (channel, fingerprint) for every alert a channel has delivered
     and that is still open there (the ledger). `previously_open` are those open alerts as they
     were sent (or rebuilt from the stored finding), to word a "resolved" message; they are only
-    read when `resolved` is on.
+    read when `resolved` is on. An alert of a rule in `unjudged` (one the run did not look at,
+    such as a crawl-only rule in a run that did not crawl) is never resolved: its finding is
+    missing because nobody looked, not because it is gone.
     """
     current = unique(findings)
     if present is None:
@@ -52,7 +55,8 @@ def alerts_to_send(
                 alert = alert or Alert.from_finding(finding, report=report, run_time=run_time)
                 plan[channel].append(alert)
     if resolved:
-        gone = {a.fingerprint: a for a in previously_open if a.fingerprint not in present}
+        gone = {a.fingerprint: a for a in previously_open
+                if a.fingerprint not in present and a.rule not in unjudged}
         for fingerprint in sorted(gone):
             done = gone[fingerprint].resolved(report=report, run_time=run_time)
             for channel in channels:

@@ -487,3 +487,24 @@ def test_the_metrics_file_carries_the_numbers_of_the_run(
     assert got[("auditor_last_run_alerts_delivered", (("channel", "webhook"),))] == 3
     assert got[("auditor_last_run_alert_failures", (("channel", "webhook"),))] == 0
     assert [p.name for p in path.parent.iterdir()] == ["auditor.prom"]  # no temporary left
+
+
+def test_an_offline_run_does_not_resolve_what_only_a_crawl_can_see(
+        audit: RunAudit, kernel_log: KernelLog, receiver: LocalServer, db_url: str) -> None:
+    # A shard rotation is seen by the crawl alone: a run that did not crawl does not report it,
+    # which is no sign that it is gone. Before, `--offline` sent "resolved", the next crawl
+    # "new" again: a page flapping with the schedule.
+    kernel_log.publish()
+    notify = '[notify]\nmin_severity = "info"\nresolved = true\n'
+    flags = ("--config", str(kernel_log.config(notify)), "--notify-webhook", receiver.url)
+    run(audit, *flags)
+    kernel_log.log.rotate()
+    run(audit, *flags)
+    [rotation] = [a for a in alerted(receiver) if a["rule"] == "SHARD_ROTATED"]
+    sent = len(receiver.requests)
+    _, summary, stderr = run(audit, *flags, "--offline")
+    assert rotation["fingerprint"] not in problems(summary)
+    assert len(receiver.requests) == sent, alerted(receiver)[sent:]
+    assert "alerts: nothing new to send" in stderr
+    run(audit, *flags)  # the crawl sees it again: still open, nothing to send
+    assert len(receiver.requests) == sent
