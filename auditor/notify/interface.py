@@ -132,11 +132,16 @@ class Alert:
         except ValueError:
             raise InputError(f"{where}: the stored alert has an unknown kind, severity or "
                              "time") from None
-        rule = text("rule")
+        rule, release = text("rule"), text("release", True)
+        # Bounded again: a row stored before alerts were may hold a detail of any length.
         return cls(kind=kind, fingerprint=text("fingerprint"), rule=rule, title=text("title"),
                    severity=severity, component=text("component", True),
-                   release=text("release", True), detail=text("detail"),
-                   evidence=tuple(evidence.items()), report=text("report", True),
+                   release=None if release is None else bounded(release, RELEASE_CHARS),
+                   detail=bounded(text("detail"), DETAIL_CHARS),
+                   evidence=tuple((bounded(k, EVIDENCE_VALUE_CHARS),
+                                   bounded(v, EVIDENCE_VALUE_CHARS))
+                                  for k, v in evidence.items())[:EVIDENCE_ITEMS + 1],
+                   report=text("report", True),
                    run_time=run_time, explanation=RULES[RuleId(rule)].explanation
                    if rule in RULES else "")
 

@@ -10,7 +10,7 @@ from dataclasses import replace
 import pytest
 
 from auditor.http_client import HttpClient
-from auditor.notify.interface import Alert, AlertKind, DeliveryStatus
+from auditor.notify.interface import DETAIL_CHARS, Alert, AlertKind, DeliveryStatus
 from auditor.notify.transport import MAX_ANSWER_BYTES, RETRY_AFTER_BUDGET, RETRY_AFTER_MAX, Timeouts
 from auditor.notify.webhook import WebhookChannel, slack_text
 from auditor.report.text import visible
@@ -213,3 +213,17 @@ def test_a_lone_surrogate_from_the_log_does_not_make_the_message_unreadable(
     sent = receiver.requests[0].json()["alert"]
     assert sent["detail"] == "key \\ud800 signed"
     assert sent["evidence"]["subject"] == "\\udfff"
+
+
+def test_an_alert_stored_before_alerts_were_bounded_is_resolved_readably(
+        receiver: LocalServer) -> None:
+    # The ledger keeps each alert as it was sent, to word its "resolved" message: a row from
+    # before holds the log's detail whole, lone surrogate and all.
+    stored = kernel_alert().to_json() | {"detail": "\ud800" + "x" * 100_000}
+    done = Alert.from_json(stored, "ledger").resolved(report=REPORT, run_time=RUN_TIME)
+    receiver.route = strict_json_receiver
+    with hook_at(receiver.url) as channel:
+        delivery = channel.send(done)
+    assert delivery.status is DeliveryStatus.SENT, delivery.reason
+    detail = receiver.requests[0].json()["alert"]["detail"]
+    assert detail.startswith("\\ud800x") and len(detail) == DETAIL_CHARS
