@@ -343,6 +343,7 @@ class HttpClient:
         json_body: object = None,
         idempotent: bool = True,
         max_bytes: int = MAX_RESPONSE_BYTES,
+        success_body: bool = True,
     ) -> Answer:
         """The answer to one request, whatever its status, after retries of what another
         attempt may cure; the caller judges the status.
@@ -351,11 +352,15 @@ class HttpClient:
         connection lost after sending or a 5xx other than 503 is not retried, since the
         server may have acted on it and a retry would act twice; it raises IncompleteError
         (a 500, 502 or 504 is returned as the answer instead, to be quoted).
+
+        ``success_body=False``: a 2xx answer's body is not read (its content is empty), for a
+        caller to whom the status says all: a body that trickles past the deadline or is
+        oversized must not turn a request the server took into a failure.
         """
         where = f"{method} {url}" + (f"?{urlencode(params)}" if params else "")
         return self._retrying(where, lambda: self._attempt(
-            method, url, params, json_body, where, max_bytes, headers, idempotent),
-            idempotent=idempotent)
+            method, url, params, json_body, where, max_bytes, headers, idempotent,
+            success_body), idempotent=idempotent)
 
     # -- the retry loop -------------------------------------------------------------------
 
@@ -423,11 +428,13 @@ class HttpClient:
 
     def _attempt(self, method: str, url: str, params: Mapping[str, str] | None,
                  json_body: object, where: str, max_bytes: int,
-                 headers: Mapping[str, str] | None = None, idempotent: bool = True) -> Answer:
+                 headers: Mapping[str, str] | None = None, idempotent: bool = True,
+                 success_body: bool = True) -> Answer:
         """Send once; the complete answer, or Retryable for what another attempt may cure."""
         self._bucket.acquire()
         self.stats.count(retry=False)
-        answer = self._send(method, url, params, json_body, where, max_bytes, headers)
+        answer = self._send(method, url, params, json_body, where, max_bytes, headers,
+                            success_body)
         if answer.status in UNPROCESSED or (idempotent and 500 <= answer.status <= 599):
             # 429 and 502-504 usually come from a proxy with an HTML page: never parse them.
             raise Retryable(f"HTTP {answer.status}",
@@ -436,7 +443,8 @@ class HttpClient:
         return answer
 
     def _send(self, method: str, url: str, params: Mapping[str, str] | None, json_body: object,
-              where: str, max_bytes: int, extra: Mapping[str, str] | None = None) -> Answer:
+              where: str, max_bytes: int, extra: Mapping[str, str] | None = None,
+              success_body: bool = True) -> Answer:
         headers = {"Accept": "application/json", "User-Agent": f"auditor/{__version__}",
                    **(extra or {})}
         data = None
@@ -453,7 +461,9 @@ class HttpClient:
                 timeout=(self.policy.connect_timeout, min(self.policy.read_timeout, budget)),
                 allow_redirects=False,  # no API we read redirects; never follow a hostile one
             ) as response:
-                content = self._read(response, where, max_bytes, started + budget)
+                taken = 200 <= response.status_code <= 299
+                content = self._read(response, where, max_bytes, started + budget) \
+                    if success_body or not taken else b""
                 return Answer(response.status_code, response.headers.get("Retry-After"),
                               content, {k.lower(): v for k, v in response.headers.items()})
         except requests.exceptions.SSLError as error:

@@ -63,13 +63,14 @@ class TransportError(Exception):
 
 def exchange(client: HttpClient, method: str, url: str, *, idempotent: bool,
              json_body: object = None, headers: dict[str, str] | None = None,
-             params: dict[str, str] | None = None) -> Answer:
+             params: dict[str, str] | None = None, success_body: bool = True) -> Answer:
     """One request through `client`; a TransportError when no answer came, saying why (the
-    client's "<service> <method> <url>: " prefix dropped: the channel names the call)."""
+    client's "<service> <method> <url>: " prefix dropped: the channel names the call).
+    `success_body=False`: a 2xx answer's body is not read (see `HttpClient.exchange`)."""
     try:
         return client.exchange(method, url, headers=headers, params=params,
                                json_body=json_body, idempotent=idempotent,
-                               max_bytes=MAX_ANSWER_BYTES)
+                               max_bytes=MAX_ANSWER_BYTES, success_body=success_body)
     except AuditorError as error:
         where = f"{client.service} {method} {url}" + (f"?{urlencode(params)}" if params else "")
         raise TransportError(redact(str(error).removeprefix(f"{where}: "), url)) from None

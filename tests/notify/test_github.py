@@ -10,7 +10,7 @@ from cmarkgfm.cmark import Options  # type: ignore[import-untyped]
 
 from auditor.notify.github import TITLE_CHARS, GitHubChannel, fingerprint_line, issue_body
 from auditor.notify.interface import Alert, DeliveryStatus
-from auditor.notify.transport import Timeouts
+from auditor.notify.transport import MAX_ANSWER_BYTES, Timeouts
 from auditor.report.text import visible
 from tests.notify.conftest import GITHUB_TOKEN, RATE
 from tests.notify.findings import REPORT, RUN_TIME, finding
@@ -284,3 +284,11 @@ def test_an_enormous_hostile_finding_still_opens_an_issue(github: Fake) -> None:
     [issue] = fake.open_issues()
     assert len(issue["body"]) <= BODY_CHARS
     assert issue["body"].endswith(fingerprint_line(alert.fingerprint) + "\n")
+
+
+def test_an_oversized_answer_is_refused() -> None:
+    # The channel reads GitHub's answers (the issue number): within a bound.
+    with LocalServer(lambda request: Reply(body=b"x" * (MAX_ANSWER_BYTES + 1))) as server:
+        with channel(server) as hub:
+            delivery = hub.send(kernel_alert())
+    assert delivery.reason is not None and "larger than" in delivery.reason
