@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import smtplib
 import ssl
+from contextlib import closing, suppress
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
@@ -104,14 +105,20 @@ class EmailChannel(Channel):
 
     def _submit(self, message: EmailMessage) -> dict[str, tuple[int, bytes]]:
         account = self.account
-        with smtplib.SMTP(account.host, account.port, timeout=account.timeout) as smtp:
+        # Not `with smtplib.SMTP(...)`: its exit raises when QUIT is answered otherwise than
+        # 221, after "250" to the message has handed it over (RFC 5321 §4.1.1.4): counted a
+        # failure, every later run would mail it again.
+        with closing(smtplib.SMTP(account.host, account.port, timeout=account.timeout)) as smtp:
             smtp.ehlo()
             if account.starttls:
                 smtp.starttls(context=ssl.create_default_context(cafile=account.ca_file))
                 smtp.ehlo()  # RFC 3207 §4.2: forget what was learnt before TLS
             if account.username is not None and account.password is not None:
                 smtp.login(account.username, account.password)
-            return smtp.send_message(message)
+            refused = smtp.send_message(message)
+            with suppress(smtplib.SMTPException, OSError):
+                smtp.quit()
+            return refused
 
     def _reason(self, error: BaseException) -> str:
         where = f"{self.account.host}:{self.account.port}"

@@ -355,6 +355,11 @@ class MailSink:
         self.envelopes: list[Envelope] = []
         #: Recipients refused at RCPT TO (a mailbox that does not exist, or is over quota).
         self.refused: set[str] = set()
+        #: The reply to QUIT, when not "221 Bye" (a server shutting down answers 421).
+        self.quit_reply: str | None = None
+
+    async def handle_QUIT(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        return self.quit_reply or "221 Bye"
 
     async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope,
                           address: str, rcpt_options: list[str]) -> str:

@@ -122,3 +122,14 @@ def test_hostile_text_cannot_add_headers_or_act_on_a_terminal(
     assert "\x1b" not in body and "\u202e" not in body and "\r" not in body
     assert "\nBcc:" not in body  # a detail cannot fake a header line of the body either
     assert "Bcc" not in message and "X-Injected" not in message
+
+
+def test_a_message_the_server_took_is_sent_whatever_it_answers_to_quit(
+        certificates: Certificates) -> None:
+    # "250" after the message hands it over (RFC 5321 §4.1.1.4, §6.1). Before, a QUIT answered
+    # otherwise than 221 made the alert a failure: mailed again by every later run.
+    with smtp_server(tls=certificates) as server:
+        server.sink.quit_reply = "421 4.3.2 shutting down"
+        delivery = EmailChannel(account(server, certificates)).send(kernel_alert())
+    assert delivery.status is DeliveryStatus.SENT, delivery.reason
+    assert len(server.sink.envelopes) == 1
