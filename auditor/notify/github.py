@@ -178,6 +178,11 @@ class GitHubChannel(Channel):
             if (item.get("state") == "open" and "pull_request" not in item
                     and isinstance(body, str) and line in body and _by_a_writer(item)):
                 return issue
+        if found.get("incomplete_results") is True:
+            # GitHub stopped searching at its time limit (200, `incomplete_results`): the issue
+            # may be in what it skipped, and opening (or not closing) one on that is a guess.
+            raise GitHubError(f"{self.repository}: the issue search is incomplete (GitHub "
+                              "timed out); tried again by the next run")
         return None
 
     def _resolve(self, alert: Alert, existing: Issue | None) -> Delivery:

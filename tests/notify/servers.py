@@ -180,6 +180,9 @@ class FakeGitHub:
         self.rate_limited = False
         #: Replaces the search answer's items (to serve malformed answers).
         self.search_items_override: object = None
+        #: The search timed out: `incomplete_results` true and no items, as GitHub answers
+        #: ("Timeouts and incomplete results", REST API search docs).
+        self.search_timed_out = False
         self.web = "https://github.test"
 
     def route(self, request: Request) -> Reply:
@@ -286,6 +289,8 @@ class FakeGitHub:
         oldest_first = (params.get("sort") == ["created"] and params.get("order") == ["asc"])
         items = sorted(items, key=lambda i: i["number"], reverse=not oldest_first)
         per_page = min(int(params.get("per_page", ["30"])[0]), 100)
+        if self.search_timed_out:
+            return json_reply(200, {"total_count": 0, "incomplete_results": True, "items": []})
         return json_reply(200, {"total_count": len(items), "incomplete_results": False,
                                 "items": items[:per_page]})
 

@@ -292,3 +292,17 @@ def test_an_oversized_answer_is_refused() -> None:
         with channel(server) as hub:
             delivery = hub.send(kernel_alert())
     assert delivery.reason is not None and "larger than" in delivery.reason
+
+
+def test_a_search_that_timed_out_opens_no_duplicate(github: Fake) -> None:
+    # GitHub answers a search it could not finish with 200 and `incomplete_results`: the
+    # existing issue may be among what it did not search. Before, it opened a second one.
+    fake, server = github
+    alert = kernel_alert()
+    with channel(server) as hub:
+        hub.send(alert)
+        fake.search_timed_out = True
+        delivery = hub.send(alert)
+    assert delivery.status is DeliveryStatus.FAILED
+    assert delivery.reason is not None and "incomplete" in delivery.reason
+    assert len(fake.open_issues()) == 1
