@@ -35,6 +35,7 @@ from auditor.store.database import open_database
 from auditor.store.deliveries import LEASE, AlertLedger, DeliveryState, deliveries
 from auditor.store.tables import alert_deliveries
 from testlog import Endorser, RekorLog, RunningServer
+from testlog.faults import Endpoint
 from testlog.synthetic import Endorsement, endorse
 from tests.cli_runner import RunAudit
 from tests.notify.conftest import GITHUB_TOKEN, RATE
@@ -489,7 +490,7 @@ def test_the_metrics_file_carries_the_numbers_of_the_run(
     assert [p.name for p in path.parent.iterdir()] == ["auditor.prom"]  # no temporary left
 
 
-def test_an_offline_run_does_not_resolve_what_only_a_crawl_can_see(
+def test_a_run_that_did_not_crawl_it_all_does_not_resolve_what_only_a_crawl_sees(
         audit: RunAudit, kernel_log: KernelLog, receiver: LocalServer, db_url: str) -> None:
     # A shard rotation is seen by the crawl alone: a run that did not crawl does not report it,
     # which is no sign that it is gone. Before, `--offline` sent "resolved", the next crawl
@@ -508,3 +509,10 @@ def test_an_offline_run_does_not_resolve_what_only_a_crawl_can_see(
     assert "alerts: nothing new to send" in stderr
     run(audit, *flags)  # the crawl sees it again: still open, nothing to send
     assert len(receiver.requests) == sent
+
+    # A crawl the log cut short does not see it either: an incomplete run resolves nothing.
+    kernel_log.server.faults.server_errors(100, endpoint=Endpoint.LOG_INFO)
+    code, summary, _ = run(audit, *flags)
+    assert code == 1 and summary["complete"] is False  # findings beat "incomplete"
+    assert rotation["fingerprint"] not in problems(summary)
+    assert len(receiver.requests) == sent, alerted(receiver)[sent:]
