@@ -9,7 +9,7 @@ acts only where it is installed): anyone may open an issue in a public repositor
 made a finding can compute its fingerprint, so an issue planted with the line (and closed after
 the run) would otherwise pass for the auditor's own and silence the alert. The search reads one
 page, oldest first, where the auditor's own issue precedes copies planted after it. A
-"resolved" alert comments on that issue and closes it.
+"resolved" alert closes that issue and comments on it.
 
 The issue body is GitHub Markdown built with the report's escaping (`auditor.report.markdown`):
 a value from a log stays text, never a link, mention, image or HTML. The title goes through the
@@ -191,8 +191,15 @@ class GitHubChannel(Channel):
                             DeliveryStatus.ALREADY_PRESENT,
                             reason="no open issue carries this fingerprint")
         path = f"/repos/{self.repository}/issues/{existing.number}"
-        self._call("POST", f"{path}/comments", 201, {"body": resolved_comment(alert)})
+        # Closed first: a close that fails is tried again by the next run, which would post
+        # the comment again; a comment that fails after the close is a note, not a failure.
         self._call("PATCH", path, 200, {"state": "closed", "state_reason": "completed"})
+        try:
+            self._call("POST", f"{path}/comments", 201, {"body": resolved_comment(alert)})
+        except (GitHubError, InputError) as error:
+            return Delivery(self.name, alert.fingerprint, alert.kind, DeliveryStatus.SENT,
+                            reason=f"closed without the comment saying why: {error}",
+                            reference=existing.html_url)
         return Delivery.sent(self.name, alert, reference=existing.html_url)
 
     def _call(self, method: str, path: str, expected: int, body: object = None,

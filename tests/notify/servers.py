@@ -183,6 +183,10 @@ class FakeGitHub:
         #: The search timed out: `incomplete_results` true and no items, as GitHub answers
         #: ("Timeouts and incomplete results", REST API search docs).
         self.search_timed_out = False
+        #: Refuse to change an issue (403, as for a token without write access to issues).
+        self.refuse_changes = False
+        #: Refuse comments (403, as for a locked issue).
+        self.refuse_comments = False
         self.web = "https://github.test"
 
     def route(self, request: Request) -> Reply:
@@ -207,9 +211,14 @@ class FakeGitHub:
         issue = self._issue(repo, int(number)) if number else None
         if issue is None:
             return json_reply(404, {"message": "Not Found"})
+        if request.method == "POST" and comments and self.refuse_comments:
+            return json_reply(403, {"message": "Unable to create comment because issue is "
+                                               "locked."})
         if request.method == "POST" and comments:
             self.comments.setdefault((repo, issue["number"]), []).append(request.json()["body"])
             return json_reply(201, {"id": 1, "body": request.json()["body"]})
+        if request.method == "PATCH" and not comments and self.refuse_changes:
+            return json_reply(403, {"message": "Resource not accessible by integration"})
         if request.method == "PATCH" and not comments:
             change = request.json()
             issue["state"] = change.get("state", issue["state"])

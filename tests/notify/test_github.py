@@ -306,3 +306,34 @@ def test_a_search_that_timed_out_opens_no_duplicate(github: Fake) -> None:
     assert delivery.status is DeliveryStatus.FAILED
     assert delivery.reason is not None and "incomplete" in delivery.reason
     assert len(fake.open_issues()) == 1
+
+
+def test_a_resolve_that_could_not_close_the_issue_leaves_no_extra_comment(github: Fake) -> None:
+    # Closing is retried by the next run. Before, the comment went first and was posted again
+    # by every run until the issue could be closed.
+    fake, server = github
+    alert = kernel_alert()
+    done = alert.resolved(report="next-report.html", run_time=RUN_TIME)
+    with channel(server) as hub:
+        hub.send(alert)
+        fake.refuse_changes = True
+        refused = hub.send(done)
+        fake.refuse_changes = False
+        closed = hub.send(done)
+    assert refused.status is DeliveryStatus.FAILED and closed.status is DeliveryStatus.SENT
+    [issue] = fake.issues[REPO]
+    assert issue["state"] == "closed"
+    assert len(fake.comments.get((REPO, issue["number"]), [])) == 1
+
+
+def test_a_closed_issue_whose_comment_was_refused_is_resolved_with_a_note(github: Fake) -> None:
+    fake, server = github
+    alert = kernel_alert()
+    with channel(server) as hub:
+        hub.send(alert)
+        fake.refuse_comments = True
+        done = hub.send(alert.resolved(report="next-report.html", run_time=RUN_TIME))
+    assert done.status is DeliveryStatus.SENT
+    assert done.reason is not None and done.reason.startswith(
+        "closed without the comment saying why: POST ") and "HTTP 403" in done.reason
+    assert fake.open_issues() == []
