@@ -47,7 +47,13 @@ from auditor.store import history as stored_history
 from auditor.store.database import engine_of, open_database
 from auditor.store.lock import RunLock
 from auditor.store.runs import FindingRecord, record_run, run_findings, update_run
-from auditor.verify.trust import LogKeyring, load_keyring, refreshed_keyring, sigstore_keyring
+from auditor.verify.trust import (
+    LogKeyring,
+    TrustRefreshes,
+    load_keyring,
+    refreshed_keyring,
+    sigstore_keyring,
+)
 
 if TYPE_CHECKING:
     from auditor.notify.dispatch import DeliveryReport
@@ -160,8 +166,8 @@ class Auditor:
         self.clock = clock or (lambda: datetime.now(UTC))
         self._keyring: LogKeyring | None = None
         self._log_keys_refreshed = False
-        #: Why the log keys could not be brought up to date: the crawl is incomplete for it.
-        self._trust_problems: list[LogSource] = []
+        #: The crawl's TUF refreshes, one per repository, shared by Rekor v1 and v2.
+        self._trust = TrustRefreshes()
 
     # -- what the service works with ----------------------------------------------------------
 
@@ -201,15 +207,10 @@ class Auditor:
                 or log.trusted_root != SIGSTORE_PRODUCTION:
             return
         self._log_keys_refreshed = True
-        from auditor.errors import InputError
-        from auditor.sources import Unfollowable
-
-        try:
-            self._keyring = refreshed_keyring("production", log.tuf_url, log.tuf_root)
-        except InputError as error:
-            self._trust_problems.append(Unfollowable(
-                "Rekor v1 trusted root", f"not refreshed: {error}; the log keys of the cached "
-                "copy are used"))
+        config = self._trust.config("Rekor v1 trusted root", "the log keys of the cached copy "
+                                    "are used", "production", log.tuf_url, log.tuf_root)
+        if config is not None:
+            self._keyring = refreshed_keyring(config, "production", log.tuf_url)
 
     def _check_follows(self, job: str, hint: str = "") -> None:
         """Refuse a crawl of no log (`[log] follow = false` and nothing else): a run crawled
@@ -245,8 +246,12 @@ class Auditor:
             if settings.rekor_v1 or settings.index.configured:
                 self._refresh_log_keys()
                 keyring = self.keyring
-            self._log_sources = [*self._trust_problems,
-                                 *log_sources(self.settings, keyring, self.deadline)]
+            from auditor.sources import Unfollowable
+
+            sources = log_sources(self.settings, keyring, self.deadline, self._trust)
+            # A failed refresh is one reason, naming every user of the repository.
+            self._log_sources = [*(Unfollowable(users, reason)
+                                   for users, reason in self._trust.failures()), *sources]
         return self._log_sources
 
     def statement_source(self) -> StatementSource:

@@ -15,7 +15,7 @@ from auditor.crawl.interface import CrawlJob, LogSource
 from auditor.http_client import Deadline, HttpClient, RetryPolicy
 from auditor.settings import RekorV2Settings, Settings
 from auditor.source.interface import StatementSource
-from auditor.verify.trust import LogKeyring, SigstoreInstance
+from auditor.verify.trust import LogKeyring, SigstoreInstance, TrustRefreshes
 
 if TYPE_CHECKING:
     from auditor.crawl.summary import CrawlSummary
@@ -40,8 +40,10 @@ def http_client(settings: Settings, service: str, deadline: Deadline,
 
 
 def log_sources(settings: Settings, keyring: LogKeyring | None,
-                deadline: Deadline | None = None) -> list[LogSource]:
-    """The followed logs: Rekor v1 (`keyring`: its log keys) unless turned off, tiled logs."""
+                deadline: Deadline | None = None,
+                trust: TrustRefreshes | None = None) -> list[LogSource]:
+    """The followed logs: Rekor v1 (`keyring`: its log keys) unless turned off, tiled logs.
+    `trust`: the crawl's TUF refreshes, whose failures the caller reports."""
     from auditor.crawl.rekor_v1 import RekorV1Source
     from auditor.source.rekor_client import RekorClient
 
@@ -51,7 +53,7 @@ def log_sources(settings: Settings, keyring: LogKeyring | None,
         assert keyring is not None, "Rekor v1 is followed: its log keys are needed"
         client = RekorClient(settings.log.url, http=http_client(settings, "Rekor", deadline))
         sources.append(RekorV1Source(client, keyring))
-    sources += tiled_log_sources(settings, deadline)
+    sources += tiled_log_sources(settings, deadline, trust or TrustRefreshes())
     if settings.index.configured:
         assert keyring is not None, "the publisher's Rekor receipts need the log keys"
         sources.append(publisher_index(settings, keyring, deadline))
@@ -95,41 +97,38 @@ def tiled_log_specs(settings: Settings) -> list[TiledLogSpec]:
     return specs
 
 
-def tiled_log_sources(settings: Settings, deadline: Deadline) -> list[LogSource]:
+def tiled_log_sources(settings: Settings, deadline: Deadline,
+                      trust: TrustRefreshes) -> list[LogSource]:
     """The configured tiled logs, then Sigstore's Rekor v2 shards (oldest first) if followed."""
     sources = [_tiled_source(settings, spec, log.requests_per_second, log.cache, deadline)
                for spec, log in zip(tiled_log_specs(settings), settings.tiled_logs,
                                     strict=True)]
     if settings.rekor_v2 is not None:
-        sources.extend(_rekor_v2_sources(settings, settings.rekor_v2, deadline))
+        sources.extend(_rekor_v2_sources(settings, settings.rekor_v2, deadline, trust))
     return sources
 
 
-def _rekor_v2_sources(settings: Settings, rekor_v2: RekorV2Settings,
-                      deadline: Deadline) -> list[LogSource]:
+def _rekor_v2_sources(settings: Settings, rekor_v2: RekorV2Settings, deadline: Deadline,
+                      trust: TrustRefreshes) -> list[LogSource]:
     """Sigstore's Rekor v2 shards from its signing config and trusted root, brought up to date
     from TUF first (unless `refresh = false`). A refresh that fails leaves the crawl
-    incomplete, naming why, and the shards of the cached copy are still followed. A shard
-    whose key's validity ended is retired."""
+    incomplete (`trust` says why), and the shards of the cached copy are still followed. A
+    shard whose key's validity ended is retired."""
     from auditor.crawl.tiled import TiledLogSpec
     from auditor.errors import InputError
-    from auditor.verify.trust import refreshed_trust_config, rekor_v2_shards, sigstore_trust_config
+    from auditor.verify.trust import rekor_v2_shards, sigstore_trust_config
 
     instance: SigstoreInstance = "staging" if rekor_v2.instance == "staging" else "production"
     sources: list[LogSource] = []
     config = None
     if rekor_v2.refresh:
-        try:
-            config = refreshed_trust_config(instance, rekor_v2.tuf_url, rekor_v2.tuf_root)
-        except InputError as error:
-            sources.append(Unfollowable("Rekor v2 trust config", f"not refreshed: {error}; "
-                                        "the shards of the cached copy are followed"))
+        config = trust.config("Rekor v2 trust config", "the shards of the cached copy are "
+                              "followed", instance, rekor_v2.tuf_url, rekor_v2.tuf_root)
     if config is None:
         try:
             config = sigstore_trust_config(instance, rekor_v2.tuf_url)
         except InputError as error:  # a repository never refreshed has no cached copy
-            return [*sources, Unfollowable("Rekor v2 trust config",
-                                           f"no cached copy to follow ({error})")]
+            return [Unfollowable("Rekor v2 trust config", f"no cached copy to follow ({error})")]
     now = datetime.now(UTC)
     for shard in rekor_v2_shards(config.signing_config, config.trusted_root):
         until = shard.log_key.valid_until

@@ -234,6 +234,48 @@ def refreshed_trust_config(instance: SigstoreInstance, tuf_url: str | None = Non
         raise InputError(f"TUF repository {url}: {_causes(error)}") from None
 
 
+@dataclass
+class _Refresh:
+    """One TUF repository's refresh in a crawl: its trust config, or why it failed, and what
+    each user of it does instead (`the shards of the cached copy are followed`)."""
+
+    config: ClientTrustConfig | None
+    error: str | None
+    users: dict[str, str]
+
+
+class TrustRefreshes:
+    """A crawl's refreshes of TUF repositories: each (instance, repository, root) is asked once
+    and its answer shared by every user (Rekor v1's log keys and the Rekor v2 shards both read
+    Sigstore production's): asked twice, an outage was two incomplete reasons for one fault."""
+
+    def __init__(self) -> None:
+        self._refreshes: dict[tuple[SigstoreInstance, str | None, Path | None], _Refresh] = {}
+
+    def config(self, user: str, fallback: str, instance: SigstoreInstance,
+               tuf_url: str | None = None, tuf_root: Path | None = None
+               ) -> ClientTrustConfig | None:
+        """The trust config `user` reads, refreshed now (see `refreshed_trust_config`), or None
+        if the refresh failed: `fallback` says what `user` does instead, in `failures`."""
+        key = (instance, tuf_url, tuf_root)
+        refresh = self._refreshes.get(key)
+        if refresh is None:
+            try:
+                refresh = _Refresh(refreshed_trust_config(instance, tuf_url, tuf_root), None, {})
+            except InputError as error:
+                refresh = _Refresh(None, str(error), {})
+            self._refreshes[key] = refresh
+        refresh.users[user] = fallback
+        return refresh.config
+
+    def failures(self) -> list[tuple[str, str]]:
+        """Each failed refresh as (its users, why and what they do instead), one per
+        repository."""
+        return [(" and ".join(refresh.users),
+                 f"not refreshed: {refresh.error}; {', '.join(refresh.users.values())}")
+                for refresh in self._refreshes.values() if refresh.error is not None]
+
+
 def _trust_config(instance: SigstoreInstance, tuf_url: str | None, *, offline: bool,
                   tuf_root: Path | None = None) -> ClientTrustConfig:
     """Sigstore's own instance's trust config, or the TUF repository at `tuf_url`'s."""
@@ -286,13 +328,12 @@ def sigstore_keyring(instance: SigstoreInstance = "production",
                                               "(cached)")
 
 
-def refreshed_keyring(instance: SigstoreInstance, tuf_url: str | None = None,
-                      tuf_root: Path | None = None) -> LogKeyring:
-    """The log keys of that trusted root brought up to date from its TUF repository now (see
-    `refreshed_trust_config`): a log key Sigstore rotates in is trusted from the next crawl."""
-    root = refreshed_trust_config(instance, tuf_url, tuf_root).trusted_root
-    return keyring_from_sigstore(root, source=f"{_repository(instance, tuf_url)} trusted root "
-                                              "(refreshed)")
+def refreshed_keyring(config: ClientTrustConfig, instance: SigstoreInstance,
+                      tuf_url: str | None = None) -> LogKeyring:
+    """The log keys of a trust config brought up to date from its TUF repository (see
+    `TrustRefreshes`): a log key Sigstore rotates in is trusted from the next crawl."""
+    return keyring_from_sigstore(config.trusted_root, source=f"{_repository(instance, tuf_url)} "
+                                                             "trusted root (refreshed)")
 
 
 def _repository(instance: SigstoreInstance, tuf_url: str | None) -> str:

@@ -76,3 +76,32 @@ def test_a_rekor_v1_key_rotated_in_through_tuf_verifies_a_v1_only_crawl(
         assert (summary["new"], summary["verified"], summary["failed"]) == (1, 1, 0)
         assert sum(tuf.requests.values()) == asked
         assert stored(db_url)["entries"] == len(world.pinned())
+
+
+def test_rekor_v1_and_v2_on_one_repository_refresh_it_once_and_an_outage_is_one_reason(
+        audit: RunAudit, world: World, db_url: str) -> None:
+    """Rekor v1's keys and the Rekor v2 shards read one TUF repository: a crawl asks it once
+    and both use the answer; an outage is one incomplete reason naming both (it was refreshed
+    twice, and an outage was two reasons)."""
+    world.log.hostname = f"127.0.0.1:{world.server.port}"
+    repository = TufRepository()
+    (world.directory / "root.json").write_bytes(repository.root_json())
+    repository.publish(trust_config([], rekor_v1=[(world.log.signer, world.server.url)]))
+    with serve_tuf(repository) as tuf:
+        both = config(world, tuf, f'[rekor_v2]\ntuf_url = "{tuf.url}"\ntuf_root = "root.json"\n')
+        code, summary = crawl(audit, both)
+        assert (code, summary["complete"]) == (0, True), summary
+        assert summary["verified"] == len(world.pinned()), summary
+        assert tuf.requests["timestamp.json"] == 1, tuf.requests
+
+        tuf.faults.server_errors(100)
+        code, summary = crawl(audit, both)
+        tuf.faults.clear()
+        assert (code, summary["complete"]) == (3, False), summary
+        reason = summary["incomplete_reason"]
+        assert reason.startswith("Rekor v1 trusted root and Rekor v2 trust config: not "
+                                 f"refreshed: TUF repository {tuf.url}: "), summary
+        assert reason.count("not refreshed") == 1, reason
+        assert reason.endswith("; the log keys of the cached copy are used, the shards of "
+                               "the cached copy are followed"), reason
+        assert stored(db_url)["entries"] == len(world.pinned())
