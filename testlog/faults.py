@@ -82,6 +82,8 @@ class ContentFaults:
     backdate: tuple[tuple[int, int], ...] = ()
     #: (asked, other): retrieve answers `asked` with its entry and `other`'s (see Faults).
     double_answer: tuple[tuple[int, int], ...] = ()
+    #: (asked, other): retrieve by UUID answers `asked` twice, once at `other` (see Faults).
+    double_answer_uuid: tuple[tuple[int, int], ...] = ()
     #: Entry documents keyed by the bare leaf hash, their checkpoints under a tree id that is
     #: no number (see Faults).
     nameless_tree: bool = False
@@ -149,6 +151,10 @@ class Faults:
     #: two different entries, its own and the other's relabelled to it (logIndex and signed
     #: entry timestamp over the asked index, as `relabel` makes it): the log contradicts itself.
     double_answer: dict[int, int] = field(default_factory=dict)
+    #: Asked virtual index -> another virtual index: retrieve asked for the asked entry's UUID
+    #: answers with two different entries under it, the entry and the entry relabelled to the
+    #: other index (as `relabel` makes it); GET /log/entries/{uuid} answers once, truly.
+    double_answer_uuid: dict[int, int] = field(default_factory=dict)
     #: Entry documents keyed by the 64-hex leaf hash (no tree id), their checkpoints signed
     #: under the origin `<host> - nameless`: a tree no history holds.
     nameless_tree: bool = False
@@ -223,6 +229,7 @@ class Faults:
             self.reverse_shards = False
             self.backdate.clear()
             self.double_answer.clear()
+            self.double_answer_uuid.clear()
             self.nameless_tree = False
             self.repeat_signature = False
 
@@ -263,6 +270,7 @@ class Faults:
                 reverse_shards=self.reverse_shards,
                 backdate=tuple(self.backdate.items()),
                 double_answer=tuple(self.double_answer.items()),
+                double_answer_uuid=tuple(self.double_answer_uuid.items()),
                 nameless_tree=self.nameless_tree,
                 repeat_signature=self.repeat_signature,
             )

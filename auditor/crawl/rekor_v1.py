@@ -107,8 +107,9 @@ def consistency_prover(client: RekorClient) -> Prover:
     return prove
 
 
-def conflicting_answers(index: int, answers: tuple[RawEntry, RawEntry]) -> Finding:
-    """LOG_INCONSISTENT: the log answered `index` with two different entries at once."""
+def conflicting_answers(key: int | str, answers: tuple[RawEntry, RawEntry]) -> Finding:
+    """LOG_INCONSISTENT: the log answered `key` (an index, or an entry UUID) with two different
+    entries at once."""
     leaves = sorted(leaf_hash(raw.entry.body).hex() for raw in answers)
     described = [{"uuid": raw.uuid, "leaf_hash": leaf_hash(raw.entry.body).hex(),
                   "document_sha256": hashlib.sha256(raw.raw).hexdigest(),
@@ -116,12 +117,13 @@ def conflicting_answers(index: int, answers: tuple[RawEntry, RawEntry]) -> Findi
                   "integrated_time": raw.entry.integrated_time} for raw in answers]
     named = " and ".join(f"leaf hash {answer['leaf_hash']} (document sha256 "
                          f"{answer['document_sha256']})" for answer in described)
+    asked = ("log_index", f"index {key}") if isinstance(key, int) else ("uuid", f"entry {key}")
     return Finding(
-        RuleId.LOG_INCONSISTENT, None, f"the log answered index {index} with two different "
+        RuleId.LOG_INCONSISTENT, None, f"the log answered {asked[1]} with two different "
         f"entries: {named}",
-        {"tree_id": None, "kind": "conflicting_answers", "log_index": index,
+        {"tree_id": None, "kind": "conflicting_answers", asked[0]: key,
          "leaf_hashes": leaves, "answers": described},
-        identity=("kind", "log_index", "leaf_hashes"))
+        identity=("kind", asked[0], "leaf_hashes"))
 
 
 def backdated_fault(session: Session, log: models.Log, item: Prepared,
@@ -231,9 +233,9 @@ class RekorV1Crawl:
         #: Indexes the log answered with another place's entry, and whose (for the first few:
         #: a range of millions answered so holds no sentence for each).
         self._misanswered: dict[int, str | None] = {}
-        #: Indexes the log answered, asked for alone, with two different entries; and those it
-        #: answered with a malformed document, with why.
-        self._conflicting: dict[int, tuple[RawEntry, RawEntry]] = {}
+        #: Indexes and UUIDs the log answered, asked for alone, with two different entries;
+        #: and the indexes it answered with a malformed document, with why.
+        self._conflicting: dict[int | str, tuple[RawEntry, RawEntry]] = {}
         self._malformed: dict[int, str] = {}
         self._behind = StoreBehind(inline=not works_apart(job.sessions))
         self._verifying: VerifyAhead[Fetched, Prepared] = VerifyAhead(
@@ -287,18 +289,21 @@ class RekorV1Crawl:
         return self.summary
 
     def _unanswered(self) -> None:
-        """Indexes no entry could be taken for: each contradiction is a stored fault naming
-        both answers, and the crawl says it is incomplete."""
+        """Each contradiction is a stored fault naming both answers; the indexes no entry
+        could be taken for make the crawl incomplete (an entry asked for by UUID is then taken
+        from GET /log/entries/{uuid}, or is missing)."""
         if self._conflicting:
             with self.job.sessions.begin() as session:
-                for index, answers in sorted(self._conflicting.items()):
-                    finding = conflicting_answers(index, answers)
+                for key, answers in sorted(self._conflicting.items(), key=lambda k: str(k[0])):
+                    finding = conflicting_answers(key, answers)
                     stored_history.record_fault(session, self.log, None, "conflicting_answers",
                                                 finding)
                     self._findings.append(finding)
+        indexes = [str(key) for key in self._conflicting if isinstance(key, int)]
+        if indexes:
             self.summary.fail(
-                f"the log answered {counted(len(self._conflicting), 'index', 'indexes')} with "
-                f"two different entries each: {first_of([str(i) for i in self._conflicting])}")
+                f"the log answered {counted(len(indexes), 'index', 'indexes')} with "
+                f"two different entries each: {first_of(indexes)}")
         if self._malformed:
             said = [f"{index}: {why}" for index, why in sorted(self._malformed.items())]
             self.summary.fail(
@@ -543,25 +548,39 @@ class RekorV1Crawl:
         to the entries it concerns, so one hostile entry does not hide the others."""
         try:
             result = self.client.retrieve(uuids=uuids)
-        except MalformedResponseError:
-            # Even for one entry: raised, it ended the crawl without naming the entry (and
-            # before the batches after it) in every run that asked for it alone.
-            found, missing = {}, {}
-            for uuid in uuids:
-                try:
-                    raw = self.client.entry_by_uuid(uuid)
-                except MalformedResponseError as error:
-                    missing[uuid] = f"the log served a malformed entry: {error.diagnostics()}"
-                    continue
-                if raw is None:
-                    missing[uuid] = "the log does not serve it (404)"
-                else:
-                    found[uuid] = raw
-            return found, missing
+        except MalformedResponseError as error:
+            # Narrowed down as an index scan's answer is, so that every UUID answered with two
+            # different entries is named (a batch's error names only the first), then taken
+            # from GET /log/entries/{uuid}. Even for one entry: raised, it ended the crawl
+            # without naming the entry (and before the batches after it).
+            if len(uuids) > 1:
+                return self._uuids_one_by_one(uuids)
+            if isinstance(error, ConflictingAnswersError):
+                self._conflicting.setdefault(uuids[0], error.answers)  # one dict store each
+            return self._entry_by_uuid(uuids[0])
         missing = {uuid: ("asked for by UUID (--uuid, [crawl] uuids)" if uuid in self._requested
                           else "listed by the log's index") + " but not returned by retrieve"
                    for uuid in result.missing_uuids}
         return result.by_uuid, missing
+
+    def _uuids_one_by_one(self, uuids: Sequence[str]
+                          ) -> tuple[dict[str, RawEntry], dict[str, str]]:
+        found: dict[str, RawEntry] = {}
+        missing: dict[str, str] = {}
+        for uuid in uuids:
+            served, withheld = self._retrieve([uuid])
+            found.update(served)
+            missing.update(withheld)
+        return found, missing
+
+    def _entry_by_uuid(self, uuid: str) -> tuple[dict[str, RawEntry], dict[str, str]]:
+        try:
+            raw = self.client.entry_by_uuid(uuid)
+        except MalformedResponseError as error:
+            return {}, {uuid: f"the log served a malformed entry: {error.diagnostics()}"}
+        if raw is None:
+            return {}, {uuid: "the log does not serve it (404)"}
+        return {uuid: raw}, {}
 
     def _by_index_or_why(self, indexes: Sequence[int]) -> tuple[list[RawEntry], tuple[int, ...]]:
         """The entries at `indexes`, and the indexes not served. An entry whose inclusion proof

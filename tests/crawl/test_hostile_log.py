@@ -752,6 +752,32 @@ def test_an_index_answered_by_two_entries_is_named_and_the_scan_goes_on(
         fault["fingerprint"]]
 
 
+def test_a_uuid_answered_by_two_entries_is_named_as_an_index_is_and_taken_alone(
+        audit: RunAudit, world: World, db_url: str) -> None:
+    # Retrieve answers a pinned entry's UUID with two different entries: the entry and the
+    # same entry relabelled to another index. Before, the batch was retried one entry at a
+    # time and nothing named the contradiction, unlike an index answered twice.
+    victim = world.pinned()[3].entry
+    other = world.pinned()[5].entry
+    world.server.faults.double_answer_uuid[victim.virtual_index] = other.virtual_index
+    code, summary = crawl(audit, world)
+    assert code == 1 and summary["complete"], summary  # GET by UUID answers it truly
+    assert stored(db_url)["entries"] == len(world.pinned())
+    (fault,) = findings_of(summary, "LOG_INCONSISTENT")
+    evidence = fault["evidence"]
+    assert (evidence["kind"], evidence["uuid"]) == ("conflicting_answers", victim.uuid)
+    assert evidence["leaf_hashes"] == [victim.leaf_hash.hex()] * 2
+    assert sorted(a["log_index"] for a in evidence["answers"]) == sorted(
+        [victim.virtual_index, other.virtual_index])
+    assert fault["detail"].startswith(f"the log answered entry {victim.uuid} with two "
+                                      "different entries: leaf hash "), fault["detail"]
+    assert "log_index" not in evidence
+    world.server.faults.double_answer_uuid.clear()  # mended: the fault is still reported
+    code, summary = crawl(audit, world)
+    assert [f["fingerprint"] for f in findings_of(summary, "LOG_INCONSISTENT")] == [
+        fault["fingerprint"]]
+
+
 def test_an_entry_served_under_another_index_fails_its_inclusion_check(
         audit: RunAudit, world: World, db_url: str) -> None:
     # Fetched by UUID, a pinned entry labelled with a later index (SET signed over it): its
