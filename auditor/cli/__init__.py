@@ -154,11 +154,16 @@ def _unexpected(error: Exception) -> int:
 
 def _environment_error(error: Exception) -> str | None:
     """A failure of the machine rather than of the auditor (a full disk, a read-only file)."""
+    from auditor.store.database import sqlite_failure
+
+    sqlite = sqlite_failure(error)  # by SQLite's result code, naming the file
+    if sqlite is not None:
+        return sqlite
     text = str(getattr(error, "orig", None) or error)
-    for marker, meaning in (("database or disk is full", "the disk is full"),
-                            ("No space left on device", "the disk is full"),
-                            ("File too large", "the disk is full (or a file size limit)"),
-                            ("disk I/O error", "the disk failed a write (full?)"),
+    for marker, meaning in (("No space left on device", "the disk is full"),
+                            ("File too large", "a file reached the size limit"),
+                            ("database or disk is full", "the disk is full"),
+                            ("disk I/O error", "the operating system failed a read or write"),
                             ("readonly database", "the database is read-only"),
                             ("unable to open database file", "cannot open the database file")):
         if marker in text:

@@ -30,6 +30,7 @@ from auditor.errors import ConfigError, IncompleteError
 
 if TYPE_CHECKING:
     from alembic.config import Config
+    from sqlalchemy.engine import ExceptionContext
 
 #: Every schema revision this auditor knows, oldest first (a test checks them against Alembic's
 #: scripts). Knowing them without Alembic keeps a query's start-up light.
@@ -152,6 +153,8 @@ def make_engine(url: str, *, read_only: bool = False) -> Engine:
         engine = create_engine(url, **options)
     except Exception as error:  # missing driver, bad options: a config error, not a crash
         raise ConfigError(f"cannot open database {_shown(parsed)}: {error}") from None
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "handle_error", _name_sqlite_file)
     if engine.dialect.name == "sqlite" and read_only:
         _open_read_only(engine, parsed.database or "")
     elif engine.dialect.name == "sqlite":
@@ -265,6 +268,47 @@ def _shown(url: str | URL) -> str:
     if parsed.get_backend_name() == "sqlite":
         return parsed.database or ""
     return _masked(parsed.render_as_string(hide_password=True))
+
+
+#: What each SQLite primary result code (sqlite.org/rescode.html) that a command meets from
+#: its machine means, worded for the user; `{file}` is the database file.
+_SQLITE_FAILURES = {
+    sqlite3.SQLITE_FULL: "the database {file} cannot grow: its disk is full, or it reached its "
+                         "size limit",
+    sqlite3.SQLITE_IOERR: "the operating system failed a read or write of the database {file} "
+                          "or of its -wal or -shm beside it (removed beneath a running command, "
+                          "a failing device, a file size limit)",
+    sqlite3.SQLITE_READONLY: "the database {file} cannot be written here",
+    sqlite3.SQLITE_CANTOPEN: "cannot open the database file {file}",
+    sqlite3.SQLITE_PERM: "the operating system denied access to the database {file}",
+    sqlite3.SQLITE_CORRUPT: "the database file {file} is corrupt",
+    sqlite3.SQLITE_NOTADB: "{file} is not a SQLite database",
+    sqlite3.SQLITE_NOMEM: "SQLite ran out of memory on the database {file}",
+}
+#: The attribute an engine's errors carry their SQLite file in (`_name_sqlite_file`).
+_SQLITE_FILE = "auditor_sqlite_file"
+
+
+def _name_sqlite_file(context: ExceptionContext) -> None:
+    """Keep the SQLite file's path with each error of its engine: SQLite's own messages
+    ("disk I/O error") never name it."""
+    if context.sqlalchemy_exception is not None and context.engine is not None:
+        setattr(context.sqlalchemy_exception, _SQLITE_FILE, context.engine.url.database)
+
+
+def sqlite_failure(error: BaseException) -> str | None:
+    """What a SQLite error from the machine means, on one line, naming the file, SQLite's
+    result code and its words (`... (SQLITE_IOERR_SHORT_READ: disk I/O error)`); None for
+    any other error."""
+    cause = getattr(error, "orig", None) or error
+    if not isinstance(cause, sqlite3.Error) or cause.sqlite_errorcode is None:
+        return None
+    meaning = _SQLITE_FAILURES.get(cause.sqlite_errorcode & 0xFF)
+    if meaning is None:
+        return None
+    file = getattr(error, _SQLITE_FILE, None)
+    return (f"{meaning.format(file=file or '(unnamed)')} ({cause.sqlite_errorname}: "
+            f"{first_line(cause)})")
 
 
 def first_line(error: BaseException | None) -> str:
