@@ -326,10 +326,15 @@ def default_database_url() -> str:
 
 
 def database_url(value: str) -> str:
-    """A SQLAlchemy URL; a plain path (`/var/lib/auditor.db`, `audit.db`) means SQLite."""
+    """A SQLAlchemy URL; a plain path (`/var/lib/auditor.db`, `audit.db`) means that SQLite
+    file exactly: escaped into the URL, so that a `?`, `#` or `%` in it is the file's (pasted
+    as is, `what?.db` opened `what` with a query, `a%41.db` opened `aA.db`)."""
     if "://" in value:
         return value
-    return f"sqlite:///{Path(value).expanduser().resolve()}"
+    from sqlalchemy.engine import URL
+
+    path = str(Path(value).expanduser().resolve())
+    return URL.create("sqlite", database=path).render_as_string(hide_password=False)
 
 
 class _Chooser:

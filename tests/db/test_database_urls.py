@@ -6,6 +6,8 @@ the database shows it as ***.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from tests.cli_runner import RunAudit
@@ -55,3 +57,27 @@ def test_an_in_memory_sqlite_database_is_refused(audit: RunAudit, url: str,
     assert result.exit_code == 2, result.stderr
     assert "in-memory SQLite database" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("name", ["what?.db", "a?b=c.db", "50%41.db", "odd#1.db"])
+@pytest.mark.parametrize("given", ["flag", "environment"])
+def test_a_plain_path_is_that_file_whatever_it_holds(
+        audit: RunAudit, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, name: str,
+        given: str) -> None:
+    """A plain path is that file exactly: `what?.db` was cut at the `?` by SQLAlchemy's URL
+    parser (the database `what`, `.db` a query) and `50%41.db` unquoted to `50A.db`."""
+    path = tmp_path / name
+    if given == "flag":
+        result = audit("db", "upgrade", "--db", str(path))
+    else:
+        monkeypatch.setenv("AUDITOR_DB", str(path))
+        result = audit("db", "upgrade")
+    assert result.exit_code == 0, result.stderr
+    assert [p.name for p in tmp_path.iterdir() if not p.name.endswith(".lock")] == [name]
+    assert audit("status", "--db", str(path)).exit_code == 0
+
+
+def test_a_sqlite_url_keeps_its_meaning(audit: RunAudit, tmp_path: Path) -> None:
+    """A URL is SQLAlchemy's: `%3F` is a `?` in the file's name."""
+    assert audit("db", "upgrade", "--db", f"sqlite:///{tmp_path}/a%3Fb.db").exit_code == 0
+    assert [p.name for p in tmp_path.iterdir() if not p.name.endswith(".lock")] == ["a?b.db"]
