@@ -66,6 +66,16 @@ class ComponentSpec:
     pes_roots: list[x509.Certificate] = field(default_factory=list)
 
 
+def require_endorser_key(key: PublicKey, where: str) -> PublicKey:
+    """`key`, if it is of the one endorser key type; else a ConfigError naming `where` it came
+    from and its type. Every endorser key is checked here: the pinned ones (`KeySet.add`) and
+    `audit verify-entry --key`."""
+    if key.algorithm != ENDORSER_ALGORITHM:
+        raise ConfigError(f"{where}: its key is {key.algorithm}, where endorser keys are ECDSA "
+                          "P-256 (ecdsa-secp256r1), the one type Oak signs endorsements with")
+    return key
+
+
 @dataclass
 class KeySet:
     components: dict[str, ComponentSpec] = field(default_factory=dict)
@@ -76,11 +86,8 @@ class KeySet:
     def add(self, component: str, key: PublicKey, source: str, claims: Iterable[str] = ()) -> None:
         claims = tuple(claims)
         _require_text(component, claims, source)
-        if key.algorithm != ENDORSER_ALGORITHM:
-            # Every key source comes through here: a config table, a key file, `--key`.
-            raise ConfigError(f"{source}: component {component!r}: its key is {key.algorithm}, "
-                              "where endorser keys are ECDSA P-256 (ecdsa-secp256r1), the one "
-                              "type Oak signs endorsements with")
+        # Every key source comes through here: a config table, a key file, `--key`.
+        require_endorser_key(key, f"{source}: component {component!r}")
         spec = self.spec(component)
         if key not in spec.keys:
             spec.keys.append(key)

@@ -227,6 +227,24 @@ def test_an_endorser_key_oak_does_not_sign_with_is_refused_naming_its_component(
     assert resolve(Flags(keys=(f"kernel={RELEASE_KEY}",)), {}).keyset.keys_for("kernel")
 
 
+@pytest.mark.parametrize("kind", ["ecdsa-secp384r1", "rsa-2048", "ed25519"])
+def test_verify_entry_refuses_an_endorser_key_oak_does_not_sign_with(
+        audit: RunAudit, tmp_path: Path, kind: str) -> None:
+    """`audit verify-entry --key` took any key type, where a pinned one is refused (the same
+    check, `require_endorser_key`): the entry was checked against a key no Oak endorsement
+    is signed by."""
+    pem = tmp_path / "other.pem"
+    pem.write_bytes(_other_key(kind))
+    entry = str(RELEASE_KEY.parent / "logentry.json")
+    for spec in (str(pem), f"kernel={pem}"):
+        result = audit("verify-entry", entry, "--key", spec)
+        assert result.exit_code == 2, result.stderr
+        assert result.stderr == (f"error: --key {pem}: its key is {kind}, where endorser keys "
+                                 "are ECDSA P-256 (ecdsa-secp256r1), the one type Oak signs "
+                                 "endorsements with\n")
+    assert audit("verify-entry", entry, "--key", str(RELEASE_KEY)).exit_code == 0
+
+
 @pytest.mark.parametrize(("manifest", "complaint"), [
     ('evidense = "evidence.binarypb"\n[components.kernel_cmd_line]\ncmdline = "x"\n',
      "unknown key 'evidense' in the top level; did you mean 'evidence'?"),

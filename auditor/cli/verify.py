@@ -103,6 +103,7 @@ def verify_entry_command(
     """
     from auditor.cli.query import parse_time
     from auditor.errors import ConfigError
+    from auditor.keyset import require_endorser_key
     from auditor.service import Auditor
     from auditor.source.bundle import Bundle
     from auditor.source.documents import parse_log_document, read_file
@@ -117,7 +118,8 @@ def verify_entry_command(
         artifact=_read_artifact(artifact) if artifact else None,
         signature=read_file(signature) if signature else None,
         subject=read_file(subject) if subject else None,
-        endorser_keys=tuple(load_pinned_key(read_file(Path(p)), source=p) for p in pems),
+        endorser_keys=tuple(require_endorser_key(load_pinned_key(read_file(Path(p)), source=p),
+                                                 f"--key {p}") for p in pems),
         at=parse_time(at, "--at"),
     )
     data = read_file(path)
