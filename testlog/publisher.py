@@ -123,10 +123,12 @@ class PublisherIndex:
             self.link(ENDORSEMENTS_FOR_KEY, key, endorsement.statement_sha256)
         return endorsement.statement_sha256
 
-    def keyset(self, name: str, endorsers: Iterable[Endorser]) -> str:
-        """A keyset listing these endorsers' keys (link 22); its hash."""
+    def keyset(self, name: str, endorsers: Iterable[Endorser], *, joined: bool = False) -> str:
+        """A keyset listing these endorsers' keys (link 22); its hash. `joined`: one key file
+        holding every endorser's PEM, one after the other (a file that names two keys)."""
+        pems = [endorser.public_pem for endorser in endorsers]
         with self.lock:
             keyset = self.add_file(f"keyset {name}\n".encode())
-            for endorser in endorsers:
-                self.link(KEYS_FOR_KEYSET, keyset, self.add_file(endorser.public_pem))
+            for pem in [b"".join(pems)] if joined else pems:
+                self.link(KEYS_FOR_KEYSET, keyset, self.add_file(pem))
         return keyset

@@ -60,7 +60,7 @@ from auditor.verify.entry import (
     with_check,
     with_inline_subject,
 )
-from auditor.verify.keys import PublicKey, load_public_key
+from auditor.verify.keys import PublicKey, load_one_key
 from auditor.verify.trust import LogKeyring
 from auditor.wording import counted
 
@@ -267,7 +267,7 @@ class IndexCrawl:
             key = StoredKey(key_file, None, None, learned, why)
         else:
             try:
-                parsed = load_public_key(served.content, source=f"key file {typed(key_file)}")
+                parsed = load_one_key(served.content, source=f"key file {typed(key_file)}")
             except InputError as error:
                 key = StoredKey(key_file, None, None, learned, error.diagnostics())
             else:
@@ -471,7 +471,7 @@ class IndexCrawl:
             return
         where = f"key file {typed(key_file)}"
         try:
-            spki = load_public_key(content, source=where).key_id.hex()
+            spki = load_one_key(content, source=where).key_id.hex()
         except InputError:
             why = "which is not a public key"
         else:

@@ -441,6 +441,23 @@ def test_a_key_the_publisher_lists_but_nobody_pins(audit: RunAudit, world: World
     assert [f["component"] for f in of_rule(document, "UNPINNED_PUBLISHER_KEY")] == ["kernel"]
 
 
+def test_a_key_file_naming_a_pinned_key_and_another_hides_neither(
+        audit: RunAudit, world: World, db_url: str) -> None:
+    # A keyset's key file holding the pinned kernel key's PEM and then an unpinned one: read
+    # as its first key, the second went unreported and the file became the kernel key's name
+    # (the kernel's real list was never fetched: its 3 endorsements were called unpublished).
+    keyset = world.index.keyset("kernel release", [world.endorsers[1], Endorser("kernel")],
+                                joined=True)
+    world.extra += ["--index-keyset", f"kernel=sha2-256:{keyset}"]
+    code, summary = crawl(audit, world)
+    assert code == 0, summary
+    [finding] = summary["findings"]
+    assert finding["rule"] == "UNPINNED_PUBLISHER_KEY" and finding["component"] == "kernel"
+    assert finding["evidence"]["spki_sha256"] is None
+    assert "holds 2 PEM blocks, where one key or certificate is read" in finding["detail"]
+    assert index_part(summary, world)["verified"] == 9
+
+
 def test_a_configured_keyset_the_index_lacks_leaves_the_run_incomplete(
         audit: RunAudit, world: World, db_url: str) -> None:
     # A keyset the operator names but the index does not have (its link 22 is a 404): the
