@@ -266,7 +266,9 @@ def unpublished_findings(listings: list[KeyListing], entries: Iterable[SignedEnt
         if expected_since is not None and entry.integrated_time is not None and \
                 datetime.fromtimestamp(entry.integrated_time, UTC) < expected_since:
             continue
-        listing = next((m for m in mine if entry.signed_digest in m.listed), mine[0])
+        digest = entry.signed_digest
+        listing = next((m for m in mine if digest in m.listed or digest in m.withdrawn),
+                       mine[0])
         yield unpublished_finding(entry, listing)
 
 
@@ -275,9 +277,14 @@ def unpublished_finding(entry: SignedEntry, listing: KeyListing) -> Finding:
                 "statement_sha256": entry.signed_digest,
                 "signer_key_sha256": entry.signer_key_sha256, "index": listing.store,
                 "key": typed(listing.key_file_sha256)}
-    which = (f"which {listing.store} lists under key {evidence['key']} but does not serve "
-             "its statement" if entry.signed_digest in listing.unserved else
-             f"which {listing.store} does not list under key {evidence['key']}")
+    if entry.signed_digest in listing.unserved:
+        which = f"which {listing.store} lists under key {evidence['key']} but does not serve " \
+            "its statement"
+    elif entry.signed_digest in listing.withdrawn:
+        which = f"which {listing.store} listed under key {evidence['key']} before and no " \
+            "longer lists"
+    else:
+        which = f"which {listing.store} does not list under key {evidence['key']}"
     return Finding(RuleId.UNPUBLISHED_LOG_ENTRY, entry.component, f"entry {entry.uuid} (log "
                    f"index {entry.log_index}) under a pinned {shown(entry.component)} key "
                    f"signs statement sha256:{entry.signed_digest}, {which}", evidence,

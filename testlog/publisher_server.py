@@ -8,6 +8,7 @@ missing file or link is a 404), with fault switches and request counters:
         server.faults.server_errors(3, status=503)
         server.faults.cut_links(1)           # a link answer cut short in transit
         server.faults.relink(16, signature_hex, [other_key_hex])  # a link lists other files
+        server.faults.drop(21, key_hex, endorsement_hex)  # a link no longer lists one file
         assert server.requests.links(21) == 3
 """
 
@@ -41,6 +42,8 @@ class IndexFaults:
     _cut: int = 0
     #: (link type, source) -> the targets served instead of the index's own
     _relinked: dict[tuple[int, str], list[str]] = field(default_factory=dict)
+    #: (link type, source) -> targets left out of the link as served
+    _dropped: dict[tuple[int, str], set[str]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def alter(self, sha256_hex: str) -> None:
@@ -73,10 +76,17 @@ class IndexFaults:
         with self._lock:
             self._relinked[(link_type, source_hex)] = list(targets)
 
+    def drop(self, link_type: int, source_hex: str, target_hex: str) -> None:
+        """Serve link ``<link_type>/sha2-256:<source_hex>`` without ``target_hex``: an index
+        that withdraws a file it listed (a key's list dropping an endorsement)."""
+        with self._lock:
+            self._dropped.setdefault((link_type, source_hex), set()).add(target_hex)
+
     def clear(self) -> None:
         with self._lock:
             self._altered.clear()
             self._relinked.clear()
+            self._dropped.clear()
             self._hidden.clear()
             self._errors.clear()
             self._cut = 0
@@ -99,9 +109,15 @@ class IndexFaults:
         """What the store serves for a link: the index's own body, or a relinked one."""
         with self._lock:
             targets = self._relinked.get((link_type, source_hex))
-        if targets is None:
+            dropped = self._dropped.get((link_type, source_hex), set())
+        if targets is None and not dropped:
             return body
-        return "".join(f"sha2-256:{target}\n" for target in targets).encode()
+        if targets is None:
+            if body is None:
+                return None
+            targets = [line[len("sha2-256:"):] for line in body.decode().split()]
+        return "".join(f"sha2-256:{target}\n" for target in targets
+                       if target not in dropped).encode()
 
     def file(self, sha256_hex: str, content: bytes | None) -> bytes | None:
         """What the store serves for a file: None (404), its bytes, or altered bytes."""

@@ -230,7 +230,7 @@ def _checks(text: str | None) -> tuple[tuple[str, bool | None, str], ...]:
 
 @dataclass(frozen=True)
 class KeyListing:
-    """What the publisher lists under one key: every endorsement it ever listed there."""
+    """What the publisher lists under one key now, and what it listed there before."""
 
     store: str
     key_file_sha256: str
@@ -238,16 +238,20 @@ class KeyListing:
     listed: frozenset[str]
     #: Listed statements the store was asked for and did not serve (404 or altered bytes).
     unserved: frozenset[str] = frozenset()
+    #: Packages an earlier fetch of the list named and the list no longer names.
+    withdrawn: frozenset[str] = frozenset()
 
     def publishes(self, statement_sha256: str) -> bool:
-        """Listed with its statement readable: a hash alone publishes nothing (nobody can read
-        what was signed), so listing it cannot hide a signing outside the release process."""
+        """Listed now with its statement readable: a hash alone publishes nothing (nobody can
+        read what was signed), and neither does a listing withdrawn since (whoever reads the
+        index now does not find it), so neither can hide a signing outside the release
+        process."""
         return statement_sha256 in self.listed and statement_sha256 not in self.unserved
 
 
 def key_listings(session: Session) -> list[KeyListing]:
     """Listings of the keys whose endorsement list (link 21) has been fetched: what the link
-    lists now and every package it listed before (a link that shrank forgets nothing)."""
+    lists as last fetched, and the packages recorded under the key that it no longer lists."""
     fetched = {(r.store, r.source_sha256): set(r.targets.split()) for r in session.scalars(
         select(models.PublisherLink).where(models.PublisherLink.link_type == 21))}
     unserved = unserved_statements(session)
@@ -257,11 +261,12 @@ def key_listings(session: Session) -> list[KeyListing]:
         listed = fetched.get((key.store, key.key_file_sha256))
         if listed is None or key.spki_sha256 is None:
             continue
-        listed.update(session.scalars(select(models.PublishedPackage.endorsement_sha256).where(
+        before = set(session.scalars(select(models.PublishedPackage.endorsement_sha256).where(
             models.PublishedPackage.store == key.store,
             models.PublishedPackage.key_file_sha256 == key.key_file_sha256)))
         listings.append(KeyListing(key.store, key.key_file_sha256, key.spki_sha256,
-                                   frozenset(listed), frozenset(listed & unserved)))
+                                   frozenset(listed), frozenset(listed & unserved),
+                                   frozenset(before - listed)))
     return listings
 
 

@@ -232,6 +232,29 @@ def test_a_log_entry_the_index_does_not_list_is_unpublished(audit: RunAudit, wor
     assert code == 0 and summary["findings"] == []
 
 
+def test_an_endorsement_the_list_no_longer_names_is_unpublished(
+        audit: RunAudit, world: World, db_url: str) -> None:
+    # The key's list (21) named a logged endorsement and drops it: whoever reads the index now
+    # does not find it. Before, every package a list ever named stayed published: no finding.
+    assert crawl(audit, world)[0] == 0
+    victim, endorsement = world.published[3], world.endorsements[3]
+    world.store.faults.drop(ENDORSEMENTS_FOR_KEY, victim.key, victim.endorsement)
+    code, summary = crawl(audit, world)
+    assert code == 1 and summary["complete"] is True, summary
+    [finding] = summary["findings"]
+    assert finding["rule"] == "UNPUBLISHED_LOG_ENTRY" and finding["component"] == "stage0"
+    assert finding["evidence"]["uuid"] == endorsement.entry.uuid
+    assert finding["evidence"]["key"] == f"sha2-256:{victim.key}"
+    assert "listed under key" in finding["detail"] and "no longer lists" in finding["detail"]
+    # The same from stored evidence offline; listed again, the finding goes.
+    code, document = run(audit, "--config", str(world.config()), "--offline")
+    assert [f["evidence"]["uuid"] for f in of_rule(document, "UNPUBLISHED_LOG_ENTRY")] == [
+        endorsement.entry.uuid]
+    world.store.faults.clear()
+    code, summary = crawl(audit, world)
+    assert code == 0 and summary["findings"] == []
+
+
 def test_a_receipt_the_log_dated_back_is_no_valid_package(audit: RunAudit, world: World,
                                                          db_url: str) -> None:
     # An endorsement whose validity ended ten days ago, logged after a crawl saw the log's
