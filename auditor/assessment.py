@@ -19,7 +19,14 @@ from auditor.keyset import KeySet
 from auditor.receipt_policy import DEFAULT_REQUIREMENT, ReceiptVerdict, judge
 from auditor.source.publisher_index import typed
 from auditor.store import publisher
-from auditor.store.publisher import AlteredFile, KeyListing, KeysetKey, PackageView, SignedEntry
+from auditor.store.publisher import (
+    AlteredFile,
+    KeyListing,
+    KeysetKey,
+    ListedElsewhere,
+    PackageView,
+    SignedEntry,
+)
 from auditor.store.views import EndorsementView, EntryView
 
 
@@ -196,6 +203,8 @@ def publication_findings(session: Session, pinned: set[str],
     listings = [k for k in publisher.key_listings(session) if k.spki_sha256 in pinned]
     entries = publisher.entries_signed_by(session, {k.spki_sha256 for k in listings})
     yield from unpublished_findings(listings, entries, expected_since)
+    for elsewhere in publisher.listed_elsewhere(session, listings):
+        yield listed_elsewhere_finding(elsewhere)
     keysets = keysets or {}
     for key in publisher.keyset_keys(session, keysets):
         if key.spki_sha256 not in pinned:
@@ -241,6 +250,22 @@ def package_finding(package: PackageView) -> Finding | None:
                    f"{evidence['receipt']} of endorsement {evidence['package']} (entry "
                    f"{package.receipt_uuid}) {'; '.join(problems)}", evidence,
                    identity=("index", "package", "receipt"))
+
+
+def listed_elsewhere_finding(elsewhere: ListedElsewhere) -> Finding:
+    """A key's list naming another key's endorsement: as a package whose key link names
+    another key, whoever fetches this key's endorsements from the index gets one it did not
+    sign (whichever list the crawl read first, the same finding)."""
+    listing = elsewhere.listing
+    evidence = {"index": listing.store, "package": typed(elsewhere.endorsement_sha256),
+                "key": typed(listing.key_file_sha256),
+                "signed_under": typed(elsewhere.signed_under),
+                "signer_key_sha256": elsewhere.signer_spki_sha256}
+    return Finding(RuleId.PUBLISHED_FILE_MISSING, elsewhere.component, f"the index lists "
+                   f"endorsement {evidence['package']} under key {evidence['key']}, but it is "
+                   f"signed by key sha256:{elsewhere.signer_spki_sha256} (listed under key "
+                   f"file {evidence['signed_under']}): the list names another key's "
+                   "endorsement", evidence, identity=("index", "package", "key"))
 
 
 #: How the log's own copy of a published receipt's entry differed from it.

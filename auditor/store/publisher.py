@@ -270,6 +270,50 @@ def key_listings(session: Session) -> list[KeyListing]:
     return listings
 
 
+@dataclass(frozen=True)
+class ListedElsewhere:
+    """A key's list naming a verified package that another key signed (the package is
+    recorded under the list that named it first)."""
+
+    listing: KeyListing
+    endorsement_sha256: str
+    #: The key file the package is recorded and verified under, and the key it holds.
+    signed_under: str
+    signer_spki_sha256: str
+    #: The component of the packages recorded under the listing's key, if any.
+    component: str | None
+
+
+def listed_elsewhere(session: Session, listings: Iterable[KeyListing]) -> list[ListedElsewhere]:
+    """Endorsements a key's list names that a package verified under another key signed: the
+    publisher says this key signed what another one did."""
+    found: list[ListedElsewhere] = []
+    for store, mine in _by_store(listings).items():
+        spki = {k.key_file_sha256: k.spki_sha256 for k in keys(session, store)}
+        package = models.PublishedPackage
+        rows = session.execute(select(package.endorsement_sha256, package.key_file_sha256,
+                                      package.component).where(
+            package.store == store, package.ok.is_(True))).all()
+        verified = {row.endorsement_sha256: row.key_file_sha256 for row in rows}
+        component = {row.key_file_sha256: row.component for row in rows}
+        for listing in mine:
+            for endorsement in sorted(listing.listed):
+                signed_under = verified.get(endorsement)
+                signer = spki.get(signed_under or "")
+                if signer is not None and signer != listing.spki_sha256:
+                    found.append(ListedElsewhere(listing, endorsement, signed_under or "",
+                                                 signer,
+                                                 component.get(listing.key_file_sha256)))
+    return found
+
+
+def _by_store(listings: Iterable[KeyListing]) -> dict[str, list[KeyListing]]:
+    stores: dict[str, list[KeyListing]] = {}
+    for listing in listings:
+        stores.setdefault(listing.store, []).append(listing)
+    return stores
+
+
 def unserved_statements(session: Session) -> set[str]:
     """Statements of packages tried whose file the store never served with the right bytes:
     a 404 (the package is missing something) or altered bytes. A package not yet tried is

@@ -560,6 +560,29 @@ def test_a_package_whose_key_link_names_another_key_is_incomplete(
     assert index_part(summary, world)["verified"] == 7
 
 
+def test_a_list_naming_another_keys_endorsement_is_found(audit: RunAudit, world: World,
+                                                        db_url: str) -> None:
+    # The kernel key's list (21) also names a stage0 endorsement, which stage0's list names
+    # and which verifies under stage0's key: the publisher says the kernel key signed it.
+    # Before, the package was recorded under stage0's list, read first, and the kernel's
+    # claim went unnoticed (read the other way round, it was PUBLISHED_FILE_MISSING).
+    stage0, kernel_key = world.published[0], world.published[1].key
+    world.index.link(ENDORSEMENTS_FOR_KEY, kernel_key, stage0.endorsement)
+    code, summary = crawl(audit, world)
+    assert code == 0 and summary["complete"] is True, summary  # medium, as a wrong key link
+    [finding] = summary["findings"]
+    assert finding["rule"] == "PUBLISHED_FILE_MISSING" and finding["component"] == "kernel"
+    evidence = finding["evidence"]
+    assert (evidence["package"], evidence["key"], evidence["signed_under"]) == (
+        f"sha2-256:{stage0.endorsement}", f"sha2-256:{kernel_key}", f"sha2-256:{stage0.key}")
+    assert evidence["signer_key_sha256"] == sha256(world.endorsers[0].private_key.public_key()
+                                                   .public_bytes(serialization.Encoding.DER,
+                                                   serialization.PublicFormat
+                                                   .SubjectPublicKeyInfo))
+    assert "the list names another key's endorsement" in finding["detail"]
+    assert index_part(summary, world)["verified"] == 9
+
+
 def test_an_incomplete_package_reads_its_links_again(audit: RunAudit, world: World,
                                                      db_url: str) -> None:
     # Links a package was found incomplete by are read afresh when it is tried again: once the
