@@ -362,7 +362,8 @@ class IndexCrawl:
             self.job.progress("listing the publisher's endorsements", done, len(names))
             for key_file in key_files:
                 listed = self._link(LinkType.ENDORSEMENTS_FOR_KEY, key_file, fresh=True) or ()
-                self.summary.discovered += len(listed)
+                # A line listed twice is one endorsement (Oak's links never repeat one).
+                self.summary.discovered += len(set(listed))
                 with self.job.sessions.begin() as session:
                     publisher.list_packages(session, self.index, listed, key_file, component)
 

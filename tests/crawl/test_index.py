@@ -583,6 +583,17 @@ def test_a_list_naming_another_keys_endorsement_is_found(audit: RunAudit, world:
     assert index_part(summary, world)["verified"] == 9
 
 
+def test_a_list_naming_an_endorsement_twice_counts_it_once(audit: RunAudit, world: World,
+                                                          db_url: str) -> None:
+    key = world.published[0].key
+    listed = [p.endorsement for p in world.published if p.key == key]
+    world.store.faults.relink(ENDORSEMENTS_FOR_KEY, key, listed + listed)
+    code, summary = crawl(audit, world)
+    assert code == 0 and summary["findings"] == [], summary
+    index = index_part(summary, world)
+    assert index["discovered"] == index["new"] == index["verified"] == 9  # it said 12
+
+
 def test_an_incomplete_package_reads_its_links_again(audit: RunAudit, world: World,
                                                      db_url: str) -> None:
     # Links a package was found incomplete by are read afresh when it is tried again: once the
