@@ -246,9 +246,11 @@ def package_finding(package: PackageView) -> Finding | None:
                     log_answer=package.log_answer, log_detail=package.log_detail,
                     failed_checks=list(failed))
     rule = invalid_rule(failed, logged=True) if failed else RuleId.ENTRY_INVALID
+    # A receipt that does not parse names no entry.
+    entry = f" (entry {package.receipt_uuid})" if package.receipt_uuid else ""
     return Finding(rule, package.component, f"the published Rekor receipt "
-                   f"{evidence['receipt']} of endorsement {evidence['package']} (entry "
-                   f"{package.receipt_uuid}) {'; '.join(problems)}", evidence,
+                   f"{evidence['receipt']} of endorsement {evidence['package']}{entry} "
+                   f"{'; '.join(problems)}", evidence,
                    identity=("index", "package", "receipt"))
 
 

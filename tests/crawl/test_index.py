@@ -440,6 +440,20 @@ def test_a_receipt_that_fails_verification_is_entry_invalid(audit: RunAudit, wor
     assert "fails verification: inclusion_proof" in finding["detail"]
 
 
+def test_a_receipt_cut_short_is_entry_invalid_naming_no_entry(audit: RunAudit, world: World,
+                                                              db_url: str) -> None:
+    target = world.published[4]
+    document = entry_document(world.log, world.endorsements[4].entry)
+    receipt = world.index.add_file(document[:len(document) // 2])  # truncated JSON
+    world.index.links[(15, target.endorsement)] = [receipt]
+    code, summary = crawl(audit, world)
+    assert code == 1, summary
+    [finding] = summary["findings"]
+    assert finding["rule"] == "ENTRY_INVALID" and finding["evidence"]["uuid"] is None
+    assert finding["detail"].endswith(f"of endorsement sha2-256:{target.endorsement} fails "
+                                      "verification: body")  # it said "(entry None)"
+
+
 def test_a_key_the_publisher_lists_but_nobody_pins(audit: RunAudit, world: World,
                                                    db_url: str) -> None:
     rotated = Endorser("kernel")
