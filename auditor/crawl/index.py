@@ -287,7 +287,10 @@ class IndexCrawl:
         """
         pinned = self.job.keyset.all_keys()
         with self.job.sessions() as session:
-            stored = publisher.keys(session, self.index)
+            # A keyset's key file says which keys a keyset holds, not what the publisher lists
+            # endorsements under: one in another encoding (DER where the lists are under PEM)
+            # named no list, and its form named every other key's (all entries unpublished).
+            stored = [k for k in publisher.keys(session, self.index) if k.learned != "keyset"]
         names: dict[str, list[str]] = {}
         for known in stored:
             if known.spki_sha256 is not None:

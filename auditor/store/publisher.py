@@ -119,7 +119,10 @@ def save_key(session: Session, store: str, key: StoredKey) -> None:
     row, created = get_or_create(
         session, models.PublisherKey, {"store": store, "key_file_sha256": key.key_file_sha256},
         spki_sha256=key.spki_sha256, form=key.form, learned=key.learned, detail=key.detail)
-    if not created and row.spki_sha256 is None and key.spki_sha256 is not None:
+    # A key file first read for a keyset and then found to name a pinned key's list (or the
+    # other way round): recorded as a name, so later runs need not learn it again.
+    relearned = row.learned == "keyset" and key.learned != "keyset"
+    if not created and key.spki_sha256 is not None and (row.spki_sha256 is None or relearned):
         row.spki_sha256, row.form, row.learned, row.detail = (
             key.spki_sha256, key.form, key.learned, key.detail)
 

@@ -495,6 +495,26 @@ def test_a_key_file_naming_a_pinned_key_and_another_hides_neither(
     assert index_part(summary, world)["verified"] == 9
 
 
+def test_a_keyset_key_file_in_another_form_names_no_list(audit: RunAudit, world: World,
+                                                        db_url: str) -> None:
+    # The keyset holds the kernel key as DER, the lists are under the PEM files: the DER file
+    # became the kernel key's name and DER every key's form, so no list was found and all 9
+    # logged endorsements were UNPUBLISHED_LOG_ENTRY (high), in a run called complete.
+    kernel = world.endorsers[1].private_key.public_key()
+    der = world.index.add_file(kernel.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo))
+    keyset = world.index.add_file(b"keyset kernel release\n")
+    world.index.link(22, keyset, der)
+    world.extra += ["--index-keyset", f"kernel=sha2-256:{keyset}"]
+    code, summary = crawl(audit, world)
+    assert code == 0 and summary["findings"] == [], rules(summary)
+    assert index_part(summary, world)["verified"] == 9
+    world.store.requests.reset()
+    code, summary = crawl(audit, world)
+    assert code == 0 and summary["findings"] == []
+    assert world.store.requests.snapshot() == {"links/21": 3, "links/22": 1}
+
+
 def test_a_configured_keyset_the_index_lacks_leaves_the_run_incomplete(
         audit: RunAudit, world: World, db_url: str) -> None:
     # A keyset the operator names but the index does not have (its link 22 is a 404): the
