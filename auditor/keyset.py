@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 DEFAULT_DEPLOYMENT = "oak_containers_release"
 
 #: The one endorser key type (`PublicKey.algorithm`): Oak signs endorsements with ECDSA P-256 /
-#: SHA-256 (DOMAIN.md §2), and its reference values refuse any other endorser key
+#: SHA-256 (`KEY_TYPE_ECDSA_P256_SHA256`), and its reference values refuse any other endorser key
 #: (auditor.oak.messages). A P-384, RSA or Ed25519 key pins no Oak endorsement.
 ENDORSER_ALGORITHM = "ecdsa-secp256r1"
 
