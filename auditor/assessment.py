@@ -28,6 +28,7 @@ from auditor.store.publisher import (
     SignedEntry,
 )
 from auditor.store.views import EndorsementView, EntryView
+from auditor.wording import REASON_CHARS, bounded
 
 
 def shown(component: str | None) -> str:
@@ -236,7 +237,7 @@ def package_finding(package: PackageView) -> Finding | None:
     if package.pending or package.rekor_sha256 is None:
         return None
     failed = package.failed_checks
-    problems = [f"fails verification: {', '.join(failed)}"] if failed else []
+    problems = [f"fails verification: {failure_reasons(package)}"] if failed else []
     answer = _LOG_ANSWERS.get(package.log_answer or "")
     if answer is not None:
         problems.append(answer.format(detail=package.log_detail))
@@ -252,6 +253,14 @@ def package_finding(package: PackageView) -> Finding | None:
                    f"{evidence['receipt']} of endorsement {evidence['package']}{entry} "
                    f"{'; '.join(problems)}", evidence,
                    identity=("index", "package", "receipt"))
+
+
+def failure_reasons(package: PackageView) -> str:
+    """Each failed check with why it failed ("body (not JSON: …)"): a receipt that does not
+    parse said only "body", though the parser's reason is stored with the check. The reason may
+    quote the receipt (hostile): bounded here, escaped by each output like every detail."""
+    return ", ".join(f"{name} ({bounded(reason, REASON_CHARS)})" if reason else name
+                     for name, ok, reason in package.checks if ok is False)
 
 
 def listed_elsewhere_finding(elsewhere: ListedElsewhere) -> Finding:

@@ -37,6 +37,11 @@ QUOTED_CHARS = 512
 ORIGIN_CHARS = 200
 
 
+#: The most of a failed check's reason a finding's one line quotes (each reason: a receipt may
+#: fail several checks; the stored check keeps its whole detail).
+REASON_CHARS = 300
+
+
 def quoted(value: object, limit: int = QUOTED_CHARS) -> str:
     """`value` as `repr` quotes it, cut at `limit` characters when longer (saying how long the
     quote was)."""

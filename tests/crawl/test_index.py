@@ -8,6 +8,7 @@ the outcome through the CLI, on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import hashlib
 import json
@@ -450,8 +451,39 @@ def test_a_receipt_cut_short_is_entry_invalid_naming_no_entry(audit: RunAudit, w
     assert code == 1, summary
     [finding] = summary["findings"]
     assert finding["rule"] == "ENTRY_INVALID" and finding["evidence"]["uuid"] is None
-    assert finding["detail"].endswith(f"of endorsement sha2-256:{target.endorsement} fails "
-                                      "verification: body")  # it said "(entry None)"
+    # The parser's reason, not "body" alone; and no "(entry None)".
+    assert f"of endorsement sha2-256:{target.endorsement} fails verification: body (published " \
+        f"Rekor entry sha2-256:{receipt}: not valid JSON (\"Expecting ',' delimiter: line 1 " \
+        in finding["detail"]
+
+
+def test_a_receipt_failing_checks_gives_each_reason_bounded(audit: RunAudit, world: World,
+                                                           db_url: str) -> None:
+    # A body of an unknown kind named by 5,000 hostile characters: the finding says why it
+    # failed (it said "fails verification: ..., body" alone), quoting at most 300 of them.
+    target = world.endorsements[4]
+    document = json.loads(entry_document(world.log, target.entry))
+    hostile = "\x1b[31m" + "k" * 5000
+    body = {"kind": hostile, "apiVersion": "0.0.1", "spec": {}}
+    document[target.entry.uuid]["body"] = base64.b64encode(json.dumps(body).encode()).decode()
+    receipt = world.index.add_file(json.dumps(document).encode())
+    world.index.links[(15, world.published[4].endorsement)] = [receipt]
+    code, summary = crawl(audit, world)
+    assert code == 1, summary
+    [finding] = summary["findings"]
+    assert finding["rule"] == "ENTRY_INVALID"
+    failed = finding["evidence"]["failed_checks"]
+    assert "body" in failed and len(failed) >= 2, failed
+    reasons = finding["detail"].split("fails verification: ", 1)[1]
+    body_reason = reasons.split(", body (", 1)[1]
+    assert body_reason.startswith("unsupported kind \x1b[31mkkk")  # raw here, escaped when shown
+    assert len(body_reason.split(" characters))", 1)[0]) <= 300 + 10  # "… (556" of a 556
+    for name in failed:
+        assert f"{name} (" in reasons
+    assert len(reasons) < 320 * len(failed) + 400  # 4 checks quoted, and the log's answer
+    # Escaped for the terminal like every detail from a log.
+    text = audit("findings").stdout
+    assert "\x1b" not in text
 
 
 def test_a_key_the_publisher_lists_but_nobody_pins(audit: RunAudit, world: World,
