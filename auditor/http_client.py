@@ -565,6 +565,12 @@ def _cause(error: requests.RequestException) -> BaseException:
     return cause.reason if isinstance(cause, MaxRetryError) and cause.reason else error
 
 
+#: What a ``Retry-After`` of 12 or more digits (over 3,000 years) is read as: longer than any
+#: client waits, so capped like any long wait (``retry_after_max``, the budget). Read as no
+#: Retry-After at all, it was retried after a backoff of seconds, which the server said not to do.
+RETRY_AFTER_LONGEST = 1e11
+
+
 def retry_after_seconds(value: str | None, now: float) -> float | None:
     """``Retry-After`` (RFC 9110 §10.2.3): delay-seconds or an HTTP-date; None if unusable.
 
@@ -574,7 +580,7 @@ def retry_after_seconds(value: str | None, now: float) -> float | None:
         return None
     value = value.strip()
     if value.isdigit() and value.isascii():
-        return float(value) if len(value) < 12 else None
+        return float(value) if len(value) < 12 else RETRY_AFTER_LONGEST
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError, OverflowError):

@@ -128,6 +128,22 @@ def test_a_retry_after_the_budget_cannot_wait_out_is_not_retried_early(
         assert "asked to wait 60 s" in later.reason
 
 
+def test_a_retry_after_of_twelve_digits_is_waited_out_as_long_as_any(
+        receiver: LocalServer) -> None:
+    # Read as no Retry-After at all, it was retried after a second's backoff, twice.
+    receiver.route = lambda request: Reply(429, b"slow down", {"Retry-After": "9" * 12})
+    fake = FakeTime()
+    with hook_at(receiver.url) as channel:
+        channel.http = HttpClient("webhook", requests_per_second=RATE,
+                                  policy=channel.http.policy, sleep=fake.sleep,
+                                  clock=fake.clock)
+        deliveries = [channel.send(kernel_alert()) for _ in range(2)]
+    assert [d.status for d in deliveries] == [DeliveryStatus.FAILED] * 2
+    assert [s for s in fake.sleeps if s >= 1] == [RETRY_AFTER_MAX] * 2
+    assert len(receiver.requests) == 3 + 1
+    assert "Retry-After budget" in (deliveries[1].reason or "")
+
+
 def test_a_redirect_is_not_followed(receiver: LocalServer) -> None:
     with LocalServer(lambda request: Reply()) as elsewhere:
         receiver.route = lambda request: Reply(307, b"", {"Location": elsewhere.url})

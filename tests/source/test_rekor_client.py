@@ -31,6 +31,7 @@ from requests.structures import CaseInsensitiveDict
 
 from auditor.errors import AuditorError, ConfigError, IncompleteError, InputError
 from auditor.http_client import (
+    RETRY_AFTER_LONGEST,
     HttpClient,
     ResponseTooLarge,
     RetryPolicy,
@@ -422,11 +423,14 @@ def test_rate_limited_429_honours_retry_after(
     assert rekor_server.requests[Endpoint.LOG_INFO] == 2
 
 
+@pytest.mark.parametrize("retry_after", [3600, 10**12, 10**400],
+                         ids=["an hour", "13 digits", "401 digits"])
 def test_retry_after_is_capped(
-    populated: Populated, rekor_server: RunningServer, fake: FakeTime
+    populated: Populated, rekor_server: RunningServer, fake: FakeTime, retry_after: int
 ) -> None:
+    # 12 digits or more was read as no Retry-After: retried after a backoff of a second or two.
     client = client_for(rekor_server.url, fake, retry_after_max=120)
-    rekor_server.faults.rate_limit(2, retry_after=3600, endpoint=Endpoint.RETRIEVE)
+    rekor_server.faults.rate_limit(2, retry_after=retry_after, endpoint=Endpoint.RETRIEVE)
     assert sorted(client.retrieve(indexes=[1, 2]).by_index) == [1, 2]
     assert fake.sleeps == [120.0, 120.0]
 
@@ -661,6 +665,9 @@ def test_retry_after_forms() -> None:
     earlier = email.utils.formatdate(now - 30, usegmt=True)
     assert retry_after_seconds(earlier, now) == 0.0
     assert retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT", now) == 0.0
+    assert retry_after_seconds("9" * 11, now) == 99_999_999_999.0
+    assert retry_after_seconds("1" + "0" * 11, now) == RETRY_AFTER_LONGEST  # longer than any wait
+    assert retry_after_seconds("9" * 5000, now) == RETRY_AFTER_LONGEST
     for unusable in (None, "", "-5", "1.5", "soon", "Wed, 99 Foo 2015", "٣"):
         assert retry_after_seconds(unusable, now) is None
 
