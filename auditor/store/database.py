@@ -244,10 +244,14 @@ def _refusal(error: DatabaseError, url: str | URL) -> Exception:
     """What to raise for a database that failed to open or to answer: a server that refuses, a
     missing database or bad credentials is "cannot open the database"; a file that is not a
     database (SQLite fails as it opens one: "file is not a database") or holds a foreign schema
-    is "not an auditor database"; a SQLite lock is `_Locked`."""
+    is "not an auditor database"; a SQLite lock is `_Locked`; any other failure of the machine
+    is worded by SQLite's result code (`sqlite_failure`), as it is mid-command."""
+    if isinstance(error, OperationalError) and "locked" in str(error.orig):
+        return _Locked()
+    machine = None if _not_a_database(error) else sqlite_failure(error, _shown(url))
+    if machine is not None:
+        return ConfigError(machine)
     if isinstance(error, OperationalError):
-        if "locked" in str(error.orig):
-            return _Locked()
         return ConfigError(f"cannot open the database: {error.orig}")
     return ConfigError(f"{_shown(url)} is not an auditor database ({first_line(error.orig)})")
 
@@ -296,19 +300,32 @@ def _name_sqlite_file(context: ExceptionContext) -> None:
         setattr(context.sqlalchemy_exception, _SQLITE_FILE, context.engine.url.database)
 
 
-def sqlite_failure(error: BaseException) -> str | None:
-    """What a SQLite error from the machine means, on one line, naming the file, SQLite's
-    result code and its words (`... (SQLITE_IOERR_SHORT_READ: disk I/O error)`); None for
-    any other error."""
-    cause = getattr(error, "orig", None) or error
-    if not isinstance(cause, sqlite3.Error) or cause.sqlite_errorcode is None:
-        return None
-    meaning = _SQLITE_FAILURES.get(cause.sqlite_errorcode & 0xFF)
+def sqlite_failure(error: BaseException, file: str | None = None) -> str | None:
+    """What a SQLite error from the machine means, on one line, naming the file (`file`, or the
+    one its engine recorded), SQLite's result code and its words (`... (SQLITE_IOERR_SHORT_READ:
+    disk I/O error)`); None for any other error."""
+    code = _sqlite_code(error)
+    meaning = None if code is None else _SQLITE_FAILURES.get(code & 0xFF)
     if meaning is None:
         return None
-    file = getattr(error, _SQLITE_FILE, None)
+    cause = getattr(error, "orig", None) or error
+    assert isinstance(cause, sqlite3.Error)
+    file = file or getattr(error, _SQLITE_FILE, None)
     return (f"{meaning.format(file=file or '(unnamed)')} ({cause.sqlite_errorname}: "
             f"{first_line(cause)})")
+
+
+def _sqlite_code(error: BaseException) -> int | None:
+    """SQLite's extended result code of a driver error; None for any other error."""
+    cause = getattr(error, "orig", None) or error
+    return cause.sqlite_errorcode if isinstance(cause, sqlite3.Error) else None
+
+
+def _not_a_database(error: BaseException) -> bool:
+    """A file SQLite does not read as a database when it opens it: the user named another
+    file, which "not an auditor database" says better than SQLITE_NOTADB."""
+    code = _sqlite_code(error)
+    return code is not None and code & 0xFF == sqlite3.SQLITE_NOTADB
 
 
 def first_line(error: BaseException | None) -> str:

@@ -15,6 +15,8 @@ from sqlalchemy.exc import DBAPIError
 
 from auditor.cli import _unexpected
 from auditor.store.database import make_engine
+from tests.cli_runner import RunAudit
+from tests.oakdata import RELEASE
 
 
 def reported(capsys: pytest.CaptureFixture[str], fail: Callable[[], object]) -> str:
@@ -92,3 +94,37 @@ def test_a_corrupt_page_is_a_corrupt_file_not_an_internal_error(
     assert said == (f"error: the database file {database} is corrupt (SQLITE_CORRUPT: "
                     "database disk image is malformed)")
     engine.dispose()
+
+
+# -- as the database is opened: the same wording (it was SQLite's words alone, naming no file:
+# "cannot open the database: disk I/O error") -----------------------------------------------
+
+
+def test_a_wal_deleted_before_a_command_opens_the_file_is_an_io_error_naming_it(
+        tmp_path: Path, audit: RunAudit) -> None:
+    database = tmp_path / "wal.db"
+    holder = make_engine(f"sqlite:///{database}")
+    with holder.connect() as held:  # keeps the -wal, which holds the table, open
+        held.execute(text("CREATE TABLE t (x)"))
+        held.commit()
+        for suffix in ("-wal", "-shm"):
+            Path(f"{database}{suffix}").unlink()
+        result = audit("status", "--db", f"sqlite:///{database}")
+    holder.dispose()
+    assert result.exit_code == 2, result.stderr
+    [said] = result.stderr.strip().splitlines()
+    assert said.startswith(f"error: the operating system failed a read or write of the "
+                           f"database {database} or of its -wal or -shm beside it "), said
+    assert said.endswith(": disk I/O error)") and "(SQLITE_IOERR" in said, said
+
+
+def test_a_directory_named_as_the_database_cannot_be_opened_naming_it(
+        tmp_path: Path, audit: RunAudit) -> None:
+    directory = tmp_path / "auditor.db"
+    directory.mkdir()
+    result = audit("import", str(RELEASE / "endorsements.binarypb"), "--db",
+                   f"sqlite:///{directory}")
+    assert result.exit_code == 2, result.stderr
+    assert result.stderr.strip().splitlines() == [
+        f"error: cannot open the database file {directory} (SQLITE_CANTOPEN: unable to open "
+        "database file)"]
