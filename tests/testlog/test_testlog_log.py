@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import time
 
 import pytest
 from cryptography.hazmat.primitives import hashes
@@ -24,6 +25,20 @@ def test_integrated_time_comes_from_the_clock_or_the_caller() -> None:
     third = log.add_rekord(b"c", signer.sign(b"c"), signer.public_pem, integrated_time=5)
     assert [e.integrated_time for e in (first, second, third)] == [1_800_000_000,
                                                                    1_800_000_060, 5]  # fmt: skip
+
+
+def test_synthetic_endorsements_are_a_second_apart_and_never_dated_ahead() -> None:
+    """A batch from the log's clock ends no later than now: 20,000 entries from now, a second
+    apart, ended 5.5 hours ahead, and the auditor fails an entry dated past when it was served
+    (the ingest benchmark verified 3,612 of 20,000). A start the caller gives is kept."""
+    ahead = int(time.time()) + 7_200
+    before = int(time.time())
+    dated = [e.entry.integrated_time for e in add_endorsements(RekorLog(clock=ManualClock(ahead)),
+                                                         [Endorser("a")], 3)]
+    assert dated[1] - dated[0] == dated[2] - dated[1] == 1
+    assert before - 2 <= dated[2] <= int(time.time())
+    given = add_endorsements(RekorLog(), [Endorser("a")], 2, start_time=ahead)
+    assert [e.entry.integrated_time for e in given] == [ahead, ahead + 1]
 
 
 def test_tree_ids_can_be_fixed_and_uuids_carry_them() -> None:
