@@ -78,7 +78,7 @@ def invalid_detail(rule: RuleId, endorsed: EndorsementView, what: str,
                 f"{shown(endorsed.component)}{by}")
     if rule is RuleId.EXPIRED_AT_INTEGRATION:
         return f"the endorsement of {what} ({where}) was logged outside its validity window"
-    return f"the endorsement of {what} ({where}) failed: {', '.join(endorsed.failed_checks)}"
+    return f"the endorsement of {what} ({where}) failed: {failure_reasons(endorsed.checks)}"
 
 
 def _where(endorsed: EndorsementView) -> str:
@@ -158,8 +158,8 @@ def entry_finding(entry: EntryView, pinned: set[str]) -> Finding:
     if entry.failed_checks:
         rule = invalid_rule(entry.failed_checks, logged=True)
         evidence["failed_checks"] = list(entry.failed_checks)
-        return Finding(rule, entry.component, f"{where} failed: "
-                       f"{', '.join(entry.failed_checks)}", evidence, identity=("uuid",))
+        return Finding(rule, entry.component, f"{where} failed: {failure_reasons(entry.checks)}",
+                       evidence, identity=("uuid",))
     if entry.signer_key_sha256 is not None and entry.signer_key_sha256 not in pinned:
         return Finding(RuleId.WRONG_KEY, entry.component, f"{where}, listed under a "
                        f"{shown(entry.component)} key, is signed by key "
@@ -237,7 +237,7 @@ def package_finding(package: PackageView) -> Finding | None:
     if package.pending or package.rekor_sha256 is None:
         return None
     failed = package.failed_checks
-    problems = [f"fails verification: {failure_reasons(package)}"] if failed else []
+    problems = [f"fails verification: {failure_reasons(package.checks)}"] if failed else []
     answer = _LOG_ANSWERS.get(package.log_answer or "")
     if answer is not None:
         problems.append(answer.format(detail=package.log_detail))
@@ -255,12 +255,12 @@ def package_finding(package: PackageView) -> Finding | None:
                    identity=("index", "package", "receipt"))
 
 
-def failure_reasons(package: PackageView) -> str:
-    """Each failed check with why it failed ("body (not JSON: …)"): a receipt that does not
-    parse said only "body", though the parser's reason is stored with the check. The reason may
-    quote the receipt (hostile): bounded here, escaped by each output like every detail."""
+def failure_reasons(checks: Iterable[tuple[str, bool | None, str | None]]) -> str:
+    """Each failed check with why it failed ("set (the signed integratedTime … is after …)"):
+    a finding said only "set" or "body", though the reason is stored with the check. The reason
+    may quote the log (hostile): bounded here, escaped by each output like every detail."""
     return ", ".join(f"{name} ({bounded(reason, REASON_CHARS)})" if reason else name
-                     for name, ok, reason in package.checks if ok is False)
+                     for name, ok, reason in checks if ok is False)
 
 
 def listed_elsewhere_finding(elsewhere: ListedElsewhere) -> Finding:

@@ -870,6 +870,8 @@ def test_an_entry_dated_after_it_was_served_fails_its_signed_timestamp(
     assert finding["evidence"]["failed_checks"] == ["set"]
     assert "the log signed a time that had not come" in audit(
         "entries", "--db", db_url, "--json").stdout
+    # The finding says why (it said "failed: set", the reason only in `audit entries`).
+    assert finding["detail"].endswith("the log signed a time that had not come)")
     # Three hours on, the time has come: verified again, the entry still lied when first held.
     later = datetime.now(UTC) + timedelta(hours=3)
     monkeypatch.setattr(repository, "now", lambda: later)
