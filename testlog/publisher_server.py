@@ -18,11 +18,12 @@ import re
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from types import TracebackType
 from typing import Any
 
 from testlog.counter import RequestCounter
+from testlog.http_server import QuietServer
 from testlog.publisher import PublisherIndex
 
 _FILE = re.compile(r"/files/sha2-256:(?P<hash>[0-9a-f]{64})")
@@ -139,8 +140,7 @@ class IndexRequests(RequestCounter[str]):
         return self[f"links/{link_type}"]
 
 
-class _IndexServer(ThreadingHTTPServer):
-    daemon_threads = True
+class _IndexServer(QuietServer):
     block_on_close = False
 
     def __init__(self, address: tuple[str, int], index: PublisherIndex,

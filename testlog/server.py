@@ -9,11 +9,10 @@ from __future__ import annotations
 import json
 import random
 import socket
-import sys
 import threading
 import traceback
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from types import TracebackType
 from typing import Any
 from urllib.parse import SplitResult, parse_qs, urlsplit
@@ -21,6 +20,7 @@ from urllib.parse import SplitResult, parse_qs, urlsplit
 from testlog.api import ApiError, RekorApi, Unanswered
 from testlog.counter import RequestCounter
 from testlog.faults import Endpoint, FailureKind, Faults, ScheduledFailure
+from testlog.http_server import QuietServer
 from testlog.log import RekorLog
 
 API = "/api/v1"
@@ -62,8 +62,7 @@ def _error(exc: ApiError) -> _Response:
     return _json(exc.status, {"code": exc.code, "message": exc.message})
 
 
-class RekorServer(ThreadingHTTPServer):
-    daemon_threads = True
+class RekorServer(QuietServer):
     block_on_close = False
 
     def __init__(self, address: tuple[str, int], log: RekorLog, faults: Faults) -> None:
@@ -82,13 +81,6 @@ class RekorServer(ThreadingHTTPServer):
     def track(self, conn: socket.socket, is_open: bool) -> None:
         with self._open_lock:
             (self._open.add if is_open else self._open.discard)(conn)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # A client that went away (killed mid-request, timed out) is what the fault tests do
-        # on purpose; socketserver would print its traceback into the test's stderr.
-        if isinstance(sys.exc_info()[1], ConnectionError):
-            return
-        super().handle_error(request, client_address)
 
     def drop_connections(self) -> None:
         with self._open_lock:

@@ -26,15 +26,15 @@ from __future__ import annotations
 import enum
 import re
 import socket
-import sys
 import threading
 import traceback
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from types import TracebackType
 from typing import Any
 
 from testlog.counter import RequestCounter
+from testlog.http_server import QuietServer
 from testlog.tiles import TILE_WIDTH, TiledLog
 
 API = "/api/v2"
@@ -162,8 +162,7 @@ class TileFaults:
             self._scheduled.append(failure)
 
 
-class _TileServer(ThreadingHTTPServer):
-    daemon_threads = True
+class _TileServer(QuietServer):
     block_on_close = False
 
     def __init__(self, address: tuple[str, int], log: TiledLog, faults: TileFaults) -> None:
@@ -179,11 +178,6 @@ class _TileServer(ThreadingHTTPServer):
     def track(self, conn: socket.socket, is_open: bool) -> None:
         with self._open_lock:
             (self._open.add if is_open else self._open.discard)(conn)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        if isinstance(sys.exc_info()[1], ConnectionError):
-            return  # a client that gave up (a stall test's timeout) is not an error
-        super().handle_error(request, client_address)
 
     def drop_connections(self) -> None:
         with self._open_lock:

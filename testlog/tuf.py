@@ -16,13 +16,12 @@ from __future__ import annotations
 
 import base64
 import json
-import sys
 import threading
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from types import TracebackType
 from typing import Any
 
@@ -39,6 +38,7 @@ from tuf.api.metadata import (
 )
 from tuf.api.serialization.json import JSONSerializer
 
+from testlog.http_server import QuietServer
 from testlog.signing import LogSigner
 from testlog.tiles import TiledLog
 
@@ -177,8 +177,7 @@ class TufFaults:
             return target in self._tampered
 
 
-class _TufServer(ThreadingHTTPServer):
-    daemon_threads = True
+class _TufServer(QuietServer):
 
     def __init__(self, address: tuple[str, int], repository: TufRepository) -> None:
         super().__init__(address, _Handler)
@@ -186,12 +185,6 @@ class _TufServer(ThreadingHTTPServer):
         self.faults = TufFaults()
         self.requests: Counter[str] = Counter()
 
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # A client that drops its kept-alive connection (TUF's, once it has what it wants) is
-        # no error of the server's; anything else is raised to the test by `close`.
-        error = sys.exc_info()[1]
-        if not isinstance(error, ConnectionError):
-            super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):
