@@ -134,25 +134,17 @@ def load_pinned_key(data: bytes, *, source: str = "key") -> PublicKey:
     """A key someone pins (`--key`, `--rekor-key`, a config's key or PES key): one key or
     certificate. Several PEM blocks (two keys pasted into one file, a certificate and its
     chain) are refused: only the first was read, and the others were silently not pinned."""
-    try:
-        return load_one_key(data, source=source)
-    except InputError as error:
-        if not str(error).endswith(_SEVERAL):
-            raise
-        raise InputError(f"{error}: give each key on its own") from None
+    return load_one_key(data, source=source, advice=": give each key on its own")
 
 
-#: How `load_one_key` refuses a file of several PEM blocks.
-_SEVERAL = "where one key or certificate is read"
-
-
-def load_one_key(data: bytes, *, source: str = "key") -> PublicKey:
+def load_one_key(data: bytes, *, source: str = "key", advice: str = "") -> PublicKey:
     """The one key or certificate of a file: one holding several PEM blocks is refused, as
     `load_public_key` reads the first and a second key would go unseen (a publisher's key file
-    naming a pinned key and another)."""
+    naming a pinned key and another); `advice` ends the refusal."""
     blocks = data.count(b"-----BEGIN ")
     if blocks > 1:
-        raise InputError(f"{source}: holds {blocks} PEM blocks, {_SEVERAL}")
+        raise InputError(f"{source}: holds {blocks} PEM blocks, where one key or certificate is "
+                         f"read{advice}")
     return load_public_key(data, source=source)
 
 
