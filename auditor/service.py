@@ -248,7 +248,7 @@ class Auditor:
                 keyring = self.keyring
             from auditor.sources import Unfollowable
 
-            sources = log_sources(self.settings, keyring, self.deadline, self._trust)
+            sources = log_sources(self.settings, keyring, self._trust, self.deadline)
             # A failed refresh is one reason, naming every user of the repository.
             self._log_sources = [*(Unfollowable(users, reason)
                                    for users, reason in self._trust.failures()), *sources]

@@ -39,11 +39,11 @@ def http_client(settings: Settings, service: str, deadline: Deadline,
                       deadline=deadline)
 
 
-def log_sources(settings: Settings, keyring: LogKeyring | None,
-                deadline: Deadline | None = None,
-                trust: TrustRefreshes | None = None) -> list[LogSource]:
+def log_sources(settings: Settings, keyring: LogKeyring | None, trust: TrustRefreshes,
+                deadline: Deadline | None = None) -> list[LogSource]:
     """The followed logs: Rekor v1 (`keyring`: its log keys) unless turned off, tiled logs.
-    `trust`: the crawl's TUF refreshes, whose failures the caller reports."""
+    `trust`: the crawl's TUF refreshes, whose failures the caller reports (a refresh failed
+    where nobody looks is a crawl called complete on the cached shards)."""
     from auditor.crawl.rekor_v1 import RekorV1Source
     from auditor.source.rekor_client import RekorClient
 
@@ -53,7 +53,7 @@ def log_sources(settings: Settings, keyring: LogKeyring | None,
         assert keyring is not None, "Rekor v1 is followed: its log keys are needed"
         client = RekorClient(settings.log.url, http=http_client(settings, "Rekor", deadline))
         sources.append(RekorV1Source(client, keyring))
-    sources += tiled_log_sources(settings, deadline, trust or TrustRefreshes())
+    sources += tiled_log_sources(settings, deadline, trust)
     if settings.index.configured:
         assert keyring is not None, "the publisher's Rekor receipts need the log keys"
         sources.append(publisher_index(settings, keyring, deadline))

@@ -29,7 +29,7 @@ from auditor.sources import log_sources
 from auditor.store.database import open_database
 from auditor.verify.keys import load_public_key
 from auditor.verify.note_keys import NoteKey, SignatureType, parse_vkey
-from auditor.verify.trust import c2sp_key_id, load_keyring
+from auditor.verify.trust import TrustRefreshes, c2sp_key_id, load_keyring
 from testlog import Endorser, RekorLog, RunningServer, RunningTileServer
 from testlog.synthetic import add_endorsements
 from tests.cli_runner import RunAudit
@@ -127,7 +127,7 @@ def test_rekor_v2_shards_come_from_sigstore_offline(tmp_path: Path) -> None:
     settings = load_config_file(write(tmp_path, '[log]\nfollow = false\n'
                                       '[rekor_v2]\ninstance = "staging"\nrefresh = false\n'),
                                 default_keys=False)
-    sources = log_sources(settings, load_keyring([], None))
+    sources = log_sources(settings, load_keyring([], None), TrustRefreshes())
     try:
         assert all(isinstance(s, TiledLogSource) for s in sources)
         specs = [s.spec for s in sources if isinstance(s, TiledLogSource)]
