@@ -110,11 +110,13 @@ def consistency_prover(client: RekorClient) -> Prover:
 def conflicting_answers(key: int | str, answers: tuple[RawEntry, RawEntry]) -> Finding:
     """LOG_INCONSISTENT: the log answered `key` (an index, or an entry UUID) with two different
     entries at once."""
-    leaves = sorted(leaf_hash(raw.entry.body).hex() for raw in answers)
-    described = [{"uuid": raw.uuid, "leaf_hash": leaf_hash(raw.entry.body).hex(),
+    hashes = [leaf_hash(raw.entry.body).hex() for raw in answers]
+    described = [{"uuid": raw.uuid, "leaf_hash": leaf,
                   "document_sha256": hashlib.sha256(raw.raw).hexdigest(),
                   "log_index": raw.entry.log_index,
-                  "integrated_time": raw.entry.integrated_time} for raw in answers]
+                  "integrated_time": raw.entry.integrated_time}
+                 for raw, leaf in zip(answers, hashes, strict=True)]
+    leaves = sorted(hashes)
     named = " and ".join(f"leaf hash {answer['leaf_hash']} (document sha256 "
                          f"{answer['document_sha256']})" for answer in described)
     asked = ("log_index", f"index {key}") if isinstance(key, int) else ("uuid", f"entry {key}")
