@@ -20,8 +20,8 @@ def without_chromium(ci: str | None) -> subprocess.CompletedProcess[str]:
     if ci is not None:
         env["CI"] = ci
     return subprocess.run([sys.executable, "-m", "pytest", ONE_BROWSER_TEST, "-q", "-rsf",
-                           "-p", "no:cacheprovider"], cwd=REPO, env=env, capture_output=True,
-                          text=True, timeout=300, check=False)
+                           "-p", "no:cacheprovider", "-n", "0"], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=300, check=False)
 
 
 @pytest.mark.parametrize("ci", [None, "false"])
