@@ -27,6 +27,7 @@ from sqlalchemy.exc import ArgumentError, DatabaseError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from auditor.errors import ConfigError, IncompleteError
+from auditor.store import planner_statistics
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -558,7 +559,9 @@ def open_database(url: str, *, create: bool = True) -> sessionmaker[Session]:
             f"the database schema is at revision {revision or 'none'} but this auditor needs "
             f"{HEAD_REVISION}: run `audit db upgrade` (SQLite files are backed up first)"
         )
-    return sessionmaker(engine, expire_on_commit=False)
+    sessions = sessionmaker(engine, expire_on_commit=False)
+    planner_statistics.follow(sessions)
+    return sessions
 
 
 def engine_of(sessions: sessionmaker[Session]) -> Engine:

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session, make_transient_to_detached
 from auditor import __version__
 from auditor.interrupts import uninterrupted
 from auditor.source.entry import LogEntry
-from auditor.store import models, tables
+from auditor.store import models, planner_statistics, tables
 from auditor.store.record import EndorsementRecord
 from auditor.verify.body import kind_of
 from auditor.verify.check_names import SERVED_CHECKS
@@ -630,6 +630,7 @@ def _store_verifications(session: Session, items: Sequence[Storable],
         session.execute(_SET_RECHECK, rechecks)
     if verifications:
         ids = _inserted_ids(session, _VERIFICATIONS, verifications)
+        planner_statistics.stored(session, len(verifications))
         stored_items = [item for item, result in zip(items, results, strict=True)
                         if result.verification_stored]
         _insert_new(session, _CHECK_RESULTS, _CHECK_COLUMNS, [
