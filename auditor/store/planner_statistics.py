@@ -16,7 +16,6 @@ ends, and two crawls holding it inside theirs could wait on each other. SQLite n
 
 from __future__ import annotations
 
-import functools
 import threading
 from dataclasses import dataclass, field
 
@@ -29,8 +28,10 @@ from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 FIRST = 1_000
 #: The tables `store_verifications` fills, and whose look-ups a batch makes.
 TABLES = ("entries", "endorsements", "verifications", "check_results", "receipts")
-#: Rows of the session's transaction not yet committed (in `Session.info`).
+#: In `Session.info`: rows of the session's transaction not yet committed, and the factory's
+#: `_Growth`.
 _PENDING = "auditor.rows_stored"
+_GROWTH = "auditor.growth"
 
 
 @dataclass
@@ -50,25 +51,33 @@ class _Growth:
 
 
 def follow(sessions: sessionmaker[Session]) -> None:
-    """Analyze the store's tables as the sessions of `sessions` grow them (PostgreSQL only)."""
+    """Analyze the store's tables as the sessions of `sessions` grow them (PostgreSQL only).
+
+    The count is shared through each session's `info` (a copy of the factory's); the listeners
+    are the Session class's, set once. Listeners set per factory are removed by a weakref
+    callback as the factory is collected, and an interrupt (SIGINT, SIGTERM) raised while such
+    a callback runs is printed and lost: a test run met one."""
     engine = sessions.kw["bind"]
-    if not isinstance(engine, Engine) or engine.dialect.name != "postgresql":
-        return
-    event.listen(sessions, "after_commit", functools.partial(_after_commit, _Growth(FIRST), engine))
-    event.listen(sessions, "after_transaction_end", _after_transaction_end)
+    if isinstance(engine, Engine) and engine.dialect.name == "postgresql":
+        sessions.configure(info={**sessions.kw.get("info", {}), _GROWTH: _Growth(FIRST)})
 
 
 def stored(session: Session, rows: int) -> None:
     """`rows` rows were stored in the session's transaction: counted if it commits."""
-    session.info[_PENDING] = session.info.get(_PENDING, 0) + rows
+    if _GROWTH in session.info:
+        session.info[_PENDING] = session.info.get(_PENDING, 0) + rows
 
 
-def _after_commit(growth: _Growth, engine: Engine, session: Session) -> None:
+@event.listens_for(Session, "after_commit")
+def _after_commit(session: Session) -> None:
     rows = session.info.pop(_PENDING, 0)
-    if rows and growth.committed(rows):
-        analyze(engine)
+    if rows and session.info[_GROWTH].committed(rows):
+        bind = session.get_bind()
+        assert isinstance(bind, Engine)
+        analyze(bind)
 
 
+@event.listens_for(Session, "after_transaction_end")
 def _after_transaction_end(session: Session, transaction: SessionTransaction) -> None:
     """A transaction that ended without a commit (after one, `_after_commit` took the count)
     stored nothing."""
