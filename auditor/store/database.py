@@ -559,9 +559,8 @@ def open_database(url: str, *, create: bool = True) -> sessionmaker[Session]:
             f"the database schema is at revision {revision or 'none'} but this auditor needs "
             f"{HEAD_REVISION}: run `audit db upgrade` (SQLite files are backed up first)"
         )
-    sessions = sessionmaker(engine, expire_on_commit=False)
-    planner_statistics.follow(sessions)
-    return sessions
+    return sessionmaker(engine, expire_on_commit=False,
+                        info=planner_statistics.session_info(engine))
 
 
 def engine_of(sessions: sessionmaker[Session]) -> Engine:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Engine, event
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
+from sqlalchemy.orm import Session, SessionTransaction
 
 #: Rows stored (one per verification) before the first ANALYZE; each later one at twice the
 #: rows of the one before.
@@ -50,16 +50,12 @@ class _Growth:
             return True
 
 
-def follow(sessions: sessionmaker[Session]) -> None:
-    """Analyze the store's tables as the sessions of `sessions` grow them (PostgreSQL only).
-
-    The count is shared through each session's `info` (a copy of the factory's); the listeners
-    are the Session class's, set once. Listeners set per factory are removed by a weakref
-    callback as the factory is collected, and an interrupt (SIGINT, SIGTERM) raised while such
-    a callback runs is printed and lost: a test run met one."""
-    engine = sessions.kw["bind"]
-    if isinstance(engine, Engine) and engine.dialect.name == "postgresql":
-        sessions.configure(info={**sessions.kw.get("info", {}), _GROWTH: _Growth(FIRST)})
+def session_info(engine: Engine) -> dict[str, object]:
+    """The `info` of a session factory on `engine`: on PostgreSQL, the count of rows its
+    sessions store, shared through each session's copy of it. The listeners below are the
+    Session class's, set once: listeners set per factory are removed by a weakref callback as
+    the factory is collected, and an interrupt raised while such a callback runs is lost."""
+    return {_GROWTH: _Growth(FIRST)} if engine.dialect.name == "postgresql" else {}
 
 
 def stored(session: Session, rows: int) -> None:
@@ -72,9 +68,7 @@ def stored(session: Session, rows: int) -> None:
 def _after_commit(session: Session) -> None:
     rows = session.info.pop(_PENDING, 0)
     if rows and session.info[_GROWTH].committed(rows):
-        bind = session.get_bind()
-        assert isinstance(bind, Engine)
-        analyze(bind)
+        analyze(session.get_bind().engine)
 
 
 @event.listens_for(Session, "after_transaction_end")
