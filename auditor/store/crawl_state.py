@@ -6,39 +6,38 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import bindparam, delete, func, select
 from sqlalchemy.orm import Session
 
 from auditor.store import models
+from auditor.store.key_lists import KEYS, among_keys, chunks
 from auditor.store.repository import get_or_create, now
 from auditor.store.tables import aware
 
-#: Leaf hashes looked up per query (an `IN` list the databases handle comfortably).
-_CHUNK = 500
+_OF_LOG = models.Entry.log_pk == bindparam("log_pk")
+_KNOWN = select(models.Entry.leaf_hash).where(_OF_LOG, among_keys(models.Entry.leaf_hash))
+_FIRST_SEEN = (select(models.Entry.leaf_hash, func.min(models.Verification.verified_at))
+               .join(models.Verification, models.Verification.entry_pk == models.Entry.id)
+               .where(_OF_LOG, among_keys(models.Entry.leaf_hash))
+               .group_by(models.Entry.leaf_hash))
+_ENTRY_IDS = select(models.Entry.id).where(_OF_LOG, among_keys(models.Entry.leaf_hash))
+_CLEAR_PENDING = delete(models.PendingEntry).where(
+    models.PendingEntry.log_pk == bindparam("log_pk"), among_keys(models.PendingEntry.uuid))
 
 
 def known_leaves(session: Session, log_pk: int, leaves: Iterable[str]) -> set[str]:
     """Which of `leaves` (64-hex leaf hashes) the store holds for this log."""
-    wanted = list(dict.fromkeys(leaves))
     found: set[str] = set()
-    for start in range(0, len(wanted), _CHUNK):
-        chunk = wanted[start:start + _CHUNK]
-        found.update(session.scalars(select(models.Entry.leaf_hash).where(
-            models.Entry.log_pk == log_pk, models.Entry.leaf_hash.in_(chunk))))
+    for chunk in chunks(list(dict.fromkeys(leaves))):
+        found.update(session.scalars(_KNOWN, {"log_pk": log_pk, KEYS: chunk}))
     return found
 
 
 def first_seen(session: Session, log_pk: int, leaves: Iterable[str]) -> dict[str, datetime]:
     """When each of `leaves` (64-hex) the store holds for this log was first verified."""
-    wanted = list(dict.fromkeys(leaves))
     found: dict[str, datetime] = {}
-    for start in range(0, len(wanted), _CHUNK):
-        rows = session.execute(
-            select(models.Entry.leaf_hash, func.min(models.Verification.verified_at))
-            .join(models.Verification, models.Verification.entry_pk == models.Entry.id)
-            .where(models.Entry.log_pk == log_pk,
-                   models.Entry.leaf_hash.in_(wanted[start:start + _CHUNK]))
-            .group_by(models.Entry.leaf_hash))
+    for chunk in chunks(list(dict.fromkeys(leaves))):
+        rows = session.execute(_FIRST_SEEN, {"log_pk": log_pk, KEYS: chunk})
         found.update((leaf, aware(seen)) for leaf, seen in rows)
     return found
 
@@ -46,10 +45,8 @@ def first_seen(session: Session, log_pk: int, leaves: Iterable[str]) -> dict[str
 def entry_ids(session: Session, log_pk: int, leaves: Sequence[str]) -> list[int]:
     """The row ids of this log's entries with these leaf hashes."""
     ids: list[int] = []
-    for start in range(0, len(leaves), _CHUNK):
-        chunk = leaves[start:start + _CHUNK]
-        ids.extend(session.scalars(select(models.Entry.id).where(
-            models.Entry.log_pk == log_pk, models.Entry.leaf_hash.in_(chunk))))
+    for chunk in chunks(leaves):
+        ids.extend(session.scalars(_ENTRY_IDS, {"log_pk": log_pk, KEYS: chunk}))
     return ids
 
 
@@ -91,8 +88,8 @@ def set_pending(session: Session, log_pk: int, uuid: str, component: str | None,
 
 def clear_pending(session: Session, log_pk: int, uuids: Sequence[str]) -> None:
     if uuids:
-        session.execute(delete(models.PendingEntry).where(
-            models.PendingEntry.log_pk == log_pk, models.PendingEntry.uuid.in_(list(uuids))))
+        for chunk in chunks(uuids):
+            session.execute(_CLEAR_PENDING, {"log_pk": log_pk, KEYS: chunk})
 
 
 def scan_start(session: Session, log_pk: int, first: int, last: int) -> int:

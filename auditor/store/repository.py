@@ -16,7 +16,18 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import sqlalchemy
-from sqlalchemy import Row, Table, bindparam, event, func, insert, select, tuple_, update
+from sqlalchemy import (
+    ColumnElement,
+    Row,
+    Select,
+    Table,
+    bindparam,
+    event,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -27,6 +38,7 @@ from auditor import __version__
 from auditor.interrupts import uninterrupted
 from auditor.source.entry import LogEntry
 from auditor.store import models, planner_statistics, tables
+from auditor.store.key_lists import KEYS, among_keys, chunks
 from auditor.store.record import EndorsementRecord
 from auditor.verify.body import kind_of
 from auditor.verify.check_names import SERVED_CHECKS
@@ -204,8 +216,6 @@ class Storable:
 
 #: A row's id and whether this batch inserted it.
 RowId = tuple[int, bool]
-#: Natural keys looked up per query (an `IN` list the databases handle comfortably).
-_LOOKUP_CHUNK = 500
 
 
 def _row_ids(session: Session, model: type[Any], keys: tuple[str, ...],
@@ -361,15 +371,18 @@ def _sqlite_last(session: Session, table: Table, columns: list[Any],
 def _stored_ids(session: Session, table: Any, columns: list[Any],
                 keys: list[tuple[Any, ...]]) -> dict[tuple[Any, ...], int]:
     found: dict[tuple[Any, ...], int] = {}
-    for start in range(0, len(keys), _LOOKUP_CHUNK):
-        chunk = keys[start:start + _LOOKUP_CHUNK]
-        where = columns[0].in_([k[0] for k in chunk]) if len(columns) == 1 \
-            else tuple_(*columns).in_(chunk)
-        found.update({tuple(row[1:]): row[0]
-                      for row in session.execute(select(table.c.id, *columns).where(where))})
+    statement = _ids_by_key(table, tuple(columns))
+    for chunk in chunks([k[0] for k in keys] if len(columns) == 1 else keys):
+        found.update({tuple(row[1:]): row[0] for row in session.execute(statement, {KEYS: chunk})})
     missing = [k for k in keys if k not in found]
     assert not missing, f"{table.name} rows vanished after a conflict on {missing[:3]}"
     return found
+
+
+@functools.cache
+def _ids_by_key(table: Table, columns: tuple[Any, ...]) -> Select[Any]:
+    """The ids of `table`'s rows by the natural key `columns` (see `key_lists`)."""
+    return select(table.c.id, *columns).where(among_keys(*columns))
 
 
 def _parent_ids(session: Session, item: Storable, entry: LogEntry, tree_id: int | None,
@@ -455,10 +468,9 @@ def _integrated_times(session: Session, values: list[dict[str, Any]],
     times = {row_id: row["integrated_time"]
              for row, (row_id, created) in zip(values, ids, strict=True) if created}
     earlier = sorted({row_id for row_id, _ in ids} - set(times))
-    for start in range(0, len(earlier), _LOOKUP_CHUNK):
-        rows = session.execute(select(models.Entry.id, models.Entry.integrated_time).where(
-            models.Entry.id.in_(earlier[start:start + _LOOKUP_CHUNK])))
-        times.update({row_id: time for row_id, time in rows})
+    for chunk in chunks(earlier):
+        times.update({row_id: time for row_id, time in session.execute(_ENTRY_TIMES,
+                                                                       {KEYS: chunk})})
     fills = {row_id: row["integrated_time"] for row, (row_id, _) in zip(values, ids, strict=True)
              if times[row_id] is None and row["integrated_time"] is not None}
     if fills:
@@ -480,6 +492,7 @@ _REFRESH_ENTRY = (
             checkpoint_pk=func.coalesce(bindparam("new_checkpoint"), _ENTRIES.c.checkpoint_pk),
             component=func.coalesce(bindparam("new_component"), _ENTRIES.c.component),
             log_index=func.coalesce(bindparam("new_index"), _ENTRIES.c.log_index)))
+_ENTRY_TIMES = select(_ENTRIES.c.id, _ENTRIES.c.integrated_time).where(among_keys(_ENTRIES.c.id))
 _FILL_ENTRY_TIME = (
     update(_ENTRIES)
     .where(_ENTRIES.c.id == bindparam("row_id"), _ENTRIES.c.integrated_time.is_(None))
@@ -555,32 +568,39 @@ def failed_served_check(verification: Verification) -> bool:
 def served_failures(session: Session, entry_ids: Sequence[int]) -> set[int]:
     """Of these stored entries, those whose latest verification failed a served check: what
     a fresh copy of the entry, served again, can mend."""
-    check = tables.check_results.c
-    return _latest_checked(session, entry_ids,
-                           check.name.in_(SERVED_CHECKS) & check.ok.is_(False))
+    return _latest_checked(session, entry_ids, _SERVED_FAILURES)
 
 
 def unsigned_entries(session: Session, entry_ids: Sequence[int]) -> set[int]:
     """Of these stored entries, those whose latest verification has no signed entry timestamp
     (a bundle without its promise: its logIndex and integratedTime unsigned), which a copy
     whose timestamp verifies can sign."""
-    check = tables.check_results.c
-    return _latest_checked(session, entry_ids, (check.name == "set") & check.ok.is_(None))
+    return _latest_checked(session, entry_ids, _UNSIGNED)
 
 
-def _latest_checked(session: Session, entry_ids: Sequence[int], condition: Any) -> set[int]:
-    """Of these stored entries, those whose latest verification has a check result meeting
-    `condition`."""
+def _latest_checked_of(condition: ColumnElement[bool]) -> Select[tuple[int]]:
+    """Of the stored entries `KEYS`, those whose latest verification has a check result
+    meeting `condition`."""
     verification, check = tables.verifications.c, tables.check_results.c
-    found: set[int] = set()
-    for start in range(0, len(entry_ids), _LOOKUP_CHUNK):
-        latest = (select(func.max(verification.id).label("id"))
-                  .where(verification.entry_pk.in_(entry_ids[start:start + _LOOKUP_CHUNK]))
-                  .group_by(verification.entry_pk).subquery())
-        found.update(session.scalars(
-            select(verification.entry_pk).join(latest, latest.c.id == verification.id)
+    latest = (select(func.max(verification.id).label("id"))
+              .where(among_keys(verification.entry_pk))
+              .group_by(verification.entry_pk).subquery())
+    return (select(verification.entry_pk).join(latest, latest.c.id == verification.id)
             .join(tables.check_results, check.verification_pk == verification.id)
-            .where(condition).distinct()))
+            .where(condition).distinct())
+
+
+_SERVED_FAILURES = _latest_checked_of(
+    tables.check_results.c.name.in_(SERVED_CHECKS) & tables.check_results.c.ok.is_(False))
+_UNSIGNED = _latest_checked_of((tables.check_results.c.name == "set")
+                               & tables.check_results.c.ok.is_(None))
+
+
+def _latest_checked(session: Session, entry_ids: Sequence[int],
+                    statement: Select[tuple[int]]) -> set[int]:
+    found: set[int] = set()
+    for chunk in chunks(entry_ids):
+        found.update(session.scalars(statement, {KEYS: chunk}))
     return found
 
 

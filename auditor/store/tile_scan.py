@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from auditor.source.entry import TILED_TREE_ID
 from auditor.store import models
+from auditor.store.key_lists import KEYS, among_keys, chunks
 from auditor.store.repository import log_of, now
 from auditor.store.tables import aware
 
@@ -99,16 +100,19 @@ def finish(session: Session, row: models.TileRange, matches: int, unparsable: in
     row.unparsable_sample, row.scanned_at = sample, now()
 
 
+_FIRST_SEEN = (select(models.Verification.entry_pk, func.min(models.Verification.verified_at))
+               .where(among_keys(models.Verification.entry_pk))
+               .group_by(models.Verification.entry_pk))
+
+
 def first_seen(session: Session, entry_ids: Sequence[int]) -> dict[int, datetime]:
     """When each entry was first verified: the time a log without integration times (Rekor
     v2) is judged at, on every later verification too."""
     if not entry_ids:
         return {}
-    rows = session.execute(select(models.Verification.entry_pk,
-                                  func.min(models.Verification.verified_at))
-                           .where(models.Verification.entry_pk.in_(list(entry_ids)))
-                           .group_by(models.Verification.entry_pk))
-    return {entry_pk: aware(seen) for entry_pk, seen in rows if entry_pk is not None}
+    return {entry_pk: aware(seen) for chunk in chunks(entry_ids)
+            for entry_pk, seen in session.execute(_FIRST_SEEN, {KEYS: chunk})
+            if entry_pk is not None}
 
 
 def set_url(log: models.Log, url: str) -> None:
