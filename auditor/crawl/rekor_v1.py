@@ -21,6 +21,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from pyroaring import BitMap64
 from sqlalchemy.orm import Session
 
 from auditor.crawl.heap import fewer_collections
@@ -221,7 +222,8 @@ class RekorV1Crawl:
         self.total_size = 0
         self.prove = consistency_prover(self.client)
         self.checkpoints = EntryCheckpoints(self.prove)
-        self._touched: set[int] = set()
+        #: The row ids of this log's entries the crawl stored (`Ingest.settled`: compact).
+        self._touched = BitMap64()
         #: UUIDs fetched only because the request names them (`--uuid`, `[crawl] uuids`): no
         #: index listed them, and one the log does not serve is not tried again next run.
         self._requested: set[str] = set()

@@ -32,6 +32,7 @@ from datetime import UTC, datetime
 from typing import Any, NoReturn
 
 from cryptography.hazmat.primitives.asymmetric import ed25519
+from pyroaring import BitMap64
 from sqlalchemy.orm import Session
 
 from auditor.crawl.heap import fewer_collections
@@ -179,7 +180,8 @@ class TiledCrawl:
         self.summary = CrawlSummary(source=self.spec.url)
         self.log: models.Log | None = None
         self.checkpoint: Checkpoint | None = None
-        self._touched: set[int] = set()
+        #: The row ids of the entries the scan stored (`Ingest.settled`: compact).
+        self._touched = BitMap64()
         self._findings: list[Finding] = []
 
     # -- the run ----------------------------------------------------------------------------

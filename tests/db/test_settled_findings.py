@@ -75,7 +75,7 @@ def test_settled_entries_are_judged_as_read_back(crawl_setup: CrawlSetup, db_url
                     stored_views[result.endorsement_id] = views.inserted_view(Storable(
                         item.verification, item.record, item.fetched.raw), result)
         log = log_row(session, raws[0].entry.log_id, keyring.keys[0])
-    settled = with_statements.settled | without.settled
+    settled = set(with_statements.settled | without.settled)
     pinned = keyset.pinned_key_ids()
     with sessions() as session:
         read_back = {v.endorsement_id: v for v in views.endorsement_views(
@@ -110,11 +110,11 @@ def test_another_store_of_a_settled_entry_unsettles_it(crawl_setup: CrawlSetup,
     assert item is not None
     with sessions.begin() as session:
         entry_id = ingest.store(session, item).entry_id
-    assert ingest.settled == {entry_id}
+    assert set(ingest.settled) == {entry_id}
     other = dataclasses.replace(item, component="another component",
                                 record=dataclasses.replace(item.record,
                                                            component="another component"))
     with sessions.begin() as session:
         assert ingest.store(session, other).endorsement_new
-    assert ingest.settled == set()
+    assert set(ingest.settled) == set()
     engine_of(sessions).dispose()
