@@ -10,7 +10,8 @@ runs it (settings resolved from those flags, the audit service, the database), s
   processes it waited for), measured around the crawl only (imports and schema creation are
   not timed); the log server's CPU is not in it. PostgreSQL's own server processes are
   measured apart (all the cluster's processes, from /proc);
-- peak RSS is that process's high-water mark, so it can be compared between sizes.
+- peak RSS is that process's high-water mark since its exec (VmHWM), so it can be compared
+  between sizes; the verification worker's is read apart.
 
 `openssl speed ecdsap256` gives this machine's ECDSA P-256 verifications per second on one
 core, measured in the same run. A Rekor v1 entry needs at least two (the log's signed entry
@@ -126,8 +127,33 @@ def _cpu_seconds(*who: int) -> float:
         resource.getrusage, who or (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)))
 
 
-def _peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+def _peak_rss_mb(process: Path = Path("/proc/self")) -> float:
+    """A process's peak RSS since its exec (VmHWM; see `worker_peaks`), 0 if unknown."""
+    match = re.search(r"^VmHWM:\s+(\d+) kB", (process / "status").read_text(), re.MULTILINE)
+    return int(match.group(1)) / 1024 if match else 0.0
+
+
+def worker_peaks() -> list[float]:
+    """The peak RSS of each verification worker (auditor.verify_ahead), read as it is told to
+    end, appended to the list returned.
+
+    Not `getrusage(RUSAGE_CHILDREN).ru_maxrss`: Linux keeps a process's high-water mark across
+    exec, so a worker spawned (forked, then exec'd) by a crawl of 120 MB reported 120 MB,
+    however small it was after. VmHWM belongs to the memory map the exec made."""
+    from auditor import verify_ahead
+
+    peaks: list[float] = []
+    close = verify_ahead._Worker.close
+
+    def measured(worker: Any) -> None:
+        try:
+            peaks.append(_peak_rss_mb(Path(f"/proc/{worker.process.pid}")))
+        except OSError:
+            pass  # it ended (killed): no figure
+        close(worker)
+
+    verify_ahead._Worker.close = measured  # type: ignore[method-assign,assignment]
+    return peaks
 
 
 def crawl_log(info: dict[str, Any], db_url: str, out: Connection) -> None:
@@ -147,6 +173,7 @@ def crawl_log(info: dict[str, Any], db_url: str, out: Connection) -> None:
     rss_before = _peak_rss_mb()
     cpu, wall = _cpu_seconds(), time.perf_counter()
     workers = _cpu_seconds(resource.RUSAGE_CHILDREN)
+    workers_rss = worker_peaks()
     with Auditor(settings) as auditor:
         result = auditor.crawl()
     cpu, wall = _cpu_seconds() - cpu, time.perf_counter() - wall
@@ -155,9 +182,8 @@ def crawl_log(info: dict[str, Any], db_url: str, out: Connection) -> None:
     assert crawl is not None
     if not (crawl.complete and crawl.new == crawl.verified == info["entries"]):
         raise SystemExit(f"wrong crawl: {crawl.to_json()}")
-    worker_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     out.send(CrawlResult(crawl.new, crawl.verified, crawl.requests, cpu, workers, wall,
-                         _peak_rss_mb(), rss_before, worker_rss))
+                         _peak_rss_mb(), rss_before, max(workers_rss, default=0.0)))
 
 
 # --- PostgreSQL's own CPU ----------------------------------------------------------------------
