@@ -14,7 +14,7 @@ YOUNG_THRESHOLD objects before a pass. Cyclic garbage is still collected, but mu
 pass comes after YOUNG_THRESHOLD objects *net* of those freed, and a batch frees almost all it
 made. Memory stays flat only because a batch leaves nothing in cycles: the store's per-batch
 statements are built once (`auditor.store.key_lists`, whose docstring tells what a statement
-built per batch cost), and tests/db/test_crawl_garbage.py holds a crawl to no cyclic garbage.
+built per batch cost), and tests/db/test_crawl_garbage.py holds a crawl to that.
 """
 
 from __future__ import annotations
