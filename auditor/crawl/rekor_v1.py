@@ -34,6 +34,7 @@ from auditor.crawl.history import (
 )
 from auditor.crawl.ingest import Fetched, Ingest, Prepared, count, crawl_findings
 from auditor.crawl.interface import CrawlJob, LogSource
+from auditor.crawl.listing import Listed, Listing
 from auditor.crawl.placement import ShardOffsets
 from auditor.crawl.signed_time import dated_back, from_the_future
 from auditor.crawl.store_behind import StoreBehind
@@ -473,8 +474,9 @@ class RekorV1Crawl:
 
     # -- discovery ----------------------------------------------------------------------------
 
-    def _discover(self) -> dict[str, str | None]:
-        """UUIDs to fetch, with the component under whose key each was listed."""
+    def _discover(self) -> Listing:
+        """UUIDs to fetch, with the component under whose key each was listed (held as a
+        `Listing` for the crawl; the dicts here are gone once they are listed)."""
         listed: dict[str, str | None] = {}
         keys = self.job.keyset.all_keys()
         for done, (component, key) in enumerate(keys):
@@ -502,7 +504,7 @@ class RekorV1Crawl:
             with self.job.sessions.begin() as session:  # listed again and now held
                 crawl_state.clear_pending(session, self._log().id,
                                           [u for u in pending if u[-64:] in known])
-        return fresh
+        return Listing(fresh)
 
     # -- fetching -----------------------------------------------------------------------------
 
@@ -522,21 +524,26 @@ class RekorV1Crawl:
         if group:
             yield group
 
-    def _fetch_uuids(self, listed: dict[str, str | None], *, again: bool = False) -> None:
-        uuids = list(listed)
+    def _fetch_uuids(self, listing: Listing, *, again: bool = False) -> None:
         done = 0
-        for batch in self._batches(self._retrieve, uuids):
-            found = {uuid: raw for served, _ in batch for uuid, raw in served.items()}
-            missing = {uuid: why for _, withheld in batch for uuid, why in withheld.items()}
+        for batch in self._batches(self._retrieve_listed, listing):
+            found = {uuid: raw for served, _, _ in batch for uuid, raw in served.items()}
+            missing = {uuid: why for _, withheld, _ in batch for uuid, why in withheld.items()}
+            listed = {uuid: component for _, _, chunk in batch for uuid, component in chunk}
             self._store([Fetched(raw.entry, raw.raw, "rekor-v1",
                                  f"{self.client.base_url} {raw.uuid}", listed[uuid])
                          for uuid, raw in found.items()], again=again,
                         also=functools.partial(self._pending, list(found), missing, listed),
                         progress=functools.partial(self.job.progress, "fetching entries", done,
-                                                   len(uuids)))
+                                                   len(listing)))
             done += len(found) + len(missing)
             self.summary.missing.update(missing)
         self._stored_all()
+
+    def _retrieve_listed(self, chunk: Sequence[Listed]
+                         ) -> tuple[dict[str, RawEntry], dict[str, str], Sequence[Listed]]:
+        """`_retrieve` of a chunk of the listing, which goes along with its answer."""
+        return *self._retrieve([uuid for uuid, _ in chunk]), chunk
 
     def _pending(self, served: list[str], missing: dict[str, str],
                  listed: dict[str, str | None], session: Session) -> None:
@@ -695,7 +702,7 @@ class RekorV1Crawl:
                       for row in crawl_state.entries_to_recheck(session, self._log().id)
                       if row.uuid is not None and row.id not in self._touched}
         if marked:
-            self._fetch_uuids(marked, again=True)
+            self._fetch_uuids(Listing(marked), again=True)
 
     # -- storing ------------------------------------------------------------------------------
 
