@@ -246,9 +246,9 @@ def postgres_database(given: str | None) -> Iterator[Database]:
 def bench(entries: int, backends: list[str], postgres_url: str | None,
           bound: float, worker_from: int | None = None, repeat: int = 1,
           latency: float = 0.0, rate: float | None = None,
-          http_statements: bool = False) -> list[str]:
+          http_statements: bool = False) -> dict[str, list[CrawlResult]]:
+    """Crawls of a log of `entries`, `repeat` times into each backend: the results by backend."""
     context = mp.get_context("spawn")
-    rows: list[str] = []
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as temporary:
         work = Path(temporary)
         stop = context.Event()
@@ -276,11 +276,10 @@ def bench(entries: int, backends: list[str], postgres_url: str | None,
                             db_cpu = cluster_cpu_seconds(database.postmaster) - db_cpu
                     _report(backend, result, db_cpu, log_cpu, bound, rate)
                     results[backend].append(result)
-            rows.extend(_row(entries, backend, results[backend], bound) for backend in backends)
         finally:
             stop.set()
             server.join(timeout=30)
-    return rows
+    return results
 
 
 @contextmanager
@@ -360,13 +359,29 @@ def main(argv: list[str] | None = None) -> int:
     print(f"openssl speed ecdsap256: {verify_rate:,.0f} verify/s on one core; at "
           f"{MINIMUM_VERIFICATIONS} verifications per entry the bound is {bound:,.0f} "
           "entries per CPU-second")
-    rows = [row for entries in args.entries
-            for row in bench(entries, args.backends, args.postgres_url, bound, args.worker_from,
-                             args.repeat, args.latency, args.rate, args.http_statements)]
+    results = {entries: bench(entries, args.backends, args.postgres_url, bound,
+                              args.worker_from, args.repeat, args.latency, args.rate,
+                              args.http_statements)
+               for entries in args.entries}
     print("\n| entries | database | entries / CPU-s | of the bound | auditor CPU | "
           "entries/s wall | peak RSS |\n|---|---|---|---|---|---|---|")
-    print("\n".join(rows))
+    print("\n".join(_row(entries, backend, by_backend[backend], bound)
+                    for entries, by_backend in results.items() for backend in args.backends))
+    for backend in args.backends:
+        if len(results) > 1:
+            print(_rss_growth(backend, {entries: by_backend[backend]
+                                        for entries, by_backend in results.items()}))
     return 0
+
+
+def _rss_growth(backend: str, results: dict[int, list[CrawlResult]]) -> str:
+    """How the crawl's peak RSS (the median of the runs) grows from the smallest log measured
+    to the largest: "RSS flat in the number of entries" is issue 13's goal."""
+    smallest, largest = min(results), max(results)
+    low, high = (statistics.median(r.peak_rss_mb for r in results[n]) for n in (smallest, largest))
+    per_thousand = (high - low) / (largest - smallest) * 1000
+    return (f"peak RSS, {backend}: {low:.1f} MB at {smallest:,} entries, {high:.1f} MB at "
+            f"{largest:,}: {high - low:+.1f} MB, {per_thousand:+.3f} MB per 1,000 entries more")
 
 
 if __name__ == "__main__":

@@ -44,6 +44,20 @@ def test_the_figures_and_the_table_agree_with_the_bound() -> None:
 
 
 @pytest.mark.slow
+def test_the_rss_growth_between_the_sizes_is_printed() -> None:
+    """Issue 13 wants RSS flat in the number of entries: the run says how it grew."""
+    out = bench("--entries", "30", "60")
+    rows = dict(re.findall(r"^\| (\d+) \| sqlite \|.* \| (\d+) MB \|$", out, re.M))
+    growth = re.search(r"^peak RSS, sqlite: ([\d.]+) MB at 30 entries, ([\d.]+) MB at 60: "
+                       r"([+-][\d.]+) MB, ([+-][\d.]+) MB per 1,000 entries more$", out, re.M)
+    assert growth and set(rows) == {"30", "60"}, out
+    low, high, grown, per_thousand = map(float, growth.groups())
+    assert (round(low), round(high)) == (int(rows["30"]), int(rows["60"]))
+    assert grown == pytest.approx(high - low, abs=0.11)
+    assert per_thousand == pytest.approx(grown / 30 * 1000, abs=0.1 / 30 * 1000)
+
+
+@pytest.mark.slow
 def test_the_worker_s_rss_is_its_own() -> None:
     """The verification worker is spawned: forked from the crawl's process, then exec'd.
     Linux keeps a high-water mark across exec, so `ru_maxrss` gave the worker the crawl's own
