@@ -367,8 +367,8 @@ def main(argv: list[str] | None = None) -> int:
           "entries/s wall | peak RSS |\n|---|---|---|---|---|---|---|")
     print("\n".join(_row(entries, backend, by_backend[backend], bound)
                     for entries, by_backend in results.items() for backend in args.backends))
-    for backend in args.backends:
-        if len(results) > 1:
+    if len(results) > 1:
+        for backend in args.backends:
             print(_rss_growth(backend, {entries: by_backend[backend]
                                         for entries, by_backend in results.items()}))
     return 0
