@@ -12,8 +12,10 @@ crawl, `auditor.import_item.ImportVerifier` for an import).
 The worker is started only where it pays (scripts/bench_ingest.py): for at least `WORKER_FROM`
 items, on a machine with a second core, for a task that works the same in another process
 (`Task.portable`: statements from a directory; a statement server is asked by the crawl's own
-rate-limited HTTP client). Until it has started (a fresh interpreter importing the verifiers:
-about 0.3 s) batches are verified here. Then each batch is split: the worker verifies its head
+rate-limited HTTP client). Until it has started, batches are verified here. Where it is safe
+the worker is a fork of the caller, ready in milliseconds with everything imported; else a fresh
+interpreter that imports the verifiers and unpickles the task (about 0.3 CPU-seconds: see
+`_start_method`). Then each batch is split: the worker verifies its head
 while the caller stores the batch before and verifies the tail itself. The tail's share is
 measured so that both sides finish together: from the last round, the worker's seconds per
 item `w`, the caller's `v` for the tail, and what else the caller did per item `o` (storing,
@@ -29,6 +31,7 @@ Batches are handed back and stored in the order submitted.
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import signal
@@ -39,7 +42,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from multiprocessing import resource_tracker
 from multiprocessing.connection import Connection
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, Literal, Protocol, TypeVar
 
 from auditor.crawl.heap import fewer_collections
 
@@ -48,6 +51,11 @@ from auditor.crawl.heap import fewer_collections
 #: (`--worker-from`; see the README's benchmarks): at 2,000 entries it gains 5-30 % wall time
 #: for 35-45 % more CPU, at 1,000 it gains nothing for sure.
 WORKER_FROM = 2_000
+
+StartMethod = Literal["fork", "spawn"]
+
+#: How the worker starts: None decides (`_start_method`); "fork" or "spawn" fixes it (tests).
+START: StartMethod | None = None
 
 #: The tail of each batch the caller verifies itself once the worker has started: None
 #: measures it (see the module's docstring), starting from `FIRST_SHARE`; a number fixes it,
@@ -97,9 +105,11 @@ class VerifyAhead(Generic[B, R]):
     docstring), and hands each to its `then` in the order submitted."""
 
     def __init__(self, task: Task[B, R], *, worker_from: int | None = None,
-                 share: float | None = None) -> None:
+                 share: float | None = None, start: StartMethod | None = None) -> None:
         self.task = task
         self.worker_from = WORKER_FROM if worker_from is None else worker_from
+        #: How its worker starts ("fork", "spawn"; None: `_start_method` decides then).
+        self.start = start or START
         fixed = SHARE if share is None else share
         self.adapt = fixed is None
         #: The share of each batch verified here, once the worker has started.
@@ -116,7 +126,7 @@ class VerifyAhead(Generic[B, R]):
         """About `items` are coming: start the worker if that many pay for it."""
         if (self._worker is None and items >= self.worker_from and _cores() > 1
                 and self.task.portable):
-            self._worker = _Worker(self.task)
+            self._worker = _Worker(self.task, self.start or _start_method())
 
     def submit(self, batch: list[B], then: Callable[[list[R]], None], *,
                option: bool = False) -> None:
@@ -222,25 +232,34 @@ class _Worker:
     a pool's result reader waiting forever (the pool itself holds the pipe's other end), where
     this pipe then reads the end of file, and the batch is verified in the caller."""
 
-    def __init__(self, task: Task[Any, Any]) -> None:
-        context = multiprocessing.get_context("spawn")
+    def __init__(self, task: Task[Any, Any], method: StartMethod) -> None:
+        self.forked = method == "fork"
+        context = multiprocessing.get_context("fork") if self.forked \
+            else multiprocessing.get_context("spawn")
         self.connection, theirs = context.Pipe()
-        self.process = context.Process(target=_serve, args=(theirs, task, os.getpid()),
-                                       name="verify-ahead", daemon=True)
+        collecting = gc.isenabled()
+        target, args = (_serve_forked, (theirs, self.connection, task, os.getpid(), collecting)) \
+            if self.forked else (_serve, (theirs, task, os.getpid()))
+        self.process = context.Process(target=target, args=args, name="verify-ahead",
+                                       daemon=True)
         # The caller handles Ctrl-C and SIGTERM (sent to the whole process group by a terminal
         # or systemd) and then ends the worker: the worker must never see them, not even while
         # it starts (a KeyboardInterrupt traceback from its imports). Blocked here, they are
         # blocked in the child from its first instruction (a signal mask survives fork and
-        # exec), and held for this process until unblocked, not lost. multiprocessing starts
-        # its resource tracker first, unblocking them on the way: it is started before.
-        if not hasattr(signal, "pthread_sigmask"):  # not POSIX
-            self.process.start()
-        else:
+        # exec), and held for this process until unblocked, not lost. A spawning
+        # multiprocessing starts its resource tracker first, unblocking them on the way: it is
+        # started before.
+        masking = hasattr(signal, "pthread_sigmask")  # POSIX
+        if masking and not self.forked:
             resource_tracker.ensure_running()
-            blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _CALLERS_SIGNALS)
-            try:
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _CALLERS_SIGNALS) if masking else ()
+        try:
+            if self.forked:
+                _fork(self.process, collecting)
+            else:
                 self.process.start()
-            finally:
+        finally:
+            if masking:
                 signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         theirs.close()  # the worker's end lives in the worker only: its death is our EOF
         self._started = False
@@ -310,6 +329,35 @@ class _Worker:
             self.process.join()
 
 
+def _start_method() -> StartMethod:
+    """"fork" where a copy of this process is sound: on Linux, with no other thread running.
+    Another thread may hold a lock at the moment of the fork (an HTTP client's, a progress
+    bar's, a standard stream's) that the copy would then find held forever; macOS's system
+    libraries are not fork-safe at all. A crawl under cron or systemd runs one thread when it
+    starts its worker; one with a progress bar on a terminal spawns it."""
+    if sys.platform == "linux" and threading.active_count() == 1:
+        return "fork"
+    return "spawn"
+
+
+def _fork(process: multiprocessing.process.BaseProcess, collecting: bool) -> None:
+    """Start `process` as a fork of this one. What the standard streams hold unwritten is
+    written first (else the copy would write it again), and the collector is off until the
+    copy has frozen what it inherited (see `_serve_forked`)."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            if stream is not None:
+                stream.flush()
+        except (OSError, ValueError):  # closed, or a broken pipe: its own caller's matter
+            pass
+    gc.disable()
+    try:
+        process.start()
+    finally:
+        if collecting:
+            gc.enable()
+
+
 def _cores() -> int:
     try:
         return len(os.sched_getaffinity(0))
@@ -333,8 +381,15 @@ def _serve(connection: Connection, task: Task[Any, Any], caller: int) -> None:
     # batch. Ignored as well, should anything unblock them.
     for signum in _CALLERS_SIGNALS:
         signal.signal(signum, signal.SIG_IGN)
-    fewer_collections().__enter__()  # for the process's life: see auditor.crawl.heap
     threading.Thread(target=_end_when_orphaned, args=(caller,), daemon=True).start()
+    # For the process's life (see auditor.crawl.heap). A block, not a bare `__enter__()`: the
+    # context manager left unreferenced was finalized at once, and with it its `finally`, so
+    # the worker collected as often as CPython's defaults say.
+    with fewer_collections():
+        _answer(connection, task)
+
+
+def _answer(connection: Connection, task: Task[Any, Any]) -> None:
     if not _sent(connection, _STARTED):
         return
     while True:
@@ -355,6 +410,25 @@ def _serve(connection: Connection, task: Task[Any, Any], caller: int) -> None:
             answer = None
         if not _sent(connection, (answer, time.perf_counter() - started)):
             return
+
+
+def _serve_forked(connection: Connection, callers_end: Connection, task: Task[Any, Any],
+                  caller: int, collecting: bool) -> None:
+    """`_serve` in a fork of the caller. Everything it inherited is the caller's: frozen out
+    of the collector (which would otherwise finalize the caller's garbage here: a pooled
+    database connection rolled back on the socket both share), and never torn down (it
+    leaves by `os._exit`, as the interpreter's orderly end would flush, close and finalize
+    what is the caller's)."""
+    gc.freeze()
+    if collecting:
+        gc.enable()
+    callers_end.close()  # else a caller killed outright would never be its end of file
+    code = 1
+    try:
+        _serve(connection, task, caller)
+        code = 0
+    finally:
+        os._exit(code)
 
 
 def _sent(connection: Connection, message: object) -> bool:

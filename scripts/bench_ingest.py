@@ -11,7 +11,8 @@ runs it (settings resolved from those flags, the audit service, the database), s
   not timed); the log server's CPU is not in it. PostgreSQL's own server processes are
   measured apart (all the cluster's processes, from /proc);
 - peak RSS is that process's high-water mark since its exec (VmHWM), so it can be compared
-  between sizes; the verification worker's is read apart.
+  between sizes; the verification worker's own memory (what it does not share with the
+  crawl: it is mostly a fork of it) is read apart.
 
 `openssl speed ecdsap256` gives this machine's ECDSA P-256 verifications per second on one
 core, measured in the same run. A Rekor v1 entry needs at least two (the log's signed entry
@@ -117,7 +118,7 @@ class CrawlResult:
     wall_seconds: float
     peak_rss_mb: float
     rss_before_mb: float
-    #: The worker process's peak RSS (0: none ran).
+    #: The worker process's own memory as it ended (0: none ran).
     worker_rss_mb: float
 
 
@@ -128,32 +129,41 @@ def _cpu_seconds(*who: int) -> float:
 
 
 def _peak_rss_mb(process: Path = Path("/proc/self")) -> float:
-    """A process's peak RSS since its exec (VmHWM; see `worker_peaks`), 0 if unknown."""
+    """A process's peak RSS since its exec (VmHWM), 0 if unknown."""
     match = re.search(r"^VmHWM:\s+(\d+) kB", (process / "status").read_text(), re.MULTILINE)
     return int(match.group(1)) / 1024 if match else 0.0
 
 
-def worker_peaks() -> list[float]:
-    """The peak RSS of each verification worker (auditor.verify_ahead), read as it is told to
-    end, appended to the list returned.
+def _own_mb(process: Path) -> float:
+    """The memory a process shares with no other (private pages, from smaps_rollup): what a
+    worker forked from the crawl adds to it (its RSS counts the pages it still shares)."""
+    rollup = (process / "smaps_rollup").read_text()
+    return sum(int(kb) for kb in re.findall(r"^Private_\w+:\s+(\d+) kB", rollup, re.MULTILINE)) \
+        / 1024
 
-    Not `getrusage(RUSAGE_CHILDREN).ru_maxrss`: Linux keeps a process's high-water mark across
-    exec, so a worker spawned (forked, then exec'd) by a crawl of 120 MB reported 120 MB,
-    however small it was after. VmHWM belongs to the memory map the exec made."""
+
+def worker_sizes() -> list[float]:
+    """The own memory of each verification worker (auditor.verify_ahead), read as it is told
+    to end, appended to the list returned.
+
+    Not `getrusage(RUSAGE_CHILDREN).ru_maxrss`, nor the worker's peak RSS: a worker forked from
+    the crawl shares its pages, which its RSS counts (87 MB for 40 of its own at 2,000
+    entries), and a spawned one kept the crawl's high-water mark across exec (120 MB,
+    however small it was after)."""
     from auditor import verify_ahead
 
-    peaks: list[float] = []
+    sizes: list[float] = []
     close = verify_ahead._Worker.close
 
     def measured(worker: Any) -> None:
         try:
-            peaks.append(_peak_rss_mb(Path(f"/proc/{worker.process.pid}")))
+            sizes.append(_own_mb(Path(f"/proc/{worker.process.pid}")))
         except OSError:
             pass  # it ended (killed): no figure
         close(worker)
 
     verify_ahead._Worker.close = measured  # type: ignore[method-assign,assignment]
-    return peaks
+    return sizes
 
 
 def crawl_log(info: dict[str, Any], db_url: str, out: Connection) -> None:
@@ -173,7 +183,7 @@ def crawl_log(info: dict[str, Any], db_url: str, out: Connection) -> None:
     rss_before = _peak_rss_mb()
     cpu, wall = _cpu_seconds(), time.perf_counter()
     workers = _cpu_seconds(resource.RUSAGE_CHILDREN)
-    workers_rss = worker_peaks()
+    workers_rss = worker_sizes()
     with Auditor(settings) as auditor:
         result = auditor.crawl()
     cpu, wall = _cpu_seconds() - cpu, time.perf_counter() - wall
@@ -302,7 +312,7 @@ def _report(backend: str, result: CrawlResult, db_cpu: float | None, log_cpu: fl
           f"{server}) = {per_cpu / bound:.1%} of the bound; "
           f"{wall:,.0f} entries/s wall ({result.wall_seconds:.2f} s); peak RSS "
           f"{result.peak_rss_mb:.0f} MB ({result.rss_before_mb:.0f} MB before the crawl; the "
-          f"worker's {result.worker_rss_mb:.0f} MB); "
+          f"worker's own {result.worker_rss_mb:.0f} MB); "
           f"{result.requests} requests; the log server used {log_cpu:.2f} CPU-s")
     if rate:
         from auditor.source.rekor_client import RETRIEVE_LIMIT

@@ -58,13 +58,14 @@ def test_the_rss_growth_between_the_sizes_is_printed() -> None:
 
 
 @pytest.mark.slow
-def test_the_worker_s_rss_is_its_own() -> None:
-    """The verification worker is spawned: forked from the crawl's process, then exec'd.
-    Linux keeps a high-water mark across exec, so `ru_maxrss` gave the worker the crawl's own
-    RSS at the fork (94 MB at 20,000 entries, 125 at 100,000, where the worker held 57)."""
+def test_the_worker_s_memory_is_its_own() -> None:
+    """The verification worker is forked from the crawl's process (or spawned: forked, then
+    exec'd). A fork's RSS counts the pages it shares with the crawl, and Linux keeps a
+    high-water mark across exec, so `ru_maxrss` gave the worker the crawl's own RSS at the fork
+    (94 MB at 20,000 entries, 125 at 100,000, where the worker held 57)."""
     out = bench("--entries", "60", "--worker-from", "10")
-    line = re.search(r"peak RSS (\d+) MB \((\d+) MB before the crawl; the worker's (\d+) MB\)",
-                     out)
+    line = re.search(r"peak RSS (\d+) MB \((\d+) MB before the crawl; the worker's own (\d+) "
+                     r"MB\)", out)
     assert line, out
     peak, before, worker = map(int, line.groups())
     assert 0 < worker < before <= peak, out

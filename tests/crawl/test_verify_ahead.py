@@ -5,20 +5,23 @@ whole; the part of a batch verified in the crawl's own process balances the two.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.exc import DBAPIError
 
 from auditor import verify_ahead
+from auditor.crawl import heap
 from auditor.crawl.interface import CrawlJob, CrawlRequest
 from auditor.crawl.rekor_v1 import RekorV1Crawl, RekorV1Source
 from auditor.errors import IncompleteError
@@ -29,7 +32,7 @@ from auditor.store import tables
 from auditor.store.database import engine_of, open_database
 from auditor.verify.keys import load_public_key
 from auditor.verify.trust import load_keyring
-from auditor.verify_ahead import VerifyAhead
+from auditor.verify_ahead import StartMethod, VerifyAhead
 from testlog import Endorser, RekorLog, RunningServer
 from testlog.synthetic import add_endorsements
 from tests.crawl.world import key_flags, save_statements
@@ -105,8 +108,17 @@ def served(rekor_log: RekorLog, rekor_server: RunningServer, endorsers: list[End
             "first_statement": endorsements[0].statement_sha256}
 
 
+@pytest.fixture(params=["fork", "spawn"])
+def start(request: pytest.FixtureRequest) -> StartMethod:
+    """How the worker starts: a fork of the crawl where that is safe, else a fresh interpreter
+    (see verify_ahead._start_method). Here the log is served from a thread of this process,
+    so each is chosen outright."""
+    return cast(StartMethod, request.param)
+
+
 def crawl(served: dict[str, Any], db_url: str, *, worker_from: int, share: float | None = 0.0,
-          statements: DirectoryStore | None = None) -> RekorV1Crawl:
+          statements: DirectoryStore | None = None,
+          start: StartMethod | None = None) -> RekorV1Crawl:
     """One crawl of `served`; `share`: of each batch, what the crawl's own process verifies
     once the worker has started (0: the worker verifies whole batches; None: as measured)."""
     sessions = open_database(db_url)
@@ -119,7 +131,7 @@ def crawl(served: dict[str, Any], db_url: str, *, worker_from: int, share: float
                            CrawlRequest(uuids=served["uuids"]))
             run = RekorV1Crawl(source, job)
             run._verifying = VerifyAhead(run.ingest.preparer, worker_from=worker_from,
-                                         share=share)
+                                         share=share, start=start)
             run.run()
             return run
     finally:
@@ -127,8 +139,13 @@ def crawl(served: dict[str, Any], db_url: str, *, worker_from: int, share: float
 
 
 def _workers(parent: int | None = None) -> list[int]:
-    """The spawned children of `parent` (default: this process): a crawl's worker."""
+    """The workers of `parent` (default: this process): its children spawned by
+    multiprocessing, or forked (running its own command line)."""
     parent = os.getpid() if parent is None else parent
+    try:
+        own = Path(f"/proc/{parent}/cmdline").read_bytes()
+    except OSError:
+        own = None
     found = []
     for entry in Path("/proc").iterdir():
         try:
@@ -136,7 +153,8 @@ def _workers(parent: int | None = None) -> list[int]:
             command = (entry / "cmdline").read_bytes()
         except (OSError, ValueError):
             continue
-        if int(stat.rpartition(")")[2].split()[1]) == parent and b"spawn_main" in command:
+        if int(stat.rpartition(")")[2].split()[1]) == parent and \
+                (b"spawn_main" in command or command == own):
             found.append(int(entry.name))
     return found
 
@@ -168,9 +186,10 @@ def stored(db_url: str) -> dict[str, Any]:
 
 @pytest.mark.parametrize("share", [0.0, 0.5, None], ids=["whole", "split", "measured"])
 def test_a_crawl_verified_in_a_worker_stores_what_one_in_process_stores(
-        served: dict[str, Any], db_url: str, tmp_path: Path, share: float | None) -> None:
+        served: dict[str, Any], db_url: str, tmp_path: Path, share: float | None,
+        start: StartMethod) -> None:
     here = crawl(served, f"sqlite:///{tmp_path / 'here.db'}", worker_from=IN_PROCESS)
-    there = crawl(served, db_url, worker_from=1, share=share)
+    there = crawl(served, db_url, worker_from=1, share=share, start=start)
     assert here._verifying.in_worker == 0 and here._verifying.here == ENTRIES
     assert there._verifying.redone == 0
     if share == 0.0:
@@ -197,8 +216,8 @@ def test_a_crawl_verified_in_a_worker_stores_what_one_in_process_stores(
 
 
 def test_a_killed_worker_leaves_the_crawl_whole(served: dict[str, Any], db_url: str,
-                                                tmp_path: Path) -> None:
-    run = crawl(served, db_url, worker_from=1,
+                                                tmp_path: Path, start: StartMethod) -> None:
+    run = crawl(served, db_url, worker_from=1, start=start,
                 statements=DyingInWorker(served["statements"], os.getpid(), at=60))
     assert run.summary.complete and run.summary.new == run.summary.verified + run.summary.failed
     assert run.summary.new == ENTRIES
@@ -211,8 +230,8 @@ def test_a_killed_worker_leaves_the_crawl_whole(served: dict[str, Any], db_url: 
 
 
 def test_a_batch_the_worker_fails_is_prepared_again_in_the_crawl(
-        served: dict[str, Any], db_url: str, tmp_path: Path) -> None:
-    run = crawl(served, db_url, worker_from=1,
+        served: dict[str, Any], db_url: str, tmp_path: Path, start: StartMethod) -> None:
+    run = crawl(served, db_url, worker_from=1, start=start,
                 statements=FailingInWorker(served["statements"], os.getpid()))
     assert run._verifying.in_worker == 0 and run._verifying.redone >= 5
     assert run.summary.complete and run.summary.new == ENTRIES
@@ -222,8 +241,9 @@ def test_a_batch_the_worker_fails_is_prepared_again_in_the_crawl(
 
 @pytest.mark.parametrize("share", [0.0, 0.5], ids=["whole", "split"])
 def test_a_statement_source_that_fails_stops_the_crawl_as_it_does_in_process(
-        served: dict[str, Any], db_url: str, tmp_path: Path, share: float) -> None:
-    runs = [crawl(served, url, worker_from=worker_from, share=share,
+        served: dict[str, Any], db_url: str, tmp_path: Path, share: float,
+        start: StartMethod) -> None:
+    runs = [crawl(served, url, worker_from=worker_from, share=share, start=start,
                   statements=FailingEverywhere(served["statements"], served["first_statement"]))
             for url, worker_from in ((db_url, 1),
                                      (f"sqlite:///{tmp_path / 'here.db'}", IN_PROCESS))]
@@ -258,7 +278,9 @@ def test_the_share_verified_in_the_crawl_balances_the_worker(here: float, there:
                                                              store: float) -> None:
     """Per item the worker takes w = `there`, the crawl v = `here` and `store` besides: both
     are done together when the crawl verifies (w - store) / (w + v) of each batch."""
-    ahead: VerifyAhead[int, int] = VerifyAhead(Timed(here, there, os.getpid()), worker_from=1)
+    # Spawned: a fork would have started by the first batch, which is verified here meanwhile.
+    ahead: VerifyAhead[int, int] = VerifyAhead(Timed(here, there, os.getpid()), worker_from=1,
+                                               start="spawn")
     handed: list[int] = []
 
     def stored(verified: list[int]) -> None:
@@ -281,16 +303,19 @@ def test_the_share_verified_in_the_crawl_balances_the_worker(here: float, there:
 
 @pytest.mark.parametrize("gone", ["before it started", "while it verified"])
 def test_a_worker_whose_caller_stopped_reading_ends_quietly(
-        gone: str, capfd: pytest.CaptureFixture[str]) -> None:
+        gone: str, start: StartMethod, capfd: pytest.CaptureFixture[str]) -> None:
     """A caller stopped by Ctrl-C or SIGTERM closes its end of the pipe; the worker's next send
     raised BrokenPipeError, and multiprocessing printed "Process verify-ahead:" and a traceback
     under the caller's one line (seen once in CI, as the worker was killed mid-print)."""
     import multiprocessing
 
-    context = multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("fork") if start == "fork" \
+        else multiprocessing.get_context("spawn")
     ours, theirs = context.Pipe()
-    process = context.Process(target=verify_ahead._serve, name="verify-ahead",
-                              args=(theirs, Timed(0.0, 0.5, os.getpid()), os.getpid()))
+    task = Timed(0.0, 0.5, os.getpid())
+    target, args = (verify_ahead._serve_forked, (theirs, ours, task, os.getpid(), True)) \
+        if start == "fork" else (verify_ahead._serve, (theirs, task, os.getpid()))
+    process = context.Process(target=target, name="verify-ahead", args=args)
     if gone == "before it started":
         ours.close()
         process.start()
@@ -308,13 +333,13 @@ def test_a_worker_whose_caller_stopped_reading_ends_quietly(
 CRAWL_WITH_A_WORKER = """
 import sys, time
 from auditor.crawl.prepare import Preparer
-from auditor.verify_ahead import VerifyAhead
+from auditor.verify_ahead import StartMethod, VerifyAhead
 from auditor.keyset import KeySet
 from auditor.source.statements import EmptyStore
 from auditor.verify.trust import LogKeyring
 
 ahead = VerifyAhead(Preparer(KeySet(), EmptyStore(), LogKeyring((), "none")), worker_from=1,
-                    share=0.0)
+                    share=0.0, start=sys.argv[1])
 ahead.expect(1)
 ahead.submit([], lambda prepared: None)  # waits for the worker's start (a fixed share)
 assert ahead.worker_started
@@ -331,8 +356,8 @@ def _alive(pid: int) -> bool:
     return state != "Z"  # ended, waiting to be reaped
 
 
-def test_a_worker_whose_crawl_was_killed_outright_ends_itself() -> None:
-    crawler = subprocess.Popen([sys.executable, "-c", CRAWL_WITH_A_WORKER],
+def test_a_worker_whose_crawl_was_killed_outright_ends_itself(start: StartMethod) -> None:
+    crawler = subprocess.Popen([sys.executable, "-c", CRAWL_WITH_A_WORKER, start],
                                stdout=subprocess.PIPE, text=True)
     try:
         assert crawler.stdout is not None and crawler.stdout.readline() == "started\n"
@@ -345,6 +370,106 @@ def test_a_worker_whose_crawl_was_killed_outright_ends_itself() -> None:
     while _alive(workers[0]) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not _alive(workers[0])
+
+
+class Collector:
+    """A task whose items verify into how the process verifying them collects garbage: its
+    young generation's threshold, and whether anything is frozen out of its sight."""
+
+    portable = True
+
+    def verify_all(self, batch: list[int], option: bool) -> list[tuple[int, bool]]:
+        return [(gc.get_threshold()[0], gc.get_freeze_count() > 0)] * len(batch)
+
+    def packed(self, batch: list[int], option: bool) -> list[tuple[int, bool]]:
+        return self.verify_all(batch, option)
+
+    def unpacked(self, batch: list[int], packed: list[tuple[int, bool]]
+                 ) -> list[tuple[int, bool]]:
+        return packed
+
+
+def test_the_worker_collects_garbage_as_a_crawl_does(start: StartMethod) -> None:
+    """The worker verifies inside `fewer_collections` for its whole life. It once entered it
+    with a bare `__enter__()` on a context manager nothing held: finalized at once, which ran
+    its exit, and the worker collected at CPython's defaults (a pass every 700 objects)."""
+    ahead: VerifyAhead[int, tuple[int, bool]] = VerifyAhead(Collector(), worker_from=1,
+                                                            share=0.0, start=start)
+    handed: list[tuple[int, bool]] = []
+    ahead.expect(1)
+    ahead.submit([1, 2], handed.extend)
+    ahead.close()
+    assert ahead.in_worker == 1
+    assert handed == [(heap.YOUNG_THRESHOLD, True)] * 2
+
+
+def test_the_worker_is_forked_only_from_a_process_running_one_thread() -> None:
+    """Another thread may hold a lock as the crawl forks (an HTTP client's, a progress bar's,
+    a standard stream's), which its copy would find held forever: then it is spawned."""
+    assert threading.active_count() == 1  # pytest's own process, or an xdist worker
+    assert verify_ahead._start_method() == "fork"
+    release = threading.Event()
+    other = threading.Thread(target=release.wait)
+    other.start()
+    try:
+        assert verify_ahead._start_method() == "spawn"
+    finally:
+        release.set()
+        other.join()
+    assert verify_ahead._start_method() == "fork"
+
+
+FORKED_WORKER = r'''
+import gc, os, sys
+from auditor.verify_ahead import VerifyAhead
+
+class Collecting:
+    """Verifies in the worker after a full collection."""
+    portable = True
+    def verify_all(self, batch, option):
+        gc.collect()
+        return [2 * item for item in batch]
+    packed = verify_all
+    def unpacked(self, batch, packed):
+        return packed
+
+class Finalized:
+    """Garbage of the caller's (in a cycle) whose finalizer says where it ran."""
+    def __del__(self):
+        with open(sys.argv[1], "a") as out:
+            out.write(f"{os.getpid()}\n")
+
+gc.disable()  # the cycle below is still garbage, uncollected, when the worker forks
+garbage = Finalized()
+garbage.cycle = garbage
+del garbage
+print("written once")  # to a pipe: held in the buffer, unwritten, as the worker forks
+ahead = VerifyAhead(Collecting(), worker_from=1, share=0.0)
+ahead.expect(1)
+assert ahead._worker is not None and ahead._worker.forked
+handed = []
+for start in range(0, 40, 10):
+    ahead.submit(list(range(start, start + 10)), handed.extend)
+ahead.close()
+assert handed == [2 * item for item in range(40)] and ahead.in_worker == 4, handed
+gc.collect()
+print(f"caller {os.getpid()}")
+'''
+
+
+def test_a_forked_worker_leaves_the_caller_s_output_and_garbage_alone(tmp_path: Path) -> None:
+    """The fork inherits the caller's unwritten output and its uncollected garbage: flushed
+    by the fork, the one would be written twice; collected in the fork, the other's
+    finalizers would run there (a pooled database connection rolled back on the caller's
+    socket)."""
+    finalized = tmp_path / "finalized"
+    result = subprocess.run([sys.executable, "-c", FORKED_WORKER, str(finalized)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "written once" and len(lines) == 2, result.stdout
+    caller = lines[1].removeprefix("caller ")
+    assert finalized.read_text().split() == [caller]
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
