@@ -46,11 +46,12 @@ from typing import Any, Generic, Literal, Protocol, TypeVar
 
 from auditor.crawl.heap import fewer_collections
 
-#: Items from which a worker pays for its start (a fresh interpreter importing the verifiers
-#: and receiving the keys: about 0.35 CPU-seconds). Measured with scripts/bench_ingest.py
-#: (`--worker-from`; see the README's benchmarks): at 2,000 entries it gains 5-30 % wall time
-#: for 35-45 % more CPU, at 1,000 it gains nothing for sure.
-WORKER_FROM = 2_000
+#: Items from which a worker pays for itself. Measured with scripts/bench_ingest.py
+#: (`--worker-from`; see the README's benchmarks). A spawned worker (a fresh interpreter
+#: importing the verifiers: 0.13-0.23 CPU-seconds) gained 5-30 % wall time at 2,000 entries for
+#: 35-45 % more CPU, and nothing for sure at 1,000. A forked one (4 ms) gains 9-34 % at 1,000
+#: for 0-20 % more CPU, and at 500 at most 14 % for 20-40 % more.
+WORKER_FROM = 1_000
 
 StartMethod = Literal["fork", "spawn"]
 

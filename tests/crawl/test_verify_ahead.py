@@ -479,7 +479,7 @@ def test_a_crawl_stopped_with_its_worker_keeps_what_it_verified(
     """Ctrl-C (or systemd's SIGTERM) reaches the crawl's whole process group, the worker too: the
     crawl stops with its one line and exit code, leaves no worker behind, and the next crawl
     fetches exactly what it had not stored."""
-    entries = WORKER_FROM_DEFAULT
+    entries = max(2_000, WORKER_FROM_DEFAULT)  # a second or more to stop it in
     endorsements = add_endorsements(rekor_log, endorsers, entries)
     save_statements(tmp_path / "statements", endorsements)
     (tmp_path / "log.pem").write_bytes(rekor_log.signer.public_pem)
