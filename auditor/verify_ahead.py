@@ -50,7 +50,7 @@ from auditor.crawl.heap import fewer_collections
 #: (`--worker-from`; see the README's benchmarks). A spawned worker (a fresh interpreter
 #: importing the verifiers: 0.13-0.23 CPU-seconds) gained 5-30 % wall time at 2,000 entries for
 #: 35-45 % more CPU, and nothing for sure at 1,000. A forked one (4 ms) gains 9-34 % at 1,000
-#: for 0-20 % more CPU, and at 500 at most 14 % for 20-40 % more.
+#: for 1-24 % more CPU, and at 500 at most 14 % for 22-37 % more.
 WORKER_FROM = 1_000
 
 StartMethod = Literal["fork", "spawn"]
