@@ -14,7 +14,7 @@ items, on a machine with a second core, for a task that works the same in anothe
 (`Task.portable`: statements from a directory; a statement server is asked by the crawl's own
 rate-limited HTTP client). Until it has started, batches are verified here. Where it is safe
 the worker is a fork of the caller, ready in milliseconds with everything imported; else a fresh
-interpreter that imports the verifiers and unpickles the task (about 0.3 CPU-seconds: see
+interpreter that imports the verifiers and unpickles the task (0.13-0.23 CPU-seconds: see
 `_start_method`). Then each batch is split: the worker verifies its head
 while the caller stores the batch before and verifies the tail itself. The tail's share is
 measured so that both sides finish together: from the last round, the worker's seconds per
@@ -53,10 +53,8 @@ from auditor.crawl.heap import fewer_collections
 #: for 1-24 % more CPU, and at 500 at most 14 % for 22-37 % more.
 WORKER_FROM = 1_000
 
+#: How a worker starts (see `_start_method`).
 StartMethod = Literal["fork", "spawn"]
-
-#: How the worker starts: None decides (`_start_method`); "fork" or "spawn" fixes it (tests).
-START: StartMethod | None = None
 
 #: The tail of each batch the caller verifies itself once the worker has started: None
 #: measures it (see the module's docstring), starting from `FIRST_SHARE`; a number fixes it,
@@ -109,8 +107,8 @@ class VerifyAhead(Generic[B, R]):
                  share: float | None = None, start: StartMethod | None = None) -> None:
         self.task = task
         self.worker_from = WORKER_FROM if worker_from is None else worker_from
-        #: How its worker starts ("fork", "spawn"; None: `_start_method` decides then).
-        self.start = start or START
+        #: How its worker starts (None: `_start_method` decides then; tests fix it).
+        self.start = start
         fixed = SHARE if share is None else share
         self.adapt = fixed is None
         #: The share of each batch verified here, once the worker has started.

@@ -119,7 +119,7 @@ class CrawlResult:
     peak_rss_mb: float
     rss_before_mb: float
     #: The worker process's own memory as it ended (0: none ran).
-    worker_rss_mb: float
+    worker_own_mb: float
 
 
 def _cpu_seconds(*who: int) -> float:
@@ -147,7 +147,7 @@ def worker_sizes() -> list[float]:
     to end, appended to the list returned.
 
     Not `getrusage(RUSAGE_CHILDREN).ru_maxrss`, nor the worker's peak RSS: a worker forked from
-    the crawl shares its pages, which its RSS counts (87 MB for 40 of its own at 2,000
+    the crawl shares its pages, which its RSS counts (87 MB for 32 of its own at 2,000
     entries), and a spawned one kept the crawl's high-water mark across exec (120 MB,
     however small it was after)."""
     from auditor import verify_ahead
@@ -183,7 +183,7 @@ def crawl_log(info: dict[str, Any], db_url: str, out: Connection) -> None:
     rss_before = _peak_rss_mb()
     cpu, wall = _cpu_seconds(), time.perf_counter()
     workers = _cpu_seconds(resource.RUSAGE_CHILDREN)
-    workers_rss = worker_sizes()
+    workers_own = worker_sizes()
     with Auditor(settings) as auditor:
         result = auditor.crawl()
     cpu, wall = _cpu_seconds() - cpu, time.perf_counter() - wall
@@ -193,7 +193,7 @@ def crawl_log(info: dict[str, Any], db_url: str, out: Connection) -> None:
     if not (crawl.complete and crawl.new == crawl.verified == info["entries"]):
         raise SystemExit(f"wrong crawl: {crawl.to_json()}")
     out.send(CrawlResult(crawl.new, crawl.verified, crawl.requests, cpu, workers, wall,
-                         _peak_rss_mb(), rss_before, max(workers_rss, default=0.0)))
+                         _peak_rss_mb(), rss_before, max(workers_own, default=0.0)))
 
 
 # --- PostgreSQL's own CPU ----------------------------------------------------------------------
@@ -312,7 +312,7 @@ def _report(backend: str, result: CrawlResult, db_cpu: float | None, log_cpu: fl
           f"{server}) = {per_cpu / bound:.1%} of the bound; "
           f"{wall:,.0f} entries/s wall ({result.wall_seconds:.2f} s); peak RSS "
           f"{result.peak_rss_mb:.0f} MB ({result.rss_before_mb:.0f} MB before the crawl; the "
-          f"worker's own {result.worker_rss_mb:.0f} MB); "
+          f"worker's own {result.worker_own_mb:.0f} MB); "
           f"{result.requests} requests; the log server used {log_cpu:.2f} CPU-s")
     if rate:
         from auditor.source.rekor_client import RETRIEVE_LIMIT
