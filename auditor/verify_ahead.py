@@ -333,10 +333,25 @@ def _start_method() -> StartMethod:
     Another thread may hold a lock at the moment of the fork (an HTTP client's, a progress
     bar's, a standard stream's) that the copy would then find held forever; macOS's system
     libraries are not fork-safe at all. A crawl under cron or systemd runs one thread when it
-    starts its worker; one with a progress bar on a terminal spawns it."""
-    if sys.platform == "linux" and threading.active_count() == 1:
-        return "fork"
-    return "spawn"
+    starts its worker; one with a progress bar on a terminal spawns it. The kernel's count
+    is asked too: a library's native threads (a host application's) count. A thread Python
+    has joined (a pool just shut down) still runs for a moment: it is waited for, briefly."""
+    if sys.platform != "linux" or threading.active_count() > 1:
+        return "spawn"
+    deadline = time.monotonic() + _EXITING_THREADS_WAIT
+    while True:
+        try:
+            if len(os.listdir("/proc/self/task")) == 1:
+                return "fork"
+        except OSError:  # no /proc: as if threads ran
+            return "spawn"
+        if time.monotonic() > deadline:
+            return "spawn"
+        time.sleep(0.001)
+
+
+#: How long threads Python has joined may take to end before a worker is spawned instead.
+_EXITING_THREADS_WAIT = 0.05
 
 
 def _fork(process: multiprocessing.process.BaseProcess, collecting: bool) -> None:

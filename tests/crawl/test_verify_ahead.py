@@ -5,6 +5,7 @@ whole; the part of a batch verified in the crawl's own process balances the two.
 
 from __future__ import annotations
 
+import faulthandler
 import gc
 import json
 import os
@@ -416,7 +417,14 @@ def test_the_worker_is_forked_only_from_a_process_running_one_thread() -> None:
     finally:
         release.set()
         other.join()
-    assert verify_ahead._start_method() == "fork"
+    assert verify_ahead._start_method() == "fork"  # once joined (its end is waited for)
+    # A native thread Python does not know of: faulthandler's watchdog.
+    faulthandler.dump_traceback_later(600)
+    try:
+        assert threading.active_count() == 1
+        assert verify_ahead._start_method() == "spawn"
+    finally:
+        faulthandler.cancel_dump_traceback_later()
 
 
 FORKED_WORKER = r'''
