@@ -5,14 +5,12 @@ whole; the part of a batch verified in the crawl's own process balances the two.
 
 from __future__ import annotations
 
-import faulthandler
 import gc
 import json
 import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any, cast
@@ -404,27 +402,32 @@ def test_the_worker_collects_garbage_as_a_crawl_does(start: StartMethod) -> None
     assert handed == [(heap.YOUNG_THRESHOLD, True)] * 2
 
 
+START_METHODS = """
+import faulthandler, threading
+from auditor.verify_ahead import _start_method
+
+print(_start_method())
+release = threading.Event()
+other = threading.Thread(target=release.wait)
+other.start()
+print(_start_method())
+release.set()
+other.join()
+print(_start_method())  # once joined: its end is waited for
+faulthandler.dump_traceback_later(600)  # a native thread Python does not know of
+print(threading.active_count(), _start_method())
+faulthandler.cancel_dump_traceback_later()
+"""
+
+
 def test_the_worker_is_forked_only_from_a_process_running_one_thread() -> None:
     """Another thread may hold a lock as the crawl forks (an HTTP client's, a progress bar's,
-    a standard stream's), which its copy would find held forever: then it is spawned."""
-    assert threading.active_count() == 1  # pytest's own process, or an xdist worker
-    assert verify_ahead._start_method() == "fork"
-    release = threading.Event()
-    other = threading.Thread(target=release.wait)
-    other.start()
-    try:
-        assert verify_ahead._start_method() == "spawn"
-    finally:
-        release.set()
-        other.join()
-    assert verify_ahead._start_method() == "fork"  # once joined (its end is waited for)
-    # A native thread Python does not know of: faulthandler's watchdog.
-    faulthandler.dump_traceback_later(600)
-    try:
-        assert threading.active_count() == 1
-        assert verify_ahead._start_method() == "spawn"
-    finally:
-        faulthandler.cancel_dump_traceback_later()
+    a standard stream's), which its copy would find held forever: then it is spawned. Asked in
+    a process of its own: an xdist worker runs execnet's thread."""
+    result = subprocess.run([sys.executable, "-c", START_METHODS], capture_output=True,
+                            text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split("\n") == ["fork", "spawn", "fork", "1 spawn", ""]
 
 
 FORKED_WORKER = r'''
