@@ -92,3 +92,16 @@ def test_a_component_query_loads_no_network_crawl_or_migrations(tmp_path: Path,
     json_code, json_modules = loaded(tmp_path, "component", "kernel", "--json", "--db",
                                      str(store))
     assert json_code == 0 and under(json_modules, ("rich",)) == []
+
+
+def test_a_run_without_tiled_logs_loads_no_tiled_log_code(tmp_path: Path) -> None:
+    """The offline trial of a config (and every crawl) checks each configured tiled log's key
+    and policy; with none configured it imported the tiled crawler and the whole tile stack
+    for nothing (10-25 ms of every start)."""
+    code, modules = loaded(tmp_path, "run", "--config",
+                           str(REPO / "reference_values" / "demo" / "oak.toml"), "--offline",
+                           "--db", f"sqlite:///{tmp_path / 'audit.db'}", "--report-dir",
+                           str(tmp_path / "reports"))
+    assert code == 1  # the demo's findings (see the README's quickstart)
+    assert "auditor.service" in modules  # the check saw the run
+    assert under(modules, ("auditor.crawl.tiled", "auditor.source.tiles")) == []
