@@ -125,7 +125,12 @@ class VerifyAhead(Generic[B, R]):
         """About `items` are coming: start the worker if that many pay for it."""
         if (self._worker is None and items >= self.worker_from and _cores() > 1
                 and self.task.portable):
-            self._worker = _Worker(self.task, self.start or _start_method())
+            try:
+                self._worker = _Worker(self.task, self.start or _start_method())
+            except OSError:
+                # No process to be had (EAGAIN at a process limit, ENOMEM under strict
+                # overcommit): verified here, as a worker that died would leave it.
+                self._worker = None
 
     def submit(self, batch: list[B], then: Callable[[list[R]], None], *,
                option: bool = False) -> None:
@@ -235,6 +240,11 @@ class _Worker:
         self.forked = method == "fork"
         context = multiprocessing.get_context("fork") if self.forked \
             else multiprocessing.get_context("spawn")
+        masking = hasattr(signal, "pthread_sigmask")  # POSIX
+        if masking and not self.forked:
+            # A spawning multiprocessing starts its resource tracker first, unblocking the
+            # signals below on the way: it is started before they are blocked.
+            resource_tracker.ensure_running()
         self.connection, theirs = context.Pipe()
         collecting = gc.isenabled()
         target, args = (_serve_forked, (theirs, self.connection, task, os.getpid(), collecting)) \
@@ -245,18 +255,17 @@ class _Worker:
         # or systemd) and then ends the worker: the worker must never see them, not even while
         # it starts (a KeyboardInterrupt traceback from its imports). Blocked here, they are
         # blocked in the child from its first instruction (a signal mask survives fork and
-        # exec), and held for this process until unblocked, not lost. A spawning
-        # multiprocessing starts its resource tracker first, unblocking them on the way: it is
-        # started before.
-        masking = hasattr(signal, "pthread_sigmask")  # POSIX
-        if masking and not self.forked:
-            resource_tracker.ensure_running()
+        # exec), and held for this process until unblocked, not lost.
         blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _CALLERS_SIGNALS) if masking else ()
         try:
             if self.forked:
                 _fork(self.process, collecting)
             else:
                 self.process.start()
+        except BaseException:
+            self.connection.close()
+            theirs.close()
+            raise
         finally:
             if masking:
                 signal.pthread_sigmask(signal.SIG_SETMASK, blocked)

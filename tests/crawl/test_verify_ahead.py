@@ -5,13 +5,18 @@ whole; the part of a batch verified in the crawl's own process balances the two.
 
 from __future__ import annotations
 
+import errno
 import gc
 import json
+import multiprocessing.connection
+import multiprocessing.resource_tracker
+import multiprocessing.util
 import os
 import signal
 import subprocess
 import sys
 import time
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, cast
 
@@ -224,6 +229,35 @@ def test_a_killed_worker_leaves_the_crawl_whole(served: dict[str, Any], db_url: 
     # again here, and the next found it gone.
     assert run._verifying.in_worker >= 1 and run._verifying.redone == 1
     assert not _workers()
+    crawl(served, f"sqlite:///{tmp_path / 'here.db'}", worker_from=IN_PROCESS)
+    assert stored(db_url) == stored(f"sqlite:///{tmp_path / 'here.db'}")
+
+
+def test_a_worker_that_cannot_be_started_leaves_the_crawl_whole(
+        served: dict[str, Any], db_url: str, tmp_path: Path, start: StartMethod,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """At a process limit (EAGAIN) or under strict overcommit (ENOMEM) no process can be
+    started: the crawl verifies in its own, as it does once a worker died."""
+    def refused(*args: object, **kwargs: object) -> int:
+        raise OSError(errno.EAGAIN, "Resource temporarily unavailable")
+
+    # What each start method creates its process with.
+    monkeypatch.setattr(os, "fork", refused)
+    monkeypatch.setattr(multiprocessing.util, "spawnv_passfds", refused)
+    monkeypatch.setattr(multiprocessing.resource_tracker, "ensure_running", lambda: None)
+    pipes: list[tuple[Connection, Connection]] = []
+    pipe = multiprocessing.connection.Pipe
+
+    def kept(duplex: bool = True) -> tuple[Connection, Connection]:
+        pipes.append(pipe(duplex))
+        return pipes[-1]
+
+    monkeypatch.setattr(multiprocessing.connection, "Pipe", kept)
+    run = crawl(served, db_url, worker_from=1, start=start)
+    assert run.summary.complete and run.summary.new == ENTRIES
+    assert run._verifying.in_worker == 0 and run._verifying.here == ENTRIES
+    assert len(pipes) == 1 and all(end.closed for end in pipes[0])  # not left open
+    monkeypatch.undo()
     crawl(served, f"sqlite:///{tmp_path / 'here.db'}", worker_from=IN_PROCESS)
     assert stored(db_url) == stored(f"sqlite:///{tmp_path / 'here.db'}")
 
