@@ -167,7 +167,7 @@ def items_for(path: Path) -> Iterator[ImportItem | InputError]:
         if (path / "endorsement.json").is_file():
             yield component_directory(path)
             return
-        raise InputError(f"{path}: a directory is expanded by expand_paths, not read")
+        raise InputError(f"{path}: a directory is expanded by importable, not read")
     if not path.exists():
         raise InputError(f"{path}: no such file or directory")
     if _is_endorsements_message(path):
@@ -176,14 +176,10 @@ def items_for(path: Path) -> Iterator[ImportItem | InputError]:
         yield log_document(path)
 
 
-def expand_paths(paths: list[Path]) -> list[Path]:
-    """Directories become their component directories, Endorsements messages and JSON docs."""
-    return list(importable(paths))
-
-
 def importable(paths: list[Path]) -> Iterator[Path]:
-    """`expand_paths`, one path at a time, found as they are taken: a list of 100,000 paths
-    held 32 MB (318 bytes each) through an import."""
+    """What an import takes from `paths`: directories become their component directories,
+    Endorsements messages and JSON docs. Found as they are taken (a list of 100,000 paths held
+    32 MB, 318 bytes each, through an import)."""
     for path in paths:
         if not path.is_dir() or (path / "endorsement.json").is_file():
             yield path
@@ -192,7 +188,7 @@ def importable(paths: list[Path]) -> Iterator[Path]:
 
 
 def _importable_under(directory: Path) -> Iterator[Path]:
-    """What `expand_paths` takes from everything below `directory`, in the order of its sorted
+    """What `importable` takes from everything below `directory`, in the order of its sorted
     paths (`sorted(directory.rglob("*"))`: depth first, each directory's names sorted).
     Iterative, with a listing per directory being walked: a tree nested a thousand deep (an
     archive holds one as easily as a file) exhausted Python's recursion limit."""

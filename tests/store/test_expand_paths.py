@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from auditor.importer import _ENDORSEMENT_MESSAGES, expand_paths
+from auditor.importer import _ENDORSEMENT_MESSAGES, importable
 
 
 def by_sorted_paths(path: Path) -> list[Path]:
@@ -45,10 +45,10 @@ def test_a_tree_expands_as_its_sorted_paths_do(tmp_path: Path) -> None:
     os.symlink(root / "a" / "logentry.json", root / "b-logentry-link" )
     expected = by_sorted_paths(root)
     assert len(expected) >= 12
-    assert expand_paths([root]) == expected
-    assert expand_paths([root / "components", root / "a"]) == \
+    assert list(importable([root])) == expected
+    assert list(importable([root / "components", root / "a"])) == \
         by_sorted_paths(root / "components") + by_sorted_paths(root / "a")
-    assert expand_paths([root / "components" / "kernel"]) == [root / "components" / "kernel"]
+    assert list(importable([root / "components" / "kernel"])) == [root / "components" / "kernel"]
 
 
 def test_names_of_any_bytes_come_back_whole(tmp_path: Path) -> None:
@@ -60,8 +60,8 @@ def test_names_of_any_bytes_come_back_whole(tmp_path: Path) -> None:
         os.makedirs(directory)
         with open(os.path.join(directory, b"endorsement.json"), "wb") as file:
             file.write(b"{}")
-    assert expand_paths([root]) == by_sorted_paths(root)
-    assert len(expand_paths([root])) == len(names)
+    assert list(importable([root])) == by_sorted_paths(root)
+    assert len(list(importable([root]))) == len(names)
 
 
 def test_the_walk_holds_a_few_bytes_a_directory(tmp_path: Path) -> None:
@@ -70,8 +70,6 @@ def test_the_walk_holds_a_few_bytes_a_directory(tmp_path: Path) -> None:
     found as a list, 318 each, it held 2.6 MB)."""
     import itertools
     import tracemalloc
-
-    from auditor.importer import importable
 
     root = tmp_path / "flat"
     for n in range(5_000):
