@@ -12,7 +12,10 @@ runs it (settings resolved from those flags, the audit service, the database), s
   measured apart (all the cluster's processes, from /proc);
 - peak RSS is that process's high-water mark since its exec (VmHWM), so it can be compared
   between sizes; the verification worker's own memory (what it does not share with the
-  crawl: it is mostly a fork of it) is read apart.
+  crawl: it is mostly a fork of it) is read apart;
+- the crawl's fixed start and its pace are told apart: when it stored its first entry, and its
+  wall rate from then to its last (each verification row is stamped as it is stored), so that
+  what a small crawl's start weighs in its wall rate shows.
 
 `openssl speed ecdsap256` gives this machine's ECDSA P-256 verifications per second on one
 core, measured in the same run. A Rekor v1 entry needs at least two (the log's signed entry
@@ -46,6 +49,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -120,6 +124,10 @@ class CrawlResult:
     rss_before_mb: float
     #: The worker process's own memory as it ended (0: none ran).
     worker_own_mb: float
+    #: Seconds from the crawl's start to its first entry stored, and its wall rate from then
+    #: to its last (see `stored_times`): what a small crawl's fixed costs weigh.
+    first_stored_seconds: float
+    stored_rate: float
 
 
 def _cpu_seconds(*who: int) -> float:
@@ -181,6 +189,7 @@ def crawl_log(info: dict[str, Any], db_url: str, out: Connection) -> None:
         defaults = RekorV1Source.__init__.__kwdefaults__ or {}
         RekorV1Source.__init__.__kwdefaults__ = {**defaults, "worker_from": info["worker_from"]}
     rss_before = _peak_rss_mb()
+    started = datetime.now(UTC)
     cpu, wall = _cpu_seconds(), time.perf_counter()
     workers = _cpu_seconds(resource.RUSAGE_CHILDREN)
     workers_own = worker_sizes()
@@ -192,8 +201,30 @@ def crawl_log(info: dict[str, Any], db_url: str, out: Connection) -> None:
     assert crawl is not None
     if not (crawl.complete and crawl.new == crawl.verified == info["entries"]):
         raise SystemExit(f"wrong crawl: {crawl.to_json()}")
+    first, last = stored_times(db_url)
     out.send(CrawlResult(crawl.new, crawl.verified, crawl.requests, cpu, workers, wall,
-                         _peak_rss_mb(), rss_before, max(workers_own, default=0.0)))
+                         _peak_rss_mb(), rss_before, max(workers_own, default=0.0),
+                         (first - started).total_seconds(),
+                         (crawl.new - 1) / max((last - first).total_seconds(), 1e-6)))
+
+
+def stored_times(db_url: str) -> tuple[datetime, datetime]:
+    """When the crawl stored its first entry and its last: each verification row is stamped
+    as it is stored (SQLite gives the stamps back without their zone, which is UTC)."""
+    from sqlalchemy import func, select
+
+    from auditor.store.database import engine_of, open_database
+    from auditor.store.models import Verification
+
+    engine = engine_of(open_database(db_url))
+    try:
+        with engine.connect() as connection:
+            first, last = connection.execute(select(func.min(Verification.verified_at),
+                                                    func.max(Verification.verified_at))).one()
+    finally:
+        engine.dispose()
+    return tuple(at if at.tzinfo else at.replace(tzinfo=UTC)  # type: ignore[return-value]
+                 for at in (first, last))
 
 
 # --- PostgreSQL's own CPU ----------------------------------------------------------------------
@@ -313,7 +344,9 @@ def _report(backend: str, result: CrawlResult, db_cpu: float | None, log_cpu: fl
           f"{wall:,.0f} entries/s wall ({result.wall_seconds:.2f} s); peak RSS "
           f"{result.peak_rss_mb:.0f} MB ({result.rss_before_mb:.0f} MB before the crawl; the "
           f"worker's own {result.worker_own_mb:.0f} MB); "
-          f"{result.requests} requests; the log server used {log_cpu:.2f} CPU-s")
+          f"{result.requests} requests; the log server used {log_cpu:.2f} CPU-s; the first "
+          f"entry stored after {result.first_stored_seconds:.2f} s, then "
+          f"{result.stored_rate:,.0f} entries/s")
     if rate:
         from auditor.source.rekor_client import RETRIEVE_LIMIT
 
@@ -333,7 +366,9 @@ def _row(entries: int, backend: str, results: list[CrawlResult], bound: float) -
             f"{statistics.median(per_cpu) / bound:.2f} | "
             f"{figure([r.cpu_seconds for r in results], '.1f')} s | "
             f"{figure([r.new / r.wall_seconds for r in results], ',.0f')} | "
-            f"{figure([r.peak_rss_mb for r in results], '.0f')} MB |")
+            f"{figure([r.peak_rss_mb for r in results], '.0f')} MB | "
+            f"{figure([r.first_stored_seconds for r in results], '.2f')} s | "
+            f"{figure([r.stored_rate for r in results], ',.0f')} |")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -374,7 +409,8 @@ def main(argv: list[str] | None = None) -> int:
                               args.http_statements)
                for entries in args.entries}
     print("\n| entries | database | entries / CPU-s | of the bound | auditor CPU | "
-          "entries/s wall | peak RSS |\n|---|---|---|---|---|---|---|")
+          "entries/s wall | peak RSS | first stored after | entries/s from then |\n"
+          "|---|---|---|---|---|---|---|---|---|")
     print("\n".join(_row(entries, backend, by_backend[backend], bound)
                     for entries, by_backend in results.items() for backend in args.backends))
     if len(results) > 1:

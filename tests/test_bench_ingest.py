@@ -37,17 +37,22 @@ def test_the_figures_and_the_table_agree_with_the_bound() -> None:
                                            abs=0.1)
     assert int(wall.replace(",", "")) == pytest.approx(60 / float(seconds), rel=0.05, abs=2)
     row = re.search(r"^\| 60 \| sqlite \| ([\d,]+) \| ([\d.]+) \| [\d.]+ s \| ([\d,]+) \| "
-                    r"(\d+) MB \|$", out, re.M)
+                    r"(\d+) MB \| ([\d.]+) s \| ([\d,]+) \|$", out, re.M)
     assert row, out
     assert row.group(1) == per_cpu and row.group(3) == wall and row.group(4) == rss
     assert float(row.group(2)) == pytest.approx(float(percent) / 100, abs=0.006)
+    stored = re.search(r"the first entry stored after ([\d.]+) s, then ([\d,]+) entries/s", out)
+    assert stored and stored.groups() == row.group(5, 6), out
+    # From the crawl's start to its first entry stored, then on to its last: within the crawl.
+    first, rate = float(stored.group(1)), int(stored.group(2).replace(",", ""))
+    assert 0 < first and first + 59 / rate <= float(seconds) + 0.02, out
 
 
 @pytest.mark.slow
 def test_the_rss_growth_between_the_sizes_is_printed() -> None:
     """Issue 13 wants RSS flat in the number of entries: the run says how it grew."""
     out = bench("--entries", "30", "60")
-    rows = dict(re.findall(r"^\| (\d+) \| sqlite \|.* \| (\d+) MB \|$", out, re.M))
+    rows = dict(re.findall(r"^\| (\d+) \| sqlite \|.* \| (\d+) MB \| .* \|$", out, re.M))
     growth = re.search(r"^peak RSS, sqlite: ([\d.]+) MB at 30 entries, ([\d.]+) MB at 60: "
                        r"([+-][\d.]+) MB, ([+-][\d.]+) MB per 1,000 entries more$", out, re.M)
     assert growth and set(rows) == {"30", "60"}, out
