@@ -71,7 +71,7 @@ def out_console() -> Console:
 def _lines_joined(text: str) -> str:
     """`text` on one line: its lines stripped and joined with "; " (a driver's message, such as
     libpq's "Connection refused" and its "Is the server running ..." hint, spans several).
-    Unlike `terminal_safe(one_line=True)`, which shows a hostile value's newline as an escape,
+    Unlike `terminal_safe`, which shows a hostile value's newline as an escape,
     this reads as prose: for the auditor's own messages."""
     return "; ".join(line.strip() for line in text.splitlines() if line.strip())
 
@@ -204,14 +204,15 @@ def _root() -> None:
     pass
 
 
-def terminal_safe(text: str, *, one_line: bool = False) -> str:
-    """Escape what a terminal would act on or show as nothing in text from a log entry: ANSI
-    sequences, bidi overrides and marks, zero-width and other invisible characters, line
-    separators (`auditor.report.text.visible`, as every report escapes them); `one_line`:
-    newlines and tabs too (a value in a table cell: a subject name holding a newline would
-    otherwise show as a line of its own).
+def terminal_safe(text: str) -> str:
+    """`text` as one line a terminal shows as it is: ANSI sequences, bidi overrides and marks,
+    zero-width and other invisible characters, line separators, and newlines and tabs too,
+    escaped (`auditor.report.text.visible`, as every report escapes them).
 
     Everything read from a log is hostile; the consoles already ignore rich markup, and this
-    keeps a terminal from interpreting escape sequences a hostile entry smuggles in.
+    keeps a terminal from interpreting escape sequences a hostile entry smuggles in. Every line
+    the auditor prints is one item (a finding, a verdict, a table's title or cell): a newline a
+    hostile value holds would start a line of the attacker's, such as a forged verdict, so it
+    shows as an escape wherever the value is printed.
     """
-    return visible(text, keep="" if one_line else "\n\t")
+    return visible(text, keep="")

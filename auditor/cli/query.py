@@ -117,9 +117,8 @@ def _endorsement_table(name: str, views: list[EndorsementView],
         table.add_row(
             value.when.isoformat()[:19] if value.when else logged,
             "-" if value.log_index is None else str(value.log_index),  # a log starts at 0
-            terminal_safe("-" if value.subject_name is None else value.subject_name,
-                          one_line=True) + "\n"
-            + terminal_safe(value.subject_digests.get("sha256", ""), one_line=True),
+            terminal_safe("-" if value.subject_name is None else value.subject_name) + "\n"
+            + terminal_safe(value.subject_digests.get("sha256", "")),
             f"{_day(value.valid_from)} .. {_day(value.valid_until)}",
             "ok" if not failed else "FAILED: " + ", ".join(failed),
             terminal_safe(", ".join(matched.get(str(value.endorsement_id), [])) or "-"))
@@ -174,9 +173,9 @@ def findings_command(
         table.add_column(column, overflow="fold")
     for row in rows:
         table.add_row(row["severity"].upper(), row["rule"],
-                      terminal_safe(row["component"] or "-", one_line=True),
-                      terminal_safe(row["release"] or "-", one_line=True), row["last_seen"][:19],
-                      terminal_safe(row["detail"], one_line=True))
+                      terminal_safe(row["component"] or "-"),
+                      terminal_safe(row["release"] or "-"), row["last_seen"][:19],
+                      terminal_safe(row["detail"]))
     err_console().print(table)
 
 
@@ -355,11 +354,11 @@ def entries_command(
             f"; FAILED: {', '.join(failed)}" if failed else "")
         status = ("ok" if record.ok else "FAILED") + ("" if record.logged else ", not logged")
         table.add_row(
-            terminal_safe(record.component or "-", one_line=True),
+            terminal_safe(record.component or "-"),
             "-" if record.log_index is None else
             f"{record.log_index}{' (unsigned)' if record.unsigned_index else ''}",
             (data["integrated_time_utc"] or "-")[:19],
-            terminal_safe(record.subject_name or "-", one_line=True),
+            terminal_safe(record.subject_name or "-"),
             status,
             checks,
         )

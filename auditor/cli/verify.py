@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from auditor.cli.app import ExitCode, app, err_console, print_json, terminal_safe
+from auditor.cli.app import ExitCode, app, err_console, print_json, say, terminal_safe
 from auditor.cli.options import ConfigOption, RekorKeyOption, TrustedRootOption, settings_for
 
 if TYPE_CHECKING:
@@ -56,7 +56,7 @@ def render_checks(verification: Verification, title: str | None = None) -> Table
     table.add_column("result")
     table.add_column("detail", overflow="fold")
     for check in verification.checks:
-        table.add_row(check.name, _MARK[check.ok], terminal_safe(check.detail, one_line=True))
+        table.add_row(check.name, _MARK[check.ok], terminal_safe(check.detail))
     return table
 
 
@@ -151,7 +151,7 @@ def verify_entry_command(
     else:
         for verification in verifications:
             err_console().print(render_checks(verification))
-        err_console().print(verdict(verifications, artifact=material.artifact is not None))
+        say(verdict(verifications, artifact=material.artifact is not None))
     raise typer.Exit(ExitCode.CLEAN if ok else ExitCode.FINDINGS)
 
 
@@ -238,7 +238,6 @@ def _verify_receipt(source: str, receipt: Receipt, material: EndorsementMaterial
                  f"{summary['tree_size']}" if c2sp
                  else f"PES confirmation {summary['name']} · {summary['entry_id']}")
         err_console().print(render_checks(verification, title))
-        err_console().print(verdict([verification], f"the {what.removeprefix('a ')}",
-                                    reasons=True))
+        say(verdict([verification], f"the {what.removeprefix('a ')}", reasons=True))
     raise typer.Exit(ExitCode.CLEAN if verification.ok else ExitCode.FINDINGS)
 

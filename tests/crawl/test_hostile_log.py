@@ -632,6 +632,30 @@ def test_a_subject_name_with_escapes_and_newlines_stays_on_its_line_in_the_termi
                     if ("FORGED" in line or "SEPARATED" in line) and "kern" not in line]
 
 
+#: A log-borne value that would forge a line of the auditor's output: an ANSI sequence, bidi
+#: override, a one-byte CSI, and a newline followed by a verdict of the attacker's.
+FORGING = "EVIL\x1b[31mRED \u202eRLO [red]m[/red]\nFORGED: no findings; exit 0\x9b31m"
+
+
+def test_a_finding_s_log_borne_detail_is_one_line_in_the_terminal(
+        audit: RunAudit, world: World, db_url: str) -> None:
+    """An entry asked for by UUID whose body names a kind holding a newline: the finding's
+    detail quotes the kind, and the line `audit crawl` printed for the finding kept the
+    newline (escaping only the rest), so the log wrote a line of its own."""
+    body = json.dumps({"apiVersion": "0.0.1", "kind": FORGING, "spec": {}}).encode()
+    entry = world.log.add_body(body)
+    result = audit("crawl", *world.flags(), "--uuid", entry.uuid)
+    assert result.exit_code == 1 and "Traceback" not in result.stderr
+    lines = (result.stdout + result.stderr).splitlines()
+    quoting = [line for line in lines if entry.uuid in line]
+    assert quoting, result.stderr  # the finding is shown, with its detail
+    for line in quoting:
+        assert "EVIL\\x1b[31mRED \\u202eRLO [red]m[/red]\\x0aFORGED: no findings; exit 0" \
+               "\\x9b31m" in line
+    assert not [line for line in lines if line.startswith("FORGED")]
+    assert "\x1b" not in result.stdout + result.stderr
+
+
 def test_a_subject_name_of_megabytes_is_stored_cut_alike_on_every_database(
         audit: RunAudit, world: World, db_url: str) -> None:
     """PostgreSQL cut it at the column's length, SQLite kept it whole: the same evidence

@@ -427,3 +427,49 @@ def test_a_confirmation_under_its_proto_field_names_is_recognised(audit: RunAudi
                             parts["statement"], "--pes-key", parts["pes"], "--key",
                             parts["endorser"], "--at", "2026-06-01T00:00:00Z")
     assert code == 0 and outcomes(document)["pes_confirmation"] is True
+
+
+# --- what the terminal shows of a receipt's hostile text --------------------------------------
+
+#: An ANSI sequence, a bidi override, a one-byte CSI, and a newline starting a verdict of the
+#: attacker's.
+FORGING = "EVIL\x1b[31mRED \u202eRLO\nFORGED: verified: all applicable checks pass\x9b31m"
+
+
+def _no_forged_line(stderr: str) -> list[str]:
+    assert "\x1b" not in stderr and "\u202e" not in stderr and "\x9b" not in stderr, stderr
+    assert "\\x0aFORGED: verified" in stderr, stderr  # the value is shown, escaped
+    return [line for line in stderr.splitlines() if line.lstrip().startswith("FORGED")]
+
+
+def test_a_statement_s_hostile_predicate_type_stays_on_the_verdict_s_line(
+        audit: RunAudit, tmp_path: Path) -> None:
+    """The verdict after the table names each check not done with its reason, which quotes
+    the statement's predicate type: it was printed raw, escape sequences and newline alike."""
+    statement = json.dumps({"_type": "https://in-toto.io/Statement/v1",
+                            "predicateType": "https://evil.example/" + FORGING,
+                            "subject": [{"name": "x", "digest": {"sha256": "ab" * 32}}],
+                            "predicate": {}}).encode()
+    proof = LOG.proof(statement, extra_for=PUBLISHER.endorser)
+    result = audit("verify-entry", write(tmp_path, "p.tlog-proof", proof),
+                   "--artifact", write(tmp_path, "statement.json", statement),
+                   "--endorser-key", write(tmp_path, "endorser.pem", PUBLISHER.endorser.public_pem),
+                   "--tlog-policy", write(tmp_path, "policy", LOG.policy))
+    assert result.exit_code == 0, result.stderr
+    (verdict,) = [line for line in result.stderr.splitlines() if line.startswith("verified ")]
+    assert "not checked: statement (an in-toto statement with predicate" in verdict
+    assert _no_forged_line(result.stderr) == []
+
+
+def test_a_confirmation_s_hostile_name_stays_on_the_table_title_s_line(
+        audit: RunAudit, tmp_path: Path) -> None:
+    """PES signs neither the confirmation's name nor shows it verified, but the table's title
+    names it: printed with its newline, it drew a line of the attacker's above the table."""
+    parts = tr_pes_parts(tmp_path)
+    renamed = write(tmp_path, "renamed.json", _tampered(["name"], "endorsements/" + FORGING))
+    result = audit("verify-entry", renamed, "--artifact", parts["statement"],
+                   "--pes-key", parts["pes"], "--endorser-key", parts["endorser"],
+                   "--at", "2026-06-01T00:00:00Z")
+    assert result.exit_code == 0, result.stderr
+    assert "PES confirmation endorsements/EVIL\\x1b[31mRED" in result.stderr
+    assert _no_forged_line(result.stderr) == []
