@@ -20,7 +20,10 @@ r"""`sarif`: SARIF 2.1.0 (OASIS Standard) for code-scanning dashboards.
   justifications, location names) is also defused: control and invisible characters,
   newlines included, are shown escaped (one line, no bidi reordering), a space separates a
   `]` from a `(` or `[` after it, and a `<` from a letter, `/`, `!` or `?` after it (no tag,
-  comment or `<scheme:...>` autolink). No `markdown` message is written. Property bags keep
+  comment or `<scheme:...>` autolink), as it separates the bare links a renderer or a link
+  regex finds with no markup: a `:` from a `//` after it, a `www` from a `.`, an `@` from a
+  name (no `https://...`, `www.example` or `user@example` autolink, no `@user` mention). No
+  `markdown` message is written. Property bags keep
   the exact values: they are data, which viewers show as JSON.
 - Every result is anchored to the configuration file the run used (`run.config`): findings are
   about the deployment the configuration describes, and SARIF consumers need a file. A relative
@@ -74,8 +77,11 @@ _PLAIN_TEXT = str.maketrans({"{": "{{", "}": "}}", "\\": "\\\\", "[": "\\[", "]"
 
 
 # After "]": a link's "(target)" or a reference's "[label]"; after "<": a tag, a comment or
-# declaration, a processing instruction, an autolink's scheme.
-_MARKUP_START = re.compile(r"(?<=\])(?=[(\[])|(?<=<)(?=[A-Za-z/!?])")
+# declaration, a processing instruction, an autolink's scheme. And what a renderer or a link
+# regex links with no markup at all (GitHub's extended autolinks): a scheme's ":" before "//"
+# (https://...), "www" before "." (www.example), "@" before a name (user@example, @user).
+_MARKUP_START = re.compile(r"(?<=\])(?=[(\[])|(?<=<)(?=[A-Za-z/!?])|(?<=:)(?=//)"
+                           r"|(?i:(?<=www))(?=\.)|(?<=@)(?=[A-Za-z0-9])")
 
 
 def defused(value: str) -> str:
@@ -193,8 +199,8 @@ class SarifFormat(ReportFormat):
             "version": SARIF_VERSION,
             "runs": [{
                 "tool": {"driver": {
-                    "name": report["tool"]["name"],
-                    "version": report["tool"]["version"],
+                    "name": defused(report["tool"]["name"]),
+                    "version": defused(report["tool"]["version"]),
                     "rules": [sarif_rule(rule) for rule in rules],
                 }},
                 "invocations": [_invocation(report)],

@@ -77,18 +77,23 @@ def test_output_is_valid_sarif_2_1_0(build: Any) -> None:
 
 # What a naive viewer takes for markup, whatever SARIF's escapes: a link (a regex that reads
 # `\[x\](...)` as holding `[x\](...)`) or an image (`!` before one), a reference link, an
-# HTML tag, comment or `<scheme:...>` autolink, a second line (a viewer showing the first line
-# of a message).
-NAIVE_MARKUP = re.compile(r"\[[^\]]*\][(\[]|<[A-Za-z/!?]|[\n\r\u2028\u2029]")
+# HTML tag, comment or `<scheme:...>` autolink, a bare link GitHub's renderer links by itself
+# (`https://...`, `www.example`, `user@example`, an `@user` mention), a second line (a viewer
+# showing the first line of a message).
+NAIVE_MARKUP = re.compile(r"\[[^\]]*\][(\[]|<[A-Za-z/!?]|://|(?i:www)\.|@[A-Za-z0-9]"
+                          r"|[\n\r\u2028\u2029]")
 HOSTILE_TEXT = [reports.MD_LINK, reports.MD_IMAGE, "{0} and {{1}}", "\\[x\\](javascript:alert(1))",
                 "[x\\](javascript:alert(1))", "a\\", "](", "[a][b]", "[a]\n[a]: https://evil",
                 "`[x](y)` ``<b>``", reports.SCRIPT, "<!-- x -->", "<https://evil.example>",
-                reports.NEWLINES, reports.BIDI, reports.ANSI, "x\u2028y"]
+                reports.NEWLINES, reports.BIDI, reports.ANSI, "x\u2028y",
+                "see https://evil.example/x", "WWW.evil.example", "mail admin@evil.example",
+                "mailto:a@b.example, cc @admin"]
 
 
 def _unspaced(text: str) -> str:
-    """`text` without the spaces defusing puts after a `]` or a `<`."""
-    return re.sub(r"(?<=[\]<]) ", "", text)
+    """`text` without the spaces defusing puts after a `]`, a `<`, a `:` before `//`, a `www`
+    before `.`, an `@`."""
+    return re.sub(r"(?<=[\]<@]) |(?<=:) (?=//)|(?i:(?<=www)) (?=\.)", "", text)
 
 
 @pytest.mark.parametrize("hostile", HOSTILE_TEXT)
