@@ -14,3 +14,4 @@ class ExitCode(IntEnum):
     LOCKED = 75
     INTERRUPTED = 130  # SIGINT (Ctrl-C): 128 + 2
     TERMINATED = 143  # SIGTERM: 128 + 15
+    CLOSED_PIPE = 141  # SIGPIPE's: 128 + 13, what a shell shows for `cat big | head`

@@ -345,6 +345,7 @@ class Auditor:
             self._check_sources()
         else:
             self._check_follows("the run", " (--offline judges the store alone)")
+        self._check_outputs()
         result = self._result("run", offline=settings.offline)
         channels = self.alert_channels()  # a missing secret stops the run before it starts
 
@@ -505,6 +506,16 @@ class Auditor:
         formats = reports.formats_to_write()
         chosen = next((f for f in ("html", "md", "json") if f in formats), formats[0])
         return str(report_path(reports.directory, chosen).absolute())
+
+    def _check_outputs(self) -> None:
+        """The report directory and the metrics file's directory, refused before the run when
+        they cannot be written (still written, and their failure still counted, after it)."""
+        from auditor.report.files import check_directory
+
+        if self.settings.reports.directory is not None:
+            check_directory(self.settings.reports.directory)
+        if self.settings.metrics_file is not None:
+            check_directory(self.settings.metrics_file.parent, "the metrics file")
 
     def _write_reports(self, result: AuditResult) -> None:
         directory = self.settings.reports.directory

@@ -334,7 +334,12 @@ def database_url(value: str) -> str:
     from sqlalchemy.engine import URL
 
     path = str(Path(value).expanduser().resolve())
-    return URL.create("sqlite", database=path).render_as_string(hide_password=False)
+    try:
+        return URL.create("sqlite", database=path).render_as_string(hide_password=False)
+    except UnicodeEncodeError as error:  # a path's bytes that are not UTF-8 (PEP 383)
+        byte = len(path[: error.start].encode("utf-8"))
+        raise ConfigError(f"database path {path.encode('utf-8', 'surrogateescape')!r} is not "
+                          f"UTF-8 text (byte {byte})") from None
 
 
 class _Chooser:
@@ -815,6 +820,8 @@ def _tuf_repository(table: dict[str, Any], base: Path, where: str) -> tuple[str 
 def _suppression(item: dict[str, Any], index: int, source: str) -> Suppression:
     where = f"{source}: suppressions[{index}]"
     rule, reason, expires = item.get("rule"), item.get("reason"), item.get("expires")
+    if rule is None:
+        raise ConfigError(f"{where}: a suppression needs the rule it suppresses (rule = ...)")
     if rule not in set(RuleId):
         raise ConfigError(f"{where}.rule {rule!r} is not a known rule id")
     if not isinstance(reason, str) or not reason.strip():

@@ -82,6 +82,10 @@ def read_toml(path: Path, what: str = "TOML") -> dict[str, Any]:
         raise ConfigError(f"{path}: cannot read ({error.strerror})") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
         raise ConfigError(f"{path}: not valid {what} ({error})") from None
+    except RecursionError:
+        # tomllib parses nested arrays and inline tables recursively: `x = [[[...]]]` 5,000
+        # deep was an internal error. No config, key file or manifest nests past a few levels.
+        raise ConfigError(f"{path}: {what} nested too deeply") from None
 
 
 def check(document: Mapping[str, Any], schema: Table, source: str) -> None:

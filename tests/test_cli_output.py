@@ -140,3 +140,30 @@ def test_a_group_named_alone_still_shows_its_help(audit: RunAudit) -> None:
     assert result.exit_code == 2 and result.stderr.startswith("Usage: audit db")
     assert "upgrade" in result.stderr
     assert audit("db", "--help").exit_code == 0
+
+
+@pytest.mark.parametrize("args", [("version",), ("measure", "evidence", str(EVIDENCE), "--json")])
+def test_a_closed_standard_output_is_one_line_of_error(args: tuple[str, ...]) -> None:
+    """Started with its standard output closed (`audit report >&-`), Python has no sys.stdout:
+    the first thing written there was an internal error (AttributeError, exit 70)."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    result = subprocess.run([sys.executable, "-m", "auditor", *args], env=env,
+                            preexec_fn=lambda: os.close(1),  # closed before Python starts
+                            stderr=subprocess.PIPE, text=True, timeout=120, check=False)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr == "error: [Errno 9] cannot write the output: standard output is " \
+                            "closed\n"
+
+
+@pytest.mark.parametrize("args", [("version",), ("measure", "evidence", str(EVIDENCE), "--json")])
+def test_a_reader_gone_is_exit_141_not_1(args: tuple[str, ...]) -> None:
+    """`audit report | head`: the reader closes the pipe, the write fails with EPIPE, and typer
+    quietly exits 1, which a script reads as "findings". A shell shows 141 (SIGPIPE) for any
+    other program cut off so."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    process = subprocess.Popen([sys.executable, "-m", "auditor", *args], env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert process.stdout is not None
+    process.stdout.close()  # before it writes: it starts in about half a second
+    _, stderr = process.communicate(timeout=120)
+    assert (process.returncode, stderr) == (141, b"")

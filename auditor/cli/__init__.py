@@ -7,9 +7,11 @@ the audit anticipates is one line on stderr and a documented exit code, never a 
 from __future__ import annotations
 
 import atexit
+import errno
 import functools
 import gc
 import importlib
+import io
 import os
 import signal
 import sys
@@ -88,6 +90,8 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     _install_signal_handlers()
     _skip_shutdown_collections()
+    if sys.stdout is None:  # started with its standard output closed (`audit report >&-`)
+        sys.stdout = _ClosedOutput()
     args = list(argv) if argv is not None else sys.argv[1:]
     code: int
     try:
@@ -97,6 +101,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         code = _invoke(application, args)
     except SystemExit as exited:
         code = exited.code if isinstance(exited.code, int) else (0 if exited.code is None else 1)
+        if _pipe_closed():
+            code = ExitCode.CLOSED_PIPE
     except AuditorError as error:
         say_error(error.diagnostics())
         code = error.exit_code
@@ -110,6 +116,27 @@ def main(argv: Sequence[str] | None = None) -> None:
     except Exception as error:  # the contract says 70 (or 2), never a bare traceback
         code = _unexpected(error)
     sys.exit(code)
+
+
+def _pipe_closed() -> bool:
+    """Whether the command ended because the reader of its output went away (`audit report
+    | head`): typer then quiets the standard streams and exits 1, which says "findings"."""
+    from typer._click.utils import PacifyFlushWrapper
+
+    return isinstance(sys.stdout, PacifyFlushWrapper)
+
+
+class _ClosedOutput(io.TextIOBase):
+    """Standard output a process was started without: Python leaves `sys.stdout` None, and
+    the first report or JSON written to it was an internal error (AttributeError). A write
+    fails as one to a closed descriptor does, one line and exit 2; a command that writes
+    nothing there (`audit run`) runs as before."""
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        raise OSError(errno.EBADF, "cannot write the output: standard output is closed")
 
 
 def _invoke(application: typer.Typer, args: Sequence[str]) -> int:
@@ -137,7 +164,7 @@ def _invoke(application: typer.Typer, args: Sequence[str]) -> int:
 def _unexpected(error: Exception) -> int:
     from auditor.cli.app import say_error
 
-    known = _environment_error(error)
+    known = _environment_error(error) or _damaged_schema(error)
     if known is not None:
         say_error(known)
         return ExitCode.USAGE
@@ -171,6 +198,32 @@ def _environment_error(error: Exception) -> str | None:
     if isinstance(error, OSError) and error.errno is not None:
         return f"{error.strerror}: {error.filename}" if error.filename else str(error)
     return None
+
+
+#: SQLite's words, and PostgreSQL's SQLSTATEs (undefined table, undefined column), for a
+#: schema that lacks what its recorded revision has.
+_MISSING_IN_SCHEMA = ("no such table", "no such column", "has no column named")
+_UNDEFINED = ("42P01", "42703")
+
+
+def _damaged_schema(error: Exception) -> str | None:
+    """A table or column the schema's revision has and the database lacks (dropped by hand,
+    a restore of part of it): not the database failing mid-run (exit 3, "what was stored
+    before is kept"), but a store to repair."""
+    from sqlalchemy.exc import DBAPIError
+
+    from auditor.store.database import first_line
+
+    if not isinstance(error, DBAPIError):
+        return None
+    reason = first_line(error.orig)
+    if not (any(m in reason for m in _MISSING_IN_SCHEMA)
+            or getattr(error.orig, "sqlstate", None) in _UNDEFINED
+            or getattr(error.orig, "pgcode", None) in _UNDEFINED):
+        return None
+    return (f"the database's schema lacks what its revision has ({reason}): it was changed "
+            "outside the auditor; restore it from a backup (`audit db upgrade` keeps one of "
+            "a SQLite file) or start a new one")
 
 
 def _database_failure(error: Exception) -> str | None:

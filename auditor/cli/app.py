@@ -27,14 +27,15 @@ if TYPE_CHECKING:
     from typer._click import Context, HelpFormatter, Parameter
     from typer.models import CommandInfo
 
-__all__ = ["EXIT_CODES_HELP", "ExitCode", "app", "err_console", "out_console", "print_json",
+__all__ = ["EXIT_CODES_HELP", "ExitCode", "app", "err_console", "print_json",
            "say_error", "terminal_safe"]
 
 EXIT_CODES_HELP = """\
 Exit codes: 0 clean; 1 findings (a failed check, a finding at or above --fail-on);
 2 usage, configuration or input error; 3 audit incomplete (a log or a source gave up, or
 an alert could not be delivered);
-75 another run holds the lock; 130/143 interrupted (SIGINT/SIGTERM); 70 internal error.
+75 another run holds the lock; 130/143 interrupted (SIGINT/SIGTERM); 141 the reader of
+its output went away (a closed pipe); 70 internal error.
 """
 
 
@@ -58,14 +59,6 @@ def err_console() -> Console:
     width = None if sys.stderr.isatty() else 100_000
     return Console(stderr=True, highlight=False, markup=False, emoji=False, soft_wrap=True,
                    width=width)
-
-
-@cache
-def out_console() -> Console:
-    from rich.console import Console
-
-    width = None if sys.stdout.isatty() else 100_000
-    return Console(highlight=False, markup=False, emoji=False, soft_wrap=True, width=width)
 
 
 def _lines_joined(text: str) -> str:

@@ -136,7 +136,7 @@ def crawl_command(
     75 locked; 2 usage error.
     """
     from auditor.crawl.interface import CrawlRequest
-    from auditor.errors import ConfigError
+    from auditor.errors import ConfigError, InputError
     from auditor.service import Auditor, crawl_exit_code
 
     for flag, value in (("--from-index", from_index), ("--to-index", to_index),
@@ -155,6 +155,16 @@ def crawl_command(
     if not settings.rekor_v1 and (uuid or log_index or from_index is not None):
         raise ConfigError("--uuid, --log-index and --from-index/--to-index are Rekor v1's; a "
                           "tiled log is read whole")
+    if uuid:
+        # Checked now, as the config's are: a malformed one was sent to the log, and the crawl
+        # ended incomplete (exit 3) for what is a usage error.
+        from auditor.source.rekor_client import check_uuid
+
+        for given in uuid:
+            try:
+                check_uuid(given)
+            except InputError as error:
+                raise ConfigError(f"--uuid: {error}") from None
     request = CrawlRequest(uuids=tuple(uuid or settings.uuids),
                            log_indexes=tuple(log_index or settings.log_indexes),
                            from_index=from_index, to_index=to_index)

@@ -113,6 +113,11 @@ def verify_entry_command(
     from auditor.verify.receipt_state import ReceiptKind
     from auditor.verify.receipts import Receipt, receipt_kind_of
 
+    if (signature or subject) and artifact is None:
+        # Each is checked against the artifact: without one it was passed over, and the entry
+        # said verified.
+        raise ConfigError("--signature and --subject are checked against --artifact: give "
+                          "the signed file too")
     pems = [_pem_path(spec) for spec in [*(endorser_key or []), *(old_endorser_key or [])]]
     material = EndorsementMaterial(
         artifact=_read_artifact(artifact) if artifact else None,
@@ -126,6 +131,9 @@ def verify_entry_command(
     # By content; a file named .tlog-proof that is not one is refused as such.
     kind = receipt_kind_of(data) or (ReceiptKind.C2SP if path.suffix == ".tlog-proof" else None)
     if kind is not None:
+        if rekor_key or trusted_root:
+            raise ConfigError(f"{path} is a {kind.label}: --rekor-key and --trusted-root "
+                              "apply to a log entry or bundle")
         _verify_receipt(str(path), Receipt(kind, data), material, tlog_policy, pes_key or [],
                         pes_root or [], json_output)
     # Parsed first: a receipt that is not even JSON (cut, a key twice) is refused for what it

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
-from auditor.cli.app import app, out_console
+import sys
+
+from auditor.cli.app import app
 
 
 @app.command("version")
@@ -8,4 +10,5 @@ def version() -> None:
     """Print the auditor's version."""
     from auditor import __version__
 
-    out_console().print(__version__)
+    # Plain text: rich's console turns a closed pipe into exit 1, which says "findings".
+    sys.stdout.write(__version__ + "\n")

@@ -5,8 +5,9 @@ Endorsed command-line regexes are matched with RE2, the linear engine whose synt
 Oak's verifier never does. The differences (Rust: regex-syntax's parser with octal off, its
 default; RE2: re2/syntax):
 
-- syntax RE2 accepts and Rust refuses: `\\C` (any byte), `\\Q...\\E` quoting, octal escapes
-  (`\\0`, `\\141`), and a `{` that is no counted repetition (a literal in RE2);
+- syntax RE2 accepts and Rust refuses or reads otherwise: `\\C` (any byte), `\\Q...\\E`
+  quoting, octal escapes (`\\0`, `\\141`), and a `{` that is no counted repetition to RE2 (a
+  literal there: `x{`, `a{,5}`, a count with a leading zero or of ten digits);
 - syntax both accept and read otherwise: `\\<`, `\\>` and `\\b{start}` (word boundaries in Rust,
   literals in RE2), and `&&`, `--`, `~~` or a nested `[` in a class (set operations in Rust,
   characters in RE2: `[a&&b]` matches `a` in RE2 and nothing in Rust);
@@ -20,8 +21,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-# A counted repetition as both engines read it: `{n}`, `{n,}`, `{n,m}`, nothing else.
-_REPETITION = re.compile(r"\{[0-9]+(?:,[0-9]*)?\}")
+# A counted repetition as both engines read it: `{n}`, `{n,}`, `{n,m}`, nothing else. RE2
+# reads a count with a leading zero or of ten digits or more as literal text (re2/parse.cc
+# ParseInteger), Rust as a count (`a{01}` is `a` there, `a{99999999999}` refused).
+_COUNT = r"(?:0|[1-9][0-9]{0,8})"
+_REPETITION = re.compile(rf"\{{{_COUNT}(?:,{_COUNT}?)?\}}")
 _BRACED_ESCAPES = "pPxuU"  # `\p{Greek}`, `\x{10FFFF}`: the braces belong to the escape
 _ESCAPES_UNLIKE_RUST = "CQE<>0123456789"
 _PERL_CLASSES = "dDwWsSbB"

@@ -9,6 +9,7 @@ from auditor.components import Kind, kind_of
 from auditor.errors import InputError
 from auditor.local_files import MAX_DOCUMENT_SIZE
 from auditor.measure.artifact import MAX_FILE_SIZE, read_artifact, sha256_file
+from auditor.measure.cmdline import utf8
 from auditor.measure.evidence import ObservedEvidence, read_evidence
 from auditor.measure.firmware import MAX_IMAGE_SIZE, SEV_METADATA_GUID, parse_guid_table
 from auditor.measure.initrd import MAX_INITRD_SIZE
@@ -63,7 +64,9 @@ def from_artifact(given: ComponentInput) -> LocalValue:
     source = str(given.artifact) if given.artifact else "cmdline"
     if given.kind is Kind.CMDLINE:
         text = given.cmdline
-        if text is None:
+        if text is not None:
+            utf8(text, "--cmdline")  # an argument's bytes that are not UTF-8 (PEP 383)
+        else:
             assert given.artifact is not None
             raw = read_artifact(given.artifact, "cmdline", MAX_DOCUMENT_SIZE)
             try:

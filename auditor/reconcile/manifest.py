@@ -75,6 +75,11 @@ def load_manifest(path: Path, name: str | None = None) -> Release:
         if (artifact is None) == (cmdline is None):
             # Both was one of them silently passed over.
             raise ConfigError(f"{where} needs an artifact or a cmdline (one of them)")
+        if cmdline is not None and kind_of(component) is not Kind.CMDLINE:
+            # A command line is only ever a command line's value: a kernel or stage0 given
+            # one was an internal error at its reconciliation.
+            raise ConfigError(f"{where}: a cmdline is given only to a command line component "
+                              f"(such as kernel_cmd_line); {component} takes an artifact")
         release.components[component] = ComponentInput(component, artifact, cmdline)
     if not release.components and release.evidence is None:
         raise ConfigError(f"{path}: the manifest names no component and no evidence")

@@ -66,11 +66,22 @@ def report_file(path: Path) -> Iterator[TextIO]:
         raise
 
 
+def check_directory(directory: Path, what: str = "reports") -> None:
+    """Refuse now what `prepare_directory` would refuse once a run has ended: a directory that
+    is a symbolic link, or a file where it or a directory above it should be (a run did all
+    its work, then said "cannot create the report directory ...: File exists")."""
+    if directory.is_symlink():
+        raise ReportWriteError(f"refusing to write {what} into {directory}: it is a symbolic "
+                               "link")
+    existing = next((p for p in (directory, *directory.parents) if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise ReportWriteError(f"cannot write {what} into {directory}: {existing} is not a "
+                               "directory")
+
+
 def prepare_directory(directory: Path) -> None:
     """Create the report directory (not through a symlinked final component)."""
-    if directory.is_symlink():
-        raise ReportWriteError(f"refusing to write reports into {directory}: it is a symbolic "
-                               "link")
+    check_directory(directory)
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as error:

@@ -146,6 +146,12 @@ def make_engine(url: str, *, read_only: bool = False) -> Engine:
             raise ConfigError(f"the database {parsed.database!r} is in a directory that does not "
                               f"exist ({str(directory)!r}): create it, or name another")
         _refuse_other_names(Path(parsed.database or ""))
+        if parsed.query:
+            # SQLAlchemy's SQLite driver takes none but `uri=true` and warns of the rest, which
+            # it drops: `?mode=ro` opened the file read-write, with a warning of two lines.
+            raise ConfigError(f"the SQLite database {_shown(parsed)} is named with query "
+                              f"arguments ({', '.join(sorted(parsed.query))}), which the "
+                              "auditor does not take: name the file alone")
     # A server's connection may end while it waits in the pool (idle_session_timeout, a
     # restart between batches): tested as it is taken out, and replaced, so the next batch
     # is stored instead of the run ending on a dead connection. SQLite's never end.

@@ -129,6 +129,9 @@ def test_a_regex_that_is_not_utf8_is_refused_naming_the_byte() -> None:
         ("^x{$", "x{", "{"),  # Rust: an unclosed repetition
         ("^a{,5}$", "a{,5}", "{"),
         ("^a{1, 2}$", "a{1, 2}", "{"),
+        ("^a{01}$", "a{01}", "{"),  # RE2: a literal (a leading zero); Rust: `a` once
+        ("^a{1,02}$", "a{1,02}", "{"),
+        ("^a{99999999999}$", "a{99999999999}", "{"),  # RE2: a literal; Rust: refused
     ],
 )
 def test_syntax_re2_reads_unlike_rust_is_refused(regex: str, text: str, construct: str) -> None:

@@ -99,9 +99,25 @@ def test_unwritable_report_paths_are_one_line_and_exit_2(audit: RunAudit, tmp_pa
 def test_an_unwritable_report_dir_after_a_clean_run_exits_2(audit: RunAudit, tmp_path: Path,
                                                             db_url: str) -> None:
     clean = config(tmp_path, staging=False)
+    # Nothing says so before the run: a directory nobody can make, root included.
+    result = audit("run", "--config", str(clean), "--offline", "--report-dir",
+                   "/proc/self/reports")
+    assert result.exit_code == 2 and "exit 0" in result.stderr
+    assert "cannot create the report directory /proc/self/reports" in result.stderr
+
+
+def test_a_report_dir_under_a_file_is_refused_before_the_run(audit: RunAudit, tmp_path: Path,
+                                                             db_url: str) -> None:
+    """The run did all its work, said "exit 0", then "cannot create the report directory
+    ...: File exists" and exit 2."""
+    clean = config(tmp_path, staging=False)
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("")
-    result = audit("run", "--config", str(clean), "--offline", "--report-dir", str(blocker))
-    assert result.exit_code == 2 and "exit 0" in result.stderr
-    assert "cannot write reports into" in result.stderr or "cannot create" in result.stderr
+    for directory in (blocker, blocker / "reports"):
+        result = audit("run", "--config", str(clean), "--offline", "--report-dir",
+                       str(directory))
+        assert result.exit_code == 2 and "audit run:" not in result.stderr, result.stderr
+        assert result.stderr == (f"error: cannot write reports into {directory}: {blocker} is "
+                                 "not a directory\n")
     assert os.path.getsize(blocker) == 0
+    assert "last run: run at" not in audit("status").stderr  # none recorded: none was made
