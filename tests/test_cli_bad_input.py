@@ -118,7 +118,7 @@ def test_a_table_dropped_by_hand_is_a_damaged_schema_not_a_failure_mid_run(
         audit: RunAudit, db_url: str) -> None:
     """A query on a store whose findings table was dropped said "the database failed mid-run
     ...: what was stored before is kept" and exit 3 on SQLite, an internal error on
-    PostgreSQL (its error is no OperationalError)."""
+    PostgreSQL (its error is no OperationalError); `db upgrade` said all was well."""
     from sqlalchemy import create_engine, text
 
     assert audit("db", "upgrade").exit_code == 0
@@ -132,3 +132,7 @@ def test_a_table_dropped_by_hand_is_a_damaged_schema_not_a_failure_mid_run(
     assert result.stderr.startswith("error: the database's schema lacks what its revision has "
                                     "(") and "findings" in result.stderr, result.stderr
     assert len(result.stderr.splitlines()) == 1
+    # `db upgrade` said "database at revision 0010 (was 0010)" and repaired nothing.
+    upgraded = audit("db", "upgrade")
+    assert upgraded.exit_code == 2, upgraded.stderr
+    assert "lacks its table(s) findings: it was changed outside the auditor" in upgraded.stderr

@@ -449,7 +449,24 @@ def upgrade(url: str) -> tuple[str | None, str, Path | None]:
                 raise ConfigError(f"{_shown(url)} is not an auditor database: it holds other "
                                   "tables and the auditor's schema cannot be created beside "
                                   f"them ({first_line(error.orig)})") from None
+        _refuse_missing_tables(connection, url)
     return before, head_revision(), backup
+
+
+def _refuse_missing_tables(connection: Connection, url: str) -> None:
+    """A schema at its revision that lacks tables the revision has (dropped by hand, a
+    partial restore): `db upgrade` said "database at revision 0010" and repaired nothing,
+    and every command then failed on the missing table."""
+    from sqlalchemy import inspect
+
+    from auditor.store.tables import metadata
+
+    missing = sorted(set(metadata.tables) - set(inspect(connection).get_table_names()))
+    if missing:
+        raise ConfigError(f"the database {_shown(url)} is at schema revision "
+                          f"{_revision(connection)} but lacks its table(s) {', '.join(missing)}: "
+                          "it was changed outside the auditor; restore it from a backup or "
+                          "start a new one")
 
 
 @contextmanager
