@@ -456,11 +456,7 @@ class HttpClient:
         try:
             request = self._prepared(method, url, params, headers, data)
             settings = self._session.merge_environment_settings(request.url, {}, True, None, None)
-            with self._session.send(
-                request, **settings,
-                timeout=(self.policy.connect_timeout, min(self.policy.read_timeout, budget)),
-                allow_redirects=False,  # no API we read redirects; never follow a hostile one
-            ) as response:
+            with self._sent(request, settings, budget) as response:
                 taken = 200 <= response.status_code <= 299
                 content = self._read(response, where, max_bytes, started + budget) \
                     if success_body or not taken else b""
@@ -479,6 +475,21 @@ class HttpClient:
                             unsent=never_connected(error)) from None
         except requests.RequestException as error:
             raise IncompleteError(f"{self.service} {where}: {one_line(error)}") from None
+
+    def _sent(self, request: requests.PreparedRequest, settings: Mapping[str, Any],
+              budget: float) -> requests.Response:
+        try:
+            return self._session.send(
+                request, **settings,
+                timeout=(self.policy.connect_timeout, min(self.policy.read_timeout, budget)),
+                allow_redirects=False,  # no API we read redirects; never follow a hostile one
+            )
+        except (UnicodeError, ValueError) as error:
+            # requests parses a redirect's Location even when it is not to follow it: one
+            # that is no UTF-8 or no URL raised past every requests exception, an internal
+            # error. The redirect is refused, as any other is (`HTTP 302`).
+            raise requests.exceptions.InvalidHeader(
+                f"a redirect to a malformed Location ({one_line(error)})") from None
 
     def _prepared(self, method: str, url: str, params: Mapping[str, str] | None,
                   headers: Mapping[str, str], data: bytes | None) -> requests.PreparedRequest:

@@ -33,6 +33,7 @@ class FailureKind(enum.Enum):
     TRUNCATE = "truncate"  # a 200 whose JSON body is cut in half
     TRICKLE = "trickle"  # a 200 whose body arrives one byte every `interval` seconds
     REPLACE = "replace"  # a 200 whose body is `body`, whatever was asked
+    REDIRECT = "redirect"  # a 302 whose Location header is `body`, its bytes as they are
 
 
 @dataclass
@@ -196,6 +197,13 @@ class Faults:
     def replace(self, body: bytes, count: int = 1, *, endpoint: Endpoint | None = None) -> None:
         """The next ``count`` answers are 200 with ``body`` (a hostile document)."""
         self._schedule(ScheduledFailure(FailureKind.REPLACE, count, endpoint, body=body))
+
+    def redirect(self, location: bytes, count: int = 1, *,
+                 endpoint: Endpoint | None = None) -> None:
+        """The next ``count`` answers are 302 to ``location``, written byte for byte (one that
+        is no UTF-8 or no URL: requests parses it even when it is not to follow it)."""
+        self._schedule(ScheduledFailure(FailureKind.REDIRECT, count, endpoint, 302,
+                                        body=location))
 
     def rollback(self, size: int, *, tree_id: int | None = None) -> None:
         """Serve shard ``tree_id`` (default: whichever is active) as if it had ``size`` leaves."""

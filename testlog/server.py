@@ -179,6 +179,10 @@ class _Handler(BaseHTTPRequestHandler):
             headers = {"Retry-After": str(failure.retry_after)}
             self._send(_Response(429, RATE_LIMIT_PAGE, "text/html", headers))
             return
+        if failure.kind is FailureKind.REDIRECT:  # http.server writes headers as Latin-1
+            location = failure.body.decode("latin-1")
+            self._send(_Response(302, b"", "text/plain", {"Location": location}))
+            return
         if failure.status == 500:  # Rekor itself: JSON; 502-504 come from the proxy: HTML
             self._send(_json(500, {"code": 500, "message": "Internal Server Error"}))
         else:

@@ -959,3 +959,19 @@ def test_a_split_view_under_a_tree_id_that_is_no_number_is_not_verified(
     assert ("origin 'rekor.sigstore.dev - nameless': the entry carries no tree id; origin must "
             "read 'rekor.sigstore.dev - <treeID>'") in audit("entries", "--db", db_url,
                                                               "--json").stdout
+
+
+@pytest.mark.parametrize("location", [b"http://127.0.0.1:1/\x9b[31mx", b"http://[::1/x",
+                                      b"http://127.0.0.1:1/elsewhere"],
+                         ids=["not-utf8", "not-a-url", "a-url"])
+def test_a_redirect_is_refused_whatever_its_location(audit: RunAudit, world: World,
+                                                     db_url: str, location: bytes) -> None:
+    """requests parses a redirect's Location even when it is not to follow it: one that is no
+    UTF-8 or no URL ended the crawl with an internal error (exit 70), where a well-formed
+    one is refused as an answer no API we read gives (incomplete, exit 3)."""
+    world.server.faults.redirect(location, count=10, endpoint=Endpoint.LOG_INFO)
+    result = audit("crawl", *world.flags())
+    assert result.exit_code == 3, result.stderr
+    assert "internal error" not in result.stderr and "\x1b" not in result.stderr
+    (line,) = [line for line in result.stderr.splitlines() if "INCOMPLETE" in line]
+    assert ("malformed Location" in line) != location.endswith(b"elsewhere"), line
