@@ -92,6 +92,12 @@ class ObservedEvidence:
 def read_evidence(data: bytes) -> ObservedEvidence:
     """Read an `oak.attestation.v1.Evidence` message (binary or text format)."""
     evidence = parse_message(data, evidence_pb2.Evidence)
+    if evidence.root_layer.platform not in evidence_pb2.TeePlatform.values():
+        # proto3 keeps an enum value it does not know: it was read as SEV-SNP fake hardware,
+        # and a report of the right size gave a measurement from a platform nobody named.
+        raise InputError(f"evidence names TEE platform {evidence.root_layer.platform}, which "
+                         "this auditor does not know (known: "
+                         f"{', '.join(evidence_pb2.TeePlatform.keys())})")
     events = _decode_events(evidence.event_log)
     stage0 = _only(events, eventlog_pb2.Stage0Measurements, required=True)
     assert stage0 is not None  # required=True

@@ -165,6 +165,17 @@ def test_a_fake_report_of_another_size_is_an_input_error(platform: int) -> None:
         read_evidence(evidence.SerializeToString())
 
 
+def test_a_platform_this_auditor_does_not_know_is_an_input_error() -> None:
+    # proto3 keeps an unknown enum value: platform 77 with an SNP-sized report was read as
+    # SEV-SNP fake hardware, a measurement from a platform nobody named.
+    evidence = _real_evidence()
+    evidence.root_layer.platform = 77  # type: ignore[assignment]
+    assert len(evidence.root_layer.remote_attestation_report) == 1184
+    with pytest.raises(InputError, match=r"^evidence names TEE platform 77, which this auditor "
+                                         r"does not know \(known: .*AMD_SEV_SNP.*\)$"):
+        read_evidence(evidence.SerializeToString())
+
+
 def _replace_events(evidence: evidence_pb2.Evidence, events: list[bytes]) -> bytes:
     evidence.event_log.ClearField("encoded_events")
     evidence.event_log.encoded_events.extend(events)
