@@ -333,13 +333,12 @@ def database_url(value: str) -> str:
         return value
     from sqlalchemy.engine import URL
 
+    from auditor.measure.cmdline import utf8
+
     path = str(Path(value).expanduser().resolve())
-    try:
-        return URL.create("sqlite", database=path).render_as_string(hide_password=False)
-    except UnicodeEncodeError as error:  # a path's bytes that are not UTF-8 (PEP 383)
-        byte = len(path[: error.start].encode("utf-8"))
-        raise ConfigError(f"database path {path.encode('utf-8', 'surrogateescape')!r} is not "
-                          f"UTF-8 text (byte {byte})") from None
+    # A path's bytes that are not UTF-8 (PEP 383) no URL encodes: an internal error.
+    utf8(path, f"database path {path.encode('utf-8', 'surrogateescape')!r}")
+    return URL.create("sqlite", database=path).render_as_string(hide_password=False)
 
 
 class _Chooser:
